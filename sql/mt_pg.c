@@ -1,0 +1,109 @@
+/* mt_pg.c — libpq wrapper (contract in mt_pg.h). */
+#include "mt_pg.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mt_pg {
+    PGconn *conn;
+    char errmsg[512]; /* last error, NUL-terminated; empty after a success */
+};
+
+static void set_err(mt_pg *pg, const char *msg)
+{
+    snprintf(pg->errmsg, sizeof pg->errmsg, "%s", msg ? msg : "");
+    /* libpq messages end with a newline; errors are printed inline. */
+    size_t n = strlen(pg->errmsg);
+    while (n && (pg->errmsg[n - 1] == '\n' || pg->errmsg[n - 1] == ' ')) pg->errmsg[--n] = '\0';
+}
+
+/* Run sql; on success return the result (caller PQclears), else NULL with errmsg set. */
+static PGresult *run(mt_pg *pg, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        pg->errmsg[0] = '\0';
+        return res;
+    }
+    set_err(pg, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+    PQclear(res);
+    return NULL;
+}
+
+int mt_pg_open(const char *conninfo, mt_pg **out, char *errbuf, size_t errcap)
+{
+    if (!conninfo) return MT_EINVAL;
+    mt_pg *pg = calloc(1, sizeof *pg);
+    if (!pg) return -ENOMEM;
+    pg->conn = PQconnectdb(conninfo);
+    if (!pg->conn) {
+        free(pg);
+        return -ENOMEM;
+    }
+    int rc = MT_OK;
+    if (PQstatus(pg->conn) != CONNECTION_OK) {
+        set_err(pg, PQerrorMessage(pg->conn));
+        rc = MT_EPG;
+    } else {
+        rc = mt_pg_exec(pg, "SET synchronous_commit = on", 0, NULL);
+    }
+    if (rc != MT_OK) {
+        if (errbuf && errcap) snprintf(errbuf, errcap, "%s", pg->errmsg);
+        mt_pg_close(pg);
+        return rc;
+    }
+    *out = pg;
+    return MT_OK;
+}
+
+void mt_pg_close(mt_pg *pg)
+{
+    if (!pg) return;
+    PQfinish(pg->conn);
+    free(pg);
+}
+
+int mt_pg_server_version(const mt_pg *pg)
+{
+    return PQserverVersion(pg->conn);
+}
+
+const char *mt_pg_errmsg(const mt_pg *pg)
+{
+    return pg->errmsg;
+}
+
+int mt_pg_exec(mt_pg *pg, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = run(pg, sql, nparams, params);
+    if (!res) return MT_EPG;
+    PQclear(res);
+    return MT_OK;
+}
+
+int mt_pg_query_value(mt_pg *pg, const char *sql, int nparams, const char *const *params, char *out,
+                      size_t cap)
+{
+    if (!out || !cap) return MT_EINVAL;
+    PGresult *res = run(pg, sql, nparams, params);
+    if (!res) return MT_EPG;
+    int rc = MT_OK;
+    if (PQntuples(res) < 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0)) {
+        rc = MT_ENOTFOUND;
+    } else {
+        const char *v = PQgetvalue(res, 0, 0);
+        size_t n = (size_t)PQgetlength(res, 0, 0);
+        if (n >= cap) {
+            rc = MT_ELIMIT;
+        } else {
+            memcpy(out, v, n);
+            out[n] = '\0';
+        }
+    }
+    PQclear(res);
+    return rc;
+}

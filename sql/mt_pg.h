@@ -1,0 +1,60 @@
+/*
+ * mt_pg.h — Metron's thin libpq wrapper; the only file that calls libpq.
+ *
+ * Every statement goes through PQexecParams with values as parameters: no
+ * caller ever builds SQL by concatenating values. Sessions force
+ * synchronous_commit=on so a COMMIT that returned is durable on the server
+ * (RELIABILITY.md promise 8).
+ *
+ * Errors: MT_EPG when the server or libpq reported a failure (the text is
+ * in mt_pg_errmsg), -ENOMEM, MT_EINVAL for bad arguments, MT_ENOTFOUND when
+ * a single-value query returned no row or a NULL.
+ *
+ * Threading: one mt_pg per thread at a time (libpq connections are not
+ * shared between threads).
+ */
+#ifndef MT_PG_H
+#define MT_PG_H
+
+#include <stddef.h>
+
+#include "mt_err.h"
+
+typedef struct mt_pg mt_pg;
+
+/*
+ * Connect to conninfo (a libpq URL "postgresql://..." or "key=value" string)
+ * and set synchronous_commit=on for the session. On success returns MT_OK
+ * and sets *out. On failure returns MT_EPG (or -ENOMEM) and, when errbuf is
+ * not NULL, writes libpq's reason into errbuf (capacity errcap,
+ * NUL-terminated). *out is untouched on failure.
+ */
+int mt_pg_open(const char *conninfo, mt_pg **out, char *errbuf, size_t errcap);
+
+/* Close the connection and free pg. NULL is a no-op. */
+void mt_pg_close(mt_pg *pg);
+
+/* The server's version number as libpq reports it (150018 for 15.18). */
+int mt_pg_server_version(const mt_pg *pg);
+
+/*
+ * The text of the last error on pg (empty when the last call succeeded).
+ * Owned by pg; valid until the next call on pg.
+ */
+const char *mt_pg_errmsg(const mt_pg *pg);
+
+/*
+ * Run one statement with nparams text parameters ($1..$n; a NULL entry is
+ * SQL NULL) and discard any rows. Returns MT_OK or MT_EPG.
+ */
+int mt_pg_exec(mt_pg *pg, const char *sql, int nparams, const char *const *params);
+
+/*
+ * Run a query and copy the first column of its first row, as text, into out
+ * (capacity cap, always NUL-terminated; a longer value is an MT_ELIMIT
+ * error). Returns MT_OK, MT_ENOTFOUND (no row, or NULL), MT_ELIMIT or MT_EPG.
+ */
+int mt_pg_query_value(mt_pg *pg, const char *sql, int nparams, const char *const *params, char *out,
+                      size_t cap);
+
+#endif

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Fails when a file includes a header its layer may not use (STYLE.md 9.1):
+#   engine/base <- engine <- query <- {ingest, sql} <- tools
+# ingest/ and sql/ never include each other; engine/ and query/ never see
+# sockets or SQL; each third-party library is confined to its own module.
+set -u
+cd "$(dirname "$0")/.."
+
+layer_of() {  # path -> module name
+  case "$1" in
+    engine/base/*) echo base ;; engine/*) echo engine ;; query/*) echo query ;;
+    ingest/*) echo ingest ;; sql/*) echo sql ;; tools/*) echo tools ;; *) echo other ;;
+  esac
+}
+allowed() {   # module -> modules it may include
+  case "$1" in
+    base) echo "base" ;; engine) echo "base engine" ;; query) echo "base engine query" ;;
+    ingest) echo "base engine query ingest" ;; sql) echo "base engine query sql" ;;
+    tools) echo "base engine query ingest sql tools" ;;
+  esac
+}
+third_party_ok() {  # module header -> 0 if the module may include the system header
+  case "$2" in
+    lmdb.h|zstd.h) [ "$1" = engine ] ;;
+    uv.h|http_parser.h) [ "$1" = ingest ] || [ "$1" = tools ] ;;
+    libpq-fe.h) [ "$1" = sql ] ;;
+    *) return 0 ;;
+  esac
+}
+
+declare -A home
+for h in $(git ls-files --cached --others --exclude-standard -- '*.h'); do
+  home[$(basename "$h")]=$(layer_of "$h")
+done
+
+bad=0
+for f in $(git ls-files --cached --others --exclude-standard -- engine ingest query sql tools | grep -E '\.[ch]$'); do
+  m=$(layer_of "$f")
+  while IFS= read -r inc; do
+    name=$(sed -E 's/^#include *[<"]([^">]+)[">].*/\1/' <<<"$inc")
+    if [[ "$inc" == *'"'* ]]; then
+      target=${home[$(basename "$name")]:-}
+      [ -z "$target" ] && continue
+      if ! grep -qw "$target" <<<"$(allowed "$m")"; then
+        echo "layers: $f ($m) includes $name ($target): arrows must point down"
+        bad=1
+      fi
+    elif ! third_party_ok "$m" "$name"; then
+      echo "layers: $f ($m) includes <$name>, which belongs to another module"
+      bad=1
+    fi
+  done < <(grep -E '^#include' "$f")
+done
+[ $bad -eq 0 ] && echo "layers: all includes point down"
+exit $bad

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL for the tests: initdb in DIR, listening on
+# 127.0.0.1 only at a free port, pg_stat_statements preloaded.
+#
+#   pg_tmp.sh start DIR   prints the connection URL on stdout
+#   pg_tmp.sh stop DIR    stops the server and removes DIR
+#
+# initdb and postgres refuse to run as root: as root they run as the
+# 'postgres' OS user on a directory it owns.
+set -euo pipefail
+cmd=${1:?usage: pg_tmp.sh start|stop DIR}
+dir=${2:?usage: pg_tmp.sh start|stop DIR}
+
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$bin/initdb" ] || { echo "pg_tmp: no PostgreSQL server found (tools/setup.sh installs it)" >&2; exit 1; }
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+case "$cmd" in
+start)
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; exit 1; }
+  for attempt in $(seq 1 50); do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue   # taken
+    if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+         -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' \
+             -c shared_preload_libraries=pg_stat_statements -c max_connections=50" >/dev/null; then
+      as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
+        -c "CREATE DATABASE metron_test" >/dev/null
+      echo "postgresql://postgres@127.0.0.1:$port/metron_test"
+      exit 0
+    fi
+  done
+  cat "$dir/server.log" >&2
+  exit 1
+  ;;
+stop)
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+  fi
+  rm -rf "$dir"
+  ;;
+*) echo "usage: pg_tmp.sh start|stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,50 @@
+/*
+ * test_util.h — helpers shared by Metron's criterion tests.
+ *
+ * Random tests draw from mt_test_rand seeded by mt_test_seed(): the value of
+ * MT_TEST_SEED when set, otherwise one derived from the clock; failing
+ * assertions print it so a failure can be replayed exactly.
+ */
+#ifndef MT_TEST_UTIL_H
+#define MT_TEST_UTIL_H
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* The seed of this test process (stable across calls). */
+static inline uint64_t mt_test_seed(void)
+{
+    static uint64_t seed;
+    if (!seed) {
+        const char *env = getenv("MT_TEST_SEED");
+        seed = env && *env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) * 2654435761u + 1;
+        if (!seed) seed = 1;
+    }
+    return seed;
+}
+
+/* splitmix64: the next pseudo-random value from *state. */
+static inline uint64_t mt_test_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * The URL of the test PostgreSQL that tools/test.sh starts. A test that
+ * needs PostgreSQL fails, loudly, when it is not there: it is never skipped.
+ */
+static inline const char *mt_test_pg_url(void)
+{
+    const char *url = getenv("METRON_TEST_PG");
+    if (!url || !*url)
+        cr_assert_fail("METRON_TEST_PG is not set: this test needs the PostgreSQL that "
+                       "tools/test.sh starts (run the suite through tools/test.sh)");
+    return url;
+}
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Metron needs, only those that are missing.
+# Idempotent and quiet when everything is present. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  # build
+  gcc make cmake pkg-config clang clang-format libclang-rt-14-dev
+  # libraries Metron links
+  liblmdb-dev libzstd-dev libuv1-dev libpq-dev libxxhash-dev
+  # tests
+  libcriterion-dev postgresql postgresql-contrib
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done" >&2
