@@ -1,0 +1,31 @@
+/*
+ * mt_format.h — Metron's on-disk formats, in one place. No code.
+ *
+ * Changing anything here is a format change: bump the version, keep reading
+ * the old one, and keep a fixture of it under tests/fixtures/.
+ * All multi-byte integers in headers are little-endian unless noted;
+ * LMDB keys are big-endian so that byte order is numeric order.
+ */
+#ifndef MT_FORMAT_H
+#define MT_FORMAT_H
+
+/*
+ * Chunk: one series' points of one hour (mt_codec.c encodes the body).
+ *
+ *   offset size
+ *   0      2    magic 'M' 'C'
+ *   2      1    format version (MT_CHUNK_VERSION)
+ *   3      1    value type (mt_vtype)
+ *   4      4    number of points
+ *   8      4    payload length (bytes after the header)
+ *   12     4    body length (the payload once zstd-decompressed)
+ *   16     4    checksum: low 32 bits of XXH3-64 over bytes 0..15 and the payload
+ *   20     ...  payload: one zstd frame holding the body
+ */
+#define MT_CHUNK_MAGIC0      'M'
+#define MT_CHUNK_MAGIC1      'C'
+#define MT_CHUNK_VERSION     1
+#define MT_CHUNK_HEADER_SIZE 20
+#define MT_CHUNK_MAX_BODY    (1u << 28) /* a body larger than this is corrupt */
+
+#endif
