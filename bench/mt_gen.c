@@ -42,6 +42,7 @@ typedef struct host {
     int64_t mem_total;                          /* pages */
     int64_t mem_used, mem_cached, mem_buffered; /* pages */
     int64_t disk_rate_r, disk_rate_w;           /* ops per interval */
+    int64_t op_sectors_r, op_sectors_w;         /* mean 512-byte sectors per op */
     uint64_t reads, writes, read_bytes, write_bytes;
     int64_t net_rate_rx, net_rate_tx; /* packets per interval */
     int64_t pkt_size_rx, pkt_size_tx; /* mean bytes per packet */
@@ -174,8 +175,10 @@ static void host_init(host *h, uint32_t i, uint64_t seed)
     h->disk_rate_w = (int64_t)(splitmix64(&h->rng) % 2000);
     h->reads = splitmix64(&h->rng) % 100000000;
     h->writes = splitmix64(&h->rng) % 100000000;
-    h->read_bytes = h->reads * 8192;
-    h->write_bytes = h->writes * 8192;
+    h->op_sectors_r = 8 + (int64_t)(splitmix64(&h->rng) % 120);
+    h->op_sectors_w = 8 + (int64_t)(splitmix64(&h->rng) % 120);
+    h->read_bytes = h->reads * (uint64_t)h->op_sectors_r * 512;
+    h->write_bytes = h->writes * (uint64_t)h->op_sectors_w * 512;
     h->net_rate_rx = (int64_t)(splitmix64(&h->rng) % 50000);
     h->net_rate_tx = (int64_t)(splitmix64(&h->rng) % 50000);
     h->pkt_size_rx = 64 + (int64_t)(splitmix64(&h->rng) % 1400);
@@ -198,8 +201,10 @@ static void host_step(host *h)
     h->disk_rate_w = walk(h, h->disk_rate_w, 40.0, 0, 5000);
     h->reads += (uint64_t)h->disk_rate_r;
     h->writes += (uint64_t)h->disk_rate_w;
-    h->read_bytes += (uint64_t)h->disk_rate_r * (uint64_t)(PAGE * (1 + splitmix64(&h->rng) % 4));
-    h->write_bytes += (uint64_t)h->disk_rate_w * (uint64_t)(PAGE * (1 + splitmix64(&h->rng) % 4));
+    h->op_sectors_r = walk(h, h->op_sectors_r, 2.0, 1, 256);
+    h->op_sectors_w = walk(h, h->op_sectors_w, 2.0, 1, 256);
+    h->read_bytes += (uint64_t)(h->disk_rate_r * h->op_sectors_r * 512);
+    h->write_bytes += (uint64_t)(h->disk_rate_w * h->op_sectors_w * 512);
     h->net_rate_rx = walk(h, h->net_rate_rx, 500.0, 0, 100000);
     h->net_rate_tx = walk(h, h->net_rate_tx, 500.0, 0, 100000);
     h->pkt_size_rx = walk(h, h->pkt_size_rx, 8.0, 64, 1500);

@@ -2,12 +2,12 @@
  * mt_codec.c — the chunk codec (contract in mt_codec.h, header layout in
  * mt_format.h).
  *
- * A chunk body is a byte stream, then compressed whole with zstd:
+ * A chunk body is a byte stream:
  *
  *   u8 type, uvarint n
- *   timestamps  svarint ts0; svarint (ts1 - ts0); then svarint of each
- *               delta-of-delta. Regular scrapes give runs of zero bytes,
- *               which zstd folds to almost nothing.
+ *   timestamps  u8 mode, svarint ts0, svarint (ts1 - ts0); mode 0: every
+ *               step is that one (regular scrapes: nothing more); mode 1:
+ *               a Rice block of the zigzagged deltas-of-deltas.
  *   values      by type:
  *     int, uint   the integer stream below, on the 64-bit patterns with
  *                 wrapping arithmetic (so uint64 needs nothing special)
@@ -17,7 +17,7 @@
  *                 integer |m| < 2^53 (12.34 -> 1234, e = 2). u8 e; uvarint
  *                 count of exceptions; each exception as uvarint index gap
  *                 and its 8 raw bytes; then the integer stream of the m
- *                 (an exception repeats the previous m to keep deltas
+ *                 (an exception repeats the previous m to keep steps
  *                 small). A value is taken only if m / 10^e gives back its
  *                 exact bits, so -0.0, NaN payloads, subnormals and
  *                 1/3-like values become exceptions and still round-trip.
@@ -30,17 +30,24 @@
  *     string      per value: uvarint length, bytes
  *
  *   integer stream: u8 mode (0 delta, 1 delta-of-delta), uvarint g, svarint
- *   v0, then svarint (delta / g) per value, or svarint (d1 / g) and
- *   svarint (delta-of-delta / g). g is the gcd of the deltas (memory in
- *   4096-byte pages, counters of sectors); the mode with fewer varint bytes
- *   wins (counters that grow at a steady rate favour delta-of-delta).
+ *   v0, then a Rice block (mt_rice.h) of the zigzagged delta / g per value,
+ *   or svarint (d1 / g) and a Rice block of the zigzagged
+ *   delta-of-delta / g. g is the gcd of the deltas (memory in pages,
+ *   counters of sectors); the mode whose Rice block is smaller wins
+ *   (counters that grow at a steady rate favour delta-of-delta).
  *
  *   svarint = zigzag then LEB128 uvarint.
  *
+ * The body is then compressed with zstd when that saves at least 1/16 of
+ * it (strings, XOR floats, constant runs); Rice bits are already close to
+ * the entropy of random-walk steps, so most numeric chunks are stored as
+ * they are and decode without zstd.
+ *
  * Worked example, cpu usage 12.5, 12.75, 12.5 at t = 1000, 1010, 1020 s:
- *   ts: 1000e9, +10e9, dod 0   values: mode 0, e = 2, no exceptions,
+ *   ts: mode 0, 1000e9, step 10e9. values: mode 0, e = 2, no exceptions,
  *   integer stream of 1250, 1275, 1250: delta mode, g = 25, v0 = 1250,
- *   deltas +1, -1 -> bytes 02 01 (zigzag 2 and 1).
+ *   then a Rice block of zigzag(+1), zigzag(-1) = 2, 1 at k = 0:
+ *   bits 110 10 -> one byte 0x0B.
  *
  * Decoding checks every length and count against the bytes that remain,
  * so hostile input fails with MT_ECORRUPT instead of reading past the end.
@@ -55,6 +62,7 @@
 
 #include "mt_format.h"
 #include "mt_hash.h"
+#include "mt_rice.h"
 
 #define DEFAULT_LEVEL 9
 #define MAX_DECIMAL_E 15 /* 10^15 keeps m below 2^53 for values up to ~9 */
@@ -201,11 +209,14 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 /* Worst-case bytes of an integer stream of n values. */
 static size_t int_stream_bound(size_t n)
 {
-    return 1 + 10 + 10 + n * 10;
+    return 1 + 10 + 10 + 10 + mt_rice_bound(n);
 }
 
-/* Encode n 64-bit patterns v (wrapping arithmetic). */
-static void put_int_stream(buf *b, const uint64_t *v, size_t n)
+/*
+ * Encode n 64-bit patterns v (wrapping arithmetic). dz and ddz are
+ * scratch for n values each.
+ */
+static void put_int_stream(buf *b, const uint64_t *v, size_t n, uint64_t *dz, uint64_t *ddz)
 {
     uint64_t g = 0;
     for (size_t i = 1; i < n; i++) {
@@ -214,50 +225,66 @@ static void put_int_stream(buf *b, const uint64_t *v, size_t n)
     }
     if (g == 0 || g > (uint64_t)INT64_MAX) g = 1;
     const int64_t gs = (int64_t)g;
-    /* Size of each mode; delta-of-delta is only allowed when no step overflows. */
-    size_t size_delta = 0, size_dod = 0;
+    /* delta-of-delta is only allowed when no step overflows */
     bool dod_ok = true;
-    int64_t prev_q = 0;
+    int64_t q1 = 0, prev_q = 0;
     for (size_t i = 1; i < n; i++) {
-        int64_t q = (int64_t)(v[i] - v[i - 1]) / gs;
-        size_delta += uvarint_size(zigzag(q));
-        int64_t dd;
+        int64_t q = (int64_t)(v[i] - v[i - 1]) / gs, dd = 0;
+        dz[i - 1] = zigzag(q);
         if (i == 1)
-            dd = q;
+            q1 = q;
         else if (__builtin_sub_overflow(q, prev_q, &dd))
             dod_ok = false;
-        size_dod += uvarint_size(zigzag(dd));
+        else
+            ddz[i - 2] = zigzag(dd);
         prev_q = q;
     }
-    bool dod = dod_ok && size_dod < size_delta;
+    bool dod = n > 2 && dod_ok &&
+               mt_rice_cost(ddz, n - 2) + 8 * uvarint_size(zigzag(q1)) < mt_rice_cost(dz, n - 1);
     put_u8(b, dod ? 1 : 0);
     put_uvarint(b, g);
     put_svarint(b, (int64_t)v[0]);
-    prev_q = 0;
-    for (size_t i = 1; i < n; i++) {
-        int64_t q = (int64_t)(v[i] - v[i - 1]) / gs;
-        put_svarint(b, dod ? q - prev_q : q);
-        prev_q = q;
+    if (n < 2) return;
+    if (dod) {
+        put_svarint(b, q1);
+        b->len += mt_rice_encode(ddz, n - 2, b->data + b->len);
+    } else {
+        b->len += mt_rice_encode(dz, n - 1, b->data + b->len);
     }
+}
+
+static int get_rice(rd *r, uint64_t *z, size_t n)
+{
+    size_t used;
+    if (mt_rice_decode(r->p, (size_t)(r->end - r->p), z, n, &used)) return MT_ECORRUPT;
+    r->p += used;
+    return MT_OK;
 }
 
 static int get_int_stream(rd *r, uint64_t *v, size_t n)
 {
     uint8_t mode;
     uint64_t g;
-    int64_t first;
+    int64_t first, q1 = 0;
     if (get_u8(r, &mode) || mode > 1 || get_uvarint(r, &g) || g == 0 || g > (uint64_t)INT64_MAX ||
         get_svarint(r, &first))
         return MT_ECORRUPT;
-    if ((size_t)(r->end - r->p) < n - 1) return MT_ECORRUPT; /* at least a byte per value */
     v[0] = (uint64_t)first;
-    uint64_t q = 0;
-    for (size_t i = 1; i < n; i++) {
-        int64_t s;
-        if (get_svarint(r, &s)) return MT_ECORRUPT;
-        q = mode ? q + (uint64_t)s : (uint64_t)s;
-        v[i] = v[i - 1] + q * g;
+    if (n < 2) return MT_OK;
+    if (mode == 1) {
+        if (n < 3 || get_svarint(r, &q1)) return MT_ECORRUPT;
+        /* The Rice values land at v[2..n), then become values in place. */
+        if (get_rice(r, v + 2, n - 2)) return MT_ECORRUPT;
+        uint64_t q = (uint64_t)q1;
+        v[1] = v[0] + q * g;
+        for (size_t i = 2; i < n; i++) {
+            q += (uint64_t)unzigzag(v[i]);
+            v[i] = v[i - 1] + q * g;
+        }
+        return MT_OK;
     }
+    if (get_rice(r, v + 1, n - 1)) return MT_ECORRUPT;
+    for (size_t i = 1; i < n; i++) v[i] = v[i - 1] + (uint64_t)unzigzag(v[i]) * g;
     return MT_OK;
 }
 
@@ -301,6 +328,7 @@ static int choose_exponent(const mt_val *vals, size_t n)
     return e;
 }
 
+/* scratch: room for 3n values */
 static int put_floats(buf *b, const mt_val *vals, size_t n, uint64_t *scratch)
 {
     int e = choose_exponent(vals, n);
@@ -334,7 +362,7 @@ static int put_floats(buf *b, const mt_val *vals, size_t n, uint64_t *scratch)
         put_u64le(b, vals[i].u);
         last = i;
     }
-    put_int_stream(b, scratch, n);
+    put_int_stream(b, scratch, n, scratch + n, scratch + 2 * n);
     return MT_OK;
 }
 
@@ -401,26 +429,35 @@ static int check_points(const mt_points *p)
 static int encode_body(buf *b, const mt_points *p, uint64_t *scratch)
 {
     size_t n = p->n;
-    /* type, count, timestamps, then the worst value encoding: an exception per value. */
-    size_t bound = 1 + 10 + n * 10 + 2 + 10 + n * (4 + 8) + int_stream_bound(n);
+    /* header, timestamps, then the worst value encoding: an exception per value */
+    size_t bound = 64 + mt_rice_bound(n) + n * (4 + 8) + n * 8 + int_stream_bound(n);
     if (p->type == MT_VT_STRING) bound += n * 10 + p->strs_len;
     int rc = buf_reserve(b, bound);
     if (rc) return rc;
     put_u8(b, (uint8_t)p->type);
     put_uvarint(b, n);
+    /* timestamps: regular (one step) or a Rice block of deltas-of-deltas */
+    int64_t d1 = n > 1 ? (int64_t)((uint64_t)p->ts[1] - (uint64_t)p->ts[0]) : 0;
+    bool regular = true;
+    for (size_t i = 2; i < n && regular; i++) regular = p->ts[i] - p->ts[i - 1] == d1;
+    put_u8(b, regular ? 0 : 1);
     put_svarint(b, p->ts[0]);
-    int64_t prev_d = 0;
-    for (size_t i = 1; i < n; i++) {
-        int64_t d = (int64_t)((uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1]);
-        put_svarint(b, i == 1 ? d : (int64_t)((uint64_t)d - (uint64_t)prev_d));
-        prev_d = d;
+    if (n > 1) put_svarint(b, d1);
+    if (!regular) {
+        int64_t prev = d1;
+        for (size_t i = 2; i < n; i++) {
+            int64_t d = (int64_t)((uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1]);
+            scratch[i - 2] = zigzag((int64_t)((uint64_t)d - (uint64_t)prev));
+            prev = d;
+        }
+        b->len += mt_rice_encode(scratch, n - 2, b->data + b->len);
     }
     switch (p->type) {
     case MT_VT_FLOAT: return put_floats(b, p->vals, n, scratch);
     case MT_VT_INT:
     case MT_VT_UINT:
         for (size_t i = 0; i < n; i++) scratch[i] = p->vals[i].u;
-        put_int_stream(b, scratch, n);
+        put_int_stream(b, scratch, n, scratch + n, scratch + 2 * n);
         return MT_OK;
     case MT_VT_BOOL:
         for (size_t i = 0; i < n; i += 8) {
@@ -470,21 +507,30 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
     uint8_t type;
     uint64_t n;
     if (get_u8(&r, &type) || type >= MT_VT_COUNT || get_uvarint(&r, &n) || n == 0 ||
-        n > MT_CODEC_MAX_POINTS || (uint64_t)(r.end - r.p) < n)
+        n > MT_CODEC_MAX_POINTS || n > (uint64_t)(r.end - r.p) * 8 + 1)
         return MT_ECORRUPT;
     int rc = decoder_reserve(d, n);
     if (rc) return rc;
-    int64_t t, dd = 0;
-    if (get_svarint(&r, &t)) return MT_ECORRUPT;
-    d->ts[0] = t;
-    for (size_t i = 1; i < n; i++) {
-        int64_t s;
-        if (get_svarint(&r, &s)) return MT_ECORRUPT;
-        dd = (int64_t)((uint64_t)(i == 1 ? 0 : dd) + (uint64_t)s);
-        t = (int64_t)((uint64_t)t + (uint64_t)dd);
-        if (t <= d->ts[i - 1]) return MT_ECORRUPT;
-        d->ts[i] = t;
+    uint8_t ts_mode;
+    int64_t t0, d1 = 0;
+    if (get_u8(&r, &ts_mode) || ts_mode > 1 || get_svarint(&r, &t0) ||
+        (n > 1 && get_svarint(&r, &d1)) || (ts_mode == 1 && n < 3))
+        return MT_ECORRUPT;
+    d->ts[0] = t0;
+    if (n > 1) d->ts[1] = (int64_t)((uint64_t)t0 + (uint64_t)d1);
+    if (ts_mode == 1) {
+        /* deltas-of-deltas land in the timestamp array, then become timestamps in place */
+        if (get_rice(&r, (uint64_t *)d->ts + 2, n - 2)) return MT_ECORRUPT;
+        uint64_t step = (uint64_t)d1;
+        for (size_t i = 2; i < n; i++) {
+            step += (uint64_t)unzigzag((uint64_t)d->ts[i]);
+            d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
+        }
+    } else {
+        for (size_t i = 2; i < n; i++) d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + (uint64_t)d1);
     }
+    for (size_t i = 1; i < n; i++)
+        if (d->ts[i] <= d->ts[i - 1]) return MT_ECORRUPT;
     size_t strs_len = 0;
     switch ((mt_vtype)type) {
     case MT_VT_FLOAT: rc = get_floats(&r, d->vals, n); break;
@@ -565,11 +611,11 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
 {
     int rc = check_points(pts);
     if (rc) return rc;
-    if (e->scratch_cap < pts->n) {
-        uint64_t *s = realloc(e->scratch, pts->n * sizeof *s);
+    if (e->scratch_cap < 3 * pts->n) {
+        uint64_t *s = realloc(e->scratch, 3 * pts->n * sizeof *s);
         if (!s) return -ENOMEM;
         e->scratch = s;
-        e->scratch_cap = pts->n;
+        e->scratch_cap = 3 * pts->n;
     }
     e->body.len = 0;
     if ((rc = encode_body(&e->body, pts, e->scratch))) return rc;
@@ -577,18 +623,22 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
     size_t bound = ZSTD_compressBound(e->body.len);
     e->out.len = 0;
     if ((rc = buf_reserve(&e->out, MT_CHUNK_HEADER_SIZE + bound))) return rc;
-    uint8_t *h = e->out.data;
-    size_t zn = ZSTD_compressCCtx(e->zc, h + MT_CHUNK_HEADER_SIZE, bound, e->body.data, e->body.len,
-                                  e->level);
+    uint8_t *h = e->out.data, *payload = h + MT_CHUNK_HEADER_SIZE;
+    size_t zn = ZSTD_compressCCtx(e->zc, payload, bound, e->body.data, e->body.len, e->level);
     if (ZSTD_isError(zn)) return MT_ECORRUPT;
+    bool packed = zn < e->body.len - e->body.len / 16;
+    if (!packed) {
+        memcpy(payload, e->body.data, e->body.len);
+        zn = e->body.len;
+    }
     h[0] = MT_CHUNK_MAGIC0;
     h[1] = MT_CHUNK_MAGIC1;
     h[2] = MT_CHUNK_VERSION;
-    h[3] = (uint8_t)pts->type;
+    h[3] = (uint8_t)((unsigned)pts->type | (packed ? MT_CHUNK_FLAG_ZSTD : 0));
     put_le32(h + 4, (uint32_t)pts->n);
     put_le32(h + 8, (uint32_t)zn);
     put_le32(h + 12, (uint32_t)e->body.len);
-    uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(h + MT_CHUNK_HEADER_SIZE, zn));
+    uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(payload, zn));
     put_le32(h + 16, (uint32_t)sum);
     e->out.len = MT_CHUNK_HEADER_SIZE + zn;
     *chunk = e->out.data;
@@ -628,8 +678,11 @@ static int check_header(const uint8_t *h, size_t len)
     if (len < MT_CHUNK_HEADER_SIZE || h[0] != MT_CHUNK_MAGIC0 || h[1] != MT_CHUNK_MAGIC1)
         return MT_ECORRUPT;
     if (h[2] != MT_CHUNK_VERSION) return MT_EFORMAT;
-    if (h[3] >= MT_VT_COUNT || get_le32(h + 4) == 0 || get_le32(h + 4) > MT_CODEC_MAX_POINTS ||
-        get_le32(h + 8) != len - MT_CHUNK_HEADER_SIZE || get_le32(h + 12) > MT_CHUNK_MAX_BODY)
+    unsigned type = h[3] & MT_CHUNK_TYPE_MASK, packed = h[3] & MT_CHUNK_FLAG_ZSTD;
+    if (type >= MT_VT_COUNT || (h[3] & ~(MT_CHUNK_TYPE_MASK | MT_CHUNK_FLAG_ZSTD)) ||
+        get_le32(h + 4) == 0 || get_le32(h + 4) > MT_CODEC_MAX_POINTS ||
+        get_le32(h + 8) != len - MT_CHUNK_HEADER_SIZE || get_le32(h + 12) > MT_CHUNK_MAX_BODY ||
+        (!packed && get_le32(h + 12) != get_le32(h + 8)))
         return MT_ECORRUPT;
     return MT_OK;
 }
@@ -640,25 +693,29 @@ int mt_codec_peek(const void *chunk, size_t len, size_t *n, mt_vtype *type)
     int rc = check_header(h, len);
     if (rc) return rc;
     *n = get_le32(h + 4);
-    *type = (mt_vtype)h[3];
+    *type = (mt_vtype)(h[3] & MT_CHUNK_TYPE_MASK);
     return MT_OK;
 }
 
 int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *out)
 {
-    const uint8_t *h = chunk;
+    const uint8_t *h = chunk, *payload = h + MT_CHUNK_HEADER_SIZE, *body = payload;
     *out = (mt_points){0};
     int rc = check_header(h, len);
     if (rc) return rc;
     size_t zn = len - MT_CHUNK_HEADER_SIZE, body_len = get_le32(h + 12);
-    uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(h + MT_CHUNK_HEADER_SIZE, zn));
+    uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(payload, zn));
     if ((uint32_t)sum != get_le32(h + 16)) return MT_ECORRUPT;
-    d->body.len = 0;
-    if ((rc = buf_reserve(&d->body, body_len ? body_len : 1))) return rc;
-    size_t got = ZSTD_decompressDCtx(d->zd, d->body.data, body_len, h + MT_CHUNK_HEADER_SIZE, zn);
-    if (ZSTD_isError(got) || got != body_len) return MT_ECORRUPT;
-    rc = decode_body(d, d->body.data, body_len, out);
-    if (rc == MT_OK && (out->n != get_le32(h + 4) || out->type != h[3])) rc = MT_ECORRUPT;
+    if (h[3] & MT_CHUNK_FLAG_ZSTD) {
+        d->body.len = 0;
+        if ((rc = buf_reserve(&d->body, body_len ? body_len : 1))) return rc;
+        size_t got = ZSTD_decompressDCtx(d->zd, d->body.data, body_len, payload, zn);
+        if (ZSTD_isError(got) || got != body_len) return MT_ECORRUPT;
+        body = d->body.data;
+    }
+    rc = decode_body(d, body, body_len, out);
+    if (rc == MT_OK && (out->n != get_le32(h + 4) || out->type != (h[3] & MT_CHUNK_TYPE_MASK)))
+        rc = MT_ECORRUPT;
     if (rc) *out = (mt_points){0};
     return rc;
 }

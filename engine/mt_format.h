@@ -15,17 +15,19 @@
  *   offset size
  *   0      2    magic 'M' 'C'
  *   2      1    format version (MT_CHUNK_VERSION)
- *   3      1    value type (mt_vtype)
+ *   3      1    bits 0-3: value type (mt_vtype); bit 7: payload is zstd-compressed
  *   4      4    number of points
  *   8      4    payload length (bytes after the header)
  *   12     4    body length (the payload once zstd-decompressed)
  *   16     4    checksum: low 32 bits of XXH3-64 over bytes 0..15 and the payload
- *   20     ...  payload: one zstd frame holding the body
+ *   20     ...  payload: the body, or one zstd frame holding it
  */
 #define MT_CHUNK_MAGIC0      'M'
 #define MT_CHUNK_MAGIC1      'C'
 #define MT_CHUNK_VERSION     1
 #define MT_CHUNK_HEADER_SIZE 20
+#define MT_CHUNK_TYPE_MASK   0x0F
+#define MT_CHUNK_FLAG_ZSTD   0x80
 #define MT_CHUNK_MAX_BODY    (1u << 28) /* a body larger than this is corrupt */
 
 #endif

@@ -357,6 +357,10 @@ static uint8_t *body_of(const uint8_t *chunk, size_t len, size_t *body_len)
     *body_len = (size_t)chunk[12] | (size_t)chunk[13] << 8 | (size_t)chunk[14] << 16 |
                 (size_t)chunk[15] << 24;
     uint8_t *body = malloc(*body_len);
+    if (!(chunk[3] & 0x80)) { /* stored as it is */
+        memcpy(body, chunk + 20, *body_len);
+        return body;
+    }
     size_t got = ZSTD_decompress(body, *body_len, chunk + 20, len - 20);
     cr_assert_eq(got, *body_len);
     return body;

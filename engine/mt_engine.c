@@ -1,0 +1,643 @@
+/*
+ * mt_engine.c — open, recovery, the writer thread (group commit) and
+ * shutdown. Sealing is in mt_seal.c, reading in mt_scan.c.
+ *
+ * The writer thread is the only LMDB writer and the only mutator of the
+ * in-memory index, head and hour list; it takes e->lock exclusively only
+ * for the moments it changes them, so readers (shared lock) see either the
+ * state before a commit or after it, never half of one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mt_engine_int.h"
+#include "mt_hash.h"
+#include "mt_time.h"
+
+#define FORMAT_VERSION   1
+#define SEAL_CHECK_NS    1000000000LL /* the writer looks for due hours at least this often */
+#define DEFAULT_GRACE_NS (300LL * 1000000000LL)
+
+mt_engine_options mt_engine_options_default(void)
+{
+    return (mt_engine_options){.grace_ns = DEFAULT_GRACE_NS, .auto_seal = true};
+}
+
+static int64_t default_clock(void *ud)
+{
+    (void)ud;
+    return mt_now_ns();
+}
+
+/* ---- hours ------------------------------------------------------------------ */
+
+mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour)
+{
+    size_t lo = 0, hi = e->nhours;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (e->hours[mid].hour < hour)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < e->nhours && e->hours[lo].hour == hour ? &e->hours[lo] : NULL;
+}
+
+int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d)
+{
+    if (d->idx) return MT_OK;
+    char path[4096];
+    mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
+    d->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (d->fd < 0) return errno == ENOENT ? MT_ECORRUPT : -errno;
+    mt_hf_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return -ENOMEM;
+    int rc = mt_hf_read_index(d->fd, d->hour, ix);
+    if (rc) {
+        free(ix);
+        close(d->fd);
+        d->fd = -1;
+        return rc;
+    }
+    d->idx = ix;
+    return MT_OK;
+}
+
+static void hour_release(mt_hour_desc *d)
+{
+    if (d->fd >= 0) close(d->fd);
+    mt_hf_index_free(d->idx);
+    free(d->idx);
+    d->fd = -1;
+    d->idx = NULL;
+}
+
+/* Insert or replace an hour (writer, under the exclusive lock). */
+int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
+{
+    mt_hour_desc *d = mt_engine_hour(e, hour);
+    if (d) {
+        e->st.block_bytes -= d->bytes;
+        hour_release(d);
+    } else {
+        if (e->nhours == e->hours_cap) {
+            size_t cap = e->hours_cap ? e->hours_cap * 2 : 64;
+            mt_hour_desc *n = realloc(e->hours, cap * sizeof *n);
+            if (!n) return -ENOMEM;
+            e->hours = n;
+            e->hours_cap = cap;
+        }
+        size_t at = 0;
+        while (at < e->nhours && e->hours[at].hour < hour) at++;
+        memmove(&e->hours[at + 1], &e->hours[at], (e->nhours - at) * sizeof *e->hours);
+        e->nhours++;
+        d = &e->hours[at];
+    }
+    *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes, .fd = -1};
+    e->st.block_bytes += bytes;
+    e->st.sealed_hours = e->nhours;
+    return mt_engine_hour_load(e, d);
+}
+
+/* ---- meta ----------------------------------------------------------------- */
+
+static int meta_get_u64(mt_kv_txn *t, const char *name, uint64_t *v)
+{
+    const void *p;
+    size_t n;
+    int rc = mt_kv_get(t, MT_DB_META, name, strlen(name), &p, &n);
+    if (rc) return rc;
+    if (n != 8) return MT_ECORRUPT;
+    memcpy(v, p, 8);
+    return MT_OK;
+}
+
+int mt_engine_meta_put(mt_kv_txn *t, const char *name, uint64_t v)
+{
+    return mt_kv_put(t, MT_DB_META, name, strlen(name), &v, 8);
+}
+
+void mt_engine_hour_key(uint8_t key[4], int64_t hour)
+{
+    uint32_t k = (uint32_t)(hour + 0x80000000LL);
+    key[0] = (uint8_t)(k >> 24), key[1] = (uint8_t)(k >> 16), key[2] = (uint8_t)(k >> 8),
+    key[3] = (uint8_t)k;
+}
+
+/* ---- recovery -------------------------------------------------------------- */
+
+static mt_engine *walk_engine; /* nftw has no user pointer; open is serialised by walk_lock */
+static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Remove hour files that no committed transaction references. */
+static int sweep_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)ftw;
+    if (flag != FTW_F) return 0;
+    const char *rel = strstr(path, "/blocks/");
+    int y, mo, d, h;
+    unsigned gen;
+    char tail[16] = "";
+    if (!rel || sscanf(rel, "/blocks/%d/%d/%d/%d.%u.blk%15s", &y, &mo, &d, &h, &gen, tail) < 5)
+        return 0; /* not ours: leave it */
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h};
+    int64_t hour = (int64_t)timegm(&tm) / 3600;
+    mt_hour_desc *desc = mt_engine_hour(walk_engine, hour);
+    if (tail[0] || !desc || desc->gen != gen) unlink(path);
+    return 0;
+}
+
+static mt_vtype replay_type(void *ud, uint32_t id)
+{
+    mt_engine *e = ud;
+    return id >= 1 && id <= e->index.n ? (mt_vtype)e->index.ents[id].type : MT_VT_COUNT;
+}
+
+static int replay_point(void *ud, const mt_rec_point *p)
+{
+    mt_engine *e = ud;
+    return mt_head_append(&e->head, p->id, p->ts, (mt_vtype)e->index.ents[p->id].type, p->v, p->str,
+                          e->opt.clock_ns(e->opt.clock_ud));
+}
+
+static int recover(mt_engine *e)
+{
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, true, &t);
+    if (rc) return rc;
+    uint64_t version = 0, gen = 1;
+    rc = meta_get_u64(t, "version", &version);
+    if (rc == MT_ENOTFOUND) {
+        version = FORMAT_VERSION;
+        rc = mt_engine_meta_put(t, "version", version);
+    }
+    if (!rc && version != FORMAT_VERSION) rc = MT_EFORMAT;
+    if (!rc && (rc = meta_get_u64(t, "seq", &e->seq)) == MT_ENOTFOUND) rc = MT_OK;
+    if (!rc && (rc = meta_get_u64(t, "gen", &gen)) == MT_ENOTFOUND) rc = MT_OK;
+    e->next_gen = (uint32_t)gen;
+    if (!rc) rc = mt_index_load(&e->index, t);
+    /* sealed hours */
+    mt_kv_cursor *c = NULL;
+    const void *k, *v;
+    size_t kl, vl;
+    if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HOURS, &c);
+    for (int r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
+         r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        const uint8_t *kb = k;
+        if (kl != 4 || vl != 12) {
+            rc = MT_ECORRUPT;
+            break;
+        }
+        int64_t hour = (int64_t)((uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
+                                 (uint32_t)kb[2] << 8 | kb[3]) -
+                       0x80000000LL;
+        uint32_t g;
+        uint64_t bytes;
+        memcpy(&g, v, 4);
+        memcpy(&bytes, (const uint8_t *)v + 4, 8);
+        /* a missing or damaged file is reported by the scans that need it */
+        int hr = mt_engine_hour_set(e, hour, g, bytes);
+        if (hr == -ENOMEM) rc = hr;
+    }
+    mt_kv_cursor_close(c);
+    /* the head log */
+    if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
+    for (int r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
+         r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        int pr = mt_rec_replay(v, vl, replay_type, replay_point, e);
+        if (pr == -ENOMEM)
+            rc = pr;
+        else if (pr)
+            e->st.head_records_skipped++;
+    }
+    mt_kv_cursor_close(c);
+    if (!rc)
+        rc = mt_kv_commit(t);
+    else
+        mt_kv_abort(t);
+    if (rc) return rc;
+    pthread_mutex_lock(&walk_lock);
+    walk_engine = e;
+    char blocks[4200];
+    snprintf(blocks, sizeof blocks, "%s/blocks", e->dir);
+    nftw(blocks, sweep_file, 16, FTW_PHYS);
+    pthread_mutex_unlock(&walk_lock);
+    return MT_OK;
+}
+
+/* ---- writer ---------------------------------------------------------------- */
+
+/* Resolve keys and check types; returns an error only for failures of the whole group. */
+static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
+{
+    if (b->gid_cap < b->nk) {
+        uint32_t *g = realloc(b->gid, b->nk * sizeof *g);
+        if (!g) return -ENOMEM;
+        b->gid = g;
+        b->gid_cap = b->nk;
+    }
+    /* The first point of a key decides the type of a new series. */
+    for (uint32_t i = 0; i < b->nk; i++) b->gid[i] = UINT32_MAX;
+    for (size_t i = 0; i < b->np; i++) {
+        const mt_bpoint *p = &b->p[i];
+        if (b->gid[p->key] != UINT32_MAX) continue;
+        const mt_bkey *k = &b->k[p->key];
+        const char *key = b->keys + k->off;
+        uint32_t id = mt_index_find(&e->index, key, k->len, k->hash);
+        if (!id) {
+            mt_series_parts parts;
+            if (mt_series_parse(key, k->len, &parts) != MT_OK) {
+                b->gid[p->key] = 0;
+                continue;
+            }
+            pthread_rwlock_wrlock(&e->lock);
+            id = mt_index_add(&e->index, key, k->len, k->hash, (mt_vtype)p->type);
+            pthread_rwlock_unlock(&e->lock);
+            if (!id) return -ENOMEM;
+            int rc = mt_index_store(t, id, key, k->len, (mt_vtype)p->type);
+            if (rc) return rc;
+        }
+        b->gid[p->key] = id;
+    }
+    b->res = (mt_write_result){.rc = MT_OK};
+    for (size_t i = 0; i < b->np; i++) {
+        const mt_bpoint *p = &b->p[i];
+        uint32_t id = b->gid[p->key];
+        int why = !id ? MT_EINVAL : e->index.ents[id].type != p->type ? MT_ECONFLICT : MT_OK;
+        if (why) {
+            if (!b->res.rejected) b->res.first_rejected = i, b->res.first_reason = why;
+            b->res.rejected++;
+            continue;
+        }
+        const char *str = p->type == MT_VT_STRING ? b->strs + MT_VAL_STR_OFF(p->v) : NULL;
+        mt_val v = p->v;
+        if (p->type == MT_VT_STRING) v.u = MT_VAL_STR_LEN(p->v);
+        int rc = mt_rec_add(&e->rec, id, p->ts, (mt_vtype)p->type, v, str);
+        if (rc) return rc;
+        b->res.accepted++;
+    }
+    return MT_OK;
+}
+
+static void seq_key(uint8_t k[8], uint64_t seq)
+{
+    for (int i = 0; i < 8; i++) k[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* Write one head record (e->rec) at the next sequence. */
+int mt_engine_put_record(mt_engine *e, mt_kv_txn *t)
+{
+    int rc = mt_rec_finish(&e->rec);
+    if (rc) return rc;
+    uint8_t k[8];
+    seq_key(k, ++e->seq);
+    rc = mt_kv_put(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
+    if (!rc) rc = mt_engine_meta_put(t, "seq", e->seq);
+    return rc;
+}
+
+/* Apply committed batches to the head, then hand them back. */
+static void finish_group(mt_engine *e, mt_batch *list, int rc)
+{
+    if (rc == MT_OK) {
+        int64_t wall = e->opt.clock_ns(e->opt.clock_ud);
+        pthread_rwlock_wrlock(&e->lock);
+        e->st.commits++;
+        for (mt_batch *b = list; b; b = b->next) {
+            for (size_t i = 0; i < b->np && !rc; i++) {
+                const mt_bpoint *p = &b->p[i];
+                uint32_t id = b->gid[p->key];
+                if (!id || e->index.ents[id].type != p->type) continue;
+                mt_val v = p->v;
+                const char *str = NULL;
+                if (p->type == MT_VT_STRING) {
+                    str = b->strs + MT_VAL_STR_OFF(p->v);
+                    v.u = MT_VAL_STR_LEN(p->v);
+                }
+                rc = mt_head_append(&e->head, id, p->ts, (mt_vtype)p->type, v, str, wall);
+            }
+            e->st.points_written += b->res.accepted;
+        }
+        pthread_rwlock_unlock(&e->lock);
+        /* Durable but not in memory: reads would miss it until a restart. Refuse more. */
+        if (rc) e->failed = true;
+    }
+    while (list) {
+        mt_batch *next = list->next;
+        list->next = NULL;
+        list->res.seq = e->seq;
+        if (rc) list->res = (mt_write_result){.rc = rc};
+        list->cb(list->ud, &list->res, list);
+        list = next;
+    }
+}
+
+static void commit_group(mt_engine *e, mt_batch *list)
+{
+    uint32_t n_before = e->index.n;
+    uint64_t seq_before = e->seq;
+    mt_kv_txn *t = NULL;
+    int rc = mt_kv_begin(e->kv, true, &t);
+    mt_rec_reset(&e->rec);
+    for (mt_batch *b = list; b && !rc; b = b->next) rc = resolve(e, t, b);
+    if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
+    if (!rc) {
+        rc = mt_kv_commit(t);
+        t = NULL;
+        if (rc && rc != MT_EFULL) e->failed = true; /* an I/O failure at commit is fatal */
+    }
+    if (rc) {
+        mt_kv_abort(t);
+        pthread_rwlock_wrlock(&e->lock);
+        mt_index_truncate(&e->index, n_before);
+        pthread_rwlock_unlock(&e->lock);
+        e->seq = seq_before;
+        if (rc == MT_EFULL) mt_kv_grow(e->kv);
+    }
+    finish_group(e, list, rc);
+}
+
+static void *writer_main(void *arg)
+{
+    mt_engine *e = arg;
+    pthread_mutex_lock(&e->qlock);
+    for (;;) {
+        while (!e->qhead && !e->stopping && !e->seal_req) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&e->qcond, &e->qlock, &ts) == ETIMEDOUT && e->opt.auto_seal)
+                break;
+        }
+        if (e->qhead && e->opt.commit_interval_ns > 0 && !e->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + e->opt.commit_interval_ns;
+            ts.tv_sec += ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&e->qcond, &e->qlock, &ts);
+        }
+        mt_batch *list = e->qhead;
+        e->qhead = e->qtail = NULL;
+        int req = e->seal_req;
+        bool stop = e->stopping;
+        pthread_mutex_unlock(&e->qlock);
+
+        if (list) {
+            if (e->failed)
+                finish_group(e, list, MT_ECLOSED);
+            else
+                commit_group(e, list);
+        }
+        size_t hours = 0;
+        int src = MT_OK;
+        if (!e->failed && (req || (e->opt.auto_seal && !stop)))
+            src = mt_seal_run(e, req == 2, &hours);
+
+        pthread_mutex_lock(&e->qlock);
+        if (req) {
+            e->seal_req = 0;
+            e->seal_hours = hours;
+            e->seal_rc = src;
+            e->seal_gen++;
+            pthread_cond_broadcast(&e->dcond);
+        }
+        if (stop && !e->qhead) break;
+    }
+    pthread_mutex_unlock(&e->qlock);
+    return NULL;
+}
+
+/* ---- public API -------------------------------------------------------------- */
+
+int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
+{
+    if (!opt || !opt->dir || !*opt->dir) return MT_EINVAL;
+    if (mkdir(opt->dir, 0755) && errno != EEXIST) return -errno;
+    mt_engine *e = calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;
+    e->opt = *opt;
+    if (!e->opt.clock_ns) e->opt.clock_ns = default_clock;
+    if (e->opt.grace_ns < 0) e->opt.grace_ns = 0;
+    e->dir = strdup(opt->dir);
+    pthread_rwlock_init(&e->lock, NULL);
+    pthread_mutex_init(&e->qlock, NULL);
+    pthread_cond_init(&e->qcond, NULL);
+    pthread_cond_init(&e->dcond, NULL);
+    mt_kv_options ko = {.map_size = opt->map_size, .nosync = opt->nosync};
+    int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
+    if (!rc) rc = mt_kv_open(e->dir, &ko, &e->kv);
+    if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
+    if (!rc) rc = mt_decoder_new(&e->dec);
+    if (!rc) rc = recover(e);
+    if (!rc) {
+        e->st.series = e->index.n;
+        rc = -pthread_create(&e->writer, NULL, writer_main, e);
+        e->writer_started = rc == 0;
+    }
+    if (rc) {
+        mt_engine_close(e);
+        return rc;
+    }
+    *out = e;
+    return MT_OK;
+}
+
+void mt_engine_close(mt_engine *e)
+{
+    if (!e) return;
+    if (e->writer_started) {
+        pthread_mutex_lock(&e->qlock);
+        e->stopping = true;
+        pthread_cond_signal(&e->qcond);
+        pthread_mutex_unlock(&e->qlock);
+        pthread_join(e->writer, NULL);
+    }
+    for (size_t i = 0; i < e->nhours; i++) hour_release(&e->hours[i]);
+    free(e->hours);
+    mt_head_free(&e->head);
+    mt_index_free(&e->index);
+    mt_rec_free(&e->rec);
+    mt_encoder_free(e->enc);
+    mt_decoder_free(e->dec);
+    mt_kv_close(e->kv);
+    pthread_rwlock_destroy(&e->lock);
+    pthread_mutex_destroy(&e->qlock);
+    pthread_cond_destroy(&e->qcond);
+    pthread_cond_destroy(&e->dcond);
+    free(e->dir);
+    free(e);
+}
+
+int mt_engine_submit(mt_engine *e, mt_batch *b, mt_write_cb cb, void *ud)
+{
+    pthread_mutex_lock(&e->qlock);
+    if (e->stopping || e->failed) {
+        pthread_mutex_unlock(&e->qlock);
+        return MT_ECLOSED;
+    }
+    b->cb = cb;
+    b->ud = ud;
+    b->next = NULL;
+    if (e->qtail)
+        e->qtail->next = b;
+    else
+        e->qhead = b;
+    e->qtail = b;
+    pthread_cond_signal(&e->qcond);
+    pthread_mutex_unlock(&e->qlock);
+    return MT_OK;
+}
+
+typedef struct waiter {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+    mt_write_result res;
+} waiter;
+
+static void wake(void *ud, const mt_write_result *res, mt_batch *b)
+{
+    (void)b;
+    waiter *w = ud;
+    pthread_mutex_lock(&w->m);
+    w->res = *res;
+    w->done = true;
+    pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+}
+
+int mt_engine_write(mt_engine *e, mt_batch *b, mt_write_result *res)
+{
+    waiter w = {.done = false};
+    pthread_mutex_init(&w.m, NULL);
+    pthread_cond_init(&w.c, NULL);
+    int rc = mt_engine_submit(e, b, wake, &w);
+    if (!rc) {
+        pthread_mutex_lock(&w.m);
+        while (!w.done) pthread_cond_wait(&w.c, &w.m);
+        pthread_mutex_unlock(&w.m);
+        rc = w.res.rc;
+        if (res) *res = w.res;
+    }
+    pthread_mutex_destroy(&w.m);
+    pthread_cond_destroy(&w.c);
+    return rc;
+}
+
+int mt_engine_seal(mt_engine *e, bool all, size_t *hours)
+{
+    pthread_mutex_lock(&e->qlock);
+    if (e->stopping || e->failed) {
+        pthread_mutex_unlock(&e->qlock);
+        return MT_ECLOSED;
+    }
+    uint64_t gen = e->seal_gen;
+    while (e->seal_req) { /* one request at a time: wait for the one in flight */
+        pthread_cond_wait(&e->dcond, &e->qlock);
+        gen = e->seal_gen;
+    }
+    e->seal_req = all ? 2 : 1;
+    pthread_cond_signal(&e->qcond);
+    while (e->seal_gen == gen) pthread_cond_wait(&e->dcond, &e->qlock);
+    int rc = e->seal_rc;
+    if (hours) *hours = e->seal_hours;
+    pthread_mutex_unlock(&e->qlock);
+    return rc;
+}
+
+int mt_engine_series_lookup(mt_engine *e, const void *key, size_t klen, uint32_t *id,
+                            mt_vtype *type)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    uint32_t i = mt_index_find(&e->index, key, klen, mt_hash64(key, klen));
+    if (i) {
+        *id = i;
+        *type = (mt_vtype)e->index.ents[i].type;
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return i ? MT_OK : MT_ENOTFOUND;
+}
+
+int mt_engine_series_key(mt_engine *e, uint32_t id, void *out, size_t cap, size_t *klen)
+{
+    int rc = MT_OK;
+    pthread_rwlock_rdlock(&e->lock);
+    if (id == 0 || id > e->index.n) {
+        rc = MT_ENOTFOUND;
+    } else {
+        const mt_series_ent *s = &e->index.ents[id];
+        *klen = s->len;
+        if (s->len > cap)
+            rc = MT_ELIMIT;
+        else
+            memcpy(out, e->index.arena + s->off, s->len);
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name value, uint32_t **ids,
+                       size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    char term[512];
+    size_t tl = mt_index_term(term, sizeof term, kind, name, value);
+    if (!tl) return MT_OK;
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, false, &t);
+    if (rc) return rc;
+    mt_kv_cursor *c;
+    if ((rc = mt_kv_cursor_open(t, MT_DB_POSTINGS, &c))) {
+        mt_kv_abort(t);
+        return rc;
+    }
+    size_t cap = 0;
+    const void *k, *v;
+    size_t kl, vl;
+    for (int r = mt_kv_cursor_seek(c, term, tl, &k, &kl, &v, &vl); r == MT_OK;
+         r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        if (kl != tl || memcmp(k, term, tl) || vl != 4) break;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            uint32_t *g = realloc(*ids, cap * sizeof *g);
+            if (!g) {
+                rc = -ENOMEM;
+                break;
+            }
+            *ids = g;
+        }
+        const uint8_t *b = v;
+        (*ids)[(*n)++] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    }
+    mt_kv_cursor_close(c);
+    mt_kv_abort(t);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    *st = e->st;
+    st->series = e->index.n;
+    st->head_points = e->head.points;
+    st->sealed_hours = e->nhours;
+    st->last_seq = e->seq;
+    pthread_rwlock_unlock(&e->lock);
+    st->index_bytes = mt_kv_used_bytes(e->kv);
+}

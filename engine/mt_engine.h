@@ -1,0 +1,203 @@
+/*
+ * mt_engine.h — the storage engine: Metron's façade over series index,
+ * durable head, hour files and sealing. It knows nothing of sockets, SQL or
+ * command-line flags.
+ *
+ * Data model: a point is (series, timestamp in ns, typed value). A series
+ * is a canonical key (mt_series.h) with a compact id and one value type for
+ * life; a point of another type is rejected (the rest of the batch is
+ * kept). A repeated (series, timestamp) keeps the last value written.
+ *
+ * Layout of a data directory:
+ *   index.mdb                    LMDB: series, postings, sealed hours, head log
+ *   blocks/YYYY/MM/DD/HH.G.blk   one immutable file per sealed hour (generation G)
+ *
+ * Durability: mt_engine_submit hands a batch to the engine's writer thread,
+ * which commits many batches in one LMDB transaction (group commit) and
+ * calls each batch's callback after the commit returned. With the default
+ * sync mode the commit is on disk (fsync) before the callback runs: a
+ * caller that acknowledges only then loses nothing to kill -9 or power
+ * loss. An I/O failure at commit is fatal: the engine refuses every later
+ * write (MT_ECLOSED) instead of acknowledging data it may not have.
+ *
+ * Sealing: an hour is sealed once the newest timestamp seen is past its
+ * end plus the grace period, or the wall clock is and nothing was written
+ * to it for the grace period. Its points become one hour file (temp file,
+ * fsync, rename, fsync of the directory), then one LMDB transaction
+ * records the file and rewrites the head log without the sealed points.
+ * Points for an already sealed hour are merged by writing a new
+ * generation of that hour's file (copy-on-write).
+ *
+ * Crash recovery happens in mt_engine_open: files that no committed
+ * transaction references (a temp file, a generation written but not yet
+ * recorded, or replaced and not yet unlinked) are removed, and the head log
+ * is replayed.
+ *
+ * Threads: every function may be called from any thread. Readers
+ * (mt_scan_*, lookups) run concurrently with the writer: they take a short
+ * shared lock on the in-memory head while they snapshot what they need,
+ * and read hour files without locks (a replaced file stays readable
+ * through the descriptor a scan opened).
+ */
+#ifndef MT_ENGINE_H
+#define MT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_codec.h"
+#include "mt_err.h"
+#include "mt_series.h"
+
+#define MT_HOUR_NS (3600LL * 1000000000LL)
+
+typedef struct mt_engine mt_engine;
+
+typedef struct mt_engine_options {
+    const char *dir;             /* data directory, created if missing (required) */
+    int64_t grace_ns;            /* late-point grace after an hour ends (default 5 min) */
+    int64_t commit_interval_ns;  /* extra wait to gather a group commit (default 0) */
+    bool nosync;                 /* true: commits skip fsync (loses recent commits on power loss) */
+    size_t map_size;             /* LMDB map size in bytes (default 64 GiB, sparse) */
+    int zstd_level;              /* hour-file chunks (default 9) */
+    bool auto_seal;              /* seal due hours on the writer thread (default true) */
+    int64_t (*clock_ns)(void *); /* wall clock for sealing (default mt_now_ns) */
+    void *clock_ud;
+} mt_engine_options;
+
+/* The defaults above, with dir NULL. */
+mt_engine_options mt_engine_options_default(void);
+
+/*
+ * Open (or create) a data directory, recover it and start the writer.
+ * Returns MT_OK and *out, MT_EINVAL, MT_EFORMAT (a newer format),
+ * MT_ECORRUPT, or -errno.
+ */
+int mt_engine_open(const mt_engine_options *opt, mt_engine **out);
+
+/*
+ * Stop accepting writes, commit what was submitted (callbacks run), stop
+ * the writer and free everything. Does not seal. NULL is a no-op.
+ */
+void mt_engine_close(mt_engine *e);
+
+/* ---- writing ------------------------------------------------------------ */
+
+typedef struct mt_batch mt_batch;
+
+/* A new empty batch, or NULL when out of memory. */
+mt_batch *mt_batch_new(void);
+
+/* Free a batch. NULL is a no-op. */
+void mt_batch_free(mt_batch *b);
+
+/* Empty a batch for reuse (keeps its memory). */
+void mt_batch_reset(mt_batch *b);
+
+/*
+ * Add one point: canonical key key[0..klen), timestamp ts (ns), value v of
+ * type t. For MT_VT_STRING, v.u is the length and str the bytes; str is
+ * ignored otherwise. Everything is copied. Returns MT_OK or -ENOMEM.
+ */
+int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype t, mt_val v,
+                 const char *str);
+
+/* Points in the batch. */
+size_t mt_batch_len(const mt_batch *b);
+
+/* The outcome of one submitted batch. */
+typedef struct mt_write_result {
+    int rc;                /* MT_OK: accepted points are durable; else nothing was written */
+    uint64_t seq;          /* the commit that holds the batch */
+    size_t accepted;       /* points written */
+    size_t rejected;       /* points refused (type conflict, invalid key) */
+    size_t first_rejected; /* index of the first refused point */
+    int first_reason;      /* MT_ECONFLICT or MT_EINVAL */
+} mt_write_result;
+
+/*
+ * Called on the writer thread once the batch's commit returned (or failed).
+ * The batch comes back to the caller, who frees or reuses it. Keep it short:
+ * the next commit waits for it.
+ */
+typedef void (*mt_write_cb)(void *ud, const mt_write_result *res, mt_batch *b);
+
+/*
+ * Hand b to the writer. On MT_OK the engine owns b until cb returns it.
+ * Returns MT_ECLOSED after close or a fatal I/O error (b stays the
+ * caller's, cb never runs).
+ */
+int mt_engine_submit(mt_engine *e, mt_batch *b, mt_write_cb cb, void *ud);
+
+/* Submit and wait until the batch is durable. res gets the outcome. */
+int mt_engine_write(mt_engine *e, mt_batch *b, mt_write_result *res);
+
+/*
+ * Seal now, waiting for it: every due hour, or with all, every hour that
+ * has points in the head (late points then make a new generation later).
+ * *hours gets the number of hour files written (may be NULL).
+ */
+int mt_engine_seal(mt_engine *e, bool all, size_t *hours);
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Look a series up by key. MT_OK with *id and *type, or MT_ENOTFOUND. */
+int mt_engine_series_lookup(mt_engine *e, const void *key, size_t klen, uint32_t *id,
+                            mt_vtype *type);
+
+/*
+ * Copy the key of series id into out (capacity cap); *klen gets its length.
+ * MT_OK, MT_ENOTFOUND, or MT_ELIMIT when cap is too small.
+ */
+int mt_engine_series_key(mt_engine *e, uint32_t id, void *out, size_t cap, size_t *klen);
+
+/* Posting terms: which series carry a measurement, a field, or tag=value. */
+typedef enum mt_term_kind {
+    MT_TERM_MEASUREMENT = 1,
+    MT_TERM_FIELD = 2,
+    MT_TERM_TAG = 3,
+} mt_term_kind;
+
+/*
+ * The sorted ids of the series with the term (value is used for MT_TERM_TAG
+ * only). *ids is malloc'd (caller frees; NULL when *n is 0). MT_OK or -ENOMEM.
+ */
+int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name value, uint32_t **ids,
+                       size_t *n);
+
+typedef struct mt_scan mt_scan;
+
+/*
+ * Iterate series id over [from, to) in time order, merging sealed hours and
+ * the head (the head's later writes win). MT_OK and *out, MT_ENOTFOUND for
+ * an unknown id, or an error.
+ */
+int mt_scan_open(mt_engine *e, uint32_t id, int64_t from, int64_t to, mt_scan **out);
+
+/*
+ * The next block of points (one hour at most). MT_OK with out->n > 0; the
+ * arrays are valid until the next call or mt_scan_close. MT_ENOTFOUND at
+ * the end; MT_ECORRUPT when a chunk fails its checksum (never served).
+ */
+int mt_scan_next(mt_scan *s, mt_points *out);
+
+/* Close a scan. NULL is a no-op. */
+void mt_scan_close(mt_scan *s);
+
+/* Counters of an engine. */
+typedef struct mt_engine_stats {
+    uint64_t series;               /* series known */
+    uint64_t head_points;          /* points in the head (not yet sealed) */
+    uint64_t sealed_hours;         /* hours with a file */
+    uint64_t commits;              /* LMDB write transactions committed */
+    uint64_t points_written;       /* points accepted since open */
+    uint64_t last_seq;             /* sequence of the last commit */
+    uint64_t index_bytes;          /* bytes used in index.mdb */
+    uint64_t block_bytes;          /* bytes of the current hour files */
+    uint64_t head_records_skipped; /* head records that failed their checksum at open */
+} mt_engine_stats;
+
+void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * mt_engine_int.h — the engine's internal structures, shared by its files
+ * (mt_engine.c, mt_batch.c, mt_index.c, mt_head.c, mt_hourfile.c,
+ * mt_scan.c). Not part of any public contract.
+ */
+#ifndef MT_ENGINE_INT_H
+#define MT_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mt_engine.h"
+#include "mt_kv.h"
+
+/* ---- batches ------------------------------------------------------------- */
+
+typedef struct mt_bkey {
+    uint32_t off, len; /* key bytes in mt_batch.keys */
+    uint64_t hash;     /* mt_hash64 of the key */
+} mt_bkey;
+
+typedef struct mt_bpoint {
+    uint32_t key; /* index into mt_batch.k */
+    uint8_t type; /* mt_vtype */
+    int64_t ts;   /* ns */
+    mt_val v;     /* strings: MT_VAL_STR into mt_batch.strs */
+} mt_bpoint;
+
+struct mt_batch {
+    char *keys; /* distinct keys, back to back */
+    size_t keys_len, keys_cap;
+    mt_bkey *k; /* distinct keys */
+    uint32_t nk, kcap;
+    uint32_t *table; /* open addressing: key index + 1, 0 = empty */
+    uint32_t tcap;   /* power of two */
+    mt_bpoint *p;
+    size_t np, pcap;
+    char *strs; /* string values */
+    size_t strs_len, strs_cap;
+    /* set by the writer */
+    uint32_t *gid; /* per distinct key: series id, 0 = rejected */
+    size_t gid_cap;
+    mt_write_cb cb;
+    void *ud;
+    mt_write_result res;
+    struct mt_batch *next; /* submission queue */
+};
+
+/* ---- series index (in memory, loaded from LMDB at open) ------------------ */
+
+typedef struct mt_series_ent {
+    uint32_t off, len; /* key in the index arena */
+    uint8_t type;      /* mt_vtype */
+} mt_series_ent;
+
+typedef struct mt_index {
+    char *arena; /* every key, back to back */
+    size_t arena_len, arena_cap;
+    mt_series_ent *ents; /* by id; id 0 is unused */
+    uint32_t n;          /* ids in use are 1..n */
+    uint32_t ents_cap;
+    uint32_t *table; /* open addressing on key hash: id, 0 = empty */
+    uint32_t tcap;   /* power of two, kept at most half full */
+} mt_index;
+
+int mt_index_init(mt_index *ix);
+void mt_index_free(mt_index *ix);
+/* Look a key up; 0 when absent. */
+uint32_t mt_index_find(const mt_index *ix, const void *key, size_t klen, uint64_t hash);
+/* Add a key (known absent) as id ix->n + 1; returns the id or 0 on ENOMEM. */
+uint32_t mt_index_add(mt_index *ix, const void *key, size_t klen, uint64_t hash, mt_vtype t);
+/* Forget ids above n (after a failed transaction created them). */
+int mt_index_truncate(mt_index *ix, uint32_t n);
+/* Load every series from LMDB. */
+int mt_index_load(mt_index *ix, mt_kv_txn *txn);
+/* Persist a new series: series, series_by_id and its postings. */
+int mt_index_store(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt_vtype t);
+/* Build a posting term into out (capacity cap); returns its length or 0. */
+size_t mt_index_term(char *out, size_t cap, mt_term_kind kind, mt_name name, mt_name value);
+
+/* ---- head (in memory, mirrored by the LMDB head log) --------------------- */
+
+typedef struct mt_head_series {
+    int64_t *ts;
+    mt_val *v; /* strings: MT_VAL_STR into strs */
+    uint32_t n, cap;
+    char *strs;
+    uint32_t strs_len, strs_cap;
+} mt_head_series;
+
+typedef struct mt_head_hour {
+    int64_t hour;            /* hour index: floor(ts / 1 h) */
+    uint64_t points;         /* points of the hour in the head */
+    int64_t last_write_wall; /* wall clock of the last write into it */
+} mt_head_hour;
+
+typedef struct mt_head {
+    mt_head_series *s; /* by series id */
+    uint32_t cap;
+    uint64_t points;
+    int64_t max_ts; /* newest timestamp ever seen (event-time watermark) */
+    mt_head_hour *hours;
+    size_t nhours, hours_cap;
+} mt_head;
+
+void mt_head_free(mt_head *h);
+/* Append one point (ids must be < 2^31). */
+int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str,
+                   int64_t wall);
+/* Remove every point of the hours in hours[0..n) (ascending hour indexes). */
+void mt_head_drop(mt_head *h, const int64_t *hours, size_t n);
+/* Whether ts falls in one of hours[0..n) (ascending). */
+bool mt_head_in_hours(const int64_t *hours, size_t n, int64_t ts);
+/* The points of series id with ts in [from, to), sorted, last write winning. */
+int mt_head_collect(const mt_head *h, uint32_t id, int64_t from, int64_t to, mt_vtype type,
+                    int64_t **ts, mt_val **v, char **strs, size_t *strs_len, size_t *n);
+
+/* Owned point arrays (head collections, merges). */
+typedef struct mt_pts {
+    int64_t *ts;
+    mt_val *v; /* strings: MT_VAL_STR into strs */
+    char *strs;
+    size_t strs_len, n;
+} mt_pts;
+
+void mt_pts_free(mt_pts *p);
+/* Merge a sealed chunk's points with newer head points; equal timestamps take the head's. */
+int mt_pts_merge(mt_vtype t, const mt_points *old, const mt_pts *h, mt_pts *out);
+
+/* Head log records: encode points (id, ts, typed value) for LMDB, decode back. */
+typedef struct mt_rec_point {
+    uint32_t id;
+    int64_t ts;
+    mt_val v; /* strings: v.u = length, bytes at str */
+    const char *str;
+} mt_rec_point;
+
+typedef struct mt_recbuf {
+    uint8_t *raw; /* uncompressed record */
+    size_t raw_len, raw_cap;
+    uint8_t *out; /* compressed record, ready for LMDB */
+    size_t out_len, out_cap;
+    uint64_t npoints;
+    int64_t last_ts;
+    void *zc; /* ZSTD_CCtx */
+} mt_recbuf;
+
+void mt_rec_reset(mt_recbuf *r);
+int mt_rec_add(mt_recbuf *r, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str);
+/* Compress the record into r->out. */
+int mt_rec_finish(mt_recbuf *r);
+void mt_rec_free(mt_recbuf *r);
+/* Decode a stored record and call fn for each point; type_of gives each id's type. */
+int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint32_t),
+                  int (*fn)(void *, const mt_rec_point *), void *ud);
+
+/* ---- hour files ----------------------------------------------------------- */
+
+typedef struct mt_hf_entry {
+    uint32_t id;
+    uint8_t type;
+    uint64_t off; /* of the chunk in the file */
+    uint32_t len; /* bytes of the chunk */
+    uint32_t count;
+    int64_t min_ts, max_ts;
+    double sum, min, max, first, last; /* numeric types; 0 otherwise */
+} mt_hf_entry;
+
+typedef struct mt_hf_index {
+    int64_t hour;
+    mt_hf_entry *e; /* ascending by id */
+    size_t n;
+} mt_hf_index;
+
+/* Path of an hour file generation: DIR/blocks/YYYY/MM/DD/HH.G.blk */
+void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t gen);
+
+typedef struct mt_hf_writer mt_hf_writer;
+/* Start writing generation gen of an hour (to a temp name). */
+int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out);
+/* Append one encoded chunk with its summary (e->off and e->len are set here). */
+int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len);
+/* Write the footer, fsync, rename into place, fsync the directory. *bytes gets the size. */
+int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes);
+/* Abandon (removes the temp file). NULL is a no-op. */
+void mt_hf_abort(mt_hf_writer *w);
+/* Read and verify an hour file's footer. */
+int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out);
+void mt_hf_index_free(mt_hf_index *ix);
+/* Read one chunk's bytes into a malloc'd *buf. */
+int mt_read_chunk(int fd, const mt_hf_entry *en, uint8_t **buf);
+/* Binary search; NULL when the series has no chunk in the hour. */
+const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id);
+
+/* ---- the engine ------------------------------------------------------------ */
+
+typedef struct mt_hour_desc {
+    int64_t hour;
+    uint32_t gen;
+    uint64_t bytes;
+    int fd;           /* open descriptor of the current generation, -1 until needed */
+    mt_hf_index *idx; /* parsed footer, NULL until needed */
+} mt_hour_desc;
+
+struct mt_engine {
+    mt_engine_options opt;
+    char *dir;
+    mt_kv *kv;
+    mt_encoder *enc;
+    mt_decoder *dec; /* writer thread only */
+
+    pthread_rwlock_t lock; /* guards index, head, hours for readers vs the writer */
+    mt_index index;
+    mt_head head;
+    mt_hour_desc *hours; /* sealed hours, ascending */
+    size_t nhours, hours_cap;
+
+    pthread_mutex_t qlock; /* guards the queue and the flags below */
+    pthread_cond_t qcond;  /* writer waits for work */
+    pthread_cond_t dcond;  /* API threads wait for seal requests */
+    mt_batch *qhead, *qtail;
+    bool stopping, failed;
+    int seal_req;      /* 0 none, 1 due hours, 2 all */
+    uint64_t seal_gen; /* bumps when a requested seal finishes */
+    size_t seal_hours;
+    int seal_rc;
+    pthread_t writer;
+    bool writer_started;
+
+    uint64_t seq; /* last committed sequence */
+    uint32_t next_gen;
+    mt_recbuf rec;
+    mt_engine_stats st;
+};
+
+/* Hour index of a timestamp (floor division). */
+static inline int64_t mt_hour_of(int64_t ts)
+{
+    return ts >= 0 ? ts / MT_HOUR_NS : -((-(ts + 1)) / MT_HOUR_NS) - 1;
+}
+
+/* Find a sealed hour (under e->lock). */
+mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour);
+/* Make sure the hour's file is open and its footer parsed (under the write lock, or the writer). */
+int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d);
+
+/* Insert or replace a sealed hour and load its file (writer, exclusive lock). */
+int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
+/* The MT_DB_HOURS key of an hour. */
+void mt_engine_hour_key(uint8_t key[4], int64_t hour);
+/* Store a u64 under a name in MT_DB_META. */
+int mt_engine_meta_put(mt_kv_txn *t, const char *name, uint64_t v);
+/* Finish e->rec and store it as the next head record (and the sequence in meta). */
+int mt_engine_put_record(mt_engine *e, mt_kv_txn *t);
+
+/* Seal hours (writer thread). */
+int mt_seal_run(mt_engine *e, bool all, size_t *hours);
+
+#endif

@@ -1,0 +1,377 @@
+/*
+ * mt_hourfile.c — hour files: every chunk of one hour, then a footer that
+ * indexes them.
+ *
+ *   header   16 bytes: "MTHF", u8 version, 3 zero bytes, i64 hour (LE)
+ *   chunks   back to back, ascending by series id (mt_codec format)
+ *   footer   one zstd frame; per chunk: uvarint id gap, u8 type, uvarint
+ *            length, uvarint count, uvarint (min_ts - hour start),
+ *            uvarint (max_ts - min_ts), and for numeric types the exact
+ *            summary sum, min, max, first, last as 8-byte doubles (LE)
+ *   trailer  32 bytes: u64 footer offset, u32 footer length, u32 footer
+ *            raw length, u32 chunks, u32 checksum of the footer (low 32
+ *            bits of XXH3), u32 zero, "MTHE"
+ *
+ * The index lives in the file rather than one LMDB entry per chunk: zstd
+ * packs it to a few bytes per chunk, where B-tree entries cost ~80, and
+ * the file and its index are published together by one rename. LMDB keeps
+ * one entry per hour (generation, size), switched in the seal transaction.
+ * Files are written to a temp name, fsynced, renamed, and the directory
+ * fsynced before that transaction commits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "mt_engine_int.h"
+#include "mt_hash.h"
+
+#define HF_VERSION    1
+#define HF_HEADER     16
+#define HF_TRAILER    32
+#define HF_MAX_FOOTER (1u << 30)
+
+struct mt_hf_writer {
+    int fd;
+    char path[4096], tmp[4200], dirpath[4096];
+    int64_t hour;
+    uint64_t off;
+    uint8_t *foot; /* raw footer */
+    size_t foot_len, foot_cap;
+    uint32_t count, last_id;
+    uint8_t *wbuf; /* write buffer */
+    size_t wlen;
+};
+
+#define WBUF (1u << 20)
+
+void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t gen)
+{
+    time_t t = (time_t)(hour * 3600);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, cap, "%s/blocks/%04d/%02d/%02d/%02d.%u.blk", dir, tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, gen);
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -errno;
+        *p = '/';
+    }
+    return MT_OK;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return MT_OK;
+}
+
+static int flush(mt_hf_writer *w)
+{
+    int rc = write_all(w->fd, w->wbuf, w->wlen);
+    w->wlen = 0;
+    return rc;
+}
+
+static int put(mt_hf_writer *w, const void *p, size_t n)
+{
+    if (w->wlen + n > WBUF) {
+        int rc = flush(w);
+        if (rc) return rc;
+        if (n > WBUF) return write_all(w->fd, p, n);
+    }
+    memcpy(w->wbuf + w->wlen, p, n);
+    w->wlen += n;
+    return MT_OK;
+}
+
+static void le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * k));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < bytes; k++) v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
+{
+    mt_hf_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->wbuf = malloc(WBUF))) {
+        free(w);
+        return -ENOMEM;
+    }
+    w->hour = hour;
+    mt_hf_path(w->path, sizeof w->path, dir, hour, gen);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
+    snprintf(w->dirpath, sizeof w->dirpath, "%s", w->path);
+    *strrchr(w->dirpath, '/') = '\0';
+    int rc = make_dirs(w->path);
+    w->fd = rc ? -1 : open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        rc = rc ? rc : -errno;
+        free(w->wbuf);
+        free(w);
+        return rc;
+    }
+    uint8_t h[HF_HEADER] = {'M', 'T', 'H', 'F', HF_VERSION};
+    le(h + 8, (uint64_t)hour, 8);
+    w->off = HF_HEADER;
+    if ((rc = put(w, h, sizeof h))) {
+        mt_hf_abort(w);
+        return rc;
+    }
+    *out = w;
+    return MT_OK;
+}
+
+static size_t uv(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) p[n++] = (uint8_t)(v | 0x80), v >>= 7;
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len)
+{
+    if (e->id <= w->last_id || len > UINT32_MAX) return MT_EINVAL;
+    if (w->foot_len + 96 > w->foot_cap) {
+        size_t cap = w->foot_cap ? w->foot_cap * 2 : 65536;
+        uint8_t *f = realloc(w->foot, cap);
+        if (!f) return -ENOMEM;
+        w->foot = f;
+        w->foot_cap = cap;
+    }
+    int64_t start = w->hour * MT_HOUR_NS;
+    uint8_t *p = w->foot + w->foot_len;
+    p += uv(p, e->id - w->last_id);
+    *p++ = e->type;
+    p += uv(p, len);
+    p += uv(p, e->count);
+    p += uv(p, (uint64_t)(e->min_ts - start));
+    p += uv(p, (uint64_t)(e->max_ts - e->min_ts));
+    if (e->type != MT_VT_STRING) {
+        const double s[5] = {e->sum, e->min, e->max, e->first, e->last};
+        for (int k = 0; k < 5; k++) {
+            uint64_t b;
+            memcpy(&b, &s[k], 8);
+            le(p, b, 8);
+            p += 8;
+        }
+    }
+    w->foot_len = (size_t)(p - w->foot);
+    w->last_id = e->id;
+    w->count++;
+    w->off += len;
+    return put(w, chunk, len);
+}
+
+int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
+{
+    size_t bound = ZSTD_compressBound(w->foot_len);
+    uint8_t *z = malloc(bound + HF_TRAILER);
+    if (!z) return -ENOMEM;
+    size_t zn = ZSTD_compress(z, bound, w->foot, w->foot_len, 9);
+    int rc = ZSTD_isError(zn) ? MT_ECORRUPT : MT_OK;
+    if (!rc) {
+        uint8_t *t = z + zn;
+        memset(t, 0, HF_TRAILER);
+        le(t, w->off, 8);
+        le(t + 8, zn, 4);
+        le(t + 12, w->foot_len, 4);
+        le(t + 16, w->count, 4);
+        le(t + 20, (uint32_t)mt_hash64(z, zn), 4);
+        memcpy(t + 28, "MTHE", 4);
+        rc = put(w, z, zn + HF_TRAILER);
+    }
+    free(z);
+    if (!rc) rc = flush(w);
+    if (!rc && fsync(w->fd)) rc = -errno;
+    if (!rc && close(w->fd)) rc = -errno;
+    w->fd = -1;
+    if (!rc && rename(w->tmp, w->path)) rc = -errno;
+    if (!rc) {
+        int dfd = open(w->dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd)) rc = -errno;
+        if (dfd >= 0) close(dfd);
+    }
+    if (rc) {
+        mt_hf_abort(w);
+        return rc;
+    }
+    if (bytes) *bytes = w->off + zn + HF_TRAILER;
+    free(w->foot);
+    free(w->wbuf);
+    free(w);
+    return MT_OK;
+}
+
+void mt_hf_abort(mt_hf_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    unlink(w->tmp);
+    free(w->foot);
+    free(w->wbuf);
+    free(w);
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        if (n == 0) return MT_ECORRUPT; /* shorter than its index says */
+        p += n, off += (uint64_t)n, len -= (size_t)n;
+    }
+    return MT_OK;
+}
+
+int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
+{
+    memset(out, 0, sizeof *out);
+    out->hour = hour;
+    struct stat st;
+    if (fstat(fd, &st)) return -errno;
+    uint64_t size = (uint64_t)st.st_size;
+    uint8_t h[HF_HEADER], t[HF_TRAILER];
+    if (size < HF_HEADER + HF_TRAILER) return MT_ECORRUPT;
+    int rc = pread_all(fd, h, HF_HEADER, 0);
+    if (!rc) rc = pread_all(fd, t, HF_TRAILER, size - HF_TRAILER);
+    if (rc) return rc;
+    if (memcmp(h, "MTHF", 4) || memcmp(t + 28, "MTHE", 4)) return MT_ECORRUPT;
+    if (h[4] != HF_VERSION) return MT_EFORMAT;
+    uint64_t foff = get_le(t, 8);
+    uint32_t zn = (uint32_t)get_le(t + 8, 4), raw_len = (uint32_t)get_le(t + 12, 4);
+    uint32_t count = (uint32_t)get_le(t + 16, 4), sum = (uint32_t)get_le(t + 20, 4);
+    if ((int64_t)get_le(h + 8, 8) != hour || foff < HF_HEADER || foff + zn + HF_TRAILER != size ||
+        raw_len > HF_MAX_FOOTER || count > raw_len / 6 + 1)
+        return MT_ECORRUPT;
+    uint8_t *z = malloc(zn ? zn : 1), *raw = malloc(raw_len ? raw_len : 1);
+    out->e = calloc(count ? count : 1, sizeof *out->e);
+    if (!z || !raw || !out->e) rc = -ENOMEM;
+    if (!rc) rc = pread_all(fd, z, zn, foff);
+    if (!rc && (uint32_t)mt_hash64(z, zn) != sum) rc = MT_ECORRUPT;
+    if (!rc) {
+        size_t got = ZSTD_decompress(raw, raw_len, z, zn);
+        if (ZSTD_isError(got) || got != raw_len) rc = MT_ECORRUPT;
+    }
+    const uint8_t *p = raw, *end = raw + raw_len;
+    uint64_t off = HF_HEADER, id = 0;
+    int64_t start = hour * MT_HOUR_NS;
+    for (uint32_t i = 0; !rc && i < count; i++) {
+        uint64_t f[5];
+        int nf = 0;
+        mt_hf_entry *e = &out->e[i];
+        /* id gap, then type as one byte, then len, count, min offset, span */
+        for (int k = 0; k < 6 && !rc; k++) {
+            if (k == 1) {
+                if (p >= end || *p >= MT_VT_COUNT)
+                    rc = MT_ECORRUPT;
+                else
+                    e->type = *p++;
+                continue;
+            }
+            uint64_t x = 0;
+            unsigned shift = 0;
+            for (;; shift += 7) {
+                if (p >= end || shift > 63) {
+                    rc = MT_ECORRUPT;
+                    break;
+                }
+                uint8_t c = *p++;
+                x |= (uint64_t)(c & 0x7F) << shift;
+                if (c < 0x80) break;
+            }
+            f[nf++] = x;
+        }
+        if (rc) break;
+        id += f[0];
+        if (f[0] == 0 || id > UINT32_MAX || f[1] > UINT32_MAX || f[2] == 0 ||
+            f[2] > MT_CODEC_MAX_POINTS || f[3] >= (uint64_t)MT_HOUR_NS ||
+            f[4] >= (uint64_t)MT_HOUR_NS - f[3] || off + f[1] > foff) {
+            rc = MT_ECORRUPT;
+            break;
+        }
+        e->id = (uint32_t)id;
+        e->off = off;
+        e->len = (uint32_t)f[1];
+        e->count = (uint32_t)f[2];
+        e->min_ts = start + (int64_t)f[3];
+        e->max_ts = e->min_ts + (int64_t)f[4];
+        off += f[1];
+        if (e->type != MT_VT_STRING) {
+            if (end - p < 40) {
+                rc = MT_ECORRUPT;
+                break;
+            }
+            double s[5];
+            for (int k = 0; k < 5; k++) {
+                uint64_t b = get_le(p, 8);
+                memcpy(&s[k], &b, 8);
+                p += 8;
+            }
+            e->sum = s[0], e->min = s[1], e->max = s[2], e->first = s[3], e->last = s[4];
+        }
+    }
+    if (!rc && (p != end || off != foff)) rc = MT_ECORRUPT;
+    free(z);
+    free(raw);
+    if (rc) {
+        free(out->e);
+        out->e = NULL;
+        return rc;
+    }
+    out->n = count;
+    return MT_OK;
+}
+
+void mt_hf_index_free(mt_hf_index *ix)
+{
+    if (!ix) return;
+    free(ix->e);
+    ix->e = NULL;
+    ix->n = 0;
+}
+
+const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ix->e[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ix->n && ix->e[lo].id == id ? &ix->e[lo] : NULL;
+}

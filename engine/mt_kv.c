@@ -1,0 +1,209 @@
+/* mt_kv.c — LMDB wrapper (contract in mt_kv.h). */
+#include "mt_kv.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+
+static const struct {
+    const char *name;
+    unsigned flags;
+} dbs[MT_DB__COUNT] = {
+    [MT_DB_META] = {"meta", 0},
+    [MT_DB_SERIES] = {"series", 0},
+    [MT_DB_SERIES_BY_ID] = {"series_by_id", 0},
+    [MT_DB_POSTINGS] = {"postings", MDB_DUPSORT | MDB_DUPFIXED},
+    [MT_DB_HOURS] = {"hours", 0},
+    [MT_DB_HEAD] = {"head", 0},
+};
+
+struct mt_kv {
+    MDB_env *env;
+    MDB_dbi dbi[MT_DB__COUNT];
+    size_t map_size;
+};
+
+struct mt_kv_txn {
+    mt_kv *kv;
+    MDB_txn *txn;
+};
+
+struct mt_kv_cursor {
+    MDB_cursor *cur;
+};
+
+static int map_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return MT_OK;
+    case MDB_NOTFOUND: return MT_ENOTFOUND;
+    case MDB_MAP_FULL: return MT_EFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND: return MT_ECORRUPT;
+    case MDB_VERSION_MISMATCH:
+    case MDB_INVALID: return MT_EFORMAT;
+    default: return rc > 0 ? -rc : MT_EINVAL;
+    }
+}
+
+int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
+{
+    mt_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) return -ENOMEM;
+    kv->map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.mdb", dir);
+    unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (opt && opt->nosync ? MDB_NOSYNC : 0);
+    int rc = mdb_env_create(&kv->env);
+    if (!rc) rc = mdb_env_set_maxdbs(kv->env, MT_DB__COUNT);
+    if (!rc) rc = mdb_env_set_mapsize(kv->env, kv->map_size);
+    if (!rc) rc = mdb_env_set_maxreaders(kv->env, 256);
+    if (!rc) rc = mdb_env_open(kv->env, path, flags, 0644);
+    MDB_txn *txn = NULL;
+    if (!rc) rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
+    for (int i = 0; !rc && i < MT_DB__COUNT; i++)
+        rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE | dbs[i].flags, &kv->dbi[i]);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc) {
+        mt_kv_close(kv);
+        return map_err(rc);
+    }
+    *out = kv;
+    return MT_OK;
+}
+
+void mt_kv_close(mt_kv *kv)
+{
+    if (!kv) return;
+    if (kv->env) mdb_env_close(kv->env);
+    free(kv);
+}
+
+int mt_kv_grow(mt_kv *kv)
+{
+    int rc = mdb_env_set_mapsize(kv->env, kv->map_size * 2);
+    if (rc == MDB_SUCCESS) kv->map_size *= 2;
+    return map_err(rc);
+}
+
+int mt_kv_sync(mt_kv *kv)
+{
+    return map_err(mdb_env_sync(kv->env, 1));
+}
+
+uint64_t mt_kv_used_bytes(mt_kv *kv)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(kv->env, &info) || mdb_env_stat(kv->env, &st)) return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
+{
+    mt_kv_txn *t = malloc(sizeof *t);
+    if (!t) return -ENOMEM;
+    t->kv = kv;
+    int rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    if (rc) {
+        free(t);
+        return map_err(rc);
+    }
+    *out = t;
+    return MT_OK;
+}
+
+int mt_kv_commit(mt_kv_txn *txn)
+{
+    int rc = mdb_txn_commit(txn->txn);
+    free(txn);
+    return map_err(rc);
+}
+
+void mt_kv_abort(mt_kv_txn *txn)
+{
+    if (!txn) return;
+    mdb_txn_abort(txn->txn);
+    free(txn);
+}
+
+int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
+              size_t *vlen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(txn->txn, txn->kv->dbi[db], &k, &v);
+    if (rc) return map_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return MT_OK;
+}
+
+int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+              size_t vlen)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+}
+
+int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
+{
+    MDB_val k = {klen, (void *)key};
+    return map_err(mdb_del(txn->txn, txn->kv->dbi[db], &k, NULL));
+}
+
+int mt_kv_drop_all(mt_kv_txn *txn, mt_kv_db db)
+{
+    return map_err(mdb_drop(txn->txn, txn->kv->dbi[db], 0));
+}
+
+int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out)
+{
+    mt_kv_cursor *c = malloc(sizeof *c);
+    if (!c) return -ENOMEM;
+    int rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &c->cur);
+    if (rc) {
+        free(c);
+        return map_err(rc);
+    }
+    *out = c;
+    return MT_OK;
+}
+
+void mt_kv_cursor_close(mt_kv_cursor *c)
+{
+    if (!c) return;
+    mdb_cursor_close(c->cur);
+    free(c);
+}
+
+static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp, size_t *kl,
+                      const void **vp, size_t *vl)
+{
+    MDB_val v;
+    int rc = mdb_cursor_get(c->cur, k, &v, op);
+    if (rc) return map_err(rc);
+    *kp = k->mv_data;
+    *kl = k->mv_size;
+    *vp = v.mv_data;
+    *vl = v.mv_size;
+    return MT_OK;
+}
+
+int mt_kv_cursor_seek(mt_kv_cursor *c, const void *key, size_t klen, const void **k, size_t *kl,
+                      const void **v, size_t *vl)
+{
+    MDB_val kk = {klen, (void *)key};
+    return cursor_get(c, &kk, klen ? MDB_SET_RANGE : MDB_FIRST, k, kl, v, vl);
+}
+
+int mt_kv_cursor_next(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+    MDB_val kk;
+    return cursor_get(c, &kk, MDB_NEXT, k, kl, v, vl);
+}

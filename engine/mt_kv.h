@@ -1,0 +1,98 @@
+/*
+ * mt_kv.h — Metron's thin LMDB layer (private to engine/); mt_kv.c is the
+ * only file that includes <lmdb.h>.
+ *
+ * One environment, index.mdb in the data directory, with the named
+ * databases of mt_kv_db. Write transactions come from one thread at a time
+ * (LMDB allows one writer); read transactions are lock-free and may run on
+ * any thread, one per thread at a time, and should stay short.
+ *
+ * LMDB codes are mapped here: MDB_NOTFOUND -> MT_ENOTFOUND, MDB_MAP_FULL ->
+ * MT_EFULL (the caller aborts, calls mt_kv_grow, and retries),
+ * MDB_CORRUPTED / MDB_PAGE_NOTFOUND -> MT_ECORRUPT, MDB_VERSION_MISMATCH /
+ * MDB_INVALID -> MT_EFORMAT, other MDB_* codes -> MT_EINVAL, errno values
+ * -> -errno.
+ *
+ * Pointers returned by get and the cursor point into the map and are valid
+ * until the end of the transaction (or the next write in it).
+ */
+#ifndef MT_KV_H
+#define MT_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef enum mt_kv_db {
+    MT_DB_META = 0,     /* name -> value: format version, sequence, ... */
+    MT_DB_SERIES,       /* canonical key -> u32 id BE, u8 type */
+    MT_DB_SERIES_BY_ID, /* u32 id BE -> canonical key */
+    MT_DB_POSTINGS,     /* term -> u32 ids BE (sorted duplicates) */
+    MT_DB_HOURS,        /* u32 hour BE -> sealed hour file descriptor */
+    MT_DB_HEAD,         /* u64 sequence BE -> head record (write-ahead log) */
+    MT_DB__COUNT
+} mt_kv_db;
+
+typedef struct mt_kv mt_kv;
+typedef struct mt_kv_txn mt_kv_txn;
+typedef struct mt_kv_cursor mt_kv_cursor;
+
+typedef struct mt_kv_options {
+    size_t map_size; /* bytes of address space (sparse); default 64 GiB */
+    bool nosync;     /* true: commits do not fsync (loses the last commits on power loss) */
+} mt_kv_options;
+
+/* Open (creating if needed) index.mdb in dir. MT_OK and *out, or an error. */
+int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out);
+
+/* Close the environment. No transaction may be open. NULL is a no-op. */
+void mt_kv_close(mt_kv *kv);
+
+/* Double the map size (after MT_EFULL, with no transaction open). */
+int mt_kv_grow(mt_kv *kv);
+
+/* Flush to disk (for nosync environments). */
+int mt_kv_sync(mt_kv *kv);
+
+/* Bytes the environment uses: (last used page + 1) x page size. */
+uint64_t mt_kv_used_bytes(mt_kv *kv);
+
+/* Begin a transaction. write: the single writer; else a read snapshot. */
+int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out);
+
+/* Commit (write) or end (read) a transaction; it is freed either way. */
+int mt_kv_commit(mt_kv_txn *txn);
+
+/* Abandon a transaction and free it. NULL is a no-op. */
+void mt_kv_abort(mt_kv_txn *txn);
+
+/* Look a key up. MT_OK with val and vlen set, or MT_ENOTFOUND. */
+int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
+              size_t *vlen);
+
+/* Store key -> val (for MT_DB_POSTINGS: add a duplicate). */
+int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+              size_t vlen);
+
+/* Delete key (every duplicate). MT_OK or MT_ENOTFOUND. */
+int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen);
+
+/* Delete every entry of db. */
+int mt_kv_drop_all(mt_kv_txn *txn, mt_kv_db db);
+
+/* A cursor over db, freed by mt_kv_cursor_close (before the transaction ends). */
+int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out);
+void mt_kv_cursor_close(mt_kv_cursor *c);
+
+/*
+ * Position at the first entry with key >= key (klen 0: the first entry) and
+ * return it; then mt_kv_cursor_next returns the following entries in key
+ * order (duplicates in order). MT_OK or MT_ENOTFOUND at the end.
+ */
+int mt_kv_cursor_seek(mt_kv_cursor *c, const void *key, size_t klen, const void **k, size_t *kl,
+                      const void **v, size_t *vl);
+int mt_kv_cursor_next(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * mt_scan.c — reading one series over a time range.
+ *
+ * mt_scan_open takes the shared lock once: it notes which sealed chunks
+ * the range needs (duplicating each hour file's descriptor, so a file
+ * replaced by a later seal stays readable through it) and copies the head's
+ * points in the range. Everything after that runs without locks. Blocks
+ * come out an hour at a time: a sealed chunk merged with the head's points
+ * of the same hour (late points win), or the head's points alone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_engine_int.h"
+
+typedef struct scan_chunk {
+    int64_t hour;
+    int fd;          /* dup of the hour file; -1 when the file could not be read */
+    mt_hf_entry ent; /* where the chunk is */
+} scan_chunk;
+
+struct mt_scan {
+    mt_vtype type;
+    int64_t from, to;
+    scan_chunk *chunks;
+    size_t nchunks, ci;
+    mt_pts head; /* head points in [from, to), sorted, last write winning */
+    size_t hi;
+    mt_decoder *dec;
+    mt_pts out; /* the block handed out */
+};
+
+void mt_scan_close(mt_scan *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nchunks; i++)
+        if (s->chunks[i].fd >= 0) close(s->chunks[i].fd);
+    free(s->chunks);
+    mt_pts_free(&s->head);
+    mt_pts_free(&s->out);
+    mt_decoder_free(s->dec);
+    free(s);
+}
+
+/* Note the sealed chunks of the range (under the shared lock). */
+static int note_chunks(mt_engine *e, mt_scan *s, uint32_t id)
+{
+    int64_t h0 = mt_hour_of(s->from), h1 = mt_hour_of(s->to - 1);
+    size_t lo = 0, hi = e->nhours;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (e->hours[mid].hour < h0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < e->nhours && e->hours[i].hour <= h1; i++) {
+        const mt_hour_desc *d = &e->hours[i];
+        scan_chunk c = {.hour = d->hour, .fd = -1};
+        if (d->idx) {
+            const mt_hf_entry *en = mt_hf_find(d->idx, id);
+            if (!en || en->max_ts < s->from || en->min_ts >= s->to) continue;
+            c.ent = *en;
+            if ((c.fd = dup(d->fd)) < 0) return -errno;
+        }
+        if (s->nchunks % 64 == 0) {
+            scan_chunk *n = realloc(s->chunks, (s->nchunks + 64) * sizeof *n);
+            if (!n) {
+                if (c.fd >= 0) close(c.fd);
+                return -ENOMEM;
+            }
+            s->chunks = n;
+        }
+        s->chunks[s->nchunks++] = c;
+    }
+    return MT_OK;
+}
+
+int mt_scan_open(mt_engine *e, uint32_t id, int64_t from, int64_t to, mt_scan **out)
+{
+    mt_scan *s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    s->from = from;
+    s->to = to;
+    int rc = mt_decoder_new(&s->dec);
+    if (!rc && from >= to) rc = MT_EINVAL;
+    if (!rc) {
+        pthread_rwlock_rdlock(&e->lock);
+        if (id == 0 || id > e->index.n) {
+            rc = MT_ENOTFOUND;
+        } else {
+            s->type = (mt_vtype)e->index.ents[id].type;
+            rc = note_chunks(e, s, id);
+            if (!rc)
+                rc = mt_head_collect(&e->head, id, from, to, s->type, &s->head.ts, &s->head.v,
+                                     &s->head.strs, &s->head.strs_len, &s->head.n);
+        }
+        pthread_rwlock_unlock(&e->lock);
+    }
+    if (rc) {
+        mt_scan_close(s);
+        return rc;
+    }
+    *out = s;
+    return MT_OK;
+}
+
+/* Hand out points [a, b) of src (the block owns copies: src may be a decoder's arrays). */
+static int emit(mt_scan *s, mt_vtype t, const int64_t *ts, const mt_val *v, const char *strs,
+                size_t a, size_t b, mt_points *out)
+{
+    mt_pts_free(&s->out);
+    size_t n = b - a, sl = 0;
+    if (t == MT_VT_STRING)
+        for (size_t i = a; i < b; i++) sl += MT_VAL_STR_LEN(v[i]);
+    s->out.ts = malloc((n ? n : 1) * sizeof *s->out.ts);
+    s->out.v = malloc((n ? n : 1) * sizeof *s->out.v);
+    s->out.strs = malloc(sl ? sl : 1);
+    if (!s->out.ts || !s->out.v || !s->out.strs) return -ENOMEM;
+    memcpy(s->out.ts, ts + a, n * sizeof *ts);
+    memcpy(s->out.v, v + a, n * sizeof *v);
+    if (t == MT_VT_STRING) {
+        for (size_t i = 0; i < n; i++) {
+            size_t len = MT_VAL_STR_LEN(v[a + i]);
+            memcpy(s->out.strs + s->out.strs_len, strs + MT_VAL_STR_OFF(v[a + i]), len);
+            s->out.v[i].u = MT_VAL_STR(s->out.strs_len, len);
+            s->out.strs_len += len;
+        }
+    }
+    s->out.n = n;
+    *out = (mt_points){.type = t,
+                       .n = n,
+                       .ts = s->out.ts,
+                       .vals = s->out.v,
+                       .strs = s->out.strs,
+                       .strs_len = s->out.strs_len};
+    return MT_OK;
+}
+
+/* First index in ts[a..n) with ts >= x. */
+static size_t lower(const int64_t *ts, size_t a, size_t n, int64_t x)
+{
+    while (a < n && ts[a] < x) a++;
+    return a;
+}
+
+int mt_scan_next(mt_scan *s, mt_points *out)
+{
+    for (;;) {
+        bool have_c = s->ci < s->nchunks, have_h = s->hi < s->head.n;
+        if (!have_c && !have_h) return MT_ENOTFOUND;
+        int64_t hh = have_h ? mt_hour_of(s->head.ts[s->hi]) : INT64_MAX;
+        int64_t hc = have_c ? s->chunks[s->ci].hour : INT64_MAX;
+        int64_t hour = hc < hh ? hc : hh;
+        /* head points of this hour */
+        size_t h_end = s->hi;
+        while (h_end < s->head.n && mt_hour_of(s->head.ts[h_end]) == hour) h_end++;
+        if (hc != hour) {
+            size_t a = s->hi;
+            s->hi = h_end;
+            return emit(s, s->type, s->head.ts, s->head.v, s->head.strs, a, h_end, out);
+        }
+        scan_chunk *c = &s->chunks[s->ci++];
+        if (c->fd < 0) return MT_ECORRUPT;
+        uint8_t *raw;
+        int rc = mt_read_chunk(c->fd, &c->ent, &raw);
+        if (rc) return rc;
+        mt_points cp;
+        rc = mt_decoder_decode(s->dec, raw, c->ent.len, &cp);
+        free(raw);
+        if (rc) return rc;
+        /* the range may cut the chunk */
+        size_t a = lower(cp.ts, 0, cp.n, s->from), b = lower(cp.ts, a, cp.n, s->to);
+        mt_points cut = cp;
+        cut.ts += a, cut.vals += a, cut.n = b - a;
+        if (s->hi == h_end) {
+            if (!cut.n) continue;
+            return emit(s, s->type, cut.ts, cut.vals, cut.strs, 0, cut.n, out);
+        }
+        mt_pts h = {.ts = s->head.ts + s->hi,
+                    .v = s->head.v + s->hi,
+                    .strs = s->head.strs,
+                    .strs_len = s->head.strs_len,
+                    .n = h_end - s->hi};
+        s->hi = h_end;
+        mt_pts merged;
+        if ((rc = mt_pts_merge(s->type, &cut, &h, &merged))) return rc;
+        mt_pts_free(&s->out);
+        s->out = merged;
+        *out = (mt_points){.type = s->type,
+                           .n = merged.n,
+                           .ts = merged.ts,
+                           .vals = merged.v,
+                           .strs = merged.strs,
+                           .strs_len = merged.strs_len};
+        return MT_OK;
+    }
+}

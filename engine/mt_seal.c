@@ -1,0 +1,247 @@
+/*
+ * mt_seal.c — sealing: due hours of the head become hour files.
+ *
+ * Order of a seal, so that a crash at any point leaves the old state or
+ * the new one:
+ *   1. write each due hour's new generation file: temp name, fsync,
+ *      rename, fsync of the directory (mt_hourfile.c). An hour sealed
+ *      before (late points) is merged: unchanged chunks are copied as
+ *      bytes, changed ones decoded, merged (the head wins on equal
+ *      timestamps) and encoded again;
+ *   2. one LMDB transaction: record the generations, rewrite the head log
+ *      without the sealed points, advance the generation counter;
+ *   3. under the exclusive lock: switch the in-memory hour list, drop the
+ *      sealed points from the head; then unlink the replaced files.
+ * A crash before 2 leaves files no transaction references: open removes
+ * them and the head still holds every point. A crash after 2 leaves
+ * replaced files behind: open removes those too.
+ *
+ * The exact chunk summary (count, sum, min, max, first, last) is computed
+ * here from the values being encoded, with no second pass over the disk.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_engine_int.h"
+
+#define RECORD_POINTS (1u << 20) /* points per rewritten head record */
+
+static double as_double(mt_vtype t, mt_val v)
+{
+    switch (t) {
+    case MT_VT_FLOAT: return v.f;
+    case MT_VT_INT: return (double)v.i;
+    case MT_VT_UINT: return (double)v.u;
+    case MT_VT_BOOL: return (double)v.u;
+    default: return 0;
+    }
+}
+
+static void summarize(mt_hf_entry *e, mt_vtype t, const mt_pts *p)
+{
+    e->type = (uint8_t)t;
+    e->count = (uint32_t)p->n;
+    e->min_ts = p->ts[0];
+    e->max_ts = p->ts[p->n - 1];
+    if (t == MT_VT_STRING) return;
+    double sum = 0, mn = as_double(t, p->v[0]), mx = mn;
+    for (size_t i = 0; i < p->n; i++) {
+        double d = as_double(t, p->v[i]);
+        sum += d;
+        if (d < mn) mn = d;
+        if (d > mx) mx = d;
+    }
+    e->sum = sum, e->min = mn, e->max = mx;
+    e->first = as_double(t, p->v[0]);
+    e->last = as_double(t, p->v[p->n - 1]);
+}
+
+int mt_read_chunk(int fd, const mt_hf_entry *en, uint8_t **buf)
+{
+    *buf = malloc(en->len ? en->len : 1);
+    if (!*buf) return -ENOMEM;
+    size_t got = 0;
+    while (got < en->len) {
+        ssize_t r = pread(fd, *buf + got, en->len - got, (off_t)(en->off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            free(*buf);
+            *buf = NULL;
+            return r < 0 ? -errno : MT_ECORRUPT;
+        }
+        got += (size_t)r;
+    }
+    return MT_OK;
+}
+
+/* One series' chunk of the new file. */
+static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, uint32_t id,
+                       int64_t hour)
+{
+    mt_vtype t = (mt_vtype)e->index.ents[id].type;
+    mt_pts h = {0};
+    int rc = mt_head_collect(&e->head, id, hour * MT_HOUR_NS, (hour + 1) * MT_HOUR_NS, t, &h.ts,
+                             &h.v, &h.strs, &h.strs_len, &h.n);
+    if (rc) return rc;
+    const mt_hf_entry *oe = old ? mt_hf_find(old->idx, id) : NULL;
+    uint8_t *raw = NULL;
+    if (oe && (rc = mt_read_chunk(old->fd, oe, &raw))) goto out;
+    if (!h.n) {
+        if (oe) rc = mt_hf_add(w, oe, raw, oe->len); /* unchanged: copy the bytes */
+        goto out;
+    }
+    mt_pts merged = {0}, *use = &h;
+    if (oe) {
+        mt_points op;
+        if ((rc = mt_decoder_decode(e->dec, raw, oe->len, &op))) goto out;
+        if ((rc = mt_pts_merge(t, &op, &h, &merged))) goto out;
+        use = &merged;
+    }
+    mt_hf_entry en = {.id = id};
+    summarize(&en, t, use);
+    mt_points p = {.type = t,
+                   .n = use->n,
+                   .ts = use->ts,
+                   .vals = use->v,
+                   .strs = use->strs,
+                   .strs_len = use->strs_len};
+    const uint8_t *chunk;
+    size_t len;
+    rc = mt_encoder_encode(e->enc, &p, &chunk, &len);
+    if (!rc) rc = mt_hf_add(w, &en, chunk, len);
+    mt_pts_free(&merged);
+out:
+    free(raw);
+    mt_pts_free(&h);
+    return rc;
+}
+
+static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes)
+{
+    mt_hour_desc *old = mt_engine_hour(e, hour);
+    mt_hf_writer *w;
+    int rc = mt_hf_begin(e->dir, hour, gen, &w);
+    for (uint32_t id = 1; !rc && id <= e->index.n; id++) rc = seal_series(e, w, old, id, hour);
+    if (rc) {
+        mt_hf_abort(w);
+        return rc;
+    }
+    return mt_hf_commit(w, bytes);
+}
+
+/* Rewrite the head log with every point outside the sealed hours. */
+static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t ndue)
+{
+    int rc = mt_kv_drop_all(t, MT_DB_HEAD);
+    mt_rec_reset(&e->rec);
+    for (uint32_t id = 1; !rc && id <= e->index.n && id < e->head.cap; id++) {
+        const mt_head_series *s = &e->head.s[id];
+        mt_vtype type = (mt_vtype)e->index.ents[id].type;
+        for (uint32_t i = 0; !rc && i < s->n; i++) {
+            if (mt_head_in_hours(due, ndue, s->ts[i])) continue;
+            mt_val v = s->v[i];
+            const char *str = NULL;
+            if (type == MT_VT_STRING) {
+                str = s->strs + MT_VAL_STR_OFF(v);
+                v.u = MT_VAL_STR_LEN(v);
+            }
+            rc = mt_rec_add(&e->rec, id, s->ts[i], type, v, str);
+            if (!rc && e->rec.npoints >= RECORD_POINTS) {
+                rc = mt_engine_put_record(e, t);
+                mt_rec_reset(&e->rec);
+            }
+        }
+    }
+    if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
+    return rc;
+}
+
+typedef struct sealed {
+    int64_t hour;
+    uint32_t gen, old_gen;
+    bool had_old;
+    uint64_t bytes;
+} sealed;
+
+int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
+{
+    *nhours = 0;
+    const int64_t wall = e->opt.clock_ns(e->opt.clock_ud), grace = e->opt.grace_ns;
+    int64_t *due = malloc((e->head.nhours ? e->head.nhours : 1) * sizeof *due);
+    sealed *done = malloc((e->head.nhours ? e->head.nhours : 1) * sizeof *done);
+    if (!due || !done) {
+        free(due);
+        free(done);
+        return -ENOMEM;
+    }
+    size_t ndue = 0;
+    for (size_t i = 0; i < e->head.nhours; i++) {
+        const mt_head_hour *hh = &e->head.hours[i];
+        int64_t end = (hh->hour + 1) * MT_HOUR_NS;
+        bool is_due = all || end + grace <= e->head.max_ts ||
+                      (end + grace <= wall && wall - hh->last_write_wall >= grace);
+        /* an hour whose current file cannot be read is never rewritten from the head alone */
+        mt_hour_desc *old = mt_engine_hour(e, hh->hour);
+        if (is_due && old && !old->idx) is_due = false;
+        if (is_due) due[ndue++] = hh->hour;
+    }
+    int rc = MT_OK;
+    size_t nd = 0;
+    uint32_t gen_before = e->next_gen;
+    uint64_t seq_before = e->seq;
+    for (size_t i = 0; i < ndue && !rc; i++) {
+        mt_hour_desc *old = mt_engine_hour(e, due[i]);
+        done[nd] = (sealed){.hour = due[i],
+                            .gen = e->next_gen++,
+                            .had_old = old != NULL,
+                            .old_gen = old ? old->gen : 0};
+        rc = seal_hour(e, due[i], done[nd].gen, &done[nd].bytes);
+        if (!rc) nd++;
+    }
+    mt_kv_txn *t = NULL;
+    if (!rc && ndue) rc = mt_kv_begin(e->kv, true, &t);
+    for (size_t i = 0; !rc && i < nd; i++) {
+        uint8_t key[4], val[12];
+        mt_engine_hour_key(key, done[i].hour);
+        memcpy(val, &done[i].gen, 4);
+        memcpy(val + 4, &done[i].bytes, 8);
+        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+    }
+    if (!rc && ndue) rc = mt_engine_meta_put(t, "gen", e->next_gen);
+    if (!rc && ndue) rc = rewrite_head(e, t, due, ndue);
+    if (!rc && ndue) {
+        rc = mt_kv_commit(t);
+        t = NULL;
+        if (rc && rc != MT_EFULL) e->failed = true;
+    }
+    char path[4096];
+    if (rc) {
+        mt_kv_abort(t);
+        for (size_t i = 0; i < nd; i++) {
+            mt_hf_path(path, sizeof path, e->dir, done[i].hour, done[i].gen);
+            unlink(path);
+        }
+        e->next_gen = gen_before;
+        e->seq = seq_before;
+        if (rc == MT_EFULL) mt_kv_grow(e->kv);
+    } else if (ndue) {
+        pthread_rwlock_wrlock(&e->lock);
+        for (size_t i = 0; i < nd; i++) {
+            int hr = mt_engine_hour_set(e, done[i].hour, done[i].gen, done[i].bytes);
+            if (hr == -ENOMEM) rc = hr;
+        }
+        mt_head_drop(&e->head, due, ndue);
+        pthread_rwlock_unlock(&e->lock);
+        for (size_t i = 0; i < nd; i++) {
+            if (!done[i].had_old) continue;
+            mt_hf_path(path, sizeof path, e->dir, done[i].hour, done[i].old_gen);
+            unlink(path);
+        }
+        *nhours = nd;
+    }
+    free(due);
+    free(done);
+    return rc;
+}

@@ -1,0 +1,462 @@
+/*
+ * test_engine.c — the storage engine on real files: round trips, ordering,
+ * last-write-wins, type conflicts, sealing, late points and backfill,
+ * reopen, recovery of leftover files, corruption, concurrent readers.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mt_engine.h"
+#include "test_util.h"
+
+#define H  MT_HOUR_NS
+#define T0 (1735689600LL * 1000000000LL) /* 2025-01-01T00:00:00Z, an hour boundary */
+#define S  1000000000LL
+
+static char dir[256];
+static int64_t fake_now;
+
+static int64_t clock_fn(void *ud)
+{
+    (void)ud;
+    return fake_now;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb, (void)flag, (void)f;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/metron-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    fake_now = T0 + 1000 * H; /* far after the data: hours are due by the wall clock */
+}
+
+static void teardown(void)
+{
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(engine, .init = setup, .fini = teardown);
+
+static mt_engine *open_engine(void)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    o.clock_ns = clock_fn;
+    mt_engine *e = NULL;
+    int rc = mt_engine_open(&o, &e);
+    cr_assert_eq(rc, MT_OK, "open: %s", mt_strerror(rc));
+    return e;
+}
+
+/* Key of cpu,host=<host> <field>. */
+static size_t key(char *out, const char *host, const char *field)
+{
+    mt_name tk[1] = {{"host", 4}}, tv[1] = {{host, strlen(host)}};
+    size_t n =
+        mt_series_key(out, 512, (mt_name){"cpu", 3}, tk, tv, 1, (mt_name){field, strlen(field)});
+    cr_assert_gt(n, 0);
+    return n;
+}
+
+static void add_f(mt_batch *b, const char *host, const char *field, int64_t ts, double v)
+{
+    char k[512];
+    size_t kl = key(k, host, field);
+    cr_assert_eq(mt_batch_add(b, k, kl, ts, MT_VT_FLOAT, (mt_val){.f = v}, NULL), MT_OK);
+}
+
+static void write_ok(mt_engine *e, mt_batch *b, size_t accepted)
+{
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_assert_eq(r.accepted, accepted, "accepted %zu of %zu", r.accepted, accepted);
+    mt_batch_reset(b);
+}
+
+/* Read a whole series into arrays; returns the count. */
+static size_t read_all(mt_engine *e, const char *host, const char *field, int64_t from, int64_t to,
+                       int64_t *ts, double *v, size_t cap)
+{
+    char k[512];
+    size_t kl = key(k, host, field);
+    uint32_t id;
+    mt_vtype t;
+    if (mt_engine_series_lookup(e, k, kl, &id, &t) != MT_OK) return 0;
+    mt_scan *s;
+    cr_assert_eq(mt_scan_open(e, id, from, to, &s), MT_OK);
+    size_t n = 0;
+    mt_points p;
+    int rc;
+    while ((rc = mt_scan_next(s, &p)) == MT_OK) {
+        for (size_t i = 0; i < p.n; i++) {
+            cr_assert_lt(n, cap);
+            if (n) cr_assert_gt(p.ts[i], ts[n - 1], "time order");
+            ts[n] = p.ts[i];
+            v[n] = p.vals[i].f;
+            n++;
+        }
+    }
+    cr_assert_eq(rc, MT_ENOTFOUND, "scan ended with %s", mt_strerror(rc));
+    mt_scan_close(s);
+    return n;
+}
+
+Test(engine, points_round_trip_in_time_order_and_survive_reopen)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    /* three hours, written out of order */
+    for (int i = 3 * 360 - 1; i >= 0; i--) add_f(b, "a", "usage", T0 + i * 10 * S, i * 0.5);
+    write_ok(e, b, 1080);
+    int64_t ts[2000];
+    double v[2000];
+    cr_assert_eq(read_all(e, "a", "usage", T0, T0 + 3 * H, ts, v, 2000), 1080);
+    cr_expect_eq(ts[0], T0);
+    cr_expect_eq(v[1079], 1079 * 0.5);
+    mt_engine_close(e);
+    e = open_engine();
+    cr_assert_eq(read_all(e, "a", "usage", T0, T0 + 3 * H, ts, v, 2000), 1080);
+    cr_expect_eq(v[500], 250.0);
+    /* a sub-range */
+    size_t n = read_all(e, "a", "usage", T0 + 100 * S, T0 + 200 * S, ts, v, 2000);
+    cr_expect_eq(n, 10);
+    cr_expect_eq(ts[0], T0 + 100 * S);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, last_write_wins_in_head_and_across_a_seal)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "u", T0 + 10 * S, 1);
+    add_f(b, "a", "u", T0 + 10 * S, 2); /* same batch */
+    write_ok(e, b, 2);
+    add_f(b, "a", "u", T0 + 10 * S, 3); /* later batch */
+    add_f(b, "a", "u", T0 + 20 * S, 4);
+    write_ok(e, b, 2);
+    int64_t ts[10];
+    double v[10];
+    cr_assert_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 10), 2);
+    cr_expect_eq(v[0], 3);
+    size_t hours = 0;
+    cr_assert_eq(mt_engine_seal(e, true, &hours), MT_OK);
+    cr_expect_eq(hours, 1);
+    add_f(b, "a", "u", T0 + 10 * S, 5); /* overwrite a sealed point */
+    write_ok(e, b, 1);
+    cr_assert_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 10), 2);
+    cr_expect_eq(v[0], 5, "head beats the sealed chunk");
+    cr_assert_eq(mt_engine_seal(e, true, &hours), MT_OK);
+    cr_assert_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 10), 2);
+    cr_expect_eq(v[0], 5, "merged into the new generation");
+    cr_expect_eq(v[1], 4);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 0);
+    cr_expect_eq(st.sealed_hours, 1);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, type_conflicts_are_rejected_and_the_rest_is_kept)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    char k[512];
+    size_t kl = key(k, "a", "u");
+    add_f(b, "a", "u", T0, 1.5);
+    cr_assert_eq(mt_batch_add(b, k, kl, T0 + S, MT_VT_INT, (mt_val){.i = 7}, NULL), MT_OK);
+    add_f(b, "b", "u", T0, 2.5);
+    cr_assert_eq(mt_batch_add(b, "garbage", 7, T0, MT_VT_FLOAT, (mt_val){.f = 1}, NULL), MT_OK);
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.accepted, 2);
+    cr_expect_eq(r.rejected, 2);
+    cr_expect_eq(r.first_rejected, 1);
+    cr_expect_eq(r.first_reason, MT_ECONFLICT);
+    uint32_t id;
+    mt_vtype t;
+    cr_expect_eq(mt_engine_series_lookup(e, "garbage", 7, &id, &t), MT_ENOTFOUND);
+    int64_t ts[4];
+    double v[4];
+    cr_expect_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 4), 1);
+    cr_expect_eq(read_all(e, "b", "u", T0, T0 + H, ts, v, 4), 1);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, every_type_round_trips_through_seal_and_reopen)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    const char *fields[] = {"f", "i", "u", "b", "s"};
+    char k[5][512];
+    size_t kl[5];
+    for (int t = 0; t < 5; t++) kl[t] = key(k[t], "x", fields[t]);
+    for (int i = 0; i < 500; i++) {
+        int64_t ts = T0 + i * 15 * S;
+        mt_batch_add(b, k[0], kl[0], ts, MT_VT_FLOAT, (mt_val){.f = -0.0 + i / 3.0}, NULL);
+        mt_batch_add(b, k[1], kl[1], ts, MT_VT_INT, (mt_val){.i = INT64_MIN + i}, NULL);
+        mt_batch_add(b, k[2], kl[2], ts, MT_VT_UINT, (mt_val){.u = UINT64_MAX - i}, NULL);
+        mt_batch_add(b, k[3], kl[3], ts, MT_VT_BOOL, (mt_val){.u = i % 3 == 0}, NULL);
+        char str[32];
+        int sl = snprintf(str, sizeof str, "value %d", i);
+        mt_batch_add(b, k[4], kl[4], ts, MT_VT_STRING, (mt_val){.u = (uint64_t)(i % 7 ? sl : 0)},
+                     str);
+    }
+    write_ok(e, b, 2500);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+        if (round == 2) {
+            mt_engine_close(e);
+            e = open_engine();
+        }
+        for (int t = 0; t < 5; t++) {
+            uint32_t id;
+            mt_vtype type;
+            cr_assert_eq(mt_engine_series_lookup(e, k[t], kl[t], &id, &type), MT_OK);
+            cr_assert_eq(type, (mt_vtype)t);
+            mt_scan *s;
+            cr_assert_eq(mt_scan_open(e, id, T0, T0 + 10 * H, &s), MT_OK);
+            mt_points p;
+            int i = 0;
+            while (mt_scan_next(s, &p) == MT_OK) {
+                for (size_t j = 0; j < p.n; j++, i++) {
+                    cr_assert_eq(p.ts[j], T0 + i * 15 * S);
+                    switch (t) {
+                    case 0: cr_assert_eq(p.vals[j].f, -0.0 + i / 3.0); break;
+                    case 1: cr_assert_eq(p.vals[j].i, INT64_MIN + i); break;
+                    case 2: cr_assert_eq(p.vals[j].u, UINT64_MAX - i); break;
+                    case 3: cr_assert_eq(p.vals[j].u, (uint64_t)(i % 3 == 0)); break;
+                    case 4: {
+                        char str[32];
+                        int sl = snprintf(str, sizeof str, "value %d", i);
+                        size_t len = MT_VAL_STR_LEN(p.vals[j]);
+                        cr_assert_eq(len, (size_t)(i % 7 ? sl : 0));
+                        cr_assert(memcmp(p.strs + MT_VAL_STR_OFF(p.vals[j]), str, len) == 0);
+                        break;
+                    }
+                    }
+                }
+            }
+            cr_assert_eq(i, 500, "type %d round %d", t, round);
+            mt_scan_close(s);
+        }
+    }
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, hours_seal_by_event_time_after_the_grace)
+{
+    mt_engine *e = open_engine();
+    fake_now = T0; /* the wall clock says: nothing is old */
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "u", T0 + 10 * S, 1);
+    add_f(b, "a", "u", T0 + H + 10 * S, 2);
+    write_ok(e, b, 2);
+    size_t hours = 9;
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_expect_eq(hours, 0, "hour 0 is within its grace");
+    add_f(b, "a", "u", T0 + H + 5 * 60 * S, 3); /* newest point: end of hour 0 + 5 min grace */
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_expect_eq(hours, 1);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.sealed_hours, 1);
+    cr_expect_eq(st.head_points, 2);
+    /* a late point for the sealed hour goes to the head, then into a new generation */
+    add_f(b, "a", "u", T0 + 20 * S, 9);
+    write_ok(e, b, 1);
+    fake_now = T0 + 3 * H;
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_expect_eq(hours, 2, "hour 0 again (late point) and hour 1 (wall clock, quiet)");
+    int64_t ts[8];
+    double v[8];
+    cr_assert_eq(read_all(e, "a", "u", T0, T0 + 2 * H, ts, v, 8), 4);
+    cr_expect_eq(v[1], 9);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+static int count_files(const char *root, const char *suffix)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "find %s/blocks -name '*%s' | wc -l", root, suffix);
+    FILE *f = popen(cmd, "r");
+    int n = 0;
+    if (fscanf(f, "%d", &n) != 1) n = -1;
+    pclose(f);
+    return n;
+}
+
+Test(engine, leftover_files_are_removed_at_open)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "u", T0 + 10 * S, 1);
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_engine_close(e);
+    cr_assert_eq(count_files(dir, ".blk"), 1);
+    /* what a crash leaves: a temp file, a generation never recorded */
+    char path[512];
+    snprintf(path, sizeof path, "%s/blocks/2025/01/01/00.77.blk.tmp", dir);
+    FILE *f = fopen(path, "w");
+    fputs("half", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/blocks/2025/01/01/00.78.blk", dir);
+    f = fopen(path, "w");
+    fputs("not recorded", f);
+    fclose(f);
+    e = open_engine();
+    cr_expect_eq(count_files(dir, ".blk"), 1);
+    cr_expect_eq(count_files(dir, ".tmp"), 0);
+    int64_t ts[4];
+    double v[4];
+    cr_expect_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 4), 1);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, a_corrupt_chunk_is_reported_never_served)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < 100; i++) add_f(b, "a", "u", T0 + i * S, i);
+    write_ok(e, b, 100);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_engine_close(e);
+    char cmd[512], path[512];
+    snprintf(cmd, sizeof cmd, "find %s/blocks -name '*.blk'", dir);
+    FILE *f = popen(cmd, "r");
+    cr_assert(fgets(path, sizeof path, f));
+    pclose(f);
+    path[strcspn(path, "\n")] = '\0';
+    int fd = open(path, O_RDWR);
+    unsigned char c;
+    cr_assert_eq(pread(fd, &c, 1, 40), 1); /* inside the first chunk */
+    c ^= 0x10;
+    cr_assert_eq(pwrite(fd, &c, 1, 40), 1);
+    close(fd);
+    e = open_engine();
+    char k[512];
+    size_t kl = key(k, "a", "u");
+    uint32_t id;
+    mt_vtype t;
+    cr_assert_eq(mt_engine_series_lookup(e, k, kl, &id, &t), MT_OK);
+    mt_scan *s;
+    cr_assert_eq(mt_scan_open(e, id, T0, T0 + H, &s), MT_OK);
+    mt_points p;
+    cr_expect_eq(mt_scan_next(s, &p), MT_ECORRUPT);
+    mt_scan_close(s);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, postings_find_series_by_measurement_field_and_tag)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "usage", T0, 1);
+    add_f(b, "b", "usage", T0, 1);
+    add_f(b, "a", "idle", T0, 1);
+    write_ok(e, b, 3);
+    uint32_t *ids;
+    size_t n;
+    cr_assert_eq(
+        mt_engine_postings(e, MT_TERM_MEASUREMENT, (mt_name){"cpu", 3}, (mt_name){0}, &ids, &n),
+        MT_OK);
+    cr_expect_eq(n, 3);
+    free(ids);
+    cr_assert_eq(
+        mt_engine_postings(e, MT_TERM_TAG, (mt_name){"host", 4}, (mt_name){"a", 1}, &ids, &n),
+        MT_OK);
+    cr_expect_eq(n, 2);
+    cr_expect_lt(ids[0], ids[1]);
+    char out[512], text[256];
+    size_t kl;
+    cr_assert_eq(mt_engine_series_key(e, ids[1], out, sizeof out, &kl), MT_OK);
+    mt_series_format(out, kl, text, sizeof text);
+    cr_expect_str_eq(text, "cpu,host=a idle");
+    free(ids);
+    cr_assert_eq(
+        mt_engine_postings(e, MT_TERM_FIELD, (mt_name){"usage", 5}, (mt_name){0}, &ids, &n), MT_OK);
+    cr_expect_eq(n, 2);
+    free(ids);
+    cr_assert_eq(mt_engine_postings(e, MT_TERM_FIELD, (mt_name){"nope", 4}, (mt_name){0}, &ids, &n),
+                 MT_OK);
+    cr_expect_eq(n, 0);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+typedef struct reader_arg {
+    mt_engine *e;
+    volatile int *stop;
+    int scans;
+} reader_arg;
+
+static void *reader(void *arg)
+{
+    reader_arg *a = arg;
+    char k[512];
+    size_t kl = key(k, "a", "u");
+    while (!*a->stop) {
+        uint32_t id;
+        mt_vtype t;
+        if (mt_engine_series_lookup(a->e, k, kl, &id, &t) != MT_OK) continue;
+        mt_scan *s;
+        if (mt_scan_open(a->e, id, T0, T0 + 100 * H, &s) != MT_OK) abort();
+        mt_points p;
+        int64_t last = INT64_MIN;
+        int rc;
+        while ((rc = mt_scan_next(s, &p)) == MT_OK)
+            for (size_t i = 0; i < p.n; i++) {
+                if (p.ts[i] <= last || p.vals[i].f != (double)((p.ts[i] - T0) / S)) abort();
+                last = p.ts[i];
+            }
+        if (rc != MT_ENOTFOUND) abort();
+        mt_scan_close(s);
+        a->scans++;
+    }
+    return NULL;
+}
+
+Test(engine, readers_run_while_the_writer_writes_and_seals)
+{
+    mt_engine *e = open_engine();
+    volatile int stop = 0;
+    reader_arg ra[2] = {{e, &stop, 0}, {e, &stop, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, reader, &ra[i]);
+    mt_batch *b = mt_batch_new();
+    for (int hour = 0; hour < 6; hour++) {
+        for (int i = 0; i < 360; i++) {
+            int64_t sec = hour * 3600 + i * 10;
+            add_f(b, "a", "u", T0 + sec * S, (double)sec);
+        }
+        write_ok(e, b, 360);
+        if (hour % 2) cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    }
+    stop = 1;
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    cr_expect_gt(ra[0].scans + ra[1].scans, 0);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
