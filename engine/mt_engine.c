@@ -57,15 +57,15 @@ int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d)
     if (d->idx) return MT_OK;
     char path[4096];
     mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
-    d->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (d->fd < 0) return errno == ENOENT ? MT_ECORRUPT : -errno;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? MT_ECORRUPT : -errno;
     mt_hf_index *ix = calloc(1, sizeof *ix);
-    if (!ix) return -ENOMEM;
-    int rc = mt_hf_read_index(d->fd, d->hour, ix);
+    int rc = ix ? mt_hf_read_index(fd, d->hour, ix) : -ENOMEM;
+    if (!rc) rc = mt_hfmap_open(fd, &d->map);
+    close(fd); /* the mapping keeps the file */
     if (rc) {
+        if (ix) mt_hf_index_free(ix);
         free(ix);
-        close(d->fd);
-        d->fd = -1;
         return rc;
     }
     d->idx = ix;
@@ -74,10 +74,10 @@ int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d)
 
 static void hour_release(mt_hour_desc *d)
 {
-    if (d->fd >= 0) close(d->fd);
+    mt_hfmap_release(d->map);
     mt_hf_index_free(d->idx);
     free(d->idx);
-    d->fd = -1;
+    d->map = NULL;
     d->idx = NULL;
 }
 
@@ -102,7 +102,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
         e->nhours++;
         d = &e->hours[at];
     }
-    *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes, .fd = -1};
+    *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes};
     e->st.block_bytes += bytes;
     e->st.sealed_hours = e->nhours;
     return mt_engine_hour_load(e, d);
@@ -640,4 +640,5 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
     st->last_seq = e->seq;
     pthread_rwlock_unlock(&e->lock);
     st->index_bytes = mt_kv_used_bytes(e->kv);
+    st->index_live_bytes = mt_kv_live_bytes(e->kv);
 }

@@ -36,8 +36,8 @@
  * Threads: every function may be called from any thread. Readers
  * (mt_scan_*, lookups) run concurrently with the writer: they take a short
  * shared lock on the in-memory head while they snapshot what they need,
- * and read hour files without locks (a replaced file stays readable
- * through the descriptor a scan opened).
+ * and read hour files without locks (a file replaced by a later seal stays
+ * mapped until the last scan reading it is done).
  */
 #ifndef MT_ENGINE_H
 #define MT_ENGINE_H
@@ -193,7 +193,8 @@ typedef struct mt_engine_stats {
     uint64_t commits;              /* LMDB write transactions committed */
     uint64_t points_written;       /* points accepted since open */
     uint64_t last_seq;             /* sequence of the last commit */
-    uint64_t index_bytes;          /* bytes used in index.mdb */
+    uint64_t index_bytes;          /* size of index.mdb, free pages the head log reuses included */
+    uint64_t index_live_bytes;     /* pages of index.mdb that hold live data */
     uint64_t block_bytes;          /* bytes of the current hour files */
     uint64_t head_records_skipped; /* head records that failed their checksum at open */
 } mt_engine_stats;

@@ -188,8 +188,21 @@ void mt_hf_abort(mt_hf_writer *w);
 /* Read and verify an hour file's footer. */
 int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out);
 void mt_hf_index_free(mt_hf_index *ix);
-/* Read one chunk's bytes into a malloc'd *buf. */
-int mt_read_chunk(int fd, const mt_hf_entry *en, uint8_t **buf);
+/*
+ * A read-only mapping of an hour file, shared by its hour descriptor and
+ * the scans reading it. Acquire before leaving the engine's lock; the last
+ * release unmaps, so a file replaced by a later seal stays readable until
+ * every scan of it is done.
+ */
+typedef struct mt_hfmap {
+    const uint8_t *base;
+    size_t size;
+    int refs; /* atomic */
+} mt_hfmap;
+
+int mt_hfmap_open(int fd, mt_hfmap **out);
+void mt_hfmap_acquire(mt_hfmap *m);
+void mt_hfmap_release(mt_hfmap *m);
 /* Binary search; NULL when the series has no chunk in the hour. */
 const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id);
 
@@ -199,7 +212,7 @@ typedef struct mt_hour_desc {
     int64_t hour;
     uint32_t gen;
     uint64_t bytes;
-    int fd;           /* open descriptor of the current generation, -1 until needed */
+    mt_hfmap *map;    /* the current generation, mapped; NULL when it could not be read */
     mt_hf_index *idx; /* parsed footer, NULL until needed */
 } mt_hour_desc;
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -374,4 +375,35 @@ const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id)
             hi = mid;
     }
     return lo < ix->n && ix->e[lo].id == id ? &ix->e[lo] : NULL;
+}
+
+int mt_hfmap_open(int fd, mt_hfmap **out)
+{
+    struct stat st;
+    if (fstat(fd, &st)) return -errno;
+    mt_hfmap *m = malloc(sizeof *m);
+    if (!m) return -ENOMEM;
+    m->size = (size_t)st.st_size;
+    void *p = mmap(NULL, m->size ? m->size : 1, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int rc = -errno;
+        free(m);
+        return rc;
+    }
+    m->base = p;
+    m->refs = 1;
+    *out = m;
+    return MT_OK;
+}
+
+void mt_hfmap_acquire(mt_hfmap *m)
+{
+    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+}
+
+void mt_hfmap_release(mt_hfmap *m)
+{
+    if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    munmap((void *)m->base, m->size ? m->size : 1);
+    free(m);
 }

@@ -105,6 +105,22 @@ uint64_t mt_kv_used_bytes(mt_kv *kv)
     return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
+uint64_t mt_kv_live_bytes(mt_kv *kv)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    if (mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn)) return 0;
+    uint64_t pages = 2;             /* the two meta pages */
+    if (mdb_stat(txn, 1, &st) == 0) /* the main database, which names the others */
+        pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    for (int i = 0; i < MT_DB__COUNT; i++)
+        if (mdb_stat(txn, kv->dbi[i], &st) == 0)
+            pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    uint64_t psize = st.ms_psize;
+    mdb_txn_abort(txn);
+    return pages * psize;
+}
+
 int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
 {
     mt_kv_txn *t = malloc(sizeof *t);

@@ -56,8 +56,11 @@ int mt_kv_grow(mt_kv *kv);
 /* Flush to disk (for nosync environments). */
 int mt_kv_sync(mt_kv *kv);
 
-/* Bytes the environment uses: (last used page + 1) x page size. */
+/* Bytes of index.mdb up to its last used page (its size on disk, free pages included). */
 uint64_t mt_kv_used_bytes(mt_kv *kv);
+
+/* Bytes of the pages that hold live data in every database (free pages excluded). */
+uint64_t mt_kv_live_bytes(mt_kv *kv);
 
 /* Begin a transaction. write: the single writer; else a read snapshot. */
 int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out);

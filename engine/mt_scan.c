@@ -2,7 +2,7 @@
  * mt_scan.c — reading one series over a time range.
  *
  * mt_scan_open takes the shared lock once: it notes which sealed chunks
- * the range needs (duplicating each hour file's descriptor, so a file
+ * the range needs (acquiring each hour file's mapping, so a file
  * replaced by a later seal stays readable through it) and copies the head's
  * points in the range. Everything after that runs without locks. Blocks
  * come out an hour at a time: a sealed chunk merged with the head's points
@@ -17,7 +17,7 @@
 
 typedef struct scan_chunk {
     int64_t hour;
-    int fd;          /* dup of the hour file; -1 when the file could not be read */
+    mt_hfmap *map;   /* the hour file, acquired; NULL when it could not be read */
     mt_hf_entry ent; /* where the chunk is */
 } scan_chunk;
 
@@ -35,8 +35,7 @@ struct mt_scan {
 void mt_scan_close(mt_scan *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->nchunks; i++)
-        if (s->chunks[i].fd >= 0) close(s->chunks[i].fd);
+    for (size_t i = 0; i < s->nchunks; i++) mt_hfmap_release(s->chunks[i].map);
     free(s->chunks);
     mt_pts_free(&s->head);
     mt_pts_free(&s->out);
@@ -58,17 +57,18 @@ static int note_chunks(mt_engine *e, mt_scan *s, uint32_t id)
     }
     for (size_t i = lo; i < e->nhours && e->hours[i].hour <= h1; i++) {
         const mt_hour_desc *d = &e->hours[i];
-        scan_chunk c = {.hour = d->hour, .fd = -1};
+        scan_chunk c = {.hour = d->hour};
         if (d->idx) {
             const mt_hf_entry *en = mt_hf_find(d->idx, id);
             if (!en || en->max_ts < s->from || en->min_ts >= s->to) continue;
             c.ent = *en;
-            if ((c.fd = dup(d->fd)) < 0) return -errno;
+            c.map = d->map;
+            mt_hfmap_acquire(c.map);
         }
         if (s->nchunks % 64 == 0) {
             scan_chunk *n = realloc(s->chunks, (s->nchunks + 64) * sizeof *n);
             if (!n) {
-                if (c.fd >= 0) close(c.fd);
+                mt_hfmap_release(c.map);
                 return -ENOMEM;
             }
             s->chunks = n;
@@ -107,35 +107,12 @@ int mt_scan_open(mt_engine *e, uint32_t id, int64_t from, int64_t to, mt_scan **
     return MT_OK;
 }
 
-/* Hand out points [a, b) of src (the block owns copies: src may be a decoder's arrays). */
-static int emit(mt_scan *s, mt_vtype t, const int64_t *ts, const mt_val *v, const char *strs,
-                size_t a, size_t b, mt_points *out)
+/* Hand out n points; the arrays stay the scan's (or its decoder's) until the next call. */
+static int emit(mt_scan *s, const int64_t *ts, const mt_val *v, const char *strs, size_t strs_len,
+                size_t n, mt_points *out)
 {
-    mt_pts_free(&s->out);
-    size_t n = b - a, sl = 0;
-    if (t == MT_VT_STRING)
-        for (size_t i = a; i < b; i++) sl += MT_VAL_STR_LEN(v[i]);
-    s->out.ts = malloc((n ? n : 1) * sizeof *s->out.ts);
-    s->out.v = malloc((n ? n : 1) * sizeof *s->out.v);
-    s->out.strs = malloc(sl ? sl : 1);
-    if (!s->out.ts || !s->out.v || !s->out.strs) return -ENOMEM;
-    memcpy(s->out.ts, ts + a, n * sizeof *ts);
-    memcpy(s->out.v, v + a, n * sizeof *v);
-    if (t == MT_VT_STRING) {
-        for (size_t i = 0; i < n; i++) {
-            size_t len = MT_VAL_STR_LEN(v[a + i]);
-            memcpy(s->out.strs + s->out.strs_len, strs + MT_VAL_STR_OFF(v[a + i]), len);
-            s->out.v[i].u = MT_VAL_STR(s->out.strs_len, len);
-            s->out.strs_len += len;
-        }
-    }
-    s->out.n = n;
-    *out = (mt_points){.type = t,
-                       .n = n,
-                       .ts = s->out.ts,
-                       .vals = s->out.v,
-                       .strs = s->out.strs,
-                       .strs_len = s->out.strs_len};
+    *out = (mt_points){
+        .type = s->type, .n = n, .ts = ts, .vals = v, .strs = strs, .strs_len = strs_len};
     return MT_OK;
 }
 
@@ -160,16 +137,13 @@ int mt_scan_next(mt_scan *s, mt_points *out)
         if (hc != hour) {
             size_t a = s->hi;
             s->hi = h_end;
-            return emit(s, s->type, s->head.ts, s->head.v, s->head.strs, a, h_end, out);
+            return emit(s, s->head.ts + a, s->head.v + a, s->head.strs, s->head.strs_len, h_end - a,
+                        out);
         }
         scan_chunk *c = &s->chunks[s->ci++];
-        if (c->fd < 0) return MT_ECORRUPT;
-        uint8_t *raw;
-        int rc = mt_read_chunk(c->fd, &c->ent, &raw);
-        if (rc) return rc;
+        if (!c->map) return MT_ECORRUPT;
         mt_points cp;
-        rc = mt_decoder_decode(s->dec, raw, c->ent.len, &cp);
-        free(raw);
+        int rc = mt_decoder_decode(s->dec, c->map->base + c->ent.off, c->ent.len, &cp);
         if (rc) return rc;
         /* the range may cut the chunk */
         size_t a = lower(cp.ts, 0, cp.n, s->from), b = lower(cp.ts, a, cp.n, s->to);
@@ -177,7 +151,7 @@ int mt_scan_next(mt_scan *s, mt_points *out)
         cut.ts += a, cut.vals += a, cut.n = b - a;
         if (s->hi == h_end) {
             if (!cut.n) continue;
-            return emit(s, s->type, cut.ts, cut.vals, cut.strs, 0, cut.n, out);
+            return emit(s, cut.ts, cut.vals, cut.strs, cut.strs_len, cut.n, out);
         }
         mt_pts h = {.ts = s->head.ts + s->hi,
                     .v = s->head.v + s->hi,

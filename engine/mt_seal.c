@@ -58,24 +58,6 @@ static void summarize(mt_hf_entry *e, mt_vtype t, const mt_pts *p)
     e->last = as_double(t, p->v[p->n - 1]);
 }
 
-int mt_read_chunk(int fd, const mt_hf_entry *en, uint8_t **buf)
-{
-    *buf = malloc(en->len ? en->len : 1);
-    if (!*buf) return -ENOMEM;
-    size_t got = 0;
-    while (got < en->len) {
-        ssize_t r = pread(fd, *buf + got, en->len - got, (off_t)(en->off + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            free(*buf);
-            *buf = NULL;
-            return r < 0 ? -errno : MT_ECORRUPT;
-        }
-        got += (size_t)r;
-    }
-    return MT_OK;
-}
-
 /* One series' chunk of the new file. */
 static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, uint32_t id,
                        int64_t hour)
@@ -86,8 +68,7 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
                              &h.v, &h.strs, &h.strs_len, &h.n);
     if (rc) return rc;
     const mt_hf_entry *oe = old ? mt_hf_find(old->idx, id) : NULL;
-    uint8_t *raw = NULL;
-    if (oe && (rc = mt_read_chunk(old->fd, oe, &raw))) goto out;
+    const uint8_t *raw = oe ? old->map->base + oe->off : NULL;
     if (!h.n) {
         if (oe) rc = mt_hf_add(w, oe, raw, oe->len); /* unchanged: copy the bytes */
         goto out;
@@ -113,7 +94,6 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
     if (!rc) rc = mt_hf_add(w, &en, chunk, len);
     mt_pts_free(&merged);
 out:
-    free(raw);
     mt_pts_free(&h);
     return rc;
 }
