@@ -8,7 +8,7 @@
  *   scan    points/s of a full scan of every series through mt_scan.
  * Each run uses a fresh data directory; medians over --repeat runs.
  *
- *   bench_engine [--hosts N] [--hours N] [--seed N] [--repeat N] [--dir D] [--nosync]
+ *   bench_engine [--hosts N] [--hours N] [--seed N] [--repeat N] [--dir D] [--nosync] [--keep]
  */
 #include <ftw.h>
 #include <getopt.h>
@@ -70,15 +70,13 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
 int main(int argc, char **argv)
 {
     mt_gen_options opt = mt_gen_options_default();
-    int repeat = 3, nosync = 0;
+    int repeat = 3, nosync = 0, keep = 0;
     const char *base = "/tmp";
-    static const struct option longopts[] = {{"hosts", required_argument, 0, 'H'},
-                                             {"hours", required_argument, 0, 'D'},
-                                             {"seed", required_argument, 0, 's'},
-                                             {"repeat", required_argument, 0, 'r'},
-                                             {"dir", required_argument, 0, 'd'},
-                                             {"nosync", no_argument, 0, 'n'},
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"hosts", required_argument, 0, 'H'}, {"hours", required_argument, 0, 'D'},
+        {"seed", required_argument, 0, 's'},  {"repeat", required_argument, 0, 'r'},
+        {"dir", required_argument, 0, 'd'},   {"nosync", no_argument, 0, 'n'},
+        {"keep", no_argument, 0, 'k'},        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -88,9 +86,10 @@ int main(int argc, char **argv)
         case 'r': repeat = atoi(optarg); break;
         case 'd': base = optarg; break;
         case 'n': nosync = 1; break;
+        case 'k': keep = 1; break;
         default:
             fprintf(stderr, "usage: bench_engine [--hosts N] [--hours N] [--seed N] [--repeat N] "
-                            "[--dir D] [--nosync]\n");
+                            "[--dir D] [--nosync] [--keep]\n");
             return 2;
         }
     }
@@ -166,7 +165,10 @@ int main(int argc, char **argv)
             return 1;
         }
         mt_engine_close(e);
-        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        if (keep)
+            printf("data kept in %s\n", dir);
+        else
+            nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
         for (size_t i = 0; i < p.n; i++) mt_batch_free(p.b[i]);
         free(p.b);
     }

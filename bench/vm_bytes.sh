@@ -42,4 +42,4 @@ for _ in $(seq 1 120); do  # until the size on disk holds still for 5 s
   prev=$size
 done
 printf 'victoria-metrics %s: %d points, %d bytes on disk, %.3f bytes/point; ingest until queryable %.1f s\n' \
-  "$(victoria-metrics -version 2>&1 | head -n 1)" "$points" "$size" "$(echo "$size / $points" | bc -l)" "$ingest"
+  "$(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null)" "$points" "$size" "$(echo "$size / $points" | bc -l)" "$ingest"

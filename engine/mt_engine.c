@@ -630,6 +630,43 @@ int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name va
     return rc;
 }
 
+int mt_engine_tag_values(mt_engine *e, mt_name key,
+                         int (*fn)(void *ud, mt_name value, size_t series), void *ud)
+{
+    char prefix[512];
+    size_t pl = mt_index_term(prefix, sizeof prefix, MT_TERM_TAG, key, (mt_name){"", 0});
+    if (!pl) return MT_OK;
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, false, &t);
+    if (rc) return rc;
+    mt_kv_cursor *c;
+    if ((rc = mt_kv_cursor_open(t, MT_DB_POSTINGS, &c))) {
+        mt_kv_abort(t);
+        return rc;
+    }
+    /* duplicates of one term come one after another: count them, report at each new term */
+    char cur[512];
+    size_t cur_len = 0, series = 0;
+    const void *k, *v;
+    size_t kl, vl;
+    int r;
+    for (r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
+         r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        if (kl < pl || memcmp(k, prefix, pl)) break;
+        if (series && (kl != cur_len || memcmp(k, cur, kl))) {
+            rc = fn(ud, (mt_name){cur + pl, cur_len - pl}, series);
+            series = 0;
+        }
+        memcpy(cur, k, kl);
+        cur_len = kl;
+        series++;
+    }
+    if (!rc && series) rc = fn(ud, (mt_name){cur + pl, cur_len - pl}, series);
+    mt_kv_cursor_close(c);
+    mt_kv_abort(t);
+    return rc;
+}
+
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
 {
     pthread_rwlock_rdlock(&e->lock);

@@ -166,6 +166,14 @@ typedef enum mt_term_kind {
 int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name value, uint32_t **ids,
                        size_t *n);
 
+/*
+ * Call fn(ud, value, series) for each value of tag key `key`, in byte order,
+ * with the number of series that carry it. fn returns 0 to go on, anything
+ * else to stop (and mt_engine_tag_values returns it). MT_OK or an error.
+ */
+int mt_engine_tag_values(mt_engine *e, mt_name key,
+                         int (*fn)(void *ud, mt_name value, size_t series), void *ud);
+
 typedef struct mt_scan mt_scan;
 
 /*

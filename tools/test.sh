@@ -25,8 +25,20 @@ echo "== PostgreSQL for the tests: $METRON_TEST_PG"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# ctest -V keeps every test's own output in the log; the summary and the
+# lines tests print for people (kills survived, ...) are shown here.
+run_suite() {
+  local build=$1 log=$1/ctest.log
+  if ! ctest --test-dir "$build" --output-on-failure -V -j "$jobs" >"$log" 2>&1; then
+    grep -vE '^[0-9]+: \[(----|====|RUN |PASS)\]' "$log" | tail -n 150
+    echo "== tests failed in $build (full log: $log)"
+    return 1
+  fi
+  grep -hE '^[0-9]+: (crash test|replayed)' "$log" | sed -E 's/^[0-9]+: /   /' || true
+  grep -E 'tests passed' "$log"
+}
 echo "== tests, sanitized build"
-ctest --test-dir build/test --output-on-failure -j "$jobs"
+run_suite build/test
 echo "== tests, release build"
-ctest --test-dir build/release --output-on-failure -j "$jobs"
+run_suite build/release
 echo "== all tests passed"

@@ -33,6 +33,8 @@
 #define SERIES      4
 #define KILLS       60
 #define MAX_BATCHES 4096
+#define SEAL_BEGIN  (1ull << 62) /* pipe messages: a batch number, or a seal starting / ending */
+#define SEAL_END    (1ull << 61)
 
 static char dir[256];
 
@@ -77,7 +79,13 @@ static void child(int fd, uint64_t first, uint64_t seed)
         mt_write_result r;
         if (mt_engine_write(e, b, &r) != MT_OK || r.accepted != POINTS) _exit(3);
         if (write(fd, &j, sizeof j) != sizeof j) _exit(4);
-        if (mt_test_rand(&seed) % 4 == 0 && mt_engine_seal(e, true, NULL) != MT_OK) _exit(5);
+        if (mt_test_rand(&seed) % 4 == 0) {
+            uint64_t m = SEAL_BEGIN;
+            if (write(fd, &m, sizeof m) != sizeof m) _exit(4);
+            if (mt_engine_seal(e, true, NULL) != MT_OK) _exit(5);
+            m = SEAL_END;
+            if (write(fd, &m, sizeof m) != sizeof m) _exit(4);
+        }
     }
     mt_engine_close(e);
     _exit(0);
@@ -130,7 +138,7 @@ Test(crash, kill_9_at_random_moments_loses_nothing_acknowledged, .timeout = 600)
     static uint32_t count[MAX_BATCHES];
     static bool acked[MAX_BATCHES];
     uint64_t next = 0;
-    int kills = 0, rounds = 0;
+    int kills = 0, rounds = 0, in_seal = 0;
     size_t total = 0;
     while (kills < KILLS && next + 64 < MAX_BATCHES) {
         rounds++;
@@ -145,16 +153,22 @@ Test(crash, kill_9_at_random_moments_loses_nothing_acknowledged, .timeout = 600)
         }
         close(pfd[1]);
         unsigned want = 1 + (unsigned)(mt_test_rand(&seed) % 24);
-        uint64_t j;
+        uint64_t j, last = 0;
         unsigned got = 0;
         while (got < want && read(pfd[0], &j, sizeof j) == sizeof j) {
+            last = j;
+            if (j & (SEAL_BEGIN | SEAL_END)) continue;
             acked[j] = true;
             got++;
         }
         struct timespec d = {0, (long)(mt_test_rand(&seed) % 3000000)};
         nanosleep(&d, NULL);
         if (kill(pid, SIGKILL) == 0) kills++;
-        while (read(pfd[0], &j, sizeof j) == sizeof j) acked[j] = true; /* reports in flight */
+        while (read(pfd[0], &j, sizeof j) == sizeof j) { /* reports in flight */
+            last = j;
+            if (!(j & (SEAL_BEGIN | SEAL_END))) acked[j] = true;
+        }
+        if (last == SEAL_BEGIN) in_seal++; /* killed between the start and the end of a seal */
         close(pfd[0]);
         int status;
         waitpid(pid, &status, 0);
@@ -177,11 +191,11 @@ Test(crash, kill_9_at_random_moments_loses_nothing_acknowledged, .timeout = 600)
         }
         next = highest > next ? highest : next;
     }
-    cr_log_info("crash test: survived %d kills in %d rounds, %zu points checked", kills, rounds,
-                total);
-    printf("crash test: survived %d kill -9s in %d rounds; %zu points present, every "
-           "acknowledged batch exactly once\n",
-           kills, rounds, total);
+    printf("crash test: survived %d kill -9s (%d during a seal) in %d rounds; %zu points present, "
+           "every acknowledged batch exactly once\n",
+           kills, in_seal, rounds, total);
     cr_expect_geq(kills, KILLS);
+    cr_expect_gt(in_seal, 0, "no kill landed inside a seal (MT_TEST_SEED=%llu)",
+                 (unsigned long long)mt_test_seed());
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

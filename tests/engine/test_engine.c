@@ -406,6 +406,37 @@ Test(engine, postings_find_series_by_measurement_field_and_tag)
     mt_engine_close(e);
 }
 
+typedef struct values_seen {
+    char text[256];
+} values_seen;
+
+static int on_value(void *ud, mt_name v, size_t series)
+{
+    values_seen *vs = ud;
+    size_t n = strlen(vs->text);
+    snprintf(vs->text + n, sizeof vs->text - n, "%.*s:%zu ", (int)v.len, v.ptr, series);
+    return 0;
+}
+
+Test(engine, tag_values_are_listed_with_their_series_counts)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    add_f(b, "b", "usage", T0, 1);
+    add_f(b, "a", "usage", T0, 1);
+    add_f(b, "a", "idle", T0, 1);
+    add_f(b, "c", "idle", T0, 1);
+    write_ok(e, b, 4);
+    values_seen vs = {""};
+    cr_assert_eq(mt_engine_tag_values(e, (mt_name){"host", 4}, on_value, &vs), MT_OK);
+    cr_expect_str_eq(vs.text, "a:2 b:1 c:1 ");
+    values_seen none = {""};
+    cr_assert_eq(mt_engine_tag_values(e, (mt_name){"hos", 3}, on_value, &none), MT_OK);
+    cr_expect_str_eq(none.text, "");
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 typedef struct reader_arg {
     mt_engine *e;
     volatile int *stop;
