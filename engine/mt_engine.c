@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -419,6 +420,21 @@ static void *writer_main(void *arg)
 
 /* ---- public API -------------------------------------------------------------- */
 
+/*
+ * One engine per directory: recovery removes files that no committed
+ * transaction names, which would destroy a file another process is about
+ * to commit. The lock is released by close, or by the kernel at exit.
+ */
+static int lock_dir(mt_engine *e)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/LOCK", e->dir);
+    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (e->lock_fd < 0) return -errno;
+    if (flock(e->lock_fd, LOCK_EX | LOCK_NB)) return errno == EWOULDBLOCK ? -EBUSY : -errno;
+    return MT_OK;
+}
+
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
 {
     if (!opt || !opt->dir || !*opt->dir) return MT_EINVAL;
@@ -429,12 +445,14 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     if (!e->opt.clock_ns) e->opt.clock_ns = default_clock;
     if (e->opt.grace_ns < 0) e->opt.grace_ns = 0;
     e->dir = strdup(opt->dir);
+    e->lock_fd = -1;
     pthread_rwlock_init(&e->lock, NULL);
     pthread_mutex_init(&e->qlock, NULL);
     pthread_cond_init(&e->qcond, NULL);
     pthread_cond_init(&e->dcond, NULL);
     mt_kv_options ko = {.map_size = opt->map_size, .nosync = opt->nosync};
     int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
+    if (!rc) rc = lock_dir(e);
     if (!rc) rc = mt_kv_open(e->dir, &ko, &e->kv);
     if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
     if (!rc) rc = mt_decoder_new(&e->dec);
@@ -474,6 +492,7 @@ void mt_engine_close(mt_engine *e)
     pthread_mutex_destroy(&e->qlock);
     pthread_cond_destroy(&e->qcond);
     pthread_cond_destroy(&e->dcond);
+    if (e->lock_fd >= 0) close(e->lock_fd);
     free(e->dir);
     free(e);
 }

@@ -72,7 +72,8 @@ mt_engine_options mt_engine_options_default(void);
 /*
  * Open (or create) a data directory, recover it and start the writer.
  * Returns MT_OK and *out, MT_EINVAL, MT_EFORMAT (a newer format),
- * MT_ECORRUPT, or -errno.
+ * MT_ECORRUPT, -EBUSY when another engine (in any process) has the
+ * directory open, or -errno.
  */
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out);
 

@@ -219,6 +219,7 @@ typedef struct mt_hour_desc {
 struct mt_engine {
     mt_engine_options opt;
     char *dir;
+    int lock_fd; /* flock on DIR/LOCK: one engine per directory */
     mt_kv *kv;
     mt_encoder *enc;
     mt_decoder *dec; /* writer thread only */

@@ -133,10 +133,10 @@ int mt_lp_parser_new(const mt_lp_options *opt, mt_lp_parser **out)
         return MT_EINVAL;
     }
     p->lineno = 1;
+    /* The scratch and the partial-line buffer are allocated when first needed:
+       a connection that never sends an escape or a split line never pays for them. */
     p->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    p->unesc = malloc(l->max_line_len);
-    p->pend = malloc(l->max_line_len + 1);
-    if (!p->c_locale || !p->unesc || !p->pend) {
+    if (!p->c_locale) {
         mt_lp_parser_free(p);
         return -ENOMEM;
     }
@@ -273,25 +273,27 @@ static size_t scan_name(line_ctx *c, size_t pos, uint8_t stop, uint8_t esc, bool
 }
 
 /* Copy s[0..n) into the line's scratch space with the escapes of esc removed. */
-static mt_lp_str unescape(mt_lp_parser *p, const char *s, size_t n, uint8_t esc)
+static int unescape(mt_lp_parser *p, const char *s, size_t n, uint8_t esc, mt_lp_str *out)
 {
-    char *out = p->unesc + p->unesc_len;
+    if (!p->unesc && !(p->unesc = malloc(p->opt.limits.max_line_len))) return -ENOMEM;
+    char *dst = p->unesc + p->unesc_len;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\\' && i + 1 < n && (cls[(unsigned char)s[i + 1]] & esc)) i++;
-        out[o++] = s[i];
+        dst[o++] = s[i];
     }
     p->unesc_len += o;
-    return (mt_lp_str){out, o};
+    *out = (mt_lp_str){dst, o};
+    return MT_OK;
 }
 
 /* Finish a scanned name s[from..to): unescape if needed and check its length. */
 static int take_name(line_ctx *c, size_t from, size_t to, bool escaped, uint8_t esc, mt_lp_str *out)
 {
-    if (escaped)
-        *out = unescape(c->p, c->s + from, to - from, esc);
-    else
+    if (!escaped)
         *out = (mt_lp_str){c->s + from, to - from};
+    else if (unescape(c->p, c->s + from, to - from, esc, out))
+        return -ENOMEM;
     if (out->len > c->p->opt.limits.max_name_len)
         return fail(c, MT_LP_E_NAME_TOO_LONG, from, "name too long (%zu bytes, limit %zu)",
                     out->len, c->p->opt.limits.max_name_len);
@@ -475,8 +477,10 @@ static int parse_string(line_ctx *c, size_t *pos, mt_lp_field *f)
         i += (i + 1 < n && (cls[(unsigned char)s[i + 1]] & ESC_STRING)) ? 2 : 1;
     }
     f->type = MT_LP_STRING;
-    f->v.s = escaped ? unescape(c->p, s + start, i - start, ESC_STRING)
-                     : (mt_lp_str){s + start, i - start};
+    if (!escaped)
+        f->v.s = (mt_lp_str){s + start, i - start};
+    else if (unescape(c->p, s + start, i - start, ESC_STRING, &f->v.s))
+        return -ENOMEM;
     *pos = i + 1;
     return MT_OK;
 }
@@ -772,6 +776,7 @@ int mt_lp_feed(mt_lp_parser *p, const char *buf, size_t len, int64_t now_ns, con
                 reject_overlong(p, buf + off, p->opt.limits.max_line_len, h);
                 p->discarding = true;
             } else {
+                if (!p->pend && !(p->pend = malloc(hold))) return -ENOMEM;
                 memcpy(p->pend, buf + off, tail);
                 p->pend_len = tail;
             }

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -303,6 +304,19 @@ static int count_files(const char *root, const char *suffix)
     if (fscanf(f, "%d", &n) != 1) n = -1;
     pclose(f);
     return n;
+}
+
+Test(engine, a_directory_opens_once)
+{
+    mt_engine *e = open_engine();
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    mt_engine *again = NULL;
+    cr_expect_eq(mt_engine_open(&o, &again), -EBUSY);
+    cr_expect_null(again);
+    mt_engine_close(e);
+    e = open_engine();
+    mt_engine_close(e);
 }
 
 Test(engine, leftover_files_are_removed_at_open)
