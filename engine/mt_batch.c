@@ -119,3 +119,13 @@ int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype
     b->p[b->np++] = (mt_bpoint){(uint32_t)ki, (uint8_t)t, ts, v};
     return MT_OK;
 }
+
+int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type)
+{
+    if (i >= b->np) return MT_EINVAL;
+    const mt_bkey *k = &b->k[b->p[i].key];
+    *key = b->keys + k->off;
+    *klen = k->len;
+    *type = (mt_vtype)b->p[i].type;
+    return MT_OK;
+}

@@ -27,6 +27,9 @@
 #define SEAL_CHECK_NS    1000000000LL /* the writer looks for due hours at least this often */
 #define DEFAULT_GRACE_NS (300LL * 1000000000LL)
 
+const double mt_commit_bucket_le[MT_COMMIT_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.0 / 0.0};
+
 mt_engine_options mt_engine_options_default(void)
 {
     return (mt_engine_options){.grace_ns = DEFAULT_GRACE_NS, .auto_seal = true};
@@ -352,9 +355,17 @@ static void commit_group(mt_engine *e, mt_batch *list)
     for (mt_batch *b = list; b && !rc; b = b->next) rc = resolve(e, t, b);
     if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
     if (!rc) {
+        int64_t t0 = mt_mono_ns();
         rc = mt_kv_commit(t);
         t = NULL;
         if (rc && rc != MT_EFULL) e->failed = true; /* an I/O failure at commit is fatal */
+        double secs = (double)(mt_mono_ns() - t0) / 1e9;
+        int k = 0;
+        while (k < MT_COMMIT_BUCKETS - 1 && secs > mt_commit_bucket_le[k]) k++;
+        pthread_rwlock_wrlock(&e->lock);
+        e->st.commit_buckets[k]++;
+        e->st.commit_seconds += secs;
+        pthread_rwlock_unlock(&e->lock);
     }
     if (rc) {
         mt_kv_abort(t);

@@ -107,6 +107,12 @@ int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype
 /* Points in the batch. */
 size_t mt_batch_len(const mt_batch *b);
 
+/*
+ * The key and type of point i of b (to explain a rejection). *key points
+ * into the batch, valid until it is reset or freed. MT_OK or MT_EINVAL.
+ */
+int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type);
+
 /* The outcome of one submitted batch. */
 typedef struct mt_write_result {
     int rc;                /* MT_OK: accepted points are durable; else nothing was written */
@@ -194,6 +200,10 @@ int mt_scan_next(mt_scan *s, mt_points *out);
 /* Close a scan. NULL is a no-op. */
 void mt_scan_close(mt_scan *s);
 
+/* Upper bounds (seconds) of the commit-latency histogram buckets; the last is +Inf. */
+#define MT_COMMIT_BUCKETS 12
+extern const double mt_commit_bucket_le[MT_COMMIT_BUCKETS];
+
 /* Counters of an engine. */
 typedef struct mt_engine_stats {
     uint64_t series;               /* series known */
@@ -206,6 +216,8 @@ typedef struct mt_engine_stats {
     uint64_t index_live_bytes;     /* pages of index.mdb that hold live data */
     uint64_t block_bytes;          /* bytes of the current hour files */
     uint64_t head_records_skipped; /* head records that failed their checksum at open */
+    uint64_t commit_buckets[MT_COMMIT_BUCKETS]; /* commits taking <= mt_commit_bucket_le[i] s */
+    double commit_seconds;                      /* total time spent committing */
 } mt_engine_stats;
 
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);

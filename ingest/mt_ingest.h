@@ -1,9 +1,26 @@
 /*
- * mt_ingest.h — the ingest façade: parsed line protocol into engine
- * batches. (The TCP, UDP and HTTP listeners of metrond join this module.)
+ * mt_ingest.h — the ingest façade: line protocol in, engine batches out.
+ *
+ * mt_ingest_line turns one parsed line into points of a batch. The
+ * listeners — raw TCP and UDP line protocol and the InfluxDB-compatible
+ * HTTP API — run on one libuv loop and hand batches to the engine's writer
+ * thread; completions come back to the loop through a uv_async_t, so an
+ * HTTP write is answered 204 only once its points are durable.
+ *
+ * Back-pressure: the bytes of batches submitted but not yet committed are
+ * counted; above the memory budget every listener stops reading (TCP then
+ * pushes back on the senders) until the writer has caught up to half of it.
+ *
+ * Threads: everything runs on the loop's thread; only the engine's
+ * completion callback runs on the writer thread, and it only queues.
  */
 #ifndef MT_INGEST_H
 #define MT_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
 
 #include "mt_engine.h"
 #include "mt_lp.h"
@@ -16,5 +33,56 @@
  * Thread-safe for distinct batches.
  */
 int mt_ingest_line(mt_batch *b, const mt_lp_line *line);
+
+typedef struct mt_ingest_config {
+    const char *lp_tcp;        /* "host:port" of the raw TCP listener; NULL or "off": none */
+    const char *lp_udp;        /* "host:port" of the UDP listener; NULL or "off": none */
+    const char *http;          /* "host:port" of the HTTP API; NULL or "off": none */
+    mt_precision lp_precision; /* timestamps of raw TCP/UDP lines (default ns) */
+    mt_lp_limits limits;       /* per-line limits (zeros: the parser's defaults) */
+    size_t max_body;           /* HTTP body bytes, after gunzip (default 25 MB) */
+    size_t max_conns;          /* open TCP + HTTP connections (default 1024) */
+    uint64_t idle_timeout_ms;  /* close a silent connection after (default 300000) */
+    size_t mem_budget;         /* bytes of batches in flight before reading pauses (64 MiB) */
+} mt_ingest_config;
+
+/* The defaults above, every listener on: TCP and UDP 127.0.0.1:8089, HTTP 127.0.0.1:8086. */
+mt_ingest_config mt_ingest_config_default(void);
+
+/* Counters, all read on the loop thread. */
+typedef struct mt_ingest_stats {
+    uint64_t lines_ok;                            /* lines accepted */
+    uint64_t points_ok;                           /* points accepted by the engine */
+    uint64_t points_rejected;                     /* points refused by the engine (types) */
+    uint64_t lines_rejected[MT_LP_E__COUNT];      /* lines refused by the parser, by reason */
+    uint64_t bytes_received[3];                   /* by listener: tcp, udp, http */
+    uint64_t connections_open, connections_total; /* TCP + HTTP */
+    uint64_t connections_refused;                 /* over max_conns */
+    uint64_t connections_idle_closed;             /* idle timeout */
+    uint64_t http_requests[6];                    /* by class: 2xx..5xx, index status / 100 */
+    uint64_t http_bodies_too_large;               /* 413s */
+    uint64_t pauses;                              /* times reading paused for back-pressure */
+    uint64_t inflight_bytes;                      /* now */
+    uint64_t write_errors;                        /* batches the engine failed */
+} mt_ingest_stats;
+
+typedef struct mt_ingest mt_ingest;
+
+/*
+ * Start the listeners on loop. Returns MT_OK and *out, MT_EINVAL for a bad
+ * address, or a negative libuv/errno code (e.g. -EADDRINUSE) for a
+ * listener that could not start (none is left running then).
+ */
+int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg, mt_ingest **out);
+
+/*
+ * Stop accepting, close every connection, and once every batch in flight
+ * has come back, free the ingest and call done(ud) on the loop. Safe to
+ * call once.
+ */
+void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud);
+
+/* The counters. */
+const mt_ingest_stats *mt_ingest_stats_get(const mt_ingest *ing);
 
 #endif

@@ -1,0 +1,627 @@
+/*
+ * mt_http.c — the InfluxDB-compatible HTTP API, on libuv with Debian's
+ * http-parser (libhttp-parser-dev: a small, well-kept request parser that
+ * fits any event loop; no hand-written HTTP parsing here).
+ *
+ *   POST /write?db=&precision=n|u|ms|s|m|h        InfluxDB 1.x
+ *   POST /api/v2/write?org=&bucket=&precision=ns|us|ms|s   InfluxDB 2.x
+ *   GET|HEAD /ping     204 with the version headers clients look for
+ *   GET /health        JSON; 200 while serving, 503 while stopping
+ *   GET /metrics       Prometheus text format 0.0.4
+ *
+ * A write is answered 204 only after the engine committed its points
+ * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
+ * with InfluxDB's JSON error text naming the first bad line and the number
+ * dropped (clients match these strings to decide not to retry). Bodies may
+ * be gzip-compressed; the limit applies after inflating. One request is
+ * handled at a time per connection: reading stops until it is answered.
+ */
+#include <errno.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "mt_ingest_int.h"
+
+#define MAX_URL        8192
+#define MAX_HEADER_VAL 1024
+#define VERSION        "1.8.10" /* the InfluxDB API version Metron answers as */
+
+enum { H_NONE, H_ENCODING, H_AUTH, H_CONNECTION };
+
+typedef struct http_state {
+    http_parser parser;
+    char url[MAX_URL];
+    size_t url_len;
+    int header;     /* which header the value being read belongs to */
+    char field[32]; /* name of the header being read (truncated) */
+    size_t field_len;
+    bool field_done;
+    char encoding[64];
+    char *body;
+    size_t body_len, body_cap;
+    size_t max_body; /* bytes of body kept (compressed bodies too) */
+    bool too_large, url_too_long, complete, close_after;
+    char *rest; /* bytes read past a complete request (pipelining) */
+    size_t rest_len;
+    /* the write in flight */
+    bool v2;
+    uint64_t dropped;
+    char first_error[1024]; /* "unable to parse '<line>': <reason>" */
+} http_state;
+
+static http_parser_settings settings;
+
+/* ---- responses ------------------------------------------------------------------ */
+
+typedef struct out_req {
+    uv_write_t w;
+    mt_conn *c;
+    char *buf;
+} out_req;
+
+static void after_response(mt_conn *c);
+
+static void on_written(uv_write_t *w, int status)
+{
+    out_req *o = (out_req *)w;
+    (void)status;
+    mt_conn *c = o->c;
+    free(o->buf);
+    free(o);
+    if (!c->closing) after_response(c);
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Request Entity Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+static void respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen)
+{
+    http_state *hs = c->http;
+    mt_ingest *ing = c->ing;
+    ing->st.http_requests[status / 100 < 6 ? status / 100 : 5]++;
+    bool head = hs->parser.method == HTTP_HEAD;
+    out_req *o = malloc(sizeof *o);
+    char *buf = malloc(512 + blen);
+    if (!o || !buf) {
+        free(o);
+        free(buf);
+        mt_conn_close(c);
+        return;
+    }
+    int n = snprintf(buf, 512,
+                     "HTTP/1.1 %d %s\r\nX-Influxdb-Version: %s\r\nX-Influxdb-Build: OSS\r\n"
+                     "Content-Length: %zu\r\n%s%s%s%s\r\n",
+                     status, reason(status), VERSION, blen, ctype ? "Content-Type: " : "",
+                     ctype ? ctype : "", ctype ? "\r\n" : "",
+                     hs->close_after ? "Connection: close\r\n" : "");
+    if (blen && !head) memcpy(buf + n, body, blen);
+    o->c = c;
+    o->buf = buf;
+    uv_buf_t b = uv_buf_init(buf, (unsigned)(n + (head ? 0 : (int)blen)));
+    if (uv_write(&o->w, (uv_stream_t *)&c->tcp, &b, 1, on_written)) {
+        free(buf);
+        free(o);
+        mt_conn_close(c);
+    }
+}
+
+/* Append s to a JSON string being built in out (capacity cap), escaped. */
+static size_t json_escape(char *out, size_t cap, size_t pos, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && pos + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[pos++] = '\\';
+            out[pos++] = (char)ch;
+        } else if (ch < 0x20) {
+            pos += (size_t)snprintf(out + pos, cap - pos, "\\u%04x", ch);
+        } else {
+            out[pos++] = (char)ch;
+        }
+    }
+    out[pos] = '\0';
+    return pos;
+}
+
+static void respond_error(mt_conn *c, int status, const char *msg)
+{
+    http_state *hs = c->http;
+    char body[2048];
+    size_t pos;
+    if (hs->v2) {
+        const char *code = status == 413   ? "request too large"
+                           : status == 401 ? "unauthorized"
+                           : status >= 500 ? "internal error"
+                                           : "invalid";
+        pos = (size_t)snprintf(body, sizeof body, "{\"code\":\"%s\",\"message\":\"", code);
+    } else {
+        pos = (size_t)snprintf(body, sizeof body, "{\"error\":\"");
+    }
+    pos = json_escape(body, sizeof body - 3, pos, msg, strlen(msg));
+    pos += (size_t)snprintf(body + pos, sizeof body - pos, "\"}");
+    respond(c, status, "application/json", body, pos);
+}
+
+/* ---- request parsing ---------------------------------------------------------------- */
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    http_state *hs = p->data;
+    if (hs->url_len + len >= MAX_URL) {
+        hs->url_too_long = true;
+        return 0;
+    }
+    memcpy(hs->url + hs->url_len, at, len);
+    hs->url_len += len;
+    hs->url[hs->url_len] = '\0';
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    http_state *hs = p->data;
+    if (hs->field_done) hs->field_len = 0, hs->field_done = false;
+    for (size_t i = 0; i < len && hs->field_len + 1 < sizeof hs->field; i++)
+        hs->field[hs->field_len++] = (char)(at[i] | 0x20); /* lower case */
+    hs->field[hs->field_len] = '\0';
+    hs->header = H_NONE;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    http_state *hs = p->data;
+    if (!hs->field_done) {
+        hs->field_done = true;
+        hs->header = strcmp(hs->field, "content-encoding") == 0 ? H_ENCODING : H_NONE;
+    }
+    if (hs->header == H_ENCODING) {
+        size_t cur = strlen(hs->encoding);
+        size_t take = len < sizeof hs->encoding - 1 - cur ? len : sizeof hs->encoding - 1 - cur;
+        memcpy(hs->encoding + cur, at, take);
+        hs->encoding[cur + take] = '\0';
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    http_state *hs = p->data;
+    if (hs->too_large || hs->body_len + len > hs->max_body) {
+        hs->too_large = true; /* keep parsing to the end of the request, keep nothing */
+        return 0;
+    }
+    if (hs->body_len + len > hs->body_cap) {
+        size_t cap = hs->body_cap ? hs->body_cap : 65536;
+        while (cap < hs->body_len + len) cap *= 2;
+        char *b = realloc(hs->body, cap);
+        if (!b) {
+            hs->too_large = true;
+            return 0;
+        }
+        hs->body = b;
+        hs->body_cap = cap;
+    }
+    memcpy(hs->body + hs->body_len, at, len);
+    hs->body_len += len;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    http_state *hs = p->data;
+    hs->complete = true;
+    http_parser_pause(p, 1); /* one request at a time */
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    http_state *hs = p->data;
+    hs->url_len = 0;
+    hs->url[0] = '\0';
+    hs->encoding[0] = '\0';
+    hs->field_len = 0;
+    hs->field_done = false;
+    hs->body_len = 0;
+    hs->too_large = hs->url_too_long = hs->complete = false;
+    hs->v2 = false;
+    hs->dropped = 0;
+    hs->first_error[0] = '\0';
+    return 0;
+}
+
+int mt_http_init(mt_conn *c)
+{
+    http_state *hs = calloc(1, sizeof *hs);
+    if (!hs) return -ENOMEM;
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+    http_parser_init(&hs->parser, HTTP_REQUEST);
+    hs->parser.data = hs;
+    hs->max_body = c->ing->cfg.max_body;
+    c->http = hs;
+    return MT_OK;
+}
+
+void mt_http_free(mt_conn *c)
+{
+    http_state *hs = c->http;
+    if (!hs) return;
+    free(hs->body);
+    free(hs->rest);
+    free(hs);
+    c->http = NULL;
+    mt_batch_free(c->batch);
+}
+
+/* ---- handlers -------------------------------------------------------------------------- */
+
+/* The value of query parameter name in the URL, percent-decoded, or NULL. */
+static const char *query_param(const char *url, const char *name, char *out, size_t cap)
+{
+    const char *q = strchr(url, '?');
+    size_t nl = strlen(name);
+    for (const char *p = q; p && *p; p = strchr(p, '&')) {
+        p++;
+        if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            const char *v = p + nl + 1;
+            size_t o = 0;
+            while (*v && *v != '&' && o + 1 < cap) {
+                if (*v == '%' && v[1] && v[2]) {
+                    char hex[3] = {v[1], v[2], 0};
+                    out[o++] = (char)strtol(hex, NULL, 16);
+                    v += 3;
+                } else {
+                    out[o++] = *v == '+' ? ' ' : *v;
+                    v++;
+                }
+            }
+            out[o] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* Inflate a gzip body in place of hs->body; false when over max (too_large set) or broken. */
+static int gunzip(http_state *hs, size_t max)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return -1;
+    size_t cap = hs->body_len * 4 + 4096, len = 0;
+    if (cap > max + 1) cap = max + 1;
+    char *out = malloc(cap);
+    int rc = out ? Z_OK : Z_MEM_ERROR;
+    z.next_in = (Bytef *)hs->body;
+    z.avail_in = (uInt)hs->body_len;
+    while (rc == Z_OK) {
+        if (len == cap) {
+            if (cap > max) {
+                hs->too_large = true;
+                break;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *n = realloc(out, ncap);
+            if (!n) {
+                rc = Z_MEM_ERROR;
+                break;
+            }
+            out = n;
+            cap = ncap;
+        }
+        z.next_out = (Bytef *)out + len;
+        z.avail_out = (uInt)(cap - len);
+        rc = inflate(&z, Z_NO_FLUSH);
+        len = cap - z.avail_out;
+    }
+    inflateEnd(&z);
+    if (len > max) hs->too_large = true;
+    if (hs->too_large || rc != Z_STREAM_END) {
+        free(out);
+        return hs->too_large ? 1 : -1;
+    }
+    free(hs->body);
+    hs->body = out;
+    hs->body_len = len;
+    hs->body_cap = cap;
+    return 0;
+}
+
+typedef struct write_ctx {
+    mt_conn *c;
+    http_state *hs;
+    int64_t lines;
+} write_ctx;
+
+static int write_line(void *ud, const mt_lp_line *l)
+{
+    write_ctx *w = ud;
+    mt_conn *c = w->c;
+    if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
+    int rc = mt_ingest_line(c->batch, l);
+    if (rc == -ENOMEM) return rc;
+    if (rc) {
+        if (!w->hs->dropped++)
+            snprintf(w->hs->first_error, sizeof w->hs->first_error,
+                     "unable to parse '%.*s': series key too long",
+                     (int)(l->raw.len > 512 ? 512 : l->raw.len), l->raw.ptr);
+        return 0;
+    }
+    w->lines++;
+    c->ing->st.lines_ok++;
+    return 0;
+}
+
+static void write_error(void *ud, const mt_lp_error *e)
+{
+    write_ctx *w = ud;
+    mt_ingest_bad_line(w->c->ing, w->c->peer, e);
+    if (!w->hs->dropped++)
+        snprintf(w->hs->first_error, sizeof w->hs->first_error,
+                 "unable to parse '%.*s': %s (line %llu col %u)",
+                 (int)(e->raw.len > 512 ? 512 : e->raw.len), e->raw.ptr, e->reason,
+                 (unsigned long long)e->lineno, e->col);
+}
+
+/* Answer a write whose points are all settled. */
+static void finish_write(mt_conn *c, const mt_write_result *res)
+{
+    http_state *hs = c->http;
+    char msg[1600];
+    if (res && res->rc) {
+        snprintf(msg, sizeof msg, "write failed: %s", mt_strerror(res->rc));
+        respond_error(c, res->rc == MT_ECLOSED ? 503 : 500, msg);
+        return;
+    }
+    if (hs->dropped) {
+        if (hs->v2)
+            snprintf(msg, sizeof msg, "%s dropped=%llu", hs->first_error,
+                     (unsigned long long)hs->dropped);
+        else
+            snprintf(msg, sizeof msg, "partial write: %s dropped=%llu", hs->first_error,
+                     (unsigned long long)hs->dropped);
+        respond_error(c, 400, msg);
+        return;
+    }
+    respond(c, 204, NULL, NULL, 0);
+}
+
+static void handle_write(mt_conn *c, bool v2)
+{
+    http_state *hs = c->http;
+    mt_ingest *ing = c->ing;
+    hs->v2 = v2;
+    if (hs->parser.method != HTTP_POST) {
+        respond_error(c, 405, "write needs POST");
+        return;
+    }
+    char prec[16], db[256];
+    mt_precision precision = MT_PREC_NS;
+    if (query_param(hs->url, "precision", prec, sizeof prec)) {
+        bool ok = mt_precision_parse(prec, strlen(prec), &precision);
+        if (ok && v2 && (precision == MT_PREC_M || precision == MT_PREC_H)) ok = false;
+        if (!ok) {
+            respond_error(c, 400, "invalid precision");
+            return;
+        }
+    }
+    if (!query_param(hs->url, v2 ? "bucket" : "db", db, sizeof db) || !db[0]) {
+        respond_error(c, 400, v2 ? "bucket is required" : "database is required");
+        return;
+    }
+    if (strstr(hs->encoding, "gzip")) {
+        int z = gunzip(hs, ing->cfg.max_body);
+        if (z < 0) {
+            respond_error(c, 400, "unable to decode gzip body");
+            return;
+        }
+    }
+    if (hs->too_large || hs->body_len > ing->cfg.max_body) {
+        ing->st.http_bodies_too_large++;
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body is too large (limit %zu bytes)", ing->cfg.max_body);
+        respond_error(c, 413, msg);
+        return;
+    }
+    mt_lp_options o = mt_lp_options_default();
+    o.precision = precision;
+    if (ing->cfg.limits.max_line_len) o.limits = ing->cfg.limits;
+    if (!c->lp && mt_lp_parser_new(&o, &c->lp)) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    mt_lp_parser_set_precision(c->lp, precision);
+    write_ctx w = {c, hs, 0};
+    mt_lp_handler h = {write_line, write_error, &w};
+    if (mt_lp_parse(c->lp, hs->body, hs->body_len, mt_now_ns(), &h)) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    if (!c->batch || mt_batch_len(c->batch) == 0) {
+        finish_write(c, NULL);
+        return;
+    }
+    int rc = mt_ingest_submit(ing, c, c->batch);
+    if (rc) {
+        mt_write_result r = {.rc = rc};
+        mt_batch_reset(c->batch);
+        finish_write(c, &r);
+        return;
+    }
+    c->batch = NULL; /* the engine's until the job comes back */
+}
+
+/* A write's points are committed (or failed): explain type conflicts, then answer. */
+void mt_http_job_done(mt_job *job)
+{
+    mt_conn *c = job->conn;
+    if (!c->closing) {
+        http_state *hs = c->http;
+        if (job->res.rc == MT_OK && job->res.rejected) {
+            const void *key;
+            size_t klen;
+            mt_vtype t, have = MT_VT_FLOAT;
+            uint32_t id;
+            char name[512];
+            mt_batch_point(job->b, job->res.first_rejected, &key, &klen, &t);
+            mt_series_format(key, klen, name, sizeof name);
+            bool known = mt_engine_series_lookup(c->ing->eng, key, klen, &id, &have) == MT_OK;
+            if (!hs->dropped)
+                snprintf(hs->first_error, sizeof hs->first_error,
+                         known ? "field type conflict: input field '%s' is type %s, already exists "
+                                 "as type %s"
+                               : "invalid series '%s' of type %s%s",
+                         name, mt_vtype_name(t), known ? mt_vtype_name(have) : "");
+            hs->dropped += job->res.rejected;
+        }
+        finish_write(c, &job->res);
+    }
+    mt_batch_free(job->b);
+    mt_conn_job_released(c);
+    free(job);
+}
+
+static void handle_health(mt_conn *c)
+{
+    mt_ingest *ing = c->ing;
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "{\"name\":\"metrond\",\"status\":\"%s\",\"version\":\"%s\","
+                     "\"uptime_seconds\":%.0f}",
+                     ing->stopping ? "fail" : "pass", VERSION,
+                     (double)(mt_mono_ns() - ing->started_ns) / 1e9);
+    respond(c, ing->stopping ? 503 : 200, "application/json", body, (size_t)n);
+}
+
+static void handle_metrics(mt_conn *c)
+{
+    size_t len;
+    char *text = mt_prom_render(c->ing, &len);
+    if (!text) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
+static void handle(mt_conn *c)
+{
+    http_state *hs = c->http;
+    if (hs->url_too_long) {
+        respond_error(c, 400, "request URL too long");
+        return;
+    }
+    size_t plen = strcspn(hs->url, "?");
+    char path[256];
+    snprintf(path, sizeof path, "%.*s", (int)(plen < 255 ? plen : 255), hs->url);
+    if (strcmp(path, "/write") == 0)
+        handle_write(c, false);
+    else if (strcmp(path, "/api/v2/write") == 0)
+        handle_write(c, true);
+    else if (strcmp(path, "/ping") == 0)
+        respond(c, 204, NULL, NULL, 0);
+    else if (strcmp(path, "/health") == 0)
+        handle_health(c);
+    else if (strcmp(path, "/metrics") == 0)
+        handle_metrics(c);
+    else
+        respond_error(c, 404, "not found");
+}
+
+/* Feed bytes to the request parser; handle a complete request and keep the rest.
+   Returns true when a request was answered or is being answered. */
+static bool feed(mt_conn *c, const char *data, size_t len)
+{
+    http_state *hs = c->http;
+    size_t used = http_parser_execute(&hs->parser, &settings, data, len);
+    enum http_errno err = HTTP_PARSER_ERRNO(&hs->parser);
+    if (err == HPE_PAUSED) {
+        http_parser_pause(&hs->parser, 0);
+        if (used < len) {
+            char *r = malloc(len - used);
+            if (!r) {
+                mt_conn_close(c);
+                return true;
+            }
+            memcpy(r, data + used, len - used);
+            free(hs->rest);
+            hs->rest = r;
+            hs->rest_len = len - used;
+        }
+    } else if (err != HPE_OK) {
+        hs->close_after = true;
+        mt_conn_read_stop(c);
+        respond_error(c, 400, http_errno_description(err));
+        return true;
+    }
+    if (hs->too_large && !hs->complete) {
+        /* answer now: the rest of an oversized body is not worth reading */
+        hs->close_after = true;
+        hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
+        mt_conn_read_stop(c);
+        c->ing->st.http_bodies_too_large++;
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body is too large (limit %zu bytes)", hs->max_body);
+        respond_error(c, 413, msg);
+        return true;
+    }
+    if (!hs->complete) return false;
+    hs->complete = false;
+    hs->close_after = !http_should_keep_alive(&hs->parser);
+    mt_conn_read_stop(c);
+    handle(c);
+    return true;
+}
+
+static void after_response(mt_conn *c)
+{
+    http_state *hs = c->http;
+    if (hs->close_after) {
+        mt_conn_close(c);
+        return;
+    }
+    mt_conn_touch(c);
+    char *r = hs->rest;
+    size_t n = hs->rest_len;
+    hs->rest = NULL;
+    hs->rest_len = 0;
+    bool handled = n && feed(c, r, n);
+    free(r);
+    if (!handled && !c->closing) mt_conn_read_start(c);
+}
+
+void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    mt_conn *c = s->data;
+    if (n > 0) {
+        c->bytes += (uint64_t)n;
+        c->ing->st.bytes_received[LISTENER_HTTP] += (uint64_t)n;
+        mt_conn_touch(c);
+        feed(c, buf->base, (size_t)n);
+    } else if (n < 0) {
+        mt_conn_close(c);
+    }
+    free(buf->base);
+}

@@ -1,0 +1,99 @@
+/*
+ * mt_ingest_int.h — ingest internals shared by mt_server.c (listeners,
+ * completions, back-pressure), mt_tcp.c, mt_udp.c, mt_http.c, mt_prom.c.
+ */
+#ifndef MT_INGEST_INT_H
+#define MT_INGEST_INT_H
+
+#include <pthread.h>
+
+#include "mt_ingest.h"
+#include "mt_log.h"
+
+enum { LISTENER_TCP = 0, LISTENER_UDP = 1, LISTENER_HTTP = 2 };
+
+typedef struct mt_conn mt_conn;
+
+/* A batch on its way through the engine, and whom to tell. */
+typedef struct mt_job {
+    mt_ingest *ing;
+    mt_batch *b;
+    size_t bytes;  /* counted in inflight_bytes */
+    mt_conn *conn; /* NULL for UDP */
+    mt_write_result res;
+    struct mt_job *next;
+} mt_job;
+
+struct mt_conn {
+    uv_tcp_t tcp; /* first: the handle's data is the conn */
+    mt_ingest *ing;
+    int kind; /* LISTENER_TCP or LISTENER_HTTP */
+    uv_timer_t idle;
+    int handles_open; /* tcp + idle timer, closed asynchronously */
+    int pending;      /* jobs in flight */
+    bool closing;
+    bool reading;
+    struct mt_conn *prev, *next; /* every open connection, for pausing and stop */
+    mt_lp_parser *lp;
+    mt_batch *batch; /* TCP: the batch being filled */
+    void *http;      /* mt_http.c's state */
+    uint64_t bytes, lines, rejected;
+    char peer[64];
+};
+
+struct mt_ingest {
+    uv_loop_t *loop;
+    mt_engine *eng;
+    mt_ingest_config cfg;
+    uv_tcp_t tcp_listener, http_listener;
+    uv_udp_t udp;
+    bool tcp_on, http_on, udp_on;
+    int listeners_open; /* closed asynchronously at stop */
+    uv_async_t async;
+    bool async_on;
+    pthread_mutex_t dlock; /* the completion queue, filled on the writer thread */
+    mt_job *done_head, *done_tail;
+    mt_conn *conns;
+    bool paused, stopping;
+    int jobs; /* in flight */
+    void (*stop_cb)(void *);
+    void *stop_ud;
+    mt_lp_parser *udp_lp;
+    mt_ingest_stats st;
+    mt_log_limit bad_line_log;
+    int64_t started_ns;
+};
+
+/* Submit b for conn (NULL for UDP); b is the engine's until the completion. */
+int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b);
+/* Called on the loop for each completed job, by kind (mt_tcp.c, mt_http.c). */
+void mt_tcp_job_done(mt_job *job);
+void mt_http_job_done(mt_job *job);
+
+/* Connections. */
+void mt_conn_job_released(mt_conn *c); /* a job of c came back */
+mt_conn *mt_conn_new(mt_ingest *ing, int kind);
+void mt_conn_close(mt_conn *c);
+void mt_conn_touch(mt_conn *c); /* restart the idle timer */
+void mt_conn_read_start(mt_conn *c);
+void mt_conn_read_stop(mt_conn *c);
+void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Per kind. */
+void mt_tcp_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+void mt_tcp_free(mt_conn *c);
+int mt_http_init(mt_conn *c);
+void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+void mt_http_free(mt_conn *c);
+int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);
+
+/* Log a rejected line (rate-limited) and count it. */
+void mt_ingest_bad_line(mt_ingest *ing, const char *peer, const mt_lp_error *e);
+
+/* Prometheus text of ingest + engine + process counters, malloc'd. */
+char *mt_prom_render(mt_ingest *ing, size_t *len);
+
+/* Parse "host:port" (IPv4, or [IPv6]:port). 0 or a negative libuv code. */
+int mt_parse_addr(const char *s, struct sockaddr_storage *out);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * mt_prom.c — /metrics in the Prometheus text format 0.0.4: one HELP and
+ * one TYPE per family, before its samples; label values escaped; the
+ * commit-latency histogram cumulative, ending with le="+Inf" = _count.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_ingest_int.h"
+
+typedef struct out {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} out;
+
+__attribute__((format(printf, 2, 3))) static void put(out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap * 2 + (size_t)n;
+        char *b = realloc(o->buf, cap);
+        if (!b) {
+            o->oom = true;
+            return;
+        }
+        o->buf = b;
+        o->cap = cap;
+    }
+}
+
+static void family(out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(out *o, const char *name, const char *type, const char *help, double v)
+{
+    family(o, name, type, help);
+    put(o, "%s %.17g\n", name, v);
+}
+
+static double rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE);
+}
+
+char *mt_prom_render(mt_ingest *ing, size_t *len)
+{
+    out o = {malloc(8192), 0, 8192, false};
+    if (!o.buf) return NULL;
+    const mt_ingest_stats *s = &ing->st;
+    mt_engine_stats e;
+    mt_engine_stats_get(ing->eng, &e);
+
+    one(&o, "metron_lines_accepted_total", "counter", "Lines of line protocol accepted.",
+        (double)s->lines_ok);
+    family(&o, "metron_lines_rejected_total", "counter", "Lines rejected, by reason.");
+    for (int r = 0; r < MT_LP_E__COUNT; r++)
+        put(&o, "metron_lines_rejected_total{reason=\"%s\"} %llu\n",
+            mt_lp_errcode_label((mt_lp_errcode)r), (unsigned long long)s->lines_rejected[r]);
+    one(&o, "metron_points_accepted_total", "counter", "Points committed by the engine.",
+        (double)s->points_ok);
+    family(&o, "metron_points_rejected_total", "counter",
+           "Points refused by the engine, by reason.");
+    put(&o, "metron_points_rejected_total{reason=\"type_conflict\"} %llu\n",
+        (unsigned long long)s->points_rejected);
+    family(&o, "metron_bytes_received_total", "counter", "Bytes received, by listener.");
+    static const char *const listeners[] = {"tcp", "udp", "http"};
+    for (int l = 0; l < 3; l++)
+        put(&o, "metron_bytes_received_total{listener=\"%s\"} %llu\n", listeners[l],
+            (unsigned long long)s->bytes_received[l]);
+    one(&o, "metron_connections", "gauge", "Open TCP and HTTP connections.",
+        (double)s->connections_open);
+    one(&o, "metron_connections_accepted_total", "counter", "Connections accepted.",
+        (double)s->connections_total);
+    one(&o, "metron_connections_refused_total", "counter", "Connections refused at the limit.",
+        (double)s->connections_refused);
+    one(&o, "metron_connections_idle_closed_total", "counter",
+        "Connections closed after the idle timeout.", (double)s->connections_idle_closed);
+    family(&o, "metron_http_requests_total", "counter", "HTTP requests answered, by status class.");
+    for (int k = 2; k <= 5; k++)
+        put(&o, "metron_http_requests_total{code=\"%dxx\"} %llu\n", k,
+            (unsigned long long)s->http_requests[k]);
+    one(&o, "metron_http_bodies_too_large_total", "counter", "HTTP bodies over the limit (413).",
+        (double)s->http_bodies_too_large);
+    one(&o, "metron_ingest_inflight_bytes", "gauge", "Bytes of batches waiting for their commit.",
+        (double)s->inflight_bytes);
+    one(&o, "metron_ingest_pauses_total", "counter",
+        "Times reading paused because the writer fell behind.", (double)s->pauses);
+    one(&o, "metron_write_errors_total", "counter", "Batches the engine failed to write.",
+        (double)s->write_errors);
+    one(&o, "metron_series", "gauge", "Series known.", (double)e.series);
+    one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
+        (double)e.head_points);
+    one(&o, "metron_sealed_hours", "gauge", "Hours with a sealed file.", (double)e.sealed_hours);
+    one(&o, "metron_commits_total", "counter", "LMDB write transactions committed.",
+        (double)e.commits);
+    one(&o, "metron_index_bytes", "gauge", "Size of index.mdb.", (double)e.index_bytes);
+    one(&o, "metron_block_bytes", "gauge", "Size of the current hour files.",
+        (double)e.block_bytes);
+    family(&o, "metron_commit_seconds", "histogram", "Time of each group commit, fsync included.");
+    uint64_t cum = 0;
+    for (int k = 0; k < MT_COMMIT_BUCKETS; k++) {
+        cum += e.commit_buckets[k];
+        if (k == MT_COMMIT_BUCKETS - 1)
+            put(&o, "metron_commit_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        else
+            put(&o, "metron_commit_seconds_bucket{le=\"%g\"} %llu\n", mt_commit_bucket_le[k],
+                (unsigned long long)cum);
+    }
+    put(&o, "metron_commit_seconds_sum %.9f\nmetron_commit_seconds_count %llu\n", e.commit_seconds,
+        (unsigned long long)cum);
+    one(&o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+        rss_bytes());
+    if (o.oom) {
+        free(o.buf);
+        return NULL;
+    }
+    *len = o.len;
+    return o.buf;
+}

@@ -1,0 +1,83 @@
+/*
+ * mt_tcp.c — raw line protocol over TCP (Telegraf's socket_writer,
+ * VictoriaMetrics' -influxListenAddr): newline-delimited lines, many
+ * connections, lines split across reads. There is no reply channel: a bad
+ * line is counted and logged (rate-limited) and the stream goes on; the
+ * points of each read are one batch, durable within the writer's group
+ * commit (milliseconds).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "mt_ingest_int.h"
+
+static int tcp_line(void *ud, const mt_lp_line *l)
+{
+    mt_conn *c = ud;
+    if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
+    int rc = mt_ingest_line(c->batch, l);
+    if (rc == -ENOMEM) return rc;
+    if (rc) {
+        c->rejected++;
+        mt_log_limited(&c->ing->bad_line_log, 5, MT_LOG_WARN,
+                       "msg=\"rejected line\" peer=%s line=%llu reason=\"series key too long\"",
+                       c->peer, (unsigned long long)l->lineno);
+        return 0;
+    }
+    c->lines++;
+    c->ing->st.lines_ok++;
+    return 0;
+}
+
+static void tcp_error(void *ud, const mt_lp_error *e)
+{
+    mt_conn *c = ud;
+    c->rejected++;
+    mt_ingest_bad_line(c->ing, c->peer, e);
+}
+
+static void flush(mt_conn *c)
+{
+    if (!c->batch || mt_batch_len(c->batch) == 0) return;
+    if (mt_ingest_submit(c->ing, c, c->batch) == MT_OK)
+        c->batch = NULL;
+    else
+        mt_batch_reset(c->batch); /* the engine is closing: nothing can be written */
+}
+
+void mt_tcp_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    mt_conn *c = s->data;
+    mt_lp_handler h = {tcp_line, tcp_error, c};
+    if (n > 0) {
+        c->bytes += (uint64_t)n;
+        c->ing->st.bytes_received[LISTENER_TCP] += (uint64_t)n;
+        mt_conn_touch(c);
+        if (mt_lp_feed(c->lp, buf->base, (size_t)n, mt_now_ns(), &h) == -ENOMEM) {
+            mt_log(MT_LOG_ERROR, "msg=\"out of memory: connection closed\" peer=%s", c->peer);
+            mt_conn_close(c);
+        } else {
+            flush(c);
+        }
+    } else if (n < 0) {
+        mt_lp_finish(c->lp, mt_now_ns(), &h); /* a last line without its newline */
+        flush(c);
+        if (n != UV_EOF)
+            mt_log(MT_LOG_INFO, "msg=\"connection error\" peer=%s err=%s", c->peer,
+                   uv_strerror((int)n));
+        mt_conn_close(c);
+    }
+    free(buf->base);
+}
+
+void mt_tcp_job_done(mt_job *job)
+{
+    mt_batch_free(job->b);
+    if (job->conn) mt_conn_job_released(job->conn);
+    free(job);
+}
+
+void mt_tcp_free(mt_conn *c)
+{
+    mt_batch_free(c->batch);
+}

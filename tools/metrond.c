@@ -1,0 +1,311 @@
+/*
+ * metrond — the Metron daemon: the storage engine behind line-protocol
+ * listeners (TCP, UDP, HTTP) on one libuv loop.
+ *
+ * Settings come from defaults, then the config file (INI, section
+ * [metrond], parsed by inih), then METROND_* environment variables, then
+ * flags; later ones win. `metrond --help` lists every setting with its
+ * default. SIGTERM and SIGINT stop accepting, let every batch in flight
+ * commit, seal what is due and exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "mt_engine.h"
+#include "mt_ingest.h"
+#include "mt_log.h"
+
+#define STOP_DEADLINE_MS 30000
+
+typedef struct setting {
+    const char *name; /* config key; flag is --name with '_' as '-'; env METROND_NAME */
+    const char *def;
+    const char *help;
+    char *value; /* current value (malloc'd) */
+} setting;
+
+static setting settings[] = {
+    {"data", "./data", "data directory (created if missing)", NULL},
+    {"lp_tcp", "127.0.0.1:8089", "raw line protocol over TCP, host:port or off", NULL},
+    {"lp_udp", "127.0.0.1:8089", "line protocol over UDP (a datagram is a batch), or off", NULL},
+    {"http", "127.0.0.1:8086", "HTTP API (/write, /api/v2/write, /ping, /health, /metrics), or off",
+     NULL},
+    {"lp_precision", "ns", "timestamp unit of raw TCP/UDP lines: ns, us, ms, s", NULL},
+    {"max_line", "65536", "bytes per line", NULL},
+    {"max_body", "25000000", "bytes of an HTTP body, after gunzip", NULL},
+    {"max_conns", "1024", "open TCP and HTTP connections", NULL},
+    {"idle_timeout", "300", "seconds before a silent connection is closed (0: never)", NULL},
+    {"mem_budget", "67108864", "bytes of batches in flight before reading pauses", NULL},
+    {"grace", "300", "seconds after an hour ends before it is sealed", NULL},
+    {"commit_interval_ms", "0", "extra milliseconds to gather a group commit", NULL},
+    {"sync", "true", "fsync every commit (false: faster, loses the last commits on power loss)",
+     NULL},
+    {"log_level", "info", "debug, info, warn or error", NULL},
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static setting *find(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0) return &settings[i];
+    return NULL;
+}
+
+static void set(setting *s, const char *v)
+{
+    free(s->value);
+    s->value = strdup(v);
+}
+
+static const char *get(const char *name)
+{
+    return find(name)->value;
+}
+
+static int ini_entry(void *ud, const char *section, const char *name, const char *value)
+{
+    const char *path = ud;
+    if (strcmp(section, "metrond") != 0) return 1;
+    setting *s = find(name);
+    if (!s) {
+        fprintf(stderr, "metrond: %s: unknown setting '%s'\n", path, name);
+        return 0;
+    }
+    set(s, value);
+    return 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: metrond [--config FILE] [--SETTING VALUE ...]\n\nsettings (default):\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", settings[i].name);
+        for (char *p = flag; *p; p++)
+            if (*p == '_') *p = '-';
+        fprintf(f, "  %-22s %s (%s)\n", flag, settings[i].help, settings[i].def);
+    }
+    fprintf(f, "\nEach setting may also come from a config file (INI, section [metrond],\n"
+               "key as above with '_') or the environment (METROND_DATA, ...).\n"
+               "Precedence: flags, then environment, then file, then defaults.\n");
+}
+
+static int parse_u64(const char *name, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(get(name), &end, 10);
+    if (errno || *end || end == get(name)) {
+        fprintf(stderr, "metrond: %s must be a non-negative integer, not '%s'\n", name, get(name));
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *name, bool *out)
+{
+    const char *v = get(name);
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+        *out = true;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+        *out = false;
+    else {
+        fprintf(stderr, "metrond: %s must be true or false, not '%s'\n", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- running --------------------------------------------------------------------- */
+
+typedef struct daemon {
+    uv_loop_t *loop;
+    mt_engine *eng;
+    mt_ingest *ing;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t deadline;
+    bool stopping;
+    int exit_code;
+} daemon_t;
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_ingest_stopped(void *ud)
+{
+    daemon_t *d = ud;
+    size_t hours = 0;
+    int rc = mt_engine_seal(d->eng, false, &hours);
+    if (rc) mt_log(MT_LOG_ERROR, "msg=\"seal at shutdown failed\" err=%s", mt_strerror(rc));
+    mt_engine_close(d->eng);
+    d->eng = NULL;
+    mt_log(MT_LOG_INFO, "msg=\"stopped\" sealed_hours=%zu", hours);
+    uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&d->deadline, on_handle_closed);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    mt_log(MT_LOG_ERROR, "msg=\"shutdown took too long: exiting\" deadline_ms=%d",
+           STOP_DEADLINE_MS);
+    _exit(1); /* everything acknowledged is committed already; the head replays at start */
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    daemon_t *d = s->data;
+    if (d->stopping) return;
+    d->stopping = true;
+    mt_log(MT_LOG_INFO, "msg=\"stopping\" signal=%s", signum == SIGTERM ? "TERM" : "INT");
+    uv_timer_start(&d->deadline, on_deadline, STOP_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&d->deadline);
+    mt_ingest_stop(d->ing, on_ingest_stopped, d);
+}
+
+int main(int argc, char **argv)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) set(&settings[i], settings[i].def);
+    /* flags: --config first (the file comes before flags in precedence) */
+    struct option longopts[NSETTINGS + 4];
+    char names[NSETTINGS][64];
+    size_t k = 0;
+    for (; k < NSETTINGS; k++) {
+        snprintf(names[k], sizeof names[k], "%s", settings[k].name);
+        for (char *p = names[k]; *p; p++)
+            if (*p == '_') *p = '-';
+        longopts[k] = (struct option){names[k], required_argument, 0, 1000 + (int)k};
+    }
+    longopts[k++] = (struct option){"config", required_argument, 0, 'c'};
+    longopts[k++] = (struct option){"nosync", no_argument, 0, 'n'};
+    longopts[k++] = (struct option){"help", no_argument, 0, 'h'};
+    longopts[k] = (struct option){0, 0, 0, 0};
+    const char *config = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else if (c == '?') {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "metrond: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (config) {
+        int line = ini_parse(config, ini_entry, (void *)config);
+        if (line != 0) {
+            if (line > 0)
+                fprintf(stderr, "metrond: %s: error at line %d\n", config, line);
+            else
+                fprintf(stderr, "metrond: cannot read %s\n", config);
+            return 2;
+        }
+    }
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char env[64] = "METROND_";
+        size_t n = strlen(env);
+        for (const char *p = settings[i].name; *p && n + 1 < sizeof env; p++)
+            env[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        env[n] = '\0';
+        const char *v = getenv(env);
+        if (v) set(&settings[i], v);
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (c >= 1000)
+            set(&settings[c - 1000], optarg);
+        else if (c == 'n')
+            set(find("sync"), "false");
+    }
+
+    mt_log_level level;
+    if (mt_log_level_parse(get("log_level"), &level)) {
+        fprintf(stderr, "metrond: log_level must be debug, info, warn or error\n");
+        return 2;
+    }
+    mt_log_set_level(level);
+    uint64_t max_line, max_body, max_conns, idle, budget, grace, interval;
+    bool sync;
+    if (parse_u64("max_line", &max_line) || parse_u64("max_body", &max_body) ||
+        parse_u64("max_conns", &max_conns) || parse_u64("idle_timeout", &idle) ||
+        parse_u64("mem_budget", &budget) || parse_u64("grace", &grace) ||
+        parse_u64("commit_interval_ms", &interval) || parse_bool("sync", &sync))
+        return 2;
+    mt_precision prec;
+    if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
+        prec > MT_PREC_S) {
+        fprintf(stderr, "metrond: lp_precision must be ns, us, ms or s\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    daemon_t d = {.loop = uv_default_loop()};
+    mt_engine_options eo = mt_engine_options_default();
+    eo.dir = get("data");
+    eo.grace_ns = (int64_t)grace * 1000000000;
+    eo.commit_interval_ns = (int64_t)interval * 1000000;
+    eo.nosync = !sync;
+    int rc = mt_engine_open(&eo, &d.eng);
+    if (rc) {
+        mt_log(MT_LOG_ERROR, "msg=\"cannot open the data directory\" data=%s err=\"%s\"", eo.dir,
+               rc == -EBUSY ? "in use by another metrond" : mt_strerror(rc));
+        return 1;
+    }
+    mt_engine_stats st;
+    mt_engine_stats_get(d.eng, &st);
+    mt_log(MT_LOG_INFO,
+           "msg=\"data directory open\" data=%s series=%llu head_points=%llu sealed_hours=%llu "
+           "sync=%s",
+           eo.dir, (unsigned long long)st.series, (unsigned long long)st.head_points,
+           (unsigned long long)st.sealed_hours, sync ? "fsync" : "off");
+
+    mt_ingest_config ic = mt_ingest_config_default();
+    ic.lp_tcp = get("lp_tcp");
+    ic.lp_udp = get("lp_udp");
+    ic.http = get("http");
+    ic.lp_precision = prec;
+    ic.limits = mt_lp_options_default().limits;
+    ic.limits.max_line_len = max_line;
+    ic.max_body = max_body;
+    ic.max_conns = max_conns;
+    ic.idle_timeout_ms = idle * 1000;
+    ic.mem_budget = budget;
+    rc = mt_ingest_start(d.loop, d.eng, &ic, &d.ing);
+    if (rc) {
+        mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",
+               rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
+        uv_run(d.loop, UV_RUN_DEFAULT); /* let the stopped listeners close */
+        mt_engine_close(d.eng);
+        return 1;
+    }
+    mt_log(MT_LOG_INFO, "msg=\"listening\" lp_tcp=%s lp_udp=%s http=%s lp_precision=%s", ic.lp_tcp,
+           ic.lp_udp, ic.http, mt_precision_name(prec));
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_timer_init(d.loop, &d.deadline);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(d.loop);
+    for (size_t i = 0; i < NSETTINGS; i++) free(settings[i].value);
+    return d.exit_code;
+}
