@@ -51,6 +51,7 @@ struct mt_ingest {
     int listeners_open; /* closed asynchronously at stop */
     uv_async_t async;
     bool async_on;
+    uv_timer_t drain;      /* at stop: how long open connections may still be read */
     pthread_mutex_t dlock; /* the completion queue, filled on the writer thread */
     mt_job *done_head, *done_tail;
     mt_conn *conns;

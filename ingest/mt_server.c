@@ -11,6 +11,7 @@
 #include "mt_ingest_int.h"
 
 #define READ_BUF (64 * 1024)
+#define DRAIN_MS 2000 /* how long stop keeps reading connections that are still open */
 
 mt_ingest_config mt_ingest_config_default(void)
 {
@@ -393,6 +394,18 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     return MT_OK;
 }
 
+static void on_drained(uv_timer_t *t)
+{
+    mt_ingest *ing = t->data;
+    mt_conn *c = ing->conns;
+    while (c) {
+        mt_conn *next = c->next;
+        mt_conn_close(c);
+        c = next;
+    }
+    uv_close((uv_handle_t *)&ing->drain, on_listener_closed);
+}
+
 void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud)
 {
     if (ing->stopping) return;
@@ -400,14 +413,17 @@ void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud)
     ing->stop_cb = done;
     ing->stop_ud = ud;
     close_listeners(ing);
-    /* Close idle connections now; the rest close as their last job comes back. */
-    mt_conn *c = ing->conns;
-    while (c) {
-        mt_conn *next = c->next;
-        mt_conn_close(c);
-        c = next;
+    /* Lines already sent over TCP are still in the socket buffers: keep reading them
+       (connections close at EOF) for the drain period, then close what is left. */
+    if (ing->paused) {
+        ing->paused = false;
+        for (mt_conn *c = ing->conns; c; c = c->next)
+            if (c->reading) mt_conn_read_start(c);
     }
-    maybe_finish_stop(ing);
+    uv_timer_init(ing->loop, &ing->drain);
+    ing->drain.data = ing;
+    ing->listeners_open++;
+    uv_timer_start(&ing->drain, on_drained, ing->conns ? DRAIN_MS : 0, 0);
 }
 
 /* UDP lives here too: it is small. One datagram is one batch of lines. */

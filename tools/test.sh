@@ -25,6 +25,7 @@ echo "== PostgreSQL for the tests: $METRON_TEST_PG"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp
 # ctest -V keeps every test's own output in the log; the summary and the
 # lines tests print for people (kills survived, ...) are shown here.
 run_suite() {

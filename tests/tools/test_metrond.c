@@ -1,0 +1,469 @@
+/*
+ * test_metrond.c — the daemon over real sockets on 127.0.0.1: a metrond
+ * process per test (free ports, a temporary data directory), clients
+ * written here, and the data checked by opening the directory with the
+ * engine after the daemon stopped.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "mt_engine.h"
+#include "test_util.h"
+
+#define T0 1735689600LL /* seconds */
+
+typedef struct daemon {
+    pid_t pid;
+    char dir[128];
+    int tcp, http; /* ports; UDP shares the TCP port number */
+    char log[160];
+} daemon_t;
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t l = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &l);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static int connect_tcp(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(s, (struct sockaddr *)&a, sizeof a)) {
+        close(s);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return s;
+}
+
+static void send_all(int s, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = send(s, p, len, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* One HTTP request; returns the status, the body into body (capacity cap). */
+static int http(int port, const char *method, const char *path, const char *headers,
+                const void *data, size_t len, char *body, size_t cap, char *head, size_t hcap)
+{
+    int s = connect_tcp(port);
+    if (s < 0) return -1;
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: "
+                     "%zu\r\n\r\n",
+                     method, path, headers ? headers : "", len);
+    send_all(s, req, (size_t)n);
+    if (len) send_all(s, data, len);
+    char resp[65536];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof resp - 1 && (r = recv(s, resp + got, sizeof resp - 1 - got, 0)) > 0)
+        got += (size_t)r;
+    resp[got] = '\0';
+    close(s);
+    int status = 0;
+    sscanf(resp, "HTTP/1.1 %d", &status);
+    char *b = strstr(resp, "\r\n\r\n");
+    if (head) snprintf(head, hcap, "%.*s", b ? (int)(b - resp) : 0, resp);
+    if (body) snprintf(body, cap, "%s", b ? b + 4 : "");
+    return status;
+}
+
+static void start_at(daemon_t *d, const char *extra, ...)
+{
+    char args[1024];
+    va_list ap;
+    va_start(ap, extra);
+    vsnprintf(args, sizeof args, extra ? extra : "", ap);
+    va_end(ap);
+    char cmd[2048];
+    snprintf(d->log, sizeof d->log, "%s.log", d->dir);
+    snprintf(cmd, sizeof cmd,
+             "exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http 127.0.0.1:%d "
+             "--grace 3600 %s >>%s 2>&1",
+             METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args, d->log);
+    d->pid = fork();
+    cr_assert_geq(d->pid, 0);
+    if (d->pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) { /* until /health answers 200 */
+        char body[256];
+        if (http(d->http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0) == 200)
+            return;
+        struct timespec t = {0, 25000000};
+        nanosleep(&t, NULL);
+    }
+    cr_assert_fail("metrond did not come up (log: %s)", d->log);
+}
+
+static void start(daemon_t *d, const char *extra)
+{
+    snprintf(d->dir, sizeof d->dir, "/tmp/metrond-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(d->dir));
+    d->tcp = free_port();
+    d->http = free_port();
+    start_at(d, "%s", extra ? extra : "");
+}
+
+/* SIGTERM and wait; the exit status must be 0. */
+static void stop(daemon_t *d)
+{
+    kill(d->pid, SIGTERM);
+    int st;
+    cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "metrond exited with status %d (log %s)", st,
+              d->log);
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb, (void)flag, (void)f;
+    return remove(p);
+}
+
+static void cleanup(daemon_t *d)
+{
+    nftw(d->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unlink(d->log);
+}
+
+/* Points of measurement m, field f, tag host=h in the directory (the daemon stopped). */
+static size_t count_points(const char *dir, const char *m, const char *host, const char *field,
+                           double *sum)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    mt_engine *e;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    char key[512];
+    mt_name tk[1] = {{"host", 4}}, tv[1] = {{host, strlen(host)}};
+    size_t kl = mt_series_key(key, sizeof key, (mt_name){m, strlen(m)}, tk, tv, 1,
+                              (mt_name){field, strlen(field)});
+    uint32_t id;
+    mt_vtype t;
+    size_t n = 0;
+    if (sum) *sum = 0;
+    if (mt_engine_series_lookup(e, key, kl, &id, &t) == MT_OK) {
+        mt_scan *s;
+        cr_assert_eq(mt_scan_open(e, id, INT64_MIN, INT64_MAX, &s), MT_OK);
+        mt_points p;
+        while (mt_scan_next(s, &p) == MT_OK) {
+            n += p.n;
+            for (size_t i = 0; sum && i < p.n; i++)
+                *sum += t == MT_VT_FLOAT ? p.vals[i].f : (double)p.vals[i].i;
+        }
+        mt_scan_close(s);
+    }
+    mt_engine_close(e);
+    return n;
+}
+
+/* ---- TCP ------------------------------------------------------------------------------ */
+
+typedef struct client_arg {
+    int port, id, lines;
+} client_arg;
+
+static void *tcp_client(void *p)
+{
+    client_arg *a = p;
+    int s = connect_tcp(a->port);
+    if (s < 0) abort();
+    char buf[128 * 1024];
+    size_t len = 0;
+    for (int i = 0; i < a->lines; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "tcp,host=c%d v=%di %lld000000000\n",
+                                a->id, i, T0 + i);
+    /* write in uneven pieces so lines split across reads */
+    size_t off = 0, piece = 1;
+    while (off < len) {
+        size_t n = piece < len - off ? piece : len - off;
+        if (send(s, buf + off, n, MSG_NOSIGNAL) != (ssize_t)n) abort();
+        off += n;
+        piece = piece * 7 % 997 + 1;
+    }
+    close(s);
+    return NULL;
+}
+
+Test(metrond, many_concurrent_tcp_clients, .timeout = 120)
+{
+    daemon_t d;
+    start(&d, NULL);
+    enum { CLIENTS = 8, LINES = 2000 };
+    pthread_t th[CLIENTS];
+    client_arg a[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        a[i] = (client_arg){d.tcp, i, LINES};
+        pthread_create(&th[i], NULL, tcp_client, &a[i]);
+    }
+    for (int i = 0; i < CLIENTS; i++) pthread_join(th[i], NULL);
+    stop(&d); /* stop drains: everything received is committed before exit */
+    for (int i = 0; i < CLIENTS; i++) {
+        char host[16];
+        snprintf(host, sizeof host, "c%d", i);
+        double sum;
+        cr_expect_eq(count_points(d.dir, "tcp", host, "v", &sum), LINES, "client %d", i);
+        cr_expect_eq(sum, (double)LINES * (LINES - 1) / 2);
+    }
+    cleanup(&d);
+}
+
+Test(metrond, tcp_lines_split_at_every_byte_and_bad_lines_do_not_close_the_stream, .timeout = 120)
+{
+    daemon_t d;
+    start(&d, NULL);
+    const char *payload = "split,host=a v=1.5 1735689600000000000\r\n"
+                          "this is not line protocol\n"
+                          "split,host=a v=2.5 1735689610000000000\n"
+                          "split,host=a\\ b v=3.5,w=\"x\\\"y\" 1735689620000000000";
+    int s = connect_tcp(d.tcp);
+    for (size_t i = 0; payload[i]; i++) {
+        send_all(s, payload + i, 1);
+        if (i % 16 == 0) {
+            struct timespec t = {0, 1000000};
+            nanosleep(&t, NULL);
+        }
+    }
+    close(s);
+    struct timespec t = {0, 200000000};
+    nanosleep(&t, NULL);
+    char body[65536];
+    cr_assert_eq(http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    cr_expect(strstr(body, "metron_lines_rejected_total{reason=\"missing_field_value\"} 1"), "%s",
+              body);
+    stop(&d);
+    double sum;
+    cr_expect_eq(count_points(d.dir, "split", "a", "v", &sum), 2);
+    cr_expect_eq(sum, 4.0);
+    cr_expect_eq(count_points(d.dir, "split", "a b", "v", &sum), 1, "last line, no newline");
+    cleanup(&d);
+}
+
+/* ---- UDP -------------------------------------------------------------------------------- */
+
+Test(metrond, udp_datagrams_are_batches, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, "--lp-precision s");
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)d.tcp),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < 50; i++) {
+        char dg[256];
+        int n = snprintf(dg, sizeof dg, "udp,host=u v=%d %lld\nudp,host=u v=%d %lld\n", i,
+                         T0 + 2 * i, i, T0 + 2 * i + 1);
+        cr_assert_eq(sendto(s, dg, (size_t)n, 0, (struct sockaddr *)&a, sizeof a), n);
+        struct timespec t = {0, 2000000};
+        nanosleep(&t, NULL);
+    }
+    close(s);
+    struct timespec t = {0, 300000000};
+    nanosleep(&t, NULL);
+    stop(&d);
+    cr_expect_eq(count_points(d.dir, "udp", "u", "v", NULL), 100);
+    cleanup(&d);
+}
+
+/* ---- HTTP ----------------------------------------------------------------------------- */
+
+Test(metrond, http_write_ping_health_and_errors, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, "--max-body 4096");
+    char body[65536], head[4096];
+    cr_expect_eq(http(d.http, "GET", "/ping", NULL, NULL, 0, body, sizeof body, head, sizeof head),
+                 204);
+    cr_expect(strstr(head, "X-Influxdb-Version: "), "%s", head);
+    cr_expect_eq(http(d.http, "HEAD", "/ping", NULL, NULL, 0, body, sizeof body, NULL, 0), 204);
+    cr_expect_eq(http(d.http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    cr_expect(strstr(body, "\"status\":\"pass\""), "%s", body);
+
+    const char *good = "web,host=h v=1 1735689600\nweb,host=h v=2 1735689601\n";
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, good, strlen(good), body,
+                      sizeof body, NULL, 0),
+                 204, "%s", body);
+    const char *partial = "web,host=h v=3 1735689602\nweb,host=h v=oops 1735689603\n"
+                          "web,host=h v=4 1735689604\nweb,host=h v=5,v= 1735689605\n";
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, partial, strlen(partial),
+                      body, sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "{\"error\":\"partial write: unable to parse 'web,host=h v=oops "
+                           "1735689603': invalid field value \\\"oops\\\""),
+              "%s", body);
+    cr_expect(strstr(body, "dropped=2\"}"), "%s", body);
+    cr_expect_eq(http(d.http, "POST", "/api/v2/write?org=o&bucket=b&precision=s", NULL, partial,
+                      strlen(partial), body, sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "{\"code\":\"invalid\",\"message\":\"unable to parse"), "%s", body);
+    /* a type conflict: the series is float */
+    const char *conflict = "web,host=h v=7i 1735689606\nweb,host=h v=8 1735689607\n";
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, conflict, strlen(conflict),
+                      body, sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "partial write: field type conflict"), "%s", body);
+    cr_expect(strstr(body, "dropped=1"), "%s", body);
+    /* gzip */
+    const char *plain = "web,host=g v=1 1735689600\nweb,host=g v=2 1735689601\n";
+    unsigned char gz[256];
+    z_stream z = {0};
+    deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    z.next_in = (Bytef *)plain;
+    z.avail_in = (uInt)strlen(plain);
+    z.next_out = gz;
+    z.avail_out = sizeof gz;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t gzlen = sizeof gz - z.avail_out;
+    deflateEnd(&z);
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", "Content-Encoding: gzip\r\n", gz,
+                      gzlen, body, sizeof body, NULL, 0),
+                 204, "%s", body);
+    /* limits and mistakes */
+    char big[8192];
+    memset(big, 'x', sizeof big);
+    cr_expect_eq(
+        http(d.http, "POST", "/write?db=x", NULL, big, sizeof big, body, sizeof body, NULL, 0),
+        413);
+    cr_expect_eq(
+        http(d.http, "POST", "/write", NULL, good, strlen(good), body, sizeof body, NULL, 0), 400);
+    cr_expect(strstr(body, "database is required"), "%s", body);
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=fortnight", NULL, good, strlen(good),
+                      body, sizeof body, NULL, 0),
+                 400);
+    cr_expect_eq(http(d.http, "GET", "/nope", NULL, NULL, 0, body, sizeof body, NULL, 0), 404);
+    cr_expect_eq(http(d.http, "GET", "/write?db=x", NULL, NULL, 0, body, sizeof body, NULL, 0),
+                 405);
+    stop(&d);
+    double sum;
+    cr_expect_eq(count_points(d.dir, "web", "h", "v", &sum), 5);
+    cr_expect_eq(sum, 1 + 2 + 3 + 4 + 8.0);
+    cr_expect_eq(count_points(d.dir, "web", "g", "v", NULL), 2);
+    cleanup(&d);
+}
+
+Test(metrond, metrics_are_prometheus_text, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, NULL);
+    char body[65536], head[4096];
+    cr_assert_eq(
+        http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body, head, sizeof head), 200);
+    cr_expect(strstr(head, "Content-Type: text/plain; version=0.0.4"), "%s", head);
+    /* every sample's family has one HELP and one TYPE before it */
+    char *save, *line = strtok_r(body, "\n", &save);
+    char family[128] = "";
+    int samples = 0;
+    for (; line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "# HELP ", 7) == 0) {
+            sscanf(line + 7, "%127s", family);
+            continue;
+        }
+        if (strncmp(line, "# TYPE ", 7) == 0) continue;
+        cr_expect(strncmp(line, family, strlen(family)) == 0, "sample %s outside %s", line, family);
+        samples++;
+    }
+    cr_expect_gt(samples, 20);
+    stop(&d);
+    cleanup(&d);
+}
+
+Test(metrond, idle_connections_close_and_the_connection_limit_holds, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, "--idle-timeout 1 --max-conns 3");
+    int a = connect_tcp(d.tcp), b = connect_tcp(d.tcp), c = connect_tcp(d.tcp);
+    cr_assert(a >= 0 && b >= 0 && c >= 0);
+    /* the third TCP connection plus the health check's leave no room: c is closed */
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    cr_expect_eq(poll(&p, 1, 3000), 1);
+    char x;
+    cr_expect_eq(recv(c, &x, 1, 0), 0, "closed by the server");
+    p.fd = a;
+    cr_expect_eq(poll(&p, 1, 4000), 1, "idle connection closed after 1 s");
+    close(a), close(b), close(c);
+    stop(&d);
+    cleanup(&d);
+}
+
+/* ---- kill -9 ---------------------------------------------------------------------------- */
+
+Test(metrond, kill_9_loses_no_acknowledged_write, .timeout = 180)
+{
+    daemon_t d;
+    start(&d, NULL);
+    uint64_t seed = mt_test_seed();
+    int acked = 0, sent = 0;
+    for (int round = 0; round < 3; round++) {
+        int stop_after = acked + 50 + (int)(mt_test_rand(&seed) % 100);
+        for (; acked < stop_after; sent++) {
+            char line[128];
+            int n = snprintf(line, sizeof line, "ack,host=k v=%d %lld\n", sent, T0 + sent);
+            char q[64];
+            snprintf(q, sizeof q, "/write?db=x&precision=s");
+            if (http(d.http, "POST", q, NULL, line, (size_t)n, NULL, 0, NULL, 0) != 204) break;
+            acked = sent + 1;
+        }
+        kill(d.pid, SIGKILL);
+        waitpid(d.pid, NULL, 0);
+        start_at(&d, NULL); /* same directory, same ports */
+    }
+    stop(&d);
+    double sum;
+    size_t n = count_points(d.dir, "ack", "k", "v", &sum);
+    cr_expect_eq(n, (size_t)acked, "%d acknowledged, %zu present", acked, n);
+    cr_expect_eq(sum, (double)acked * (acked - 1) / 2);
+    cleanup(&d);
+}
+
+/* ---- a real client ---------------------------------------------------------------------- */
+
+Test(metrond, python_influxdb_client_writes, .timeout = 120)
+{
+    daemon_t d;
+    start(&d, NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d >>%s 2>&1", INFLUX_CLIENT_PY,
+             d.http, d.log);
+    int rc = system(cmd);
+    cr_expect_eq(rc, 0, "python3-influxdb client failed (log %s)", d.log);
+    stop(&d);
+    double sum;
+    cr_expect_eq(count_points(d.dir, "py", "p", "load", &sum), 100);
+    cr_expect_eq(sum, 4950.0 / 4);
+    cleanup(&d);
+}
