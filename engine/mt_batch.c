@@ -43,6 +43,12 @@ size_t mt_batch_len(const mt_batch *b)
     return b->np;
 }
 
+size_t mt_batch_bytes(const mt_batch *b)
+{
+    return sizeof *b + b->keys_cap + b->kcap * sizeof *b->k + b->tcap * sizeof *b->table +
+           b->pcap * sizeof *b->p + b->strs_cap + b->gid_cap * sizeof *b->gid;
+}
+
 static int grow_bytes(char **buf, size_t *cap, size_t need)
 {
     if (need <= *cap) return MT_OK;
@@ -96,12 +102,9 @@ static int64_t key_index(mt_batch *b, const void *key, size_t klen)
     return b->nk - 1;
 }
 
-int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype t, mt_val v,
-                 const char *str)
+static int add_point(mt_batch *b, uint32_t key, uint32_t id, int64_t ts, mt_vtype t, mt_val v,
+                     const char *str)
 {
-    if (klen > MT_SERIES_MAX_KEY || (unsigned)t >= MT_VT_COUNT) return MT_EINVAL;
-    int64_t ki = key_index(b, key, klen);
-    if (ki < 0) return -ENOMEM;
     if (b->np == b->pcap) {
         size_t cap = b->pcap ? b->pcap * 2 : 1024;
         mt_bpoint *p = realloc(b->p, cap * sizeof *p);
@@ -116,16 +119,37 @@ int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype
         v.u = MT_VAL_STR(b->strs_len, v.u);
         b->strs_len += MT_VAL_STR_LEN(v);
     }
-    b->p[b->np++] = (mt_bpoint){(uint32_t)ki, (uint8_t)t, ts, v};
+    b->p[b->np++] = (mt_bpoint){.key = key, .id = id, .type = (uint8_t)t, .ts = ts, .v = v};
     return MT_OK;
 }
 
-int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type)
+int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype t, mt_val v,
+                 const char *str)
+{
+    if (klen > MT_SERIES_MAX_KEY || (unsigned)t >= MT_VT_COUNT) return MT_EINVAL;
+    int64_t ki = key_index(b, key, klen);
+    if (ki < 0) return -ENOMEM;
+    return add_point(b, (uint32_t)ki, 0, ts, t, v, str);
+}
+
+int mt_batch_add_id(mt_batch *b, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str)
+{
+    if (!id || (unsigned)t >= MT_VT_COUNT) return MT_EINVAL;
+    return add_point(b, 0, id, ts, t, v, str);
+}
+
+int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type,
+                   uint32_t *id)
 {
     if (i >= b->np) return MT_EINVAL;
-    const mt_bkey *k = &b->k[b->p[i].key];
-    *key = b->keys + k->off;
-    *klen = k->len;
-    *type = (mt_vtype)b->p[i].type;
+    const mt_bpoint *p = &b->p[i];
+    *type = (mt_vtype)p->type;
+    *id = p->id;
+    *key = NULL;
+    *klen = 0;
+    if (!p->id) {
+        *key = b->keys + b->k[p->key].off;
+        *klen = b->k[p->key].len;
+    }
     return MT_OK;
 }

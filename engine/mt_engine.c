@@ -253,7 +253,7 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
     for (uint32_t i = 0; i < b->nk; i++) b->gid[i] = UINT32_MAX;
     for (size_t i = 0; i < b->np; i++) {
         const mt_bpoint *p = &b->p[i];
-        if (b->gid[p->key] != UINT32_MAX) continue;
+        if (p->id || b->gid[p->key] != UINT32_MAX) continue;
         const mt_bkey *k = &b->k[p->key];
         const char *key = b->keys + k->off;
         uint32_t id = mt_index_find(&e->index, key, k->len, k->hash);
@@ -275,7 +275,7 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
     b->res = (mt_write_result){.rc = MT_OK};
     for (size_t i = 0; i < b->np; i++) {
         const mt_bpoint *p = &b->p[i];
-        uint32_t id = b->gid[p->key];
+        uint32_t id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
         int why = !id ? MT_EINVAL : e->index.ents[id].type != p->type ? MT_ECONFLICT : MT_OK;
         if (why) {
             if (!b->res.rejected) b->res.first_rejected = i, b->res.first_reason = why;
@@ -319,7 +319,7 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
         for (mt_batch *b = list; b; b = b->next) {
             for (size_t i = 0; i < b->np && !rc; i++) {
                 const mt_bpoint *p = &b->p[i];
-                uint32_t id = b->gid[p->key];
+                uint32_t id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
                 if (!id || e->index.ents[id].type != p->type) continue;
                 mt_val v = p->v;
                 const char *str = NULL;

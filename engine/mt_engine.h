@@ -104,14 +104,26 @@ void mt_batch_reset(mt_batch *b);
 int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype t, mt_val v,
                  const char *str);
 
+/*
+ * Add one point of a known series: id as mt_engine_series_lookup gave it
+ * (ids are never reused). The writer checks the id and the type as for
+ * mt_batch_add. Saves carrying the key. MT_OK, MT_EINVAL or -ENOMEM.
+ */
+int mt_batch_add_id(mt_batch *b, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str);
+
 /* Points in the batch. */
 size_t mt_batch_len(const mt_batch *b);
 
+/* Bytes the batch holds allocated (for memory budgets). */
+size_t mt_batch_bytes(const mt_batch *b);
+
 /*
- * The key and type of point i of b (to explain a rejection). *key points
- * into the batch, valid until it is reset or freed. MT_OK or MT_EINVAL.
+ * The key, type and id of point i of b (to explain a rejection). A point
+ * added by key has *id 0 and *key pointing into the batch (valid until it
+ * is reset or freed); one added by id has *key NULL. MT_OK or MT_EINVAL.
  */
-int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type);
+int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type,
+                   uint32_t *id);
 
 /* The outcome of one submitted batch. */
 typedef struct mt_write_result {

@@ -21,7 +21,8 @@ typedef struct mt_bkey {
 } mt_bkey;
 
 typedef struct mt_bpoint {
-    uint32_t key; /* index into mt_batch.k */
+    uint32_t key; /* index into mt_batch.k; unused when id is set */
+    uint32_t id;  /* series id given by the caller (mt_batch_add_id), or 0 */
     uint8_t type; /* mt_vtype */
     int64_t ts;   /* ns */
     mt_val v;     /* strings: MT_VAL_STR into mt_batch.strs */

@@ -26,7 +26,7 @@
 
 #include "mt_engine_int.h"
 
-#define RECORD_POINTS (1u << 20) /* points per rewritten head record */
+#define RECORD_POINTS (1u << 16) /* points per rewritten head record: bounds its buffers */
 
 static double as_double(mt_vtype t, mt_val v)
 {

@@ -359,7 +359,7 @@ static int write_line(void *ud, const mt_lp_line *l)
     write_ctx *w = ud;
     mt_conn *c = w->c;
     if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line(c->batch, l);
+    int rc = mt_ingest_line(c->batch, l, c->ing->cache);
     if (rc == -ENOMEM) return rc;
     if (rc) {
         if (!w->hs->dropped++)
@@ -484,9 +484,13 @@ void mt_http_job_done(mt_job *job)
             mt_vtype t, have = MT_VT_FLOAT;
             uint32_t id;
             char name[512];
-            mt_batch_point(job->b, job->res.first_rejected, &key, &klen, &t);
+            char kbuf[MT_SERIES_MAX_KEY];
+            mt_batch_point(job->b, job->res.first_rejected, &key, &klen, &t, &id);
+            if (!key && mt_engine_series_key(c->ing->eng, id, kbuf, sizeof kbuf, &klen) == MT_OK)
+                key = kbuf;
             mt_series_format(key, klen, name, sizeof name);
-            bool known = mt_engine_series_lookup(c->ing->eng, key, klen, &id, &have) == MT_OK;
+            bool known =
+                key && mt_engine_series_lookup(c->ing->eng, key, klen, &id, &have) == MT_OK;
             if (!hs->dropped)
                 snprintf(hs->first_error, sizeof hs->first_error,
                          known ? "field type conflict: input field '%s' is type %s, already exists "

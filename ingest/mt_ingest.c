@@ -1,12 +1,92 @@
 /* mt_ingest.c — line protocol into engine batches (contract in mt_ingest.h). */
 #include "mt_ingest.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_hash.h"
+
+#define CACHE_SLOTS  65536 /* power of two */
+#define CACHE_PROBES 8
+
+typedef struct slot {
+    uint64_t hash;
+    uint32_t id; /* 0: empty */
+    uint32_t koff;
+    uint32_t klen;
+} slot;
+
+struct mt_series_cache {
+    mt_engine *eng;
+    slot *slots;
+    char *keys;
+    size_t keys_len, keys_cap;
+};
+
+int mt_series_cache_new(mt_engine *e, size_t max_bytes, mt_series_cache **out)
+{
+    mt_series_cache *c = calloc(1, sizeof *c);
+    if (!c) return -ENOMEM;
+    c->eng = e;
+    c->keys_cap = max_bytes ? max_bytes : 8u << 20;
+    c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
+    c->keys = malloc(c->keys_cap);
+    if (!c->slots || !c->keys) {
+        mt_series_cache_free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return MT_OK;
+}
+
+void mt_series_cache_free(mt_series_cache *c)
+{
+    if (!c) return;
+    free(c->slots);
+    free(c->keys);
+    free(c);
+}
+
+/* The id of key, from the cache or the engine; 0 for a series not created yet. */
+static uint32_t cache_find(mt_series_cache *c, const char *key, size_t klen)
+{
+    uint64_t h = mt_hash64(key, klen);
+    size_t s = (size_t)h & (CACHE_SLOTS - 1);
+    for (int k = 0; k < CACHE_PROBES; k++) {
+        slot *sl = &c->slots[(s + (size_t)k) & (CACHE_SLOTS - 1)];
+        if (!sl->id) break;
+        if (sl->hash == h && sl->klen == klen && memcmp(c->keys + sl->koff, key, klen) == 0)
+            return sl->id;
+    }
+    uint32_t id;
+    mt_vtype t;
+    if (mt_engine_series_lookup(c->eng, key, klen, &id, &t) != MT_OK) return 0;
+    if (c->keys_len + klen > c->keys_cap) { /* full: start over */
+        memset(c->slots, 0, CACHE_SLOTS * sizeof *c->slots);
+        c->keys_len = 0;
+        if (klen > c->keys_cap) return id;
+    }
+    slot *sl = &c->slots[s];
+    for (int k = 0; k < CACHE_PROBES; k++) {
+        slot *cand = &c->slots[(s + (size_t)k) & (CACHE_SLOTS - 1)];
+        if (!cand->id) {
+            sl = cand;
+            break;
+        }
+    }
+    memcpy(c->keys + c->keys_len, key, klen);
+    *sl = (slot){h, id, (uint32_t)c->keys_len, (uint32_t)klen};
+    c->keys_len += klen;
+    return id;
+}
+
 static const mt_vtype types[] = {
     [MT_LP_FLOAT] = MT_VT_FLOAT, [MT_LP_INT] = MT_VT_INT,       [MT_LP_UINT] = MT_VT_UINT,
     [MT_LP_BOOL] = MT_VT_BOOL,   [MT_LP_STRING] = MT_VT_STRING,
 };
 
-int mt_ingest_line(mt_batch *b, const mt_lp_line *line)
+int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache)
 {
     /* The parser's strings and the engine's names share a layout: convert once per line. */
     mt_name tk[256], tv[256];
@@ -41,7 +121,9 @@ int mt_ingest_line(mt_batch *b, const mt_lp_line *line)
             str = fd->v.s.ptr;
             break;
         }
-        int rc = mt_batch_add(b, key, kl, line->ts, types[fd->type], v, str);
+        uint32_t id = cache ? cache_find(cache, key, kl) : 0;
+        int rc = id ? mt_batch_add_id(b, id, line->ts, types[fd->type], v, str)
+                    : mt_batch_add(b, key, kl, line->ts, types[fd->type], v, str);
         if (rc) return rc;
     }
     return MT_OK;

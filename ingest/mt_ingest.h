@@ -26,13 +26,28 @@
 #include "mt_lp.h"
 
 /*
+ * A cache of series key -> id for one thread (a connection loop): points
+ * of known series then travel to the writer by id, not with their
+ * ~100-byte keys, which cuts a batch's memory by about four. Entries are
+ * checked byte for byte; when the key bytes reach max_bytes the cache
+ * starts over. Not thread-safe.
+ */
+typedef struct mt_series_cache mt_series_cache;
+
+/* A cache backed by e (max_bytes 0: 8 MiB of keys). MT_OK or -ENOMEM. */
+int mt_series_cache_new(mt_engine *e, size_t max_bytes, mt_series_cache **out);
+
+/* Free a cache. NULL is a no-op. */
+void mt_series_cache_free(mt_series_cache *c);
+
+/*
  * Append one point per field of line to b: the series key is the line's
  * measurement, sorted tags and the field key; the value keeps its type.
- * Returns MT_OK, MT_ELIMIT when the series key would exceed
- * MT_SERIES_MAX_KEY (nothing of the line is added), or -ENOMEM.
- * Thread-safe for distinct batches.
+ * With a cache, known series are added by id. Returns MT_OK, MT_ELIMIT
+ * when the series key would exceed MT_SERIES_MAX_KEY (nothing of the line
+ * is added), or -ENOMEM.
  */
-int mt_ingest_line(mt_batch *b, const mt_lp_line *line);
+int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache);
 
 typedef struct mt_ingest_config {
     const char *lp_tcp;        /* "host:port" of the raw TCP listener; NULL or "off": none */
@@ -43,7 +58,7 @@ typedef struct mt_ingest_config {
     size_t max_body;           /* HTTP body bytes, after gunzip (default 25 MB) */
     size_t max_conns;          /* open TCP + HTTP connections (default 1024) */
     uint64_t idle_timeout_ms;  /* close a silent connection after (default 300000) */
-    size_t mem_budget;         /* bytes of batches in flight before reading pauses (64 MiB) */
+    size_t mem_budget;         /* bytes of batches in flight before reading pauses (24 MiB) */
 } mt_ingest_config;
 
 /* The defaults above, every listener on: TCP and UDP 127.0.0.1:8089, HTTP 127.0.0.1:8086. */

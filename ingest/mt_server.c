@@ -23,7 +23,7 @@ mt_ingest_config mt_ingest_config_default(void)
         .max_body = 25 * 1000 * 1000,
         .max_conns = 1024,
         .idle_timeout_ms = 300000,
-        .mem_budget = 64u << 20,
+        .mem_budget = 24u << 20,
     };
 }
 
@@ -136,7 +136,7 @@ static void on_async(uv_async_t *a)
         else
             mt_tcp_job_done(job);
     }
-    if (ing->paused && ing->st.inflight_bytes <= ing->cfg.mem_budget / 2) resume_all(ing);
+    if (ing->paused && ing->st.inflight_bytes <= ing->cfg.mem_budget / 4 * 3) resume_all(ing);
     maybe_finish_stop(ing);
 }
 
@@ -147,7 +147,7 @@ int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b)
     job->ing = ing;
     job->b = b;
     job->conn = conn;
-    job->bytes = mt_batch_len(b) * 64 + 256; /* points and their share of keys */
+    job->bytes = mt_batch_bytes(b) + sizeof *job;
     int rc = mt_engine_submit(ing->eng, b, on_written, job);
     if (rc) {
         free(job);
@@ -350,6 +350,7 @@ static void on_async_closed(uv_handle_t *h)
     void (*cb)(void *) = ing->stop_cb;
     void *ud = ing->stop_ud;
     mt_lp_parser_free(ing->udp_lp);
+    mt_series_cache_free(ing->cache);
     pthread_mutex_destroy(&ing->dlock);
     free(ing);
     if (cb) cb(ud);
@@ -378,7 +379,8 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     uv_async_init(loop, &ing->async, on_async);
     ing->async.data = ing;
     ing->async_on = true;
-    int rc = listen_tcp(ing, &ing->tcp_listener, cfg->lp_tcp, &ing->tcp_on);
+    int rc = mt_series_cache_new(eng, 0, &ing->cache);
+    if (!rc) rc = listen_tcp(ing, &ing->tcp_listener, cfg->lp_tcp, &ing->tcp_on);
     if (!rc) rc = listen_tcp(ing, &ing->http_listener, cfg->http, &ing->http_on);
     if (!rc && cfg->lp_udp && *cfg->lp_udp && strcmp(cfg->lp_udp, "off") != 0) {
         struct sockaddr_storage sa;
@@ -443,7 +445,7 @@ typedef struct udp_ctx {
 static int udp_line(void *ud, const mt_lp_line *l)
 {
     udp_ctx *x = ud;
-    int rc = mt_ingest_line(x->b, l);
+    int rc = mt_ingest_line(x->b, l, x->ing->cache);
     if (rc == -ENOMEM) return rc;
     x->ing->st.lines_ok++;
     return 0;

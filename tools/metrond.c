@@ -42,7 +42,7 @@ static setting settings[] = {
     {"max_body", "25000000", "bytes of an HTTP body, after gunzip", NULL},
     {"max_conns", "1024", "open TCP and HTTP connections", NULL},
     {"idle_timeout", "300", "seconds before a silent connection is closed (0: never)", NULL},
-    {"mem_budget", "67108864", "bytes of batches in flight before reading pauses", NULL},
+    {"mem_budget", "25165824", "bytes of batches in flight before reading pauses", NULL},
     {"grace", "300", "seconds after an hour ends before it is sealed", NULL},
     {"commit_interval_ms", "0", "extra milliseconds to gather a group commit", NULL},
     {"sync", "true", "fsync every commit (false: faster, loses the last commits on power loss)",
