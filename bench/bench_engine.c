@@ -41,7 +41,7 @@ static int on_line(void *ud, const mt_lp_line *l)
             p->b = realloc(p->b, (p->cap = p->cap ? p->cap * 2 : 1024) * sizeof *p->b);
         p->b[p->n++] = mt_batch_new();
     }
-    return mt_ingest_line(p->b[p->n - 1], l, NULL);
+    return mt_ingest_line(p->b[p->n - 1], l, NULL, NULL);
 }
 
 typedef struct flight {

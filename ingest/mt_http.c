@@ -23,6 +23,9 @@
 #include <string.h>
 #include <zlib.h>
 
+#include <strings.h>
+
+#include "mt_auth.h"
 #include "mt_ingest_int.h"
 
 #define MAX_URL        8192
@@ -40,6 +43,7 @@ typedef struct http_state {
     size_t field_len;
     bool field_done;
     char encoding[64];
+    char auth[512]; /* the Authorization header */
     char *body;
     size_t body_len, body_cap;
     size_t max_body; /* bytes of body kept (compressed bodies too) */
@@ -81,6 +85,7 @@ static const char *reason(int status)
     case 204: return "No Content";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Request Entity Too Large";
@@ -147,6 +152,7 @@ static void respond_error(mt_conn *c, int status, const char *msg)
     if (hs->v2) {
         const char *code = status == 413   ? "request too large"
                            : status == 401 ? "unauthorized"
+                           : status == 403 ? "forbidden"
                            : status >= 500 ? "internal error"
                                            : "invalid";
         pos = (size_t)snprintf(body, sizeof body, "{\"code\":\"%s\",\"message\":\"", code);
@@ -189,13 +195,17 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     http_state *hs = p->data;
     if (!hs->field_done) {
         hs->field_done = true;
-        hs->header = strcmp(hs->field, "content-encoding") == 0 ? H_ENCODING : H_NONE;
+        hs->header = strcmp(hs->field, "content-encoding") == 0 ? H_ENCODING
+                     : strcmp(hs->field, "authorization") == 0  ? H_AUTH
+                                                                : H_NONE;
     }
-    if (hs->header == H_ENCODING) {
-        size_t cur = strlen(hs->encoding);
-        size_t take = len < sizeof hs->encoding - 1 - cur ? len : sizeof hs->encoding - 1 - cur;
-        memcpy(hs->encoding + cur, at, take);
-        hs->encoding[cur + take] = '\0';
+    char *dst = hs->header == H_ENCODING ? hs->encoding : hs->header == H_AUTH ? hs->auth : NULL;
+    size_t cap = hs->header == H_ENCODING ? sizeof hs->encoding : sizeof hs->auth;
+    if (dst) {
+        size_t cur = strlen(dst);
+        size_t take = len < cap - 1 - cur ? len : cap - 1 - cur;
+        memcpy(dst + cur, at, take);
+        dst[cur + take] = '\0';
     }
     return 0;
 }
@@ -237,6 +247,7 @@ static int on_message_begin(http_parser *p)
     hs->url_len = 0;
     hs->url[0] = '\0';
     hs->encoding[0] = '\0';
+    hs->auth[0] = '\0';
     hs->field_len = 0;
     hs->field_done = false;
     hs->body_len = 0;
@@ -352,6 +363,8 @@ typedef struct write_ctx {
     mt_conn *c;
     http_state *hs;
     int64_t lines;
+    char tenant[MT_AUTH_TENANT_MAX + 1]; /* the token's business_id; empty: no tokens */
+    uint64_t forbidden_line;             /* first line written for another tenant, or 0 */
 } write_ctx;
 
 static int write_line(void *ud, const mt_lp_line *l)
@@ -359,8 +372,12 @@ static int write_line(void *ud, const mt_lp_line *l)
     write_ctx *w = ud;
     mt_conn *c = w->c;
     if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line(c->batch, l, c->ing->cache);
+    int rc = mt_ingest_line(c->batch, l, c->ing->cache, w->tenant[0] ? w->tenant : NULL);
     if (rc == -ENOMEM) return rc;
+    if (rc == MT_ECONFLICT) {
+        if (!w->forbidden_line) w->forbidden_line = l->lineno;
+        return 0;
+    }
     if (rc) {
         if (!w->hs->dropped++)
             snprintf(w->hs->first_error, sizeof w->hs->first_error,
@@ -405,6 +422,33 @@ static void finish_write(mt_conn *c, const mt_write_result *res)
         return;
     }
     respond(c, 204, NULL, NULL, 0);
+}
+
+/*
+ * The tenant of the request's token: "Authorization: Token T" (InfluxDB
+ * 2.x), "Bearer T", or the 1.x query parameter p=T. Answers 401 itself and
+ * returns false when the token is missing or unknown.
+ */
+static bool authorize(mt_conn *c, char *tenant)
+{
+    http_state *hs = c->http;
+    char qp[512];
+    const char *tok = NULL;
+    if (!strncasecmp(hs->auth, "Token ", 6))
+        tok = hs->auth + 6;
+    else if (!strncasecmp(hs->auth, "Bearer ", 7))
+        tok = hs->auth + 7;
+    else if (query_param(hs->url, "p", qp, sizeof qp))
+        tok = qp;
+    if (!tok || !*tok) {
+        respond_error(c, 401, "unable to parse authentication credentials");
+        return false;
+    }
+    if (!mt_auth_check(c->ing->auth, tok, strlen(tok), tenant)) {
+        respond_error(c, 401, "authorization failed");
+        return false;
+    }
+    return true;
 }
 
 static void handle_write(mt_conn *c, bool v2)
@@ -452,10 +496,21 @@ static void handle_write(mt_conn *c, bool v2)
         return;
     }
     mt_lp_parser_set_precision(c->lp, precision);
-    write_ctx w = {c, hs, 0};
+    write_ctx w = {c, hs, 0, "", 0};
+    if (ing->auth && !authorize(c, w.tenant)) return;
     mt_lp_handler h = {write_line, write_error, &w};
     if (mt_lp_parse(c->lp, hs->body, hs->body_len, mt_now_ns(), &h)) {
         respond_error(c, 500, "out of memory");
+        return;
+    }
+    if (w.forbidden_line) {
+        /* an authorization failure: nothing of the request is written */
+        if (c->batch) mt_batch_reset(c->batch);
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "forbidden: line %llu carries a business_id other than the token's tenant %s",
+                 (unsigned long long)w.forbidden_line, w.tenant);
+        respond_error(c, 403, msg);
         return;
     }
     if (!c->batch || mt_batch_len(c->batch) == 0) {

@@ -81,20 +81,44 @@ static uint32_t cache_find(mt_series_cache *c, const char *key, size_t klen)
     return id;
 }
 
+static const mt_name business_id = {"business_id", 11};
+
+static int name_cmp(mt_name a, mt_name b)
+{
+    int r = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
+    return r ? r : (a.len > b.len) - (a.len < b.len);
+}
+
 static const mt_vtype types[] = {
     [MT_LP_FLOAT] = MT_VT_FLOAT, [MT_LP_INT] = MT_VT_INT,       [MT_LP_UINT] = MT_VT_UINT,
     [MT_LP_BOOL] = MT_VT_BOOL,   [MT_LP_STRING] = MT_VT_STRING,
 };
 
-int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache)
+int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache, const char *tenant)
 {
     /* The parser's strings and the engine's names share a layout: convert once per line. */
-    mt_name tk[256], tv[256];
-    size_t nt = line->ntags < 256 ? line->ntags : 256;
+    mt_name tk[257], tv[257];
     if (line->ntags > 256) return MT_ELIMIT;
-    for (size_t i = 0; i < nt; i++) {
-        tk[i] = (mt_name){line->tags[i].key.ptr, line->tags[i].key.len};
-        tv[i] = (mt_name){line->tags[i].value.ptr, line->tags[i].value.len};
+    size_t nt = 0;
+    bool stamped = !tenant || strcmp(tenant, "*") == 0;
+    for (size_t i = 0; i < line->ntags; i++) {
+        mt_name k = {line->tags[i].key.ptr, line->tags[i].key.len};
+        mt_name v = {line->tags[i].value.ptr, line->tags[i].value.len};
+        int cmp = stamped ? -1 : name_cmp(k, business_id);
+        if (cmp == 0 && (v.len != strlen(tenant) || memcmp(v.ptr, tenant, v.len)))
+            return MT_ECONFLICT;
+        if (cmp >= 0 && !stamped) { /* business_id goes here, in key order */
+            tk[nt] = business_id;
+            tv[nt++] = (mt_name){tenant, strlen(tenant)};
+            stamped = true;
+            if (cmp == 0) continue;
+        }
+        tk[nt] = k;
+        tv[nt++] = v;
+    }
+    if (!stamped) {
+        tk[nt] = business_id;
+        tv[nt++] = (mt_name){tenant, strlen(tenant)};
     }
     mt_name m = {line->measurement.ptr, line->measurement.len};
     char key[MT_SERIES_MAX_KEY];

@@ -43,11 +43,22 @@ void mt_series_cache_free(mt_series_cache *c);
 /*
  * Append one point per field of line to b: the series key is the line's
  * measurement, sorted tags and the field key; the value keeps its type.
- * With a cache, known series are added by id. Returns MT_OK, MT_ELIMIT
- * when the series key would exceed MT_SERIES_MAX_KEY (nothing of the line
- * is added), or -ENOMEM.
+ * With a cache, known series are added by id. tenant (NULL: none, "*": any)
+ * is the business_id the writer is bound to: a line without a business_id
+ * tag gets it, a line with another one is refused. Returns MT_OK,
+ * MT_ECONFLICT (another tenant's line), MT_ELIMIT when the series key would
+ * exceed MT_SERIES_MAX_KEY, or -ENOMEM; on an error nothing of the line is
+ * added (but for -ENOMEM).
  */
-int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache);
+int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache, const char *tenant);
+
+/*
+ * The line a tokens file holds for token (len bytes): its SHA-256 as 64
+ * hex digits into hex (65 bytes, NUL-terminated). The file pairs each hash
+ * with a business_id, or "*" for a system token:
+ *   7f3c2a10-0000-4000-8000-000000000001 <hex>
+ */
+void mt_ingest_token_hash(const char *token, size_t len, char hex[65]);
 
 typedef struct mt_ingest_config {
     const char *lp_tcp;        /* "host:port" of the raw TCP listener; NULL or "off": none */
@@ -59,6 +70,9 @@ typedef struct mt_ingest_config {
     size_t max_conns;          /* open TCP + HTTP connections (default 1024) */
     uint64_t idle_timeout_ms;  /* close a silent connection after (default 300000) */
     size_t mem_budget;         /* bytes of batches in flight before reading pauses (24 MiB) */
+    const char *tokens_file;   /* API tokens (see mt_auth.h); NULL: writes need no token.
+                                  With tokens, raw TCP and UDP are turned off: they cannot
+                                  carry one. */
 } mt_ingest_config;
 
 /* The defaults above, every listener on: TCP and UDP 127.0.0.1:8089, HTTP 127.0.0.1:8086. */

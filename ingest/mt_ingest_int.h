@@ -61,6 +61,7 @@ struct mt_ingest {
     void *stop_ud;
     mt_lp_parser *udp_lp;
     mt_series_cache *cache; /* key -> series id, for every listener (loop thread) */
+    struct mt_auth *auth;   /* API tokens; NULL: writes need none */
     mt_ingest_stats st;
     mt_log_limit bad_line_log;
     int64_t started_ns;

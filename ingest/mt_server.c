@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_auth.h"
 #include "mt_ingest_int.h"
 
 #define READ_BUF (64 * 1024)
@@ -351,6 +352,7 @@ static void on_async_closed(uv_handle_t *h)
     void *ud = ing->stop_ud;
     mt_lp_parser_free(ing->udp_lp);
     mt_series_cache_free(ing->cache);
+    mt_auth_free(ing->auth);
     pthread_mutex_destroy(&ing->dlock);
     free(ing);
     if (cb) cb(ud);
@@ -380,6 +382,25 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     ing->async.data = ing;
     ing->async_on = true;
     int rc = mt_series_cache_new(eng, 0, &ing->cache);
+    if (!rc && cfg->tokens_file && *cfg->tokens_file) {
+        char err[512] = "";
+        rc = mt_auth_load(cfg->tokens_file, &ing->auth, err, sizeof err);
+        if (rc) {
+            mt_log(MT_LOG_ERROR, "msg=\"cannot load tokens\" file=%s err=\"%s\"", cfg->tokens_file,
+                   err[0] ? err : mt_strerror(rc));
+            rc = MT_EINVAL;
+        } else {
+            /* raw line protocol cannot carry a token: with tokens, only HTTP writes */
+            if ((ing->cfg.lp_tcp && strcmp(ing->cfg.lp_tcp, "off")) ||
+                (ing->cfg.lp_udp && strcmp(ing->cfg.lp_udp, "off")))
+                mt_log(MT_LOG_WARN,
+                       "msg=\"tokens configured: TCP and UDP line protocol are off\" "
+                       "tokens=%zu",
+                       mt_auth_count(ing->auth));
+            ing->cfg.lp_tcp = ing->cfg.lp_udp = "off";
+            cfg = &ing->cfg;
+        }
+    }
     if (!rc) rc = listen_tcp(ing, &ing->tcp_listener, cfg->lp_tcp, &ing->tcp_on);
     if (!rc) rc = listen_tcp(ing, &ing->http_listener, cfg->http, &ing->http_on);
     if (!rc && cfg->lp_udp && *cfg->lp_udp && strcmp(cfg->lp_udp, "off") != 0) {
@@ -445,7 +466,7 @@ typedef struct udp_ctx {
 static int udp_line(void *ud, const mt_lp_line *l)
 {
     udp_ctx *x = ud;
-    int rc = mt_ingest_line(x->b, l, x->ing->cache);
+    int rc = mt_ingest_line(x->b, l, x->ing->cache, NULL);
     if (rc == -ENOMEM) return rc;
     x->ing->st.lines_ok++;
     return 0;

@@ -15,7 +15,7 @@ static int tcp_line(void *ud, const mt_lp_line *l)
 {
     mt_conn *c = ud;
     if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line(c->batch, l, c->ing->cache);
+    int rc = mt_ingest_line(c->batch, l, c->ing->cache, NULL);
     if (rc == -ENOMEM) return rc;
     if (rc) {
         c->rejected++;

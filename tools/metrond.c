@@ -48,6 +48,10 @@ static setting settings[] = {
     {"sync", "true", "fsync every commit (false: faster, loses the last commits on power loss)",
      NULL},
     {"log_level", "info", "debug, info, warn or error", NULL},
+    {"tokens_file", "",
+     "API tokens, one 'business_id sha256-hex' per line; with tokens every HTTP "
+     "write needs one and TCP/UDP are off",
+     NULL},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -92,6 +96,8 @@ static void usage(FILE *f)
             if (*p == '_') *p = '-';
         fprintf(f, "  %-22s %s (%s)\n", flag, settings[i].help, settings[i].def);
     }
+    fprintf(f, "  %-22s print the hash of the token read from stdin, for tokens_file\n",
+            "--hash-token");
     fprintf(f, "\nEach setting may also come from a config file (INI, section [metrond],\n"
                "key as above with '_') or the environment (METROND_DATA, ...).\n"
                "Precedence: flags, then environment, then file, then defaults.\n");
@@ -178,7 +184,7 @@ int main(int argc, char **argv)
 {
     for (size_t i = 0; i < NSETTINGS; i++) set(&settings[i], settings[i].def);
     /* flags: --config first (the file comes before flags in precedence) */
-    struct option longopts[NSETTINGS + 4];
+    struct option longopts[NSETTINGS + 5];
     char names[NSETTINGS][64];
     size_t k = 0;
     for (; k < NSETTINGS; k++) {
@@ -190,13 +196,23 @@ int main(int argc, char **argv)
     longopts[k++] = (struct option){"config", required_argument, 0, 'c'};
     longopts[k++] = (struct option){"nosync", no_argument, 0, 'n'};
     longopts[k++] = (struct option){"help", no_argument, 0, 'h'};
+    longopts[k++] = (struct option){"hash-token", no_argument, 0, 't'};
     longopts[k] = (struct option){0, 0, 0, 0};
     const char *config = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        if (c == 'c')
+        if (c == 'c') {
             config = optarg;
-        else if (c == 'h') {
+        } else if (c == 't') {
+            /* read from stdin: a token on the command line would show in ps and shell history */
+            char tok[512];
+            if (!fgets(tok, sizeof tok, stdin)) return 2;
+            tok[strcspn(tok, "\r\n")] = '\0';
+            char hex[65];
+            mt_ingest_token_hash(tok, strlen(tok), hex);
+            printf("%s\n", hex);
+            return 0;
+        } else if (c == 'h') {
             usage(stdout);
             return 0;
         } else if (c == '?') {
@@ -288,6 +304,7 @@ int main(int argc, char **argv)
     ic.max_conns = max_conns;
     ic.idle_timeout_ms = idle * 1000;
     ic.mem_budget = budget;
+    ic.tokens_file = get("tokens_file");
     rc = mt_ingest_start(d.loop, d.eng, &ic, &d.ing);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",

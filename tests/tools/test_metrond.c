@@ -450,6 +450,155 @@ Test(metrond, kill_9_loses_no_acknowledged_write, .timeout = 180)
     cleanup(&d);
 }
 
+/* ---- tenants ---------------------------------------------------------------------------- */
+
+/* Points of series `measurement,<tags> field` (tags already in key order: "k=v,k=v"). */
+static size_t count_series(const char *dir, const char *m, const char *tags, const char *field)
+{
+    mt_name tk[8], tv[8];
+    size_t nt = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", tags);
+    for (char *save, *t = strtok_r(buf, ",", &save); t && nt < 8; t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '=');
+        tk[nt] = (mt_name){t, (size_t)(eq - t)};
+        tv[nt++] = (mt_name){eq + 1, strlen(eq + 1)};
+    }
+    char key[512];
+    size_t kl = mt_series_key(key, sizeof key, (mt_name){m, strlen(m)}, tk, tv, nt,
+                              (mt_name){field, strlen(field)});
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    mt_engine *e;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    uint32_t id;
+    mt_vtype t;
+    size_t n = 0;
+    if (mt_engine_series_lookup(e, key, kl, &id, &t) == MT_OK) {
+        mt_scan *s;
+        cr_assert_eq(mt_scan_open(e, id, INT64_MIN, INT64_MAX, &s), MT_OK);
+        mt_points p;
+        while (mt_scan_next(s, &p) == MT_OK) n += p.n;
+        mt_scan_close(s);
+    }
+    mt_engine_close(e);
+    return n;
+}
+
+Test(metrond, tokens_bind_each_write_to_its_tenant, .timeout = 60)
+{
+    char tokens[] = "/tmp/metrond-tokens-XXXXXX";
+    close(mkstemp(tokens));
+    /* the hashes come from metrond itself, as an operator would make them */
+    char cmd[512], hex[2][80];
+    const char *toks[2] = {"secret-a", "root-token"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "printf %%s %s | %s --hash-token", toks[i], METROND_PATH);
+        FILE *p = popen(cmd, "r");
+        cr_assert(fgets(hex[i], sizeof hex[i], p));
+        pclose(p);
+        hex[i][strcspn(hex[i], "\n")] = '\0';
+        cr_assert_eq(strlen(hex[i]), 64);
+    }
+    FILE *f = fopen(tokens, "w");
+    fprintf(f, "# business_id  sha256(token)\ntenant-a %s\n* %s\n", hex[0], hex[1]);
+    fclose(f);
+    daemon_t d;
+    char extra[256];
+    snprintf(extra, sizeof extra, "--tokens-file %s", tokens);
+    start(&d, extra);
+    char body[4096];
+    const char *line = "tenant,host=h v=1 1735689600\n";
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, line, strlen(line), body,
+                      sizeof body, NULL, 0),
+                 401);
+    cr_expect(strstr(body, "unable to parse authentication credentials"), "%s", body);
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", "Authorization: Token nope\r\n",
+                      line, strlen(line), body, sizeof body, NULL, 0),
+                 401);
+    cr_expect(strstr(body, "authorization failed"), "%s", body);
+    /* stamped with the token's tenant */
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s",
+                      "Authorization: Token secret-a\r\n", line, strlen(line), body, sizeof body,
+                      NULL, 0),
+                 204, "%s", body);
+    /* another tenant's line: nothing of the request is written */
+    const char *foreign = "tenant,host=h v=2 1735689601\ntenant,host=h,business_id=tenant-b v=3 "
+                          "1735689602\n";
+    cr_expect_eq(http(d.http, "POST", "/api/v2/write?org=o&bucket=b&precision=s",
+                      "Authorization: Bearer secret-a\r\n", foreign, strlen(foreign), body,
+                      sizeof body, NULL, 0),
+                 403);
+    cr_expect(strstr(body, "\"code\":\"forbidden\""), "%s", body);
+    /* the 1.x password parameter, and a system token that may write any tenant */
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s&u=me&p=secret-a", NULL, line,
+                      strlen(line), body, sizeof body, NULL, 0),
+                 204);
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s",
+                      "Authorization: Token root-token\r\n", foreign, strlen(foreign), body,
+                      sizeof body, NULL, 0),
+                 204, "%s", body);
+    cr_expect_lt(connect_tcp(d.tcp), 0, "raw TCP is off when tokens are configured");
+    stop(&d);
+    cr_expect_eq(count_series(d.dir, "tenant", "business_id=tenant-a,host=h", "v"), 1,
+                 "two writes of the same point");
+    cr_expect_eq(count_series(d.dir, "tenant", "business_id=tenant-b,host=h", "v"), 1);
+    cr_expect_eq(count_series(d.dir, "tenant", "host=h", "v"), 1, "the system token's own line");
+    unlink(tokens);
+    cleanup(&d);
+}
+
+Test(metrond, settings_come_from_file_then_environment_then_flags, .timeout = 60)
+{
+    daemon_t d;
+    snprintf(d.dir, sizeof d.dir, "/tmp/metrond-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(d.dir));
+    d.tcp = free_port();
+    d.http = free_port();
+    int wrong = free_port();
+    char ini[200];
+    snprintf(ini, sizeof ini, "%s.ini", d.dir);
+    FILE *f = fopen(ini, "w");
+    fprintf(f,
+            "; metrond settings\n[metrond]\ndata = %s\nhttp = 127.0.0.1:%d\nlp_tcp = "
+            "127.0.0.1:%d\nlp_udp = off\n",
+            d.dir, wrong, d.tcp);
+    fclose(f);
+    /* the environment overrides the file's http; the flag overrides nothing here */
+    char env[64];
+    snprintf(env, sizeof env, "127.0.0.1:%d", d.http);
+    setenv("METROND_HTTP", env, 1);
+    snprintf(d.log, sizeof d.log, "%s.log", d.dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "exec %s --config %s --log-level warn >>%s 2>&1", METROND_PATH, ini,
+             d.log);
+    d.pid = fork();
+    if (d.pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    unsetenv("METROND_HTTP");
+    int status = 0;
+    for (int i = 0; i < 200 && status != 200; i++) {
+        status = http(d.http, "GET", "/health", NULL, NULL, 0, NULL, 0, NULL, 0);
+        struct timespec t = {0, 25000000};
+        nanosleep(&t, NULL);
+    }
+    cr_expect_eq(status, 200, "HTTP from the environment");
+    int s = connect_tcp(d.tcp);
+    cr_expect_geq(s, 0, "TCP from the file");
+    if (s >= 0) close(s);
+    stop(&d);
+    FILE *lg = fopen(d.log, "r");
+    char line[512];
+    int info_lines = 0;
+    while (fgets(line, sizeof line, lg)) info_lines += strstr(line, "level=info") != NULL;
+    fclose(lg);
+    cr_expect_eq(info_lines, 0, "--log-level warn");
+    unlink(ini);
+    cleanup(&d);
+}
+
 /* ---- a real client ---------------------------------------------------------------------- */
 
 Test(metrond, python_influxdb_client_writes, .timeout = 120)
