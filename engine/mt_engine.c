@@ -240,6 +240,38 @@ static int recover(mt_engine *e)
 
 /* ---- writer ---------------------------------------------------------------- */
 
+#define LIMITED (UINT32_MAX - 1) /* gid of a key refused by a cardinality limit */
+
+/*
+ * Cardinality guard, checked when a series would be created: the total
+ * (max_series) and the new series of one tenant (business_id tag; none is
+ * the system tenant) in the current wall-clock hour.
+ */
+static bool cardinality_allows(mt_engine *e, const mt_series_parts *parts)
+{
+    if (e->opt.max_series && e->index.n >= e->opt.max_series) return false;
+    if (!e->opt.max_new_series_per_hour) return true;
+    int64_t hour = mt_hour_of(e->opt.clock_ns(e->opt.clock_ud));
+    if (hour != e->card_hour) {
+        e->card_hour = hour;
+        e->card_n = 0;
+    }
+    mt_name tenant = {"", 0};
+    for (size_t i = 0; i < parts->ntags; i++)
+        if (parts->tag_keys[i].len == 11 && !memcmp(parts->tag_keys[i].ptr, "business_id", 11))
+            tenant = parts->tag_values[i];
+    uint64_t h = mt_hash64(tenant.ptr, tenant.len);
+    size_t i = 0;
+    while (i < e->card_n && e->card[i].hash != h) i++;
+    if (i == e->card_n) {
+        if (e->card_n == MT_CARD_TENANTS) return false; /* more tenants in an hour than tracked */
+        e->card[e->card_n++] = (mt_card){h, 0};
+    }
+    if (e->card[i].created >= e->opt.max_new_series_per_hour) return false;
+    e->card[i].created++;
+    return true;
+}
+
 /* Resolve keys and check types; returns an error only for failures of the whole group. */
 static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
 {
@@ -263,6 +295,10 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
                 b->gid[p->key] = 0;
                 continue;
             }
+            if (!cardinality_allows(e, &parts)) {
+                b->gid[p->key] = LIMITED;
+                continue;
+            }
             pthread_rwlock_wrlock(&e->lock);
             id = mt_index_add(&e->index, key, k->len, k->hash, (mt_vtype)p->type);
             pthread_rwlock_unlock(&e->lock);
@@ -276,7 +312,11 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
     for (size_t i = 0; i < b->np; i++) {
         const mt_bpoint *p = &b->p[i];
         uint32_t id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
-        int why = !id ? MT_EINVAL : e->index.ents[id].type != p->type ? MT_ECONFLICT : MT_OK;
+        int why = id == LIMITED                       ? MT_ELIMIT
+                  : !id                               ? MT_EINVAL
+                  : e->index.ents[id].type != p->type ? MT_ECONFLICT
+                                                      : MT_OK;
+        if (why == MT_ELIMIT) e->st.points_over_series_limit++;
         if (why) {
             if (!b->res.rejected) b->res.first_rejected = i, b->res.first_reason = why;
             b->res.rejected++;
@@ -320,7 +360,7 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
             for (size_t i = 0; i < b->np && !rc; i++) {
                 const mt_bpoint *p = &b->p[i];
                 uint32_t id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
-                if (!id || e->index.ents[id].type != p->type) continue;
+                if (!id || id == LIMITED || e->index.ents[id].type != p->type) continue;
                 mt_val v = p->v;
                 const char *str = NULL;
                 if (p->type == MT_VT_STRING) {

@@ -55,14 +55,17 @@
 typedef struct mt_engine mt_engine;
 
 typedef struct mt_engine_options {
-    const char *dir;             /* data directory, created if missing (required) */
-    int64_t grace_ns;            /* late-point grace after an hour ends (default 5 min) */
-    int64_t commit_interval_ns;  /* extra wait to gather a group commit (default 0) */
-    bool nosync;                 /* true: commits skip fsync (loses recent commits on power loss) */
-    size_t map_size;             /* LMDB map size in bytes (default 64 GiB, sparse) */
-    int zstd_level;              /* hour-file chunks (default 9) */
-    bool auto_seal;              /* seal due hours on the writer thread (default true) */
-    int64_t (*clock_ns)(void *); /* wall clock for sealing (default mt_now_ns) */
+    const char *dir;            /* data directory, created if missing (required) */
+    int64_t grace_ns;           /* late-point grace after an hour ends (default 5 min) */
+    int64_t commit_interval_ns; /* extra wait to gather a group commit (default 0) */
+    bool nosync;                /* true: commits skip fsync (loses recent commits on power loss) */
+    size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */
+    int zstd_level;             /* hour-file chunks (default 9) */
+    bool auto_seal;             /* seal due hours on the writer thread (default true) */
+    uint64_t max_series;        /* series in all (0: no limit) */
+    uint32_t max_new_series_per_hour; /* new series per tenant (business_id) per wall-clock
+                                         hour (0: no limit) */
+    int64_t (*clock_ns)(void *);      /* wall clock for sealing (default mt_now_ns) */
     void *clock_ud;
 } mt_engine_options;
 
@@ -130,9 +133,9 @@ typedef struct mt_write_result {
     int rc;                /* MT_OK: accepted points are durable; else nothing was written */
     uint64_t seq;          /* the commit that holds the batch */
     size_t accepted;       /* points written */
-    size_t rejected;       /* points refused (type conflict, invalid key) */
+    size_t rejected;       /* points refused (type conflict, invalid key, series limit) */
     size_t first_rejected; /* index of the first refused point */
-    int first_reason;      /* MT_ECONFLICT or MT_EINVAL */
+    int first_reason;      /* MT_ECONFLICT, MT_EINVAL or MT_ELIMIT (a cardinality limit) */
 } mt_write_result;
 
 /*
@@ -228,6 +231,7 @@ typedef struct mt_engine_stats {
     uint64_t index_live_bytes;     /* pages of index.mdb that hold live data */
     uint64_t block_bytes;          /* bytes of the current hour files */
     uint64_t head_records_skipped; /* head records that failed their checksum at open */
+    uint64_t points_over_series_limit;          /* points refused by a cardinality limit */
     uint64_t commit_buckets[MT_COMMIT_BUCKETS]; /* commits taking <= mt_commit_bucket_le[i] s */
     double commit_seconds;                      /* total time spent committing */
 } mt_engine_stats;

@@ -209,6 +209,13 @@ const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id);
 
 /* ---- the engine ------------------------------------------------------------ */
 
+#define MT_CARD_TENANTS 4096 /* tenants tracked per hour by the cardinality guard */
+
+typedef struct mt_card {
+    uint64_t hash;    /* of the tenant (business_id) */
+    uint32_t created; /* series created this hour */
+} mt_card;
+
 typedef struct mt_hour_desc {
     int64_t hour;
     uint32_t gen;
@@ -243,6 +250,9 @@ struct mt_engine {
     pthread_t writer;
     bool writer_started;
 
+    int64_t card_hour;             /* wall-clock hour the counts below are for */
+    mt_card card[MT_CARD_TENANTS]; /* new series per tenant in card_hour */
+    size_t card_n;
     uint64_t seq; /* last committed sequence */
     uint32_t next_gen;
     mt_recbuf rec;

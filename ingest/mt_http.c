@@ -546,12 +546,18 @@ void mt_http_job_done(mt_job *job)
             mt_series_format(key, klen, name, sizeof name);
             bool known =
                 key && mt_engine_series_lookup(c->ing->eng, key, klen, &id, &have) == MT_OK;
-            if (!hs->dropped)
+            if (hs->dropped) {
+                /* the parser's first error stays the one named */
+            } else if (job->res.first_reason == MT_ELIMIT) {
+                snprintf(hs->first_error, sizeof hs->first_error,
+                         "max series limit exceeded: series '%s' was not created", name);
+            } else {
                 snprintf(hs->first_error, sizeof hs->first_error,
                          known ? "field type conflict: input field '%s' is type %s, already exists "
                                  "as type %s"
                                : "invalid series '%s' of type %s%s",
                          name, mt_vtype_name(t), known ? mt_vtype_name(have) : "");
+            }
             hs->dropped += job->res.rejected;
         }
         finish_write(c, &job->res);

@@ -107,6 +107,9 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
     one(&o, "metron_write_errors_total", "counter", "Batches the engine failed to write.",
         (double)s->write_errors);
     one(&o, "metron_series", "gauge", "Series known.", (double)e.series);
+    one(&o, "metron_points_over_series_limit_total", "counter",
+        "Points refused because their series would pass a cardinality limit.",
+        (double)e.points_over_series_limit);
     one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
         (double)e.head_points);
     one(&o, "metron_sealed_hours", "gauge", "Hours with a sealed file.", (double)e.sealed_hours);

@@ -47,6 +47,11 @@ static setting settings[] = {
     {"commit_interval_ms", "0", "extra milliseconds to gather a group commit", NULL},
     {"sync", "true", "fsync every commit (false: faster, loses the last commits on power loss)",
      NULL},
+    {"max_series", "0", "series in all; points of new series beyond it are refused (0: no limit)",
+     NULL},
+    {"max_new_series_per_hour", "0",
+     "new series per tenant (business_id) per hour; beyond it they are refused (0: no limit)",
+     NULL},
     {"log_level", "info", "debug, info, warn or error", NULL},
     {"tokens_file", "",
      "API tokens, one 'business_id sha256-hex' per line; with tokens every HTTP "
@@ -258,12 +263,13 @@ int main(int argc, char **argv)
         return 2;
     }
     mt_log_set_level(level);
-    uint64_t max_line, max_body, max_conns, idle, budget, grace, interval;
+    uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new;
     bool sync;
     if (parse_u64("max_line", &max_line) || parse_u64("max_body", &max_body) ||
         parse_u64("max_conns", &max_conns) || parse_u64("idle_timeout", &idle) ||
         parse_u64("mem_budget", &budget) || parse_u64("grace", &grace) ||
-        parse_u64("commit_interval_ms", &interval) || parse_bool("sync", &sync))
+        parse_u64("commit_interval_ms", &interval) || parse_u64("max_series", &max_series) ||
+        parse_u64("max_new_series_per_hour", &max_new) || parse_bool("sync", &sync))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -279,6 +285,8 @@ int main(int argc, char **argv)
     eo.grace_ns = (int64_t)grace * 1000000000;
     eo.commit_interval_ns = (int64_t)interval * 1000000;
     eo.nosync = !sync;
+    eo.max_series = max_series;
+    eo.max_new_series_per_hour = max_new > UINT32_MAX ? UINT32_MAX : (uint32_t)max_new;
     int rc = mt_engine_open(&eo, &d.eng);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot open the data directory\" data=%s err=\"%s\"", eo.dir,

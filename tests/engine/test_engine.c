@@ -420,6 +420,46 @@ Test(engine, postings_find_series_by_measurement_field_and_tag)
     mt_engine_close(e);
 }
 
+Test(engine, cardinality_limits_refuse_new_series_and_keep_the_rest)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    o.clock_ns = clock_fn;
+    o.max_new_series_per_hour = 2;
+    mt_engine *e;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "u", T0, 1);
+    add_f(b, "b", "u", T0, 1);
+    add_f(b, "c", "u", T0, 1);     /* a third new series of the same (system) tenant this hour */
+    add_f(b, "a", "u", T0 + S, 2); /* an existing series is fine */
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.accepted, 3);
+    cr_expect_eq(r.rejected, 1);
+    cr_expect_eq(r.first_rejected, 2);
+    cr_expect_eq(r.first_reason, MT_ELIMIT);
+    mt_batch_reset(b);
+    fake_now += H; /* the next hour: room again */
+    add_f(b, "c", "u", T0, 1);
+    write_ok(e, b, 1);
+    mt_engine_close(e);
+    o.max_new_series_per_hour = 0;
+    o.max_series = 3;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    add_f(b, "d", "u", T0, 1);
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.rejected, 1);
+    cr_expect_eq(r.first_reason, MT_ELIMIT);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.series, 3);
+    cr_expect_eq(st.points_over_series_limit, 1);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 typedef struct values_seen {
     char text[256];
 } values_seen;

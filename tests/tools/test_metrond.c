@@ -376,6 +376,27 @@ Test(metrond, http_write_ping_health_and_errors, .timeout = 60)
     cleanup(&d);
 }
 
+Test(metrond, the_series_limit_refuses_new_series_only, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, "--max-series 2");
+    char body[4096];
+    const char *lines = "lim,host=a v=1 1735689600\nlim,host=b v=1 1735689600\n"
+                        "lim,host=c v=1 1735689600\nlim,host=a v=2 1735689601\n";
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "partial write: max series limit exceeded: series 'lim,host=c v'"), "%s",
+              body);
+    cr_expect(strstr(body, "dropped=1"), "%s", body);
+    cr_assert_eq(http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    cr_expect(strstr(body, "\nmetron_points_over_series_limit_total 1\n"), "%s", body);
+    stop(&d);
+    cr_expect_eq(count_points(d.dir, "lim", "a", "v", NULL), 2);
+    cr_expect_eq(count_points(d.dir, "lim", "c", "v", NULL), 0);
+    cleanup(&d);
+}
+
 Test(metrond, metrics_are_prometheus_text, .timeout = 60)
 {
     daemon_t d;
