@@ -743,6 +743,10 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
     *st = e->st;
     st->series = e->index.n;
     st->head_points = e->head.points;
+    st->head_bytes = 0;
+    for (uint32_t i = 0; i < e->head.cap; i++)
+        st->head_bytes +=
+            (uint64_t)e->head.s[i].cap * (sizeof(int64_t) + sizeof(mt_val)) + e->head.s[i].strs_cap;
     st->sealed_hours = e->nhours;
     st->last_seq = e->seq;
     pthread_rwlock_unlock(&e->lock);

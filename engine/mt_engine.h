@@ -223,6 +223,7 @@ extern const double mt_commit_bucket_le[MT_COMMIT_BUCKETS];
 typedef struct mt_engine_stats {
     uint64_t series;               /* series known */
     uint64_t head_points;          /* points in the head (not yet sealed) */
+    uint64_t head_bytes;           /* bytes the head holds in memory (arrays and strings) */
     uint64_t sealed_hours;         /* hours with a file */
     uint64_t commits;              /* LMDB write transactions committed */
     uint64_t points_written;       /* points accepted since open */

@@ -6,7 +6,7 @@
  *   POST /write?db=&precision=n|u|ms|s|m|h        InfluxDB 1.x
  *   POST /api/v2/write?org=&bucket=&precision=ns|us|ms|s   InfluxDB 2.x
  *   GET|HEAD /ping     204 with the version headers clients look for
- *   GET /health        JSON; 200 while serving, 503 while stopping
+ *   GET /health        JSON; 200 while serving, 503 while stopping (/ready: the same)
  *   GET /metrics       Prometheus text format 0.0.4
  *
  * A write is answered 204 only after the engine committed its points
@@ -607,7 +607,7 @@ static void handle(mt_conn *c)
         handle_write(c, true);
     else if (strcmp(path, "/ping") == 0)
         respond(c, 204, NULL, NULL, 0);
-    else if (strcmp(path, "/health") == 0)
+    else if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0)
         handle_health(c);
     else if (strcmp(path, "/metrics") == 0)
         handle_metrics(c);

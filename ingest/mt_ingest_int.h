@@ -38,6 +38,7 @@ struct mt_conn {
     mt_batch *batch; /* TCP: the batch being filled */
     void *http;      /* mt_http.c's state */
     uint64_t bytes, lines, rejected;
+    int64_t last_read; /* monotonic ns of the last bytes read */
     char peer[64];
 };
 
@@ -51,7 +52,8 @@ struct mt_ingest {
     int listeners_open; /* closed asynchronously at stop */
     uv_async_t async;
     bool async_on;
-    uv_timer_t drain;      /* at stop: how long open connections may still be read */
+    uv_timer_t drain;      /* at stop: closes connections as they go quiet */
+    int64_t drain_started; /* monotonic ns */
     pthread_mutex_t dlock; /* the completion queue, filled on the writer thread */
     mt_job *done_head, *done_tail;
     mt_conn *conns;

@@ -112,6 +112,7 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
         (double)e.points_over_series_limit);
     one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
         (double)e.head_points);
+    one(&o, "metron_head_bytes", "gauge", "Bytes the head holds in memory.", (double)e.head_bytes);
     one(&o, "metron_sealed_hours", "gauge", "Hours with a sealed file.", (double)e.sealed_hours);
     one(&o, "metron_commits_total", "counter", "LMDB write transactions committed.",
         (double)e.commits);

@@ -11,8 +11,10 @@
 #include "mt_auth.h"
 #include "mt_ingest_int.h"
 
-#define READ_BUF (64 * 1024)
-#define DRAIN_MS 2000 /* how long stop keeps reading connections that are still open */
+#define READ_BUF       (64 * 1024)
+#define DRAIN_TICK_MS  100   /* at stop, how often open connections are looked at */
+#define DRAIN_QUIET_MS 1000  /* ... closed once quiet this long */
+#define DRAIN_MAX_MS   20000 /* ... and all closed after this long (metrond gives up at 30 s) */
 
 mt_ingest_config mt_ingest_config_default(void)
 {
@@ -84,7 +86,7 @@ static void udp_resume(mt_ingest *ing);
 
 static void resume_all(mt_ingest *ing)
 {
-    if (!ing->paused || ing->stopping) return;
+    if (!ing->paused) return;
     ing->paused = false;
     for (mt_conn *c = ing->conns; c; c = c->next)
         if (c->reading) mt_conn_read_start(c);
@@ -180,6 +182,7 @@ static void on_idle(uv_timer_t *t)
 
 void mt_conn_touch(mt_conn *c)
 {
+    c->last_read = mt_mono_ns();
     if (c->ing->cfg.idle_timeout_ms && !c->closing)
         uv_timer_start(&c->idle, on_idle, c->ing->cfg.idle_timeout_ms, 0);
 }
@@ -240,6 +243,11 @@ void mt_conn_close(mt_conn *c)
     if (c->closing) return;
     c->closing = true;
     mt_ingest *ing = c->ing;
+    if (c->bytes)
+        mt_log(MT_LOG_DEBUG,
+               "msg=\"connection closed\" peer=%s listener=%s bytes=%llu lines=%llu rejected=%llu",
+               c->peer, c->kind == LISTENER_HTTP ? "http" : "tcp", (unsigned long long)c->bytes,
+               (unsigned long long)c->lines, (unsigned long long)c->rejected);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -417,16 +425,30 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     return MT_OK;
 }
 
-static void on_drained(uv_timer_t *t)
+/*
+ * While stopping: a connection is closed once it has been quiet for
+ * DRAIN_QUIET_MS (a sender that finished, or one that keeps the socket open
+ * without sending), and every connection after DRAIN_MAX_MS.
+ */
+static void on_drain_tick(uv_timer_t *t)
 {
     mt_ingest *ing = t->data;
+    int64_t now = mt_mono_ns();
+    bool all = now - ing->drain_started > (int64_t)DRAIN_MAX_MS * 1000000;
+    if (ing->paused && !all) { /* quiet because we are not reading: wait for the writer */
+        for (mt_conn *c = ing->conns; c; c = c->next) c->last_read = now;
+        return;
+    }
     mt_conn *c = ing->conns;
     while (c) {
         mt_conn *next = c->next;
-        mt_conn_close(c);
+        if (all || now - c->last_read > (int64_t)DRAIN_QUIET_MS * 1000000) mt_conn_close(c);
         c = next;
     }
-    uv_close((uv_handle_t *)&ing->drain, on_listener_closed);
+    if (!ing->conns) {
+        uv_timer_stop(&ing->drain);
+        uv_close((uv_handle_t *)&ing->drain, on_listener_closed);
+    }
 }
 
 void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud)
@@ -437,7 +459,7 @@ void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud)
     ing->stop_ud = ud;
     close_listeners(ing);
     /* Lines already sent over TCP are still in the socket buffers: keep reading them
-       (connections close at EOF) for the drain period, then close what is left. */
+       (connections close at EOF) until each connection is quiet (on_drain_tick). */
     if (ing->paused) {
         ing->paused = false;
         for (mt_conn *c = ing->conns; c; c = c->next)
@@ -445,8 +467,9 @@ void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud)
     }
     uv_timer_init(ing->loop, &ing->drain);
     ing->drain.data = ing;
+    ing->drain_started = mt_mono_ns();
     ing->listeners_open++;
-    uv_timer_start(&ing->drain, on_drained, ing->conns ? DRAIN_MS : 0, 0);
+    uv_timer_start(&ing->drain, on_drain_tick, 0, DRAIN_TICK_MS);
 }
 
 /* UDP lives here too: it is small. One datagram is one batch of lines. */

@@ -203,11 +203,11 @@ static void *tcp_client(void *p)
     client_arg *a = p;
     int s = connect_tcp(a->port);
     if (s < 0) abort();
-    char buf[128 * 1024];
-    size_t len = 0;
+    size_t cap = (size_t)a->lines * 64, len = 0;
+    char *buf = malloc(cap);
     for (int i = 0; i < a->lines; i++)
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "tcp,host=c%d v=%di %lld000000000\n",
-                                a->id, i, T0 + i);
+        len += (size_t)snprintf(buf + len, cap - len, "tcp,host=c%d v=%di %lld000000000\n", a->id,
+                                i, T0 + i);
     /* write in uneven pieces so lines split across reads */
     size_t off = 0, piece = 1;
     while (off < len) {
@@ -217,6 +217,7 @@ static void *tcp_client(void *p)
         piece = piece * 7 % 997 + 1;
     }
     close(s);
+    free(buf);
     return NULL;
 }
 
@@ -239,6 +240,33 @@ Test(metrond, many_concurrent_tcp_clients, .timeout = 120)
         double sum;
         cr_expect_eq(count_points(d.dir, "tcp", host, "v", &sum), LINES, "client %d", i);
         cr_expect_eq(sum, (double)LINES * (LINES - 1) / 2);
+    }
+    cleanup(&d);
+}
+
+Test(metrond, a_slow_writer_pauses_reading_and_loses_nothing, .timeout = 120)
+{
+    daemon_t d;
+    /* a budget smaller than one read's batch: every read pauses the listeners */
+    start(&d, "--mem-budget 4096");
+    enum { CLIENTS = 4, LINES = 5000 };
+    pthread_t th[CLIENTS];
+    client_arg a[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        a[i] = (client_arg){d.tcp, i, LINES};
+        pthread_create(&th[i], NULL, tcp_client, &a[i]);
+    }
+    for (int i = 0; i < CLIENTS; i++) pthread_join(th[i], NULL);
+    char body[65536];
+    cr_assert_eq(http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    const char *p = strstr(body, "\nmetron_ingest_pauses_total ");
+    cr_assert_not_null(p);
+    cr_expect_gt(atof(p + 28), 0, "reading never paused");
+    stop(&d);
+    for (int i = 0; i < CLIENTS; i++) {
+        char host[16];
+        snprintf(host, sizeof host, "c%d", i);
+        cr_expect_eq(count_points(d.dir, "tcp", host, "v", NULL), LINES, "client %d", i);
     }
     cleanup(&d);
 }
