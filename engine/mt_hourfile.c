@@ -31,6 +31,7 @@
 #include <zstd.h>
 
 #include "mt_engine_int.h"
+#include "mt_fault.h"
 #include "mt_hash.h"
 
 #define HF_VERSION    1
@@ -214,9 +215,11 @@ int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
     }
     free(z);
     if (!rc) rc = flush(w);
+    if (!rc && mt_fault_hit("hf.fsync")) rc = -EIO;
     if (!rc && fsync(w->fd)) rc = -errno;
     if (!rc && close(w->fd)) rc = -errno;
     w->fd = -1;
+    if (!rc && mt_fault_hit("hf.rename")) rc = -EIO;
     if (!rc && rename(w->tmp, w->path)) rc = -errno;
     if (!rc) {
         int dfd = open(w->dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -1,6 +1,8 @@
 /* mt_kv.c — LMDB wrapper (contract in mt_kv.h). */
 #include "mt_kv.h"
 
+#include "mt_fault.h"
+
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -137,6 +139,11 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
 
 int mt_kv_commit(mt_kv_txn *txn)
 {
+    if (mt_fault_hit("kv.commit")) { /* as if the disk failed the commit's write or fsync */
+        mdb_txn_abort(txn->txn);
+        free(txn);
+        return -EIO;
+    }
     int rc = mdb_txn_commit(txn->txn);
     free(txn);
     return map_err(rc);

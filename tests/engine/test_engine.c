@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mt_engine.h"
+#include "mt_fault.h"
 #include "test_util.h"
 
 #define H  MT_HOUR_NS
@@ -459,6 +460,53 @@ Test(engine, cardinality_limits_refuse_new_series_and_keep_the_rest)
     mt_batch_free(b);
     mt_engine_close(e);
 }
+
+#ifdef MT_FAULT_INJECTION
+Test(engine, a_failed_commit_is_fatal_and_never_acknowledged)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "u", T0, 1);
+    write_ok(e, b, 1);
+    mt_fault_set("kv.commit", 1);
+    add_f(b, "a", "u", T0 + S, 2);
+    mt_write_result r;
+    cr_expect_eq(mt_engine_write(e, b, &r), -EIO, "the failed commit is reported");
+    mt_batch_reset(b);
+    add_f(b, "a", "u", T0 + 2 * S, 3);
+    cr_expect_eq(mt_engine_submit(e, b, NULL, NULL), MT_ECLOSED, "no write after an I/O failure");
+    mt_engine_close(e);
+    e = open_engine();
+    int64_t ts[4];
+    double v[4];
+    cr_expect_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 4), 1, "only the acknowledged point");
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, a_failed_hour_file_fsync_or_rename_keeps_the_points_in_the_head)
+{
+    const char *points[] = {"hf.fsync", "hf.rename"};
+    for (int k = 0; k < 2; k++) {
+        mt_engine *e = open_engine();
+        mt_batch *b = mt_batch_new();
+        add_f(b, "f", points[k], T0 + k * H, 1);
+        write_ok(e, b, 1);
+        mt_fault_set(points[k], 1);
+        cr_expect_eq(mt_engine_seal(e, true, NULL), -EIO, "%s", points[k]);
+        cr_expect_eq(count_files(dir, ".tmp"), 0, "the temp file is removed");
+        int64_t ts[4];
+        double v[4];
+        cr_expect_eq(read_all(e, "f", points[k], T0, T0 + 2 * H, ts, v, 4), 1);
+        cr_expect_eq(mt_engine_seal(e, true, NULL), MT_OK, "the next seal succeeds");
+        mt_engine_close(e);
+        e = open_engine();
+        cr_expect_eq(read_all(e, "f", points[k], T0, T0 + 2 * H, ts, v, 4), 1);
+        mt_batch_free(b);
+        mt_engine_close(e);
+    }
+}
+#endif
 
 typedef struct values_seen {
     char text[256];

@@ -1,0 +1,33 @@
+/*
+ * mt_fault.h — test-only fault injection. In a build with
+ * MT_FAULT_INJECTION defined (the test build), mt_fault_hit(point) returns
+ * true on the n-th call for a point armed with mt_fault_set; the code at
+ * that point then fails as the real operation would (-EIO from an fsync or
+ * a commit). In other builds mt_fault_hit is a constant false and costs
+ * nothing.
+ *
+ * Points: "kv.commit" (LMDB commit), "hf.fsync" and "hf.rename" (hour
+ * files).
+ */
+#ifndef MT_FAULT_H
+#define MT_FAULT_H
+
+#include <stdbool.h>
+
+#ifdef MT_FAULT_INJECTION
+/* Make the nth (1-based) next call of point fail; 0 disarms. Thread-safe. */
+void mt_fault_set(const char *point, int nth);
+bool mt_fault_hit(const char *point);
+#else
+static inline void mt_fault_set(const char *point, int nth)
+{
+    (void)point, (void)nth;
+}
+static inline bool mt_fault_hit(const char *point)
+{
+    (void)point;
+    return false;
+}
+#endif
+
+#endif
