@@ -46,7 +46,7 @@
  * Worked example, cpu usage 12.5, 12.75, 12.5 at t = 1000, 1010, 1020 s:
  *   ts: mode 0, 1000e9, step 10e9. values: mode 0, e = 2, no exceptions,
  *   integer stream of 1250, 1275, 1250: delta mode, g = 25, v0 = 1250,
- *   then a Rice block of zigzag(+1), zigzag(-1) = 2, 1 at k = 0:
+ *   then a Rice block of mt_zigzag(+1), mt_zigzag(-1) = 2, 1 at k = 0:
  *   bits 110 10 -> one byte 0x0B.
  *
  * Decoding checks every length and count against the bytes that remain,
@@ -60,6 +60,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "mt_buf.h"
 #include "mt_format.h"
 #include "mt_hash.h"
 #include "mt_rice.h"
@@ -104,94 +105,18 @@ static void put_u8(buf *b, uint8_t v)
 
 static void put_uvarint(buf *b, uint64_t v)
 {
-    while (v >= 0x80) {
-        b->data[b->len++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b->data[b->len++] = (uint8_t)v;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+    b->len += mt_put_uvarint(b->data + b->len, v);
 }
 
 static void put_svarint(buf *b, int64_t v)
 {
-    put_uvarint(b, zigzag(v));
+    put_uvarint(b, mt_zigzag(v));
 }
 
 static void put_u64le(buf *b, uint64_t v)
 {
-    for (int k = 0; k < 8; k++) b->data[b->len++] = (uint8_t)(v >> (8 * k));
-}
-
-static size_t uvarint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) v >>= 7, n++;
-    return n;
-}
-
-/* Bounds-checked reader. */
-typedef struct rd {
-    const uint8_t *p, *end;
-} rd;
-
-static int get_u8(rd *r, uint8_t *v)
-{
-    if (r->p >= r->end) return MT_ECORRUPT;
-    *v = *r->p++;
-    return MT_OK;
-}
-
-static int get_uvarint(rd *r, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end) return MT_ECORRUPT;
-        uint8_t c = *r->p++;
-        if (shift == 63 && c > 1) return MT_ECORRUPT;
-        x |= (uint64_t)(c & 0x7F) << shift;
-        if (c < 0x80) {
-            *v = x;
-            return MT_OK;
-        }
-    }
-    return MT_ECORRUPT;
-}
-
-static int get_svarint(rd *r, int64_t *v)
-{
-    uint64_t u;
-    int rc = get_uvarint(r, &u);
-    *v = unzigzag(u);
-    return rc;
-}
-
-static int get_u64le(rd *r, uint64_t *v)
-{
-    if (r->end - r->p < 8) return MT_ECORRUPT;
-    uint64_t x = 0;
-    for (int k = 0; k < 8; k++) x |= (uint64_t)r->p[k] << (8 * k);
-    r->p += 8;
-    *v = x;
-    return MT_OK;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(v >> (8 * k));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    mt_put_le(b->data + b->len, v, 8);
+    b->len += 8;
 }
 
 /* ---- integer stream ------------------------------------------------------ */
@@ -230,17 +155,18 @@ static void put_int_stream(buf *b, const uint64_t *v, size_t n, uint64_t *dz, ui
     int64_t q1 = 0, prev_q = 0;
     for (size_t i = 1; i < n; i++) {
         int64_t q = (int64_t)(v[i] - v[i - 1]) / gs, dd = 0;
-        dz[i - 1] = zigzag(q);
+        dz[i - 1] = mt_zigzag(q);
         if (i == 1)
             q1 = q;
         else if (__builtin_sub_overflow(q, prev_q, &dd))
             dod_ok = false;
         else
-            ddz[i - 2] = zigzag(dd);
+            ddz[i - 2] = mt_zigzag(dd);
         prev_q = q;
     }
-    bool dod = n > 2 && dod_ok &&
-               mt_rice_cost(ddz, n - 2) + 8 * uvarint_size(zigzag(q1)) < mt_rice_cost(dz, n - 1);
+    bool dod =
+        n > 2 && dod_ok &&
+        mt_rice_cost(ddz, n - 2) + 8 * mt_uvarint_size(mt_zigzag(q1)) < mt_rice_cost(dz, n - 1);
     put_u8(b, dod ? 1 : 0);
     put_uvarint(b, g);
     put_svarint(b, (int64_t)v[0]);
@@ -253,7 +179,7 @@ static void put_int_stream(buf *b, const uint64_t *v, size_t n, uint64_t *dz, ui
     }
 }
 
-static int get_rice(rd *r, uint64_t *z, size_t n)
+static int get_rice(mt_rd *r, uint64_t *z, size_t n)
 {
     size_t used;
     if (mt_rice_decode(r->p, (size_t)(r->end - r->p), z, n, &used)) return MT_ECORRUPT;
@@ -261,30 +187,30 @@ static int get_rice(rd *r, uint64_t *z, size_t n)
     return MT_OK;
 }
 
-static int get_int_stream(rd *r, uint64_t *v, size_t n)
+static int get_int_stream(mt_rd *r, uint64_t *v, size_t n)
 {
     uint8_t mode;
     uint64_t g;
     int64_t first, q1 = 0;
-    if (get_u8(r, &mode) || mode > 1 || get_uvarint(r, &g) || g == 0 || g > (uint64_t)INT64_MAX ||
-        get_svarint(r, &first))
+    if (mt_rd_u8(r, &mode) || mode > 1 || mt_rd_uvarint(r, &g) || g == 0 ||
+        g > (uint64_t)INT64_MAX || mt_rd_svarint(r, &first))
         return MT_ECORRUPT;
     v[0] = (uint64_t)first;
     if (n < 2) return MT_OK;
     if (mode == 1) {
-        if (n < 3 || get_svarint(r, &q1)) return MT_ECORRUPT;
+        if (n < 3 || mt_rd_svarint(r, &q1)) return MT_ECORRUPT;
         /* The Rice values land at v[2..n), then become values in place. */
         if (get_rice(r, v + 2, n - 2)) return MT_ECORRUPT;
         uint64_t q = (uint64_t)q1;
         v[1] = v[0] + q * g;
         for (size_t i = 2; i < n; i++) {
-            q += (uint64_t)unzigzag(v[i]);
+            q += (uint64_t)mt_unzigzag(v[i]);
             v[i] = v[i - 1] + q * g;
         }
         return MT_OK;
     }
     if (get_rice(r, v + 1, n - 1)) return MT_ECORRUPT;
-    for (size_t i = 1; i < n; i++) v[i] = v[i - 1] + (uint64_t)unzigzag(v[i]) * g;
+    for (size_t i = 1; i < n; i++) v[i] = v[i - 1] + (uint64_t)mt_unzigzag(v[i]) * g;
     return MT_OK;
 }
 
@@ -366,30 +292,30 @@ static int put_floats(buf *b, const mt_val *vals, size_t n, uint64_t *scratch)
     return MT_OK;
 }
 
-static int get_floats(rd *r, mt_val *vals, size_t n)
+static int get_floats(mt_rd *r, mt_val *vals, size_t n)
 {
     uint8_t mode;
-    if (get_u8(r, &mode) || mode > 1) return MT_ECORRUPT;
+    if (mt_rd_u8(r, &mode) || mode > 1) return MT_ECORRUPT;
     if (mode == 1) {
         if ((size_t)(r->end - r->p) / 8 < n) return MT_ECORRUPT;
         uint64_t last = 0;
         for (size_t i = 0; i < n; i++) {
             uint64_t x;
-            get_u64le(r, &x);
+            mt_rd_u64le(r, &x);
             vals[i].u = last ^= x;
         }
         return MT_OK;
     }
     uint8_t e;
     uint64_t nexc;
-    if (get_u8(r, &e) || e > MAX_DECIMAL_E || get_uvarint(r, &nexc) || nexc > n ||
+    if (mt_rd_u8(r, &e) || e > MAX_DECIMAL_E || mt_rd_uvarint(r, &nexc) || nexc > n ||
         (size_t)(r->end - r->p) / 9 < nexc)
         return MT_ECORRUPT;
     /* Exceptions are read first but applied after the stream: remember where they are. */
-    rd exc = *r;
+    mt_rd exc = *r;
     for (uint64_t k = 0; k < nexc; k++) {
         uint64_t gap, bits;
-        if (get_uvarint(r, &gap) || get_u64le(r, &bits)) return MT_ECORRUPT;
+        if (mt_rd_uvarint(r, &gap) || mt_rd_u64le(r, &bits)) return MT_ECORRUPT;
     }
     if (get_int_stream(r, &vals[0].u, n)) return MT_ECORRUPT;
     const double scale = pow10_exact[e];
@@ -397,8 +323,8 @@ static int get_floats(rd *r, mt_val *vals, size_t n)
     size_t idx = 0;
     for (uint64_t k = 0; k < nexc; k++) {
         uint64_t gap, bits;
-        get_uvarint(&exc, &gap);
-        get_u64le(&exc, &bits);
+        mt_rd_uvarint(&exc, &gap);
+        mt_rd_u64le(&exc, &bits);
         if (gap > n || (k > 0 && gap == 0) || (idx += gap) >= n) return MT_ECORRUPT;
         vals[idx].u = bits;
     }
@@ -447,7 +373,7 @@ static int encode_body(buf *b, const mt_points *p, uint64_t *scratch)
         int64_t prev = d1;
         for (size_t i = 2; i < n; i++) {
             int64_t d = (int64_t)((uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1]);
-            scratch[i - 2] = zigzag((int64_t)((uint64_t)d - (uint64_t)prev));
+            scratch[i - 2] = mt_zigzag((int64_t)((uint64_t)d - (uint64_t)prev));
             prev = d;
         }
         b->len += mt_rice_encode(scratch, n - 2, b->data + b->len);
@@ -503,18 +429,18 @@ static int decoder_reserve(mt_decoder *d, size_t n)
 
 static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points *out)
 {
-    rd r = {body, body + len};
+    mt_rd r = {body, body + len};
     uint8_t type;
     uint64_t n;
-    if (get_u8(&r, &type) || type >= MT_VT_COUNT || get_uvarint(&r, &n) || n == 0 ||
+    if (mt_rd_u8(&r, &type) || type >= MT_VT_COUNT || mt_rd_uvarint(&r, &n) || n == 0 ||
         n > MT_CODEC_MAX_POINTS || n > (uint64_t)(r.end - r.p) * 8 + 1)
         return MT_ECORRUPT;
     int rc = decoder_reserve(d, n);
     if (rc) return rc;
     uint8_t ts_mode;
     int64_t t0, d1 = 0;
-    if (get_u8(&r, &ts_mode) || ts_mode > 1 || get_svarint(&r, &t0) ||
-        (n > 1 && get_svarint(&r, &d1)) || (ts_mode == 1 && n < 3))
+    if (mt_rd_u8(&r, &ts_mode) || ts_mode > 1 || mt_rd_svarint(&r, &t0) ||
+        (n > 1 && mt_rd_svarint(&r, &d1)) || (ts_mode == 1 && n < 3))
         return MT_ECORRUPT;
     d->ts[0] = t0;
     if (n > 1) d->ts[1] = (int64_t)((uint64_t)t0 + (uint64_t)d1);
@@ -523,7 +449,7 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
         if (get_rice(&r, (uint64_t *)d->ts + 2, n - 2)) return MT_ECORRUPT;
         uint64_t step = (uint64_t)d1;
         for (size_t i = 2; i < n; i++) {
-            step += (uint64_t)unzigzag((uint64_t)d->ts[i]);
+            step += (uint64_t)mt_unzigzag((uint64_t)d->ts[i]);
             d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
         }
     } else {
@@ -551,7 +477,7 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
         }
         for (size_t i = 0; i < n; i++) {
             uint64_t l;
-            if (get_uvarint(&r, &l) || l > (uint64_t)(r.end - r.p) || l > 0xFFFFFFFFu)
+            if (mt_rd_uvarint(&r, &l) || l > (uint64_t)(r.end - r.p) || l > 0xFFFFFFFFu)
                 return MT_ECORRUPT;
             if (l) memcpy(d->strs + strs_len, r.p, l);
             d->vals[i].u = MT_VAL_STR(strs_len, l);
@@ -635,11 +561,11 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
     h[1] = MT_CHUNK_MAGIC1;
     h[2] = MT_CHUNK_VERSION;
     h[3] = (uint8_t)((unsigned)pts->type | (packed ? MT_CHUNK_FLAG_ZSTD : 0));
-    put_le32(h + 4, (uint32_t)pts->n);
-    put_le32(h + 8, (uint32_t)zn);
-    put_le32(h + 12, (uint32_t)e->body.len);
+    mt_put_le(h + 4, (uint32_t)pts->n, 4);
+    mt_put_le(h + 8, (uint32_t)zn, 4);
+    mt_put_le(h + 12, (uint32_t)e->body.len, 4);
     uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(payload, zn));
-    put_le32(h + 16, (uint32_t)sum);
+    mt_put_le(h + 16, (uint32_t)sum, 4);
     e->out.len = MT_CHUNK_HEADER_SIZE + zn;
     *chunk = e->out.data;
     *len = e->out.len;
@@ -680,9 +606,10 @@ static int check_header(const uint8_t *h, size_t len)
     if (h[2] != MT_CHUNK_VERSION) return MT_EFORMAT;
     unsigned type = h[3] & MT_CHUNK_TYPE_MASK, packed = h[3] & MT_CHUNK_FLAG_ZSTD;
     if (type >= MT_VT_COUNT || (h[3] & ~(MT_CHUNK_TYPE_MASK | MT_CHUNK_FLAG_ZSTD)) ||
-        get_le32(h + 4) == 0 || get_le32(h + 4) > MT_CODEC_MAX_POINTS ||
-        get_le32(h + 8) != len - MT_CHUNK_HEADER_SIZE || get_le32(h + 12) > MT_CHUNK_MAX_BODY ||
-        (!packed && get_le32(h + 12) != get_le32(h + 8)))
+        (uint32_t)mt_get_le(h + 4, 4) == 0 || (uint32_t)mt_get_le(h + 4, 4) > MT_CODEC_MAX_POINTS ||
+        (uint32_t)mt_get_le(h + 8, 4) != len - MT_CHUNK_HEADER_SIZE ||
+        (uint32_t)mt_get_le(h + 12, 4) > MT_CHUNK_MAX_BODY ||
+        (!packed && (uint32_t)mt_get_le(h + 12, 4) != (uint32_t)mt_get_le(h + 8, 4)))
         return MT_ECORRUPT;
     return MT_OK;
 }
@@ -692,7 +619,7 @@ int mt_codec_peek(const void *chunk, size_t len, size_t *n, mt_vtype *type)
     const uint8_t *h = chunk;
     int rc = check_header(h, len);
     if (rc) return rc;
-    *n = get_le32(h + 4);
+    *n = (uint32_t)mt_get_le(h + 4, 4);
     *type = (mt_vtype)(h[3] & MT_CHUNK_TYPE_MASK);
     return MT_OK;
 }
@@ -703,9 +630,9 @@ int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *o
     *out = (mt_points){0};
     int rc = check_header(h, len);
     if (rc) return rc;
-    size_t zn = len - MT_CHUNK_HEADER_SIZE, body_len = get_le32(h + 12);
+    size_t zn = len - MT_CHUNK_HEADER_SIZE, body_len = (uint32_t)mt_get_le(h + 12, 4);
     uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(payload, zn));
-    if ((uint32_t)sum != get_le32(h + 16)) return MT_ECORRUPT;
+    if ((uint32_t)sum != (uint32_t)mt_get_le(h + 16, 4)) return MT_ECORRUPT;
     if (h[3] & MT_CHUNK_FLAG_ZSTD) {
         d->body.len = 0;
         if ((rc = buf_reserve(&d->body, body_len ? body_len : 1))) return rc;
@@ -714,7 +641,8 @@ int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *o
         body = d->body.data;
     }
     rc = decode_body(d, body, body_len, out);
-    if (rc == MT_OK && (out->n != get_le32(h + 4) || out->type != (h[3] & MT_CHUNK_TYPE_MASK)))
+    if (rc == MT_OK &&
+        (out->n != (uint32_t)mt_get_le(h + 4, 4) || out->type != (h[3] & MT_CHUNK_TYPE_MASK)))
         rc = MT_ECORRUPT;
     if (rc) *out = (mt_points){0};
     return rc;

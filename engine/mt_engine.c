@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,14 +657,17 @@ int mt_engine_series_key(mt_engine *e, uint32_t id, void *out, size_t cap, size_
     return rc;
 }
 
-int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name value, uint32_t **ids,
-                       size_t *n)
+#define WALK_DONE INT_MIN /* a visitor's "stop here", not an error (no caller returns it) */
+
+/*
+ * Call visit(ud, term, tl, id) for each posting whose term starts with
+ * prefix, in key order (a term's ids ascending), in one read snapshot.
+ * visit returns 0 to go on; WALK_DONE stops quietly, anything else is
+ * returned.
+ */
+static int walk_postings(mt_engine *e, const char *prefix, size_t pl,
+                         int (*visit)(void *ud, const char *term, size_t tl, uint32_t id), void *ud)
 {
-    *ids = NULL;
-    *n = 0;
-    char term[512];
-    size_t tl = mt_index_term(term, sizeof term, kind, name, value);
-    if (!tl) return MT_OK;
     mt_kv_txn *t;
     int rc = mt_kv_begin(e->kv, false, &t);
     if (rc) return rc;
@@ -672,31 +676,82 @@ int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name va
         mt_kv_abort(t);
         return rc;
     }
-    size_t cap = 0;
     const void *k, *v;
     size_t kl, vl;
-    for (int r = mt_kv_cursor_seek(c, term, tl, &k, &kl, &v, &vl); r == MT_OK;
+    for (int r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
-        if (kl != tl || memcmp(k, term, tl) || vl != 4) break;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 256;
-            uint32_t *g = realloc(*ids, cap * sizeof *g);
-            if (!g) {
-                rc = -ENOMEM;
-                break;
-            }
-            *ids = g;
-        }
+        if (kl < pl || memcmp(k, prefix, pl) || vl != 4) break;
         const uint8_t *b = v;
-        (*ids)[(*n)++] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        rc = visit(ud, k, kl,
+                   (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
     }
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
-    if (rc) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
+    return rc == WALK_DONE ? MT_OK : rc;
+}
+
+typedef struct id_list {
+    size_t tl; /* the exact term */
+    uint32_t *ids;
+    size_t n, cap;
+} id_list;
+
+static int collect_id(void *ud, const char *term, size_t tl, uint32_t id)
+{
+    (void)term;
+    id_list *l = ud;
+    if (tl != l->tl) return WALK_DONE; /* a longer term that shares the prefix */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        uint32_t *g = realloc(l->ids, cap * sizeof *g);
+        if (!g) return -ENOMEM;
+        l->ids = g;
+        l->cap = cap;
     }
+    l->ids[l->n++] = id;
+    return 0;
+}
+
+int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name value, uint32_t **ids,
+                       size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    char term[512];
+    size_t tl = mt_index_term(term, sizeof term, kind, name, value);
+    if (!tl) return MT_OK;
+    id_list l = {.tl = tl};
+    int rc = walk_postings(e, term, tl, collect_id, &l);
+    if (rc) {
+        free(l.ids);
+        return rc;
+    }
+    *ids = l.ids;
+    *n = l.n;
+    return MT_OK;
+}
+
+typedef struct value_count {
+    size_t pl; /* prefix length: the value follows it */
+    char cur[512];
+    size_t cur_len, series;
+    int (*fn)(void *ud, mt_name value, size_t series);
+    void *ud;
+} value_count;
+
+/* Duplicates of one term come one after another: count them, report at each new term. */
+static int count_value(void *ud, const char *term, size_t tl, uint32_t id)
+{
+    (void)id;
+    value_count *vc = ud;
+    int rc = 0;
+    if (vc->series && (tl != vc->cur_len || memcmp(term, vc->cur, tl))) {
+        rc = vc->fn(vc->ud, (mt_name){vc->cur + vc->pl, vc->cur_len - vc->pl}, vc->series);
+        vc->series = 0;
+    }
+    memcpy(vc->cur, term, tl);
+    vc->cur_len = tl;
+    vc->series++;
     return rc;
 }
 
@@ -706,34 +761,9 @@ int mt_engine_tag_values(mt_engine *e, mt_name key,
     char prefix[512];
     size_t pl = mt_index_term(prefix, sizeof prefix, MT_TERM_TAG, key, (mt_name){"", 0});
     if (!pl) return MT_OK;
-    mt_kv_txn *t;
-    int rc = mt_kv_begin(e->kv, false, &t);
-    if (rc) return rc;
-    mt_kv_cursor *c;
-    if ((rc = mt_kv_cursor_open(t, MT_DB_POSTINGS, &c))) {
-        mt_kv_abort(t);
-        return rc;
-    }
-    /* duplicates of one term come one after another: count them, report at each new term */
-    char cur[512];
-    size_t cur_len = 0, series = 0;
-    const void *k, *v;
-    size_t kl, vl;
-    int r;
-    for (r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
-         r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
-        if (kl < pl || memcmp(k, prefix, pl)) break;
-        if (series && (kl != cur_len || memcmp(k, cur, kl))) {
-            rc = fn(ud, (mt_name){cur + pl, cur_len - pl}, series);
-            series = 0;
-        }
-        memcpy(cur, k, kl);
-        cur_len = kl;
-        series++;
-    }
-    if (!rc && series) rc = fn(ud, (mt_name){cur + pl, cur_len - pl}, series);
-    mt_kv_cursor_close(c);
-    mt_kv_abort(t);
+    value_count vc = {.pl = pl, .fn = fn, .ud = ud};
+    int rc = walk_postings(e, prefix, pl, count_value, &vc);
+    if (!rc && vc.series) rc = fn(ud, (mt_name){vc.cur + pl, vc.cur_len - pl}, vc.series);
     return rc;
 }
 

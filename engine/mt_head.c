@@ -17,6 +17,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
 
@@ -228,22 +229,6 @@ static int reserve(uint8_t **buf, size_t *cap, size_t need)
     return MT_OK;
 }
 
-static size_t put_uv(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static uint64_t zz(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
 void mt_rec_reset(mt_recbuf *r)
 {
     r->raw_len = 10; /* room for the point count, written by finish */
@@ -257,17 +242,17 @@ int mt_rec_add(mt_recbuf *r, uint32_t id, int64_t ts, mt_vtype t, mt_val v, cons
     size_t slen = t == MT_VT_STRING ? v.u : 0;
     if (reserve(&r->raw, &r->raw_cap, r->raw_len + 5 + 10 + 10 + slen)) return -ENOMEM;
     uint8_t *p = r->raw + r->raw_len;
-    p += put_uv(p, id);
-    p += put_uv(p, zz((int64_t)((uint64_t)ts - (uint64_t)r->last_ts)));
+    p += mt_put_uvarint(p, id);
+    p += mt_put_uvarint(p, mt_zigzag((int64_t)((uint64_t)ts - (uint64_t)r->last_ts)));
     switch (t) {
     case MT_VT_FLOAT:
         for (int k = 0; k < 8; k++) *p++ = (uint8_t)(v.u >> (8 * k));
         break;
-    case MT_VT_INT: p += put_uv(p, zz(v.i)); break;
-    case MT_VT_UINT: p += put_uv(p, v.u); break;
+    case MT_VT_INT: p += mt_put_uvarint(p, mt_zigzag(v.i)); break;
+    case MT_VT_UINT: p += mt_put_uvarint(p, v.u); break;
     case MT_VT_BOOL: *p++ = (uint8_t)(v.u & 1); break;
     case MT_VT_STRING:
-        p += put_uv(p, slen);
+        p += mt_put_uvarint(p, slen);
         if (slen) memcpy(p, str, slen);
         p += slen;
         break;
@@ -282,7 +267,7 @@ int mt_rec_finish(mt_recbuf *r)
 {
     /* The count goes in front: shift it into the 10 bytes kept for it. */
     uint8_t cnt[10];
-    size_t cl = put_uv(cnt, r->npoints);
+    size_t cl = mt_put_uvarint(cnt, r->npoints);
     uint8_t *raw = r->raw + 10 - cl;
     memcpy(raw, cnt, cl);
     size_t raw_len = r->raw_len - (10 - cl);
@@ -309,25 +294,6 @@ void mt_rec_free(mt_recbuf *r)
     memset(r, 0, sizeof *r);
 }
 
-typedef struct rrd {
-    const uint8_t *p, *end;
-} rrd;
-
-static int rd_uv(rrd *r, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end) return MT_ECORRUPT;
-        uint8_t c = *r->p++;
-        x |= (uint64_t)(c & 0x7F) << shift;
-        if (c < 0x80) {
-            *v = x;
-            return MT_OK;
-        }
-    }
-    return MT_ECORRUPT;
-}
-
 int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint32_t),
                   int (*fn)(void *, const mt_rec_point *), void *ud)
 {
@@ -344,14 +310,16 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
     if (!raw) return -ENOMEM;
     size_t got = ZSTD_decompress(raw, raw_len, h + REC_HEADER, len - REC_HEADER);
     int rc = ZSTD_isError(got) || got != raw_len ? MT_ECORRUPT : MT_OK;
-    rrd r = {raw, raw + raw_len};
+    mt_rd r = {raw, raw + raw_len};
     uint64_t n = 0, id, u;
     int64_t ts = 0;
-    if (!rc) rc = rd_uv(&r, &n);
+    if (!rc) rc = mt_rd_uvarint(&r, &n);
     for (uint64_t i = 0; !rc && i < n; i++) {
         mt_rec_point pt = {0};
-        if ((rc = rd_uv(&r, &id)) || id == 0 || id > UINT32_MAX || (rc = rd_uv(&r, &u))) break;
-        ts = (int64_t)((uint64_t)ts + (uint64_t)((int64_t)(u >> 1) ^ -(int64_t)(u & 1)));
+        if ((rc = mt_rd_uvarint(&r, &id)) || id == 0 || id > UINT32_MAX ||
+            (rc = mt_rd_uvarint(&r, &u)))
+            break;
+        ts = (int64_t)((uint64_t)ts + (uint64_t)mt_unzigzag(u));
         pt.id = (uint32_t)id;
         pt.ts = ts;
         mt_vtype t = type_of(ud, pt.id);
@@ -361,10 +329,8 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
             for (int k = 0; !rc && k < 8; k++) pt.v.u |= (uint64_t)r.p[k] << (8 * k);
             r.p += rc ? 0 : 8;
             break;
-        case MT_VT_INT:
-            if (!(rc = rd_uv(&r, &u))) pt.v.i = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-            break;
-        case MT_VT_UINT: rc = rd_uv(&r, &pt.v.u); break;
+        case MT_VT_INT: rc = mt_rd_svarint(&r, &pt.v.i); break;
+        case MT_VT_UINT: rc = mt_rd_uvarint(&r, &pt.v.u); break;
         case MT_VT_BOOL:
             if (r.p >= r.end || *r.p > 1)
                 rc = MT_ECORRUPT;
@@ -372,7 +338,7 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
                 pt.v.u = *r.p++;
             break;
         case MT_VT_STRING:
-            if (!(rc = rd_uv(&r, &u)) && u > (uint64_t)(r.end - r.p)) rc = MT_ECORRUPT;
+            if (!(rc = mt_rd_uvarint(&r, &u)) && u > (uint64_t)(r.end - r.p)) rc = MT_ECORRUPT;
             if (!rc) {
                 pt.v.u = u;
                 pt.str = (const char *)r.p;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_fault.h"
 #include "mt_hash.h"
@@ -110,18 +111,6 @@ static int put(mt_hf_writer *w, const void *p, size_t n)
     return MT_OK;
 }
 
-static void le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * k));
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < bytes; k++) v |= (uint64_t)p[k] << (8 * k);
-    return v;
-}
-
 int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
 {
     mt_hf_writer *w = calloc(1, sizeof *w);
@@ -143,7 +132,7 @@ int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
         return rc;
     }
     uint8_t h[HF_HEADER] = {'M', 'T', 'H', 'F', HF_VERSION};
-    le(h + 8, (uint64_t)hour, 8);
+    mt_put_le(h + 8, (uint64_t)hour, 8);
     w->off = HF_HEADER;
     if ((rc = put(w, h, sizeof h))) {
         mt_hf_abort(w);
@@ -151,14 +140,6 @@ int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
     }
     *out = w;
     return MT_OK;
-}
-
-static size_t uv(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) p[n++] = (uint8_t)(v | 0x80), v >>= 7;
-    p[n++] = (uint8_t)v;
-    return n;
 }
 
 int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len)
@@ -173,18 +154,18 @@ int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t l
     }
     int64_t start = w->hour * MT_HOUR_NS;
     uint8_t *p = w->foot + w->foot_len;
-    p += uv(p, e->id - w->last_id);
+    p += mt_put_uvarint(p, e->id - w->last_id);
     *p++ = e->type;
-    p += uv(p, len);
-    p += uv(p, e->count);
-    p += uv(p, (uint64_t)(e->min_ts - start));
-    p += uv(p, (uint64_t)(e->max_ts - e->min_ts));
+    p += mt_put_uvarint(p, len);
+    p += mt_put_uvarint(p, e->count);
+    p += mt_put_uvarint(p, (uint64_t)(e->min_ts - start));
+    p += mt_put_uvarint(p, (uint64_t)(e->max_ts - e->min_ts));
     if (e->type != MT_VT_STRING) {
         const double s[5] = {e->sum, e->min, e->max, e->first, e->last};
         for (int k = 0; k < 5; k++) {
             uint64_t b;
             memcpy(&b, &s[k], 8);
-            le(p, b, 8);
+            mt_put_le(p, b, 8);
             p += 8;
         }
     }
@@ -205,11 +186,11 @@ int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
     if (!rc) {
         uint8_t *t = z + zn;
         memset(t, 0, HF_TRAILER);
-        le(t, w->off, 8);
-        le(t + 8, zn, 4);
-        le(t + 12, w->foot_len, 4);
-        le(t + 16, w->count, 4);
-        le(t + 20, (uint32_t)mt_hash64(z, zn), 4);
+        mt_put_le(t, w->off, 8);
+        mt_put_le(t + 8, zn, 4);
+        mt_put_le(t + 12, w->foot_len, 4);
+        mt_put_le(t + 16, w->count, 4);
+        mt_put_le(t + 20, (uint32_t)mt_hash64(z, zn), 4);
         memcpy(t + 28, "MTHE", 4);
         rc = put(w, z, zn + HF_TRAILER);
     }
@@ -274,11 +255,11 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
     if (rc) return rc;
     if (memcmp(h, "MTHF", 4) || memcmp(t + 28, "MTHE", 4)) return MT_ECORRUPT;
     if (h[4] != HF_VERSION) return MT_EFORMAT;
-    uint64_t foff = get_le(t, 8);
-    uint32_t zn = (uint32_t)get_le(t + 8, 4), raw_len = (uint32_t)get_le(t + 12, 4);
-    uint32_t count = (uint32_t)get_le(t + 16, 4), sum = (uint32_t)get_le(t + 20, 4);
-    if ((int64_t)get_le(h + 8, 8) != hour || foff < HF_HEADER || foff + zn + HF_TRAILER != size ||
-        raw_len > HF_MAX_FOOTER || count > raw_len / 6 + 1)
+    uint64_t foff = mt_get_le(t, 8);
+    uint32_t zn = (uint32_t)mt_get_le(t + 8, 4), raw_len = (uint32_t)mt_get_le(t + 12, 4);
+    uint32_t count = (uint32_t)mt_get_le(t + 16, 4), sum = (uint32_t)mt_get_le(t + 20, 4);
+    if ((int64_t)mt_get_le(h + 8, 8) != hour || foff < HF_HEADER ||
+        foff + zn + HF_TRAILER != size || raw_len > HF_MAX_FOOTER || count > raw_len / 6 + 1)
         return MT_ECORRUPT;
     uint8_t *z = malloc(zn ? zn : 1), *raw = malloc(raw_len ? raw_len : 1);
     out->e = calloc(count ? count : 1, sizeof *out->e);
@@ -289,65 +270,43 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
         size_t got = ZSTD_decompress(raw, raw_len, z, zn);
         if (ZSTD_isError(got) || got != raw_len) rc = MT_ECORRUPT;
     }
-    const uint8_t *p = raw, *end = raw + raw_len;
+    mt_rd r = {raw, raw + raw_len};
     uint64_t off = HF_HEADER, id = 0;
     int64_t start = hour * MT_HOUR_NS;
     for (uint32_t i = 0; !rc && i < count; i++) {
-        uint64_t f[5];
-        int nf = 0;
         mt_hf_entry *e = &out->e[i];
-        /* id gap, then type as one byte, then len, count, min offset, span */
-        for (int k = 0; k < 6 && !rc; k++) {
-            if (k == 1) {
-                if (p >= end || *p >= MT_VT_COUNT)
-                    rc = MT_ECORRUPT;
-                else
-                    e->type = *p++;
-                continue;
-            }
-            uint64_t x = 0;
-            unsigned shift = 0;
-            for (;; shift += 7) {
-                if (p >= end || shift > 63) {
-                    rc = MT_ECORRUPT;
-                    break;
-                }
-                uint8_t c = *p++;
-                x |= (uint64_t)(c & 0x7F) << shift;
-                if (c < 0x80) break;
-            }
-            f[nf++] = x;
+        uint64_t gap, len, n, min_off, span; /* the entry, in the order written by mt_hf_add */
+        if (mt_rd_uvarint(&r, &gap) || mt_rd_u8(&r, &e->type) || e->type >= MT_VT_COUNT ||
+            mt_rd_uvarint(&r, &len) || mt_rd_uvarint(&r, &n) || mt_rd_uvarint(&r, &min_off) ||
+            mt_rd_uvarint(&r, &span)) {
+            rc = MT_ECORRUPT;
+            break;
         }
-        if (rc) break;
-        id += f[0];
-        if (f[0] == 0 || id > UINT32_MAX || f[1] > UINT32_MAX || f[2] == 0 ||
-            f[2] > MT_CODEC_MAX_POINTS || f[3] >= (uint64_t)MT_HOUR_NS ||
-            f[4] >= (uint64_t)MT_HOUR_NS - f[3] || off + f[1] > foff) {
+        id += gap;
+        if (gap == 0 || id > UINT32_MAX || len > UINT32_MAX || n == 0 || n > MT_CODEC_MAX_POINTS ||
+            min_off >= (uint64_t)MT_HOUR_NS || span >= (uint64_t)MT_HOUR_NS - min_off ||
+            off + len > foff) {
             rc = MT_ECORRUPT;
             break;
         }
         e->id = (uint32_t)id;
         e->off = off;
-        e->len = (uint32_t)f[1];
-        e->count = (uint32_t)f[2];
-        e->min_ts = start + (int64_t)f[3];
-        e->max_ts = e->min_ts + (int64_t)f[4];
-        off += f[1];
+        e->len = (uint32_t)len;
+        e->count = (uint32_t)n;
+        e->min_ts = start + (int64_t)min_off;
+        e->max_ts = e->min_ts + (int64_t)span;
+        off += len;
         if (e->type != MT_VT_STRING) {
-            if (end - p < 40) {
-                rc = MT_ECORRUPT;
-                break;
+            double sv[5];
+            for (int k = 0; k < 5 && !rc; k++) {
+                uint64_t b;
+                rc = mt_rd_u64le(&r, &b);
+                memcpy(&sv[k], &b, 8);
             }
-            double s[5];
-            for (int k = 0; k < 5; k++) {
-                uint64_t b = get_le(p, 8);
-                memcpy(&s[k], &b, 8);
-                p += 8;
-            }
-            e->sum = s[0], e->min = s[1], e->max = s[2], e->first = s[3], e->last = s[4];
+            e->sum = sv[0], e->min = sv[1], e->max = sv[2], e->first = sv[3], e->last = sv[4];
         }
     }
-    if (!rc && (p != end || off != foff)) rc = MT_ECORRUPT;
+    if (!rc && (mt_rd_left(&r) || off != foff)) rc = MT_ECORRUPT;
     free(z);
     free(raw);
     if (rc) {

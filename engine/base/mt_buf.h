@@ -1,0 +1,110 @@
+/*
+ * mt_buf.h — the byte-level encodings every format of Metron uses: LEB128
+ * varints, zigzag, little-endian words, and a bounds-checked reader that
+ * fails with MT_ECORRUPT instead of reading past its end. Header-only
+ * (the codec's inner loops inline them). Pure; thread-safe.
+ */
+#ifndef MT_BUF_H
+#define MT_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+#define MT_UVARINT_MAX 10 /* bytes of the longest uvarint */
+
+static inline uint64_t mt_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t mt_unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Write v as a uvarint at p (room for MT_UVARINT_MAX bytes); returns the bytes written. */
+static inline size_t mt_put_uvarint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Bytes the uvarint of v takes. */
+static inline size_t mt_uvarint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, n++;
+    return n;
+}
+
+static inline void mt_put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * k));
+}
+
+static inline uint64_t mt_get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < bytes; k++) v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+/* A reader over [p, end). Every get returns MT_OK or MT_ECORRUPT (nothing read then). */
+typedef struct mt_rd {
+    const uint8_t *p, *end;
+} mt_rd;
+
+static inline size_t mt_rd_left(const mt_rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+static inline int mt_rd_u8(mt_rd *r, uint8_t *v)
+{
+    if (r->p >= r->end) return MT_ECORRUPT;
+    *v = *r->p++;
+    return MT_OK;
+}
+
+static inline int mt_rd_uvarint(mt_rd *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    const uint8_t *p = r->p;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (p >= r->end) return MT_ECORRUPT;
+        uint8_t c = *p++;
+        if (shift == 63 && c > 1) return MT_ECORRUPT; /* more than 64 bits */
+        x |= (uint64_t)(c & 0x7F) << shift;
+        if (c < 0x80) {
+            r->p = p;
+            *v = x;
+            return MT_OK;
+        }
+    }
+    return MT_ECORRUPT;
+}
+
+static inline int mt_rd_svarint(mt_rd *r, int64_t *v)
+{
+    uint64_t u;
+    int rc = mt_rd_uvarint(r, &u);
+    if (rc == MT_OK) *v = mt_unzigzag(u);
+    return rc;
+}
+
+static inline int mt_rd_u64le(mt_rd *r, uint64_t *v)
+{
+    if (mt_rd_left(r) < 8) return MT_ECORRUPT;
+    *v = mt_get_le(r->p, 8);
+    r->p += 8;
+    return MT_OK;
+}
+
+#endif
