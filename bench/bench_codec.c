@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_feed.h"
 #include "bench_util.h"
 #include "mt_codec.h"
 #include "mt_gen.h"
@@ -81,17 +82,8 @@ int main(int argc, char **argv)
         ld.s[i].vals = malloc(ticks * sizeof(mt_val));
         ld.s[i].type = MT_VT_COUNT; /* unused slot */
     }
-    mt_gen *g;
-    mt_lp_parser *p;
-    if (mt_gen_new(&opt, &g) || mt_lp_parser_new(NULL, &p)) return 1;
-    char *buf = malloc(1 << 22);
-    size_t n;
     mt_lp_handler h = {on_line, NULL, &ld};
-    while ((n = mt_gen_next(g, buf, 1 << 22)) > 0) mt_lp_feed(p, buf, n, 0, &h);
-    mt_lp_finish(p, 0, &h);
-    mt_gen_free(g);
-    mt_lp_parser_free(p);
-    free(buf);
+    if (mt_bench_parse_workload(&opt, &h)) return 1;
 
     /* Encode: one chunk per series and hour, kept in one arena. */
     mt_encoder *enc;

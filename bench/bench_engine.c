@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_feed.h"
 #include "bench_util.h"
 #include "mt_engine.h"
 #include "mt_gen.h"
@@ -104,17 +105,8 @@ int main(int argc, char **argv)
     for (int r = 0; r < repeat; r++) {
         /* prepare the batches: generate, parse, build keys (not timed) */
         prep p = {0};
-        mt_gen *g;
-        mt_lp_parser *lp;
-        if (mt_gen_new(&opt, &g) || mt_lp_parser_new(NULL, &lp)) return 1;
-        char *buf = malloc(1 << 22);
-        size_t n;
         mt_lp_handler h = {on_line, NULL, &p};
-        while ((n = mt_gen_next(g, buf, 1 << 22)) > 0) mt_lp_feed(lp, buf, n, 0, &h);
-        mt_lp_finish(lp, 0, &h);
-        free(buf);
-        mt_gen_free(g);
-        mt_lp_parser_free(lp);
+        if (mt_bench_parse_workload(&opt, &h)) return 1;
 
         char dir[512];
         snprintf(dir, sizeof dir, "%s/metron-bench-XXXXXX", base);
