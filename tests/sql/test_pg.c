@@ -3,10 +3,13 @@
  * tools/test.sh starts (METRON_TEST_PG). Without it these tests fail.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mt_pg.h"
+#include "mt_stats.h"
 #include "test_util.h"
 
 static mt_pg *connect_or_fail(void)
@@ -81,4 +84,55 @@ Test(pg, a_bad_url_is_a_clear_error)
     cr_expect_null(pg);
     cr_expect(strlen(err) > 0);
     mt_pg_close(NULL);
+}
+
+/*
+ * Metron's PERCENTILE_CONT by selection against PostgreSQL's own
+ * percentile_cont on the same values: equal bit for bit (the rollups
+ * promise exactness, DESIGN §5).
+ */
+Test(pg, percentile_cont_equals_postgresql_bit_for_bit, .timeout = 120)
+{
+    mt_pg *pg = connect_or_fail();
+    uint64_t seed = mt_test_seed();
+    const double fr[] = {0.5, 0.95, 0.99, 0.0, 1.0, 0.333};
+    const size_t nf = sizeof fr / sizeof fr[0];
+    for (int round = 0; round < 60; round++) {
+        size_t n = 1 + mt_test_rand(&seed) % (round < 40 ? 50 : 20000);
+        double *v = malloc(n * sizeof *v);
+        size_t cap = n * 28 + 16, len = 0;
+        char *arr = malloc(cap);
+        arr[len++] = '{';
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = mt_test_rand(&seed);
+            v[i] = round % 3 == 0   ? (double)(int64_t)(r % 100001) / 100      /* cpu-like */
+                   : round % 3 == 1 ? (double)(r % 9)                          /* ties */
+                                    : exp((double)(r % 200000) / 10000.0) - 5; /* heavy tail */
+            len += (size_t)snprintf(arr + len, cap - len, "%s%.17g", i ? "," : "", v[i]);
+        }
+        arr[len++] = '}';
+        arr[len] = '\0';
+        const char *params[] = {arr};
+        char res[1024];
+        int rc = mt_pg_query_value(pg,
+                                   "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99, 0.0, 1.0, "
+                                   "0.333]::float8[]) WITHIN GROUP (ORDER BY x) "
+                                   "FROM unnest($1::float8[]) AS x",
+                                   1, params, res, sizeof res);
+        cr_assert_eq(rc, MT_OK, "%s", mt_pg_errmsg(pg));
+        double mine[6];
+        cr_assert_eq(mt_percentiles_cont(v, n, fr, nf, mine), MT_OK);
+        char *p = res + 1; /* "{a,b,...}" */
+        for (size_t k = 0; k < nf; k++) {
+            char *end;
+            double theirs = strtod(p, &end);
+            cr_assert_eq(mine[k], theirs,
+                         "n %zu fraction %g: metron %.17g, postgresql %.17g (MT_TEST_SEED=%llu)", n,
+                         fr[k], mine[k], theirs, (unsigned long long)mt_test_seed());
+            p = end + 1;
+        }
+        free(v);
+        free(arr);
+    }
+    mt_pg_close(pg);
 }
