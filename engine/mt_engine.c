@@ -177,11 +177,11 @@ static int replay_point(void *ud, const mt_rec_point *p)
 static int recover(mt_engine *e)
 {
     mt_kv_txn *t;
-    int rc = mt_kv_begin(e->kv, true, &t);
+    int rc = mt_kv_begin(e->kv, !e->opt.read_only, &t);
     if (rc) return rc;
     uint64_t version = 0, gen = 1;
     rc = meta_get_u64(t, "version", &version);
-    if (rc == MT_ENOTFOUND) {
+    if (rc == MT_ENOTFOUND && !e->opt.read_only) {
         version = FORMAT_VERSION;
         rc = mt_engine_meta_put(t, "version", version);
     }
@@ -212,6 +212,8 @@ static int recover(mt_engine *e)
         /* a missing or damaged file is reported by the scans that need it */
         int hr = mt_engine_hour_set(e, hour, g, bytes);
         if (hr == -ENOMEM) rc = hr;
+        /* a reader whose snapshot names a generation the writer has just replaced: retry */
+        if (hr == MT_ECORRUPT && e->opt.read_only) rc = -EAGAIN;
     }
     mt_kv_cursor_close(c);
     /* the head log */
@@ -229,7 +231,7 @@ static int recover(mt_engine *e)
         rc = mt_kv_commit(t);
     else
         mt_kv_abort(t);
-    if (rc) return rc;
+    if (rc || e->opt.read_only) return rc; /* a reader removes nothing */
     pthread_mutex_lock(&walk_lock);
     walk_engine = e;
     char blocks[4200];
@@ -490,7 +492,7 @@ static int lock_dir(mt_engine *e)
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
 {
     if (!opt || !opt->dir || !*opt->dir) return MT_EINVAL;
-    if (mkdir(opt->dir, 0755) && errno != EEXIST) return -errno;
+    if (!opt->read_only && mkdir(opt->dir, 0755) && errno != EEXIST) return -errno;
     mt_engine *e = calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
     e->opt = *opt;
@@ -502,13 +504,24 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     pthread_mutex_init(&e->qlock, NULL);
     pthread_cond_init(&e->qcond, NULL);
     pthread_cond_init(&e->dcond, NULL);
-    mt_kv_options ko = {.map_size = opt->map_size, .nosync = opt->nosync};
+    mt_kv_options ko = {
+        .map_size = opt->map_size, .nosync = opt->nosync, .read_only = opt->read_only};
     int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
-    if (!rc) rc = lock_dir(e);
+    if (!rc && !opt->read_only) rc = lock_dir(e);
     if (!rc) rc = mt_kv_open(e->dir, &ko, &e->kv);
+    if (rc == -ENOENT && opt->read_only) rc = MT_ENOTFOUND;
     if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
     if (!rc) rc = mt_decoder_new(&e->dec);
     if (!rc) rc = recover(e);
+    if (opt->read_only) {
+        e->failed = true; /* refuses writes and seals with MT_ECLOSED */
+        if (rc) {
+            mt_engine_close(e);
+            return rc;
+        }
+        *out = e;
+        return MT_OK;
+    }
     if (!rc) {
         e->st.series = e->index.n;
         rc = -pthread_create(&e->writer, NULL, writer_main, e);

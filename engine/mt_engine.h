@@ -62,6 +62,9 @@ typedef struct mt_engine_options {
     size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */
     int zstd_level;             /* hour-file chunks (default 9) */
     bool auto_seal;             /* seal due hours on the writer thread (default true) */
+    bool read_only;             /* a snapshot for reading, beside a metrond that writes:
+                                   no lock, no writer, no recovery; writes and seals
+                                   answer MT_ECLOSED */
     uint64_t max_series;        /* series in all (0: no limit) */
     uint32_t max_new_series_per_hour; /* new series per tenant (business_id) per wall-clock
                                          hour (0: no limit) */
@@ -73,7 +76,11 @@ typedef struct mt_engine_options {
 mt_engine_options mt_engine_options_default(void);
 
 /*
- * Open (or create) a data directory, recover it and start the writer.
+ * Open (or create) a data directory, recover it and start the writer. With
+ * read_only, take a snapshot instead: the index, the sealed hours and the
+ * head as committed at that moment (MT_ENOTFOUND when the directory holds
+ * no data yet; -EAGAIN when a seal replaced a file the snapshot names
+ * while it was taken: open again).
  * Returns MT_OK and *out, MT_EINVAL, MT_EFORMAT (a newer format),
  * MT_ECORRUPT, -EBUSY when another engine (in any process) has the
  * directory open, or -errno.

@@ -58,16 +58,18 @@ int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
     kv->map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
     char path[4096];
     snprintf(path, sizeof path, "%s/index.mdb", dir);
-    unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (opt && opt->nosync ? MDB_NOSYNC : 0);
+    bool ro = opt && opt->read_only;
+    unsigned flags =
+        MDB_NOSUBDIR | MDB_NOTLS | (opt && opt->nosync ? MDB_NOSYNC : 0) | (ro ? MDB_RDONLY : 0);
     int rc = mdb_env_create(&kv->env);
     if (!rc) rc = mdb_env_set_maxdbs(kv->env, MT_DB__COUNT);
     if (!rc) rc = mdb_env_set_mapsize(kv->env, kv->map_size);
     if (!rc) rc = mdb_env_set_maxreaders(kv->env, 256);
     if (!rc) rc = mdb_env_open(kv->env, path, flags, 0644);
     MDB_txn *txn = NULL;
-    if (!rc) rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
+    if (!rc) rc = mdb_txn_begin(kv->env, NULL, ro ? MDB_RDONLY : 0, &txn);
     for (int i = 0; !rc && i < MT_DB__COUNT; i++)
-        rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE | dbs[i].flags, &kv->dbi[i]);
+        rc = mdb_dbi_open(txn, dbs[i].name, (ro ? 0 : MDB_CREATE) | dbs[i].flags, &kv->dbi[i]);
     if (!rc)
         rc = mdb_txn_commit(txn);
     else if (txn)

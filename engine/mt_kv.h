@@ -42,6 +42,8 @@ typedef struct mt_kv_cursor mt_kv_cursor;
 typedef struct mt_kv_options {
     size_t map_size; /* bytes of address space (sparse); default 64 GiB */
     bool nosync;     /* true: commits do not fsync (loses the last commits on power loss) */
+    bool read_only;  /* open for reading only, beside a writer in another process; the
+                        databases must exist (MT_ENOTFOUND otherwise) */
 } mt_kv_options;
 
 /* Open (creating if needed) index.mdb in dir. MT_OK and *out, or an error. */

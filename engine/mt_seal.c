@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "mt_engine_int.h"
+#include "mt_stats.h"
 
 #define RECORD_POINTS (1u << 16) /* points per rewritten head record: bounds its buffers */
 
@@ -46,16 +47,10 @@ static void summarize(mt_hf_entry *e, mt_vtype t, const mt_pts *p)
     e->min_ts = p->ts[0];
     e->max_ts = p->ts[p->n - 1];
     if (t == MT_VT_STRING) return;
-    double sum = 0, mn = as_double(t, p->v[0]), mx = mn;
-    for (size_t i = 0; i < p->n; i++) {
-        double d = as_double(t, p->v[i]);
-        sum += d;
-        if (d < mn) mn = d;
-        if (d > mx) mx = d;
-    }
-    e->sum = sum, e->min = mn, e->max = mx;
-    e->first = as_double(t, p->v[0]);
-    e->last = as_double(t, p->v[p->n - 1]);
+    mt_summary s;
+    mt_summary_init(&s);
+    for (size_t i = 0; i < p->n; i++) mt_summary_add(&s, as_double(t, p->v[i]));
+    e->sum = s.sum, e->min = s.min, e->max = s.max, e->first = s.first, e->last = s.last;
 }
 
 /* One series' chunk of the new file. */

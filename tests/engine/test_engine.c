@@ -320,6 +320,37 @@ Test(engine, a_directory_opens_once)
     mt_engine_close(e);
 }
 
+Test(engine, a_read_only_snapshot_reads_beside_the_writer)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = "/tmp/metron-no-such-dir-for-this-test";
+    o.read_only = true;
+    mt_engine *ro = NULL;
+    cr_expect_eq(mt_engine_open(&o, &ro), MT_ENOTFOUND);
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < 10; i++) add_f(b, "a", "u", T0 + i * S, i);
+    write_ok(e, b, 10);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    add_f(b, "a", "u", T0 + H, 10); /* in the head */
+    write_ok(e, b, 1);
+    o.dir = dir;
+    cr_assert_eq(mt_engine_open(&o, &ro), MT_OK, "beside the writer, which holds the lock");
+    int64_t ts[16];
+    double v[16];
+    cr_expect_eq(read_all(ro, "a", "u", T0, T0 + 2 * H, ts, v, 16), 11, "sealed and head points");
+    add_f(b, "a", "u", T0 + H + S, 11);
+    write_ok(e, b, 1);
+    cr_expect_eq(read_all(ro, "a", "u", T0, T0 + 2 * H, ts, v, 16), 11, "a snapshot");
+    add_f(b, "a", "u", T0 + 2 * H, 12);
+    mt_write_result r;
+    cr_expect_eq(mt_engine_write(ro, b, &r), MT_ECLOSED);
+    cr_expect_eq(mt_engine_seal(ro, true, NULL), MT_ECLOSED);
+    mt_engine_close(ro);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 Test(engine, leftover_files_are_removed_at_open)
 {
     mt_engine *e = open_engine();
