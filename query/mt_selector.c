@@ -1,0 +1,198 @@
+/*
+ * mt_selector.c — selectors: parse `measurement.field{tag op "value", ...}`
+ * and resolve them to sorted series ids (grammar in mt_query.h).
+ *
+ * Equality matchers with a value intersect posting lists; the rest (and
+ * `tag=""`, which means "has no such tag") filter the candidates by their
+ * keys.
+ */
+#include <errno.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_query_int.h"
+
+__attribute__((format(printf, 3, 4))) static int perr(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && cap) vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return MT_EPARSE;
+}
+
+static const char *skip(const char *p)
+{
+    while (*p == ' ' || *p == '\t') p++;
+    return p;
+}
+
+void mt_selector_free(mt_selector *s)
+{
+    for (size_t i = 0; i < s->nm; i++)
+        if (s->m[i].has_re) regfree(&s->m[i].re);
+    s->nm = 0;
+}
+
+int mt_selector_parse(const char *text, const char *field, mt_selector *s, char *err, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    const char *p = skip(text);
+    const char *brace = strchr(p, '{');
+    size_t nl = brace ? (size_t)(brace - p) : strlen(p);
+    while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t')) nl--;
+    if (nl == 0 || nl >= sizeof s->measurement)
+        return perr(err, cap, "selector needs a measurement");
+    memcpy(s->measurement, p, nl);
+    if (field && *field) {
+        snprintf(s->field, sizeof s->field, "%s", field);
+    } else {
+        char *dot = strrchr(s->measurement, '.');
+        if (dot && dot[1] && dot != s->measurement) {
+            snprintf(s->field, sizeof s->field, "%s", dot + 1);
+            *dot = '\0';
+        }
+    }
+    if (!brace) return MT_OK;
+    p = skip(brace + 1);
+    while (*p != '}') {
+        if (s->nm == MT_SELECTOR_MAX_MATCHERS)
+            return perr(err, cap, "too many matchers (limit %d)", MT_SELECTOR_MAX_MATCHERS);
+        mt_matcher *m = &s->m[s->nm];
+        size_t kl = strcspn(p, "=!~,}\" \t");
+        if (kl == 0 || kl >= sizeof m->key)
+            return perr(err, cap, "matcher needs a tag name at '%.20s'", p);
+        memcpy(m->key, p, kl);
+        m->key[kl] = '\0';
+        p = skip(p + kl);
+        if (!strncmp(p, "=~", 2))
+            m->op = MT_MATCH_RE, p += 2;
+        else if (!strncmp(p, "!~", 2))
+            m->op = MT_MATCH_NRE, p += 2;
+        else if (!strncmp(p, "!=", 2))
+            m->op = MT_MATCH_NE, p += 2;
+        else if (*p == '=')
+            m->op = MT_MATCH_EQ, p += 1;
+        else
+            return perr(err, cap, "matcher '%s' needs =, !=, =~ or !~", m->key);
+        p = skip(p);
+        if (*p != '"') return perr(err, cap, "the value of '%s' must be in double quotes", m->key);
+        size_t vl = 0;
+        for (p++; *p && *p != '"'; p++) {
+            if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) p++;
+            if (vl + 1 >= sizeof m->value)
+                return perr(err, cap, "the value of '%s' is too long", m->key);
+            m->value[vl++] = *p;
+        }
+        if (*p != '"') return perr(err, cap, "unterminated value of '%s'", m->key);
+        m->value[vl] = '\0';
+        p = skip(p + 1);
+        if (m->op == MT_MATCH_RE || m->op == MT_MATCH_NRE) {
+            char anchored[sizeof m->value + 8];
+            snprintf(anchored, sizeof anchored, "^(%s)$", m->value);
+            int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
+            if (rc) {
+                char why[128];
+                regerror(rc, &m->re, why, sizeof why);
+                return perr(err, cap, "bad regular expression for '%s': %s", m->key, why);
+            }
+            m->has_re = true;
+        }
+        s->nm++;
+        if (*p == ',')
+            p = skip(p + 1);
+        else if (*p != '}')
+            return perr(err, cap, "expected ',' or '}' at '%.20s'", p);
+    }
+    if (*skip(p + 1)) return perr(err, cap, "unexpected text after '}': '%.20s'", skip(p + 1));
+    return MT_OK;
+}
+
+/* a ∩ b into a (both sorted); returns the new length. */
+static size_t intersect(uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < na && j < nb) {
+        if (a[i] < b[j])
+            i++;
+        else if (a[i] > b[j])
+            j++;
+        else
+            a[k++] = a[i++], j++;
+    }
+    return k;
+}
+
+/* Whether a series' tags satisfy matcher m (an absent tag is ""). */
+static bool matches(const mt_matcher *m, const mt_series_parts *parts)
+{
+    const char *val = "";
+    char buf[1024];
+    for (size_t i = 0; i < parts->ntags; i++) {
+        if (parts->tag_keys[i].len == strlen(m->key) &&
+            !memcmp(parts->tag_keys[i].ptr, m->key, parts->tag_keys[i].len)) {
+            snprintf(buf, sizeof buf, "%.*s", (int)parts->tag_values[i].len,
+                     parts->tag_values[i].ptr);
+            val = buf;
+            break;
+        }
+    }
+    switch (m->op) {
+    case MT_MATCH_EQ: return strcmp(val, m->value) == 0;
+    case MT_MATCH_NE: return strcmp(val, m->value) != 0;
+    case MT_MATCH_RE: return regexec(&m->re, val, 0, NULL, 0) == 0;
+    case MT_MATCH_NRE: return regexec(&m->re, val, 0, NULL, 0) != 0;
+    }
+    return false;
+}
+
+static mt_name nm(const char *s)
+{
+    return (mt_name){s, strlen(s)};
+}
+
+int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **out, size_t *n)
+{
+    uint32_t *ids, *more;
+    size_t nids, nmore;
+    int rc =
+        mt_engine_postings(e, MT_TERM_MEASUREMENT, nm(s->measurement), (mt_name){0}, &ids, &nids);
+    if (!rc && s->field[0]) {
+        rc = mt_engine_postings(e, MT_TERM_FIELD, nm(s->field), (mt_name){0}, &more, &nmore);
+        if (!rc) nids = intersect(ids, nids, more, nmore), free(more);
+    }
+    for (size_t i = 0; !rc && i < s->nm; i++) {
+        if (s->m[i].op != MT_MATCH_EQ || !s->m[i].value[0]) continue;
+        rc = mt_engine_postings(e, MT_TERM_TAG, nm(s->m[i].key), nm(s->m[i].value), &more, &nmore);
+        if (!rc) nids = intersect(ids, nids, more, nmore), free(more);
+    }
+    /* the other matchers look at each candidate's tags */
+    char key[MT_SERIES_MAX_KEY];
+    mt_series_parts *parts = malloc(sizeof *parts);
+    if (!rc && !parts) rc = -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; !rc && i < nids; i++) {
+        size_t kl;
+        bool keep = true;
+        bool need = false;
+        for (size_t j = 0; j < s->nm; j++) need |= s->m[j].op != MT_MATCH_EQ || !s->m[j].value[0];
+        if (need) {
+            if (mt_engine_series_key(e, ids[i], key, sizeof key, &kl) ||
+                mt_series_parse(key, kl, parts))
+                continue;
+            for (size_t j = 0; j < s->nm && keep; j++) keep = matches(&s->m[j], parts);
+        }
+        if (keep) ids[k++] = ids[i];
+    }
+    free(parts);
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *n = k;
+    return MT_OK;
+}
