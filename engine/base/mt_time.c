@@ -1,6 +1,9 @@
 /* mt_time.c — precision names and conversions, clocks. */
 #include "mt_time.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -66,4 +69,105 @@ int64_t mt_now_ns(void)
 int64_t mt_mono_ns(void)
 {
     return clock_ns(CLOCK_MONOTONIC);
+}
+
+static const struct {
+    const char *unit;
+    int64_t ns;
+} units[] = {
+    {"ns", 1},          {"us", 1000},         {"ms", 1000000},       {"s", 1000000000},
+    {"m", 60000000000}, {"h", 3600000000000}, {"d", 86400000000000}, {"w", 604800000000000}};
+
+bool mt_duration_parse(const char *s, int64_t *out)
+{
+    double total = 0;
+    const char *p = s;
+    if (!*p) return false;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || v < 0) return false;
+        size_t ul = strspn(end, "abcdefghijklmnopqrstuvwxyz");
+        size_t i = 0, nu = sizeof units / sizeof units[0];
+        while (i < nu && (strlen(units[i].unit) != ul || strncmp(end, units[i].unit, ul))) i++;
+        if (i == nu) return false;
+        total += v * (double)units[i].ns;
+        p = end + ul;
+    }
+    if (!(total >= 1) || total > 9.2e18) return false;
+    *out = (int64_t)llround(total);
+    return true;
+}
+
+bool mt_time_parse(const char *s, int64_t now, int64_t *out)
+{
+    int64_t d;
+    if (!strcmp(s, "now")) {
+        *out = now;
+        return true;
+    }
+    if (!strncmp(s, "now", 3) && (s[3] == '-' || s[3] == '+') && mt_duration_parse(s + 4, &d)) {
+        *out = s[3] == '-' ? now - d : now + d;
+        return true;
+    }
+    if (s[0] == '-' && mt_duration_parse(s + 1, &d)) {
+        *out = now - d;
+        return true;
+    }
+    int y, mo, da, h, mi, n = 0;
+    double sec;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", &y, &mo, &da, &h, &mi, &sec, &n) == 6) {
+        const char *z = s + n;
+        int64_t offset = 0;
+        if (*z == 'Z' && !z[1]) {
+            offset = 0;
+        } else if ((*z == '+' || *z == '-') && strlen(z) == 6 && z[3] == ':') {
+            int oh = atoi(z + 1), om = atoi(z + 4);
+            offset = (int64_t)(oh * 60 + om) * 60 * (*z == '-' ? -1 : 1);
+        } else {
+            return false;
+        }
+        struct tm tm = {
+            .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = da, .tm_hour = h, .tm_min = mi};
+        int64_t whole = (int64_t)timegm(&tm) - offset;
+        *out = whole * 1000000000 + (int64_t)llround(sec * 1e9);
+        return sec >= 0 && sec < 61;
+    }
+    /* epoch seconds, with up to nine fraction digits, kept exact (a double would round) */
+    const char *p = s;
+    bool neg = *p == '-';
+    if (neg) p++;
+    size_t il = strspn(p, "0123456789");
+    if (il == 0 || il > 10) return false;
+    int64_t secs = strtoll(p, NULL, 10), frac = 0;
+    p += il;
+    if (*p == '.') {
+        size_t fl = strspn(++p, "0123456789");
+        if (fl == 0 || fl > 9 || p[fl]) return false;
+        for (size_t i = 0; i < 9; i++) frac = frac * 10 + (i < fl ? p[i] - '0' : 0);
+        p += fl;
+    }
+    if (*p) return false;
+    int64_t v = secs * 1000000000 + frac;
+    *out = neg ? -v : v;
+    return true;
+}
+
+void mt_time_format(int64_t ns, char *out, size_t cap)
+{
+    int64_t secs = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) secs--, frac += 1000000000;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (frac && n > 0 && (size_t)n < cap) {
+        char f[16];
+        snprintf(f, sizeof f, ".%09lld", (long long)frac);
+        size_t fl = strlen(f);
+        while (f[fl - 1] == '0') f[--fl] = '\0';
+        n += snprintf(out + n, cap - (size_t)n, "%s", f);
+    }
+    if (n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, "Z");
 }

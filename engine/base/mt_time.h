@@ -41,6 +41,27 @@ int64_t mt_precision_factor(mt_precision p);
  */
 bool mt_time_to_ns(int64_t v, mt_precision p, int64_t *ns);
 
+/*
+ * Parse a point in time: RFC 3339 ("2025-01-01T00:00:00Z",
+ * "2025-01-01T01:00:00.5+01:00"), epoch seconds ("1735689600", fractions
+ * allowed), "now", or relative to now ("-24h", "now-1h", "now+5m"). now is
+ * the reference in ns. Returns true and sets *out, or false.
+ */
+bool mt_time_parse(const char *s, int64_t now, int64_t *out);
+
+/*
+ * Parse a positive duration: a number and a unit, ns us ms s m h d w
+ * ("10s", "1.5h", "500ms"); several in a row add up ("1h30m"). Returns true
+ * and sets *out (ns), or false.
+ */
+bool mt_duration_parse(const char *s, int64_t *out);
+
+/*
+ * Format ns as RFC 3339 UTC into out (at least 36 bytes): seconds, and the
+ * fraction only when it is not zero, without trailing zeros.
+ */
+void mt_time_format(int64_t ns, char *out, size_t cap);
+
 /* The wall clock (CLOCK_REALTIME) in nanoseconds. */
 int64_t mt_now_ns(void);
 

@@ -72,6 +72,38 @@ Test(time, conversion_reports_overflow)
     cr_expect_eq(ns, 7);
 }
 
+Test(time, points_in_time_and_durations)
+{
+    const int64_t now = 1735689600LL * 1000000000, S = 1000000000;
+    int64_t t = 0;
+    cr_expect(mt_time_parse("2025-01-01T00:00:00Z", now, &t) && t == now);
+    cr_expect(mt_time_parse("2025-01-01T01:00:00.5+01:00", now, &t) && t == now + S / 2);
+    cr_expect(mt_time_parse("1735689600", now, &t) && t == now);
+    cr_expect(mt_time_parse("1735689600.25", now, &t) && t == now + S / 4);
+    cr_expect(mt_time_parse("now", now, &t) && t == now);
+    cr_expect(mt_time_parse("-24h", now, &t) && t == now - 86400 * S);
+    cr_expect(mt_time_parse("now-1h30m", now, &t) && t == now - 5400 * S);
+    cr_expect(mt_time_parse("now+5m", now, &t) && t == now + 300 * S);
+    cr_expect_not(mt_time_parse("yesterday", now, &t));
+    cr_expect_not(mt_time_parse("2025-01-01T00:00:00", now, &t), "needs a zone");
+    cr_expect_not(mt_time_parse("-24x", now, &t));
+    int64_t d = 0;
+    cr_expect(mt_duration_parse("10s", &d) && d == 10 * S);
+    cr_expect(mt_duration_parse("1.5h", &d) && d == 5400 * S);
+    cr_expect(mt_duration_parse("500ms", &d) && d == S / 2);
+    cr_expect(mt_duration_parse("1d", &d) && d == 86400 * S);
+    cr_expect_not(mt_duration_parse("", &d));
+    cr_expect_not(mt_duration_parse("10", &d));
+    cr_expect_not(mt_duration_parse("-5s", &d));
+    char buf[40];
+    mt_time_format(now, buf, sizeof buf);
+    cr_expect_str_eq(buf, "2025-01-01T00:00:00Z");
+    mt_time_format(now + 250000000, buf, sizeof buf);
+    cr_expect_str_eq(buf, "2025-01-01T00:00:00.25Z");
+    mt_time_format(-1, buf, sizeof buf);
+    cr_expect_str_eq(buf, "1969-12-31T23:59:59.999999999Z");
+}
+
 Test(time, clocks_move_forward)
 {
     int64_t a = mt_mono_ns(), w = mt_now_ns();
