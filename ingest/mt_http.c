@@ -8,6 +8,7 @@
  *   GET|HEAD /ping     204 with the version headers clients look for
  *   GET /health        JSON; 200 while serving, 503 while stopping (/ready: the same)
  *   GET /metrics       Prometheus text format 0.0.4
+ *   GET /api/v1/query  select, from, to, step, agg, by, field, format: docs/query.md
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -27,6 +28,7 @@
 
 #include "mt_auth.h"
 #include "mt_ingest_int.h"
+#include "mt_query.h"
 
 #define MAX_URL        8192
 #define MAX_HEADER_VAL 1024
@@ -89,6 +91,7 @@ static const char *reason(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Request Entity Too Large";
+    case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Unknown";
@@ -567,6 +570,137 @@ void mt_http_job_done(mt_job *job)
     free(job);
 }
 
+/* ---- /api/v1/query: run on libuv's thread pool, answered on the loop ---------------- */
+
+typedef struct query_work {
+    uv_work_t req;
+    mt_conn *c;
+    mt_query_spec spec;
+    mt_agg aggs[MT_QUERY_MAX_AGGS];
+    char select[2048], field[256], by[512];
+    mt_output_format format;
+    char *body; /* the answer */
+    size_t len, cap;
+    int status;
+    char err[512];
+} query_work;
+
+static int to_body(void *ud, const char *buf, size_t len)
+{
+    query_work *w = ud;
+    if (w->len + len > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 65536;
+        while (cap < w->len + len) cap *= 2;
+        char *b = realloc(w->body, cap);
+        if (!b) return -ENOMEM;
+        w->body = b;
+        w->cap = cap;
+    }
+    memcpy(w->body + w->len, buf, len);
+    w->len += len;
+    return 0;
+}
+
+static void query_run(uv_work_t *req)
+{
+    query_work *w = req->data;
+    mt_query *q;
+    int rc = mt_query_open(w->c->ing->eng, &w->spec, &q, w->err, sizeof w->err);
+    if (!rc) {
+        rc = mt_query_write(q, &w->spec, w->format, to_body, w, NULL);
+        mt_query_close(q);
+        if (rc) snprintf(w->err, sizeof w->err, "query stopped: %s", mt_strerror(rc));
+    }
+    w->status = rc == MT_OK                          ? 200
+                : rc == MT_EPARSE || rc == MT_EINVAL ? 400
+                : rc == MT_ELIMIT                    ? 422
+                                                     : 500;
+}
+
+static void query_done(uv_work_t *req, int status)
+{
+    (void)status;
+    query_work *w = req->data;
+    mt_conn *c = w->c;
+    if (!c->closing) {
+        if (w->status == 200)
+            respond(c, 200,
+                    w->format == MT_OUT_JSON ? "application/json" : "text/csv; charset=utf-8",
+                    w->body, w->len);
+        else
+            respond_error(c, w->status, w->err);
+    }
+    free(w->body);
+    free(w);
+    mt_ingest *ing = c->ing;
+    mt_conn_job_released(c); /* may free c */
+    mt_ingest_work_done(ing);
+}
+
+static void handle_query(mt_conn *c)
+{
+    http_state *hs = c->http;
+    query_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    char from[64], to[64], step[32], agg[256], fmt[16], max[24];
+    int64_t now = mt_now_ns();
+    const char *bad = NULL;
+    w->spec.select = query_param(hs->url, "select", w->select, sizeof w->select);
+    w->spec.field = query_param(hs->url, "field", w->field, sizeof w->field);
+    if (!w->spec.select)
+        bad = "select is required";
+    else if (!query_param(hs->url, "from", from, sizeof from) ||
+             !mt_time_parse(from, now, &w->spec.from))
+        bad = "from is required: RFC 3339, epoch seconds, now, -24h";
+    else if (!query_param(hs->url, "to", to, sizeof to) || !mt_time_parse(to, now, &w->spec.to))
+        bad = "to is required: RFC 3339, epoch seconds, now, -24h";
+    else if (query_param(hs->url, "step", step, sizeof step) &&
+             !mt_duration_parse(step, &w->spec.step))
+        bad = "step is not a duration (10s, 5m, 1h, 1d)";
+    if (!bad && query_param(hs->url, "agg", agg, sizeof agg)) {
+        if (mt_agg_parse(agg, w->aggs, MT_QUERY_MAX_AGGS, &w->spec.naggs, w->err, sizeof w->err))
+            bad = w->err;
+        w->spec.aggs = w->aggs;
+    }
+    if (!bad && query_param(hs->url, "by", w->by, sizeof w->by)) {
+        if (!strcmp(w->by, "none"))
+            w->spec.by_none = true;
+        else
+            for (char *save, *t = strtok_r(w->by, ",", &save); t && w->spec.nby < MT_QUERY_MAX_BY;
+                 t = strtok_r(NULL, ",", &save))
+                w->spec.by[w->spec.nby++] = t;
+    }
+    if (query_param(hs->url, "max_series", max, sizeof max))
+        w->spec.max_series = strtoull(max, 0, 10);
+    w->format = MT_OUT_JSON;
+    if (!bad && query_param(hs->url, "format", fmt, sizeof fmt)) {
+        if (!strcmp(fmt, "csv"))
+            w->format = MT_OUT_CSV;
+        else if (strcmp(fmt, "json"))
+            bad = "format is json or csv";
+    }
+    if (bad) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", bad);
+        free(w);
+        respond_error(c, 400, msg);
+        return;
+    }
+    w->c = c;
+    w->req.data = w;
+    c->pending++; /* the connection, and the ingest, live until the answer is back */
+    mt_ingest_work_begin(c->ing);
+    if (uv_queue_work(c->ing->loop, &w->req, query_run, query_done)) {
+        c->pending--;
+        c->ing->jobs--;
+        free(w);
+        respond_error(c, 500, "cannot run the query");
+    }
+}
+
 static void handle_health(mt_conn *c)
 {
     mt_ingest *ing = c->ing;
@@ -611,6 +745,8 @@ static void handle(mt_conn *c)
         handle_health(c);
     else if (strcmp(path, "/metrics") == 0)
         handle_metrics(c);
+    else if (strcmp(path, "/api/v1/query") == 0)
+        handle_query(c);
     else
         respond_error(c, 404, "not found");
 }

@@ -75,6 +75,10 @@ int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b);
 void mt_tcp_job_done(mt_job *job);
 void mt_http_job_done(mt_job *job);
 
+/* Work on the thread pool (queries) counts as a job: stop waits for it. */
+void mt_ingest_work_begin(mt_ingest *ing);
+void mt_ingest_work_done(mt_ingest *ing);
+
 /* Connections. */
 void mt_conn_job_released(mt_conn *c); /* a job of c came back */
 mt_conn *mt_conn_new(mt_ingest *ing, int kind);

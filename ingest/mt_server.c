@@ -163,6 +163,17 @@ int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b)
     return MT_OK;
 }
 
+void mt_ingest_work_begin(mt_ingest *ing)
+{
+    ing->jobs++;
+}
+
+void mt_ingest_work_done(mt_ingest *ing)
+{
+    ing->jobs--;
+    maybe_finish_stop(ing);
+}
+
 /* ---- connections ------------------------------------------------------------- */
 
 void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

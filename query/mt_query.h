@@ -112,4 +112,26 @@ size_t mt_query_series(const mt_query *q);
 /* Close a query. NULL is a no-op. */
 void mt_query_close(mt_query *q);
 
+/* Output formats (docs/query.md). */
+typedef enum mt_output_format {
+    MT_OUT_CSV,   /* header row, RFC 4180 quoting */
+    MT_OUT_TABLE, /* the same columns, tab separated */
+    MT_OUT_JSON,  /* {"columns":[...],"rows":[[...],...]} */
+} mt_output_format;
+
+/* Where output goes: returns 0, or an error that stops the writing (and is returned). */
+typedef int (*mt_write_fn)(void *ud, const char *buf, size_t len);
+
+/*
+ * Run q to its end, writing the header and every row in format f through
+ * fn. spec is the one q was opened with (it names the columns). *rows
+ * (may be NULL) gets the rows written. Returns MT_OK, the query's error
+ * (MT_ELIMIT past max_points), or fn's.
+ */
+int mt_query_write(mt_query *q, const mt_query_spec *spec, mt_output_format f, mt_write_fn fn,
+                   void *ud, size_t *rows);
+
+/* The shortest decimal that reads back as the same double, into buf. */
+void mt_format_double(double v, char *buf, size_t cap);
+
 #endif

@@ -41,58 +41,10 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-typedef enum { FMT_TABLE, FMT_CSV, FMT_JSON } fmt;
-
-/* A CSV field: quoted when it holds a comma, quote or newline. */
-static void csv_field(const char *s)
+static int write_stdout(void *ud, const char *buf, size_t len)
 {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"') putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-static void json_string(const char *s, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-/* The shortest decimal that reads back as the same double. */
-static void format_double(double v, char *out, size_t cap)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, cap, "%.*g", prec, v);
-        if (strtod(out, NULL) == v) return;
-    }
-}
-
-static void format_raw(const mt_row *r, char *out, size_t cap)
-{
-    switch (r->type) {
-    case MT_VT_FLOAT: format_double(r->raw.f, out, cap); break;
-    case MT_VT_INT: snprintf(out, cap, "%lld", (long long)r->raw.i); break;
-    case MT_VT_UINT: snprintf(out, cap, "%llu", (unsigned long long)r->raw.u); break;
-    case MT_VT_BOOL: snprintf(out, cap, "%s", r->raw.u ? "true" : "false"); break;
-    case MT_VT_STRING:
-        snprintf(out, cap, "%.*s", (int)MT_VAL_STR_LEN(r->raw), r->str + MT_VAL_STR_OFF(r->raw));
-        break;
-    }
+    (void)ud;
+    return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
 }
 
 static int cmd_query(int argc, char **argv)
@@ -154,14 +106,14 @@ static int cmd_query(int argc, char **argv)
             spec.by[spec.nby++] = t;
         }
     }
-    fmt f = isatty(STDOUT_FILENO) ? FMT_TABLE : FMT_CSV;
+    mt_output_format f = isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV;
     if (format_s) {
         if (!strcmp(format_s, "table"))
-            f = FMT_TABLE;
+            f = MT_OUT_TABLE;
         else if (!strcmp(format_s, "csv"))
-            f = FMT_CSV;
+            f = MT_OUT_CSV;
         else if (!strcmp(format_s, "json"))
-            f = FMT_JSON;
+            f = MT_OUT_JSON;
         else
             return usage_error("--format is table, csv or json");
     }
@@ -185,90 +137,11 @@ static int cmd_query(int argc, char **argv)
         mt_engine_close(e);
         return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
     }
-    /* header */
-    const char *first_col = spec.by_none ? NULL : spec.nby ? NULL : "series";
-    if (f == FMT_CSV || f == FMT_TABLE) {
-        const char *sep = f == FMT_CSV ? "," : "\t";
-        bool any = false;
-        if (first_col) printf("%s", first_col), any = true;
-        for (size_t i = 0; i < spec.nby; i++)
-            printf("%s%s", any ? sep : "", spec.by[i]), any = true;
-        printf("%stime", any ? sep : "");
-        if (!spec.naggs) printf("%svalue", sep);
-        for (size_t i = 0; i < spec.naggs; i++) printf("%s%s", sep, aggs[i].name);
-        putchar('\n');
-    } else {
-        printf("{\"columns\":[");
-        bool any = false;
-        if (first_col) printf("\"%s\"", first_col), any = true;
-        for (size_t i = 0; i < spec.nby; i++) {
-            printf("%s", any ? "," : "");
-            json_string(spec.by[i], strlen(spec.by[i]));
-            any = true;
-        }
-        printf("%s\"time\"", any ? "," : "");
-        if (!spec.naggs) printf(",\"value\"");
-        for (size_t i = 0; i < spec.naggs; i++) printf(",\"%s\"", aggs[i].name);
-        printf("],\"rows\":[");
-    }
-    mt_row row;
-    size_t rows = 0;
-    while ((rc = mt_query_next(q, &row)) == MT_OK) {
-        char t[48], v[64];
-        mt_time_format(row.time, t, sizeof t);
-        /* group columns: the series label, or each --by tag's value */
-        char group[4096];
-        snprintf(group, sizeof group, "%s", row.group);
-        const char *cols[MT_QUERY_MAX_BY + 1];
-        size_t ncols = 0;
-        if (first_col)
-            cols[ncols++] = group;
-        else if (spec.nby) {
-            char *save, *tok = strtok_r(group, ",", &save);
-            for (size_t i = 0; i < spec.nby; i++) {
-                char *eq = tok ? strchr(tok, '=') : NULL;
-                cols[ncols++] = eq ? eq + 1 : "";
-                tok = strtok_r(NULL, ",", &save);
-            }
-        }
-        if (f == FMT_JSON) printf("%s[", rows ? "," : "");
-        for (size_t i = 0; i < ncols; i++) {
-            if (f == FMT_CSV)
-                csv_field(cols[i]), putchar(',');
-            else if (f == FMT_TABLE)
-                printf("%s\t", cols[i]);
-            else
-                json_string(cols[i], strlen(cols[i])), putchar(',');
-        }
-        if (f == FMT_JSON)
-            printf("\"%s\"", t);
-        else
-            printf("%s", t);
-        if (!spec.naggs) {
-            format_raw(&row, v, sizeof v);
-            if (f == FMT_CSV)
-                putchar(','), csv_field(v);
-            else if (f == FMT_TABLE)
-                printf("\t%s", v);
-            else if (row.type == MT_VT_STRING)
-                putchar(','), json_string(v, strlen(v));
-            else
-                printf(",%s", v);
-        }
-        for (size_t i = 0; i < row.nvalues; i++) {
-            bool nan = isnan(row.values[i]) || isinf(row.values[i]);
-            if (!nan) format_double(row.values[i], v, sizeof v);
-            const char *sep = f == FMT_TABLE ? "\t" : ",";
-            printf("%s%s", sep, nan ? (f == FMT_JSON ? "null" : "") : v);
-        }
-        printf(f == FMT_JSON ? "]" : "\n");
-        rows++;
-    }
-    if (f == FMT_JSON) printf("]}\n");
+    rc = mt_query_write(q, &spec, f, write_stdout, NULL, NULL);
     int exit_code = 0;
-    if (rc != MT_ENOTFOUND) {
+    if (rc) {
         fprintf(stderr, "metron: query stopped: %s\n",
-                rc == MT_ELIMIT ? "more points than --max-points" : mt_strerror(rc));
+                rc == MT_ELIMIT ? "more points than the limit" : mt_strerror(rc));
         exit_code = 1;
     }
     mt_query_close(q);

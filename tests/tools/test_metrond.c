@@ -425,6 +425,42 @@ Test(metrond, the_series_limit_refuses_new_series_only, .timeout = 60)
     cleanup(&d);
 }
 
+Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, NULL);
+    char body[65536];
+    const char *lines =
+        "q,host=a v=1 1735689600\nq,host=a v=3 1735689610\nq,host=b v=10 1735689620\n";
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204);
+    cr_assert_eq(http(d.http, "GET",
+                      "/api/v1/query?select=q.v&from=1735689600&to=1735689660&agg=count,avg,p50"
+                      "&by=none",
+                      NULL, NULL, 0, body, sizeof body, NULL, 0),
+                 200, "%s", body);
+    cr_expect_str_eq(body, "{\"columns\":[\"time\",\"count\",\"avg\",\"p50\"],"
+                           "\"rows\":[[\"2025-01-01T00:00:00Z\",3,4.666666666666667,3]]}\n");
+    cr_assert_eq(http(d.http, "GET",
+                      "/api/v1/query?select=q.v%7Bhost%3D%22a%22%7D&from=2025-01-01T00:00:00Z"
+                      "&to=2025-01-01T00:01:00Z&format=csv",
+                      NULL, NULL, 0, body, sizeof body, NULL, 0),
+                 200, "%s", body);
+    cr_expect_str_eq(body, "series,time,value\n\"q,host=a v\",2025-01-01T00:00:00Z,1\n"
+                           "\"q,host=a v\",2025-01-01T00:00:10Z,3\n");
+    cr_expect_eq(http(d.http, "GET", "/api/v1/query?select=q.v%7Bhost%3Da%7D&from=-1h&to=now", NULL,
+                      NULL, 0, body, sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "double quotes"), "%s", body);
+    cr_expect_eq(
+        http(d.http, "GET", "/api/v1/query?select=q.v", NULL, NULL, 0, body, sizeof body, NULL, 0),
+        400);
+    cr_expect(strstr(body, "from is required"), "%s", body);
+    stop(&d);
+    cleanup(&d);
+}
+
 Test(metrond, metrics_are_prometheus_text, .timeout = 60)
 {
     daemon_t d;
