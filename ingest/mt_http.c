@@ -625,7 +625,9 @@ static void query_done(uv_work_t *req, int status)
     if (!c->closing) {
         if (w->status == 200)
             respond(c, 200,
-                    w->format == MT_OUT_JSON ? "application/json" : "text/csv; charset=utf-8",
+                    w->format == MT_OUT_JSON  ? "application/json"
+                    : w->format == MT_OUT_CSV ? "text/csv; charset=utf-8"
+                                              : "text/plain; charset=utf-8",
                     w->body, w->len);
         else
             respond_error(c, w->status, w->err);
@@ -679,8 +681,10 @@ static void handle_query(mt_conn *c)
     if (!bad && query_param(hs->url, "format", fmt, sizeof fmt)) {
         if (!strcmp(fmt, "csv"))
             w->format = MT_OUT_CSV;
+        else if (!strcmp(fmt, "table"))
+            w->format = MT_OUT_TABLE;
         else if (strcmp(fmt, "json"))
-            bad = "format is json or csv";
+            bad = "format is json, csv or table";
     }
     if (bad) {
         char msg[600];

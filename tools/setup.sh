@@ -8,7 +8,7 @@ packages=(
   gcc make cmake pkg-config clang clang-format libclang-rt-14-dev
   # libraries Metron links
   liblmdb-dev libzstd-dev libuv1-dev libpq-dev libxxhash-dev zlib1g-dev libinih-dev
-  libhttp-parser-dev libssl-dev
+  libhttp-parser-dev libssl-dev libcurl4-openssl-dev
   # tests, and the README's examples
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
 )

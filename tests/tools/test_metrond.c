@@ -457,6 +457,18 @@ Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
         http(d.http, "GET", "/api/v1/query?select=q.v", NULL, NULL, 0, body, sizeof body, NULL, 0),
         400);
     cr_expect(strstr(body, "from is required"), "%s", body);
+    /* the CLI's --url mode goes through this API */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "%s query --url http://127.0.0.1:%d 'q.v' --from 1735689600 --to 1735689660 "
+             "--agg count,max --by host --format csv",
+             METRON_PATH, d.http);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(body, 1, sizeof body - 1, p);
+    body[n] = '\0';
+    cr_expect_eq(pclose(p), 0);
+    cr_expect_str_eq(body, "host,time,count,max\na,2025-01-01T00:00:00Z,2,3\n"
+                           "b,2025-01-01T00:00:00Z,1,10\n");
     stop(&d);
     cleanup(&d);
 }
