@@ -167,6 +167,11 @@ size_t mt_query_series(const mt_query *q)
     return q->nc;
 }
 
+const char *mt_query_series_name(const mt_query *q, size_t i)
+{
+    return i < q->nc ? q->c[i].label : NULL;
+}
+
 int mt_query_open(mt_engine *e, const mt_query_spec *spec, mt_query **out, char *err, size_t errcap)
 {
     if (spec->from >= spec->to || spec->step < 0 || spec->naggs > MT_QUERY_MAX_AGGS ||

@@ -109,6 +109,9 @@ int mt_query_next(mt_query *q, mt_row *row);
 /* Series the selector matched. */
 size_t mt_query_series(const mt_query *q);
 
+/* The i-th matched series as line protocol ("cpu,host=a usage"); valid until close. */
+const char *mt_query_series_name(const mt_query *q, size_t i);
+
 /* Close a query. NULL is a no-op. */
 void mt_query_close(mt_query *q);
 

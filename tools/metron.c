@@ -1,240 +1,80 @@
 /*
- * metron — the command line: queries against a data directory, read-only
- * and safe beside a running metrond (a snapshot of what was committed).
+ * metron — the command line. One binary, one subcommand per job:
  *
- *   metron query --data DIR SELECTOR --from T --to T [--step D] [--agg A,B,...]
- *                [--by TAGS|none] [--field F] [--format table|csv|json]
+ *   metron query   range queries and aggregations          (cmd_query.c)
+ *   metron series  the series a selector matches            (cmd_list.c)
+ *   metron tags    the values of a tag, with series counts  (cmd_list.c)
+ *   metron import  line protocol into a data dir or daemon  (cmd_io.c)
+ *   metron export  line protocol or CSV out of a data dir   (cmd_io.c)
  *   metron help [SUBCOMMAND]
  *
- * Exit codes: 0 ok, 1 error, 2 usage. Output formats are documented in
- * docs/query.md.
+ * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <curl/curl.h>
+#include "metron_cli.h"
 
-#include "mt_engine.h"
-#include "mt_query.h"
-#include "mt_time.h"
-
-static const char *query_help =
-    "usage: metron query --data DIR SELECTOR --from T --to T [options]\n"
-    "\n"
-    "  SELECTOR         measurement.field{tag=\"v\", tag!=\"v\", tag=~\"re\", tag!~\"re\"}\n"
-    "  --data DIR       the data directory (read-only; metrond may be running)\n"
-    "  --url URL        or a running metrond (http://127.0.0.1:8086): its /api/v1/query\n"
-    "  --from T, --to T the range [from, to): RFC 3339, epoch seconds, now, -24h, now-1h\n"
-    "  --step D         bucket width (10s, 5m, 1h, 1d); buckets align to the epoch\n"
-    "  --agg A,B,...    count sum avg min max first last stddev increase rate pNN quantile(q);\n"
-    "                   without it, raw points\n"
-    "  --by TAGS|none   group by these tags (comma-separated), or all series together\n"
-    "  --field F        the field, when the measurement name has dots\n"
-    "  --format F       table (default on a terminal), csv (default otherwise), json\n"
-    "  --max-series N   refuse selectors matching more series (100000)\n";
-
-static int usage_error(const char *msg)
+int mt_cli_usage(const char *msg, const char *help)
 {
-    fprintf(stderr, "metron: %s\n\n%s", msg, query_help);
+    fprintf(stderr, "metron: %s\n\n%s", msg, help);
     return 2;
 }
 
-static int write_stdout(void *ud, const char *buf, size_t len)
+mt_engine *mt_cli_open_ro(const char *dir)
 {
-    (void)ud;
-    return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
-}
-
-/* Append to the query string: &name=value, value escaped. */
-static void url_param(CURL *curl, char *url, size_t cap, const char *name, const char *value)
-{
-    if (!value) return;
-    char *esc = curl_easy_escape(curl, value, 0);
-    size_t n = strlen(url);
-    snprintf(url + n, cap - n, "%s%s=%s", strchr(url, '?') ? "&" : "?", name, esc ? esc : "");
-    curl_free(esc);
-}
-
-typedef struct answer {
-    CURL *curl;
-    char err[4096]; /* the body of a failed request */
-    size_t len;
-} answer;
-
-/* Rows go to stdout as they arrive; the body of an error is kept for stderr. */
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    answer *a = ud;
-    long status = 0;
-    curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200) return fwrite(p, size, n, stdout) * size;
-    size_t take = size * n < sizeof a->err - 1 - a->len ? size * n : sizeof a->err - 1 - a->len;
-    memcpy(a->err + a->len, p, take);
-    a->len += take;
-    a->err[a->len] = '\0';
-    return size * n;
-}
-
-/* The query through metrond's HTTP API: the daemon formats, we print. */
-static int query_url(const char *base, const char *select, const char *field, const char *from,
-                     const char *to, const char *step, const char *agg, const char *by,
-                     mt_output_format f)
-{
-    CURL *curl = curl_easy_init();
-    if (!curl) return 1;
-    char url[8192];
-    snprintf(url, sizeof url, "%s/api/v1/query", base);
-    url_param(curl, url, sizeof url, "select", select);
-    url_param(curl, url, sizeof url, "field", field);
-    url_param(curl, url, sizeof url, "from", from);
-    url_param(curl, url, sizeof url, "to", to);
-    url_param(curl, url, sizeof url, "step", step);
-    url_param(curl, url, sizeof url, "agg", agg);
-    url_param(curl, url, sizeof url, "by", by);
-    url_param(curl, url, sizeof url, "format",
-              f == MT_OUT_JSON    ? "json"
-              : f == MT_OUT_TABLE ? "table"
-                                  : "csv");
-    answer a = {.curl = curl};
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-    CURLcode cc = curl_easy_perform(curl);
-    long status = 0;
-    if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "metron: %s: %s\n", base, curl_easy_strerror(cc));
-        return 1;
-    }
-    if (status != 200) {
-        fprintf(stderr, "metron: %s answered %ld: %s\n", base, status, a.err);
-        return status == 400 ? 2 : 1;
-    }
-    return fflush(stdout) ? 1 : 0;
-}
-
-static int cmd_query(int argc, char **argv)
-{
-    const char *data = NULL, *url = NULL, *from_s = NULL, *to_s = NULL, *step_s = NULL,
-               *agg_s = NULL;
-    const char *by_s = NULL, *field = NULL, *format_s = NULL;
-    size_t max_series = 0;
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},       {"from", required_argument, 0, 'f'},
-        {"to", required_argument, 0, 't'},         {"step", required_argument, 0, 's'},
-        {"agg", required_argument, 0, 'a'},        {"by", required_argument, 0, 'b'},
-        {"field", required_argument, 0, 'F'},      {"format", required_argument, 0, 'o'},
-        {"max-series", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
-        {"url", required_argument, 0, 'u'},        {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'u': url = optarg; break;
-        case 'f': from_s = optarg; break;
-        case 't': to_s = optarg; break;
-        case 's': step_s = optarg; break;
-        case 'a': agg_s = optarg; break;
-        case 'b': by_s = optarg; break;
-        case 'F': field = optarg; break;
-        case 'o': format_s = optarg; break;
-        case 'm': max_series = strtoull(optarg, NULL, 10); break;
-        case 'h': fputs(query_help, stdout); return 0;
-        default: return usage_error("unknown option");
-        }
-    }
-    if (optind != argc - 1) return usage_error("query needs one SELECTOR");
-    if (!data == !url) return usage_error("query needs --data DIR or --url URL");
-    if (!from_s || !to_s) return usage_error("query needs --from and --to");
-    int64_t now = mt_now_ns();
-    mt_query_spec spec = {.select = argv[optind], .field = field, .max_series = max_series};
-    if (!mt_time_parse(from_s, now, &spec.from)) return usage_error("--from is not a time");
-    if (!mt_time_parse(to_s, now, &spec.to)) return usage_error("--to is not a time");
-    if (step_s && !mt_duration_parse(step_s, &spec.step))
-        return usage_error("--step is not a duration (10s, 5m, 1h, 1d)");
-    mt_agg aggs[MT_QUERY_MAX_AGGS];
-    char err[512] = "";
-    if (agg_s) {
-        if (mt_agg_parse(agg_s, aggs, MT_QUERY_MAX_AGGS, &spec.naggs, err, sizeof err))
-            return usage_error(err);
-        spec.aggs = aggs;
-    }
-    char by_buf[512];
-    if (by_s && !strcmp(by_s, "none")) {
-        spec.by_none = true;
-    } else if (by_s) {
-        snprintf(by_buf, sizeof by_buf, "%s", by_s);
-        for (char *save, *t = strtok_r(by_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (spec.nby == MT_QUERY_MAX_BY) return usage_error("too many --by tags");
-            spec.by[spec.nby++] = t;
-        }
-    }
-    mt_output_format f = isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV;
-    if (format_s) {
-        if (!strcmp(format_s, "table"))
-            f = MT_OUT_TABLE;
-        else if (!strcmp(format_s, "csv"))
-            f = MT_OUT_CSV;
-        else if (!strcmp(format_s, "json"))
-            f = MT_OUT_JSON;
-        else
-            return usage_error("--format is table, csv or json");
-    }
-
-    if (url) return query_url(url, argv[optind], field, from_s, to_s, step_s, agg_s, by_s, f);
-
     mt_engine_options eo = mt_engine_options_default();
-    eo.dir = data;
+    eo.dir = dir;
     eo.read_only = true;
     mt_engine *e = NULL;
     int rc;
+    /* -EAGAIN: a seal replaced a file while the snapshot was taken; it settles at once */
     for (int attempt = 0; (rc = mt_engine_open(&eo, &e)) == -EAGAIN && attempt < 5; attempt++) {
     }
     if (rc) {
-        fprintf(stderr, "metron: cannot read %s: %s\n", data,
+        fprintf(stderr, "metron: cannot read %s: %s\n", dir,
                 rc == MT_ENOTFOUND ? "no Metron data there" : mt_strerror(rc));
-        return 1;
+        return NULL;
     }
-    mt_query *q;
-    rc = mt_query_open(e, &spec, &q, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "metron: %s\n", err[0] ? err : mt_strerror(rc));
-        mt_engine_close(e);
-        return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
+    return e;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *const *help;
+    const char *what;
+} cmds[] = {
+    {"query", cmd_query, &mt_cli_query_help, "range queries and aggregations"},
+    {"series", cmd_series, &mt_cli_series_help, "the series a selector matches"},
+    {"tags", cmd_tags, &mt_cli_tags_help, "the values of a tag, with series counts"},
+    {"import", cmd_import, &mt_cli_import_help, "line protocol into a data dir or a daemon"},
+    {"export", cmd_export, &mt_cli_export_help, "line protocol or CSV out of a data dir"},
+};
+#define NCMDS (sizeof cmds / sizeof cmds[0])
+
+static int help(FILE *f, const char *which)
+{
+    for (size_t i = 0; which && i < NCMDS; i++) {
+        if (!strcmp(which, cmds[i].name)) {
+            fputs(*cmds[i].help, f);
+            return 0;
+        }
     }
-    rc = mt_query_write(q, &spec, f, write_stdout, NULL, NULL);
-    int exit_code = 0;
-    if (rc) {
-        fprintf(stderr, "metron: query stopped: %s\n",
-                rc == MT_ELIMIT ? "more points than the limit" : mt_strerror(rc));
-        exit_code = 1;
-    }
-    mt_query_close(q);
-    mt_engine_close(e);
-    return fflush(stdout) ? 1 : exit_code;
+    fprintf(f, "usage: metron SUBCOMMAND [options]\n\n");
+    for (size_t i = 0; i < NCMDS; i++) fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
+    fprintf(f, "  help     metron help SUBCOMMAND\n");
+    return which ? 2 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help")) {
-        if (argc >= 3 && !strcmp(argv[2], "query")) {
-            fputs(query_help, stdout);
-            return 0;
-        }
-        printf("usage: metron SUBCOMMAND [options]\n\n"
-               "  query    range queries and aggregations over a data directory\n"
-               "  help     metron help SUBCOMMAND\n");
-        return argc < 2 ? 2 : 0;
-    }
-    if (!strcmp(argv[1], "query")) return cmd_query(argc - 1, argv + 1);
+    if (argc < 2) return help(stderr, NULL) ? 2 : 2;
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help"))
+        return help(stdout, argc >= 3 ? argv[2] : NULL);
+    for (size_t i = 0; i < NCMDS; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].run(argc - 1, argv + 1);
     fprintf(stderr, "metron: unknown subcommand '%s' (metron help)\n", argv[1]);
     return 2;
 }

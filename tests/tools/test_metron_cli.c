@@ -123,3 +123,53 @@ Test(cli, errors_name_what_was_wrong_with_the_right_exit_code)
     cr_expect_eq(run("help query", out, sizeof out), 0);
     cr_expect(strstr(out, "usage: metron query"), "%s", out);
 }
+
+Test(cli, series_and_tags)
+{
+    char out[8192], args[512];
+    snprintf(args, sizeof args, "series --data %s 'cpu.usage{region=\"eu\"}'", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "cpu,host=b\\,c,region=eu usage\n1 series\n");
+    snprintf(args, sizeof args, "tags --data %s region", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "eu\t1\nus\t1\n");
+}
+
+/* import, export, import the export elsewhere, export again: the same bytes */
+Test(cli, import_export_round_trip_with_partial_writes)
+{
+    char in[] = "/tmp/metron-cli-in-XXXXXX", d1[] = "/tmp/metron-cli-d1-XXXXXX",
+         d2[] = "/tmp/metron-cli-d2-XXXXXX";
+    int fd = mkstemp(in);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "# a comment\n"
+               "w,host=a\\ b temp=21.5,ok=true,n=-3i,u=4u,s=\"x \\\"y\\\" \\\\ z\" 1735689600\n"
+               "w,host=a\\ b temp=0.1 1735689610\n"
+               "w,host=c temp=oops 1735689620\n"
+               "w,host=c temp=-0.0000001 1735689630\n");
+    fclose(f);
+    cr_assert_not_null(mkdtemp(d1));
+    cr_assert_not_null(mkdtemp(d2));
+    char out[8192], args[1024], first[8192];
+    snprintf(args, sizeof args, "import --data %s --precision s %s", d1, in);
+    cr_expect_eq(run(args, out, sizeof out), 1, "a rejected line makes the exit code 1");
+    cr_expect(strstr(out, "line 4 col 15: invalid field value \"oops\""), "%s", out);
+    cr_expect(strstr(out, "imported 7 points from 3 lines; 1 rejected"), "%s", out);
+    snprintf(args, sizeof args, "export --data %s w", d1);
+    cr_assert_eq(run(args, first, sizeof first), 0, "%s", first);
+    cr_expect_str_eq(first, "w,host=a\\ b temp=21.5 1735689600000000000\n"
+                            "w,host=a\\ b temp=0.1 1735689610000000000\n"
+                            "w,host=a\\ b ok=true 1735689600000000000\n"
+                            "w,host=a\\ b n=-3i 1735689600000000000\n"
+                            "w,host=a\\ b u=4u 1735689600000000000\n"
+                            "w,host=a\\ b s=\"x \\\"y\\\" \\\\ z\" 1735689600000000000\n"
+                            "w,host=c temp=-1e-07 1735689630000000000\n");
+    snprintf(args, sizeof args, "export --data %s w > %s.lp && %s import --data %s %s.lp", d1, in,
+             METRON_PATH, d2, in);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, "export --data %s w", d2);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, first);
+    snprintf(args, sizeof args, "rm -rf %s %s %s %s.lp", d1, d2, in, in);
+    cr_expect_eq(system(args), 0);
+}

@@ -1,0 +1,346 @@
+/*
+ * cmd_io.c — `metron import` and `metron export`.
+ *
+ * import reads line protocol (plain or gzip, detected by zlib) and writes it
+ * into a data directory through the engine, or posts it to a running
+ * metrond's /write (--url) in chunks of whole lines. Bad lines are reported
+ * like the daemon reports them and the good ones are kept.
+ *
+ * export prints a selector's points as line protocol (one field per line,
+ * every value exact: import(export(x)) holds the same points) or CSV.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "metron_cli.h"
+#include "mt_ingest.h"
+#include "mt_query.h"
+
+#define CHUNK       (1u << 20) /* bytes read at a time */
+#define POST_CHUNK  (4u << 20) /* bytes of whole lines per /write request */
+#define BATCH       50000      /* points per engine write */
+#define SHOW_ERRORS 5          /* rejected lines printed in full */
+
+const char *const mt_cli_import_help =
+    "usage: metron import (--data DIR | --url URL) [--precision ns|us|ms|s] FILE|-\n"
+    "\n"
+    "  Line protocol, plain or gzip, from FILE or stdin. --data writes into a data directory\n"
+    "  that no metrond holds; --url posts to a running metrond's /write. Bad lines are\n"
+    "  reported (the first few in full) and the good ones kept; the exit code is then 1.\n";
+
+const char *const mt_cli_export_help =
+    "usage: metron export --data DIR SELECTOR [--from T] [--to T] [--format lp|csv]\n"
+    "\n"
+    "  The points of the selected series, as line protocol (one field per line, values\n"
+    "  exact, timestamps in ns; the default) or CSV (series,time,value). Without --from and\n"
+    "  --to, all of them.\n";
+
+typedef struct import_ctx {
+    mt_engine *e;
+    mt_batch *b;
+    uint64_t lines, points, rejected, shown;
+    int rc;
+} import_ctx;
+
+static void show_error(import_ctx *x, const char *what)
+{
+    x->rejected++;
+    if (x->shown++ < SHOW_ERRORS) fprintf(stderr, "metron: %s\n", what);
+}
+
+static int flush_batch(import_ctx *x)
+{
+    if (!mt_batch_len(x->b)) return MT_OK;
+    mt_write_result r;
+    int rc = mt_engine_write(x->e, x->b, &r);
+    if (rc) return rc;
+    x->points += r.accepted;
+    if (r.rejected) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%zu points refused: %s", r.rejected,
+                 r.first_reason == MT_ECONFLICT ? "type conflict with the existing series"
+                                                : mt_strerror(r.first_reason));
+        show_error(x, msg);
+    }
+    mt_batch_reset(x->b);
+    return MT_OK;
+}
+
+static int import_line(void *ud, const mt_lp_line *l)
+{
+    import_ctx *x = ud;
+    int rc = mt_ingest_line(x->b, l, NULL, NULL);
+    if (rc == -ENOMEM) return rc;
+    if (rc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "line %llu: series key too long", (unsigned long long)l->lineno);
+        show_error(x, msg);
+        return 0;
+    }
+    x->lines++;
+    return mt_batch_len(x->b) >= BATCH ? flush_batch(x) : 0;
+}
+
+static void import_error(void *ud, const mt_lp_error *e)
+{
+    import_ctx *x = ud;
+    char msg[1024];
+    int n = mt_lp_error_format(e, msg, sizeof msg);
+    if (n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, ": '%.*s'",
+                 (int)(e->raw.len > 200 ? 200 : e->raw.len), e->raw.ptr);
+    show_error(x, msg);
+}
+
+static int import_data(gzFile in, const char *dir, mt_precision prec)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    import_ctx x = {0};
+    int rc = mt_engine_open(&o, &x.e);
+    if (rc) {
+        fprintf(stderr, "metron: cannot open %s: %s\n", dir,
+                rc == -EBUSY ? "a metrond holds it: import through it with --url"
+                             : mt_strerror(rc));
+        return 1;
+    }
+    mt_lp_options lo = mt_lp_options_default();
+    lo.precision = prec;
+    mt_lp_parser *p = NULL;
+    char *buf = malloc(CHUNK);
+    x.b = mt_batch_new();
+    rc = !buf || !x.b || mt_lp_parser_new(&lo, &p) ? -ENOMEM : MT_OK;
+    mt_lp_handler h = {import_line, import_error, &x};
+    int n;
+    int64_t now = mt_now_ns();
+    while (!rc && (n = gzread(in, buf, CHUNK)) > 0) rc = mt_lp_feed(p, buf, (size_t)n, now, &h);
+    if (!rc && n < 0) rc = -EIO;
+    if (!rc) rc = mt_lp_finish(p, now, &h);
+    if (!rc) rc = flush_batch(&x);
+    if (!rc) rc = mt_engine_seal(x.e, false, NULL);
+    mt_lp_parser_free(p);
+    mt_batch_free(x.b);
+    free(buf);
+    mt_engine_close(x.e);
+    fprintf(stderr, "imported %llu points from %llu lines; %llu rejected\n",
+            (unsigned long long)x.points, (unsigned long long)x.lines,
+            (unsigned long long)x.rejected);
+    if (rc) fprintf(stderr, "metron: import stopped: %s\n", mt_strerror(rc));
+    return rc || x.rejected ? 1 : 0;
+}
+
+typedef struct reply {
+    char body[2048];
+    size_t len;
+} reply;
+
+static size_t on_reply(char *p, size_t size, size_t n, void *ud)
+{
+    reply *r = ud;
+    size_t take = size * n < sizeof r->body - 1 - r->len ? size * n : sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, take);
+    r->len += take;
+    r->body[r->len] = '\0';
+    return size * n;
+}
+
+static int import_url(gzFile in, const char *base, mt_precision prec)
+{
+    CURL *curl = curl_easy_init();
+    char *buf = malloc(POST_CHUNK + CHUNK);
+    if (!curl || !buf) return 1;
+    char url[2048];
+    snprintf(url, sizeof url, "%s/write?db=metron&precision=%s", base, mt_precision_name(prec));
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply);
+    size_t len = 0;
+    int n, rc = 0;
+    uint64_t requests = 0, failed = 0;
+    for (;;) {
+        n = gzread(in, buf + len, CHUNK);
+        if (n < 0) {
+            fprintf(stderr, "metron: cannot read the input\n");
+            rc = 1;
+            break;
+        }
+        len += (size_t)n;
+        if (len < POST_CHUNK && n > 0) continue;
+        /* send whole lines; keep a partial last line for the next request */
+        size_t send = len;
+        if (n > 0) {
+            while (send && buf[send - 1] != '\n') send--;
+            if (!send) send = len; /* one huge line: let the daemon refuse it */
+        }
+        if (send) {
+            reply r = {.len = 0};
+            curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, buf);
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)send);
+            CURLcode cc = curl_easy_perform(curl);
+            long status = 0;
+            if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+            requests++;
+            if (cc != CURLE_OK) {
+                fprintf(stderr, "metron: %s: %s\n", base, curl_easy_strerror(cc));
+                rc = 1;
+                break;
+            }
+            if (status != 204) {
+                failed++;
+                fprintf(stderr, "metron: %s answered %ld: %s\n", base, status, r.body);
+                if (status != 400) {
+                    rc = 1;
+                    break;
+                }
+            }
+            memmove(buf, buf + send, len - send);
+            len -= send;
+        }
+        if (n == 0) break;
+    }
+    fprintf(stderr, "posted %llu requests; %llu with rejected lines\n",
+            (unsigned long long)requests, (unsigned long long)failed);
+    free(buf);
+    curl_easy_cleanup(curl);
+    return rc || failed ? 1 : 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    const char *data = NULL, *url = NULL, *prec_s = "ns";
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"url", required_argument, 0, 'u'},
+                                         {"precision", required_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'd')
+            data = optarg;
+        else if (c == 'u')
+            url = optarg;
+        else if (c == 'p')
+            prec_s = optarg;
+        else if (c == 'h')
+            return fputs(mt_cli_import_help, stdout), 0;
+        else
+            return mt_cli_usage("unknown option", mt_cli_import_help);
+    }
+    mt_precision prec;
+    if (!mt_precision_parse(prec_s, strlen(prec_s), &prec) || prec > MT_PREC_S)
+        return mt_cli_usage("--precision is ns, us, ms or s", mt_cli_import_help);
+    if (!data == !url || optind != argc - 1)
+        return mt_cli_usage("import needs --data DIR or --url URL, and FILE or -",
+                            mt_cli_import_help);
+    const char *file = argv[optind];
+    gzFile in = !strcmp(file, "-") ? gzdopen(dup(STDIN_FILENO), "rb") : gzopen(file, "rb");
+    if (!in) {
+        fprintf(stderr, "metron: cannot open %s: %s\n", file, strerror(errno));
+        return 1;
+    }
+    int rc = data ? import_data(in, data, prec) : import_url(in, url, prec);
+    gzclose(in);
+    return rc;
+}
+
+/* ---- export ----------------------------------------------------------------------------- */
+
+/* One point as a line of line protocol: "<measurement,tags> <field>=<value> <ns>". */
+static void print_lp(const mt_row *row)
+{
+    /* the label is "measurement,tags field": the field follows the last unescaped space */
+    const char *label = row->group, *sp = NULL;
+    for (const char *p = label; *p; p++)
+        if (*p == ' ' && (p == label || p[-1] != '\\')) sp = p;
+    if (!sp) return;
+    fwrite(label, 1, (size_t)(sp - label), stdout);
+    printf(" %s=", sp + 1);
+    char v[64];
+    switch (row->type) {
+    case MT_VT_FLOAT: mt_format_double(row->raw.f, v, sizeof v), fputs(v, stdout); break;
+    case MT_VT_INT: printf("%lldi", (long long)row->raw.i); break;
+    case MT_VT_UINT: printf("%lluu", (unsigned long long)row->raw.u); break;
+    case MT_VT_BOOL: fputs(row->raw.u ? "true" : "false", stdout); break;
+    case MT_VT_STRING: {
+        const char *s = row->str + MT_VAL_STR_OFF(row->raw);
+        putchar('"');
+        for (size_t i = 0; i < MT_VAL_STR_LEN(row->raw); i++) {
+            if (s[i] == '"' || s[i] == '\\') putchar('\\');
+            putchar(s[i]);
+        }
+        putchar('"');
+        break;
+    }
+    }
+    printf(" %lld\n", (long long)row->time);
+}
+
+static int write_stdout(void *ud, const char *buf, size_t len)
+{
+    (void)ud;
+    return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
+}
+
+int cmd_export(int argc, char **argv)
+{
+    const char *data = NULL, *from_s = NULL, *to_s = NULL, *format = "lp";
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'}, {"from", required_argument, 0, 'f'},
+        {"to", required_argument, 0, 't'},   {"format", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'd')
+            data = optarg;
+        else if (c == 'f')
+            from_s = optarg;
+        else if (c == 't')
+            to_s = optarg;
+        else if (c == 'o')
+            format = optarg;
+        else if (c == 'h')
+            return fputs(mt_cli_export_help, stdout), 0;
+        else
+            return mt_cli_usage("unknown option", mt_cli_export_help);
+    }
+    if (!data || optind != argc - 1)
+        return mt_cli_usage("export needs --data DIR and a SELECTOR", mt_cli_export_help);
+    bool lp = !strcmp(format, "lp");
+    if (!lp && strcmp(format, "csv"))
+        return mt_cli_usage("--format is lp or csv", mt_cli_export_help);
+    mt_query_spec spec = {.select = argv[optind], .from = INT64_MIN, .to = INT64_MAX};
+    int64_t now = mt_now_ns();
+    if ((from_s && !mt_time_parse(from_s, now, &spec.from)) ||
+        (to_s && !mt_time_parse(to_s, now, &spec.to)))
+        return mt_cli_usage("--from and --to are times (RFC 3339, epoch seconds, -24h)",
+                            mt_cli_export_help);
+    mt_engine *e = mt_cli_open_ro(data);
+    if (!e) return 1;
+    mt_query *q;
+    char err[512] = "";
+    int rc = mt_query_open(e, &spec, &q, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "metron: %s\n", err[0] ? err : mt_strerror(rc));
+        mt_engine_close(e);
+        return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
+    }
+    if (lp) {
+        mt_row row;
+        while ((rc = mt_query_next(q, &row)) == MT_OK) print_lp(&row);
+        if (rc == MT_ENOTFOUND) rc = MT_OK;
+    } else {
+        rc = mt_query_write(q, &spec, MT_OUT_CSV, write_stdout, NULL, NULL);
+    }
+    mt_query_close(q);
+    mt_engine_close(e);
+    if (rc) fprintf(stderr, "metron: export stopped: %s\n", mt_strerror(rc));
+    return rc || fflush(stdout) ? 1 : 0;
+}

@@ -1,0 +1,88 @@
+/* cmd_list.c — `metron series` and `metron tags` over a data directory. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metron_cli.h"
+#include "mt_query.h"
+
+const char *const mt_cli_series_help =
+    "usage: metron series --data DIR SELECTOR\n"
+    "\n"
+    "  Print each series the selector matches, as line protocol (measurement,tags field),\n"
+    "  one per line, then their count on stderr. Selectors as in metron query.\n";
+
+const char *const mt_cli_tags_help =
+    "usage: metron tags --data DIR TAG\n"
+    "\n"
+    "  Print each value of tag TAG and the number of series that carry it, tab separated.\n";
+
+/* --data DIR and one positional argument; returns the argument or NULL after usage. */
+static const char *data_and_arg(int argc, char **argv, const char **data, const char *help, int *rc)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    *rc = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'd')
+            *data = optarg;
+        else if (c == 'h')
+            return fputs(help, stdout), NULL;
+        else
+            return *rc = mt_cli_usage("unknown option", help), NULL;
+    }
+    if (!*data || optind != argc - 1) {
+        *rc = mt_cli_usage("needs --data DIR and one argument", help);
+        return NULL;
+    }
+    return argv[optind];
+}
+
+int cmd_series(int argc, char **argv)
+{
+    const char *data = NULL;
+    int rc;
+    const char *sel = data_and_arg(argc, argv, &data, mt_cli_series_help, &rc);
+    if (!sel) return rc;
+    mt_engine *e = mt_cli_open_ro(data);
+    if (!e) return 1;
+    mt_query_spec spec = {.select = sel, .from = INT64_MIN, .to = INT64_MAX};
+    mt_query *q;
+    char err[512] = "";
+    rc = mt_query_open(e, &spec, &q, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "metron: %s\n", err[0] ? err : mt_strerror(rc));
+        mt_engine_close(e);
+        return rc == MT_EPARSE ? 2 : 1;
+    }
+    size_t n = mt_query_series(q);
+    for (size_t i = 0; i < n; i++) printf("%s\n", mt_query_series_name(q, i));
+    fflush(stdout); /* the count comes after the list, also when both go to one place */
+    fprintf(stderr, "%zu series\n", n);
+    mt_query_close(q);
+    mt_engine_close(e);
+    return 0;
+}
+
+static int print_value(void *ud, mt_name v, size_t series)
+{
+    (void)ud;
+    printf("%.*s\t%zu\n", (int)v.len, v.ptr, series);
+    return 0;
+}
+
+int cmd_tags(int argc, char **argv)
+{
+    const char *data = NULL;
+    int rc;
+    const char *tag = data_and_arg(argc, argv, &data, mt_cli_tags_help, &rc);
+    if (!tag) return rc;
+    mt_engine *e = mt_cli_open_ro(data);
+    if (!e) return 1;
+    rc = mt_engine_tag_values(e, (mt_name){tag, strlen(tag)}, print_value, NULL);
+    mt_engine_close(e);
+    if (rc) fprintf(stderr, "metron: %s\n", mt_strerror(rc));
+    return rc ? 1 : 0;
+}
