@@ -780,6 +780,40 @@ int mt_engine_tag_values(mt_engine *e, mt_name key,
     return rc;
 }
 
+int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), void *ud,
+                     size_t *unreadable)
+{
+    int rc = MT_OK;
+    size_t bad = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t h = 0; h < e->nhours && !rc; h++) {
+        const mt_hf_index *ix = e->hours[h].idx;
+        if (!ix) {
+            bad++;
+            continue;
+        }
+        for (size_t i = 0; i < ix->n && !rc; i++) {
+            const mt_hf_entry *en = &ix->e[i];
+            mt_chunk_info c = {.hour = e->hours[h].hour,
+                               .id = en->id,
+                               .type = (mt_vtype)en->type,
+                               .count = en->count,
+                               .bytes = en->len,
+                               .min_ts = en->min_ts,
+                               .max_ts = en->max_ts,
+                               .sum = en->sum,
+                               .min = en->min,
+                               .max = en->max,
+                               .first = en->first,
+                               .last = en->last};
+            rc = fn(ud, &c);
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    if (unreadable) *unreadable = bad;
+    return rc;
+}
+
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
 {
     pthread_rwlock_rdlock(&e->lock);

@@ -203,6 +203,27 @@ int mt_engine_postings(mt_engine *e, mt_term_kind kind, mt_name name, mt_name va
 int mt_engine_tag_values(mt_engine *e, mt_name key,
                          int (*fn)(void *ud, mt_name value, size_t series), void *ud);
 
+/* One sealed chunk: a series' points of one hour, as its hour file's index describes it. */
+typedef struct mt_chunk_info {
+    int64_t hour; /* hour index: start / 1 h */
+    uint32_t id;  /* series */
+    mt_vtype type;
+    uint32_t count; /* points */
+    uint32_t bytes; /* encoded size */
+    int64_t min_ts, max_ts;
+    double sum, min, max, first, last; /* exact summary (numeric types) */
+} mt_chunk_info;
+
+/*
+ * Call fn(ud, chunk) for every sealed chunk, hour by hour, series by series,
+ * from the hour files' indexes (nothing is decoded). Runs under the shared
+ * lock: fn must not call back into the engine. fn returns 0 to go on; its
+ * other results stop the walk and are returned. An hour whose file cannot
+ * be read is skipped and counted in *unreadable (may be NULL).
+ */
+int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), void *ud,
+                     size_t *unreadable);
+
 typedef struct mt_scan mt_scan;
 
 /*

@@ -123,7 +123,9 @@ static int import_data(gzFile in, const char *dir, mt_precision prec)
     if (!rc && n < 0) rc = -EIO;
     if (!rc) rc = mt_lp_finish(p, now, &h);
     if (!rc) rc = flush_batch(&x);
-    if (!rc) rc = mt_engine_seal(x.e, false, NULL);
+    /* an import is a batch: seal all of it (a later point for the same hour makes a new
+       generation of its file) rather than leave it in the head */
+    if (!rc) rc = mt_engine_seal(x.e, true, NULL);
     mt_lp_parser_free(p);
     mt_batch_free(x.b);
     free(buf);

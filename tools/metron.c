@@ -6,6 +6,7 @@
  *   metron tags    the values of a tag, with series counts  (cmd_list.c)
  *   metron import  line protocol into a data dir or daemon  (cmd_io.c)
  *   metron export  line protocol or CSV out of a data dir   (cmd_io.c)
+ *   metron inspect facts about a data directory             (cmd_inspect.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -51,6 +52,7 @@ static const struct {
     {"tags", cmd_tags, &mt_cli_tags_help, "the values of a tag, with series counts"},
     {"import", cmd_import, &mt_cli_import_help, "line protocol into a data dir or a daemon"},
     {"export", cmd_export, &mt_cli_export_help, "line protocol or CSV out of a data dir"},
+    {"inspect", cmd_inspect, &mt_cli_inspect_help, "facts about a data dir"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 

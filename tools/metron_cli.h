@@ -17,9 +17,11 @@ int cmd_series(int argc, char **argv);
 int cmd_tags(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 extern const char *const mt_cli_query_help,
     *const mt_cli_series_help, *const mt_cli_tags_help, *const mt_cli_import_help,
-                                                            *const mt_cli_export_help;
+                                                            *const mt_cli_export_help,
+                                                                *const mt_cli_inspect_help;
 
 #endif

@@ -173,3 +173,22 @@ Test(cli, import_export_round_trip_with_partial_writes)
     snprintf(args, sizeof args, "rm -rf %s %s %s %s.lp", d1, d2, in, in);
     cr_expect_eq(system(args), 0);
 }
+
+Test(cli, inspect_reports_series_points_and_bytes)
+{
+    char out[8192], args[512];
+    snprintf(args, sizeof args, "inspect --data %s --format json", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "\"series\":2,"), "%s", out);
+    /* the first hour is sealed (the data passed it), the second is in the head */
+    cr_expect(strstr(out, "\"sealed_hours\":1,"), "%s", out);
+    cr_expect(strstr(out, "\"points_sealed\":4,\"points_head\":4,"), "%s", out);
+    cr_expect(strstr(out, "\"measurements\":[{\"name\":\"cpu\",\"series\":2,"), "%s", out);
+    mt_engine_seal(writer, true, NULL);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "\"sealed_hours\":2,"), "%s", out);
+    cr_expect(strstr(out, "\"points_sealed\":8,\"points_head\":0,"), "%s", out);
+    cr_expect(
+        strstr(out, "\"oldest\":\"2025-01-01T00:00:00Z\",\"newest\":\"2025-01-01T01:30:00Z\""),
+        "%s", out);
+}
