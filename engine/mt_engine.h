@@ -240,6 +240,15 @@ int mt_scan_open(mt_engine *e, uint32_t id, int64_t from, int64_t to, mt_scan **
  */
 int mt_scan_next(mt_scan *s, mt_points *out);
 
+/*
+ * As mt_scan_next, but a sealed hour that lies wholly inside the range and
+ * has no late points in the head comes back as its stored summary (*sum,
+ * with out->n == 0) instead of decoded points. Lets count, sum, avg, min,
+ * max, first and last over whole hours skip decoding. sum->count is 0 when
+ * points are returned.
+ */
+int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum);
+
 /* Close a scan. NULL is a no-op. */
 void mt_scan_close(mt_scan *s);
 

@@ -125,6 +125,12 @@ static size_t lower(const int64_t *ts, size_t a, size_t n, int64_t x)
 
 int mt_scan_next(mt_scan *s, mt_points *out)
 {
+    return mt_scan_next_or_summary(s, out, NULL);
+}
+
+int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
+{
+    if (sum) sum->count = 0;
     for (;;) {
         bool have_c = s->ci < s->nchunks, have_h = s->hi < s->head.n;
         if (!have_c && !have_h) return MT_ENOTFOUND;
@@ -142,6 +148,25 @@ int mt_scan_next(mt_scan *s, mt_points *out)
         }
         scan_chunk *c = &s->chunks[s->ci++];
         if (!c->map) return MT_ECORRUPT;
+        /* a whole sealed hour with no late points waiting: its summary instead of its points */
+        if (sum && s->hi == h_end && c->ent.type != MT_VT_STRING && hour * MT_HOUR_NS >= s->from &&
+            (hour + 1) * MT_HOUR_NS <= s->to) {
+            const mt_hf_entry *en = &c->ent;
+            *sum = (mt_chunk_info){.hour = hour,
+                                   .id = en->id,
+                                   .type = (mt_vtype)en->type,
+                                   .count = en->count,
+                                   .bytes = en->len,
+                                   .min_ts = en->min_ts,
+                                   .max_ts = en->max_ts,
+                                   .sum = en->sum,
+                                   .min = en->min,
+                                   .max = en->max,
+                                   .first = en->first,
+                                   .last = en->last};
+            *out = (mt_points){.type = s->type};
+            return MT_OK;
+        }
         mt_points cp;
         int rc = mt_decoder_decode(s->dec, c->map->base + c->ent.off, c->ent.len, &cp);
         if (rc) return rc;

@@ -89,14 +89,17 @@ typedef struct cursor {
     size_t i;      /* next point in blk */
     bool done;
     bool has_last;
-    double last; /* the series' previous value, for increase */
+    double last;       /* the series' previous value, for increase */
+    bool is_sum;       /* the current item is a sealed hour's summary, not a point */
+    mt_chunk_info sum; /* that summary */
 } cursor;
 
 struct mt_query {
     mt_engine *e;
     mt_query_spec spec;
     mt_agg aggs[MT_QUERY_MAX_AGGS];
-    bool need_values; /* a quantile is asked */
+    bool need_values;   /* a quantile is asked */
+    bool use_summaries; /* every aggregation can come from hour summaries (see agg_next) */
     cursor *c;
     size_t nc;
     size_t g0, g1; /* the current group: cursors [g0, g1) */
@@ -106,6 +109,7 @@ struct mt_query {
     size_t nvals, vcap;
     double out[MT_QUERY_MAX_AGGS];
     uint64_t points;
+    uint64_t hours_from_summaries; /* sealed hours answered without decoding */
 };
 
 static double as_double(mt_vtype t, mt_val v)
@@ -167,6 +171,11 @@ size_t mt_query_series(const mt_query *q)
     return q->nc;
 }
 
+uint64_t mt_query_summaries_used(const mt_query *q)
+{
+    return q->hours_from_summaries;
+}
+
 const char *mt_query_series_name(const mt_query *q, size_t i)
 {
     return i < q->nc ? q->c[i].label : NULL;
@@ -207,7 +216,15 @@ int mt_query_open(mt_engine *e, const mt_query_spec *spec, mt_query **out, char 
     q->spec = *spec;
     if (spec->naggs) memcpy(q->aggs, spec->aggs, spec->naggs * sizeof *q->aggs);
     q->spec.aggs = q->aggs;
-    for (size_t i = 0; i < spec->naggs; i++) q->need_values |= q->aggs[i].kind == MT_AGG_QUANTILE;
+    /* count, sum, avg, min, max, first and last of whole sealed hours come from the summaries
+       stored at sealing, without decoding, when buckets are whole hours */
+    q->use_summaries = spec->naggs > 0 && spec->step % MT_HOUR_NS == 0;
+    for (size_t i = 0; i < spec->naggs; i++) {
+        mt_agg_kind k = q->aggs[i].kind;
+        q->need_values |= k == MT_AGG_QUANTILE;
+        if (k == MT_AGG_STDDEV || k == MT_AGG_INCREASE || k == MT_AGG_RATE || k == MT_AGG_QUANTILE)
+            q->use_summaries = false;
+    }
     q->c = calloc(n ? n : 1, sizeof *q->c);
     char key[MT_SERIES_MAX_KEY];
     mt_series_parts *parts = malloc(sizeof *parts);
@@ -253,8 +270,8 @@ static int peek(mt_query *q, cursor *c, bool *have)
         int rc = mt_scan_open(q->e, c->id, q->spec.from, q->spec.to, &c->scan);
         if (rc) return rc;
     }
-    while (c->i >= c->blk.n) {
-        int rc = mt_scan_next(c->scan, &c->blk);
+    while (!c->is_sum && c->i >= c->blk.n) {
+        int rc = mt_scan_next_or_summary(c->scan, &c->blk, q->use_summaries ? &c->sum : NULL);
         if (rc == MT_ENOTFOUND) {
             c->done = true;
             mt_scan_close(c->scan);
@@ -263,9 +280,16 @@ static int peek(mt_query *q, cursor *c, bool *have)
         }
         if (rc) return rc;
         c->i = 0;
+        c->is_sum = q->use_summaries && c->sum.count > 0;
     }
     *have = true;
     return MT_OK;
+}
+
+/* The time of a cursor's current item (a summary stands at its first point). */
+static int64_t item_ts(const cursor *c)
+{
+    return c->is_sum ? c->sum.min_ts : c->blk.ts[c->i];
 }
 
 static int64_t bucket_of(const mt_query *q, int64_t ts)
@@ -323,7 +347,7 @@ static int agg_next(mt_query *q, mt_row *row)
             bool have;
             int rc = peek(q, &q->c[k], &have);
             if (rc) return rc;
-            if (have && q->c[k].blk.ts[q->c[k].i] < first) first = q->c[k].blk.ts[q->c[k].i];
+            if (have && item_ts(&q->c[k]) < first) first = item_ts(&q->c[k]);
         }
         if (first == INT64_MAX) { /* the group is done */
             q->g0 = q->g1;
@@ -341,7 +365,23 @@ static int agg_next(mt_query *q, mt_row *row)
             for (;;) {
                 int rc = peek(q, c, &have);
                 if (rc) return rc;
-                if (!have || c->blk.ts[c->i] >= end) break;
+                if (!have || item_ts(c) >= end) break;
+                if (c->is_sum) { /* a whole hour at once */
+                    const mt_chunk_info *h = &c->sum;
+                    mt_summary hs = {.count = h->count,
+                                     .sum = h->sum,
+                                     .min = h->min,
+                                     .max = h->max,
+                                     .first = h->first,
+                                     .last = h->last,
+                                     .mean = h->sum / h->count};
+                    mt_summary_merge(&a.s, &hs);
+                    if (h->min_ts < a.first_ts) a.first_ts = h->min_ts, a.first = h->first;
+                    if (h->max_ts >= a.last_ts) a.last_ts = h->max_ts, a.last = h->last;
+                    c->is_sum = false;
+                    q->hours_from_summaries++;
+                    continue;
+                }
                 if (q->spec.max_points && ++q->points > q->spec.max_points) return MT_ELIMIT;
                 double v = as_double(c->type, c->blk.vals[c->i]);
                 int64_t ts = c->blk.ts[c->i];

@@ -109,6 +109,9 @@ int mt_query_next(mt_query *q, mt_row *row);
 /* Series the selector matched. */
 size_t mt_query_series(const mt_query *q);
 
+/* Series-hours answered from the summaries stored at sealing, without decoding. */
+uint64_t mt_query_summaries_used(const mt_query *q);
+
 /* The i-th matched series as line protocol ("cpu,host=a usage"); valid until close. */
 const char *mt_query_series_name(const mt_query *q, size_t i);
 
