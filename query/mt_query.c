@@ -171,6 +171,11 @@ size_t mt_query_series(const mt_query *q)
     return q->nc;
 }
 
+uint32_t mt_query_series_id(const mt_query *q, size_t i)
+{
+    return i < q->nc ? q->c[i].id : 0;
+}
+
 uint64_t mt_query_summaries_used(const mt_query *q)
 {
     return q->hours_from_summaries;

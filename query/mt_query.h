@@ -112,6 +112,9 @@ size_t mt_query_series(const mt_query *q);
 /* Series-hours answered from the summaries stored at sealing, without decoding. */
 uint64_t mt_query_summaries_used(const mt_query *q);
 
+/* The id of the i-th matched series. */
+uint32_t mt_query_series_id(const mt_query *q, size_t i);
+
 /* The i-th matched series as line protocol ("cpu,host=a usage"); valid until close. */
 const char *mt_query_series_name(const mt_query *q, size_t i);
 

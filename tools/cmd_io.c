@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "metron_cli.h"
 #include "mt_ingest.h"
 #include "mt_query.h"
+#include "mt_time.h"
 
 #define CHUNK       (1u << 20) /* bytes read at a time */
 #define POST_CHUNK  (4u << 20) /* bytes of whole lines per /write request */
@@ -98,7 +100,29 @@ static void import_error(void *ud, const mt_lp_error *e)
     show_error(x, msg);
 }
 
-static int import_data(gzFile in, const char *dir, mt_precision prec)
+/* A progress line on stderr when it is a terminal: bytes read, rate, and the ETA of a file. */
+typedef struct progress {
+    bool on;
+    int64_t start, last;
+    uint64_t total; /* bytes of the input file (compressed), 0 when unknown */
+} progress;
+
+static void progress_show(progress *p, gzFile in, bool done)
+{
+    if (!p->on) return;
+    int64_t now = mt_mono_ns();
+    if (!done && now - p->last < 250000000) return;
+    p->last = now;
+    double secs = (double)(now - p->start) / 1e9, pos = (double)gzoffset(in);
+    double rate = secs > 0 ? pos / secs : 0;
+    fprintf(stderr, "\r%8.1f MB  %7.1f MB/s", pos / 1e6, rate / 1e6);
+    if (p->total && rate > 0)
+        fprintf(stderr, "  %3.0f%%  ETA %4.0f s", 100 * pos / (double)p->total,
+                ((double)p->total - pos) / rate);
+    if (done) fputc('\n', stderr);
+}
+
+static int import_data(gzFile in, const char *dir, mt_precision prec, progress *pg)
 {
     mt_engine_options o = mt_engine_options_default();
     o.dir = dir;
@@ -119,7 +143,11 @@ static int import_data(gzFile in, const char *dir, mt_precision prec)
     mt_lp_handler h = {import_line, import_error, &x};
     int n;
     int64_t now = mt_now_ns();
-    while (!rc && (n = gzread(in, buf, CHUNK)) > 0) rc = mt_lp_feed(p, buf, (size_t)n, now, &h);
+    while (!rc && (n = gzread(in, buf, CHUNK)) > 0) {
+        rc = mt_lp_feed(p, buf, (size_t)n, now, &h);
+        progress_show(pg, in, false);
+    }
+    progress_show(pg, in, true);
     if (!rc && n < 0) rc = -EIO;
     if (!rc) rc = mt_lp_finish(p, now, &h);
     if (!rc) rc = flush_batch(&x);
@@ -152,7 +180,7 @@ static size_t on_reply(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static int import_url(gzFile in, const char *base, mt_precision prec)
+static int import_url(gzFile in, const char *base, mt_precision prec, progress *pg)
 {
     CURL *curl = curl_easy_init();
     char *buf = malloc(POST_CHUNK + CHUNK);
@@ -172,6 +200,7 @@ static int import_url(gzFile in, const char *base, mt_precision prec)
             break;
         }
         len += (size_t)n;
+        progress_show(pg, in, n == 0);
         if (len < POST_CHUNK && n > 0) continue;
         /* send whole lines; keep a partial last line for the next request */
         size_t send = len;
@@ -247,7 +276,10 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "metron: cannot open %s: %s\n", file, strerror(errno));
         return 1;
     }
-    int rc = data ? import_data(in, data, prec) : import_url(in, url, prec);
+    struct stat st;
+    progress pg = {.on = isatty(STDERR_FILENO), .start = mt_mono_ns()};
+    if (strcmp(file, "-") && stat(file, &st) == 0) pg.total = (uint64_t)st.st_size;
+    int rc = data ? import_data(in, data, prec, &pg) : import_url(in, url, prec, &pg);
     gzclose(in);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* cmd_list.c — `metron series` and `metron tags` over a data directory. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metron_cli.h"
@@ -13,9 +14,10 @@ const char *const mt_cli_series_help =
     "  one per line, then their count on stderr. Selectors as in metron query.\n";
 
 const char *const mt_cli_tags_help =
-    "usage: metron tags --data DIR TAG\n"
+    "usage: metron tags --data DIR TAG [SELECTOR]\n"
     "\n"
-    "  Print each value of tag TAG and the number of series that carry it, tab separated.\n";
+    "  Print each value of tag TAG and the number of series that carry it, tab separated;\n"
+    "  with a SELECTOR, among the series it matches only.\n";
 
 /* --data DIR and one positional argument; returns the argument or NULL after usage. */
 static const char *data_and_arg(int argc, char **argv, const char **data, const char *help, int *rc)
@@ -33,8 +35,9 @@ static const char *data_and_arg(int argc, char **argv, const char **data, const 
         else
             return *rc = mt_cli_usage("unknown option", help), NULL;
     }
-    if (!*data || optind != argc - 1) {
-        *rc = mt_cli_usage("needs --data DIR and one argument", help);
+    /* one argument, and for tags an optional selector after it */
+    if (!*data || optind >= argc || optind < argc - (help == mt_cli_tags_help ? 2 : 1)) {
+        *rc = mt_cli_usage("needs --data DIR and its argument", help);
         return NULL;
     }
     return argv[optind];
@@ -73,6 +76,55 @@ static int print_value(void *ud, mt_name v, size_t series)
     return 0;
 }
 
+typedef struct tag_count {
+    char value[256];
+    size_t series;
+} tag_count;
+
+static int by_value(const void *a, const void *b)
+{
+    return strcmp(((const tag_count *)a)->value, ((const tag_count *)b)->value);
+}
+
+/* The values of tag among the series sel matches, with their counts, in byte order. */
+static int values_among(mt_engine *e, const char *tag, const char *sel)
+{
+    mt_query_spec spec = {.select = sel, .from = INT64_MIN, .to = INT64_MAX};
+    mt_query *q;
+    char err[512] = "";
+    int rc = mt_query_open(e, &spec, &q, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "metron: %s\n", err[0] ? err : mt_strerror(rc));
+        return rc;
+    }
+    size_t n = mt_query_series(q), nv = 0, tl = strlen(tag);
+    tag_count *v = calloc(n ? n : 1, sizeof *v);
+    mt_series_parts *parts = malloc(sizeof *parts);
+    char key[MT_SERIES_MAX_KEY];
+    for (size_t i = 0; v && parts && i < n; i++) {
+        uint32_t id = mt_query_series_id(q, i);
+        size_t kl;
+        if (mt_engine_series_key(e, id, key, sizeof key, &kl) || mt_series_parse(key, kl, parts))
+            continue;
+        for (size_t t = 0; t < parts->ntags; t++) {
+            if (parts->tag_keys[t].len != tl || memcmp(parts->tag_keys[t].ptr, tag, tl)) continue;
+            char val[256];
+            snprintf(val, sizeof val, "%.*s", (int)parts->tag_values[t].len,
+                     parts->tag_values[t].ptr);
+            size_t k = 0;
+            while (k < nv && strcmp(v[k].value, val)) k++;
+            if (k == nv) snprintf(v[nv++].value, sizeof v->value, "%s", val);
+            v[k].series++;
+        }
+    }
+    if (v) qsort(v, nv, sizeof *v, by_value);
+    for (size_t k = 0; v && k < nv; k++) printf("%s\t%zu\n", v[k].value, v[k].series);
+    free(parts);
+    free(v);
+    mt_query_close(q);
+    return MT_OK;
+}
+
 int cmd_tags(int argc, char **argv)
 {
     const char *data = NULL;
@@ -81,7 +133,9 @@ int cmd_tags(int argc, char **argv)
     if (!tag) return rc;
     mt_engine *e = mt_cli_open_ro(data);
     if (!e) return 1;
-    rc = mt_engine_tag_values(e, (mt_name){tag, strlen(tag)}, print_value, NULL);
+    const char *sel = optind + 1 < argc ? argv[optind + 1] : NULL;
+    rc = sel ? values_among(e, tag, sel)
+             : mt_engine_tag_values(e, (mt_name){tag, strlen(tag)}, print_value, NULL);
     mt_engine_close(e);
     if (rc) fprintf(stderr, "metron: %s\n", mt_strerror(rc));
     return rc ? 1 : 0;

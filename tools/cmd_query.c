@@ -31,7 +31,9 @@ const char *const mt_cli_query_help =
     "  --by TAGS|none   group by these tags (comma-separated), or all series together\n"
     "  --field F        the field, when the measurement name has dots\n"
     "  --format F       table (default on a terminal), csv (default otherwise), json\n"
-    "  --max-series N   refuse selectors matching more series (100000)\n";
+    "  --max-series N   refuse selectors matching more series (100000)\n"
+    "  --plot           draw each series (or group) as a line of Unicode blocks instead,\n"
+    "                   with its first aggregation (or its raw values), min and max\n";
 
 static int usage_error(const char *msg)
 {
@@ -114,19 +116,99 @@ static int query_url(const char *base, const char *select, const char *field, co
     return fflush(stdout) ? 1 : 0;
 }
 
+/* ---- --plot ------------------------------------------------------------------------------ */
+
+#define PLOT_WIDTH 60
+
+typedef struct plot_line {
+    char label[256];
+    double *v;
+    size_t n, cap;
+} plot_line;
+
+/* One line: the label, then the values resampled to PLOT_WIDTH blocks, then min and max. */
+static void plot_print(const plot_line *p)
+{
+    static const char *const blocks[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+    if (!p->n) return;
+    double mn = INFINITY, mx = -INFINITY;
+    for (size_t i = 0; i < p->n; i++)
+        if (isfinite(p->v[i])) mn = fmin(mn, p->v[i]), mx = fmax(mx, p->v[i]);
+    printf("%s\n  ", p->label[0] ? p->label : "(all series)");
+    size_t w = p->n < PLOT_WIDTH ? p->n : PLOT_WIDTH;
+    for (size_t x = 0; x < w; x++) {
+        /* the mean of the values that fall in this column */
+        size_t a = x * p->n / w, b = (x + 1) * p->n / w;
+        double sum = 0;
+        size_t k = 0;
+        for (size_t i = a; i < b; i++)
+            if (isfinite(p->v[i])) sum += p->v[i], k++;
+        if (!k) {
+            fputs(" ", stdout);
+            continue;
+        }
+        double t = mx > mn ? (sum / (double)k - mn) / (mx - mn) : 0.5;
+        fputs(blocks[(int)lround(t * 7)], stdout);
+    }
+    char lo[32], hi[32];
+    mt_format_double(mn, lo, sizeof lo);
+    mt_format_double(mx, hi, sizeof hi);
+    printf("  min %s  max %s  (%zu values)\n", lo, hi, p->n);
+}
+
+static int plot_rows(mt_query *q)
+{
+    plot_line p = {.n = 0};
+    mt_row row;
+    int rc;
+    while ((rc = mt_query_next(q, &row)) == MT_OK) {
+        if (strcmp(p.label, row.group)) { /* rows of a group come together */
+            plot_print(&p);
+            snprintf(p.label, sizeof p.label, "%s", row.group);
+            p.n = 0;
+        }
+        double v = row.nvalues               ? row.values[0]
+                   : row.type == MT_VT_FLOAT ? row.raw.f
+                   : row.type == MT_VT_INT   ? (double)row.raw.i
+                   : row.type == MT_VT_UINT  ? (double)row.raw.u
+                   : row.type == MT_VT_BOOL  ? (double)row.raw.u
+                                             : NAN;
+        if (p.n == p.cap) {
+            p.cap = p.cap ? p.cap * 2 : 1024;
+            double *nv = realloc(p.v, p.cap * sizeof *nv);
+            if (!nv) {
+                free(p.v);
+                return -ENOMEM;
+            }
+            p.v = nv;
+        }
+        p.v[p.n++] = v;
+    }
+    plot_print(&p);
+    free(p.v);
+    return rc == MT_ENOTFOUND ? MT_OK : rc;
+}
+
 int cmd_query(int argc, char **argv)
 {
     const char *data = NULL, *url = NULL, *from_s = NULL, *to_s = NULL, *step_s = NULL,
                *agg_s = NULL;
     const char *by_s = NULL, *field = NULL, *format_s = NULL;
     size_t max_series = 0;
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},       {"from", required_argument, 0, 'f'},
-        {"to", required_argument, 0, 't'},         {"step", required_argument, 0, 's'},
-        {"agg", required_argument, 0, 'a'},        {"by", required_argument, 0, 'b'},
-        {"field", required_argument, 0, 'F'},      {"format", required_argument, 0, 'o'},
-        {"max-series", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
-        {"url", required_argument, 0, 'u'},        {0, 0, 0, 0}};
+    bool plot = false;
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"from", required_argument, 0, 'f'},
+                                         {"to", required_argument, 0, 't'},
+                                         {"step", required_argument, 0, 's'},
+                                         {"agg", required_argument, 0, 'a'},
+                                         {"by", required_argument, 0, 'b'},
+                                         {"field", required_argument, 0, 'F'},
+                                         {"format", required_argument, 0, 'o'},
+                                         {"max-series", required_argument, 0, 'm'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"plot", no_argument, 0, 'P'},
+                                         {"url", required_argument, 0, 'u'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -141,6 +223,7 @@ int cmd_query(int argc, char **argv)
         case 'F': field = optarg; break;
         case 'o': format_s = optarg; break;
         case 'm': max_series = strtoull(optarg, NULL, 10); break;
+        case 'P': plot = true; break;
         case 'h': fputs(mt_cli_query_help, stdout); return 0;
         default: return usage_error("unknown option");
         }
@@ -195,7 +278,7 @@ int cmd_query(int argc, char **argv)
         mt_engine_close(e);
         return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
     }
-    rc = mt_query_write(q, &spec, f, write_stdout, NULL, NULL);
+    rc = plot ? plot_rows(q) : mt_query_write(q, &spec, f, write_stdout, NULL, NULL);
     int exit_code = 0;
     if (rc) {
         fprintf(stderr, "metron: query stopped: %s\n",

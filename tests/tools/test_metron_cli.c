@@ -133,6 +133,9 @@ Test(cli, series_and_tags)
     snprintf(args, sizeof args, "tags --data %s region", dir);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect_str_eq(out, "eu\t1\nus\t1\n");
+    snprintf(args, sizeof args, "tags --data %s region 'cpu.usage{host!=\"a\"}'", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "eu\t1\n");
 }
 
 /* import, export, import the export elsewhere, export again: the same bytes */
@@ -191,4 +194,15 @@ Test(cli, inspect_reports_series_points_and_bytes)
     cr_expect(
         strstr(out, "\"oldest\":\"2025-01-01T00:00:00Z\",\"newest\":\"2025-01-01T01:30:00Z\""),
         "%s", out);
+}
+
+Test(cli, plot_draws_each_series)
+{
+    char out[8192], args[512];
+    snprintf(args, sizeof args,
+             "query --data %s cpu.usage --from 1735689600 --to 2025-01-01T02:00:00Z --plot", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "cpu,host=a,region=us usage\n  ▁▃▆█  min 0.5  max 3.5  (4 values)\n"),
+              "%s", out);
+    cr_expect(strstr(out, "cpu,host=b\\,c,region=eu usage\n"), "%s", out);
 }
