@@ -793,19 +793,7 @@ int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), 
             continue;
         }
         for (size_t i = 0; i < ix->n && !rc; i++) {
-            const mt_hf_entry *en = &ix->e[i];
-            mt_chunk_info c = {.hour = e->hours[h].hour,
-                               .id = en->id,
-                               .type = (mt_vtype)en->type,
-                               .count = en->count,
-                               .bytes = en->len,
-                               .min_ts = en->min_ts,
-                               .max_ts = en->max_ts,
-                               .sum = en->sum,
-                               .min = en->min,
-                               .max = en->max,
-                               .first = en->first,
-                               .last = en->last};
+            mt_chunk_info c = mt_hf_entry_info(e->hours[h].hour, &ix->e[i]);
             rc = fn(ud, &c);
         }
     }

@@ -204,6 +204,8 @@ typedef struct mt_hfmap {
 int mt_hfmap_open(int fd, mt_hfmap **out);
 void mt_hfmap_acquire(mt_hfmap *m);
 void mt_hfmap_release(mt_hfmap *m);
+/* The public description of an index entry of hour `hour`. */
+mt_chunk_info mt_hf_entry_info(int64_t hour, const mt_hf_entry *en);
 /* Binary search; NULL when the series has no chunk in the hour. */
 const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id);
 

@@ -369,3 +369,19 @@ void mt_hfmap_release(mt_hfmap *m)
     munmap((void *)m->base, m->size ? m->size : 1);
     free(m);
 }
+
+mt_chunk_info mt_hf_entry_info(int64_t hour, const mt_hf_entry *en)
+{
+    return (mt_chunk_info){.hour = hour,
+                           .id = en->id,
+                           .type = (mt_vtype)en->type,
+                           .count = en->count,
+                           .bytes = en->len,
+                           .min_ts = en->min_ts,
+                           .max_ts = en->max_ts,
+                           .sum = en->sum,
+                           .min = en->min,
+                           .max = en->max,
+                           .first = en->first,
+                           .last = en->last};
+}

@@ -151,19 +151,7 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
         /* a whole sealed hour with no late points waiting: its summary instead of its points */
         if (sum && s->hi == h_end && c->ent.type != MT_VT_STRING && hour * MT_HOUR_NS >= s->from &&
             (hour + 1) * MT_HOUR_NS <= s->to) {
-            const mt_hf_entry *en = &c->ent;
-            *sum = (mt_chunk_info){.hour = hour,
-                                   .id = en->id,
-                                   .type = (mt_vtype)en->type,
-                                   .count = en->count,
-                                   .bytes = en->len,
-                                   .min_ts = en->min_ts,
-                                   .max_ts = en->max_ts,
-                                   .sum = en->sum,
-                                   .min = en->min,
-                                   .max = en->max,
-                                   .first = en->first,
-                                   .last = en->last};
+            *sum = mt_hf_entry_info(hour, &c->ent);
             *out = (mt_points){.type = s->type};
             return MT_OK;
         }
