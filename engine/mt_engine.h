@@ -224,6 +224,31 @@ typedef struct mt_chunk_info {
 int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), void *ud,
                      size_t *unreadable);
 
+/*
+ * An hourly rollup, computed at sealing from every value of the hour:
+ * per series, and per group (business_id, measurement, field) as the
+ * seed's hourly_metrics_summary groups them. Quantiles are
+ * PERCENTILE_CONT, exact. Numeric series only.
+ */
+typedef struct mt_rollup {
+    int64_t hour;       /* hour index: start / 1 h */
+    uint32_t id;        /* series rollups: the series; 0 for a group */
+    mt_name business_id; /* groups: the tenant (len 0: none, the system-wide NULL) */
+    mt_name measurement; /* groups */
+    mt_name field;       /* groups */
+    uint64_t count;
+    double sum, min, max, p50, p95, p99;
+} mt_rollup;
+
+/*
+ * Call fn(ud, r) for each rollup of the hours [from_hour, to_hour), groups
+ * (groups true) or series, in key order, from one read snapshot; the names
+ * in r live during the call. fn returns 0 to go on; anything else stops and
+ * is returned.
+ */
+int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool groups,
+                      int (*fn)(void *ud, const mt_rollup *r), void *ud);
+
 typedef struct mt_scan mt_scan;
 
 /*

@@ -281,6 +281,16 @@ int mt_engine_meta_put(mt_kv_txn *t, const char *name, uint64_t v);
 /* Finish e->rec and store it as the next head record (and the sequence in meta). */
 int mt_engine_put_record(mt_engine *e, mt_kv_txn *t);
 
+/* Hourly rollups being gathered while an hour is sealed (mt_rollup.c). */
+typedef struct mt_rollups mt_rollups;
+int mt_rollups_new(int64_t hour, mt_rollups **out);
+void mt_rollups_free(mt_rollups *r);
+/* Add every value of one series for the hour (its own rollup, and its group's values). */
+int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, const mt_val *v,
+                   size_t n);
+/* Compute the group rollups and store every row in t. */
+int mt_rollups_store(mt_rollups *r, mt_kv_txn *t);
+
 /* Seal hours (writer thread). */
 int mt_seal_run(mt_engine *e, bool all, size_t *hours);
 

@@ -20,6 +20,7 @@ static const struct {
     [MT_DB_POSTINGS] = {"postings", MDB_DUPSORT | MDB_DUPFIXED},
     [MT_DB_HOURS] = {"hours", 0},
     [MT_DB_HEAD] = {"head", 0},
+    [MT_DB_ROLLUPS] = {"rollups", 0},
 };
 
 struct mt_kv {

@@ -32,6 +32,7 @@ typedef enum mt_kv_db {
     MT_DB_POSTINGS,     /* term -> u32 ids BE (sorted duplicates) */
     MT_DB_HOURS,        /* u32 hour BE -> sealed hour file descriptor */
     MT_DB_HEAD,         /* u64 sequence BE -> head record (write-ahead log) */
+    MT_DB_ROLLUPS,      /* 'G' hour group | 'S' hour id -> hourly rollup (mt_rollup.h) */
     MT_DB__COUNT
 } mt_kv_db;
 

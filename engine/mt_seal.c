@@ -55,7 +55,7 @@ static void summarize(mt_hf_entry *e, mt_vtype t, const mt_pts *p)
 
 /* One series' chunk of the new file. */
 static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, uint32_t id,
-                       int64_t hour)
+                       int64_t hour, mt_rollups *ro)
 {
     mt_vtype t = (mt_vtype)e->index.ents[id].type;
     mt_pts h = {0};
@@ -65,7 +65,12 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
     const mt_hf_entry *oe = old ? mt_hf_find(old->idx, id) : NULL;
     const uint8_t *raw = oe ? old->map->base + oe->off : NULL;
     if (!h.n) {
-        if (oe) rc = mt_hf_add(w, oe, raw, oe->len); /* unchanged: copy the bytes */
+        if (!oe) goto out;
+        /* unchanged: copy the bytes; decode them only for the hour's rollups */
+        mt_points op;
+        rc = mt_decoder_decode(e->dec, raw, oe->len, &op);
+        if (!rc) rc = mt_rollups_add(ro, &e->index, id, t, op.vals, op.n);
+        if (!rc) rc = mt_hf_add(w, oe, raw, oe->len);
         goto out;
     }
     mt_pts merged = {0}, *use = &h;
@@ -75,6 +80,7 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
         if ((rc = mt_pts_merge(t, &op, &h, &merged))) goto out;
         use = &merged;
     }
+    if ((rc = mt_rollups_add(ro, &e->index, id, t, use->v, use->n))) goto merged_out;
     mt_hf_entry en = {.id = id};
     summarize(&en, t, use);
     mt_points p = {.type = t,
@@ -87,18 +93,20 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
     size_t len;
     rc = mt_encoder_encode(e->enc, &p, &chunk, &len);
     if (!rc) rc = mt_hf_add(w, &en, chunk, len);
+merged_out:
     mt_pts_free(&merged);
 out:
     mt_pts_free(&h);
     return rc;
 }
 
-static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes)
+static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes, mt_rollups *ro)
 {
     mt_hour_desc *old = mt_engine_hour(e, hour);
     mt_hf_writer *w;
     int rc = mt_hf_begin(e->dir, hour, gen, &w);
-    for (uint32_t id = 1; !rc && id <= e->index.n; id++) rc = seal_series(e, w, old, id, hour);
+    for (uint32_t id = 1; !rc && id <= e->index.n; id++)
+        rc = seal_series(e, w, old, id, hour, ro);
     if (rc) {
         mt_hf_abort(w);
         return rc;
@@ -135,6 +143,7 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
 
 typedef struct sealed {
     int64_t hour;
+    mt_rollups *ro;
     uint32_t gen, old_gen;
     bool had_old;
     uint64_t bytes;
@@ -172,8 +181,10 @@ int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
                             .gen = e->next_gen++,
                             .had_old = old != NULL,
                             .old_gen = old ? old->gen : 0};
-        rc = seal_hour(e, due[i], done[nd].gen, &done[nd].bytes);
+        rc = mt_rollups_new(due[i], &done[nd].ro);
+        if (!rc) rc = seal_hour(e, due[i], done[nd].gen, &done[nd].bytes, done[nd].ro);
         if (!rc) nd++;
+        else mt_rollups_free(done[nd].ro);
     }
     mt_kv_txn *t = NULL;
     if (!rc && ndue) rc = mt_kv_begin(e->kv, true, &t);
@@ -183,6 +194,7 @@ int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
         memcpy(val, &done[i].gen, 4);
         memcpy(val + 4, &done[i].bytes, 8);
         rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        if (!rc) rc = mt_rollups_store(done[i].ro, t); /* with the file: one transaction */
     }
     if (!rc && ndue) rc = mt_engine_meta_put(t, "gen", e->next_gen);
     if (!rc && ndue) rc = rewrite_head(e, t, due, ndue);
@@ -216,6 +228,7 @@ int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
         }
         *nhours = nd;
     }
+    for (size_t i = 0; i < nd; i++) mt_rollups_free(done[i].ro);
     free(due);
     free(done);
     return rc;
