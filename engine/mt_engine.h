@@ -231,13 +231,17 @@ int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), 
  * PERCENTILE_CONT, exact. Numeric series only.
  */
 typedef struct mt_rollup {
-    int64_t hour;       /* hour index: start / 1 h */
-    uint32_t id;        /* series rollups: the series; 0 for a group */
+    int64_t hour;        /* hour index: start / 1 h */
+    uint32_t id;         /* series rollups: the series; 0 for a group */
     mt_name business_id; /* groups: the tenant (len 0: none, the system-wide NULL) */
     mt_name measurement; /* groups */
     mt_name field;       /* groups */
     uint64_t count;
     double sum, min, max, p50, p95, p99;
+    const void *group; /* groups: the key, business_id 0 measurement 0 field */
+    size_t group_len;
+    const void *sketch; /* groups: the hour's DDSketch (mt_sketch_decode_merge); len 0: none */
+    size_t sketch_len;
 } mt_rollup;
 
 /*
@@ -248,6 +252,13 @@ typedef struct mt_rollup {
  */
 int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool groups,
                       int (*fn)(void *ud, const mt_rollup *r), void *ud);
+
+/*
+ * The rollup group of series id, as mt_rollup.group spells it, into out
+ * (capacity cap), *len set. MT_OK, MT_ENOTFOUND (no such id), MT_ELIMIT
+ * (cap too small).
+ */
+int mt_engine_series_group(mt_engine *e, uint32_t id, char *out, size_t cap, size_t *len);
 
 typedef struct mt_scan mt_scan;
 

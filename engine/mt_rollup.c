@@ -6,14 +6,22 @@
  * Keys in MT_DB_ROLLUPS:
  *   'S' u32 hour (BE, offset 2^31) u32 series id (BE)          per series
  *   'G' u32 hour (BE, offset 2^31) business_id 0 measurement 0 field   per group
- * Value: u64 count, then sum, min, max, p50, p95, p99 as float64 (LE).
+ * Value: u64 count, then sum, min, max, p50, p95, p99 as float64 (LE);
+ * a group's value goes on with its DDSketch (mt_sketch.h), so quantiles
+ * over days and months merge hours instead of reading them again.
  * Quantiles are PostgreSQL's PERCENTILE_CONT (mt_stats.h): exact.
+ *
+ * Series rows carry no sketch: at a point every 10 s a series-hour holds
+ * 360 values in ~600 bytes of block, and its sketch would cost as much
+ * again; a series' long-range quantiles are computed exactly from its
+ * blocks instead, which is fast (one series, sequential reads).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mt_buf.h"
+#include "mt_sketch.h"
 #include "mt_engine_int.h"
 #include "mt_stats.h"
 
@@ -96,14 +104,9 @@ static int reserve(void **p, size_t *cap, size_t need, size_t elem)
     return MT_OK;
 }
 
-int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, const mt_val *v,
-                   size_t n)
+/* The group of series id: business_id 0 measurement 0 field. */
+static int group_key(const mt_index *ix, uint32_t id, char *key, size_t cap, size_t *len)
 {
-    if (t == MT_VT_STRING || n == 0) return MT_OK;
-    int rc = reserve((void **)&r->tmp, &r->tmp_cap, n, sizeof *r->tmp);
-    if (rc) return rc;
-    for (size_t i = 0; i < n; i++) r->tmp[i] = as_double(t, v[i]);
-    /* the group: business_id, measurement, field from the series key */
     mt_series_parts parts;
     const mt_series_ent *se = &ix->ents[id];
     if (mt_series_parse(ix->arena + se->off, se->len, &parts)) return MT_ECORRUPT;
@@ -112,13 +115,34 @@ int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, c
         if (parts.tag_keys[k].len == 11 && !memcmp(parts.tag_keys[k].ptr, "business_id", 11))
             bid = parts.tag_values[k];
     size_t klen = bid.len + 1 + parts.measurement.len + 1 + parts.field.len;
-    char key[MT_SERIES_MAX_KEY];
-    if (klen > sizeof key) return MT_ELIMIT;
+    if (klen > cap) return MT_ELIMIT;
     memcpy(key, bid.ptr, bid.len);
     key[bid.len] = '\0';
     memcpy(key + bid.len + 1, parts.measurement.ptr, parts.measurement.len);
     key[bid.len + 1 + parts.measurement.len] = '\0';
     memcpy(key + bid.len + 2 + parts.measurement.len, parts.field.ptr, parts.field.len);
+    *len = klen;
+    return MT_OK;
+}
+
+int mt_engine_series_group(mt_engine *e, uint32_t id, char *out, size_t cap, size_t *len)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    int rc = id == 0 || id > e->index.n ? MT_ENOTFOUND : group_key(&e->index, id, out, cap, len);
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, const mt_val *v,
+                   size_t n)
+{
+    if (t == MT_VT_STRING || n == 0) return MT_OK;
+    int rc = reserve((void **)&r->tmp, &r->tmp_cap, n, sizeof *r->tmp);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) r->tmp[i] = as_double(t, v[i]);
+    char key[MT_SERIES_MAX_KEY];
+    size_t klen;
+    if ((rc = group_key(ix, id, key, sizeof key, &klen))) return rc;
     size_t gi = 0;
     while (gi < r->ng && (r->g[gi].klen != klen || memcmp(r->g[gi].key, key, klen))) gi++;
     if (gi == r->ng) {
@@ -135,7 +159,8 @@ int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, c
     memcpy(g->v + g->n, r->tmp, n * sizeof *r->tmp);
     g->n += n;
     /* the series' own rollup */
-    if ((rc = reserve((void **)&r->rows, &r->rows_cap, r->rows_len + 9 + ROLLUP_VALUE, 1))) return rc;
+    if ((rc = reserve((void **)&r->rows, &r->rows_cap, r->rows_len + 9 + ROLLUP_VALUE, 1)))
+        return rc;
     uint8_t *row = r->rows + r->rows_len;
     row[0] = 'S';
     mt_engine_hour_key(row + 1, r->hour);
@@ -151,16 +176,35 @@ int mt_rollups_store(mt_rollups *r, mt_kv_txn *t)
     int rc = MT_OK;
     for (size_t off = 0; !rc && off < r->rows_len; off += 9 + ROLLUP_VALUE)
         rc = mt_kv_put(t, MT_DB_ROLLUPS, r->rows + off, 9, r->rows + off + 9, ROLLUP_VALUE);
-    uint8_t key[5 + MT_SERIES_MAX_KEY], val[ROLLUP_VALUE];
+    uint8_t key[5 + MT_SERIES_MAX_KEY], *val = NULL, *sk = NULL;
+    size_t sklen;
+    mt_sketch *sketch = NULL;
+    if (!rc && r->ng) rc = mt_sketch_new(&sketch);
     for (size_t i = 0; !rc && i < r->ng; i++) {
         group *g = &r->g[i];
         if (5 + g->klen > 511) continue; /* LMDB's key limit: such a group has no rollup row */
         key[0] = 'G';
         mt_engine_hour_key(key + 1, r->hour);
         memcpy(key + 5, g->key, g->klen);
-        compute(g->v, g->n, val);
-        rc = mt_kv_put(t, MT_DB_ROLLUPS, key, 5 + g->klen, val, ROLLUP_VALUE);
+        mt_sketch_clear(sketch);
+        for (size_t k = 0; !rc && k < g->n; k++)
+            if ((rc = mt_sketch_add(sketch, g->v[k], 1)) == MT_EINVAL) rc = MT_OK;
+        if (!rc) rc = mt_sketch_encode(sketch, &sk, &sklen);
+        if (rc) break;
+        uint8_t *nv = realloc(val, ROLLUP_VALUE + sklen);
+        if (!nv) {
+            free(sk);
+            rc = -ENOMEM;
+            break;
+        }
+        val = nv;
+        compute(g->v, g->n, val); /* after the sketch: compute reorders the values */
+        memcpy(val + ROLLUP_VALUE, sk, sklen);
+        free(sk);
+        rc = mt_kv_put(t, MT_DB_ROLLUPS, key, 5 + g->klen, val, ROLLUP_VALUE + sklen);
     }
+    mt_sketch_free(sketch);
+    free(val);
     return rc;
 }
 
@@ -193,7 +237,7 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
     for (int r = mt_kv_cursor_seek(c, start, 5, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         const uint8_t *kb = k, *vb = v;
-        if (kl < 5 || kb[0] != start[0] || vl != ROLLUP_VALUE) break;
+        if (kl < 5 || kb[0] != start[0] || vl < ROLLUP_VALUE) break;
         int64_t hour = (int64_t)((uint32_t)kb[1] << 24 | (uint32_t)kb[2] << 16 |
                                  (uint32_t)kb[3] << 8 | kb[4]) -
                        0x80000000LL;
@@ -210,6 +254,10 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
             ro.business_id = next_part(&p, end);
             ro.measurement = next_part(&p, end);
             ro.field = next_part(&p, end);
+            ro.group = kb + 5;
+            ro.group_len = kl - 5;
+            ro.sketch = vb + ROLLUP_VALUE;
+            ro.sketch_len = vl - ROLLUP_VALUE;
         } else if (kl == 9) {
             ro.id = (uint32_t)kb[5] << 24 | (uint32_t)kb[6] << 16 | (uint32_t)kb[7] << 8 | kb[8];
         }

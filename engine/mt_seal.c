@@ -105,8 +105,7 @@ static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes, 
     mt_hour_desc *old = mt_engine_hour(e, hour);
     mt_hf_writer *w;
     int rc = mt_hf_begin(e->dir, hour, gen, &w);
-    for (uint32_t id = 1; !rc && id <= e->index.n; id++)
-        rc = seal_series(e, w, old, id, hour, ro);
+    for (uint32_t id = 1; !rc && id <= e->index.n; id++) rc = seal_series(e, w, old, id, hour, ro);
     if (rc) {
         mt_hf_abort(w);
         return rc;
@@ -183,8 +182,10 @@ int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
                             .old_gen = old ? old->gen : 0};
         rc = mt_rollups_new(due[i], &done[nd].ro);
         if (!rc) rc = seal_hour(e, due[i], done[nd].gen, &done[nd].bytes, done[nd].ro);
-        if (!rc) nd++;
-        else mt_rollups_free(done[nd].ro);
+        if (!rc)
+            nd++;
+        else
+            mt_rollups_free(done[nd].ro);
     }
     mt_kv_txn *t = NULL;
     if (!rc && ndue) rc = mt_kv_begin(e->kv, true, &t);

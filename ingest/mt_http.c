@@ -9,6 +9,7 @@
  *   GET /health        JSON; 200 while serving, 503 while stopping (/ready: the same)
  *   GET /metrics       Prometheus text format 0.0.4
  *   GET /api/v1/query  select, from, to, step, agg, by, field, format: docs/query.md
+ *   GET /api/v1/rollup select, from, to, step, series, exact, format: docs/query.md
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -29,6 +30,7 @@
 #include "mt_auth.h"
 #include "mt_ingest_int.h"
 #include "mt_query.h"
+#include "mt_rollq.h"
 
 #define MAX_URL        8192
 #define MAX_HEADER_VAL 1024
@@ -575,6 +577,8 @@ void mt_http_job_done(mt_job *job)
 typedef struct query_work {
     uv_work_t req;
     mt_conn *c;
+    bool rollup; /* /api/v1/rollup: rspec, else spec */
+    mt_rollq_spec rspec;
     mt_query_spec spec;
     mt_agg aggs[MT_QUERY_MAX_AGGS];
     char select[2048], field[256], by[512];
@@ -605,8 +609,11 @@ static void query_run(uv_work_t *req)
 {
     query_work *w = req->data;
     mt_query *q;
-    int rc = mt_query_open(w->c->ing->eng, &w->spec, &q, w->err, sizeof w->err);
-    if (!rc) {
+    int rc;
+    if (w->rollup)
+        rc = mt_rollq_write(w->c->ing->eng, &w->rspec, w->format, to_body, w, NULL, w->err,
+                            sizeof w->err);
+    else if (!(rc = mt_query_open(w->c->ing->eng, &w->spec, &q, w->err, sizeof w->err))) {
         rc = mt_query_write(q, &w->spec, w->format, to_body, w, NULL);
         mt_query_close(q);
         if (rc) snprintf(w->err, sizeof w->err, "query stopped: %s", mt_strerror(rc));
@@ -639,6 +646,56 @@ static void query_done(uv_work_t *req, int status)
     mt_ingest_work_done(ing);
 }
 
+static void queue_query(mt_conn *c, query_work *w);
+
+/* The format parameter into w->format (json by default); false for an unknown one. */
+static bool format_param(http_state *hs, query_work *w)
+{
+    char fmt[16];
+    w->format = MT_OUT_JSON;
+    if (!query_param(hs->url, "format", fmt, sizeof fmt)) return true;
+    if (!strcmp(fmt, "csv"))
+        w->format = MT_OUT_CSV;
+    else if (!strcmp(fmt, "table"))
+        w->format = MT_OUT_TABLE;
+    else if (strcmp(fmt, "json"))
+        return false;
+    return true;
+}
+
+static void handle_rollup(mt_conn *c)
+{
+    http_state *hs = c->http;
+    query_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    char from[64], to[64], step[32], flag[8];
+    int64_t now = mt_now_ns();
+    const char *bad = NULL;
+    w->rollup = true;
+    w->rspec.select = query_param(hs->url, "select", w->select, sizeof w->select);
+    if (!query_param(hs->url, "from", from, sizeof from) ||
+        !mt_time_parse(from, now, &w->rspec.from))
+        bad = "from is required: RFC 3339, epoch seconds, now, -24h";
+    else if (!query_param(hs->url, "to", to, sizeof to) || !mt_time_parse(to, now, &w->rspec.to))
+        bad = "to is required: RFC 3339, epoch seconds, now, -24h";
+    else if (query_param(hs->url, "step", step, sizeof step) &&
+             !mt_duration_parse(step, &w->rspec.step))
+        bad = "step is not a duration (1h, 1d, 30d)";
+    else if (!format_param(hs, w))
+        bad = "format is json, csv or table";
+    w->rspec.series = query_param(hs->url, "series", flag, sizeof flag) && strcmp(flag, "0");
+    w->rspec.exact = query_param(hs->url, "exact", flag, sizeof flag) && strcmp(flag, "0");
+    if (bad) {
+        free(w);
+        respond_error(c, 400, bad);
+        return;
+    }
+    queue_query(c, w);
+}
+
 static void handle_query(mt_conn *c)
 {
     http_state *hs = c->http;
@@ -647,7 +704,7 @@ static void handle_query(mt_conn *c)
         respond_error(c, 500, "out of memory");
         return;
     }
-    char from[64], to[64], step[32], agg[256], fmt[16], max[24];
+    char from[64], to[64], step[32], agg[256], max[24];
     int64_t now = mt_now_ns();
     const char *bad = NULL;
     w->spec.select = query_param(hs->url, "select", w->select, sizeof w->select);
@@ -677,15 +734,7 @@ static void handle_query(mt_conn *c)
     }
     if (query_param(hs->url, "max_series", max, sizeof max))
         w->spec.max_series = strtoull(max, 0, 10);
-    w->format = MT_OUT_JSON;
-    if (!bad && query_param(hs->url, "format", fmt, sizeof fmt)) {
-        if (!strcmp(fmt, "csv"))
-            w->format = MT_OUT_CSV;
-        else if (!strcmp(fmt, "table"))
-            w->format = MT_OUT_TABLE;
-        else if (strcmp(fmt, "json"))
-            bad = "format is json, csv or table";
-    }
+    if (!bad && !format_param(hs, w)) bad = "format is json, csv or table";
     if (bad) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", bad);
@@ -693,6 +742,12 @@ static void handle_query(mt_conn *c)
         respond_error(c, 400, msg);
         return;
     }
+    queue_query(c, w);
+}
+
+/* Run w on libuv's thread pool; the answer goes out on the loop (query_done). */
+static void queue_query(mt_conn *c, query_work *w)
+{
     w->c = c;
     w->req.data = w;
     c->pending++; /* the connection, and the ingest, live until the answer is back */
@@ -751,6 +806,8 @@ static void handle(mt_conn *c)
         handle_metrics(c);
     else if (strcmp(path, "/api/v1/query") == 0)
         handle_query(c);
+    else if (strcmp(path, "/api/v1/rollup") == 0)
+        handle_rollup(c);
     else
         respond_error(c, 404, "not found");
 }

@@ -11,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "metron_cli.h"
 #include "mt_engine.h"
 #include "mt_query.h"
@@ -46,74 +44,15 @@ static int write_stdout(void *ud, const char *buf, size_t len)
     return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
 }
 
-/* Append to the query string: &name=value, value escaped. */
-static void url_param(CURL *curl, char *url, size_t cap, const char *name, const char *value)
-{
-    if (!value) return;
-    char *esc = curl_easy_escape(curl, value, 0);
-    size_t n = strlen(url);
-    snprintf(url + n, cap - n, "%s%s=%s", strchr(url, '?') ? "&" : "?", name, esc ? esc : "");
-    curl_free(esc);
-}
-
-typedef struct answer {
-    CURL *curl;
-    char err[4096]; /* the body of a failed request */
-    size_t len;
-} answer;
-
-/* Rows go to stdout as they arrive; the body of an error is kept for stderr. */
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    answer *a = ud;
-    long status = 0;
-    curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200) return fwrite(p, size, n, stdout) * size;
-    size_t take = size * n < sizeof a->err - 1 - a->len ? size * n : sizeof a->err - 1 - a->len;
-    memcpy(a->err + a->len, p, take);
-    a->len += take;
-    a->err[a->len] = '\0';
-    return size * n;
-}
-
 /* The query through metrond's HTTP API: the daemon formats, we print. */
 static int query_url(const char *base, const char *select, const char *field, const char *from,
                      const char *to, const char *step, const char *agg, const char *by,
                      mt_output_format f)
 {
-    CURL *curl = curl_easy_init();
-    if (!curl) return 1;
-    char url[8192];
-    snprintf(url, sizeof url, "%s/api/v1/query", base);
-    url_param(curl, url, sizeof url, "select", select);
-    url_param(curl, url, sizeof url, "field", field);
-    url_param(curl, url, sizeof url, "from", from);
-    url_param(curl, url, sizeof url, "to", to);
-    url_param(curl, url, sizeof url, "step", step);
-    url_param(curl, url, sizeof url, "agg", agg);
-    url_param(curl, url, sizeof url, "by", by);
-    url_param(curl, url, sizeof url, "format",
-              f == MT_OUT_JSON    ? "json"
-              : f == MT_OUT_TABLE ? "table"
-                                  : "csv");
-    answer a = {.curl = curl};
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-    CURLcode cc = curl_easy_perform(curl);
-    long status = 0;
-    if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "metron: %s: %s\n", base, curl_easy_strerror(cc));
-        return 1;
-    }
-    if (status != 200) {
-        fprintf(stderr, "metron: %s answered %ld: %s\n", base, status, a.err);
-        return status == 400 ? 2 : 1;
-    }
-    return fflush(stdout) ? 1 : 0;
+    const char *params[][2] = {
+        {"select", select}, {"field", field}, {"from", from}, {"to", to},
+        {"step", step},     {"agg", agg},     {"by", by},     {"format", mt_cli_format_name(f)}};
+    return mt_cli_get(base, "/api/v1/query", params, sizeof params / sizeof params[0]);
 }
 
 /* ---- --plot ------------------------------------------------------------------------------ */
@@ -254,17 +193,8 @@ int cmd_query(int argc, char **argv)
             spec.by[spec.nby++] = t;
         }
     }
-    mt_output_format f = isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV;
-    if (format_s) {
-        if (!strcmp(format_s, "table"))
-            f = MT_OUT_TABLE;
-        else if (!strcmp(format_s, "csv"))
-            f = MT_OUT_CSV;
-        else if (!strcmp(format_s, "json"))
-            f = MT_OUT_JSON;
-        else
-            return usage_error("--format is table, csv or json");
-    }
+    mt_output_format f;
+    if (!mt_cli_format_parse(format_s, &f)) return usage_error("--format is table, csv or json");
 
     if (url) return query_url(url, argv[optind], field, from_s, to_s, step_s, agg_s, by_s, f);
 

@@ -7,6 +7,7 @@
  *   metron import  line protocol into a data dir or daemon  (cmd_io.c)
  *   metron export  line protocol or CSV out of a data dir   (cmd_io.c)
  *   metron inspect facts about a data directory             (cmd_inspect.c)
+ *   metron rollup  hourly rollups, or merged into days ...  (cmd_rollup.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -53,6 +54,7 @@ static const struct {
     {"import", cmd_import, &mt_cli_import_help, "line protocol into a data dir or a daemon"},
     {"export", cmd_export, &mt_cli_export_help, "line protocol or CSV out of a data dir"},
     {"inspect", cmd_inspect, &mt_cli_inspect_help, "facts about a data dir"},
+    {"rollup", cmd_rollup, &mt_cli_rollup_help, "hourly rollups (count, avg, min, max, p50-p99)"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 

@@ -5,6 +5,7 @@
 #define METRON_CLI_H
 
 #include "mt_engine.h"
+#include "mt_query.h"
 
 /* Print msg and the subcommand's help to stderr; returns 2 (usage). */
 int mt_cli_usage(const char *msg, const char *help);
@@ -12,16 +13,34 @@ int mt_cli_usage(const char *msg, const char *help);
 /* Open DIR read-only beside a running metrond; prints why not and returns NULL on failure. */
 mt_engine *mt_cli_open_ro(const char *dir);
 
+/* "csv", "table" or "json". */
+const char *mt_cli_format_name(mt_output_format f);
+
+/*
+ * GET base+path with the (name, value) query parameters (NULL values left
+ * out, values escaped) and copy a 200 answer's body to stdout. Otherwise
+ * print the error to stderr. Returns the exit code: 0, 1, or 2 for a 400.
+ */
+int mt_cli_get(const char *base, const char *path, const char *const params[][2], size_t n);
+
+/*
+ * Parse --format (NULL: table on a terminal, csv otherwise) into *f;
+ * false for an unknown name.
+ */
+bool mt_cli_format_parse(const char *name, mt_output_format *f);
+
 int cmd_query(int argc, char **argv);
 int cmd_series(int argc, char **argv);
 int cmd_tags(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_rollup(int argc, char **argv);
 
 extern const char *const mt_cli_query_help,
     *const mt_cli_series_help, *const mt_cli_tags_help, *const mt_cli_import_help,
                                                             *const mt_cli_export_help,
-                                                                *const mt_cli_inspect_help;
+                                                                *const mt_cli_inspect_help,
+                                                                    *const mt_cli_rollup_help;
 
 #endif

@@ -116,6 +116,12 @@ bool mt_time_parse(const char *s, int64_t now, int64_t *out)
     }
     int y, mo, da, h, mi, n = 0;
     double sec;
+    if (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &da, &n) == 3 && n == 10) {
+        /* a date: its midnight, UTC */
+        struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = da};
+        *out = (int64_t)timegm(&tm) * 1000000000;
+        return mo >= 1 && mo <= 12 && da >= 1 && da <= 31;
+    }
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", &y, &mo, &da, &h, &mi, &sec, &n) == 6) {
         const char *z = s + n;
         int64_t offset = 0;

@@ -43,9 +43,9 @@ bool mt_time_to_ns(int64_t v, mt_precision p, int64_t *ns);
 
 /*
  * Parse a point in time: RFC 3339 ("2025-01-01T00:00:00Z",
- * "2025-01-01T01:00:00.5+01:00"), epoch seconds ("1735689600", fractions
- * allowed), "now", or relative to now ("-24h", "now-1h", "now+5m"). now is
- * the reference in ns. Returns true and sets *out, or false.
+ * "2025-01-01T01:00:00.5+01:00"), a date ("2025-01-01": midnight UTC), epoch seconds ("1735689600",
+ * fractions allowed), "now", or relative to now ("-24h", "now-1h", "now+5m"). now is the reference
+ * in ns. Returns true and sets *out, or false.
  */
 bool mt_time_parse(const char *s, int64_t now, int64_t *out);
 

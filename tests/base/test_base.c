@@ -79,6 +79,9 @@ Test(time, points_in_time_and_durations)
     cr_expect(mt_time_parse("2025-01-01T00:00:00Z", now, &t) && t == now);
     cr_expect(mt_time_parse("2025-01-01T01:00:00.5+01:00", now, &t) && t == now + S / 2);
     cr_expect(mt_time_parse("1735689600", now, &t) && t == now);
+    cr_expect(mt_time_parse("2025-01-01", now, &t) && t == now);
+    cr_expect(mt_time_parse("2025-01-02", now, &t) && t == now + 86400 * S);
+    cr_expect(!mt_time_parse("2025-13-01", now, &t));
     cr_expect(mt_time_parse("1735689600.25", now, &t) && t == now + S / 4);
     cr_expect(mt_time_parse("now", now, &t) && t == now);
     cr_expect(mt_time_parse("-24h", now, &t) && t == now - 86400 * S);

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,59 @@ Test(cli, plot_draws_each_series)
     cr_expect(strstr(out, "cpu,host=a,region=us usage\n  ▁▃▆█  min 0.5  max 3.5  (4 values)\n"),
               "%s", out);
     cr_expect(strstr(out, "cpu,host=b\\,c,region=eu usage\n"), "%s", out);
+}
+
+Test(cli, rollup_groups_series_and_days)
+{
+    char out[8192], args[512];
+    mt_engine_seal(writer, true, NULL);
+    /* per group, the seed's columns; the system-wide tenant has no business_id */
+    snprintf(args, sizeof args,
+             "rollup --data %s --from 2025-01-01T00:00:00Z --to 2025-01-01T02:00:00Z --format csv",
+             dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "hour_bucket,business_id,metric_category,metric_name,sample_count,"
+                          "avg_value,min_value,max_value,median_value,p95_value,p99_value\n"
+                          "2025-01-01T00:00:00Z,,cpu,usage,4,6,0.5,11.5,6,11.35,"
+                          "11.469999999999999\n"
+                          "2025-01-01T01:00:00Z,,cpu,usage,4,8,2.5,13.5,8,13.35,"
+                          "13.469999999999999\n");
+    /* per series, filtered by a selector */
+    snprintf(
+        args, sizeof args,
+        "rollup --data %s --from 1735689600 --to 1735696800 --series 'cpu.usage{host=\"b,c\"}'",
+        dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "hour_bucket,series,sample_count,avg_value,min_value,max_value,"
+                          "median_value,p95_value,p99_value\n"
+                          "2025-01-01T00:00:00Z,\"cpu,host=b\\,c,region=eu usage\",2,11,10.5,11.5,"
+                          "11,11.45,11.49\n"
+                          "2025-01-01T01:00:00Z,\"cpu,host=b\\,c,region=eu usage\",2,13,12.5,13.5,"
+                          "13,13.45,13.49\n");
+    /* a day: exact count/avg/min/max; --exact quantiles equal PERCENTILE_CONT of all 8 */
+    snprintf(args, sizeof args,
+             "rollup --data %s --from 2025-01-01 --to 2025-01-02 --step 1d --exact --format json",
+             dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "[[\"2025-01-01T00:00:00Z\",null,\"cpu\",\"usage\",8,7,0.5,13.5,7,"
+                          "13.149999999999999,13.43]]"),
+              "%s", out);
+    /* from the sketches: within 1% of those */
+    snprintf(args, sizeof args,
+             "rollup --data %s --from 2025-01-01 --to 2025-01-02 --step 1d --format csv", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    double v[7];
+    const char *row = strstr(out, "2025-01-01T00:00:00Z,,cpu,usage,");
+    cr_assert_not_null(row, "%s", out);
+    cr_assert_eq(sscanf(row + 32, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                        &v[5], &v[6]),
+                 7, "%s", row);
+    cr_expect(v[0] == 8 && v[1] == 7 && v[2] == 0.5 && v[3] == 13.5, "%s", row);
+    const double exact[3] = {7, 13.15, 13.43};
+    for (int i = 0; i < 3; i++) cr_expect(fabs(v[4 + i] - exact[i]) <= 0.01 * exact[i], "%s", row);
+    /* errors name what was wrong */
+    snprintf(args, sizeof args, "rollup --data %s --from 1735689600 --to 1735696800 --step 90m",
+             dir);
+    cr_expect_eq(run(args, out, sizeof out), 2);
+    cr_expect(strstr(out, "whole number of hours"), "%s", out);
 }

@@ -431,7 +431,8 @@ Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
     start(&d, NULL);
     char body[65536];
     const char *lines =
-        "q,host=a v=1 1735689600\nq,host=a v=3 1735689610\nq,host=b v=10 1735689620\n";
+        "q,host=a v=1 1735689600\nq,host=a v=3 1735689610\nq,host=b v=10 1735689620\n"
+        "q,host=c v=7 1735700000\n"; /* three hours later: the first hour is sealed */
     cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
                       sizeof body, NULL, 0),
                  204);
@@ -469,6 +470,34 @@ Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
     cr_expect_eq(pclose(p), 0);
     cr_expect_str_eq(body, "host,time,count,max\na,2025-01-01T00:00:00Z,2,3\n"
                            "b,2025-01-01T00:00:00Z,1,10\n");
+    /* the sealed hour's rollup, from /api/v1/rollup and from metron rollup --url */
+    const char *want =
+        "hour_bucket,business_id,metric_category,metric_name,sample_count,"
+        "avg_value,min_value,max_value,median_value,p95_value,p99_value\n"
+        "2025-01-01T00:00:00Z,,q,v,3,4.666666666666667,1,10,3,9.299999999999999,9.86\n";
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(http(d.http, "GET",
+                          "/api/v1/rollup?from=2025-01-01T00:00:00Z&to=2025-01-01T01:00:00Z"
+                          "&format=csv",
+                          NULL, NULL, 0, body, sizeof body, NULL, 0),
+                     200, "%s", body);
+        if (strchr(strchr(body, '\n') + 1, '\n')) break; /* sealed: a row */
+        usleep(50000);
+    }
+    cr_expect_str_eq(body, want);
+    snprintf(cmd, sizeof cmd,
+             "%s rollup --url http://127.0.0.1:%d --from 2025-01-01T00:00:00Z --to "
+             "2025-01-01T01:00:00Z --format csv 'q.v{host=\"b\"}'",
+             METRON_PATH, d.http);
+    p = popen(cmd, "r");
+    n = fread(body, 1, sizeof body - 1, p);
+    body[n] = '\0';
+    cr_expect_eq(pclose(p), 0);
+    cr_expect_str_eq(body, want);
+    cr_expect_eq(http(d.http, "GET", "/api/v1/rollup?from=1735689600&to=1735693200&step=90m", NULL,
+                      NULL, 0, body, sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "whole number of hours"), "%s", body);
     stop(&d);
     cleanup(&d);
 }

@@ -1,0 +1,82 @@
+/*
+ * cli_out.c — what the subcommands share about output: --format, and the
+ * --url side, a GET to a running metrond (libcurl) streamed to stdout.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "metron_cli.h"
+
+bool mt_cli_format_parse(const char *name, mt_output_format *f)
+{
+    *f = !name                    ? (isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV)
+         : !strcmp(name, "table") ? MT_OUT_TABLE
+         : !strcmp(name, "csv")   ? MT_OUT_CSV
+                                  : MT_OUT_JSON;
+    return !name || !strcmp(name, "table") || !strcmp(name, "csv") || !strcmp(name, "json");
+}
+
+const char *mt_cli_format_name(mt_output_format f)
+{
+    return f == MT_OUT_JSON ? "json" : f == MT_OUT_TABLE ? "table" : "csv";
+}
+
+/* Append to the query string: &name=value, value escaped. */
+static void url_param(CURL *curl, char *url, size_t cap, const char *name, const char *value)
+{
+    if (!value) return;
+    char *esc = curl_easy_escape(curl, value, 0);
+    size_t n = strlen(url);
+    snprintf(url + n, cap - n, "%s%s=%s", strchr(url, '?') ? "&" : "?", name, esc ? esc : "");
+    curl_free(esc);
+}
+
+typedef struct answer {
+    CURL *curl;
+    char err[4096]; /* the body of a failed request */
+    size_t len;
+} answer;
+
+/* Rows go to stdout as they arrive; the body of an error is kept for stderr. */
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    answer *a = ud;
+    long status = 0;
+    curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 200) return fwrite(p, size, n, stdout) * size;
+    size_t take = size * n < sizeof a->err - 1 - a->len ? size * n : sizeof a->err - 1 - a->len;
+    memcpy(a->err + a->len, p, take);
+    a->len += take;
+    a->err[a->len] = '\0';
+    return size * n;
+}
+
+int mt_cli_get(const char *base, const char *path, const char *const params[][2], size_t n)
+{
+    CURL *curl = curl_easy_init();
+    if (!curl) return 1;
+    char url[8192];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    for (size_t i = 0; i < n; i++) url_param(curl, url, sizeof url, params[i][0], params[i][1]);
+    answer a = {.curl = curl};
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+    CURLcode cc = curl_easy_perform(curl);
+    long status = 0;
+    if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "metron: %s: %s\n", base, curl_easy_strerror(cc));
+        return 1;
+    }
+    if (status != 200) {
+        fprintf(stderr, "metron: %s answered %ld: %s\n", base, status, a.err);
+        return status == 400 ? 2 : 1;
+    }
+    return fflush(stdout) ? 1 : 0;
+}
