@@ -113,6 +113,18 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
     return mt_engine_hour_load(e, d);
 }
 
+void mt_engine_hour_remove(mt_engine *e, int64_t hour)
+{
+    mt_hour_desc *d = mt_engine_hour(e, hour);
+    if (!d) return;
+    e->st.block_bytes -= d->bytes;
+    hour_release(d);
+    size_t at = (size_t)(d - e->hours);
+    memmove(d, d + 1, (e->nhours - at - 1) * sizeof *d);
+    e->nhours--;
+    e->st.sealed_hours = e->nhours;
+}
+
 /* ---- meta ----------------------------------------------------------------- */
 
 static int meta_get_u64(mt_kv_txn *t, const char *name, uint64_t *v)
@@ -426,7 +438,7 @@ static void *writer_main(void *arg)
     mt_engine *e = arg;
     pthread_mutex_lock(&e->qlock);
     for (;;) {
-        while (!e->qhead && !e->stopping && !e->seal_req) {
+        while (!e->qhead && !e->stopping && !e->job) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -443,7 +455,7 @@ static void *writer_main(void *arg)
         }
         mt_batch *list = e->qhead;
         e->qhead = e->qtail = NULL;
-        int req = e->seal_req;
+        int (*job)(mt_engine *, void *) = e->job;
         bool stop = e->stopping;
         pthread_mutex_unlock(&e->qlock);
 
@@ -454,16 +466,19 @@ static void *writer_main(void *arg)
                 commit_group(e, list);
         }
         size_t hours = 0;
-        int src = MT_OK;
-        if (!e->failed && (req || (e->opt.auto_seal && !stop)))
-            src = mt_seal_run(e, req == 2, &hours);
+        int jrc = MT_OK;
+        if (e->failed)
+            jrc = MT_ECLOSED;
+        else if (job)
+            jrc = job(e, e->job_ud);
+        else if (e->opt.auto_seal && !stop)
+            mt_seal_run(e, MT_SEAL_DUE, &hours); /* a failure is kept for the next try */
 
         pthread_mutex_lock(&e->qlock);
-        if (req) {
-            e->seal_req = 0;
-            e->seal_hours = hours;
-            e->seal_rc = src;
-            e->seal_gen++;
+        if (job) {
+            e->job = NULL;
+            e->job_rc = jrc;
+            e->job_gen++;
             pthread_cond_broadcast(&e->dcond);
         }
         if (stop && !e->qhead) break;
@@ -618,24 +633,42 @@ int mt_engine_write(mt_engine *e, mt_batch *b, mt_write_result *res)
     return rc;
 }
 
-int mt_engine_seal(mt_engine *e, bool all, size_t *hours)
+int mt_engine_run_job(mt_engine *e, int (*fn)(mt_engine *e, void *ud), void *ud)
 {
+    if (e->opt.read_only) return MT_ECLOSED; /* no writer thread */
     pthread_mutex_lock(&e->qlock);
+    while (e->job && !e->stopping) /* one request at a time: wait for the one in flight */
+        pthread_cond_wait(&e->dcond, &e->qlock);
     if (e->stopping || e->failed) {
         pthread_mutex_unlock(&e->qlock);
         return MT_ECLOSED;
     }
-    uint64_t gen = e->seal_gen;
-    while (e->seal_req) { /* one request at a time: wait for the one in flight */
-        pthread_cond_wait(&e->dcond, &e->qlock);
-        gen = e->seal_gen;
-    }
-    e->seal_req = all ? 2 : 1;
+    uint64_t gen = e->job_gen;
+    e->job = fn;
+    e->job_ud = ud;
     pthread_cond_signal(&e->qcond);
-    while (e->seal_gen == gen) pthread_cond_wait(&e->dcond, &e->qlock);
-    int rc = e->seal_rc;
-    if (hours) *hours = e->seal_hours;
+    while (e->job_gen == gen) pthread_cond_wait(&e->dcond, &e->qlock);
+    int rc = e->job_rc;
     pthread_mutex_unlock(&e->qlock);
+    return rc;
+}
+
+typedef struct seal_job {
+    bool all;
+    size_t hours;
+} seal_job;
+
+static int seal_job_run(mt_engine *e, void *ud)
+{
+    seal_job *j = ud;
+    return mt_seal_run(e, j->all ? MT_SEAL_ALL : MT_SEAL_DUE, &j->hours);
+}
+
+int mt_engine_seal(mt_engine *e, bool all, size_t *hours)
+{
+    seal_job j = {.all = all};
+    int rc = mt_engine_run_job(e, seal_job_run, &j);
+    if (hours) *hours = j.hours;
     return rc;
 }
 

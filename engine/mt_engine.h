@@ -260,6 +260,70 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
  */
 int mt_engine_series_group(mt_engine *e, uint32_t id, char *out, size_t cap, size_t *len);
 
+/*
+ * Retention. Raw points of a series are kept while their hour ends within
+ * keep_ns of now; the rule for a series is the most specific that matches
+ * it: tenant and measurement, then tenant, then measurement, then the
+ * default. An hour whose every series expired is dropped whole (its index
+ * entry deleted, its file unlinked: the space comes back at once); an hour
+ * where only some did is rewritten without them (a new generation, as a
+ * seal writes). Hourly rollups follow their own keep, so they may outlive
+ * the raw points they summarize.
+ */
+typedef struct mt_retention_rule {
+    const char *measurement; /* NULL: every measurement */
+    const char *business_id; /* NULL: every tenant; "": the system-wide one (no tag) */
+    int64_t keep_ns;         /* <= 0: forever */
+} mt_retention_rule;
+
+typedef struct mt_retention {
+    int64_t keep_ns; /* the default for raw points (<= 0: forever) */
+    const mt_retention_rule *rules;
+    size_t nrules;
+    int64_t rollup_keep_ns; /* hourly rollups, groups and series (<= 0: forever) */
+} mt_retention;
+
+typedef struct mt_retention_result {
+    size_t hours_dropped;       /* hour files removed whole */
+    size_t hours_rewritten;     /* hour files rewritten without their expired series */
+    uint64_t chunks_dropped;    /* series-hours removed */
+    uint64_t points_dropped;    /* points in them */
+    uint64_t bytes_freed;       /* hour-file bytes given back (dry run: by whole hours) */
+    size_t rollup_rows_dropped; /* rollup rows deleted */
+} mt_retention_result;
+
+/*
+ * Apply policy p as of time now (ns), on the writer thread, waiting for it;
+ * *res says what was (dry_run: would be) removed. A read-only engine can
+ * only dry-run (MT_EINVAL otherwise). MT_OK or an error, the store
+ * unchanged on error (MT_EFULL: LMDB map full, MT_ECLOSED ...).
+ */
+int mt_engine_retention(mt_engine *e, const mt_retention *p, int64_t now, bool dry_run,
+                        mt_retention_result *res);
+
+/* Progress of a long job: phase ("hours", "index"), done of total. */
+typedef void (*mt_progress_fn)(void *ud, const char *phase, uint64_t done, uint64_t total);
+
+typedef struct mt_compact_result {
+    size_t hours_rewritten; /* sealed hours merged with their late points */
+    uint64_t index_before;  /* bytes of index.mdb before and after (0: not compacted) */
+    uint64_t index_after;
+} mt_compact_result;
+
+/*
+ * Compact, on the writer thread, waiting for it: every sealed hour with
+ * late points in the head (backfill) becomes one new clean file; then,
+ * with index, index.mdb is rewritten without its free pages (LMDB's file
+ * never shrinks on its own) and swapped in atomically. Writes queue while
+ * it runs; this process's reads wait only for the swap; other processes
+ * reading the directory keep their snapshot. progress (may be NULL) is
+ * called on the writer thread. MT_OK, MT_ECLOSED (read-only engine), or an
+ * error (an index that cannot be reopened fails the engine: MT_ECLOSED
+ * after).
+ */
+int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *ud,
+                      mt_compact_result *res);
+
 typedef struct mt_scan mt_scan;
 
 /*
@@ -308,6 +372,7 @@ typedef struct mt_engine_stats {
     uint64_t points_over_series_limit;          /* points refused by a cardinality limit */
     uint64_t commit_buckets[MT_COMMIT_BUCKETS]; /* commits taking <= mt_commit_bucket_le[i] s */
     double commit_seconds;                      /* total time spent committing */
+    double rollup_seconds; /* time sealing spent computing and storing hourly rollups */
 } mt_engine_stats;
 
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);

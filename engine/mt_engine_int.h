@@ -245,10 +245,10 @@ struct mt_engine {
     pthread_cond_t dcond;  /* API threads wait for seal requests */
     mt_batch *qhead, *qtail;
     bool stopping, failed;
-    int seal_req;      /* 0 none, 1 due hours, 2 all */
-    uint64_t seal_gen; /* bumps when a requested seal finishes */
-    size_t seal_hours;
-    int seal_rc;
+    int (*job)(mt_engine *e, void *ud); /* a request for the writer thread (one at a time) */
+    void *job_ud;
+    uint64_t job_gen; /* bumps when a requested job finishes */
+    int job_rc;
     pthread_t writer;
     bool writer_started;
 
@@ -272,6 +272,8 @@ mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour);
 /* Make sure the hour's file is open and its footer parsed (under the write lock, or the writer). */
 int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d);
 
+/* Forget a sealed hour and unmap its file (writer, exclusive lock); its file stays. */
+void mt_engine_hour_remove(mt_engine *e, int64_t hour);
 /* Insert or replace a sealed hour and load its file (writer, exclusive lock). */
 int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
 /* The MT_DB_HOURS key of an hour. */
@@ -291,7 +293,20 @@ int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, c
 /* Compute the group rollups and store every row in t. */
 int mt_rollups_store(mt_rollups *r, mt_kv_txn *t);
 
+/*
+ * Run fn(e, ud) on the writer thread, between group commits (so it may
+ * use e->dec, write files and commit LMDB transactions like a seal), and
+ * return its result. One job at a time; callers wait their turn.
+ * MT_ECLOSED when the engine is read-only, stopping or failed.
+ */
+int mt_engine_run_job(mt_engine *e, int (*fn)(mt_engine *e, void *ud), void *ud);
+
 /* Seal hours (writer thread). */
-int mt_seal_run(mt_engine *e, bool all, size_t *hours);
+typedef enum mt_seal_mode {
+    MT_SEAL_DUE,      /* the hours due (mt_engine.h: Sealing) */
+    MT_SEAL_ALL,      /* every hour with points in the head */
+    MT_SEAL_BACKFILL, /* the sealed hours with late points in the head */
+} mt_seal_mode;
+int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *hours);
 
 #endif

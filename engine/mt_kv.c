@@ -4,9 +4,14 @@
 #include "mt_fault.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
 
@@ -27,6 +32,10 @@ struct mt_kv {
     MDB_env *env;
     MDB_dbi dbi[MT_DB__COUNT];
     size_t map_size;
+    bool read_only, nosync;
+    char path[4096]; /* DIR/index.mdb */
+    /* every transaction holds it shared; mt_kv_compact swaps the file holding it exclusive */
+    pthread_rwlock_t swap;
 };
 
 struct mt_kv_txn {
@@ -52,32 +61,50 @@ static int map_err(int rc)
     }
 }
 
+/* Open kv->path and its databases into kv->env and kv->dbi. */
+static int env_open(mt_kv *kv)
+{
+    unsigned flags =
+        MDB_NOSUBDIR | MDB_NOTLS | (kv->nosync ? MDB_NOSYNC : 0) | (kv->read_only ? MDB_RDONLY : 0);
+    int rc = mdb_env_create(&kv->env);
+    if (!rc) rc = mdb_env_set_maxdbs(kv->env, MT_DB__COUNT);
+    if (!rc) rc = mdb_env_set_mapsize(kv->env, kv->map_size);
+    if (!rc) rc = mdb_env_set_maxreaders(kv->env, 256);
+    if (!rc) rc = mdb_env_open(kv->env, kv->path, flags, 0644);
+    MDB_txn *txn = NULL;
+    if (!rc) rc = mdb_txn_begin(kv->env, NULL, kv->read_only ? MDB_RDONLY : 0, &txn);
+    for (int i = 0; !rc && i < MT_DB__COUNT; i++)
+        rc = mdb_dbi_open(txn, dbs[i].name, (kv->read_only ? 0 : MDB_CREATE) | dbs[i].flags,
+                          &kv->dbi[i]);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc && kv->env) {
+        mdb_env_close(kv->env);
+        kv->env = NULL;
+    }
+    return map_err(rc);
+}
+
 int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
 {
     mt_kv *kv = calloc(1, sizeof *kv);
     if (!kv) return -ENOMEM;
     kv->map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/index.mdb", dir);
-    bool ro = opt && opt->read_only;
-    unsigned flags =
-        MDB_NOSUBDIR | MDB_NOTLS | (opt && opt->nosync ? MDB_NOSYNC : 0) | (ro ? MDB_RDONLY : 0);
-    int rc = mdb_env_create(&kv->env);
-    if (!rc) rc = mdb_env_set_maxdbs(kv->env, MT_DB__COUNT);
-    if (!rc) rc = mdb_env_set_mapsize(kv->env, kv->map_size);
-    if (!rc) rc = mdb_env_set_maxreaders(kv->env, 256);
-    if (!rc) rc = mdb_env_open(kv->env, path, flags, 0644);
-    MDB_txn *txn = NULL;
-    if (!rc) rc = mdb_txn_begin(kv->env, NULL, ro ? MDB_RDONLY : 0, &txn);
-    for (int i = 0; !rc && i < MT_DB__COUNT; i++)
-        rc = mdb_dbi_open(txn, dbs[i].name, (ro ? 0 : MDB_CREATE) | dbs[i].flags, &kv->dbi[i]);
-    if (!rc)
-        rc = mdb_txn_commit(txn);
-    else if (txn)
-        mdb_txn_abort(txn);
+    kv->read_only = opt && opt->read_only;
+    kv->nosync = opt && opt->nosync;
+    snprintf(kv->path, sizeof kv->path, "%s/index.mdb", dir);
+    pthread_rwlock_init(&kv->swap, NULL);
+    if (!kv->read_only) { /* a compaction that a crash interrupted: its copy is garbage */
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.compact", kv->path);
+        unlink(tmp);
+    }
+    int rc = env_open(kv);
     if (rc) {
         mt_kv_close(kv);
-        return map_err(rc);
+        return rc;
     }
     *out = kv;
     return MT_OK;
@@ -87,6 +114,7 @@ void mt_kv_close(mt_kv *kv)
 {
     if (!kv) return;
     if (kv->env) mdb_env_close(kv->env);
+    pthread_rwlock_destroy(&kv->swap);
     free(kv);
 }
 
@@ -106,15 +134,18 @@ uint64_t mt_kv_used_bytes(mt_kv *kv)
 {
     MDB_envinfo info;
     MDB_stat st;
-    if (mdb_env_info(kv->env, &info) || mdb_env_stat(kv->env, &st)) return 0;
-    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    pthread_rwlock_rdlock(&kv->swap);
+    int rc = !kv->env || mdb_env_info(kv->env, &info) || mdb_env_stat(kv->env, &st);
+    pthread_rwlock_unlock(&kv->swap);
+    return rc ? 0 : ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
 uint64_t mt_kv_live_bytes(mt_kv *kv)
 {
-    MDB_txn *txn;
+    mt_kv_txn *t;
     MDB_stat st;
-    if (mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn)) return 0;
+    if (mt_kv_begin(kv, false, &t)) return 0;
+    MDB_txn *txn = t->txn;
     uint64_t pages = 2;             /* the two meta pages */
     if (mdb_stat(txn, 1, &st) == 0) /* the main database, which names the others */
         pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
@@ -122,7 +153,7 @@ uint64_t mt_kv_live_bytes(mt_kv *kv)
         if (mdb_stat(txn, kv->dbi[i], &st) == 0)
             pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
     uint64_t psize = st.ms_psize;
-    mdb_txn_abort(txn);
+    mt_kv_abort(t);
     return pages * psize;
 }
 
@@ -131,8 +162,10 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
     mt_kv_txn *t = malloc(sizeof *t);
     if (!t) return -ENOMEM;
     t->kv = kv;
-    int rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    pthread_rwlock_rdlock(&kv->swap);
+    int rc = kv->env ? mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &t->txn) : EIO;
     if (rc) {
+        pthread_rwlock_unlock(&kv->swap);
         free(t);
         return map_err(rc);
     }
@@ -142,12 +175,15 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
 
 int mt_kv_commit(mt_kv_txn *txn)
 {
+    mt_kv *kv = txn->kv;
+    int rc;
     if (mt_fault_hit("kv.commit")) { /* as if the disk failed the commit's write or fsync */
         mdb_txn_abort(txn->txn);
-        free(txn);
-        return -EIO;
+        rc = EIO;
+    } else {
+        rc = mdb_txn_commit(txn->txn);
     }
-    int rc = mdb_txn_commit(txn->txn);
+    pthread_rwlock_unlock(&kv->swap);
     free(txn);
     return map_err(rc);
 }
@@ -156,6 +192,7 @@ void mt_kv_abort(mt_kv_txn *txn)
 {
     if (!txn) return;
     mdb_txn_abort(txn->txn);
+    pthread_rwlock_unlock(&txn->kv->swap);
     free(txn);
 }
 
@@ -232,4 +269,49 @@ int mt_kv_cursor_next(mt_kv_cursor *c, const void **k, size_t *kl, const void **
 {
     MDB_val kk;
     return cursor_get(c, &kk, MDB_NEXT, k, kl, v, vl);
+}
+
+int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after)
+{
+    if (kv->read_only) return MT_EINVAL;
+    char tmp[4200], lock[4200];
+    snprintf(tmp, sizeof tmp, "%s.compact", kv->path);
+    snprintf(lock, sizeof lock, "%s-lock", kv->path);
+    pthread_rwlock_wrlock(&kv->swap); /* no transaction of this process is open past here */
+    struct stat st;
+    if (before) *before = stat(kv->path, &st) ? 0 : (uint64_t)st.st_size;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? errno : mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT);
+    if (!rc && fsync(fd)) rc = errno;
+    if (fd >= 0 && close(fd) && !rc) rc = errno;
+    if (rc) { /* nothing changed: the old file stays */
+        unlink(tmp);
+        pthread_rwlock_unlock(&kv->swap);
+        return map_err(rc);
+    }
+    /*
+     * Swap: the copy takes the file's name; the lock file goes too, so a
+     * reader process still on the old file keeps its own consistent pair
+     * (old data, old lock) and new openers get the new pair.
+     */
+    mdb_env_close(kv->env);
+    kv->env = NULL;
+    if (rename(tmp, kv->path)) rc = errno;
+    if (!rc) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", kv->path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd)) rc = errno;
+            close(dfd);
+        }
+        unlink(lock);
+    }
+    int orc = env_open(kv); /* the old file if the rename failed, else the copy */
+    pthread_rwlock_unlock(&kv->swap);
+    if (orc) return MT_ECLOSED; /* kv unusable: every later transaction fails with -EIO */
+    if (after) *after = stat(kv->path, &st) ? 0 : (uint64_t)st.st_size;
+    return map_err(rc);
 }

@@ -65,6 +65,19 @@ uint64_t mt_kv_used_bytes(mt_kv *kv);
 /* Bytes of the pages that hold live data in every database (free pages excluded). */
 uint64_t mt_kv_live_bytes(mt_kv *kv);
 
+/*
+ * Rewrite index.mdb without its free pages (LMDB's file never shrinks on
+ * its own): mdb_env_copyfd2(MDB_CP_COMPACT) into index.mdb.compact, fsync,
+ * rename over index.mdb, fsync the directory, drop the old lock file,
+ * reopen. Waits for this process's open transactions and holds new ones
+ * until done; reader processes keep their snapshot of the old file. A
+ * crash leaves either file whole (a stray .compact is removed at open).
+ * *before and *after (may be NULL) get the file's bytes. MT_OK; MT_EINVAL
+ * read-only; MT_ECLOSED when the file could not be reopened (every later
+ * transaction fails with -EIO); another error: the old file is kept.
+ */
+int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after);
+
 /* Begin a transaction. write: the single writer; else a read snapshot. */
 int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out);
 

@@ -26,6 +26,7 @@
 
 #include "mt_engine_int.h"
 #include "mt_stats.h"
+#include "mt_time.h"
 
 #define RECORD_POINTS (1u << 16) /* points per rewritten head record: bounds its buffers */
 
@@ -69,7 +70,9 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
         /* unchanged: copy the bytes; decode them only for the hour's rollups */
         mt_points op;
         rc = mt_decoder_decode(e->dec, raw, oe->len, &op);
+        int64_t t0 = mt_mono_ns();
         if (!rc) rc = mt_rollups_add(ro, &e->index, id, t, op.vals, op.n);
+        e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
         if (!rc) rc = mt_hf_add(w, oe, raw, oe->len);
         goto out;
     }
@@ -80,7 +83,10 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
         if ((rc = mt_pts_merge(t, &op, &h, &merged))) goto out;
         use = &merged;
     }
-    if ((rc = mt_rollups_add(ro, &e->index, id, t, use->v, use->n))) goto merged_out;
+    int64_t t0 = mt_mono_ns();
+    rc = mt_rollups_add(ro, &e->index, id, t, use->v, use->n);
+    e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
+    if (rc) goto merged_out;
     mt_hf_entry en = {.id = id};
     summarize(&en, t, use);
     mt_points p = {.type = t,
@@ -148,7 +154,7 @@ typedef struct sealed {
     uint64_t bytes;
 } sealed;
 
-int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
+int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
 {
     *nhours = 0;
     const int64_t wall = e->opt.clock_ns(e->opt.clock_ud), grace = e->opt.grace_ns;
@@ -163,10 +169,12 @@ int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
     for (size_t i = 0; i < e->head.nhours; i++) {
         const mt_head_hour *hh = &e->head.hours[i];
         int64_t end = (hh->hour + 1) * MT_HOUR_NS;
-        bool is_due = all || end + grace <= e->head.max_ts ||
-                      (end + grace <= wall && wall - hh->last_write_wall >= grace);
-        /* an hour whose current file cannot be read is never rewritten from the head alone */
         mt_hour_desc *old = mt_engine_hour(e, hh->hour);
+        bool is_due =
+            mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
+            (mode == MT_SEAL_DUE && (end + grace <= e->head.max_ts ||
+                                     (end + grace <= wall && wall - hh->last_write_wall >= grace)));
+        /* an hour whose current file cannot be read is never rewritten from the head alone */
         if (is_due && old && !old->idx) is_due = false;
         if (is_due) due[ndue++] = hh->hour;
     }
@@ -195,7 +203,9 @@ int mt_seal_run(mt_engine *e, bool all, size_t *nhours)
         memcpy(val, &done[i].gen, 4);
         memcpy(val + 4, &done[i].bytes, 8);
         rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        int64_t t0 = mt_mono_ns();
         if (!rc) rc = mt_rollups_store(done[i].ro, t); /* with the file: one transaction */
+        e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
     }
     if (!rc && ndue) rc = mt_engine_meta_put(t, "gen", e->next_gen);
     if (!rc && ndue) rc = rewrite_head(e, t, due, ndue);

@@ -8,6 +8,8 @@
  *   metron export  line protocol or CSV out of a data dir   (cmd_io.c)
  *   metron inspect facts about a data directory             (cmd_inspect.c)
  *   metron rollup  hourly rollups, or merged into days ...  (cmd_rollup.c)
+ *   metron retention show|apply the retention policy        (cmd_maint.c)
+ *   metron compact merge backfill, shrink index.mdb         (cmd_maint.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -55,6 +57,8 @@ static const struct {
     {"export", cmd_export, &mt_cli_export_help, "line protocol or CSV out of a data dir"},
     {"inspect", cmd_inspect, &mt_cli_inspect_help, "facts about a data dir"},
     {"rollup", cmd_rollup, &mt_cli_rollup_help, "hourly rollups (count, avg, min, max, p50-p99)"},
+    {"retention", cmd_retention, &mt_cli_retention_help, "show or apply the retention policy"},
+    {"compact", cmd_compact, &mt_cli_compact_help, "merge backfilled hours, shrink index.mdb"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 
@@ -67,8 +71,8 @@ static int help(FILE *f, const char *which)
         }
     }
     fprintf(f, "usage: metron SUBCOMMAND [options]\n\n");
-    for (size_t i = 0; i < NCMDS; i++) fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
-    fprintf(f, "  help     metron help SUBCOMMAND\n");
+    for (size_t i = 0; i < NCMDS; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].what);
+    fprintf(f, "  help       metron help SUBCOMMAND\n");
     return which ? 2 : 0;
 }
 

@@ -5,8 +5,11 @@
  * Settings come from defaults, then the config file (INI, section
  * [metrond], parsed by inih), then METROND_* environment variables, then
  * flags; later ones win. `metrond --help` lists every setting with its
- * default. SIGTERM and SIGINT stop accepting, let every batch in flight
- * commit, seal what is due and exit 0.
+ * default; the retention policy is the file's [retention] section
+ * (policy.h). Retention and compaction run on timers, on libuv's thread
+ * pool (they wait for the engine's writer, never on the loop). SIGTERM
+ * and SIGINT stop accepting, let every batch in flight commit, seal what
+ * is due and exit 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +24,8 @@
 #include "mt_engine.h"
 #include "mt_ingest.h"
 #include "mt_log.h"
+#include "mt_time.h"
+#include "policy.h"
 
 #define STOP_DEADLINE_MS 30000
 
@@ -52,6 +57,13 @@ static setting settings[] = {
     {"max_new_series_per_hour", "0",
      "new series per tenant (business_id) per hour; beyond it they are refused (0: no limit)",
      NULL},
+    {"retention_interval", "3600",
+     "seconds between applying the [retention] policy (default 90d raw, 400d rollups; 0: never)",
+     NULL},
+    {"compact_interval", "3600",
+     "seconds between compactions: backfilled hours merged, index.mdb shrunk when mostly free "
+     "(0: never)",
+     NULL},
     {"log_level", "info", "debug, info, warn or error", NULL},
     {"tokens_file", "",
      "API tokens, one 'business_id sha256-hex' per line; with tokens every HTTP "
@@ -78,9 +90,17 @@ static const char *get(const char *name)
     return find(name)->value;
 }
 
+static mt_policy policy;
+
 static int ini_entry(void *ud, const char *section, const char *name, const char *value)
 {
     const char *path = ud;
+    if (strcmp(section, "retention") == 0) {
+        char err[512];
+        if (!mt_policy_set(&policy, name, value, err, sizeof err)) return 1;
+        fprintf(stderr, "metrond: %s: [retention] %s\n", path, err);
+        return 0;
+    }
     if (strcmp(section, "metrond") != 0) return 1;
     setting *s = find(name);
     if (!s) {
@@ -142,8 +162,10 @@ typedef struct daemon {
     mt_engine *eng;
     mt_ingest *ing;
     uv_signal_t sigterm, sigint;
-    uv_timer_t deadline;
-    bool stopping;
+    uv_timer_t deadline, retention, compact;
+    uv_work_t maint;
+    bool maint_busy, maint_compact; /* a maintenance job on the thread pool, and which */
+    bool stopping, ingest_stopped;
     int exit_code;
 } daemon_t;
 
@@ -152,9 +174,86 @@ static void on_handle_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* ---- maintenance: retention and compaction, off the loop --------------------------- */
+
+/* Compact index.mdb only when most of it is free pages, and they are worth it. */
+#define INDEX_FREE_MIN (64ULL << 20)
+
+static void maint_run(uv_work_t *w)
+{
+    daemon_t *d = w->data;
+    if (!d->maint_compact) {
+        mt_retention_result r;
+        int rc = mt_engine_retention(d->eng, &policy.r, mt_now_ns(), false, &r);
+        if (rc)
+            mt_log(MT_LOG_ERROR, "msg=\"retention failed, nothing removed\" err=\"%s\"",
+                   mt_strerror(rc));
+        else if (r.hours_dropped || r.hours_rewritten || r.rollup_rows_dropped)
+            mt_log(MT_LOG_INFO,
+                   "msg=\"retention applied\" hours_dropped=%zu hours_rewritten=%zu "
+                   "points_dropped=%llu rollup_rows_dropped=%zu bytes_freed=%llu",
+                   r.hours_dropped, r.hours_rewritten, (unsigned long long)r.points_dropped,
+                   r.rollup_rows_dropped, (unsigned long long)r.bytes_freed);
+        return;
+    }
+    mt_engine_stats st;
+    mt_engine_stats_get(d->eng, &st);
+    bool index = st.index_bytes > 2 * st.index_live_bytes &&
+                 st.index_bytes - st.index_live_bytes > INDEX_FREE_MIN;
+    mt_compact_result r;
+    int rc = mt_engine_compact(d->eng, index, NULL, NULL, &r);
+    if (rc)
+        mt_log(MT_LOG_ERROR, "msg=\"compaction failed\" err=\"%s\"", mt_strerror(rc));
+    else if (r.hours_rewritten || index)
+        mt_log(MT_LOG_INFO,
+               "msg=\"compacted\" hours_rewritten=%zu index_bytes_before=%llu "
+               "index_bytes_after=%llu",
+               r.hours_rewritten, (unsigned long long)r.index_before,
+               (unsigned long long)r.index_after);
+}
+
+static void finish_stop(daemon_t *d);
+
+static void maint_done(uv_work_t *w, int status)
+{
+    (void)status;
+    daemon_t *d = w->data;
+    d->maint_busy = false;
+    if (d->ingest_stopped) finish_stop(d);
+}
+
+static void maint_start(daemon_t *d, bool compact)
+{
+    if (d->maint_busy || d->stopping) return; /* the next tick comes soon enough */
+    d->maint_busy = true;
+    d->maint_compact = compact;
+    d->maint.data = d;
+    if (uv_queue_work(d->loop, &d->maint, maint_run, maint_done)) d->maint_busy = false;
+}
+
+static void on_retention_timer(uv_timer_t *t)
+{
+    maint_start(t->data, false);
+}
+
+static void on_compact_timer(uv_timer_t *t)
+{
+    maint_start(t->data, true);
+}
+
+/* ---- stopping -------------------------------------------------------------------- */
+
 static void on_ingest_stopped(void *ud)
 {
     daemon_t *d = ud;
+    d->ingest_stopped = true;
+    uv_timer_stop(&d->retention);
+    uv_timer_stop(&d->compact);
+    if (!d->maint_busy) finish_stop(d); /* else when the job is done */
+}
+
+static void finish_stop(daemon_t *d)
+{
     size_t hours = 0;
     int rc = mt_engine_seal(d->eng, false, &hours);
     if (rc) mt_log(MT_LOG_ERROR, "msg=\"seal at shutdown failed\" err=%s", mt_strerror(rc));
@@ -164,6 +263,8 @@ static void on_ingest_stopped(void *ud)
     uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&d->deadline, on_handle_closed);
+    uv_close((uv_handle_t *)&d->retention, on_handle_closed);
+    uv_close((uv_handle_t *)&d->compact, on_handle_closed);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -188,6 +289,7 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     for (size_t i = 0; i < NSETTINGS; i++) set(&settings[i], settings[i].def);
+    mt_policy_init(&policy);
     /* flags: --config first (the file comes before flags in precedence) */
     struct option longopts[NSETTINGS + 5];
     char names[NSETTINGS][64];
@@ -263,13 +365,16 @@ int main(int argc, char **argv)
         return 2;
     }
     mt_log_set_level(level);
-    uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new;
+    uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new,
+        retention_every, compact_every;
     bool sync;
-    if (parse_u64("max_line", &max_line) || parse_u64("max_body", &max_body) ||
-        parse_u64("max_conns", &max_conns) || parse_u64("idle_timeout", &idle) ||
-        parse_u64("mem_budget", &budget) || parse_u64("grace", &grace) ||
-        parse_u64("commit_interval_ms", &interval) || parse_u64("max_series", &max_series) ||
-        parse_u64("max_new_series_per_hour", &max_new) || parse_bool("sync", &sync))
+    if (parse_u64("retention_interval", &retention_every) ||
+        parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
+        parse_u64("max_body", &max_body) || parse_u64("max_conns", &max_conns) ||
+        parse_u64("idle_timeout", &idle) || parse_u64("mem_budget", &budget) ||
+        parse_u64("grace", &grace) || parse_u64("commit_interval_ms", &interval) ||
+        parse_u64("max_series", &max_series) || parse_u64("max_new_series_per_hour", &max_new) ||
+        parse_bool("sync", &sync))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -329,8 +434,16 @@ int main(int argc, char **argv)
     d.sigterm.data = d.sigint.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_timer_init(d.loop, &d.retention);
+    uv_timer_init(d.loop, &d.compact);
+    d.retention.data = d.compact.data = &d;
+    /* the first run soon after start (a daemon that restarts often still gets maintained) */
+    if (retention_every)
+        uv_timer_start(&d.retention, on_retention_timer, 5000, retention_every * 1000);
+    if (compact_every) uv_timer_start(&d.compact, on_compact_timer, 65000, compact_every * 1000);
     uv_run(d.loop, UV_RUN_DEFAULT);
     uv_loop_close(d.loop);
     for (size_t i = 0; i < NSETTINGS; i++) free(settings[i].value);
+    mt_policy_free(&policy);
     return d.exit_code;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "mt_engine.h"
 #include "test_util.h"
@@ -261,4 +263,59 @@ Test(cli, rollup_groups_series_and_days)
              dir);
     cr_expect_eq(run(args, out, sizeof out), 2);
     cr_expect(strstr(out, "whole number of hours"), "%s", out);
+}
+
+Test(cli, retention_and_compact_by_hand)
+{
+    char out[8192], args[1024];
+    mt_engine_seal(writer, true, NULL);
+    snprintf(args, sizeof args, "retention show --data %s --now 2025-06-01", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "raw points     90d  (default)\nhourly rollups 400d\n"), "%s", out);
+    cr_expect(strstr(out, "would remove: 2 whole hours, 0 hours rewritten, 4 series-hours"), "%s",
+              out);
+    /* the writer holds the directory, as metrond would: both refuse, saying why */
+    snprintf(args, sizeof args, "retention apply --data %s", dir);
+    cr_expect_eq(run(args, out, sizeof out), 1);
+    cr_expect(strstr(out, "in use by a running metrond"), "%s", out);
+    snprintf(args, sizeof args, "compact --data %s", dir);
+    cr_expect_eq(run(args, out, sizeof out), 1);
+    cr_expect(strstr(out, "in use by a running metrond"), "%s", out);
+    mt_engine_close(writer);
+    writer = NULL;
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "compacted: 0 hours merged with their late points; index.mdb "), "%s",
+              out);
+    /* raw points a day, rollups for ever: the points go, the rollups stay */
+    char conf[] = "/tmp/metron-cli-retention-XXXXXX";
+    int fd = mkstemp(conf);
+    const char *ini = "[retention]\ndefault = 1d\nrollups = forever\n";
+    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    snprintf(args, sizeof args, "retention apply --data %s --config %s --dry-run", dir, conf);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "would remove: 2 whole hours"), "%s", out);
+    snprintf(args, sizeof args, "retention apply --data %s --config %s", dir, conf);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "removed: 2 whole hours, 0 hours rewritten, 4 series-hours (8 points), "
+                          "0 rollup rows"),
+              "%s", out);
+    snprintf(args, sizeof args,
+             "query --data %s cpu.usage --from 2025-01-01 --to 2025-01-02 --format csv", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "series,time,value\n");
+    snprintf(args, sizeof args, "rollup --data %s --from 2025-01-01 --to 2025-01-02 --format csv",
+             dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "2025-01-01T01:00:00Z,,cpu,usage,4,8,"), "rollups outlive: %s", out);
+    /* a bad policy is named */
+    fd = open(conf, O_WRONLY | O_TRUNC);
+    const char *bad = "[retention]\ndefault = soon\n";
+    cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    cr_expect_eq(run(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "retention show --data %s --config %s", dir, conf);
+    cr_expect_eq(run(args, out, sizeof out), 2);
+    cr_expect(strstr(out, ":2: default: 'soon' is not a duration"), "%s", out);
+    unlink(conf);
 }

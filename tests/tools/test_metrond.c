@@ -111,7 +111,7 @@ static void start_at(daemon_t *d, const char *extra, ...)
     snprintf(d->log, sizeof d->log, "%s.log", d->dir);
     snprintf(cmd, sizeof cmd,
              "exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http 127.0.0.1:%d "
-             "--grace 3600 %s >>%s 2>&1",
+             "--grace 3600 --retention-interval 0 %s >>%s 2>&1",
              METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args, d->log);
     d->pid = fork();
     cr_assert_geq(d->pid, 0);
@@ -500,6 +500,56 @@ Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
     cr_expect(strstr(body, "whole number of hours"), "%s", body);
     stop(&d);
     cleanup(&d);
+}
+
+/* The [retention] policy of the config file, applied on the daemon's own schedule. */
+Test(metrond, retention_runs_on_its_interval_with_the_config_policy, .timeout = 60)
+{
+    daemon_t d;
+    char conf[] = "/tmp/metrond-retention-XXXXXX.ini";
+    int fd = mkstemps(conf, 4);
+    cr_assert_geq(fd, 0);
+    const char *ini = "[metrond]\nretention_interval = 1\n[retention]\ndefault = 2d\n"
+                      "measurement.keep = forever\nrollups = 400d\n";
+    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    char extra[256]; /* the flag: the harness turns retention off with one */
+    snprintf(extra, sizeof extra, "--config %s --retention-interval 1", conf);
+    start(&d, extra);
+    long long now = (long long)time(NULL), old = now - 3 * 86400;
+    char lines[512], body[4096];
+    snprintf(lines, sizeof lines, "gone v=1 %lld\nkeep v=2 %lld\nrecent v=3 %lld\n", old, old, now);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204);
+    char q[256];
+    snprintf(q, sizeof q, "/api/v1/query?select=gone.v&from=%lld&to=%lld&format=csv", old - 1,
+             now + 1);
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; i++) {
+        cr_assert_eq(http(d.http, "GET", q, NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+        gone = !strchr(strchr(body, '\n') + 1, '\n'); /* the header alone */
+        if (!gone) usleep(50000);
+    }
+    cr_expect(gone, "3-day-old points outlived a 2d policy: %s", body);
+    snprintf(q, sizeof q, "/api/v1/query?select=keep.v&from=%lld&to=%lld&format=csv", old - 1,
+             now + 1);
+    cr_assert_eq(http(d.http, "GET", q, NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    cr_expect(strstr(body, ",2\n"), "measurement.keep = forever: %s", body);
+    snprintf(q, sizeof q, "/api/v1/query?select=recent.v&from=%lld&to=%lld&format=csv", old - 1,
+             now + 1);
+    cr_assert_eq(http(d.http, "GET", q, NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    cr_expect(strstr(body, ",3\n"), "%s", body);
+    stop(&d);
+    FILE *log = fopen(d.log, "r");
+    char line[1024];
+    bool logged = false;
+    while (log && fgets(line, sizeof line, log))
+        logged |= strstr(line, "retention applied") != NULL;
+    if (log) fclose(log);
+    cr_expect(logged, "the log says what retention removed (%s)", d.log);
+    cleanup(&d);
+    unlink(conf);
 }
 
 Test(metrond, metrics_are_prometheus_text, .timeout = 60)

@@ -1,0 +1,243 @@
+/*
+ * mt_retention.c — retention (mt_engine.h): whole hours dropped, hours
+ * that mix policies rewritten without their expired series, old rollups
+ * deleted. Runs as a writer job, like a seal: new files first, then one
+ * LMDB transaction, then the in-memory hours, then the old files unlinked.
+ * A crash before the commit leaves the old state (recovery removes the
+ * new files nobody names); after it, the new state (recovery removes the
+ * old files).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_engine_int.h"
+#include "mt_series.h"
+
+typedef struct plan {
+    int64_t hour;
+    bool drop;      /* every series expired: the hour goes */
+    uint32_t gen;   /* rewritten: the new generation */
+    uint64_t bytes; /* rewritten: the new file's size */
+    uint32_t old_gen;
+    uint64_t old_bytes;
+} plan;
+
+typedef struct job {
+    const mt_retention *p;
+    int64_t now;
+    bool dry_run;
+    mt_retention_result *res;
+} job;
+
+static bool name_is(mt_name n, const char *s)
+{
+    return s && strlen(s) == n.len && !memcmp(n.ptr, s, n.len);
+}
+
+/* The raw keep of one series: the most specific rule that matches. */
+static int64_t keep_of(const mt_retention *p, const char *key, size_t klen)
+{
+    mt_series_parts parts;
+    if (mt_series_parse(key, klen, &parts)) return p->keep_ns;
+    mt_name bid = {"", 0};
+    for (size_t k = 0; k < parts.ntags; k++)
+        if (name_is(parts.tag_keys[k], "business_id")) bid = parts.tag_values[k];
+    int best = -1;
+    int64_t keep = p->keep_ns;
+    for (size_t i = 0; i < p->nrules; i++) {
+        const mt_retention_rule *r = &p->rules[i];
+        if (r->measurement && !name_is(parts.measurement, r->measurement)) continue;
+        if (r->business_id && !name_is(bid, r->business_id)) continue;
+        /* tenant and measurement, then tenant, then measurement */
+        int score = (r->business_id ? 2 : 0) + (r->measurement ? 1 : 0);
+        if (score > best) best = score, keep = r->keep_ns;
+    }
+    return keep;
+}
+
+static bool expired(int64_t hour, int64_t keep, int64_t now)
+{
+    return keep > 0 && (hour + 1) * MT_HOUR_NS <= now - keep;
+}
+
+/* Write the hour's new generation with only the series still kept. */
+static int rewrite(mt_engine *e, mt_hour_desc *d, const int64_t *keep, int64_t now, plan *pl)
+{
+    mt_hf_writer *w;
+    pl->gen = e->next_gen++;
+    int rc = mt_hf_begin(e->dir, d->hour, pl->gen, &w);
+    for (size_t i = 0; !rc && i < d->idx->n; i++) {
+        const mt_hf_entry *en = &d->idx->e[i];
+        if (expired(d->hour, keep[en->id], now)) continue;
+        rc = mt_hf_add(w, en, d->map->base + en->off, en->len);
+    }
+    if (rc) {
+        mt_hf_abort(w);
+        return rc;
+    }
+    return mt_hf_commit(w, &pl->bytes);
+}
+
+/* Delete the rollups (both kinds) of the hours before `before` (an hour index). */
+static int drop_rollups(mt_kv_txn *t, int64_t before, size_t *rows)
+{
+    uint8_t end[5];
+    mt_engine_hour_key(end + 1, before);
+    int rc = MT_OK;
+    for (int k = 0; k < 2 && !rc; k++) {
+        const uint8_t kind = k ? 'S' : 'G';
+        end[0] = kind;
+        for (;;) { /* a fresh cursor per row: no cursor lives across a delete */
+            mt_kv_cursor *c;
+            if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) break;
+            const void *key, *v;
+            size_t kl, vl;
+            uint8_t copy[512];
+            int r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl);
+            bool take = r == MT_OK && kl >= 5 && kl <= sizeof copy && memcmp(key, end, 5) < 0;
+            if (take) memcpy(copy, key, kl);
+            mt_kv_cursor_close(c);
+            if (!take) break;
+            if ((rc = mt_kv_del(t, MT_DB_ROLLUPS, copy, kl))) break;
+            (*rows)++;
+        }
+    }
+    return rc;
+}
+
+static int count_rollups(mt_kv_txn *t, int64_t before, size_t *rows)
+{
+    uint8_t end[5];
+    mt_engine_hour_key(end + 1, before);
+    int rc = MT_OK;
+    for (int k = 0; k < 2 && !rc; k++) {
+        const uint8_t kind = k ? 'S' : 'G';
+        end[0] = kind;
+        mt_kv_cursor *c;
+        if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) break;
+        const void *key, *v;
+        size_t kl, vl;
+        for (int r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); r == MT_OK;
+             r = mt_kv_cursor_next(c, &key, &kl, &v, &vl)) {
+            if (kl < 5 || memcmp(key, end, 5) >= 0) break;
+            (*rows)++;
+        }
+        mt_kv_cursor_close(c);
+    }
+    return rc;
+}
+
+static int run(mt_engine *e, void *ud)
+{
+    job *j = ud;
+    const mt_retention *p = j->p;
+    mt_retention_result *res = j->res;
+    memset(res, 0, sizeof *res);
+    /* the shortest keep: hours ending after now - it keep every series */
+    int64_t shortest = p->keep_ns;
+    for (size_t i = 0; i < p->nrules; i++)
+        if (p->rules[i].keep_ns > 0 && (shortest <= 0 || p->rules[i].keep_ns < shortest))
+            shortest = p->rules[i].keep_ns;
+    int64_t *keep = NULL;
+    plan *plans = NULL;
+    size_t np = 0;
+    int rc = MT_OK;
+    if (shortest > 0 && e->nhours && expired(e->hours[0].hour, shortest, j->now)) {
+        keep = malloc((e->index.n + 1) * sizeof *keep);
+        plans = malloc(e->nhours * sizeof *plans);
+        if (!keep || !plans) rc = -ENOMEM;
+        for (uint32_t id = 1; !rc && id <= e->index.n; id++)
+            keep[id] = keep_of(p, e->index.arena + e->index.ents[id].off, e->index.ents[id].len);
+    }
+    for (size_t h = 0; keep && !rc && h < e->nhours; h++) {
+        mt_hour_desc *d = &e->hours[h];
+        if (!expired(d->hour, shortest, j->now)) break; /* ascending: the rest are younger */
+        if ((rc = mt_engine_hour_load(e, d))) break;
+        size_t gone = 0;
+        for (size_t i = 0; i < d->idx->n; i++) {
+            const mt_hf_entry *en = &d->idx->e[i];
+            if (!expired(d->hour, keep[en->id], j->now)) continue;
+            gone++;
+            res->points_dropped += en->count;
+        }
+        if (!gone) continue;
+        res->chunks_dropped += gone;
+        plan *pl = &plans[np++];
+        *pl = (plan){
+            .hour = d->hour, .drop = gone == d->idx->n, .old_gen = d->gen, .old_bytes = d->bytes};
+        if (pl->drop)
+            res->hours_dropped++;
+        else
+            res->hours_rewritten++;
+        if (!pl->drop && !j->dry_run) rc = rewrite(e, d, keep, j->now, pl);
+        if (rc) np--;
+    }
+    /* rollups of hour h go when (h + 1) h <= now - keep: h < floor((now - keep) / 1 h) */
+    int64_t rollup_before = p->rollup_keep_ns > 0 ? mt_hour_of(j->now - p->rollup_keep_ns) : 0;
+    mt_kv_txn *t = NULL;
+    if (!rc) rc = mt_kv_begin(e->kv, !j->dry_run, &t);
+    if (!rc && p->rollup_keep_ns > 0 && j->dry_run)
+        rc = count_rollups(t, rollup_before, &res->rollup_rows_dropped);
+    else if (!rc && p->rollup_keep_ns > 0)
+        rc = drop_rollups(t, rollup_before, &res->rollup_rows_dropped);
+    for (size_t i = 0; !rc && !j->dry_run && i < np; i++) {
+        uint8_t key[4], val[12];
+        mt_engine_hour_key(key, plans[i].hour);
+        if (plans[i].drop) {
+            rc = mt_kv_del(t, MT_DB_HOURS, key, 4);
+        } else {
+            memcpy(val, &plans[i].gen, 4);
+            memcpy(val + 4, &plans[i].bytes, 8);
+            rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        }
+    }
+    if (!rc && !j->dry_run && np) rc = mt_engine_meta_put(t, "gen", e->next_gen);
+    if (!rc && !j->dry_run) {
+        rc = mt_kv_commit(t);
+        t = NULL;
+        if (rc && rc != MT_EFULL) e->failed = true;
+    }
+    mt_kv_abort(t);
+    char path[4096];
+    if (rc || j->dry_run) { /* nothing changed: the new files go */
+        for (size_t i = 0; i < np && !j->dry_run; i++) {
+            if (plans[i].drop) continue;
+            mt_hf_path(path, sizeof path, e->dir, plans[i].hour, plans[i].gen);
+            unlink(path);
+        }
+        for (size_t i = 0; i < np && j->dry_run; i++)
+            res->bytes_freed += plans[i].drop ? plans[i].old_bytes : 0;
+    } else {
+        pthread_rwlock_wrlock(&e->lock);
+        for (size_t i = 0; i < np; i++) {
+            if (plans[i].drop)
+                mt_engine_hour_remove(e, plans[i].hour);
+            else if (mt_engine_hour_set(e, plans[i].hour, plans[i].gen, plans[i].bytes) == -ENOMEM)
+                rc = -ENOMEM;
+        }
+        pthread_rwlock_unlock(&e->lock);
+        for (size_t i = 0; i < np; i++) {
+            mt_hf_path(path, sizeof path, e->dir, plans[i].hour, plans[i].old_gen);
+            unlink(path);
+            res->bytes_freed += plans[i].old_bytes - (plans[i].drop ? 0 : plans[i].bytes);
+        }
+    }
+    free(keep);
+    free(plans);
+    return rc;
+}
+
+int mt_engine_retention(mt_engine *e, const mt_retention *p, int64_t now, bool dry_run,
+                        mt_retention_result *res)
+{
+    job j = {.p = p, .now = now, .dry_run = dry_run, .res = res};
+    if (!e->opt.read_only) return mt_engine_run_job(e, run, &j);
+    if (!dry_run) return MT_EINVAL;
+    /* a reader's dry run: its snapshot is its own; the lock keeps the hours still */
+    pthread_rwlock_wrlock(&e->lock);
+    int rc = run(e, &j);
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
