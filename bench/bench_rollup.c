@@ -1,8 +1,10 @@
 /*
  * bench_rollup — Metron's side of bench/rollup_vs_pg.sh: the devops
  * workload loaded into a fresh data directory and sealed, --repeat times;
- * per run the time of the whole seal (decode, encode, zstd, fsync, LMDB)
- * and the part of it that computes and stores the hourly rollups, then the
+ * per run the time of the whole seal (decode, encode, zstd, fsync, LMDB),
+ * the part of it that computes and stores every hourly rollup (series and
+ * group rows, sketches), and the part of that spent on the group rows
+ * alone (what the seed's view computes), then the
  * bytes on disk after compaction. Optionally writes the same points as
  * COPY text for the seed's monitoring.performance_metrics.
  *
@@ -136,7 +138,7 @@ int main(int argc, char **argv)
         }
     }
     if (repeat < 1 || repeat > MT_BENCH_MAX_RUNS) repeat = 3;
-    double seal[MT_BENCH_MAX_RUNS], rollup[MT_BENCH_MAX_RUNS];
+    double seal[MT_BENCH_MAX_RUNS], rollup[MT_BENCH_MAX_RUNS], group[MT_BENCH_MAX_RUNS];
     uint64_t bytes = 0, index_bytes = 0;
     size_t groups = 0;
     for (int run = 0; run < repeat; run++) {
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
         mt_engine_stats st;
         mt_engine_stats_get(ld.e, &st);
         rollup[run] = st.rollup_seconds;
+        group[run] = st.rollup_group_seconds;
         if (run == 0) {
             mt_compact_result cr;
             if (mt_engine_compact(ld.e, true, NULL, NULL, &cr)) return 1;
@@ -178,6 +181,7 @@ int main(int argc, char **argv)
     printf("group_rollup_rows=%zu\n", groups);
     printf("metron_seal_s=%.4f\n", median(seal, repeat));
     printf("metron_rollup_s=%.4f\n", median(rollup, repeat));
+    printf("metron_group_s=%.4f\n", median(group, repeat));
     printf("metron_bytes=%llu\n", (unsigned long long)bytes);
     printf("metron_index_bytes=%llu\n", (unsigned long long)index_bytes);
     return 0;

@@ -27,11 +27,10 @@ bench=$root/build/release/bench/bench_rollup
 
 work=$(mktemp -d /tmp/metron-rollup-pg.XXXXXX)
 pgdir=$work/pg
+chmod 755 "$work" # PostgreSQL runs as the postgres user when we are root: it reads in here
 trap '"$root/tests/support/pg_tmp.sh" stop "$pgdir" 2>/dev/null || true; rm -rf "$work"' EXIT
 url=$("$root/tests/support/pg_tmp.sh" start "$pgdir")
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-# psql runs as postgres when we are root: the COPY file must be readable by it
-chmod 755 "$work"
 psql() { "$bin/psql" "$url" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
 # the seed's view keeps 30 days: the points end at the last whole hour

@@ -284,12 +284,12 @@ typedef struct mt_retention {
 } mt_retention;
 
 typedef struct mt_retention_result {
-    size_t hours_dropped;       /* hour files removed whole */
-    size_t hours_rewritten;     /* hour files rewritten without their expired series */
-    uint64_t chunks_dropped;    /* series-hours removed */
-    uint64_t points_dropped;    /* points in them */
-    uint64_t bytes_freed;       /* hour-file bytes given back (dry run: by whole hours) */
-    size_t rollup_rows_dropped; /* rollup rows deleted */
+    size_t hours_dropped;        /* hour files removed whole */
+    size_t hours_rewritten;      /* hour files rewritten without their expired series */
+    uint64_t chunks_dropped;     /* series-hours removed */
+    uint64_t points_dropped;     /* points in them */
+    uint64_t bytes_freed;        /* hour-file bytes given back (dry run: by whole hours) */
+    size_t rollup_hours_dropped; /* hours whose rollups were deleted */
 } mt_retention_result;
 
 /*
@@ -372,7 +372,9 @@ typedef struct mt_engine_stats {
     uint64_t points_over_series_limit;          /* points refused by a cardinality limit */
     uint64_t commit_buckets[MT_COMMIT_BUCKETS]; /* commits taking <= mt_commit_bucket_le[i] s */
     double commit_seconds;                      /* total time spent committing */
-    double rollup_seconds; /* time sealing spent computing and storing hourly rollups */
+    double rollup_seconds;       /* time sealing spent computing and storing hourly rollups */
+    double rollup_group_seconds; /* ... of it, on the group rows alone (what the seed's view
+                                    computes: count to p99; no sketch, no series rows) */
 } mt_engine_stats;
 
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);

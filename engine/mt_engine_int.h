@@ -290,8 +290,12 @@ void mt_rollups_free(mt_rollups *r);
 /* Add every value of one series for the hour (its own rollup, and its group's values). */
 int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, const mt_val *v,
                    size_t n);
+/* Seconds spent on the group rows alone (values gathered, count to p99; no sketch, no store). */
+double mt_rollups_group_seconds(const mt_rollups *r);
 /* Compute the group rollups and store every row in t. */
 int mt_rollups_store(mt_rollups *r, mt_kv_txn *t);
+/* Delete (dry_run: count) the rollups of the hours before `before`; *hours += those hours. */
+int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours);
 
 /*
  * Run fn(e, ud) on the writer thread, between group commits (so it may

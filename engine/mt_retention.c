@@ -80,55 +80,6 @@ static int rewrite(mt_engine *e, mt_hour_desc *d, const int64_t *keep, int64_t n
     return mt_hf_commit(w, &pl->bytes);
 }
 
-/* Delete the rollups (both kinds) of the hours before `before` (an hour index). */
-static int drop_rollups(mt_kv_txn *t, int64_t before, size_t *rows)
-{
-    uint8_t end[5];
-    mt_engine_hour_key(end + 1, before);
-    int rc = MT_OK;
-    for (int k = 0; k < 2 && !rc; k++) {
-        const uint8_t kind = k ? 'S' : 'G';
-        end[0] = kind;
-        for (;;) { /* a fresh cursor per row: no cursor lives across a delete */
-            mt_kv_cursor *c;
-            if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) break;
-            const void *key, *v;
-            size_t kl, vl;
-            uint8_t copy[512];
-            int r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl);
-            bool take = r == MT_OK && kl >= 5 && kl <= sizeof copy && memcmp(key, end, 5) < 0;
-            if (take) memcpy(copy, key, kl);
-            mt_kv_cursor_close(c);
-            if (!take) break;
-            if ((rc = mt_kv_del(t, MT_DB_ROLLUPS, copy, kl))) break;
-            (*rows)++;
-        }
-    }
-    return rc;
-}
-
-static int count_rollups(mt_kv_txn *t, int64_t before, size_t *rows)
-{
-    uint8_t end[5];
-    mt_engine_hour_key(end + 1, before);
-    int rc = MT_OK;
-    for (int k = 0; k < 2 && !rc; k++) {
-        const uint8_t kind = k ? 'S' : 'G';
-        end[0] = kind;
-        mt_kv_cursor *c;
-        if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) break;
-        const void *key, *v;
-        size_t kl, vl;
-        for (int r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); r == MT_OK;
-             r = mt_kv_cursor_next(c, &key, &kl, &v, &vl)) {
-            if (kl < 5 || memcmp(key, end, 5) >= 0) break;
-            (*rows)++;
-        }
-        mt_kv_cursor_close(c);
-    }
-    return rc;
-}
-
 static int run(mt_engine *e, void *ud)
 {
     job *j = ud;
@@ -178,10 +129,8 @@ static int run(mt_engine *e, void *ud)
     int64_t rollup_before = p->rollup_keep_ns > 0 ? mt_hour_of(j->now - p->rollup_keep_ns) : 0;
     mt_kv_txn *t = NULL;
     if (!rc) rc = mt_kv_begin(e->kv, !j->dry_run, &t);
-    if (!rc && p->rollup_keep_ns > 0 && j->dry_run)
-        rc = count_rollups(t, rollup_before, &res->rollup_rows_dropped);
-    else if (!rc && p->rollup_keep_ns > 0)
-        rc = drop_rollups(t, rollup_before, &res->rollup_rows_dropped);
+    if (!rc && p->rollup_keep_ns > 0)
+        rc = mt_rollups_drop(t, rollup_before, j->dry_run, &res->rollup_hours_dropped);
     for (size_t i = 0; !rc && !j->dry_run && i < np; i++) {
         uint8_t key[4], val[12];
         mt_engine_hour_key(key, plans[i].hour);

@@ -3,13 +3,15 @@
  * values being written (no second pass over the disk), stored in the same
  * LMDB transaction as the hour file's record.
  *
- * Keys in MT_DB_ROLLUPS:
- *   'S' u32 hour (BE, offset 2^31) u32 series id (BE)          per series
- *   'G' u32 hour (BE, offset 2^31) business_id 0 measurement 0 field   per group
- * Value: u64 count, then sum, min, max, p50, p95, p99 as float64 (LE);
- * a group's value goes on with its DDSketch (mt_sketch.h), so quantiles
- * over days and months merge hours instead of reading them again.
- * Quantiles are PostgreSQL's PERCENTILE_CONT (mt_stats.h): exact.
+ * One value per hour and kind in MT_DB_ROLLUPS, zstd-compressed:
+ *   'S' u32 hour (BE, offset 2^31)  the series rows, ascending by id
+ *   'G' u32 hour                    the group rows, ascending by key
+ * A row is count, sum, min, max, p50, p95, p99; the values are stored by
+ * column (ids or keys, then counts as uvarints, then each float64 column
+ * LE), so a column of similar doubles sits together for zstd. Group rows
+ * go on with each group's DDSketch (mt_sketch.h): quantiles over days and
+ * months merge hours instead of reading them again. Quantiles are
+ * PostgreSQL's PERCENTILE_CONT (mt_stats.h): exact.
  *
  * Series rows carry no sketch: at a point every 10 s a series-hour holds
  * 360 values in ~600 bytes of block, and its sketch would cost as much
@@ -19,31 +21,48 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "mt_buf.h"
-#include "mt_sketch.h"
 #include "mt_engine_int.h"
+#include "mt_hash.h"
+#include "mt_sketch.h"
 #include "mt_stats.h"
+#include "mt_time.h"
 
-#define ROLLUP_VALUE 56 /* u64 count + 6 doubles */
+#define MAX_ROWS (1u << 24)        /* more rows in one hour is a corrupt value */
+#define MAX_RAW  ((size_t)1 << 30) /* bytes of one decompressed value, at most */
 
 static const double fractions[3] = {0.5, 0.95, 0.99};
+
+typedef struct vals {
+    uint64_t count;
+    double d[6]; /* sum, min, max, p50, p95, p99 */
+} vals;
 
 typedef struct group {
     char *key; /* business_id 0 measurement 0 field */
     size_t klen;
-    double *v;
-    size_t n, cap;
+    size_t n;  /* values of the hour */
+    double *v; /* at store: its slice of the values gathered by group */
 } group;
 
 struct mt_rollups {
     int64_t hour;
     group *g;
     size_t ng, gcap;
-    uint8_t *rows; /* series rollups, ready: key (9 bytes) + value, back to back */
-    size_t rows_len, rows_cap;
-    double *tmp; /* scratch for percentiles */
-    size_t tmp_cap;
+    uint32_t *slots; /* open addressing by the key's hash: group index + 1, 0 empty */
+    size_t nslots;   /* a power of two, at least twice ng */
+    uint32_t *sid;   /* series rows, in the order added (ascending ids) */
+    vals *sv;
+    size_t ns, scap, sidcap;
+    uint32_t *sgroup; /* each series row's group */
+    size_t sgcap;
+    /* every value of the hour, series after series (one array: growing it moves pages, not
+       values); gathered by group at store */
+    double *all;
+    size_t nall, allcap;
+    double group_s; /* time spent on the group rows alone: what the seed's view computes */
 };
 
 int mt_rollups_new(int64_t hour, mt_rollups **out)
@@ -58,10 +77,13 @@ int mt_rollups_new(int64_t hour, mt_rollups **out)
 void mt_rollups_free(mt_rollups *r)
 {
     if (!r) return;
-    for (size_t i = 0; i < r->ng; i++) free(r->g[i].key), free(r->g[i].v);
+    for (size_t i = 0; i < r->ng; i++) free(r->g[i].key);
     free(r->g);
-    free(r->rows);
-    free(r->tmp);
+    free(r->slots);
+    free(r->sid);
+    free(r->sv);
+    free(r->sgroup);
+    free(r->all);
     free(r);
 }
 
@@ -76,20 +98,11 @@ static double as_double(mt_vtype t, mt_val v)
 }
 
 /* count, sum, min, max and the three quantiles of v[0..n) (reordered). */
-static void compute(double *v, size_t n, uint8_t out[ROLLUP_VALUE])
+static void compute(double *v, size_t n, vals *out)
 {
-    mt_summary s;
-    mt_summary_init(&s);
-    for (size_t i = 0; i < n; i++) mt_summary_add(&s, v[i]);
-    double q[3];
-    mt_percentiles_cont(v, n, fractions, 3, q);
-    mt_put_le(out, s.count, 8);
-    const double d[6] = {s.sum, s.min, s.max, q[0], q[1], q[2]};
-    for (int k = 0; k < 6; k++) {
-        uint64_t b;
-        memcpy(&b, &d[k], 8);
-        mt_put_le(out + 8 + 8 * k, b, 8);
-    }
+    double q[3], sum, min, max;
+    mt_describe(v, n, fractions, 3, &sum, &min, &max, q);
+    *out = (vals){.count = n, .d = {sum, min, max, q[0], q[1], q[2]}};
 }
 
 static int reserve(void **p, size_t *cap, size_t need, size_t elem)
@@ -133,82 +146,231 @@ int mt_engine_series_group(mt_engine *e, uint32_t id, char *out, size_t cap, siz
     return rc;
 }
 
+/* Double the hash slots (or make the first 64) and place every group again. */
+static int rehash(mt_rollups *r)
+{
+    size_t n = r->nslots ? r->nslots * 2 : 64;
+    uint32_t *slots = calloc(n, sizeof *slots);
+    if (!slots) return -ENOMEM;
+    for (size_t i = 0; i < r->ng; i++) {
+        size_t at = mt_hash64(r->g[i].key, r->g[i].klen) & (n - 1);
+        while (slots[at]) at = (at + 1) & (n - 1);
+        slots[at] = (uint32_t)i + 1;
+    }
+    free(r->slots);
+    r->slots = slots;
+    r->nslots = n;
+    return MT_OK;
+}
+
+/* The index of the group with this key in *gi, created if new. */
+static int find_group(mt_rollups *r, const char *key, size_t klen, size_t *gi)
+{
+    int rc;
+    if (2 * (r->ng + 1) > r->nslots && (rc = rehash(r))) return rc;
+    size_t at = mt_hash64(key, klen) & (r->nslots - 1);
+    for (; r->slots[at]; at = (at + 1) & (r->nslots - 1)) {
+        group *g = &r->g[r->slots[at] - 1];
+        if (g->klen == klen && !memcmp(g->key, key, klen)) {
+            *gi = r->slots[at] - 1;
+            return MT_OK;
+        }
+    }
+    if ((rc = reserve((void **)&r->g, &r->gcap, r->ng + 1, sizeof *r->g))) return rc;
+    group *g = &r->g[r->ng];
+    memset(g, 0, sizeof *g);
+    if (!(g->key = malloc(klen))) return -ENOMEM;
+    memcpy(g->key, key, klen);
+    g->klen = klen;
+    r->slots[at] = (uint32_t)r->ng + 1;
+    *gi = r->ng++;
+    return MT_OK;
+}
+
 int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, const mt_val *v,
                    size_t n)
 {
     if (t == MT_VT_STRING || n == 0) return MT_OK;
-    int rc = reserve((void **)&r->tmp, &r->tmp_cap, n, sizeof *r->tmp);
-    if (rc) return rc;
-    for (size_t i = 0; i < n; i++) r->tmp[i] = as_double(t, v[i]);
     char key[MT_SERIES_MAX_KEY];
-    size_t klen;
-    if ((rc = group_key(ix, id, key, sizeof key, &klen))) return rc;
-    size_t gi = 0;
-    while (gi < r->ng && (r->g[gi].klen != klen || memcmp(r->g[gi].key, key, klen))) gi++;
-    if (gi == r->ng) {
-        if ((rc = reserve((void **)&r->g, &r->gcap, r->ng + 1, sizeof *r->g))) return rc;
-        group *g = &r->g[r->ng];
-        memset(g, 0, sizeof *g);
-        if (!(g->key = malloc(klen))) return -ENOMEM;
-        memcpy(g->key, key, klen);
-        g->klen = klen;
-        r->ng++;
-    }
-    group *g = &r->g[gi];
-    if ((rc = reserve((void **)&g->v, &g->cap, g->n + n, sizeof *g->v))) return rc;
-    memcpy(g->v + g->n, r->tmp, n * sizeof *r->tmp);
-    g->n += n;
-    /* the series' own rollup */
-    if ((rc = reserve((void **)&r->rows, &r->rows_cap, r->rows_len + 9 + ROLLUP_VALUE, 1)))
+    size_t klen, gi;
+    int rc;
+    if ((rc = group_key(ix, id, key, sizeof key, &klen)) || (rc = find_group(r, key, klen, &gi)))
         return rc;
-    uint8_t *row = r->rows + r->rows_len;
-    row[0] = 'S';
-    mt_engine_hour_key(row + 1, r->hour);
-    row[5] = (uint8_t)(id >> 24), row[6] = (uint8_t)(id >> 16), row[7] = (uint8_t)(id >> 8);
-    row[8] = (uint8_t)id;
-    compute(r->tmp, n, row + 9);
-    r->rows_len += 9 + ROLLUP_VALUE;
+    if ((rc = reserve((void **)&r->all, &r->allcap, r->nall + n, sizeof *r->all)) ||
+        (rc = reserve((void **)&r->sid, &r->sidcap, r->ns + 1, sizeof *r->sid)) ||
+        (rc = reserve((void **)&r->sgroup, &r->sgcap, r->ns + 1, sizeof *r->sgroup)) ||
+        (rc = reserve((void **)&r->sv, &r->scap, r->ns + 1, sizeof *r->sv)))
+        return rc;
+    double *mine = r->all + r->nall;
+    for (size_t i = 0; i < n; i++) mine[i] = as_double(t, v[i]);
+    r->nall += n;
+    r->g[gi].n += n;
+    r->sid[r->ns] = id;
+    r->sgroup[r->ns] = (uint32_t)gi;
+    /* the series' own rollup, on its slice (reordering it is harmless: the group's values
+       are a set, gathered at store) */
+    compute(mine, n, &r->sv[r->ns]);
+    r->ns++;
     return MT_OK;
+}
+
+/* Gather the values by group: each group's slice of one array, in series order. */
+static int gather(mt_rollups *r, double **out)
+{
+    double *by = malloc((r->nall ? r->nall : 1) * sizeof *by);
+    if (!by) return -ENOMEM;
+    size_t off = 0;
+    for (size_t i = 0; i < r->ng; i++) {
+        r->g[i].v = by + off;
+        off += r->g[i].n;
+        r->g[i].n = 0; /* refilled below */
+    }
+    const double *src = r->all;
+    for (size_t s = 0; s < r->ns; s++) {
+        group *g = &r->g[r->sgroup[s]];
+        memcpy(g->v + g->n, src, r->sv[s].count * sizeof *src);
+        g->n += r->sv[s].count;
+        src += r->sv[s].count;
+    }
+    *out = by;
+    return MT_OK;
+}
+
+double mt_rollups_group_seconds(const mt_rollups *r)
+{
+    return r->group_s;
+}
+
+/* ---- the stored form --------------------------------------------------------------------- */
+
+typedef struct buf {
+    uint8_t *p;
+    size_t len, cap;
+    int rc;
+} buf;
+
+static void put(buf *b, const void *src, size_t n)
+{
+    if (b->rc || reserve((void **)&b->p, &b->cap, b->len + n, 1)) {
+        b->rc = -ENOMEM;
+        return;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put_uv(buf *b, uint64_t v)
+{
+    uint8_t tmp[MT_UVARINT_MAX];
+    put(b, tmp, mt_put_uvarint(tmp, v));
+}
+
+/* counts, then each double column */
+static void put_vals(buf *b, const vals *v, const size_t *order, size_t n)
+{
+    for (size_t i = 0; i < n; i++) put_uv(b, v[order ? order[i] : i].count);
+    for (int k = 0; k < 6; k++)
+        for (size_t i = 0; i < n; i++) {
+            uint64_t bits;
+            uint8_t le[8];
+            memcpy(&bits, &v[order ? order[i] : i].d[k], 8);
+            mt_put_le(le, bits, 8);
+            put(b, le, 8);
+        }
+}
+
+/* Compress raw and store it under kind + hour. */
+static int store(mt_kv_txn *t, uint8_t kind, int64_t hour, const buf *raw)
+{
+    size_t cap = ZSTD_compressBound(raw->len);
+    uint8_t *z = malloc(cap);
+    if (!z) return -ENOMEM;
+    size_t zl = ZSTD_compress(z, cap, raw->p, raw->len, 3);
+    int rc = ZSTD_isError(zl) ? MT_EINVAL : MT_OK;
+    uint8_t key[5] = {kind};
+    mt_engine_hour_key(key + 1, hour);
+    if (!rc) rc = mt_kv_put(t, MT_DB_ROLLUPS, key, 5, z, zl);
+    free(z);
+    return rc;
+}
+
+typedef struct gref {
+    const char *key;
+    size_t klen, i;
+} gref;
+
+static int by_key(const void *a, const void *b)
+{
+    const gref *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
 int mt_rollups_store(mt_rollups *r, mt_kv_txn *t)
 {
+    buf b = {0};
     int rc = MT_OK;
-    for (size_t off = 0; !rc && off < r->rows_len; off += 9 + ROLLUP_VALUE)
-        rc = mt_kv_put(t, MT_DB_ROLLUPS, r->rows + off, 9, r->rows + off + 9, ROLLUP_VALUE);
-    uint8_t key[5 + MT_SERIES_MAX_KEY], *val = NULL, *sk = NULL;
-    size_t sklen;
-    mt_sketch *sketch = NULL;
-    if (!rc && r->ng) rc = mt_sketch_new(&sketch);
-    for (size_t i = 0; !rc && i < r->ng; i++) {
-        group *g = &r->g[i];
-        if (5 + g->klen > 511) continue; /* LMDB's key limit: such a group has no rollup row */
-        key[0] = 'G';
-        mt_engine_hour_key(key + 1, r->hour);
-        memcpy(key + 5, g->key, g->klen);
-        mt_sketch_clear(sketch);
-        for (size_t k = 0; !rc && k < g->n; k++)
-            if ((rc = mt_sketch_add(sketch, g->v[k], 1)) == MT_EINVAL) rc = MT_OK;
-        if (!rc) rc = mt_sketch_encode(sketch, &sk, &sklen);
-        if (rc) break;
-        uint8_t *nv = realloc(val, ROLLUP_VALUE + sklen);
-        if (!nv) {
-            free(sk);
-            rc = -ENOMEM;
-            break;
-        }
-        val = nv;
-        compute(g->v, g->n, val); /* after the sketch: compute reorders the values */
-        memcpy(val + ROLLUP_VALUE, sk, sklen);
-        free(sk);
-        rc = mt_kv_put(t, MT_DB_ROLLUPS, key, 5 + g->klen, val, ROLLUP_VALUE + sklen);
+    if (r->ns) { /* series: ids as deltas (ascending), then the values */
+        put_uv(&b, r->ns);
+        for (size_t i = 0; i < r->ns; i++) put_uv(&b, r->sid[i] - (i ? r->sid[i - 1] : 0));
+        put_vals(&b, r->sv, NULL, r->ns);
+        rc = b.rc ? b.rc : store(t, 'S', r->hour, &b);
     }
-    mt_sketch_free(sketch);
-    free(val);
+    /* groups, in key order; a key longer than LMDB's keys is left out as it always was */
+    size_t *order = r->ng ? malloc(r->ng * sizeof *order) : NULL;
+    gref *refs = r->ng ? malloc(r->ng * sizeof *refs) : NULL;
+    vals *gv = r->ng ? malloc(r->ng * sizeof *gv) : NULL;
+    mt_sketch *sk = NULL;
+    size_t n = 0;
+    if (r->ng && (!order || !refs || !gv || mt_sketch_new(&sk))) rc = rc ? rc : -ENOMEM;
+    for (size_t i = 0; !rc && i < r->ng; i++)
+        if (5 + r->g[i].klen <= 511) refs[n++] = (gref){r->g[i].key, r->g[i].klen, i};
+    if (!rc && n) qsort(refs, n, sizeof *refs, by_key);
+    for (size_t i = 0; !rc && i < n; i++) order[i] = refs[i].i;
+    buf sketches = {0};
+    double *by = NULL;
+    int64_t t0 = mt_mono_ns();
+    if (!rc && n) rc = gather(r, &by);
+    r->group_s += (double)(mt_mono_ns() - t0) / 1e9;
+    for (size_t i = 0; !rc && i < n; i++) {
+        group *g = &r->g[order[i]];
+        mt_sketch_clear(sk);
+        for (size_t k = 0; !rc && k < g->n; k++)
+            if ((rc = mt_sketch_add(sk, g->v[k], 1)) == MT_EINVAL) rc = MT_OK;
+        uint8_t *enc;
+        size_t len;
+        if (!rc && !(rc = mt_sketch_encode(sk, &enc, &len))) {
+            put_uv(&sketches, len);
+            put(&sketches, enc, len);
+            free(enc);
+            rc = sketches.rc;
+        }
+        t0 = mt_mono_ns();
+        if (!rc) compute(g->v, g->n, &gv[order[i]]); /* after the sketch: it reorders */
+        r->group_s += (double)(mt_mono_ns() - t0) / 1e9;
+    }
+    if (!rc && n) {
+        b.len = 0;
+        put_uv(&b, n);
+        for (size_t i = 0; i < n; i++) {
+            put_uv(&b, r->g[order[i]].klen);
+            put(&b, r->g[order[i]].key, r->g[order[i]].klen);
+        }
+        put_vals(&b, gv, order, n);
+        put(&b, sketches.p, sketches.len);
+        rc = b.rc ? b.rc : store(t, 'G', r->hour, &b);
+    }
+    mt_sketch_free(sk);
+    free(by);
+    free(sketches.p);
+    free(order);
+    free(refs);
+    free(gv);
+    free(b.p);
     return rc;
 }
 
-/* ---- reading --------------------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------------------------ */
 
 static mt_name next_part(const char **p, const char *end)
 {
@@ -216,6 +378,77 @@ static mt_name next_part(const char **p, const char *end)
     mt_name n = {*p, (size_t)((z ? z : end) - *p)};
     *p = z ? z + 1 : end;
     return n;
+}
+
+/* Read one hour's value: decompress, then call fn per row. */
+static int read_hour(const uint8_t *z, size_t zl, int64_t hour, bool groups,
+                     int (*fn)(void *ud, const mt_rollup *r), void *ud)
+{
+    unsigned long long raw_len = ZSTD_getFrameContentSize(z, zl);
+    if (raw_len == ZSTD_CONTENTSIZE_ERROR || raw_len == ZSTD_CONTENTSIZE_UNKNOWN ||
+        raw_len > MAX_RAW)
+        return MT_ECORRUPT;
+    uint8_t *raw = malloc(raw_len ? raw_len : 1);
+    if (!raw) return -ENOMEM;
+    size_t got = ZSTD_decompress(raw, raw_len, z, zl);
+    mt_rd rd = {raw, raw + (ZSTD_isError(got) ? 0 : got)};
+    uint64_t n = 0;
+    int rc = ZSTD_isError(got) || got != raw_len ? MT_ECORRUPT : mt_rd_uvarint(&rd, &n);
+    if (!rc && (n == 0 || n > MAX_ROWS)) rc = MT_ECORRUPT;
+    uint32_t *ids = NULL;
+    mt_name *keys = NULL;
+    uint64_t *counts = NULL;
+    if (!rc && (!(counts = malloc(n * sizeof *counts)) ||
+                (groups ? !(keys = malloc(n * sizeof *keys)) : !(ids = malloc(n * sizeof *ids)))))
+        rc = -ENOMEM;
+    uint64_t id = 0, x;
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        if ((rc = mt_rd_uvarint(&rd, &x))) break;
+        if (groups) {
+            if (x > mt_rd_left(&rd))
+                rc = MT_ECORRUPT;
+            else
+                keys[i] = (mt_name){(const char *)rd.p, x}, rd.p += x;
+        } else if ((id += x) > UINT32_MAX || (i && x == 0)) {
+            rc = MT_ECORRUPT;
+        } else {
+            ids[i] = (uint32_t)id;
+        }
+    }
+    for (uint64_t i = 0; !rc && i < n; i++) rc = mt_rd_uvarint(&rd, &counts[i]);
+    const uint8_t *cols = rd.p;
+    if (!rc && mt_rd_left(&rd) < 6 * 8 * n) rc = MT_ECORRUPT;
+    if (!rc) rd.p += 6 * 8 * n;
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        mt_rollup ro = {.hour = hour, .count = counts[i]};
+        double d[6];
+        for (int k = 0; k < 6; k++) {
+            uint64_t bits = mt_get_le(cols + 8 * (k * n + i), 8);
+            memcpy(&d[k], &bits, 8);
+        }
+        ro.sum = d[0], ro.min = d[1], ro.max = d[2], ro.p50 = d[3], ro.p95 = d[4], ro.p99 = d[5];
+        if (groups) {
+            uint64_t sl;
+            if ((rc = mt_rd_uvarint(&rd, &sl)) || sl > mt_rd_left(&rd)) {
+                rc = MT_ECORRUPT;
+                break;
+            }
+            ro.sketch = rd.p, ro.sketch_len = sl, rd.p += sl;
+            const char *p = keys[i].ptr, *end = p + keys[i].len;
+            ro.group = p, ro.group_len = keys[i].len;
+            ro.business_id = next_part(&p, end);
+            ro.measurement = next_part(&p, end);
+            ro.field = next_part(&p, end);
+        } else {
+            ro.id = ids[i];
+        }
+        rc = fn(ud, &ro);
+    }
+    free(ids);
+    free(keys);
+    free(counts);
+    free(raw);
+    return rc;
 }
 
 int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool groups,
@@ -236,34 +469,47 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
     size_t kl, vl;
     for (int r = mt_kv_cursor_seek(c, start, 5, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
-        const uint8_t *kb = k, *vb = v;
-        if (kl < 5 || kb[0] != start[0] || vl < ROLLUP_VALUE) break;
+        const uint8_t *kb = k;
+        if (kl != 5 || kb[0] != start[0]) break;
         int64_t hour = (int64_t)((uint32_t)kb[1] << 24 | (uint32_t)kb[2] << 16 |
                                  (uint32_t)kb[3] << 8 | kb[4]) -
                        0x80000000LL;
         if (hour >= to_hour) break;
-        mt_rollup ro = {.hour = hour, .count = mt_get_le(vb, 8)};
-        double d[6];
-        for (int i = 0; i < 6; i++) {
-            uint64_t b = mt_get_le(vb + 8 + 8 * i, 8);
-            memcpy(&d[i], &b, 8);
-        }
-        ro.sum = d[0], ro.min = d[1], ro.max = d[2], ro.p50 = d[3], ro.p95 = d[4], ro.p99 = d[5];
-        if (groups) {
-            const char *p = (const char *)kb + 5, *end = (const char *)kb + kl;
-            ro.business_id = next_part(&p, end);
-            ro.measurement = next_part(&p, end);
-            ro.field = next_part(&p, end);
-            ro.group = kb + 5;
-            ro.group_len = kl - 5;
-            ro.sketch = vb + ROLLUP_VALUE;
-            ro.sketch_len = vl - ROLLUP_VALUE;
-        } else if (kl == 9) {
-            ro.id = (uint32_t)kb[5] << 24 | (uint32_t)kb[6] << 16 | (uint32_t)kb[7] << 8 | kb[8];
-        }
-        rc = fn(ud, &ro);
+        rc = read_hour(v, vl, hour, groups, fn, ud);
     }
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
+    return rc;
+}
+
+int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours)
+{
+    int rc = MT_OK;
+    size_t most = 0; /* hours: a string-only hour has groups but no series rows */
+    uint8_t end[5];
+    mt_engine_hour_key(end + 1, before);
+    for (int k = 0; k < 2 && !rc; k++) {
+        const uint8_t kind = k ? 'S' : 'G';
+        end[0] = kind;
+        /* collect first: no cursor lives across a delete */
+        uint8_t(*keys)[5] = NULL;
+        size_t n = 0, cap = 0;
+        mt_kv_cursor *c;
+        if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) break;
+        const void *key, *v;
+        size_t kl, vl;
+        for (int r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); !rc && r == MT_OK;
+             r = mt_kv_cursor_next(c, &key, &kl, &v, &vl)) {
+            if (kl != 5 || memcmp(key, end, 5) >= 0) break;
+            if (!(rc = reserve((void **)&keys, &cap, n + 1, sizeof *keys)))
+                memcpy(keys[n++], key, 5);
+        }
+        mt_kv_cursor_close(c);
+        for (size_t i = 0; !rc && !dry_run && i < n; i++)
+            rc = mt_kv_del(t, MT_DB_ROLLUPS, keys[i], 5);
+        if (n > most) most = n;
+        free(keys);
+    }
+    if (!rc) *hours += most;
     return rc;
 }

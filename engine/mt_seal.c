@@ -239,7 +239,10 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         }
         *nhours = nd;
     }
-    for (size_t i = 0; i < nd; i++) mt_rollups_free(done[i].ro);
+    for (size_t i = 0; i < nd; i++) {
+        e->st.rollup_group_seconds += mt_rollups_group_seconds(done[i].ro);
+        mt_rollups_free(done[i].ro);
+    }
     free(due);
     free(done);
     return rc;

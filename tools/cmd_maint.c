@@ -56,10 +56,10 @@ static mt_engine *open_rw(const char *dir, const char *job)
 static void print_result(const mt_retention_result *r, bool dry)
 {
     printf("%s: %zu whole hours, %zu hours rewritten, %llu series-hours (%llu points), "
-           "%zu rollup rows; %llu bytes of hour files%s\n",
+           "rollups of %zu hours; %llu bytes of hour files%s\n",
            dry ? "would remove" : "removed", r->hours_dropped, r->hours_rewritten,
            (unsigned long long)r->chunks_dropped, (unsigned long long)r->points_dropped,
-           r->rollup_rows_dropped, (unsigned long long)r->bytes_freed,
+           r->rollup_hours_dropped, (unsigned long long)r->bytes_freed,
            dry && r->hours_rewritten ? " (plus what rewriting frees)" : "");
 }
 

@@ -188,12 +188,12 @@ static void maint_run(uv_work_t *w)
         if (rc)
             mt_log(MT_LOG_ERROR, "msg=\"retention failed, nothing removed\" err=\"%s\"",
                    mt_strerror(rc));
-        else if (r.hours_dropped || r.hours_rewritten || r.rollup_rows_dropped)
+        else if (r.hours_dropped || r.hours_rewritten || r.rollup_hours_dropped)
             mt_log(MT_LOG_INFO,
                    "msg=\"retention applied\" hours_dropped=%zu hours_rewritten=%zu "
-                   "points_dropped=%llu rollup_rows_dropped=%zu bytes_freed=%llu",
+                   "points_dropped=%llu rollup_hours_dropped=%zu bytes_freed=%llu",
                    r.hours_dropped, r.hours_rewritten, (unsigned long long)r.points_dropped,
-                   r.rollup_rows_dropped, (unsigned long long)r.bytes_freed);
+                   r.rollup_hours_dropped, (unsigned long long)r.bytes_freed);
         return;
     }
     mt_engine_stats st;

@@ -60,4 +60,15 @@ int mt_percentile_cont(double *v, size_t n, double p, double *out);
  */
 int mt_percentiles_cont(double *v, size_t n, const double *p, size_t np, double *out);
 
+/*
+ * The sum (added in order, as PostgreSQL's avg does), min and max of
+ * v[0..n) and PERCENTILE_CONT at each fraction, in three passes: one for
+ * the sum and range, one counting values into equal-width buckets, one
+ * gathering the few buckets that hold the ranks wanted (then selection in
+ * those). sum, min, max may be NULL. Reorders v. MT_OK, or MT_EINVAL (n ==
+ * 0, p outside [0, 1]).
+ */
+int mt_describe(double *v, size_t n, const double *p, size_t np, double *sum, double *min,
+                double *max, double *out);
+
 #endif

@@ -37,13 +37,14 @@ Test(stats, percentile_cont_equals_a_full_sort_bit_for_bit)
     for (int round = 0; round < 3000; round++) {
         size_t n = 1 + mt_test_rand(&seed) % (round < 2000 ? 64 : 5000);
         double *v = malloc(n * sizeof *v), *w = malloc(n * sizeof *v);
-        int kind = round % 4;
+        int kind = round % 5;
         for (size_t i = 0; i < n; i++) {
             uint64_t r = mt_test_rand(&seed);
-            v[i] = kind == 0   ? (double)(int64_t)(r % 2001 - 1000) / 100 /* decimals */
-                   : kind == 1 ? (double)(r % 7)                          /* many ties */
-                   : kind == 2 ? exp((double)(r % 100000) / 5000.0)       /* heavy tail */
-                               : (double)(int64_t)r / 3.0;                /* anything */
+            v[i] = kind == 4   ? (i == n / 2 ? 1e300 : (double)(r % 1000) / 8) /* one outlier */
+                   : kind == 0 ? (double)(int64_t)(r % 2001 - 1000) / 100      /* decimals */
+                   : kind == 1 ? (double)(r % 7)                               /* many ties */
+                   : kind == 2 ? exp((double)(r % 100000) / 5000.0)            /* heavy tail */
+                               : (double)(int64_t)r / 3.0;                     /* anything */
         }
         double p[10], got[10];
         size_t np = 0;
