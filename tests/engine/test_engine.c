@@ -624,3 +624,36 @@ Test(engine, readers_run_while_the_writer_writes_and_seals)
     mt_batch_free(b);
     mt_engine_close(e);
 }
+
+static int rollup_row(void *ud, const mt_rollup *r)
+{
+    *(mt_rollup *)ud = *r;
+    ((mt_rollup *)ud)->group = NULL; /* the names live during the call only */
+    return 0;
+}
+
+Test(engine, a_backfilled_hour_gets_its_rollups_recomputed)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < 10; i++) add_f(b, "a", "u", T0 + i * S, i);
+    write_ok(e, b, 10);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_rollup r = {0};
+    cr_assert_eq(mt_engine_rollups(e, T0 / H, T0 / H + 1, true, rollup_row, &r), MT_OK);
+    cr_expect_eq(r.count, 10);
+    cr_expect_eq(r.max, 9);
+    cr_expect_eq(r.p50, 4.5);
+    /* a late point for the sealed hour: the next seal rewrites the hour and its rollups */
+    add_f(b, "a", "u", T0 + 30 * 60 * S, 100);
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    cr_assert_eq(mt_engine_rollups(e, T0 / H, T0 / H + 1, true, rollup_row, &r), MT_OK);
+    cr_expect_eq(r.count, 11);
+    cr_expect_eq(r.max, 100);
+    cr_expect_eq(r.p50, 5);
+    cr_assert_eq(mt_engine_rollups(e, T0 / H, T0 / H + 1, false, rollup_row, &r), MT_OK);
+    cr_expect_eq(r.count, 11, "the series row too");
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
