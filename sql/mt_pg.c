@@ -50,6 +50,8 @@ int mt_pg_open(const char *conninfo, mt_pg **out, char *errbuf, size_t errcap)
         rc = MT_EPG;
     } else {
         rc = mt_pg_exec(pg, "SET synchronous_commit = on", 0, NULL);
+        /* NOTICEs ("already exists, skipping") are not errors: keep them off stderr */
+        if (!rc) rc = mt_pg_exec(pg, "SET client_min_messages = warning", 0, NULL);
     }
     if (rc != MT_OK) {
         if (errbuf && errcap) snprintf(errbuf, errcap, "%s", pg->errmsg);
@@ -106,4 +108,22 @@ int mt_pg_query_value(mt_pg *pg, const char *sql, int nparams, const char *const
     }
     PQclear(res);
     return rc;
+}
+
+int mt_pg_exec_script(mt_pg *pg, const char *sql)
+{
+    PGresult *res = PQexec(pg->conn, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? MT_OK : MT_EPG;
+    if (rc)
+        set_err(pg, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+    else
+        pg->errmsg[0] = '\0';
+    PQclear(res);
+    return rc;
+}
+
+void mt_pg_abort(mt_pg *pg)
+{
+    PQclear(PQexec(pg->conn, "ROLLBACK"));
 }

@@ -50,6 +50,17 @@ const char *mt_pg_errmsg(const mt_pg *pg);
 int mt_pg_exec(mt_pg *pg, const char *sql, int nparams, const char *const *params);
 
 /*
+ * Run a script of several statements that carries no values at all (the
+ * schema files compiled into Metron): the simple-query protocol, which
+ * PQexecParams cannot do. Never pass text built from input. MT_OK or
+ * MT_EPG (the first failing statement's error; later ones not run).
+ */
+int mt_pg_exec_script(mt_pg *pg, const char *sql);
+
+/* ROLLBACK the open transaction, keeping the text of the error that led to it. */
+void mt_pg_abort(mt_pg *pg);
+
+/*
  * Run a query and copy the first column of its first row, as text, into out
  * (capacity cap, always NUL-terminated; a longer value is an MT_ELIMIT
  * error). Returns MT_OK, MT_ENOTFOUND (no row, or NULL), MT_ELIMIT or MT_EPG.

@@ -38,14 +38,16 @@ int cmd_inspect(int argc, char **argv);
 int cmd_rollup(int argc, char **argv);
 int cmd_retention(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 
-extern const char *const mt_cli_query_help, *const mt_cli_series_help,
-                                                *const mt_cli_tags_help,
-                                                    *const mt_cli_import_help,
-                                                        *const mt_cli_export_help,
-                                                            *const mt_cli_inspect_help,
-                                                                *const mt_cli_rollup_help,
-                                                                    *const mt_cli_retention_help,
-                                                                        *const mt_cli_compact_help;
+extern const char *const mt_cli_query_help,
+    *const mt_cli_series_help, *const mt_cli_tags_help,
+                                   *const mt_cli_import_help,
+                                       *const mt_cli_export_help,
+                                           *const mt_cli_inspect_help,
+                                               *const mt_cli_rollup_help,
+                                                   *const mt_cli_retention_help,
+                                                       *const mt_cli_compact_help,
+                                                           *const mt_cli_schema_help;
 
 #endif
