@@ -471,7 +471,8 @@ static void *writer_main(void *arg)
             jrc = MT_ECLOSED;
         else if (job)
             jrc = job(e, e->job_ud);
-        else if (e->opt.auto_seal && !stop)
+        /* also after a job: a commit's due hours must not wait for the next write */
+        if (!e->failed && e->opt.auto_seal && !stop)
             mt_seal_run(e, MT_SEAL_DUE, &hours); /* a failure is kept for the next try */
 
         pthread_mutex_lock(&e->qlock);

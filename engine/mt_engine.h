@@ -68,7 +68,9 @@ typedef struct mt_engine_options {
     uint64_t max_series;        /* series in all (0: no limit) */
     uint32_t max_new_series_per_hour; /* new series per tenant (business_id) per wall-clock
                                          hour (0: no limit) */
-    int64_t (*clock_ns)(void *);      /* wall clock for sealing (default mt_now_ns) */
+    bool outbox; /* queue every sealed hour for a sink (mt_engine_outbox_*): only when one
+                    will drain it (default false) */
+    int64_t (*clock_ns)(void *); /* wall clock for sealing (default mt_now_ns) */
     void *clock_ud;
 } mt_engine_options;
 
@@ -323,6 +325,37 @@ typedef struct mt_compact_result {
  */
 int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *ud,
                       mt_compact_result *res);
+
+/*
+ * The outbox: what a sink must still mirror elsewhere (PostgreSQL), queued
+ * in the same LMDB transaction that produced it, removed only when the
+ * sink acknowledges it. With opt.outbox, every seal queues each hour it
+ * wrote (again after backfill): the sink then reads that hour's rollups.
+ */
+enum {
+    MT_OUTBOX_HOUR = 'H', /* data: the hour index, i64 LE */
+};
+
+typedef struct mt_outbox_entry {
+    uint64_t seq;      /* ascending */
+    uint8_t kind;      /* MT_OUTBOX_* */
+    int64_t queued_ns; /* wall clock when queued */
+    const void *data;  /* valid during the callback */
+    size_t len;
+} mt_outbox_entry;
+
+/*
+ * Call fn(ud, en) for the first max entries, oldest first, from one read
+ * snapshot; fn returns 0 to go on, anything else stops and is returned.
+ */
+int mt_engine_outbox_peek(mt_engine *e, size_t max, int (*fn)(void *ud, const mt_outbox_entry *en),
+                          void *ud);
+
+/* Remove every entry up to seq (after the sink committed them); *removed may be NULL. */
+int mt_engine_outbox_ack(mt_engine *e, uint64_t upto, size_t *removed);
+
+/* Entries waiting, and when the oldest was queued (0: none). */
+int mt_engine_outbox_stats(mt_engine *e, size_t *depth, int64_t *oldest_ns);
 
 typedef struct mt_scan mt_scan;
 

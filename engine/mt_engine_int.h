@@ -305,6 +305,9 @@ int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours);
  */
 int mt_engine_run_job(mt_engine *e, int (*fn)(mt_engine *e, void *ud), void *ud);
 
+/* Queue an outbox entry in t (writer thread; a no-op unless opt.outbox). */
+int mt_outbox_put(mt_engine *e, mt_kv_txn *t, uint8_t kind, const void *data, size_t len);
+
 /* Seal hours (writer thread). */
 typedef enum mt_seal_mode {
     MT_SEAL_DUE,      /* the hours due (mt_engine.h: Sealing) */

@@ -26,6 +26,7 @@ static const struct {
     [MT_DB_HOURS] = {"hours", 0},
     [MT_DB_HEAD] = {"head", 0},
     [MT_DB_ROLLUPS] = {"rollups", 0},
+    [MT_DB_OUTBOX] = {"outbox", 0},
 };
 
 struct mt_kv {
@@ -313,5 +314,19 @@ int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after)
     pthread_rwlock_unlock(&kv->swap);
     if (orc) return MT_ECLOSED; /* kv unusable: every later transaction fails with -EIO */
     if (after) *after = stat(kv->path, &st) ? 0 : (uint64_t)st.st_size;
+    return map_err(rc);
+}
+
+int mt_kv_cursor_last(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+    MDB_val kk;
+    return cursor_get(c, &kk, MDB_LAST, k, kl, v, vl);
+}
+
+int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn->txn, txn->kv->dbi[db], &st);
+    if (!rc) *n = st.ms_entries;
     return map_err(rc);
 }

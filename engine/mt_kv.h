@@ -32,7 +32,8 @@ typedef enum mt_kv_db {
     MT_DB_POSTINGS,     /* term -> u32 ids BE (sorted duplicates) */
     MT_DB_HOURS,        /* u32 hour BE -> sealed hour file descriptor */
     MT_DB_HEAD,         /* u64 sequence BE -> head record (write-ahead log) */
-    MT_DB_ROLLUPS,      /* 'G' hour group | 'S' hour id -> hourly rollup (mt_rollup.h) */
+    MT_DB_ROLLUPS,      /* 'G' | 'S' hour -> the hour's rollups (mt_rollup.c) */
+    MT_DB_OUTBOX,       /* u64 sequence BE -> an entry to mirror (mt_outbox.c) */
     MT_DB__COUNT
 } mt_kv_db;
 
@@ -113,5 +114,11 @@ void mt_kv_cursor_close(mt_kv_cursor *c);
 int mt_kv_cursor_seek(mt_kv_cursor *c, const void *key, size_t klen, const void **k, size_t *kl,
                       const void **v, size_t *vl);
 int mt_kv_cursor_next(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
+
+/* The last entry of the cursor's database: MT_OK or MT_ENOTFOUND (empty). */
+int mt_kv_cursor_last(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
+
+/* The number of entries of db. */
+int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n);
 
 #endif

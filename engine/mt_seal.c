@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_stats.h"
 #include "mt_time.h"
@@ -205,6 +206,9 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
         int64_t t0 = mt_mono_ns();
         if (!rc) rc = mt_rollups_store(done[i].ro, t); /* with the file: one transaction */
+        uint8_t hour_le[8];
+        mt_put_le(hour_le, (uint64_t)done[i].hour, 8);
+        if (!rc) rc = mt_outbox_put(e, t, MT_OUTBOX_HOUR, hour_le, 8); /* ... and its mirroring */
         e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
     }
     if (!rc && ndue) rc = mt_engine_meta_put(t, "gen", e->next_gen);

@@ -73,6 +73,10 @@ typedef struct mt_ingest_config {
     const char *tokens_file;   /* API tokens (see mt_auth.h); NULL: writes need no token.
                                   With tokens, raw TCP and UDP are turned off: they cannot
                                   carry one. */
+    /* More /metrics families from the daemon's other parts (the SQL sink): Prometheus text,
+       malloc'd, owned by the caller after; NULL for none. Called on the loop thread. */
+    char *(*more_metrics)(void *ud, size_t *len);
+    void *more_metrics_ud;
 } mt_ingest_config;
 
 /* The defaults above, every listener on: TCP and UDP 127.0.0.1:8089, HTTP 127.0.0.1:8086. */

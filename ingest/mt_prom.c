@@ -133,6 +133,12 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
         (unsigned long long)cum);
     one(&o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
         rss_bytes());
+    if (ing->cfg.more_metrics) {
+        size_t n = 0;
+        char *more = ing->cfg.more_metrics(ing->cfg.more_metrics_ud, &n);
+        if (more) put(&o, "%.*s", (int)n, more);
+        free(more);
+    }
     if (o.oom) {
         free(o.buf);
         return NULL;

@@ -127,3 +127,8 @@ void mt_pg_abort(mt_pg *pg)
 {
     PQclear(PQexec(pg->conn, "ROLLBACK"));
 }
+
+bool mt_pg_ok(const mt_pg *pg)
+{
+    return PQstatus(pg->conn) == CONNECTION_OK;
+}

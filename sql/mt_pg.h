@@ -16,6 +16,7 @@
 #ifndef MT_PG_H
 #define MT_PG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mt_err.h"
@@ -56,6 +57,9 @@ int mt_pg_exec(mt_pg *pg, const char *sql, int nparams, const char *const *param
  * MT_EPG (the first failing statement's error; later ones not run).
  */
 int mt_pg_exec_script(mt_pg *pg, const char *sql);
+
+/* Whether the connection is still up (false after the server went away: open a new one). */
+bool mt_pg_ok(const mt_pg *pg);
 
 /* ROLLBACK the open transaction, keeping the text of the error that led to it. */
 void mt_pg_abort(mt_pg *pg);

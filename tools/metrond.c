@@ -24,6 +24,7 @@
 #include "mt_engine.h"
 #include "mt_ingest.h"
 #include "mt_log.h"
+#include "mt_sink.h"
 #include "mt_time.h"
 #include "policy.h"
 
@@ -56,6 +57,10 @@ static setting settings[] = {
      NULL},
     {"max_new_series_per_hour", "0",
      "new series per tenant (business_id) per hour; beyond it they are refused (0: no limit)",
+     NULL},
+    {"postgres", "",
+     "PostgreSQL to mirror rollups into (libpq URL; passwords in ~/.pgpass or PGPASSWORD, not "
+     "here); empty: no mirror",
      NULL},
     {"retention_interval", "3600",
      "seconds between applying the [retention] policy (default 90d raw, 400d rollups; 0: never)",
@@ -161,6 +166,7 @@ typedef struct daemon {
     uv_loop_t *loop;
     mt_engine *eng;
     mt_ingest *ing;
+    mt_sink *sink; /* NULL without [postgres] */
     uv_signal_t sigterm, sigint;
     uv_timer_t deadline, retention, compact;
     uv_work_t maint;
@@ -241,6 +247,38 @@ static void on_compact_timer(uv_timer_t *t)
     maint_start(t->data, true);
 }
 
+/* ---- the SQL sink's self-metrics, for /metrics ------------------------------------- */
+
+static char *sink_metrics(void *ud, size_t *len)
+{
+    daemon_t *d = ud;
+    mt_sink_stats st;
+    mt_sink_stats_get(d->sink, &st);
+    char *buf = malloc(2048);
+    if (!buf) return NULL;
+    int n = snprintf(
+        buf, 2048,
+        "# HELP metron_sink_connected Whether the SQL sink is connected to PostgreSQL.\n"
+        "# TYPE metron_sink_connected gauge\nmetron_sink_connected %d\n"
+        "# HELP metron_sink_outbox_depth Sealed hours waiting to be mirrored.\n"
+        "# TYPE metron_sink_outbox_depth gauge\nmetron_sink_outbox_depth %zu\n"
+        "# HELP metron_sink_oldest_undelivered_seconds Age of the oldest hour waiting.\n"
+        "# TYPE metron_sink_oldest_undelivered_seconds gauge\n"
+        "metron_sink_oldest_undelivered_seconds %.3f\n"
+        "# HELP metron_sink_rows_delivered_total Rollup rows committed into PostgreSQL.\n"
+        "# TYPE metron_sink_rows_delivered_total counter\nmetron_sink_rows_delivered_total %llu\n"
+        "# HELP metron_sink_failures_total Batches that failed and were retried.\n"
+        "# TYPE metron_sink_failures_total counter\nmetron_sink_failures_total %llu\n"
+        "# HELP metron_sink_rows_skipped_total Rows PostgreSQL could never take (a business_id "
+        "that is not a UUID, names too long).\n"
+        "# TYPE metron_sink_rows_skipped_total counter\nmetron_sink_rows_skipped_total %llu\n",
+        st.connected ? 1 : 0, st.outbox_depth, st.oldest_age_s,
+        (unsigned long long)st.rows_delivered, (unsigned long long)st.failures,
+        (unsigned long long)st.rows_skipped);
+    *len = n > 0 && n < 2048 ? (size_t)n : 0;
+    return buf;
+}
+
 /* ---- stopping -------------------------------------------------------------------- */
 
 static void on_ingest_stopped(void *ud)
@@ -257,6 +295,8 @@ static void finish_stop(daemon_t *d)
     size_t hours = 0;
     int rc = mt_engine_seal(d->eng, false, &hours);
     if (rc) mt_log(MT_LOG_ERROR, "msg=\"seal at shutdown failed\" err=%s", mt_strerror(rc));
+    mt_sink_stop(d->sink); /* what it has not delivered stays in the outbox */
+    d->sink = NULL;
     mt_engine_close(d->eng);
     d->eng = NULL;
     mt_log(MT_LOG_INFO, "msg=\"stopped\" sealed_hours=%zu", hours);
@@ -392,6 +432,7 @@ int main(int argc, char **argv)
     eo.nosync = !sync;
     eo.max_series = max_series;
     eo.max_new_series_per_hour = max_new > UINT32_MAX ? UINT32_MAX : (uint32_t)max_new;
+    eo.outbox = *get("postgres") != '\0'; /* queue sealed hours only when a sink drains them */
     int rc = mt_engine_open(&eo, &d.eng);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot open the data directory\" data=%s err=\"%s\"", eo.dir,
@@ -406,7 +447,22 @@ int main(int argc, char **argv)
            eo.dir, (unsigned long long)st.series, (unsigned long long)st.head_points,
            (unsigned long long)st.sealed_hours, sync ? "fsync" : "off");
 
+    if (eo.outbox) {
+        mt_sink_options so = mt_sink_options_default();
+        so.conninfo = get("postgres");
+        if ((rc = mt_sink_start(d.eng, &so, &d.sink))) {
+            mt_log(MT_LOG_ERROR, "msg=\"cannot start the SQL sink\" err=\"%s\"", mt_strerror(rc));
+            mt_engine_close(d.eng);
+            return 1;
+        }
+        mt_log(MT_LOG_INFO, "msg=\"mirroring rollups into PostgreSQL\"");
+    }
+
     mt_ingest_config ic = mt_ingest_config_default();
+    if (d.sink) {
+        ic.more_metrics = sink_metrics;
+        ic.more_metrics_ud = &d;
+    }
     ic.lp_tcp = get("lp_tcp");
     ic.lp_udp = get("lp_udp");
     ic.http = get("http");
@@ -423,6 +479,7 @@ int main(int argc, char **argv)
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",
                rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
         uv_run(d.loop, UV_RUN_DEFAULT); /* let the stopped listeners close */
+        mt_sink_stop(d.sink);
         mt_engine_close(d.eng);
         return 1;
     }

@@ -657,3 +657,73 @@ Test(engine, a_backfilled_hour_gets_its_rollups_recomputed)
     mt_batch_free(b);
     mt_engine_close(e);
 }
+
+typedef struct seen {
+    uint64_t seq[16];
+    int64_t hour[16];
+    size_t n;
+} seen;
+
+static int on_entry(void *ud, const mt_outbox_entry *en)
+{
+    seen *s = ud;
+    cr_assert_eq(en->kind, MT_OUTBOX_HOUR);
+    cr_assert_eq(en->len, 8);
+    int64_t h;
+    memcpy(&h, en->data, 8);
+    s->seq[s->n] = en->seq;
+    s->hour[s->n++] = h;
+    return 0;
+}
+
+Test(engine, every_sealed_hour_is_queued_in_the_outbox_until_acknowledged)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    o.clock_ns = clock_fn;
+    o.outbox = true;
+    mt_engine *e;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    mt_batch *b = mt_batch_new();
+    for (int h = 0; h < 3; h++) add_f(b, "a", "u", T0 + h * H, h);
+    write_ok(e, b, 3);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    seen s = {.n = 0};
+    cr_assert_eq(mt_engine_outbox_peek(e, 2, on_entry, &s), MT_OK);
+    cr_assert_eq(s.n, 2, "at most max");
+    cr_expect_eq(s.hour[0], T0 / H);
+    cr_expect_eq(s.hour[1], T0 / H + 1);
+    size_t removed, depth;
+    int64_t oldest;
+    cr_assert_eq(mt_engine_outbox_ack(e, s.seq[1], &removed), MT_OK);
+    cr_expect_eq(removed, 2);
+    cr_assert_eq(mt_engine_outbox_stats(e, &depth, &oldest), MT_OK);
+    cr_expect_eq(depth, 1);
+    cr_expect_gt(oldest, 0);
+    /* backfill: the hour is queued again, after the one still waiting */
+    add_f(b, "a", "u", T0 + 60 * S, 9);
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_engine_close(e);
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK); /* queued entries are durable */
+    s.n = 0;
+    cr_assert_eq(mt_engine_outbox_peek(e, 16, on_entry, &s), MT_OK);
+    cr_assert_eq(s.n, 2);
+    cr_expect_eq(s.hour[0], T0 / H + 2);
+    cr_expect_eq(s.hour[1], T0 / H);
+    cr_expect_gt(s.seq[1], s.seq[0]);
+    mt_batch_free(b);
+    mt_engine_close(e);
+    /* without a sink nothing is queued */
+    o.outbox = false;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    b = mt_batch_new();
+    add_f(b, "a", "u", T0 + 5 * H, 1);
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    cr_assert_eq(mt_engine_outbox_stats(e, &depth, &oldest), MT_OK);
+    cr_expect_eq(depth, 2);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}

@@ -4,6 +4,8 @@
 #
 #   pg_tmp.sh start DIR   prints the connection URL on stdout
 #   pg_tmp.sh stop DIR    stops the server and removes DIR
+#   pg_tmp.sh crash DIR   stops it at once, as a crash would (pg_ctl stop -m immediate)
+#   pg_tmp.sh restart DIR starts it again on the same port (after crash)
 #
 # initdb and postgres refuse to run as root: as root they run as the
 # 'postgres' OS user on a directory it owns.
@@ -42,5 +44,12 @@ stop)
   fi
   rm -rf "$dir"
   ;;
-*) echo "usage: pg_tmp.sh start|stop DIR" >&2; exit 2 ;;
+crash)
+  as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+  ;;
+restart)
+  # postmaster.opts holds the options of the last start: the same port and socket
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 restart >/dev/null 2>>"$dir/pg_ctl.log"
+  ;;
+*) echo "usage: pg_tmp.sh start|stop|crash|restart DIR" >&2; exit 2 ;;
 esac

@@ -792,3 +792,177 @@ Test(metrond, python_influxdb_client_writes, .timeout = 120)
     cr_expect_eq(sum, 4950.0 / 4);
     cleanup(&d);
 }
+
+/* ---- the SQL sink, against a PostgreSQL of its own (it is crashed on purpose) ---------- */
+
+static char pg_dir[128];
+
+/* Start a private PostgreSQL (tests/support/pg_tmp.sh); returns its URL in url. */
+static void pg_private(char *url, size_t cap)
+{
+    snprintf(pg_dir, sizeof pg_dir, "/tmp/metron-sink-pg-%d", (int)getpid());
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s start %s", PG_TMP_SH, pg_dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(fgets(url, (int)cap, p), "pg_tmp.sh start failed");
+    cr_assert_eq(pclose(p), 0);
+    url[strcspn(url, "\n")] = '\0';
+}
+
+static void pg_do(const char *what)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s %s %s", PG_TMP_SH, what, pg_dir);
+    cr_assert_eq(system(cmd), 0, "pg_tmp.sh %s", what);
+}
+
+/* 12 hours of one minute points for 3 hosts: two tenants and the system-wide one. */
+static void write_hours(daemon_t *d, int first, int hours, double bump)
+{
+    static const char *const tags[3] = {"host=a,business_id=11111111-1111-4111-8111-111111111111",
+                                        "host=b,business_id=22222222-2222-4222-8222-222222222222",
+                                        "host=c"};
+    size_t cap = 1 << 20, len = 0;
+    char *lines = malloc(cap), body[512];
+    for (int h = first; h < first + hours; h++)
+        for (int m = 0; m < 60; m++)
+            for (int k = 0; k < 3; k++)
+                len += (size_t)snprintf(lines + len, cap - len, "sink,%s v=%g %lld\n", tags[k],
+                                        (double)((h * 7 + m * 13 + k * 5) % 101) + bump,
+                                        1735689600LL + h * 3600LL + m * 60LL);
+    cr_assert_eq(http(d->http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+                      sizeof body, NULL, 0),
+                 204, "%s", body);
+    free(lines);
+}
+
+/* A Prometheus sample's value from /metrics. */
+static double metric(daemon_t *d, const char *name)
+{
+    static char body[65536];
+    if (http(d->http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body, NULL, 0) != 200)
+        return -1;
+    char want[128];
+    snprintf(want, sizeof want, "\n%s ", name);
+    const char *at = strstr(body, want);
+    return at ? strtod(at + strlen(want), NULL) : -1;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Run cmd; its output split into sorted lines (header dropped when skip). */
+static size_t sorted_lines(const char *cmd, bool skip, char *buf, size_t cap, char **out,
+                           size_t max)
+{
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = '\0';
+    cr_assert_eq(pclose(p), 0, "%s: %s", cmd, buf);
+    size_t k = 0;
+    for (char *save, *l = strtok_r(buf, "\n", &save); l && k < max; l = strtok_r(NULL, "\n", &save))
+        if (!skip || k || strncmp(l, "hour_bucket", 11)) out[k++] = l;
+    if (skip && k && !strncmp(out[0], "hour_bucket", 11)) memmove(out, out + 1, --k * sizeof *out);
+    qsort(out, k, sizeof *out, cmp_line);
+    return k;
+}
+
+/*
+ * 48 hours mirrored while PostgreSQL is crashed and restarted and metrond
+ * is killed with -9, then an hour backfilled: in the end every (hour,
+ * group) row is in PostgreSQL once and equals Metron's rollup, and the
+ * backfilled hour's row was replaced.
+ */
+Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
+{
+    char url[512];
+    pg_private(url, sizeof url);
+    daemon_t d;
+    char extra[768];
+    snprintf(extra, sizeof extra, "--postgres '%s' --grace 60", url);
+    start(&d, extra);
+    write_hours(&d, 0, 12, 0);
+    for (int i = 0; i < 200 && metric(&d, "metron_sink_rows_delivered_total") <= 0; i++)
+        usleep(50000);
+    cr_assert_gt(metric(&d, "metron_sink_rows_delivered_total"), 0, "the sink delivers");
+    /* PostgreSQL crashes: hours seal meanwhile and wait in the outbox */
+    pg_do("crash");
+    write_hours(&d, 12, 12, 0);
+    for (int i = 0; i < 100 && metric(&d, "metron_sink_failures_total") < 1; i++) usleep(50000);
+    cr_expect_geq(metric(&d, "metron_sink_failures_total"), 1);
+    cr_expect_gt(metric(&d, "metron_sink_outbox_depth"), 0, "kept while PostgreSQL is away");
+    cr_expect_eq(metric(&d, "metron_sink_connected"), 0);
+    pg_do("restart");
+    /* metrond killed while the sink works through the backlog */
+    write_hours(&d, 24, 12, 0);
+    usleep(300000);
+    kill(d.pid, SIGKILL);
+    waitpid(d.pid, NULL, 0);
+    start_at(&d, "%s", extra);
+    write_hours(&d, 36, 12, 0);
+    write_hours(&d, 50, 1, 0); /* past every hour's grace: all 48 seal */
+    /* backfill: one hour changes, its row must be replaced */
+    char body[512];
+    const char *late = "sink,host=c v=100000 1735707630\n"; /* hour 5 */
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, late, strlen(late), body,
+                      sizeof body, NULL, 0),
+                 204);
+    char cmd[2048], n[32] = "";
+    snprintf(cmd, sizeof cmd,
+             "psql '%s' -qAtX -c \"SELECT count(*) FROM monitoring.hourly_metrics_summary WHERE "
+             "max_value = 100000\"",
+             url);
+    for (int i = 0; i < 200 && strcmp(n, "1\n"); i++) { /* until the re-sealed hour arrives */
+        FILE *p = popen(cmd, "r");
+        if (!fgets(n, sizeof n, p)) n[0] = '\0';
+        pclose(p);
+        if (strcmp(n, "1\n")) usleep(50000);
+    }
+    cr_expect_str_eq(n, "1\n", "the backfilled hour reaches PostgreSQL");
+    for (int i = 0; i < 200 && metric(&d, "metron_sink_outbox_depth") != 0; i++) usleep(50000);
+    cr_assert_eq(metric(&d, "metron_sink_outbox_depth"), 0, "the outbox drains");
+    /* PostgreSQL's rows against Metron's, line by line */
+    static char mine_buf[1 << 20], theirs_buf[1 << 20];
+    static char *mine[4096], *theirs[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s rollup --data %s --from 2025-01-01T00:00:00Z --to 2025-01-03T00:00:00Z "
+             "--format csv",
+             METRON_PATH, d.dir);
+    size_t nm = sorted_lines(cmd, true, mine_buf, sizeof mine_buf, mine, 4096);
+    snprintf(cmd, sizeof cmd,
+             "psql '%s' -qAtX -F, -c \"SELECT to_char(hour_bucket AT TIME ZONE 'UTC', "
+             "'YYYY-MM-DD\\\"T\\\"HH24:MI:SS\\\"Z\\\"'), coalesce(business_id::text, ''), "
+             "metric_category, metric_name, sample_count, avg_value, min_value, max_value, "
+             "median_value, p95_value, p99_value FROM monitoring.hourly_metrics_summary\"",
+             url);
+    size_t nt = sorted_lines(cmd, false, theirs_buf, sizeof theirs_buf, theirs, 4096);
+    cr_expect_eq(nm, 48 * 3, "Metron: 48 hours x 3 tenants");
+    cr_expect_eq(nt, nm, "PostgreSQL has %zu rows, Metron %zu", nt, nm);
+    for (size_t i = 0; i < nm && i < nt; i++) {
+        /* the same key, then the same numbers (text forms of a double may differ) */
+        char *a = mine[i], *b = theirs[i];
+        for (int col = 0; col < 11; col++) {
+            char *ae = strchr(a, ','), *be = strchr(b, ',');
+            size_t al = ae ? (size_t)(ae - a) : strlen(a), bl = be ? (size_t)(be - b) : strlen(b);
+            if (col < 4)
+                cr_assert(al == bl && !memcmp(a, b, al), "row %zu col %d: metron %s, pg %s", i, col,
+                          mine[i], theirs[i]);
+            else
+                cr_assert_eq(strtod(a, NULL), strtod(b, NULL), "row %zu col %d: %s vs %s", i, col,
+                             mine[i], theirs[i]);
+            a = ae ? ae + 1 : a + al;
+            b = be ? be + 1 : b + bl;
+        }
+    }
+    /* the backfilled hour's row was replaced, not added */
+    bool replaced = false;
+    for (size_t i = 0; i < nt; i++)
+        replaced |= !strncmp(theirs[i], "2025-01-01T05:00:00Z,,sink,v,61,", 32) &&
+                    strstr(theirs[i], ",100000,");
+    cr_expect(replaced, "hour 5 of the system-wide tenant holds the late point");
+    stop(&d);
+    cleanup(&d);
+    pg_do("stop");
+}

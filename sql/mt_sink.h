@@ -1,0 +1,77 @@
+/*
+ * mt_sink.h — the durable SQL sink: a thread that drains the engine's
+ * outbox (mt_engine.h) into PostgreSQL's monitoring schema.
+ *
+ * For each outbox entry (a sealed hour) it reads the hour's rollups as
+ * they are now and upserts them — group rows into
+ * monitoring.hourly_metrics_summary, series rows into
+ * monitoring.series_hourly_summary — a batch of entries per transaction
+ * (INSERT ... SELECT FROM unnest($arrays) ... ON CONFLICT DO UPDATE: values
+ * travel as parameters, never in the SQL text). Entries are removed from
+ * the outbox only after COMMIT returned. So the effect is exactly once:
+ * a crash or a lost connection before the COMMIT leaves the entries to be
+ * sent again, and sending again upserts the same rows to the same values;
+ * an hour re-sealed after backfill is queued again and its rows replaced.
+ *
+ * PostgreSQL down, restarting or refusing: the batch is rolled back and
+ * retried after an exponential backoff with jitter (0.25 s doubling to
+ * 30 s); one log line per change of state (connected, lost, refused),
+ * not one per try. The outbox meanwhile keeps everything (its entries are
+ * references to hours: a few dozen bytes each).
+ *
+ * Rows PostgreSQL could never take are left out and counted, never retried
+ * for ever: a business_id that is not a UUID, a measurement longer than 50
+ * bytes or a field longer than 100 (the schema's column sizes).
+ *
+ * At connect it installs or upgrades the schema (mt_schema_install) and
+ * creates partitions ahead, and again every 24 h.
+ */
+#ifndef MT_SINK_H
+#define MT_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_engine.h"
+
+typedef struct mt_sink mt_sink;
+
+typedef struct mt_sink_options {
+    const char *conninfo; /* libpq URL or key=value string (copied) */
+    size_t batch_hours;   /* outbox entries per transaction (default 24) */
+    int64_t idle_ns;      /* how often an empty outbox is looked at (default 200 ms) */
+    int64_t retry_max_ns; /* the longest backoff (default 30 s) */
+} mt_sink_options;
+
+/* The defaults above, conninfo NULL. */
+mt_sink_options mt_sink_options_default(void);
+
+typedef struct mt_sink_stats {
+    bool connected;
+    uint64_t rows_delivered;  /* group and series rows upserted (committed) */
+    uint64_t hours_delivered; /* outbox entries acknowledged */
+    uint64_t failures;        /* batches that failed (connection or server error) */
+    uint64_t rows_skipped;    /* rows PostgreSQL could never take (see above) */
+    size_t outbox_depth;      /* entries waiting */
+    double oldest_age_s;      /* age of the oldest entry waiting (0: none) */
+} mt_sink_stats;
+
+/*
+ * Start the sink thread on engine e (opened with opt.outbox). MT_OK and
+ * *out, MT_EINVAL (no conninfo), -ENOMEM, or -errno (thread).
+ * PostgreSQL being down is not an error here: the sink retries.
+ */
+int mt_sink_start(mt_engine *e, const mt_sink_options *opt, mt_sink **out);
+
+/*
+ * Stop: finish (commit or roll back) the batch in flight, join the thread,
+ * close the connection, free s. Entries not yet acknowledged stay in the
+ * outbox for the next start. NULL is a no-op.
+ */
+void mt_sink_stop(mt_sink *s);
+
+/* Counters (any thread). */
+void mt_sink_stats_get(mt_sink *s, mt_sink_stats *out);
+
+#endif
