@@ -1,0 +1,312 @@
+/*
+ * mt_alert.c — rule evaluation and the alert lifecycle (mt_alert.h).
+ */
+#include "mt_alert.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MIN_NS  (60LL * 1000000000LL)
+#define HOUR_NS MT_HOUR_NS
+
+mt_alert_rule mt_alert_rule_default(void)
+{
+    mt_alert_rule r;
+    memset(&r, 0, sizeof r);
+    r.cond = MT_COND_THRESHOLD;
+    r.agg = (mt_agg){.kind = MT_AGG_AVG, .name = "avg"};
+    r.window_ns = 5 * MIN_NS;
+    r.op = MT_CMP_GT;
+    r.trend_period_ns = HOUR_NS;
+    r.anomaly_sensitivity = 1;
+    r.cooldown_ns = 15 * MIN_NS;
+    r.nodata = MT_NODATA_KEEP;
+    return r;
+}
+
+static const char *const cmp_names[] = {"gt", "lt", "eq", "ne", "gte", "lte"};
+
+bool mt_cmp_parse(const char *s, mt_cmp *out)
+{
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(s, cmp_names[i])) return *out = (mt_cmp)i, true;
+    return false;
+}
+
+const char *mt_cmp_name(mt_cmp c)
+{
+    return cmp_names[c];
+}
+
+bool mt_cond_parse(const char *s, mt_cond *out)
+{
+    if (!strcmp(s, "threshold"))
+        *out = MT_COND_THRESHOLD;
+    else if (!strcmp(s, "trend"))
+        *out = MT_COND_TREND;
+    else if (!strcmp(s, "anomaly"))
+        *out = MT_COND_ANOMALY;
+    else
+        return false;
+    return true;
+}
+
+bool mt_nodata_parse(const char *s, mt_nodata *out)
+{
+    if (!strcmp(s, "keep"))
+        *out = MT_NODATA_KEEP;
+    else if (!strcmp(s, "ignore"))
+        *out = MT_NODATA_IGNORE;
+    else if (!strcmp(s, "alert"))
+        *out = MT_NODATA_ALERT;
+    else
+        return false;
+    return true;
+}
+
+const char *mt_severity_name(mt_severity s)
+{
+    return s == MT_SEV_CRITICAL ? "critical" : s == MT_SEV_WARNING ? "warning" : "none";
+}
+
+int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap)
+{
+    if (!r->metric[0]) return snprintf(err, errcap, "metric_name is empty"), MT_EINVAL;
+    if (r->window_ns <= 0)
+        return snprintf(err, errcap, "evaluation_window must be positive"), MT_EINVAL;
+    if (r->cond != MT_COND_ANOMALY && !r->has_warning && !r->has_critical)
+        return snprintf(err, errcap, "a %s rule needs warning_threshold or critical_threshold",
+                        r->cond == MT_COND_TREND ? "trend" : "threshold"),
+               MT_EINVAL;
+    if (r->cond == MT_COND_TREND && r->trend_period_ns <= 0)
+        return snprintf(err, errcap, "trend_period must be positive"), MT_EINVAL;
+    if (r->cond == MT_COND_ANOMALY && !(r->anomaly_sensitivity >= 0 && r->anomaly_sensitivity <= 1))
+        return snprintf(err, errcap, "anomaly_sensitivity is between 0 and 1"), MT_EINVAL;
+    if (r->cooldown_ns < 0) return snprintf(err, errcap, "cooldown_period is negative"), MT_EINVAL;
+    return MT_OK;
+}
+
+bool mt_alert_business_hours(int64_t now)
+{
+    time_t t = (time_t)(now / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return tm.tm_wday >= 1 && tm.tm_wday <= 5 && tm.tm_hour >= 9 && tm.tm_hour < 17;
+}
+
+/* ---- aggregates per series over one window ------------------------------------------------ */
+
+typedef struct sval {
+    char *name;
+    double v;
+} sval;
+
+typedef struct window {
+    sval *v;
+    size_t n;
+} window;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const sval *)a)->name, ((const sval *)b)->name);
+}
+
+static void window_free(window *w)
+{
+    for (size_t i = 0; i < w->n; i++) free(w->v[i].name);
+    free(w->v);
+    w->v = NULL;
+    w->n = 0;
+}
+
+/* The aggregate of each series with points in [from, to); sorted by name. */
+static int window_of(mt_engine *e, const char *sel, const mt_agg *agg, int64_t from, int64_t to,
+                     window *out, char *err, size_t errcap)
+{
+    mt_query_spec qs = {.select = sel, .from = from, .to = to, .aggs = agg, .naggs = 1};
+    mt_query *q;
+    int rc = mt_query_open(e, &qs, &q, err, errcap);
+    if (rc) return rc;
+    size_t cap = 0;
+    mt_row row;
+    while (!rc && (rc = mt_query_next(q, &row)) == MT_OK) {
+        if (!row.nvalues || isnan(row.values[0])) continue;
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            sval *v = realloc(out->v, cap * sizeof *v);
+            if (!v) {
+                rc = -ENOMEM;
+                break;
+            }
+            out->v = v;
+        }
+        if (!(out->v[out->n].name = strdup(row.group))) {
+            rc = -ENOMEM;
+            break;
+        }
+        out->v[out->n++].v = row.values[0];
+    }
+    mt_query_close(q);
+    if (rc == MT_ENOTFOUND) rc = MT_OK;
+    if (!rc && out->n) qsort(out->v, out->n, sizeof *out->v, by_name);
+    return rc;
+}
+
+static bool lookup(const window *w, const char *name, double *v)
+{
+    sval key = {.name = (char *)name};
+    const sval *at = w->n ? bsearch(&key, w->v, w->n, sizeof key, by_name) : NULL;
+    if (at) *v = at->v;
+    return at != NULL;
+}
+
+static bool breached(mt_cmp op, double v, double t)
+{
+    switch (op) {
+    case MT_CMP_GT: return v > t;
+    case MT_CMP_LT: return v < t;
+    case MT_CMP_EQ: return v == t;
+    case MT_CMP_NE: return v != t;
+    case MT_CMP_GTE: return v >= t;
+    case MT_CMP_LTE: return v <= t;
+    }
+    return false;
+}
+
+/* Critical first: the first threshold breached names the severity. */
+static void judge(const mt_alert_rule *r, double v, double scale, mt_cmp op, mt_alert_eval *ev)
+{
+    bool hw = r->has_warning, hc = r->has_critical;
+    double w = r->warning, c = r->critical;
+    if (r->cond == MT_COND_ANOMALY && !hw && !hc) hw = hc = true, w = 2, c = 3;
+    ev->severity = MT_SEV_NONE;
+    ev->threshold = NAN;
+    if (hc && breached(op, v, c * scale))
+        ev->severity = MT_SEV_CRITICAL, ev->threshold = c * scale;
+    else if (hw && breached(op, v, w * scale))
+        ev->severity = MT_SEV_WARNING, ev->threshold = w * scale;
+}
+
+/* The rule's selector, scoped to its tenant. */
+static int scoped(const mt_alert_rule *r, char *out, size_t cap)
+{
+    if (!r->business_id[0])
+        return snprintf(out, cap, "%s", r->metric) < (int)cap ? MT_OK : MT_ELIMIT;
+    const char *brace = strchr(r->metric, '{');
+    int n = brace ? snprintf(out, cap, "%.*s{business_id=\"%s\",%s", (int)(brace - r->metric),
+                             r->metric, r->business_id, brace + 1)
+                  : snprintf(out, cap, "%s{business_id=\"%s\"}", r->metric, r->business_id);
+    return n < (int)cap ? MT_OK : MT_ELIMIT;
+}
+
+int mt_alert_evaluate(mt_engine *e, const mt_alert_rule *r, int64_t now,
+                      int (*fn)(void *ud, const mt_alert_eval *ev), void *ud, char *err,
+                      size_t errcap)
+{
+    if (r->business_hours_only && !mt_alert_business_hours(now)) return MT_OK;
+    char sel[1024];
+    int rc = scoped(r, sel, sizeof sel);
+    if (rc) return snprintf(err, errcap, "metric_name is too long"), rc;
+    /* the windows: the current one, and what the condition compares it with */
+    size_t nw = r->cond == MT_COND_THRESHOLD ? 1
+                : r->cond == MT_COND_TREND   ? 2
+                                             : 1 + MT_ALERT_BASELINE_WINDOWS;
+    window w[1 + MT_ALERT_BASELINE_WINDOWS];
+    memset(w, 0, sizeof w);
+    for (size_t k = 0; !rc && k < nw; k++) {
+        int64_t end = r->cond == MT_COND_TREND && k == 1 ? now - r->trend_period_ns
+                                                         : now - (int64_t)k * r->window_ns;
+        rc = window_of(e, sel, &r->agg, end - r->window_ns, end, &w[k], err, errcap);
+    }
+    /* every series the selector matches, data or not */
+    mt_query_spec qs = {.select = sel, .from = now - r->window_ns, .to = now};
+    mt_query *q = NULL;
+    if (!rc) rc = mt_query_open(e, &qs, &q, err, errcap);
+    for (size_t i = 0; !rc && i < (q ? mt_query_series(q) : 0); i++) {
+        const char *name = mt_query_series_name(q, i);
+        mt_alert_eval ev = {.series = name, .threshold = NAN};
+        double cur;
+        if (!lookup(&w[0], name, &cur)) {
+            ev.nodata = true;
+        } else if (r->cond == MT_COND_THRESHOLD) {
+            ev.value = cur;
+            judge(r, cur, 1, r->op, &ev);
+        } else if (r->cond == MT_COND_TREND) {
+            double before;
+            if (!lookup(&w[1], name, &before)) {
+                ev.nodata = true;
+            } else {
+                ev.value = (cur - before) / ((double)r->trend_period_ns / (double)HOUR_NS);
+                judge(r, ev.value, 1, r->op, &ev);
+            }
+        } else {
+            double base[MT_ALERT_BASELINE_WINDOWS], mean = 0, m2 = 0;
+            size_t nb = 0;
+            for (size_t k = 1; k < nw; k++)
+                if (lookup(&w[k], name, &base[nb])) nb++;
+            if (nb < 2) {
+                ev.nodata = true; /* no baseline yet */
+            } else {
+                for (size_t k = 0; k < nb; k++) mean += base[k];
+                mean /= (double)nb;
+                for (size_t k = 0; k < nb; k++) m2 += (base[k] - mean) * (base[k] - mean);
+                double sd = sqrt(m2 / (double)(nb - 1));
+                ev.value = sd > 0 ? fabs(cur - mean) / sd : cur == mean ? 0 : INFINITY;
+                judge(r, ev.value, 2 - r->anomaly_sensitivity, MT_CMP_GTE, &ev);
+            }
+        }
+        rc = fn(ud, &ev);
+    }
+    mt_query_close(q);
+    for (size_t k = 0; k < nw; k++) window_free(&w[k]);
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const mt_alert_eval *ev,
+                              int64_t now)
+{
+    bool open = s->status == MT_ALERT_ACTIVE || s->status == MT_ALERT_ACKNOWLEDGED;
+    mt_severity sev = ev->severity;
+    if (ev->nodata) {
+        if (r->nodata != MT_NODATA_ALERT) return MT_CHANGE_NONE; /* keep or ignore: as it is */
+        sev = MT_SEV_CRITICAL;
+    }
+    if (sev == MT_SEV_NONE) {
+        if (!open) return MT_CHANGE_NONE;
+        s->status = MT_ALERT_RESOLVED;
+        s->resolved_at = now;
+        s->value = ev->value;
+        return MT_CHANGE_RESOLVED;
+    }
+    double value = ev->nodata ? NAN : ev->value;
+    if (!open) { /* a new alert instance */
+        *s = (mt_alert_state){.status = MT_ALERT_ACTIVE,
+                              .severity = sev,
+                              .triggered_at = now,
+                              .notified_at = now,
+                              .value = value,
+                              .threshold = ev->threshold,
+                              .notifications = 1};
+        return MT_CHANGE_FIRED;
+    }
+    s->value = value;
+    s->threshold = ev->threshold;
+    if (sev != s->severity) {
+        s->severity = sev;
+        s->notified_at = now;
+        s->notifications++;
+        return MT_CHANGE_SEVERITY;
+    }
+    if (s->status == MT_ALERT_ACTIVE && now - s->notified_at >= r->cooldown_ns) {
+        s->notified_at = now;
+        s->notifications++;
+        return MT_CHANGE_RENOTIFY;
+    }
+    return MT_CHANGE_UPDATED;
+}

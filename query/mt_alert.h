@@ -1,0 +1,139 @@
+/*
+ * mt_alert.h — alert rules evaluated against the store, and the lifecycle
+ * of the alerts they raise. Pure: the clock is an argument, nothing is
+ * sent or stored here (metrond mirrors and notifies).
+ *
+ * A rule has the columns of the seed's monitoring.alert_rules. Its
+ * metric_name is a selector (mt_query.h): "cpu.usage_idle" or
+ * "cpu.usage_idle{host=~\"web.*\"}"; a rule with a business_id only sees
+ * that tenant's series. Every series the selector matches is its own alert
+ * instance (a system-wide rule no longer averages all tenants together).
+ *
+ * Each evaluation at time now aggregates each series over
+ * [now - evaluation_window, now) (avg unless the rule says otherwise) and:
+ *   threshold  compares the aggregate with critical_threshold, then
+ *              warning_threshold, by comparison_operator (gt lt eq ne gte
+ *              lte): the first breached names the severity;
+ *   trend      compares the change per hour of the aggregate, between the
+ *              window ending trend_period ago and the current one;
+ *   anomaly    compares |z|, the current aggregate against the baseline of
+ *              the 12 windows before it (mean and standard deviation), with
+ *              the thresholds (default warning 2, critical 3 standard
+ *              deviations) scaled by (2 - anomaly_sensitivity): a rule of
+ *              sensitivity 1 fires at the thresholds, of 0 at twice them.
+ * A series without points in the window has no data: the rule's no-data
+ * policy says whether that is ignored (the alert stays as it is), raises a
+ * critical alert, or keeps the state (the default, as ignore, but named).
+ * business_hours_only rules are evaluated Monday to Friday, 09:00-17:00
+ * UTC only.
+ *
+ * The lifecycle (mt_alert_step): none -> active (fired) -> resolved when
+ * the condition clears; an active alert's severity follows the breaches;
+ * acknowledged (set by a person in PostgreSQL) stops the repeated
+ * notifications but resolves like an active one; a notification repeats
+ * at most every cooldown_period while the alert stays active.
+ */
+#ifndef MT_ALERT_H
+#define MT_ALERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_engine.h"
+#include "mt_query.h"
+
+typedef enum mt_cmp { MT_CMP_GT, MT_CMP_LT, MT_CMP_EQ, MT_CMP_NE, MT_CMP_GTE, MT_CMP_LTE } mt_cmp;
+typedef enum mt_cond { MT_COND_THRESHOLD, MT_COND_TREND, MT_COND_ANOMALY } mt_cond;
+typedef enum mt_nodata { MT_NODATA_KEEP, MT_NODATA_IGNORE, MT_NODATA_ALERT } mt_nodata;
+typedef enum mt_severity { MT_SEV_NONE, MT_SEV_WARNING, MT_SEV_CRITICAL } mt_severity;
+
+#define MT_ALERT_BASELINE_WINDOWS 12
+
+typedef struct mt_alert_rule {
+    char id[40];          /* alert_rules.id */
+    char business_id[40]; /* "": system-wide */
+    char name[104];       /* rule_name */
+    char metric[512];     /* metric_name: a selector */
+    mt_cond cond;
+    mt_agg agg;        /* over the window (default avg) */
+    int64_t window_ns; /* evaluation_window (default 5 min) */
+    bool has_warning, has_critical;
+    double warning, critical;
+    mt_cmp op;
+    int64_t trend_period_ns;    /* trend: how far back the earlier window ends (default 1 h) */
+    double anomaly_sensitivity; /* anomaly: 0..1 (default 1) */
+    int64_t cooldown_ns;        /* cooldown_period (default 15 min) */
+    bool business_hours_only;
+    mt_nodata nodata;
+} mt_alert_rule;
+
+/* A rule with the seed's defaults: threshold, avg, 5 min window, 15 min cooldown. */
+mt_alert_rule mt_alert_rule_default(void);
+
+/* Parse the seed's names ("gt", "threshold", "ignore" ...), lower case. true on success. */
+bool mt_cmp_parse(const char *s, mt_cmp *out);
+bool mt_cond_parse(const char *s, mt_cond *out);
+bool mt_nodata_parse(const char *s, mt_nodata *out);
+const char *mt_cmp_name(mt_cmp c);
+const char *mt_severity_name(mt_severity s);
+
+/*
+ * Check a rule: a valid selector, thresholds the condition needs, an
+ * operator for threshold and trend, positive window. MT_OK or MT_EINVAL
+ * with the reason in err.
+ */
+int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap);
+
+/* One series' evaluation. */
+typedef struct mt_alert_eval {
+    const char *series; /* as line protocol; valid during the callback */
+    bool nodata;        /* no point in the window (value, severity meaningless) */
+    double value;       /* the aggregate, the change per hour, or |z| */
+    mt_severity severity;
+    double threshold; /* the threshold breached (NaN when none) */
+} mt_alert_eval;
+
+/*
+ * Evaluate r at now: fn(ud, ev) for each matched series (in series order).
+ * Returns MT_OK; MT_EPARSE (selector) with the reason in err; an engine
+ * error; or fn's non-zero result. A rule outside business hours calls fn
+ * for nothing.
+ */
+int mt_alert_evaluate(mt_engine *e, const mt_alert_rule *r, int64_t now,
+                      int (*fn)(void *ud, const mt_alert_eval *ev), void *ud, char *err,
+                      size_t errcap);
+
+/* True when now is in business hours (Monday-Friday 09:00-17:00 UTC). */
+bool mt_alert_business_hours(int64_t now);
+
+typedef enum mt_alert_status {
+    MT_ALERT_NONE,
+    MT_ALERT_ACTIVE,
+    MT_ALERT_ACKNOWLEDGED,
+    MT_ALERT_RESOLVED
+} mt_alert_status;
+
+/* One alert instance: a rule and a series. */
+typedef struct mt_alert_state {
+    mt_alert_status status;
+    mt_severity severity;
+    int64_t triggered_at, resolved_at, notified_at; /* ns; 0: never */
+    double value, threshold;                        /* at the last evaluation that breached */
+    uint32_t notifications;
+} mt_alert_state;
+
+typedef enum mt_alert_change {
+    MT_CHANGE_NONE,
+    MT_CHANGE_FIRED,    /* a new alert: notify */
+    MT_CHANGE_SEVERITY, /* severity changed while active: notify */
+    MT_CHANGE_RENOTIFY, /* still active past the cooldown: notify again */
+    MT_CHANGE_RESOLVED, /* the condition cleared: notify */
+    MT_CHANGE_UPDATED,  /* value changed, no notification */
+} mt_alert_change;
+
+/* Apply one evaluation to an alert's state at now; says what changed. */
+mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const mt_alert_eval *ev,
+                              int64_t now);
+
+#endif
