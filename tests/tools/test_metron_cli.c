@@ -319,3 +319,30 @@ Test(cli, retention_and_compact_by_hand)
     cr_expect(strstr(out, ":2: default: 'soon' is not a duration"), "%s", out);
     unlink(conf);
 }
+
+Test(cli, rules_check_and_eval)
+{
+    char out[8192], args[1024], path[] = "/tmp/metron-cli-rules-XXXXXX";
+    int fd = mkstemp(path);
+    const char *ini = "[rule hot]\nmetric_name = cpu.usage\nevaluation_window = 2h\n"
+                      "warning_threshold = 5\ncritical_threshold = 12\ncomparison_operator = gt\n";
+    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    snprintf(args, sizeof args, "rules check %s", path);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "1 rules, all valid"), "%s", out);
+    /* host a averages 2 over the two hours (below 5), host b 12 (not above 12: a warning) */
+    snprintf(args, sizeof args, "rules eval --data %s %s --at 2025-01-01T02:00:00Z", dir, path);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "hot\tcpu,host=a,region=us usage\tnone\t2\n"), "%s", out);
+    cr_expect(strstr(out, "hot\tcpu,host=b\\,c,region=eu usage\twarning\t12\tgt 5\n"), "%s", out);
+    fd = open(path, O_WRONLY | O_TRUNC);
+    const char *bad = "[rule hot]\nmetric_name = cpu.usage\ncomparison_operator = GT\n";
+    cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    snprintf(args, sizeof args, "rules check %s", path);
+    cr_expect_eq(run(args, out, sizeof out), 1);
+    cr_expect(strstr(out, ":3: [rule hot] comparison_operator: gt, lt, eq, ne, gte or lte"), "%s",
+              out);
+    unlink(path);
+}

@@ -1,0 +1,154 @@
+/* rules.c — the local rules file (rules.h), parsed with inih. */
+#include "rules.h"
+
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_hash.h"
+#include "mt_time.h"
+
+typedef struct loading {
+    mt_alert_rule *rules;
+    size_t n, cap;
+    char section[128];
+    char *err;
+    size_t errcap;
+    int line;
+} loading;
+
+void mt_rules_id_of(const char *name, char out[37])
+{
+    uint64_t a = mt_hash64_seeded(name, strlen(name), 1),
+             b = mt_hash64_seeded(name, strlen(name), 2);
+    /* version 8 (custom), variant 10 */
+    snprintf(out, 37, "%08x-%04x-8%03x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+static bool number(const char *v, double *out)
+{
+    char *end;
+    *out = strtod(v, &end);
+    return end != v && !*end && isfinite(*out);
+}
+
+static bool boolean(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) return *out = true, true;
+    if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) return *out = false, true;
+    return false;
+}
+
+/* One key of the current rule; NULL, or why the value is wrong. */
+static const char *set(mt_alert_rule *r, const char *k, const char *v)
+{
+    char err[128];
+    size_t n;
+    if (!strcmp(k, "metric_name")) {
+        if (strlen(v) >= sizeof r->metric) return "too long";
+        snprintf(r->metric, sizeof r->metric, "%s", v);
+    } else if (!strcmp(k, "id") || !strcmp(k, "business_id")) {
+        if (strlen(v) != 36) return "not a UUID";
+        snprintf(!strcmp(k, "id") ? r->id : r->business_id, 40, "%s", v);
+    } else if (!strcmp(k, "condition_type")) {
+        if (!mt_cond_parse(v, &r->cond)) return "threshold, trend or anomaly";
+    } else if (!strcmp(k, "comparison_operator")) {
+        if (!mt_cmp_parse(v, &r->op)) return "gt, lt, eq, ne, gte or lte";
+    } else if (!strcmp(k, "aggregation")) {
+        if (mt_agg_parse(v, &r->agg, 1, &n, err, sizeof err) || n != 1)
+            return "one aggregation: avg, min, max, p95, ...";
+    } else if (!strcmp(k, "evaluation_window") || !strcmp(k, "trend_period") ||
+               !strcmp(k, "cooldown_period")) {
+        int64_t d;
+        if (!mt_duration_parse(v, &d) && strcmp(v, "0")) return "not a duration (30s, 5m, 1h)";
+        if (!strcmp(v, "0")) d = 0;
+        *(!strcmp(k, "evaluation_window") ? &r->window_ns
+          : !strcmp(k, "trend_period")    ? &r->trend_period_ns
+                                          : &r->cooldown_ns) = d;
+    } else if (!strcmp(k, "warning_threshold")) {
+        if (!number(v, &r->warning)) return "not a number";
+        r->has_warning = true;
+    } else if (!strcmp(k, "critical_threshold")) {
+        if (!number(v, &r->critical)) return "not a number";
+        r->has_critical = true;
+    } else if (!strcmp(k, "anomaly_sensitivity")) {
+        if (!number(v, &r->anomaly_sensitivity)) return "not a number";
+    } else if (!strcmp(k, "business_hours_only")) {
+        if (!boolean(v, &r->business_hours_only)) return "true or false";
+    } else if (!strcmp(k, "no_data")) {
+        if (!mt_nodata_parse(v, &r->nodata)) return "keep, ignore or alert";
+    } else if (strcmp(k, "rule_category") && strcmp(k, "severity")) {
+        return "unknown key";
+    }
+    return NULL;
+}
+
+/* Close the rule being read: check it, name it. */
+static int finish(loading *l)
+{
+    if (!l->n) return 0;
+    mt_alert_rule *r = &l->rules[l->n - 1];
+    if (!r->id[0]) mt_rules_id_of(r->name, r->id);
+    char why[256];
+    if (mt_alert_rule_check(r, why, sizeof why)) {
+        snprintf(l->err, l->errcap, "[rule %s]: %s", r->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_entry(void *ud, const char *section, const char *key, const char *value)
+{
+    loading *l = ud;
+    if (strcmp(section, l->section)) { /* a new section: a new rule */
+        if (finish(l)) return 0;
+        snprintf(l->section, sizeof l->section, "%s", section);
+        if (strncmp(section, "rule ", 5) || !section[5]) {
+            snprintf(l->err, l->errcap, "[%s]: sections are [rule NAME]", section);
+            return 0;
+        }
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 8;
+            mt_alert_rule *r = realloc(l->rules, cap * sizeof *r);
+            if (!r) return snprintf(l->err, l->errcap, "out of memory"), 0;
+            l->rules = r;
+            l->cap = cap;
+        }
+        mt_alert_rule *r = &l->rules[l->n++];
+        *r = mt_alert_rule_default();
+        snprintf(r->name, sizeof r->name, "%s", section + 5);
+    }
+    const char *why = set(&l->rules[l->n - 1], key, value);
+    if (why) {
+        snprintf(l->err, l->errcap, "[%s] %s: %s", section, key, why);
+        return 0;
+    }
+    return 1;
+}
+
+int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, char *err, size_t errcap)
+{
+    loading l = {.err = err, .errcap = errcap};
+    err[0] = '\0';
+    int line = ini_parse(path, on_entry, &l);
+    if (line == 0 && finish(&l)) line = -2;
+    if (line) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", err[0] ? err : "not INI");
+        if (line == -1)
+            snprintf(err, errcap, "cannot read %s", path);
+        else if (line > 0)
+            snprintf(err, errcap, "%s:%d: %s", path, line, why);
+        else
+            snprintf(err, errcap, "%s: %s", path, why);
+        free(l.rules);
+        return -1;
+    }
+    *rules = l.rules;
+    *n = l.n;
+    return 0;
+}

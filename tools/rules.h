@@ -1,0 +1,42 @@
+/*
+ * rules.h — alert rules from a local file (tools/ only), for a Metron
+ * without PostgreSQL. INI (inih), one section per rule, the keys the
+ * columns of the seed's monitoring.alert_rules:
+ *
+ *   [rule cpu_high]
+ *   metric_name = cpu.usage_user{host=~"web.*"}
+ *   condition_type = threshold        ; threshold, trend, anomaly
+ *   aggregation = avg                 ; over the window: avg, min, max, p95, ...
+ *   evaluation_window = 5m
+ *   warning_threshold = 80
+ *   critical_threshold = 90
+ *   comparison_operator = gt          ; gt lt eq ne gte lte
+ *   cooldown_period = 15m
+ *   business_id = <uuid>              ; optional: the tenant it watches
+ *   trend_period = 1h                 ; trend
+ *   anomaly_sensitivity = 0.8         ; anomaly, 0..1
+ *   business_hours_only = false
+ *   no_data = keep                    ; keep, ignore, alert
+ *   id = <uuid>                       ; optional: default, derived from the name
+ *
+ * Unknown keys, bad values and rules that mt_alert_rule_check refuses are
+ * errors that name the section and the key.
+ */
+#ifndef MT_RULES_H
+#define MT_RULES_H
+
+#include <stddef.h>
+
+#include "mt_alert.h"
+
+/*
+ * Read every rule of path into *rules (malloc'd, *n of them). 0, or -1 with
+ * the reason in err ("rules.ini:12: [rule cpu_high] warning_threshold: not
+ * a number").
+ */
+int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, char *err, size_t errcap);
+
+/* A stable UUID for a rule without one: from the hash of its name. */
+void mt_rules_id_of(const char *name, char out[37]);
+
+#endif
