@@ -333,7 +333,8 @@ int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *u
  * wrote (again after backfill): the sink then reads that hour's rollups.
  */
 enum {
-    MT_OUTBOX_HOUR = 'H', /* data: the hour index, i64 LE */
+    MT_OUTBOX_HOUR = 'H',  /* data: the hour index, i64 LE */
+    MT_OUTBOX_ALERT = 'A', /* data: the key of an alert's state record (mt_engine_state_put) */
 };
 
 typedef struct mt_outbox_entry {
@@ -356,6 +357,23 @@ int mt_engine_outbox_ack(mt_engine *e, uint64_t upto, size_t *removed);
 
 /* Entries waiting, and when the oldest was queued (0: none). */
 int mt_engine_outbox_stats(mt_engine *e, size_t *depth, int64_t *oldest_ns);
+
+/*
+ * Small records other parts of Metron keep in the data directory (alert
+ * states), durable like points. put stores val under key (val NULL:
+ * deletes it) and, with outbox_kind not 0 and opt.outbox, queues (kind,
+ * key) for the sink in the same transaction; it runs on the writer thread
+ * and waits. Keys are 1-500 bytes. get copies the value (*val malloc'd,
+ * the caller frees): MT_OK or MT_ENOTFOUND. scan calls fn for every key
+ * starting with prefix, in key order, from one snapshot.
+ */
+int mt_engine_state_put(mt_engine *e, const void *key, size_t klen, const void *val, size_t vlen,
+                        uint8_t outbox_kind);
+int mt_engine_state_get(mt_engine *e, const void *key, size_t klen, void **val, size_t *vlen);
+int mt_engine_state_scan(mt_engine *e, const void *prefix, size_t plen,
+                         int (*fn)(void *ud, const void *key, size_t klen, const void *val,
+                                   size_t vlen),
+                         void *ud);
 
 typedef struct mt_scan mt_scan;
 

@@ -27,6 +27,7 @@ static const struct {
     [MT_DB_HEAD] = {"head", 0},
     [MT_DB_ROLLUPS] = {"rollups", 0},
     [MT_DB_OUTBOX] = {"outbox", 0},
+    [MT_DB_STATE] = {"state", 0},
 };
 
 struct mt_kv {

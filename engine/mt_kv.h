@@ -34,6 +34,7 @@ typedef enum mt_kv_db {
     MT_DB_HEAD,         /* u64 sequence BE -> head record (write-ahead log) */
     MT_DB_ROLLUPS,      /* 'G' | 'S' hour -> the hour's rollups (mt_rollup.c) */
     MT_DB_OUTBOX,       /* u64 sequence BE -> an entry to mirror (mt_outbox.c) */
+    MT_DB_STATE,        /* key -> a small record of another part, e.g. an alert (mt_state.c) */
     MT_DB__COUNT
 } mt_kv_db;
 

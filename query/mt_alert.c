@@ -3,6 +3,9 @@
  */
 #include "mt_alert.h"
 
+#include "mt_buf.h"
+#include "mt_hash.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -309,4 +312,167 @@ mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const m
         return MT_CHANGE_RENOTIFY;
     }
     return MT_CHANGE_UPDATED;
+}
+
+/* ---- the record ------------------------------------------------------------------------------ */
+
+#define RECORD_VERSION 1
+
+int mt_alert_record_key(const char *rule_id, const char *series, char *out, size_t cap, size_t *len)
+{
+    size_t a = strlen(rule_id), b = strlen(series);
+    if (2 + a + b > cap) return MT_ELIMIT;
+    out[0] = 'A';
+    memcpy(out + 1, rule_id, a);
+    out[1 + a] = '\0';
+    memcpy(out + 2 + a, series, b);
+    *len = 2 + a + b;
+    return MT_OK;
+}
+
+void mt_alert_id(const char *rule_id, const char *series, int64_t triggered_at, char out[37])
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, "%s|%s|%lld", rule_id, series, (long long)triggered_at);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    uint64_t a = mt_hash64_seeded(buf, len, 11), b = mt_hash64_seeded(buf, len, 12);
+    snprintf(out, 37, "%08x-%04x-8%03x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    bool oom;
+} wbuf;
+
+static void wput(wbuf *w, const void *src, size_t n)
+{
+    if (w->oom) return;
+    if (w->len + n > w->cap) {
+        size_t cap = (w->cap ? w->cap * 2 : 256) + n;
+        uint8_t *p = realloc(w->p, cap);
+        if (!p) {
+            w->oom = true;
+            return;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void wstr(wbuf *w, const char *s)
+{
+    uint8_t v[MT_UVARINT_MAX];
+    size_t n = strlen(s);
+    wput(w, v, mt_put_uvarint(v, n));
+    wput(w, s, n);
+}
+
+static void wu64(wbuf *w, uint64_t x)
+{
+    uint8_t b[8];
+    mt_put_le(b, x, 8);
+    wput(w, b, 8);
+}
+
+static void wf64(wbuf *w, double d)
+{
+    uint64_t x;
+    memcpy(&x, &d, 8);
+    wu64(w, x);
+}
+
+int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len)
+{
+    wbuf w = {0};
+    uint8_t head[4] = {RECORD_VERSION, (uint8_t)r->rule.cond, (uint8_t)r->rule.op,
+                       (uint8_t)((r->rule.has_warning ? 1 : 0) | (r->rule.has_critical ? 2 : 0))};
+    wput(&w, head, 4);
+    wstr(&w, r->alert_id);
+    wstr(&w, r->rule.id);
+    wstr(&w, r->rule.business_id);
+    wstr(&w, r->rule.name);
+    wstr(&w, r->rule.metric);
+    wstr(&w, r->series);
+    wf64(&w, r->rule.warning);
+    wf64(&w, r->rule.critical);
+    uint8_t st[2] = {(uint8_t)r->st.status, (uint8_t)r->st.severity};
+    wput(&w, st, 2);
+    wu64(&w, (uint64_t)r->st.triggered_at);
+    wu64(&w, (uint64_t)r->st.resolved_at);
+    wu64(&w, (uint64_t)r->st.notified_at);
+    wf64(&w, r->st.value);
+    wf64(&w, r->st.threshold);
+    wu64(&w, r->st.notifications);
+    if (w.oom) {
+        free(w.p);
+        return -ENOMEM;
+    }
+    *buf = w.p;
+    *len = w.len;
+    return MT_OK;
+}
+
+static int rstr(mt_rd *r, char *out, size_t cap)
+{
+    uint64_t n;
+    if (mt_rd_uvarint(r, &n) || n >= cap || n > mt_rd_left(r)) return MT_ECORRUPT;
+    memcpy(out, r->p, n);
+    out[n] = '\0';
+    r->p += n;
+    return MT_OK;
+}
+
+static int rf64(mt_rd *r, double *d)
+{
+    uint64_t x;
+    int rc = mt_rd_u64le(r, &x);
+    if (!rc) memcpy(d, &x, 8);
+    return rc;
+}
+
+int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r)
+{
+    mt_rd rd = {buf, (const uint8_t *)buf + len};
+    memset(r, 0, sizeof *r);
+    r->rule = mt_alert_rule_default();
+    uint8_t head[4], st[2];
+    int rc = MT_OK;
+    for (int i = 0; i < 4 && !rc; i++) rc = mt_rd_u8(&rd, &head[i]);
+    if (!rc && (head[0] != RECORD_VERSION || head[1] > MT_COND_ANOMALY || head[2] > MT_CMP_LTE))
+        rc = MT_ECORRUPT;
+    if (!rc) {
+        r->rule.cond = (mt_cond)head[1];
+        r->rule.op = (mt_cmp)head[2];
+        r->rule.has_warning = head[3] & 1;
+        r->rule.has_critical = head[3] & 2;
+    }
+    if (!rc) rc = rstr(&rd, r->alert_id, sizeof r->alert_id);
+    if (!rc) rc = rstr(&rd, r->rule.id, sizeof r->rule.id);
+    if (!rc) rc = rstr(&rd, r->rule.business_id, sizeof r->rule.business_id);
+    if (!rc) rc = rstr(&rd, r->rule.name, sizeof r->rule.name);
+    if (!rc) rc = rstr(&rd, r->rule.metric, sizeof r->rule.metric);
+    if (!rc) rc = rstr(&rd, r->series, sizeof r->series);
+    if (!rc) rc = rf64(&rd, &r->rule.warning);
+    if (!rc) rc = rf64(&rd, &r->rule.critical);
+    for (int i = 0; i < 2 && !rc; i++) rc = mt_rd_u8(&rd, &st[i]);
+    if (!rc && (st[0] > MT_ALERT_RESOLVED || st[1] > MT_SEV_CRITICAL)) rc = MT_ECORRUPT;
+    uint64_t x[4];
+    for (int i = 0; i < 3 && !rc; i++) rc = mt_rd_u64le(&rd, &x[i]);
+    if (!rc) rc = rf64(&rd, &r->st.value);
+    if (!rc) rc = rf64(&rd, &r->st.threshold);
+    if (!rc) rc = mt_rd_u64le(&rd, &x[3]);
+    if (!rc && (mt_rd_left(&rd) || x[3] > UINT32_MAX)) rc = MT_ECORRUPT;
+    if (rc) return rc;
+    r->st.status = (mt_alert_status)st[0];
+    r->st.severity = (mt_severity)st[1];
+    r->st.triggered_at = (int64_t)x[0];
+    r->st.resolved_at = (int64_t)x[1];
+    r->st.notified_at = (int64_t)x[2];
+    r->st.notifications = (uint32_t)x[3];
+    return MT_OK;
 }

@@ -136,4 +136,27 @@ typedef enum mt_alert_change {
 mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const mt_alert_eval *ev,
                               int64_t now);
 
+/*
+ * An alert instance as metrond keeps it (mt_engine_state_put) and the sink
+ * mirrors it: the rule's fields monitoring.alert_rules needs, the series,
+ * the state, and a stable id (the same alert re-mirrored is the same row).
+ */
+typedef struct mt_alert_record {
+    char alert_id[40];
+    mt_alert_rule rule;
+    char series[1024];
+    mt_alert_state st;
+} mt_alert_record;
+
+/* Its state key: 'A', the rule id, 0, the series. *len set; MT_ELIMIT when cap is short. */
+int mt_alert_record_key(const char *rule_id, const char *series, char *out, size_t cap,
+                        size_t *len);
+
+/* A UUID for an alert instance, from its rule, series and time of firing. */
+void mt_alert_id(const char *rule_id, const char *series, int64_t triggered_at, char out[37]);
+
+/* Serialize (*buf malloc'd, the caller frees) and read back: MT_OK, -ENOMEM, MT_ECORRUPT. */
+int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len);
+int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mt_alert.h"
 #include "mt_log.h"
 #include "mt_pg.h"
 #include "mt_schema.h"
@@ -311,18 +312,134 @@ static int deliver_hour(mt_sink *s, int64_t hour, uint64_t *n, uint64_t *skipped
     return rc;
 }
 
+/* ---- alerts --------------------------------------------------------------------------------- */
+
+/*
+ * The rule first (a rule from a local file has no row yet; one from
+ * PostgreSQL has), then the alert, by its stable id: an alert a person
+ * acknowledged in PostgreSQL stays acknowledged while Metron sees it active.
+ */
+static const char upsert_alert[] =
+    "WITH rule AS (INSERT INTO monitoring.alert_rules (id, business_id, rule_name, rule_category,"
+    " severity, metric_name, condition_type, condition_definition, warning_threshold,"
+    " critical_threshold, comparison_operator, created_by)"
+    " VALUES ($1::uuid, $2::uuid, left($3, 100), 'metron', $4, left($5, 100), $6,"
+    " '{\"source\": \"metron rules file\"}', $7::float8, $8::float8, $9,"
+    " '00000000-0000-0000-0000-000000000000') ON CONFLICT DO NOTHING RETURNING id)"
+    " INSERT INTO monitoring.alerts AS a (id, business_id, alert_rule_id, alert_title,"
+    " alert_message, severity, status, metric_name, trigger_value, threshold_value,"
+    " affected_components, resolved_at, last_notification_at, notification_count, triggered_at,"
+    " updated_at)"
+    " VALUES ($10::uuid, $2::uuid, coalesce((SELECT id FROM rule), (SELECT id FROM"
+    " monitoring.alert_rules WHERE id = $1::uuid OR (business_id IS NOT DISTINCT FROM $2::uuid"
+    " AND rule_name = left($3, 100)) ORDER BY (id = $1::uuid) DESC LIMIT 1)), left($3, 200), $11,"
+    " $12, $13, left($5, 100), $14::float8, $15::float8, jsonb_build_array($16::text),"
+    " to_timestamp($17::float8), to_timestamp($18::float8), $19::int, to_timestamp($20::float8),"
+    " now())"
+    " ON CONFLICT (id) DO UPDATE SET severity = EXCLUDED.severity,"
+    " status = CASE WHEN a.status = 'acknowledged' AND EXCLUDED.status = 'active'"
+    " THEN 'acknowledged' ELSE EXCLUDED.status END,"
+    " alert_message = EXCLUDED.alert_message, trigger_value = EXCLUDED.trigger_value,"
+    " threshold_value = EXCLUDED.threshold_value, resolved_at = EXCLUDED.resolved_at,"
+    " last_notification_at = EXCLUDED.last_notification_at,"
+    " notification_count = EXCLUDED.notification_count, updated_at = now()";
+
+static void num(char *out, size_t cap, double v)
+{
+    snprintf(out, cap, isnan(v) ? "NaN" : "%.17g", v);
+}
+
+static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, uint64_t *skipped)
+{
+    void *val;
+    size_t vlen;
+    int rc = mt_engine_state_get(s->e, key, klen, &val, &vlen);
+    if (rc == MT_ENOTFOUND) return MT_OK; /* gone since: nothing to mirror */
+    if (rc) return rc;
+    mt_alert_record *r = malloc(sizeof *r);
+    if (!r) {
+        free(val);
+        return -ENOMEM;
+    }
+    rc = mt_alert_record_decode(val, vlen, r);
+    free(val);
+    const mt_alert_rule *ru = &r->rule;
+    if (!rc && (!is_uuid(ru->id, strlen(ru->id)) || !r->alert_id[0] ||
+                (ru->business_id[0] && !is_uuid(ru->business_id, strlen(ru->business_id))))) {
+        (*skipped)++;
+        free(r);
+        return MT_OK;
+    }
+    if (rc) {
+        (*skipped)++; /* an unreadable record is not retried for ever */
+        free(r);
+        return MT_OK;
+    }
+    static const char *const conds[] = {"threshold", "trend", "anomaly"};
+    static const char *const statuses[] = {"active", "active", "acknowledged", "resolved"};
+    char warn[32], crit[32], value[32], thr[32], resolved[32], notified[32], count[16], trig[32],
+        msg[1700];
+    num(warn, sizeof warn, ru->warning);
+    num(crit, sizeof crit, ru->critical);
+    num(value, sizeof value, r->st.value);
+    num(thr, sizeof thr, r->st.threshold);
+    snprintf(resolved, sizeof resolved, "%.9f", (double)r->st.resolved_at / 1e9);
+    snprintf(notified, sizeof notified, "%.9f", (double)r->st.notified_at / 1e9);
+    snprintf(trig, sizeof trig, "%.9f", (double)r->st.triggered_at / 1e9);
+    snprintf(count, sizeof count, "%u", r->st.notifications);
+    snprintf(msg, sizeof msg, "%s on %s: %s %s %s (%s)", ru->metric, r->series, value,
+             mt_cmp_name(ru->op), isnan(r->st.threshold) ? "-" : thr,
+             mt_severity_name(r->st.severity));
+    const char *params[20] = {
+        ru->id,
+        ru->business_id[0] ? ru->business_id : NULL,
+        ru->name,
+        ru->has_critical ? "critical" : "warning",
+        ru->metric,
+        conds[ru->cond],
+        ru->has_warning ? warn : NULL,
+        ru->has_critical ? crit : NULL,
+        mt_cmp_name(ru->op),
+        r->alert_id,
+        msg,
+        mt_severity_name(r->st.severity),
+        statuses[r->st.status],
+        value,
+        isnan(r->st.threshold) ? NULL : thr,
+        r->series,
+        r->st.resolved_at ? resolved : NULL,
+        r->st.notified_at ? notified : NULL,
+        count,
+        trig,
+    };
+    rc = mt_pg_exec(s->pg, upsert_alert, 20, params);
+    if (!rc) (*n)++;
+    free(r);
+    return rc;
+}
+
 /* ---- the loop --------------------------------------------------------------------------- */
 
 typedef struct batch {
     uint64_t last_seq;
     int64_t hours[256];
     size_t n;
+    char *alerts[256]; /* state keys of alerts (malloc'd), each once */
+    size_t alen[256], na;
 } batch;
 
 static int on_entry(void *ud, const mt_outbox_entry *en)
 {
     batch *b = ud;
     b->last_seq = en->seq;
+    if (en->kind == MT_OUTBOX_ALERT) {
+        for (size_t i = 0; i < b->na; i++)
+            if (b->alen[i] == en->len && !memcmp(b->alerts[i], en->data, en->len)) return MT_OK;
+        if (!(b->alerts[b->na] = malloc(en->len ? en->len : 1))) return -ENOMEM;
+        memcpy(b->alerts[b->na], en->data, en->len);
+        b->alen[b->na++] = en->len;
+        return MT_OK;
+    }
     if (en->kind != MT_OUTBOX_HOUR || en->len != 8) return MT_OK; /* not ours: acknowledged */
     int64_t hour;
     memcpy(&hour, en->data, 8);
@@ -410,12 +527,15 @@ static void *sink_main(void *arg)
                 rc = mt_pg_exec(s->pg, "BEGIN", 0, NULL);
                 for (size_t i = 0; !rc && i < b.n; i++)
                     rc = deliver_hour(s, b.hours[i], &sent, &skipped);
+                for (size_t i = 0; !rc && i < b.na; i++)
+                    rc = deliver_alert(s, b.alerts[i], b.alen[i], &sent, &skipped);
                 if (!rc) rc = mt_pg_exec(s->pg, "COMMIT", 0, NULL);
                 if (rc == MT_EPG) state(s, 3, mt_pg_errmsg(s->pg));
                 if (rc) mt_pg_abort(s->pg);
             }
             /* committed: now, and only now, the entries may go */
             if (!rc && !idle) rc = mt_engine_outbox_ack(s->e, b.last_seq, NULL);
+            for (size_t i = 0; i < b.na; i++) free(b.alerts[i]);
             pthread_mutex_lock(&s->lock);
             if (!rc && !idle) {
                 s->st.rows_delivered += sent;

@@ -25,6 +25,8 @@
 #include "mt_ingest.h"
 #include "mt_log.h"
 #include "mt_sink.h"
+#include "alerting.h"
+#include "rules.h"
 #include "mt_time.h"
 #include "policy.h"
 
@@ -62,6 +64,8 @@ static setting settings[] = {
      "PostgreSQL to mirror rollups into (libpq URL; passwords in ~/.pgpass or PGPASSWORD, not "
      "here); empty: no mirror",
      NULL},
+    {"rules_file", "", "alert rules (INI, docs/alerts.md); empty: no alerting", NULL},
+    {"alert_interval", "30", "seconds between alert evaluations", NULL},
     {"retention_interval", "3600",
      "seconds between applying the [retention] policy (default 90d raw, 400d rollups; 0: never)",
      NULL},
@@ -168,9 +172,11 @@ typedef struct daemon {
     mt_ingest *ing;
     mt_sink *sink; /* NULL without [postgres] */
     uv_signal_t sigterm, sigint;
-    uv_timer_t deadline, retention, compact;
+    uv_timer_t deadline, retention, compact, alerts;
     uv_work_t maint;
-    bool maint_busy, maint_compact; /* a maintenance job on the thread pool, and which */
+    mt_alerting *alerting; /* NULL without rules */
+    bool maint_busy;       /* a maintenance job on the thread pool, of maint_kind */
+    enum { MAINT_RETENTION, MAINT_COMPACT, MAINT_ALERTS } maint_kind;
     bool stopping, ingest_stopped;
     int exit_code;
 } daemon_t;
@@ -188,7 +194,12 @@ static void on_handle_closed(uv_handle_t *h)
 static void maint_run(uv_work_t *w)
 {
     daemon_t *d = w->data;
-    if (!d->maint_compact) {
+    if (d->maint_kind == MAINT_ALERTS) {
+        int rc = mt_alerting_run(d->alerting, mt_now_ns(), NULL);
+        if (rc) mt_log(MT_LOG_ERROR, "msg=\"alert evaluation failed\" err=\"%s\"", mt_strerror(rc));
+        return;
+    }
+    if (d->maint_kind == MAINT_RETENTION) {
         mt_retention_result r;
         int rc = mt_engine_retention(d->eng, &policy.r, mt_now_ns(), false, &r);
         if (rc)
@@ -228,23 +239,28 @@ static void maint_done(uv_work_t *w, int status)
     if (d->ingest_stopped) finish_stop(d);
 }
 
-static void maint_start(daemon_t *d, bool compact)
+static void maint_start(daemon_t *d, int kind)
 {
     if (d->maint_busy || d->stopping) return; /* the next tick comes soon enough */
     d->maint_busy = true;
-    d->maint_compact = compact;
+    d->maint_kind = kind;
     d->maint.data = d;
     if (uv_queue_work(d->loop, &d->maint, maint_run, maint_done)) d->maint_busy = false;
 }
 
 static void on_retention_timer(uv_timer_t *t)
 {
-    maint_start(t->data, false);
+    maint_start(t->data, MAINT_RETENTION);
 }
 
 static void on_compact_timer(uv_timer_t *t)
 {
-    maint_start(t->data, true);
+    maint_start(t->data, MAINT_COMPACT);
+}
+
+static void on_alerts_timer(uv_timer_t *t)
+{
+    maint_start(t->data, MAINT_ALERTS);
 }
 
 /* ---- the SQL sink's self-metrics, for /metrics ------------------------------------- */
@@ -287,6 +303,7 @@ static void on_ingest_stopped(void *ud)
     d->ingest_stopped = true;
     uv_timer_stop(&d->retention);
     uv_timer_stop(&d->compact);
+    uv_timer_stop(&d->alerts);
     if (!d->maint_busy) finish_stop(d); /* else when the job is done */
 }
 
@@ -305,6 +322,9 @@ static void finish_stop(daemon_t *d)
     uv_close((uv_handle_t *)&d->deadline, on_handle_closed);
     uv_close((uv_handle_t *)&d->retention, on_handle_closed);
     uv_close((uv_handle_t *)&d->compact, on_handle_closed);
+    uv_close((uv_handle_t *)&d->alerts, on_handle_closed);
+    mt_alerting_free(d->alerting);
+    d->alerting = NULL;
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -406,9 +426,10 @@ int main(int argc, char **argv)
     }
     mt_log_set_level(level);
     uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new,
-        retention_every, compact_every;
+        retention_every, compact_every, alert_every;
     bool sync;
-    if (parse_u64("retention_interval", &retention_every) ||
+    if (parse_u64("alert_interval", &alert_every) ||
+        parse_u64("retention_interval", &retention_every) ||
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
         parse_u64("max_body", &max_body) || parse_u64("max_conns", &max_conns) ||
         parse_u64("idle_timeout", &idle) || parse_u64("mem_budget", &budget) ||
@@ -458,6 +479,29 @@ int main(int argc, char **argv)
         mt_log(MT_LOG_INFO, "msg=\"mirroring rollups into PostgreSQL\"");
     }
 
+    if (*get("rules_file")) {
+        mt_alert_rule *rules;
+        size_t nrules;
+        char err[512];
+        if (mt_rules_load(get("rules_file"), &rules, &nrules, err, sizeof err)) {
+            mt_log(MT_LOG_ERROR, "msg=\"cannot read the rules\" err=\"%s\"", err);
+            mt_sink_stop(d.sink);
+            mt_engine_close(d.eng);
+            return 2;
+        }
+        rc = mt_alerting_new(d.eng, rules, nrules, d.sink != NULL, &d.alerting);
+        free(rules);
+        if (rc) {
+            mt_log(MT_LOG_ERROR, "msg=\"cannot load the alert states\" err=\"%s\"",
+                   mt_strerror(rc));
+            mt_sink_stop(d.sink);
+            mt_engine_close(d.eng);
+            return 1;
+        }
+        mt_log(MT_LOG_INFO, "msg=\"alerting\" rules=%zu interval_s=%llu", nrules,
+               (unsigned long long)alert_every);
+    }
+
     mt_ingest_config ic = mt_ingest_config_default();
     if (d.sink) {
         ic.more_metrics = sink_metrics;
@@ -479,6 +523,7 @@ int main(int argc, char **argv)
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",
                rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
         uv_run(d.loop, UV_RUN_DEFAULT); /* let the stopped listeners close */
+        mt_alerting_free(d.alerting);
         mt_sink_stop(d.sink);
         mt_engine_close(d.eng);
         return 1;
@@ -493,7 +538,10 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_timer_init(d.loop, &d.retention);
     uv_timer_init(d.loop, &d.compact);
-    d.retention.data = d.compact.data = &d;
+    uv_timer_init(d.loop, &d.alerts);
+    d.retention.data = d.compact.data = d.alerts.data = &d;
+    if (d.alerting && alert_every)
+        uv_timer_start(&d.alerts, on_alerts_timer, alert_every * 1000, alert_every * 1000);
     /* the first run soon after start (a daemon that restarts often still gets maintained) */
     if (retention_every)
         uv_timer_start(&d.retention, on_retention_timer, 5000, retention_every * 1000);

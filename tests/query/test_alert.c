@@ -285,3 +285,35 @@ Test(alert, bad_rules_are_named)
     cr_expect(!mt_cmp_parse("GT", &op), "upper case is not an operator (the schema checks it)");
     cr_expect(mt_cmp_parse("lte", &op) && op == MT_CMP_LTE);
 }
+
+Test(alert, the_record_round_trips_and_refuses_garbage)
+{
+    mt_alert_record r = {.rule = rule("cpu.usage{host=\"a\"}", 80, 90, MT_CMP_GTE)};
+    snprintf(r.rule.id, sizeof r.rule.id, "1a90a1a6-58b5-8d4b-81c1-45b6d8cb8d08");
+    snprintf(r.series, sizeof r.series, "cpu,host=a usage");
+    r.st = (mt_alert_state){.status = MT_ALERT_ACTIVE,
+                            .severity = MT_SEV_WARNING,
+                            .triggered_at = NOW,
+                            .notified_at = NOW,
+                            .value = 85.5,
+                            .threshold = 80,
+                            .notifications = 2};
+    mt_alert_id(r.rule.id, r.series, NOW, r.alert_id);
+    char other[37];
+    mt_alert_id(r.rule.id, r.series, NOW + 1, other);
+    cr_expect_str_neq(r.alert_id, other, "a new firing is a new alert");
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(mt_alert_record_encode(&r, &buf, &len), MT_OK);
+    mt_alert_record back;
+    cr_assert_eq(mt_alert_record_decode(buf, len, &back), MT_OK);
+    cr_expect_str_eq(back.alert_id, r.alert_id);
+    cr_expect_str_eq(back.rule.metric, r.rule.metric);
+    cr_expect_str_eq(back.series, r.series);
+    cr_expect_eq(back.rule.op, MT_CMP_GTE);
+    cr_expect_eq(back.st.value, 85.5);
+    cr_expect_eq(back.st.notifications, 2);
+    for (size_t cut = 0; cut < len; cut++)
+        cr_expect_eq(mt_alert_record_decode(buf, cut, &back), MT_ECORRUPT, "cut %zu", cut);
+    free(buf);
+}

@@ -966,3 +966,96 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
     cleanup(&d);
     pg_do("stop");
 }
+
+/* One psql value from the private PostgreSQL ("" on error). */
+static void pg_value(const char *url, const char *sql, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "psql '%s' -qAtX -c \"%s\" 2>/dev/null", url, sql);
+    FILE *p = popen(cmd, "r");
+    if (!fgets(out, (int)cap, p)) out[0] = '\0';
+    pclose(p);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static bool pg_wait(const char *url, const char *sql, const char *want, char *got, size_t cap)
+{
+    for (int i = 0; i < 200; i++) {
+        pg_value(url, sql, got, cap);
+        if (!strcmp(got, want)) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+/*
+ * A rule from the local file fires an alert that appears in
+ * monitoring.alerts, survives kill -9 without firing twice, stays
+ * acknowledged when a person acknowledges it in PostgreSQL, and resolves
+ * when the condition clears.
+ */
+Test(metrond, alerts_fire_mirror_and_resolve, .timeout = 120)
+{
+    char url[512], rules[] = "/tmp/metrond-rules-XXXXXX", got[512];
+    pg_private(url, sizeof url);
+    int fd = mkstemp(rules);
+    const char *ini = "[rule cpu_high]\nmetric_name = cpu.usage\nevaluation_window = 1m\n"
+                      "warning_threshold = 80\ncritical_threshold = 90\ncomparison_operator = gt\n";
+    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    daemon_t d;
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--postgres '%s' --rules-file %s --alert-interval 1", url, rules);
+    start(&d, extra);
+    long long now = (long long)time(NULL);
+    char lines[4096], body[512];
+    snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\ncpu,host=b usage=10 %lld\n", now, now);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204);
+    const char *q = "SELECT status || ' ' || severity || ' ' || trigger_value || ' ' || "
+                    "threshold_value FROM monitoring.alerts";
+    cr_expect(pg_wait(url, q, "active critical 95 90", got, sizeof got), "%s", got);
+    pg_value(url, "SELECT rule_name || ' ' || metric_name FROM monitoring.alert_rules", got,
+             sizeof got);
+    cr_expect_str_eq(got, "cpu_high cpu.usage");
+    /* kill -9: the alert's state is in the data directory, it does not fire again */
+    kill(d.pid, SIGKILL);
+    waitpid(d.pid, NULL, 0);
+    start_at(&d, "%s", extra);
+    usleep(2500000);
+    pg_value(url, "SELECT count(*) FROM monitoring.alerts", got, sizeof got);
+    cr_expect_str_eq(got, "1", "one alert, not a second after the restart");
+    /* a person acknowledges it in PostgreSQL: Metron's updates keep that */
+    pg_value(url, "UPDATE monitoring.alerts SET status = 'acknowledged' RETURNING status", got,
+             sizeof got);
+    usleep(2500000);
+    pg_value(url, "SELECT status FROM monitoring.alerts", got, sizeof got);
+    cr_expect_str_eq(got, "acknowledged");
+    /* the condition clears: resolved, with resolved_at */
+    size_t len = 0;
+    for (int i = 1; i <= 30; i++)
+        len +=
+            (size_t)snprintf(lines + len, sizeof lines - len, "cpu,host=a usage=1 %lld\n", now - i);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+                      sizeof body, NULL, 0),
+                 204);
+    cr_expect(pg_wait(url,
+                      "SELECT status || ' ' || (resolved_at IS NOT NULL) FROM monitoring.alerts",
+                      "resolved true", got, sizeof got),
+              "%s", got);
+    stop(&d);
+    FILE *log = fopen(d.log, "r");
+    char line[1024];
+    int fired = 0, resolved = 0;
+    while (log && fgets(line, sizeof line, log)) {
+        fired += strstr(line, "msg=\"alert fired\"") != NULL;
+        resolved += strstr(line, "msg=\"alert resolved\"") != NULL;
+    }
+    if (log) fclose(log);
+    cr_expect_eq(fired, 1);
+    cr_expect_eq(resolved, 1);
+    cleanup(&d);
+    unlink(rules);
+    pg_do("stop");
+}

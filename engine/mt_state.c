@@ -1,0 +1,87 @@
+/*
+ * mt_state.c — small records kept in the data directory for other parts
+ * of Metron (alert states), optionally queued for the sink in the same
+ * transaction (mt_engine.h). MT_DB_STATE: key bytes -> value bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_engine_int.h"
+
+typedef struct put_job {
+    const void *key, *val;
+    size_t klen, vlen;
+    uint8_t kind;
+} put_job;
+
+static int put_run(mt_engine *e, void *ud)
+{
+    put_job *j = ud;
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, true, &t);
+    if (rc) return rc;
+    rc = j->val ? mt_kv_put(t, MT_DB_STATE, j->key, j->klen, j->val, j->vlen)
+                : mt_kv_del(t, MT_DB_STATE, j->key, j->klen);
+    if (rc == MT_ENOTFOUND) rc = MT_OK;
+    if (!rc && j->kind) rc = mt_outbox_put(e, t, j->kind, j->key, j->klen);
+    if (rc) {
+        mt_kv_abort(t);
+        return rc;
+    }
+    rc = mt_kv_commit(t);
+    if (rc && rc != MT_EFULL) e->failed = true;
+    return rc;
+}
+
+int mt_engine_state_put(mt_engine *e, const void *key, size_t klen, const void *val, size_t vlen,
+                        uint8_t outbox_kind)
+{
+    if (!klen || klen > 500) return MT_EINVAL;
+    put_job j = {key, val, klen, vlen, outbox_kind};
+    return mt_engine_run_job(e, put_run, &j);
+}
+
+int mt_engine_state_scan(mt_engine *e, const void *prefix, size_t plen,
+                         int (*fn)(void *ud, const void *key, size_t klen, const void *val,
+                                   size_t vlen),
+                         void *ud)
+{
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, false, &t);
+    if (rc) return rc;
+    mt_kv_cursor *c;
+    if ((rc = mt_kv_cursor_open(t, MT_DB_STATE, &c))) {
+        mt_kv_abort(t);
+        return rc;
+    }
+    const void *k, *v;
+    size_t kl, vl;
+    for (int r = mt_kv_cursor_seek(c, prefix, plen, &k, &kl, &v, &vl); !rc && r == MT_OK;
+         r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        if (kl < plen || memcmp(k, prefix, plen)) break;
+        rc = fn(ud, k, kl, v, vl);
+    }
+    mt_kv_cursor_close(c);
+    mt_kv_abort(t);
+    return rc;
+}
+
+int mt_engine_state_get(mt_engine *e, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, false, &t);
+    if (rc) return rc;
+    const void *v;
+    size_t vl;
+    rc = mt_kv_get(t, MT_DB_STATE, key, klen, &v, &vl);
+    if (!rc) {
+        void *copy = malloc(vl ? vl : 1);
+        if (!copy)
+            rc = -ENOMEM;
+        else
+            memcpy(copy, v, vl), *val = copy, *vlen = vl;
+    }
+    mt_kv_abort(t);
+    return rc;
+}

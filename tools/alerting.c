@@ -1,0 +1,148 @@
+/* alerting.c — the alert loop of metrond (alerting.h). */
+#include "alerting.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_log.h"
+
+typedef struct instance {
+    char key[1200];
+    size_t klen;
+    mt_alert_record rec;
+} instance;
+
+struct mt_alerting {
+    mt_engine *e;
+    mt_alert_rule *rules;
+    size_t nrules;
+    bool mirror;
+    instance *in;
+    size_t n, cap;
+    /* the round in progress */
+    const mt_alert_rule *rule;
+    int64_t now;
+    size_t changes;
+};
+
+static instance *find(mt_alerting *a, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->in[i].klen == klen && !memcmp(a->in[i].key, key, klen)) return &a->in[i];
+    return NULL;
+}
+
+static instance *add(mt_alerting *a, const char *key, size_t klen)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        instance *n = realloc(a->in, cap * sizeof *n);
+        if (!n) return NULL;
+        a->in = n;
+        a->cap = cap;
+    }
+    instance *i = &a->in[a->n++];
+    memset(i, 0, sizeof *i);
+    memcpy(i->key, key, klen);
+    i->klen = klen;
+    return i;
+}
+
+static int on_state(void *ud, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    mt_alerting *a = ud;
+    if (klen > sizeof a->in->key) return MT_OK;
+    instance *i = add(a, key, klen);
+    if (!i) return -ENOMEM;
+    if (mt_alert_record_decode(val, vlen, &i->rec)) a->n--; /* unreadable: start afresh */
+    return MT_OK;
+}
+
+int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mirror,
+                    mt_alerting **out)
+{
+    mt_alerting *a = calloc(1, sizeof *a);
+    if (!a || (n && !(a->rules = malloc(n * sizeof *rules)))) {
+        free(a);
+        return -ENOMEM;
+    }
+    if (n) memcpy(a->rules, rules, n * sizeof *rules);
+    a->nrules = n;
+    a->e = e;
+    a->mirror = mirror;
+    int rc = mt_engine_state_scan(e, "A", 1, on_state, a);
+    if (rc) {
+        mt_alerting_free(a);
+        return rc;
+    }
+    *out = a;
+    return MT_OK;
+}
+
+void mt_alerting_free(mt_alerting *a)
+{
+    if (!a) return;
+    free(a->rules);
+    free(a->in);
+    free(a);
+}
+
+static const char *const change_names[] = {"none",     "fired",    "severity",
+                                           "renotify", "resolved", "updated"};
+
+static int on_eval(void *ud, const mt_alert_eval *ev)
+{
+    mt_alerting *a = ud;
+    const mt_alert_rule *r = a->rule;
+    char key[1200];
+    size_t klen;
+    if (mt_alert_record_key(r->id, ev->series, key, sizeof key, &klen)) return MT_OK;
+    instance *i = find(a, key, klen);
+    if (!i) {
+        if (ev->severity == MT_SEV_NONE && !(ev->nodata && r->nodata == MT_NODATA_ALERT))
+            return MT_OK; /* nothing to keep for a quiet series */
+        if (!(i = add(a, key, klen))) return -ENOMEM;
+        snprintf(i->rec.series, sizeof i->rec.series, "%s", ev->series);
+    }
+    i->rec.rule = *r; /* the rule as it is now */
+    mt_alert_change ch = mt_alert_step(r, &i->rec.st, ev, a->now);
+    if (ch == MT_CHANGE_NONE) return MT_OK;
+    if (ch == MT_CHANGE_FIRED)
+        mt_alert_id(r->id, ev->series, i->rec.st.triggered_at, i->rec.alert_id);
+    uint8_t *buf;
+    size_t len;
+    int rc = mt_alert_record_encode(&i->rec, &buf, &len);
+    if (rc) return rc;
+    rc = mt_engine_state_put(a->e, key, klen, buf, len, a->mirror ? MT_OUTBOX_ALERT : 0);
+    free(buf);
+    if (rc) return rc;
+    a->changes++;
+    if (ch != MT_CHANGE_UPDATED)
+        mt_log(MT_LOG_INFO,
+               "msg=\"alert %s\" rule=\"%s\" series=\"%s\" severity=%s value=%.6g alert_id=%s",
+               change_names[ch], r->name, ev->series, mt_severity_name(i->rec.st.severity),
+               i->rec.st.value, i->rec.alert_id);
+    return MT_OK;
+}
+
+int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes)
+{
+    a->now = now;
+    a->changes = 0;
+    int rc = MT_OK;
+    for (size_t k = 0; k < a->nrules && !rc; k++) {
+        char err[256];
+        a->rule = &a->rules[k];
+        rc = mt_alert_evaluate(a->e, a->rule, now, on_eval, a, err, sizeof err);
+        if (rc == MT_EPARSE) { /* a bad rule does not stop the others (the seed's did) */
+            mt_log(MT_LOG_ERROR, "msg=\"alert rule skipped\" rule=\"%s\" err=\"%s\"", a->rule->name,
+                   err);
+            rc = MT_OK;
+        }
+    }
+    if (changes) *changes = a->changes;
+    return rc;
+}

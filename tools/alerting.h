@@ -1,0 +1,30 @@
+/*
+ * alerting.h — metrond's alert loop (tools/ only): every alert_interval it
+ * evaluates the rules (query/mt_alert.h) at the wall clock, steps each
+ * alert instance, and keeps every change in the data directory
+ * (mt_engine_state_put), queued for the SQL sink when there is one, in the
+ * same transaction. States are loaded at start, so a restart neither
+ * forgets an open alert nor fires it twice.
+ */
+#ifndef MT_ALERTING_H
+#define MT_ALERTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mt_alert.h"
+#include "mt_engine.h"
+
+typedef struct mt_alerting mt_alerting;
+
+/* Take a copy of the rules; load the alert states of e. mirror: queue changes for the sink. */
+int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mirror,
+                    mt_alerting **out);
+
+/* One round at now (a thread of the pool: it waits for the engine's writer). *changes may be NULL.
+ */
+int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes);
+
+void mt_alerting_free(mt_alerting *a);
+
+#endif
