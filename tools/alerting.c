@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mt_log.h"
+#include "mt_time.h"
 
 typedef struct instance {
     char key[1200];
@@ -20,6 +21,7 @@ struct mt_alerting {
     mt_alert_rule *rules;
     size_t nrules;
     bool mirror;
+    mt_notifier *nf;
     instance *in;
     size_t n, cap;
     /* the round in progress */
@@ -62,7 +64,7 @@ static int on_state(void *ud, const void *key, size_t klen, const void *val, siz
 }
 
 int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mirror,
-                    mt_alerting **out)
+                    mt_notifier *nf, mt_alerting **out)
 {
     mt_alerting *a = calloc(1, sizeof *a);
     if (!a || (n && !(a->rules = malloc(n * sizeof *rules)))) {
@@ -73,6 +75,7 @@ int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mir
     a->nrules = n;
     a->e = e;
     a->mirror = mirror;
+    a->nf = nf;
     int rc = mt_engine_state_scan(e, "A", 1, on_state, a);
     if (rc) {
         mt_alerting_free(a);
@@ -92,6 +95,81 @@ void mt_alerting_free(mt_alerting *a)
 
 static const char *const change_names[] = {"none",     "fired",    "severity",
                                            "renotify", "resolved", "updated"};
+
+/* A JSON string (quotes included). */
+static void json_str(char **p, char *end, const char *s)
+{
+    if (*p < end) *(*p)++ = '"';
+    for (; *s && *p < end - 7; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            *(*p)++ = '\\', *(*p)++ = (char)c;
+        else if (c < 0x20)
+            *p += snprintf(*p, (size_t)(end - *p), "\\u%04x", c);
+        else
+            *(*p)++ = (char)c;
+    }
+    if (*p < end) *(*p)++ = '"';
+}
+
+static void json_num(char **p, char *end, double v)
+{
+    if (isfinite(v))
+        *p += snprintf(*p, (size_t)(end - *p), "%.17g", v);
+    else
+        *p += snprintf(*p, (size_t)(end - *p), "null");
+}
+
+static void json_time(char **p, char *end, int64_t ns)
+{
+    char t[48];
+    if (!ns) {
+        *p += snprintf(*p, (size_t)(end - *p), "null");
+        return;
+    }
+    mt_time_format(ns, t, sizeof t);
+    json_str(p, end, t);
+}
+
+/* The webhook's JSON: the change, the alert, its rule. */
+static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
+{
+    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved"};
+    char body[4096], *p = body, *end = body + sizeof body - 2;
+    const mt_alert_record *r = &i->rec;
+    p += snprintf(p, (size_t)(end - p), "{\"event\":");
+    json_str(&p, end, change_names[ch]);
+    p += snprintf(p, (size_t)(end - p), ",\"alert\":{\"id\":");
+    json_str(&p, end, r->alert_id);
+    p += snprintf(p, (size_t)(end - p), ",\"status\":");
+    json_str(&p, end, statuses[r->st.status]);
+    p += snprintf(p, (size_t)(end - p), ",\"severity\":");
+    json_str(&p, end, mt_severity_name(r->st.severity));
+    p += snprintf(p, (size_t)(end - p), ",\"series\":");
+    json_str(&p, end, r->series);
+    p += snprintf(p, (size_t)(end - p), ",\"value\":");
+    json_num(&p, end, r->st.value);
+    p += snprintf(p, (size_t)(end - p), ",\"threshold\":");
+    json_num(&p, end, r->st.threshold);
+    p += snprintf(p, (size_t)(end - p), ",\"triggered_at\":");
+    json_time(&p, end, r->st.triggered_at);
+    p += snprintf(p, (size_t)(end - p), ",\"resolved_at\":");
+    json_time(&p, end, r->st.resolved_at);
+    p += snprintf(p, (size_t)(end - p), "},\"rule\":{\"id\":");
+    json_str(&p, end, r->rule.id);
+    p += snprintf(p, (size_t)(end - p), ",\"name\":");
+    json_str(&p, end, r->rule.name);
+    p += snprintf(p, (size_t)(end - p), ",\"metric_name\":");
+    json_str(&p, end, r->rule.metric);
+    p += snprintf(p, (size_t)(end - p), ",\"business_id\":");
+    if (r->rule.business_id[0])
+        json_str(&p, end, r->rule.business_id);
+    else
+        p += snprintf(p, (size_t)(end - p), "null");
+    p += snprintf(p, (size_t)(end - p), "}}");
+    *p = '\0';
+    mt_notifier_send(a->nf, body);
+}
 
 static int on_eval(void *ud, const mt_alert_eval *ev)
 {
@@ -120,6 +198,7 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     free(buf);
     if (rc) return rc;
     a->changes++;
+    if (ch != MT_CHANGE_UPDATED && a->nf) notify(a, i, ch);
     if (ch != MT_CHANGE_UPDATED)
         mt_log(MT_LOG_INFO,
                "msg=\"alert %s\" rule=\"%s\" series=\"%s\" severity=%s value=%.6g alert_id=%s",

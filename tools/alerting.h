@@ -14,12 +14,17 @@
 
 #include "mt_alert.h"
 #include "mt_engine.h"
+#include "notify.h"
 
 typedef struct mt_alerting mt_alerting;
 
-/* Take a copy of the rules; load the alert states of e. mirror: queue changes for the sink. */
+/*
+ * Take a copy of the rules; load the alert states of e. mirror: queue
+ * changes for the sink. nf (may be NULL): the webhooks told of every
+ * change worth a notification (fired, severity, reminder, resolved).
+ */
 int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mirror,
-                    mt_alerting **out);
+                    mt_notifier *nf, mt_alerting **out);
 
 /* One round at now (a thread of the pool: it waits for the engine's writer). *changes may be NULL.
  */

@@ -61,9 +61,10 @@ int cmd_rules(int argc, char **argv)
     if (at && !mt_time_parse(at, mt_now_ns(), &now))
         return mt_cli_usage("--at is a time (RFC 3339, epoch seconds)", mt_cli_rules_help);
     mt_alert_rule *rules;
-    size_t n;
+    mt_webhook *hooks = NULL;
+    size_t n, nh = 0;
     char err[512];
-    if (mt_rules_load(argv[optind + 1], &rules, &n, err, sizeof err)) {
+    if (mt_rules_load(argv[optind + 1], &rules, &n, &hooks, &nh, err, sizeof err)) {
         fprintf(stderr, "metron: %s\n", err);
         return 1;
     }
@@ -71,7 +72,8 @@ int cmd_rules(int argc, char **argv)
     if (!eval) {
         for (size_t i = 0; i < n; i++)
             printf("%s\t%s\t%s\n", rules[i].name, rules[i].id, rules[i].metric);
-        printf("%zu rules, all valid\n", n);
+        for (size_t i = 0; i < nh; i++) printf("webhook %s\t%s\n", hooks[i].name, hooks[i].url);
+        printf("%zu rules, %zu webhooks, all valid\n", n, nh);
     } else {
         mt_engine *e = mt_cli_open_ro(data);
         if (!e) rc = 1;
@@ -83,5 +85,6 @@ int cmd_rules(int argc, char **argv)
         if (e) mt_engine_close(e);
     }
     free(rules);
+    free(hooks);
     return rc || fflush(stdout) ? 1 : 0;
 }

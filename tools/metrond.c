@@ -175,6 +175,7 @@ typedef struct daemon {
     uv_timer_t deadline, retention, compact, alerts;
     uv_work_t maint;
     mt_alerting *alerting; /* NULL without rules */
+    mt_notifier *notifier; /* NULL without webhooks */
     bool maint_busy;       /* a maintenance job on the thread pool, of maint_kind */
     enum { MAINT_RETENTION, MAINT_COMPACT, MAINT_ALERTS } maint_kind;
     bool stopping, ingest_stopped;
@@ -325,6 +326,8 @@ static void finish_stop(daemon_t *d)
     uv_close((uv_handle_t *)&d->alerts, on_handle_closed);
     mt_alerting_free(d->alerting);
     d->alerting = NULL;
+    mt_notifier_stop(d->notifier); /* what is queued is delivered (with its retries) first */
+    d->notifier = NULL;
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -481,15 +484,19 @@ int main(int argc, char **argv)
 
     if (*get("rules_file")) {
         mt_alert_rule *rules;
-        size_t nrules;
+        mt_webhook *hooks;
+        size_t nrules, nhooks;
         char err[512];
-        if (mt_rules_load(get("rules_file"), &rules, &nrules, err, sizeof err)) {
+        if (mt_rules_load(get("rules_file"), &rules, &nrules, &hooks, &nhooks, err, sizeof err)) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot read the rules\" err=\"%s\"", err);
             mt_sink_stop(d.sink);
             mt_engine_close(d.eng);
             return 2;
         }
-        rc = mt_alerting_new(d.eng, rules, nrules, d.sink != NULL, &d.alerting);
+        if (nhooks && (rc = mt_notifier_start(hooks, nhooks, &d.notifier)))
+            mt_log(MT_LOG_ERROR, "msg=\"cannot start the webhooks\" err=\"%s\"", mt_strerror(rc));
+        free(hooks);
+        rc = mt_alerting_new(d.eng, rules, nrules, d.sink != NULL, d.notifier, &d.alerting);
         free(rules);
         if (rc) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot load the alert states\" err=\"%s\"",
@@ -498,8 +505,8 @@ int main(int argc, char **argv)
             mt_engine_close(d.eng);
             return 1;
         }
-        mt_log(MT_LOG_INFO, "msg=\"alerting\" rules=%zu interval_s=%llu", nrules,
-               (unsigned long long)alert_every);
+        mt_log(MT_LOG_INFO, "msg=\"alerting\" rules=%zu webhooks=%zu interval_s=%llu", nrules,
+               nhooks, (unsigned long long)alert_every);
     }
 
     mt_ingest_config ic = mt_ingest_config_default();
@@ -524,6 +531,7 @@ int main(int argc, char **argv)
                rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
         uv_run(d.loop, UV_RUN_DEFAULT); /* let the stopped listeners close */
         mt_alerting_free(d.alerting);
+        mt_notifier_stop(d.notifier);
         mt_sink_stop(d.sink);
         mt_engine_close(d.eng);
         return 1;

@@ -13,6 +13,9 @@
 typedef struct loading {
     mt_alert_rule *rules;
     size_t n, cap;
+    mt_webhook *hooks;
+    size_t nh, hcap;
+    bool in_hook; /* the current section is a [webhook] */
     char section[128];
     char *err;
     size_t errcap;
@@ -87,9 +90,41 @@ static const char *set(mt_alert_rule *r, const char *k, const char *v)
     return NULL;
 }
 
+/* One key of the current webhook; NULL, or why the value is wrong. */
+static const char *set_hook(mt_webhook *w, const char *k, const char *v)
+{
+    double d;
+    if (!strcmp(k, "url")) {
+        if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+            return "an http:// or https:// URL";
+        if (strlen(v) >= sizeof w->url) return "too long";
+        snprintf(w->url, sizeof w->url, "%s", v);
+    } else if (!strcmp(k, "secret_token")) {
+        if (strlen(v) >= sizeof w->secret) return "too long";
+        snprintf(w->secret, sizeof w->secret, "%s", v);
+    } else if (!strcmp(k, "retry_attempts") || !strcmp(k, "timeout_seconds") ||
+               !strcmp(k, "rate_limit_per_hour") || !strcmp(k, "retry_base_ms")) {
+        if (!number(v, &d) || d < 0 || d > 1e6 || d != (int)d) return "a whole number";
+        *(!strcmp(k, "retry_attempts")    ? &w->retry_attempts
+          : !strcmp(k, "timeout_seconds") ? &w->timeout_s
+          : !strcmp(k, "retry_base_ms")   ? &w->retry_base_ms
+                                          : &w->rate_limit_per_hour) = (int)d;
+    } else {
+        return "unknown key";
+    }
+    return NULL;
+}
+
 /* Close the rule being read: check it, name it. */
 static int finish(loading *l)
 {
+    if (l->in_hook) {
+        if (!l->hooks[l->nh - 1].url[0]) {
+            snprintf(l->err, l->errcap, "[webhook %s]: url is missing", l->hooks[l->nh - 1].name);
+            return -1;
+        }
+        return 0;
+    }
     if (!l->n) return 0;
     mt_alert_rule *r = &l->rules[l->n - 1];
     if (!r->id[0]) mt_rules_id_of(r->name, r->id);
@@ -107,8 +142,21 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
     if (strcmp(section, l->section)) { /* a new section: a new rule */
         if (finish(l)) return 0;
         snprintf(l->section, sizeof l->section, "%s", section);
-        if (strncmp(section, "rule ", 5) || !section[5]) {
-            snprintf(l->err, l->errcap, "[%s]: sections are [rule NAME]", section);
+        l->in_hook = !strncmp(section, "webhook ", 8) && section[8];
+        if (l->in_hook) {
+            if (l->nh == l->hcap) {
+                size_t cap = l->hcap ? l->hcap * 2 : 4;
+                mt_webhook *h = realloc(l->hooks, cap * sizeof *h);
+                if (!h) return snprintf(l->err, l->errcap, "out of memory"), 0;
+                l->hooks = h;
+                l->hcap = cap;
+            }
+            mt_webhook *w = &l->hooks[l->nh++];
+            *w = mt_webhook_default();
+            snprintf(w->name, sizeof w->name, "%s", section + 8);
+        } else if (strncmp(section, "rule ", 5) || !section[5]) {
+            snprintf(l->err, l->errcap, "[%s]: sections are [rule NAME] and [webhook NAME]",
+                     section);
             return 0;
         }
         if (l->n == l->cap) {
@@ -122,7 +170,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
         *r = mt_alert_rule_default();
         snprintf(r->name, sizeof r->name, "%s", section + 5);
     }
-    const char *why = set(&l->rules[l->n - 1], key, value);
+    const char *why = l->in_hook ? set_hook(&l->hooks[l->nh - 1], key, value)
+                                 : set(&l->rules[l->n - 1], key, value);
     if (why) {
         snprintf(l->err, l->errcap, "[%s] %s: %s", section, key, why);
         return 0;
@@ -130,7 +179,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
     return 1;
 }
 
-int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, char *err, size_t errcap)
+int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, mt_webhook **hooks,
+                  size_t *nh, char *err, size_t errcap)
 {
     loading l = {.err = err, .errcap = errcap};
     err[0] = '\0';
@@ -146,9 +196,17 @@ int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, char *err,
         else
             snprintf(err, errcap, "%s: %s", path, why);
         free(l.rules);
+        free(l.hooks);
+        return -1;
+    }
+    if (!hooks && l.nh) {
+        snprintf(err, errcap, "%s: webhooks are not read here", path);
+        free(l.rules);
+        free(l.hooks);
         return -1;
     }
     *rules = l.rules;
     *n = l.n;
+    if (hooks) *hooks = l.hooks, *nh = l.nh;
     return 0;
 }

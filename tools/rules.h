@@ -19,6 +19,15 @@
  *   no_data = keep                    ; keep, ignore, alert
  *   id = <uuid>                       ; optional: default, derived from the name
  *
+ * and the endpoints that hear of every alert change (notify.h):
+ *
+ *   [webhook ops]
+ *   url = https://hooks.example.com/metron
+ *   secret_token = <shared secret for X-Metron-Signature>
+ *   retry_attempts = 3
+ *   timeout_seconds = 30
+ *   rate_limit_per_hour = 10
+ *
  * Unknown keys, bad values and rules that mt_alert_rule_check refuses are
  * errors that name the section and the key.
  */
@@ -28,13 +37,16 @@
 #include <stddef.h>
 
 #include "mt_alert.h"
+#include "notify.h"
 
 /*
- * Read every rule of path into *rules (malloc'd, *n of them). 0, or -1 with
- * the reason in err ("rules.ini:12: [rule cpu_high] warning_threshold: not
- * a number").
+ * Read every rule of path into *rules (malloc'd, *n of them) and every
+ * webhook into *hooks (malloc'd, *nh; hooks may be NULL to refuse none). 0,
+ * or -1 with the reason in err ("rules.ini:12: [rule cpu_high]
+ * warning_threshold: not a number").
  */
-int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, char *err, size_t errcap);
+int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, mt_webhook **hooks,
+                  size_t *nh, char *err, size_t errcap);
 
 /* A stable UUID for a rule without one: from the hash of its name. */
 void mt_rules_id_of(const char *name, char out[37]);

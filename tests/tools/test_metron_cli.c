@@ -330,7 +330,7 @@ Test(cli, rules_check_and_eval)
     close(fd);
     snprintf(args, sizeof args, "rules check %s", path);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
-    cr_expect(strstr(out, "1 rules, all valid"), "%s", out);
+    cr_expect(strstr(out, "1 rules, 0 webhooks, all valid"), "%s", out);
     /* host a averages 2 over the two hours (below 5), host b 12 (not above 12: a warning) */
     snprintf(args, sizeof args, "rules eval --data %s %s --at 2025-01-01T02:00:00Z", dir, path);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);

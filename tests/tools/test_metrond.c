@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <zlib.h>
 
 #include "mt_engine.h"
@@ -1058,4 +1060,162 @@ Test(metrond, alerts_fire_mirror_and_resolve, .timeout = 120)
     cleanup(&d);
     unlink(rules);
     pg_do("stop");
+}
+
+/* ---- webhooks: a real receiver on 127.0.0.1 ------------------------------------------------ */
+
+typedef struct hook_req {
+    char ts[32], sig[80], body[4096];
+} hook_req;
+
+typedef struct receiver {
+    int fd, port;
+    int fail_first; /* answer 500 to the first this many */
+    hook_req got[16];
+    int n;
+    pthread_mutex_t lock;
+    pthread_t thread;
+} receiver;
+
+static void header_value(const char *head, const char *name, char *out, size_t cap)
+{
+    const char *at = strcasestr(head, name);
+    out[0] = '\0';
+    if (!at) return;
+    at += strlen(name);
+    while (*at == ' ') at++;
+    size_t n = strcspn(at, "\r\n");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), at);
+}
+
+static void *receive(void *arg)
+{
+    receiver *rv = arg;
+    for (;;) {
+        int c = accept(rv->fd, NULL, NULL);
+        if (c < 0) return NULL;
+        char buf[8192];
+        size_t len = 0;
+        char *end = NULL;
+        buf[0] = '\0';
+        while (len < sizeof buf - 1 && !(end = strstr(buf, "\r\n\r\n"))) {
+            ssize_t r = read(c, buf + len, sizeof buf - 1 - len);
+            if (r <= 0) break;
+            len += (size_t)r;
+            buf[len] = '\0';
+        }
+        hook_req q = {{0}};
+        if (end) {
+            char cl[16];
+            header_value(buf, "Content-Length:", cl, sizeof cl);
+            size_t want = (size_t)atol(cl), have = len - (size_t)(end + 4 - buf);
+            while (have < want && len < sizeof buf - 1) {
+                ssize_t r = read(c, buf + len, sizeof buf - 1 - len);
+                if (r <= 0) break;
+                len += (size_t)r;
+                have += (size_t)r;
+            }
+            buf[len] = '\0';
+            header_value(buf, "X-Metron-Timestamp:", q.ts, sizeof q.ts);
+            header_value(buf, "X-Metron-Signature:", q.sig, sizeof q.sig);
+            snprintf(q.body, sizeof q.body, "%s", end + 4);
+        }
+        pthread_mutex_lock(&rv->lock);
+        int k = rv->n;
+        if (rv->n < 16) rv->got[rv->n++] = q;
+        pthread_mutex_unlock(&rv->lock);
+        const char *ans = k < rv->fail_first
+                              ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+                              : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        if (write(c, ans, strlen(ans)) < 0) {
+        }
+        close(c);
+    }
+}
+
+static int received(receiver *rv)
+{
+    pthread_mutex_lock(&rv->lock);
+    int n = rv->n;
+    pthread_mutex_unlock(&rv->lock);
+    return n;
+}
+
+/*
+ * An alert's webhook: signed (HMAC-SHA256 over "timestamp.body"), retried
+ * after two 500s, then the resolution sent too.
+ */
+Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
+{
+    receiver rv = {.fail_first = 2};
+    pthread_mutex_init(&rv.lock, NULL);
+    rv.port = free_port();
+    rv.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rv.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(rv.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    cr_assert_eq(bind(rv.fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(rv.fd, 16), 0);
+    pthread_create(&rv.thread, NULL, receive, &rv);
+
+    char rules[] = "/tmp/metrond-hooks-XXXXXX", ini[1024];
+    int fd = mkstemp(rules);
+    snprintf(ini, sizeof ini,
+             "[rule cpu_high]\nmetric_name = cpu.usage\nevaluation_window = 1m\n"
+             "critical_threshold = 90\ncomparison_operator = gt\n"
+             "[webhook ops]\nurl = http://127.0.0.1:%d/hook\nsecret_token = s3cret\n"
+             "retry_attempts = 3\nretry_base_ms = 100\ntimeout_seconds = 5\n",
+             rv.port);
+    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    daemon_t d;
+    char extra[512];
+    snprintf(extra, sizeof extra, "--rules-file %s --alert-interval 1", rules);
+    start(&d, extra);
+    long long now = (long long)time(NULL);
+    char lines[4096], body[512];
+    snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\n", now);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204);
+    for (int i = 0; i < 200 && received(&rv) < 3; i++) usleep(50000);
+    cr_assert_eq(received(&rv), 3, "two 500s, then the 200");
+    for (int k = 0; k < 3; k++) {
+        hook_req *q = &rv.got[k];
+        char want[72];
+        unsigned char mac[32];
+        unsigned int ml = 0;
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s.%s", q->ts, q->body);
+        HMAC(EVP_sha256(), "s3cret", 6, (unsigned char *)msg, strlen(msg), mac, &ml);
+        int w = snprintf(want, sizeof want, "sha256=");
+        for (unsigned j = 0; j < ml; j++)
+            w += snprintf(want + w, sizeof want - (size_t)w, "%02x", mac[j]);
+        cr_expect_str_eq(q->sig, want, "the signature of attempt %d", k);
+        cr_expect(llabs(atoll(q->ts) - now) < 60, "a timestamp of now: %s", q->ts);
+        cr_expect(strstr(q->body, "\"event\":\"fired\""), "%s", q->body);
+        cr_expect(strstr(q->body, "\"severity\":\"critical\""), "%s", q->body);
+        cr_expect(strstr(q->body, "\"series\":\"cpu,host=a usage\""), "%s", q->body);
+        cr_expect(strstr(q->body, "\"name\":\"cpu_high\""), "%s", q->body);
+    }
+    cr_expect_str_eq(rv.got[0].body, rv.got[2].body, "the same notification, retried");
+    /* the condition clears: the resolution is sent */
+    size_t len = 0;
+    for (int i = 1; i <= 30; i++)
+        len +=
+            (size_t)snprintf(lines + len, sizeof lines - len, "cpu,host=a usage=1 %lld\n", now - i);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+                      sizeof body, NULL, 0),
+                 204);
+    for (int i = 0; i < 200 && received(&rv) < 4; i++) usleep(50000);
+    cr_assert_eq(received(&rv), 4);
+    cr_expect(strstr(rv.got[3].body, "\"event\":\"resolved\""), "%s", rv.got[3].body);
+    cr_expect(strstr(rv.got[3].body, "\"status\":\"resolved\""), "%s", rv.got[3].body);
+    stop(&d);
+    cleanup(&d);
+    unlink(rules);
+    shutdown(rv.fd, SHUT_RDWR);
+    close(rv.fd);
+    pthread_join(rv.thread, NULL);
 }
