@@ -12,6 +12,7 @@
  *   metron compact merge backfill, shrink index.mdb         (cmd_maint.c)
  *   metron schema  install|check the PostgreSQL schema       (cmd_schema.c)
  *   metron rules   check|eval a local alert rules file      (cmd_rules.c)
+ *   metron alerts  the alerts metrond raised                (cmd_alerts.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -61,6 +62,7 @@ static const struct {
     {"rollup", cmd_rollup, &mt_cli_rollup_help, "hourly rollups (count, avg, min, max, p50-p99)"},
     {"retention", cmd_retention, &mt_cli_retention_help, "show or apply the retention policy"},
     {"compact", cmd_compact, &mt_cli_compact_help, "merge backfilled hours, shrink index.mdb"},
+    {"alerts", cmd_alerts, &mt_cli_alerts_help, "the alerts metrond raised (open, or --all)"},
     {"rules", cmd_rules, &mt_cli_rules_help, "check or evaluate an alert rules file"},
     {"schema", cmd_schema, &mt_cli_schema_help,
      "install or check the PostgreSQL monitoring schema"},

@@ -1071,6 +1071,8 @@ typedef struct hook_req {
 typedef struct receiver {
     int fd, port;
     int fail_first; /* answer 500 to the first this many */
+    int hang_first; /* never answer the first this many (the sender must time out) */
+    int hung[8], nhung;
     hook_req got[16];
     int n;
     pthread_mutex_t lock;
@@ -1124,6 +1126,10 @@ static void *receive(void *arg)
         int k = rv->n;
         if (rv->n < 16) rv->got[rv->n++] = q;
         pthread_mutex_unlock(&rv->lock);
+        if (k < rv->hang_first && rv->nhung < 8) { /* keep it open, unanswered */
+            rv->hung[rv->nhung++] = c;
+            continue;
+        }
         const char *ans = k < rv->fail_first
                               ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
                               : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -1145,19 +1151,32 @@ static int received(receiver *rv)
  * An alert's webhook: signed (HMAC-SHA256 over "timestamp.body"), retried
  * after two 500s, then the resolution sent too.
  */
+static void receiver_start(receiver *rv)
+{
+    pthread_mutex_init(&rv->lock, NULL);
+    rv->port = free_port();
+    rv->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rv->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(rv->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    cr_assert_eq(bind(rv->fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(rv->fd, 16), 0);
+    pthread_create(&rv->thread, NULL, receive, rv);
+}
+
+static void receiver_stop(receiver *rv)
+{
+    shutdown(rv->fd, SHUT_RDWR);
+    close(rv->fd);
+    pthread_join(rv->thread, NULL);
+    for (int i = 0; i < rv->nhung; i++) close(rv->hung[i]);
+}
+
 Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
 {
     receiver rv = {.fail_first = 2};
-    pthread_mutex_init(&rv.lock, NULL);
-    rv.port = free_port();
-    rv.fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rv.port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    setsockopt(rv.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    cr_assert_eq(bind(rv.fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(rv.fd, 16), 0);
-    pthread_create(&rv.thread, NULL, receive, &rv);
+    receiver_start(&rv);
 
     char rules[] = "/tmp/metrond-hooks-XXXXXX", ini[1024];
     int fd = mkstemp(rules);
@@ -1212,10 +1231,55 @@ Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
     cr_assert_eq(received(&rv), 4);
     cr_expect(strstr(rv.got[3].body, "\"event\":\"resolved\""), "%s", rv.got[3].body);
     cr_expect(strstr(rv.got[3].body, "\"status\":\"resolved\""), "%s", rv.got[3].body);
+    /* metron alerts, beside the daemon: nothing open; --all shows the resolved one */
+    char cmd[512], out[2048];
+    snprintf(cmd, sizeof cmd, "%s alerts --data %s; %s alerts --data %s --all", METRON_PATH, d.dir,
+             METRON_PATH, d.dir);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    cr_expect_eq(pclose(p), 0);
+    const char *second = strstr(out + 1, "id\tstatus");
+    cr_assert_not_null(second, "%s", out);
+    cr_expect(!strstr(out, "\tactive\t"), "%s", out);
+    cr_expect(strstr(second, "\tresolved\tcritical\tcpu_high\tcpu,host=a usage\t"), "%s", out);
     stop(&d);
     cleanup(&d);
     unlink(rules);
-    shutdown(rv.fd, SHUT_RDWR);
-    close(rv.fd);
-    pthread_join(rv.thread, NULL);
+    receiver_stop(&rv);
+}
+
+/* A receiver that never answers: the request times out and is tried again. */
+Test(metrond, a_hanging_webhook_times_out_and_is_retried, .timeout = 120)
+{
+    receiver rv = {.hang_first = 1};
+    receiver_start(&rv);
+    char rules[] = "/tmp/metrond-hang-XXXXXX", ini[1024];
+    int fd = mkstemp(rules);
+    snprintf(ini, sizeof ini,
+             "[rule cpu_high]\nmetric_name = cpu.usage\nevaluation_window = 1m\n"
+             "critical_threshold = 90\ncomparison_operator = gt\n"
+             "[webhook slow]\nurl = http://127.0.0.1:%d/hook\nsecret_token = x\n"
+             "retry_attempts = 2\nretry_base_ms = 100\ntimeout_seconds = 1\n",
+             rv.port);
+    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+    daemon_t d;
+    char extra[512];
+    snprintf(extra, sizeof extra, "--rules-file %s --alert-interval 1", rules);
+    start(&d, extra);
+    char lines[128], body[512];
+    snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\n", (long long)time(NULL));
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204);
+    for (int i = 0; i < 200 && received(&rv) < 2; i++) usleep(50000);
+    cr_assert_eq(received(&rv), 2, "the unanswered request, then its retry");
+    cr_expect_str_eq(rv.got[0].body, rv.got[1].body);
+    /* metrond answered writes all along: the receiver never held the loop */
+    cr_expect_eq(http(d.http, "GET", "/ping", NULL, NULL, 0, body, sizeof body, NULL, 0), 204);
+    stop(&d);
+    cleanup(&d);
+    unlink(rules);
+    receiver_stop(&rv);
 }
