@@ -2,6 +2,7 @@
 #include "mt_pg.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,4 +132,41 @@ void mt_pg_abort(mt_pg *pg)
 bool mt_pg_ok(const mt_pg *pg)
 {
     return PQstatus(pg->conn) == CONNECTION_OK;
+}
+
+int mt_pg_query_rows(mt_pg *pg, const char *sql, int nparams, const char *const *params,
+                     int (*fn)(void *ud, int ncols, const char *const *vals), void *ud)
+{
+    PGresult *res = run(pg, sql, nparams, params);
+    if (!res) return MT_EPG;
+    int ncols = PQnfields(res), rc = MT_OK;
+    const char **vals = calloc((size_t)(ncols ? ncols : 1), sizeof *vals);
+    if (!vals) rc = -ENOMEM;
+    for (int r = 0; !rc && r < PQntuples(res); r++) {
+        for (int c = 0; c < ncols; c++)
+            vals[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+        rc = fn(ud, ncols, vals);
+    }
+    free(vals);
+    PQclear(res);
+    return rc;
+}
+
+int mt_pg_wait_notify(mt_pg *pg, int timeout_ms, bool *notified)
+{
+    *notified = false;
+    struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+    if (p.fd < 0) return MT_EPG;
+    int r = poll(&p, 1, timeout_ms);
+    if (r < 0 && errno != EINTR) return -errno;
+    if (r > 0 && !PQconsumeInput(pg->conn)) {
+        set_err(pg, PQerrorMessage(pg->conn));
+        return MT_EPG;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(pg->conn))) {
+        *notified = true;
+        PQfreemem(n);
+    }
+    return MT_OK;
 }

@@ -58,6 +58,21 @@ int mt_pg_exec(mt_pg *pg, const char *sql, int nparams, const char *const *param
  */
 int mt_pg_exec_script(mt_pg *pg, const char *sql);
 
+/*
+ * Run a query and call fn(ud, ncols, vals) for each row; vals[i] is the
+ * text of column i, NULL for SQL NULL, valid during the call. fn returns 0
+ * to go on. MT_OK, MT_EPG, or fn's result.
+ */
+int mt_pg_query_rows(mt_pg *pg, const char *sql, int nparams, const char *const *params,
+                     int (*fn)(void *ud, int ncols, const char *const *vals), void *ud);
+
+/*
+ * Wait up to timeout_ms for a notification on a connection that LISTENs;
+ * *notified tells whether one (or more) came. MT_OK, MT_EPG (connection
+ * lost) or -errno.
+ */
+int mt_pg_wait_notify(mt_pg *pg, int timeout_ms, bool *notified);
+
 /* Whether the connection is still up (false after the server went away: open a new one). */
 bool mt_pg_ok(const mt_pg *pg);
 

@@ -38,6 +38,11 @@ static const char catalog_sql[] =
     " SELECT 'function ' || p.oid::regprocedure || ' ' || md5(pg_get_functiondef(p.oid))"
     " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'monitoring'"
     " UNION ALL"
+    " SELECT 'trigger ' || pg_get_triggerdef(tg.oid)"
+    " FROM pg_trigger tg JOIN pg_class t ON t.oid = tg.tgrelid"
+    " JOIN pg_namespace n ON n.oid = t.relnamespace"
+    " WHERE n.nspname = 'monitoring' AND NOT tg.tgisinternal AND NOT t.relispartition"
+    " UNION ALL"
     " SELECT 'policy ' || tablename || ' ' || policyname || ' ' || coalesce(qual, '')"
     " FROM pg_policies WHERE schemaname = 'monitoring') x";
 

@@ -2,6 +2,7 @@
 #include "alerting.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ typedef struct instance {
 } instance;
 
 struct mt_alerting {
+    pthread_mutex_t lock; /* a round, a new rule set and an acknowledgement exclude each other */
     mt_engine *e;
     mt_alert_rule *rules;
     size_t nrules;
@@ -76,6 +78,7 @@ int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mir
     a->e = e;
     a->mirror = mirror;
     a->nf = nf;
+    pthread_mutex_init(&a->lock, NULL);
     int rc = mt_engine_state_scan(e, "A", 1, on_state, a);
     if (rc) {
         mt_alerting_free(a);
@@ -88,6 +91,7 @@ int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mir
 void mt_alerting_free(mt_alerting *a)
 {
     if (!a) return;
+    pthread_mutex_destroy(&a->lock);
     free(a->rules);
     free(a->in);
     free(a);
@@ -207,8 +211,46 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     return MT_OK;
 }
 
+int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n)
+{
+    mt_alert_rule *copy = n ? malloc(n * sizeof *copy) : NULL;
+    if (n && !copy) return -ENOMEM;
+    if (n) memcpy(copy, rules, n * sizeof *copy);
+    pthread_mutex_lock(&a->lock);
+    bool changed = n != a->nrules || (n && memcmp(copy, a->rules, n * sizeof *copy));
+    free(a->rules);
+    a->rules = copy;
+    a->nrules = n;
+    pthread_mutex_unlock(&a->lock);
+    if (changed) mt_log(MT_LOG_INFO, "msg=\"alert rules loaded\" rules=%zu", n);
+    return MT_OK;
+}
+
+void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id)
+{
+    pthread_mutex_lock(&a->lock);
+    for (size_t k = 0; k < a->n; k++) {
+        instance *i = &a->in[k];
+        if (strcmp(i->rec.alert_id, alert_id) || i->rec.st.status != MT_ALERT_ACTIVE) continue;
+        i->rec.st.status = MT_ALERT_ACKNOWLEDGED;
+        uint8_t *buf;
+        size_t len;
+        if (!mt_alert_record_encode(&i->rec, &buf, &len)) {
+            /* PostgreSQL has it already: kept here, not queued again */
+            if (mt_engine_state_put(a->e, i->key, i->klen, buf, len, 0))
+                mt_log(MT_LOG_ERROR, "msg=\"cannot keep an acknowledgement\" alert_id=%s",
+                       alert_id);
+            free(buf);
+        }
+        mt_log(MT_LOG_INFO, "msg=\"alert acknowledged\" rule=\"%s\" series=\"%s\" alert_id=%s",
+               i->rec.rule.name, i->rec.series, alert_id);
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
 int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes)
 {
+    pthread_mutex_lock(&a->lock);
     a->now = now;
     a->changes = 0;
     int rc = MT_OK;
@@ -223,5 +265,6 @@ int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes)
         }
     }
     if (changes) *changes = a->changes;
+    pthread_mutex_unlock(&a->lock);
     return rc;
 }

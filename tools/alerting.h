@@ -30,6 +30,12 @@ int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mir
  */
 int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes);
 
+/* Replace the rules (copied), e.g. when they changed in PostgreSQL. Any thread. */
+int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n);
+
+/* A person acknowledged alert_id (in PostgreSQL): keep it so, without reminders. Any thread. */
+void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id);
+
 void mt_alerting_free(mt_alerting *a);
 
 #endif

@@ -24,6 +24,7 @@
 #include "mt_engine.h"
 #include "mt_ingest.h"
 #include "mt_log.h"
+#include "mt_pgrules.h"
 #include "mt_sink.h"
 #include "alerting.h"
 #include "rules.h"
@@ -64,7 +65,10 @@ static setting settings[] = {
      "PostgreSQL to mirror rollups into (libpq URL; passwords in ~/.pgpass or PGPASSWORD, not "
      "here); empty: no mirror",
      NULL},
-    {"rules_file", "", "alert rules (INI, docs/alerts.md); empty: no alerting", NULL},
+    {"rules_file", "",
+     "alert rules (INI, docs/alerts.md); empty: the rules of monitoring.alert_rules when "
+     "postgres is set, else no alerting",
+     NULL},
     {"alert_interval", "30", "seconds between alert evaluations", NULL},
     {"retention_interval", "3600",
      "seconds between applying the [retention] policy (default 90d raw, 400d rollups; 0: never)",
@@ -176,6 +180,7 @@ typedef struct daemon {
     uv_work_t maint;
     mt_alerting *alerting; /* NULL without rules */
     mt_notifier *notifier; /* NULL without webhooks */
+    mt_pgrules *pgrules;   /* rules followed in PostgreSQL (no rules file, a postgres) */
     bool maint_busy;       /* a maintenance job on the thread pool, of maint_kind */
     enum { MAINT_RETENTION, MAINT_COMPACT, MAINT_ALERTS } maint_kind;
     bool stopping, ingest_stopped;
@@ -296,6 +301,20 @@ static char *sink_metrics(void *ud, size_t *len)
     return buf;
 }
 
+/* ---- rules followed in PostgreSQL (their thread) ------------------------------------- */
+
+static void pg_rules(void *ud, const mt_alert_rule *rules, size_t n)
+{
+    daemon_t *d = ud;
+    mt_alerting_set_rules(d->alerting, rules, n);
+}
+
+static void pg_ack(void *ud, const char *alert_id)
+{
+    daemon_t *d = ud;
+    mt_alerting_acknowledge(d->alerting, alert_id);
+}
+
 /* ---- stopping -------------------------------------------------------------------- */
 
 static void on_ingest_stopped(void *ud)
@@ -324,6 +343,8 @@ static void finish_stop(daemon_t *d)
     uv_close((uv_handle_t *)&d->retention, on_handle_closed);
     uv_close((uv_handle_t *)&d->compact, on_handle_closed);
     uv_close((uv_handle_t *)&d->alerts, on_handle_closed);
+    mt_pgrules_stop(d->pgrules); /* before the alerting it feeds */
+    d->pgrules = NULL;
     mt_alerting_free(d->alerting);
     d->alerting = NULL;
     mt_notifier_stop(d->notifier); /* what is queued is delivered (with its retries) first */
@@ -509,6 +530,22 @@ int main(int argc, char **argv)
                nhooks, (unsigned long long)alert_every);
     }
 
+    if (!d.alerting && d.sink) { /* the rules live in PostgreSQL: follow them */
+        mt_pgrules_callbacks cb = {.rules = pg_rules, .acknowledged = pg_ack, .ud = &d};
+        if ((rc = mt_alerting_new(d.eng, NULL, 0, true, NULL, &d.alerting)) ||
+            (rc = mt_pgrules_start(get("postgres"), 0, &cb, &d.pgrules))) {
+            mt_log(MT_LOG_ERROR, "msg=\"cannot follow the alert rules\" err=\"%s\"",
+                   mt_strerror(rc));
+            mt_alerting_free(d.alerting);
+            mt_sink_stop(d.sink);
+            mt_engine_close(d.eng);
+            return 1;
+        }
+        mt_log(MT_LOG_INFO,
+               "msg=\"alerting on the rules of monitoring.alert_rules\" interval_s=%llu",
+               (unsigned long long)alert_every);
+    }
+
     mt_ingest_config ic = mt_ingest_config_default();
     if (d.sink) {
         ic.more_metrics = sink_metrics;
@@ -530,6 +567,7 @@ int main(int argc, char **argv)
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",
                rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
         uv_run(d.loop, UV_RUN_DEFAULT); /* let the stopped listeners close */
+        mt_pgrules_stop(d.pgrules);
         mt_alerting_free(d.alerting);
         mt_notifier_stop(d.notifier);
         mt_sink_stop(d.sink);

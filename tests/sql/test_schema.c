@@ -135,7 +135,7 @@ Test(schema, installs_once_and_every_object_works)
     cr_expect_str_eq(d.text[1], "+ column alerts.extra integer");
     cr_expect_str_eq(d.text[2], "- column alert_rules.severity character varying(20) not null");
     /* a database from a newer Metron is refused, unchanged */
-    exec_ok(pg, "UPDATE monitoring.schema_migrations SET version = 99 WHERE version = 2");
+    exec_ok(pg, "UPDATE monitoring.schema_migrations SET version = 99 WHERE version = 3");
     cr_expect_eq(mt_schema_install(pg, &r), MT_EFORMAT);
     cr_expect_eq(r.from_version, 99);
     mt_pg_close(pg);
@@ -149,6 +149,7 @@ Test(schema, an_older_version_is_upgraded_in_place)
     cr_assert_geq(mt_schema_latest(), 2);
     /* make it the database version 1 left: without 2's index, 1's catalog the reference */
     exec_ok(pg, "DROP INDEX monitoring.idx_series_hourly_summary_tenant_metric_time");
+    exec_ok(pg, "DROP FUNCTION monitoring.notify_metron() CASCADE"); /* version 3 */
     exec_ok(pg, "DELETE FROM monitoring.schema_migrations WHERE version >= 2");
     exec_ok(pg, "INSERT INTO monitoring.hourly_metrics_summary (hour_bucket, metric_category, "
                 "metric_name, sample_count) VALUES (now(), 'cpu', 'u', 7)");
@@ -211,8 +212,8 @@ Test(schema, the_cli_installs_and_checks)
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = '\0';
     cr_expect_eq(pclose(p), 0, "%s", out);
-    cr_expect(strstr(out, "schema monitoring: version 0 -> 2; 20 partitions created\n"), "%s", out);
-    cr_expect(strstr(out, "schema monitoring: version 2, no drift\n"), "%s", out);
+    cr_expect(strstr(out, "schema monitoring: version 0 -> 3; 20 partitions created\n"), "%s", out);
+    cr_expect(strstr(out, "schema monitoring: version 3, no drift\n"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s schema check --pg 'postgresql://nobody@127.0.0.1:1/x' 2>&1",
              METRON_PATH);
     p = popen(cmd, "r");

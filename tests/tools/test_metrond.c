@@ -1283,3 +1283,61 @@ Test(metrond, a_hanging_webhook_times_out_and_is_retried, .timeout = 120)
     unlink(rules);
     receiver_stop(&rv);
 }
+
+/*
+ * Rules in monitoring.alert_rules, followed without a restart: a rule
+ * inserted fires, an acknowledgement made in PostgreSQL reaches metrond,
+ * and a rule changed (a higher threshold) resolves the alert.
+ */
+Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
+{
+    char url[512], got[512];
+    pg_private(url, sizeof url);
+    daemon_t d;
+    char extra[768];
+    snprintf(extra, sizeof extra, "--postgres '%s' --alert-interval 1", url);
+    start(&d, extra);
+    cr_assert(pg_wait(url, "SELECT to_regclass('monitoring.alert_rules') IS NOT NULL", "t", got,
+                      sizeof got),
+              "the sink installs the schema");
+    pg_value(
+        url,
+        "INSERT INTO monitoring.alert_rules (id, rule_name, rule_category, severity, "
+        "metric_name, condition_type, condition_definition, evaluation_window, "
+        "critical_threshold, comparison_operator, created_by) VALUES "
+        "('44444444-4444-4444-8444-444444444444', 'cpu hot', 'performance', 'critical', "
+        "'cpu.usage', 'threshold', '{\\\"aggregation\\\": \\\"max\\\"}', '1 minute', 90, 'gt', "
+        "gen_random_uuid()) RETURNING rule_name",
+        got, sizeof got);
+    cr_assert_str_eq(got, "cpu hot");
+    long long now = (long long)time(NULL);
+    char lines[256], body[512];
+    snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\n", now);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204);
+    cr_expect(pg_wait(url, "SELECT status || ' ' || alert_rule_id FROM monitoring.alerts",
+                      "active 44444444-4444-4444-8444-444444444444", got, sizeof got),
+              "%s", got);
+    /* acknowledged by a person: metrond's own record says so too */
+    pg_value(url, "UPDATE monitoring.alerts SET status = 'acknowledged' RETURNING status", got,
+             sizeof got);
+    char cmd[512], out[2048] = "";
+    snprintf(cmd, sizeof cmd, "%s alerts --data %s", METRON_PATH, d.dir);
+    for (int i = 0; i < 100 && !strstr(out, "\tacknowledged\t"); i++) {
+        FILE *p = popen(cmd, "r");
+        size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = '\0';
+        pclose(p);
+        if (!strstr(out, "\tacknowledged\t")) usleep(100000);
+    }
+    cr_expect(strstr(out, "\tacknowledged\tcritical\tcpu hot\t"), "%s", out);
+    /* the rule changes in PostgreSQL: 95 is no longer above it */
+    pg_value(url, "UPDATE monitoring.alert_rules SET critical_threshold = 99 RETURNING 1", got,
+             sizeof got);
+    cr_expect(pg_wait(url, "SELECT status FROM monitoring.alerts", "resolved", got, sizeof got),
+              "%s", got);
+    stop(&d);
+    cleanup(&d);
+    pg_do("stop");
+}

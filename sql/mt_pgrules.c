@@ -1,0 +1,202 @@
+/* mt_pgrules.c — rules and acknowledgements from PostgreSQL (mt_pgrules.h). */
+#include "mt_pgrules.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_log.h"
+#include "mt_pg.h"
+#include "mt_time.h"
+
+struct mt_pgrules {
+    char *conninfo;
+    int64_t poll_ns;
+    mt_pgrules_callbacks cb;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+};
+
+static const char rules_sql[] =
+    "SELECT id::text, coalesce(business_id::text, ''), rule_name, metric_name, condition_type,"
+    " coalesce(condition_definition->>'aggregation', 'avg'),"
+    " extract(epoch from evaluation_window), warning_threshold, critical_threshold,"
+    " coalesce(comparison_operator, ''), coalesce(extract(epoch from trend_period), 3600),"
+    " coalesce(anomaly_sensitivity, 1), coalesce(extract(epoch from cooldown_period), 900),"
+    " coalesce(business_hours_only, false), coalesce(condition_definition->>'no_data', 'keep')"
+    " FROM monitoring.alert_rules WHERE is_active AND rule_category <> 'metron' ORDER BY id";
+
+typedef struct set {
+    mt_alert_rule *r;
+    size_t n, cap;
+} set;
+
+static int64_t secs(const char *v)
+{
+    return (int64_t)llround(strtod(v, NULL) * 1e9);
+}
+
+static int on_rule(void *ud, int ncols, const char *const *v)
+{
+    set *s = ud;
+    if (ncols != 15) return MT_EINVAL;
+    mt_alert_rule r = mt_alert_rule_default();
+    char err[256] = "";
+    size_t n;
+    snprintf(r.id, sizeof r.id, "%s", v[0]);
+    snprintf(r.business_id, sizeof r.business_id, "%s", v[1]);
+    snprintf(r.name, sizeof r.name, "%s", v[2]);
+    snprintf(r.metric, sizeof r.metric, "%s", v[3]);
+    bool ok = mt_cond_parse(v[4], &r.cond) && !mt_agg_parse(v[5], &r.agg, 1, &n, err, sizeof err) &&
+              n == 1;
+    r.window_ns = v[6] ? secs(v[6]) : r.window_ns;
+    if ((r.has_warning = v[7] != NULL)) r.warning = strtod(v[7], NULL);
+    if ((r.has_critical = v[8] != NULL)) r.critical = strtod(v[8], NULL);
+    if (ok && v[9][0])
+        ok = mt_cmp_parse(v[9], &r.op);
+    else if (ok && r.cond != MT_COND_ANOMALY)
+        ok = false, snprintf(err, sizeof err, "no operator");
+    r.trend_period_ns = secs(v[10]);
+    r.anomaly_sensitivity = strtod(v[11], NULL);
+    r.cooldown_ns = secs(v[12]);
+    r.business_hours_only = !strcmp(v[13], "t");
+    ok = ok && mt_nodata_parse(v[14], &r.nodata);
+    if (ok && mt_alert_rule_check(&r, err, sizeof err)) ok = false;
+    if (!ok) {
+        mt_log(MT_LOG_WARN, "msg=\"alert rule skipped\" rule=\"%s\" id=%s err=\"%s\"", r.name, r.id,
+               err[0] ? err : "a condition or field Metron cannot evaluate");
+        return MT_OK;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        mt_alert_rule *nr = realloc(s->r, cap * sizeof *nr);
+        if (!nr) return -ENOMEM;
+        s->r = nr;
+        s->cap = cap;
+    }
+    s->r[s->n++] = r;
+    return MT_OK;
+}
+
+static int on_ack(void *ud, int ncols, const char *const *v)
+{
+    const mt_pgrules *p = ud;
+    if (ncols == 1 && v[0]) p->cb.acknowledged(p->cb.ud, v[0]);
+    return MT_OK;
+}
+
+/* Read the rules and the acknowledgements once. */
+static int refresh(mt_pgrules *p, mt_pg *pg)
+{
+    set s = {0};
+    int rc = mt_pg_query_rows(pg, rules_sql, 0, NULL, on_rule, &s);
+    if (!rc) p->cb.rules(p->cb.ud, s.r, s.n);
+    free(s.r);
+    if (!rc && p->cb.acknowledged)
+        rc = mt_pg_query_rows(
+            pg, "SELECT id::text FROM monitoring.alerts WHERE status = 'acknowledged'", 0, NULL,
+            on_ack, p);
+    return rc;
+}
+
+static bool stopping(mt_pgrules *p, int64_t wait_ns)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->stop && wait_ns > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t at = ts.tv_nsec + wait_ns % 1000000000;
+        ts.tv_sec += wait_ns / 1000000000 + at / 1000000000;
+        ts.tv_nsec = at % 1000000000;
+        pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+    }
+    bool stop = p->stop;
+    pthread_mutex_unlock(&p->lock);
+    return stop;
+}
+
+static void *follow(void *arg)
+{
+    mt_pgrules *p = arg;
+    mt_pg *pg = NULL;
+    int64_t backoff = 0;
+    bool said = false;
+    while (!stopping(p, 0)) {
+        char err[512];
+        int rc = MT_OK;
+        if (!pg) {
+            rc = mt_pg_open(p->conninfo, &pg, err, sizeof err);
+            if (!rc) rc = mt_pg_exec(pg, "LISTEN metron_alert_rules", 0, NULL);
+            if (!rc) rc = mt_pg_exec(pg, "LISTEN metron_alerts", 0, NULL);
+        }
+        if (!rc) rc = refresh(p, pg);
+        /* wait for a notification or the poll interval, in slices that see a stop */
+        for (int64_t waited = 0; !rc && waited < p->poll_ns && !stopping(p, 0);
+             waited += 200 * 1000000LL) {
+            bool notified;
+            rc = mt_pg_wait_notify(pg, 200, &notified);
+            if (notified) break;
+        }
+        if (rc) {
+            if (!said)
+                mt_log(MT_LOG_WARN,
+                       "msg=\"cannot read alert rules from PostgreSQL; retrying\" "
+                       "err=\"%s\"",
+                       pg ? mt_pg_errmsg(pg) : err);
+            said = true;
+            mt_pg_close(pg);
+            pg = NULL;
+            backoff = backoff ? backoff * 2 : 250 * 1000000LL;
+            if (backoff > 30 * 1000000000LL) backoff = 30 * 1000000000LL;
+            if (stopping(p, backoff)) break;
+        } else {
+            backoff = 0;
+            said = false;
+        }
+    }
+    mt_pg_close(pg);
+    return NULL;
+}
+
+int mt_pgrules_start(const char *conninfo, int64_t poll_ns, const mt_pgrules_callbacks *cb,
+                     mt_pgrules **out)
+{
+    if (!conninfo || !*conninfo || !cb || !cb->rules) return MT_EINVAL;
+    mt_pgrules *p = calloc(1, sizeof *p);
+    if (!p || !(p->conninfo = strdup(conninfo))) {
+        free(p);
+        return -ENOMEM;
+    }
+    p->poll_ns = poll_ns > 0 ? poll_ns : 60 * 1000000000LL;
+    p->cb = *cb;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    int rc = pthread_create(&p->thread, NULL, follow, p);
+    if (rc) {
+        free(p->conninfo);
+        free(p);
+        return -rc;
+    }
+    *out = p;
+    return MT_OK;
+}
+
+void mt_pgrules_stop(mt_pgrules *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    free(p->conninfo);
+    free(p);
+}

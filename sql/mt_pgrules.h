@@ -1,0 +1,38 @@
+/*
+ * mt_pgrules.h — alert rules followed in monitoring.alert_rules, and
+ * acknowledgements read back from monitoring.alerts: a thread with its own
+ * connection that LISTENs on metron_alert_rules and metron_alerts (the
+ * schema's triggers notify them) and reads again at every notification,
+ * and every poll interval as a safety net (a notification sent while
+ * disconnected is lost).
+ *
+ * Rules of category 'metron' are the sink's copies of a local file's
+ * rules and are not followed. A rule Metron cannot evaluate (a 'pattern'
+ * rule, a threshold rule without an operator, a bad selector) is skipped
+ * with a log line; the others still run (the seed's evaluation stopped at
+ * the first bad rule).
+ */
+#ifndef MT_PGRULES_H
+#define MT_PGRULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_alert.h"
+
+typedef struct mt_pgrules mt_pgrules;
+
+typedef struct mt_pgrules_callbacks {
+    void (*rules)(void *ud, const mt_alert_rule *rules, size_t n); /* the whole set, each read */
+    void (*acknowledged)(void *ud, const char *alert_id);          /* an acknowledged alert */
+    void *ud;
+} mt_pgrules_callbacks;
+
+/* Start following (conninfo copied; poll_ns 0: 60 s). MT_OK, MT_EINVAL, -ENOMEM, -errno. */
+int mt_pgrules_start(const char *conninfo, int64_t poll_ns, const mt_pgrules_callbacks *cb,
+                     mt_pgrules **out);
+
+/* Stop and free (the callbacks are not called after). NULL is a no-op. */
+void mt_pgrules_stop(mt_pgrules *p);
+
+#endif
