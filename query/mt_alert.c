@@ -5,6 +5,7 @@
 
 #include "mt_buf.h"
 #include "mt_hash.h"
+#include "mt_time.h"
 
 #include <errno.h>
 #include <math.h>
@@ -74,6 +75,27 @@ bool mt_nodata_parse(const char *s, mt_nodata *out)
 const char *mt_severity_name(mt_severity s)
 {
     return s == MT_SEV_CRITICAL ? "critical" : s == MT_SEV_WARNING ? "warning" : "none";
+}
+
+bool mt_alert_rule_add_silence(mt_alert_rule *r, const char *text)
+{
+    const char *slash = strchr(text, '/');
+    char from[64];
+    int64_t now = 0, a, b;
+    if (!slash || (size_t)(slash - text) >= sizeof from || r->nsilences == MT_ALERT_MAX_SILENCES)
+        return false;
+    snprintf(from, sizeof from, "%.*s", (int)(slash - text), text);
+    if (!mt_time_parse(from, now, &a) || !mt_time_parse(slash + 1, now, &b) || b <= a) return false;
+    r->silence_from[r->nsilences] = a;
+    r->silence_to[r->nsilences++] = b;
+    return true;
+}
+
+static bool silenced(const mt_alert_rule *r, int64_t now)
+{
+    for (size_t i = 0; i < r->nsilences; i++)
+        if (now >= r->silence_from[i] && now < r->silence_to[i]) return true;
+    return false;
 }
 
 int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap)
@@ -281,6 +303,12 @@ mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const m
         sev = MT_SEV_CRITICAL;
     }
     if (sev == MT_SEV_NONE) {
+        if (s->status == MT_ALERT_SUPPRESSED) { /* it cleared inside the silence: quietly */
+            s->status = MT_ALERT_RESOLVED;
+            s->resolved_at = now;
+            s->value = ev->value;
+            return MT_CHANGE_UPDATED;
+        }
         if (!open) return MT_CHANGE_NONE;
         s->status = MT_ALERT_RESOLVED;
         s->resolved_at = now;
@@ -288,7 +316,15 @@ mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const m
         return MT_CHANGE_RESOLVED;
     }
     double value = ev->nodata ? NAN : ev->value;
-    if (!open) { /* a new alert instance */
+    if (!open && silenced(r, now)) {
+        if (s->status != MT_ALERT_SUPPRESSED)
+            *s = (mt_alert_state){.status = MT_ALERT_SUPPRESSED, .triggered_at = now};
+        s->severity = sev;
+        s->value = value;
+        s->threshold = ev->threshold;
+        return MT_CHANGE_SUPPRESSED;
+    }
+    if (!open) { /* a new alert instance (or a suppressed one whose silence ended) */
         *s = (mt_alert_state){.status = MT_ALERT_ACTIVE,
                               .severity = sev,
                               .triggered_at = now,
@@ -460,7 +496,7 @@ int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r)
     if (!rc) rc = rf64(&rd, &r->rule.warning);
     if (!rc) rc = rf64(&rd, &r->rule.critical);
     for (int i = 0; i < 2 && !rc; i++) rc = mt_rd_u8(&rd, &st[i]);
-    if (!rc && (st[0] > MT_ALERT_RESOLVED || st[1] > MT_SEV_CRITICAL)) rc = MT_ECORRUPT;
+    if (!rc && (st[0] > MT_ALERT_SUPPRESSED || st[1] > MT_SEV_CRITICAL)) rc = MT_ECORRUPT;
     uint64_t x[4];
     for (int i = 0; i < 3 && !rc; i++) rc = mt_rd_u64le(&rd, &x[i]);
     if (!rc) rc = rf64(&rd, &r->st.value);

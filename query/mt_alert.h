@@ -31,7 +31,9 @@
  * the condition clears; an active alert's severity follows the breaches;
  * acknowledged (set by a person in PostgreSQL) stops the repeated
  * notifications but resolves like an active one; a notification repeats
- * at most every cooldown_period while the alert stays active.
+ * at most every cooldown_period while the alert stays active. Inside one
+ * of the rule's silence windows a breach is recorded as suppressed and
+ * notifies nobody; breached still when the window ends, it fires.
  */
 #ifndef MT_ALERT_H
 #define MT_ALERT_H
@@ -49,6 +51,7 @@ typedef enum mt_nodata { MT_NODATA_KEEP, MT_NODATA_IGNORE, MT_NODATA_ALERT } mt_
 typedef enum mt_severity { MT_SEV_NONE, MT_SEV_WARNING, MT_SEV_CRITICAL } mt_severity;
 
 #define MT_ALERT_BASELINE_WINDOWS 12
+#define MT_ALERT_MAX_SILENCES     8
 
 typedef struct mt_alert_rule {
     char id[40];          /* alert_rules.id */
@@ -66,7 +69,12 @@ typedef struct mt_alert_rule {
     int64_t cooldown_ns;        /* cooldown_period (default 15 min) */
     bool business_hours_only;
     mt_nodata nodata;
+    int64_t silence_from[MT_ALERT_MAX_SILENCES], silence_to[MT_ALERT_MAX_SILENCES]; /* [from, to) */
+    size_t nsilences;
 } mt_alert_rule;
+
+/* Add a silence window "FROM/TO" (RFC 3339 or epoch seconds). false when bad or full. */
+bool mt_alert_rule_add_silence(mt_alert_rule *r, const char *text);
 
 /* A rule with the seed's defaults: threshold, avg, 5 min window, 15 min cooldown. */
 mt_alert_rule mt_alert_rule_default(void);
@@ -111,7 +119,8 @@ typedef enum mt_alert_status {
     MT_ALERT_NONE,
     MT_ALERT_ACTIVE,
     MT_ALERT_ACKNOWLEDGED,
-    MT_ALERT_RESOLVED
+    MT_ALERT_RESOLVED,
+    MT_ALERT_SUPPRESSED, /* breached inside a silence window: kept, not notified */
 } mt_alert_status;
 
 /* One alert instance: a rule and a series. */
@@ -125,11 +134,12 @@ typedef struct mt_alert_state {
 
 typedef enum mt_alert_change {
     MT_CHANGE_NONE,
-    MT_CHANGE_FIRED,    /* a new alert: notify */
-    MT_CHANGE_SEVERITY, /* severity changed while active: notify */
-    MT_CHANGE_RENOTIFY, /* still active past the cooldown: notify again */
-    MT_CHANGE_RESOLVED, /* the condition cleared: notify */
-    MT_CHANGE_UPDATED,  /* value changed, no notification */
+    MT_CHANGE_FIRED,      /* a new alert: notify */
+    MT_CHANGE_SEVERITY,   /* severity changed while active: notify */
+    MT_CHANGE_RENOTIFY,   /* still active past the cooldown: notify again */
+    MT_CHANGE_RESOLVED,   /* the condition cleared: notify */
+    MT_CHANGE_UPDATED,    /* value changed, no notification */
+    MT_CHANGE_SUPPRESSED, /* breached inside a silence: recorded, no notification */
 } mt_alert_change;
 
 /* Apply one evaluation to an alert's state at now; says what changed. */

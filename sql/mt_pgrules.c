@@ -29,7 +29,10 @@ static const char rules_sql[] =
     " extract(epoch from evaluation_window), warning_threshold, critical_threshold,"
     " coalesce(comparison_operator, ''), coalesce(extract(epoch from trend_period), 3600),"
     " coalesce(anomaly_sensitivity, 1), coalesce(extract(epoch from cooldown_period), 900),"
-    " coalesce(business_hours_only, false), coalesce(condition_definition->>'no_data', 'keep')"
+    " coalesce(business_hours_only, false), coalesce(condition_definition->>'no_data', 'keep'),"
+    " coalesce((SELECT string_agg((w->>'from') || '/' || (w->>'to'), ',') FROM"
+    " jsonb_array_elements(CASE WHEN jsonb_typeof(condition_definition->'silences') = 'array'"
+    " THEN condition_definition->'silences' ELSE '[]' END) w), '')"
     " FROM monitoring.alert_rules WHERE is_active AND rule_category <> 'metron' ORDER BY id";
 
 typedef struct set {
@@ -45,7 +48,7 @@ static int64_t secs(const char *v)
 static int on_rule(void *ud, int ncols, const char *const *v)
 {
     set *s = ud;
-    if (ncols != 15) return MT_EINVAL;
+    if (ncols != 16) return MT_EINVAL;
     mt_alert_rule r = mt_alert_rule_default();
     char err[256] = "";
     size_t n;
@@ -67,6 +70,11 @@ static int on_rule(void *ud, int ncols, const char *const *v)
     r.cooldown_ns = secs(v[12]);
     r.business_hours_only = !strcmp(v[13], "t");
     ok = ok && mt_nodata_parse(v[14], &r.nodata);
+    char windows[1024];
+    snprintf(windows, sizeof windows, "%s", v[15]);
+    for (char *save, *w = strtok_r(windows, ",", &save); ok && w; w = strtok_r(NULL, ",", &save))
+        if (!mt_alert_rule_add_silence(&r, w))
+            ok = false, snprintf(err, sizeof err, "a silence is not {\"from\": T, \"to\": T}");
     if (ok && mt_alert_rule_check(&r, err, sizeof err)) ok = false;
     if (!ok) {
         mt_log(MT_LOG_WARN, "msg=\"alert rule skipped\" rule=\"%s\" id=%s err=\"%s\"", r.name, r.id,

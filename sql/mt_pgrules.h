@@ -6,6 +6,8 @@
  * and every poll interval as a safety net (a notification sent while
  * disconnected is lost).
  *
+ * condition_definition may carry {"aggregation": "p95", "no_data":
+ * "alert", "silences": [{"from": T, "to": T}]} (times RFC 3339).
  * Rules of category 'metron' are the sink's copies of a local file's
  * rules and are not followed. A rule Metron cannot evaluate (a 'pattern'
  * rule, a threshold rule without an operator, a bad selector) is skipped

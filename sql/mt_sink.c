@@ -376,7 +376,8 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
         return MT_OK;
     }
     static const char *const conds[] = {"threshold", "trend", "anomaly"};
-    static const char *const statuses[] = {"active", "active", "acknowledged", "resolved"};
+    static const char *const statuses[] = {"active", "active", "acknowledged", "resolved",
+                                           "suppressed"};
     char warn[32], crit[32], value[32], thr[32], resolved[32], notified[32], count[16], trig[32],
         msg[1700];
     num(warn, sizeof warn, ru->warning);

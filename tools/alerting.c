@@ -97,8 +97,8 @@ void mt_alerting_free(mt_alerting *a)
     free(a);
 }
 
-static const char *const change_names[] = {"none",     "fired",    "severity",
-                                           "renotify", "resolved", "updated"};
+static const char *const change_names[] = {"none",     "fired",   "severity",  "renotify",
+                                           "resolved", "updated", "suppressed"};
 
 /* A JSON string (quotes included). */
 static void json_str(char **p, char *end, const char *s)
@@ -138,7 +138,8 @@ static void json_time(char **p, char *end, int64_t ns)
 /* The webhook's JSON: the change, the alert, its rule. */
 static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
 {
-    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved"};
+    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved",
+                                           "suppressed"};
     char body[4096], *p = body, *end = body + sizeof body - 2;
     const mt_alert_record *r = &i->rec;
     p += snprintf(p, (size_t)(end - p), "{\"event\":");
@@ -192,7 +193,8 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     i->rec.rule = *r; /* the rule as it is now */
     mt_alert_change ch = mt_alert_step(r, &i->rec.st, ev, a->now);
     if (ch == MT_CHANGE_NONE) return MT_OK;
-    if (ch == MT_CHANGE_FIRED)
+    /* a new instance gets its id: fired, or first seen inside a silence */
+    if (ch == MT_CHANGE_FIRED || (ch == MT_CHANGE_SUPPRESSED && i->rec.st.triggered_at == a->now))
         mt_alert_id(r->id, ev->series, i->rec.st.triggered_at, i->rec.alert_id);
     uint8_t *buf;
     size_t len;
@@ -202,7 +204,8 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     free(buf);
     if (rc) return rc;
     a->changes++;
-    if (ch != MT_CHANGE_UPDATED && a->nf) notify(a, i, ch);
+    bool quiet = ch == MT_CHANGE_UPDATED || ch == MT_CHANGE_SUPPRESSED;
+    if (!quiet && a->nf) notify(a, i, ch);
     if (ch != MT_CHANGE_UPDATED)
         mt_log(MT_LOG_INFO,
                "msg=\"alert %s\" rule=\"%s\" series=\"%s\" severity=%s value=%.6g alert_id=%s",

@@ -37,7 +37,8 @@ static int on_record(void *ud, const void *key, size_t klen, const void *val, si
     }
     mt_alert_record *r = &l->r[l->n];
     if (mt_alert_record_decode(val, vlen, r)) return 0; /* not readable: not listed */
-    bool open = r->st.status == MT_ALERT_ACTIVE || r->st.status == MT_ALERT_ACKNOWLEDGED;
+    bool open = r->st.status == MT_ALERT_ACTIVE || r->st.status == MT_ALERT_ACKNOWLEDGED ||
+                r->st.status == MT_ALERT_SUPPRESSED;
     if (open || (l->all && r->st.status == MT_ALERT_RESOLVED)) l->n++;
     return 0;
 }
@@ -79,7 +80,8 @@ int cmd_alerts(int argc, char **argv)
         free(l.r);
         return 1;
     }
-    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved"};
+    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved",
+                                           "suppressed"};
     qsort(l.r, l.n, sizeof *l.r, newest_first);
     printf("id\tstatus\tseverity\trule\tseries\tvalue\tthreshold\ttriggered_at\tresolved_at\n");
     for (size_t i = 0; i < l.n; i++) {

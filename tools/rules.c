@@ -84,6 +84,8 @@ static const char *set(mt_alert_rule *r, const char *k, const char *v)
         if (!boolean(v, &r->business_hours_only)) return "true or false";
     } else if (!strcmp(k, "no_data")) {
         if (!mt_nodata_parse(v, &r->nodata)) return "keep, ignore or alert";
+    } else if (!strcmp(k, "silence")) { /* may repeat: one window a line */
+        if (!mt_alert_rule_add_silence(r, v)) return "FROM/TO, two times (RFC 3339), at most 8";
     } else if (strcmp(k, "rule_category") && strcmp(k, "severity")) {
         return "unknown key";
     }

@@ -17,6 +17,7 @@
  *   anomaly_sensitivity = 0.8         ; anomaly, 0..1
  *   business_hours_only = false
  *   no_data = keep                    ; keep, ignore, alert
+ *   silence = FROM/TO                 ; a silence window, RFC 3339; repeatable
  *   id = <uuid>                       ; optional: default, derived from the name
  *
  * and the endpoints that hear of every alert change (notify.h):

@@ -317,3 +317,26 @@ Test(alert, the_record_round_trips_and_refuses_garbage)
         cr_expect_eq(mt_alert_record_decode(buf, cut, &back), MT_ECORRUPT, "cut %zu", cut);
     free(buf);
 }
+
+Test(alert, a_silence_suppresses_then_the_alert_fires_when_it_ends)
+{
+    mt_alert_rule r = rule("cpu.usage", NAN, 90, MT_CMP_GT);
+    cr_assert(mt_alert_rule_add_silence(&r, "2025-01-06T11:00:00Z/2025-01-06T13:00:00Z"));
+    cr_expect(!mt_alert_rule_add_silence(&r, "2025-01-06T13:00:00Z/2025-01-06T11:00:00Z"));
+    cr_expect(!mt_alert_rule_add_silence(&r, "yesterday"));
+    mt_alert_state s = {0};
+    mt_alert_eval crit = {.value = 95, .severity = MT_SEV_CRITICAL, .threshold = 90},
+                  ok = {.value = 50, .severity = MT_SEV_NONE, .threshold = NAN};
+    cr_expect_eq(mt_alert_step(&r, &s, &crit, NOW), MT_CHANGE_SUPPRESSED, "12:00, silenced");
+    cr_expect_eq(s.status, MT_ALERT_SUPPRESSED);
+    cr_expect_eq(s.notifications, 0);
+    cr_expect_eq(mt_alert_step(&r, &s, &crit, NOW + 30 * MIN), MT_CHANGE_SUPPRESSED);
+    cr_expect_eq(s.triggered_at, NOW, "the same instance");
+    cr_expect_eq(mt_alert_step(&r, &s, &crit, NOW + 60 * MIN), MT_CHANGE_FIRED, "13:00: it ends");
+    cr_expect_eq(s.status, MT_ALERT_ACTIVE);
+    /* cleared inside a silence: resolved without a notification */
+    mt_alert_state t = {0};
+    cr_expect_eq(mt_alert_step(&r, &t, &crit, NOW), MT_CHANGE_SUPPRESSED);
+    cr_expect_eq(mt_alert_step(&r, &t, &ok, NOW + MIN), MT_CHANGE_UPDATED);
+    cr_expect_eq(t.status, MT_ALERT_RESOLVED);
+}
