@@ -9,6 +9,8 @@
 #define MT_TEST_UTIL_H
 
 #include <criterion/criterion.h>
+#include <unistd.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -45,6 +47,16 @@ static inline const char *mt_test_pg_url(void)
         cr_assert_fail("METRON_TEST_PG is not set: this test needs the PostgreSQL that "
                        "tools/test.sh starts (run the suite through tools/test.sh)");
     return url;
+}
+
+/* Write text to a new file named from tmpl (mkstemp's XXXXXX, replaced in place). */
+static inline void mt_test_file(char *tmpl, const char *text)
+{
+    int fd = mkstemp(tmpl);
+    cr_assert_geq(fd, 0, "mkstemp %s", tmpl);
+    size_t n = strlen(text);
+    cr_assert_eq(write(fd, text, n), (ssize_t)n);
+    close(fd);
 }
 
 #endif

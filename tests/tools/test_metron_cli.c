@@ -288,10 +288,7 @@ Test(cli, retention_and_compact_by_hand)
               out);
     /* raw points a day, rollups for ever: the points go, the rollups stay */
     char conf[] = "/tmp/metron-cli-retention-XXXXXX";
-    int fd = mkstemp(conf);
-    const char *ini = "[retention]\ndefault = 1d\nrollups = forever\n";
-    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
-    close(fd);
+    mt_test_file(conf, "[retention]\ndefault = 1d\nrollups = forever\n");
     snprintf(args, sizeof args, "retention apply --data %s --config %s --dry-run", dir, conf);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "would remove: 2 whole hours"), "%s", out);
@@ -309,7 +306,7 @@ Test(cli, retention_and_compact_by_hand)
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "2025-01-01T01:00:00Z,,cpu,usage,4,8,"), "rollups outlive: %s", out);
     /* a bad policy is named */
-    fd = open(conf, O_WRONLY | O_TRUNC);
+    int fd = open(conf, O_WRONLY | O_TRUNC);
     const char *bad = "[retention]\ndefault = soon\n";
     cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
     close(fd);
@@ -323,11 +320,9 @@ Test(cli, retention_and_compact_by_hand)
 Test(cli, rules_check_and_eval)
 {
     char out[8192], args[1024], path[] = "/tmp/metron-cli-rules-XXXXXX";
-    int fd = mkstemp(path);
-    const char *ini = "[rule hot]\nmetric_name = cpu.usage\nevaluation_window = 2h\n"
-                      "warning_threshold = 5\ncritical_threshold = 12\ncomparison_operator = gt\n";
-    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
-    close(fd);
+    mt_test_file(path,
+                 "[rule hot]\nmetric_name = cpu.usage\nevaluation_window = 2h\n"
+                 "warning_threshold = 5\ncritical_threshold = 12\ncomparison_operator = gt\n");
     snprintf(args, sizeof args, "rules check %s", path);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "1 rules, 0 webhooks, all valid"), "%s", out);
@@ -336,7 +331,7 @@ Test(cli, rules_check_and_eval)
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "hot\tcpu,host=a,region=us usage\tnone\t2\n"), "%s", out);
     cr_expect(strstr(out, "hot\tcpu,host=b\\,c,region=eu usage\twarning\t12\tgt 5\n"), "%s", out);
-    fd = open(path, O_WRONLY | O_TRUNC);
+    int fd = open(path, O_WRONLY | O_TRUNC);
     const char *bad = "[rule hot]\nmetric_name = cpu.usage\ncomparison_operator = GT\n";
     cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
     close(fd);

@@ -1001,11 +1001,9 @@ Test(metrond, alerts_fire_mirror_and_resolve, .timeout = 120)
 {
     char url[512], rules[] = "/tmp/metrond-rules-XXXXXX", got[512];
     pg_private(url, sizeof url);
-    int fd = mkstemp(rules);
     const char *ini = "[rule cpu_high]\nmetric_name = cpu.usage\nevaluation_window = 1m\n"
                       "warning_threshold = 80\ncritical_threshold = 90\ncomparison_operator = gt\n";
-    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
-    close(fd);
+    mt_test_file(rules, ini);
     daemon_t d;
     char extra[1024];
     snprintf(extra, sizeof extra, "--postgres '%s' --rules-file %s --alert-interval 1", url, rules);
@@ -1190,15 +1188,13 @@ Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
     receiver_start(&rv);
 
     char rules[] = "/tmp/metrond-hooks-XXXXXX", ini[1024];
-    int fd = mkstemp(rules);
     snprintf(ini, sizeof ini,
              "[rule cpu_high]\nmetric_name = cpu.usage\nevaluation_window = 1m\n"
              "critical_threshold = 90\ncomparison_operator = gt\n"
              "[webhook ops]\nurl = http://127.0.0.1:%d/hook\nsecret_token = s3cret\n"
              "retry_attempts = 3\nretry_base_ms = 100\ntimeout_seconds = 5\n",
              rv.port);
-    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
-    close(fd);
+    mt_test_file(rules, ini);
     daemon_t d;
     char extra[512];
     snprintf(extra, sizeof extra, "--rules-file %s --alert-interval 1", rules);
@@ -1266,15 +1262,13 @@ Test(metrond, a_hanging_webhook_times_out_and_is_retried, .timeout = 120)
     receiver rv = {.hang_first = 1};
     receiver_start(&rv);
     char rules[] = "/tmp/metrond-hang-XXXXXX", ini[1024];
-    int fd = mkstemp(rules);
     snprintf(ini, sizeof ini,
              "[rule cpu_high]\nmetric_name = cpu.usage\nevaluation_window = 1m\n"
              "critical_threshold = 90\ncomparison_operator = gt\n"
              "[webhook slow]\nurl = http://127.0.0.1:%d/hook\nsecret_token = x\n"
              "retry_attempts = 2\nretry_base_ms = 100\ntimeout_seconds = 1\n",
              rv.port);
-    cr_assert_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
-    close(fd);
+    mt_test_file(rules, ini);
     daemon_t d;
     char extra[512];
     snprintf(extra, sizeof extra, "--rules-file %s --alert-interval 1", rules);
