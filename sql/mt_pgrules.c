@@ -99,6 +99,75 @@ static int on_ack(void *ud, int ncols, const char *const *v)
     return MT_OK;
 }
 
+static const char endpoints_sql[] =
+    "SELECT id::text, false, endpoint_name, webhook_url, coalesce(secret_token, ''),"
+    " coalesce(retry_attempts, 3), coalesce(timeout_seconds, 30), 0"
+    " FROM monitoring.webhook_endpoints WHERE is_active"
+    " UNION ALL"
+    " SELECT id::text, true, channel_name, configuration->>'url',"
+    " coalesce(configuration->>'secret', ''),"
+    " coalesce((configuration->>'retry_attempts')::int, 3),"
+    " coalesce((configuration->>'timeout_seconds')::int, 30), coalesce(rate_limit_per_hour, 10)"
+    " FROM monitoring.notification_channels WHERE is_active AND configuration ? 'url'"
+    " ORDER BY 1";
+
+typedef struct eps {
+    mt_pg_endpoint *e;
+    size_t n, cap;
+} eps;
+
+static int on_endpoint(void *ud, int ncols, const char *const *v)
+{
+    eps *s = ud;
+    if (ncols != 8 || !v[3] || (strncmp(v[3], "http://", 7) && strncmp(v[3], "https://", 8)))
+        return MT_OK; /* no usable URL: not an endpoint Metron can call */
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        mt_pg_endpoint *n = realloc(s->e, cap * sizeof *n);
+        if (!n) return -ENOMEM;
+        s->e = n;
+        s->cap = cap;
+    }
+    mt_pg_endpoint *e = &s->e[s->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->id, sizeof e->id, "%s", v[0]);
+    e->channel = !strcmp(v[1], "t");
+    snprintf(e->name, sizeof e->name, "%s", v[2]);
+    snprintf(e->url, sizeof e->url, "%s", v[3]);
+    snprintf(e->secret, sizeof e->secret, "%s", v[4]);
+    e->retry_attempts = atoi(v[5]);
+    e->timeout_s = atoi(v[6]) > 0 ? atoi(v[6]) : 30;
+    e->rate_limit_per_hour = atoi(v[7]);
+    return MT_OK;
+}
+
+/* Add the calls made since the last time to each webhook endpoint's row. */
+static int write_back(mt_pgrules *p, mt_pg *pg, const eps *s)
+{
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < s->n; i++) {
+        mt_pg_endpoint_delta d;
+        if (s->e[i].channel || !p->cb.endpoint_delta(p->cb.ud, s->e[i].id, &d)) continue;
+        char t[24], ok[24], bad[24], ls[32], lf[32];
+        snprintf(t, sizeof t, "%llu", (unsigned long long)d.total);
+        snprintf(ok, sizeof ok, "%llu", (unsigned long long)d.successful);
+        snprintf(bad, sizeof bad, "%llu", (unsigned long long)d.failed);
+        snprintf(ls, sizeof ls, "%.9f", (double)d.last_success_ns / 1e9);
+        snprintf(lf, sizeof lf, "%.9f", (double)d.last_failure_ns / 1e9);
+        const char *params[] = {
+            s->e[i].id, t, ok, bad, d.last_success_ns ? ls : NULL, d.last_failure_ns ? lf : NULL};
+        rc = mt_pg_exec(pg,
+                        "UPDATE monitoring.webhook_endpoints SET total_calls = total_calls + $2,"
+                        " successful_calls = successful_calls + $3,"
+                        " failed_calls = failed_calls + $4,"
+                        " last_success_at = coalesce(to_timestamp($5::float8), last_success_at),"
+                        " last_failure_at = coalesce(to_timestamp($6::float8), last_failure_at),"
+                        " updated_at = now() WHERE id = $1::uuid",
+                        6, params);
+    }
+    return rc;
+}
+
 /* Read the rules and the acknowledgements once. */
 static int refresh(mt_pgrules *p, mt_pg *pg)
 {
@@ -110,6 +179,13 @@ static int refresh(mt_pgrules *p, mt_pg *pg)
         rc = mt_pg_query_rows(
             pg, "SELECT id::text FROM monitoring.alerts WHERE status = 'acknowledged'", 0, NULL,
             on_ack, p);
+    if (!rc && p->cb.endpoints) {
+        eps e = {0};
+        rc = mt_pg_query_rows(pg, endpoints_sql, 0, NULL, on_endpoint, &e);
+        if (!rc) p->cb.endpoints(p->cb.ud, e.e, e.n);
+        if (!rc && p->cb.endpoint_delta) rc = write_back(p, pg, &e);
+        free(e.e);
+    }
     return rc;
 }
 

@@ -8,6 +8,12 @@
  *
  * condition_definition may carry {"aggregation": "p95", "no_data":
  * "alert", "silences": [{"from": T, "to": T}]} (times RFC 3339).
+ * It also reads the active webhook endpoints and notification channels
+ * that carry a URL, and writes the endpoints' call statistics back
+ * (total, successful, failed calls, last success and failure).
+ * It also reads the active webhook endpoints and notification channels
+ * that carry a URL, and writes the endpoints' call statistics back
+ * (total, successful, failed calls, last success and failure).
  * Rules of category 'metron' are the sink's copies of a local file's
  * rules and are not followed. A rule Metron cannot evaluate (a 'pattern'
  * rule, a threshold rule without an operator, a bad selector) is skipped
@@ -17,6 +23,7 @@
 #ifndef MT_PGRULES_H
 #define MT_PGRULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,9 +31,29 @@
 
 typedef struct mt_pgrules mt_pgrules;
 
+/* A webhook endpoint (monitoring.webhook_endpoints) or a channel with a URL
+   (monitoring.notification_channels: configuration {"url", "secret", ...}). */
+typedef struct mt_pg_endpoint {
+    char id[40];
+    bool channel; /* from notification_channels */
+    char name[104];
+    char url[1024];
+    char secret[256];
+    int retry_attempts, timeout_s, rate_limit_per_hour;
+} mt_pg_endpoint;
+
+/* Calls made since the last write-back, and the times of the last outcomes (0: none). */
+typedef struct mt_pg_endpoint_delta {
+    uint64_t total, successful, failed;
+    int64_t last_success_ns, last_failure_ns;
+} mt_pg_endpoint_delta;
+
 typedef struct mt_pgrules_callbacks {
-    void (*rules)(void *ud, const mt_alert_rule *rules, size_t n); /* the whole set, each read */
-    void (*acknowledged)(void *ud, const char *alert_id);          /* an acknowledged alert */
+    void (*rules)(void *ud, const mt_alert_rule *rules, size_t n);  /* the whole set, each read */
+    void (*acknowledged)(void *ud, const char *alert_id);           /* an acknowledged alert */
+    void (*endpoints)(void *ud, const mt_pg_endpoint *e, size_t n); /* the active set, each read */
+    /* what to add to the statistics of webhook endpoint id (false: nothing) */
+    bool (*endpoint_delta)(void *ud, const char *id, mt_pg_endpoint_delta *out);
     void *ud;
 } mt_pgrules_callbacks;
 

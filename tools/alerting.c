@@ -229,6 +229,15 @@ int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n)
     return MT_OK;
 }
 
+mt_notifier *mt_alerting_set_notifier(mt_alerting *a, mt_notifier *nf)
+{
+    pthread_mutex_lock(&a->lock);
+    mt_notifier *old = a->nf;
+    a->nf = nf;
+    pthread_mutex_unlock(&a->lock);
+    return old;
+}
+
 void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id)
 {
     pthread_mutex_lock(&a->lock);

@@ -181,7 +181,11 @@ typedef struct daemon {
     mt_alerting *alerting; /* NULL without rules */
     mt_notifier *notifier; /* NULL without webhooks */
     mt_pgrules *pgrules;   /* rules followed in PostgreSQL (no rules file, a postgres) */
-    bool maint_busy;       /* a maintenance job on the thread pool, of maint_kind */
+    /* the endpoints read from PostgreSQL (pgrules' thread only), and the calls reported */
+    mt_pg_endpoint *eps;
+    mt_webhook_stats *reported;
+    size_t neps;
+    bool maint_busy; /* a maintenance job on the thread pool, of maint_kind */
     enum { MAINT_RETENTION, MAINT_COMPACT, MAINT_ALERTS } maint_kind;
     bool stopping, ingest_stopped;
     int exit_code;
@@ -315,6 +319,59 @@ static void pg_ack(void *ud, const char *alert_id)
     mt_alerting_acknowledge(d->alerting, alert_id);
 }
 
+/* A new set of endpoints: a new notifier (the old one delivers what it holds, then goes). */
+static void pg_endpoints(void *ud, const mt_pg_endpoint *e, size_t n)
+{
+    daemon_t *d = ud;
+    if (n == d->neps && (!n || !memcmp(e, d->eps, n * sizeof *e))) return;
+    mt_webhook *hooks = n ? calloc(n, sizeof *hooks) : NULL;
+    mt_pg_endpoint *copy = n ? malloc(n * sizeof *copy) : NULL;
+    mt_webhook_stats *rep = n ? calloc(n, sizeof *rep) : NULL;
+    mt_notifier *nf = NULL;
+    if (n && (!hooks || !copy || !rep)) goto out;
+    for (size_t i = 0; i < n; i++) {
+        hooks[i] = mt_webhook_default();
+        snprintf(hooks[i].name, sizeof hooks[i].name, "%s", e[i].name);
+        snprintf(hooks[i].url, sizeof hooks[i].url, "%s", e[i].url);
+        snprintf(hooks[i].secret, sizeof hooks[i].secret, "%s", e[i].secret);
+        hooks[i].retry_attempts = e[i].retry_attempts;
+        hooks[i].timeout_s = e[i].timeout_s;
+        hooks[i].rate_limit_per_hour = e[i].rate_limit_per_hour;
+    }
+    if (n && mt_notifier_start(hooks, n, &nf)) goto out;
+    mt_notifier_stop(mt_alerting_set_notifier(d->alerting, nf));
+    d->notifier = nf;
+    memcpy(copy, e, n * sizeof *e);
+    free(d->eps);
+    free(d->reported);
+    d->eps = copy, d->reported = rep, d->neps = n;
+    copy = NULL, rep = NULL;
+    mt_log(MT_LOG_INFO, "msg=\"webhook endpoints loaded\" endpoints=%zu", n);
+out:
+    free(hooks);
+    free(copy);
+    free(rep);
+}
+
+static bool pg_endpoint_delta(void *ud, const char *id, mt_pg_endpoint_delta *out)
+{
+    daemon_t *d = ud;
+    for (size_t i = 0; i < d->neps && d->notifier; i++) {
+        if (strcmp(d->eps[i].id, id)) continue;
+        mt_webhook_stats now;
+        mt_notifier_stats(d->notifier, i, &now);
+        mt_webhook_stats *was = &d->reported[i];
+        *out = (mt_pg_endpoint_delta){.total = now.total - was->total,
+                                      .successful = now.successful - was->successful,
+                                      .failed = now.failed - was->failed,
+                                      .last_success_ns = now.last_success_ns,
+                                      .last_failure_ns = now.last_failure_ns};
+        *was = now;
+        return out->total > 0;
+    }
+    return false;
+}
+
 /* ---- stopping -------------------------------------------------------------------- */
 
 static void on_ingest_stopped(void *ud)
@@ -345,6 +402,9 @@ static void finish_stop(daemon_t *d)
     uv_close((uv_handle_t *)&d->alerts, on_handle_closed);
     mt_pgrules_stop(d->pgrules); /* before the alerting it feeds */
     d->pgrules = NULL;
+    free(d->eps);
+    free(d->reported);
+    d->eps = NULL, d->reported = NULL, d->neps = 0;
     mt_alerting_free(d->alerting);
     d->alerting = NULL;
     mt_notifier_stop(d->notifier); /* what is queued is delivered (with its retries) first */
@@ -531,7 +591,11 @@ int main(int argc, char **argv)
     }
 
     if (!d.alerting && d.sink) { /* the rules live in PostgreSQL: follow them */
-        mt_pgrules_callbacks cb = {.rules = pg_rules, .acknowledged = pg_ack, .ud = &d};
+        mt_pgrules_callbacks cb = {.rules = pg_rules,
+                                   .acknowledged = pg_ack,
+                                   .endpoints = pg_endpoints,
+                                   .endpoint_delta = pg_endpoint_delta,
+                                   .ud = &d};
         if ((rc = mt_alerting_new(d.eng, NULL, 0, true, NULL, &d.alerting)) ||
             (rc = mt_pgrules_start(get("postgres"), 0, &cb, &d.pgrules))) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot follow the alert rules\" err=\"%s\"",

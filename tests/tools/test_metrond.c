@@ -1296,8 +1296,10 @@ Test(metrond, a_hanging_webhook_times_out_and_is_retried, .timeout = 120)
  */
 Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
 {
-    char url[512], got[512];
+    char url[512], got[512], sql[512];
     pg_private(url, sizeof url);
+    receiver rv = {.fail_first = 0};
+    receiver_start(&rv);
     daemon_t d;
     char extra[768];
     snprintf(extra, sizeof extra, "--postgres '%s' --alert-interval 1", url);
@@ -1305,6 +1307,14 @@ Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
     cr_assert(pg_wait(url, "SELECT to_regclass('monitoring.alert_rules') IS NOT NULL", "t", got,
                       sizeof got),
               "the sink installs the schema");
+    /* a webhook endpoint kept in PostgreSQL too */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO monitoring.webhook_endpoints (id, endpoint_name, webhook_url, "
+             "secret_token) VALUES ('55555555-5555-4555-8555-555555555555', 'ops', "
+             "'http://127.0.0.1:%d/hook', 'pgsecret') RETURNING endpoint_name",
+             rv.port);
+    pg_value(url, sql, got, sizeof got);
+    cr_assert_str_eq(got, "ops");
     pg_value(
         url,
         "INSERT INTO monitoring.alert_rules (id, rule_name, rule_category, severity, "
@@ -1337,6 +1347,23 @@ Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
         if (!strstr(out, "\tacknowledged\t")) usleep(100000);
     }
     cr_expect(strstr(out, "\tacknowledged\tcritical\tcpu hot\t"), "%s", out);
+    /* the endpoint heard of it, signed with its secret, and its statistics were written back */
+    cr_expect_geq(received(&rv), 1);
+    cr_expect(strstr(rv.got[0].body, "\"name\":\"cpu hot\""), "%s", rv.got[0].body);
+    char msg[4200], want[72];
+    unsigned char mac[32];
+    unsigned int ml = 0;
+    snprintf(msg, sizeof msg, "%s.%s", rv.got[0].ts, rv.got[0].body);
+    HMAC(EVP_sha256(), "pgsecret", 8, (unsigned char *)msg, strlen(msg), mac, &ml);
+    int w = snprintf(want, sizeof want, "sha256=");
+    for (unsigned j = 0; j < ml; j++)
+        w += snprintf(want + w, sizeof want - (size_t)w, "%02x", mac[j]);
+    cr_expect_str_eq(rv.got[0].sig, want);
+    cr_expect(pg_wait(url,
+                      "SELECT total_calls || ' ' || successful_calls || ' ' || "
+                      "(last_success_at IS NOT NULL) FROM monitoring.webhook_endpoints",
+                      "1 1 true", got, sizeof got),
+              "%s", got);
     /* the rule changes in PostgreSQL: 95 is no longer above it */
     pg_value(url, "UPDATE monitoring.alert_rules SET critical_threshold = 99 RETURNING 1", got,
              sizeof got);
@@ -1345,4 +1372,5 @@ Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
     stop(&d);
     cleanup(&d);
     pg_do("stop");
+    receiver_stop(&rv);
 }
