@@ -24,6 +24,7 @@ struct mt_alerting {
     size_t nrules;
     bool mirror;
     mt_notifier *nf;
+    char link_base[256];
     instance *in;
     size_t n, cap;
     /* the round in progress */
@@ -171,7 +172,28 @@ static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
         json_str(&p, end, r->rule.business_id);
     else
         p += snprintf(p, (size_t)(end - p), "null");
-    p += snprintf(p, (size_t)(end - p), "}}");
+    p += snprintf(p, (size_t)(end - p), "}");
+    if (a->link_base[0]) { /* the rule's data around the alert, through the query API */
+        char q[2048], sel[1600];
+        size_t k = 0;
+        for (const char *c = r->rule.metric; *c && k + 4 < sizeof sel; c++) {
+            unsigned char u = (unsigned char)*c;
+            if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                u == '.' || u == '_' || u == '-')
+                sel[k++] = (char)u;
+            else
+                k += (size_t)snprintf(sel + k, sizeof sel - k, "%%%02X", u);
+        }
+        sel[k] = '\0';
+        snprintf(q, sizeof q, "%s/api/v1/query?select=%s&from=%lld&to=now&step=1m&agg=%s",
+                 a->link_base, sel,
+                 (long long)((r->st.triggered_at - r->rule.window_ns) / 1000000000),
+                 r->rule.agg.name);
+        p += snprintf(p, (size_t)(end - p), ",\"links\":{\"query\":");
+        json_str(&p, end, q);
+        p += snprintf(p, (size_t)(end - p), "}");
+    }
+    p += snprintf(p, (size_t)(end - p), "}");
     *p = '\0';
     mt_notifier_send(a->nf, body);
 }
@@ -227,6 +249,11 @@ int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n)
     pthread_mutex_unlock(&a->lock);
     if (changed) mt_log(MT_LOG_INFO, "msg=\"alert rules loaded\" rules=%zu", n);
     return MT_OK;
+}
+
+void mt_alerting_set_link_base(mt_alerting *a, const char *base)
+{
+    snprintf(a->link_base, sizeof a->link_base, "%s", base ? base : "");
 }
 
 mt_notifier *mt_alerting_set_notifier(mt_alerting *a, mt_notifier *nf)

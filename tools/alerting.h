@@ -33,6 +33,9 @@ int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes);
 /* Replace the rules (copied), e.g. when they changed in PostgreSQL. Any thread. */
 int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n);
 
+/* Links in notifications point at base ("http://host:8086"): the alert's data as a query. */
+void mt_alerting_set_link_base(mt_alerting *a, const char *base);
+
 /* Tell nf (may be NULL) of the next changes instead; returns the one told before. Any thread. */
 mt_notifier *mt_alerting_set_notifier(mt_alerting *a, mt_notifier *nf);
 

@@ -70,6 +70,8 @@ static setting settings[] = {
      "postgres is set, else no alerting",
      NULL},
     {"alert_interval", "30", "seconds between alert evaluations", NULL},
+    {"public_url", "",
+     "this metrond's address for links in webhooks (default: http:// and the http setting)", NULL},
     {"retention_interval", "3600",
      "seconds between applying the [retention] policy (default 90d raw, 400d rollups; 0: never)",
      NULL},
@@ -608,6 +610,14 @@ int main(int argc, char **argv)
         mt_log(MT_LOG_INFO,
                "msg=\"alerting on the rules of monitoring.alert_rules\" interval_s=%llu",
                (unsigned long long)alert_every);
+    }
+
+    if (d.alerting) {
+        char base[300];
+        snprintf(base, sizeof base, "%s", get("public_url"));
+        if (!base[0] && strcmp(get("http"), "off"))
+            snprintf(base, sizeof base, "http://%s", get("http"));
+        mt_alerting_set_link_base(d.alerting, base);
     }
 
     mt_ingest_config ic = mt_ingest_config_default();

@@ -1224,6 +1224,7 @@ Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
         cr_expect(strstr(q->body, "\"severity\":\"critical\""), "%s", q->body);
         cr_expect(strstr(q->body, "\"series\":\"cpu,host=a usage\""), "%s", q->body);
         cr_expect(strstr(q->body, "\"name\":\"cpu_high\""), "%s", q->body);
+        cr_expect(strstr(q->body, "\"links\":{\"query\":\"http://127.0.0.1:"), "%s", q->body);
     }
     cr_expect_str_eq(rv.got[0].body, rv.got[2].body, "the same notification, retried");
     /* the condition clears: the resolution is sent */
