@@ -10,6 +10,7 @@
  *   GET /metrics       Prometheus text format 0.0.4
  *   GET /api/v1/query  select, from, to, step, agg, by, field, format: docs/query.md
  *   GET /api/v1/rollup select, from, to, step, series, exact, format: docs/query.md
+ *   GET /api/v1/alerts all: docs/alerts.md
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -784,6 +785,26 @@ static void handle_metrics(mt_conn *c)
     free(text);
 }
 
+static void handle_alerts(mt_conn *c)
+{
+    const mt_ingest_config *cfg = &c->ing->cfg;
+    if (!cfg->alerts) {
+        respond_error(c, 404, "alerting is off (no rules_file, no postgres)");
+        return;
+    }
+    http_state *hs = c->http;
+    char all[8];
+    size_t len;
+    bool every = query_param(hs->url, "all", all, sizeof all) && strcmp(all, "0");
+    char *text = cfg->alerts(cfg->alerts_ud, every, &len);
+    if (!text) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    respond(c, 200, "text/tab-separated-values; charset=utf-8", text, len);
+    free(text);
+}
+
 static void handle(mt_conn *c)
 {
     http_state *hs = c->http;
@@ -808,6 +829,8 @@ static void handle(mt_conn *c)
         handle_query(c);
     else if (strcmp(path, "/api/v1/rollup") == 0)
         handle_rollup(c);
+    else if (strcmp(path, "/api/v1/alerts") == 0)
+        handle_alerts(c);
     else
         respond_error(c, 404, "not found");
 }

@@ -77,6 +77,10 @@ typedef struct mt_ingest_config {
        malloc'd, owned by the caller after; NULL for none. Called on the loop thread. */
     char *(*more_metrics)(void *ud, size_t *len);
     void *more_metrics_ud;
+    /* GET /api/v1/alerts[?all=1]: the daemon's alert listing (malloc'd, tab-separated);
+       NULL: 404, alerting is off. Called on the loop thread. */
+    char *(*alerts)(void *ud, bool all, size_t *len);
+    void *alerts_ud;
 } mt_ingest_config;
 
 /* The defaults above, every listener on: TCP and UDP 127.0.0.1:8089, HTTP 127.0.0.1:8086. */

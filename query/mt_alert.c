@@ -512,3 +512,21 @@ int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r)
     r->st.notifications = (uint32_t)x[3];
     return MT_OK;
 }
+
+const char *mt_alert_listing_header(void)
+{
+    return "id\tstatus\tseverity\trule\tseries\tvalue\tthreshold\ttriggered_at\tresolved_at\n";
+}
+
+void mt_alert_record_row(const mt_alert_record *r, char *out, size_t cap)
+{
+    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved",
+                                           "suppressed"};
+    char trig[48] = "", res[48] = "", thr[32] = "";
+    if (r->st.triggered_at) mt_time_format(r->st.triggered_at, trig, sizeof trig);
+    if (r->st.resolved_at) mt_time_format(r->st.resolved_at, res, sizeof res);
+    if (!isnan(r->st.threshold)) snprintf(thr, sizeof thr, "%.17g", r->st.threshold);
+    snprintf(out, cap, "%s\t%s\t%s\t%s\t%s\t%.17g\t%s\t%s\t%s\n", r->alert_id,
+             statuses[r->st.status], mt_severity_name(r->st.severity), r->rule.name, r->series,
+             r->st.value, thr, trig, res);
+}

@@ -165,6 +165,10 @@ int mt_alert_record_key(const char *rule_id, const char *series, char *out, size
 /* A UUID for an alert instance, from its rule, series and time of firing. */
 void mt_alert_id(const char *rule_id, const char *series, int64_t triggered_at, char out[37]);
 
+/* The header and one row of the alert listing (tab-separated, for metron alerts), into out. */
+const char *mt_alert_listing_header(void);
+void mt_alert_record_row(const mt_alert_record *r, char *out, size_t cap);
+
 /* Serialize (*buf malloc'd, the caller frees) and read back: MT_OK, -ENOMEM, MT_ECORRUPT. */
 int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len);
 int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r);

@@ -251,6 +251,43 @@ int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n)
     return MT_OK;
 }
 
+static int by_triggered_desc(const void *x, const void *y)
+{
+    int64_t a = (*(const instance *const *)x)->rec.st.triggered_at,
+            b = (*(const instance *const *)y)->rec.st.triggered_at;
+    return (a < b) - (a > b);
+}
+
+char *mt_alerting_list(mt_alerting *a, bool all, size_t *len)
+{
+    pthread_mutex_lock(&a->lock);
+    const instance **v = malloc((a->n ? a->n : 1) * sizeof *v);
+    size_t n = 0, cap = 4096 + a->n * 2048;
+    char *out = malloc(cap);
+    if (!v || !out) {
+        pthread_mutex_unlock(&a->lock);
+        free(v);
+        free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        mt_alert_status st = a->in[i].rec.st.status;
+        if (st == MT_ALERT_ACTIVE || st == MT_ALERT_ACKNOWLEDGED || st == MT_ALERT_SUPPRESSED ||
+            (all && st == MT_ALERT_RESOLVED))
+            v[n++] = &a->in[i];
+    }
+    qsort(v, n, sizeof *v, by_triggered_desc);
+    size_t at = (size_t)snprintf(out, cap, "%s", mt_alert_listing_header());
+    for (size_t i = 0; i < n; i++) {
+        mt_alert_record_row(&v[i]->rec, out + at, cap - at);
+        at += strlen(out + at);
+    }
+    pthread_mutex_unlock(&a->lock);
+    free(v);
+    *len = at;
+    return out;
+}
+
 void mt_alerting_set_link_base(mt_alerting *a, const char *base)
 {
     snprintf(a->link_base, sizeof a->link_base, "%s", base ? base : "");

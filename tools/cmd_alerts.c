@@ -3,20 +3,20 @@
  * data directory (read beside it), newest first.
  */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metron_cli.h"
 #include "mt_alert.h"
-#include "mt_time.h"
 
 const char *const mt_cli_alerts_help =
-    "usage: metron alerts --data DIR [--all]\n"
+    "usage: metron alerts (--data DIR | --url URL) [--all]\n"
     "\n"
     "  The alerts metrond raised: id, status, severity, rule, series, value, threshold,\n"
-    "  triggered (and resolved) times. Open ones (active, acknowledged) only, unless --all.\n";
+    "  triggered (and resolved) times. Open ones (active, acknowledged, suppressed) only,\n"
+    "  unless --all. --data reads the data directory (beside metrond), --url asks metrond\n"
+    "  (its /api/v1/alerts).\n";
 
 typedef struct listing {
     mt_alert_record *r;
@@ -52,9 +52,10 @@ static int newest_first(const void *a, const void *b)
 
 int cmd_alerts(int argc, char **argv)
 {
-    const char *data = NULL;
+    const char *data = NULL, *url = NULL;
     listing l = {0};
     static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"url", required_argument, 0, 'u'},
                                          {"all", no_argument, 0, 'a'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -63,6 +64,8 @@ int cmd_alerts(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'd')
             data = optarg;
+        else if (c == 'u')
+            url = optarg;
         else if (c == 'a')
             l.all = true;
         else if (c == 'h')
@@ -70,7 +73,12 @@ int cmd_alerts(int argc, char **argv)
         else
             return mt_cli_usage("unknown option", mt_cli_alerts_help);
     }
-    if (!data || optind != argc) return mt_cli_usage("alerts needs --data DIR", mt_cli_alerts_help);
+    if (!data == !url || optind != argc)
+        return mt_cli_usage("alerts needs --data DIR or --url URL", mt_cli_alerts_help);
+    if (url) {
+        const char *params[][2] = {{"all", l.all ? "1" : NULL}};
+        return mt_cli_get(url, "/api/v1/alerts", params, 1);
+    }
     mt_engine *e = mt_cli_open_ro(data);
     if (!e) return 1;
     int rc = mt_engine_state_scan(e, "A", 1, on_record, &l);
@@ -80,19 +88,12 @@ int cmd_alerts(int argc, char **argv)
         free(l.r);
         return 1;
     }
-    static const char *const statuses[] = {"none", "active", "acknowledged", "resolved",
-                                           "suppressed"};
     qsort(l.r, l.n, sizeof *l.r, newest_first);
-    printf("id\tstatus\tseverity\trule\tseries\tvalue\tthreshold\ttriggered_at\tresolved_at\n");
+    fputs(mt_alert_listing_header(), stdout);
     for (size_t i = 0; i < l.n; i++) {
-        const mt_alert_record *r = &l.r[i];
-        char trig[48], res[48] = "";
-        mt_time_format(r->st.triggered_at, trig, sizeof trig);
-        if (r->st.resolved_at) mt_time_format(r->st.resolved_at, res, sizeof res);
-        printf("%s\t%s\t%s\t%s\t%s\t%.17g\t", r->alert_id, statuses[r->st.status],
-               mt_severity_name(r->st.severity), r->rule.name, r->series, r->st.value);
-        if (!isnan(r->st.threshold)) printf("%.17g", r->st.threshold);
-        printf("\t%s\t%s\n", trig, res);
+        char row[2048];
+        mt_alert_record_row(&l.r[i], row, sizeof row);
+        fputs(row, stdout);
     }
     free(l.r);
     return fflush(stdout) ? 1 : 0;

@@ -374,6 +374,12 @@ static bool pg_endpoint_delta(void *ud, const char *id, mt_pg_endpoint_delta *ou
     return false;
 }
 
+static char *alerts_listing(void *ud, bool all, size_t *len)
+{
+    daemon_t *d = ud;
+    return d->alerting ? mt_alerting_list(d->alerting, all, len) : NULL;
+}
+
 /* ---- stopping -------------------------------------------------------------------- */
 
 static void on_ingest_stopped(void *ud)
@@ -621,6 +627,10 @@ int main(int argc, char **argv)
     }
 
     mt_ingest_config ic = mt_ingest_config_default();
+    if (d.alerting) {
+        ic.alerts = alerts_listing;
+        ic.alerts_ud = &d;
+    }
     if (d.sink) {
         ic.more_metrics = sink_metrics;
         ic.more_metrics_ud = &d;

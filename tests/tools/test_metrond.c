@@ -1241,8 +1241,8 @@ Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
     cr_expect(strstr(rv.got[3].body, "\"status\":\"resolved\""), "%s", rv.got[3].body);
     /* metron alerts, beside the daemon: nothing open; --all shows the resolved one */
     char cmd[512], out[2048];
-    snprintf(cmd, sizeof cmd, "%s alerts --data %s; %s alerts --data %s --all", METRON_PATH, d.dir,
-             METRON_PATH, d.dir);
+    snprintf(cmd, sizeof cmd, "%s alerts --data %s; %s alerts --url http://127.0.0.1:%d --all",
+             METRON_PATH, d.dir, METRON_PATH, d.http);
     FILE *p = popen(cmd, "r");
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = '\0';
