@@ -35,12 +35,15 @@ struct mt_sink {
     mt_pg *pg;
     int64_t maintained_ns; /* when partitions were last made */
     int state;             /* last logged: 0 none, 1 connected, 2 cannot connect, 3 refused */
+    bool near_full;        /* the outbox passed 90% of its budget (logged) */
 };
 
 mt_sink_options mt_sink_options_default(void)
 {
-    return (mt_sink_options){
-        .batch_hours = 24, .idle_ns = 200 * 1000000LL, .retry_max_ns = 30 * 1000000000LL};
+    return (mt_sink_options){.batch_hours = 24,
+                             .idle_ns = 200 * 1000000LL,
+                             .retry_max_ns = 30 * 1000000000LL,
+                             .outbox_budget = 100000};
 }
 
 /* ---- PostgreSQL array literals: every value a parameter ----------------------------- */
@@ -553,6 +556,18 @@ static void *sink_main(void *arg)
         pthread_mutex_lock(&s->lock);
         s->st.connected = s->pg != NULL && rc != MT_EPG;
         pthread_mutex_unlock(&s->lock);
+        size_t depth;
+        int64_t oldest;
+        if (mt_engine_outbox_stats(s->e, &depth, &oldest) == MT_OK) {
+            bool near = depth * 10 >= s->opt.outbox_budget * 9;
+            if (near != s->near_full)
+                mt_log(near ? MT_LOG_WARN : MT_LOG_INFO,
+                       near ? "msg=\"the outbox is near its budget: PostgreSQL is behind; nothing "
+                              "is dropped\" depth=%zu budget=%zu"
+                            : "msg=\"the outbox is back under its budget\" depth=%zu budget=%zu",
+                       depth, s->opt.outbox_budget);
+            s->near_full = near;
+        }
         if (rc) {
             pthread_mutex_lock(&s->lock);
             s->st.failures++;
@@ -584,6 +599,7 @@ int mt_sink_start(mt_engine *e, const mt_sink_options *opt, mt_sink **out)
     if (!s->opt.batch_hours) s->opt.batch_hours = d.batch_hours;
     if (!s->opt.idle_ns) s->opt.idle_ns = d.idle_ns;
     if (!s->opt.retry_max_ns) s->opt.retry_max_ns = d.retry_max_ns;
+    if (!s->opt.outbox_budget) s->opt.outbox_budget = d.outbox_budget;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     int rc = pthread_create(&s->thread, NULL, sink_main, s);

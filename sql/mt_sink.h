@@ -17,7 +17,9 @@
  * retried after an exponential backoff with jitter (0.25 s doubling to
  * 30 s); one log line per change of state (connected, lost, refused),
  * not one per try. The outbox meanwhile keeps everything (its entries are
- * references to hours: a few dozen bytes each).
+ * references to hours: a few dozen bytes each, one per sealed hour and per
+ * re-seal, so even a PostgreSQL gone for a year holds it at ~9,000); past
+ * 90% of its budget the sink says so, once, and nothing is dropped.
  *
  * Rows PostgreSQL could never take are left out and counted, never retried
  * for ever: a business_id that is not a UUID, a measurement longer than 50
@@ -42,6 +44,8 @@ typedef struct mt_sink_options {
     size_t batch_hours;   /* outbox entries per transaction (default 24) */
     int64_t idle_ns;      /* how often an empty outbox is looked at (default 200 ms) */
     int64_t retry_max_ns; /* the longest backoff (default 30 s) */
+    size_t outbox_budget; /* entries: a warning when the outbox passes 90% of it, and when it
+                             is back under (default 100000: 11 years of hours) */
 } mt_sink_options;
 
 /* The defaults above, conninfo NULL. */

@@ -65,6 +65,10 @@ static setting settings[] = {
      "PostgreSQL to mirror rollups into (libpq URL; passwords in ~/.pgpass or PGPASSWORD, not "
      "here); empty: no mirror",
      NULL},
+    {"postgres_outbox_budget", "100000",
+     "outbox entries (sealed hours, alert changes) past 90% of which the log warns; nothing is "
+     "dropped",
+     NULL},
     {"rules_file", "",
      "alert rules (INI, docs/alerts.md); empty: the rules of monitoring.alert_rules when "
      "postgres is set, else no alerting",
@@ -518,9 +522,10 @@ int main(int argc, char **argv)
     }
     mt_log_set_level(level);
     uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new,
-        retention_every, compact_every, alert_every;
+        retention_every, compact_every, alert_every, budget_entries;
     bool sync;
-    if (parse_u64("alert_interval", &alert_every) ||
+    if (parse_u64("postgres_outbox_budget", &budget_entries) ||
+        parse_u64("alert_interval", &alert_every) ||
         parse_u64("retention_interval", &retention_every) ||
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
         parse_u64("max_body", &max_body) || parse_u64("max_conns", &max_conns) ||
@@ -563,6 +568,7 @@ int main(int argc, char **argv)
     if (eo.outbox) {
         mt_sink_options so = mt_sink_options_default();
         so.conninfo = get("postgres");
+        so.outbox_budget = budget_entries;
         if ((rc = mt_sink_start(d.eng, &so, &d.sink))) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot start the SQL sink\" err=\"%s\"", mt_strerror(rc));
             mt_engine_close(d.eng);

@@ -883,7 +883,7 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
     pg_private(url, sizeof url);
     daemon_t d;
     char extra[768];
-    snprintf(extra, sizeof extra, "--postgres '%s' --grace 60", url);
+    snprintf(extra, sizeof extra, "--postgres '%s' --grace 60 --postgres-outbox-budget 10", url);
     start(&d, extra);
     write_hours(&d, 0, 12, 0);
     for (int i = 0; i < 200 && metric(&d, "metron_sink_rows_delivered_total") <= 0; i++)
@@ -965,6 +965,17 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
                     strstr(theirs[i], ",100000,");
     cr_expect(replaced, "hour 5 of the system-wide tenant holds the late point");
     stop(&d);
+    /* the outage passed 90% of the (small) budget: said once, and once when it drained */
+    FILE *log = fopen(d.log, "r");
+    char line[1024];
+    int near = 0, back = 0;
+    while (log && fgets(line, sizeof line, log)) {
+        near += strstr(line, "the outbox is near its budget") != NULL;
+        back += strstr(line, "the outbox is back under its budget") != NULL;
+    }
+    if (log) fclose(log);
+    cr_expect_geq(near, 1);
+    cr_expect_geq(back, 1);
     cleanup(&d);
     pg_do("stop");
 }
