@@ -534,7 +534,7 @@ static void *sink_main(void *arg)
                 for (size_t i = 0; !rc && i < b.na; i++)
                     rc = deliver_alert(s, b.alerts[i], b.alen[i], &sent, &skipped);
                 if (!rc) rc = mt_pg_exec(s->pg, "COMMIT", 0, NULL);
-                if (rc == MT_EPG) state(s, 3, mt_pg_errmsg(s->pg));
+                if (rc == MT_EPG) state(s, mt_pg_ok(s->pg) ? 3 : 2, mt_pg_errmsg(s->pg));
                 if (rc) mt_pg_abort(s->pg);
             }
             /* committed: now, and only now, the entries may go */
