@@ -150,6 +150,17 @@ static void stop(daemon_t *d)
               d->log);
 }
 
+/* Lines of the daemon's log that contain needle. */
+static int log_lines(const daemon_t *d, const char *needle)
+{
+    FILE *log = fopen(d->log, "r");
+    char line[1024];
+    int n = 0;
+    while (log && fgets(line, sizeof line, log)) n += strstr(line, needle) != NULL;
+    if (log) fclose(log);
+    return n;
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
     (void)sb, (void)flag, (void)f;
@@ -543,13 +554,8 @@ Test(metrond, retention_runs_on_its_interval_with_the_config_policy, .timeout = 
     cr_assert_eq(http(d.http, "GET", q, NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
     cr_expect(strstr(body, ",3\n"), "%s", body);
     stop(&d);
-    FILE *log = fopen(d.log, "r");
-    char line[1024];
-    bool logged = false;
-    while (log && fgets(line, sizeof line, log))
-        logged |= strstr(line, "retention applied") != NULL;
-    if (log) fclose(log);
-    cr_expect(logged, "the log says what retention removed (%s)", d.log);
+    cr_expect_geq(log_lines(&d, "retention applied"), 1, "the log says what retention removed (%s)",
+                  d.log);
     cleanup(&d);
     unlink(conf);
 }
@@ -966,16 +972,8 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
     cr_expect(replaced, "hour 5 of the system-wide tenant holds the late point");
     stop(&d);
     /* the outage passed 90% of the (small) budget: said once, and once when it drained */
-    FILE *log = fopen(d.log, "r");
-    char line[1024];
-    int near = 0, back = 0;
-    while (log && fgets(line, sizeof line, log)) {
-        near += strstr(line, "the outbox is near its budget") != NULL;
-        back += strstr(line, "the outbox is back under its budget") != NULL;
-    }
-    if (log) fclose(log);
-    cr_expect_geq(near, 1);
-    cr_expect_geq(back, 1);
+    cr_expect_geq(log_lines(&d, "the outbox is near its budget"), 1);
+    cr_expect_geq(log_lines(&d, "the outbox is back under its budget"), 1);
     cleanup(&d);
     pg_do("stop");
 }
@@ -1067,16 +1065,8 @@ Test(metrond, alerts_fire_mirror_and_resolve, .timeout = 120)
                       "resolved true", got, sizeof got),
               "%s", got);
     stop(&d);
-    FILE *log = fopen(d.log, "r");
-    char line[1024];
-    int fired = 0, resolved = 0;
-    while (log && fgets(line, sizeof line, log)) {
-        fired += strstr(line, "msg=\"alert fired\"") != NULL;
-        resolved += strstr(line, "msg=\"alert resolved\"") != NULL;
-    }
-    if (log) fclose(log);
-    cr_expect_eq(fired, 1);
-    cr_expect_eq(resolved, 1);
+    cr_expect_eq(log_lines(&d, "msg=\"alert fired\""), 1);
+    cr_expect_eq(log_lines(&d, "msg=\"alert resolved\""), 1);
     cleanup(&d);
     unlink(rules);
     pg_do("stop");
