@@ -170,3 +170,9 @@ int mt_pg_wait_notify(mt_pg *pg, int timeout_ms, bool *notified)
     }
     return MT_OK;
 }
+
+void mt_pg_server_name(const mt_pg *pg, char *out, size_t cap)
+{
+    const char *host = PQhost(pg->conn), *port = PQport(pg->conn), *db = PQdb(pg->conn);
+    snprintf(out, cap, "%s:%s/%s", host && *host ? host : "local", port ? port : "", db ? db : "");
+}

@@ -73,6 +73,9 @@ int mt_pg_query_rows(mt_pg *pg, const char *sql, int nparams, const char *const 
  */
 int mt_pg_wait_notify(mt_pg *pg, int timeout_ms, bool *notified);
 
+/* "host:port/dbname" of the connection, for tags and logs (no user, no password). */
+void mt_pg_server_name(const mt_pg *pg, char *out, size_t cap);
+
 /* Whether the connection is still up (false after the server went away: open a new one). */
 bool mt_pg_ok(const mt_pg *pg);
 

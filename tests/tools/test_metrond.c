@@ -1376,3 +1376,62 @@ Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
     pg_do("stop");
     receiver_stop(&rv);
 }
+
+/*
+ * metron-pgstat against the test PostgreSQL, pushing into metrond: its
+ * metrics are queryable; pushed while metrond is away, they wait in the
+ * spool and arrive with the next push.
+ */
+Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
+{
+    char spool[] = "/tmp/metron-pgstat-spool-XXXXXX";
+    cr_assert_not_null(mkdtemp(spool));
+    daemon_t d;
+    start(&d, NULL);
+    char cmd[2048], body[65536];
+    snprintf(cmd, sizeof cmd,
+             "%s --pg '%s' --url http://127.0.0.1:%d --once --interval 1s --spool %s 2>&1",
+             METRON_PGSTAT_PATH, mt_test_pg_url(), d.http, spool);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(http(d.http, "GET",
+                      "/api/v1/query?select=pg_database.size_bytes&from=-5m&to=now&agg=count&"
+                      "format=csv&by=none",
+                      NULL, NULL, 0, body, sizeof body, NULL, 0),
+                 200, "%s", body);
+    cr_expect(strstr(body, "time,count\n") && strstr(body, "Z,"), "%s", body);
+    /* metrond away: the readings are spooled, then sent first at the next push */
+    stop(&d);
+    snprintf(cmd, sizeof cmd,
+             "%s --pg '%s' --url http://127.0.0.1:%d --once --interval 1s --spool %s 2>&1",
+             METRON_PGSTAT_PATH, mt_test_pg_url(), d.http, spool);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c '\\.lp$'", spool);
+    FILE *p = popen(cmd, "r");
+    int spooled = 0;
+    cr_assert_eq(fscanf(p, "%d", &spooled), 1);
+    pclose(p);
+    cr_expect_eq(spooled, 2, "two pushes waiting");
+    start_at(&d, NULL);
+    snprintf(cmd, sizeof cmd,
+             "%s --pg '%s' --url http://127.0.0.1:%d --once --interval 1s --spool %s 2>&1",
+             METRON_PGSTAT_PATH, mt_test_pg_url(), d.http, spool);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c '\\.lp$'", spool);
+    p = popen(cmd, "r");
+    cr_assert_eq(fscanf(p, "%d", &spooled), 1);
+    pclose(p);
+    cr_expect_eq(spooled, 0, "the spool drained");
+    cr_assert_eq(http(d.http, "GET",
+                      "/api/v1/query?select=pg_locks.waiting&from=-5m&to=now&agg=count&"
+                      "format=csv&by=none",
+                      NULL, NULL, 0, body, sizeof body, NULL, 0),
+                 200);
+    long count = 0;
+    const char *row = strchr(body, '\n');
+    if (row && strchr(row, ',')) count = atol(strchr(row, ',') + 1);
+    cr_expect_eq(count, 6, "3 runs x 2 readings, none lost: %s", body);
+    stop(&d);
+    cleanup(&d);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", spool);
+    cr_expect_eq(system(cmd), 0);
+}

@@ -1,0 +1,232 @@
+/*
+ * metron-pgstat — the agent that reads PostgreSQL's own statistics
+ * (sql/mt_pgstat.h) from one or more servers every interval and pushes
+ * them to metrond as line protocol over HTTP (a 204 means durable).
+ * A push that fails is kept in a spool directory and sent again, oldest
+ * first, before the next one, so a metrond restart loses nothing.
+ *
+ *   metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [--interval D]
+ *                 [--business-id UUID] [--top N] [--spool DIR] [--once] [--print]
+ *
+ * Passwords come from ~/.pgpass or PGPASSWORD, never from the command
+ * line (which ps and logs show): a URL with a password is refused.
+ */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mt_log.h"
+#include "mt_pg.h"
+#include "mt_pgstat.h"
+#include "mt_time.h"
+
+#define MAX_SERVERS 16
+
+static const char usage_text[] =
+    "usage: metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [options]\n"
+    "\n"
+    "  --pg URL          a PostgreSQL server to watch (libpq URL, no password in it:\n"
+    "                    ~/.pgpass or PGPASSWORD); repeat for several\n"
+    "  --url URL         metrond (http://127.0.0.1:8086): its /write\n"
+    "  --interval D      between readings (15s)\n"
+    "  --business-id ID  tag every line with this tenant\n"
+    "  --top N           statements kept apart per interval, the rest as 'other' (20)\n"
+    "  --spool DIR       pushes that failed wait here (./pgstat-spool)\n"
+    "  --once            a baseline, one interval, one push, then exit\n"
+    "  --print           write the line protocol to stdout instead of pushing it\n";
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)ud;
+    return size * n;
+}
+
+/* POST body to base/write: true on 204. */
+static bool push(const char *base, const char *body, size_t len)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s/write?db=pgstat&precision=ns", base);
+    CURL *c = curl_easy_init();
+    if (!c) return false;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (cc != CURLE_OK || status != 204)
+        mt_log(MT_LOG_WARN, "msg=\"push to metrond failed; spooled\" url=%s err=\"%s\"", base,
+               cc != CURLE_OK ? curl_easy_strerror(cc) : "not 204");
+    return cc == CURLE_OK && status == 204;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Send the spooled pushes, oldest first; stop at the first that fails. */
+static void resend(const char *base, const char *spool)
+{
+    struct dirent **names;
+    int n = scandir(spool, &names, NULL, by_name);
+    for (int i = 0; i < n; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", spool, names[i]->d_name);
+        bool sent = true;
+        if (strstr(names[i]->d_name, ".lp")) {
+            FILE *f = fopen(path, "r");
+            char *body = NULL;
+            size_t len = 0;
+            if (f) {
+                fseek(f, 0, SEEK_END);
+                long sz = ftell(f);
+                rewind(f);
+                body = sz > 0 ? malloc((size_t)sz) : NULL;
+                len = body ? fread(body, 1, (size_t)sz, f) : 0;
+                fclose(f);
+            }
+            sent = !body || push(base, body, len);
+            free(body);
+            if (sent) unlink(path);
+        }
+        free(names[i]);
+        if (!sent) {
+            for (int k = i + 1; k < n; k++) free(names[k]);
+            break;
+        }
+    }
+    if (n >= 0) free(names);
+}
+
+static void spool_write(const char *spool, const char *body, size_t len)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/%020lld.lp", spool, (long long)mt_now_ns());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fwrite(body, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f) fclose(f);
+    if (ok && rename(tmp, path) == 0) return;
+    unlink(tmp);
+    mt_log(MT_LOG_ERROR, "msg=\"cannot spool a push: these readings are lost\" spool=%s", spool);
+}
+
+int main(int argc, char **argv)
+{
+    const char *pgs[MAX_SERVERS], *url = NULL, *business = NULL, *spool = "./pgstat-spool";
+    size_t npg = 0, top = 20;
+    int64_t interval = 15 * 1000000000LL;
+    bool once = false, print = false;
+    static const struct option opts[] = {
+        {"pg", required_argument, 0, 'p'},       {"url", required_argument, 0, 'u'},
+        {"interval", required_argument, 0, 'i'}, {"business-id", required_argument, 0, 'b'},
+        {"top", required_argument, 0, 't'},      {"spool", required_argument, 0, 's'},
+        {"once", no_argument, 0, 'o'},           {"print", no_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (npg == MAX_SERVERS) return fprintf(stderr, "metron-pgstat: at most 16 --pg\n"), 2;
+            pgs[npg++] = optarg;
+            break;
+        case 'u': url = optarg; break;
+        case 'i':
+            if (!mt_duration_parse(optarg, &interval) || interval <= 0)
+                return fprintf(stderr, "metron-pgstat: --interval is a duration (15s)\n"), 2;
+            break;
+        case 'b': business = optarg; break;
+        case 't': top = strtoul(optarg, NULL, 10); break;
+        case 's': spool = optarg; break;
+        case 'o': once = true; break;
+        case 'P': print = true; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (!npg || (!url && !print) || optind != argc) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    for (size_t i = 0; i < npg; i++) /* a password on the command line shows in ps */
+        if (strstr(pgs[i], "password=") ||
+            (strstr(pgs[i], "://") && strchr(pgs[i], '@') &&
+             memchr(strstr(pgs[i], "://") + 3, ':',
+                    (size_t)(strchr(pgs[i], '@') - strstr(pgs[i], "://") - 3)))) {
+            fprintf(stderr, "metron-pgstat: no password in --pg: use ~/.pgpass or PGPASSWORD\n");
+            return 2;
+        }
+    if (!print && mkdir(spool, 0700) && errno != EEXIST) {
+        fprintf(stderr, "metron-pgstat: cannot create the spool %s: %s\n", spool, strerror(errno));
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    mt_pg *pg[MAX_SERVERS] = {0};
+    mt_pgstat *st[MAX_SERVERS] = {0};
+    int rounds = 0, rc = 0;
+    while (!stopping) {
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        for (size_t i = 0; i < npg; i++) {
+            char err[512], name[300];
+            if (!pg[i] && mt_pg_open(pgs[i], &pg[i], err, sizeof err)) {
+                mt_log(MT_LOG_WARN, "msg=\"cannot connect\" server=%zu err=\"%s\"", i, err);
+                pg[i] = NULL;
+                continue;
+            }
+            if (!st[i]) {
+                mt_pg_server_name(pg[i], name, sizeof name);
+                mt_pgstat_options o = {.server = name, .business_id = business, .top = top};
+                if (mt_pgstat_new(&o, &st[i])) continue;
+            }
+            if (mt_pgstat_collect(st[i], pg[i], mt_now_ns(), &buf, &len, &cap)) {
+                mt_log(MT_LOG_WARN, "msg=\"reading failed; reconnecting\" err=\"%s\"",
+                       mt_pg_errmsg(pg[i]));
+                mt_pg_close(pg[i]);
+                pg[i] = NULL;
+            }
+        }
+        if (len && print) {
+            fwrite(buf, 1, len, stdout);
+            fflush(stdout);
+        } else if (len) {
+            resend(url, spool);
+            if (!push(url, buf, len)) spool_write(spool, buf, len);
+        }
+        free(buf);
+        if (once && ++rounds == 2) break;
+        for (int64_t slept = 0; !stopping && slept < interval; slept += 100000000LL) {
+            struct timespec ts = {0, 100000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (size_t i = 0; i < npg; i++) {
+        mt_pgstat_free(st[i]);
+        mt_pg_close(pg[i]);
+    }
+    curl_global_cleanup();
+    return rc;
+}
