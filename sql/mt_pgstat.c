@@ -2,6 +2,7 @@
 #include "mt_pgstat.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,9 @@ struct mt_pgstat {
     bool baseline; /* a first collection was made */
     mt_pgstat_stmt *tops;
     size_t ntops;
+    mt_pgstat_health health;
+    int64_t prev_deadlocks;
+    bool have_deadlocks;
 };
 
 int mt_pgstat_new(const mt_pgstat_options *opt, mt_pgstat **out)
@@ -317,6 +321,196 @@ static int rows(mt_pgstat *s, mt_pg *pg, out *o, int64_t now, const char *m, int
     return mt_pg_query_rows(pg, sql, 0, NULL, on_row, &r);
 }
 
+const mt_pgstat_health *mt_pgstat_last_health(const mt_pgstat *s)
+{
+    return &s->health;
+}
+
+static int on_health(void *ud, int ncols, const char *const *v)
+{
+    mt_pgstat_health *h = ud;
+    if (ncols != 9) return MT_EINVAL;
+    h->connections = atoi(v[0]);
+    h->active = atoi(v[1]);
+    h->idle = atoi(v[2]);
+    h->max_connections = atoi(v[3]);
+    h->locks_waiting = atoi(v[4]);
+    h->deadlocks = v[5] ? strtoll(v[5], NULL, 10) : 0;
+    h->cache_hit_ratio = v[6] ? strtod(v[6], NULL) : NAN;
+    h->index_hit_ratio = v[7] ? strtod(v[7], NULL) : NAN;
+    h->replication_lag_s = v[8] ? strtod(v[8], NULL) : NAN;
+    return MT_OK;
+}
+
+static int health(mt_pgstat *s, mt_pg *pg)
+{
+    mt_pgstat_health h = {0};
+    int rc = mt_pg_query_rows(
+        pg,
+        "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
+        " (SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+        "   AND backend_type = 'client backend'),"
+        " (SELECT count(*) FROM pg_stat_activity WHERE state = 'idle'"
+        "   AND backend_type = 'client backend'),"
+        " current_setting('max_connections')::int,"
+        " (SELECT count(*) FROM pg_locks WHERE NOT granted),"
+        " (SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()),"
+        " (SELECT CASE WHEN blks_hit + blks_read > 0 THEN blks_hit::float8 / (blks_hit + blks_read)"
+        "   END FROM pg_stat_database WHERE datname = current_database()),"
+        " (SELECT CASE WHEN sum(idx_blks_hit + idx_blks_read) > 0"
+        "   THEN sum(idx_blks_hit)::float8 / sum(idx_blks_hit + idx_blks_read) END"
+        "   FROM pg_statio_user_indexes),"
+        " (SELECT max(extract(epoch FROM replay_lag)) FROM pg_stat_replication)",
+        0, NULL, on_health, &h);
+    if (rc) return rc;
+    int score = 100;
+    if (!isnan(h.cache_hit_ratio))
+        score -= h.cache_hit_ratio < 0.90 ? 20 : h.cache_hit_ratio < 0.99 ? 10 : 0;
+    score -= h.locks_waiting * 5 > 20 ? 20 : h.locks_waiting * 5;
+    if (s->have_deadlocks && h.deadlocks > s->prev_deadlocks) score -= 10;
+    if (!isnan(h.replication_lag_s))
+        score -= h.replication_lag_s > 30 ? 20 : h.replication_lag_s > 5 ? 10 : 0;
+    if (h.max_connections && h.connections * 10 > h.max_connections * 8) score -= 10;
+    h.score = score < 0 ? 0 : score;
+    h.status = h.score >= 80 ? "healthy" : h.score >= 50 ? "warning" : "critical";
+    s->prev_deadlocks = h.deadlocks;
+    s->have_deadlocks = true;
+    s->health = h;
+    return MT_OK;
+}
+
+/* Append one element (quoted; NULL: SQL NULL) to a text array literal for unnest. */
+static int arr_add(char **a, size_t *len, size_t *cap, const char *v)
+{
+    size_t need = *len + 2 * strlen(v ? v : "") + 8;
+    if (need > *cap) {
+        size_t c = *cap ? *cap * 2 : 4096;
+        while (c < need) c *= 2;
+        char *n = realloc(*a, c);
+        if (!n) return -ENOMEM;
+        *a = n;
+        *cap = c;
+    }
+    char *p = *a + *len;
+    *p++ = *len ? ',' : '{';
+    if (!v) {
+        memcpy(p, "NULL", 4);
+        p += 4;
+    } else {
+        *p++ = '"';
+        for (const char *c = v; *c; c++) {
+            if (*c == '"' || *c == '\\') *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '"';
+    }
+    *len = (size_t)(p - *a);
+    return MT_OK;
+}
+
+/* Close the literal: "}" after the elements, "{}" when there are none. */
+static int arr_close(char **a, size_t *len, size_t *cap)
+{
+    if (*len + 3 > *cap) {
+        char *n = realloc(*a, *len + 3);
+        if (!n) return -ENOMEM;
+        *a = n;
+        *cap = *len + 3;
+    }
+    if (!*len) (*a)[(*len)++] = '{';
+    (*a)[(*len)++] = '}';
+    (*a)[*len] = '\0';
+    return MT_OK;
+}
+
+int mt_pgstat_write(const mt_pgstat *s, mt_pg *sink, int64_t now)
+{
+    enum { QID, QUERY, CALLS, TOTAL, MEAN, MAX, STDDEV, ROWS, HIT, READ, DIRTIED, WRITTEN, NCOL };
+    char *col[NCOL] = {0};
+    size_t len[NCOL] = {0}, cap[NCOL] = {0};
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < s->ntops; i++) {
+        const mt_pgstat_stmt *t = &s->tops[i];
+        char v[NCOL][32];
+        snprintf(v[QID], 32, "%lld", (long long)t->queryid);
+        snprintf(v[CALLS], 32, "%llu", (unsigned long long)t->calls);
+        snprintf(v[TOTAL], 32, "%.6f", t->total_ms);
+        snprintf(v[MEAN], 32, "%.6f", t->mean_ms);
+        snprintf(v[MAX], 32, "%.6f", t->max_ms);
+        snprintf(v[STDDEV], 32, "%.6f", t->stddev_ms);
+        snprintf(v[ROWS], 32, "%llu", (unsigned long long)t->rows);
+        snprintf(v[HIT], 32, "%llu", (unsigned long long)t->shared_hit);
+        snprintf(v[READ], 32, "%llu", (unsigned long long)t->shared_read);
+        snprintf(v[DIRTIED], 32, "%llu", (unsigned long long)t->shared_dirtied);
+        snprintf(v[WRITTEN], 32, "%llu", (unsigned long long)t->shared_written);
+        for (int k = 0; !rc && k < NCOL; k++)
+            rc = arr_add(&col[k], &len[k], &cap[k], k == QUERY ? t->query : v[k]);
+    }
+    for (int k = 0; !rc && k < NCOL; k++) rc = arr_close(&col[k], &len[k], &cap[k]);
+    char when[32], bid[64];
+    snprintf(when, sizeof when, "%.9f", (double)now / 1e9);
+    snprintf(bid, sizeof bid, "%s", s->business_id);
+    const char *params[NCOL + 2] = {when, s->business_id[0] ? bid : NULL};
+    for (int k = 0; k < NCOL; k++) params[2 + k] = col[k];
+    if (!rc) rc = mt_pg_exec(sink, "BEGIN", 0, NULL);
+    if (!rc && s->ntops)
+        rc = mt_pg_exec(
+            sink,
+            "INSERT INTO monitoring.query_performance (business_id, query_id, query_hash,"
+            " normalized_query, execution_count, total_exec_time, mean_exec_time, max_exec_time,"
+            " stddev_exec_time, rows_processed, shared_blks_hit, shared_blks_read,"
+            " shared_blks_dirtied, shared_blks_written, performance_category, is_problematic,"
+            " collected_at)"
+            " SELECT $2::uuid, q, q::text, t, c, tot, m, mx, sd, r, h, rd, dt, w,"
+            " CASE WHEN m < 10 THEN 'excellent' WHEN m < 50 THEN 'good' WHEN m < 200 THEN"
+            " 'acceptable' WHEN m < 1000 THEN 'poor' ELSE 'critical' END, m > 200,"
+            " to_timestamp($1::float8)"
+            " FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::numeric[], $7::numeric[],"
+            " $8::numeric[], $9::numeric[], $10::bigint[], $11::bigint[], $12::bigint[],"
+            " $13::bigint[], $14::bigint[]) AS u(q, t, c, tot, m, mx, sd, r, h, rd, dt, w)",
+            NCOL + 2, params);
+    const mt_pgstat_health *h = &s->health;
+    char conn[16], act[16], idle[16], locks[16], dl[24], cache[32], idx[32], lag[32], score[8];
+    snprintf(conn, sizeof conn, "%d", h->connections);
+    snprintf(act, sizeof act, "%d", h->active);
+    snprintf(idle, sizeof idle, "%d", h->idle);
+    snprintf(locks, sizeof locks, "%d", h->locks_waiting);
+    snprintf(dl, sizeof dl, "%lld", (long long)h->deadlocks);
+    snprintf(cache, sizeof cache, "%.4f", h->cache_hit_ratio);
+    snprintf(idx, sizeof idx, "%.4f", h->index_hit_ratio);
+    snprintf(lag, sizeof lag, "%.3f", h->replication_lag_s);
+    snprintf(score, sizeof score, "%d", h->score);
+    const char *hp[] = {when,
+                        s->business_id[0] ? bid : NULL,
+                        s->server,
+                        h->status ? h->status : "unknown",
+                        score,
+                        conn,
+                        act,
+                        idle,
+                        isnan(h->cache_hit_ratio) ? NULL : cache,
+                        isnan(h->index_hit_ratio) ? NULL : idx,
+                        locks,
+                        dl,
+                        isnan(h->replication_lag_s) ? NULL : lag};
+    if (!rc)
+        rc = mt_pg_exec(sink,
+                        "INSERT INTO monitoring.system_health (business_id, component_type,"
+                        " component_name, health_status, health_score, connection_count,"
+                        " active_connections, idle_connections, cache_hit_ratio, index_hit_ratio,"
+                        " locks_waiting, deadlocks_count, replication_lag_seconds, collected_at)"
+                        " VALUES ($2::uuid, 'database', left($3, 100), $4, $5::int, $6::int,"
+                        " $7::int, $8::int, $9::numeric, $10::numeric, $11::int, $12::int,"
+                        " $13::numeric, to_timestamp($1::float8))",
+                        13, hp);
+    if (!rc)
+        rc = mt_pg_exec(sink, "COMMIT", 0, NULL);
+    else
+        mt_pg_abort(sink);
+    for (int k = 0; k < NCOL; k++) free(col[k]);
+    return rc;
+}
+
 int mt_pgstat_collect(mt_pgstat *s, mt_pg *pg, int64_t now, char **buf, size_t *len, size_t *cap)
 {
     out o = {buf, len, cap, 0};
@@ -384,6 +578,7 @@ int mt_pgstat_collect(mt_pgstat *s, mt_pg *pg, int64_t now, char **buf, size_t *
         rc = rows(s, pg, &o, now, "pg_replication", 0, standby,
                   "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())"
                   " WHERE pg_is_in_recovery()");
+    if (!rc) rc = health(s, pg);
     s->baseline = true;
     return rc ? rc : o.rc;
 }

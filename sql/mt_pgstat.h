@@ -65,4 +65,33 @@ typedef struct mt_pgstat_stmt {
 /* The top statements of the last collection; valid until the next one. */
 const mt_pgstat_stmt *mt_pgstat_top(const mt_pgstat *s, size_t *n);
 
+/*
+ * The server's health at the last collection, as monitoring.system_health
+ * takes it. health_score starts at 100 and loses: 20 for a cache hit ratio
+ * under 0.90 (10 under 0.99), 5 per session waiting on a lock (at most
+ * 20), 10 when deadlocks happened since the previous collection, 20 for a
+ * replication lag over 30 s (10 over 5 s), 10 when connections pass 80%
+ * of max_connections. status: healthy from 80, warning from 50, critical
+ * below.
+ */
+typedef struct mt_pgstat_health {
+    int connections, active, idle, max_connections, locks_waiting;
+    int64_t deadlocks; /* cumulative, of the connected database */
+    double cache_hit_ratio, index_hit_ratio, replication_lag_s; /* NaN: unknown */
+    int score;
+    const char *status;
+} mt_pgstat_health;
+
+const mt_pgstat_health *mt_pgstat_last_health(const mt_pgstat *s);
+
+/*
+ * Write the last collection into sink's monitoring schema: the top
+ * statements into query_performance (performance_category by mean time:
+ * excellent < 10 ms, good < 50, acceptable < 200, poor < 1000, else
+ * critical; is_problematic when the mean passes 200 ms — not, as the seed
+ * had it, whenever a statement ran fewer than 5 times) and one row into
+ * system_health. One transaction. MT_OK or MT_EPG.
+ */
+int mt_pgstat_write(const mt_pgstat *s, mt_pg *sink, int64_t now);
+
 #endif

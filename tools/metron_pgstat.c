@@ -6,7 +6,13 @@
  * first, before the next one, so a metrond restart loses nothing.
  *
  *   metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [--interval D]
- *                 [--business-id UUID] [--top N] [--spool DIR] [--once] [--print]
+ *                 [--business-id UUID] [--top N] [--spool DIR] [--sink-pg URL]
+ *                 [--no-sink] [--once] [--print]
+ *
+ * Each interval it also writes the top statements into
+ * monitoring.query_performance and a row into monitoring.system_health of
+ * the sink PostgreSQL (the one metrond mirrors to; default the first
+ * --pg), installing the schema there if it is missing.
  *
  * Passwords come from ~/.pgpass or PGPASSWORD, never from the command
  * line (which ps and logs show): a URL with a password is refused.
@@ -26,6 +32,7 @@
 #include "mt_log.h"
 #include "mt_pg.h"
 #include "mt_pgstat.h"
+#include "mt_schema.h"
 #include "mt_time.h"
 
 #define MAX_SERVERS 16
@@ -40,6 +47,8 @@ static const char usage_text[] =
     "  --business-id ID  tag every line with this tenant\n"
     "  --top N           statements kept apart per interval, the rest as 'other' (20)\n"
     "  --spool DIR       pushes that failed wait here (./pgstat-spool)\n"
+    "  --sink-pg URL     where query_performance and system_health rows go (the first --pg)\n"
+    "  --no-sink         write no rows into PostgreSQL\n"
     "  --once            a baseline, one interval, one push, then exit\n"
     "  --print           write the line protocol to stdout instead of pushing it\n";
 
@@ -134,7 +143,9 @@ static void spool_write(const char *spool, const char *body, size_t len)
 
 int main(int argc, char **argv)
 {
-    const char *pgs[MAX_SERVERS], *url = NULL, *business = NULL, *spool = "./pgstat-spool";
+    const char *pgs[MAX_SERVERS], *url = NULL, *business = NULL, *spool = "./pgstat-spool",
+                                  *sink_url = NULL;
+    bool no_sink = false;
     size_t npg = 0, top = 20;
     int64_t interval = 15 * 1000000000LL;
     bool once = false, print = false;
@@ -143,6 +154,7 @@ int main(int argc, char **argv)
         {"interval", required_argument, 0, 'i'}, {"business-id", required_argument, 0, 'b'},
         {"top", required_argument, 0, 't'},      {"spool", required_argument, 0, 's'},
         {"once", no_argument, 0, 'o'},           {"print", no_argument, 0, 'P'},
+        {"sink-pg", required_argument, 0, 'k'},  {"no-sink", no_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -160,6 +172,8 @@ int main(int argc, char **argv)
         case 't': top = strtoul(optarg, NULL, 10); break;
         case 's': spool = optarg; break;
         case 'o': once = true; break;
+        case 'k': sink_url = optarg; break;
+        case 'n': no_sink = true; break;
         case 'P': print = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
@@ -184,6 +198,9 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!sink_url) sink_url = pgs[0];
+    mt_pg *sink = NULL;
+    bool schema_ok = false;
     mt_pg *pg[MAX_SERVERS] = {0};
     mt_pgstat *st[MAX_SERVERS] = {0};
     int rounds = 0, rc = 0;
@@ -202,11 +219,32 @@ int main(int argc, char **argv)
                 mt_pgstat_options o = {.server = name, .business_id = business, .top = top};
                 if (mt_pgstat_new(&o, &st[i])) continue;
             }
-            if (mt_pgstat_collect(st[i], pg[i], mt_now_ns(), &buf, &len, &cap)) {
+            int64_t now = mt_now_ns();
+            if (mt_pgstat_collect(st[i], pg[i], now, &buf, &len, &cap)) {
                 mt_log(MT_LOG_WARN, "msg=\"reading failed; reconnecting\" err=\"%s\"",
                        mt_pg_errmsg(pg[i]));
                 mt_pg_close(pg[i]);
                 pg[i] = NULL;
+                continue;
+            }
+            if (no_sink || print) continue;
+            if (!sink && mt_pg_open(sink_url, &sink, err, sizeof err)) {
+                mt_log(MT_LOG_WARN, "msg=\"cannot reach the sink PostgreSQL\" err=\"%s\"", err);
+                sink = NULL;
+                continue;
+            }
+            mt_schema_result sr;
+            if (!schema_ok && mt_schema_install(sink, &sr)) {
+                mt_log(MT_LOG_WARN, "msg=\"cannot install the schema\" err=\"%s\"",
+                       mt_pg_errmsg(sink));
+                continue;
+            }
+            schema_ok = true;
+            if (mt_pgstat_write(st[i], sink, now)) {
+                mt_log(MT_LOG_WARN,
+                       "msg=\"cannot write query_performance, system_health\" err=\"%s\"",
+                       mt_pg_errmsg(sink));
+                if (!mt_pg_ok(sink)) mt_pg_close(sink), sink = NULL;
             }
         }
         if (len && print) {
@@ -227,6 +265,7 @@ int main(int argc, char **argv)
         mt_pgstat_free(st[i]);
         mt_pg_close(pg[i]);
     }
+    mt_pg_close(sink);
     curl_global_cleanup();
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "mt_lp.h"
 #include "mt_pgstat.h"
+#include "mt_schema.h"
 #include "mt_time.h"
 #include "test_util.h"
 
@@ -111,6 +112,31 @@ Test(pgstat, statements_become_ranked_deltas, .timeout = 60)
     cr_expect_eq(top[0].calls, 2, "calls in the interval, not since the start");
     cr_expect_geq(top[0].total_ms, 500);
     cr_expect(strstr(buf, ",rank=1 calls=2i,total_exec_ms="), "%.*s", (int)len, buf);
+    /* into the monitoring schema: the seed's slow_queries_dashboard shows it, health a row */
+    mt_schema_result r;
+    cr_assert_eq(mt_schema_install(pg, &r), MT_OK, "%s", mt_pg_errmsg(pg));
+    cr_assert_eq(mt_pgstat_write(st, pg, mt_now_ns()), MT_OK, "%s", mt_pg_errmsg(pg));
+    char got[1200];
+    cr_assert_eq(mt_pg_query_value(pg,
+                                   "SELECT query_preview || '|' || execution_count || '|' ||"
+                                   " performance_category || '|' || is_problematic FROM"
+                                   " monitoring.slow_queries_dashboard LIMIT 1",
+                                   0, NULL, got, sizeof got),
+                 MT_OK, "%s", mt_pg_errmsg(pg));
+    cr_expect(strstr(got, "pg_sleep") && strstr(got, "|2|poor|true"), "%s", got);
+    cr_assert_eq(mt_pg_query_value(pg,
+                                   "SELECT count(*) FROM monitoring.query_performance WHERE"
+                                   " performance_category = 'excellent' AND NOT is_problematic",
+                                   0, NULL, got, sizeof got),
+                 MT_OK);
+    cr_expect_eq(atoi(got), 2, "the quick ones are fine, whatever their number of calls");
+    cr_assert_eq(mt_pg_query_value(pg,
+                                   "SELECT health_status || '|' || (health_score >= 80) || '|' ||"
+                                   " (cache_hit_ratio > 0) || '|' || (connection_count >= 1) FROM"
+                                   " monitoring.system_health",
+                                   0, NULL, got, sizeof got),
+                 MT_OK, "%s", mt_pg_errmsg(pg));
+    cr_expect_str_eq(got, "healthy|true|true|true");
     /* a reset: the counters went down, the delta counts from zero */
     exec_ok(pg, "SELECT pg_stat_statements_reset()");
     exec_ok(pg, "SELECT pg_sleep(0.25)");

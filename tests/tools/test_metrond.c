@@ -1399,6 +1399,16 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
                       NULL, NULL, 0, body, sizeof body, NULL, 0),
                  200, "%s", body);
     cr_expect(strstr(body, "time,count\n") && strstr(body, "Z,"), "%s", body);
+    /* and the rows of system_health in the PostgreSQL it watched (the default sink) */
+    snprintf(cmd, sizeof cmd,
+             "psql '%s' -qAtX -c \"SELECT count(*) > 0 FROM monitoring.system_health WHERE "
+             "component_type = 'database'\"",
+             mt_test_pg_url());
+    FILE *q = popen(cmd, "r");
+    char yes[8] = "";
+    if (!fgets(yes, sizeof yes, q)) yes[0] = '\0';
+    pclose(q);
+    cr_expect_str_eq(yes, "t\n");
     /* metrond away: the readings are spooled, then sent first at the next push */
     stop(&d);
     snprintf(cmd, sizeof cmd,
