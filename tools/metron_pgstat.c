@@ -14,11 +14,15 @@
  * the sink PostgreSQL (the one metrond mirrors to; default the first
  * --pg), installing the schema there if it is missing.
  *
+ * --config FILE reads the same settings from the [pgstat] section of an
+ * INI file (inih); flags given too win.
+ *
  * Passwords come from ~/.pgpass or PGPASSWORD, never from the command
  * line (which ps and logs show): a URL with a password is refused.
  */
 #include <curl/curl.h>
 #include <dirent.h>
+#include <ini.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -49,10 +53,45 @@ static const char usage_text[] =
     "  --spool DIR       pushes that failed wait here (./pgstat-spool)\n"
     "  --sink-pg URL     where query_performance and system_health rows go (the first --pg)\n"
     "  --no-sink         write no rows into PostgreSQL\n"
+    "  --config FILE     the same settings from an INI file, section [pgstat]: pg (repeat),\n"
+    "                    url, interval, business_id, top, spool, sink_pg; flags win\n"
     "  --once            a baseline, one interval, one push, then exit\n"
     "  --print           write the line protocol to stdout instead of pushing it\n";
 
 static volatile sig_atomic_t stopping;
+
+/* Settings, from the config file and then the flags. */
+typedef struct settings {
+    char *pg[MAX_SERVERS];
+    size_t npg;
+    char *url, *business, *spool, *sink, *interval, *top;
+    bool bad;
+} settings;
+
+static int on_ini(void *ud, const char *section, const char *k, const char *v)
+{
+    settings *s = ud;
+    if (strcmp(section, "pgstat")) return 1;
+    char **slot = !strcmp(k, "url")           ? &s->url
+                  : !strcmp(k, "business_id") ? &s->business
+                  : !strcmp(k, "spool")       ? &s->spool
+                  : !strcmp(k, "sink_pg")     ? &s->sink
+                  : !strcmp(k, "interval")    ? &s->interval
+                  : !strcmp(k, "top")         ? &s->top
+                                              : NULL;
+    if (!strcmp(k, "pg") && s->npg < MAX_SERVERS) {
+        s->pg[s->npg++] = strdup(v);
+        return 1;
+    }
+    if (!slot) {
+        fprintf(stderr, "metron-pgstat: unknown setting '%s'\n", k);
+        s->bad = true;
+        return 0;
+    }
+    free(*slot);
+    *slot = strdup(v);
+    return 1;
+}
 
 static void on_signal(int sig)
 {
@@ -149,16 +188,38 @@ int main(int argc, char **argv)
     size_t npg = 0, top = 20;
     int64_t interval = 15 * 1000000000LL;
     bool once = false, print = false;
-    static const struct option opts[] = {
-        {"pg", required_argument, 0, 'p'},       {"url", required_argument, 0, 'u'},
-        {"interval", required_argument, 0, 'i'}, {"business-id", required_argument, 0, 'b'},
-        {"top", required_argument, 0, 't'},      {"spool", required_argument, 0, 's'},
-        {"once", no_argument, 0, 'o'},           {"print", no_argument, 0, 'P'},
-        {"sink-pg", required_argument, 0, 'k'},  {"no-sink", no_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"pg", required_argument, 0, 'p'},
+                                         {"url", required_argument, 0, 'u'},
+                                         {"interval", required_argument, 0, 'i'},
+                                         {"business-id", required_argument, 0, 'b'},
+                                         {"top", required_argument, 0, 't'},
+                                         {"spool", required_argument, 0, 's'},
+                                         {"once", no_argument, 0, 'o'},
+                                         {"print", no_argument, 0, 'P'},
+                                         {"sink-pg", required_argument, 0, 'k'},
+                                         {"no-sink", no_argument, 0, 'n'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
+    settings conf = {0};
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) /* the file first: flags win */
+        if (c == 'c' && (ini_parse(optarg, on_ini, &conf) || conf.bad)) {
+            fprintf(stderr, "metron-pgstat: cannot read %s\n", optarg);
+            return 2;
+        }
+    for (size_t i = 0; i < conf.npg; i++) pgs[npg++] = conf.pg[i];
+    if (conf.url) url = conf.url;
+    if (conf.business) business = conf.business;
+    if (conf.spool) spool = conf.spool;
+    if (conf.sink) sink_url = conf.sink;
+    if (conf.top) top = strtoul(conf.top, NULL, 10);
+    if (conf.interval && (!mt_duration_parse(conf.interval, &interval) || interval <= 0))
+        return fprintf(stderr, "metron-pgstat: interval is a duration (15s)\n"), 2;
+    optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
+        case 'c': break;
         case 'p':
             if (npg == MAX_SERVERS) return fprintf(stderr, "metron-pgstat: at most 16 --pg\n"), 2;
             pgs[npg++] = optarg;
@@ -266,6 +327,9 @@ int main(int argc, char **argv)
         mt_pg_close(pg[i]);
     }
     mt_pg_close(sink);
+    for (size_t i = 0; i < conf.npg; i++) free(conf.pg[i]);
+    free(conf.url), free(conf.business), free(conf.spool), free(conf.sink), free(conf.interval),
+        free(conf.top);
     curl_global_cleanup();
     return rc;
 }

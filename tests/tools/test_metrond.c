@@ -1422,9 +1422,12 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
     pclose(p);
     cr_expect_eq(spooled, 2, "two pushes waiting");
     start_at(&d, NULL);
-    snprintf(cmd, sizeof cmd,
-             "%s --pg '%s' --url http://127.0.0.1:%d --once --interval 1s --spool %s 2>&1",
-             METRON_PGSTAT_PATH, mt_test_pg_url(), d.http, spool);
+    char conf[] = "/tmp/metron-pgstat-XXXXXX", ini[1024];
+    snprintf(ini, sizeof ini, "[pgstat]\npg = %s\nurl = http://127.0.0.1:%d\ninterval = 1s\n",
+             mt_test_pg_url(), d.http);
+    mt_test_file(conf, ini);
+    snprintf(cmd, sizeof cmd, "%s --config %s --once --spool %s 2>&1", METRON_PGSTAT_PATH, conf,
+             spool);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "ls %s | grep -c '\\.lp$'", spool);
     p = popen(cmd, "r");
@@ -1444,4 +1447,5 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
     cleanup(&d);
     snprintf(cmd, sizeof cmd, "rm -rf %s", spool);
     cr_expect_eq(system(cmd), 0);
+    unlink(conf);
 }
