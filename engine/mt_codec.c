@@ -576,13 +576,10 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
 
 int mt_decoder_new(mt_decoder **out)
 {
+    /* The zstd context comes with the first packed chunk: creating one costs more than
+     * decoding a series' hour, and most chunks are not packed (Rice codes leave zstd little). */
     mt_decoder *d = calloc(1, sizeof *d);
     if (!d) return -ENOMEM;
-    d->zd = ZSTD_createDCtx();
-    if (!d->zd) {
-        free(d);
-        return -ENOMEM;
-    }
     *out = d;
     return MT_OK;
 }
@@ -635,6 +632,7 @@ int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *o
     if ((uint32_t)sum != (uint32_t)mt_get_le(h + 16, 4)) return MT_ECORRUPT;
     if (h[3] & MT_CHUNK_FLAG_ZSTD) {
         d->body.len = 0;
+        if (!d->zd && !(d->zd = ZSTD_createDCtx())) return -ENOMEM;
         if ((rc = buf_reserve(&d->body, body_len ? body_len : 1))) return rc;
         size_t got = ZSTD_decompressDCtx(d->zd, d->body.data, body_len, payload, zn);
         if (ZSTD_isError(got) || got != body_len) return MT_ECORRUPT;

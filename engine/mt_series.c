@@ -65,17 +65,28 @@ int mt_series_parse(const void *key, size_t len, mt_series_parts *out)
     return MT_OK;
 }
 
-/* Append n with a backslash before each byte of `special`. */
-static void put_escaped(char *out, size_t cap, size_t *pos, mt_name n, const char *special)
+enum { ESC_COMMA = 1, ESC_EQUALS = 2, ESC_SPACE = 4 };
+
+/* Append n with a backslash before each backslash and each byte of the `esc` set; the
+ * output names every series of a query's answer, so no strchr per byte. */
+static void put_escaped(char *out, size_t cap, size_t *pos, mt_name n, unsigned esc)
 {
     for (size_t i = 0; i < n.len; i++) {
-        if (n.ptr[i] == '\\' || (n.ptr[i] && strchr(special, n.ptr[i]))) {
+        char c = n.ptr[i];
+        if (c == '\\' || (c == ',' && (esc & ESC_COMMA)) || (c == '=' && (esc & ESC_EQUALS)) ||
+            (c == ' ' && (esc & ESC_SPACE))) {
             if (*pos + 1 < cap) out[*pos] = '\\';
             (*pos)++;
         }
-        if (*pos + 1 < cap) out[*pos] = n.ptr[i];
+        if (*pos + 1 < cap) out[*pos] = c;
         (*pos)++;
     }
+}
+
+static void put_char(char *out, size_t cap, size_t *pos, char c)
+{
+    if (*pos + 1 < cap) out[*pos] = c;
+    (*pos)++;
 }
 
 int mt_series_format(const void *key, size_t len, char *out, size_t cap)
@@ -83,15 +94,16 @@ int mt_series_format(const void *key, size_t len, char *out, size_t cap)
     mt_series_parts p;
     if (mt_series_parse(key, len, &p)) return -1;
     size_t pos = 0;
-    put_escaped(out, cap, &pos, p.measurement, ", ");
+    const unsigned all = ESC_COMMA | ESC_EQUALS | ESC_SPACE;
+    put_escaped(out, cap, &pos, p.measurement, ESC_COMMA | ESC_SPACE);
     for (size_t i = 0; i < p.ntags; i++) {
-        put_escaped(out, cap, &pos, (mt_name){",", 1}, "");
-        put_escaped(out, cap, &pos, p.tag_keys[i], ",= ");
-        put_escaped(out, cap, &pos, (mt_name){"=", 1}, "");
-        put_escaped(out, cap, &pos, p.tag_values[i], ",= ");
+        put_char(out, cap, &pos, ',');
+        put_escaped(out, cap, &pos, p.tag_keys[i], all);
+        put_char(out, cap, &pos, '=');
+        put_escaped(out, cap, &pos, p.tag_values[i], all);
     }
-    put_escaped(out, cap, &pos, (mt_name){" ", 1}, "");
-    put_escaped(out, cap, &pos, p.field, ",= ");
+    put_char(out, cap, &pos, ' ');
+    put_escaped(out, cap, &pos, p.field, all);
     if (cap) out[pos < cap ? pos : cap - 1] = '\0';
     return (int)pos;
 }

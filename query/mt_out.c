@@ -35,25 +35,34 @@ static void csv_field(mt_out *o, const char *s, size_t n)
         return;
     }
     mt_out_put(o, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') mt_out_put(o, "\"", 1);
-        mt_out_put(o, s + i, 1);
+    for (const char *end = s + n, *q; s < end; s = q + 1) {
+        q = memchr(s, '"', (size_t)(end - s));
+        if (!q) {
+            mt_out_put(o, s, (size_t)(end - s));
+            break;
+        }
+        mt_out_put(o, s, (size_t)(q - s + 1)); /* up to the quote, then the quote again */
+        mt_out_put(o, "\"", 1);
     }
     mt_out_put(o, "\"", 1);
 }
 
+/* Runs of plain bytes go out in one piece: the callback may cost more than a byte's copy. */
 static void json_string(mt_out *o, const char *s, size_t n)
 {
     mt_out_put(o, "\"", 1);
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c != '"' && c != '\\' && c >= 0x20) continue;
+        mt_out_put(o, s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\')
             mt_out_printf(o, "\\%c", c);
-        else if (c < 0x20)
-            mt_out_printf(o, "\\u%04x", c);
         else
-            mt_out_put(o, s + i, 1);
+            mt_out_printf(o, "\\u%04x", c);
     }
+    mt_out_put(o, s + run, n - run);
     mt_out_put(o, "\"", 1);
 }
 

@@ -4,7 +4,9 @@
  * (stdout) and metrond's HTTP API (a response body) print the same bytes.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,142 @@
 #include "mt_query.h"
 #include "mt_time.h"
 
+/*
+ * The common case without printf: |v| in [1e-4, 1e15) and v the double
+ * nearest some r / 10^k with r < 10^15. Then that decimal, with the
+ * smallest such k, is exactly what the %.15g of the general case prints
+ * (v is within half an ulp of it, far closer than the 15-digit grid's
+ * spacing). One test at the most digits that fit, K, finds it: r / 10^k
+ * is r * 10^(K-k) / 10^K, and both divisions are correctly rounded, so
+ * the test is exact; the trailing zeros of the integer found give the
+ * smallest k. A misjudged log10 only sends v to format_exact. Returns the
+ * length, or 0 when v is not such a value.
+ */
+static size_t format_short(double v, char *buf, size_t cap)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                                 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15) || cap < 40) return 0;
+    int k = 14 - (int)floor(log10(a));
+    if (k < 0 || k > 18) return 0;
+    double s = nearbyint(a * p10[k]);
+    if (s >= 1e15 || s / p10[k] != a) return 0;
+    uint64_t r = (uint64_t)s;
+    while (k > 0 && r % 10 == 0) r /= 10, k--;
+    uint64_t scale = (uint64_t)p10[k];
+    char *p = buf;
+    if (v < 0) *p++ = '-';
+    char tmp[24];
+    int n = 0;
+    for (uint64_t ip = r / scale; n == 0 || ip; ip /= 10) tmp[n++] = (char)('0' + ip % 10);
+    while (n) *p++ = tmp[--n];
+    if (k) {
+        *p++ = '.';
+        uint64_t frac = r % scale;
+        for (int i = k - 1; i >= 0; i--, frac /= 10) p[i] = (char)('0' + frac % 10);
+        p += k;
+    }
+    *p = 0;
+    return (size_t)(p - buf);
+}
+
+/*
+ * The rest of [1e-4, 1e15) without printf or strtod, in 128-bit integers:
+ * the same result as the loop below. |v| = m / 2^s exactly (m of 53 bits);
+ * for P = 15, 16, 17 digits, q = |v| * 10^t rounded half to even (as
+ * glibc's printf rounds) is the P-digit decimal q / 10^t, and it reads back
+ * as v when it lies within half an ulp of |v| (at the edge too when m is
+ * even: strtod rounds ties to even). Returns the length, or 0.
+ */
+static size_t format_exact(double v, char *buf, size_t cap)
+{
+    __extension__ typedef unsigned __int128 u128;
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15) || cap < 40) return 0;
+    int e;
+    double f = frexp(a, &e); /* a = f * 2^e, f in [0.5, 1) */
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int s = 53 - e; /* 3 <= s <= 67 in this range */
+    static const uint64_t p10[] = {1ull,
+                                   10ull,
+                                   100ull,
+                                   1000ull,
+                                   10000ull,
+                                   100000ull,
+                                   1000000ull,
+                                   10000000ull,
+                                   100000000ull,
+                                   1000000000ull,
+                                   10000000000ull,
+                                   100000000000ull,
+                                   1000000000000ull,
+                                   10000000000000ull,
+                                   100000000000000ull,
+                                   1000000000000000ull,
+                                   10000000000000000ull,
+                                   100000000000000000ull,
+                                   1000000000000000000ull,
+                                   10000000000000000000ull};
+#define P10(k) ((k) <= 19 ? (u128)p10[k] : (u128)p10[19] * p10[(k)-19])
+    int x = (int)floor(log10(a)); /* the decimal exponent, perhaps off by one: fixed below */
+    for (int P = 15; P <= 17; P++) {
+        int t;
+        u128 q, rem, half;
+        for (;;) {
+            t = P - 1 - x;
+            if (t < 0 || t > 21) return 0;
+            u128 n = (u128)m * P10(t);
+            q = n >> s;
+            rem = n & (((u128)1 << s) - 1);
+            half = (u128)1 << (s - 1);
+            if (q >= p10[P])
+                x++;
+            else if (q < p10[P - 1])
+                x--;
+            else
+                break;
+        }
+        if (rem > half || (rem == half && (q & 1))) q++;
+        int X = x;
+        if (q == p10[P]) q = p10[P - 1], X++, t--;
+        if (X >= P || X < -4 || t < 0) return 0; /* %g would print an exponent */
+        /* |q / 10^t - m / 2^s| against half an ulp, all times 4 * 10^t * 2^s */
+        u128 A = q << (s + 2), B = (u128)m * P10(t) * 4, lim = P10(t) * 2;
+        u128 lim_low = m == (1ull << 52) ? lim / 2 : lim; /* the ulp below a power of 2 is half */
+        bool even = !(m & 1);
+        bool ok = A >= B ? (A - B < lim || (even && A - B == lim))
+                         : (B - A < lim_low || (even && B - A == lim_low));
+        if (!ok) continue;
+        /* the P digits of q, the point after X + 1 of them; trailing zeros go */
+        char d[20];
+        for (int i = P - 1; i >= 0; i--, q /= 10) d[i] = (char)('0' + (int)(q % 10));
+        int last = P - 1;
+        while (last > X && last > 0 && d[last] == '0') last--;
+        char *p = buf;
+        if (v < 0) *p++ = '-';
+        if (X < 0) {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = 0; i < -X - 1; i++) *p++ = '0';
+            for (int i = 0; i <= last; i++) *p++ = d[i];
+        } else {
+            for (int i = 0; i <= X; i++) *p++ = d[i];
+            if (last > X) {
+                *p++ = '.';
+                for (int i = X + 1; i <= last; i++) *p++ = d[i];
+            }
+        }
+        *p = 0;
+        return (size_t)(p - buf);
+    }
+#undef P10
+    return 0;
+}
+
 void mt_format_double(double v, char *buf, size_t cap)
 {
+    if (format_short(v, buf, cap) || format_exact(v, buf, cap)) return;
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) return;

@@ -99,6 +99,8 @@ struct mt_query {
     mt_query_spec spec;
     mt_agg aggs[MT_QUERY_MAX_AGGS];
     bool need_values;   /* a quantile is asked */
+    bool need_summary;  /* count, sum, avg, min, max or stddev is asked */
+    bool need_increase; /* increase or rate is asked */
     bool use_summaries; /* every aggregation can come from hour summaries (see agg_next) */
     cursor *c;
     size_t nc;
@@ -227,6 +229,9 @@ int mt_query_open(mt_engine *e, const mt_query_spec *spec, mt_query **out, char 
     for (size_t i = 0; i < spec->naggs; i++) {
         mt_agg_kind k = q->aggs[i].kind;
         q->need_values |= k == MT_AGG_QUANTILE;
+        q->need_increase |= k == MT_AGG_INCREASE || k == MT_AGG_RATE;
+        q->need_summary |= k != MT_AGG_QUANTILE && k != MT_AGG_INCREASE && k != MT_AGG_RATE &&
+                           k != MT_AGG_FIRST && k != MT_AGG_LAST;
         if (k == MT_AGG_STDDEV || k == MT_AGG_INCREASE || k == MT_AGG_RATE || k == MT_AGG_QUANTILE)
             q->use_summaries = false;
     }
@@ -387,29 +392,39 @@ static int agg_next(mt_query *q, mt_row *row)
                     q->hours_from_summaries++;
                     continue;
                 }
-                if (q->spec.max_points && ++q->points > q->spec.max_points) return MT_ELIMIT;
-                double v = as_double(c->type, c->blk.vals[c->i]);
-                int64_t ts = c->blk.ts[c->i];
-                mt_summary_add(&a.s, v);
-                if (ts < a.first_ts) a.first_ts = ts, a.first = v;
-                if (ts >= a.last_ts) a.last_ts = ts, a.last = v;
-                if (c->has_last) { /* a drop is a reset: the new value is the rise */
-                    a.increase += v >= c->last ? v - c->last : v;
-                    a.any_increase = true;
+                /* the run of this block inside the bucket, in one tight loop: a block's
+                   points are in time order, so first and last are its ends */
+                const int64_t *ts = c->blk.ts;
+                const mt_val *vals = c->blk.vals;
+                size_t i = c->i, stop = i + 1;
+                while (stop < c->blk.n && ts[stop] < end) stop++;
+                q->points += stop - i;
+                if (q->spec.max_points && q->points > q->spec.max_points) return MT_ELIMIT;
+                if (q->need_values && q->nvals + (stop - i) > q->vcap) {
+                    size_t cap = q->vcap ? q->vcap : 1024;
+                    while (cap < q->nvals + (stop - i)) cap *= 2;
+                    double *nv = realloc(q->vals, cap * sizeof *nv);
+                    if (!nv) return -ENOMEM;
+                    q->vals = nv;
+                    q->vcap = cap;
                 }
-                c->last = v;
-                c->has_last = true;
-                if (q->need_values) {
-                    if (q->nvals == q->vcap) {
-                        size_t cap = q->vcap ? q->vcap * 2 : 1024;
-                        double *nv = realloc(q->vals, cap * sizeof *nv);
-                        if (!nv) return -ENOMEM;
-                        q->vals = nv;
-                        q->vcap = cap;
+                if (ts[i] < a.first_ts) a.first_ts = ts[i], a.first = as_double(c->type, vals[i]);
+                if (ts[stop - 1] >= a.last_ts)
+                    a.last_ts = ts[stop - 1], a.last = as_double(c->type, vals[stop - 1]);
+                for (; i < stop; i++) {
+                    double v = as_double(c->type, vals[i]);
+                    if (q->need_summary) mt_summary_add(&a.s, v);
+                    if (q->need_increase) {
+                        if (c->has_last) { /* a drop is a reset: the new value is the rise */
+                            a.increase += v >= c->last ? v - c->last : v;
+                            a.any_increase = true;
+                        }
+                        c->last = v;
+                        c->has_last = true;
                     }
-                    q->vals[q->nvals++] = v;
+                    if (q->need_values) q->vals[q->nvals++] = v;
                 }
-                c->i++;
+                c->i = stop;
             }
         }
         double secs = (double)(end - start) / 1e9;

@@ -50,6 +50,8 @@ typedef struct report {
     size_t na, acap;
     double *vals; /* exact quantiles: the bucket's values */
     size_t nvals, valcap;
+    char **labels; /* series mode: labels[id], formatted once for every hour's row */
+    size_t nlabels;
 } report;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -207,6 +209,28 @@ static void number(report *r, double v)
     mt_out_cell(&r->o, r->f, false, s, strlen(s), false);
 }
 
+/* A series' label, kept in r->labels; into buf only when memory is short. */
+static const char *series_label(report *r, uint32_t id, char *buf, size_t cap)
+{
+    if (id < r->nlabels && r->labels[id]) return r->labels[id];
+    char skey[MT_SERIES_MAX_KEY];
+    size_t sl;
+    buf[0] = '\0';
+    if (mt_engine_series_key(r->e, id, skey, sizeof skey, &sl) == MT_OK)
+        mt_series_format(skey, sl, buf, cap);
+    if (id >= r->nlabels) {
+        size_t n = r->nlabels ? r->nlabels : 1024;
+        while (n <= id) n *= 2;
+        char **l = realloc(r->labels, n * sizeof *l);
+        if (!l) return buf;
+        memset(l + r->nlabels, 0, (n - r->nlabels) * sizeof *l);
+        r->labels = l;
+        r->nlabels = n;
+    }
+    r->labels[id] = strdup(buf);
+    return r->labels[id] ? r->labels[id] : buf;
+}
+
 /* One row: a group key (business_id 0 measurement 0 field) or a series id. */
 static void row(report *r, int64_t t, const char *key, size_t klen, uint32_t id, uint64_t count,
                 double sum, double min, double max, const double q[3])
@@ -217,12 +241,8 @@ static void row(report *r, int64_t t, const char *key, size_t klen, uint32_t id,
     if (r->f == MT_OUT_JSON) mt_out_puts(o, r->rows ? ",[" : "[");
     mt_out_cell(o, r->f, true, ts, strlen(ts), true);
     if (r->spec->series) {
-        char skey[MT_SERIES_MAX_KEY];
-        size_t sl;
-        label[0] = '\0';
-        if (mt_engine_series_key(r->e, id, skey, sizeof skey, &sl) == MT_OK)
-            mt_series_format(skey, sl, label, sizeof label);
-        mt_out_cell(o, r->f, false, label, strlen(label), true);
+        const char *l = series_label(r, id, label, sizeof label);
+        mt_out_cell(o, r->f, false, l, strlen(l), true);
     } else {
         const char *p = key, *end = key + klen;
         for (int part = 0; part < 3; part++) {
@@ -433,6 +453,8 @@ int mt_rollq_write(mt_engine *e, const mt_rollq_spec *spec, mt_output_format f, 
     free(r.sel);
     free(r.gsel);
     free(r.vals);
+    for (size_t i = 0; i < r.nlabels; i++) free(r.labels[i]);
+    free(r.labels);
     if (rows) *rows = r.rows;
     return rc;
 }

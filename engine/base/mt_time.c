@@ -159,10 +159,58 @@ bool mt_time_parse(const char *s, int64_t now, int64_t *out)
     return true;
 }
 
+/* Two digits of v at p. */
+static char *put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+/*
+ * Years 0 to 9999 without gmtime_r and snprintf (a query prints a time per
+ * row): days to a civil date as in Howard Hinnant's "chrono-compatible
+ * low-level date algorithms" (civil_from_days). Returns false otherwise.
+ */
+static bool format_fast(int64_t secs, int64_t frac, char *out, size_t cap)
+{
+    if (cap < 31 || secs < -62167219200 || secs >= 253402300800) return false;
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) sod += 86400, days--;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    unsigned y = (unsigned)(yoe + era * 400 + (m <= 2));
+    char *p = put2(put2(out, y / 100), y % 100);
+    *p++ = '-';
+    p = put2(p, m);
+    *p++ = '-';
+    p = put2(p, d);
+    *p++ = 'T';
+    p = put2(p, (unsigned)(sod / 3600));
+    *p++ = ':';
+    p = put2(p, (unsigned)(sod / 60 % 60));
+    *p++ = ':';
+    p = put2(p, (unsigned)(sod % 60));
+    if (frac) {
+        *p++ = '.';
+        int digits = 9;
+        while (frac % 10 == 0) frac /= 10, digits--;
+        for (int i = digits - 1; i >= 0; i--, frac /= 10) p[i] = (char)('0' + frac % 10);
+        p += digits;
+    }
+    *p++ = 'Z';
+    *p = 0;
+    return true;
+}
+
 void mt_time_format(int64_t ns, char *out, size_t cap)
 {
     int64_t secs = ns / 1000000000, frac = ns % 1000000000;
     if (frac < 0) secs--, frac += 1000000000;
+    if (format_fast(secs, frac, out, cap)) return;
     time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);

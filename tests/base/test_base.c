@@ -1,7 +1,10 @@
 /* test_base.c — engine/base: the error table and time helpers. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mt_err.h"
 #include "mt_time.h"
@@ -105,6 +108,52 @@ Test(time, points_in_time_and_durations)
     cr_expect_str_eq(buf, "2025-01-01T00:00:00.25Z");
     mt_time_format(-1, buf, sizeof buf);
     cr_expect_str_eq(buf, "1969-12-31T23:59:59.999999999Z");
+}
+
+/* What mt_time_format printed before its fast path: gmtime_r and snprintf. */
+static void reference_format(int64_t ns, char *out, size_t cap)
+{
+    int64_t secs = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) secs--, frac += 1000000000;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (frac) {
+        n += snprintf(out + n, cap - (size_t)n, ".%09lld", (long long)frac);
+        while (out[n - 1] == '0') out[--n] = 0;
+    }
+    snprintf(out + n, cap - (size_t)n, "Z");
+}
+
+Test(time, format_agrees_with_gmtime_everywhere)
+{
+    /* every day boundary, leap days and century rules included, 1900 to 2100 */
+    char got[48], want[48];
+    for (int64_t day = -25567; day < 47482; day++) {
+        int64_t edges[] = {day * 86400, day * 86400 + 86399, day * 86400 + 43210};
+        for (int i = 0; i < 3; i++) {
+            int64_t ns = edges[i] * 1000000000;
+            mt_time_format(ns, got, sizeof got);
+            reference_format(ns, want, sizeof want);
+            cr_assert_str_eq(got, want, "%lld s", (long long)edges[i]);
+        }
+    }
+    /* random nanoseconds over the whole int64 range, fractions of every length */
+    srand(7);
+    for (int i = 0; i < 200000; i++) {
+        int64_t ns =
+            (int64_t)(((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand());
+        if (i % 3 == 0) ns -= ns % 1000000; /* milliseconds */
+        if (i % 2) ns = -ns;
+        mt_time_format(ns, got, sizeof got);
+        reference_format(ns, want, sizeof want);
+        cr_assert_str_eq(got, want, "%lld ns", (long long)ns);
+    }
+    mt_time_format(INT64_MIN, got, sizeof got);
+    reference_format(INT64_MIN, want, sizeof want);
+    cr_expect_str_eq(got, want);
 }
 
 Test(time, clocks_move_forward)

@@ -5,6 +5,7 @@
  * and steps, bucket edges, counter resets.
  */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -431,5 +432,70 @@ Test(query, whole_sealed_hours_are_answered_from_summaries)
         cr_expect_gt(rows, 0);
         cr_expect_gt(mt_query_summaries_used(q), 0, "no sealed hour came from its summary");
         mt_query_close(q);
+    }
+}
+
+/* What mt_format_double printed before its fast path: the first of %.15g, %.16g, %.17g that
+ * reads back the same. */
+static void reference_double(double v, char *buf, size_t cap)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+static void same_as_reference(double v)
+{
+    char got[64], want[64];
+    mt_format_double(v, got, sizeof got);
+    reference_double(v, want, sizeof want);
+    cr_assert_str_eq(got, want, "%a", v);
+    cr_assert_eq(strtod(got, NULL), v, "%s does not read back as %a", got, v);
+}
+
+Test(format, doubles_print_as_before_and_read_back)
+{
+    static const double edges[] = {0.0,
+                                   -0.0,
+                                   1e-4,
+                                   9.9999e-5,
+                                   1e15,
+                                   999999999999999.0,
+                                   1e15 - 0.5,
+                                   0.1 + 0.2,
+                                   1.0 / 3,
+                                   2.5e-4,
+                                   123456789012345.0,
+                                   12345678901234.5,
+                                   9007199254740993.0,
+                                   5e-324,
+                                   1.7976931348623157e308,
+                                   INFINITY,
+                                   -INFINITY,
+                                   100,
+                                   0.3,
+                                   15.46,
+                                   -72.47,
+                                   1e-5,
+                                   65.055};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) same_as_reference(edges[i]);
+    srand(11);
+    for (int i = 0; i < 300000; i++) {
+        /* decimals as agents send them: up to 15 digits, 0 to 12 after the point */
+        long long n = ((long long)rand() << 20 ^ rand()) % 1000000000000000LL;
+        double v = (double)n / pow(10, rand() % 13);
+        same_as_reference(i % 2 ? -v : v);
+        /* arbitrary doubles: every exponent, every mantissa */
+        uint64_t bits = (uint64_t)rand() << 62 ^ (uint64_t)rand() << 31 ^ (uint64_t)rand();
+        double w;
+        memcpy(&w, &bits, sizeof w);
+        if (!isnan(w)) same_as_reference(w);
+        same_as_reference(v * (1 + DBL_EPSILON)); /* one ulp off a short decimal */
+        /* doubles of every mantissa between 1e-4 and 1e15, where printf is not called */
+        double u = ldexp((double)(bits >> 11) / 9007199254740992.0 + 0.5, rand() % 64 - 14);
+        same_as_reference(u);
+        same_as_reference((double)n / (rand() % 1000 + 1)); /* averages */
+        same_as_reference(nextafter(pow(10, rand() % 19 - 4), i % 2 ? 0 : INFINITY));
     }
 }
