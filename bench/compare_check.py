@@ -189,7 +189,7 @@ def fmt_secs(s):
 def main():
     ap = argparse.ArgumentParser()
     for a in ("figures", "answers", "points", "hosts", "hours", "start", "repeat",
-              "query_repeat", "conns"):
+              "query_repeat", "conns", "http_conns"):
         ap.add_argument("--" + a.replace("_", "-"), required=True)
     o = ap.parse_args()
     fig = {}
@@ -211,7 +211,8 @@ def main():
     p("")
     p(f"{points:,} points from {when} UTC; medians of {o.repeat} ingest runs (a fresh server "
       f"each) and {o.query_repeat} query runs after a warm-up; `bench/compare --hosts {o.hosts} "
-      f"--hours {o.hours} --repeat {o.repeat} --query-repeat {o.query_repeat}`. Versions: " +
+      f"--hours {o.hours} --repeat {o.repeat} --query-repeat {o.query_repeat} --conns {o.conns} "
+      f"--http-conns {o.http_conns}`. Versions: " +
       ", ".join(f"{names[s]} {fig.get(s, '?')}" for s in have) + ".")
     p("")
     p("In each peer's cell, the factor is Metron's lead over that peer (its cost divided by "

@@ -127,12 +127,17 @@ int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache, 
     for (size_t f = 1; f < line->nfields; f++)
         if (line->fields[f].key.len > line->fields[longest].key.len) longest = f;
     mt_name lf = {line->fields[longest].key.ptr, line->fields[longest].key.len};
-    if (!mt_series_key(key, sizeof key, m, tk, tv, nt, lf)) return MT_ELIMIT;
+    size_t full = mt_series_key(key, sizeof key, m, tk, tv, nt, lf);
+    if (!full) return MT_ELIMIT;
+    /* The field is the key's last name (2-byte length, bytes): the rest is built once. */
+    size_t prefix = full - 2 - lf.len;
     for (size_t f = 0; f < line->nfields; f++) {
         const mt_lp_field *fd = &line->fields[f];
-        size_t kl =
-            mt_series_key(key, sizeof key, m, tk, tv, nt, (mt_name){fd->key.ptr, fd->key.len});
-        if (!kl) return MT_ELIMIT; /* unreachable after the check above */
+        if (fd->key.len == 0) return MT_ELIMIT; /* as mt_series_key would refuse it */
+        key[prefix] = (char)(fd->key.len >> 8);
+        key[prefix + 1] = (char)fd->key.len;
+        memcpy(key + prefix + 2, fd->key.ptr, fd->key.len);
+        size_t kl = prefix + 2 + fd->key.len;
         mt_val v;
         const char *str = NULL;
         switch (fd->type) {

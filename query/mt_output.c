@@ -124,7 +124,8 @@ static size_t format_exact(double v, char *buf, size_t cap)
         if (!ok) continue;
         /* the P digits of q, the point after X + 1 of them; trailing zeros go */
         char d[20];
-        for (int i = P - 1; i >= 0; i--, q /= 10) d[i] = (char)('0' + (int)(q % 10));
+        uint64_t digits = (uint64_t)q; /* < 10^17: 64-bit division, not a 128-bit libcall */
+        for (int i = P - 1; i >= 0; i--, digits /= 10) d[i] = (char)('0' + (int)(digits % 10));
         int last = P - 1;
         while (last > X && last > 0 && d[last] == '0') last--;
         char *p = buf;
@@ -148,13 +149,16 @@ static size_t format_exact(double v, char *buf, size_t cap)
     return 0;
 }
 
-void mt_format_double(double v, char *buf, size_t cap)
+size_t mt_format_double(double v, char *buf, size_t cap)
 {
-    if (format_short(v, buf, cap) || format_exact(v, buf, cap)) return;
+    size_t n = format_short(v, buf, cap);
+    if (!n) n = format_exact(v, buf, cap);
+    if (n) return n;
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
+        if (strtod(buf, NULL) == v) break;
     }
+    return strlen(buf);
 }
 
 int mt_query_write(mt_query *q, const mt_query_spec *spec, mt_output_format f, mt_write_fn fn,

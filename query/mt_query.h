@@ -140,7 +140,8 @@ typedef int (*mt_write_fn)(void *ud, const char *buf, size_t len);
 int mt_query_write(mt_query *q, const mt_query_spec *spec, mt_output_format f, mt_write_fn fn,
                    void *ud, size_t *rows);
 
-/* The shortest decimal that reads back as the same double, into buf. */
-void mt_format_double(double v, char *buf, size_t cap);
+/* The shortest decimal that reads back as the same double, into buf (NUL-terminated; 32 bytes
+ * hold any); returns its length. */
+size_t mt_format_double(double v, char *buf, size_t cap);
 
 #endif

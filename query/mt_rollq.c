@@ -203,10 +203,12 @@ static void header(report *r)
 static void number(report *r, double v)
 {
     char num[64];
-    bool none = !isfinite(v);
-    if (!none) mt_format_double(v, num, sizeof num);
-    const char *s = none ? (r->f == MT_OUT_JSON ? "null" : "") : num;
-    mt_out_cell(&r->o, r->f, false, s, strlen(s), false);
+    if (isfinite(v))
+        mt_out_cell(&r->o, r->f, false, num, mt_format_double(v, num, sizeof num), false);
+    else if (r->f == MT_OUT_JSON)
+        mt_out_cell(&r->o, r->f, false, "null", 4, false);
+    else
+        mt_out_cell(&r->o, r->f, false, "", 0, false);
 }
 
 /* A series' label, kept in r->labels; into buf only when memory is short. */
@@ -255,7 +257,11 @@ static void row(report *r, int64_t t, const char *key, size_t klen, uint32_t id,
             p = z ? z + 1 : end;
         }
     }
-    mt_out_printf(o, "%c%llu", r->f == MT_OUT_TABLE ? '\t' : ',', (unsigned long long)count);
+    char cnt[24], *c = cnt + sizeof cnt;
+    uint64_t left = count;
+    do *--c = (char)('0' + left % 10);
+    while (left /= 10);
+    mt_out_cell(o, r->f, false, c, (size_t)(cnt + sizeof cnt - c), false);
     number(r, sum / (double)count);
     number(r, min);
     number(r, max);
