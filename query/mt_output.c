@@ -23,16 +23,17 @@
  * spacing). One test at the most digits that fit, K, finds it: r / 10^k
  * is r * 10^(K-k) / 10^K, and both divisions are correctly rounded, so
  * the test is exact; the trailing zeros of the integer found give the
- * smallest k. A misjudged log10 only sends v to format_exact. Returns the
+ * smallest k. x is floor(log10 |v|), or one off: then v only goes on to
+ * format_exact. Returns the
  * length, or 0 when v is not such a value.
  */
-static size_t format_short(double v, char *buf, size_t cap)
+static size_t format_short(double v, int x, char *buf, size_t cap)
 {
     static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
                                  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
     double a = fabs(v);
     if (!(a >= 1e-4 && a < 1e15) || cap < 40) return 0;
-    int k = 14 - (int)floor(log10(a));
+    int k = 14 - x;
     if (k < 0 || k > 18) return 0;
     double s = nearbyint(a * p10[k]);
     if (s >= 1e15 || s / p10[k] != a) return 0;
@@ -63,7 +64,7 @@ static size_t format_short(double v, char *buf, size_t cap)
  * as v when it lies within half an ulp of |v| (at the edge too when m is
  * even: strtod rounds ties to even). Returns the length, or 0.
  */
-static size_t format_exact(double v, char *buf, size_t cap)
+static size_t format_exact(double v, int x, char *buf, size_t cap)
 {
     __extension__ typedef unsigned __int128 u128;
     double a = fabs(v);
@@ -93,7 +94,7 @@ static size_t format_exact(double v, char *buf, size_t cap)
                                    1000000000000000000ull,
                                    10000000000000000000ull};
 #define P10(k) ((k) <= 19 ? (u128)p10[k] : (u128)p10[19] * p10[(k)-19])
-    int x = (int)floor(log10(a)); /* the decimal exponent, perhaps off by one: fixed below */
+    /* x, the decimal exponent, may be one off: the loop below settles it */
     for (int P = 15; P <= 17; P++) {
         int t;
         u128 q, rem, half;
@@ -151,8 +152,21 @@ static size_t format_exact(double v, char *buf, size_t cap)
 
 size_t mt_format_double(double v, char *buf, size_t cap)
 {
-    size_t n = format_short(v, buf, cap);
-    if (!n) n = format_exact(v, buf, cap);
+    /* floor(log10 |v|) from the binary exponent and one comparison, without log10: exact
+       but where the double nearest a power of ten lies below it; one off is allowed */
+    static const double p10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5, 1e6,
+                                 1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
+    double a = fabs(v);
+    size_t n = 0;
+    if (a >= 1e-4 && a < 1e15) {
+        int e;
+        frexp(a, &e); /* a in [2^(e-1), 2^e) */
+        int x = (int)floor((e - 1) * 0.30102999566398120);
+        if (x < -4) x = -4;
+        if (a >= p10[x + 5]) x++;
+        n = format_short(v, x, buf, cap);
+        if (!n) n = format_exact(v, x, buf, cap);
+    }
     if (n) return n;
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
