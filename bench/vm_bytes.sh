@@ -37,7 +37,7 @@ curl -s "http://$http/internal/force_merge" >/dev/null
 prev=0
 for _ in $(seq 1 120); do  # until the size on disk holds still for 5 s
   sleep 5
-  size=$(du -sb "$dir" | awk '{print $1}')
+  size=$(du -s -B1 "$dir" | awk '{print $1}')
   [ "$size" = "$prev" ] && break
   prev=$size
 done
