@@ -380,8 +380,8 @@ static mt_name next_part(const char **p, const char *end)
     return n;
 }
 
-/* Read one hour's value: decompress, then call fn per row. */
-static int read_hour(const uint8_t *z, size_t zl, int64_t hour, bool groups,
+/* Read one hour's value: decompress with zd, then call fn per row. */
+static int read_hour(ZSTD_DCtx *zd, const uint8_t *z, size_t zl, int64_t hour, bool groups,
                      int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
     unsigned long long raw_len = ZSTD_getFrameContentSize(z, zl);
@@ -390,7 +390,7 @@ static int read_hour(const uint8_t *z, size_t zl, int64_t hour, bool groups,
         return MT_ECORRUPT;
     uint8_t *raw = malloc(raw_len ? raw_len : 1);
     if (!raw) return -ENOMEM;
-    size_t got = ZSTD_decompress(raw, raw_len, z, zl);
+    size_t got = ZSTD_decompressDCtx(zd, raw, raw_len, z, zl);
     mt_rd rd = {raw, raw + (ZSTD_isError(got) ? 0 : got)};
     uint64_t n = 0;
     int rc = ZSTD_isError(got) || got != raw_len ? MT_ECORRUPT : mt_rd_uvarint(&rd, &n);
@@ -454,12 +454,19 @@ static int read_hour(const uint8_t *z, size_t zl, int64_t hour, bool groups,
 int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool groups,
                       int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
+    /* one context for every hour: ZSTD_decompress would create one per call */
+    ZSTD_DCtx *zd = ZSTD_createDCtx();
+    if (!zd) return -ENOMEM;
     mt_kv_txn *t;
     int rc = mt_kv_begin(e->kv, false, &t);
-    if (rc) return rc;
+    if (rc) {
+        ZSTD_freeDCtx(zd);
+        return rc;
+    }
     mt_kv_cursor *c;
     if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) {
         mt_kv_abort(t);
+        ZSTD_freeDCtx(zd);
         return rc;
     }
     uint8_t start[5];
@@ -475,10 +482,11 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
                                  (uint32_t)kb[3] << 8 | kb[4]) -
                        0x80000000LL;
         if (hour >= to_hour) break;
-        rc = read_hour(v, vl, hour, groups, fn, ud);
+        rc = read_hour(zd, v, vl, hour, groups, fn, ud);
     }
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
+    ZSTD_freeDCtx(zd);
     return rc;
 }
 

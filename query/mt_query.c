@@ -160,8 +160,8 @@ void mt_query_close(mt_query *q)
     if (!q) return;
     for (size_t i = 0; i < q->nc; i++) {
         mt_scan_close(q->c[i].scan);
+        if (q->c[i].group != q->c[i].label) free(q->c[i].group);
         free(q->c[i].label);
-        free(q->c[i].group);
     }
     free(q->c);
     free(q->vals);
@@ -249,12 +249,17 @@ int mt_query_open(mt_engine *e, const mt_query_spec *spec, mt_query **out, char 
         if (mt_engine_series_lookup(e, key, kl, &id, &c->type) != MT_OK) continue;
         if (c->type == MT_VT_STRING && spec->naggs) continue; /* strings are not aggregated */
         c->id = ids[i];
-        int ll = mt_series_format(key, kl, NULL, 0);
-        c->label = malloc((size_t)ll + 1);
-        if (c->label) mt_series_format(key, kl, c->label, (size_t)ll + 1);
-        c->group = spec->by_none ? strdup("")
-                   : spec->nby   ? group_label(spec, parts)
-                                 : strdup(c->label ? c->label : "");
+        char label[4096];
+        int ll = mt_series_format(key, kl, label, sizeof label);
+        if (ll >= 0 && (size_t)ll < sizeof label) {
+            c->label = malloc((size_t)ll + 1);
+            if (c->label) memcpy(c->label, label, (size_t)ll + 1);
+        } else { /* a name longer than the buffer: format it again, whole */
+            c->label = malloc((size_t)ll + 1);
+            if (c->label) mt_series_format(key, kl, c->label, (size_t)ll + 1);
+        }
+        /* per series, the group is the label itself (not freed twice: see mt_query_close) */
+        c->group = spec->by_none ? strdup("") : spec->nby ? group_label(spec, parts) : c->label;
         if (!c->label || !c->group) rc = -ENOMEM;
         q->nc++;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mt_out.h"
+#include "mt_query_int.h"
 #include "mt_series.h"
 #include "mt_sketch.h"
 #include "mt_stats.h"
@@ -109,17 +110,16 @@ static int resolve(report *r, char *err, size_t errcap)
 {
     const mt_rollq_spec *s = r->spec;
     if (!s->select || !*s->select) return MT_OK;
-    mt_query_spec qs = {.select = s->select, .from = s->from, .to = s->to};
-    mt_query *q;
-    int rc = mt_query_open(r->e, &qs, &q, err, errcap);
+    /* the ids alone: opening a query would also name and prepare every series */
+    mt_selector *sel = malloc(sizeof *sel);
+    if (!sel) return -ENOMEM;
+    int rc = mt_selector_parse(s->select, NULL, sel, err, errcap);
+    if (!rc) rc = mt_selector_resolve(r->e, sel, &r->sel, &r->nsel);
+    mt_selector_free(sel);
+    free(sel);
     if (rc) return rc;
     r->filtered = true;
-    r->nsel = mt_query_series(q);
-    if (r->nsel && !(r->sel = malloc(r->nsel * sizeof *r->sel))) rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < r->nsel; i++) r->sel[i] = mt_query_series_id(q, i);
-    mt_query_close(q);
-    if (rc) return rc;
-    qsort(r->sel, r->nsel, sizeof *r->sel, cmp_u32);
+    qsort(r->sel, r->nsel, sizeof *r->sel, cmp_u32); /* sorted already; cheap to be sure */
     if (s->series) return MT_OK;
     /* the groups of the matched series, sorted, each once */
     acc **v = NULL;
