@@ -971,9 +971,12 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
                     strstr(theirs[i], ",100000,");
     cr_expect(replaced, "hour 5 of the system-wide tenant holds the late point");
     stop(&d);
-    /* the outage passed 90% of the (small) budget: said once, and once when it drained */
-    cr_expect_geq(log_lines(&d, "the outbox is near its budget"), 1);
-    cr_expect_geq(log_lines(&d, "the outbox is back under its budget"), 1);
+    /* the outage passed 90% of the (small) budget: said, and said again when it drained, by
+     * each process but the one killed with -9, which may die before the backlog drains */
+    int near = log_lines(&d, "the outbox is near its budget");
+    int back = log_lines(&d, "the outbox is back under its budget");
+    cr_expect_geq(near, 1);
+    cr_expect_geq(back, near - 1, "near its budget %d times, back under it %d times", near, back);
     cleanup(&d);
     pg_do("stop");
 }
