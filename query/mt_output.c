@@ -15,6 +15,28 @@
 #include "mt_query.h"
 #include "mt_time.h"
 
+/* 10^0 .. 10^19, exact in uint64 (and as doubles up to 10^22) */
+static const uint64_t pow10u[] = {1ull,
+                                  10ull,
+                                  100ull,
+                                  1000ull,
+                                  10000ull,
+                                  100000ull,
+                                  1000000ull,
+                                  10000000ull,
+                                  100000000ull,
+                                  1000000000ull,
+                                  10000000000ull,
+                                  100000000000ull,
+                                  1000000000000ull,
+                                  10000000000000ull,
+                                  100000000000000ull,
+                                  1000000000000000ull,
+                                  10000000000000000ull,
+                                  100000000000000000ull,
+                                  1000000000000000000ull,
+                                  10000000000000000000ull};
+
 /*
  * The common case without printf: |v| in [1e-4, 1e15) and v the double
  * nearest some r / 10^k with r < 10^15. Then that decimal, with the
@@ -24,22 +46,19 @@
  * is r * 10^(K-k) / 10^K, and both divisions are correctly rounded, so
  * the test is exact; the trailing zeros of the integer found give the
  * smallest k. x is floor(log10 |v|), or one off: then v only goes on to
- * format_exact. Returns the
- * length, or 0 when v is not such a value.
+ * format_exact. The caller checks the range and that buf holds 40 bytes.
+ * Returns the length, or 0 when v is not such a value.
  */
-static size_t format_short(double v, int x, char *buf, size_t cap)
+static size_t format_short(double v, int x, char *buf)
 {
-    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
-                                 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
     double a = fabs(v);
-    if (!(a >= 1e-4 && a < 1e15) || cap < 40) return 0;
     int k = 14 - x;
     if (k < 0 || k > 18) return 0;
-    double s = nearbyint(a * p10[k]);
-    if (s >= 1e15 || s / p10[k] != a) return 0;
+    double s = nearbyint(a * (double)pow10u[k]);
+    if (s >= 1e15 || s / (double)pow10u[k] != a) return 0;
     uint64_t r = (uint64_t)s;
     while (k > 0 && r % 10 == 0) r /= 10, k--;
-    uint64_t scale = (uint64_t)p10[k];
+    uint64_t scale = pow10u[k];
     char *p = buf;
     if (v < 0) *p++ = '-';
     char tmp[24];
@@ -62,38 +81,18 @@ static size_t format_short(double v, int x, char *buf, size_t cap)
  * for P = 15, 16, 17 digits, q = |v| * 10^t rounded half to even (as
  * glibc's printf rounds) is the P-digit decimal q / 10^t, and it reads back
  * as v when it lies within half an ulp of |v| (at the edge too when m is
- * even: strtod rounds ties to even). Returns the length, or 0.
+ * even: strtod rounds ties to even). The caller checks the range and that
+ * buf holds 40 bytes. Returns the length, or 0.
  */
-static size_t format_exact(double v, int x, char *buf, size_t cap)
+static size_t format_exact(double v, int x, char *buf)
 {
     __extension__ typedef unsigned __int128 u128;
     double a = fabs(v);
-    if (!(a >= 1e-4 && a < 1e15) || cap < 40) return 0;
     int e;
     double f = frexp(a, &e); /* a = f * 2^e, f in [0.5, 1) */
     uint64_t m = (uint64_t)ldexp(f, 53);
     int s = 53 - e; /* 3 <= s <= 67 in this range */
-    static const uint64_t p10[] = {1ull,
-                                   10ull,
-                                   100ull,
-                                   1000ull,
-                                   10000ull,
-                                   100000ull,
-                                   1000000ull,
-                                   10000000ull,
-                                   100000000ull,
-                                   1000000000ull,
-                                   10000000000ull,
-                                   100000000000ull,
-                                   1000000000000ull,
-                                   10000000000000ull,
-                                   100000000000000ull,
-                                   1000000000000000ull,
-                                   10000000000000000ull,
-                                   100000000000000000ull,
-                                   1000000000000000000ull,
-                                   10000000000000000000ull};
-#define P10(k) ((k) <= 19 ? (u128)p10[k] : (u128)p10[19] * p10[(k)-19])
+#define P10(k) ((k) <= 19 ? (u128)pow10u[k] : (u128)pow10u[19] * pow10u[(k)-19])
     /* x, the decimal exponent, may be one off: the loop below settles it */
     for (int P = 15; P <= 17; P++) {
         int t;
@@ -105,16 +104,16 @@ static size_t format_exact(double v, int x, char *buf, size_t cap)
             q = n >> s;
             rem = n & (((u128)1 << s) - 1);
             half = (u128)1 << (s - 1);
-            if (q >= p10[P])
+            if (q >= pow10u[P])
                 x++;
-            else if (q < p10[P - 1])
+            else if (q < pow10u[P - 1])
                 x--;
             else
                 break;
         }
         if (rem > half || (rem == half && (q & 1))) q++;
         int X = x;
-        if (q == p10[P]) q = p10[P - 1], X++, t--;
+        if (q == pow10u[P]) q = pow10u[P - 1], X++, t--;
         if (X >= P || X < -4 || t < 0) return 0; /* %g would print an exponent */
         /* |q / 10^t - m / 2^s| against half an ulp, all times 4 * 10^t * 2^s */
         u128 A = q << (s + 2), B = (u128)m * P10(t) * 4, lim = P10(t) * 2;
@@ -158,14 +157,14 @@ size_t mt_format_double(double v, char *buf, size_t cap)
                                  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
     double a = fabs(v);
     size_t n = 0;
-    if (a >= 1e-4 && a < 1e15) {
+    if (a >= 1e-4 && a < 1e15 && cap >= 40) {
         int e;
         frexp(a, &e); /* a in [2^(e-1), 2^e) */
         int x = (int)floor((e - 1) * 0.30102999566398120);
         if (x < -4) x = -4;
         if (a >= p10[x + 5]) x++;
-        n = format_short(v, x, buf, cap);
-        if (!n) n = format_exact(v, x, buf, cap);
+        n = format_short(v, x, buf);
+        if (!n) n = format_exact(v, x, buf);
     }
     if (n) return n;
     for (int prec = 15; prec <= 17; prec++) {

@@ -118,8 +118,7 @@ static int resolve(report *r, char *err, size_t errcap)
     mt_selector_free(sel);
     free(sel);
     if (rc) return rc;
-    r->filtered = true;
-    qsort(r->sel, r->nsel, sizeof *r->sel, cmp_u32); /* sorted already; cheap to be sure */
+    r->filtered = true; /* r->sel is sorted, as wanted_series' bsearch needs */
     if (s->series) return MT_OK;
     /* the groups of the matched series, sorted, each once */
     acc **v = NULL;
