@@ -23,6 +23,8 @@
 #include "mt_err.h"
 
 #define MT_SERIES_MAX_KEY 65535 /* bytes of a canonical key */
+/* The tag that names a series' tenant (DESIGN §1): absent means system-wide. */
+#define MT_TENANT_TAG "business_id"
 
 /* A name: bytes and length, not NUL-terminated. */
 typedef struct mt_name {

@@ -19,8 +19,11 @@
  * be gzip-compressed; the limit applies after inflating. One request is
  * handled at a time per connection: reading stops until it is answered.
  */
+#include <assert.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,7 @@ enum { H_NONE, H_ENCODING, H_AUTH, H_CONNECTION };
 
 typedef struct http_state {
     http_parser parser;
+    mt_conn *conn;
     char url[MAX_URL];
     size_t url_len;
     int header;     /* which header the value being read belongs to */
@@ -49,6 +53,10 @@ typedef struct http_state {
     bool field_done;
     char encoding[64];
     char auth[512]; /* the Authorization header */
+    /* decided on the headers, before any body is read (authorize_request) */
+    char tenant[MT_AUTH_TENANT_MAX + 1]; /* the credential's business_id, "*", or "" (no tokens) */
+    int denied; /* 400, 401 or 403: answered on the headers, without reading the body */
+    const char *denied_msg;
     char *body;
     size_t body_len, body_cap;
     size_t max_body; /* bytes of body kept (compressed bodies too) */
@@ -239,6 +247,122 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* ---- authorization: one point for every request, on its headers ---------------------- */
+
+static const char *query_param(const char *url, const char *name, char *out, size_t cap);
+
+/* Who may ask for a path once tokens are configured. */
+typedef enum need { NEED_NOTHING, NEED_TOKEN, NEED_SYSTEM_TOKEN } need;
+
+static need path_need(const mt_ingest *ing, const char *url)
+{
+    size_t n = strcspn(url, "?");
+#define IS(p) (n == sizeof(p) - 1 && memcmp(url, p, n) == 0)
+    if (IS("/ping") || IS("/health") || IS("/ready")) return NEED_NOTHING;
+    /* the daemon's own counters span every tenant */
+    if (IS("/metrics")) return ing->cfg.metrics_public ? NEED_NOTHING : NEED_SYSTEM_TOKEN;
+#undef IS
+    return NEED_TOKEN; /* every other path, those added later and unknown ones included */
+}
+
+/*
+ * The token a request presents, into tok (capacity cap), as InfluxDB takes
+ * it: "Authorization: Token T" (2.x), "Bearer T", "Basic base64(user:T)"
+ * (2.x's 1.x compatibility and 1.x clients given a username and password:
+ * the password is the token), or the 1.x query parameters u=&p=T. False
+ * when the request carries none that can be read.
+ */
+static bool presented_token(const http_state *hs, char *tok, size_t cap)
+{
+    const char *a = hs->auth;
+    while (*a == ' ') a++;
+    const char *t = NULL;
+    if (!strncasecmp(a, "Token ", 6))
+        t = a + 6;
+    else if (!strncasecmp(a, "Bearer ", 7))
+        t = a + 7;
+    if (t) {
+        while (*t == ' ') t++;
+        size_t n = strcspn(t, " \t\r\n");
+        if (!n || n >= cap) return false;
+        memcpy(tok, t, n);
+        tok[n] = '\0';
+        return true;
+    }
+    if (!strncasecmp(a, "Basic ", 6)) {
+        const char *b = a + 6;
+        while (*b == ' ') b++;
+        size_t n = strcspn(b, " \t\r\n");
+        unsigned char plain[sizeof hs->auth];
+        if (!n || n % 4 || n / 4 * 3 >= sizeof plain) return false;
+        int len = EVP_DecodeBlock(plain, (const unsigned char *)b, (int)n);
+        if (len < 0) return false;
+        for (size_t pad = n; pad > 0 && b[pad - 1] == '='; pad--)
+            len--; /* DecodeBlock keeps them */
+        const unsigned char *colon = memchr(plain, ':', (size_t)len);
+        if (!colon) return false;
+        size_t pl = (size_t)len - (size_t)(colon + 1 - plain);
+        if (!pl || pl >= cap || memchr(colon + 1, '\0', pl)) return false;
+        memcpy(tok, colon + 1, pl);
+        tok[pl] = '\0';
+        OPENSSL_cleanse(plain, sizeof plain);
+        return true;
+    }
+    return query_param(hs->url, "p", tok, cap) && *tok;
+}
+
+/*
+ * Decide a request on its headers, before its body is read: sets
+ * hs->tenant, or hs->denied (401: no or unknown token; 403: a tenant's
+ * token on a path for system tokens) with the reason. Without a tokens
+ * file every request is allowed and hs->tenant stays "".
+ */
+static void authorize_request(mt_conn *c)
+{
+    http_state *hs = c->http;
+    mt_ingest *ing = c->ing;
+    hs->tenant[0] = '\0';
+    if (!ing->auth) return;
+    need want = path_need(ing, hs->url);
+    if (want == NEED_NOTHING) return;
+    char tok[512];
+    if (!presented_token(hs, tok, sizeof tok)) {
+        hs->denied = 401;
+        hs->denied_msg = "unable to parse authentication credentials";
+    } else if (!mt_auth_check(ing->auth, tok, strlen(tok), hs->tenant)) {
+        hs->denied = 401;
+        hs->denied_msg = "authorization failed";
+    } else if (want == NEED_SYSTEM_TOKEN && strcmp(hs->tenant, "*") != 0) {
+        hs->denied = 403;
+        hs->denied_msg = "forbidden: this path needs a system token";
+    }
+    OPENSSL_cleanse(tok, sizeof tok);
+    if (hs->denied) {
+        hs->tenant[0] = '\0';
+        ing->st.http_unauthorized++;
+    }
+    assert(hs->denied || hs->tenant[0]); /* with tokens, an allowed request has its tenant */
+}
+
+/* The tenant a read is narrowed to: NULL for every tenant (no tokens, or a system token). */
+static const char *read_tenant(const http_state *hs)
+{
+    return hs->tenant[0] && strcmp(hs->tenant, "*") != 0 ? hs->tenant : NULL;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    http_state *hs = p->data;
+    if (hs->url_too_long) {
+        hs->denied = 400; /* nothing to authorize it by: refused before its body */
+        hs->denied_msg = "request URL too long";
+    } else {
+        authorize_request(hs->conn);
+    }
+    if (hs->denied) http_parser_pause(p, 1); /* the body is never read */
+    return 0;
+}
+
 static int on_message_complete(http_parser *p)
 {
     http_state *hs = p->data;
@@ -259,6 +383,9 @@ static int on_message_begin(http_parser *p)
     hs->body_len = 0;
     hs->too_large = hs->url_too_long = hs->complete = false;
     hs->v2 = false;
+    hs->tenant[0] = '\0';
+    hs->denied = 0;
+    hs->denied_msg = NULL;
     hs->dropped = 0;
     hs->first_error[0] = '\0';
     return 0;
@@ -272,10 +399,12 @@ int mt_http_init(mt_conn *c)
     settings.on_url = on_url;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
     http_parser_init(&hs->parser, HTTP_REQUEST);
     hs->parser.data = hs;
+    hs->conn = c;
     hs->max_body = c->ing->cfg.max_body;
     c->http = hs;
     return MT_OK;
@@ -430,33 +559,6 @@ static void finish_write(mt_conn *c, const mt_write_result *res)
     respond(c, 204, NULL, NULL, 0);
 }
 
-/*
- * The tenant of the request's token: "Authorization: Token T" (InfluxDB
- * 2.x), "Bearer T", or the 1.x query parameter p=T. Answers 401 itself and
- * returns false when the token is missing or unknown.
- */
-static bool authorize(mt_conn *c, char *tenant)
-{
-    http_state *hs = c->http;
-    char qp[512];
-    const char *tok = NULL;
-    if (!strncasecmp(hs->auth, "Token ", 6))
-        tok = hs->auth + 6;
-    else if (!strncasecmp(hs->auth, "Bearer ", 7))
-        tok = hs->auth + 7;
-    else if (query_param(hs->url, "p", qp, sizeof qp))
-        tok = qp;
-    if (!tok || !*tok) {
-        respond_error(c, 401, "unable to parse authentication credentials");
-        return false;
-    }
-    if (!mt_auth_check(c->ing->auth, tok, strlen(tok), tenant)) {
-        respond_error(c, 401, "authorization failed");
-        return false;
-    }
-    return true;
-}
-
 static void handle_write(mt_conn *c, bool v2)
 {
     http_state *hs = c->http;
@@ -503,7 +605,7 @@ static void handle_write(mt_conn *c, bool v2)
     }
     mt_lp_parser_set_precision(c->lp, precision);
     write_ctx w = {c, hs, 0, "", 0};
-    if (ing->auth && !authorize(c, w.tenant)) return;
+    memcpy(w.tenant, hs->tenant, sizeof w.tenant);
     mt_lp_handler h = {write_line, write_error, &w};
     if (mt_lp_parse(c->lp, hs->body, hs->body_len, mt_now_ns(), &h)) {
         respond_error(c, 500, "out of memory");
@@ -583,6 +685,7 @@ typedef struct query_work {
     mt_query_spec spec;
     mt_agg aggs[MT_QUERY_MAX_AGGS];
     char select[2048], field[256], by[512];
+    char tenant[MT_AUTH_TENANT_MAX + 1]; /* the reader's; "": every tenant */
     mt_output_format format;
     char *body; /* the answer */
     size_t len, cap;
@@ -749,6 +852,9 @@ static void handle_query(mt_conn *c)
 /* Run w on libuv's thread pool; the answer goes out on the loop (query_done). */
 static void queue_query(mt_conn *c, query_work *w)
 {
+    const char *t = read_tenant(c->http);
+    snprintf(w->tenant, sizeof w->tenant, "%s", t ? t : "");
+    w->spec.tenant = w->rspec.tenant = t ? w->tenant : NULL;
     w->c = c;
     w->req.data = w;
     c->pending++; /* the connection, and the ingest, live until the answer is back */
@@ -796,7 +902,7 @@ static void handle_alerts(mt_conn *c)
     char all[8];
     size_t len;
     bool every = query_param(hs->url, "all", all, sizeof all) && strcmp(all, "0");
-    char *text = cfg->alerts(cfg->alerts_ud, every, &len);
+    char *text = cfg->alerts(cfg->alerts_ud, every, read_tenant(hs), &len);
     if (!text) {
         respond_error(c, 500, "out of memory");
         return;
@@ -842,6 +948,14 @@ static bool feed(mt_conn *c, const char *data, size_t len)
     http_state *hs = c->http;
     size_t used = http_parser_execute(&hs->parser, &settings, data, len);
     enum http_errno err = HTTP_PARSER_ERRNO(&hs->parser);
+    if (hs->denied) {
+        /* refused on its headers: the body is not read, the connection not reused */
+        hs->close_after = true;
+        hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
+        mt_conn_read_stop(c);
+        respond_error(c, hs->denied, hs->denied_msg);
+        return true;
+    }
     if (err == HPE_PAUSED) {
         http_parser_pause(&hs->parser, 0);
         if (used < len) {

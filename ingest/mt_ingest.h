@@ -70,16 +70,21 @@ typedef struct mt_ingest_config {
     size_t max_conns;          /* open TCP + HTTP connections (default 1024) */
     uint64_t idle_timeout_ms;  /* close a silent connection after (default 300000) */
     size_t mem_budget;         /* bytes of batches in flight before reading pauses (24 MiB) */
-    const char *tokens_file;   /* API tokens (see mt_auth.h); NULL: writes need no token.
-                                  With tokens, raw TCP and UDP are turned off: they cannot
+    const char *tokens_file;   /* API tokens (see mt_auth.h); NULL: no request needs one.
+                                  With tokens, every HTTP request but /ping, /health and
+                                  /ready needs one, checked on the headers before the body
+                                  is read; a tenant's token writes and reads only its own
+                                  business_id; raw TCP and UDP are turned off: they cannot
                                   carry one. */
+    bool metrics_public;       /* with tokens: /metrics without one (else a system token) */
     /* More /metrics families from the daemon's other parts (the SQL sink): Prometheus text,
        malloc'd, owned by the caller after; NULL for none. Called on the loop thread. */
     char *(*more_metrics)(void *ud, size_t *len);
     void *more_metrics_ud;
-    /* GET /api/v1/alerts[?all=1]: the daemon's alert listing (malloc'd, tab-separated);
-       NULL: 404, alerting is off. Called on the loop thread. */
-    char *(*alerts)(void *ud, bool all, size_t *len);
+    /* GET /api/v1/alerts[?all=1]: the daemon's alert listing (malloc'd, tab-separated),
+       of tenant's series only (NULL: every tenant's); NULL: 404, alerting is off. Called on
+       the loop thread. */
+    char *(*alerts)(void *ud, bool all, const char *tenant, size_t *len);
     void *alerts_ud;
 } mt_ingest_config;
 
@@ -98,6 +103,7 @@ typedef struct mt_ingest_stats {
     uint64_t connections_idle_closed;             /* idle timeout */
     uint64_t http_requests[6];                    /* by class: 2xx..5xx, index status / 100 */
     uint64_t http_bodies_too_large;               /* 413s */
+    uint64_t http_unauthorized;                   /* 401s and 403s decided on the headers */
     uint64_t pauses;                              /* times reading paused for back-pressure */
     uint64_t inflight_bytes;                      /* now */
     uint64_t write_errors;                        /* batches the engine failed */

@@ -100,6 +100,9 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
             (unsigned long long)s->http_requests[k]);
     one(&o, "metron_http_bodies_too_large_total", "counter", "HTTP bodies over the limit (413).",
         (double)s->http_bodies_too_large);
+    one(&o, "metron_http_unauthorized_total", "counter",
+        "HTTP requests refused on their credentials (401, 403), before their body.",
+        (double)s->http_unauthorized);
     one(&o, "metron_ingest_inflight_bytes", "gauge", "Bytes of batches waiting for their commit.",
         (double)s->inflight_bytes);
     one(&o, "metron_ingest_pauses_total", "counter",

@@ -201,6 +201,7 @@ int mt_query_open(mt_engine *e, const mt_query_spec *spec, mt_query **out, char 
     mt_selector *sel = malloc(sizeof *sel);
     if (!sel) return -ENOMEM;
     int rc = mt_selector_parse(spec->select, spec->field, sel, err, errcap);
+    if (!rc && spec->tenant) rc = mt_selector_restrict(sel, spec->tenant, err, errcap);
     uint32_t *ids = NULL;
     size_t n = 0;
     if (!rc) rc = mt_selector_resolve(e, sel, &ids, &n);

@@ -79,6 +79,8 @@ typedef struct mt_query_spec {
     size_t nby;
     size_t max_series;   /* refuse a query that selects more (0: 100000) */
     uint64_t max_points; /* stop with MT_ELIMIT after reading more (0: no limit) */
+    const char *tenant;  /* NULL: every series; else only those whose business_id is this one,
+                            whatever the selector says (the reader's credential decides) */
 } mt_query_spec;
 
 /* One row; every pointer is valid until the next mt_query_next or mt_query_close. */

@@ -28,6 +28,12 @@ typedef struct mt_selector {
 /* Parse text (field, when given, overrides a '.field' suffix). MT_OK or MT_EPARSE with err. */
 int mt_selector_parse(const char *text, const char *field, mt_selector *s, char *err, size_t cap);
 void mt_selector_free(mt_selector *s);
+/*
+ * Narrow s to one tenant: the series whose business_id tag is tenant, whatever
+ * else the selector says (an equality matcher ANDed with the others). MT_OK,
+ * or MT_EPARSE with err when s already has MT_SELECTOR_MAX_MATCHERS matchers.
+ */
+int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t cap);
 /* The sorted ids of the matching series; *ids malloc'd (caller frees). */
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **ids, size_t *n);
 

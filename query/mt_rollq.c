@@ -42,8 +42,9 @@ typedef struct report {
     mt_output_format f;
     mt_out o;
     size_t rows;
-    bool filtered;
-    uint32_t *sel; /* sorted ids the selector matched */
+    bool filtered;  /* series: only those in sel */
+    bool gfiltered; /* groups: only those in gsel */
+    uint32_t *sel;  /* sorted ids the selector (and the tenant) matched */
     size_t nsel;
     acc *gsel; /* series mode: unused; groups mode: the groups of sel, sorted */
     size_t ngsel, gselcap;
@@ -109,17 +110,29 @@ static int cmp_u32(const void *a, const void *b)
 static int resolve(report *r, char *err, size_t errcap)
 {
     const mt_rollq_spec *s = r->spec;
-    if (!s->select || !*s->select) return MT_OK;
+    bool selector = s->select && *s->select;
+    if (!selector && !s->tenant) return MT_OK;
+    if (!selector) {
+        /* a tenant's whole report: its series from the postings; its groups by key (wanted_group)
+         */
+        int rc =
+            mt_engine_postings(r->e, MT_TERM_TAG, (mt_name){MT_TENANT_TAG, strlen(MT_TENANT_TAG)},
+                               (mt_name){s->tenant, strlen(s->tenant)}, &r->sel, &r->nsel);
+        r->filtered = rc == MT_OK;
+        return rc;
+    }
     /* the ids alone: opening a query would also name and prepare every series */
     mt_selector *sel = malloc(sizeof *sel);
     if (!sel) return -ENOMEM;
     int rc = mt_selector_parse(s->select, NULL, sel, err, errcap);
+    if (!rc && s->tenant) rc = mt_selector_restrict(sel, s->tenant, err, errcap);
     if (!rc) rc = mt_selector_resolve(r->e, sel, &r->sel, &r->nsel);
     mt_selector_free(sel);
     free(sel);
     if (rc) return rc;
     r->filtered = true; /* r->sel is sorted, as wanted_series' bsearch needs */
     if (s->series) return MT_OK;
+    r->gfiltered = true;
     /* the groups of the matched series, sorted, each once */
     acc **v = NULL;
     size_t n = 0, cap = 0;
@@ -163,7 +176,10 @@ static bool wanted_series(const report *r, uint32_t id)
 
 static bool wanted_group(const report *r, const void *key, size_t klen)
 {
-    if (!r->filtered) return true;
+    const char *t = r->spec->tenant;
+    /* a group key starts with its business_id and a 0 */
+    if (t && (klen <= strlen(t) || memcmp(key, t, strlen(t) + 1) != 0)) return false;
+    if (!r->gfiltered) return true;
     size_t lo = 0, hi = r->ngsel;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;

@@ -33,6 +33,8 @@ typedef struct mt_rollq_spec {
     bool series;        /* per series instead of per group */
     const char *select; /* NULL or "": everything; else the groups/series of these series */
     bool exact;         /* buckets: a group's quantiles from the blocks, not its sketches */
+    const char *tenant; /* NULL: every tenant; else only this business_id's groups and series,
+                           whatever select says (the reader's credential decides) */
 } mt_rollq_spec;
 
 /*

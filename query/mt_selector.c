@@ -6,6 +6,7 @@
  * `tag=""`, which means "has no such tag") filter the candidates by their
  * keys.
  */
+#include <assert.h>
 #include <errno.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -152,6 +153,18 @@ static bool matches(const mt_matcher *m, const mt_series_parts *parts)
 static mt_name nm(const char *s)
 {
     return (mt_name){s, strlen(s)};
+}
+
+int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t cap)
+{
+    assert(tenant && strlen(tenant) < sizeof s->m[0].value);
+    if (s->nm == MT_SELECTOR_MAX_MATCHERS) return perr(err, cap, "selector has too many matchers");
+    mt_matcher *m = &s->m[s->nm++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->key, sizeof m->key, "%s", MT_TENANT_TAG);
+    snprintf(m->value, sizeof m->value, "%s", tenant);
+    m->op = MT_MATCH_EQ;
+    return MT_OK;
 }
 
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **out, size_t *n)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mt_log.h"
+#include "mt_series.h"
 #include "mt_time.h"
 
 typedef struct instance {
@@ -258,7 +259,27 @@ static int by_triggered_desc(const void *x, const void *y)
     return (a < b) - (a > b);
 }
 
-char *mt_alerting_list(mt_alerting *a, bool all, size_t *len)
+/*
+ * Whether the series (line protocol: measurement, then ",tag=value" pairs up
+ * to the first unescaped space) carries business_id=tenant.
+ */
+static bool series_of_tenant(const char *series, const char *tenant)
+{
+    static const char tag[] = MT_TENANT_TAG "=";
+    size_t tl = strlen(tenant);
+    for (const char *p = series; *p && *p != ' '; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != ',' || strncmp(p + 1, tag, sizeof tag - 1)) continue;
+        const char *v = p + sizeof tag;
+        return !strncmp(v, tenant, tl) && (v[tl] == ',' || v[tl] == ' ' || v[tl] == '\0');
+    }
+    return false;
+}
+
+char *mt_alerting_list(mt_alerting *a, bool all, const char *tenant, size_t *len)
 {
     pthread_mutex_lock(&a->lock);
     const instance **v = malloc((a->n ? a->n : 1) * sizeof *v);
@@ -272,6 +293,7 @@ char *mt_alerting_list(mt_alerting *a, bool all, size_t *len)
     }
     for (size_t i = 0; i < a->n; i++) {
         mt_alert_status st = a->in[i].rec.st.status;
+        if (tenant && !series_of_tenant(a->in[i].rec.series, tenant)) continue;
         if (st == MT_ALERT_ACTIVE || st == MT_ALERT_ACKNOWLEDGED || st == MT_ALERT_SUPPRESSED ||
             (all && st == MT_ALERT_RESOLVED))
             v[n++] = &a->in[i];

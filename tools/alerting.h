@@ -39,8 +39,12 @@ void mt_alerting_set_link_base(mt_alerting *a, const char *base);
 /* Tell nf (may be NULL) of the next changes instead; returns the one told before. Any thread. */
 mt_notifier *mt_alerting_set_notifier(mt_alerting *a, mt_notifier *nf);
 
-/* The listing of metron alerts (open ones, or all), newest first: malloc'd text, *len set. */
-char *mt_alerting_list(mt_alerting *a, bool all, size_t *len);
+/*
+ * The listing of metron alerts (open ones, or all), newest first: malloc'd
+ * text, *len set. tenant: only the alerts of that business_id's series
+ * (NULL: every tenant's, the system-wide ones included).
+ */
+char *mt_alerting_list(mt_alerting *a, bool all, const char *tenant, size_t *len);
 
 /* A person acknowledged alert_id (in PostgreSQL): keep it so, without reminders. Any thread. */
 void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id);

@@ -3,6 +3,7 @@
  * --url side, a GET to a running metrond (libcurl) streamed to stdout.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,6 +55,17 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+struct curl_slist *mt_cli_auth_header(void)
+{
+    const char *tok = getenv("METRON_TOKEN");
+    if (!tok || !*tok) return NULL;
+    char h[1024];
+    if ((size_t)snprintf(h, sizeof h, "Authorization: Token %s", tok) >= sizeof h) return NULL;
+    struct curl_slist *l = curl_slist_append(NULL, h);
+    explicit_bzero(h, sizeof h);
+    return l;
+}
+
 int mt_cli_get(const char *base, const char *path, const char *const params[][2], size_t n)
 {
     CURL *curl = curl_easy_init();
@@ -66,10 +78,13 @@ int mt_cli_get(const char *base, const char *path, const char *const params[][2]
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+    struct curl_slist *auth = mt_cli_auth_header();
+    if (auth) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, auth);
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
     if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(curl);
+    curl_slist_free_all(auth);
     if (cc != CURLE_OK) {
         fprintf(stderr, "metron: %s: %s\n", base, curl_easy_strerror(cc));
         return 1;

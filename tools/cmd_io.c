@@ -189,6 +189,8 @@ static int import_url(gzFile in, const char *base, mt_precision prec, progress *
     snprintf(url, sizeof url, "%s/write?db=metron&precision=%s", base, mt_precision_name(prec));
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply);
+    struct curl_slist *auth = mt_cli_auth_header();
+    if (auth) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, auth);
     size_t len = 0;
     int n, rc = 0;
     uint64_t requests = 0, failed = 0;
@@ -239,6 +241,7 @@ static int import_url(gzFile in, const char *base, mt_precision prec, progress *
             (unsigned long long)requests, (unsigned long long)failed);
     free(buf);
     curl_easy_cleanup(curl);
+    curl_slist_free_all(auth);
     return rc || failed ? 1 : 0;
 }
 

@@ -79,7 +79,9 @@ static int help(FILE *f, const char *which)
     }
     fprintf(f, "usage: metron SUBCOMMAND [options]\n\n");
     for (size_t i = 0; i < NCMDS; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].what);
-    fprintf(f, "  help       metron help SUBCOMMAND\n");
+    fprintf(f, "  help       metron help SUBCOMMAND\n\n"
+               "With --url, requests carry the token in METRON_TOKEN when it is set (a metrond\n"
+               "with tokens_file answers 401 without one; a tenant's token sees its tenant).\n");
     return which ? 2 : 0;
 }
 

@@ -24,6 +24,14 @@ const char *mt_cli_format_name(mt_output_format f);
 int mt_cli_get(const char *base, const char *path, const char *const params[][2], size_t n);
 
 /*
+ * The Authorization header for --url requests: "Token $METRON_TOKEN" when
+ * that variable is set (a token on the command line would show in ps and
+ * shell history), as a list for CURLOPT_HTTPHEADER; NULL when it is unset
+ * or memory is short. The caller frees it with curl_slist_free_all.
+ */
+struct curl_slist *mt_cli_auth_header(void);
+
+/*
  * Parse --format (NULL: table on a terminal, csv otherwise) into *f;
  * false for an unknown name.
  */

@@ -85,9 +85,12 @@ static setting settings[] = {
      NULL},
     {"log_level", "info", "debug, info, warn or error", NULL},
     {"tokens_file", "",
-     "API tokens, one 'business_id sha256-hex' per line; with tokens every HTTP "
-     "write needs one and TCP/UDP are off",
+     "API tokens, one 'business_id sha256-hex' per line; with tokens every HTTP request but "
+     "/ping, /health and /ready needs one, a tenant's token reads and writes only its tenant, "
+     "and TCP/UDP are off",
      NULL},
+    {"metrics_public", "false",
+     "with tokens_file: serve /metrics without a token (else it needs a system '*' token)", NULL},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -378,10 +381,10 @@ static bool pg_endpoint_delta(void *ud, const char *id, mt_pg_endpoint_delta *ou
     return false;
 }
 
-static char *alerts_listing(void *ud, bool all, size_t *len)
+static char *alerts_listing(void *ud, bool all, const char *tenant, size_t *len)
 {
     daemon_t *d = ud;
-    return d->alerting ? mt_alerting_list(d->alerting, all, len) : NULL;
+    return d->alerting ? mt_alerting_list(d->alerting, all, tenant, len) : NULL;
 }
 
 /* ---- stopping -------------------------------------------------------------------- */
@@ -523,7 +526,7 @@ int main(int argc, char **argv)
     mt_log_set_level(level);
     uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new,
         retention_every, compact_every, alert_every, budget_entries;
-    bool sync;
+    bool sync, metrics_public;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
         parse_u64("alert_interval", &alert_every) ||
         parse_u64("retention_interval", &retention_every) ||
@@ -532,7 +535,7 @@ int main(int argc, char **argv)
         parse_u64("idle_timeout", &idle) || parse_u64("mem_budget", &budget) ||
         parse_u64("grace", &grace) || parse_u64("commit_interval_ms", &interval) ||
         parse_u64("max_series", &max_series) || parse_u64("max_new_series_per_hour", &max_new) ||
-        parse_bool("sync", &sync))
+        parse_bool("sync", &sync) || parse_bool("metrics_public", &metrics_public))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -652,6 +655,7 @@ int main(int argc, char **argv)
     ic.idle_timeout_ms = idle * 1000;
     ic.mem_budget = budget;
     ic.tokens_file = get("tokens_file");
+    ic.metrics_public = metrics_public;
     rc = mt_ingest_start(d.loop, d.eng, &ic, &d.ing);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",

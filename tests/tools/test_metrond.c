@@ -732,6 +732,186 @@ Test(metrond, tokens_bind_each_write_to_its_tenant, .timeout = 60)
     cleanup(&d);
 }
 
+/* The tokens file of the read tests: tenant-a, tenant-b and a system token. */
+static void tokens_file(char *path)
+{
+    char cmd[512], hex[3][80], text[1024];
+    const char *toks[3] = {"token-a", "token-b", "token-root"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "printf %%s %s | %s --hash-token", toks[i], METROND_PATH);
+        FILE *p = popen(cmd, "r");
+        cr_assert(fgets(hex[i], sizeof hex[i], p));
+        pclose(p);
+        hex[i][strcspn(hex[i], "\n")] = '\0';
+    }
+    snprintf(text, sizeof text, "tenant-a %s\ntenant-b %s\n* %s\n", hex[0], hex[1], hex[2]);
+    mt_test_file(path, text);
+}
+
+/* GET path with a token (NULL: none); the status, the body into body. */
+static int get_as(const daemon_t *d, const char *token, const char *path, char *body, size_t cap)
+{
+    char h[128];
+    snprintf(h, sizeof h, "Authorization: Token %s\r\n", token ? token : "");
+    return http(d->http, "GET", path, token ? h : NULL, NULL, 0, body, cap, NULL, 0);
+}
+
+Test(metrond, every_read_needs_a_token_and_sees_only_its_tenant, .timeout = 90)
+{
+    char tokens[] = "/tmp/metrond-tokens-XXXXXX", rules[] = "/tmp/metrond-rules-XXXXXX";
+    tokens_file(tokens);
+    mt_test_file(rules, "[rule hot]\nmetric_name = temp.c\nevaluation_window = 10m\n"
+                        "critical_threshold = 50\ncomparison_operator = gt\n");
+    daemon_t d;
+    char extra[512];
+    snprintf(extra, sizeof extra, "--tokens-file %s --rules-file %s --alert-interval 1", tokens,
+             rules);
+    start(&d, extra);
+    char body[65536], lines[1024];
+    long long now = (long long)time(NULL);
+    /* each tenant writes with its own token; the hour after T0 is sealed by the last line */
+    snprintf(lines, sizeof lines,
+             "q,host=a v=1 %lld\nq,host=a v=3 %lld\ntemp,host=a c=90 %lld\nq,host=a v=5 %lld\n", T0,
+             T0 + 10, now, T0 + 3 * 3600);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", "Authorization: Token token-a\r\n",
+                      lines, strlen(lines), body, sizeof body, NULL, 0),
+                 204, "%s", body);
+    snprintf(lines, sizeof lines, "q,host=b v=100 %lld\ntemp,host=b c=95 %lld\nq,host=b v=7 %lld\n",
+             T0 + 20, now, T0 + 3 * 3600);
+    /* HTTP Basic with the token as the password, as InfluxDB 1.x clients send it */
+    unsigned char basic[64];
+    EVP_EncodeBlock(basic, (const unsigned char *)"someone:token-b", 15);
+    char h[128];
+    snprintf(h, sizeof h, "Authorization: Basic %s\r\n", basic);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 204, "%s", body);
+    EVP_EncodeBlock(basic, (const unsigned char *)"someone:token-x", 15);
+    snprintf(h, sizeof h, "Authorization: Basic %s\r\n", basic);
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 401, "a wrong password");
+
+    /* no token: every path but /ping, /health and /ready is refused, unknown ones included */
+    const char *reads[] = {"/api/v1/query?select=q.v&from=0&to=now", "/api/v1/rollup?from=0&to=now",
+                           "/api/v1/alerts", "/metrics", "/no/such/path"};
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+        cr_expect_eq(get_as(&d, NULL, reads[i], body, sizeof body), 401, "%s", reads[i]);
+        cr_expect_eq(get_as(&d, "wrong", reads[i], body, sizeof body), 401, "%s", reads[i]);
+    }
+    cr_expect_eq(http(d.http, "GET", "/ping", NULL, NULL, 0, body, sizeof body, NULL, 0), 204);
+    cr_expect_eq(http(d.http, "GET", "/ready", NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
+    cr_expect_eq(get_as(&d, "token-a", "/metrics", body, sizeof body), 403,
+                 "a tenant's token does not read the daemon's counters");
+    cr_expect_eq(get_as(&d, "token-root", "/metrics", body, sizeof body), 200);
+    cr_expect(strstr(body, "metron_http_unauthorized_total 1"), "counted: %.300s", body);
+
+    /* tenant A asks for B's series by name, by regex, and for everything: only A's come back */
+    const char *selects[] = {"q.v", "q.v%7Bbusiness_id%3D%22tenant-b%22%7D",
+                             "q.v%7Bbusiness_id%3D~%22.%2A%22%7D", "q.v%7Bhost%3D%22b%22%7D"};
+    for (size_t i = 0; i < sizeof selects / sizeof *selects; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "/api/v1/query?select=%s&from=0&to=now&format=csv", selects[i]);
+        cr_assert_eq(get_as(&d, "token-a", path, body, sizeof body), 200, "%s", body);
+        cr_expect_null(strstr(body, "tenant-b"), "%s: %s", selects[i], body);
+        cr_expect_null(strstr(body, "host=b"), "%s: %s", selects[i], body);
+        if (i == 0) cr_expect(strstr(body, "business_id=tenant-a,host=a v"), "%s", body);
+        cr_assert_eq(get_as(&d, "token-root", path, body, sizeof body), 200);
+        if (i < 3) cr_expect(strstr(body, "tenant-b"), "the system token sees B: %s", body);
+    }
+    /* query parameters u and p, as InfluxDB 1.x */
+    cr_expect_eq(http(d.http, "GET", "/api/v1/query?select=q.v&from=0&to=now&u=x&p=token-b", NULL,
+                      NULL, 0, body, sizeof body, NULL, 0),
+                 200);
+    cr_expect(strstr(body, "tenant-b") && !strstr(body, "tenant-a"), "%s", body);
+
+    /* rollups: groups and series of the sealed hour, with and without a selector */
+    const char *rollups[] = {"/api/v1/rollup?from=0&to=now&format=csv",
+                             "/api/v1/rollup?from=0&to=now&format=csv&series=1",
+                             "/api/v1/rollup?select=q.v&from=0&to=now&format=csv",
+                             "/api/v1/rollup?select=q.v%7Bbusiness_id%3D%22tenant-b%22%7D"
+                             "&from=0&to=now&format=csv&series=1"};
+    for (size_t i = 0; i < sizeof rollups / sizeof *rollups; i++) {
+        cr_assert_eq(get_as(&d, "token-a", rollups[i], body, sizeof body), 200, "%s", body);
+        cr_expect_null(strstr(body, "tenant-b"), "%s: %s", rollups[i], body);
+        if (i < 3) cr_expect(strstr(body, "tenant-a"), "%s: %s", rollups[i], body);
+        cr_assert_eq(get_as(&d, "token-root", rollups[i], body, sizeof body), 200);
+        cr_expect(strstr(body, "tenant-b"), "the system token: %s: %s", rollups[i], body);
+    }
+
+    /* alerts: one rule without a tenant fires for both; each token lists its own */
+    bool both = false;
+    for (int i = 0; i < 200 && !both; i++) {
+        get_as(&d, "token-root", "/api/v1/alerts", body, sizeof body);
+        both = strstr(body, "tenant-a") && strstr(body, "tenant-b");
+        if (!both) usleep(50000);
+    }
+    cr_assert(both, "both tenants' alerts fire: %s", body);
+    cr_assert_eq(get_as(&d, "token-a", "/api/v1/alerts?all=1", body, sizeof body), 200);
+    cr_expect(strstr(body, "tenant-a") && !strstr(body, "tenant-b"), "%s", body);
+    cr_assert_eq(get_as(&d, "token-b", "/api/v1/alerts", body, sizeof body), 200);
+    cr_expect(strstr(body, "tenant-b") && !strstr(body, "tenant-a"), "%s", body);
+
+    /* the CLI's --url carries METRON_TOKEN */
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "METRON_TOKEN=token-b %s query --url http://127.0.0.1:%d q.v --from 0 --to now "
+             "--format csv 2>&1",
+             METRON_PATH, d.http);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    cr_expect_eq(pclose(p), 0, "%s", out);
+    cr_expect(strstr(out, "tenant-b") && !strstr(out, "tenant-a"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s rollup --url http://127.0.0.1:%d --from 0 --to now 2>&1",
+             METRON_PATH, d.http);
+    p = popen(cmd, "r");
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    cr_expect_neq(pclose(p), 0, "no METRON_TOKEN: refused");
+    cr_expect(strstr(out, "401"), "%s", out);
+    stop(&d);
+    cr_expect_eq(log_lines(&d, "token-a"), 0, "tokens never appear in the log");
+    cr_expect_eq(log_lines(&d, "token-root"), 0);
+    unlink(tokens);
+    unlink(rules);
+    cleanup(&d);
+}
+
+Test(metrond, the_token_is_checked_before_the_body_is_read, .timeout = 60)
+{
+    char tokens[] = "/tmp/metrond-tokens-XXXXXX";
+    tokens_file(tokens);
+    daemon_t d;
+    char extra[256];
+    snprintf(extra, sizeof extra, "--tokens-file %s", tokens);
+    start(&d, extra);
+    /* headers announce 20 MB and no byte of it is sent: the answer must come anyway */
+    const char *heads[] = {"", "Authorization: Token wrong\r\n"};
+    for (int i = 0; i < 2; i++) {
+        int s = connect_tcp(d.http);
+        cr_assert_geq(s, 0);
+        char req[512];
+        int len = snprintf(req, sizeof req,
+                           "POST /write?db=x HTTP/1.1\r\nHost: x\r\n%sContent-Length: 20000000\r\n"
+                           "\r\nm v=1\n",
+                           heads[i]);
+        send_all(s, req, (size_t)len);
+        struct pollfd pf = {.fd = s, .events = POLLIN};
+        cr_assert_eq(poll(&pf, 1, 5000), 1, "answered without waiting for the body");
+        char resp[512] = "";
+        ssize_t r = recv(s, resp, sizeof resp - 1, 0);
+        cr_assert_gt(r, 0);
+        resp[r] = '\0';
+        cr_expect(!strncmp(resp, "HTTP/1.1 401", 12), "%s", resp);
+        cr_expect(strstr(resp, "Connection: close"), "%s", resp);
+        close(s);
+    }
+    stop(&d);
+    unlink(tokens);
+    cleanup(&d);
+}
+
 Test(metrond, settings_come_from_file_then_environment_then_flags, .timeout = 60)
 {
     daemon_t d;
