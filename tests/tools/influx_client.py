@@ -1,14 +1,18 @@
 """Writes points to metrond with Debian's python3-influxdb (InfluxDB 1.x client).
 
-usage: influx_client.py HOST PORT
-Exits non-zero if the client raises: it expects exactly 204 from /write.
+usage: influx_client.py HOST PORT [USERNAME PASSWORD]
+With a username and password the client sends HTTP Basic auth, as any
+InfluxDB 1.x client configured with credentials does (metrond takes the
+password as the token). Exits non-zero if the client raises: it expects
+exactly 204 from /write.
 """
 import sys
 
 from influxdb import InfluxDBClient
 
 host, port = sys.argv[1], int(sys.argv[2])
-client = InfluxDBClient(host=host, port=port, database="metron")
+creds = {"username": sys.argv[3], "password": sys.argv[4]} if len(sys.argv) > 4 else {}
+client = InfluxDBClient(host=host, port=port, database="metron", **creds)
 version = client.ping()
 assert version, "ping returned no version"
 points = [

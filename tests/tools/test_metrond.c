@@ -912,6 +912,44 @@ Test(metrond, the_token_is_checked_before_the_body_is_read, .timeout = 60)
     cleanup(&d);
 }
 
+Test(metrond, python_influxdb_client_writes, .timeout = 120)
+{
+    daemon_t d;
+    start(&d, NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d >>%s 2>&1", INFLUX_CLIENT_PY,
+             d.http, d.log);
+    int rc = system(cmd);
+    cr_expect_eq(rc, 0, "python3-influxdb client failed (log %s)", d.log);
+    stop(&d);
+    double sum;
+    cr_expect_eq(count_points(d.dir, "py", "p", "load", &sum), 100);
+    cr_expect_eq(sum, 4950.0 / 4);
+    cleanup(&d);
+}
+
+Test(metrond, python_influxdb_client_with_credentials_writes_to_its_tenant, .timeout = 120)
+{
+    char tokens[] = "/tmp/metrond-tokens-XXXXXX";
+    tokens_file(tokens);
+    daemon_t d;
+    char extra[256], cmd[1024];
+    snprintf(extra, sizeof extra, "--tokens-file %s", tokens);
+    start(&d, extra);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d grafana token-a >>%s 2>&1",
+             INFLUX_CLIENT_PY, d.http, d.log);
+    cr_expect_eq(system(cmd), 0, "python3-influxdb with a username and password (log %s)", d.log);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d grafana wrong >>%s 2>&1",
+             INFLUX_CLIENT_PY, d.http, d.log);
+    cr_expect_neq(system(cmd), 0, "a wrong password is refused");
+    stop(&d);
+    double sum;
+    cr_expect_eq(count_series(d.dir, "py", "business_id=tenant-a,host=p", "load"), 100);
+    cr_expect_eq(count_points(d.dir, "py", "p", "load", &sum), 0, "nothing without the tenant");
+    unlink(tokens);
+    cleanup(&d);
+}
+
 Test(metrond, settings_come_from_file_then_environment_then_flags, .timeout = 60)
 {
     daemon_t d;
@@ -964,22 +1002,6 @@ Test(metrond, settings_come_from_file_then_environment_then_flags, .timeout = 60
 }
 
 /* ---- a real client ---------------------------------------------------------------------- */
-
-Test(metrond, python_influxdb_client_writes, .timeout = 120)
-{
-    daemon_t d;
-    start(&d, NULL);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d >>%s 2>&1", INFLUX_CLIENT_PY,
-             d.http, d.log);
-    int rc = system(cmd);
-    cr_expect_eq(rc, 0, "python3-influxdb client failed (log %s)", d.log);
-    stop(&d);
-    double sum;
-    cr_expect_eq(count_points(d.dir, "py", "p", "load", &sum), 100);
-    cr_expect_eq(sum, 4950.0 / 4);
-    cleanup(&d);
-}
 
 /* ---- the SQL sink, against a PostgreSQL of its own (it is crashed on purpose) ---------- */
 
