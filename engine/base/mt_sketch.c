@@ -167,7 +167,13 @@ int mt_sketch_quantile(const mt_sketch *s, double q, double *out)
     if (!(q >= 0 && q <= 1) || !s->count) return MT_EINVAL;
     /* PERCENTILE_CONT's position, as PostgreSQL computes it */
     double pos = q * (double)(s->count - 1);
-    uint64_t lo = (uint64_t)floor(pos), hi = (uint64_t)ceil(pos);
+    /* near 2^64 values (only a damaged or hostile encoding holds that many) the double rounds
+       up past the last rank: clamp before converting, which would be undefined */
+    uint64_t last = s->count - 1;
+    uint64_t lo = floor(pos) >= 0x1p64 ? last : (uint64_t)floor(pos);
+    uint64_t hi = ceil(pos) >= 0x1p64 ? last : (uint64_t)ceil(pos);
+    if (lo > last) lo = last;
+    if (hi > last) hi = last;
     double a = lo == 0 ? s->min : at_rank(s, lo);
     if (lo == s->count - 1) a = s->max;
     if (hi == lo) {
