@@ -156,6 +156,15 @@ static mt_engine *walk_engine; /* nftw has no user pointer; open is serialised b
 static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Remove hour files that no committed transaction references. */
+/*
+ * The recovery sweep removes only what it can prove is its own leftover: a
+ * temporary name (a seal or merge that never renamed it), a generation the
+ * index supersedes for its hour, or a generation at or past the committed
+ * counter (renamed, never committed: gen is committed with the hour's
+ * record). Anything else it cannot account for (an hour the index does not
+ * name, e.g. one whose retention crashed between commit and unlink) is
+ * moved to DIR/lost+found/, never deleted, and counted.
+ */
 static int sweep_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)ftw;
@@ -168,9 +177,26 @@ static int sweep_file(const char *path, const struct stat *sb, int flag, struct 
         return 0; /* not ours: leave it */
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h};
     int64_t hour = (int64_t)timegm(&tm) / 3600;
-    mt_hour_desc *desc = mt_engine_hour(walk_engine, hour);
-    if (tail[0] || !desc || desc->gen != gen) unlink(path);
+    mt_engine *e = walk_engine;
+    mt_hour_desc *desc = mt_engine_hour(e, hour);
+    if (desc && desc->gen == gen && !tail[0]) return 0; /* the live generation */
+    if (tail[0] || (desc && gen < desc->gen) || gen >= e->next_gen) {
+        unlink(path);
+        return 0;
+    }
+    char aside[4400], dir[4200];
+    snprintf(dir, sizeof dir, "%s/lost+found", e->dir);
+    snprintf(aside, sizeof aside, "%s/%04d-%02d-%02dT%02d.%u.blk", dir, y, mo, d, h, gen);
+    if ((mkdir(dir, 0755) == 0 || errno == EEXIST) && rename(path, aside) == 0)
+        e->st.files_set_aside++;
     return 0;
+}
+
+/* Whether DIR/blocks holds any hour file (a fresh index beside them is not theirs). */
+static int any_hour_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)ftw;
+    return flag == FTW_F && strstr(path, ".blk") != NULL;
 }
 
 static mt_vtype replay_type(void *ud, uint32_t id)
@@ -186,6 +212,13 @@ static int replay_point(void *ud, const mt_rec_point *p)
                           e->opt.clock_ns(e->opt.clock_ud));
 }
 
+static bool hour_file_missing(const mt_engine *e, int64_t hour, uint32_t gen)
+{
+    char path[4096];
+    mt_hf_path(path, sizeof path, e->dir, hour, gen);
+    return access(path, F_OK) != 0 && errno == ENOENT;
+}
+
 static int recover(mt_engine *e)
 {
     mt_kv_txn *t;
@@ -194,6 +227,14 @@ static int recover(mt_engine *e)
     uint64_t version = 0, gen = 1;
     rc = meta_get_u64(t, "version", &version);
     if (rc == MT_ENOTFOUND && !e->opt.read_only) {
+        /* a new index: refuse it beside hour files, which only their own index can account for
+           (the sweep below would otherwise take every one of them for a leftover) */
+        char blocks[4200];
+        snprintf(blocks, sizeof blocks, "%s/blocks", e->dir);
+        if (nftw(blocks, any_hour_file, 16, FTW_PHYS) > 0) {
+            mt_kv_abort(t);
+            return MT_ENOINDEX;
+        }
         version = FORMAT_VERSION;
         rc = mt_engine_meta_put(t, "version", version);
     }
@@ -224,10 +265,13 @@ static int recover(mt_engine *e)
         /* a missing or damaged file is reported by the scans that need it */
         int hr = mt_engine_hour_set(e, hour, g, bytes);
         if (hr == -ENOMEM) rc = hr;
-        /* a reader whose snapshot names a generation the writer has just replaced: retry */
-        if (hr == MT_ECORRUPT && e->opt.read_only) rc = -EAGAIN;
+        if (hr && hr != -ENOMEM) e->st.hours_unreadable++;
+        /* a reader whose snapshot names a generation the writer has just replaced (the file is
+           gone, not damaged): retry with a newer snapshot */
+        if (hr == MT_ECORRUPT && e->opt.read_only && hour_file_missing(e, hour, g)) rc = -EAGAIN;
     }
     mt_kv_cursor_close(c);
+    c = NULL; /* closed once, whatever follows */
     /* the head log */
     if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
     for (int r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
@@ -851,4 +895,30 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
     pthread_rwlock_unlock(&e->lock);
     st->index_bytes = mt_kv_used_bytes(e->kv);
     st->index_live_bytes = mt_kv_live_bytes(e->kv);
+}
+
+size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), void *ud)
+{
+    size_t n = 0;
+    char line[4400], path[4096], when[48];
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->nhours; i++) {
+        const mt_hour_desc *d = &e->hours[i];
+        if (d->idx) continue;
+        mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
+        mt_time_format(d->hour * MT_HOUR_NS, when, sizeof when);
+        snprintf(line, sizeof line, "hour %s, file %s: %s", when, path,
+                 access(path, F_OK) ? "missing" : "damaged (footer or index unreadable)");
+        fn(ud, line);
+        n++;
+    }
+    if (e->st.head_records_skipped) {
+        snprintf(line, sizeof line,
+                 "%llu head records failed their checksum at open: their points are lost",
+                 (unsigned long long)e->st.head_records_skipped);
+        fn(ud, line);
+        n++;
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return n;
 }

@@ -84,8 +84,12 @@ mt_engine_options mt_engine_options_default(void);
  * no data yet; -EAGAIN when a seal replaced a file the snapshot names
  * while it was taken: open again).
  * Returns MT_OK and *out, MT_EINVAL, MT_EFORMAT (a newer format),
- * MT_ECORRUPT, -EBUSY when another engine (in any process) has the
- * directory open, or -errno.
+ * MT_ECORRUPT, MT_ENOINDEX (hour files under blocks/ but index.mdb is new:
+ * missing, emptied or replaced; nothing is changed, nothing removed), -EBUSY
+ * when another engine (in any process) has the directory open, or -errno.
+ * Recovery removes only files it can prove are its own leftovers; the rest
+ * goes to DIR/lost+found/ (mt_engine_stats.files_set_aside). Damage found
+ * at open does not stop it: mt_engine_damage lists it.
  */
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out);
 
@@ -400,6 +404,14 @@ int mt_scan_next(mt_scan *s, mt_points *out);
  */
 int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum);
 
+/*
+ * After mt_scan_next returned MT_ECORRUPT: which sealed hour and which file
+ * failed ("hour 2025-01-01T01:00:00Z, file DIR/blocks/2025/01/01/01.2.blk")
+ * into out (capacity cap, NUL-terminated); returns its length, 0 when the
+ * scan met no damage.
+ */
+size_t mt_scan_damage(const mt_scan *s, char *out, size_t cap);
+
 /* Close a scan. NULL is a no-op. */
 void mt_scan_close(mt_scan *s);
 
@@ -419,7 +431,12 @@ typedef struct mt_engine_stats {
     uint64_t index_bytes;          /* size of index.mdb, free pages the head log reuses included */
     uint64_t index_live_bytes;     /* pages of index.mdb that hold live data */
     uint64_t block_bytes;          /* bytes of the current hour files */
-    uint64_t head_records_skipped; /* head records that failed their checksum at open */
+    uint64_t head_records_skipped; /* head records that failed their checksum at open: their
+                                      points are missing (mt_engine_damage names the count) */
+    uint64_t hours_unreadable;     /* sealed hour files the index names that could not be
+                                      read at open (missing or damaged: mt_engine_damage) */
+    uint64_t files_set_aside;      /* hour files open could not account for, moved to
+                                      DIR/lost+found/ (never deleted) */
     uint64_t points_over_series_limit;          /* points refused by a cardinality limit */
     uint64_t commit_buckets[MT_COMMIT_BUCKETS]; /* commits taking <= mt_commit_bucket_le[i] s */
     double commit_seconds;                      /* total time spent committing */
@@ -429,5 +446,14 @@ typedef struct mt_engine_stats {
 } mt_engine_stats;
 
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);
+
+/*
+ * What open found damaged, one line each through fn: every sealed hour whose
+ * file could not be read ("hour 2025-01-01T01:00:00Z, file DIR/blocks/...:
+ * missing or damaged"; scans of that hour answer MT_ECORRUPT, never data),
+ * and the head records skipped ("N head records failed their checksum: their
+ * points are lost"). Returns the number of lines. Any thread.
+ */
+size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), void *ud);
 
 #endif

@@ -9,19 +9,26 @@
  * of the same hour (late points win), or the head's points alone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mt_engine_int.h"
+#include "mt_time.h"
 
 typedef struct scan_chunk {
     int64_t hour;
+    uint32_t gen;
     mt_hfmap *map;   /* the hour file, acquired; NULL when it could not be read */
     mt_hf_entry ent; /* where the chunk is */
 } scan_chunk;
 
 struct mt_scan {
+    const char *dir;  /* the engine's, for naming a damaged file */
+    int64_t bad_hour; /* the chunk that failed, after MT_ECORRUPT */
+    uint32_t bad_gen;
+    bool bad;
     mt_vtype type;
     int64_t from, to;
     scan_chunk *chunks;
@@ -57,7 +64,7 @@ static int note_chunks(mt_engine *e, mt_scan *s, uint32_t id)
     }
     for (size_t i = lo; i < e->nhours && e->hours[i].hour <= h1; i++) {
         const mt_hour_desc *d = &e->hours[i];
-        scan_chunk c = {.hour = d->hour};
+        scan_chunk c = {.hour = d->hour, .gen = d->gen};
         if (d->idx) {
             const mt_hf_entry *en = mt_hf_find(d->idx, id);
             if (!en || en->max_ts < s->from || en->min_ts >= s->to) continue;
@@ -84,6 +91,7 @@ int mt_scan_open(mt_engine *e, uint32_t id, int64_t from, int64_t to, mt_scan **
     if (!s) return -ENOMEM;
     s->from = from;
     s->to = to;
+    s->dir = e->dir;
     int rc = mt_decoder_new(&s->dec);
     if (!rc && from >= to) rc = MT_EINVAL;
     if (!rc) {
@@ -123,6 +131,25 @@ static size_t lower(const int64_t *ts, size_t a, size_t n, int64_t x)
     return a;
 }
 
+/* Note which hour file failed (mt_scan_damage names it) and say so. */
+static int damaged(mt_scan *s, const scan_chunk *c)
+{
+    s->bad = true;
+    s->bad_hour = c->hour;
+    s->bad_gen = c->gen;
+    return MT_ECORRUPT;
+}
+
+size_t mt_scan_damage(const mt_scan *s, char *out, size_t cap)
+{
+    if (!s->bad || !cap) return 0;
+    char path[4096], when[48];
+    mt_hf_path(path, sizeof path, s->dir, s->bad_hour, s->bad_gen);
+    mt_time_format(s->bad_hour * MT_HOUR_NS, when, sizeof when);
+    int n = snprintf(out, cap, "hour %s, file %s", when, path);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
 int mt_scan_next(mt_scan *s, mt_points *out)
 {
     return mt_scan_next_or_summary(s, out, NULL);
@@ -147,7 +174,7 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
                         out);
         }
         scan_chunk *c = &s->chunks[s->ci++];
-        if (!c->map) return MT_ECORRUPT;
+        if (!c->map) return damaged(s, c);
         /* a whole sealed hour with no late points waiting: its summary instead of its points */
         if (sum && s->hi == h_end && c->ent.type != MT_VT_STRING && hour * MT_HOUR_NS >= s->from &&
             (hour + 1) * MT_HOUR_NS <= s->to) {
@@ -157,6 +184,7 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
         }
         mt_points cp;
         int rc = mt_decoder_decode(s->dec, c->map->base + c->ent.off, c->ent.len, &cp);
+        if (rc == MT_ECORRUPT) return damaged(s, c);
         if (rc) return rc;
         /* the range may cut the chunk */
         size_t a = lower(cp.ts, 0, cp.n, s->from), b = lower(cp.ts, a, cp.n, s->to);

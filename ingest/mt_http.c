@@ -161,7 +161,7 @@ static size_t json_escape(char *out, size_t cap, size_t pos, const char *s, size
 static void respond_error(mt_conn *c, int status, const char *msg)
 {
     http_state *hs = c->http;
-    char body[2048];
+    char body[12288]; /* a message of 4 KiB, every byte escaped */
     size_t pos;
     if (hs->v2) {
         const char *code = status == 413   ? "request too large"
@@ -690,7 +690,7 @@ typedef struct query_work {
     char *body; /* the answer */
     size_t len, cap;
     int status;
-    char err[512];
+    char err[4608]; /* room for a damaged file's path */
 } query_work;
 
 static int to_body(void *ud, const char *buf, size_t len)
@@ -719,8 +719,11 @@ static void query_run(uv_work_t *req)
                             sizeof w->err);
     else if (!(rc = mt_query_open(w->c->ing->eng, &w->spec, &q, w->err, sizeof w->err))) {
         rc = mt_query_write(q, &w->spec, w->format, to_body, w, NULL);
+        const char *damage = mt_query_damage(q);
+        if (rc)
+            snprintf(w->err, sizeof w->err, "query stopped: %s%s%s", mt_strerror(rc),
+                     *damage ? ": " : "", damage);
         mt_query_close(q);
-        if (rc) snprintf(w->err, sizeof w->err, "query stopped: %s", mt_strerror(rc));
     }
     w->status = rc == MT_OK                          ? 200
                 : rc == MT_EPARSE || rc == MT_EINVAL ? 400
@@ -840,7 +843,7 @@ static void handle_query(mt_conn *c)
         w->spec.max_series = strtoull(max, 0, 10);
     if (!bad && !format_param(hs, w)) bad = "format is json, csv or table";
     if (bad) {
-        char msg[600];
+        char msg[sizeof w->err];
         snprintf(msg, sizeof msg, "%s", bad);
         free(w);
         respond_error(c, 400, msg);

@@ -100,6 +100,15 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
             (unsigned long long)s->http_requests[k]);
     one(&o, "metron_http_bodies_too_large_total", "counter", "HTTP bodies over the limit (413).",
         (double)s->http_bodies_too_large);
+    one(&o, "metron_head_records_skipped_total", "counter",
+        "Head log records that failed their checksum at open: their points are lost.",
+        (double)e.head_records_skipped);
+    one(&o, "metron_hours_unreadable", "gauge",
+        "Sealed hour files the index names that could not be read at open (see the log).",
+        (double)e.hours_unreadable);
+    one(&o, "metron_files_set_aside_total", "counter",
+        "Hour files open could not account for, moved to lost+found/ (never deleted).",
+        (double)e.files_set_aside);
     one(&o, "metron_http_unauthorized_total", "counter",
         "HTTP requests refused on their credentials (401, 403), before their body.",
         (double)s->http_unauthorized);

@@ -112,6 +112,7 @@ struct mt_query {
     double out[MT_QUERY_MAX_AGGS];
     uint64_t points;
     uint64_t hours_from_summaries; /* sealed hours answered without decoding */
+    char damage[4200];             /* the hour and file of an MT_ECORRUPT, else "" */
 };
 
 static double as_double(mt_vtype t, mt_val v)
@@ -181,6 +182,11 @@ uint32_t mt_query_series_id(const mt_query *q, size_t i)
 uint64_t mt_query_summaries_used(const mt_query *q)
 {
     return q->hours_from_summaries;
+}
+
+const char *mt_query_damage(const mt_query *q)
+{
+    return q->damage;
 }
 
 const char *mt_query_series_name(const mt_query *q, size_t i)
@@ -288,6 +294,7 @@ static int peek(mt_query *q, cursor *c, bool *have)
     }
     while (!c->is_sum && c->i >= c->blk.n) {
         int rc = mt_scan_next_or_summary(c->scan, &c->blk, q->use_summaries ? &c->sum : NULL);
+        if (rc == MT_ECORRUPT) mt_scan_damage(c->scan, q->damage, sizeof q->damage);
         if (rc == MT_ENOTFOUND) {
             c->done = true;
             mt_scan_close(c->scan);

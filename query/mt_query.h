@@ -117,6 +117,12 @@ uint64_t mt_query_summaries_used(const mt_query *q);
 /* The id of the i-th matched series. */
 uint32_t mt_query_series_id(const mt_query *q, size_t i);
 
+/*
+ * After mt_query_next (or mt_query_write) stopped with MT_ECORRUPT: the
+ * damaged hour and its file (mt_scan_damage), "" otherwise; valid until close.
+ */
+const char *mt_query_damage(const mt_query *q);
+
 /* The i-th matched series as line protocol ("cpu,host=a usage"); valid until close. */
 const char *mt_query_series_name(const mt_query *q, size_t i);
 

@@ -52,7 +52,8 @@ typedef struct report {
     size_t na, acap;
     double *vals; /* exact quantiles: the bucket's values */
     size_t nvals, valcap;
-    char **labels; /* series mode: labels[id], formatted once for every hour's row */
+    char damage[4200]; /* the hour and file of an MT_ECORRUPT met by an exact read */
+    char **labels;     /* series mode: labels[id], formatted once for every hour's row */
     size_t nlabels;
 } report;
 
@@ -390,6 +391,7 @@ static int collect(report *r, uint32_t id, int64_t from, int64_t to)
                                                         : (double)v.u;
         }
     }
+    if (rc == MT_ECORRUPT) mt_scan_damage(s, r->damage, sizeof r->damage);
     mt_scan_close(s);
     return rc == MT_ENOTFOUND ? MT_OK : rc;
 }
@@ -463,7 +465,9 @@ int mt_rollq_write(mt_engine *e, const mt_rollq_spec *spec, mt_output_format f, 
             rc = buckets(&r, h0, h1);
         if (r.f == MT_OUT_JSON) mt_out_puts(&r.o, "]}\n");
         if (!rc) rc = r.o.rc;
-        if (rc && !*err) snprintf(err, errcap, "rollups: %s", mt_strerror(rc));
+        if (rc && !*err)
+            snprintf(err, errcap, "rollups: %s%s%s", mt_strerror(rc), r.damage[0] ? ": " : "",
+                     r.damage);
     }
     for (size_t i = 0; i < r.na; i++) {
         mt_sketch_free(r.a[i]->sk);

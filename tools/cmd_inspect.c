@@ -65,6 +65,12 @@ static void json_str(const char *s)
     putchar('"');
 }
 
+static void print_damage(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "damage            %s\n", line);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     const char *data = NULL, *format = "text";
@@ -126,10 +132,11 @@ int cmd_inspect(int argc, char **argv)
         printf("{\"data\":");
         json_str(data);
         printf(",\"series\":%llu,\"sealed_hours\":%llu,\"unreadable_hours\":%zu,"
+               "\"head_records_skipped\":%llu,"
                "\"points_sealed\":%llu,\"points_head\":%llu,\"head_bytes\":%llu,",
                (unsigned long long)st.series, (unsigned long long)st.sealed_hours, unreadable,
-               (unsigned long long)w.points, (unsigned long long)st.head_points,
-               (unsigned long long)st.head_bytes);
+               (unsigned long long)st.head_records_skipped, (unsigned long long)w.points,
+               (unsigned long long)st.head_points, (unsigned long long)st.head_bytes);
         printf("\"oldest\":%s%s%s,\"newest\":%s%s%s,", w.points ? "\"" : "",
                w.points ? oldest : "null", w.points ? "\"" : "", w.points ? "\"" : "",
                w.points ? newest : "null", w.points ? "\"" : "");
@@ -149,7 +156,7 @@ int cmd_inspect(int argc, char **argv)
         printf("data directory    %s\n", data);
         printf("series            %llu\n", (unsigned long long)st.series);
         printf("sealed hours      %llu%s\n", (unsigned long long)st.sealed_hours,
-               unreadable ? " (some unreadable: see metrond's log)" : "");
+               unreadable ? " (some unreadable: listed under 'damage')" : "");
         printf("points            %llu sealed + %llu in the head (%.2f MB in memory)\n",
                (unsigned long long)w.points, (unsigned long long)st.head_points,
                (double)st.head_bytes / 1e6);
@@ -166,8 +173,10 @@ int cmd_inspect(int argc, char **argv)
                    (unsigned long long)m[i].points,
                    m[i].points ? (double)m[i].bytes / (double)m[i].points : 0.0);
     }
+    /* damage goes to stderr and into the exit code, in both formats: a script notices */
+    size_t ndamage = mt_engine_damage(e, print_damage, NULL);
     free(w.s);
     free(m);
     mt_engine_close(e);
-    return 0;
+    return ndamage ? 1 : 0;
 }

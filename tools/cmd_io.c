@@ -376,8 +376,12 @@ int cmd_export(int argc, char **argv)
     } else {
         rc = mt_query_write(q, &spec, MT_OUT_CSV, write_stdout, NULL, NULL);
     }
+    if (rc) {
+        const char *damage = mt_query_damage(q);
+        fprintf(stderr, "metron: export stopped: %s%s%s\n", mt_strerror(rc), *damage ? ": " : "",
+                damage);
+    }
     mt_query_close(q);
     mt_engine_close(e);
-    if (rc) fprintf(stderr, "metron: export stopped: %s\n", mt_strerror(rc));
     return rc || fflush(stdout) ? 1 : 0;
 }

@@ -211,8 +211,10 @@ int cmd_query(int argc, char **argv)
     rc = plot ? plot_rows(q) : mt_query_write(q, &spec, f, write_stdout, NULL, NULL);
     int exit_code = 0;
     if (rc) {
-        fprintf(stderr, "metron: query stopped: %s\n",
-                rc == MT_ELIMIT ? "more points than the limit" : mt_strerror(rc));
+        const char *damage = mt_query_damage(q);
+        fprintf(stderr, "metron: query stopped: %s%s%s\n",
+                rc == MT_ELIMIT ? "more points than the limit" : mt_strerror(rc),
+                *damage ? ": " : "", damage);
         exit_code = 1;
     }
     mt_query_close(q);

@@ -381,6 +381,13 @@ static bool pg_endpoint_delta(void *ud, const char *id, mt_pg_endpoint_delta *ou
     return false;
 }
 
+/* What open found damaged: served as errors, never as data; said once at start. */
+static void log_damage(void *ud, const char *line)
+{
+    (void)ud;
+    mt_log(MT_LOG_ERROR, "msg=\"damaged data\" what=\"%s\"", line);
+}
+
 static char *alerts_listing(void *ud, bool all, const char *tenant, size_t *len)
 {
     daemon_t *d = ud;
@@ -567,6 +574,12 @@ int main(int argc, char **argv)
            "sync=%s",
            eo.dir, (unsigned long long)st.series, (unsigned long long)st.head_points,
            (unsigned long long)st.sealed_hours, sync ? "fsync" : "off");
+    mt_engine_damage(d.eng, log_damage, NULL);
+    if (st.files_set_aside)
+        mt_log(MT_LOG_WARN,
+               "msg=\"hour files the index does not account for were moved aside, not deleted\" "
+               "dir=%s/lost+found files=%llu",
+               eo.dir, (unsigned long long)st.files_set_aside);
 
     if (eo.outbox) {
         mt_sink_options so = mt_sink_options_default();
