@@ -11,6 +11,8 @@ packages=(
   libhttp-parser-dev libssl-dev libcurl4-openssl-dev
   # tests, and the README's examples
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
+  # the TLS recipe (docs/operations.md) and its test: nginx in front, openssl makes the certs
+  nginx openssl
 )
 
 missing=()
@@ -27,6 +29,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a service (postgresql, nginx) must not start it: the tests run
+# their own on free ports, and a system nginx would take port 80. invoke-rc.d
+# asks policy-rc.d; exit 101 means "not now". One already there is kept.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: done" >&2

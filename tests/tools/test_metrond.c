@@ -936,10 +936,12 @@ Test(metrond, python_influxdb_client_with_credentials_writes_to_its_tenant, .tim
     char extra[256], cmd[1024];
     snprintf(extra, sizeof extra, "--tokens-file %s", tokens);
     start(&d, extra);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d grafana token-a >>%s 2>&1",
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s 127.0.0.1 %d --user grafana --password token-a >>%s 2>&1",
              INFLUX_CLIENT_PY, d.http, d.log);
     cr_expect_eq(system(cmd), 0, "python3-influxdb with a username and password (log %s)", d.log);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 127.0.0.1 %d grafana wrong >>%s 2>&1",
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s 127.0.0.1 %d --user grafana --password wrong >>%s 2>&1",
              INFLUX_CLIENT_PY, d.http, d.log);
     cr_expect_neq(system(cmd), 0, "a wrong password is refused");
     stop(&d);
