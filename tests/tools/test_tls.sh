@@ -124,7 +124,7 @@ status=$(curl -sS --cacert "$ca" --tlsv1.2 --tls-max 1.2 -o /dev/null -w '%{http
 [ "$status" = 204 ] || fail "a TLS 1.2 client got $status"
 ok "a TLS 1.2 client is served"
 
-# python3-influxdb: ssl=True, verify_ssl=the CA, the token in a header
+# python3-influxdb: ssl=True, verify_ssl=the CA, the token as the Basic password
 /usr/bin/python3 "$client_py" 127.0.0.1 "$tls" --ca "$ca" --user metron --password "$token" || fail "python3-influxdb over HTTPS"
 ok "python3-influxdb wrote 100 points over HTTPS, the certificate verified"
 
