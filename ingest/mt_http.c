@@ -18,10 +18,13 @@
  * dropped (clients match these strings to decide not to retry). Bodies may
  * be gzip-compressed; the limit applies after inflating. One request is
  * handled at a time per connection: reading stops until it is answered.
+ * Every request is authorized on its headers (authorize_request), before
+ * any of its body is read; "Expect: 100-continue" is answered then too.
  */
 #include <assert.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -40,7 +43,7 @@
 #define MAX_HEADER_VAL 1024
 #define VERSION        "1.8.10" /* the InfluxDB API version Metron answers as */
 
-enum { H_NONE, H_ENCODING, H_AUTH, H_CONNECTION };
+enum { H_NONE, H_ENCODING, H_AUTH, H_EXPECT };
 
 typedef struct http_state {
     http_parser parser;
@@ -52,7 +55,8 @@ typedef struct http_state {
     size_t field_len;
     bool field_done;
     char encoding[64];
-    char auth[512]; /* the Authorization header */
+    char auth[512];  /* the Authorization header */
+    char expect[32]; /* the Expect header: "100-continue" asks leave to send the body */
     /* decided on the headers, before any body is read (authorize_request) */
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the credential's business_id, "*", or "" (no tokens) */
     int denied; /* 400, 401 or 403: answered on the headers, without reading the body */
@@ -211,10 +215,16 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         hs->field_done = true;
         hs->header = strcmp(hs->field, "content-encoding") == 0 ? H_ENCODING
                      : strcmp(hs->field, "authorization") == 0  ? H_AUTH
+                     : strcmp(hs->field, "expect") == 0         ? H_EXPECT
                                                                 : H_NONE;
     }
-    char *dst = hs->header == H_ENCODING ? hs->encoding : hs->header == H_AUTH ? hs->auth : NULL;
-    size_t cap = hs->header == H_ENCODING ? sizeof hs->encoding : sizeof hs->auth;
+    char *dst = hs->header == H_ENCODING ? hs->encoding
+                : hs->header == H_AUTH   ? hs->auth
+                : hs->header == H_EXPECT ? hs->expect
+                                         : NULL;
+    size_t cap = hs->header == H_ENCODING ? sizeof hs->encoding
+                 : hs->header == H_AUTH   ? sizeof hs->auth
+                                          : sizeof hs->expect;
     if (dst) {
         size_t cur = strlen(dst);
         size_t take = len < cap - 1 - cur ? len : cap - 1 - cur;
@@ -350,6 +360,12 @@ static const char *read_tenant(const http_state *hs)
     return hs->tenant[0] && strcmp(hs->tenant, "*") != 0 ? hs->tenant : NULL;
 }
 
+static void on_continue_written(uv_write_t *w, int status)
+{
+    (void)status; /* a failed write shows on the connection's next read or write */
+    free(w);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     http_state *hs = p->data;
@@ -359,7 +375,16 @@ static int on_headers_complete(http_parser *p)
     } else {
         authorize_request(hs->conn);
     }
-    if (hs->denied) http_parser_pause(p, 1); /* the body is never read */
+    if (hs->denied) {
+        http_parser_pause(p, 1); /* the body is never read */
+    } else if (!strcasecmp(hs->expect, "100-continue") && p->content_length > 0 &&
+               p->content_length != ULLONG_MAX) {
+        /* curl and libcurl ask before sending bodies over 1 MB and wait 1 s for leave */
+        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_write_t *w = malloc(sizeof *w);
+        uv_buf_t b = uv_buf_init(cont, sizeof cont - 1);
+        if (w && uv_write(w, (uv_stream_t *)&hs->conn->tcp, &b, 1, on_continue_written)) free(w);
+    }
     return 0;
 }
 
@@ -378,6 +403,7 @@ static int on_message_begin(http_parser *p)
     hs->url[0] = '\0';
     hs->encoding[0] = '\0';
     hs->auth[0] = '\0';
+    hs->expect[0] = '\0';
     hs->field_len = 0;
     hs->field_done = false;
     hs->body_len = 0;

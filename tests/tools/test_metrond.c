@@ -907,6 +907,30 @@ Test(metrond, the_token_is_checked_before_the_body_is_read, .timeout = 60)
         cr_expect(strstr(resp, "Connection: close"), "%s", resp);
         close(s);
     }
+    /* with a good token, Expect: 100-continue gets leave at once, then the write its 204 */
+    int s = connect_tcp(d.http);
+    cr_assert_geq(s, 0);
+    const char *body = "m v=1 1735689600\n";
+    char req[512];
+    int len = snprintf(req, sizeof req,
+                       "POST /write?db=x HTTP/1.1\r\nHost: x\r\nAuthorization: Token token-a\r\n"
+                       "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+                       strlen(body));
+    send_all(s, req, (size_t)len);
+    struct pollfd pf = {.fd = s, .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 500), 1, "100 Continue well before curl's 1 s wait");
+    char resp[512] = "";
+    ssize_t r = recv(s, resp, sizeof resp - 1, 0);
+    cr_assert_gt(r, 0);
+    resp[r] = '\0';
+    cr_expect(!strncmp(resp, "HTTP/1.1 100 Continue\r\n\r\n", 25), "%s", resp);
+    send_all(s, body, strlen(body));
+    size_t got = (size_t)r;
+    while (!strstr(resp + 25, "\r\n\r\n") && got < sizeof resp - 1 && poll(&pf, 1, 5000) == 1 &&
+           (r = recv(s, resp + got, sizeof resp - 1 - got, 0)) > 0)
+        resp[got += (size_t)r] = '\0';
+    cr_expect(strstr(resp + 25, "HTTP/1.1 204"), "%s", resp);
+    close(s);
     stop(&d);
     unlink(tokens);
     cleanup(&d);
