@@ -26,7 +26,7 @@ static int run(mt_engine *e, void *ud)
     if (rc || !j->index) return rc;
     if (j->progress) j->progress(j->ud, "index", 0, 1);
     rc = mt_kv_compact(e->kv, &j->res->index_before, &j->res->index_after);
-    if (rc == MT_ECLOSED) e->failed = true; /* the index could not be reopened */
+    if (rc == MT_ECLOSED) mt_engine_after_commit(e, rc); /* the index could not be reopened */
     if (j->progress) j->progress(j->ud, "index", 1, 1);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -432,7 +433,7 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
         }
         pthread_rwlock_unlock(&e->lock);
         /* Durable but not in memory: reads would miss it until a restart. Refuse more. */
-        if (rc) e->failed = true;
+        if (rc) mt_engine_after_commit(e, rc == -ENOSPC ? -ENOMEM : rc);
     }
     while (list) {
         mt_batch *next = list->next;
@@ -455,13 +456,13 @@ static void commit_group(mt_engine *e, mt_batch *list)
     if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
     if (!rc) {
         int64_t t0 = mt_mono_ns();
-        rc = mt_kv_commit(t);
+        rc = mt_engine_after_commit(e, mt_kv_commit(t));
         t = NULL;
-        if (rc && rc != MT_EFULL) e->failed = true; /* an I/O failure at commit is fatal */
         double secs = (double)(mt_mono_ns() - t0) / 1e9;
         int k = 0;
         while (k < MT_COMMIT_BUCKETS - 1 && secs > mt_commit_bucket_le[k]) k++;
         pthread_rwlock_wrlock(&e->lock);
+        if (rc == MT_OK) e->committed_n = e->index.n;
         e->st.commit_buckets[k]++;
         e->st.commit_seconds += secs;
         pthread_rwlock_unlock(&e->lock);
@@ -573,6 +574,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
     if (!rc) rc = mt_decoder_new(&e->dec);
     if (!rc) rc = recover(e);
+    e->committed_n = e->index.n;
     if (opt->read_only) {
         e->failed = true; /* refuses writes and seals with MT_ECLOSED */
         if (rc) {
@@ -722,6 +724,9 @@ int mt_engine_series_lookup(mt_engine *e, const void *key, size_t klen, uint32_t
 {
     pthread_rwlock_rdlock(&e->lock);
     uint32_t i = mt_index_find(&e->index, key, klen, mt_hash64(key, klen));
+    /* a series the writer is creating in a commit that may still fail (and be undone) is not
+       handed out: a caller that kept its id would later name another series with it */
+    if (i > e->committed_n) i = 0;
     if (i) {
         *id = i;
         *type = (mt_vtype)e->index.ents[i].type;
@@ -921,4 +926,44 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
     }
     pthread_rwlock_unlock(&e->lock);
     return n;
+}
+
+int mt_engine_after_commit(mt_engine *e, int rc)
+{
+    pthread_mutex_lock(&e->qlock);
+    if (rc == MT_OK) {
+        e->nospace = false;
+    } else if (rc == -ENOSPC) {
+        e->nospace = true;
+    } else if (rc != MT_EFULL && !e->failed) {
+        e->failed = true;
+        e->fail_rc = rc;
+    }
+    pthread_mutex_unlock(&e->qlock);
+    return rc;
+}
+
+int mt_engine_health(mt_engine *e, char *why, size_t cap)
+{
+    pthread_mutex_lock(&e->qlock);
+    bool failed = e->failed && !e->opt.read_only, nospace = e->nospace;
+    int fail_rc = e->fail_rc;
+    pthread_mutex_unlock(&e->qlock);
+    if (failed) {
+        snprintf(why, cap,
+                 "writes are refused after a failed commit (%s): fail-stop, nothing "
+                 "unacknowledged was kept; restart once the storage is fixed",
+                 mt_strerror(fail_rc));
+        return MT_ECLOSED;
+    }
+    if (nospace) {
+        /* the next commit will tell for sure; until then, say whether there is room again */
+        struct statvfs fs;
+        if (statvfs(e->dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize >= MT_HEALTH_ROOM)
+            return MT_OK;
+        snprintf(why, cap, "the disk of %s is full: writes are refused until space is freed",
+                 e->dir);
+        return -ENOSPC;
+    }
+    return MT_OK;
 }

@@ -447,6 +447,19 @@ typedef struct mt_engine_stats {
 
 void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);
 
+/* Free bytes on the data directory's disk that mt_engine_health takes for room again. */
+#define MT_HEALTH_ROOM (64u << 20)
+
+/*
+ * Whether the engine takes writes now. MT_OK; MT_ECLOSED after a commit
+ * failed with an I/O error (fail-stop: every later write is refused until
+ * restart); -ENOSPC while the last commit found the disk full and it still
+ * has less than MT_HEALTH_ROOM free (not fatal: nothing was committed, and
+ * writes resume by themselves once there is space). The reason, for people,
+ * goes into why (capacity cap). Any thread.
+ */
+int mt_engine_health(mt_engine *e, char *why, size_t cap);
+
 /*
  * What open found damaged, one line each through fn: every sealed hour whose
  * file could not be read ("hour 2025-01-01T01:00:00Z, file DIR/blocks/...:

@@ -245,6 +245,9 @@ struct mt_engine {
     pthread_cond_t dcond;  /* API threads wait for seal requests */
     mt_batch *qhead, *qtail;
     bool stopping, failed;
+    uint32_t committed_n; /* series ids <= this are committed (guarded by lock) */
+    bool nospace; /* the last commit found the disk full (not fatal: mt_engine_after_commit) */
+    int fail_rc;  /* what made the engine fail (mt_engine_health says it) */
     int (*job)(mt_engine *e, void *ud); /* a request for the writer thread (one at a time) */
     void *job_ud;
     uint64_t job_gen; /* bumps when a requested job finishes */
@@ -315,5 +318,15 @@ typedef enum mt_seal_mode {
     MT_SEAL_BACKFILL, /* the sealed hours with late points in the head */
 } mt_seal_mode;
 int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *hours);
+
+/*
+ * Every commit's outcome goes through here (writer thread; takes qlock): an
+ * I/O failure makes the engine refuse all writes from now on (fail-stop:
+ * nothing unacknowledged is lost, nothing is retried and then acknowledged);
+ * a full map (MT_EFULL) or a full disk (-ENOSPC: nothing was committed, the
+ * index is as before) only fails this commit, and the next may succeed.
+ * Returns rc.
+ */
+int mt_engine_after_commit(mt_engine *e, int rc);
 
 #endif

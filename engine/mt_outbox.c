@@ -120,8 +120,7 @@ static int ack_run(mt_engine *e, void *ud)
         j->removed++;
     }
     if (!rc) {
-        rc = mt_kv_commit(t);
-        if (rc && rc != MT_EFULL) e->failed = true;
+        rc = mt_engine_after_commit(e, mt_kv_commit(t));
     } else {
         mt_kv_abort(t);
     }

@@ -144,9 +144,8 @@ static int run(mt_engine *e, void *ud)
     }
     if (!rc && !j->dry_run && np) rc = mt_engine_meta_put(t, "gen", e->next_gen);
     if (!rc && !j->dry_run) {
-        rc = mt_kv_commit(t);
+        rc = mt_engine_after_commit(e, mt_kv_commit(t));
         t = NULL;
-        if (rc && rc != MT_EFULL) e->failed = true;
     }
     mt_kv_abort(t);
     char path[4096];

@@ -214,9 +214,8 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
     if (!rc && ndue) rc = mt_engine_meta_put(t, "gen", e->next_gen);
     if (!rc && ndue) rc = rewrite_head(e, t, due, ndue);
     if (!rc && ndue) {
-        rc = mt_kv_commit(t);
+        rc = mt_engine_after_commit(e, mt_kv_commit(t));
         t = NULL;
-        if (rc && rc != MT_EFULL) e->failed = true;
     }
     char path[4096];
     if (rc) {

@@ -29,9 +29,7 @@ static int put_run(mt_engine *e, void *ud)
         mt_kv_abort(t);
         return rc;
     }
-    rc = mt_kv_commit(t);
-    if (rc && rc != MT_EFULL) e->failed = true;
-    return rc;
+    return mt_engine_after_commit(e, mt_kv_commit(t));
 }
 
 int mt_engine_state_put(mt_engine *e, const void *key, size_t klen, const void *val, size_t vlen,
