@@ -27,7 +27,8 @@
     X(MT_ENOTFOUND, -30906, "not found")                                                           \
     X(MT_ECONFLICT, -30907, "value type conflicts with the existing series")                       \
     X(MT_EFULL, -30908, "storage map is full")                                                     \
-    X(MT_ECLOSED, -30909, "object is closed or shutting down")
+    X(MT_ECLOSED, -30909, "object is closed or shutting down")                                     \
+    X(MT_ECRYPTO, -30910, "a cryptographic operation failed (OpenSSL)")
 
 enum {
     MT_OK = 0,
