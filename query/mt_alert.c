@@ -5,6 +5,7 @@
 
 #include "mt_buf.h"
 #include "mt_hash.h"
+#include "mt_series.h"
 #include "mt_time.h"
 
 #include <errno.h>
@@ -216,6 +217,30 @@ static void judge(const mt_alert_rule *r, double v, double scale, mt_cmp op, mt_
         ev->severity = MT_SEV_WARNING, ev->threshold = w * scale;
 }
 
+/* The tenant of a series: its business_id tag. The buffers are big: one per evaluation. */
+typedef struct tenant_of {
+    char key[MT_SERIES_MAX_KEY];
+    mt_series_parts parts;
+    char business_id[MT_SERIES_MAX_KEY + 1]; /* "" when the series has no business_id tag */
+} tenant_of;
+
+static int series_tenant(mt_engine *e, uint32_t id, tenant_of *t)
+{
+    size_t kl;
+    int rc = mt_engine_series_key(e, id, t->key, sizeof t->key, &kl);
+    if (!rc) rc = mt_series_parse(t->key, kl, &t->parts);
+    if (rc) return rc;
+    t->business_id[0] = '\0';
+    for (size_t k = 0; k < t->parts.ntags; k++) {
+        const mt_name *tk = &t->parts.tag_keys[k], *tv = &t->parts.tag_values[k];
+        if (tk->len == 11 && !memcmp(tk->ptr, "business_id", 11)) {
+            memcpy(t->business_id, tv->ptr, tv->len);
+            t->business_id[tv->len] = '\0';
+        }
+    }
+    return MT_OK;
+}
+
 /* The rule's selector, scoped to its tenant. */
 static int scoped(const mt_alert_rule *r, char *out, size_t cap)
 {
@@ -250,10 +275,20 @@ int mt_alert_evaluate(mt_engine *e, const mt_alert_rule *r, int64_t now,
     /* every series the selector matches, data or not */
     mt_query_spec qs = {.select = sel, .from = now - r->window_ns, .to = now};
     mt_query *q = NULL;
+    tenant_of *t = NULL;
+    if (!rc && !(t = malloc(sizeof *t))) rc = -ENOMEM;
     if (!rc) rc = mt_query_open(e, &qs, &q, err, errcap);
     for (size_t i = 0; !rc && i < (q ? mt_query_series(q) : 0); i++) {
         const char *name = mt_query_series_name(q, i);
-        mt_alert_eval ev = {.series = name, .threshold = NAN};
+        rc = series_tenant(e, mt_query_series_id(q, i), t);
+        if (rc) {
+            snprintf(err, errcap, "series %s: cannot read its key", name);
+            break;
+        }
+        /* the scoped selector holds a rule to its tenant; checked here again, as the
+           alert is that series' tenant's */
+        if (r->business_id[0] && strcmp(t->business_id, r->business_id)) continue;
+        mt_alert_eval ev = {.series = name, .business_id = t->business_id, .threshold = NAN};
         double cur;
         if (!lookup(&w[0], name, &cur)) {
             ev.nodata = true;
@@ -287,6 +322,7 @@ int mt_alert_evaluate(mt_engine *e, const mt_alert_rule *r, int64_t now,
         rc = fn(ud, &ev);
     }
     mt_query_close(q);
+    free(t);
     for (size_t k = 0; k < nw; k++) window_free(&w[k]);
     return rc;
 }
@@ -352,11 +388,19 @@ mt_alert_change mt_alert_step(const mt_alert_rule *r, mt_alert_state *s, const m
 
 /* ---- the record ------------------------------------------------------------------------------ */
 
-#define RECORD_VERSION 1
+/* 2 adds the alert's own business_id (its series' tenant) at the end. */
+#define RECORD_VERSION 2
 
 int mt_alert_record_key(const char *rule_id, const char *series, char *out, size_t cap, size_t *len)
 {
     size_t a = strlen(rule_id), b = strlen(series);
+    char hashed[40];
+    if (2 + a + b > MT_ALERT_KEY_MAX) { /* LMDB refuses longer keys: the series' hash instead */
+        b = (size_t)snprintf(hashed, sizeof hashed, "#%016llx%016llx",
+                             (unsigned long long)mt_hash64_seeded(series, b, 21),
+                             (unsigned long long)mt_hash64_seeded(series, b, 22));
+        series = hashed;
+    }
     if (2 + a + b > cap) return MT_ELIMIT;
     out[0] = 'A';
     memcpy(out + 1, rule_id, a);
@@ -444,6 +488,7 @@ int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len)
     wf64(&w, r->st.value);
     wf64(&w, r->st.threshold);
     wu64(&w, r->st.notifications);
+    wstr(&w, r->business_id);
     if (w.oom) {
         free(w.p);
         return -ENOMEM;
@@ -479,7 +524,8 @@ int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r)
     uint8_t head[4], st[2];
     int rc = MT_OK;
     for (int i = 0; i < 4 && !rc; i++) rc = mt_rd_u8(&rd, &head[i]);
-    if (!rc && (head[0] != RECORD_VERSION || head[1] > MT_COND_ANOMALY || head[2] > MT_CMP_LTE))
+    if (!rc && ((head[0] != 1 && head[0] != RECORD_VERSION) || head[1] > MT_COND_ANOMALY ||
+                head[2] > MT_CMP_LTE))
         rc = MT_ECORRUPT;
     if (!rc) {
         r->rule.cond = (mt_cond)head[1];
@@ -502,6 +548,10 @@ int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r)
     if (!rc) rc = rf64(&rd, &r->st.value);
     if (!rc) rc = rf64(&rd, &r->st.threshold);
     if (!rc) rc = mt_rd_u64le(&rd, &x[3]);
+    if (!rc && head[0] >= 2)
+        rc = rstr(&rd, r->business_id, sizeof r->business_id);
+    else if (!rc) /* version 1: the rule's tenant until the next evaluation says the series' */
+        memcpy(r->business_id, r->rule.business_id, sizeof r->business_id);
     if (!rc && (mt_rd_left(&rd) || x[3] > UINT32_MAX)) rc = MT_ECORRUPT;
     if (rc) return rc;
     r->st.status = (mt_alert_status)st[0];
@@ -515,7 +565,8 @@ int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r)
 
 const char *mt_alert_listing_header(void)
 {
-    return "id\tstatus\tseverity\trule\tseries\tvalue\tthreshold\ttriggered_at\tresolved_at\n";
+    return "id\tstatus\tseverity\trule\tseries\tvalue\tthreshold\ttriggered_at\tresolved_at\t"
+           "business_id\n";
 }
 
 void mt_alert_record_row(const mt_alert_record *r, char *out, size_t cap)
@@ -526,7 +577,7 @@ void mt_alert_record_row(const mt_alert_record *r, char *out, size_t cap)
     if (r->st.triggered_at) mt_time_format(r->st.triggered_at, trig, sizeof trig);
     if (r->st.resolved_at) mt_time_format(r->st.resolved_at, res, sizeof res);
     if (!isnan(r->st.threshold)) snprintf(thr, sizeof thr, "%.17g", r->st.threshold);
-    snprintf(out, cap, "%s\t%s\t%s\t%s\t%s\t%.17g\t%s\t%s\t%s\n", r->alert_id,
+    snprintf(out, cap, "%s\t%s\t%s\t%s\t%s\t%.17g\t%s\t%s\t%s\t%s\n", r->alert_id,
              statuses[r->st.status], mt_severity_name(r->st.severity), r->rule.name, r->series,
-             r->st.value, thr, trig, res);
+             r->st.value, thr, trig, res, r->business_id);
 }

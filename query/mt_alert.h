@@ -7,7 +7,10 @@
  * metric_name is a selector (mt_query.h): "cpu.usage_idle" or
  * "cpu.usage_idle{host=~\"web.*\"}"; a rule with a business_id only sees
  * that tenant's series. Every series the selector matches is its own alert
- * instance (a system-wide rule no longer averages all tenants together).
+ * instance (a system-wide rule no longer averages all tenants together),
+ * and belongs to its series' tenant (the series' business_id tag), not to
+ * the rule's: a rule without a tenant applies to each tenant's series, and
+ * each of its alerts is that series' tenant's.
  *
  * Each evaluation at time now aggregates each series over
  * [now - evaluation_window, now) (avg unless the rule says otherwise) and:
@@ -58,6 +61,7 @@ typedef struct mt_alert_rule {
     char business_id[40]; /* "": system-wide */
     char name[104];       /* rule_name */
     char metric[512];     /* metric_name: a selector */
+    char channels[512];   /* notification_channels: ids or names, comma-separated; "": every one */
     mt_cond cond;
     mt_agg agg;        /* over the window (default avg) */
     int64_t window_ns; /* evaluation_window (default 5 min) */
@@ -95,18 +99,21 @@ int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap);
 
 /* One series' evaluation. */
 typedef struct mt_alert_eval {
-    const char *series; /* as line protocol; valid during the callback */
-    bool nodata;        /* no point in the window (value, severity meaningless) */
-    double value;       /* the aggregate, the change per hour, or |z| */
+    const char *series;      /* as line protocol; valid during the callback */
+    const char *business_id; /* the series' tenant (its business_id tag), "" when it has none;
+                                valid during the callback */
+    bool nodata;             /* no point in the window (value, severity meaningless) */
+    double value;            /* the aggregate, the change per hour, or |z| */
     mt_severity severity;
     double threshold; /* the threshold breached (NaN when none) */
 } mt_alert_eval;
 
 /*
  * Evaluate r at now: fn(ud, ev) for each matched series (in series order).
- * Returns MT_OK; MT_EPARSE (selector) with the reason in err; an engine
- * error; or fn's non-zero result. A rule outside business hours calls fn
- * for nothing.
+ * A rule with a business_id is called for that tenant's series only (its
+ * selector is scoped, and each series' tenant checked again). Returns MT_OK; MT_EPARSE (selector)
+ * with the reason in err; an engine error; or fn's non-zero result. A rule outside business hours
+ * calls fn for nothing.
  */
 int mt_alert_evaluate(mt_engine *e, const mt_alert_rule *r, int64_t now,
                       int (*fn)(void *ud, const mt_alert_eval *ev), void *ud, char *err,
@@ -155,21 +162,36 @@ typedef struct mt_alert_record {
     char alert_id[40];
     mt_alert_rule rule;
     char series[1024];
+    char business_id[40]; /* the series' tenant ("": none), which the alert belongs to */
     mt_alert_state st;
 } mt_alert_record;
 
-/* Its state key: 'A', the rule id, 0, the series. *len set; MT_ELIMIT when cap is short. */
+/*
+ * Its state key: 'A', the rule id, 0, the series; past MT_ALERT_KEY_MAX
+ * bytes (LMDB's longest key), '#' and 32 hex digits of the series' hash in
+ * place of the series (no series starts with '#'). *len set; MT_ELIMIT
+ * when cap is short.
+ */
+#define MT_ALERT_KEY_MAX 511
 int mt_alert_record_key(const char *rule_id, const char *series, char *out, size_t cap,
                         size_t *len);
 
 /* A UUID for an alert instance, from its rule, series and time of firing. */
 void mt_alert_id(const char *rule_id, const char *series, int64_t triggered_at, char out[37]);
 
-/* The header and one row of the alert listing (tab-separated, for metron alerts), into out. */
+/*
+ * The header and one row of the alert listing (tab-separated, for metron
+ * alerts), into out; the alert's business_id is the last column.
+ */
 const char *mt_alert_listing_header(void);
 void mt_alert_record_row(const mt_alert_record *r, char *out, size_t cap);
 
-/* Serialize (*buf malloc'd, the caller frees) and read back: MT_OK, -ENOMEM, MT_ECORRUPT. */
+/*
+ * Serialize (*buf malloc'd, the caller frees) and read back: MT_OK, -ENOMEM,
+ * MT_ECORRUPT. Records of version 1 (before the alert had a tenant of its
+ * own) read back with the rule's business_id; metrond sets the series'
+ * at the next evaluation.
+ */
 int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len);
 int mt_alert_record_decode(const void *buf, size_t len, mt_alert_record *r);
 

@@ -32,7 +32,12 @@ static const char rules_sql[] =
     " coalesce(business_hours_only, false), coalesce(condition_definition->>'no_data', 'keep'),"
     " coalesce((SELECT string_agg((w->>'from') || '/' || (w->>'to'), ',') FROM"
     " jsonb_array_elements(CASE WHEN jsonb_typeof(condition_definition->'silences') = 'array'"
-    " THEN condition_definition->'silences' ELSE '[]' END) w), '')"
+    " THEN condition_definition->'silences' ELSE '[]' END) w), ''),"
+    /* notification_channels: ids or names (strings, or objects with an id or a name) */
+    " coalesce((SELECT string_agg(CASE jsonb_typeof(c) WHEN 'string' THEN c #>> '{}'"
+    " ELSE coalesce(c->>'id', c->>'name') END, E'\\n') FROM"
+    " jsonb_array_elements(CASE WHEN jsonb_typeof(notification_channels) = 'array'"
+    " THEN notification_channels ELSE '[]' END) c), '')"
     " FROM monitoring.alert_rules WHERE is_active AND rule_category <> 'metron' ORDER BY id";
 
 typedef struct set {
@@ -48,7 +53,7 @@ static int64_t secs(const char *v)
 static int on_rule(void *ud, int ncols, const char *const *v)
 {
     set *s = ud;
-    if (ncols != 16) return MT_EINVAL;
+    if (ncols != 17) return MT_EINVAL;
     mt_alert_rule r = mt_alert_rule_default();
     char err[256] = "";
     size_t n;
@@ -75,6 +80,8 @@ static int on_rule(void *ud, int ncols, const char *const *v)
     for (char *save, *w = strtok_r(windows, ",", &save); ok && w; w = strtok_r(NULL, ",", &save))
         if (!mt_alert_rule_add_silence(&r, w))
             ok = false, snprintf(err, sizeof err, "a silence is not {\"from\": T, \"to\": T}");
+    if (ok && (size_t)snprintf(r.channels, sizeof r.channels, "%s", v[16]) >= sizeof r.channels)
+        ok = false, snprintf(err, sizeof err, "notification_channels is too long");
     if (ok && mt_alert_rule_check(&r, err, sizeof err)) ok = false;
     if (!ok) {
         mt_log(MT_LOG_WARN, "msg=\"alert rule skipped\" rule=\"%s\" id=%s err=\"%s\"", r.name, r.id,
@@ -99,17 +106,27 @@ static int on_ack(void *ud, int ncols, const char *const *v)
     return MT_OK;
 }
 
+/* event_types (a channel's configuration may carry them too), '\n'-separated; NULL or [] is '' */
+#define EVENT_TYPES(col)                                                                           \
+    " coalesce((SELECT string_agg(t, E'\\n') FROM jsonb_array_elements_text(CASE WHEN"             \
+    " jsonb_typeof(" col ") = 'array' THEN " col " ELSE '[]' END) t), '')"
+
 static const char endpoints_sql[] =
     "SELECT id::text, false, endpoint_name, webhook_url, coalesce(secret_token, ''),"
-    " coalesce(retry_attempts, 3), coalesce(timeout_seconds, 30), 0"
-    " FROM monitoring.webhook_endpoints WHERE is_active"
-    " UNION ALL"
-    " SELECT id::text, true, channel_name, configuration->>'url',"
-    " coalesce(configuration->>'secret', ''),"
-    " coalesce((configuration->>'retry_attempts')::int, 3),"
-    " coalesce((configuration->>'timeout_seconds')::int, 30), coalesce(rate_limit_per_hour, 10)"
-    " FROM monitoring.notification_channels WHERE is_active AND configuration ? 'url'"
-    " ORDER BY 1";
+    " coalesce(retry_attempts, 3), coalesce(timeout_seconds, 30), 0,"
+    " coalesce(business_id::text, '')," EVENT_TYPES(
+        "event_types") " FROM monitoring.webhook_endpoints WHERE is_active"
+                       " UNION ALL"
+                       " SELECT id::text, true, channel_name, configuration->>'url',"
+                       " coalesce(configuration->>'secret', ''),"
+                       " coalesce((configuration->>'retry_attempts')::int, 3),"
+                       " coalesce((configuration->>'timeout_seconds')::int, 30), "
+                       "coalesce(rate_limit_per_hour, 10),"
+                       " coalesce(business_id::text, '')," EVENT_TYPES(
+                           "configuration->'event_types'") " FROM monitoring.notification_channels "
+                                                           "WHERE is_active AND configuration ? "
+                                                           "'url'"
+                                                           " ORDER BY 1";
 
 typedef struct eps {
     mt_pg_endpoint *e;
@@ -119,7 +136,7 @@ typedef struct eps {
 static int on_endpoint(void *ud, int ncols, const char *const *v)
 {
     eps *s = ud;
-    if (ncols != 8 || !v[3] || (strncmp(v[3], "http://", 7) && strncmp(v[3], "https://", 8)))
+    if (ncols != 10 || !v[3] || (strncmp(v[3], "http://", 7) && strncmp(v[3], "https://", 8)))
         return MT_OK; /* no usable URL: not an endpoint Metron can call */
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
@@ -138,6 +155,14 @@ static int on_endpoint(void *ud, int ncols, const char *const *v)
     e->retry_attempts = atoi(v[5]);
     e->timeout_s = atoi(v[6]) > 0 ? atoi(v[6]) : 30;
     e->rate_limit_per_hour = atoi(v[7]);
+    snprintf(e->business_id, sizeof e->business_id, "%s", v[8]);
+    if ((size_t)snprintf(e->event_types, sizeof e->event_types, "%s", v[9]) >=
+        sizeof e->event_types) {
+        /* cut, the list would mean other events: the endpoint is left out, and said so */
+        mt_log(MT_LOG_WARN, "msg=\"webhook endpoint skipped: event_types is too long\" id=%s",
+               e->id);
+        s->n--;
+    }
     return MT_OK;
 }
 

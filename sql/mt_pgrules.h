@@ -8,12 +8,13 @@
  *
  * condition_definition may carry {"aggregation": "p95", "no_data":
  * "alert", "silences": [{"from": T, "to": T}]} (times RFC 3339).
- * It also reads the active webhook endpoints and notification channels
- * that carry a URL, and writes the endpoints' call statistics back
- * (total, successful, failed calls, last success and failure).
- * It also reads the active webhook endpoints and notification channels
- * that carry a URL, and writes the endpoints' call statistics back
- * (total, successful, failed calls, last success and failure).
+ * A rule's notification_channels (a JSON array of channel or endpoint
+ * ids or names: strings, or objects with "id" or "name") become its
+ * channels. It also reads the active webhook endpoints and notification
+ * channels that carry a URL, each with its business_id and event_types
+ * (a channel's in configuration->'event_types'), and writes the
+ * endpoints' call statistics back (total, successful, failed calls, last
+ * success and failure).
  * Rules of category 'metron' are the sink's copies of a local file's
  * rules and are not followed. A rule Metron cannot evaluate (a 'pattern'
  * rule, a threshold rule without an operator, a bad selector) is skipped
@@ -40,6 +41,8 @@ typedef struct mt_pg_endpoint {
     char url[1024];
     char secret[256];
     int retry_attempts, timeout_s, rate_limit_per_hour;
+    char business_id[40];  /* its tenant; "": system-wide (every tenant's alerts) */
+    char event_types[512]; /* the names of its event_types, '\n'-separated; "": every event */
 } mt_pg_endpoint;
 
 /* Calls made since the last write-back, and the times of the last outcomes (0: none). */

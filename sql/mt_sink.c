@@ -321,6 +321,8 @@ static int deliver_hour(mt_sink *s, int64_t hour, uint64_t *n, uint64_t *skipped
  * The rule first (a rule from a local file has no row yet; one from
  * PostgreSQL has), then the alert, by its stable id: an alert a person
  * acknowledged in PostgreSQL stays acknowledged while Metron sees it active.
+ * The rule's row has the rule's business_id ($2), the alert's the alert's
+ * ($21: its series' tenant, set when a system-wide rule fires for it).
  */
 static const char upsert_alert[] =
     "WITH rule AS (INSERT INTO monitoring.alert_rules (id, business_id, rule_name, rule_category,"
@@ -333,13 +335,14 @@ static const char upsert_alert[] =
     " alert_message, severity, status, metric_name, trigger_value, threshold_value,"
     " affected_components, resolved_at, last_notification_at, notification_count, triggered_at,"
     " updated_at)"
-    " VALUES ($10::uuid, $2::uuid, coalesce((SELECT id FROM rule), (SELECT id FROM"
+    " VALUES ($10::uuid, $21::uuid, coalesce((SELECT id FROM rule), (SELECT id FROM"
     " monitoring.alert_rules WHERE id = $1::uuid OR (business_id IS NOT DISTINCT FROM $2::uuid"
     " AND rule_name = left($3, 100)) ORDER BY (id = $1::uuid) DESC LIMIT 1)), left($3, 200), $11,"
     " $12, $13, left($5, 100), $14::float8, $15::float8, jsonb_build_array($16::text),"
     " to_timestamp($17::float8), to_timestamp($18::float8), $19::int, to_timestamp($20::float8),"
     " now())"
-    " ON CONFLICT (id) DO UPDATE SET severity = EXCLUDED.severity,"
+    " ON CONFLICT (id) DO UPDATE SET business_id = EXCLUDED.business_id,"
+    " severity = EXCLUDED.severity,"
     " status = CASE WHEN a.status = 'acknowledged' AND EXCLUDED.status = 'active'"
     " THEN 'acknowledged' ELSE EXCLUDED.status END,"
     " alert_message = EXCLUDED.alert_message, trigger_value = EXCLUDED.trigger_value,"
@@ -368,7 +371,8 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
     free(val);
     const mt_alert_rule *ru = &r->rule;
     if (!rc && (!is_uuid(ru->id, strlen(ru->id)) || !r->alert_id[0] ||
-                (ru->business_id[0] && !is_uuid(ru->business_id, strlen(ru->business_id))))) {
+                (ru->business_id[0] && !is_uuid(ru->business_id, strlen(ru->business_id))) ||
+                (r->business_id[0] && !is_uuid(r->business_id, strlen(r->business_id))))) {
         (*skipped)++;
         free(r);
         return MT_OK;
@@ -394,7 +398,7 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
     snprintf(msg, sizeof msg, "%s on %s: %s %s %s (%s)", ru->metric, r->series, value,
              mt_cmp_name(ru->op), isnan(r->st.threshold) ? "-" : thr,
              mt_severity_name(r->st.severity));
-    const char *params[20] = {
+    const char *params[21] = {
         ru->id,
         ru->business_id[0] ? ru->business_id : NULL,
         ru->name,
@@ -415,8 +419,9 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
         r->st.notified_at ? notified : NULL,
         count,
         trig,
+        r->business_id[0] ? r->business_id : NULL, /* the alert's: its series' tenant */
     };
-    rc = mt_pg_exec(s->pg, upsert_alert, 20, params);
+    rc = mt_pg_exec(s->pg, upsert_alert, 21, params);
     if (!rc) (*n)++;
     free(r);
     return rc;

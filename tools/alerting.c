@@ -102,101 +102,185 @@ void mt_alerting_free(mt_alerting *a)
 static const char *const change_names[] = {"none",     "fired",   "severity",  "renotify",
                                            "resolved", "updated", "suppressed"};
 
-/* A JSON string (quotes included). */
-static void json_str(char **p, char *end, const char *s)
+/* A growing JSON text: no size is fixed, nothing is cut; oom says an append failed. */
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} jbuf;
+
+static void jput(jbuf *j, const char *s, size_t n)
 {
-    if (*p < end) *(*p)++ = '"';
-    for (; *s && *p < end - 7; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            *(*p)++ = '\\', *(*p)++ = (char)c;
-        else if (c < 0x20)
-            *p += snprintf(*p, (size_t)(end - *p), "\\u%04x", c);
-        else
-            *(*p)++ = (char)c;
+    if (j->oom) return;
+    if (j->len + n + 1 > j->cap) {
+        size_t cap = (j->cap ? j->cap * 2 : 1024) + n;
+        char *p = realloc(j->p, cap);
+        if (!p) {
+            j->oom = true;
+            return;
+        }
+        j->p = p;
+        j->cap = cap;
     }
-    if (*p < end) *(*p)++ = '"';
+    memcpy(j->p + j->len, s, n);
+    j->len += n;
+    j->p[j->len] = '\0';
 }
 
-static void json_num(char **p, char *end, double v)
+static void jraw(jbuf *j, const char *s)
 {
-    if (isfinite(v))
-        *p += snprintf(*p, (size_t)(end - *p), "%.17g", v);
-    else
-        *p += snprintf(*p, (size_t)(end - *p), "null");
+    jput(j, s, strlen(s));
 }
 
-static void json_time(char **p, char *end, int64_t ns)
+/* A JSON string (quotes included). */
+static void jstr(jbuf *j, const char *s)
+{
+    jput(j, "\"", 1);
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c && c != '"' && c != '\\' && c >= 0x20) continue;
+        jput(j, run, (size_t)(s - run));
+        if (!c) break;
+        char esc[8];
+        if (c == '"' || c == '\\')
+            esc[0] = '\\', esc[1] = (char)c, esc[2] = '\0';
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        jraw(j, esc);
+        run = s + 1;
+    }
+    jput(j, "\"", 1);
+}
+
+/* A string, or null when empty. */
+static void jstr_or_null(jbuf *j, const char *s)
+{
+    if (s[0])
+        jstr(j, s);
+    else
+        jraw(j, "null");
+}
+
+static void jnum(jbuf *j, double v)
+{
+    char t[32];
+    if (isfinite(v))
+        snprintf(t, sizeof t, "%.17g", v);
+    else
+        snprintf(t, sizeof t, "null");
+    jraw(j, t);
+}
+
+static void jtime(jbuf *j, int64_t ns)
 {
     char t[48];
     if (!ns) {
-        *p += snprintf(*p, (size_t)(end - *p), "null");
+        jraw(j, "null");
         return;
     }
     mt_time_format(ns, t, sizeof t);
-    json_str(p, end, t);
+    jstr(j, t);
 }
 
-/* The webhook's JSON: the change, the alert, its rule. */
+/* The event types of webhook_endpoints.event_types (notify.h), by change. */
+static unsigned event_of(mt_alert_change ch)
+{
+    return ch == MT_CHANGE_FIRED      ? MT_WEBHOOK_FIRED
+           : ch == MT_CHANGE_SEVERITY ? MT_WEBHOOK_SEVERITY
+           : ch == MT_CHANGE_RENOTIFY ? MT_WEBHOOK_REMINDER
+                                      : MT_WEBHOOK_RESOLVED;
+}
+
+static const char *const event_types[] = {"", "alert.fired", "alert.severity_changed",
+                                          "alert.reminder", "alert.resolved"};
+
+/* The webhook's JSON (the change, the alert, its rule), routed by the alert's tenant. */
 static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
 {
     static const char *const statuses[] = {"none", "active", "acknowledged", "resolved",
                                            "suppressed"};
-    char body[4096], *p = body, *end = body + sizeof body - 2;
     const mt_alert_record *r = &i->rec;
-    p += snprintf(p, (size_t)(end - p), "{\"event\":");
-    json_str(&p, end, change_names[ch]);
-    p += snprintf(p, (size_t)(end - p), ",\"alert\":{\"id\":");
-    json_str(&p, end, r->alert_id);
-    p += snprintf(p, (size_t)(end - p), ",\"status\":");
-    json_str(&p, end, statuses[r->st.status]);
-    p += snprintf(p, (size_t)(end - p), ",\"severity\":");
-    json_str(&p, end, mt_severity_name(r->st.severity));
-    p += snprintf(p, (size_t)(end - p), ",\"series\":");
-    json_str(&p, end, r->series);
-    p += snprintf(p, (size_t)(end - p), ",\"value\":");
-    json_num(&p, end, r->st.value);
-    p += snprintf(p, (size_t)(end - p), ",\"threshold\":");
-    json_num(&p, end, r->st.threshold);
-    p += snprintf(p, (size_t)(end - p), ",\"triggered_at\":");
-    json_time(&p, end, r->st.triggered_at);
-    p += snprintf(p, (size_t)(end - p), ",\"resolved_at\":");
-    json_time(&p, end, r->st.resolved_at);
-    p += snprintf(p, (size_t)(end - p), "},\"rule\":{\"id\":");
-    json_str(&p, end, r->rule.id);
-    p += snprintf(p, (size_t)(end - p), ",\"name\":");
-    json_str(&p, end, r->rule.name);
-    p += snprintf(p, (size_t)(end - p), ",\"metric_name\":");
-    json_str(&p, end, r->rule.metric);
-    p += snprintf(p, (size_t)(end - p), ",\"business_id\":");
-    if (r->rule.business_id[0])
-        json_str(&p, end, r->rule.business_id);
-    else
-        p += snprintf(p, (size_t)(end - p), "null");
-    p += snprintf(p, (size_t)(end - p), "}");
+    /* one id per notification, the same on each retry: the alert, the change, its count */
+    char what[48], delivery[37];
+    snprintf(what, sizeof what, "%s#%u", change_names[ch], r->st.notifications);
+    mt_alert_id(r->alert_id, what, a->now, delivery);
+    jbuf j = {0};
+    jraw(&j, "{\"delivery\":");
+    jstr(&j, delivery);
+    jraw(&j, ",\"event\":");
+    jstr(&j, change_names[ch]);
+    jraw(&j, ",\"type\":");
+    jstr(&j, event_types[ch <= MT_CHANGE_RESOLVED ? ch : 0]);
+    jraw(&j, ",\"alert\":{\"id\":");
+    jstr(&j, r->alert_id);
+    jraw(&j, ",\"business_id\":");
+    jstr_or_null(&j, r->business_id);
+    jraw(&j, ",\"status\":");
+    jstr(&j, statuses[r->st.status]);
+    jraw(&j, ",\"severity\":");
+    jstr(&j, mt_severity_name(r->st.severity));
+    jraw(&j, ",\"series\":");
+    jstr(&j, r->series);
+    jraw(&j, ",\"value\":");
+    jnum(&j, r->st.value);
+    jraw(&j, ",\"threshold\":");
+    jnum(&j, r->st.threshold);
+    jraw(&j, ",\"triggered_at\":");
+    jtime(&j, r->st.triggered_at);
+    jraw(&j, ",\"resolved_at\":");
+    jtime(&j, r->st.resolved_at);
+    jraw(&j, "},\"rule\":{\"id\":");
+    jstr(&j, r->rule.id);
+    jraw(&j, ",\"name\":");
+    jstr(&j, r->rule.name);
+    jraw(&j, ",\"metric_name\":");
+    jstr(&j, r->rule.metric);
+    jraw(&j, ",\"business_id\":");
+    jstr_or_null(&j, r->rule.business_id);
+    jraw(&j, "}");
     if (a->link_base[0]) { /* the rule's data around the alert, through the query API */
-        char q[2048], sel[1600];
-        size_t k = 0;
-        for (const char *c = r->rule.metric; *c && k + 4 < sizeof sel; c++) {
+        jbuf q = {0};
+        char from[32];
+        jraw(&q, a->link_base);
+        jraw(&q, "/api/v1/query?select=");
+        for (const char *c = r->rule.metric; *c; c++) {
             unsigned char u = (unsigned char)*c;
+            char pct[4];
             if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
                 u == '.' || u == '_' || u == '-')
-                sel[k++] = (char)u;
+                jput(&q, c, 1);
             else
-                k += (size_t)snprintf(sel + k, sizeof sel - k, "%%%02X", u);
+                snprintf(pct, sizeof pct, "%%%02X", u), jraw(&q, pct);
         }
-        sel[k] = '\0';
-        snprintf(q, sizeof q, "%s/api/v1/query?select=%s&from=%lld&to=now&step=1m&agg=%s",
-                 a->link_base, sel,
-                 (long long)((r->st.triggered_at - r->rule.window_ns) / 1000000000),
-                 r->rule.agg.name);
-        p += snprintf(p, (size_t)(end - p), ",\"links\":{\"query\":");
-        json_str(&p, end, q);
-        p += snprintf(p, (size_t)(end - p), "}");
+        snprintf(from, sizeof from, "%lld",
+                 (long long)((r->st.triggered_at - r->rule.window_ns) / 1000000000));
+        jraw(&q, "&from=");
+        jraw(&q, from);
+        jraw(&q, "&to=now&step=1m&agg=");
+        jraw(&q, r->rule.agg.name);
+        jraw(&j, ",\"links\":{\"query\":");
+        if (q.oom)
+            j.oom = true;
+        else
+            jstr(&j, q.p);
+        jraw(&j, "}");
+        free(q.p);
     }
-    p += snprintf(p, (size_t)(end - p), "}");
-    *p = '\0';
-    mt_notifier_send(a->nf, body);
+    jraw(&j, "}");
+    mt_notice n = {.business_id = r->business_id,
+                   .event = event_of(ch),
+                   .severity = r->st.severity == MT_SEV_CRITICAL  ? MT_WEBHOOK_CRITICAL
+                               : r->st.severity == MT_SEV_WARNING ? MT_WEBHOOK_WARNING
+                                                                  : 0,
+                   .channels = r->rule.channels,
+                   .delivery = delivery};
+    if (j.oom)
+        mt_log(MT_LOG_ERROR,
+               "msg=\"webhook notification dropped: out of memory\" alert_id=%s delivery=%s",
+               r->alert_id, delivery);
+    else
+        mt_notifier_send(a->nf, j.p, j.len, &n); /* logs its own failure */
+    free(j.p);
 }
 
 static int on_eval(void *ud, const mt_alert_eval *ev)
@@ -210,10 +294,19 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     if (!i) {
         if (ev->severity == MT_SEV_NONE && !(ev->nodata && r->nodata == MT_NODATA_ALERT))
             return MT_OK; /* nothing to keep for a quiet series */
+        if (strlen(ev->business_id) >= sizeof i->rec.business_id) {
+            mt_log(MT_LOG_WARN,
+                   "msg=\"alert skipped: the series' business_id is not a UUID\" rule=\"%s\" "
+                   "series=\"%s\"",
+                   r->name, ev->series);
+            return MT_OK;
+        }
         if (!(i = add(a, key, klen))) return -ENOMEM;
         snprintf(i->rec.series, sizeof i->rec.series, "%s", ev->series);
     }
     i->rec.rule = *r; /* the rule as it is now */
+    /* the alert is its series' tenant's (a record of version 1 had the rule's) */
+    snprintf(i->rec.business_id, sizeof i->rec.business_id, "%s", ev->business_id);
     mt_alert_change ch = mt_alert_step(r, &i->rec.st, ev, a->now);
     if (ch == MT_CHANGE_NONE) return MT_OK;
     /* a new instance gets its id: fired, or first seen inside a silence */
@@ -231,9 +324,11 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     if (!quiet && a->nf) notify(a, i, ch);
     if (ch != MT_CHANGE_UPDATED)
         mt_log(MT_LOG_INFO,
-               "msg=\"alert %s\" rule=\"%s\" series=\"%s\" severity=%s value=%.6g alert_id=%s",
-               change_names[ch], r->name, ev->series, mt_severity_name(i->rec.st.severity),
-               i->rec.st.value, i->rec.alert_id);
+               "msg=\"alert %s\" rule=\"%s\" series=\"%s\" business_id=%s severity=%s "
+               "value=%.6g alert_id=%s",
+               change_names[ch], r->name, ev->series,
+               i->rec.business_id[0] ? i->rec.business_id : "-",
+               mt_severity_name(i->rec.st.severity), i->rec.st.value, i->rec.alert_id);
     return MT_OK;
 }
 
@@ -259,26 +354,6 @@ static int by_triggered_desc(const void *x, const void *y)
     return (a < b) - (a > b);
 }
 
-/*
- * Whether the series (line protocol: measurement, then ",tag=value" pairs up
- * to the first unescaped space) carries business_id=tenant.
- */
-static bool series_of_tenant(const char *series, const char *tenant)
-{
-    static const char tag[] = MT_TENANT_TAG "=";
-    size_t tl = strlen(tenant);
-    for (const char *p = series; *p && *p != ' '; p++) {
-        if (*p == '\\' && p[1]) {
-            p++;
-            continue;
-        }
-        if (*p != ',' || strncmp(p + 1, tag, sizeof tag - 1)) continue;
-        const char *v = p + sizeof tag;
-        return !strncmp(v, tenant, tl) && (v[tl] == ',' || v[tl] == ' ' || v[tl] == '\0');
-    }
-    return false;
-}
-
 char *mt_alerting_list(mt_alerting *a, bool all, const char *tenant, size_t *len)
 {
     pthread_mutex_lock(&a->lock);
@@ -293,7 +368,7 @@ char *mt_alerting_list(mt_alerting *a, bool all, const char *tenant, size_t *len
     }
     for (size_t i = 0; i < a->n; i++) {
         mt_alert_status st = a->in[i].rec.st.status;
-        if (tenant && !series_of_tenant(a->in[i].rec.series, tenant)) continue;
+        if (tenant && strcmp(a->in[i].rec.business_id, tenant) != 0) continue;
         if (st == MT_ALERT_ACTIVE || st == MT_ALERT_ACKNOWLEDGED || st == MT_ALERT_SUPPRESSED ||
             (all && st == MT_ALERT_RESOLVED))
             v[n++] = &a->in[i];

@@ -14,7 +14,8 @@ const char *const mt_cli_alerts_help =
     "usage: metron alerts (--data DIR | --url URL) [--all]\n"
     "\n"
     "  The alerts metrond raised: id, status, severity, rule, series, value, threshold,\n"
-    "  triggered (and resolved) times. Open ones (active, acknowledged, suppressed) only,\n"
+    "  triggered (and resolved) times, business_id (the series' tenant). Open ones (active,\n"
+    "  acknowledged, suppressed) only,\n"
     "  unless --all. --data reads the data directory (beside metrond), --url asks metrond\n"
     "  (its /api/v1/alerts).\n";
 

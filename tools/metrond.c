@@ -346,6 +346,14 @@ static void pg_endpoints(void *ud, const mt_pg_endpoint *e, size_t n)
         hooks[i].retry_attempts = e[i].retry_attempts;
         hooks[i].timeout_s = e[i].timeout_s;
         hooks[i].rate_limit_per_hour = e[i].rate_limit_per_hour;
+        snprintf(hooks[i].id, sizeof hooks[i].id, "%s", e[i].id);
+        snprintf(hooks[i].business_id, sizeof hooks[i].business_id, "%s", e[i].business_id);
+        char unknown[64];
+        if (mt_webhook_parse_events(e[i].event_types, &hooks[i].events, unknown, sizeof unknown))
+            mt_log(MT_LOG_WARN,
+                   "msg=\"webhook event type unknown: it matches nothing\" endpoint=\"%s\" "
+                   "id=%s event_type=\"%s\"",
+                   e[i].name, e[i].id, unknown);
     }
     if (n && mt_notifier_start(hooks, n, &nf)) goto out;
     mt_notifier_stop(mt_alerting_set_notifier(d->alerting, nf));

@@ -46,6 +46,17 @@ static bool boolean(const char *v, bool *out)
     return false;
 }
 
+/* 8-4-4-4-12 hex digits: a business_id goes into a selector, nothing else may. */
+static bool uuid(const char *v)
+{
+    if (strlen(v) != 36) return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? v[i] != '-' : !strchr("0123456789abcdefABCDEF", v[i]) || !v[i]) return false;
+    }
+    return true;
+}
+
 /* One key of the current rule; NULL, or why the value is wrong. */
 static const char *set(mt_alert_rule *r, const char *k, const char *v)
 {
@@ -55,8 +66,21 @@ static const char *set(mt_alert_rule *r, const char *k, const char *v)
         if (strlen(v) >= sizeof r->metric) return "too long";
         snprintf(r->metric, sizeof r->metric, "%s", v);
     } else if (!strcmp(k, "id") || !strcmp(k, "business_id")) {
-        if (strlen(v) != 36) return "not a UUID";
+        if (!uuid(v)) return "not a UUID";
         snprintf(!strcmp(k, "id") ? r->id : r->business_id, 40, "%s", v);
+    } else if (!strcmp(k, "notification_channels")) { /* names of [webhook NAME] sections */
+        size_t at = 0;
+        for (const char *p = v; *p;) {
+            p += strspn(p, ", \t");
+            size_t len = strcspn(p, ", \t");
+            if (!len) break;
+            if (at + len + 2 > sizeof r->channels) return "too long";
+            if (at) r->channels[at++] = '\n';
+            memcpy(r->channels + at, p, len);
+            at += len;
+            r->channels[at] = '\0';
+            p += len;
+        }
     } else if (!strcmp(k, "condition_type")) {
         if (!mt_cond_parse(v, &r->cond)) return "threshold, trend or anomaly";
     } else if (!strcmp(k, "comparison_operator")) {
@@ -101,6 +125,14 @@ static const char *set_hook(mt_webhook *w, const char *k, const char *v)
             return "an http:// or https:// URL";
         if (strlen(v) >= sizeof w->url) return "too long";
         snprintf(w->url, sizeof w->url, "%s", v);
+    } else if (!strcmp(k, "business_id")) {
+        if (!uuid(v)) return "not a UUID";
+        snprintf(w->business_id, sizeof w->business_id, "%s", v);
+    } else if (!strcmp(k, "event_types")) {
+        char unknown[64];
+        if (mt_webhook_parse_events(v, &w->events, unknown, sizeof unknown))
+            return "alert.fired, alert.severity_changed, alert.reminder, alert.resolved, "
+                   "warning or critical";
     } else if (!strcmp(k, "secret_token")) {
         if (strlen(v) >= sizeof w->secret) return "too long";
         snprintf(w->secret, sizeof w->secret, "%s", v);
@@ -161,16 +193,18 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
                      section);
             return 0;
         }
-        if (l->n == l->cap) {
-            size_t cap = l->cap ? l->cap * 2 : 8;
-            mt_alert_rule *r = realloc(l->rules, cap * sizeof *r);
-            if (!r) return snprintf(l->err, l->errcap, "out of memory"), 0;
-            l->rules = r;
-            l->cap = cap;
+        if (!l->in_hook) { /* a [webhook] is no rule (it used to add an empty one) */
+            if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 8;
+                mt_alert_rule *r = realloc(l->rules, cap * sizeof *r);
+                if (!r) return snprintf(l->err, l->errcap, "out of memory"), 0;
+                l->rules = r;
+                l->cap = cap;
+            }
+            mt_alert_rule *r = &l->rules[l->n++];
+            *r = mt_alert_rule_default();
+            snprintf(r->name, sizeof r->name, "%s", section + 5);
         }
-        mt_alert_rule *r = &l->rules[l->n++];
-        *r = mt_alert_rule_default();
-        snprintf(r->name, sizeof r->name, "%s", section + 5);
     }
     const char *why = l->in_hook ? set_hook(&l->hooks[l->nh - 1], key, value)
                                  : set(&l->rules[l->n - 1], key, value);
@@ -197,6 +231,24 @@ int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, mt_webhook
             snprintf(err, errcap, "%s:%d: %s", path, line, why);
         else
             snprintf(err, errcap, "%s: %s", path, why);
+        free(l.rules);
+        free(l.hooks);
+        return -1;
+    }
+    for (size_t i = 0; !line && i < l.n; i++) /* each channel a rule names is a [webhook] */
+        for (const char *c = l.rules[i].channels; *c && !line;) {
+            size_t len = strcspn(c, "\n");
+            bool found = false;
+            for (size_t h = 0; h < l.nh && !found; h++)
+                found = strlen(l.hooks[h].name) == len && !memcmp(l.hooks[h].name, c, len);
+            if (!found) {
+                snprintf(err, errcap, "%s: [rule %s] notification_channels: no [webhook %.*s]",
+                         path, l.rules[i].name, (int)len, c);
+                line = -3;
+            }
+            c += len + (c[len] == '\n');
+        }
+    if (line) {
         free(l.rules);
         free(l.hooks);
         return -1;

@@ -18,6 +18,7 @@
  *   business_hours_only = false
  *   no_data = keep                    ; keep, ignore, alert
  *   silence = FROM/TO                 ; a silence window, RFC 3339; repeatable
+ *   notification_channels = ops, pager ; optional: only these [webhook]s hear of it
  *   id = <uuid>                       ; optional: default, derived from the name
  *
  * and the endpoints that hear of every alert change (notify.h):
@@ -28,6 +29,8 @@
  *   retry_attempts = 3
  *   timeout_seconds = 30
  *   rate_limit_per_hour = 10
+ *   business_id = <uuid>              ; optional: that tenant's alerts only (else every one)
+ *   event_types = alert.fired, alert.resolved ; optional: these only (notify.h)
  *
  * Unknown keys, bad values and rules that mt_alert_rule_check refuses are
  * errors that name the section and the key.

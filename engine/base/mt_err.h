@@ -28,7 +28,8 @@
     X(MT_ECONFLICT, -30907, "value type conflicts with the existing series")                       \
     X(MT_EFULL, -30908, "storage map is full")                                                     \
     X(MT_ECLOSED, -30909, "object is closed or shutting down")                                     \
-    X(MT_ENOINDEX, -30910,                                                                         \
+    X(MT_ECRYPTO, -30910, "a cryptographic operation failed (OpenSSL)")                            \
+    X(MT_ENOINDEX, -30911,                                                                         \
       "hour files without their index: index.mdb is missing, empty or not this directory's "       \
       "(restore it from a backup; nothing was changed)")
 

@@ -3,6 +3,7 @@
 
 #ifdef MT_FAULT_INJECTION
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_POINTS 8
@@ -29,8 +30,25 @@ void mt_fault_set(const char *point, int nth)
     pthread_mutex_unlock(&lock);
 }
 
+/* MT_FAULT="point:n,...": the points a test armed in the environment of a process it started. */
+static void from_env(void)
+{
+    static char spec[512]; /* the names armed point into it, for the life of the process */
+    const char *env = getenv("MT_FAULT");
+    if (!env || strlen(env) >= sizeof spec) return;
+    memcpy(spec, env, strlen(env) + 1);
+    for (char *save, *p = strtok_r(spec, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(p, ':');
+        if (!colon) continue;
+        *colon = '\0';
+        mt_fault_set(p, atoi(colon + 1));
+    }
+}
+
 bool mt_fault_hit(const char *point)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, from_env);
     bool hit = false;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_POINTS; i++) {

@@ -7,7 +7,11 @@
  * nothing.
  *
  * Points: "kv.commit" (LMDB commit), "hf.fsync" and "hf.rename" (hour
- * files).
+ * files), "webhook.sign" (a webhook's HMAC).
+ *
+ * A process started by a test (metrond) is armed from its environment:
+ * MT_FAULT="point:n[,point:n...]" is read once, at the first mt_fault_hit,
+ * as if mt_fault_set(point, n) had been called for each.
  */
 #ifndef MT_FAULT_H
 #define MT_FAULT_H

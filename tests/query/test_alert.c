@@ -87,6 +87,7 @@ static double steady_then_spike(int i) /* ~50 +- 1, the last 5 minutes at 80 */
 
 typedef struct evals {
     char series[8][128];
+    char tenant[8][48];
     mt_alert_eval ev[8];
     size_t n;
 } evals;
@@ -96,6 +97,7 @@ static int keep(void *ud, const mt_alert_eval *ev)
     evals *x = ud;
     if (x->n < 8) {
         snprintf(x->series[x->n], 128, "%s", ev->series);
+        snprintf(x->tenant[x->n], 48, "%s", ev->business_id);
         x->ev[x->n++] = *ev;
     }
     return 0;
@@ -173,9 +175,36 @@ Test(alert, a_tenant_rule_sees_its_tenant_only)
     evals x = run(&r, NOW);
     cr_assert_eq(x.n, 1);
     cr_expect_str_eq(x.series[0], "cpu,business_id=t2,host=b usage");
+    cr_expect_str_eq(x.tenant[0], "t2");
+    /* a selector that names another tenant does not widen it */
+    snprintf(r.metric, sizeof r.metric, "cpu.usage{business_id=\"t1\"}");
+    x = run(&r, NOW);
+    cr_expect_eq(x.n, 0, "a t2 rule never sees t1's series");
+    snprintf(r.metric, sizeof r.metric, "cpu.usage{business_id=~\".*\"}");
+    x = run(&r, NOW);
+    cr_assert_eq(x.n, 1);
+    cr_expect_str_eq(x.tenant[0], "t2");
+    snprintf(r.metric, sizeof r.metric, "cpu.usage");
     r.business_id[0] = '\0'; /* system-wide: every series, each its own */
     x = run(&r, NOW);
     cr_expect_eq(x.n, 3);
+}
+
+/* A rule without a tenant: each series' alert is that series' tenant's. */
+Test(alert, a_system_wide_rule_gives_each_alert_its_series_tenant)
+{
+    series("a", "t1", 10, at95);
+    series("b", "t2", 10, at95);
+    series("c", NULL, 10, at95);
+    mt_alert_rule r = rule("cpu.usage", NAN, 90, MT_CMP_GT);
+    evals x = run(&r, NOW);
+    cr_assert_eq(x.n, 3);
+    cr_expect_str_eq(x.series[0], "cpu,business_id=t1,host=a usage");
+    cr_expect_str_eq(x.tenant[0], "t1");
+    cr_expect_str_eq(x.series[1], "cpu,business_id=t2,host=b usage");
+    cr_expect_str_eq(x.tenant[1], "t2");
+    cr_expect_str_eq(x.series[2], "cpu,host=c usage");
+    cr_expect_str_eq(x.tenant[2], "", "no business_id tag: no tenant");
 }
 
 Test(alert, no_data_is_explicit)
@@ -313,8 +342,28 @@ Test(alert, the_record_round_trips_and_refuses_garbage)
     cr_expect_eq(back.rule.op, MT_CMP_GTE);
     cr_expect_eq(back.st.value, 85.5);
     cr_expect_eq(back.st.notifications, 2);
+    cr_expect_str_eq(back.business_id, "", "no tenant");
     for (size_t cut = 0; cut < len; cut++)
         cr_expect_eq(mt_alert_record_decode(buf, cut, &back), MT_ECORRUPT, "cut %zu", cut);
+    free(buf);
+    /* the alert's own tenant round-trips, apart from the rule's (a system-wide rule) */
+    snprintf(r.business_id, sizeof r.business_id, "7f3c2a10-0000-4000-8000-000000000001");
+    cr_assert_eq(mt_alert_record_encode(&r, &buf, &len), MT_OK);
+    cr_assert_eq(mt_alert_record_decode(buf, len, &back), MT_OK);
+    cr_expect_str_eq(back.business_id, r.business_id);
+    cr_expect_str_eq(back.rule.business_id, "");
+    char row[2048];
+    mt_alert_record_row(&back, row, sizeof row);
+    cr_expect(strstr(row, "\t7f3c2a10-0000-4000-8000-000000000001\n"),
+              "the listing's last column: %s", row);
+    free(buf);
+    /* a record of version 1 (no tenant of its own) reads back with the rule's */
+    snprintf(r.rule.business_id, sizeof r.rule.business_id, "%s", r.business_id);
+    snprintf(r.business_id, sizeof r.business_id, "ffffffff-0000-4000-8000-000000000002");
+    cr_assert_eq(mt_alert_record_encode(&r, &buf, &len), MT_OK);
+    buf[0] = 1; /* the version, and the business_id string at the end cut off */
+    cr_assert_eq(mt_alert_record_decode(buf, len - 1 - strlen(r.business_id), &back), MT_OK);
+    cr_expect_str_eq(back.business_id, "7f3c2a10-0000-4000-8000-000000000001");
     free(buf);
 }
 
