@@ -6,11 +6,10 @@
  *   POST /write?db=&precision=n|u|ms|s|m|h        InfluxDB 1.x
  *   POST /api/v2/write?org=&bucket=&precision=ns|us|ms|s   InfluxDB 2.x
  *   GET|HEAD /ping     204 with the version headers clients look for
- *   GET /health        JSON; 200 while serving, 503 while stopping (/ready: the same)
- *   GET /metrics       Prometheus text format 0.0.4
- *   GET /api/v1/query  select, from, to, step, agg, by, field, format: docs/query.md
- *   GET /api/v1/rollup select, from, to, step, series, exact, format: docs/query.md
- *   GET /api/v1/alerts all: docs/alerts.md
+ *   GET /health        JSON; 200 while writes are taken, else 503 with the reason (/ready: the
+ * same) GET /metrics       Prometheus text format 0.0.4 GET /api/v1/query  select, from, to, step,
+ * agg, by, field, format: docs/query.md GET /api/v1/rollup select, from, to, step, series, exact,
+ * format: docs/query.md GET /api/v1/alerts all: docs/alerts.md
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -109,6 +108,7 @@ static const char *reason(int status)
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Unknown";
     }
 }
@@ -568,8 +568,13 @@ static void finish_write(mt_conn *c, const mt_write_result *res)
     http_state *hs = c->http;
     char msg[1600];
     if (res && res->rc) {
-        snprintf(msg, sizeof msg, "write failed: %s", mt_strerror(res->rc));
-        respond_error(c, res->rc == MT_ECLOSED ? 503 : 500, msg);
+        /* a full disk is the client's to retry later (nothing was written); a failed engine is
+           for the operator (fail-stop); both say why, as /health does */
+        char why[1024];
+        if (mt_engine_health(c->ing->eng, why, sizeof why) == MT_OK)
+            snprintf(why, sizeof why, "%s", mt_strerror(res->rc));
+        snprintf(msg, sizeof msg, "write failed: %s", why);
+        respond_error(c, res->rc == -ENOSPC ? 507 : res->rc == MT_ECLOSED ? 503 : 500, msg);
         return;
     }
     if (hs->dropped) {
@@ -896,16 +901,21 @@ static void queue_query(mt_conn *c, query_work *w)
     }
 }
 
+/* /health and /ready: 200 while writes are taken, else 503 and why (InfluxDB's fields). */
 static void handle_health(mt_conn *c)
 {
     mt_ingest *ing = c->ing;
-    char body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"name\":\"metrond\",\"status\":\"%s\",\"version\":\"%s\","
-                     "\"uptime_seconds\":%.0f}",
-                     ing->stopping ? "fail" : "pass", VERSION,
-                     (double)(mt_mono_ns() - ing->started_ns) / 1e9);
-    respond(c, ing->stopping ? 503 : 200, "application/json", body, (size_t)n);
+    char why[1024] = "ready for queries and writes", body[4096];
+    int h = ing->stopping ? MT_ECLOSED : mt_engine_health(ing->eng, why, sizeof why);
+    if (ing->stopping) snprintf(why, sizeof why, "stopping: writes are no longer taken");
+    size_t pos = (size_t)snprintf(body, sizeof body,
+                                  "{\"name\":\"metrond\",\"status\":\"%s\",\"message\":\"",
+                                  h ? "fail" : "pass");
+    pos = json_escape(body, sizeof body - 128, pos, why, strlen(why));
+    pos += (size_t)snprintf(body + pos, sizeof body - pos,
+                            "\",\"version\":\"%s\",\"uptime_seconds\":%.0f}", VERSION,
+                            (double)(mt_mono_ns() - ing->started_ns) / 1e9);
+    respond(c, h ? 503 : 200, "application/json", body, pos);
 }
 
 static void handle_metrics(mt_conn *c)
