@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mt_alert.h"
 #include "mt_engine.h"
 #include "mt_pg.h"
 #include "mt_quarantine.h"
@@ -399,4 +400,70 @@ Test(quarantine, rows_the_sinks_checks_refuse_are_held_too)
     snprintf(args, sizeof args, "sink quarantine list --data %s", dir);
     cr_assert_eq(metron(out, sizeof out, args), 0, "%s", out);
     cr_expect_not_null(strstr(out, "\t22P02\t"), "%s", out);
+}
+
+/* An active alert of one rule on series, with value v, stored and queued for the sink. */
+static void put_alert(mt_engine *e, const char *series, double v)
+{
+    mt_alert_record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.rule.id, sizeof r.rule.id, "5b1c0a6e-0000-4000-8000-00000000000a");
+    snprintf(r.rule.name, sizeof r.rule.name, "disk too full");
+    snprintf(r.rule.metric, sizeof r.rule.metric, "disk");
+    r.rule.cond = MT_COND_THRESHOLD;
+    r.rule.has_critical = true;
+    r.rule.critical = 1;
+    r.rule.op = MT_CMP_GT;
+    snprintf(r.series, sizeof r.series, "%s", series);
+    r.st.status = MT_ALERT_ACTIVE;
+    r.st.severity = MT_SEV_CRITICAL;
+    r.st.triggered_at = mt_now_ns();
+    r.st.value = v;
+    r.st.threshold = 1;
+    r.st.notifications = 1;
+    mt_alert_id(r.rule.id, r.series, r.st.triggered_at, r.alert_id);
+    char key[1200];
+    size_t klen;
+    cr_assert_eq(mt_alert_record_key(r.rule.id, r.series, key, sizeof key, &klen), MT_OK);
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(mt_alert_record_encode(&r, &buf, &len), MT_OK);
+    cr_assert_eq(mt_engine_state_put(e, key, klen, buf, len, MT_OUTBOX_ALERT), MT_OK);
+    free(buf);
+}
+
+/*
+ * Alerts go the same way: one PostgreSQL refuses (a check constraint on
+ * monitoring.alerts) is held, the other of the batch lands, and `retry
+ * --pg` lands it once the constraint is gone.
+ */
+Test(quarantine, an_alert_postgresql_refuses_is_held_and_the_other_lands)
+{
+    mt_pg *pg = connect_to(url);
+    exec_ok(pg, "ALTER TABLE monitoring.alerts ADD CONSTRAINT quar_alert "
+                "CHECK (trigger_value < 1e6)");
+    mt_engine *e = open_engine();
+    put_alert(e, "disk,host=h1 used", 5);
+    put_alert(e, "disk,host=h2 used", 5e6);
+    mt_sink *s = start_sink(e);
+    mt_sink_stats st;
+    wait_settled(s, 1, &st);
+    mt_sink_stop(s);
+    cr_expect_eq(count(pg, "SELECT count(*) FROM monitoring.alerts"), 1);
+    held h = {0};
+    cr_assert_eq(mt_quar_list(e, on_held, &h), MT_OK);
+    cr_assert_eq(h.n, 1);
+    cr_expect_eq(h.r.table, MT_QUAR_ALERTS);
+    cr_expect_str_eq(h.r.sqlstate, "23514");
+    cr_expect_not_null(strstr(h.reason, "quar_alert"), "%s", h.reason);
+    cr_expect_not_null(strstr(h.natural, "series=disk,host=h2 used"), "%s", h.natural);
+    mt_engine_close(e);
+    exec_ok(pg, "ALTER TABLE monitoring.alerts DROP CONSTRAINT quar_alert");
+    char out[4096], args[1024];
+    snprintf(args, sizeof args, "sink quarantine retry --data %s --pg '%s'", dir, url);
+    cr_assert_eq(metron(out, sizeof out, args), 0, "%s", out);
+    cr_expect_not_null(strstr(out, "landed 1 rows, 0 refused again"), "%s", out);
+    cr_expect_eq(count(pg, "SELECT count(*) FROM monitoring.alerts"), 2);
+    cr_expect_eq(count(pg, "SELECT count(DISTINCT id) FROM monitoring.alerts"), 2);
+    mt_pg_close(pg);
 }
