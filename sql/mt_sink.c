@@ -502,25 +502,37 @@ static void elem_text(const char *lit, char *out, size_t cap)
 static int hold_row(batch *b, bool groups, int64_t hour, const rowset *rs, size_t i,
                     const char *sqlstate, const char *reason)
 {
-    char h[24], when[40], natural[4400], bid[64], cat[64], name[128], series[4100];
+    char h[24], when[40];
     snprintf(h, sizeof h, "%lld", (long long)hour);
     const char *params[13] = {h};
     int ncol = groups ? C_SERIES : NCOLS;
     for (int c = 0; c < ncol; c++)
         if (!(params[1 + c] = slice(rs, c, i, i + 1, &b->par[c]))) return -ENOMEM;
+    /* names as long as a series key allows: a key cut short could hash like another */
+    enum { N = MT_SERIES_MAX_KEY + 1 };
+    char *natural = malloc(2 * (size_t)N), *x = malloc(3 * (size_t)N);
+    if (!natural || !x) {
+        free(natural);
+        free(x);
+        return -ENOMEM;
+    }
+    char *y = x + N, *z = y + N;
     mt_time_format(hour * MT_HOUR_NS, when, sizeof when);
     if (groups) {
-        elem_text(params[1 + C_BID], bid, sizeof bid);
-        elem_text(params[1 + C_CAT], cat, sizeof cat);
-        elem_text(params[1 + C_NAME], name, sizeof name);
-        snprintf(natural, sizeof natural,
-                 "hour=%s business_id=%s metric_category=%s metric_name=%s", when, bid, cat, name);
+        elem_text(params[1 + C_BID], x, N);
+        elem_text(params[1 + C_CAT], y, N);
+        elem_text(params[1 + C_NAME], z, N);
+        snprintf(natural, 2 * N, "hour=%s business_id=%s metric_category=%s metric_name=%s", when,
+                 x, y, z);
     } else {
-        elem_text(params[1 + C_SERIES], series, sizeof series);
-        snprintf(natural, sizeof natural, "hour=%s series=%s", when, series);
+        elem_text(params[1 + C_SERIES], x, N);
+        snprintf(natural, 2 * N, "hour=%s series=%s", when, x);
     }
-    return hold(b, groups ? MT_QUAR_GROUPS : MT_QUAR_SERIES, hour, natural, 1 + ncol, params,
-                sqlstate, reason, 1, true);
+    int rc = hold(b, groups ? MT_QUAR_GROUPS : MT_QUAR_SERIES, hour, natural, 1 + ncol, params,
+                  sqlstate, reason, 1, true);
+    free(natural);
+    free(x);
+    return rc;
 }
 
 /*
