@@ -337,8 +337,10 @@ int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *u
  * wrote (again after backfill): the sink then reads that hour's rollups.
  */
 enum {
-    MT_OUTBOX_HOUR = 'H',  /* data: the hour index, i64 LE */
-    MT_OUTBOX_ALERT = 'A', /* data: the key of an alert's state record (mt_engine_state_put) */
+    MT_OUTBOX_HOUR = 'H',       /* data: the hour index, i64 LE */
+    MT_OUTBOX_ALERT = 'A',      /* data: the key of an alert's state record (mt_engine_state_put) */
+    MT_OUTBOX_QUARANTINE = 'Q', /* data: the key of a state record holding a row the sink
+                                   quarantined, queued again to be sent again (mt_quarantine.h) */
 };
 
 typedef struct mt_outbox_entry {
@@ -378,6 +380,31 @@ int mt_engine_state_scan(mt_engine *e, const void *prefix, size_t plen,
                          int (*fn)(void *ud, const void *key, size_t klen, const void *val,
                                    size_t vlen),
                          void *ud);
+
+/*
+ * One change of mt_engine_state_apply. The pointers are the caller's, only
+ * read during the call.
+ */
+typedef struct mt_state_op {
+    const void *key;     /* the record's key */
+    size_t klen;         /* 1-500 bytes */
+    const void *val;     /* the new value; NULL deletes the record (absent: no error) */
+    size_t vlen;         /* bytes of val */
+    uint8_t outbox_kind; /* not 0 (and opt.outbox): queue (kind, key) for the sink too */
+} mt_state_op;
+
+/*
+ * Apply ops in order (a later op on the same key wins) and, when ack_upto
+ * is not 0, remove every outbox entry up to ack_upto, all in ONE
+ * transaction on the writer thread, waiting for it: a sink records what
+ * its PostgreSQL COMMIT decided (rows held back, rows released) together
+ * with the acknowledgement, so a crash leaves both or neither. *acked (may
+ * be NULL) gets the entries removed. MT_OK, MT_EINVAL (a key of 0 or more
+ * than 500 bytes; nothing done), MT_ECLOSED, MT_EFULL, or an LMDB error
+ * (nothing done).
+ */
+int mt_engine_state_apply(mt_engine *e, const mt_state_op *ops, size_t n, uint64_t ack_upto,
+                          size_t *acked);
 
 typedef struct mt_scan mt_scan;
 

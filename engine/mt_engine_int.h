@@ -310,6 +310,8 @@ int mt_engine_run_job(mt_engine *e, int (*fn)(mt_engine *e, void *ud), void *ud)
 
 /* Queue an outbox entry in t (writer thread; a no-op unless opt.outbox). */
 int mt_outbox_put(mt_engine *e, mt_kv_txn *t, uint8_t kind, const void *data, size_t len);
+/* Remove every outbox entry up to upto in t; *removed is incremented per entry. */
+int mt_outbox_ack_txn(mt_kv_txn *t, uint64_t upto, size_t *removed);
 
 /* Seal hours (writer thread). */
 typedef enum mt_seal_mode {

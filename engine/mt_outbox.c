@@ -94,6 +94,26 @@ int mt_engine_outbox_peek(mt_engine *e, size_t max, int (*fn)(void *ud, const mt
     return rc;
 }
 
+int mt_outbox_ack_txn(mt_kv_txn *t, uint64_t upto, size_t *removed)
+{
+    int rc = MT_OK;
+    for (;;) { /* a fresh cursor per entry: none lives across a delete */
+        mt_kv_cursor *c;
+        if ((rc = mt_kv_cursor_open(t, MT_DB_OUTBOX, &c))) break;
+        const void *k, *v;
+        size_t kl, vl;
+        int r = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
+        uint8_t key[8];
+        bool take = r == MT_OK && kl == 8 && key_seq(k) <= upto;
+        if (take) memcpy(key, k, 8);
+        mt_kv_cursor_close(c);
+        if (!take) break;
+        if ((rc = mt_kv_del(t, MT_DB_OUTBOX, key, 8))) break;
+        (*removed)++;
+    }
+    return rc;
+}
+
 typedef struct ack_job {
     uint64_t upto;
     size_t removed;
@@ -105,20 +125,7 @@ static int ack_run(mt_engine *e, void *ud)
     mt_kv_txn *t;
     int rc = mt_kv_begin(e->kv, true, &t);
     if (rc) return rc;
-    for (;;) { /* a fresh cursor per entry: none lives across a delete */
-        mt_kv_cursor *c;
-        if ((rc = mt_kv_cursor_open(t, MT_DB_OUTBOX, &c))) break;
-        const void *k, *v;
-        size_t kl, vl;
-        int r = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
-        uint8_t key[8];
-        bool take = r == MT_OK && kl == 8 && key_seq(k) <= j->upto;
-        if (take) memcpy(key, k, 8);
-        mt_kv_cursor_close(c);
-        if (!take) break;
-        if ((rc = mt_kv_del(t, MT_DB_OUTBOX, key, 8))) break;
-        j->removed++;
-    }
+    rc = mt_outbox_ack_txn(t, j->upto, &j->removed);
     if (!rc) {
         rc = mt_engine_after_commit(e, mt_kv_commit(t));
     } else {

@@ -83,3 +83,45 @@ int mt_engine_state_get(mt_engine *e, const void *key, size_t klen, void **val, 
     mt_kv_abort(t);
     return rc;
 }
+
+typedef struct apply_job {
+    const mt_state_op *ops;
+    size_t n;
+    uint64_t upto;
+    size_t removed;
+} apply_job;
+
+static int apply_run(mt_engine *e, void *ud)
+{
+    apply_job *j = ud;
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, true, &t);
+    if (rc) return rc;
+    for (size_t i = 0; !rc && i < j->n; i++) {
+        const mt_state_op *o = &j->ops[i];
+        rc = o->val ? mt_kv_put(t, MT_DB_STATE, o->key, o->klen, o->val, o->vlen)
+                    : mt_kv_del(t, MT_DB_STATE, o->key, o->klen);
+        if (rc == MT_ENOTFOUND) rc = MT_OK; /* deleting what is not there: done */
+        if (!rc && o->outbox_kind) rc = mt_outbox_put(e, t, o->outbox_kind, o->key, o->klen);
+    }
+    if (!rc && j->upto) rc = mt_outbox_ack_txn(t, j->upto, &j->removed);
+    if (rc) {
+        mt_kv_abort(t);
+        j->removed = 0;
+        return rc;
+    }
+    rc = mt_engine_after_commit(e, mt_kv_commit(t));
+    if (rc) j->removed = 0;
+    return rc;
+}
+
+int mt_engine_state_apply(mt_engine *e, const mt_state_op *ops, size_t n, uint64_t ack_upto,
+                          size_t *acked)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ops[i].klen || ops[i].klen > 500) return MT_EINVAL;
+    apply_job j = {ops, n, ack_upto, 0};
+    int rc = mt_engine_run_job(e, apply_run, &j);
+    if (acked) *acked = j.removed;
+    return rc;
+}

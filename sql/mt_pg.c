@@ -11,7 +11,15 @@
 struct mt_pg {
     PGconn *conn;
     char errmsg[512]; /* last error, NUL-terminated; empty after a success */
+    char sqlstate[6]; /* the last error's SQLSTATE; empty after a success or with none */
 };
+
+/* Keep the server's SQLSTATE of a failed result (libpq's own errors carry none). */
+static void set_state(mt_pg *pg, const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(pg->sqlstate, sizeof pg->sqlstate, "%s", st && strlen(st) == 5 ? st : "");
+}
 
 static void set_err(mt_pg *pg, const char *msg)
 {
@@ -28,9 +36,11 @@ static PGresult *run(mt_pg *pg, const char *sql, int nparams, const char *const 
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         pg->errmsg[0] = '\0';
+        pg->sqlstate[0] = '\0';
         return res;
     }
     set_err(pg, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+    set_state(pg, res);
     PQclear(res);
     return NULL;
 }
@@ -80,6 +90,11 @@ const char *mt_pg_errmsg(const mt_pg *pg)
     return pg->errmsg;
 }
 
+const char *mt_pg_sqlstate(const mt_pg *pg)
+{
+    return pg->sqlstate;
+}
+
 int mt_pg_exec(mt_pg *pg, const char *sql, int nparams, const char *const *params)
 {
     PGresult *res = run(pg, sql, nparams, params);
@@ -120,6 +135,7 @@ int mt_pg_exec_script(mt_pg *pg, const char *sql)
         set_err(pg, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
     else
         pg->errmsg[0] = '\0';
+    set_state(pg, rc ? res : NULL);
     PQclear(res);
     return rc;
 }

@@ -45,6 +45,14 @@ int mt_pg_server_version(const mt_pg *pg);
 const char *mt_pg_errmsg(const mt_pg *pg);
 
 /*
+ * The five-character SQLSTATE of the last error on pg ("23514" for a check
+ * constraint), empty when the last call succeeded or when the error came
+ * from libpq itself (a lost connection has none). Owned by pg; valid until
+ * the next call on pg.
+ */
+const char *mt_pg_sqlstate(const mt_pg *pg);
+
+/*
  * Run one statement with nparams text parameters ($1..$n; a NULL entry is
  * SQL NULL) and discard any rows. Returns MT_OK or MT_EPG.
  */

@@ -1,9 +1,20 @@
 /*
  * mt_sink.c — the SQL sink (mt_sink.h): outbox entries to upserts, one
  * thread, one connection.
+ *
+ * A batch is first sent as it always was: a few multi-row statements in one
+ * transaction. Only when PostgreSQL refuses it for good (mt_quar_permanent)
+ * is it rolled back and sent again in careful mode: a savepoint around each
+ * statement, and a statement refused split in halves, each under its own
+ * savepoint, down to the single rows refused, which are held back
+ * (mt_quarantine.h); the rest commits. The quarantine changes and the
+ * outbox acknowledgement are then one engine transaction, after COMMIT: a
+ * crash before it sends the batch again, and the same rows land and the
+ * same rows are refused (their records have the same keys).
  */
 #include "mt_sink.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -15,8 +26,10 @@
 #include "mt_alert.h"
 #include "mt_log.h"
 #include "mt_pg.h"
+#include "mt_quarantine.h"
 #include "mt_schema.h"
 #include "mt_series.h"
+#include "mt_sink_int.h"
 #include "mt_time.h"
 
 #define MAX_CATEGORY 50  /* monitoring.*.metric_category VARCHAR(50) */
@@ -36,6 +49,7 @@ struct mt_sink {
     int64_t maintained_ns; /* when partitions were last made */
     int state;             /* last logged: 0 none, 1 connected, 2 cannot connect, 3 refused */
     bool near_full;        /* the outbox passed 90% of its budget (logged) */
+    mt_log_limit held_log; /* the lines per row held back */
 };
 
 mt_sink_options mt_sink_options_default(void)
@@ -161,45 +175,113 @@ enum {
     NCOLS
 };
 
+/*
+ * Rows of one table for one hour: one array literal per column, and where
+ * each row's element begins in each, so that any run of rows [lo, hi) is a
+ * slice of every literal: what bisection sends when PostgreSQL refuses
+ * some row of the run.
+ */
+typedef struct rowset {
+    arr col[NCOLS];
+    size_t n;
+    size_t *off;      /* off[i * NCOLS + c]: row i's element of column c, at its separator */
+    const char **why; /* the sink's own check that refuses row i (the refused set only) */
+    size_t cap;
+    int rc;
+} rowset;
+
 typedef struct rows {
     mt_sink *s;
-    arr col[NCOLS];
-    size_t n, skipped;
+    rowset ok, bad; /* rows to send; rows the sink's checks know PostgreSQL refuses */
+    uint64_t skipped;
 } rows;
 
-static void add_values(rows *r, const mt_rollup *ro)
+static void rowset_free(rowset *rs)
 {
-    add_u64(&r->col[C_COUNT], ro->count);
-    add_double(&r->col[C_AVG], ro->sum / (double)ro->count);
-    add_double(&r->col[C_MIN], ro->min);
-    add_double(&r->col[C_MAX], ro->max);
-    add_double(&r->col[C_P50], ro->p50);
-    add_double(&r->col[C_P95], ro->p95);
-    add_double(&r->col[C_P99], ro->p99);
-    r->n++;
+    for (int c = 0; c < NCOLS; c++) free(rs->col[c].p);
+    free(rs->off);
+    free(rs->why);
 }
 
-/* The tenant, category and name columns; false when PostgreSQL could not take them. */
-static bool add_keys(rows *r, mt_name bid, mt_name cat, mt_name name)
+static void row_begin(rowset *rs, const char *why)
 {
-    if ((bid.len && !is_uuid(bid.ptr, bid.len)) || cat.len > MAX_CATEGORY || name.len > MAX_NAME) {
-        r->skipped++;
-        return false;
+    if (rs->rc) return;
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 256;
+        size_t *off = realloc(rs->off, cap * NCOLS * sizeof *off);
+        if (off) rs->off = off;
+        const char **w = off ? realloc(rs->why, cap * sizeof *w) : NULL;
+        if (!w) {
+            rs->rc = -ENOMEM;
+            return;
+        }
+        rs->why = w;
+        rs->cap = cap;
     }
+    for (int c = 0; c < NCOLS; c++) rs->off[rs->n * NCOLS + c] = rs->col[c].len;
+    rs->why[rs->n] = why;
+}
+
+static int rowset_rc(const rowset *rs)
+{
+    for (int c = 0; c < NCOLS; c++)
+        if (rs->col[c].rc) return rs->col[c].rc;
+    return rs->rc;
+}
+
+/* Rows [lo, hi) of column c as an array literal, built in out; NULL when out of memory. */
+static const char *slice(const rowset *rs, int c, size_t lo, size_t hi, arr *out)
+{
+    const arr *a = &rs->col[c];
+    size_t from = rs->off[lo * NCOLS + c] + 1, to = hi < rs->n ? rs->off[hi * NCOLS + c] : a->len;
+    reset(out);
+    put(out, "{", 1);
+    put(out, a->p + from, to - from);
+    return finish(out);
+}
+
+static void add_values(rowset *rs, const mt_rollup *ro)
+{
+    add_u64(&rs->col[C_COUNT], ro->count);
+    add_double(&rs->col[C_AVG], ro->sum / (double)ro->count);
+    add_double(&rs->col[C_MIN], ro->min);
+    add_double(&rs->col[C_MAX], ro->max);
+    add_double(&rs->col[C_P50], ro->p50);
+    add_double(&rs->col[C_P95], ro->p95);
+    add_double(&rs->col[C_P99], ro->p99);
+    rs->n++;
+}
+
+/* What PostgreSQL would refuse in the key columns (the schema's types), or NULL. */
+static const char *check_keys(mt_name bid, mt_name cat, mt_name name)
+{
+    if (bid.len && !is_uuid(bid.ptr, bid.len)) return "metron: business_id is not a UUID";
+    if (cat.len > MAX_CATEGORY) return "metron: measurement longer than 50 bytes (VARCHAR(50))";
+    if (name.len > MAX_NAME) return "metron: field longer than 100 bytes (VARCHAR(100))";
+    return NULL;
+}
+
+/* Start a row in the set its keys belong to, with the tenant, category and name columns. */
+static rowset *add_keys(rows *r, mt_name bid, mt_name cat, mt_name name)
+{
+    const char *why = check_keys(bid, cat, name);
+    rowset *rs = why ? &r->bad : &r->ok;
+    row_begin(rs, why);
     if (bid.len)
-        add_text(&r->col[C_BID], bid.ptr, bid.len);
+        add_text(&rs->col[C_BID], bid.ptr, bid.len);
     else
-        add_null(&r->col[C_BID]); /* the system-wide tenant */
-    add_text(&r->col[C_CAT], cat.ptr, cat.len);
-    add_text(&r->col[C_NAME], name.ptr, name.len);
-    return true;
+        add_null(&rs->col[C_BID]); /* the system-wide tenant */
+    add_text(&rs->col[C_CAT], cat.ptr, cat.len);
+    add_text(&rs->col[C_NAME], name.ptr, name.len);
+    return rs;
 }
 
 static int on_group(void *ud, const mt_rollup *ro)
 {
     rows *r = ud;
-    if (add_keys(r, ro->business_id, ro->measurement, ro->field)) add_values(r, ro);
-    return MT_OK;
+    rowset *rs = add_keys(r, ro->business_id, ro->measurement, ro->field);
+    add_values(rs, ro);
+    return rs->rc;
 }
 
 /* JSON string body (no quotes) with the escapes JSON needs. */
@@ -225,7 +307,7 @@ static int on_series(void *ud, const mt_rollup *ro)
     mt_series_parts parts;
     if (mt_engine_series_key(r->s->e, ro->id, key, sizeof key, &kl) ||
         mt_series_parse(key, kl, &parts)) {
-        r->skipped++;
+        r->skipped++; /* no key to name the row by: the engine's damage, reported there */
         return MT_OK;
     }
     int tl = mt_series_format(key, kl, text, sizeof text);
@@ -248,12 +330,14 @@ static int on_series(void *ud, const mt_rollup *ro)
         put(&dims, "\"", 1);
     }
     put(&dims, "}", 1);
-    if (!dims.rc && add_keys(r, bid, parts.measurement, parts.field)) {
-        add_text(&r->col[C_SERIES], text, (size_t)tl);
-        add_text(&r->col[C_DIMS], dims.p, dims.len);
-        add_values(r, ro);
-    }
     int rc = dims.rc;
+    if (!rc) {
+        rowset *rs = add_keys(r, bid, parts.measurement, parts.field);
+        add_text(&rs->col[C_SERIES], text, (size_t)tl);
+        add_text(&rs->col[C_DIMS], dims.p, dims.len);
+        add_values(rs, ro);
+        rc = rs->rc;
+    }
     free(dims.p);
     return rc;
 }
@@ -288,32 +372,6 @@ static const char upsert_series[] =
     " min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value,"
     " median_value = EXCLUDED.median_value, p95_value = EXCLUDED.p95_value,"
     " p99_value = EXCLUDED.p99_value, updated_at = now()";
-
-/* Upsert one hour's rows (inside the caller's transaction); *n gets the rows sent. */
-static int deliver_hour(mt_sink *s, int64_t hour, uint64_t *n, uint64_t *skipped)
-{
-    rows r = {.s = s};
-    int rc = MT_OK;
-    for (int kind = 0; kind < 2 && !rc; kind++) {
-        bool groups = kind == 0;
-        for (int c = 0; c < NCOLS; c++) reset(&r.col[c]);
-        r.n = 0;
-        rc = mt_engine_rollups(s->e, hour, hour + 1, groups, groups ? on_group : on_series, &r);
-        if (rc || !r.n) continue;
-        char h[24];
-        snprintf(h, sizeof h, "%lld", (long long)hour);
-        const char *params[13] = {h};
-        for (int c = 0; c < (groups ? C_SERIES : NCOLS); c++)
-            if (!(params[1 + c] = finish(&r.col[c]))) rc = -ENOMEM;
-        if (!rc)
-            rc =
-                mt_pg_exec(s->pg, groups ? upsert_groups : upsert_series, groups ? 11 : 13, params);
-        if (!rc) *n += r.n;
-    }
-    *skipped += r.skipped;
-    for (int c = 0; c < NCOLS; c++) free(r.col[c].p);
-    return rc;
-}
 
 /* ---- alerts --------------------------------------------------------------------------------- */
 
@@ -355,7 +413,256 @@ static void num(char *out, size_t cap, double v)
     snprintf(out, cap, isnan(v) ? "NaN" : "%.17g", v);
 }
 
-static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, uint64_t *skipped)
+/* ---- a batch: what to send, and what the quarantine becomes ------------------------- */
+
+/* A change to the quarantine, applied with the outbox acknowledgement after COMMIT. */
+typedef struct qop {
+    uint8_t key[MT_QUAR_KEY_LEN];
+    void *val; /* the record (malloc'd); NULL: the row left the quarantine */
+    size_t vlen;
+    bool fresh; /* decided by rows read now (an hour's rollups, an alert's state), which
+                   outrank a record sent again: its values may be older */
+} qop;
+
+typedef struct batch {
+    uint64_t last_seq;
+    int64_t hours[256];
+    size_t n;
+    char *alerts[256]; /* state keys of alerts (malloc'd), each once */
+    size_t alen[256], na;
+    char *held[256]; /* quarantine record keys queued again (malloc'd), each once */
+    size_t hlen[256], nh;
+    /* one try */
+    bool careful;   /* a savepoint around each statement; a refusal bisected to its rows */
+    arr par[NCOLS]; /* slices being sent */
+    qop *ops;
+    size_t nops, capops;
+    uint64_t sent, skipped;
+} batch;
+
+static void ops_clear(batch *b)
+{
+    for (size_t i = 0; i < b->nops; i++) free(b->ops[i].val);
+    b->nops = 0;
+}
+
+static int ops_add(batch *b, const uint8_t key[MT_QUAR_KEY_LEN], void *val, size_t vlen, bool fresh)
+{
+    if (b->nops == b->capops) {
+        size_t cap = b->capops ? b->capops * 2 : 32;
+        qop *o = realloc(b->ops, cap * sizeof *o);
+        if (!o) {
+            free(val);
+            return -ENOMEM;
+        }
+        b->ops = o;
+        b->capops = cap;
+    }
+    qop *o = &b->ops[b->nops++];
+    memcpy(o->key, key, MT_QUAR_KEY_LEN);
+    o->val = val;
+    o->vlen = vlen;
+    o->fresh = fresh;
+    return MT_OK;
+}
+
+/* Hold a row back: its record, replacing any of the same natural key. */
+static int hold(batch *b, uint8_t table, int64_t hour, const char *natural, int n,
+                const char *const *params, const char *sqlstate, const char *reason,
+                uint32_t refusals, bool fresh)
+{
+    mt_quar_row r = {.table = table,
+                     .hour = hour,
+                     .at_ns = mt_now_ns(),
+                     .refusals = refusals,
+                     .reason = reason,
+                     .natural = natural,
+                     .nparams = n};
+    snprintf(r.sqlstate, sizeof r.sqlstate, "%s", sqlstate);
+    assert(n >= 0 && n <= MT_QUAR_MAX_PARAMS);
+    memcpy(r.params, params, (size_t)n * sizeof *params);
+    void *val;
+    size_t vlen;
+    int rc = mt_quar_encode(&r, &val, &vlen);
+    if (rc) return rc;
+    uint8_t key[MT_QUAR_KEY_LEN];
+    mt_quar_key(table, hour, natural, key);
+    return ops_add(b, key, val, vlen, fresh);
+}
+
+/* The text of a one-element array literal "{...}" (quoted with backslashes, or NULL). */
+static void elem_text(const char *lit, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = lit + 1;
+    if (*p == '"')
+        for (p++; *p && *p != '"' && n + 1 < cap; p++) {
+            if (*p == '\\' && p[1]) p++;
+            out[n++] = *p;
+        }
+    out[n] = '\0';
+}
+
+/* Hold row i of rs back (its values as one-element arrays). */
+static int hold_row(batch *b, bool groups, int64_t hour, const rowset *rs, size_t i,
+                    const char *sqlstate, const char *reason)
+{
+    char h[24], when[40];
+    snprintf(h, sizeof h, "%lld", (long long)hour);
+    const char *params[13] = {h};
+    int ncol = groups ? C_SERIES : NCOLS;
+    for (int c = 0; c < ncol; c++)
+        if (!(params[1 + c] = slice(rs, c, i, i + 1, &b->par[c]))) return -ENOMEM;
+    /* names as long as a series key allows: a key cut short could hash like another */
+    enum { N = MT_SERIES_MAX_KEY + 1 };
+    char *natural = malloc(2 * (size_t)N), *x = malloc(3 * (size_t)N);
+    if (!natural || !x) {
+        free(natural);
+        free(x);
+        return -ENOMEM;
+    }
+    char *y = x + N, *z = y + N;
+    mt_time_format(hour * MT_HOUR_NS, when, sizeof when);
+    if (groups) {
+        elem_text(params[1 + C_BID], x, N);
+        elem_text(params[1 + C_CAT], y, N);
+        elem_text(params[1 + C_NAME], z, N);
+        snprintf(natural, 2 * N, "hour=%s business_id=%s metric_category=%s metric_name=%s", when,
+                 x, y, z);
+    } else {
+        elem_text(params[1 + C_SERIES], x, N);
+        snprintf(natural, 2 * N, "hour=%s series=%s", when, x);
+    }
+    int rc = hold(b, groups ? MT_QUAR_GROUPS : MT_QUAR_SERIES, hour, natural, 1 + ncol, params,
+                  sqlstate, reason, 1, true);
+    free(natural);
+    free(x);
+    return rc;
+}
+
+/*
+ * Careful mode runs each statement under a savepoint. After a failure
+ * there: true when PostgreSQL refused these rows for good (state and msg
+ * kept, the savepoint undone, the transaction usable); false when the
+ * batch must fail (*rc says why).
+ */
+static bool refused(mt_pg *pg, int *rc, char state[6], char *msg, size_t cap)
+{
+    snprintf(state, 6, "%s", mt_pg_sqlstate(pg));
+    snprintf(msg, cap, "%s", mt_pg_errmsg(pg));
+    if (*rc != MT_EPG || !mt_quar_permanent(state)) return false;
+    *rc = mt_pg_exec(pg, "ROLLBACK TO SAVEPOINT row_group", 0, NULL);
+    if (!*rc) *rc = mt_pg_exec(pg, "RELEASE SAVEPOINT row_group", 0, NULL);
+    return *rc == MT_OK;
+}
+
+static int exec_rows(batch *b, mt_pg *pg, bool groups, int64_t hour, const rowset *rs, size_t lo,
+                     size_t hi)
+{
+    char h[24];
+    snprintf(h, sizeof h, "%lld", (long long)hour);
+    const char *params[13] = {h};
+    int ncol = groups ? C_SERIES : NCOLS;
+    for (int c = 0; c < ncol; c++)
+        if (!(params[1 + c] = slice(rs, c, lo, hi, &b->par[c]))) return -ENOMEM;
+    return mt_pg_exec(pg, groups ? upsert_groups : upsert_series, 1 + ncol, params);
+}
+
+/*
+ * Send rows [lo, hi) of rs. In careful mode a permanent refusal is rolled
+ * back to the savepoint and the run split in two, down to the rows that
+ * are refused alone, which are held back: k bad rows of n cost about
+ * 2 k log2(n) statements, and the good ones land.
+ */
+static int send_rows(mt_sink *s, batch *b, bool groups, int64_t hour, const rowset *rs, size_t lo,
+                     size_t hi)
+{
+    if (lo >= hi) return MT_OK;
+    int rc;
+    if (b->careful && (rc = mt_pg_exec(s->pg, "SAVEPOINT row_group", 0, NULL))) return rc;
+    rc = exec_rows(b, s->pg, groups, hour, rs, lo, hi);
+    if (!rc && b->careful) rc = mt_pg_exec(s->pg, "RELEASE SAVEPOINT row_group", 0, NULL);
+    if (!rc) {
+        b->sent += hi - lo;
+        return MT_OK;
+    }
+    char st[6], msg[512];
+    if (!b->careful || !refused(s->pg, &rc, st, msg, sizeof msg)) return rc;
+    if (hi - lo == 1) return hold_row(b, groups, hour, rs, lo, st, msg);
+    size_t mid = lo + (hi - lo) / 2;
+    rc = send_rows(s, b, groups, hour, rs, lo, mid);
+    return rc ? rc : send_rows(s, b, groups, hour, rs, mid, hi);
+}
+
+/* Upsert one hour's rows (inside the caller's transaction); rows refused are held back. */
+static int deliver_hour(mt_sink *s, batch *b, int64_t hour)
+{
+    int rc = MT_OK;
+    for (int kind = 0; kind < 2 && !rc; kind++) {
+        bool groups = kind == 0;
+        rows r = {.s = s};
+        rc = mt_engine_rollups(s->e, hour, hour + 1, groups, groups ? on_group : on_series, &r);
+        if (!rc) rc = rowset_rc(&r.ok);
+        if (!rc) rc = rowset_rc(&r.bad);
+        if (!rc) rc = send_rows(s, b, groups, hour, &r.ok, 0, r.ok.n);
+        for (size_t i = 0; !rc && i < r.bad.n; i++)
+            rc = hold_row(b, groups, hour, &r.bad, i, "", r.bad.why[i]);
+        b->skipped += r.skipped;
+        rowset_free(&r.ok);
+        rowset_free(&r.bad);
+    }
+    return rc;
+}
+
+/*
+ * Send one stored or built row (an alert, or a record queued again); a
+ * permanent refusal in careful mode holds it back with refusals. *landed
+ * says whether it is in PostgreSQL once the batch commits.
+ */
+static int send_one(mt_sink *s, batch *b, uint8_t table, int64_t hour, const char *natural, int n,
+                    const char *const *params, uint32_t refusals, bool fresh, bool *landed)
+{
+    int nsql;
+    const char *sql = mt__sink_statement(table, &nsql);
+    *landed = false;
+    if (!sql || nsql != n) return MT_EINVAL;
+    int rc;
+    if (b->careful && (rc = mt_pg_exec(s->pg, "SAVEPOINT row_group", 0, NULL))) return rc;
+    rc = mt_pg_exec(s->pg, sql, n, params);
+    if (!rc && b->careful) rc = mt_pg_exec(s->pg, "RELEASE SAVEPOINT row_group", 0, NULL);
+    if (!rc) {
+        b->sent++;
+        *landed = true;
+        return MT_OK;
+    }
+    char st[6], msg[512];
+    if (!b->careful || !refused(s->pg, &rc, st, msg, sizeof msg)) return rc;
+    return hold(b, table, hour, natural, n, params, st, msg, refusals, fresh);
+}
+
+/* A record queued again (metron sink quarantine retry): its row, sent as it was kept. */
+static int deliver_held(mt_sink *s, batch *b, const char *key, size_t klen)
+{
+    if (klen != MT_QUAR_KEY_LEN) return MT_OK; /* not a record key: nothing to send */
+    void *val;
+    size_t vlen;
+    int rc = mt_engine_state_get(s->e, key, klen, &val, &vlen);
+    if (rc == MT_ENOTFOUND) return MT_OK; /* it left the quarantine since */
+    if (rc) return rc;
+    mt_quar_row r;
+    bool landed = false;
+    if (mt_quar_decode(val, vlen, &r)) {
+        b->skipped++; /* unreadable: kept, listed as such, never sent */
+    } else {
+        rc = send_one(s, b, r.table, r.hour, r.natural, r.nparams, r.params, r.refusals + 1, false,
+                      &landed);
+        if (!rc && landed) rc = ops_add(b, (const uint8_t *)key, NULL, 0, false);
+    }
+    free(val);
+    return rc;
+}
+
+static int deliver_alert(mt_sink *s, batch *b, const char *key, size_t klen)
 {
     void *val;
     size_t vlen;
@@ -369,24 +676,26 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
     }
     rc = mt_alert_record_decode(val, vlen, r);
     free(val);
-    const mt_alert_rule *ru = &r->rule;
-    if (!rc && (!is_uuid(ru->id, strlen(ru->id)) || !r->alert_id[0] ||
-                (ru->business_id[0] && !is_uuid(ru->business_id, strlen(ru->business_id))) ||
-                (r->business_id[0] && !is_uuid(r->business_id, strlen(r->business_id))))) {
-        (*skipped)++;
-        free(r);
-        return MT_OK;
-    }
     if (rc) {
-        (*skipped)++; /* an unreadable record is not retried for ever */
+        b->skipped++; /* an unreadable record is not retried for ever */
         free(r);
         return MT_OK;
     }
+    const mt_alert_rule *ru = &r->rule;
+    const char *why = NULL;
+    if (!is_uuid(ru->id, strlen(ru->id)))
+        why = "metron: the rule id is not a UUID";
+    else if (!r->alert_id[0])
+        why = "metron: the alert has no id";
+    else if (ru->business_id[0] && !is_uuid(ru->business_id, strlen(ru->business_id)))
+        why = "metron: the rule's business_id is not a UUID";
+    else if (r->business_id[0] && !is_uuid(r->business_id, strlen(r->business_id)))
+        why = "metron: the series' business_id is not a UUID";
     static const char *const conds[] = {"threshold", "trend", "anomaly"};
     static const char *const statuses[] = {"active", "active", "acknowledged", "resolved",
                                            "suppressed"};
     char warn[32], crit[32], value[32], thr[32], resolved[32], notified[32], count[16], trig[32],
-        msg[1700];
+        msg[1700], natural[1400];
     num(warn, sizeof warn, ru->warning);
     num(crit, sizeof crit, ru->critical);
     num(value, sizeof value, r->st.value);
@@ -398,6 +707,8 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
     snprintf(msg, sizeof msg, "%s on %s: %s %s %s (%s)", ru->metric, r->series, value,
              mt_cmp_name(ru->op), isnan(r->st.threshold) ? "-" : thr,
              mt_severity_name(r->st.severity));
+    snprintf(natural, sizeof natural, "alert=%s rule=%s series=%s", r->alert_id, ru->name,
+             r->series);
     const char *params[21] = {
         ru->id,
         ru->business_id[0] ? ru->business_id : NULL,
@@ -421,34 +732,40 @@ static int deliver_alert(mt_sink *s, const char *key, size_t klen, uint64_t *n, 
         trig,
         r->business_id[0] ? r->business_id : NULL, /* the alert's: its series' tenant */
     };
-    rc = mt_pg_exec(s->pg, upsert_alert, 21, params);
-    if (!rc) (*n)++;
+    bool landed = false;
+    if (why)
+        rc = hold(b, MT_QUAR_ALERTS, 0, natural, 21, params, "", why, 1, true);
+    else
+        rc = send_one(s, b, MT_QUAR_ALERTS, 0, natural, 21, params, 1, true, &landed);
+    if (!rc && landed) { /* an older refusal of the same alert is over */
+        uint8_t qk[MT_QUAR_KEY_LEN];
+        mt_quar_key(MT_QUAR_ALERTS, 0, natural, qk);
+        rc = ops_add(b, qk, NULL, 0, true);
+    }
     free(r);
     return rc;
 }
 
 /* ---- the loop --------------------------------------------------------------------------- */
 
-typedef struct batch {
-    uint64_t last_seq;
-    int64_t hours[256];
-    size_t n;
-    char *alerts[256]; /* state keys of alerts (malloc'd), each once */
-    size_t alen[256], na;
-} batch;
+/* Keep one copy of each key of a kind (queued twice: once is the same). */
+static int keep_key(char **keys, size_t *lens, size_t *n, const void *k, size_t len)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (lens[i] == len && !memcmp(keys[i], k, len)) return MT_OK;
+    if (!(keys[*n] = malloc(len ? len : 1))) return -ENOMEM;
+    memcpy(keys[*n], k, len);
+    lens[(*n)++] = len;
+    return MT_OK;
+}
 
 static int on_entry(void *ud, const mt_outbox_entry *en)
 {
     batch *b = ud;
     b->last_seq = en->seq;
-    if (en->kind == MT_OUTBOX_ALERT) {
-        for (size_t i = 0; i < b->na; i++)
-            if (b->alen[i] == en->len && !memcmp(b->alerts[i], en->data, en->len)) return MT_OK;
-        if (!(b->alerts[b->na] = malloc(en->len ? en->len : 1))) return -ENOMEM;
-        memcpy(b->alerts[b->na], en->data, en->len);
-        b->alen[b->na++] = en->len;
-        return MT_OK;
-    }
+    if (en->kind == MT_OUTBOX_ALERT) return keep_key(b->alerts, b->alen, &b->na, en->data, en->len);
+    if (en->kind == MT_OUTBOX_QUARANTINE)
+        return keep_key(b->held, b->hlen, &b->nh, en->data, en->len);
     if (en->kind != MT_OUTBOX_HOUR || en->len != 8) return MT_OK; /* not ours: acknowledged */
     int64_t hour;
     memcpy(&hour, en->data, 8);
@@ -456,6 +773,105 @@ static int on_entry(void *ud, const mt_outbox_entry *en)
         if (b->hours[i] == hour) return MT_OK; /* queued twice: once is the same */
     b->hours[b->n++] = hour;
     return MT_OK;
+}
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->na; i++) free(b->alerts[i]);
+    for (size_t i = 0; i < b->nh; i++) free(b->held[i]);
+    for (int c = 0; c < NCOLS; c++) free(b->par[c].p);
+    ops_clear(b);
+    free(b->ops);
+}
+
+/*
+ * One try at the batch in one transaction: records queued again first
+ * (their values may be older), then the hours, then the alerts. Careful
+ * mode also makes deferred constraints immediate, so that a refusal is
+ * met at its statement, under its savepoint, never at COMMIT.
+ */
+static int send_batch(mt_sink *s, batch *b)
+{
+    ops_clear(b);
+    b->sent = b->skipped = 0;
+    int rc = mt_pg_exec(s->pg, "BEGIN", 0, NULL);
+    if (!rc && b->careful) rc = mt_pg_exec(s->pg, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
+    for (size_t i = 0; !rc && i < b->nh; i++) rc = deliver_held(s, b, b->held[i], b->hlen[i]);
+    for (size_t i = 0; !rc && i < b->n; i++) rc = deliver_hour(s, b, b->hours[i]);
+    for (size_t i = 0; !rc && i < b->na; i++) rc = deliver_alert(s, b, b->alerts[i], b->alen[i]);
+    if (!rc) rc = mt_pg_exec(s->pg, "COMMIT", 0, NULL);
+    return rc;
+}
+
+typedef struct clear_ctx {
+    batch *b;
+    int rc;
+} clear_ctx;
+
+/* A record of an hour just delivered: its row now either landed or was held again. */
+static int on_stale(void *ud, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)val, (void)vlen;
+    clear_ctx *x = ud;
+    if (klen != MT_QUAR_KEY_LEN) return MT_OK;
+    for (size_t i = 0; i < x->b->nops; i++)
+        if (x->b->ops[i].fresh && x->b->ops[i].val && !memcmp(x->b->ops[i].key, key, klen))
+            return MT_OK; /* refused again now */
+    return x->rc = ops_add(x->b, key, NULL, 0, true);
+}
+
+/*
+ * After COMMIT: the hours just sent were read as they are now, so each
+ * record of theirs that this batch did not hold again is over (the row
+ * landed with its current values, or no longer exists). Then the changes
+ * and the acknowledgement, in one engine transaction.
+ */
+static int settle(mt_sink *s, batch *b)
+{
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < b->n; i++)
+        for (int t = 0; !rc && t < 2; t++) {
+            uint8_t prefix[10] = {'Q', t ? MT_QUAR_SERIES : MT_QUAR_GROUPS};
+            for (int k = 0; k < 8; k++)
+                prefix[2 + k] = (uint8_t)((uint64_t)b->hours[i] >> (56 - 8 * k));
+            clear_ctx x = {b, MT_OK};
+            rc = mt_engine_state_scan(s->e, prefix, sizeof prefix, on_stale, &x);
+            if (!rc) rc = x.rc;
+        }
+    mt_state_op *ops = rc ? NULL : malloc((b->nops ? b->nops : 1) * sizeof *ops);
+    if (!rc && !ops) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < b->nops; i++)
+        ops[i] = (mt_state_op){b->ops[i].key, MT_QUAR_KEY_LEN, b->ops[i].val, b->ops[i].vlen, 0};
+    if (!rc) rc = mt_engine_state_apply(s->e, ops, b->nops, b->last_seq, NULL);
+    free(ops);
+    return rc;
+}
+
+/* s on one logfmt line: line breaks (PostgreSQL's DETAIL) as spaces, quotes as '. */
+static void flat(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++)
+        out[n++] = *s == '\n' || *s == '\r' || *s == '\t' ? ' ' : *s == '"' ? '\'' : *s;
+    out[n] = '\0';
+}
+
+/* One log line per row held back (rate-limited: a schema change can refuse thousands). */
+static void log_held(mt_sink *s, const batch *b, uint64_t *held)
+{
+    for (size_t i = 0; i < b->nops; i++) {
+        mt_quar_row r;
+        if (!b->ops[i].val || mt_quar_decode(b->ops[i].val, b->ops[i].vlen, &r)) continue;
+        (*held)++;
+        char key[512], why[600];
+        flat(r.natural, key, sizeof key);
+        flat(r.reason, why, sizeof why);
+        mt_log_limited(&s->held_log, 10, MT_LOG_WARN,
+                       "msg=\"sink quarantined a row PostgreSQL does not take; the rest of its "
+                       "batch landed\" table=%s key=\"%s\" sqlstate=%s reason=\"%s\" refusals=%u",
+                       mt_quar_table_name(r.table), key, r.sqlstate[0] ? r.sqlstate : "-", why,
+                       r.refusals);
+    }
 }
 
 /* Log on a change of state only: a PostgreSQL down for an hour is one line, not thousands. */
@@ -513,6 +929,12 @@ static void *sink_main(void *arg)
     mt_sink *s = arg;
     int64_t backoff = 0;
     uint64_t seed = (uint64_t)mt_now_ns();
+    size_t held_now = 0;
+    if (mt_quar_count(s->e, &held_now) == MT_OK) {
+        pthread_mutex_lock(&s->lock);
+        s->st.quarantine_held = held_now;
+        pthread_mutex_unlock(&s->lock);
+    }
     for (;;) {
         pthread_mutex_lock(&s->lock);
         bool stop = s->stop;
@@ -531,27 +953,35 @@ static void *sink_main(void *arg)
             size_t max = s->opt.batch_hours < 256 ? s->opt.batch_hours : 256;
             rc = mt_engine_outbox_peek(s->e, max, on_entry, &b);
             idle = !rc && !b.last_seq;
-            uint64_t sent = 0, skipped = 0;
             if (!rc && !idle) {
-                rc = mt_pg_exec(s->pg, "BEGIN", 0, NULL);
-                for (size_t i = 0; !rc && i < b.n; i++)
-                    rc = deliver_hour(s, b.hours[i], &sent, &skipped);
-                for (size_t i = 0; !rc && i < b.na; i++)
-                    rc = deliver_alert(s, b.alerts[i], b.alen[i], &sent, &skipped);
-                if (!rc) rc = mt_pg_exec(s->pg, "COMMIT", 0, NULL);
+                rc = send_batch(s, &b);
+                /* refused for good: the batch again, each statement under a savepoint, so
+                   the refused rows are found and held back and the rest lands */
+                if (rc == MT_EPG && mt_quar_permanent(mt_pg_sqlstate(s->pg)) && mt_pg_ok(s->pg)) {
+                    mt_pg_abort(s->pg);
+                    b.careful = true;
+                    rc = send_batch(s, &b);
+                }
                 if (rc == MT_EPG) state(s, mt_pg_ok(s->pg) ? 3 : 2, mt_pg_errmsg(s->pg));
                 if (rc) mt_pg_abort(s->pg);
             }
-            /* committed: now, and only now, the entries may go */
-            if (!rc && !idle) rc = mt_engine_outbox_ack(s->e, b.last_seq, NULL);
-            for (size_t i = 0; i < b.na; i++) free(b.alerts[i]);
+            /* committed: now, and only now, the entries may go, with what the COMMIT
+               decided about the quarantine */
+            if (!rc && !idle) rc = settle(s, &b);
+            uint64_t held = 0;
+            if (!rc && !idle) log_held(s, &b, &held);
+            size_t counted;
+            if (!rc && b.nops && mt_quar_count(s->e, &counted) == MT_OK) held_now = counted;
             pthread_mutex_lock(&s->lock);
             if (!rc && !idle) {
-                s->st.rows_delivered += sent;
+                s->st.rows_delivered += b.sent;
                 s->st.hours_delivered += b.n;
-                s->st.rows_skipped += skipped;
+                s->st.rows_skipped += b.skipped;
+                s->st.rows_quarantined += held;
+                if (b.nops) s->st.quarantine_held = held_now;
             }
             pthread_mutex_unlock(&s->lock);
+            batch_free(&b);
             if (!rc && !idle) state(s, 1, "");
             if (rc && s->pg && !mt_pg_ok(s->pg)) { /* the connection is gone: open a new one */
                 mt_pg_close(s->pg);
@@ -642,4 +1072,14 @@ void mt_sink_stats_get(mt_sink *s, mt_sink_stats *out)
     int64_t oldest = 0;
     if (mt_engine_outbox_stats(s->e, &out->outbox_depth, &oldest) == MT_OK && oldest)
         out->oldest_age_s = (double)(mt_now_ns() - oldest) / 1e9;
+}
+
+const char *mt__sink_statement(uint8_t table, int *n)
+{
+    switch (table) {
+    case MT_QUAR_GROUPS: *n = 11; return upsert_groups;
+    case MT_QUAR_SERIES: *n = 13; return upsert_series;
+    case MT_QUAR_ALERTS: *n = 21; return upsert_alert;
+    default: *n = 0; return NULL;
+    }
 }

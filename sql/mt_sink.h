@@ -21,9 +21,20 @@
  * re-seal, so even a PostgreSQL gone for a year holds it at ~9,000); past
  * 90% of its budget the sink says so, once, and nothing is dropped.
  *
- * Rows PostgreSQL could never take are left out and counted, never retried
- * for ever: a business_id that is not a UUID, a measurement longer than 50
- * bytes or a field longer than 100 (the schema's column sizes).
+ * Rows PostgreSQL never takes are quarantined, never lost and never
+ * retried for ever (mt_quarantine.h): a row PostgreSQL refuses with a
+ * permanent error (SQLSTATE class 22 or 23, or 54000: a check or not-null
+ * constraint, a value out of range, an invalid encoding, an index row too
+ * large) is found by sending the batch again with a savepoint per statement
+ * and bisecting the statement refused, and is held in the data directory
+ * with PostgreSQL's SQLSTATE and message while the rest of the batch
+ * commits; so is a row the sink's own checks know PostgreSQL would refuse
+ * (a business_id that is not a UUID, a measurement longer than 50 bytes or
+ * a field longer than 100: the schema's column sizes). One log line per row
+ * held (rate-limited). Other errors (connection lost, 40001/40P01, 53xxx,
+ * 57xxx, 08xxx, a schema or privilege problem: 42xxx) keep the whole batch
+ * waiting, retried with backoff. `metron sink quarantine list|retry` shows
+ * and resends the rows held.
  *
  * At connect it installs or upgrades the schema (mt_schema_install) and
  * creates partitions ahead, and again every 24 h.
@@ -53,12 +64,15 @@ mt_sink_options mt_sink_options_default(void);
 
 typedef struct mt_sink_stats {
     bool connected;
-    uint64_t rows_delivered;  /* group and series rows upserted (committed) */
-    uint64_t hours_delivered; /* outbox entries acknowledged */
-    uint64_t failures;        /* batches that failed (connection or server error) */
-    uint64_t rows_skipped;    /* rows PostgreSQL could never take (see above) */
-    size_t outbox_depth;      /* entries waiting */
-    double oldest_age_s;      /* age of the oldest entry waiting (0: none) */
+    uint64_t rows_delivered;   /* group and series rows upserted (committed) */
+    uint64_t hours_delivered;  /* outbox entries acknowledged */
+    uint64_t failures;         /* batches that failed (connection or server error) */
+    uint64_t rows_skipped;     /* rows that could not even be formed: a series key or an alert
+                                  record that does not decode (the engine reports the damage) */
+    uint64_t rows_quarantined; /* rows held back (a row refused again on retry counts again) */
+    size_t quarantine_held;    /* rows in the quarantine now */
+    size_t outbox_depth;       /* entries waiting */
+    double oldest_age_s;       /* age of the oldest entry waiting (0: none) */
 } mt_sink_stats;
 
 /*

@@ -13,6 +13,7 @@
  *   metron schema  install|check the PostgreSQL schema       (cmd_schema.c)
  *   metron rules   check|eval a local alert rules file      (cmd_rules.c)
  *   metron alerts  the alerts metrond raised                (cmd_alerts.c)
+ *   metron sink    quarantine list|retry: rows PostgreSQL refused (cmd_sink.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -66,6 +67,7 @@ static const struct {
     {"rules", cmd_rules, &mt_cli_rules_help, "check or evaluate an alert rules file"},
     {"schema", cmd_schema, &mt_cli_schema_help,
      "install or check the PostgreSQL monitoring schema"},
+    {"sink", cmd_sink, &mt_cli_sink_help, "quarantine list|retry: rows PostgreSQL refused"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 

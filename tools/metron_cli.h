@@ -49,6 +49,7 @@ int cmd_compact(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
+int cmd_sink(int argc, char **argv);
 
 extern const char *const mt_cli_query_help,
     *const mt_cli_series_help, *const mt_cli_tags_help,
@@ -61,5 +62,7 @@ extern const char *const mt_cli_query_help,
                                                            *const mt_cli_schema_help,
                                                                *const mt_cli_rules_help,
                                                                    *const mt_cli_alerts_help;
+
+extern const char *const mt_cli_sink_help;
 
 #endif

@@ -289,10 +289,10 @@ static char *sink_metrics(void *ud, size_t *len)
     daemon_t *d = ud;
     mt_sink_stats st;
     mt_sink_stats_get(d->sink, &st);
-    char *buf = malloc(2048);
+    char *buf = malloc(3072);
     if (!buf) return NULL;
     int n = snprintf(
-        buf, 2048,
+        buf, 3072,
         "# HELP metron_sink_connected Whether the SQL sink is connected to PostgreSQL.\n"
         "# TYPE metron_sink_connected gauge\nmetron_sink_connected %d\n"
         "# HELP metron_sink_outbox_depth Sealed hours waiting to be mirrored.\n"
@@ -304,13 +304,20 @@ static char *sink_metrics(void *ud, size_t *len)
         "# TYPE metron_sink_rows_delivered_total counter\nmetron_sink_rows_delivered_total %llu\n"
         "# HELP metron_sink_failures_total Batches that failed and were retried.\n"
         "# TYPE metron_sink_failures_total counter\nmetron_sink_failures_total %llu\n"
-        "# HELP metron_sink_rows_skipped_total Rows PostgreSQL could never take (a business_id "
-        "that is not a UUID, names too long).\n"
-        "# TYPE metron_sink_rows_skipped_total counter\nmetron_sink_rows_skipped_total %llu\n",
+        "# HELP metron_sink_rows_skipped_total Rows that could not be formed (a series key or "
+        "alert record that does not decode).\n"
+        "# TYPE metron_sink_rows_skipped_total counter\nmetron_sink_rows_skipped_total %llu\n"
+        "# HELP metron_sink_rows_quarantined_total Rows PostgreSQL does not take, held in the "
+        "data dir (metron sink quarantine list).\n"
+        "# TYPE metron_sink_rows_quarantined_total counter\n"
+        "metron_sink_rows_quarantined_total %llu\n"
+        "# HELP metron_sink_quarantine_rows Rows in the quarantine now.\n"
+        "# TYPE metron_sink_quarantine_rows gauge\nmetron_sink_quarantine_rows %zu\n",
         st.connected ? 1 : 0, st.outbox_depth, st.oldest_age_s,
         (unsigned long long)st.rows_delivered, (unsigned long long)st.failures,
-        (unsigned long long)st.rows_skipped);
-    *len = n > 0 && n < 2048 ? (size_t)n : 0;
+        (unsigned long long)st.rows_skipped, (unsigned long long)st.rows_quarantined,
+        st.quarantine_held);
+    *len = n > 0 && n < 3072 ? (size_t)n : 0;
     return buf;
 }
 
