@@ -976,6 +976,65 @@ Test(metrond, python_influxdb_client_with_credentials_writes_to_its_tenant, .tim
     cleanup(&d);
 }
 
+Test(metrond, a_full_disk_refuses_writes_with_507_and_resumes_by_itself, .timeout = 120)
+{
+    /* a real full disk: the data directory is a tmpfs of its own */
+    char top[] = "/tmp/metrond-full-XXXXXX";
+    cr_assert_not_null(mkdtemp(top));
+    daemon_t d;
+    snprintf(d.dir, sizeof d.dir, "%s/data", top);
+    cr_assert_eq(mkdir(d.dir, 0755), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=128m metron-test %s", d.dir);
+    cr_assert_eq(system(cmd), 0, "this test mounts a tmpfs (needs root, as tools/test.sh runs)");
+    d.tcp = free_port();
+    d.http = free_port();
+    start_at(&d, NULL);
+    char body[4096], lines[65536];
+    long long now = (long long)time(NULL);
+    size_t len = 0;
+    for (int i = 0; i < 100; i++)
+        len += (size_t)snprintf(lines + len, sizeof lines - len, "disk,host=h%d v=%d %lld\n", i, i,
+                                now);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+                      sizeof body, NULL, 0),
+                 204, "%s", body);
+    /* fill the disk to the last byte */
+    snprintf(cmd, sizeof cmd, "dd if=/dev/zero of=%s/filler bs=1M >/dev/null 2>&1", d.dir);
+    cr_assert_neq(system(cmd), 0, "dd stops at a full disk");
+    /* new series need new pages: the commit fails, nothing of it is acknowledged */
+    len = 0;
+    for (int i = 0; i < 600; i++)
+        len += (size_t)snprintf(lines + len, sizeof lines - len,
+                                "full,host=a-rather-long-host-name-%d,rack=r%d v=%d %lld\n", i, i,
+                                i, now);
+    int st = 0;
+    for (int i = 0; i < 20 && st != 507; i++)
+        st = http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body, sizeof body,
+                  NULL, 0);
+    cr_assert_eq(st, 507, "%s", body);
+    cr_expect(strstr(body, "full"), "the reason: %s", body);
+    cr_expect_eq(http(d.http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0), 503);
+    cr_expect(strstr(body, "\"status\":\"fail\"") && strstr(body, "full"), "%s", body);
+    cr_expect_eq(http(d.http, "GET", "/ready", NULL, NULL, 0, body, sizeof body, NULL, 0), 503);
+    /* room again: healthy, and writes resume without a restart */
+    snprintf(cmd, sizeof cmd, "%s/filler", d.dir);
+    cr_assert_eq(unlink(cmd), 0);
+    cr_expect_eq(http(d.http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0), 200,
+                 "%s", body);
+    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+                      sizeof body, NULL, 0),
+                 204, "%s", body);
+    stop(&d);
+    cr_expect_eq(count_series(d.dir, "disk", "host=h7", "v"), 1, "the first write");
+    cr_expect_eq(count_series(d.dir, "full", "host=a-rather-long-host-name-599,rack=r599", "v"), 1,
+                 "the write after the disk had room again, once");
+    snprintf(cmd, sizeof cmd, "umount %s", d.dir);
+    cr_expect_eq(system(cmd), 0);
+    cleanup(&d);
+    rmdir(top);
+}
+
 Test(metrond, settings_come_from_file_then_environment_then_flags, .timeout = 60)
 {
     daemon_t d;
