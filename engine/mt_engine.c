@@ -23,6 +23,7 @@
 
 #include "mt_engine_int.h"
 #include "mt_hash.h"
+#include "mt_fs.h"
 #include "mt_time.h"
 
 #define FORMAT_VERSION   1
@@ -553,7 +554,10 @@ static int lock_dir(mt_engine *e)
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
 {
     if (!opt || !opt->dir || !*opt->dir) return MT_EINVAL;
-    if (!opt->read_only && mkdir(opt->dir, 0755) && errno != EEXIST) return -errno;
+    if (!opt->read_only) {
+        int mrc = mt_fs_make_dirs(opt->dir); /* a new data dir's entry made durable */
+        if (mrc) return mrc;
+    }
     mt_engine *e = calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
     e->opt = *opt;
@@ -574,6 +578,9 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
     if (!rc) rc = mt_decoder_new(&e->dec);
     if (!rc) rc = recover(e);
+    /* index.mdb (and its lock file) may be new: their entries made durable before any commit
+       is acknowledged */
+    if (!rc && !opt->read_only) rc = mt_fs_sync_dir(e->dir);
     e->committed_n = e->index.n;
     if (opt->read_only) {
         e->failed = true; /* refuses writes and seals with MT_ECLOSED */

@@ -33,6 +33,7 @@
 #include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_fault.h"
+#include "mt_fs.h"
 #include "mt_hash.h"
 
 #define HF_VERSION    1
@@ -63,18 +64,14 @@ void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t g
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, gen);
 }
 
-/* mkdir -p of the directory part of path. */
+/* mkdir -p of the directory part of path (each new directory's parent fsynced: mt_fs.h). */
 static int make_dirs(const char *path)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST) return -errno;
-        *p = '/';
-    }
-    return MT_OK;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    return slash ? mt_fs_make_dirs(dir) : MT_OK;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -113,6 +110,7 @@ static int put(mt_hf_writer *w, const void *p, size_t n)
 
 int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
 {
+    *out = NULL;
     mt_hf_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->wbuf = malloc(WBUF))) {
         free(w);
@@ -202,11 +200,7 @@ int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
     w->fd = -1;
     if (!rc && mt_fault_hit("hf.rename")) rc = -EIO;
     if (!rc && rename(w->tmp, w->path)) rc = -errno;
-    if (!rc) {
-        int dfd = open(w->dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd)) rc = -errno;
-        if (dfd >= 0) close(dfd);
-    }
+    if (!rc) rc = mt_fs_sync_dir(w->dirpath);
     if (rc) {
         mt_hf_abort(w);
         return rc;

@@ -2,6 +2,7 @@
 #include "mt_kv.h"
 
 #include "mt_fault.h"
+#include "mt_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,15 +301,8 @@ int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after)
     kv->env = NULL;
     if (rename(tmp, kv->path)) rc = errno;
     if (!rc) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", kv->path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd)) rc = errno;
-            close(dfd);
-        }
+        int src = mt_fs_sync_parent(kv->path); /* the rename made durable */
+        if (src) rc = -src;                    /* this function's rc is a positive errno */
         unlink(lock);
     }
     int orc = env_open(kv); /* the old file if the rename failed, else the copy */

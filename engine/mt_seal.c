@@ -110,8 +110,9 @@ out:
 static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes, mt_rollups *ro)
 {
     mt_hour_desc *old = mt_engine_hour(e, hour);
-    mt_hf_writer *w;
+    mt_hf_writer *w = NULL;
     int rc = mt_hf_begin(e->dir, hour, gen, &w);
+    if (rc) return rc; /* w was never made */
     for (uint32_t id = 1; !rc && id <= e->index.n; id++) rc = seal_series(e, w, old, id, hour, ro);
     if (rc) {
         mt_hf_abort(w);

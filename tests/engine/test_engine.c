@@ -638,22 +638,23 @@ Test(engine, a_failed_commit_is_fatal_and_never_acknowledged)
 
 Test(engine, a_failed_hour_file_fsync_or_rename_keeps_the_points_in_the_head)
 {
-    const char *points[] = {"hf.fsync", "hf.rename"};
-    for (int k = 0; k < 2; k++) {
+    /* fs.dirsync: the fsync of a new day's directories' parents (a new day: 48 h later) */
+    const char *points[] = {"hf.fsync", "hf.rename", "fs.dirsync"};
+    for (int k = 0; k < 3; k++) {
         mt_engine *e = open_engine();
         mt_batch *b = mt_batch_new();
-        add_f(b, "f", points[k], T0 + k * H, 1);
+        add_f(b, "f", points[k], T0 + (k < 2 ? k : 48) * H, 1);
         write_ok(e, b, 1);
         mt_fault_set(points[k], 1);
         cr_expect_eq(mt_engine_seal(e, true, NULL), -EIO, "%s", points[k]);
         cr_expect_eq(count_files(dir, ".tmp"), 0, "the temp file is removed");
         int64_t ts[4];
         double v[4];
-        cr_expect_eq(read_all(e, "f", points[k], T0, T0 + 2 * H, ts, v, 4), 1);
+        cr_expect_eq(read_all(e, "f", points[k], T0, T0 + 49 * H, ts, v, 4), 1);
         cr_expect_eq(mt_engine_seal(e, true, NULL), MT_OK, "the next seal succeeds");
         mt_engine_close(e);
         e = open_engine();
-        cr_expect_eq(read_all(e, "f", points[k], T0, T0 + 2 * H, ts, v, 4), 1);
+        cr_expect_eq(read_all(e, "f", points[k], T0, T0 + 49 * H, ts, v, 4), 1);
         mt_batch_free(b);
         mt_engine_close(e);
     }
