@@ -34,14 +34,19 @@
 
 static char dbname[64], owner[64], reader_a[64], reader_b[64];
 
+/* The URL base (postgresql://user@host:port/db) with user and db changed (db NULL: the test's). */
+static void url_on(char *out, size_t cap, const char *base, const char *user, const char *db)
+{
+    const char *at = strchr(base, '@'), *slash = strrchr(base, '/');
+    cr_assert(at && slash && at < slash, "URL %s: postgresql://user@host:port/db", base);
+    snprintf(out, cap, "postgresql://%s@%.*s/%s", user, (int)(slash - at - 1), at + 1,
+             db ? db : dbname);
+}
+
 /* A URL of the test server for user on the test's database (dbname) or on db. */
 static void url_for(char *out, size_t cap, const char *user, const char *db)
 {
-    const char *base = mt_test_pg_url();
-    const char *at = strchr(base, '@'), *slash = strrchr(base, '/');
-    cr_assert(at && slash && at < slash, "METRON_TEST_PG %s: postgresql://user@host:port/db", base);
-    snprintf(out, cap, "postgresql://%s@%.*s/%s", user, (int)(slash - at - 1), at + 1,
-             db ? db : dbname);
+    url_on(out, cap, mt_test_pg_url(), user, db);
 }
 
 static mt_pg *connect_as(const char *user)
@@ -495,4 +500,50 @@ Test(tenancy, install_and_tenant_add_say_what_an_administrator_runs)
     cr_expect_eq(count(su, "SELECT count(*) FROM pg_database WHERE datname = current_database()"),
                  1);
     mt_pg_close(su);
+}
+
+/*
+ * monitoring_dashboard belongs to the cluster, and the shared test server
+ * has it: a new server of its own, where Metron's role may create neither
+ * the dashboard role nor any other.
+ */
+Test(tenancy, install_on_a_new_server_names_schema_roles)
+{
+    char dir[128], cmd[512], base[512] = "";
+    snprintf(dir, sizeof dir, "/tmp/metron-tenancy-pg-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s start %s", PG_TMP_SH, dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    bool started = fgets(base, sizeof base, p) != NULL;
+    cr_assert_eq(pclose(p), 0, "pg_tmp.sh start failed");
+    cr_assert(started);
+    base[strcspn(base, "\n")] = '\0';
+    char su_url[512], own_url[512], out[3][4096], sql[256];
+    url_on(su_url, sizeof su_url, base, "postgres", "metron_test");
+    url_on(own_url, sizeof own_url, base, owner, "metron_test");
+    char err[512] = "";
+    mt_pg *su;
+    int rc = mt_pg_open(su_url, &su, err, sizeof err);
+    /* CREATE on the database: only the missing role stands in the way */
+    snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN; GRANT CREATE ON DATABASE metron_test TO %s",
+             owner, owner);
+    if (!rc) rc = mt_pg_exec_script(su, sql);
+    int st[3] = {-1, -1, -1};
+    if (!rc) {
+        st[0] = metron(out[0], sizeof out[0], "schema install --pg '%s'", own_url);
+        st[1] = metron(out[1], sizeof out[1], "schema roles --owner %s --apply --pg '%s'", owner,
+                       su_url);
+        st[2] = metron(out[2], sizeof out[2], "schema install --pg '%s'", own_url);
+    }
+    mt_pg_close(su);
+    snprintf(cmd, sizeof cmd, "%s stop %s", PG_TMP_SH, dir);
+    cr_expect_eq(system(cmd), 0, "pg_tmp.sh stop");
+    cr_assert_eq(rc, MT_OK, "%s", err);
+    cr_expect_eq(st[0], 1, "%s", out[0]);
+    cr_expect(strstr(out[0], "role monitoring_dashboard does not exist"), "%s", out[0]);
+    cr_expect(strstr(out[0], "metron schema roles"), "%s", out[0]);
+    cr_expect_eq(st[1], 0, "%s", out[1]);
+    cr_expect(strstr(out[1], "CREATE ROLE monitoring_dashboard NOLOGIN;"), "%s", out[1]);
+    cr_expect_eq(st[2], 0, "%s", out[2]);
+    cr_expect(strstr(out[2], "version 0 -> 4"), "%s", out[2]);
 }
