@@ -192,3 +192,19 @@ void mt_pg_server_name(const mt_pg *pg, char *out, size_t cap)
     const char *host = PQhost(pg->conn), *port = PQport(pg->conn), *db = PQdb(pg->conn);
     snprintf(out, cap, "%s:%s/%s", host && *host ? host : "local", port ? port : "", db ? db : "");
 }
+
+int mt_pg_quote_ident(mt_pg *pg, const char *name, char *out, size_t cap)
+{
+    char *q = PQescapeIdentifier(pg->conn, name, strlen(name));
+    if (!q) {
+        set_err(pg, PQerrorMessage(pg->conn));
+        return MT_EPG;
+    }
+    int rc = MT_OK;
+    if (strlen(q) >= cap)
+        rc = MT_ELIMIT;
+    else
+        memcpy(out, q, strlen(q) + 1);
+    PQfreemem(q);
+    return rc;
+}

@@ -98,4 +98,13 @@ void mt_pg_abort(mt_pg *pg);
 int mt_pg_query_value(mt_pg *pg, const char *sql, int nparams, const char *const *params, char *out,
                       size_t cap);
 
+/*
+ * Quote name as an SQL identifier for pg's connection (PQescapeIdentifier:
+ * in double quotes, embedded ones doubled, the client encoding respected)
+ * into out (capacity cap, NUL-terminated). For role names, which CREATE
+ * ROLE and GRANT cannot take as parameters. MT_OK, MT_ELIMIT (out too
+ * small) or MT_EPG (not valid in the encoding; the reason in mt_pg_errmsg).
+ */
+int mt_pg_quote_ident(mt_pg *pg, const char *name, char *out, size_t cap);
+
 #endif

@@ -46,6 +46,30 @@ static const char catalog_sql[] =
     " SELECT 'policy ' || tablename || ' ' || policyname || ' ' || coalesce(qual, '')"
     " FROM pg_policies WHERE schemaname = 'monitoring') x";
 
+/*
+ * Before version 1, which creates the role monitoring_dashboard when it is
+ * missing and the schema with CREATE SCHEMA IF NOT EXISTS (a statement that
+ * needs CREATE on the database even when the schema exists): when the
+ * connected role may not, say what an administrator runs once, rather than
+ * "permission denied to create role" at every retry of the sink.
+ */
+static const char preflight_sql[] =
+    "DO $$ BEGIN"
+    " IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'monitoring_dashboard')"
+    "    AND NOT (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN"
+    "  RAISE EXCEPTION 'role monitoring_dashboard does not exist and role % may not create it"
+    " (no CREATEROLE, as it should be): an administrator runs once the statements that"
+    " `metron schema roles --owner %` prints (or applies with --apply)',"
+    "  current_user, current_user;"
+    " END IF;"
+    " IF NOT has_database_privilege(current_database(), 'CREATE') THEN"
+    "  RAISE EXCEPTION 'role % may not create the schema monitoring in database %"
+    " (no CREATE on it): an administrator runs once the statements that"
+    " `metron schema roles --owner %` prints (or applies with --apply)',"
+    "  current_user, current_database(), current_user;"
+    " END IF;"
+    " END $$";
+
 int mt_schema_latest(void)
 {
     return mt_schema_nfiles;
@@ -80,6 +104,7 @@ int mt_schema_install(mt_pg *pg, mt_schema_result *res)
         rc = mt_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtext('metron.schema'))", 0, NULL);
     if (!rc) rc = installed(pg, &res->from_version);
     if (!rc && res->from_version > mt_schema_latest()) rc = MT_EFORMAT;
+    if (!rc && res->from_version == 0) rc = mt_pg_exec_script(pg, preflight_sql);
     if (!rc && res->from_version == 0)
         rc = mt_pg_exec_script(pg, "CREATE SCHEMA IF NOT EXISTS monitoring;"
                                    "CREATE TABLE monitoring.schema_migrations ("

@@ -10,7 +10,7 @@
  *   metron rollup  hourly rollups, or merged into days ...  (cmd_rollup.c)
  *   metron retention show|apply the retention policy        (cmd_maint.c)
  *   metron compact merge backfill, shrink index.mdb         (cmd_maint.c)
- *   metron schema  install|check the PostgreSQL schema       (cmd_schema.c)
+ *   metron schema  install|check|tenant|roles (PostgreSQL) (cmd_schema.c)
  *   metron rules   check|eval a local alert rules file      (cmd_rules.c)
  *   metron alerts  the alerts metrond raised                (cmd_alerts.c)
  *   metron sink    quarantine list|retry: rows PostgreSQL refused (cmd_sink.c)
@@ -66,7 +66,7 @@ static const struct {
     {"alerts", cmd_alerts, &mt_cli_alerts_help, "the alerts metrond raised (open, or --all)"},
     {"rules", cmd_rules, &mt_cli_rules_help, "check or evaluate an alert rules file"},
     {"schema", cmd_schema, &mt_cli_schema_help,
-     "install or check the PostgreSQL monitoring schema"},
+     "the PostgreSQL monitoring schema, its tenant readers, its roles"},
     {"sink", cmd_sink, &mt_cli_sink_help, "quarantine list|retry: rows PostgreSQL refused"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
