@@ -421,7 +421,7 @@ Test(metrond, the_series_limit_refuses_new_series_only, .timeout = 60)
 {
     daemon_t d;
     start(&d, "--max-series 2");
-    char body[4096];
+    char body[65536]; /* all of /metrics */
     const char *lines = "lim,host=a v=1 1735689600\nlim,host=b v=1 1735689600\n"
                         "lim,host=c v=1 1735689600\nlim,host=a v=2 1735689601\n";
     cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
