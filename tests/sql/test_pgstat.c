@@ -95,7 +95,7 @@ Test(pgstat, statements_become_ranked_deltas, .timeout = 60)
     /* a workload: a deliberately slow statement and many quick ones */
     exec_ok(pg, "SELECT pg_sleep(0.25)");
     exec_ok(pg, "SELECT pg_sleep(0.25)");
-    for (int i = 0; i < 50; i++) exec_ok(pg, "SELECT count(*) FROM pg_class");
+    for (int i = 0; i < 200; i++) exec_ok(pg, "SELECT count(*) FROM pg_class");
     for (int i = 0; i < 20; i++) exec_ok(pg, "SELECT 1 + 1");
     exec_ok(pg, "SELECT now()");
     exec_ok(pg, "SELECT current_user");
@@ -124,12 +124,21 @@ Test(pgstat, statements_become_ranked_deltas, .timeout = 60)
                                    0, NULL, got, sizeof got),
                  MT_OK, "%s", mt_pg_errmsg(pg));
     cr_expect(strstr(got, "pg_sleep") && strstr(got, "|2|poor|true"), "%s", got);
+    /* which other statements join the top 3 depends on the machine's load (the collector's
+       own reads are among the candidates): ask about the ones the test knows */
     cr_assert_eq(mt_pg_query_value(pg,
                                    "SELECT count(*) FROM monitoring.query_performance WHERE"
-                                   " performance_category = 'excellent' AND NOT is_problematic",
+                                   " query_preview NOT LIKE '%pg_sleep%' AND is_problematic",
                                    0, NULL, got, sizeof got),
                  MT_OK);
-    cr_expect_eq(atoi(got), 2, "the quick ones are fine, whatever their number of calls");
+    cr_expect_eq(atoi(got), 0, "the quick ones are fine, whatever their number of calls");
+    cr_assert_eq(mt_pg_query_value(pg,
+                                   "SELECT performance_category || '|' || is_problematic FROM"
+                                   " monitoring.query_performance WHERE query_preview LIKE"
+                                   " '%pg_class%'",
+                                   0, NULL, got, sizeof got),
+                 MT_OK, "%s", mt_pg_errmsg(pg));
+    cr_expect_str_eq(got, "excellent|false", "200 quick calls: ranked, and fine");
     cr_assert_eq(mt_pg_query_value(pg,
                                    "SELECT health_status || '|' || (health_score >= 80) || '|' ||"
                                    " (cache_hit_ratio > 0) || '|' || (connection_count >= 1) FROM"
