@@ -128,17 +128,23 @@ Test(pgstat, statements_become_ranked_deltas, .timeout = 60)
        own reads are among the candidates): ask about the ones the test knows */
     cr_assert_eq(mt_pg_query_value(pg,
                                    "SELECT count(*) FROM monitoring.query_performance WHERE"
-                                   " query_preview NOT LIKE '%pg_sleep%' AND is_problematic",
+                                   " normalized_query NOT LIKE '%pg_sleep%' AND is_problematic",
                                    0, NULL, got, sizeof got),
-                 MT_OK);
+                 MT_OK, "%s", mt_pg_errmsg(pg));
     cr_expect_eq(atoi(got), 0, "the quick ones are fine, whatever their number of calls");
     cr_assert_eq(mt_pg_query_value(pg,
                                    "SELECT performance_category || '|' || is_problematic FROM"
-                                   " monitoring.query_performance WHERE query_preview LIKE"
+                                   " monitoring.query_performance WHERE normalized_query LIKE"
                                    " '%pg_class%'",
                                    0, NULL, got, sizeof got),
                  MT_OK, "%s", mt_pg_errmsg(pg));
     cr_expect_str_eq(got, "excellent|false", "200 quick calls: ranked, and fine");
+    cr_assert_eq(mt_pg_query_value(pg,
+                                   "SELECT count(*) FROM monitoring.query_performance WHERE"
+                                   " normalized_query LIKE '%metron-pgstat%'",
+                                   0, NULL, got, sizeof got),
+                 MT_OK, "%s", mt_pg_errmsg(pg));
+    cr_expect_str_eq(got, "0", "the collector's own reads are not the server's workload");
     cr_assert_eq(mt_pg_query_value(pg,
                                    "SELECT health_status || '|' || (health_score >= 80) || '|' ||"
                                    " (cache_hit_ratio > 0) || '|' || (connection_count >= 1) FROM"
