@@ -221,21 +221,30 @@ static bool hour_file_missing(const mt_engine *e, int64_t hour, uint32_t gen)
     return access(path, F_OK) != 0 && errno == ENOENT;
 }
 
+static bool has_hour_files(const char *dir)
+{
+    char blocks[4200];
+    snprintf(blocks, sizeof blocks, "%s/blocks", dir);
+    return nftw(blocks, any_hour_file, 16, FTW_PHYS) > 0;
+}
+
 static int recover(mt_engine *e)
 {
     mt_kv_txn *t;
     int rc = mt_kv_begin(e->kv, !e->opt.read_only, &t);
     if (rc) return rc;
     uint64_t version = 0, gen = 1;
+    bool rebuild = false;
     rc = meta_get_u64(t, "version", &version);
     if (rc == MT_ENOTFOUND && !e->opt.read_only) {
         /* a new index: refuse it beside hour files, which only their own index can account for
            (the sweep below would otherwise take every one of them for a leftover) */
-        char blocks[4200];
-        snprintf(blocks, sizeof blocks, "%s/blocks", e->dir);
-        if (nftw(blocks, any_hour_file, 16, FTW_PHYS) > 0) {
-            mt_kv_abort(t);
-            return MT_ENOINDEX;
+        if (has_hour_files(e->dir)) {
+            if (!e->opt.rebuild_index) {
+                mt_kv_abort(t);
+                return MT_ENOINDEX;
+            }
+            rebuild = true;
         }
         version = FORMAT_VERSION;
         rc = mt_engine_meta_put(t, "version", version);
@@ -244,6 +253,7 @@ static int recover(mt_engine *e)
     if (!rc && (rc = meta_get_u64(t, "seq", &e->seq)) == MT_ENOTFOUND) rc = MT_OK;
     if (!rc && (rc = meta_get_u64(t, "gen", &gen)) == MT_ENOTFOUND) rc = MT_OK;
     e->next_gen = (uint32_t)gen;
+    if (!rc && rebuild) rc = mt_repair_rebuild_index(e, t); /* from the hour files alone */
     if (!rc) rc = mt_index_load(&e->index, t);
     /* sealed hours */
     mt_kv_cursor *c = NULL;
@@ -551,6 +561,28 @@ static int lock_dir(mt_engine *e)
     return MT_OK;
 }
 
+/*
+ * A rebuild starts from an empty index: the present index.mdb (damaged, or
+ * not this directory's) is renamed aside, never deleted, with its lock file.
+ * Under the directory's lock: no metrond is using it.
+ */
+static int set_index_aside(mt_engine *e)
+{
+    char idx[4200], aside[4300], lock[4300];
+    snprintf(idx, sizeof idx, "%s/index.mdb", e->dir);
+    snprintf(lock, sizeof lock, "%s-lock", idx);
+    snprintf(aside, sizeof aside, "%s.replaced-%lld", idx, (long long)(mt_now_ns() / 1000000000));
+    if (rename(idx, aside) == 0) {
+        char line[4400];
+        snprintf(line, sizeof line, "the index present was moved aside to %s", aside);
+        if (e->opt.report) e->opt.report(e->opt.report_ud, line);
+    } else if (errno != ENOENT) {
+        return -errno;
+    }
+    unlink(lock); /* LMDB's reader table: rebuilt on open */
+    return mt_fs_sync_dir(e->dir);
+}
+
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
 {
     if (!opt || !opt->dir || !*opt->dir) return MT_EINVAL;
@@ -573,8 +605,9 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
         .map_size = opt->map_size, .nosync = opt->nosync, .read_only = opt->read_only};
     int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
     if (!rc && !opt->read_only) rc = lock_dir(e);
+    if (!rc && opt->rebuild_index && !opt->read_only) rc = set_index_aside(e);
     if (!rc) rc = mt_kv_open(e->dir, &ko, &e->kv);
-    if (rc == -ENOENT && opt->read_only) rc = MT_ENOTFOUND;
+    if (rc == -ENOENT && opt->read_only) rc = has_hour_files(e->dir) ? MT_ENOINDEX : MT_ENOTFOUND;
     if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
     if (!rc) rc = mt_decoder_new(&e->dec);
     if (!rc) rc = recover(e);

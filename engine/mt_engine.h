@@ -72,6 +72,11 @@ typedef struct mt_engine_options {
                     will drain it (default false) */
     int64_t (*clock_ns)(void *); /* wall clock for sealing (default mt_now_ns) */
     void *clock_ud;
+    bool rebuild_index; /* a new index.mdb beside hour files: rebuild it from them (series,
+                           postings, hours, rollups) instead of refusing with MT_ENOINDEX;
+                           the lost head log's points cannot come back (metron repair) */
+    void (*report)(void *ud, const char *line); /* what a rebuild did and could not do */
+    void *report_ud;
 } mt_engine_options;
 
 /* The defaults above, with dir NULL. */

@@ -55,6 +55,10 @@ typedef struct mt_series_ent {
     uint8_t type;      /* mt_vtype */
 } mt_series_ent;
 
+/* The canonical key of series id (in the index arena, not NUL-terminated). */
+#define MT_INDEX_KEY(ix, id)    ((ix)->arena + (ix)->ents[id].off)
+#define MT_INDEX_KEYLEN(ix, id) ((size_t)(ix)->ents[id].len)
+
 typedef struct mt_index {
     char *arena; /* every key, back to back */
     size_t arena_len, arena_cap;
@@ -172,6 +176,8 @@ typedef struct mt_hf_index {
     int64_t hour;
     mt_hf_entry *e; /* ascending by id */
     size_t n;
+    uint64_t keys_off; /* the keys frame (version 2); keys_len 0: a version 1 file */
+    uint32_t keys_len, keys_raw, keys_sum;
 } mt_hf_index;
 
 /* Path of an hour file generation: DIR/blocks/YYYY/MM/DD/HH.G.blk */
@@ -180,14 +186,26 @@ void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t g
 typedef struct mt_hf_writer mt_hf_writer;
 /* Start writing generation gen of an hour (to a temp name). */
 int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out);
-/* Append one encoded chunk with its summary (e->off and e->len are set here). */
-int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len);
+/*
+ * Append one encoded chunk with its summary and the series' canonical key
+ * (kept in the file's keys frame, for rebuilding the index). MT_EINVAL when
+ * ids do not ascend or the key is empty or too long.
+ */
+int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len, const void *key,
+              size_t klen);
 /* Write the footer, fsync, rename into place, fsync the directory. *bytes gets the size. */
 int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes);
 /* Abandon (removes the temp file). NULL is a no-op. */
 void mt_hf_abort(mt_hf_writer *w);
 /* Read and verify an hour file's footer. */
 int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out);
+/*
+ * Read and verify the keys frame of a file whose footer ix was read from
+ * fd: fn(ud, i, key, klen) for the i-th entry's series key (valid during the
+ * call). MT_EFORMAT for a version 1 file (no keys), MT_ECORRUPT, fn's result.
+ */
+int mt_hf_read_keys(int fd, const mt_hf_index *ix,
+                    int (*fn)(void *ud, size_t i, const void *key, size_t klen), void *ud);
 void mt_hf_index_free(mt_hf_index *ix);
 /*
  * A read-only mapping of an hour file, shared by its hour descriptor and
@@ -330,5 +348,12 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *hours);
  * Returns rc.
  */
 int mt_engine_after_commit(mt_engine *e, int rc);
+
+/*
+ * Rebuild a lost index from the hour files (mt_repair.c), in recovery's
+ * write transaction t on an empty index: series, postings, hours and
+ * rollups; new generations of the files. Reports through opt.report.
+ */
+int mt_repair_rebuild_index(mt_engine *e, mt_kv_txn *t);
 
 #endif

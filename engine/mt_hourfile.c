@@ -2,9 +2,17 @@
  * mt_hourfile.c — hour files: every chunk of one hour, then a footer that
  * indexes them.
  *
- *   header   16 bytes: "MTHF", u8 version, 3 zero bytes, i64 hour (LE)
+ *   header   16 bytes: "MTHF", u8 version (2; 1 is read too), 3 zero
+ *            bytes, i64 hour (LE)
  *   chunks   back to back, ascending by series id (mt_codec format)
- *   footer   one zstd frame; per chunk: uvarint id gap, u8 type, uvarint
+ *   keys     (version 2) one zstd frame: per chunk, in the same order,
+ *            uvarint length and the series' canonical key (mt_series.h):
+ *            enough, with the hour in the header and the generation in
+ *            the name, to rebuild index.mdb from the files alone
+ *            (mt_engine_rebuild_index); read only then, never by queries
+ *   footer   one zstd frame: (version 2) uvarint keys frame length, u32
+ *            its checksum (low 32 bits of XXH3), uvarint its raw length;
+ *            then per chunk: uvarint id gap, u8 type, uvarint
  *            length, uvarint count, uvarint (min_ts - hour start),
  *            uvarint (max_ts - min_ts), and for numeric types the exact
  *            summary sum, min, max, first, last as 8-byte doubles (LE)
@@ -36,7 +44,7 @@
 #include "mt_fs.h"
 #include "mt_hash.h"
 
-#define HF_VERSION    1
+#define HF_VERSION    2 /* written; 1 (no keys frame) is still read */
 #define HF_HEADER     16
 #define HF_TRAILER    32
 #define HF_MAX_FOOTER (1u << 30)
@@ -49,6 +57,8 @@ struct mt_hf_writer {
     uint8_t *foot; /* raw footer */
     size_t foot_len, foot_cap;
     uint32_t count, last_id;
+    uint8_t *keys; /* raw keys frame */
+    size_t keys_len, keys_cap;
     uint8_t *wbuf; /* write buffer */
     size_t wlen;
 };
@@ -140,9 +150,22 @@ int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
     return MT_OK;
 }
 
-int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len)
+int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len, const void *key,
+              size_t klen)
 {
-    if (e->id <= w->last_id || len > UINT32_MAX) return MT_EINVAL;
+    if (e->id <= w->last_id || len > UINT32_MAX || !klen || klen > MT_SERIES_MAX_KEY)
+        return MT_EINVAL;
+    if (w->keys_len + klen + 10 > w->keys_cap) {
+        size_t cap = w->keys_cap ? w->keys_cap * 2 : 65536;
+        while (cap < w->keys_len + klen + 10) cap *= 2;
+        uint8_t *k = realloc(w->keys, cap);
+        if (!k) return -ENOMEM;
+        w->keys = k;
+        w->keys_cap = cap;
+    }
+    w->keys_len += mt_put_uvarint(w->keys + w->keys_len, klen);
+    memcpy(w->keys + w->keys_len, key, klen);
+    w->keys_len += klen;
     if (w->foot_len + 96 > w->foot_cap) {
         size_t cap = w->foot_cap ? w->foot_cap * 2 : 65536;
         uint8_t *f = realloc(w->foot, cap);
@@ -174,19 +197,61 @@ int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t l
     return put(w, chunk, len);
 }
 
+/* The keys frame after the chunks; the footer's prefix that finds it into pre (*plen). */
+static int put_keys(mt_hf_writer *w, uint8_t pre[32], size_t *plen)
+{
+    size_t bound = ZSTD_compressBound(w->keys_len);
+    uint8_t *z = malloc(bound ? bound : 1);
+    if (!z) return -ENOMEM;
+    size_t zn = ZSTD_compress(z, bound, w->keys, w->keys_len, 3);
+    int rc = ZSTD_isError(zn) ? MT_ECORRUPT : put(w, z, zn);
+    if (!rc) {
+        uint8_t *p = pre;
+        p += mt_put_uvarint(p, zn);
+        mt_put_le(p, (uint32_t)mt_hash64(z, zn), 4);
+        p += 4;
+        p += mt_put_uvarint(p, w->keys_len);
+        *plen = (size_t)(p - pre);
+        w->off += zn;
+    }
+    free(z);
+    return rc;
+}
+
 int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
 {
-    size_t bound = ZSTD_compressBound(w->foot_len);
+    uint8_t pre[32];
+    size_t plen = 0;
+    int rc = put_keys(w, pre, &plen);
+    if (rc) {
+        mt_hf_abort(w);
+        return rc;
+    }
+    /* the footer: the keys frame's place, then the entries */
+    uint8_t *raw = malloc(plen + w->foot_len + 1);
+    if (!raw) {
+        mt_hf_abort(w);
+        return -ENOMEM;
+    }
+    memcpy(raw, pre, plen);
+    if (w->foot_len) memcpy(raw + plen, w->foot, w->foot_len);
+    size_t raw_len = plen + w->foot_len;
+    size_t bound = ZSTD_compressBound(raw_len);
     uint8_t *z = malloc(bound + HF_TRAILER);
-    if (!z) return -ENOMEM;
-    size_t zn = ZSTD_compress(z, bound, w->foot, w->foot_len, 9);
-    int rc = ZSTD_isError(zn) ? MT_ECORRUPT : MT_OK;
+    if (!z) {
+        free(raw);
+        mt_hf_abort(w);
+        return -ENOMEM;
+    }
+    size_t zn = ZSTD_compress(z, bound, raw, raw_len, 9);
+    free(raw);
+    rc = ZSTD_isError(zn) ? MT_ECORRUPT : MT_OK;
     if (!rc) {
         uint8_t *t = z + zn;
         memset(t, 0, HF_TRAILER);
         mt_put_le(t, w->off, 8);
         mt_put_le(t + 8, zn, 4);
-        mt_put_le(t + 12, w->foot_len, 4);
+        mt_put_le(t + 12, raw_len, 4);
         mt_put_le(t + 16, w->count, 4);
         mt_put_le(t + 20, (uint32_t)mt_hash64(z, zn), 4);
         memcpy(t + 28, "MTHE", 4);
@@ -207,6 +272,7 @@ int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
     }
     if (bytes) *bytes = w->off + zn + HF_TRAILER;
     free(w->foot);
+    free(w->keys);
     free(w->wbuf);
     free(w);
     return MT_OK;
@@ -218,6 +284,7 @@ void mt_hf_abort(mt_hf_writer *w)
     if (w->fd >= 0) close(w->fd);
     unlink(w->tmp);
     free(w->foot);
+    free(w->keys);
     free(w->wbuf);
     free(w);
 }
@@ -248,7 +315,8 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
     if (!rc) rc = pread_all(fd, t, HF_TRAILER, size - HF_TRAILER);
     if (rc) return rc;
     if (memcmp(h, "MTHF", 4) || memcmp(t + 28, "MTHE", 4)) return MT_ECORRUPT;
-    if (h[4] != HF_VERSION) return MT_EFORMAT;
+    int version = h[4];
+    if (version != 1 && version != 2) return MT_EFORMAT;
     uint64_t foff = mt_get_le(t, 8);
     uint32_t zn = (uint32_t)mt_get_le(t + 8, 4), raw_len = (uint32_t)mt_get_le(t + 12, 4);
     uint32_t count = (uint32_t)mt_get_le(t + 16, 4), sum = (uint32_t)mt_get_le(t + 20, 4);
@@ -265,7 +333,17 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
         if (ZSTD_isError(got) || got != raw_len) rc = MT_ECORRUPT;
     }
     mt_rd r = {raw, raw + raw_len};
-    uint64_t off = HF_HEADER, id = 0;
+    uint64_t off = HF_HEADER, id = 0, chunks_end = foff;
+    if (!rc && version >= 2) {
+        uint64_t kzn, kraw;
+        uint32_t ksum;
+        if (mt_rd_uvarint(&r, &kzn) || mt_rd_u32le(&r, &ksum) || mt_rd_uvarint(&r, &kraw) ||
+            kzn > foff - HF_HEADER || kraw > HF_MAX_FOOTER)
+            rc = MT_ECORRUPT;
+        else
+            chunks_end = foff - kzn, out->keys_off = chunks_end, out->keys_len = (uint32_t)kzn,
+            out->keys_raw = (uint32_t)kraw, out->keys_sum = ksum;
+    }
     int64_t start = hour * MT_HOUR_NS;
     for (uint32_t i = 0; !rc && i < count; i++) {
         mt_hf_entry *e = &out->e[i];
@@ -279,7 +357,7 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
         id += gap;
         if (gap == 0 || id > UINT32_MAX || len > UINT32_MAX || n == 0 || n > MT_CODEC_MAX_POINTS ||
             min_off >= (uint64_t)MT_HOUR_NS || span >= (uint64_t)MT_HOUR_NS - min_off ||
-            off + len > foff) {
+            off + len > chunks_end) {
             rc = MT_ECORRUPT;
             break;
         }
@@ -300,7 +378,7 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
             e->sum = sv[0], e->min = sv[1], e->max = sv[2], e->first = sv[3], e->last = sv[4];
         }
     }
-    if (!rc && (mt_rd_left(&r) || off != foff)) rc = MT_ECORRUPT;
+    if (!rc && (mt_rd_left(&r) || off != chunks_end)) rc = MT_ECORRUPT;
     free(z);
     free(raw);
     if (rc) {
@@ -378,4 +456,31 @@ mt_chunk_info mt_hf_entry_info(int64_t hour, const mt_hf_entry *en)
                            .max = en->max,
                            .first = en->first,
                            .last = en->last};
+}
+
+int mt_hf_read_keys(int fd, const mt_hf_index *ix,
+                    int (*fn)(void *ud, size_t i, const void *key, size_t klen), void *ud)
+{
+    if (!ix->keys_len) return MT_EFORMAT; /* a version 1 file: no keys */
+    uint8_t *z = malloc(ix->keys_len), *raw = malloc(ix->keys_raw ? ix->keys_raw : 1);
+    int rc = z && raw ? pread_all(fd, z, ix->keys_len, ix->keys_off) : -ENOMEM;
+    if (!rc && (uint32_t)mt_hash64(z, ix->keys_len) != ix->keys_sum) rc = MT_ECORRUPT;
+    if (!rc) {
+        size_t got = ZSTD_decompress(raw, ix->keys_raw, z, ix->keys_len);
+        if (ZSTD_isError(got) || got != ix->keys_raw) rc = MT_ECORRUPT;
+    }
+    mt_rd r = {raw, raw + ix->keys_raw};
+    for (size_t i = 0; !rc && i < ix->n; i++) {
+        uint64_t kl;
+        if (mt_rd_uvarint(&r, &kl) || kl == 0 || kl > (uint64_t)mt_rd_left(&r)) {
+            rc = MT_ECORRUPT;
+            break;
+        }
+        rc = fn(ud, i, r.p, (size_t)kl);
+        r.p += kl;
+    }
+    if (!rc && mt_rd_left(&r)) rc = MT_ECORRUPT;
+    free(z);
+    free(raw);
+    return rc;
 }

@@ -71,7 +71,8 @@ static int rewrite(mt_engine *e, mt_hour_desc *d, const int64_t *keep, int64_t n
     for (size_t i = 0; !rc && i < d->idx->n; i++) {
         const mt_hf_entry *en = &d->idx->e[i];
         if (expired(d->hour, keep[en->id], now)) continue;
-        rc = mt_hf_add(w, en, d->map->base + en->off, en->len);
+        rc = mt_hf_add(w, en, d->map->base + en->off, en->len, MT_INDEX_KEY(&e->index, en->id),
+                       MT_INDEX_KEYLEN(&e->index, en->id));
     }
     if (rc) {
         mt_hf_abort(w);

@@ -74,7 +74,9 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
         int64_t t0 = mt_mono_ns();
         if (!rc) rc = mt_rollups_add(ro, &e->index, id, t, op.vals, op.n);
         e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
-        if (!rc) rc = mt_hf_add(w, oe, raw, oe->len);
+        if (!rc)
+            rc = mt_hf_add(w, oe, raw, oe->len, MT_INDEX_KEY(&e->index, id),
+                           MT_INDEX_KEYLEN(&e->index, id));
         goto out;
     }
     mt_pts merged = {0}, *use = &h;
@@ -99,7 +101,9 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
     const uint8_t *chunk;
     size_t len;
     rc = mt_encoder_encode(e->enc, &p, &chunk, &len);
-    if (!rc) rc = mt_hf_add(w, &en, chunk, len);
+    if (!rc)
+        rc = mt_hf_add(w, &en, chunk, len, MT_INDEX_KEY(&e->index, id),
+                       MT_INDEX_KEYLEN(&e->index, id));
 merged_out:
     mt_pts_free(&merged);
 out:

@@ -14,6 +14,7 @@
  *   metron rules   check|eval a local alert rules file      (cmd_rules.c)
  *   metron alerts  the alerts metrond raised                (cmd_alerts.c)
  *   metron sink    quarantine list|retry: rows PostgreSQL refused (cmd_sink.c)
+ *   metron repair  --rebuild-index from the hour files       (cmd_repair.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -68,6 +69,7 @@ static const struct {
     {"schema", cmd_schema, &mt_cli_schema_help,
      "the PostgreSQL monitoring schema, its tenant readers, its roles"},
     {"sink", cmd_sink, &mt_cli_sink_help, "quarantine list|retry: rows PostgreSQL refused"},
+    {"repair", cmd_repair, &mt_cli_repair_help, "--rebuild-index: index.mdb from the hour files"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 

@@ -50,6 +50,7 @@ int cmd_schema(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_sink(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
 
 extern const char *const mt_cli_query_help,
     *const mt_cli_series_help, *const mt_cli_tags_help,
@@ -64,5 +65,6 @@ extern const char *const mt_cli_query_help,
                                                                    *const mt_cli_alerts_help;
 
 extern const char *const mt_cli_sink_help;
+extern const char *const mt_cli_repair_help;
 
 #endif

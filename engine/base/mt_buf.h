@@ -99,6 +99,14 @@ static inline int mt_rd_svarint(mt_rd *r, int64_t *v)
     return rc;
 }
 
+static inline int mt_rd_u32le(mt_rd *r, uint32_t *v)
+{
+    if (mt_rd_left(r) < 4) return MT_ECORRUPT;
+    *v = (uint32_t)mt_get_le(r->p, 4);
+    r->p += 4;
+    return MT_OK;
+}
+
 static inline int mt_rd_u64le(mt_rd *r, uint64_t *v)
 {
     if (mt_rd_left(r) < 8) return MT_ECORRUPT;

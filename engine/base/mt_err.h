@@ -31,7 +31,7 @@
     X(MT_ECRYPTO, -30910, "a cryptographic operation failed (OpenSSL)")                            \
     X(MT_ENOINDEX, -30911,                                                                         \
       "hour files without their index: index.mdb is missing, empty or not this directory's "       \
-      "(restore it from a backup; nothing was changed)")
+      "(nothing was changed; metron repair --rebuild-index rebuilds it from the hour files)")
 
 enum {
     MT_OK = 0,
