@@ -344,6 +344,21 @@ static bool cardinality_allows(mt_engine *e, const mt_series_parts *parts)
 }
 
 /* Resolve keys and check types; returns an error only for failures of the whole group. */
+/*
+ * Whether point p of batch b is written, and as which series (*id): the one
+ * verdict both the commit (its head record) and the head after it use, so
+ * they never disagree. MT_OK, or the reason it is refused.
+ */
+static int point_verdict(const mt_engine *e, const mt_batch *b, const mt_bpoint *p, uint32_t *id)
+{
+    *id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
+    return p->ts < MT_TS_MIN || p->ts > b->latest ? MT_ETIME
+           : *id == LIMITED                       ? MT_ELIMIT
+           : !*id                                 ? MT_EINVAL
+           : e->index.ents[*id].type != p->type   ? MT_ECONFLICT
+                                                  : MT_OK;
+}
+
 static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
 {
     if (b->gid_cap < b->nk) {
@@ -380,14 +395,17 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
         b->gid[p->key] = id;
     }
     b->res = (mt_write_result){.rc = MT_OK};
+    /* one far-future point must not hold every later hour open (seals wait for max_ts) */
+    int64_t wall = e->opt.clock_ns(e->opt.clock_ud);
+    b->latest = e->opt.max_future_ns > 0 && e->opt.max_future_ns < MT_TS_MAX - wall
+                    ? wall + e->opt.max_future_ns
+                    : MT_TS_MAX;
     for (size_t i = 0; i < b->np; i++) {
         const mt_bpoint *p = &b->p[i];
-        uint32_t id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
-        int why = id == LIMITED                       ? MT_ELIMIT
-                  : !id                               ? MT_EINVAL
-                  : e->index.ents[id].type != p->type ? MT_ECONFLICT
-                                                      : MT_OK;
+        uint32_t id;
+        int why = point_verdict(e, b, p, &id);
         if (why == MT_ELIMIT) e->st.points_over_series_limit++;
+        if (why == MT_ETIME) e->st.points_out_of_time++;
         if (why) {
             if (!b->res.rejected) b->res.first_rejected = i, b->res.first_reason = why;
             b->res.rejected++;
@@ -430,8 +448,8 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
         for (mt_batch *b = list; b; b = b->next) {
             for (size_t i = 0; i < b->np && !rc; i++) {
                 const mt_bpoint *p = &b->p[i];
-                uint32_t id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
-                if (!id || id == LIMITED || e->index.ents[id].type != p->type) continue;
+                uint32_t id;
+                if (point_verdict(e, b, p, &id) != MT_OK) continue;
                 mt_val v = p->v;
                 const char *str = NULL;
                 if (p->type == MT_VT_STRING) {

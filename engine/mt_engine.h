@@ -72,9 +72,11 @@ typedef struct mt_engine_options {
                     will drain it (default false) */
     int64_t (*clock_ns)(void *); /* wall clock for sealing (default mt_now_ns) */
     void *clock_ud;
-    bool rebuild_index; /* a new index.mdb beside hour files: rebuild it from them (series,
-                           postings, hours, rollups) instead of refusing with MT_ENOINDEX;
-                           the lost head log's points cannot come back (metron repair) */
+    int64_t max_future_ns; /* points more than this ahead of clock_ns are refused (MT_ETIME;
+                              0: no window, only the representable range) */
+    bool rebuild_index;    /* a new index.mdb beside hour files: rebuild it from them (series,
+                              postings, hours, rollups) instead of refusing with MT_ENOINDEX;
+                              the lost head log's points cannot come back (metron repair) */
     void (*report)(void *ud, const char *line); /* what a rebuild did and could not do */
     void *report_ud;
 } mt_engine_options;
@@ -147,13 +149,22 @@ int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, 
                    uint32_t *id);
 
 /* The outcome of one submitted batch. */
+/*
+ * Timestamps a point may have: an hour's end must be representable, so the
+ * first and last two hours of the int64 range are refused (MT_ETIME), never
+ * accepted and then lost to arithmetic.
+ */
+#define MT_TS_MIN (INT64_MIN + 2 * MT_HOUR_NS)
+#define MT_TS_MAX (INT64_MAX - 2 * MT_HOUR_NS)
+
 typedef struct mt_write_result {
     int rc;                /* MT_OK: accepted points are durable; else nothing was written */
     uint64_t seq;          /* the commit that holds the batch */
     size_t accepted;       /* points written */
     size_t rejected;       /* points refused (type conflict, invalid key, series limit) */
     size_t first_rejected; /* index of the first refused point */
-    int first_reason;      /* MT_ECONFLICT, MT_EINVAL or MT_ELIMIT (a cardinality limit) */
+    int first_reason;      /* MT_ECONFLICT, MT_EINVAL, MT_ELIMIT (a cardinality limit) or
+                              MT_ETIME (outside MT_TS_MIN..MT_TS_MAX or max_future_ns) */
 } mt_write_result;
 
 /*
@@ -470,6 +481,7 @@ typedef struct mt_engine_stats {
     uint64_t files_set_aside;      /* hour files open could not account for, moved to
                                       DIR/lost+found/ (never deleted) */
     uint64_t points_over_series_limit;          /* points refused by a cardinality limit */
+    uint64_t points_out_of_time;                /* points refused by MT_TS_MIN/MAX, max_future */
     uint64_t commit_buckets[MT_COMMIT_BUCKETS]; /* commits taking <= mt_commit_bucket_le[i] s */
     double commit_seconds;                      /* total time spent committing */
     double rollup_seconds;       /* time sealing spent computing and storing hourly rollups */

@@ -687,6 +687,11 @@ void mt_http_job_done(mt_job *job)
                 key && mt_engine_series_lookup(c->ing->eng, key, klen, &id, &have) == MT_OK;
             if (hs->dropped) {
                 /* the parser's first error stays the one named */
+            } else if (job->res.first_reason == MT_ETIME) {
+                snprintf(hs->first_error, sizeof hs->first_error,
+                         "timestamp out of range: a point of series '%s' is further in the future "
+                         "than max_future allows, or outside the representable range",
+                         name);
             } else if (job->res.first_reason == MT_ELIMIT) {
                 snprintf(hs->first_error, sizeof hs->first_error,
                          "max series limit exceeded: series '%s' was not created", name);

@@ -79,8 +79,11 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
         (double)s->points_ok);
     family(&o, "metron_points_rejected_total", "counter",
            "Points refused by the engine, by reason.");
+    uint64_t other = e.points_out_of_time + e.points_over_series_limit;
     put(&o, "metron_points_rejected_total{reason=\"type_conflict\"} %llu\n",
-        (unsigned long long)s->points_rejected);
+        (unsigned long long)(s->points_rejected > other ? s->points_rejected - other : 0));
+    put(&o, "metron_points_rejected_total{reason=\"timestamp\"} %llu\n",
+        (unsigned long long)e.points_out_of_time);
     family(&o, "metron_bytes_received_total", "counter", "Bytes received, by listener.");
     static const char *const listeners[] = {"tcp", "udp", "http"};
     for (int l = 0; l < 3; l++)

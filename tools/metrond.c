@@ -53,6 +53,10 @@ static setting settings[] = {
     {"idle_timeout", "300", "seconds before a silent connection is closed (0: never)", NULL},
     {"mem_budget", "25165824", "bytes of batches in flight before reading pauses", NULL},
     {"grace", "300", "seconds after an hour ends before it is sealed", NULL},
+    {"max_future", "600",
+     "seconds a point may be ahead of this server's clock; later ones are refused per line "
+     "(0: no limit)",
+     NULL},
     {"commit_interval_ms", "0", "extra milliseconds to gather a group commit", NULL},
     {"sync", "true", "fsync every commit (false: faster, loses the last commits on power loss)",
      NULL},
@@ -546,8 +550,8 @@ int main(int argc, char **argv)
         return 2;
     }
     mt_log_set_level(level);
-    uint64_t max_line, max_body, max_conns, idle, budget, grace, interval, max_series, max_new,
-        retention_every, compact_every, alert_every, budget_entries;
+    uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
+        max_new, retention_every, compact_every, alert_every, budget_entries;
     bool sync, metrics_public;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
         parse_u64("alert_interval", &alert_every) ||
@@ -555,9 +559,10 @@ int main(int argc, char **argv)
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
         parse_u64("max_body", &max_body) || parse_u64("max_conns", &max_conns) ||
         parse_u64("idle_timeout", &idle) || parse_u64("mem_budget", &budget) ||
-        parse_u64("grace", &grace) || parse_u64("commit_interval_ms", &interval) ||
-        parse_u64("max_series", &max_series) || parse_u64("max_new_series_per_hour", &max_new) ||
-        parse_bool("sync", &sync) || parse_bool("metrics_public", &metrics_public))
+        parse_u64("grace", &grace) || parse_u64("max_future", &future) ||
+        parse_u64("commit_interval_ms", &interval) || parse_u64("max_series", &max_series) ||
+        parse_u64("max_new_series_per_hour", &max_new) || parse_bool("sync", &sync) ||
+        parse_bool("metrics_public", &metrics_public))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -571,6 +576,7 @@ int main(int argc, char **argv)
     mt_engine_options eo = mt_engine_options_default();
     eo.dir = get("data");
     eo.grace_ns = (int64_t)grace * 1000000000;
+    eo.max_future_ns = future > (uint64_t)INT64_MAX / 1000000000 ? 0 : (int64_t)future * 1000000000;
     eo.commit_interval_ns = (int64_t)interval * 1000000;
     eo.nosync = !sync;
     eo.max_series = max_series;

@@ -31,7 +31,8 @@
     X(MT_ECRYPTO, -30910, "a cryptographic operation failed (OpenSSL)")                            \
     X(MT_ENOINDEX, -30911,                                                                         \
       "hour files without their index: index.mdb is missing, empty or not this directory's "       \
-      "(nothing was changed; metron repair --rebuild-index rebuilds it from the hour files)")
+      "(nothing was changed; metron repair --rebuild-index rebuilds it from the hour files)")      \
+    X(MT_ETIME, -30912, "timestamp outside the accepted window")
 
 enum {
     MT_OK = 0,

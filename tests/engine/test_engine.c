@@ -685,6 +685,49 @@ Test(engine, a_damaged_hour_file_is_named_at_open_and_by_the_scan)
     }
 }
 
+Test(engine, timestamps_at_the_int64_edges_are_kept_or_refused_never_lost)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    const int64_t ok[2] = {MT_TS_MIN, MT_TS_MAX};
+    const int64_t bad[4] = {INT64_MIN, MT_TS_MIN - 1, MT_TS_MAX + 1, INT64_MAX};
+    for (int i = 0; i < 4; i++) add_f(b, "edge", "u", bad[i], -1);
+    for (int i = 0; i < 2; i++) add_f(b, "edge", "u", ok[i], i);
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.accepted, 2);
+    cr_expect_eq(r.rejected, 4);
+    cr_expect_eq(r.first_reason, MT_ETIME);
+    cr_expect_eq(r.first_rejected, 0);
+    mt_batch_reset(b);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK, "the edge hours seal without overflow");
+    mt_engine_close(e);
+    e = open_engine();
+    int64_t ts[8];
+    double v[8];
+    cr_assert_eq(read_all(e, "edge", "u", INT64_MIN, INT64_MAX, ts, v, 8), 2);
+    cr_expect_eq(ts[0], MT_TS_MIN);
+    cr_expect_eq(ts[1], MT_TS_MAX);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.sealed_hours, 2);
+    mt_engine_close(e);
+    /* a window into the future: a point a day ahead is refused, one a minute ahead kept */
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    o.clock_ns = clock_fn;
+    o.max_future_ns = 600 * S;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    add_f(b, "future", "u", fake_now + 24 * H, 1);
+    add_f(b, "future", "u", fake_now + 60 * S, 2);
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.accepted, 1);
+    cr_expect_eq(r.first_reason, MT_ETIME);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 Test(engine, postings_find_series_by_measurement_field_and_tag)
 {
     mt_engine *e = open_engine();

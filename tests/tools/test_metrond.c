@@ -438,6 +438,31 @@ Test(metrond, the_series_limit_refuses_new_series_only, .timeout = 60)
     cleanup(&d);
 }
 
+Test(metrond, a_point_far_in_the_future_is_refused_per_line, .timeout = 60)
+{
+    daemon_t d;
+    start(&d, NULL); /* max_future defaults to 600 s */
+    char body[4096], lines[512];
+    long long now = (long long)time(NULL);
+    snprintf(lines, sizeof lines,
+             "fut,host=a v=1 %lld\nfut,host=a v=2 %lld\nfut,host=a v=3 9223372036\n", now,
+             now + 86400);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "timestamp out of range") && strstr(body, "dropped=2"), "%s", body);
+    /* a window of 2 days takes the second; the int64 edge is refused whatever the window */
+    stop(&d);
+    start_at(&d, "--max-future 172800");
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "dropped=1"), "%s", body);
+    stop(&d);
+    cr_expect_eq(count_points(d.dir, "fut", "a", "v", NULL), 2, "the good line, and the second");
+    cleanup(&d);
+}
+
 Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
 {
     daemon_t d;
