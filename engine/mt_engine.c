@@ -157,7 +157,6 @@ void mt_engine_hour_key(uint8_t key[4], int64_t hour)
 static mt_engine *walk_engine; /* nftw has no user pointer; open is serialised by walk_lock */
 static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Remove hour files that no committed transaction references. */
 /*
  * The recovery sweep removes only what it can prove is its own leftover: a
  * temporary name (a seal or merge that never renamed it), a generation the
@@ -171,24 +170,21 @@ static int sweep_file(const char *path, const struct stat *sb, int flag, struct 
 {
     (void)sb, (void)ftw;
     if (flag != FTW_F) return 0;
-    const char *rel = strstr(path, "/blocks/");
-    int y, mo, d, h;
-    unsigned gen;
-    char tail[16] = "";
-    if (!rel || sscanf(rel, "/blocks/%d/%d/%d/%d.%u.blk%15s", &y, &mo, &d, &h, &gen, tail) < 5)
-        return 0; /* not ours: leave it */
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h};
-    int64_t hour = (int64_t)timegm(&tm) / 3600;
+    int64_t hour;
+    uint32_t gen;
+    bool temp;
+    if (!mt_hf_parse_path(path, &hour, &gen, &temp)) return 0; /* not ours: leave it */
     mt_engine *e = walk_engine;
     mt_hour_desc *desc = mt_engine_hour(e, hour);
-    if (desc && desc->gen == gen && !tail[0]) return 0; /* the live generation */
-    if (tail[0] || (desc && gen < desc->gen) || gen >= e->next_gen) {
+    if (desc && desc->gen == gen && !temp) return 0; /* the live generation */
+    if (temp || (desc && gen < desc->gen) || gen >= e->next_gen) {
         unlink(path);
         return 0;
     }
-    char aside[4400], dir[4200];
+    char aside[4400], dir[4200], when[48];
+    mt_time_format(hour * MT_HOUR_NS, when, sizeof when);
     snprintf(dir, sizeof dir, "%s/lost+found", e->dir);
-    snprintf(aside, sizeof aside, "%s/%04d-%02d-%02dT%02d.%u.blk", dir, y, mo, d, h, gen);
+    snprintf(aside, sizeof aside, "%s/%.13s.%u.blk", dir, when, gen); /* 2025-01-01T05.1.blk */
     if ((mkdir(dir, 0755) == 0 || errno == EEXIST) && rename(path, aside) == 0)
         e->st.files_set_aside++;
     return 0;

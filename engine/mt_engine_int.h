@@ -183,6 +183,11 @@ typedef struct mt_hf_index {
 
 /* Path of an hour file generation: DIR/blocks/YYYY/MM/DD/HH.G.blk */
 void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t gen);
+/*
+ * The reverse: the hour and generation of a path under blocks/ (*temp: a
+ * temporary name, "HH.G.blk.tmp"). False for a path that is not an hour file.
+ */
+bool mt_hf_parse_path(const char *path, int64_t *hour, uint32_t *gen, bool *temp);
 
 typedef struct mt_hf_writer mt_hf_writer;
 /* Start writing generation gen of an hour (to a temp name). */

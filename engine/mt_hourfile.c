@@ -74,6 +74,21 @@ void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t g
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, gen);
 }
 
+bool mt_hf_parse_path(const char *path, int64_t *hour, uint32_t *gen, bool *temp)
+{
+    const char *rel = strstr(path, "/blocks/");
+    int y, mo, d, h;
+    unsigned g;
+    char tail[16] = "";
+    if (!rel || sscanf(rel, "/blocks/%d/%d/%d/%d.%u.blk%15s", &y, &mo, &d, &h, &g, tail) < 5)
+        return false;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h};
+    *hour = (int64_t)timegm(&tm) / 3600;
+    *gen = g;
+    *temp = tail[0] != '\0';
+    return true;
+}
+
 /* mkdir -p of the directory part of path (each new directory's parent fsynced: mt_fs.h). */
 static int make_dirs(const char *path)
 {

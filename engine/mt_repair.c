@@ -59,13 +59,10 @@ static int on_file(const char *path, const struct stat *sb, int flag, struct FTW
 {
     (void)sb, (void)ftw;
     if (flag != FTW_F) return 0;
-    const char *rel = strstr(path, "/blocks/");
-    int y, mo, d, h;
-    unsigned gen;
-    char tail[16] = "";
-    if (!rel || sscanf(rel, "/blocks/%d/%d/%d/%d.%u.blk%15s", &y, &mo, &d, &h, &gen, tail) != 5)
-        return 0; /* a temp file or not ours */
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h};
+    int64_t hour;
+    uint32_t gen;
+    bool temp;
+    if (!mt_hf_parse_path(path, &hour, &gen, &temp) || temp) return 0; /* not a published file */
     found *f = walk_found;
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 256;
@@ -77,7 +74,7 @@ static int on_file(const char *path, const struct stat *sb, int flag, struct FTW
         f->c = c;
         f->cap = cap;
     }
-    f->c[f->n++] = (cand){(int64_t)timegm(&tm) / 3600, gen};
+    f->c[f->n++] = (cand){hour, gen};
     return 0;
 }
 
