@@ -60,9 +60,10 @@
 #include "mt_query.h"
 #include "mt_rollq.h"
 
-#define MAX_URL          8192
-#define MAX_HEADER_BYTES (32 * 1024) /* request line and headers (http-parser's default: 80 KiB)   \
-                                      */
+#define MAX_URL 8192
+#define MAX_HEADER_BYTES                                                                           \
+    (32 * 1024) /* request line and headers (http-parser's default: 80 KiB)                        \
+                 */
 #define MAX_HEADER_VAL 1024
 #define VERSION        "1.8.10" /* the InfluxDB API version Metron answers as */
 
