@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <zlib.h>
 
 #include "metrond_harness.h"
 
@@ -471,6 +472,65 @@ Test(limits, late_headers_and_a_trickled_body_get_408_and_are_counted, .timeout 
     mth_send_all(k, ping, strlen(ping));
     cr_expect_eq(read_status(k, resp, sizeof resp, 2000), 204, "%s", resp);
     close(k);
+    mth_stop(&d);
+    mth_cleanup(&d);
+}
+
+/* body (len bytes) gzip-compressed into out (capacity cap); the compressed length. */
+static size_t gzip(const char *body, size_t len, char *out, size_t cap)
+{
+    z_stream z = {0};
+    cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return n;
+}
+
+Test(limits, chunked_and_inflated_bodies_count_as_they_grow, .timeout = 60)
+{
+    mth_daemon d;
+    start_limits(&d, "--mem-budget 200000");
+    /* 150 kB held by a body whose bytes come slowly */
+    int slow = mth_connect(d.http);
+    const char *head = "POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\n\r\n";
+    mth_send_all(slow, head, strlen(head));
+    static char body[1000000], packed[100000];
+    comments(body, sizeof body);
+    mth_send_all(slow, body, 10);
+    for (int64_t end = mth_now_ms() + 5000;
+         metric(&d, "metron_http_body_bytes") != 150000 && mth_now_ms() < end;)
+        mth_sleep_ms(20);
+    /* a chunked body's first 64 KiB do not fit beside it */
+    int s = mth_connect(d.http);
+    const char *ch = "POST /write?db=x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "186a0\r\n"; /* 100,000 bytes */
+    mth_send_all(s, ch, strlen(ch));
+    mth_send_all(s, body, 100000);
+    char resp[2048];
+    cr_expect_eq(read_status(s, resp, sizeof resp, 5000), 503, "%s", resp);
+    cr_expect(strstr(resp, "Retry-After: 1\r\n"), "%s", resp);
+    close(s);
+    /* a 1 MB body gzipped to a few kB: let in, then refused as it inflates past the room */
+    size_t plen = gzip(body, sizeof body, packed, sizeof packed);
+    char gh[256];
+    snprintf(gh, sizeof gh, "Content-Encoding: gzip\r\n");
+    cr_expect_eq(mth_http(d.http, "POST", "/write?db=x", gh, packed, plen, resp, sizeof resp), 503,
+                 "%s", resp);
+    cr_expect_eq(metric(&d, "metron_http_body_bytes"), 150000, "only the held body's bytes");
+    /* alone, both fit: a body is always let in when no other is held */
+    mth_send_all(slow, body + 10, 150000 - 11);
+    mth_send_all(slow, "\n", 1);
+    cr_expect_eq(read_status(slow, resp, sizeof resp, 5000), 204, "%s", resp);
+    close(slow);
+    cr_expect_eq(mth_http(d.http, "POST", "/write?db=x", gh, packed, plen, resp, sizeof resp), 204,
+                 "%s", resp);
+    cr_expect_eq(metric(&d, "metron_http_bodies_refused_total"), 2);
+    cr_expect_eq(metric(&d, "metron_http_body_bytes"), 0);
     mth_stop(&d);
     mth_cleanup(&d);
 }
