@@ -264,11 +264,12 @@ enum { SLOW = 1100 };
 typedef struct slow_arg {
     int port;
     volatile bool stop;
-    int reconnects;
+    int reconnects, failed; /* reopened; could not be reopened (connect or send failed) */
     pthread_t t;
 } slow_arg;
 
-/* A slow request: half never finish their headers, half announce a body and trickle it. */
+/* A slow request: half never finish their headers, half announce a body and trickle it (10 kB:
+   550 of them fit in mem_budget, so they hold their slots rather than get 503s). */
 static int slow_open(int port, int i)
 {
     int s = mth_connect(port);
@@ -276,7 +277,7 @@ static int slow_open(int port, int i)
     fcntl(s, F_SETFL, O_NONBLOCK);
     const char *head =
         i % 2 ? "GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: "
-              : "POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+              : "POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n";
     if (send(s, head, strlen(head), MSG_NOSIGNAL) < 0) {
         close(s);
         return -1;
@@ -306,6 +307,7 @@ static void *slow_flood(void *p)
             if (fds[i] < 0) {
                 fds[i] = slow_open(a->port, i);
                 a->reconnects++;
+                a->failed += fds[i] < 0;
             }
         }
         int64_t left = next - mth_now_ms();
@@ -319,8 +321,8 @@ static void *slow_flood(void *p)
 Test(limits, ping_answers_within_1s_during_1100_slow_connections, .timeout = 120)
 {
     mth_daemon d;
-    /* the defaults (1,024 HTTP connections, 10 s deadlines) but shorter deadlines, so the
-       flood churns during the test as it would over minutes */
+    /* the defaults (1,024 HTTP connections) but 3 s deadlines, as a flood would meet them
+       over minutes */
     start_limits(&d, "--header-timeout 3 --body-timeout 3");
     slow_arg a = {.port = d.http};
     pthread_create(&a.t, NULL, slow_flood, &a);
@@ -349,18 +351,19 @@ Test(limits, ping_answers_within_1s_during_1100_slow_connections, .timeout = 120
     double evicted = metric(&d, "metron_connections_evicted_total");
     double heads = metric(&d, "metron_http_slow_closed_total{stage=\"headers\"}");
     double bodies = metric(&d, "metron_http_slow_closed_total{stage=\"body\"}");
+    double refused = metric(&d, "metron_connections_refused_total");
     mth_stop(&d);
     fprintf(stderr,
             "limits: %d pings during %d slow connections: worst %lld ms, mean %.1f ms; evicted "
-            "%.0f, late headers %.0f, late bodies %.0f, reconnects %d\n",
+            "%.0f, late headers %.0f, late bodies %.0f, reconnects %d (failed %d), refused %.0f\n",
             pings, SLOW, (long long)worst, (double)sum / pings, evicted, heads, bodies,
-            a.reconnects);
+            a.reconnects, a.failed, refused);
     cr_expect_eq(late, 0, "%d of %d pings took 1 s or more (worst %lld ms)", late, pings,
                  (long long)worst);
     cr_expect_gt(evicted, 0, "the limit was never reached");
-    cr_expect_gt(heads, 0, "no header deadline fired");
-    cr_expect_gt(bodies, 0, "no body deadline fired");
-    cr_expect(mth_log_lines(&d, "request too slow") > 0);
+    /* 1,100 > 1,024: each reopened connection closes the most stalled one, so the flood churns
+       through itself faster than the deadlines (late_headers_... tests those) */
+    cr_expect(mth_log_lines(&d, "the most stalled connection closed") > 0);
     mth_cleanup(&d);
 }
 
