@@ -1247,5 +1247,5 @@ void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     } else if (n < 0) {
         mt_conn_close(c);
     }
-    free(buf->base);
+    mt_conn_read_done(c, buf);
 }

@@ -83,6 +83,8 @@ struct mt_ingest {
     mt_log_limit conn_log; /* refused, evicted and too slow connections */
     uv_timer_t sweep;      /* HTTP header and body deadlines, checked every SWEEP_MS */
     bool sweep_on;
+    char *readbuf;      /* every TCP and HTTP read (mt_conn_alloc) */
+    bool readbuf_busy;  /* between an allocation and the end of its read callback */
     int64_t last_sweep; /* monotonic ns */
     int64_t started_ns;
 };
@@ -104,7 +106,8 @@ void mt_conn_close(mt_conn *c);
 void mt_conn_touch(mt_conn *c); /* restart the idle timer */
 void mt_conn_read_start(mt_conn *c);
 void mt_conn_read_stop(mt_conn *c);
-void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf); /* the loop's buffer */
+void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf); /* at the end of each read callback */
 
 /*
  * HTTP bodies in mem_budget: take n more bytes for a request that already

@@ -208,11 +208,32 @@ void mt_ingest_work_done(mt_ingest *ing)
 
 /* ---- connections ------------------------------------------------------------- */
 
+/*
+ * Every TCP and HTTP read lands in one buffer of the loop: libuv calls the
+ * read callback right after each allocation, and the callbacks copy what
+ * they keep (the line parser its unfinished tail, HTTP the pieces of a
+ * request), so reads cost no allocation — a flood of 1-byte reads from
+ * a thousand connections used to malloc and free 64 KiB each.
+ */
 void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h, (void)suggested;
-    buf->base = malloc(READ_BUF);
+    (void)suggested;
+    mt_ingest *ing = ((mt_conn *)h->data)->ing;
+    if (!ing->readbuf_busy && ing->readbuf) {
+        ing->readbuf_busy = true;
+        *buf = uv_buf_init(ing->readbuf, READ_BUF);
+        return;
+    }
+    buf->base = malloc(READ_BUF); /* not expected: a read inside a read callback */
     buf->len = buf->base ? READ_BUF : 0;
+}
+
+void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf)
+{
+    if (buf->base == c->ing->readbuf)
+        c->ing->readbuf_busy = false;
+    else
+        free(buf->base);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -471,6 +492,7 @@ static void on_async_closed(uv_handle_t *h)
     void *ud = ing->stop_ud;
     mt_lp_parser_free(ing->udp_lp);
     mt_series_cache_free(ing->cache);
+    free(ing->readbuf);
     mt_auth_free(ing->auth);
     pthread_mutex_destroy(&ing->dlock);
     free(ing);
@@ -502,7 +524,8 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     uv_async_init(loop, &ing->async, on_async);
     ing->async.data = ing;
     ing->async_on = true;
-    int rc = mt_series_cache_new(eng, 0, &ing->cache);
+    ing->readbuf = malloc(READ_BUF);
+    int rc = ing->readbuf ? mt_series_cache_new(eng, 0, &ing->cache) : -ENOMEM;
     if (!rc && cfg->tokens_file && *cfg->tokens_file) {
         char err[512] = "";
         rc = mt_auth_load(cfg->tokens_file, &ing->auth, err, sizeof err);
