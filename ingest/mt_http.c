@@ -19,6 +19,28 @@
  * handled at a time per connection: reading stops until it is answered.
  * Every request is authorized on its headers (authorize_request), before
  * any of its body is read; "Expect: 100-continue" is answered then too.
+ *
+ * Memory, bounded before and after authorization: headers are never kept
+ * (only the URL, MAX_URL, and the few header values read, each capped);
+ * the parser refuses a header block over MAX_HEADER_BYTES (400). A body's
+ * bytes count in mem_budget (mt_ingest_body_take): a known Content-Length
+ * is taken whole once the headers are authorized, so the request is
+ * refused before its body travels — 413 over max_body, 503 with
+ * "Retry-After: 1" when the budget has no room — and a chunked body or a
+ * gzip body's inflated bytes are taken as the buffer grows (503 the moment
+ * one does not fit). We refuse rather than pause: a body holds its memory
+ * until its last byte, so pausing bodies to save memory could stall them
+ * all. A body is freed, and its bytes given back, as soon as its request
+ * is parsed (a write's points then count as the batch in flight).
+ *
+ * Deadlines (the sweep in mt_server.c calls mt_http_check_deadline):
+ * headers within header_timeout_ms of the request's first byte (of the
+ * accept, for a connection's first request); the body within
+ * body_timeout_ms of the headers plus 1 s per body_min_rate bytes received.
+ * A late request is answered 408 and its connection closed; a connection
+ * that never sent a byte is just closed. A trickle of bytes no longer keeps
+ * a connection forever; idle_timeout stays the limit for a keep-alive
+ * connection silent between requests.
  */
 #include <assert.h>
 #include <errno.h>
@@ -38,7 +60,10 @@
 #include "mt_query.h"
 #include "mt_rollq.h"
 
-#define MAX_URL        8192
+#define MAX_URL 8192
+#define MAX_HEADER_BYTES                                                                           \
+    (32 * 1024) /* request line and headers (http-parser's default: 80 KiB)                        \
+                 */
 #define MAX_HEADER_VAL 1024
 #define VERSION        "1.8.10" /* the InfluxDB API version Metron answers as */
 
@@ -60,10 +85,14 @@ typedef struct http_state {
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the credential's business_id, "*", or "" (no tokens) */
     int denied; /* 400, 401 or 403: answered on the headers, without reading the body */
     const char *denied_msg;
+    char denied_buf[128]; /* denied_msg when it names a number */
+    bool retry_after;     /* the answer says "Retry-After: 1" (503: no room for the body) */
+    bool begun;           /* a byte of the current request arrived */
     char *body;
     size_t body_len, body_cap;
+    size_t held;     /* bytes of this request's body counted in mem_budget (body, inflated) */
     size_t max_body; /* bytes of body kept (compressed bodies too) */
-    bool too_large, url_too_long, complete, close_after;
+    bool too_large, over_budget, url_too_long, complete, close_after;
     char *rest; /* bytes read past a complete request (pipelining) */
     size_t rest_len;
     /* the write in flight */
@@ -104,6 +133,7 @@ static const char *reason(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 413: return "Request Entity Too Large";
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
@@ -129,10 +159,11 @@ static void respond(mt_conn *c, int status, const char *ctype, const char *body,
     }
     int n = snprintf(buf, 512,
                      "HTTP/1.1 %d %s\r\nX-Influxdb-Version: %s\r\nX-Influxdb-Build: OSS\r\n"
-                     "Content-Length: %zu\r\n%s%s%s%s\r\n",
+                     "Content-Length: %zu\r\n%s%s%s%s%s\r\n",
                      status, reason(status), VERSION, blen, ctype ? "Content-Type: " : "",
                      ctype ? ctype : "", ctype ? "\r\n" : "",
-                     hs->close_after ? "Connection: close\r\n" : "");
+                     hs->close_after ? "Connection: close\r\n" : "",
+                     hs->retry_after ? "Retry-After: 1\r\n" : "");
     if (blen && !head) memcpy(buf + n, body, blen);
     o->c = c;
     o->buf = buf;
@@ -171,6 +202,7 @@ static void respond_error(mt_conn *c, int status, const char *msg)
         const char *code = status == 413   ? "request too large"
                            : status == 401 ? "unauthorized"
                            : status == 403 ? "forbidden"
+                           : status == 503 ? "unavailable"
                            : status >= 500 ? "internal error"
                                            : "invalid";
         pos = (size_t)snprintf(body, sizeof body, "{\"code\":\"%s\",\"message\":\"", code);
@@ -234,16 +266,35 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Free the request's body and give its bytes back to mem_budget. */
+static void body_release(mt_conn *c)
+{
+    http_state *hs = c->http;
+    free(hs->body);
+    hs->body = NULL;
+    hs->body_len = hs->body_cap = 0;
+    mt_ingest_body_give(c->ing, hs->held);
+    hs->held = 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_state *hs = p->data;
-    if (hs->too_large || hs->body_len + len > hs->max_body) {
-        hs->too_large = true; /* keep parsing to the end of the request, keep nothing */
+    hs->conn->body_got += len;
+    if (hs->too_large || hs->over_budget || hs->body_len + len > hs->max_body) {
+        hs->too_large = !hs->over_budget; /* keep parsing to the end of the request, keep nothing */
         return 0;
     }
     if (hs->body_len + len > hs->body_cap) {
+        /* chunked (a Content-Length body was taken whole on its headers) */
         size_t cap = hs->body_cap ? hs->body_cap : 65536;
         while (cap < hs->body_len + len) cap *= 2;
+        if (cap > hs->max_body) cap = hs->max_body; /* >= body_len + len, checked above */
+        if (!mt_ingest_body_take(hs->conn->ing, hs->held, cap - hs->body_cap)) {
+            hs->over_budget = true;
+            return 0;
+        }
+        hs->held += cap - hs->body_cap;
         char *b = realloc(hs->body, cap);
         if (!b) {
             hs->too_large = true;
@@ -369,11 +420,41 @@ static void on_continue_written(uv_write_t *w, int status)
 static int on_headers_complete(http_parser *p)
 {
     http_state *hs = p->data;
+    mt_conn *c = hs->conn;
+    mt_ingest *ing = c->ing;
+    c->stage = HTTP_BODY;
+    c->body_start = mt_mono_ns();
     if (hs->url_too_long) {
         hs->denied = 400; /* nothing to authorize it by: refused before its body */
         hs->denied_msg = "request URL too long";
     } else {
-        authorize_request(hs->conn);
+        authorize_request(c);
+    }
+    bool sized = p->content_length != ULLONG_MAX && !(p->flags & F_CHUNKED);
+    if (!hs->denied && sized && p->content_length > hs->max_body) {
+        ing->st.http_bodies_too_large++;
+        hs->denied = 413;
+        snprintf(hs->denied_buf, sizeof hs->denied_buf,
+                 "request body is too large (limit %zu bytes)", hs->max_body);
+        hs->denied_msg = hs->denied_buf;
+    } else if (!hs->denied && sized && p->content_length > 0) {
+        /* the whole body is taken now: admitted bodies always finish, and a refused one is
+           refused before it travels (curl's Expect: 100-continue never sends it) */
+        size_t want = (size_t)p->content_length;
+        if (mt_ingest_body_take(ing, 0, want)) {
+            hs->held = want;
+            /* exact size: pages are touched only as bytes arrive */
+            if ((hs->body = malloc(want))) hs->body_cap = want;
+        }
+        if (!hs->body) {
+            ing->st.http_bodies_refused++;
+            hs->denied = 503;
+            hs->retry_after = true;
+            snprintf(hs->denied_buf, sizeof hs->denied_buf,
+                     "server busy: request bodies are at mem_budget (%zu bytes); retry later",
+                     ing->cfg.mem_budget);
+            hs->denied_msg = hs->denied_buf;
+        }
     }
     if (hs->denied) {
         http_parser_pause(p, 1); /* the body is never read */
@@ -392,6 +473,7 @@ static int on_message_complete(http_parser *p)
 {
     http_state *hs = p->data;
     hs->complete = true;
+    hs->conn->stage = HTTP_BUSY;
     http_parser_pause(p, 1); /* one request at a time */
     return 0;
 }
@@ -399,6 +481,12 @@ static int on_message_complete(http_parser *p)
 static int on_message_begin(http_parser *p)
 {
     http_state *hs = p->data;
+    mt_conn *c = hs->conn;
+    if (c->stage == HTTP_IDLE) c->req_start = mt_mono_ns(); /* else the accept: first request */
+    c->stage = HTTP_HEADERS;
+    c->body_got = 0;
+    hs->begun = true;
+    hs->retry_after = false;
     hs->url_len = 0;
     hs->url[0] = '\0';
     hs->encoding[0] = '\0';
@@ -407,7 +495,7 @@ static int on_message_begin(http_parser *p)
     hs->field_len = 0;
     hs->field_done = false;
     hs->body_len = 0;
-    hs->too_large = hs->url_too_long = hs->complete = false;
+    hs->too_large = hs->over_budget = hs->url_too_long = hs->complete = false;
     hs->v2 = false;
     hs->tenant[0] = '\0';
     hs->denied = 0;
@@ -428,19 +516,64 @@ int mt_http_init(mt_conn *c)
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
+    http_parser_set_max_header_size(MAX_HEADER_BYTES); /* process-wide: the same for all */
     http_parser_init(&hs->parser, HTTP_REQUEST);
     hs->parser.data = hs;
     hs->conn = c;
     hs->max_body = c->ing->cfg.max_body;
     c->http = hs;
+    c->stage = HTTP_HEADERS; /* the first request's header deadline runs from the accept */
+    c->req_start = mt_mono_ns();
     return MT_OK;
+}
+
+void mt_http_check_deadline(mt_conn *c, int64_t now)
+{
+    http_state *hs = c->http;
+    mt_ingest *ing = c->ing;
+    const mt_ingest_config *cfg = &ing->cfg;
+    const char *what = NULL;
+    int64_t took = 0;
+    if (c->stage == HTTP_HEADERS && cfg->header_timeout_ms &&
+        (took = now - c->req_start) > (int64_t)cfg->header_timeout_ms * 1000000) {
+        what = "headers";
+        ing->st.http_header_timeouts++;
+    } else if (c->stage == HTTP_BODY && cfg->body_timeout_ms &&
+               (took = now - c->body_start) >
+                   (int64_t)cfg->body_timeout_ms * 1000000 +
+                       (int64_t)(c->body_got * 1000000000.0 / (double)cfg->body_min_rate)) {
+        what = "body";
+        ing->st.http_body_timeouts++;
+    }
+    if (!what) return;
+    mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
+                   "msg=\"request too slow: connection closed\" peer=%s stage=%s took_ms=%lld "
+                   "body_bytes=%llu",
+                   c->peer, what, (long long)(took / 1000000), (unsigned long long)c->body_got);
+    mt_conn_read_stop(c);
+    c->stage = HTTP_BUSY;
+    body_release(c);
+    if (!hs->begun) { /* not a byte of a request: nobody to answer */
+        mt_conn_close(c);
+        return;
+    }
+    hs->close_after = true;
+    hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
+    char msg[160];
+    if (*what == 'h')
+        snprintf(msg, sizeof msg, "request headers too slow (limit %llu ms)",
+                 (unsigned long long)cfg->header_timeout_ms);
+    else
+        snprintf(msg, sizeof msg, "request body too slow (limit %llu ms plus 1 s per %llu bytes)",
+                 (unsigned long long)cfg->body_timeout_ms, (unsigned long long)cfg->body_min_rate);
+    respond_error(c, 408, msg);
 }
 
 void mt_http_free(mt_conn *c)
 {
     http_state *hs = c->http;
     if (!hs) return;
-    free(hs->body);
+    body_release(c);
     free(hs->rest);
     free(hs);
     c->http = NULL;
@@ -476,14 +609,23 @@ static const char *query_param(const char *url, const char *name, char *out, siz
     return NULL;
 }
 
-/* Inflate a gzip body in place of hs->body; false when over max (too_large set) or broken. */
-static int gunzip(http_state *hs, size_t max)
+/*
+ * Inflate a gzip body in place of hs->body, its output counted in mem_budget
+ * as it grows: 0, 1 when over max (too_large set), 2 when the budget has no
+ * room (over_budget set), -1 when broken.
+ */
+static int gunzip(mt_conn *c, http_state *hs, size_t max)
 {
     z_stream z = {0};
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return -1;
     size_t cap = hs->body_len * 4 + 4096, len = 0;
     if (cap > max + 1) cap = max + 1;
-    char *out = malloc(cap);
+    size_t taken = 0; /* of mem_budget, for out */
+    char *out = NULL;
+    if (mt_ingest_body_take(c->ing, hs->held, cap))
+        taken = cap, out = malloc(cap);
+    else
+        hs->over_budget = true;
     int rc = out ? Z_OK : Z_MEM_ERROR;
     z.next_in = (Bytef *)hs->body;
     z.avail_in = (uInt)hs->body_len;
@@ -494,6 +636,11 @@ static int gunzip(http_state *hs, size_t max)
                 break;
             }
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            if (!mt_ingest_body_take(c->ing, hs->held + taken, ncap - cap)) {
+                hs->over_budget = true;
+                break;
+            }
+            taken += ncap - cap;
             char *n = realloc(out, ncap);
             if (!n) {
                 rc = Z_MEM_ERROR;
@@ -509,14 +656,16 @@ static int gunzip(http_state *hs, size_t max)
     }
     inflateEnd(&z);
     if (len > max) hs->too_large = true;
-    if (hs->too_large || rc != Z_STREAM_END) {
+    if (hs->too_large || hs->over_budget || rc != Z_STREAM_END) {
         free(out);
-        return hs->too_large ? 1 : -1;
+        mt_ingest_body_give(c->ing, taken);
+        return hs->too_large ? 1 : hs->over_budget ? 2 : -1;
     }
-    free(hs->body);
+    body_release(c); /* the compressed bytes */
     hs->body = out;
     hs->body_len = len;
     hs->body_cap = cap;
+    hs->held = taken;
     return 0;
 }
 
@@ -614,9 +763,19 @@ static void handle_write(mt_conn *c, bool v2)
         return;
     }
     if (strstr(hs->encoding, "gzip")) {
-        int z = gunzip(hs, ing->cfg.max_body);
+        int z = gunzip(c, hs, ing->cfg.max_body);
         if (z < 0) {
             respond_error(c, 400, "unable to decode gzip body");
+            return;
+        }
+        if (z == 2) {
+            ing->st.http_bodies_refused++;
+            hs->retry_after = true;
+            char msg[128];
+            snprintf(msg, sizeof msg,
+                     "server busy: request bodies are at mem_budget (%zu bytes); retry later",
+                     ing->cfg.mem_budget);
+            respond_error(c, 503, msg);
             return;
         }
     }
@@ -997,6 +1156,8 @@ static bool feed(mt_conn *c, const char *data, size_t len)
         hs->close_after = true;
         hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
         mt_conn_read_stop(c);
+        c->stage = HTTP_BUSY;
+        body_release(c);
         respond_error(c, hs->denied, hs->denied_msg);
         return true;
     }
@@ -1016,7 +1177,25 @@ static bool feed(mt_conn *c, const char *data, size_t len)
     } else if (err != HPE_OK) {
         hs->close_after = true;
         mt_conn_read_stop(c);
+        c->stage = HTTP_BUSY;
+        body_release(c);
         respond_error(c, 400, http_errno_description(err));
+        return true;
+    }
+    if (hs->over_budget) {
+        /* a chunked body that outgrew the room left in mem_budget */
+        hs->close_after = true;
+        hs->retry_after = true;
+        hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
+        mt_conn_read_stop(c);
+        c->stage = HTTP_BUSY;
+        body_release(c);
+        c->ing->st.http_bodies_refused++;
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "server busy: request bodies are at mem_budget (%zu bytes); retry later",
+                 c->ing->cfg.mem_budget);
+        respond_error(c, 503, msg);
         return true;
     }
     if (hs->too_large && !hs->complete) {
@@ -1024,6 +1203,8 @@ static bool feed(mt_conn *c, const char *data, size_t len)
         hs->close_after = true;
         hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
         mt_conn_read_stop(c);
+        c->stage = HTTP_BUSY;
+        body_release(c);
         c->ing->st.http_bodies_too_large++;
         char msg[128];
         snprintf(msg, sizeof msg, "request body is too large (limit %zu bytes)", hs->max_body);
@@ -1034,7 +1215,9 @@ static bool feed(mt_conn *c, const char *data, size_t len)
     hs->complete = false;
     hs->close_after = !http_should_keep_alive(&hs->parser);
     mt_conn_read_stop(c);
+    c->stage = HTTP_BUSY;
     handle(c);
+    body_release(c); /* parsed (a write's points are the batch in flight now) */
     return true;
 }
 
@@ -1046,6 +1229,9 @@ static void after_response(mt_conn *c)
         return;
     }
     mt_conn_touch(c);
+    c->stage = HTTP_IDLE;
+    c->idle_since = mt_mono_ns();
+    hs->begun = false;
     char *r = hs->rest;
     size_t n = hs->rest_len;
     hs->rest = NULL;
@@ -1066,5 +1252,5 @@ void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     } else if (n < 0) {
         mt_conn_close(c);
     }
-    free(buf->base);
+    mt_conn_read_done(c, buf);
 }

@@ -9,7 +9,22 @@
  *
  * Back-pressure: the bytes of batches submitted but not yet committed are
  * counted; above the memory budget every listener stops reading (TCP then
- * pushes back on the senders) until the writer has caught up to half of it.
+ * pushes back on the senders) until the writer has caught up to 3/4 of it.
+ * HTTP bodies being received or inflated count in the same budget, but a
+ * body over it is refused (503 with Retry-After), not paused: bodies that
+ * wait for their own bytes cannot drain the budget, so pausing them could
+ * stall every connection at once (details in mt_http.c).
+ *
+ * Connections: HTTP and raw TCP have limits of their own (max_conns_http,
+ * max_conns_tcp; max_conns, if set, caps both together), so a flood on one
+ * listener never locks out the other. At the HTTP limit the connection that
+ * has gone longest without finishing a request (idle keep-alive, or slow
+ * headers or body) is closed to make room; at the TCP limit a new
+ * connection is refused (line-protocol streams are long-lived by design).
+ * An HTTP request must finish its headers within header_timeout_ms of its
+ * first byte (of the accept, for a connection's first request) and its body
+ * within body_timeout_ms plus one second per body_min_rate bytes received;
+ * a connection that misses either is answered 408 and closed.
  *
  * Threads: everything runs on the loop's thread; only the engine's
  * completion callback runs on the writer thread, and it only queues.
@@ -61,22 +76,29 @@ int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache, 
 void mt_ingest_token_hash(const char *token, size_t len, char hex[65]);
 
 typedef struct mt_ingest_config {
-    const char *lp_tcp;        /* "host:port" of the raw TCP listener; NULL or "off": none */
-    const char *lp_udp;        /* "host:port" of the UDP listener; NULL or "off": none */
-    const char *http;          /* "host:port" of the HTTP API; NULL or "off": none */
-    mt_precision lp_precision; /* timestamps of raw TCP/UDP lines (default ns) */
-    mt_lp_limits limits;       /* per-line limits (zeros: the parser's defaults) */
-    size_t max_body;           /* HTTP body bytes, after gunzip (default 25 MB) */
-    size_t max_conns;          /* open TCP + HTTP connections (default 1024) */
-    uint64_t idle_timeout_ms;  /* close a silent connection after (default 300000) */
-    size_t mem_budget;         /* bytes of batches in flight before reading pauses (24 MiB) */
-    const char *tokens_file;   /* API tokens (see mt_auth.h); NULL: no request needs one.
-                                  With tokens, every HTTP request but /ping, /health and
-                                  /ready needs one, checked on the headers before the body
-                                  is read; a tenant's token writes and reads only its own
-                                  business_id; raw TCP and UDP are turned off: they cannot
-                                  carry one. */
-    bool metrics_public;       /* with tokens: /metrics without one (else a system token) */
+    const char *lp_tcp;         /* "host:port" of the raw TCP listener; NULL or "off": none */
+    const char *lp_udp;         /* "host:port" of the UDP listener; NULL or "off": none */
+    const char *http;           /* "host:port" of the HTTP API; NULL or "off": none */
+    mt_precision lp_precision;  /* timestamps of raw TCP/UDP lines (default ns) */
+    mt_lp_limits limits;        /* per-line limits (zeros: the parser's defaults) */
+    size_t max_body;            /* HTTP body bytes, after gunzip (default 25 MB) */
+    size_t max_conns_http;      /* open HTTP connections (default 1024) */
+    size_t max_conns_tcp;       /* open raw TCP connections (default 1024) */
+    size_t max_conns;           /* TCP + HTTP together (0, the default: no cap of its own; before
+                                   max_conns_http/_tcp this was the only limit, 1024) */
+    uint64_t idle_timeout_ms;   /* close a silent connection after (default 300000) */
+    uint64_t header_timeout_ms; /* HTTP headers within this of the request's first byte (10000;
+                                   0: no deadline) */
+    uint64_t body_timeout_ms;   /* HTTP body within this after its headers ... (10000; 0: none) */
+    uint64_t body_min_rate;     /* ... plus 1 s per this many bytes received (4096) */
+    size_t mem_budget;          /* bytes of batches in flight and HTTP bodies held (24 MiB) */
+    const char *tokens_file;    /* API tokens (see mt_auth.h); NULL: no request needs one.
+                                   With tokens, every HTTP request but /ping, /health and
+                                   /ready needs one, checked on the headers before the body
+                                   is read; a tenant's token writes and reads only its own
+                                   business_id; raw TCP and UDP are turned off: they cannot
+                                   carry one. */
+    bool metrics_public;        /* with tokens: /metrics without one (else a system token) */
     /* More /metrics families from the daemon's other parts (the SQL sink): Prometheus text,
        malloc'd, owned by the caller after; NULL for none. Called on the loop thread. */
     char *(*more_metrics)(void *ud, size_t *len);
@@ -99,8 +121,14 @@ typedef struct mt_ingest_stats {
     uint64_t lines_rejected[MT_LP_E__COUNT];      /* lines refused by the parser, by reason */
     uint64_t bytes_received[3];                   /* by listener: tcp, udp, http */
     uint64_t connections_open, connections_total; /* TCP + HTTP */
-    uint64_t connections_refused;                 /* over max_conns */
+    uint64_t connections_open_by[3];              /* by listener (udp stays 0) */
+    uint64_t connections_refused;                 /* over a connection limit */
+    uint64_t connections_evicted;                 /* HTTP, closed to make room at the limit */
     uint64_t connections_idle_closed;             /* idle timeout */
+    uint64_t http_header_timeouts;                /* 408: headers missed header_timeout_ms */
+    uint64_t http_body_timeouts;                  /* 408: body missed its deadline */
+    uint64_t http_bodies_refused;                 /* 503: no room in mem_budget for the body */
+    uint64_t body_bytes;                          /* now: HTTP body bytes held (and inflated) */
     uint64_t http_requests[6];                    /* by class: 2xx..5xx, index status / 100 */
     uint64_t http_bodies_too_large;               /* 413s */
     uint64_t http_unauthorized;                   /* 401s and 403s decided on the headers */

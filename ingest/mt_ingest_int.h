@@ -14,6 +14,14 @@ enum { LISTENER_TCP = 0, LISTENER_UDP = 1, LISTENER_HTTP = 2 };
 
 typedef struct mt_conn mt_conn;
 
+/* Where an HTTP connection is in its request (deadlines, and whom to close at the limit). */
+enum {
+    HTTP_IDLE = 0, /* between requests (keep-alive): idle_timeout applies */
+    HTTP_HEADERS,  /* reading a request's headers: header_timeout_ms from req_start */
+    HTTP_BODY, /* reading its body: body_timeout_ms + body_got / body_min_rate from body_start */
+    HTTP_BUSY, /* being answered: never closed to make room */
+};
+
 /* A batch on its way through the engine, and whom to tell. */
 typedef struct mt_job {
     mt_ingest *ing;
@@ -40,6 +48,12 @@ struct mt_conn {
     uint64_t bytes, lines, rejected;
     int64_t last_read; /* monotonic ns of the last bytes read */
     char peer[64];
+    /* HTTP, set by mt_http.c; read by the deadline sweep and the limit (mt_server.c) */
+    int stage;          /* HTTP_IDLE ... HTTP_BUSY */
+    int64_t req_start;  /* monotonic ns: the request's first byte (the accept, for the first) */
+    int64_t body_start; /* monotonic ns: its headers were complete */
+    int64_t idle_since; /* monotonic ns: the last answer went out (HTTP_IDLE) */
+    uint64_t body_got;  /* body bytes received of the request */
 };
 
 struct mt_ingest {
@@ -66,6 +80,12 @@ struct mt_ingest {
     struct mt_auth *auth;   /* API tokens; NULL: writes need none */
     mt_ingest_stats st;
     mt_log_limit bad_line_log;
+    mt_log_limit conn_log; /* refused, evicted and too slow connections */
+    uv_timer_t sweep;      /* HTTP header and body deadlines, checked every SWEEP_MS */
+    bool sweep_on;
+    char *readbuf;      /* every TCP and HTTP read (mt_conn_alloc) */
+    bool readbuf_busy;  /* between an allocation and the end of its read callback */
+    int64_t last_sweep; /* monotonic ns */
     int64_t started_ns;
 };
 
@@ -86,7 +106,18 @@ void mt_conn_close(mt_conn *c);
 void mt_conn_touch(mt_conn *c); /* restart the idle timer */
 void mt_conn_read_start(mt_conn *c);
 void mt_conn_read_stop(mt_conn *c);
-void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf); /* the loop's buffer */
+void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf); /* at the end of each read callback */
+
+/*
+ * HTTP bodies in mem_budget: take n more bytes for a request that already
+ * holds held (true), or false when they do not fit beside the batches in
+ * flight and the other bodies. A request is always let in when no other
+ * holds any, so a max_body over mem_budget still makes progress. Give the
+ * bytes back when the body is freed.
+ */
+bool mt_ingest_body_take(mt_ingest *ing, size_t held, size_t n);
+void mt_ingest_body_give(mt_ingest *ing, size_t n);
 
 /* Per kind. */
 void mt_tcp_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
@@ -94,6 +125,8 @@ void mt_tcp_free(mt_conn *c);
 int mt_http_init(mt_conn *c);
 void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void mt_http_free(mt_conn *c);
+/* Answer 408 and close c if its headers or body missed their deadline (now: monotonic ns). */
+void mt_http_check_deadline(mt_conn *c, int64_t now);
 int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);
 
 /* Log a rejected line (rate-limited) and count it. */

@@ -91,10 +91,30 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
             (unsigned long long)s->bytes_received[l]);
     one(&o, "metron_connections", "gauge", "Open TCP and HTTP connections.",
         (double)s->connections_open);
+    family(&o, "metron_connections_open", "gauge", "Open connections, by listener.");
+    put(&o, "metron_connections_open{listener=\"tcp\"} %llu\n",
+        (unsigned long long)s->connections_open_by[LISTENER_TCP]);
+    put(&o, "metron_connections_open{listener=\"http\"} %llu\n",
+        (unsigned long long)s->connections_open_by[LISTENER_HTTP]);
     one(&o, "metron_connections_accepted_total", "counter", "Connections accepted.",
         (double)s->connections_total);
     one(&o, "metron_connections_refused_total", "counter", "Connections refused at the limit.",
         (double)s->connections_refused);
+    one(&o, "metron_connections_evicted_total", "counter",
+        "HTTP connections closed at max_conns_http to make room: the most stalled (idle or slow).",
+        (double)s->connections_evicted);
+    family(&o, "metron_http_slow_closed_total", "counter",
+           "HTTP connections closed (408) for missing a deadline, by what was late.");
+    put(&o, "metron_http_slow_closed_total{stage=\"headers\"} %llu\n",
+        (unsigned long long)s->http_header_timeouts);
+    put(&o, "metron_http_slow_closed_total{stage=\"body\"} %llu\n",
+        (unsigned long long)s->http_body_timeouts);
+    one(&o, "metron_http_bodies_refused_total", "counter",
+        "HTTP bodies refused (503, Retry-After) for want of room in mem_budget.",
+        (double)s->http_bodies_refused);
+    one(&o, "metron_http_body_bytes", "gauge",
+        "Bytes of HTTP bodies held (being received or inflated), counted in mem_budget.",
+        (double)s->body_bytes);
     one(&o, "metron_connections_idle_closed_total", "counter",
         "Connections closed after the idle timeout.", (double)s->connections_idle_closed);
     family(&o, "metron_http_requests_total", "counter", "HTTP requests answered, by status class.");

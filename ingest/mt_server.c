@@ -1,6 +1,18 @@
 /*
  * mt_server.c — listeners, connections, the completion queue and
  * back-pressure (contract in mt_ingest.h).
+ *
+ * Memory: mem_budget covers the batches in flight and the HTTP bodies held
+ * (mt_ingest_body_take). Over it, batches pause every listener (the writer
+ * will drain them); bodies are refused with 503 and Retry-After instead,
+ * because a paused body holds its bytes until more of its own bytes arrive:
+ * pausing bodies could leave every connection waiting on every other.
+ *
+ * Connections: each listener has its own limit. At the HTTP limit, the HTTP
+ * connection that has gone longest without finishing a request is closed
+ * to make room (evict_stalled): a flood of slow or idle connections then
+ * churns among itself, and a quick request (a /ping) always gets in. The
+ * sweep timer closes HTTP connections whose headers or body are late.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +27,7 @@
 #define DRAIN_TICK_MS  100   /* at stop, how often open connections are looked at */
 #define DRAIN_QUIET_MS 1000  /* ... closed once quiet this long */
 #define DRAIN_MAX_MS   20000 /* ... and all closed after this long (metrond gives up at 30 s) */
+#define SWEEP_MS       250   /* how often HTTP header and body deadlines are checked */
 
 mt_ingest_config mt_ingest_config_default(void)
 {
@@ -24,8 +37,13 @@ mt_ingest_config mt_ingest_config_default(void)
         .http = "127.0.0.1:8086",
         .lp_precision = MT_PREC_NS,
         .max_body = 25 * 1000 * 1000,
-        .max_conns = 1024,
+        .max_conns_http = 1024,
+        .max_conns_tcp = 1024,
+        .max_conns = 0,
         .idle_timeout_ms = 300000,
+        .header_timeout_ms = 10000,
+        .body_timeout_ms = 10000,
+        .body_min_rate = 4096,
         .mem_budget = 24u << 20,
     };
 }
@@ -143,6 +161,20 @@ static void on_async(uv_async_t *a)
     maybe_finish_stop(ing);
 }
 
+bool mt_ingest_body_take(mt_ingest *ing, size_t held, size_t n)
+{
+    if (ing->st.body_bytes > held &&
+        ing->st.inflight_bytes + ing->st.body_bytes + n > ing->cfg.mem_budget)
+        return false;
+    ing->st.body_bytes += n;
+    return true;
+}
+
+void mt_ingest_body_give(mt_ingest *ing, size_t n)
+{
+    ing->st.body_bytes -= n;
+}
+
 int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b)
 {
     mt_job *job = calloc(1, sizeof *job);
@@ -176,11 +208,32 @@ void mt_ingest_work_done(mt_ingest *ing)
 
 /* ---- connections ------------------------------------------------------------- */
 
+/*
+ * Every TCP and HTTP read lands in one buffer of the loop: libuv calls the
+ * read callback right after each allocation, and the callbacks copy what
+ * they keep (the line parser its unfinished tail, HTTP the pieces of a
+ * request), so reads cost no allocation — a flood of 1-byte reads from
+ * a thousand connections used to malloc and free 64 KiB each.
+ */
 void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h, (void)suggested;
-    buf->base = malloc(READ_BUF);
+    (void)suggested;
+    mt_ingest *ing = ((mt_conn *)h->data)->ing;
+    if (!ing->readbuf_busy && ing->readbuf) {
+        ing->readbuf_busy = true;
+        *buf = uv_buf_init(ing->readbuf, READ_BUF);
+        return;
+    }
+    buf->base = malloc(READ_BUF); /* not expected: a read inside a read callback */
     buf->len = buf->base ? READ_BUF : 0;
+}
+
+void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf)
+{
+    if (buf->base == c->ing->readbuf)
+        c->ing->readbuf_busy = false;
+    else
+        free(buf->base);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -265,6 +318,7 @@ void mt_conn_close(mt_conn *c)
         ing->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     ing->st.connections_open--;
+    ing->st.connections_open_by[c->kind]--;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->idle, on_conn_closed);
 }
@@ -279,14 +333,55 @@ void mt_conn_job_released(mt_conn *c)
     }
 }
 
+/*
+ * Make room for a new HTTP connection: close the one that has gone longest
+ * without finishing a request — idle since its last answer, or reading a
+ * request begun longest ago — never one being answered. False when every
+ * HTTP connection is being answered.
+ */
+static bool evict_stalled(mt_ingest *ing)
+{
+    mt_conn *victim = NULL;
+    int64_t oldest = INT64_MAX;
+    for (mt_conn *c = ing->conns; c; c = c->next) {
+        if (c->kind != LISTENER_HTTP || c->closing || c->stage == HTTP_BUSY || c->pending) continue;
+        int64_t since = c->stage == HTTP_IDLE ? c->idle_since : c->req_start;
+        if (since < oldest) oldest = since, victim = c;
+    }
+    if (!victim) return false;
+    ing->st.connections_evicted++;
+    mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
+                   "msg=\"HTTP connection limit reached: the most stalled connection closed\" "
+                   "peer=%s stage=%s stalled_ms=%lld max_conns_http=%zu",
+                   victim->peer,
+                   victim->stage == HTTP_IDLE   ? "idle"
+                   : victim->stage == HTTP_BODY ? "body"
+                                                : "headers",
+                   (long long)((mt_mono_ns() - oldest) / 1000000), ing->cfg.max_conns_http);
+    mt_conn_close(victim);
+    return true;
+}
+
+/* True when a new connection of kind finds its listener's limit (or the total) reached. */
+static bool at_limit(const mt_ingest *ing, int kind)
+{
+    size_t lim = kind == LISTENER_HTTP ? ing->cfg.max_conns_http : ing->cfg.max_conns_tcp;
+    return ing->st.connections_open_by[kind] >= lim ||
+           (ing->cfg.max_conns && ing->st.connections_open >= ing->cfg.max_conns);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     mt_ingest *ing = server->data;
     int kind = server == (uv_stream_t *)&ing->http_listener ? LISTENER_HTTP : LISTENER_TCP;
     if (status < 0 || ing->stopping) return;
+    /* room is made before the accept, so the count never passes the limit */
+    bool full = at_limit(ing, kind);
+    if (full && kind == LISTENER_HTTP && evict_stalled(ing)) full = at_limit(ing, kind);
     mt_conn *c = mt_conn_new(ing, kind);
     if (!c) return;
     ing->st.connections_open++;
+    ing->st.connections_open_by[kind]++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
         mt_conn_close(c);
         return;
@@ -305,10 +400,15 @@ static void on_connection(uv_stream_t *server, int status)
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
-    if (ing->st.connections_open > ing->cfg.max_conns) {
+    if (full) {
         ing->st.connections_refused++;
-        mt_log(MT_LOG_WARN, "msg=\"connection refused: limit reached\" peer=%s max_conns=%zu",
-               c->peer, ing->cfg.max_conns);
+        mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
+                       "msg=\"connection refused: limit reached\" peer=%s listener=%s "
+                       "max_conns_%s=%zu max_conns=%zu",
+                       c->peer, kind == LISTENER_HTTP ? "http" : "tcp",
+                       kind == LISTENER_HTTP ? "http" : "tcp",
+                       kind == LISTENER_HTTP ? ing->cfg.max_conns_http : ing->cfg.max_conns_tcp,
+                       ing->cfg.max_conns);
         mt_conn_close(c);
         return;
     }
@@ -356,12 +456,33 @@ static void on_listener_closed(uv_handle_t *h)
     maybe_finish_stop(ing);
 }
 
+/* Close HTTP connections whose headers or body are late (mt_http_check_deadline). */
+static void on_sweep(uv_timer_t *t)
+{
+    mt_ingest *ing = t->data;
+    int64_t now = mt_mono_ns(), since = ing->last_sweep ? now - ing->last_sweep : 0;
+    ing->last_sweep = now;
+    mt_conn *c = ing->conns;
+    while (c) {
+        mt_conn *next = c->next; /* c may close: its successor is still linked */
+        if (c->kind != LISTENER_HTTP || c->closing) {
+        } else if (ing->paused) { /* late because we are not reading: the clock stops */
+            c->req_start += since;
+            c->body_start += since;
+        } else {
+            mt_http_check_deadline(c, now);
+        }
+        c = next;
+    }
+}
+
 static void close_listeners(mt_ingest *ing)
 {
     if (ing->tcp_on) uv_close((uv_handle_t *)&ing->tcp_listener, on_listener_closed);
     if (ing->http_on) uv_close((uv_handle_t *)&ing->http_listener, on_listener_closed);
     if (ing->udp_on) uv_close((uv_handle_t *)&ing->udp, on_listener_closed);
-    ing->tcp_on = ing->http_on = ing->udp_on = false;
+    if (ing->sweep_on) uv_close((uv_handle_t *)&ing->sweep, on_listener_closed);
+    ing->tcp_on = ing->http_on = ing->udp_on = ing->sweep_on = false;
 }
 
 static void on_async_closed(uv_handle_t *h)
@@ -371,6 +492,7 @@ static void on_async_closed(uv_handle_t *h)
     void *ud = ing->stop_ud;
     mt_lp_parser_free(ing->udp_lp);
     mt_series_cache_free(ing->cache);
+    free(ing->readbuf);
     mt_auth_free(ing->auth);
     pthread_mutex_destroy(&ing->dlock);
     free(ing);
@@ -393,14 +515,17 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     ing->cfg = *cfg;
     mt_ingest_config d = mt_ingest_config_default();
     if (!ing->cfg.max_body) ing->cfg.max_body = d.max_body;
-    if (!ing->cfg.max_conns) ing->cfg.max_conns = d.max_conns;
+    if (!ing->cfg.max_conns_http) ing->cfg.max_conns_http = d.max_conns_http;
+    if (!ing->cfg.max_conns_tcp) ing->cfg.max_conns_tcp = d.max_conns_tcp;
+    if (!ing->cfg.body_min_rate) ing->cfg.body_min_rate = d.body_min_rate;
     if (!ing->cfg.mem_budget) ing->cfg.mem_budget = d.mem_budget;
     ing->started_ns = mt_mono_ns();
     pthread_mutex_init(&ing->dlock, NULL);
     uv_async_init(loop, &ing->async, on_async);
     ing->async.data = ing;
     ing->async_on = true;
-    int rc = mt_series_cache_new(eng, 0, &ing->cache);
+    ing->readbuf = malloc(READ_BUF);
+    int rc = ing->readbuf ? mt_series_cache_new(eng, 0, &ing->cache) : -ENOMEM;
     if (!rc && cfg->tokens_file && *cfg->tokens_file) {
         char err[512] = "";
         rc = mt_auth_load(cfg->tokens_file, &ing->auth, err, sizeof err);
@@ -422,6 +547,13 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     }
     if (!rc) rc = listen_tcp(ing, &ing->tcp_listener, cfg->lp_tcp, &ing->tcp_on);
     if (!rc) rc = listen_tcp(ing, &ing->http_listener, cfg->http, &ing->http_on);
+    if (!rc && ing->http_on && (ing->cfg.header_timeout_ms || ing->cfg.body_timeout_ms)) {
+        uv_timer_init(loop, &ing->sweep);
+        ing->sweep.data = ing;
+        ing->sweep_on = true;
+        ing->listeners_open++;
+        uv_timer_start(&ing->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    }
     if (!rc && cfg->lp_udp && *cfg->lp_udp && strcmp(cfg->lp_udp, "off") != 0) {
         struct sockaddr_storage sa;
         rc = mt_parse_addr(cfg->lp_udp, &sa) ? MT_EINVAL : MT_OK;

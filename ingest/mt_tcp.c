@@ -67,7 +67,7 @@ void mt_tcp_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                    uv_strerror((int)n));
         mt_conn_close(c);
     }
-    free(buf->base);
+    mt_conn_read_done(c, buf);
 }
 
 void mt_tcp_job_done(mt_job *job)

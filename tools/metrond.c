@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "mt_engine.h"
@@ -49,9 +50,26 @@ static setting settings[] = {
     {"lp_precision", "ns", "timestamp unit of raw TCP/UDP lines: ns, us, ms, s", NULL},
     {"max_line", "65536", "bytes per line", NULL},
     {"max_body", "25000000", "bytes of an HTTP body, after gunzip", NULL},
-    {"max_conns", "1024", "open TCP and HTTP connections", NULL},
+    {"max_conns_http", "1024",
+     "open HTTP connections; at the limit the most stalled (idle or slow) one is closed", NULL},
+    {"max_conns_tcp", "1024", "open raw TCP connections; at the limit new ones are refused", NULL},
+    {"max_conns", "0",
+     "TCP and HTTP connections together (0: no cap beyond max_conns_http and max_conns_tcp; "
+     "deprecated, it was the only limit)",
+     NULL},
     {"idle_timeout", "300", "seconds before a silent connection is closed (0: never)", NULL},
-    {"mem_budget", "25165824", "bytes of batches in flight before reading pauses", NULL},
+    {"header_timeout", "10",
+     "seconds an HTTP request's headers may take from its first byte (408; 0: no limit)", NULL},
+    {"body_timeout", "10",
+     "seconds an HTTP body may take after its headers, plus 1 s per body_min_rate bytes (408; "
+     "0: no limit)",
+     NULL},
+    {"body_min_rate", "4096", "bytes per second an HTTP body must keep up after body_timeout",
+     NULL},
+    {"mem_budget", "25165824",
+     "bytes of batches in flight (over it reading pauses) and HTTP bodies held (over it new "
+     "bodies get 503)",
+     NULL},
     {"grace", "300", "seconds after an hour ends before it is sealed", NULL},
     {"max_future", "600",
      "seconds a point may be ahead of this server's clock; later ones are refused per line "
@@ -97,6 +115,27 @@ static setting settings[] = {
      "with tokens_file: serve /metrics without a token (else it needs a system '*' token)", NULL},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/*
+ * Each connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard
+ * one (1024 is a common soft default, below the two connection limits), and
+ * say so when even that leaves too few (accept then fails and is counted by
+ * nothing but the kernel).
+ */
+static void raise_nofile(uint64_t conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl)) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < conns + 64)
+        mt_log(MT_LOG_WARN,
+               "msg=\"open file limit below the connection limits\" nofile=%llu "
+               "max_conns_http+max_conns_tcp=%llu (raise LimitNOFILE or ulimit -n)",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)conns);
+}
 
 static setting *find(const char *name)
 {
@@ -550,6 +589,7 @@ int main(int argc, char **argv)
         return 2;
     }
     mt_log_set_level(level);
+    uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
         max_new, retention_every, compact_every, alert_every, budget_entries;
     bool sync, metrics_public;
@@ -559,10 +599,13 @@ int main(int argc, char **argv)
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
         parse_u64("max_body", &max_body) || parse_u64("max_conns", &max_conns) ||
         parse_u64("idle_timeout", &idle) || parse_u64("mem_budget", &budget) ||
-        parse_u64("grace", &grace) || parse_u64("max_future", &future) ||
-        parse_u64("commit_interval_ms", &interval) || parse_u64("max_series", &max_series) ||
-        parse_u64("max_new_series_per_hour", &max_new) || parse_bool("sync", &sync) ||
-        parse_bool("metrics_public", &metrics_public))
+        parse_u64("max_conns_http", &max_conns_http) ||
+        parse_u64("max_conns_tcp", &max_conns_tcp) ||
+        parse_u64("header_timeout", &header_timeout) || parse_u64("body_timeout", &body_timeout) ||
+        parse_u64("body_min_rate", &body_min_rate) || parse_u64("grace", &grace) ||
+        parse_u64("max_future", &future) || parse_u64("commit_interval_ms", &interval) ||
+        parse_u64("max_series", &max_series) || parse_u64("max_new_series_per_hour", &max_new) ||
+        parse_bool("sync", &sync) || parse_bool("metrics_public", &metrics_public))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -571,6 +614,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(max_conns_http + max_conns_tcp);
 
     daemon_t d = {.loop = uv_default_loop()};
     mt_engine_options eo = mt_engine_options_default();
@@ -686,7 +730,12 @@ int main(int argc, char **argv)
     ic.limits.max_line_len = max_line;
     ic.max_body = max_body;
     ic.max_conns = max_conns;
+    ic.max_conns_http = max_conns_http;
+    ic.max_conns_tcp = max_conns_tcp;
     ic.idle_timeout_ms = idle * 1000;
+    ic.header_timeout_ms = header_timeout * 1000;
+    ic.body_timeout_ms = body_timeout * 1000;
+    ic.body_min_rate = body_min_rate;
     ic.mem_budget = budget;
     ic.tokens_file = get("tokens_file");
     ic.metrics_public = metrics_public;
