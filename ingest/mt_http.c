@@ -356,10 +356,12 @@ static bool presented_token(const http_state *hs, char *tok, size_t cap)
         size_t n = strcspn(b, " \t\r\n");
         unsigned char plain[sizeof hs->auth];
         if (!n || n % 4 || n / 4 * 3 >= sizeof plain) return false;
+        /* padding only at the end, at most two: DecodeBlock counts padded bytes as data */
+        size_t pad = b[n - 1] == '=' ? (b[n - 2] == '=' ? 2 : 1) : 0;
+        if (memchr(b, '=', n - pad)) return false;
         int len = EVP_DecodeBlock(plain, (const unsigned char *)b, (int)n);
-        if (len < 0) return false;
-        for (size_t pad = n; pad > 0 && b[pad - 1] == '='; pad--)
-            len--; /* DecodeBlock keeps them */
+        if (len < (int)pad) return false;
+        len -= (int)pad;
         const unsigned char *colon = memchr(plain, ':', (size_t)len);
         if (!colon) return false;
         size_t pl = (size_t)len - (size_t)(colon + 1 - plain);

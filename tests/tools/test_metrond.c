@@ -816,6 +816,14 @@ Test(metrond, every_read_needs_a_token_and_sees_only_its_tenant, .timeout = 90)
     cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
                       sizeof body, NULL, 0),
                  401, "a wrong password");
+    const char *hostile[] = {"Basic ====\r\n",       "Basic ========\r\n", "Basic AA==\r\n",
+                             "Basic dG9rZW4tYg\r\n", "Bearer \r\n",        "Token  \r\n"};
+    for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+        snprintf(h, sizeof h, "Authorization: %s", hostile[i]);
+        cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
+                          sizeof body, NULL, 0),
+                     401, "%s", hostile[i]);
+    }
 
     /* no token: every path but /ping, /health and /ready is refused, unknown ones included */
     const char *reads[] = {"/api/v1/query?select=q.v&from=0&to=now", "/api/v1/rollup?from=0&to=now",
