@@ -32,6 +32,7 @@ Prints one summary line and exits 1 on any loss, duplicate, alteration,
 crash or failed start.
 """
 import argparse
+import faulthandler
 import http.client
 import os
 import random
@@ -46,7 +47,7 @@ import time
 
 HOUR_NS = 3600 * 10**9
 SERIES = 16
-BATCH = 40
+BATCH = 200
 BACK_HOURS = 6
 
 
@@ -147,8 +148,8 @@ def sanitizer_report(text):
     return "AddressSanitizer" in text or "runtime error:" in text or "LeakSanitizer" in text
 
 
-def check(pts, out):
-    """(lost, duplicated, altered) of the acknowledged points in an export."""
+def check(pts, out, acked=None):
+    """(lost, duplicated, altered) of the acknowledged points (default pts.acked) in an export."""
     seen = {}
     altered = 0
     for line in out.splitlines():
@@ -158,9 +159,9 @@ def check(pts, out):
         key = (head.split("s=", 1)[1], int(ts))
         v = int(field[2:].rstrip("i"))
         seen[key] = seen.get(key, 0) + 1
-        if pts.sent.get(key) != v:
+        if key[1] % HOUR_NS != v:  # point c is at hour_start + c ns with value c
             altered += 1
-    lost = [k for k in pts.acked if k not in seen]
+    lost = [k for k in (pts.acked if acked is None else acked) if k not in seen]
     dup = [k for k, n in seen.items() if n > 1]
     return lost, dup, altered
 
@@ -335,10 +336,7 @@ def run_readers(args):
             messages[msg] = messages.get(msg, 0) + 1
             continue
         if cmd[1] == "export":
-            saved = pts.acked
-            pts.acked = acked
-            lost, dup, altered = check(pts, p.stdout)
-            pts.acked = saved
+            lost, dup, altered = check(pts, p.stdout, acked)
             ok = not (lost or dup or altered)
         else:
             total = 0
@@ -348,7 +346,9 @@ def run_readers(args):
                     total += int(float(cells[-1]))
                 except (ValueError, IndexError):
                     pass
-            ok = len(acked) <= total <= len(pts.sent)
+            with lock:
+                sent = len(pts.sent)
+            ok = len(acked) <= total <= sent
         if ok:
             correct += 1
         else:
@@ -365,15 +365,15 @@ def run_readers(args):
         w.join()
     log.close()
     text = open(logp).read()
-    seals = text.count("sealed")
+    gens = [int(f.split(".")[1]) for _, _, fs in os.walk(data) for f in fs if f.endswith(".blk")]
     if rc != 0 or sanitizer_report(text):
         crashes += 1
         print("metrond ended with %s:\n%s" % (rc, text[-3000:]), file=sys.stderr)
     for msg, n in sorted(messages.items(), key=lambda x: -x[1]):
         print("  %d x %s" % (n, msg))
     print("readers beside a re-sealing metrond: %d reads, %d correct, %d errors, %d wrong, "
-          "%d crashes (%d acknowledged points, %d log lines about seals)" %
-          (args.iterations, correct, errors, wrong, crashes, len(pts.acked), seals))
+          "%d crashes (%d acknowledged points, hour files up to generation %d)" %
+          (args.iterations, correct, errors, wrong, crashes, len(pts.acked), max(gens or [0])))
     return 0 if not (crashes or wrong) else 1
 
 
@@ -384,7 +384,7 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--chain", type=int, default=10, help="iterations on one data directory")
     ap.add_argument("--max-run", type=float, default=1.5, help="seconds before the latest cut")
-    ap.add_argument("--max-calls", type=int, default=3000,
+    ap.add_argument("--max-calls", type=int, default=80,
                     help="largest file-system call count a cut is placed at")
     ap.add_argument("--metrond", required=True)
     ap.add_argument("--metron", required=True)
@@ -393,6 +393,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
+    faulthandler.register(signal.SIGUSR1)
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
     print("seed %d" % args.seed, file=sys.stderr)
