@@ -62,8 +62,9 @@ def free_port():
 class Points:
     """Point c is series s{c % SERIES} at hour_start + c ns with value c."""
 
-    def __init__(self, seed):
+    def __init__(self, seed, batch=BATCH):
         self.rng = random.Random(seed)
+        self.size = batch
         self.next = 1
         self.acked = {}  # (series, ts) -> value
         self.sent = {}  # (series, ts) -> value, every point ever sent
@@ -72,7 +73,7 @@ class Points:
 
     def batch(self):
         lines, keys = [], []
-        for _ in range(BATCH):
+        for _ in range(self.size):
             c = self.next
             self.next += 1
             h = 0 if self.rng.random() < 0.3 else self.rng.randint(1, BACK_HOURS)
@@ -102,7 +103,7 @@ def wait_ready(proc, port, deadline_s=20):
     return False
 
 
-def writer(port, pts, stop, lock):
+def writer(port, pts, stop, lock, pause=0.0):
     """Writes batches until stop is set or metrond is gone; records the 204s."""
     conn = None
     while not stop.is_set():
@@ -120,6 +121,8 @@ def writer(port, pts, stop, lock):
                         pts.acked[key] = v
             elif r.status >= 500:
                 time.sleep(0.01)
+            if pause:
+                time.sleep(pause)
         except (OSError, http.client.HTTPException):
             if conn:
                 conn.close()
@@ -134,7 +137,7 @@ def start_metrond(args, data, port, env_extra=None, log=None):
         env.update(env_extra)
     cmd = [args.metrond, "--data", data, "--http", "127.0.0.1:%d" % port, "--lp-tcp", "off",
            "--lp-udp", "off", "--grace", "1", "--compact-interval", "2",
-           "--retention-interval", "0"]
+           "--retention-interval", "0"] + args.metrond_arg
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -170,6 +173,8 @@ class Tally:
     def __init__(self):
         self.cuts = self.acked = self.lost = self.dup = self.altered = self.failed = 0
         self.notes = []
+        self.mid_seal = 0  # cuts with a .tmp hour file or two generations of an hour on disk
+        self.how = {}  # powercut: "count" or "timer" cuts, from POWERCUT_OUT.done
 
     def note(self, text):
         self.notes.append(text)
@@ -192,6 +197,20 @@ def verify(args, tally, pts, data, what):
     tally.dup += len(dup)
     tally.altered += altered
     return not (lost or dup or altered)
+
+
+def in_seal(data):
+    """Whether the live directory shows a seal under way: a temporary hour file, or an
+    hour with two generations (published, the old one not yet unlinked)."""
+    hours = {}
+    for d, _, fs in os.walk(data):
+        for f in fs:
+            if f.endswith(".tmp"):
+                return True
+            if f.endswith(".blk"):
+                h = os.path.join(d, f.split(".")[0])
+                hours[h] = hours.get(h, 0) + 1
+    return any(n > 1 for n in hours.values())
 
 
 def clean_start_stop(args, tally, data, what):
@@ -276,7 +295,11 @@ def run_cuts(args, mode):
             tally.note("iteration %d: metrond ended with %s, not %s:\n%s" %
                        (it, rc, expected, text[-3000:]))
             break
+        if in_seal(data):
+            tally.mid_seal += 1
         if mode == "powercut":
+            how = open(out + ".done").read().split(" ")[0] if os.path.exists(out + ".done") else "?"
+            tally.how[how] = tally.how.get(how, 0) + 1
             shutil.rmtree(data)
             os.rename(out, data)
         if not verify(args, tally, pts, data, "iteration %d" % it):
@@ -287,8 +310,9 @@ def run_cuts(args, mode):
         tally.acked += len(pts.acked)
     name = "powercut (%s)" % args.model if mode == "powercut" else "kill -9"
     print("%s: %d cuts, %d acknowledged points, %d lost, %d duplicated, %d altered, "
-          "%d failed runs" % (name, tally.cuts, tally.acked, tally.lost, tally.dup,
-                              tally.altered, tally.failed))
+          "%d failed runs (%d cuts inside a seal%s)" %
+          (name, tally.cuts, tally.acked, tally.lost, tally.dup, tally.altered, tally.failed,
+           tally.mid_seal, "".join(", %d by %s" % (n, k) for k, n in sorted(tally.how.items()))))
     return 0 if not (tally.lost or tally.dup or tally.altered or tally.failed) else 1
 
 
@@ -297,7 +321,9 @@ def run_readers(args):
     data = os.path.join(args.workdir, "data")
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
-    pts = Points(rng.random())
+    # Small, paced batches: every commit still makes old hours due again (a re-seal), while
+    # the data a read must go through stays small over a long run.
+    pts = Points(rng.random(), batch=20)
     port = free_port()
     logp = os.path.join(args.workdir, "metrond.log")
     log = open(logp, "w")
@@ -306,7 +332,7 @@ def run_readers(args):
         print("readers: metrond did not start:\n" + open(logp).read()[-3000:])
         return 1
     stop, lock = threading.Event(), threading.Lock()
-    ws = [threading.Thread(target=writer, args=(port, pts, stop, lock)) for _ in range(2)]
+    ws = [threading.Thread(target=writer, args=(port, pts, stop, lock, 0.05)) for _ in range(2)]
     for w in ws:
         w.start()
     time.sleep(0.5)
@@ -389,6 +415,9 @@ def main():
     ap.add_argument("--metrond", required=True)
     ap.add_argument("--metron", required=True)
     ap.add_argument("--shim")
+    ap.add_argument("--metrond-arg", action="append", default=[],
+                    help="one more argument for metrond (repeat), e.g. --metrond-arg=--sync "
+                    "--metrond-arg=false to see the loop catch losses")
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--seed", type=int, default=None)
