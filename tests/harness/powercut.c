@@ -42,8 +42,11 @@
  * pwrite, pwrite64, writev, pwritev (O_DSYNC writes), fsync, fdatasync,
  * rename, renameat, renameat2, unlink, unlinkat, mkdir, mkdirat, rmdir,
  * ftruncate (counted only). Library calls that reach the kernel without
- * passing through these symbols (stdio inside glibc) are not seen; Metron's
- * engine and LMDB use these calls directly.
+ * passing through these symbols (stdio inside glibc) are not seen, nor are
+ * stores through a writable shared mapping (LMDB's MDB_WRITEMAP, msync);
+ * Metron's engine and LMDB (without MDB_WRITEMAP) use these calls directly.
+ * LMDB writes pages with pwrite/writev and fdatasync, and its meta page
+ * through a second descriptor opened O_DSYNC: both are followed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
