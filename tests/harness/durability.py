@@ -347,6 +347,9 @@ def run_readers(args):
     frm = str((pts.hour0 - (BACK_HOURS + 1) * HOUR_NS) // 10**9)
     to = str((pts.hour0 + HOUR_NS) // 10**9)
     for i in range(args.iterations):
+        if i % 100 == 99:
+            print("%d reads, %d correct, %d errors so far" % (i + 1, correct, errors),
+                  file=sys.stderr)
         with lock:
             acked = dict(pts.acked)
         if i % 2 == 0:
