@@ -35,7 +35,7 @@ run_suite() {
     echo "== tests failed in $build (full log: $log)"
     return 1
   fi
-  grep -hE '^[0-9]+: (crash test|replayed)' "$log" | sed -E 's/^[0-9]+: /   /' || true
+  grep -hE '^[0-9]+: (crash test|replayed|powercut|kill -9|readers beside)' "$log" | sed -E 's/^[0-9]+: /   /' || true
   grep -E 'tests passed' "$log"
 }
 echo "== tests, sanitized build"
