@@ -72,6 +72,10 @@ typedef struct mt_engine_options {
                     will drain it (default false) */
     int64_t (*clock_ns)(void *); /* wall clock for sealing (default mt_now_ns) */
     void *clock_ud;
+    char *why; /* if not NULL: when open fails, the reason for people (the damaged record of
+                  index.mdb and the way out, a format version), why_cap bytes; untouched when
+                  there is nothing to add to the code */
+    size_t why_cap;
 } mt_engine_options;
 
 /* The defaults above, with dir NULL. */

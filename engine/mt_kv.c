@@ -3,7 +3,10 @@
 
 #include "mt_fault.h"
 #include "mt_fs.h"
+#include "mt_hash.h"
+#include "mt_time.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define SUM_LEN          4                     /* the checksum trailer on every value */
+#define SUM_SEED         0x4d54524f4e4b5653ULL /* "MTRONKVS": 0 would collide with plain XXH3 */
 
 static const struct {
     const char *name;
@@ -39,6 +44,10 @@ struct mt_kv {
     char path[4096]; /* DIR/index.mdb */
     /* every transaction holds it shared; mt_kv_compact swaps the file holding it exclusive */
     pthread_rwlock_t swap;
+    bool plain; /* values carry no trailer (a format-1 index read as it is: mt_kv_set_checksums) */
+    pthread_mutex_t dmg_lock;
+    uint64_t ndmg;  /* corrupt records met since open */
+    char dmg[1024]; /* the last one, for people */
 };
 
 struct mt_kv_txn {
@@ -48,6 +57,8 @@ struct mt_kv_txn {
 
 struct mt_kv_cursor {
     MDB_cursor *cur;
+    mt_kv *kv;
+    mt_kv_db db;
 };
 
 static int map_err(int rc)
@@ -99,6 +110,7 @@ int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
     kv->nosync = opt && opt->nosync;
     snprintf(kv->path, sizeof kv->path, "%s/index.mdb", dir);
     pthread_rwlock_init(&kv->swap, NULL);
+    pthread_mutex_init(&kv->dmg_lock, NULL);
     if (!kv->read_only) { /* a compaction that a crash interrupted: its copy is garbage */
         char tmp[4200];
         snprintf(tmp, sizeof tmp, "%s.compact", kv->path);
@@ -118,6 +130,7 @@ void mt_kv_close(mt_kv *kv)
     if (!kv) return;
     if (kv->env) mdb_env_close(kv->env);
     pthread_rwlock_destroy(&kv->swap);
+    pthread_mutex_destroy(&kv->dmg_lock);
     free(kv);
 }
 
@@ -199,12 +212,176 @@ void mt_kv_abort(mt_kv_txn *txn)
     free(txn);
 }
 
+/* ---- checksums ------------------------------------------------------------ */
+
+/* XXH3-64 over the database number, the key and the value, truncated to 32 bits. */
+static uint32_t kv_sum(mt_kv_db db, const void *k, size_t kl, const void *v, size_t vl)
+{
+    uint64_t h = mt_hash64_seeded(k, kl, SUM_SEED + (uint64_t)db);
+    return (uint32_t)mt_hash64_seeded(v, vl, h);
+}
+
+static void put_sum(uint8_t *at, uint32_t s)
+{
+    at[0] = (uint8_t)s, at[1] = (uint8_t)(s >> 8), at[2] = (uint8_t)(s >> 16),
+    at[3] = (uint8_t)(s >> 24);
+}
+
+static uint32_t get_sum(const uint8_t *at)
+{
+    return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* Bytes as a C-like quoted string (\xNN for the unprintable), cut at cap. */
+static void quoted(char *out, size_t cap, const uint8_t *p, size_t n)
+{
+    size_t o = 0;
+    if (cap < 8) return;
+    out[o++] = '"';
+    for (size_t i = 0; i < n && o + 6 < cap; i++) {
+        if (isprint(p[i]) && p[i] != '"' && p[i] != '\\')
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+static void hour_text(char *out, size_t cap, const uint8_t *k4)
+{
+    int64_t hour = (int64_t)be32(k4) - 0x80000000LL;
+    mt_time_format(hour * 3600LL * 1000000000LL, out, cap);
+}
+
+/* What key k of db is, for people: its decoded meaning and what it belongs to. */
+static void describe(char *out, size_t cap, mt_kv_db db, const uint8_t *k, size_t kl)
+{
+    char q[600], t[48];
+    quoted(q, sizeof q, k, kl);
+    switch (db) {
+    case MT_DB_SERIES: snprintf(out, cap, "key %s (a series key: its id and type)", q); return;
+    case MT_DB_SERIES_BY_ID:
+        if (kl == 4) {
+            snprintf(out, cap, "key series id %u (the series' key and type)", be32(k));
+            return;
+        }
+        break;
+    case MT_DB_POSTINGS:
+        snprintf(out, cap, "key %s (a posting term: the ids of its series)", q);
+        return;
+    case MT_DB_HOURS:
+        if (kl == 4) {
+            hour_text(t, sizeof t, k);
+            snprintf(out, cap, "key hour %s (the sealed hour's file generation and size)", t);
+            return;
+        }
+        break;
+    case MT_DB_HEAD:
+        if (kl == 8) {
+            snprintf(out, cap, "key sequence %llu (a head record: points not yet sealed)",
+                     (unsigned long long)be64(k));
+            return;
+        }
+        break;
+    case MT_DB_ROLLUPS:
+        if (kl == 5) {
+            hour_text(t, sizeof t, k + 1);
+            snprintf(out, cap, "key '%c' hour %s (the hour's %s rollups)",
+                     isprint(k[0]) ? k[0] : '?', t, k[0] == 'G' ? "group" : "series");
+            return;
+        }
+        break;
+    case MT_DB_OUTBOX:
+        if (kl == 8) {
+            snprintf(out, cap, "key sequence %llu (an entry the SQL sink must mirror)",
+                     (unsigned long long)be64(k));
+            return;
+        }
+        break;
+    case MT_DB_STATE:
+        snprintf(out, cap, "key %s (%s)", q,
+                 kl && k[0] == 'A'   ? "an alert's state"
+                 : kl && k[0] == 'Q' ? "a row the SQL sink holds back"
+                                     : "a state record");
+        return;
+    default: break;
+    }
+    snprintf(out, cap, "key %s", q);
+}
+
+/* Remember a corrupt record of db (k may be NULL: LMDB's own structure) and return MT_ECORRUPT. */
+static int corrupt(mt_kv *kv, mt_kv_db db, const void *k, size_t kl, const char *what)
+{
+    char key[900] = "";
+    if (k) describe(key, sizeof key, db, k, kl);
+    pthread_mutex_lock(&kv->dmg_lock);
+    kv->ndmg++;
+    int w = snprintf(kv->dmg, sizeof kv->dmg, "%s: database %s%s%s: %s", kv->path, dbs[db].name,
+                     k ? ", " : "", key, what);
+    if (w >= (int)sizeof kv->dmg) memcpy(kv->dmg + sizeof kv->dmg - 4, "...", 4); /* cut */
+    pthread_mutex_unlock(&kv->dmg_lock);
+    return MT_ECORRUPT;
+}
+
+/* map_err, naming db when LMDB found its own pages damaged. */
+static int read_err(mt_kv *kv, mt_kv_db db, int rc)
+{
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+        return corrupt(kv, db, NULL, 0,
+                       rc == MDB_CORRUPTED ? "LMDB page structure damaged (MDB_CORRUPTED)"
+                                           : "LMDB page missing (MDB_PAGE_NOTFOUND)");
+    return map_err(rc);
+}
+
+/* Check v's trailer and strip it from v; MT_ECORRUPT (remembered) on a mismatch. */
+static int verify(mt_kv *kv, mt_kv_db db, const MDB_val *k, MDB_val *v)
+{
+    if (kv->plain) return MT_OK;
+    if (v->mv_size < SUM_LEN)
+        return corrupt(kv, db, k->mv_data, k->mv_size, "value shorter than its checksum");
+    size_t n = v->mv_size - SUM_LEN;
+    if (kv_sum(db, k->mv_data, k->mv_size, v->mv_data, n) !=
+        get_sum((const uint8_t *)v->mv_data + n))
+        return corrupt(kv, db, k->mv_data, k->mv_size,
+                       "checksum mismatch (key or value damaged): not served");
+    v->mv_size = n;
+    return MT_OK;
+}
+
+uint64_t mt_kv_corruption(mt_kv *kv, char *out, size_t cap)
+{
+    pthread_mutex_lock(&kv->dmg_lock);
+    uint64_t n = kv->ndmg;
+    if (cap) snprintf(out, cap, "%s", n ? kv->dmg : "");
+    pthread_mutex_unlock(&kv->dmg_lock);
+    return n;
+}
+
+void mt_kv_set_checksums(mt_kv *kv, bool on)
+{
+    kv->plain = !on;
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
 int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
               size_t *vlen)
 {
     MDB_val k = {klen, (void *)key}, v;
     int rc = mdb_get(txn->txn, txn->kv->dbi[db], &k, &v);
-    if (rc) return map_err(rc);
+    if (rc) return read_err(txn->kv, db, rc);
+    if ((rc = verify(txn->kv, db, &k, &v))) return rc;
     *val = v.mv_data;
     *vlen = v.mv_size;
     return MT_OK;
@@ -214,7 +391,26 @@ int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
               size_t vlen)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    if (txn->kv->plain) return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    uint32_t sum = kv_sum(db, key, klen, val, vlen);
+    if (dbs[db].flags & MDB_DUPSORT) {
+        /* a duplicate is compared as bytes: value first, then its trailer, which is a function
+           of (db, key, value), so the order of the values is unchanged and one value has one
+           stored form (a put again is still a no-op; deleting it names the same bytes) */
+        uint8_t buf[512];
+        if (vlen + SUM_LEN > sizeof buf) return MT_EINVAL; /* LMDB's limit for duplicates */
+        memcpy(buf, val, vlen);
+        put_sum(buf + vlen, sum);
+        v = (MDB_val){vlen + SUM_LEN, buf};
+        return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    }
+    /* the value is written into its place in the page, then its trailer after it */
+    v.mv_size = vlen + SUM_LEN;
+    int rc = mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, MDB_RESERVE);
+    if (rc) return map_err(rc);
+    memcpy(v.mv_data, val, vlen);
+    put_sum((uint8_t *)v.mv_data + vlen, sum);
+    return MT_OK;
 }
 
 int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
@@ -237,6 +433,8 @@ int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out)
         free(c);
         return map_err(rc);
     }
+    c->kv = txn->kv;
+    c->db = db;
     *out = c;
     return MT_OK;
 }
@@ -253,9 +451,11 @@ static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void 
 {
     MDB_val v;
     int rc = mdb_cursor_get(c->cur, k, &v, op);
-    if (rc) return map_err(rc);
+    if (rc) return read_err(c->kv, c->db, rc);
+    /* the key is handed out even for a damaged record, so a caller can name it and step on */
     *kp = k->mv_data;
     *kl = k->mv_size;
+    if ((rc = verify(c->kv, c->db, k, &v))) return rc;
     *vp = v.mv_data;
     *vl = v.mv_size;
     return MT_OK;
@@ -324,4 +524,117 @@ int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n)
     int rc = mdb_stat(txn->txn, txn->kv->dbi[db], &st);
     if (!rc) *n = st.ms_entries;
     return map_err(rc);
+}
+
+/* ---- format 1 -> 2 ------------------------------------------------------------ */
+
+typedef struct raw_rec {
+    uint8_t *k, *v;
+    size_t kl, vl;
+} raw_rec;
+
+typedef struct raw_batch {
+    raw_rec *r;
+    size_t n, cap;
+    bool end; /* the database has no record after the batch */
+} raw_batch;
+
+#define MIGRATE_BATCH 4096 /* keys read, then rewritten, at a time (bounded memory) */
+
+static int raw_add(raw_batch *b, const MDB_val *k, const MDB_val *v)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : MIGRATE_BATCH;
+        raw_rec *g = realloc(b->r, cap * sizeof *g);
+        if (!g) return -ENOMEM;
+        b->r = g;
+        b->cap = cap;
+    }
+    raw_rec *x = &b->r[b->n++];
+    x->k = malloc(k->mv_size ? k->mv_size : 1);
+    x->v = malloc(v->mv_size ? v->mv_size : 1);
+    x->kl = k->mv_size;
+    x->vl = v->mv_size;
+    if (!x->k || !x->v) return -ENOMEM;
+    memcpy(x->k, k->mv_data, k->mv_size);
+    memcpy(x->v, v->mv_data, v->mv_size);
+    return MT_OK;
+}
+
+static void raw_clear(raw_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) free(b->r[i].k), free(b->r[i].v);
+    b->n = 0;
+}
+
+/* Read the records of up to MIGRATE_BATCH keys after key last (NULL: from the first) into b. */
+static int raw_read(mt_kv_txn *txn, mt_kv_db db, const raw_rec *last, raw_batch *b)
+{
+    bool dup = dbs[db].flags & MDB_DUPSORT;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &cur);
+    if (rc) return read_err(txn->kv, db, rc);
+    MDB_val k = {0, NULL}, v;
+    if (!last) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    } else {
+        k = (MDB_val){last->kl, last->k};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (!rc && k.mv_size == last->kl && !memcmp(k.mv_data, last->k, last->kl))
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+    }
+    int arc = MT_OK;
+    for (size_t keys = 0; !rc && !arc && keys < MIGRATE_BATCH; keys++) {
+        /* a key's duplicates go in one batch: the key is deleted and written again whole */
+        arc = raw_add(b, &k, &v);
+        MDB_val k2;
+        while (dup && !arc && !(rc = mdb_cursor_get(cur, &k2, &v, MDB_NEXT_DUP)))
+            arc = raw_add(b, &k, &v);
+        if (dup && rc == MDB_NOTFOUND) rc = 0;
+        if (!rc && !arc) rc = mdb_cursor_get(cur, &k, &v, dup ? MDB_NEXT_NODUP : MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    b->end = rc == MDB_NOTFOUND;
+    if (arc) return arc;
+    return rc == MDB_NOTFOUND ? MT_OK : rc ? read_err(txn->kv, db, rc) : MT_OK;
+}
+
+int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records)
+{
+    if (txn->kv->plain || txn->kv->read_only) return MT_EINVAL;
+    raw_batch b = {0};
+    raw_rec last = {0};
+    int rc = MT_OK;
+    uint64_t total = 0;
+    for (int db = 0; db < MT_DB__COUNT && !rc; db++) {
+        bool dup = dbs[db].flags & MDB_DUPSORT, first = true;
+        for (;;) {
+            rc = raw_read(txn, (mt_kv_db)db, first ? NULL : &last, &b);
+            const raw_rec *r = b.r;
+            for (size_t i = 0; !rc && i < b.n; i++) {
+                bool new_key =
+                    i == 0 || r[i].kl != r[i - 1].kl || memcmp(r[i].k, r[i - 1].k, r[i].kl);
+                if (dup && new_key) { /* its old duplicates go; each comes back with a trailer */
+                    MDB_val k = {r[i].kl, r[i].k};
+                    rc = map_err(mdb_del(txn->txn, txn->kv->dbi[db], &k, NULL));
+                }
+                if (!rc) rc = mt_kv_put(txn, (mt_kv_db)db, r[i].k, r[i].kl, r[i].v, r[i].vl);
+            }
+            total += b.n;
+            if (!rc && b.n) { /* the batch's last key is where the next one starts */
+                free(last.k);
+                last = (raw_rec){.k = b.r[b.n - 1].k, .kl = b.r[b.n - 1].kl};
+                b.r[b.n - 1].k = NULL;
+            }
+            bool end = b.end || !b.n;
+            raw_clear(&b);
+            if (rc || end) break;
+            first = false;
+        }
+        free(last.k);
+        last = (raw_rec){0};
+    }
+    free(b.r);
+    if (records) *records = total;
+    return rc;
 }
