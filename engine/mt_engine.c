@@ -316,6 +316,7 @@ static int recover(mt_engine *e)
     e->next_gen = (uint32_t)gen;
     if (!rc) rc = mt_index_load(&e->index, t);
     /* the rest of the index is read whole too: a damaged record refuses the open */
+    if (!rc) rc = verify_db(t, MT_DB_META);
     if (!rc) rc = verify_db(t, MT_DB_SERIES);
     if (!rc) rc = verify_db(t, MT_DB_POSTINGS);
     /* sealed hours */
