@@ -242,19 +242,19 @@ static uint64_t be64(const uint8_t *p)
     return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
-/* Bytes as a C-like quoted string (\xNN for the unprintable), cut at cap. */
+/* Bytes in single quotes (\xNN for the unprintable and quotes), cut at cap. */
 static void quoted(char *out, size_t cap, const uint8_t *p, size_t n)
 {
     size_t o = 0;
     if (cap < 8) return;
-    out[o++] = '"';
-    for (size_t i = 0; i < n && o + 6 < cap; i++) {
-        if (isprint(p[i]) && p[i] != '"' && p[i] != '\\')
+    out[o++] = '\'';
+    for (size_t i = 0; i < n && o + 6 < cap; i++) { /* no '"': the text goes into logfmt values */
+        if (isprint(p[i]) && p[i] != '"' && p[i] != '\'' && p[i] != '\\')
             out[o++] = (char)p[i];
         else
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
     }
-    out[o++] = '"';
+    out[o++] = '\'';
     out[o] = '\0';
 }
 

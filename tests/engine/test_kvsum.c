@@ -322,7 +322,7 @@ static int read_db(mt_kv_db db, char *why, size_t cap)
 static const char *key_words(mt_kv_db db)
 {
     switch (db) {
-    case MT_DB_META: return "key \"ge"; /* "gen", or the flipped "gem"/"geo" */
+    case MT_DB_META: return "key 'ge"; /* "gen", or the flipped "gem"/"geo" */
     case MT_DB_SERIES: return "(a series key";
     case MT_DB_SERIES_BY_ID: return "key series id ";
     case MT_DB_POSTINGS: return "(a posting term";
@@ -346,6 +346,13 @@ static void collect(void *ud, const char *line)
     size_t used = strlen(l->text);
     snprintf(l->text + used, sizeof l->text - used, "%s\n", line);
     l->n++;
+}
+
+static int count_rollup(void *ud, const mt_rollup *r)
+{
+    (void)r;
+    (*(size_t *)ud)++;
+    return 0;
 }
 
 static int rollups_cb(void *ud, const mt_rollup *r)
@@ -578,6 +585,80 @@ Test(kvsum, a_format1_index_is_read_as_it_is_and_migrated_in_place_at_open)
     free(before);
     free(after);
     free(ro);
+}
+
+/* Points of series cpu,host=<host> <field> over all time, into ts/v (at most cap). */
+static size_t read_series(mt_engine *e, const char *host, const char *field, int64_t *ts, double *v,
+                          size_t cap)
+{
+    char k[512];
+    mt_name tk[1] = {{"host", 4}}, tv[1] = {{host, strlen(host)}};
+    size_t kl =
+        mt_series_key(k, sizeof k, (mt_name){"cpu", 3}, tk, tv, 1, (mt_name){field, strlen(field)});
+    uint32_t id;
+    mt_vtype t;
+    cr_assert_eq(mt_engine_series_lookup(e, k, kl, &id, &t), MT_OK, "%s %s", host, field);
+    mt_scan *s;
+    cr_assert_eq(mt_scan_open(e, id, 0, INT64_MAX, &s), MT_OK);
+    mt_points p;
+    size_t n = 0;
+    int rc;
+    while ((rc = mt_scan_next(s, &p)) == MT_OK)
+        for (size_t i = 0; i < p.n && n < cap; i++, n++)
+            ts[n] = p.ts[i], v[n] = t == MT_VT_INT ? (double)p.vals[i].i : p.vals[i].f;
+    cr_assert_eq(rc, MT_ENOTFOUND, "%s", mt_strerror(rc));
+    mt_scan_close(s);
+    return n;
+}
+
+/*
+ * tests/fixtures/format1.tar.gz: a data dir the format-1 build (main at
+ * 22f8b40) wrote with `metron import --data`, from these lines:
+ *   cpu,host=fx-a usage=i*0.5,idle=i       at 2025-01-01T00:00Z + i min, i < 120
+ *   cpu,host=fx-b usage=100+i*0.5,idle=i   likewise
+ *   cpu,host=fx-a usage=-i.25 (0.25 for i 0)  at 2030-01-01T00:00Z + i min, i < 10
+ * (three sealed hours, their rollups, 4 series).
+ */
+Test(kvsum, a_data_dir_written_by_the_format1_build_opens_migrated_with_every_point)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "tar -xzf '%s/format1.tar.gz' -C '%s'", MT_FIXTURES, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mt_engine *e = open_ok();
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.series, 4);
+    cr_expect_eq(st.sealed_hours, 3);
+    int64_t ts[200];
+    double v[200];
+    cr_assert_eq(read_series(e, "fx-a", "usage", ts, v, 200), 130);
+    for (int i = 0; i < 120; i++) {
+        cr_expect_eq(ts[i], T0 + i * 60 * S);
+        cr_expect_eq(v[i], i * 0.5);
+    }
+    for (int i = 0; i < 10; i++) {
+        cr_expect_eq(ts[120 + i], 1893456000LL * S + i * 60 * S);
+        cr_expect_eq(v[120 + i], i ? -i - 0.25 : 0.25);
+    }
+    cr_assert_eq(read_series(e, "fx-b", "usage", ts, v, 200), 120);
+    for (int i = 0; i < 120; i++) cr_expect_eq(v[i], 100 + i * 0.5);
+    cr_assert_eq(read_series(e, "fx-b", "idle", ts, v, 200), 120);
+    for (int i = 0; i < 120; i++) cr_expect_eq(v[i], i);
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    cr_expect_eq(
+        mt_engine_postings(e, MT_TERM_TAG, (mt_name){"host", 4}, (mt_name){"fx-b", 4}, &ids, &n),
+        MT_OK);
+    cr_expect_eq(n, 2, "fx-b: usage and idle");
+    free(ids);
+    size_t rollups = 0;
+    cr_expect_eq(mt_engine_rollups(e, INT32_MIN, INT32_MAX, false, count_rollup, &rollups), MT_OK);
+    cr_expect_eq(rollups, 9, "series rollups: 4 in each of 2025's hours, 1 in 2030's: %zu",
+                 rollups);
+    mt_engine_close(e);
+    uint64_t version;
+    cr_expect_gt(verify_all(&version), 0);
+    cr_expect_eq(version, 2);
 }
 
 Test(kvsum, a_newer_format_is_refused_with_its_version)
