@@ -701,7 +701,7 @@ Test(kvsum, random_bit_flips_in_index_mdb_give_an_error_or_the_same_answers)
     size_t n;
     uint8_t *bytes = slurp(index_path(), &n);
     const char *env = getenv("MT_KVSUM_FLIPS");
-    int trials = env ? atoi(env) : 400;
+    int trials = env ? atoi(env) : 300;
     uint64_t rs = mt_test_seed();
     int same = 0, refused = 0, failed = 0, silent = 0, crashed = 0, meta_silent = 0;
     for (int i = 0; i < trials; i++) {
