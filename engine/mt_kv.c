@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
@@ -44,21 +45,31 @@ struct mt_kv {
     char path[4096]; /* DIR/index.mdb */
     /* every transaction holds it shared; mt_kv_compact swaps the file holding it exclusive */
     pthread_rwlock_t swap;
+    MDB_env *map_env;        /* the environment map_base was found for */
+    const uint8_t *map_base; /* where LMDB mapped index.mdb (NULL: unknown, no bound checked) */
     bool plain; /* values carry no trailer (a format-1 index read as it is: mt_kv_set_checksums) */
-    pthread_mutex_t dmg_lock;
-    uint64_t ndmg;  /* corrupt records met since open */
-    char dmg[1024]; /* the last one, for people */
+    pthread_mutex_t dmg_lock; /* guards the three below and map_env, map_base */
+    uint64_t ndmg;            /* corrupt records met since open */
+    char dmg[1024];           /* the last one, for people */
 };
 
 struct mt_kv_txn {
     mt_kv *kv;
     MDB_txn *txn;
+    /* the map, and the end of the file in it as of begin: a damaged size in a page must not
+       send a read past the end of the file (SIGBUS) */
+    const uint8_t *map, *map_end, *file_end;
 };
 
 struct mt_kv_cursor {
     MDB_cursor *cur;
     mt_kv *kv;
+    mt_kv_txn *txn;
     mt_kv_db db;
+    /* the previous step's key (and duplicate): each next one must sort after it */
+    bool have_prev;
+    size_t prev_kl, prev_vl;
+    uint8_t prev_k[512], prev_v[512];
 };
 
 static int map_err(int rc)
@@ -173,6 +184,31 @@ uint64_t mt_kv_live_bytes(mt_kv *kv)
     return pages * psize;
 }
 
+/*
+ * Where LMDB mapped the environment's data file: LMDB says it only for
+ * MDB_FIXEDMAP, so it is looked up in /proc/self/maps by the file's device
+ * and inode. NULL when not found (no bound is checked then).
+ */
+static const uint8_t *find_map(MDB_env *env)
+{
+    int fd;
+    struct stat st;
+    if (mdb_env_get_fd(env, &fd) || fstat(fd, &st)) return NULL;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return NULL;
+    char line[4400];
+    const uint8_t *base = NULL;
+    while (!base && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &lo, &hi, &off, &maj, &min, &ino) == 6 &&
+            off == 0 && ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev)
+            base = (const uint8_t *)lo;
+    }
+    fclose(f);
+    return base;
+}
+
 int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
 {
     mt_kv_txn *t = malloc(sizeof *t);
@@ -184,6 +220,22 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
         pthread_rwlock_unlock(&kv->swap);
         free(t);
         return map_err(rc);
+    }
+    MDB_envinfo info;
+    MDB_stat st;
+    pthread_mutex_lock(&kv->dmg_lock);
+    if (kv->map_env != kv->env) { /* first use of this environment (open, or after compact) */
+        kv->map_base = find_map(kv->env);
+        kv->map_env = kv->env;
+    }
+    const uint8_t *base = kv->map_base;
+    pthread_mutex_unlock(&kv->dmg_lock);
+    if (base && mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0) {
+        t->map = base;
+        t->map_end = t->map + info.me_mapsize;
+        t->file_end = t->map + ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+    } else {
+        t->map = t->map_end = t->file_end = NULL; /* no bound known: none checked */
     }
     *out = t;
     return MT_OK;
@@ -344,9 +396,28 @@ static int read_err(mt_kv *kv, mt_kv_db db, int rc)
     return map_err(rc);
 }
 
-/* Check v's trailer and strip it from v; MT_ECORRUPT (remembered) on a mismatch. */
-static int verify(mt_kv *kv, mt_kv_db db, const MDB_val *k, MDB_val *v)
+/*
+ * Whether [p, p+n) runs past the end of the file in the map. LMDB trusts the
+ * sizes in its pages; a damaged one would make the checksum (or a caller)
+ * read past the end of the file, which is SIGBUS. Pages a write transaction
+ * made dirty live outside the map and are not checked.
+ */
+static bool past_file(const mt_kv_txn *t, const void *p, size_t n)
 {
+    const uint8_t *b = p;
+    if (!t->map || b < t->map || b >= t->map_end) return false;
+    return b >= t->file_end || n > (size_t)(t->file_end - b);
+}
+
+/* Check v's trailer and strip it from v; MT_ECORRUPT (remembered) on a mismatch. */
+static int verify(mt_kv_txn *t, mt_kv_db db, const MDB_val *k, MDB_val *v)
+{
+    mt_kv *kv = t->kv;
+    if (past_file(t, k->mv_data, k->mv_size))
+        return corrupt(kv, db, NULL, 0, "a key's size points past the end of the file");
+    if (past_file(t, v->mv_data, v->mv_size))
+        return corrupt(kv, db, k->mv_data, k->mv_size,
+                       "the value's size points past the end of the file");
     if (kv->plain) return MT_OK;
     if (v->mv_size < SUM_LEN)
         return corrupt(kv, db, k->mv_data, k->mv_size, "value shorter than its checksum");
@@ -381,7 +452,7 @@ int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
     MDB_val k = {klen, (void *)key}, v;
     int rc = mdb_get(txn->txn, txn->kv->dbi[db], &k, &v);
     if (rc) return read_err(txn->kv, db, rc);
-    if ((rc = verify(txn->kv, db, &k, &v))) return rc;
+    if ((rc = verify(txn, db, &k, &v))) return rc;
     *val = v.mv_data;
     *vlen = v.mv_size;
     return MT_OK;
@@ -434,7 +505,9 @@ int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out)
         return map_err(rc);
     }
     c->kv = txn->kv;
+    c->txn = txn;
     c->db = db;
+    c->have_prev = false;
     *out = c;
     return MT_OK;
 }
@@ -446,6 +519,40 @@ void mt_kv_cursor_close(mt_kv_cursor *c)
     free(c);
 }
 
+/* LMDB's default order: bytes, then the shorter first. */
+static int cmp_memn(const void *a, size_t al, const void *b, size_t bl)
+{
+    int d = memcmp(a, b, al < bl ? al : bl);
+    return d ? d : (al > bl) - (al < bl);
+}
+
+/*
+ * A step forward must land after the previous one: a damaged node pointer
+ * or page link that shows one record twice (or another in place of the
+ * one it hides) is out of order, though each record's own checksum holds.
+ */
+static int in_order(mt_kv_cursor *c, MDB_cursor_op op, const MDB_val *k, const MDB_val *v)
+{
+    bool dup = dbs[c->db].flags & MDB_DUPSORT;
+    if (op == MDB_NEXT && c->have_prev) {
+        int d = cmp_memn(c->prev_k, c->prev_kl, k->mv_data, k->mv_size);
+        if (d == 0 && dup) d = cmp_memn(c->prev_v, c->prev_vl, v->mv_data, v->mv_size);
+        if (d >= 0) {
+            c->have_prev = false;
+            return corrupt(c->kv, c->db, k->mv_data, k->mv_size,
+                           "out of order after the previous record: a page of the database is "
+                           "damaged");
+        }
+    }
+    c->have_prev = k->mv_size <= sizeof c->prev_k && (!dup || v->mv_size <= sizeof c->prev_v);
+    if (c->have_prev) {
+        memcpy(c->prev_k, k->mv_data, k->mv_size);
+        c->prev_kl = k->mv_size;
+        if (dup) memcpy(c->prev_v, v->mv_data, c->prev_vl = v->mv_size);
+    }
+    return MT_OK;
+}
+
 static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp, size_t *kl,
                       const void **vp, size_t *vl)
 {
@@ -455,7 +562,8 @@ static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void 
     /* the key is handed out even for a damaged record, so a caller can name it and step on */
     *kp = k->mv_data;
     *kl = k->mv_size;
-    if ((rc = verify(c->kv, c->db, k, &v))) return rc;
+    if ((rc = verify(c->txn, c->db, k, &v))) return rc;
+    if ((rc = in_order(c, op, k, &v))) return rc;
     *vp = v.mv_data;
     *vl = v.mv_size;
     return MT_OK;
@@ -524,6 +632,27 @@ int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n)
     int rc = mdb_stat(txn->txn, txn->kv->dbi[db], &st);
     if (!rc) *n = st.ms_entries;
     return map_err(rc);
+}
+
+int mt_kv_verify(mt_kv_txn *txn, mt_kv_db db, size_t *records)
+{
+    mt_kv_cursor *c;
+    int rc = mt_kv_cursor_open(txn, db, &c);
+    if (rc) return rc;
+    const void *k, *v;
+    size_t kl, vl, n = 0, want = 0;
+    for (rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == MT_OK;
+         rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl))
+        n++;
+    mt_kv_cursor_close(c);
+    if (rc != MT_ENOTFOUND) return rc;
+    if (records) *records = n;
+    /* a damaged page header can hide records from a walk: LMDB's own count must agree */
+    if ((rc = mt_kv_count(txn, db, &want))) return rc;
+    if (n == want) return MT_OK;
+    char what[160];
+    snprintf(what, sizeof what, "a walk found %zu records where the database counts %zu", n, want);
+    return corrupt(txn->kv, db, NULL, 0, what);
 }
 
 /* ---- format 1 -> 2 ------------------------------------------------------------ */

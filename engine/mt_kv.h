@@ -31,7 +31,11 @@
  * trailer too: it follows the value and is a function of (db, key, value),
  * so duplicates keep their value order and a value has exactly one stored
  * form. LMDB's own page damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) is
- * remembered the same way, naming the database.
+ * remembered the same way, naming the database; so are two defences
+ * against damaged page structure that record checksums cannot see: a key
+ * or value whose size would reach past the end of the file (a read there
+ * would be SIGBUS), and a cursor step that does not land after the
+ * previous key (a damaged node pointer showing one record twice).
  */
 #ifndef MT_KV_H
 #define MT_KV_H
@@ -163,6 +167,14 @@ void mt_kv_set_checksums(mt_kv *kv, bool on);
  * mt_kv_grow, begin again); -ENOMEM.
  */
 int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records);
+
+/*
+ * Read every record of db in order: each verifies its checksum, each key
+ * (and duplicate) sorts after the one before, and their number is LMDB's
+ * count of the database. MT_OK (*records, may be NULL), or MT_ECORRUPT
+ * (described for mt_kv_corruption).
+ */
+int mt_kv_verify(mt_kv_txn *txn, mt_kv_db db, size_t *records);
 
 /* The number of entries of db. */
 int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n);

@@ -706,6 +706,7 @@ Test(kvsum, random_bit_flips_in_index_mdb_give_an_error_or_the_same_answers)
     int same = 0, refused = 0, failed = 0, silent = 0, crashed = 0, meta_silent = 0;
     for (int i = 0; i < trials; i++) {
         size_t bit = (size_t)(mt_test_rand(&rs) % (n * 8));
+        if (getenv("MT_KVSUM_BIT")) bit = strtoull(getenv("MT_KVSUM_BIT"), NULL, 10); /* replay */
         copy_tree(pristine, dir);
         uint8_t *copy = malloc(n);
         memcpy(copy, bytes, n);
