@@ -26,7 +26,7 @@
 #include "mt_fs.h"
 #include "mt_time.h"
 
-#define FORMAT_VERSION   1
+#define FORMAT_VERSION   2 /* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated */
 #define SEAL_CHECK_NS    1000000000LL /* the writer looks for due hours at least this often */
 #define DEFAULT_GRACE_NS (300LL * 1000000000LL)
 
@@ -224,6 +224,66 @@ static bool has_hour_files(const char *dir)
     return nftw(blocks, any_hour_file, 16, FTW_PHYS) > 0;
 }
 
+/* Read every record of db: each verifies its checksum and order, and the count agrees. */
+static int verify_db(mt_kv_txn *t, mt_kv_db db)
+{
+    return mt_kv_verify(t, db, NULL);
+}
+
+static uint64_t seq_of(const void *k, size_t kl)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; k && i < kl && i < 8; i++) s = s << 8 | ((const uint8_t *)k)[i];
+    return s;
+}
+
+/*
+ * The format of index.mdb, before recovery reads it: format 1 (values
+ * without checksums) is migrated to FORMAT_VERSION in place, in one write
+ * transaction (the hour files do not change); a reader reads it as it is
+ * (e->plain_kv). A version this build does not know stays MT_EFORMAT (in
+ * recover).
+ */
+static int open_format(mt_engine *e)
+{
+    mt_kv_set_checksums(e->kv, false); /* the version record as it is stored */
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, false, &t);
+    if (rc) return rc;
+    const void *p;
+    size_t n;
+    uint64_t v = 0;
+    rc = mt_kv_get(t, MT_DB_META, "version", 7, &p, &n);
+    if (!rc && n == 8) memcpy(&v, p, 8);
+    mt_kv_abort(t);
+    mt_kv_set_checksums(e->kv, true);
+    if (rc == MT_ENOTFOUND) return MT_OK; /* a new index, or a reader's empty one */
+    if (rc) return rc;
+    if (n != 8) return MT_OK; /* checked with its checksum by recover */
+    e->format = v;
+    if (v != 1) return MT_EFORMAT;
+    if (e->opt.read_only) {
+        mt_kv_set_checksums(e->kv, false);
+        e->plain_kv = true;
+        return MT_OK;
+    }
+    for (int attempt = 0;; attempt++) {
+        uint64_t records = 0;
+        if ((rc = mt_kv_begin(e->kv, true, &t))) return rc;
+        rc = mt_kv_add_checksums(t, &records);
+        if (!rc) rc = mt_engine_meta_put(t, "version", FORMAT_VERSION);
+        if (!rc)
+            rc = mt_kv_commit(t);
+        else
+            mt_kv_abort(t);
+        if (rc != MT_EFULL || attempt == 8) {
+            if (!rc) e->migrated_records = records;
+            return rc;
+        }
+        if ((rc = mt_kv_grow(e->kv))) return rc;
+    }
+}
+
 static int recover(mt_engine *e)
 {
     mt_kv_txn *t;
@@ -245,18 +305,24 @@ static int recover(mt_engine *e)
         version = FORMAT_VERSION;
         rc = mt_engine_meta_put(t, "version", version);
     }
-    if (!rc && version != FORMAT_VERSION) rc = MT_EFORMAT;
+    if (!rc && version != FORMAT_VERSION && !(e->plain_kv && version == 1)) rc = MT_EFORMAT;
+    e->format = version;
     if (!rc && (rc = meta_get_u64(t, "seq", &e->seq)) == MT_ENOTFOUND) rc = MT_OK;
     if (!rc && (rc = meta_get_u64(t, "gen", &gen)) == MT_ENOTFOUND) rc = MT_OK;
     e->next_gen = (uint32_t)gen;
     if (!rc && rebuild) rc = mt_repair_rebuild_index(e, t); /* from the hour files alone */
     if (!rc) rc = mt_index_load(&e->index, t);
+    /* the rest of the index is read whole too: a damaged record refuses the open */
+    if (!rc) rc = verify_db(t, MT_DB_META);
+    if (!rc) rc = verify_db(t, MT_DB_SERIES);
+    if (!rc) rc = verify_db(t, MT_DB_POSTINGS);
     /* sealed hours */
     mt_kv_cursor *c = NULL;
     const void *k, *v;
     size_t kl, vl;
     if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HOURS, &c);
-    for (int r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
+    int r = rc;
+    for (r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         const uint8_t *kb = k;
         if (kl != 4 || vl != 12) {
@@ -278,17 +344,38 @@ static int recover(mt_engine *e)
            gone, not damaged): retry with a newer snapshot */
         if (hr == MT_ECORRUPT && e->opt.read_only && hour_file_missing(e, hour, g)) rc = -EAGAIN;
     }
+    if (!rc && r != MT_ENOTFOUND) rc = r; /* a damaged hours record: not "no more hours" */
     mt_kv_cursor_close(c);
     c = NULL; /* closed once, whatever follows */
-    /* the head log */
+    /* the head log: a damaged record is skipped and reported (its points are lost), the rest is
+       replayed (docs/storage.md, "Damage") */
     if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
-    for (int r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
+    k = NULL;
+    for (r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
-        int pr = mt_rec_replay(v, vl, replay_type, replay_point, e);
-        if (pr == -ENOMEM)
+        int pr = r == MT_OK ? mt_rec_replay(v, vl, replay_type, replay_point, e) : r;
+        if (r == MT_ENOTFOUND) break;
+        if (r == MT_ECORRUPT && !k) { /* LMDB's own pages: the cursor cannot step on */
+            rc = r;
+            break;
+        }
+        if (pr == -ENOMEM || (r && r != MT_ECORRUPT)) {
             rc = pr;
-        else if (pr)
+            break;
+        }
+        if (pr) {
             e->st.head_records_skipped++;
+            if (!e->head_damage[0]) {
+                if (r == MT_ECORRUPT)
+                    mt_kv_corruption(e->kv, e->head_damage, sizeof e->head_damage);
+                else
+                    snprintf(e->head_damage, sizeof e->head_damage,
+                             "%s/index.mdb: database head, key sequence %llu: the record does "
+                             "not decode (%s)",
+                             e->dir, (unsigned long long)seq_of(k, kl), mt_strerror(pr));
+            }
+        }
+        k = NULL; /* set again by a step that reached a record */
     }
     mt_kv_cursor_close(c);
     if (!rc)
@@ -597,6 +684,20 @@ static int set_index_aside(mt_engine *e)
     return mt_fs_sync_dir(e->dir);
 }
 
+/* Why open failed, for people, when there is more to say than the code. */
+static void open_why(mt_engine *e, int rc, char *why, size_t cap)
+{
+    char d[1100] = "";
+    if (rc == MT_ECORRUPT && e->kv && mt_kv_corruption(e->kv, d, sizeof d))
+        snprintf(why, cap,
+                 "%s; the index cannot be trusted, nothing was changed: restore index.mdb from a "
+                 "backup (or rebuild it from the hour files: metron repair --rebuild-index)",
+                 d);
+    else if (rc == MT_EFORMAT)
+        snprintf(why, cap, "%s/index.mdb is format %llu; this build reads formats 1 to %d", e->dir,
+                 (unsigned long long)e->format, FORMAT_VERSION);
+}
+
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
 {
     if (!opt || !opt->dir || !*opt->dir) return MT_EINVAL;
@@ -624,7 +725,10 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     if (rc == -ENOENT && opt->read_only) rc = has_hour_files(e->dir) ? MT_ENOINDEX : MT_ENOTFOUND;
     if (!rc) rc = mt_encoder_new(opt->zstd_level, &e->enc);
     if (!rc) rc = mt_decoder_new(&e->dec);
+    if (!rc) rc = open_format(e);
     if (!rc) rc = recover(e);
+    if (rc && opt->why && opt->why_cap) open_why(e, rc, opt->why, opt->why_cap);
+    if (!rc) e->kv_damage_at_open = mt_kv_corruption(e->kv, NULL, 0);
     /* index.mdb (and its lock file) may be new: their entries made durable before any commit
        is acknowledged */
     if (!rc && !opt->read_only) rc = mt_fs_sync_dir(e->dir);
@@ -828,13 +932,15 @@ static int walk_postings(mt_engine *e, const char *prefix, size_t pl,
     }
     const void *k, *v;
     size_t kl, vl;
-    for (int r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
+    int r;
+    for (r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         if (kl < pl || memcmp(k, prefix, pl) || vl != 4) break;
         const uint8_t *b = v;
         rc = visit(ud, k, kl,
                    (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
     }
+    if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged posting: not the end */
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
     return rc == WALK_DONE ? MT_OK : rc;
@@ -973,12 +1079,22 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
     }
     if (e->st.head_records_skipped) {
         snprintf(line, sizeof line,
-                 "%llu head records failed their checksum at open: their points are lost",
-                 (unsigned long long)e->st.head_records_skipped);
+                 "%llu head records failed their checksum at open and were skipped: their points "
+                 "are lost (the first: %s)",
+                 (unsigned long long)e->st.head_records_skipped, e->head_damage);
         fn(ud, line);
         n++;
     }
     pthread_rwlock_unlock(&e->lock);
+    char d[1100];
+    uint64_t nk = mt_kv_corruption(e->kv, d, sizeof d);
+    if (nk > e->kv_damage_at_open) { /* met by a read since open (rollups, outbox, state) */
+        snprintf(line, sizeof line,
+                 "%llu damaged records of index.mdb met by reads (not served); the last: %s",
+                 (unsigned long long)(nk - e->kv_damage_at_open), d);
+        fn(ud, line);
+        n++;
+    }
     return n;
 }
 

@@ -79,6 +79,10 @@ typedef struct mt_engine_options {
                               the lost head log's points cannot come back (metron repair) */
     void (*report)(void *ud, const char *line); /* what a rebuild did and could not do */
     void *report_ud;
+    char *why; /* if not NULL: when open fails, the reason for people (the damaged record of
+                  index.mdb and the way out, a format version), why_cap bytes; untouched when
+                  there is nothing to add to the code */
+    size_t why_cap;
 } mt_engine_options;
 
 /* The defaults above, with dir NULL. */
@@ -97,6 +101,15 @@ mt_engine_options mt_engine_options_default(void);
  * Recovery removes only files it can prove are its own leftovers; the rest
  * goes to DIR/lost+found/ (mt_engine_stats.files_set_aside). Damage found
  * at open does not stop it: mt_engine_damage lists it.
+ *
+ * index.mdb's records carry checksums (format 2, mt_kv.h; a format-1 index
+ * is migrated in place by a writer, read as it is by a reader). Open reads
+ * meta, series, series_by_id, postings, hours and head whole: a damaged
+ * record of the first five refuses the open (MT_ECORRUPT; opt->why names
+ * the database and key and the way out: restore index.mdb or rebuild it);
+ * a damaged head record is skipped, counted in head_records_skipped and
+ * named by mt_engine_damage. A damaged rollups, outbox or state record
+ * fails the read that meets it with MT_ECORRUPT (docs/storage.md, "Damage").
  */
 int mt_engine_open(const mt_engine_options *opt, mt_engine **out);
 
@@ -508,8 +521,12 @@ int mt_engine_health(mt_engine *e, char *why, size_t cap);
  * What open found damaged, one line each through fn: every sealed hour whose
  * file could not be read ("hour 2025-01-01T01:00:00Z, file DIR/blocks/...:
  * missing or damaged"; scans of that hour answer MT_ECORRUPT, never data),
- * and the head records skipped ("N head records failed their checksum: their
- * points are lost"). Returns the number of lines. Any thread.
+ * and the head records skipped ("N head records failed their checksum at
+ * open and were skipped: their points are lost (the first: DIR/index.mdb:
+ * database head, key sequence S ...)"), and the damaged records of
+ * index.mdb that reads met since open ("N damaged records of index.mdb met
+ * by reads (not served); the last: ..."). Returns the number of lines. Any
+ * thread.
  */
 size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), void *ud);
 

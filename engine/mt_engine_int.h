@@ -286,6 +286,11 @@ struct mt_engine {
     uint32_t next_gen;
     mt_recbuf rec;
     mt_engine_stats st;
+    uint64_t format;            /* index.mdb's format version as open found it */
+    bool plain_kv;              /* a reader of a format-1 index: values without checksums */
+    uint64_t migrated_records;  /* records open rewrote with their checksum (format 1 -> 2) */
+    char head_damage[1100];     /* the first head record skipped at open, for people */
+    uint64_t kv_damage_at_open; /* mt_kv_corruption's count once open was done */
 };
 
 /* Hour index of a timestamp (floor division). */

@@ -3,7 +3,10 @@
 
 #include "mt_fault.h"
 #include "mt_fs.h"
+#include "mt_hash.h"
+#include "mt_time.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -12,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define SUM_LEN          4                     /* the checksum trailer on every value */
+#define SUM_SEED         0x4d54524f4e4b5653ULL /* "MTRONKVS": 0 would collide with plain XXH3 */
 
 static const struct {
     const char *name;
@@ -39,15 +45,31 @@ struct mt_kv {
     char path[4096]; /* DIR/index.mdb */
     /* every transaction holds it shared; mt_kv_compact swaps the file holding it exclusive */
     pthread_rwlock_t swap;
+    MDB_env *map_env;        /* the environment map_base was found for */
+    const uint8_t *map_base; /* where LMDB mapped index.mdb (NULL: unknown, no bound checked) */
+    bool plain; /* values carry no trailer (a format-1 index read as it is: mt_kv_set_checksums) */
+    pthread_mutex_t dmg_lock; /* guards the three below and map_env, map_base */
+    uint64_t ndmg;            /* corrupt records met since open */
+    char dmg[1024];           /* the last one, for people */
 };
 
 struct mt_kv_txn {
     mt_kv *kv;
     MDB_txn *txn;
+    /* the map, and the end of the file in it as of begin: a damaged size in a page must not
+       send a read past the end of the file (SIGBUS) */
+    const uint8_t *map, *map_end, *file_end;
 };
 
 struct mt_kv_cursor {
     MDB_cursor *cur;
+    mt_kv *kv;
+    mt_kv_txn *txn;
+    mt_kv_db db;
+    /* the previous step's key (and duplicate): each next one must sort after it */
+    bool have_prev;
+    size_t prev_kl, prev_vl;
+    uint8_t prev_k[512], prev_v[512];
 };
 
 static int map_err(int rc)
@@ -99,6 +121,7 @@ int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
     kv->nosync = opt && opt->nosync;
     snprintf(kv->path, sizeof kv->path, "%s/index.mdb", dir);
     pthread_rwlock_init(&kv->swap, NULL);
+    pthread_mutex_init(&kv->dmg_lock, NULL);
     if (!kv->read_only) { /* a compaction that a crash interrupted: its copy is garbage */
         char tmp[4200];
         snprintf(tmp, sizeof tmp, "%s.compact", kv->path);
@@ -118,6 +141,7 @@ void mt_kv_close(mt_kv *kv)
     if (!kv) return;
     if (kv->env) mdb_env_close(kv->env);
     pthread_rwlock_destroy(&kv->swap);
+    pthread_mutex_destroy(&kv->dmg_lock);
     free(kv);
 }
 
@@ -160,6 +184,31 @@ uint64_t mt_kv_live_bytes(mt_kv *kv)
     return pages * psize;
 }
 
+/*
+ * Where LMDB mapped the environment's data file: LMDB says it only for
+ * MDB_FIXEDMAP, so it is looked up in /proc/self/maps by the file's device
+ * and inode. NULL when not found (no bound is checked then).
+ */
+static const uint8_t *find_map(MDB_env *env)
+{
+    int fd;
+    struct stat st;
+    if (mdb_env_get_fd(env, &fd) || fstat(fd, &st)) return NULL;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return NULL;
+    char line[4400];
+    const uint8_t *base = NULL;
+    while (!base && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &lo, &hi, &off, &maj, &min, &ino) == 6 &&
+            off == 0 && ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev)
+            base = (const uint8_t *)lo;
+    }
+    fclose(f);
+    return base;
+}
+
 int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
 {
     mt_kv_txn *t = malloc(sizeof *t);
@@ -171,6 +220,22 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
         pthread_rwlock_unlock(&kv->swap);
         free(t);
         return map_err(rc);
+    }
+    MDB_envinfo info;
+    MDB_stat st;
+    pthread_mutex_lock(&kv->dmg_lock);
+    if (kv->map_env != kv->env) { /* first use of this environment (open, or after compact) */
+        kv->map_base = find_map(kv->env);
+        kv->map_env = kv->env;
+    }
+    const uint8_t *base = kv->map_base;
+    pthread_mutex_unlock(&kv->dmg_lock);
+    if (base && mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0) {
+        t->map = base;
+        t->map_end = t->map + info.me_mapsize;
+        t->file_end = t->map + ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+    } else {
+        t->map = t->map_end = t->file_end = NULL; /* no bound known: none checked */
     }
     *out = t;
     return MT_OK;
@@ -199,12 +264,195 @@ void mt_kv_abort(mt_kv_txn *txn)
     free(txn);
 }
 
+/* ---- checksums ------------------------------------------------------------ */
+
+/* XXH3-64 over the database number, the key and the value, truncated to 32 bits. */
+static uint32_t kv_sum(mt_kv_db db, const void *k, size_t kl, const void *v, size_t vl)
+{
+    uint64_t h = mt_hash64_seeded(k, kl, SUM_SEED + (uint64_t)db);
+    return (uint32_t)mt_hash64_seeded(v, vl, h);
+}
+
+static void put_sum(uint8_t *at, uint32_t s)
+{
+    at[0] = (uint8_t)s, at[1] = (uint8_t)(s >> 8), at[2] = (uint8_t)(s >> 16),
+    at[3] = (uint8_t)(s >> 24);
+}
+
+static uint32_t get_sum(const uint8_t *at)
+{
+    return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* Bytes in single quotes (\xNN for the unprintable and quotes), cut at cap. */
+static void quoted(char *out, size_t cap, const uint8_t *p, size_t n)
+{
+    size_t o = 0;
+    if (cap < 8) return;
+    out[o++] = '\'';
+    for (size_t i = 0; i < n && o + 6 < cap; i++) { /* no '"': the text goes into logfmt values */
+        if (isprint(p[i]) && p[i] != '"' && p[i] != '\'' && p[i] != '\\')
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+    }
+    out[o++] = '\'';
+    out[o] = '\0';
+}
+
+static void hour_text(char *out, size_t cap, const uint8_t *k4)
+{
+    int64_t hour = (int64_t)be32(k4) - 0x80000000LL;
+    mt_time_format(hour * 3600LL * 1000000000LL, out, cap);
+}
+
+/* What key k of db is, for people: its decoded meaning and what it belongs to. */
+static void describe(char *out, size_t cap, mt_kv_db db, const uint8_t *k, size_t kl)
+{
+    char q[600], t[48];
+    quoted(q, sizeof q, k, kl);
+    switch (db) {
+    case MT_DB_SERIES: snprintf(out, cap, "key %s (a series key: its id and type)", q); return;
+    case MT_DB_SERIES_BY_ID:
+        if (kl == 4) {
+            snprintf(out, cap, "key series id %u (the series' key and type)", be32(k));
+            return;
+        }
+        break;
+    case MT_DB_POSTINGS:
+        snprintf(out, cap, "key %s (a posting term: the ids of its series)", q);
+        return;
+    case MT_DB_HOURS:
+        if (kl == 4) {
+            hour_text(t, sizeof t, k);
+            snprintf(out, cap, "key hour %s (the sealed hour's file generation and size)", t);
+            return;
+        }
+        break;
+    case MT_DB_HEAD:
+        if (kl == 8) {
+            snprintf(out, cap, "key sequence %llu (a head record: points not yet sealed)",
+                     (unsigned long long)be64(k));
+            return;
+        }
+        break;
+    case MT_DB_ROLLUPS:
+        if (kl == 5) {
+            hour_text(t, sizeof t, k + 1);
+            snprintf(out, cap, "key '%c' hour %s (the hour's %s rollups)",
+                     isprint(k[0]) ? k[0] : '?', t, k[0] == 'G' ? "group" : "series");
+            return;
+        }
+        break;
+    case MT_DB_OUTBOX:
+        if (kl == 8) {
+            snprintf(out, cap, "key sequence %llu (an entry the SQL sink must mirror)",
+                     (unsigned long long)be64(k));
+            return;
+        }
+        break;
+    case MT_DB_STATE:
+        snprintf(out, cap, "key %s (%s)", q,
+                 kl && k[0] == 'A'   ? "an alert's state"
+                 : kl && k[0] == 'Q' ? "a row the SQL sink holds back"
+                                     : "a state record");
+        return;
+    default: break;
+    }
+    snprintf(out, cap, "key %s", q);
+}
+
+/* Remember a corrupt record of db (k may be NULL: LMDB's own structure) and return MT_ECORRUPT. */
+static int corrupt(mt_kv *kv, mt_kv_db db, const void *k, size_t kl, const char *what)
+{
+    char key[900] = "";
+    if (k) describe(key, sizeof key, db, k, kl);
+    pthread_mutex_lock(&kv->dmg_lock);
+    kv->ndmg++;
+    int w = snprintf(kv->dmg, sizeof kv->dmg, "%s: database %s%s%s: %s", kv->path, dbs[db].name,
+                     k ? ", " : "", key, what);
+    if (w >= (int)sizeof kv->dmg) memcpy(kv->dmg + sizeof kv->dmg - 4, "...", 4); /* cut */
+    pthread_mutex_unlock(&kv->dmg_lock);
+    return MT_ECORRUPT;
+}
+
+/* map_err, naming db when LMDB found its own pages damaged. */
+static int read_err(mt_kv *kv, mt_kv_db db, int rc)
+{
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+        return corrupt(kv, db, NULL, 0,
+                       rc == MDB_CORRUPTED ? "LMDB page structure damaged (MDB_CORRUPTED)"
+                                           : "LMDB page missing (MDB_PAGE_NOTFOUND)");
+    return map_err(rc);
+}
+
+/*
+ * Whether [p, p+n) runs past the end of the file in the map. LMDB trusts the
+ * sizes in its pages; a damaged one would make the checksum (or a caller)
+ * read past the end of the file, which is SIGBUS. Pages a write transaction
+ * made dirty live outside the map and are not checked.
+ */
+static bool past_file(const mt_kv_txn *t, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    if (!t->map || b < t->map || b >= t->map_end) return false;
+    return b >= t->file_end || n > (size_t)(t->file_end - b);
+}
+
+/* Check v's trailer and strip it from v; MT_ECORRUPT (remembered) on a mismatch. */
+static int verify(mt_kv_txn *t, mt_kv_db db, const MDB_val *k, MDB_val *v)
+{
+    mt_kv *kv = t->kv;
+    if (past_file(t, k->mv_data, k->mv_size))
+        return corrupt(kv, db, NULL, 0, "a key's size points past the end of the file");
+    if (past_file(t, v->mv_data, v->mv_size))
+        return corrupt(kv, db, k->mv_data, k->mv_size,
+                       "the value's size points past the end of the file");
+    if (kv->plain) return MT_OK;
+    if (v->mv_size < SUM_LEN)
+        return corrupt(kv, db, k->mv_data, k->mv_size, "value shorter than its checksum");
+    size_t n = v->mv_size - SUM_LEN;
+    if (kv_sum(db, k->mv_data, k->mv_size, v->mv_data, n) !=
+        get_sum((const uint8_t *)v->mv_data + n))
+        return corrupt(kv, db, k->mv_data, k->mv_size,
+                       "checksum mismatch (key or value damaged): not served");
+    v->mv_size = n;
+    return MT_OK;
+}
+
+uint64_t mt_kv_corruption(mt_kv *kv, char *out, size_t cap)
+{
+    pthread_mutex_lock(&kv->dmg_lock);
+    uint64_t n = kv->ndmg;
+    if (cap) snprintf(out, cap, "%s", n ? kv->dmg : "");
+    pthread_mutex_unlock(&kv->dmg_lock);
+    return n;
+}
+
+void mt_kv_set_checksums(mt_kv *kv, bool on)
+{
+    kv->plain = !on;
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
 int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
               size_t *vlen)
 {
     MDB_val k = {klen, (void *)key}, v;
     int rc = mdb_get(txn->txn, txn->kv->dbi[db], &k, &v);
-    if (rc) return map_err(rc);
+    if (rc) return read_err(txn->kv, db, rc);
+    if ((rc = verify(txn, db, &k, &v))) return rc;
     *val = v.mv_data;
     *vlen = v.mv_size;
     return MT_OK;
@@ -214,7 +462,26 @@ int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
               size_t vlen)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    if (txn->kv->plain) return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    uint32_t sum = kv_sum(db, key, klen, val, vlen);
+    if (dbs[db].flags & MDB_DUPSORT) {
+        /* a duplicate is compared as bytes: value first, then its trailer, which is a function
+           of (db, key, value), so the order of the values is unchanged and one value has one
+           stored form (a put again is still a no-op; deleting it names the same bytes) */
+        uint8_t buf[512];
+        if (vlen + SUM_LEN > sizeof buf) return MT_EINVAL; /* LMDB's limit for duplicates */
+        memcpy(buf, val, vlen);
+        put_sum(buf + vlen, sum);
+        v = (MDB_val){vlen + SUM_LEN, buf};
+        return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    }
+    /* the value is written into its place in the page, then its trailer after it */
+    v.mv_size = vlen + SUM_LEN;
+    int rc = mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, MDB_RESERVE);
+    if (rc) return map_err(rc);
+    memcpy(v.mv_data, val, vlen);
+    put_sum((uint8_t *)v.mv_data + vlen, sum);
+    return MT_OK;
 }
 
 int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
@@ -237,6 +504,10 @@ int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out)
         free(c);
         return map_err(rc);
     }
+    c->kv = txn->kv;
+    c->txn = txn;
+    c->db = db;
+    c->have_prev = false;
     *out = c;
     return MT_OK;
 }
@@ -248,14 +519,51 @@ void mt_kv_cursor_close(mt_kv_cursor *c)
     free(c);
 }
 
+/* LMDB's default order: bytes, then the shorter first. */
+static int cmp_memn(const void *a, size_t al, const void *b, size_t bl)
+{
+    int d = memcmp(a, b, al < bl ? al : bl);
+    return d ? d : (al > bl) - (al < bl);
+}
+
+/*
+ * A step forward must land after the previous one: a damaged node pointer
+ * or page link that shows one record twice (or another in place of the
+ * one it hides) is out of order, though each record's own checksum holds.
+ */
+static int in_order(mt_kv_cursor *c, MDB_cursor_op op, const MDB_val *k, const MDB_val *v)
+{
+    bool dup = dbs[c->db].flags & MDB_DUPSORT;
+    if (op == MDB_NEXT && c->have_prev) {
+        int d = cmp_memn(c->prev_k, c->prev_kl, k->mv_data, k->mv_size);
+        if (d == 0 && dup) d = cmp_memn(c->prev_v, c->prev_vl, v->mv_data, v->mv_size);
+        if (d >= 0) {
+            c->have_prev = false;
+            return corrupt(c->kv, c->db, k->mv_data, k->mv_size,
+                           "out of order after the previous record: a page of the database is "
+                           "damaged");
+        }
+    }
+    c->have_prev = k->mv_size <= sizeof c->prev_k && (!dup || v->mv_size <= sizeof c->prev_v);
+    if (c->have_prev) {
+        memcpy(c->prev_k, k->mv_data, k->mv_size);
+        c->prev_kl = k->mv_size;
+        if (dup) memcpy(c->prev_v, v->mv_data, c->prev_vl = v->mv_size);
+    }
+    return MT_OK;
+}
+
 static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp, size_t *kl,
                       const void **vp, size_t *vl)
 {
     MDB_val v;
     int rc = mdb_cursor_get(c->cur, k, &v, op);
-    if (rc) return map_err(rc);
+    if (rc) return read_err(c->kv, c->db, rc);
+    /* the key is handed out even for a damaged record, so a caller can name it and step on */
     *kp = k->mv_data;
     *kl = k->mv_size;
+    if ((rc = verify(c->txn, c->db, k, &v))) return rc;
+    if ((rc = in_order(c, op, k, &v))) return rc;
     *vp = v.mv_data;
     *vl = v.mv_size;
     return MT_OK;
@@ -324,4 +632,138 @@ int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n)
     int rc = mdb_stat(txn->txn, txn->kv->dbi[db], &st);
     if (!rc) *n = st.ms_entries;
     return map_err(rc);
+}
+
+int mt_kv_verify(mt_kv_txn *txn, mt_kv_db db, size_t *records)
+{
+    mt_kv_cursor *c;
+    int rc = mt_kv_cursor_open(txn, db, &c);
+    if (rc) return rc;
+    const void *k, *v;
+    size_t kl, vl, n = 0, want = 0;
+    for (rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == MT_OK;
+         rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl))
+        n++;
+    mt_kv_cursor_close(c);
+    if (rc != MT_ENOTFOUND) return rc;
+    if (records) *records = n;
+    /* a damaged page header can hide records from a walk: LMDB's own count must agree */
+    if ((rc = mt_kv_count(txn, db, &want))) return rc;
+    if (n == want) return MT_OK;
+    char what[160];
+    snprintf(what, sizeof what, "a walk found %zu records where the database counts %zu", n, want);
+    return corrupt(txn->kv, db, NULL, 0, what);
+}
+
+/* ---- format 1 -> 2 ------------------------------------------------------------ */
+
+typedef struct raw_rec {
+    uint8_t *k, *v;
+    size_t kl, vl;
+} raw_rec;
+
+typedef struct raw_batch {
+    raw_rec *r;
+    size_t n, cap;
+    bool end; /* the database has no record after the batch */
+} raw_batch;
+
+#define MIGRATE_BATCH 4096 /* keys read, then rewritten, at a time (bounded memory) */
+
+static int raw_add(raw_batch *b, const MDB_val *k, const MDB_val *v)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : MIGRATE_BATCH;
+        raw_rec *g = realloc(b->r, cap * sizeof *g);
+        if (!g) return -ENOMEM;
+        b->r = g;
+        b->cap = cap;
+    }
+    raw_rec *x = &b->r[b->n++];
+    x->k = malloc(k->mv_size ? k->mv_size : 1);
+    x->v = malloc(v->mv_size ? v->mv_size : 1);
+    x->kl = k->mv_size;
+    x->vl = v->mv_size;
+    if (!x->k || !x->v) return -ENOMEM;
+    memcpy(x->k, k->mv_data, k->mv_size);
+    memcpy(x->v, v->mv_data, v->mv_size);
+    return MT_OK;
+}
+
+static void raw_clear(raw_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) free(b->r[i].k), free(b->r[i].v);
+    b->n = 0;
+}
+
+/* Read the records of up to MIGRATE_BATCH keys after key last (NULL: from the first) into b. */
+static int raw_read(mt_kv_txn *txn, mt_kv_db db, const raw_rec *last, raw_batch *b)
+{
+    bool dup = dbs[db].flags & MDB_DUPSORT;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &cur);
+    if (rc) return read_err(txn->kv, db, rc);
+    MDB_val k = {0, NULL}, v;
+    if (!last) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    } else {
+        k = (MDB_val){last->kl, last->k};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (!rc && k.mv_size == last->kl && !memcmp(k.mv_data, last->k, last->kl))
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+    }
+    int arc = MT_OK;
+    for (size_t keys = 0; !rc && !arc && keys < MIGRATE_BATCH; keys++) {
+        /* a key's duplicates go in one batch: the key is deleted and written again whole */
+        arc = raw_add(b, &k, &v);
+        MDB_val k2;
+        while (dup && !arc && !(rc = mdb_cursor_get(cur, &k2, &v, MDB_NEXT_DUP)))
+            arc = raw_add(b, &k, &v);
+        if (dup && rc == MDB_NOTFOUND) rc = 0;
+        if (!rc && !arc) rc = mdb_cursor_get(cur, &k, &v, dup ? MDB_NEXT_NODUP : MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    b->end = rc == MDB_NOTFOUND;
+    if (arc) return arc;
+    return rc == MDB_NOTFOUND ? MT_OK : rc ? read_err(txn->kv, db, rc) : MT_OK;
+}
+
+int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records)
+{
+    if (txn->kv->plain || txn->kv->read_only) return MT_EINVAL;
+    raw_batch b = {0};
+    raw_rec last = {0};
+    int rc = MT_OK;
+    uint64_t total = 0;
+    for (int db = 0; db < MT_DB__COUNT && !rc; db++) {
+        bool dup = dbs[db].flags & MDB_DUPSORT, first = true;
+        for (;;) {
+            rc = raw_read(txn, (mt_kv_db)db, first ? NULL : &last, &b);
+            const raw_rec *r = b.r;
+            for (size_t i = 0; !rc && i < b.n; i++) {
+                bool new_key =
+                    i == 0 || r[i].kl != r[i - 1].kl || memcmp(r[i].k, r[i - 1].k, r[i].kl);
+                if (dup && new_key) { /* its old duplicates go; each comes back with a trailer */
+                    MDB_val k = {r[i].kl, r[i].k};
+                    rc = map_err(mdb_del(txn->txn, txn->kv->dbi[db], &k, NULL));
+                }
+                if (!rc) rc = mt_kv_put(txn, (mt_kv_db)db, r[i].k, r[i].kl, r[i].v, r[i].vl);
+            }
+            total += b.n;
+            if (!rc && b.n) { /* the batch's last key is where the next one starts */
+                free(last.k);
+                last = (raw_rec){.k = b.r[b.n - 1].k, .kl = b.r[b.n - 1].kl};
+                b.r[b.n - 1].k = NULL;
+            }
+            bool end = b.end || !b.n;
+            raw_clear(&b);
+            if (rc || end) break;
+            first = false;
+        }
+        free(last.k);
+        last = (raw_rec){0};
+    }
+    free(b.r);
+    if (records) *records = total;
+    return rc;
 }

@@ -15,6 +15,27 @@
  *
  * Pointers returned by get and the cursor point into the map and are valid
  * until the end of the transaction (or the next write in it).
+ *
+ * Checksums (format 2): every value stored carries a 4-byte trailer, the
+ * low 32 bits of XXH3-64 chained over the database, the key and the value:
+ *   h = XXH3_64_withSeed(key, klen, 0x4d54524f4e4b5653 + db);
+ *   trailer = (uint32_t)XXH3_64_withSeed(value, vlen, h), little-endian,
+ * so a flipped bit in a key (a series "renamed"), in a value, or a record
+ * moved to another database fails the check. put appends it; get and every
+ * cursor step verify and strip it, so callers see their own bytes and none
+ * can forget. A mismatch is MT_ECORRUPT, never data; the record's
+ * description (file, database, key decoded: series id, hour, sequence, and
+ * what it belongs to) is kept for mt_kv_corruption. A cursor that met a
+ * damaged record still returns its key and stays on it, so
+ * mt_kv_cursor_next steps past it. Duplicates (MT_DB_POSTINGS) carry the
+ * trailer too: it follows the value and is a function of (db, key, value),
+ * so duplicates keep their value order and a value has exactly one stored
+ * form. LMDB's own page damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) is
+ * remembered the same way, naming the database; so are two defences
+ * against damaged page structure that record checksums cannot see: a key
+ * or value whose size would reach past the end of the file (a read there
+ * would be SIGBUS), and a cursor step that does not land after the
+ * previous key (a damaged node pointer showing one record twice).
  */
 #ifndef MT_KV_H
 #define MT_KV_H
@@ -93,7 +114,11 @@ void mt_kv_abort(mt_kv_txn *txn);
 int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
               size_t *vlen);
 
-/* Store key -> val (for MT_DB_POSTINGS: add a duplicate). */
+/*
+ * Store key -> val (for MT_DB_POSTINGS: add a duplicate), with its checksum.
+ * val must not point into the map (a value this write transaction got):
+ * it is copied into the page LMDB reserves for it.
+ */
 int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
               size_t vlen);
 
@@ -118,6 +143,38 @@ int mt_kv_cursor_next(mt_kv_cursor *c, const void **k, size_t *kl, const void **
 
 /* The last entry of the cursor's database: MT_OK or MT_ENOTFOUND (empty). */
 int mt_kv_cursor_last(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
+
+/*
+ * Corrupt records met since open on any transaction of kv (0: none); the
+ * last one's description ("DIR/index.mdb: database series_by_id, key series
+ * id 7 (...): checksum mismatch ...") is copied into out (cap bytes,
+ * truncated, "" when none). Any thread.
+ */
+uint64_t mt_kv_corruption(mt_kv *kv, char *out, size_t cap);
+
+/*
+ * on false: values are stored and read as they are, without a trailer (a
+ * format-1 index read as it is, or before mt_kv_add_checksums). Default
+ * true. Set it with no transaction open.
+ */
+void mt_kv_set_checksums(mt_kv *kv, bool on);
+
+/*
+ * Format 1 -> 2, in the write transaction txn: rewrite every record of every
+ * database with its trailer (duplicates: each key's are deleted and written
+ * again), a batch of keys at a time. *records (may be NULL) gets the count.
+ * MT_EINVAL when checksums are off or kv is read-only; MT_EFULL (abort,
+ * mt_kv_grow, begin again); -ENOMEM.
+ */
+int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records);
+
+/*
+ * Read every record of db in order: each verifies its checksum, each key
+ * (and duplicate) sorts after the one before, and their number is LMDB's
+ * count of the database. MT_OK (*records, may be NULL), or MT_ECORRUPT
+ * (described for mt_kv_corruption).
+ */
+int mt_kv_verify(mt_kv_txn *txn, mt_kv_db db, size_t *records);
 
 /* The number of entries of db. */
 int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n);

@@ -75,7 +75,8 @@ int mt_engine_outbox_peek(mt_engine *e, size_t max, int (*fn)(void *ud, const mt
     }
     const void *k, *v;
     size_t kl, vl, n = 0;
-    for (int r = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK && n < max;
+    int r;
+    for (r = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK && n < max;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl), n++) {
         if (kl != 8 || vl < 9) {
             rc = MT_ECORRUPT;
@@ -89,6 +90,7 @@ int mt_engine_outbox_peek(mt_engine *e, size_t max, int (*fn)(void *ud, const mt
                               .len = vl - 9};
         rc = fn(ud, &en);
     }
+    if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged entry: not the end */
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
     return rc;
@@ -107,6 +109,7 @@ int mt_outbox_ack_txn(mt_kv_txn *t, uint64_t upto, size_t *removed)
         bool take = r == MT_OK && kl == 8 && key_seq(k) <= upto;
         if (take) memcpy(key, k, 8);
         mt_kv_cursor_close(c);
+        if (r != MT_OK && r != MT_ENOTFOUND) rc = r;
         if (!take) break;
         if ((rc = mt_kv_del(t, MT_DB_OUTBOX, key, 8))) break;
         (*removed)++;

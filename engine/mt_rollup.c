@@ -474,7 +474,8 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
     mt_engine_hour_key(start + 1, from_hour < INT32_MIN ? INT32_MIN : from_hour);
     const void *k, *v;
     size_t kl, vl;
-    for (int r = mt_kv_cursor_seek(c, start, 5, &k, &kl, &v, &vl); r == MT_OK && !rc;
+    int r;
+    for (r = mt_kv_cursor_seek(c, start, 5, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         const uint8_t *kb = k;
         if (kl != 5 || kb[0] != start[0]) break;
@@ -484,6 +485,7 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
         if (hour >= to_hour) break;
         rc = read_hour(zd, v, vl, hour, groups, fn, ud);
     }
+    if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged record: not the end */
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
     ZSTD_freeDCtx(zd);
@@ -506,12 +508,14 @@ int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours)
         if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) break;
         const void *key, *v;
         size_t kl, vl;
-        for (int r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); !rc && r == MT_OK;
+        int r;
+        for (r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); !rc && r == MT_OK;
              r = mt_kv_cursor_next(c, &key, &kl, &v, &vl)) {
             if (kl != 5 || memcmp(key, end, 5) >= 0) break;
             if (!(rc = reserve((void **)&keys, &cap, n + 1, sizeof *keys)))
                 memcpy(keys[n++], key, 5);
         }
+        if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r;
         mt_kv_cursor_close(c);
         for (size_t i = 0; !rc && !dry_run && i < n; i++)
             rc = mt_kv_del(t, MT_DB_ROLLUPS, keys[i], 5);

@@ -55,11 +55,13 @@ int mt_engine_state_scan(mt_engine *e, const void *prefix, size_t plen,
     }
     const void *k, *v;
     size_t kl, vl;
-    for (int r = mt_kv_cursor_seek(c, prefix, plen, &k, &kl, &v, &vl); !rc && r == MT_OK;
+    int r;
+    for (r = mt_kv_cursor_seek(c, prefix, plen, &k, &kl, &v, &vl); !rc && r == MT_OK;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         if (kl < plen || memcmp(k, prefix, plen)) break;
         rc = fn(ud, k, kl, v, vl);
     }
+    if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged record: not the end */
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
     return rc;

@@ -126,11 +126,15 @@ static int import_data(gzFile in, const char *dir, mt_precision prec, progress *
 {
     mt_engine_options o = mt_engine_options_default();
     o.dir = dir;
+    char why[2048] = "";
+    o.why = why;
+    o.why_cap = sizeof why;
     import_ctx x = {0};
     int rc = mt_engine_open(&o, &x.e);
     if (rc) {
         fprintf(stderr, "metron: cannot open %s: %s\n", dir,
                 rc == -EBUSY ? "a metrond holds it: import through it with --url"
+                : why[0]     ? why
                              : mt_strerror(rc));
         return 1;
     }

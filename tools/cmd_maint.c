@@ -41,6 +41,9 @@ static mt_engine *open_rw(const char *dir, const char *job)
     mt_engine_options eo = mt_engine_options_default();
     eo.dir = dir;
     eo.auto_seal = false;
+    char why[2048] = "";
+    eo.why = why;
+    eo.why_cap = sizeof why;
     mt_engine *e = NULL;
     int rc = mt_engine_open(&eo, &e);
     if (rc == -EBUSY || rc == -EWOULDBLOCK)
@@ -49,7 +52,7 @@ static mt_engine *open_rw(const char *dir, const char *job)
                 "stop it to run %s by hand\n",
                 dir, job, job);
     else if (rc)
-        fprintf(stderr, "metron: cannot open %s: %s\n", dir, mt_strerror(rc));
+        fprintf(stderr, "metron: cannot open %s: %s\n", dir, why[0] ? why : mt_strerror(rc));
     return rc ? NULL : e;
 }
 

@@ -60,6 +60,9 @@ static mt_engine *open_rw(const char *dir)
     mt_engine_options eo = mt_engine_options_default();
     eo.dir = dir;
     eo.auto_seal = false;
+    char why[2048] = "";
+    eo.why = why;
+    eo.why_cap = sizeof why;
     eo.outbox = true; /* retry queues the rows for the sink */
     mt_engine *e = NULL;
     int rc = mt_engine_open(&eo, &e);
@@ -69,7 +72,7 @@ static mt_engine *open_rw(const char *dir)
                 "(it sends the rows queued again when it starts); list works beside it\n",
                 dir);
     else if (rc)
-        fprintf(stderr, "metron: cannot open %s: %s\n", dir, mt_strerror(rc));
+        fprintf(stderr, "metron: cannot open %s: %s\n", dir, why[0] ? why : mt_strerror(rc));
     return rc ? NULL : e;
 }
 

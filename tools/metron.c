@@ -36,6 +36,9 @@ mt_engine *mt_cli_open_ro(const char *dir)
     mt_engine_options eo = mt_engine_options_default();
     eo.dir = dir;
     eo.read_only = true;
+    char why[2048] = ""; /* a damaged index record: which, and the way out */
+    eo.why = why;
+    eo.why_cap = sizeof why;
     mt_engine *e = NULL;
     int rc;
     /* -EAGAIN: a seal replaced a file while the snapshot was taken; it settles at once */
@@ -43,7 +46,9 @@ mt_engine *mt_cli_open_ro(const char *dir)
     }
     if (rc) {
         fprintf(stderr, "metron: cannot read %s: %s\n", dir,
-                rc == MT_ENOTFOUND ? "no Metron data there" : mt_strerror(rc));
+                rc == MT_ENOTFOUND ? "no Metron data there"
+                : why[0]           ? why
+                                   : mt_strerror(rc));
         return NULL;
     }
     return e;

@@ -626,10 +626,15 @@ int main(int argc, char **argv)
     eo.max_series = max_series;
     eo.max_new_series_per_hour = max_new > UINT32_MAX ? UINT32_MAX : (uint32_t)max_new;
     eo.outbox = *get("postgres") != '\0'; /* queue sealed hours only when a sink drains them */
+    char why[2048] = "";                  /* a damaged index record: which, and the way out */
+    eo.why = why;
+    eo.why_cap = sizeof why;
     int rc = mt_engine_open(&eo, &d.eng);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot open the data directory\" data=%s err=\"%s\"", eo.dir,
-               rc == -EBUSY ? "in use by another metrond" : mt_strerror(rc));
+               rc == -EBUSY ? "in use by another metrond"
+               : why[0]     ? why
+                            : mt_strerror(rc));
         return 1;
     }
     mt_engine_stats st;
