@@ -42,10 +42,13 @@ otherwise; 2 on a setup failure.
   # the long run (docs/RELIABILITY.md): 1,000 bit flips + 200 truncations
   tests/harness/corrupt_trial.py --metron build/test/tools/metron \\
       --gen build/test/bench/metron-gen --flips 1000 --truncations 200 \\
-      --seed 1 --jobs 2
+      --seed 1 --jobs 2 --log ct.jsonl
+  # counts of a run cut short
+  tests/harness/corrupt_trial.py --metron - --gen - --summarize ct.jsonl
 """
 import argparse
 import concurrent.futures
+import json
 import os
 import random
 import re
@@ -220,9 +223,18 @@ def main():
     ap.add_argument("--strict", action="store_true", help="fail on silent wrong answers too")
     ap.add_argument("--require-named", action="store_true",
                     help="fail when a detection does not name the damaged file")
+    ap.add_argument("--log", help="append each trial's result to this file as it ends (JSON lines)")
+    ap.add_argument("--summarize", metavar="LOG",
+                    help="print the counts of a --log file (of a run cut short) and exit")
     ap.add_argument("--replay", action="append", default=[],
                     help="KIND:SEED of one trial: run it alone, keep its copy, show the errors")
     cfg = ap.parse_args()
+    if cfg.summarize:
+        with open(cfg.summarize) as f:
+            results = [json.loads(line) for line in f if line.strip()]
+        results.sort(key=lambda r: (KINDS.index(r["kind"]), r["seed"]))
+        report(results)
+        return 1 if any(r["class"] == "crash" for r in results) else 0
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cfg.env = sanitizer_env(root)
     cfg.readers = readers(cfg.hours)
@@ -237,7 +249,8 @@ def main():
     plan = []
     for kind, n in (("flip", cfg.flips), ("truncate", cfg.truncations),
                     ("delete", cfg.deletions)):
-        plan += [(kind, cfg.seed * 1000003 + i) for i in range(n)]
+        plan += [(i / n, kind, cfg.seed * 1000003 + i) for i in range(n)]
+    plan = [(k, s) for _, k, s in sorted(plan)]  # kinds interleaved: a cut run has each
     for r in cfg.replay:
         kind, _, seed = r.partition(":")
         if kind not in KINDS or not seed.isdigit():
@@ -253,10 +266,14 @@ def main():
         print("%s:%s %s -> %s %s" % (kind, seed, res["what"], res["class"],
                                      "; ".join(res["notes"] + res["unnamed"])))
     results = []
+    log = open(cfg.log, "a") if cfg.log else None
     with concurrent.futures.ThreadPoolExecutor(max(1, cfg.jobs)) as ex:
         futs = [ex.submit(trial, cfg, k, s) for k, s in plan]
         for i, f in enumerate(concurrent.futures.as_completed(futs)):
             results.append(f.result())
+            if log:
+                log.write(json.dumps(results[-1]) + "\n")
+                log.flush()
             if (i + 1) % 100 == 0:
                 print("corrupt_trial: %d/%d trials" % (i + 1, len(plan)), flush=True)
     results.sort(key=lambda r: (KINDS.index(r["kind"]), r["seed"]))
