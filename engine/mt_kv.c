@@ -5,6 +5,7 @@
 #include "mt_fs.h"
 #include "mt_hash.h"
 #include "mt_time.h"
+#include "mt_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -86,9 +87,79 @@ static int map_err(int rc)
     }
 }
 
+/*
+ * LMDB maps index.mdb and reads its pages in place: a page past the end of a
+ * truncated file is a SIGBUS in whatever reads it, not an error. So before
+ * mapping, read the two meta pages the way mdb_env_read_header does (page 0
+ * gives the page size, the meta with the higher txnid is the current one)
+ * and refuse a file shorter than the last page that meta claims. The meta
+ * is read before the size is taken: a writer in another process writes its
+ * pages before the meta that names them, so a live file always passes.
+ * Offsets (lmdb.h 0.9, 64-bit): a page header of 16 bytes, then mm_magic
+ * (u32), mm_version, mm_address, mm_mapsize, mm_dbs[0] whose first u32 is
+ * mm_psize (at 40), mm_dbs[1], mm_last_pg (at 136), mm_txnid (at 144).
+ * A missing or empty file is left to LMDB (a new environment), and a file
+ * without LMDB's magic to mdb_env_open (MDB_INVALID).
+ */
+#define KV_META_MAGIC 0xBEEFC0DEu
+
+static int check_size(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? MT_OK : -errno;
+    uint8_t m[2][152];
+    uint64_t psize = 0, last = 0, txnid = 0;
+    bool seen = false;
+    int rc = MT_OK;
+    for (int i = 0; i < 2 && !rc; i++) {
+        ssize_t n = pread(fd, m[i], sizeof m[i], (off_t)(i * psize));
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        uint32_t magic, ps;
+        memcpy(&magic, m[i] + 16, 4);
+        memcpy(&ps, m[i] + 40, 4);
+        if (n < (ssize_t)sizeof m[i] || magic != KV_META_MAGIC) {
+            if (i == 0) break; /* empty, or not LMDB's: mdb_env_open decides */
+            rc = MT_ECORRUPT;  /* meta page 1 short or damaged while page 0 is fine */
+            break;
+        }
+        if (i == 0) {
+            if (ps < 512 || ps > 65536 || (ps & (ps - 1))) {
+                rc = MT_ECORRUPT;
+                break;
+            }
+            psize = ps;
+        }
+        uint64_t lp, tx;
+        memcpy(&lp, m[i] + 136, 8);
+        memcpy(&tx, m[i] + 144, 8);
+        if (!seen || tx > txnid) last = lp, txnid = tx, seen = true;
+    }
+    struct stat st;
+    if (!rc && seen && fstat(fd, &st)) rc = -errno;
+    if (!rc && seen &&
+        (last > UINT64_MAX / psize - 1 || (uint64_t)st.st_size < (last + 1) * psize)) {
+        mt_log(MT_LOG_ERROR,
+               "msg=\"index.mdb is shorter than the pages its meta page names: truncated\" "
+               "file=\"%s\" bytes=%lld needs=%llu",
+               path, (long long)st.st_size,
+               last > UINT64_MAX / psize - 1 ? UINT64_MAX
+                                             : (unsigned long long)((last + 1) * psize));
+        rc = MT_ECORRUPT;
+    } else if (rc == MT_ECORRUPT) {
+        mt_log(MT_LOG_ERROR, "msg=\"index.mdb has a damaged meta page\" file=\"%s\"", path);
+    }
+    close(fd);
+    return rc;
+}
+
 /* Open kv->path and its databases into kv->env and kv->dbi. */
 static int env_open(mt_kv *kv)
 {
+    int crc = check_size(kv->path);
+    if (crc) return crc;
     unsigned flags =
         MDB_NOSUBDIR | MDB_NOTLS | (kv->nosync ? MDB_NOSYNC : 0) | (kv->read_only ? MDB_RDONLY : 0);
     int rc = mdb_env_create(&kv->env);

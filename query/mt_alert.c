@@ -501,7 +501,9 @@ int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len)
 static int rstr(mt_rd *r, char *out, size_t cap)
 {
     uint64_t n;
-    if (mt_rd_uvarint(r, &n) || n >= cap || n > mt_rd_left(r)) return MT_ECORRUPT;
+    /* a NUL inside is no string the encoder wrote (it writes strlen bytes): corrupt, not cut */
+    if (mt_rd_uvarint(r, &n) || n >= cap || n > mt_rd_left(r) || memchr(r->p, 0, n))
+        return MT_ECORRUPT;
     memcpy(out, r->p, n);
     out[n] = '\0';
     r->p += n;
