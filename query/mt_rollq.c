@@ -438,6 +438,12 @@ static int buckets(report *r, int64_t h0, int64_t h1)
     return rc;
 }
 
+/* Keep the last line mt_engine_damage gives (the most recent damage met). */
+static void last_line(void *ud, const char *line)
+{
+    snprintf(ud, sizeof((report *)0)->damage, "%s", line);
+}
+
 int mt_rollq_write(mt_engine *e, const mt_rollq_spec *spec, mt_output_format f, mt_write_fn fn,
                    void *ud, size_t *rows, char *err, size_t errcap)
 {
@@ -465,6 +471,8 @@ int mt_rollq_write(mt_engine *e, const mt_rollq_spec *spec, mt_output_format f, 
             rc = buckets(&r, h0, h1);
         if (r.f == MT_OUT_JSON) mt_out_puts(&r.o, "]}\n");
         if (!rc) rc = r.o.rc;
+        /* a damaged rollup record of index.mdb: the engine keeps what it was */
+        if (rc == MT_ECORRUPT && !r.damage[0]) mt_engine_damage(e, last_line, r.damage);
         if (rc && !*err)
             snprintf(err, errcap, "rollups: %s%s%s", mt_strerror(rc), r.damage[0] ? ": " : "",
                      r.damage);
