@@ -117,7 +117,9 @@ start_metrond "$url?$verify&application_name=metrond_sink_tls"
 wait_for 20 grep -q 'sink connected to PostgreSQL' "$work/metrond.log" || fail "the sink did not connect"
 got=$(sink_tls)
 [ "${got#* }" = true ] && [ "${got%% *}" -gt 0 ] || fail "the sink's connections (count, all TLS): $got"
-curl -fsS "http://127.0.0.1:$http/metrics" | grep -q '^metron_sink_connected 1' || fail "metron_sink_connected is not 1"
+# the whole answer first: grep -q stops reading at its match, and curl then fails writing
+metrics=$(curl -fsS "http://127.0.0.1:$http/metrics") || fail "/metrics did not answer"
+grep -q '^metron_sink_connected 1' <<<"$metrics" || fail "metron_sink_connected is not 1"
 stop_metrond
 start_metrond "$url?sslmode=verify-full&sslrootcert=$other"
 wait_for 20 grep -q 'sink cannot reach PostgreSQL.*certificate verify failed' "$work/metrond.log" \

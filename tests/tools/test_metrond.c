@@ -864,6 +864,12 @@ Test(metrond, every_read_needs_a_token_and_sees_only_its_tenant, .timeout = 90)
                              "/api/v1/rollup?select=q.v&from=0&to=now&format=csv",
                              "/api/v1/rollup?select=q.v%7Bbusiness_id%3D%22tenant-b%22%7D"
                              "&from=0&to=now&format=csv&series=1"};
+    /* B's point of the sealed first hour is a backfill: its re-seal follows the 204 */
+    for (int i = 0; i < 400; i++) {
+        get_as(&d, "token-root", rollups[0], body, sizeof body);
+        if (strstr(body, "tenant-b")) break;
+        usleep(25000);
+    }
     for (size_t i = 0; i < sizeof rollups / sizeof *rollups; i++) {
         cr_assert_eq(get_as(&d, "token-a", rollups[i], body, sizeof body), 200, "%s", body);
         cr_expect_null(strstr(body, "tenant-b"), "%s: %s", rollups[i], body);
