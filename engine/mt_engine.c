@@ -210,11 +210,28 @@ static int replay_point(void *ud, const mt_rec_point *p)
                           e->opt.clock_ns(e->opt.clock_ud));
 }
 
-static bool hour_file_missing(const mt_engine *e, int64_t hour, uint32_t gen)
+/*
+ * A reader met a missing hour file: true when a newer snapshot records
+ * another generation for the hour (the writer replaced it since: open again
+ * and read the new one), false when the committed record still names the
+ * missing file (it is lost: reported like any unreadable hour).
+ */
+static bool hour_replaced_since(const mt_engine *e, int64_t hour, uint32_t gen)
 {
     char path[4096];
     mt_hf_path(path, sizeof path, e->dir, hour, gen);
-    return access(path, F_OK) != 0 && errno == ENOENT;
+    if (access(path, F_OK) == 0 || errno != ENOENT) return false; /* there: damaged, not gone */
+    mt_kv_txn *now;
+    if (mt_kv_begin(e->kv, false, &now)) return true; /* cannot tell: try again */
+    uint8_t key[4];
+    mt_engine_hour_key(key, hour);
+    const void *v;
+    size_t vl;
+    uint32_t g = gen;
+    int rc = mt_kv_get(now, MT_DB_HOURS, key, 4, &v, &vl);
+    if (rc == MT_OK && vl == 12) memcpy(&g, v, 4);
+    mt_kv_abort(now);
+    return rc == MT_ENOTFOUND || (rc == MT_OK && g != gen);
 }
 
 static bool has_hour_files(const char *dir)
@@ -342,7 +359,7 @@ static int recover(mt_engine *e)
         if (hr && hr != -ENOMEM) e->st.hours_unreadable++;
         /* a reader whose snapshot names a generation the writer has just replaced (the file is
            gone, not damaged): retry with a newer snapshot */
-        if (hr == MT_ECORRUPT && e->opt.read_only && hour_file_missing(e, hour, g)) rc = -EAGAIN;
+        if (hr == MT_ECORRUPT && e->opt.read_only && hour_replaced_since(e, hour, g)) rc = -EAGAIN;
     }
     if (!rc && r != MT_ENOTFOUND) rc = r; /* a damaged hours record: not "no more hours" */
     mt_kv_cursor_close(c);
