@@ -702,10 +702,12 @@ static int set_index_aside(mt_engine *e)
 }
 
 /* Why open failed, for people, when there is more to say than the code. */
-static void open_why(mt_engine *e, int rc, char *why, size_t cap)
+static void open_why(mt_engine *e, int rc, const char *kv_why, char *why, size_t cap)
 {
     char d[1100] = "";
-    if (rc == MT_ECORRUPT && e->kv && mt_kv_corruption(e->kv, d, sizeof d))
+    if (rc == MT_ECORRUPT && e->kv) mt_kv_corruption(e->kv, d, sizeof d);
+    if (rc == MT_ECORRUPT && !*d) snprintf(d, sizeof d, "%s", kv_why); /* mt_kv_open failed */
+    if (rc == MT_ECORRUPT && *d)
         snprintf(why, cap,
                  "%s; the index cannot be trusted, nothing was changed: restore index.mdb from a "
                  "backup (or rebuild it from the hour files: metron repair --rebuild-index)",
@@ -733,8 +735,12 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     pthread_mutex_init(&e->qlock, NULL);
     pthread_cond_init(&e->qcond, NULL);
     pthread_cond_init(&e->dcond, NULL);
-    mt_kv_options ko = {
-        .map_size = opt->map_size, .nosync = opt->nosync, .read_only = opt->read_only};
+    char kv_why[1100] = "";
+    mt_kv_options ko = {.map_size = opt->map_size,
+                        .nosync = opt->nosync,
+                        .read_only = opt->read_only,
+                        .why = kv_why,
+                        .why_cap = sizeof kv_why};
     int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
     if (!rc && !opt->read_only) rc = lock_dir(e);
     if (!rc && opt->rebuild_index && !opt->read_only) rc = set_index_aside(e);
@@ -744,7 +750,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     if (!rc) rc = mt_decoder_new(&e->dec);
     if (!rc) rc = open_format(e);
     if (!rc) rc = recover(e);
-    if (rc && opt->why && opt->why_cap) open_why(e, rc, opt->why, opt->why_cap);
+    if (rc && opt->why && opt->why_cap) open_why(e, rc, kv_why, opt->why, opt->why_cap);
     if (!rc) e->kv_damage_at_open = mt_kv_corruption(e->kv, NULL, 0);
     /* index.mdb (and its lock file) may be new: their entries made durable before any commit
        is acknowledged */

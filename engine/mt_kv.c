@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,7 @@ struct mt_kv_txn {
     /* the map, and the end of the file in it as of begin: a damaged size in a page must not
        send a read past the end of the file (SIGBUS) */
     const uint8_t *map, *map_end, *file_end;
+    bool faulted; /* a read of the map faulted inside it: it can only be aborted */
 };
 
 struct mt_kv_cursor {
@@ -103,7 +106,7 @@ static int map_err(int rc)
  */
 #define KV_META_MAGIC 0xBEEFC0DEu
 
-static int check_size(const char *path)
+static int check_size(const char *path, char *why, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? MT_OK : -errno;
@@ -141,46 +144,215 @@ static int check_size(const char *path)
     if (!rc && seen && fstat(fd, &st)) rc = -errno;
     if (!rc && seen &&
         (last > UINT64_MAX / psize - 1 || (uint64_t)st.st_size < (last + 1) * psize)) {
-        mt_log(MT_LOG_ERROR,
-               "msg=\"index.mdb is shorter than the pages its meta page names: truncated\" "
-               "file=\"%s\" bytes=%lld needs=%llu",
-               path, (long long)st.st_size,
-               last > UINT64_MAX / psize - 1 ? UINT64_MAX
-                                             : (unsigned long long)((last + 1) * psize));
+        snprintf(why, cap, "%s: %lld bytes, shorter than the %llu its meta page names (truncated)",
+                 path, (long long)st.st_size,
+                 last > UINT64_MAX / psize - 1 ? UINT64_MAX
+                                               : (unsigned long long)((last + 1) * psize));
         rc = MT_ECORRUPT;
     } else if (rc == MT_ECORRUPT) {
-        mt_log(MT_LOG_ERROR, "msg=\"index.mdb has a damaged meta page\" file=\"%s\"", path);
+        snprintf(why, cap, "%s: a meta page is damaged", path);
     }
     close(fd);
     return rc;
 }
 
+static const uint8_t *find_map(MDB_env *env);
+static void remember(mt_kv *kv, const char *text);
+static int read_err(mt_kv *kv, mt_kv_db db, int rc);
+static int stat_guarded(mt_kv_txn *txn, mt_kv_db db, MDB_dbi dbi, MDB_stat *st);
+
+/* ---- faults in the map ---------------------------------------------------------- */
+
+/*
+ * LMDB reads its pages in place, trusting the page numbers, offsets and
+ * sizes in them. Damage that sends one past the end of the file is a
+ * SIGBUS (SIGSEGV past the map) inside LMDB, before any check of ours can
+ * run, and so is a disk's read error on a mapped page; a page number far
+ * past the file makes LMDB read outside the map. So every call into LMDB
+ * that reads pages runs under a guard: a per-thread jump buffer, set only
+ * around LMDB's calls and the checks of what they return. The SIGBUS/
+ * SIGSEGV handler jumps back when the faulting thread is inside a guard,
+ * and otherwise puts back the handler it replaced and returns, so that the
+ * fault repeats into it: a fault anywhere else still crashes, and
+ * sanitizers still see their own.
+ * The transaction a fault interrupted is marked: every later call on it
+ * is MT_ECORRUPT and commit aborts it, so half of a write is never
+ * committed. A read transaction holds no lock inside LMDB; a write
+ * transaction's writer lock is released by that abort. LMDB's assertions
+ * (mdb_env_set_assert) jump back the same way instead of abort().
+ */
+typedef struct fault_guard {
+    sigjmp_buf *jb;      /* where a fault returns (NULL: no guard on this thread) */
+    const uint8_t *addr; /* the faulting address */
+    int sig;             /* SIGBUS, SIGSEGV, or 0 for an assertion */
+    char what[160];      /* the assertion's text */
+} fault_guard;
+
+static _Thread_local fault_guard guard;
+static struct sigaction prev_bus, prev_segv;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    const uint8_t *a = si->si_addr;
+    if (guard.jb && si->si_code > 0) {
+        guard.addr = a;
+        guard.sig = sig;
+        siglongjmp(*guard.jb, 1);
+    }
+    /* not a read of the map: the handler this one replaced gets the fault when it repeats */
+    sigaction(sig, sig == SIGBUS ? &prev_bus : &prev_segv, NULL);
+    if (si->si_code <= 0) raise(sig); /* sent, not a fault: it would not repeat */
+}
+
+static void install_guard(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    /* NODEFER: a jump out of the handler leaves the signal mask as it was, so sigsetjmp need not
+       save it (a system call per guarded call otherwise) */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &prev_bus);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+}
+
+static void on_assert(MDB_env *env, const char *msg)
+{
+    (void)env;
+    if (!guard.jb) return; /* LMDB aborts after this returns */
+    guard.sig = 0;
+    snprintf(guard.what, sizeof guard.what, "%s", msg);
+    siglongjmp(*guard.jb, 1);
+}
+
+/* What the last fault on this thread was, for people. */
+static void fault_text(char *out, size_t cap, const mt_kv_txn *t, size_t psize)
+{
+    if (!guard.sig) {
+        snprintf(out, cap, "LMDB page structure damaged (LMDB's assertion failed: %s)", guard.what);
+        return;
+    }
+    if (guard.addr < t->map || guard.addr >= t->map_end) {
+        snprintf(out, cap,
+                 "LMDB page structure damaged (a page number points outside the map: a read "
+                 "faulted, %s)",
+                 guard.sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+        return;
+    }
+    size_t page = psize ? (size_t)(guard.addr - t->map) / psize : 0;
+    int fd;
+    struct stat st;
+    if (!mdb_env_get_fd(t->kv->env, &fd) && !fstat(fd, &st) &&
+        (uint64_t)(guard.addr - t->map) >= (uint64_t)st.st_size)
+        snprintf(out, cap,
+                 "page %zu is past the end of the file, which has %lld bytes now (truncated "
+                 "under the reader, or a page number or size damaged: %s)",
+                 page, (long long)st.st_size, guard.sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+    else if (guard.addr >= t->file_end)
+        snprintf(out, cap,
+                 "LMDB page structure damaged (a page number or size points past the end of the "
+                 "file: a read of page %zu faulted, %s)",
+                 page, guard.sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+    else
+        snprintf(out, cap, "an I/O error reading page %zu of the file (%s on a mapped read)", page,
+                 guard.sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+}
+
+static int faulted(mt_kv_txn *t, mt_kv_db db);
+
+/*
+ * The body of a function: return call run under t's guard, or MT_ECORRUPT
+ * (remembered, naming db) when a read of the map faulted in it. Calls
+ * nested in a guarded one run under the outer guard.
+ */
+#define GUARDED(t, db, call)                                                                       \
+    do {                                                                                           \
+        if ((t)->faulted) return MT_ECORRUPT;                                                      \
+        if (guard.jb || !(t)->map) return (call);                                                  \
+        sigjmp_buf jb_;                                                                            \
+        if (sigsetjmp(jb_, 0)) return faulted((t), (db));                                          \
+        guard.jb = &jb_;                                                                           \
+        int rc_ = (call);                                                                          \
+        guard.jb = NULL;                                                                           \
+        return rc_;                                                                                \
+    } while (0)
+
+/* Set t's bounds from the environment: the map (found once per environment) and the file. */
+static void set_bounds(mt_kv *kv, mt_kv_txn *t)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    pthread_mutex_lock(&kv->dmg_lock);
+    if (kv->map_env != kv->env) { /* first use of this environment (open, or after compact) */
+        kv->map_base = find_map(kv->env);
+        kv->map_env = kv->env;
+    }
+    const uint8_t *base = kv->map_base;
+    pthread_mutex_unlock(&kv->dmg_lock);
+    if (base && mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0) {
+        t->map = base;
+        t->map_end = t->map + info.me_mapsize;
+        t->file_end = t->map + ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+    } else {
+        t->map = t->map_end = t->file_end = NULL; /* no bound known: none checked, no guard */
+    }
+}
+
+/* ---- open ------------------------------------------------------------------------ */
+
+/* Begin t->txn, open every database into kv->dbi, commit. */
+static int open_dbs(mt_kv_txn *t)
+{
+    mt_kv *kv = t->kv;
+    int rc = mdb_txn_begin(kv->env, NULL, kv->read_only ? MDB_RDONLY : 0, &t->txn);
+    for (int i = 0; !rc && i < MT_DB__COUNT; i++)
+        rc = mdb_dbi_open(t->txn, dbs[i].name, (kv->read_only ? 0 : MDB_CREATE) | dbs[i].flags,
+                          &kv->dbi[i]);
+    if (!rc) {
+        rc = mdb_txn_commit(t->txn);
+        t->txn = NULL; /* freed, committed or not */
+    }
+    return rc ? read_err(kv, MT_DB__COUNT, rc) : MT_OK;
+}
+
+static int open_dbs_guarded(mt_kv_txn *t)
+{
+    GUARDED(t, MT_DB__COUNT, open_dbs(t));
+}
+
 /* Open kv->path and its databases into kv->env and kv->dbi. */
 static int env_open(mt_kv *kv)
 {
-    int crc = check_size(kv->path);
-    if (crc) return crc;
+    char why[600] = "";
+    int rc = check_size(kv->path, why, sizeof why);
+    if (rc) {
+        if (*why) remember(kv, why);
+        return rc;
+    }
+    pthread_once(&guard_once, install_guard);
     unsigned flags =
         MDB_NOSUBDIR | MDB_NOTLS | (kv->nosync ? MDB_NOSYNC : 0) | (kv->read_only ? MDB_RDONLY : 0);
-    int rc = mdb_env_create(&kv->env);
-    if (!rc) rc = mdb_env_set_maxdbs(kv->env, MT_DB__COUNT);
-    if (!rc) rc = mdb_env_set_mapsize(kv->env, kv->map_size);
-    if (!rc) rc = mdb_env_set_maxreaders(kv->env, 256);
-    if (!rc) rc = mdb_env_open(kv->env, kv->path, flags, 0644);
-    MDB_txn *txn = NULL;
-    if (!rc) rc = mdb_txn_begin(kv->env, NULL, kv->read_only ? MDB_RDONLY : 0, &txn);
-    for (int i = 0; !rc && i < MT_DB__COUNT; i++)
-        rc = mdb_dbi_open(txn, dbs[i].name, (kv->read_only ? 0 : MDB_CREATE) | dbs[i].flags,
-                          &kv->dbi[i]);
-    if (!rc)
-        rc = mdb_txn_commit(txn);
-    else if (txn)
-        mdb_txn_abort(txn);
+    int lrc = mdb_env_create(&kv->env);
+    if (!lrc) lrc = mdb_env_set_maxdbs(kv->env, MT_DB__COUNT);
+    if (!lrc) lrc = mdb_env_set_mapsize(kv->env, kv->map_size);
+    if (!lrc) lrc = mdb_env_set_maxreaders(kv->env, 256);
+    if (!lrc) lrc = mdb_env_set_assert(kv->env, on_assert);
+    if (!lrc) lrc = mdb_env_open(kv->env, kv->path, flags, 0644);
+    rc = map_err(lrc);
+    if (!rc) {
+        mt_kv_txn t = {.kv = kv};
+        set_bounds(kv, &t);
+        rc = open_dbs_guarded(&t);
+        if (t.txn) mdb_txn_abort(t.txn);
+    }
     if (rc && kv->env) {
         mdb_env_close(kv->env);
         kv->env = NULL;
     }
-    return map_err(rc);
+    return rc;
 }
 
 int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
@@ -200,6 +372,7 @@ int mt_kv_open(const char *dir, const mt_kv_options *opt, mt_kv **out)
     }
     int rc = env_open(kv);
     if (rc) {
+        if (opt && opt->why_cap) mt_kv_corruption(kv, opt->why, opt->why_cap);
         mt_kv_close(kv);
         return rc;
     }
@@ -243,12 +416,12 @@ uint64_t mt_kv_live_bytes(mt_kv *kv)
     mt_kv_txn *t;
     MDB_stat st;
     if (mt_kv_begin(kv, false, &t)) return 0;
-    MDB_txn *txn = t->txn;
-    uint64_t pages = 2;             /* the two meta pages */
-    if (mdb_stat(txn, 1, &st) == 0) /* the main database, which names the others */
+    st.ms_psize = 0;
+    uint64_t pages = 2;                             /* the two meta pages */
+    if (stat_guarded(t, MT_DB__COUNT, 1, &st) == 0) /* the main database, which names the others */
         pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
     for (int i = 0; i < MT_DB__COUNT; i++)
-        if (mdb_stat(txn, kv->dbi[i], &st) == 0)
+        if (stat_guarded(t, (mt_kv_db)i, kv->dbi[i], &st) == 0)
             pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
     uint64_t psize = st.ms_psize;
     mt_kv_abort(t);
@@ -292,45 +465,45 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
         free(t);
         return map_err(rc);
     }
-    MDB_envinfo info;
-    MDB_stat st;
-    pthread_mutex_lock(&kv->dmg_lock);
-    if (kv->map_env != kv->env) { /* first use of this environment (open, or after compact) */
-        kv->map_base = find_map(kv->env);
-        kv->map_env = kv->env;
-    }
-    const uint8_t *base = kv->map_base;
-    pthread_mutex_unlock(&kv->dmg_lock);
-    if (base && mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0) {
-        t->map = base;
-        t->map_end = t->map + info.me_mapsize;
-        t->file_end = t->map + ((size_t)info.me_last_pgno + 1) * st.ms_psize;
-    } else {
-        t->map = t->map_end = t->file_end = NULL; /* no bound known: none checked */
-    }
+    t->faulted = false;
+    set_bounds(kv, t);
     *out = t;
     return MT_OK;
+}
+
+static int commit_txn(mt_kv_txn *t)
+{
+    int rc = mdb_txn_commit(t->txn);
+    t->txn = NULL; /* freed, committed or not */
+    return map_err(rc);
+}
+
+static int commit_guarded(mt_kv_txn *t)
+{
+    GUARDED(t, MT_DB__COUNT, commit_txn(t));
 }
 
 int mt_kv_commit(mt_kv_txn *txn)
 {
     mt_kv *kv = txn->kv;
     int rc;
-    if (mt_fault_hit("kv.commit")) { /* as if the disk failed the commit's write or fsync */
-        mdb_txn_abort(txn->txn);
-        rc = EIO;
+    if (txn->faulted) {
+        rc = MT_ECORRUPT;                   /* a read in it faulted: never half a write */
+    } else if (mt_fault_hit("kv.commit")) { /* as if the disk failed the commit's write or fsync */
+        rc = -EIO;
     } else {
-        rc = mdb_txn_commit(txn->txn);
+        rc = commit_guarded(txn);
     }
+    if (txn->txn) mdb_txn_abort(txn->txn);
     pthread_rwlock_unlock(&kv->swap);
     free(txn);
-    return map_err(rc);
+    return rc;
 }
 
 void mt_kv_abort(mt_kv_txn *txn)
 {
     if (!txn) return;
-    mdb_txn_abort(txn->txn);
+    if (txn->txn) mdb_txn_abort(txn->txn);
     pthread_rwlock_unlock(&txn->kv->swap);
     free(txn);
 }
@@ -443,18 +616,43 @@ static void describe(char *out, size_t cap, mt_kv_db db, const uint8_t *k, size_
     snprintf(out, cap, "key %s", q);
 }
 
-/* Remember a corrupt record of db (k may be NULL: LMDB's own structure) and return MT_ECORRUPT. */
-static int corrupt(mt_kv *kv, mt_kv_db db, const void *k, size_t kl, const char *what)
+/* Count a damage met and keep its description (the last one's) for mt_kv_corruption. */
+static void remember(mt_kv *kv, const char *text)
 {
-    char key[900] = "";
-    if (k) describe(key, sizeof key, db, k, kl);
     pthread_mutex_lock(&kv->dmg_lock);
     kv->ndmg++;
-    int w = snprintf(kv->dmg, sizeof kv->dmg, "%s: database %s%s%s: %s", kv->path, dbs[db].name,
-                     k ? ", " : "", key, what);
+    int w = snprintf(kv->dmg, sizeof kv->dmg, "%s", text);
     if (w >= (int)sizeof kv->dmg) memcpy(kv->dmg + sizeof kv->dmg - 4, "...", 4); /* cut */
     pthread_mutex_unlock(&kv->dmg_lock);
+}
+
+/*
+ * Remember a corrupt record of db (k may be NULL: LMDB's own structure; db
+ * MT_DB__COUNT: the main database, which names the others) and return
+ * MT_ECORRUPT.
+ */
+static int corrupt(mt_kv *kv, mt_kv_db db, const void *k, size_t kl, const char *what)
+{
+    char key[900] = "", text[sizeof kv->dmg + 64];
+    if (k) describe(key, sizeof key, db, k, kl);
+    int w =
+        snprintf(text, sizeof text, "%s: %s%s%s%s: %s", kv->path,
+                 db < MT_DB__COUNT ? "database " : "the main database (the names of the others)",
+                 db < MT_DB__COUNT ? dbs[db].name : "", k ? ", " : "", key, what);
+    if (w >= (int)sizeof text) memcpy(text + sizeof text - 4, "...", 4); /* cut */
+    remember(kv, text);
     return MT_ECORRUPT;
+}
+
+/* The guard of t caught a fault (GUARDED): t is marked, the damage remembered. */
+static int faulted(mt_kv_txn *t, mt_kv_db db)
+{
+    guard.jb = NULL;
+    t->faulted = true;
+    MDB_stat st;
+    char what[300];
+    fault_text(what, sizeof what, t, mdb_env_stat(t->kv->env, &st) ? 0 : st.ms_psize);
+    return corrupt(t->kv, db, NULL, 0, what);
 }
 
 /* map_err, naming db when LMDB found its own pages damaged. */
@@ -464,6 +662,12 @@ static int read_err(mt_kv *kv, mt_kv_db db, int rc)
         return corrupt(kv, db, NULL, 0,
                        rc == MDB_CORRUPTED ? "LMDB page structure damaged (MDB_CORRUPTED)"
                                            : "LMDB page missing (MDB_PAGE_NOTFOUND)");
+    /* LMDB marks a transaction failed when a page number is past the file, and where it looks
+       a database's root up to open a cursor it does not return the error: the next call says
+       MDB_BAD_TXN. Metron ends every transaction at its first error, so this is that page. */
+    if (rc == MDB_BAD_TXN)
+        return corrupt(kv, db, NULL, 0,
+                       "LMDB page missing (a page number past the end of the file: MDB_BAD_TXN)");
     return map_err(rc);
 }
 
@@ -515,10 +719,16 @@ void mt_kv_set_checksums(mt_kv *kv, bool on)
     kv->plain = !on;
 }
 
+/* read_err for the calls of a write (MDB_MAP_FULL stays MT_EFULL, MDB_NOTFOUND MT_ENOTFOUND) */
+static int write_err(mt_kv_txn *txn, mt_kv_db db, int rc)
+{
+    return rc ? read_err(txn->kv, db, rc) : MT_OK;
+}
+
 /* ---- values ---------------------------------------------------------------- */
 
-int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
-              size_t *vlen)
+static int get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
+               size_t *vlen)
 {
     MDB_val k = {klen, (void *)key}, v;
     int rc = mdb_get(txn->txn, txn->kv->dbi[db], &k, &v);
@@ -529,11 +739,17 @@ int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
     return MT_OK;
 }
 
-int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
-              size_t vlen)
+int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void **val,
+              size_t *vlen)
+{
+    GUARDED(txn, db, get(txn, db, key, klen, val, vlen));
+}
+
+static int put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+               size_t vlen)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    if (txn->kv->plain) return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+    if (txn->kv->plain) return write_err(txn, db, mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
     uint32_t sum = kv_sum(db, key, klen, val, vlen);
     if (dbs[db].flags & MDB_DUPSORT) {
         /* a duplicate is compared as bytes: value first, then its trailer, which is a function
@@ -544,36 +760,59 @@ int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
         memcpy(buf, val, vlen);
         put_sum(buf + vlen, sum);
         v = (MDB_val){vlen + SUM_LEN, buf};
-        return map_err(mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
+        return write_err(txn, db, mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
     }
     /* the value is written into its place in the page, then its trailer after it */
     v.mv_size = vlen + SUM_LEN;
     int rc = mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, MDB_RESERVE);
-    if (rc) return map_err(rc);
+    if (rc) return write_err(txn, db, rc);
     memcpy(v.mv_data, val, vlen);
     put_sum((uint8_t *)v.mv_data + vlen, sum);
     return MT_OK;
 }
 
-int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
+int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+              size_t vlen)
+{
+    GUARDED(txn, db, put(txn, db, key, klen, val, vlen));
+}
+
+static int del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
 {
     MDB_val k = {klen, (void *)key};
-    return map_err(mdb_del(txn->txn, txn->kv->dbi[db], &k, NULL));
+    return write_err(txn, db, mdb_del(txn->txn, txn->kv->dbi[db], &k, NULL));
+}
+
+int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
+{
+    GUARDED(txn, db, del(txn, db, key, klen));
+}
+
+static int drop_all(mt_kv_txn *txn, mt_kv_db db)
+{
+    return write_err(txn, db, mdb_drop(txn->txn, txn->kv->dbi[db], 0));
 }
 
 int mt_kv_drop_all(mt_kv_txn *txn, mt_kv_db db)
 {
-    return map_err(mdb_drop(txn->txn, txn->kv->dbi[db], 0));
+    GUARDED(txn, db, drop_all(txn, db));
 }
 
 int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out)
 {
+    /* mdb_cursor_open reads the database's record from the main database when the transaction
+       has not yet: read first by mdb_stat, whose cursor is on the stack, so that a fault there
+       leaks nothing and mdb_cursor_open reads no page */
+    MDB_stat st;
+    int rc = stat_guarded(txn, db, txn->kv->dbi[db], &st);
+    if (rc) return rc;
     mt_kv_cursor *c = malloc(sizeof *c);
     if (!c) return -ENOMEM;
-    int rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &c->cur);
+    rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &c->cur);
+    if (rc) rc = read_err(txn->kv, db, rc);
     if (rc) {
         free(c);
-        return map_err(rc);
+        return rc;
     }
     c->kv = txn->kv;
     c->txn = txn;
@@ -624,8 +863,8 @@ static int in_order(mt_kv_cursor *c, MDB_cursor_op op, const MDB_val *k, const M
     return MT_OK;
 }
 
-static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp, size_t *kl,
-                      const void **vp, size_t *vl)
+static int cursor_get_(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp, size_t *kl,
+                       const void **vp, size_t *vl)
 {
     MDB_val v;
     int rc = mdb_cursor_get(c->cur, k, &v, op);
@@ -638,6 +877,14 @@ static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void 
     *vp = v.mv_data;
     *vl = v.mv_size;
     return MT_OK;
+}
+
+static int cursor_get(mt_kv_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp, size_t *kl,
+                      const void **vp, size_t *vl)
+{
+    *kp = NULL; /* a fault leaves no key: the cursor cannot step on (mt_kv.h) */
+    *kl = 0;
+    GUARDED(c->txn, c->db, cursor_get_(c, k, op, kp, kl, vp, vl));
 }
 
 int mt_kv_cursor_seek(mt_kv_cursor *c, const void *key, size_t klen, const void **k, size_t *kl,
@@ -659,6 +906,13 @@ int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after)
     char tmp[4200], lock[4200];
     snprintf(tmp, sizeof tmp, "%s.compact", kv->path);
     snprintf(lock, sizeof lock, "%s-lock", kv->path);
+    /* mdb_env_copyfd2 walks every page in place, outside any guard, and would copy damage into
+       the new file: every record is verified first (the copy reads as much) */
+    mt_kv_txn *vt = NULL;
+    int vrc = mt_kv_begin(kv, false, &vt);
+    for (int i = 0; !vrc && i < MT_DB__COUNT; i++) vrc = mt_kv_verify(vt, (mt_kv_db)i, NULL);
+    if (vt) mt_kv_abort(vt);
+    if (vrc) return vrc;
     pthread_rwlock_wrlock(&kv->swap); /* no transaction of this process is open past here */
     struct stat st;
     if (before) *before = stat(kv->path, &st) ? 0 : (uint64_t)st.st_size;
@@ -697,12 +951,24 @@ int mt_kv_cursor_last(mt_kv_cursor *c, const void **k, size_t *kl, const void **
     return cursor_get(c, &kk, MDB_LAST, k, kl, v, vl);
 }
 
+/* mdb_stat reads the database's record from the main database when it is stale */
+static int stat_db(mt_kv_txn *txn, mt_kv_db db, MDB_dbi dbi, MDB_stat *st)
+{
+    int rc = mdb_stat(txn->txn, dbi, st);
+    return rc ? read_err(txn->kv, db, rc) : MT_OK;
+}
+
+static int stat_guarded(mt_kv_txn *txn, mt_kv_db db, MDB_dbi dbi, MDB_stat *st)
+{
+    GUARDED(txn, db, stat_db(txn, db, dbi, st));
+}
+
 int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n)
 {
     MDB_stat st;
-    int rc = mdb_stat(txn->txn, txn->kv->dbi[db], &st);
+    int rc = stat_guarded(txn, db, txn->kv->dbi[db], &st);
     if (!rc) *n = st.ms_entries;
-    return map_err(rc);
+    return rc;
 }
 
 int mt_kv_verify(mt_kv_txn *txn, mt_kv_db db, size_t *records)
@@ -768,7 +1034,7 @@ static void raw_clear(raw_batch *b)
 }
 
 /* Read the records of up to MIGRATE_BATCH keys after key last (NULL: from the first) into b. */
-static int raw_read(mt_kv_txn *txn, mt_kv_db db, const raw_rec *last, raw_batch *b)
+static int raw_read_(mt_kv_txn *txn, mt_kv_db db, const raw_rec *last, raw_batch *b)
 {
     bool dup = dbs[db].flags & MDB_DUPSORT;
     MDB_cursor *cur;
@@ -799,6 +1065,11 @@ static int raw_read(mt_kv_txn *txn, mt_kv_db db, const raw_rec *last, raw_batch 
     return rc == MDB_NOTFOUND ? MT_OK : rc ? read_err(txn->kv, db, rc) : MT_OK;
 }
 
+static int raw_read(mt_kv_txn *txn, mt_kv_db db, const raw_rec *last, raw_batch *b)
+{
+    GUARDED(txn, db, raw_read_(txn, db, last, b));
+}
+
 int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records)
 {
     if (txn->kv->plain || txn->kv->read_only) return MT_EINVAL;
@@ -815,8 +1086,7 @@ int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records)
                 bool new_key =
                     i == 0 || r[i].kl != r[i - 1].kl || memcmp(r[i].k, r[i - 1].k, r[i].kl);
                 if (dup && new_key) { /* its old duplicates go; each comes back with a trailer */
-                    MDB_val k = {r[i].kl, r[i].k};
-                    rc = map_err(mdb_del(txn->txn, txn->kv->dbi[db], &k, NULL));
+                    rc = mt_kv_del(txn, (mt_kv_db)db, r[i].k, r[i].kl);
                 }
                 if (!rc) rc = mt_kv_put(txn, (mt_kv_db)db, r[i].k, r[i].kl, r[i].v, r[i].vl);
             }

@@ -36,6 +36,18 @@
  * or value whose size would reach past the end of the file (a read there
  * would be SIGBUS), and a cursor step that does not land after the
  * previous key (a damaged node pointer showing one record twice).
+ *
+ * Faults: LMDB reads its pages in place, so a page number, offset or size
+ * that damage sends past the end of the file (or a disk's read error on a
+ * mapped page) is a SIGBUS or SIGSEGV inside LMDB. Every call here that
+ * reads pages runs under a per-thread guard: the first mt_kv_open installs
+ * a SIGBUS/SIGSEGV handler that returns into the guarded call when the
+ * faulting thread is inside one, and otherwise hands the fault to the
+ * handler it replaced (a fault anywhere else still crashes). The call
+ * returns MT_ECORRUPT, described for mt_kv_corruption (the page, and
+ * whether it lies past the end of the file); its transaction is marked and
+ * can only end: every later call on it is MT_ECORRUPT and commit aborts it.
+ * LMDB's assertions on damaged pages are caught the same way.
  */
 #ifndef MT_KV_H
 #define MT_KV_H
@@ -68,6 +80,8 @@ typedef struct mt_kv_options {
     bool nosync;     /* true: commits do not fsync (loses the last commits on power loss) */
     bool read_only;  /* open for reading only, beside a writer in another process; the
                         databases must exist (MT_ENOTFOUND otherwise) */
+    char *why;       /* when open fails on damage (MT_ECORRUPT): what and where, for people */
+    size_t why_cap;  /* bytes of why (0: not wanted) */
 } mt_kv_options;
 
 /* Open (creating if needed) index.mdb in dir. MT_OK and *out, or an error. */
@@ -98,6 +112,9 @@ uint64_t mt_kv_live_bytes(mt_kv *kv);
  * *before and *after (may be NULL) get the file's bytes. MT_OK; MT_EINVAL
  * read-only; MT_ECLOSED when the file could not be reopened (every later
  * transaction fails with -EIO); another error: the old file is kept.
+ * Every record is verified first (mt_kv_verify): a damaged index is not
+ * compacted (MT_ECORRUPT, described for mt_kv_corruption), since the copy
+ * would carry the damage on and reads pages outside the fault guard.
  */
 int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after);
 
