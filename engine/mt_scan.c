@@ -184,7 +184,9 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
         }
         mt_points cp;
         int rc = mt_decoder_decode(s->dec, c->map->base + c->ent.off, c->ent.len, &cp);
-        if (rc == MT_ECORRUPT) return damaged(s, c);
+        /* a chunk version this build does not know, in a file whose own version it knows, is
+           a damaged byte */
+        if (rc == MT_ECORRUPT || rc == MT_EFORMAT) return damaged(s, c);
         if (rc) return rc;
         /* the range may cut the chunk */
         size_t a = lower(cp.ts, 0, cp.n, s->from), b = lower(cp.ts, a, cp.n, s->to);
