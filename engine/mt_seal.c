@@ -152,6 +152,29 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
     return rc;
 }
 
+/*
+ * Late points: points for an hour that already has a file wait in the head
+ * (durable in its log; scans read them beside the file) and are merged into
+ * a new generation once, when the hour has been quiet for the grace period,
+ * or when they are as many as the file holds (at least LATE_MIN_POINTS), or
+ * when the late points of every hour together pass LATE_BUDGET_POINTS (the
+ * head's memory). The file at least doubles between two merges forced by
+ * size, so a stream of late batches costs a bounded number of rewrites per
+ * point, as a growing array does, instead of one rewrite of the hour per
+ * batch. docs/storage.md, "Late points".
+ */
+#define LATE_MIN_POINTS    ((uint64_t)1 << 16)
+#define LATE_BUDGET_POINTS ((uint64_t)1 << 22) /* about 64 MiB of head */
+
+static bool late_due(const mt_hour_desc *old, const mt_head_hour *hh, bool quiet, uint64_t late)
+{
+    if (quiet || late >= LATE_BUDGET_POINTS) return true;
+    if (hh->points < LATE_MIN_POINTS) return false;
+    uint64_t held = 0;
+    for (size_t i = 0; old->idx && i < old->idx->n; i++) held += old->idx->e[i].count;
+    return hh->points >= held;
+}
+
 typedef struct sealed {
     int64_t hour;
     mt_rollups *ro;
@@ -172,14 +195,17 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         return -ENOMEM;
     }
     size_t ndue = 0;
+    uint64_t late = 0; /* points waiting in the head for hours that have a file */
+    for (size_t i = 0; i < e->head.nhours; i++)
+        if (mt_engine_hour(e, e->head.hours[i].hour)) late += e->head.hours[i].points;
     for (size_t i = 0; i < e->head.nhours; i++) {
         const mt_head_hour *hh = &e->head.hours[i];
         int64_t end = (hh->hour + 1) * MT_HOUR_NS;
         mt_hour_desc *old = mt_engine_hour(e, hh->hour);
-        bool is_due =
-            mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
-            (mode == MT_SEAL_DUE && (end + grace <= e->head.max_ts ||
-                                     (end + grace <= wall && wall - hh->last_write_wall >= grace)));
+        bool quiet = end + grace <= wall && wall - hh->last_write_wall >= grace;
+        bool is_due = mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
+                      (mode == MT_SEAL_DUE && !old && (end + grace <= e->head.max_ts || quiet)) ||
+                      (mode == MT_SEAL_DUE && old && late_due(old, hh, quiet, late));
         /* an hour whose current file cannot be read is never rewritten from the head alone */
         if (is_due && old && !old->idx) is_due = false;
         if (is_due) due[ndue++] = hh->hour;

@@ -307,6 +307,59 @@ static int count_files(const char *root, const char *suffix)
     return n;
 }
 
+/* Late points for a sealed hour wait in the head, read beside its file, and are merged once when
+   the hour goes quiet or they are as many as the file holds, not once per batch */
+Test(engine, late_points_wait_beside_their_hour_file_and_are_merged_once)
+{
+    mt_engine *e = open_engine();
+    fake_now = T0 + 2 * H;
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < 100; i++) add_f(b, "a", "u", T0 + i * 10 * S, i);
+    write_ok(e, b, 100);
+    size_t hours = 0;
+    cr_assert_eq(mt_engine_seal(e, true, &hours), MT_OK);
+    cr_assert_eq(hours, 1);
+    add_f(b, "a", "u", T0 + 2 * H, -1); /* the watermark is an hour past hour 0 */
+    write_ok(e, b, 1);
+    for (int k = 0; k < 50; k++) { /* 50 late batches, a second apart: never quiet */
+        fake_now += S;
+        add_f(b, "a", "u", T0 + (k % 2 ? k * 10 * S : 1000 * S + k * S), 1000 + k);
+        write_ok(e, b, 1);
+        cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+        cr_assert_eq(hours, 0, "batch %d: the hour was rewritten for one late point", k);
+    }
+    cr_expect_eq(count_files(dir, ".blk"), 1, "one generation of hour 0");
+    int64_t ts[300];
+    double v[300];
+    for (int pass = 0; pass < 2; pass++) { /* beside the file, then merged into it */
+        size_t n = read_all(e, "a", "u", T0, T0 + H, ts, v, 300);
+        cr_assert_eq(n, 125, "100 sealed + 25 new (25 replace sealed ones): pass %d", pass);
+        for (size_t i = 0; i < n; i++) {
+            int64_t at = (ts[i] - T0) / S;
+            int k = at < 1000 ? (int)(at / 10) : (int)(at - 1000);
+            bool late = at >= 1000 || (k % 2 && k < 50);
+            cr_expect_eq(v[i], late ? 1000 + k : k, "pass %d, second %lld", pass, (long long)at);
+        }
+        if (pass) break;
+        fake_now += 5 * 60 * S; /* the grace, quiet */
+        cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+        cr_assert_eq(hours, 1, "hour 0 merged once, hour 2 still open");
+    }
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 1);
+    /* as many late points as the file holds (at least 65,536): merged without waiting */
+    for (int i = 0; i < 70000; i++) add_f(b, "a", "u", T0 + 1500 * S + i * 1000, i);
+    write_ok(e, b, 70000);
+    fake_now += S;
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_expect_eq(hours, 1);
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 1, "the late points are in the file");
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 Test(engine, a_directory_opens_once)
 {
     mt_engine *e = open_engine();
