@@ -1079,6 +1079,9 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
         st->head_bytes +=
             (uint64_t)e->head.s[i].cap * (sizeof(int64_t) + sizeof(mt_val)) + e->head.s[i].strs_cap;
     st->sealed_hours = e->nhours;
+    st->late_points = 0;
+    for (size_t i = 0; i < e->head.nhours; i++)
+        if (mt_engine_hour(e, e->head.hours[i].hour)) st->late_points += e->head.hours[i].points;
     st->last_seq = e->seq;
     pthread_rwlock_unlock(&e->lock);
     st->index_bytes = mt_kv_used_bytes(e->kv);

@@ -25,8 +25,11 @@
  * to it for the grace period. Its points become one hour file (temp file,
  * fsync, rename, fsync of the directory), then one LMDB transaction
  * records the file and rewrites the head log without the sealed points.
- * Points for an already sealed hour are merged by writing a new
- * generation of that hour's file (copy-on-write).
+ * Points for an already sealed hour wait in the head (read beside the
+ * file) and are merged once into a new generation of that hour's file
+ * (copy-on-write): when the hour has been quiet for the grace period, when
+ * they are as many as the file holds, or when all late points together
+ * pass the head's late budget (mt_seal.c, docs/storage.md "Late points").
  *
  * Crash recovery happens in mt_engine_open: files that no committed
  * transaction references (a temp file, a generation written but not yet
@@ -481,6 +484,10 @@ typedef struct mt_engine_stats {
     uint64_t head_points;          /* points in the head (not yet sealed) */
     uint64_t head_bytes;           /* bytes the head holds in memory (arrays and strings) */
     uint64_t sealed_hours;         /* hours with a file */
+    uint64_t hour_files_written;   /* hour file generations written since open (first seals and
+                                      merges of late points) */
+    uint64_t late_points;          /* points in the head for hours that have a file (waiting to
+                                      be merged: mt_seal.c, "Late points") */
     uint64_t commits;              /* LMDB write transactions committed */
     uint64_t points_written;       /* points accepted since open */
     uint64_t last_seq;             /* sequence of the last commit */

@@ -265,6 +265,7 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
             if (hr == -ENOMEM) rc = hr;
         }
         mt_head_drop(&e->head, due, ndue);
+        e->st.hour_files_written += nd;
         pthread_rwlock_unlock(&e->lock);
         for (size_t i = 0; i < nd; i++) {
             if (!done[i].had_old) continue;

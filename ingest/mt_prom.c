@@ -149,6 +149,12 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
         (double)e.head_points);
     one(&o, "metron_head_bytes", "gauge", "Bytes the head holds in memory.", (double)e.head_bytes);
     one(&o, "metron_sealed_hours", "gauge", "Hours with a sealed file.", (double)e.sealed_hours);
+    one(&o, "metron_hour_files_written_total", "counter",
+        "Hour file generations written: first seals and merges of late points.",
+        (double)e.hour_files_written);
+    one(&o, "metron_late_points", "gauge",
+        "Points for hours that already have a file, waiting in the head to be merged.",
+        (double)e.late_points);
     one(&o, "metron_commits_total", "counter", "LMDB write transactions committed.",
         (double)e.commits);
     one(&o, "metron_index_bytes", "gauge", "Size of index.mdb.", (double)e.index_bytes);
