@@ -26,16 +26,18 @@
 #include "mt_fs.h"
 #include "mt_time.h"
 
-#define FORMAT_VERSION   2 /* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated */
-#define SEAL_CHECK_NS    1000000000LL /* the writer looks for due hours at least this often */
-#define DEFAULT_GRACE_NS (300LL * 1000000000LL)
+#define FORMAT_VERSION        2 /* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated */
+#define SEAL_CHECK_NS         1000000000LL /* the writer looks for due hours at least this often */
+#define DEFAULT_GRACE_NS      (300LL * 1000000000LL)
+#define DEFAULT_LATE_QUIET_NS (60LL * 1000000000LL)
 
 const double mt_commit_bucket_le[MT_COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.0 / 0.0};
 
 mt_engine_options mt_engine_options_default(void)
 {
-    return (mt_engine_options){.grace_ns = DEFAULT_GRACE_NS, .auto_seal = true};
+    return (mt_engine_options){
+        .grace_ns = DEFAULT_GRACE_NS, .late_quiet_ns = DEFAULT_LATE_QUIET_NS, .auto_seal = true};
 }
 
 static int64_t default_clock(void *ud)
@@ -59,28 +61,49 @@ mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour)
     return lo < e->nhours && e->hours[lo].hour == hour ? &e->hours[lo] : NULL;
 }
 
-int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d)
+/* Map the hour's current file and check its size against the index's: no byte read. */
+static int hour_map(mt_engine *e, mt_hour_desc *d)
 {
-    if (d->idx) return MT_OK;
     char path[4096];
     mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? MT_ECORRUPT : -errno;
-    mt_hf_index *ix = calloc(1, sizeof *ix);
-    int rc = ix ? mt_hf_read_index(fd, d->hour, ix) : -ENOMEM;
-    if (!rc) rc = mt_hfmap_open(fd, &d->map);
-    close(fd); /* the mapping keeps the file */
+    int rc = mt_hfmap_open(fd, &d->map);
+    close(fd);                                             /* the mapping keeps the file */
+    if (!rc && d->map->size != d->bytes) rc = MT_ECORRUPT; /* truncated or replaced by another */
     if (rc) {
-        if (ix) mt_hf_index_free(ix);
-        free(ix);
-        return rc;
+        mt_hfmap_release(d->map);
+        d->map = NULL;
     }
-    d->idx = ix;
-    return MT_OK;
+    return rc;
 }
 
-static void hour_release(mt_hour_desc *d)
+int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
 {
+    if (__atomic_load_n(&d->idx, __ATOMIC_ACQUIRE)) return MT_OK;
+    pthread_mutex_lock(&e->hload);
+    int rc = d->bad;
+    if (!rc && !d->idx) {
+        mt_hf_index *ix = calloc(1, sizeof *ix);
+        rc = ix ? mt_hf_read_index_map(d->map, d->hour, ix) : -ENOMEM;
+        if (rc) {
+            free(ix);
+            if (rc != -ENOMEM) {
+                __atomic_store_n(&d->bad, rc, __ATOMIC_RELAXED);
+                __atomic_add_fetch(&e->st.hours_unreadable, 1, __ATOMIC_RELAXED);
+            }
+        } else {
+            __atomic_store_n(&d->idx, ix, __ATOMIC_RELEASE);
+            __atomic_add_fetch(&e->footers, 1, __ATOMIC_RELAXED);
+        }
+    }
+    pthread_mutex_unlock(&e->hload);
+    return rc;
+}
+
+static void hour_release(mt_engine *e, mt_hour_desc *d)
+{
+    if (d->idx) __atomic_sub_fetch(&e->footers, 1, __ATOMIC_RELAXED);
     mt_hfmap_release(d->map);
     mt_hf_index_free(d->idx);
     free(d->idx);
@@ -94,7 +117,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
     mt_hour_desc *d = mt_engine_hour(e, hour);
     if (d) {
         e->st.block_bytes -= d->bytes;
-        hour_release(d);
+        hour_release(e, d);
     } else {
         if (e->nhours == e->hours_cap) {
             size_t cap = e->hours_cap ? e->hours_cap * 2 : 64;
@@ -112,7 +135,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
     *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes};
     e->st.block_bytes += bytes;
     e->st.sealed_hours = e->nhours;
-    return mt_engine_hour_load(e, d);
+    return d->bad = hour_map(e, d);
 }
 
 void mt_engine_hour_remove(mt_engine *e, int64_t hour)
@@ -120,7 +143,7 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour)
     mt_hour_desc *d = mt_engine_hour(e, hour);
     if (!d) return;
     e->st.block_bytes -= d->bytes;
-    hour_release(d);
+    hour_release(e, d);
     size_t at = (size_t)(d - e->hours);
     memmove(d, d + 1, (e->nhours - at - 1) * sizeof *d);
     e->nhours--;
@@ -729,9 +752,11 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     e->opt = *opt;
     if (!e->opt.clock_ns) e->opt.clock_ns = default_clock;
     if (e->opt.grace_ns < 0) e->opt.grace_ns = 0;
+    if (e->opt.late_quiet_ns < 0) e->opt.late_quiet_ns = 0;
     e->dir = strdup(opt->dir);
     e->lock_fd = -1;
     pthread_rwlock_init(&e->lock, NULL);
+    pthread_mutex_init(&e->hload, NULL);
     pthread_mutex_init(&e->qlock, NULL);
     pthread_cond_init(&e->qcond, NULL);
     pthread_cond_init(&e->dcond, NULL);
@@ -788,7 +813,7 @@ void mt_engine_close(mt_engine *e)
         pthread_mutex_unlock(&e->qlock);
         pthread_join(e->writer, NULL);
     }
-    for (size_t i = 0; i < e->nhours; i++) hour_release(&e->hours[i]);
+    for (size_t i = 0; i < e->nhours; i++) hour_release(e, &e->hours[i]);
     free(e->hours);
     mt_head_free(&e->head);
     mt_index_free(&e->index);
@@ -797,6 +822,7 @@ void mt_engine_close(mt_engine *e)
     mt_decoder_free(e->dec);
     mt_kv_close(e->kv);
     pthread_rwlock_destroy(&e->lock);
+    pthread_mutex_destroy(&e->hload);
     pthread_mutex_destroy(&e->qlock);
     pthread_cond_destroy(&e->qcond);
     pthread_cond_destroy(&e->dcond);
@@ -1053,11 +1079,11 @@ int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), 
     size_t bad = 0;
     pthread_rwlock_rdlock(&e->lock);
     for (size_t h = 0; h < e->nhours && !rc; h++) {
-        const mt_hf_index *ix = e->hours[h].idx;
-        if (!ix) {
+        if (mt_engine_hour_index(e, &e->hours[h])) {
             bad++;
             continue;
         }
+        const mt_hf_index *ix = e->hours[h].idx;
         for (size_t i = 0; i < ix->n && !rc; i++) {
             mt_chunk_info c = mt_hf_entry_info(e->hours[h].hour, &ix->e[i]);
             rc = fn(ud, &c);
@@ -1079,6 +1105,7 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
         st->head_bytes +=
             (uint64_t)e->head.s[i].cap * (sizeof(int64_t) + sizeof(mt_val)) + e->head.s[i].strs_cap;
     st->sealed_hours = e->nhours;
+    st->footers_loaded = __atomic_load_n(&e->footers, __ATOMIC_RELAXED);
     st->late_points = 0;
     for (size_t i = 0; i < e->head.nhours; i++)
         if (mt_engine_hour(e, e->head.hours[i].hour)) st->late_points += e->head.hours[i].points;
@@ -1095,7 +1122,7 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
     pthread_rwlock_rdlock(&e->lock);
     for (size_t i = 0; i < e->nhours; i++) {
         const mt_hour_desc *d = &e->hours[i];
-        if (d->idx) continue;
+        if (!__atomic_load_n(&d->bad, __ATOMIC_RELAXED)) continue; /* readable, or not read yet */
         mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
         mt_time_format(d->hour * MT_HOUR_NS, when, sizeof when);
         snprintf(line, sizeof line, "hour %s, file %s: %s", when, path,

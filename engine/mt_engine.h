@@ -27,7 +27,7 @@
  * records the file and rewrites the head log without the sealed points.
  * Points for an already sealed hour wait in the head (read beside the
  * file) and are merged once into a new generation of that hour's file
- * (copy-on-write): when the hour has been quiet for the grace period, when
+ * (copy-on-write): when none came for late_quiet_ns, when
  * they are as many as the file holds, or when all late points together
  * pass the head's late budget (mt_seal.c, docs/storage.md "Late points").
  *
@@ -60,6 +60,9 @@ typedef struct mt_engine mt_engine;
 typedef struct mt_engine_options {
     const char *dir;            /* data directory, created if missing (required) */
     int64_t grace_ns;           /* late-point grace after an hour ends (default 5 min) */
+    int64_t late_quiet_ns;      /* points for an hour that has a file are merged into it once
+                                   no such point came for this long (default 60 s; or sooner:
+                                   mt_seal.c, "Late points") */
     int64_t commit_interval_ns; /* extra wait to gather a group commit (default 0) */
     bool nosync;                /* true: commits skip fsync (loses recent commits on power loss) */
     size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */
@@ -486,6 +489,7 @@ typedef struct mt_engine_stats {
     uint64_t sealed_hours;         /* hours with a file */
     uint64_t hour_files_written;   /* hour file generations written since open (first seals and
                                       merges of late points) */
+    uint64_t footers_loaded;       /* hour footers parsed and held in memory (on first use) */
     uint64_t late_points;          /* points in the head for hours that have a file (waiting to
                                       be merged: mt_seal.c, "Late points") */
     uint64_t commits;              /* LMDB write transactions committed */

@@ -228,6 +228,8 @@ typedef struct mt_hfmap {
 int mt_hfmap_open(int fd, mt_hfmap **out);
 void mt_hfmap_acquire(mt_hfmap *m);
 void mt_hfmap_release(mt_hfmap *m);
+/* mt_hf_read_index from a mapping of the file (a file replaced since it was mapped reads on). */
+int mt_hf_read_index_map(const mt_hfmap *m, int64_t hour, mt_hf_index *out);
 /* The public description of an index entry of hour `hour`. */
 mt_chunk_info mt_hf_entry_info(int64_t hour, const mt_hf_entry *en);
 /* Binary search; NULL when the series has no chunk in the hour. */
@@ -242,12 +244,21 @@ typedef struct mt_card {
     uint32_t created; /* series created this hour */
 } mt_card;
 
+/*
+ * A sealed hour. Opening the data dir maps each current file (no read: the
+ * mapping keeps a replaced file readable for this snapshot) and checks its
+ * size against the index's; the footer is parsed on first use
+ * (mt_engine_hour_index), so opening and memory do not grow with what is
+ * kept but with what is read. idx is published once, atomically, and
+ * freed only by the writer under the exclusive lock.
+ */
 typedef struct mt_hour_desc {
     int64_t hour;
     uint32_t gen;
     uint64_t bytes;
     mt_hfmap *map;    /* the current generation, mapped; NULL when it could not be read */
-    mt_hf_index *idx; /* parsed footer, NULL until needed */
+    mt_hf_index *idx; /* parsed footer, NULL until needed (atomic: readers load it) */
+    int bad;          /* why the file cannot be read (0: not known to be unreadable) */
 } mt_hour_desc;
 
 struct mt_engine {
@@ -259,6 +270,8 @@ struct mt_engine {
     mt_decoder *dec; /* writer thread only */
 
     pthread_rwlock_t lock; /* guards index, head, hours for readers vs the writer */
+    pthread_mutex_t hload; /* one parse of an hour's footer at a time (mt_engine_hour_index) */
+    uint64_t footers;      /* footers parsed and held (atomic) */
     mt_index index;
     mt_head head;
     mt_hour_desc *hours; /* sealed hours, ascending */
@@ -301,8 +314,12 @@ static inline int64_t mt_hour_of(int64_t ts)
 
 /* Find a sealed hour (under e->lock). */
 mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour);
-/* Make sure the hour's file is open and its footer parsed (under the write lock, or the writer). */
-int mt_engine_hour_load(mt_engine *e, mt_hour_desc *d);
+/*
+ * The hour's footer, parsed on first use from its mapping (under e->lock,
+ * shared or exclusive, or on the writer thread): MT_OK with d->idx set, or
+ * why the file cannot be read (kept in d->bad: later calls say it again).
+ */
+int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d);
 
 /* Forget a sealed hour and unmap its file (writer, exclusive lock); its file stays. */
 void mt_engine_hour_remove(mt_engine *e, int64_t hour);

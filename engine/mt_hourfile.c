@@ -317,17 +317,28 @@ static int pread_all(int fd, void *buf, size_t len, uint64_t off)
     return MT_OK;
 }
 
-int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
+/* Where an index is read from: a file descriptor, or a mapping of the file (map not NULL). */
+typedef struct hf_src {
+    int fd;
+    const mt_hfmap *map;
+} hf_src;
+
+static int src_read(const hf_src *s, void *buf, size_t len, uint64_t off)
+{
+    if (!s->map) return pread_all(s->fd, buf, len, off);
+    if (off > s->map->size || len > s->map->size - off) return MT_ECORRUPT;
+    memcpy(buf, s->map->base + off, len);
+    return MT_OK;
+}
+
+static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_index *out)
 {
     memset(out, 0, sizeof *out);
     out->hour = hour;
-    struct stat st;
-    if (fstat(fd, &st)) return -errno;
-    uint64_t size = (uint64_t)st.st_size;
     uint8_t h[HF_HEADER], t[HF_TRAILER];
     if (size < HF_HEADER + HF_TRAILER) return MT_ECORRUPT;
-    int rc = pread_all(fd, h, HF_HEADER, 0);
-    if (!rc) rc = pread_all(fd, t, HF_TRAILER, size - HF_TRAILER);
+    int rc = src_read(src, h, HF_HEADER, 0);
+    if (!rc) rc = src_read(src, t, HF_TRAILER, size - HF_TRAILER);
     if (rc) return rc;
     if (memcmp(h, "MTHF", 4) || memcmp(t + 28, "MTHE", 4)) return MT_ECORRUPT;
     int version = h[4];
@@ -341,7 +352,7 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
     uint8_t *z = malloc(zn ? zn : 1), *raw = malloc(raw_len ? raw_len : 1);
     out->e = calloc(count ? count : 1, sizeof *out->e);
     if (!z || !raw || !out->e) rc = -ENOMEM;
-    if (!rc) rc = pread_all(fd, z, zn, foff);
+    if (!rc) rc = src_read(src, z, zn, foff);
     if (!rc && (uint32_t)mt_hash64(z, zn) != sum) rc = MT_ECORRUPT;
     if (!rc) {
         size_t got = ZSTD_decompress(raw, raw_len, z, zn);
@@ -403,6 +414,20 @@ int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
     }
     out->n = count;
     return MT_OK;
+}
+
+int mt_hf_read_index(int fd, int64_t hour, mt_hf_index *out)
+{
+    struct stat st;
+    if (fstat(fd, &st)) return -errno;
+    hf_src s = {.fd = fd};
+    return read_index(&s, (uint64_t)st.st_size, hour, out);
+}
+
+int mt_hf_read_index_map(const mt_hfmap *m, int64_t hour, mt_hf_index *out)
+{
+    hf_src s = {.fd = -1, .map = m};
+    return read_index(&s, m->size, hour, out);
 }
 
 void mt_hf_index_free(mt_hf_index *ix)

@@ -106,7 +106,7 @@ static int run(mt_engine *e, void *ud)
     for (size_t h = 0; keep && !rc && h < e->nhours; h++) {
         mt_hour_desc *d = &e->hours[h];
         if (!expired(d->hour, shortest, j->now)) break; /* ascending: the rest are younger */
-        if ((rc = mt_engine_hour_load(e, d))) break;
+        if ((rc = mt_engine_hour_index(e, d))) break;
         size_t gone = 0;
         for (size_t i = 0; i < d->idx->n; i++) {
             const mt_hf_entry *en = &d->idx->e[i];

@@ -63,9 +63,11 @@ static int note_chunks(mt_engine *e, mt_scan *s, uint32_t id)
             hi = mid;
     }
     for (size_t i = lo; i < e->nhours && e->hours[i].hour <= h1; i++) {
-        const mt_hour_desc *d = &e->hours[i];
+        mt_hour_desc *d = &e->hours[i];
         scan_chunk c = {.hour = d->hour, .gen = d->gen};
-        if (d->idx) {
+        int hr = mt_engine_hour_index(e, d);
+        if (hr == -ENOMEM) return hr;
+        if (hr == MT_OK) {
             const mt_hf_entry *en = mt_hf_find(d->idx, id);
             if (!en || en->max_ts < s->from || en->min_ts >= s->to) continue;
             c.ent = *en;

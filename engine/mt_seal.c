@@ -114,6 +114,7 @@ out:
 static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes, mt_rollups *ro)
 {
     mt_hour_desc *old = mt_engine_hour(e, hour);
+    if (old && mt_engine_hour_index(e, old)) return MT_ECORRUPT; /* mt_seal_run skips those */
     mt_hf_writer *w = NULL;
     int rc = mt_hf_begin(e->dir, hour, gen, &w);
     if (rc) return rc; /* w was never made */
@@ -155,7 +156,7 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
 /*
  * Late points: points for an hour that already has a file wait in the head
  * (durable in its log; scans read them beside the file) and are merged into
- * a new generation once, when the hour has been quiet for the grace period,
+ * a new generation once, when no point came for the hour for late_quiet_ns,
  * or when they are as many as the file holds (at least LATE_MIN_POINTS), or
  * when the late points of every hour together pass LATE_BUDGET_POINTS (the
  * head's memory). The file at least doubles between two merges forced by
@@ -166,8 +167,10 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
 #define LATE_MIN_POINTS    ((uint64_t)1 << 16)
 #define LATE_BUDGET_POINTS ((uint64_t)1 << 22) /* about 64 MiB of head */
 
-static bool late_due(const mt_hour_desc *old, const mt_head_hour *hh, bool quiet, uint64_t late)
+static bool late_due(mt_engine *e, mt_hour_desc *old, const mt_head_hour *hh, bool quiet,
+                     uint64_t late)
 {
+    if (mt_engine_hour_index(e, old)) return false; /* never rewritten from the head alone */
     if (quiet || late >= LATE_BUDGET_POINTS) return true;
     if (hh->points < LATE_MIN_POINTS) return false;
     uint64_t held = 0;
@@ -203,11 +206,12 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         int64_t end = (hh->hour + 1) * MT_HOUR_NS;
         mt_hour_desc *old = mt_engine_hour(e, hh->hour);
         bool quiet = end + grace <= wall && wall - hh->last_write_wall >= grace;
+        bool late_quiet = wall - hh->last_write_wall >= e->opt.late_quiet_ns;
         bool is_due = mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
                       (mode == MT_SEAL_DUE && !old && (end + grace <= e->head.max_ts || quiet)) ||
-                      (mode == MT_SEAL_DUE && old && late_due(old, hh, quiet, late));
+                      (mode == MT_SEAL_DUE && old && late_due(e, old, hh, late_quiet, late));
         /* an hour whose current file cannot be read is never rewritten from the head alone */
-        if (is_due && old && !old->idx) is_due = false;
+        if (is_due && old && mt_engine_hour_index(e, old)) is_due = false;
         if (is_due) due[ndue++] = hh->hour;
     }
     int rc = MT_OK;

@@ -307,6 +307,35 @@ static int count_files(const char *root, const char *suffix)
     return n;
 }
 
+/* Opening reads no hour file's footer: each is parsed when a read first needs it, so opening
+   and memory follow what is read, not what is kept */
+Test(engine, opening_parses_no_footer_and_a_scan_parses_only_its_hours)
+{
+    mt_engine *e = open_engine();
+    fake_now = T0 + 40 * H;
+    mt_batch *b = mt_batch_new();
+    for (int h = 0; h < 30; h++)
+        for (int i = 0; i < 6; i++) add_f(b, "a", "u", T0 + h * H + i * 600 * S, h * 10 + i);
+    write_ok(e, b, 180);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_engine_close(e);
+    e = open_engine();
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.sealed_hours, 30);
+    cr_expect_eq(st.footers_loaded, 0, "open parsed %llu footers",
+                 (unsigned long long)st.footers_loaded);
+    int64_t ts[16];
+    double v[16];
+    cr_assert_eq(read_all(e, "a", "u", T0 + 7 * H, T0 + 9 * H, ts, v, 16), 12);
+    for (int i = 0; i < 12; i++) cr_expect_eq(v[i], (7 + i / 6) * 10 + i % 6);
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.footers_loaded, 2, "hours 7 and 8 only: %llu",
+                 (unsigned long long)st.footers_loaded);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 /* Late points for a sealed hour wait in the head, read beside its file, and are merged once when
    the hour goes quiet or they are as many as the file holds, not once per batch */
 Test(engine, late_points_wait_beside_their_hour_file_and_are_merged_once)
