@@ -284,6 +284,16 @@ static uint64_t seq_of(const void *k, size_t kl)
  * (e->plain_kv). A version this build does not know stays MT_EFORMAT (in
  * recover).
  */
+static int migrate_body(mt_engine *e, mt_kv_txn *t, void *ud)
+{
+    (void)ud;
+    uint64_t records = 0;
+    int rc = mt_kv_add_checksums(t, &records);
+    if (!rc) rc = mt_engine_meta_put(t, "version", FORMAT_VERSION);
+    if (!rc) e->migrated_records = records;
+    return rc;
+}
+
 static int open_format(mt_engine *e)
 {
     mt_kv_set_checksums(e->kv, false); /* the version record as it is stored */
@@ -307,21 +317,7 @@ static int open_format(mt_engine *e)
         e->plain_kv = true;
         return MT_OK;
     }
-    for (int attempt = 0;; attempt++) {
-        uint64_t records = 0;
-        if ((rc = mt_kv_begin(e->kv, true, &t))) return rc;
-        rc = mt_kv_add_checksums(t, &records);
-        if (!rc) rc = mt_engine_meta_put(t, "version", FORMAT_VERSION);
-        if (!rc)
-            rc = mt_kv_commit(t);
-        else
-            mt_kv_abort(t);
-        if (rc != MT_EFULL || attempt == 8) {
-            if (!rc) e->migrated_records = records;
-            return rc;
-        }
-        if ((rc = mt_kv_grow(e->kv))) return rc;
-    }
+    return mt_engine_write_txn(e, migrate_body, NULL, NULL);
 }
 
 static int recover(mt_engine *e)
@@ -597,36 +593,44 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
     }
 }
 
+typedef struct group_job {
+    mt_batch *list;
+    uint32_t n_before; /* series known before the group: new ones go if it fails */
+    uint64_t seq_before;
+} group_job;
+
+static int group_body(mt_engine *e, mt_kv_txn *t, void *ud)
+{
+    group_job *g = ud;
+    int rc = MT_OK;
+    mt_rec_reset(&e->rec);
+    for (mt_batch *b = g->list; b && !rc; b = b->next) rc = resolve(e, t, b);
+    if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
+    return rc;
+}
+
+static void group_undo(mt_engine *e, void *ud)
+{
+    group_job *g = ud;
+    pthread_rwlock_wrlock(&e->lock);
+    mt_index_truncate(&e->index, g->n_before);
+    pthread_rwlock_unlock(&e->lock);
+    e->seq = g->seq_before;
+}
+
 static void commit_group(mt_engine *e, mt_batch *list)
 {
-    uint32_t n_before = e->index.n;
-    uint64_t seq_before = e->seq;
-    mt_kv_txn *t = NULL;
-    int rc = mt_kv_begin(e->kv, true, &t);
-    mt_rec_reset(&e->rec);
-    for (mt_batch *b = list; b && !rc; b = b->next) rc = resolve(e, t, b);
-    if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
-    if (!rc) {
-        int64_t t0 = mt_mono_ns();
-        rc = mt_engine_after_commit(e, mt_kv_commit(t));
-        t = NULL;
-        double secs = (double)(mt_mono_ns() - t0) / 1e9;
-        int k = 0;
-        while (k < MT_COMMIT_BUCKETS - 1 && secs > mt_commit_bucket_le[k]) k++;
-        pthread_rwlock_wrlock(&e->lock);
-        if (rc == MT_OK) e->committed_n = e->index.n;
-        e->st.commit_buckets[k]++;
-        e->st.commit_seconds += secs;
-        pthread_rwlock_unlock(&e->lock);
-    }
-    if (rc) {
-        mt_kv_abort(t);
-        pthread_rwlock_wrlock(&e->lock);
-        mt_index_truncate(&e->index, n_before);
-        pthread_rwlock_unlock(&e->lock);
-        e->seq = seq_before;
-        if (rc == MT_EFULL) mt_kv_grow(e->kv);
-    }
+    group_job g = {.list = list, .n_before = e->index.n, .seq_before = e->seq};
+    int64_t t0 = mt_mono_ns();
+    int rc = mt_engine_write_txn(e, group_body, group_undo, &g);
+    double secs = (double)(mt_mono_ns() - t0) / 1e9;
+    int k = 0;
+    while (k < MT_COMMIT_BUCKETS - 1 && secs > mt_commit_bucket_le[k]) k++;
+    pthread_rwlock_wrlock(&e->lock);
+    if (rc == MT_OK) e->committed_n = e->index.n;
+    e->st.commit_buckets[k]++;
+    e->st.commit_seconds += secs;
+    pthread_rwlock_unlock(&e->lock);
     finish_group(e, list, rc);
 }
 
@@ -1164,6 +1168,26 @@ int mt_engine_after_commit(mt_engine *e, int rc)
     }
     pthread_mutex_unlock(&e->qlock);
     return rc;
+}
+
+#define GROW_ATTEMPTS 8 /* doublings of the map one commit may ask for */
+
+int mt_engine_write_txn(mt_engine *e, mt_txn_body body, void (*undo)(mt_engine *e, void *ud),
+                        void *ud)
+{
+    for (int attempt = 0;; attempt++) {
+        mt_kv_txn *t = NULL;
+        int rc = mt_kv_begin(e->kv, true, &t);
+        if (rc) return rc;
+        rc = body(e, t, ud);
+        if (!rc)
+            rc = mt_engine_after_commit(e, mt_kv_commit(t)); /* t is freed either way */
+        else
+            mt_kv_abort(t);
+        if (rc && undo) undo(e, ud);
+        if (rc != MT_EFULL || attempt == GROW_ATTEMPTS) return rc;
+        if ((rc = mt_kv_grow(e->kv))) return rc;
+    }
 }
 
 int mt_engine_health(mt_engine *e, char *why, size_t cap)

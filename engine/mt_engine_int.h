@@ -378,6 +378,19 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *hours);
 int mt_engine_after_commit(mt_engine *e, int rc);
 
 /*
+ * The one commit path of every write transaction: begin, run body, commit,
+ * the outcome through mt_engine_after_commit. When the body or the commit
+ * says MT_EFULL (LMDB's map is full) the transaction is aborted, undo runs,
+ * the map is doubled (mt_kv_grow) and body runs again, up to 8 times; any
+ * other failure aborts, runs undo and is returned. body must put memory
+ * back as it found it when it fails, or leave that to undo (may be NULL),
+ * so that running it again is safe. Writer thread (or open).
+ */
+typedef int (*mt_txn_body)(mt_engine *e, mt_kv_txn *t, void *ud);
+int mt_engine_write_txn(mt_engine *e, mt_txn_body body, void (*undo)(mt_engine *e, void *ud),
+                        void *ud);
+
+/*
  * Rebuild a lost index from the hour files (mt_repair.c), in recovery's
  * write transaction t on an empty index: series, postings, hours and
  * rollups; new generations of the files. Reports through opt.report.

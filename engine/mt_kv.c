@@ -391,8 +391,15 @@ void mt_kv_close(mt_kv *kv)
 
 int mt_kv_grow(mt_kv *kv)
 {
+    /* LMDB remaps: no transaction of this process may be open (readers on other threads hold
+       the swap lock shared while theirs is) */
+    pthread_rwlock_wrlock(&kv->swap);
     int rc = mdb_env_set_mapsize(kv->env, kv->map_size * 2);
     if (rc == MDB_SUCCESS) kv->map_size *= 2;
+    pthread_mutex_lock(&kv->dmg_lock);
+    kv->map_env = NULL; /* the map may have moved: find it again */
+    pthread_mutex_unlock(&kv->dmg_lock);
+    pthread_rwlock_unlock(&kv->swap);
     return map_err(rc);
 }
 

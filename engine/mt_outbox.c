@@ -122,19 +122,23 @@ typedef struct ack_job {
     size_t removed;
 } ack_job;
 
+static int ack_body(mt_engine *e, mt_kv_txn *t, void *ud)
+{
+    (void)e;
+    ack_job *j = ud;
+    j->removed = 0;
+    return mt_outbox_ack_txn(t, j->upto, &j->removed);
+}
+
+static void ack_undo(mt_engine *e, void *ud)
+{
+    (void)e;
+    ((ack_job *)ud)->removed = 0;
+}
+
 static int ack_run(mt_engine *e, void *ud)
 {
-    ack_job *j = ud;
-    mt_kv_txn *t;
-    int rc = mt_kv_begin(e->kv, true, &t);
-    if (rc) return rc;
-    rc = mt_outbox_ack_txn(t, j->upto, &j->removed);
-    if (!rc) {
-        rc = mt_engine_after_commit(e, mt_kv_commit(t));
-    } else {
-        mt_kv_abort(t);
-    }
-    return rc;
+    return mt_engine_write_txn(e, ack_body, ack_undo, ud);
 }
 
 int mt_engine_outbox_ack(mt_engine *e, uint64_t upto, size_t *removed)

@@ -81,6 +81,36 @@ static int rewrite(mt_engine *e, mt_hour_desc *d, const int64_t *keep, int64_t n
     return mt_hf_commit(w, &pl->bytes);
 }
 
+typedef struct index_job {
+    const plan *plans;
+    size_t np;
+    bool rollups; /* drop the rollups of hours before rollup_before */
+    int64_t rollup_before;
+    mt_retention_result *res;
+} index_job;
+
+/* Retention's transaction: expired rollups go, the hours' new generations or their deletion. */
+static int index_body(mt_engine *e, mt_kv_txn *t, void *ud)
+{
+    const index_job *j = ud;
+    j->res->rollup_hours_dropped = 0; /* counted again if a full map made this run again */
+    int rc = j->rollups ? mt_rollups_drop(t, j->rollup_before, false, &j->res->rollup_hours_dropped)
+                        : MT_OK;
+    for (size_t i = 0; !rc && i < j->np; i++) {
+        uint8_t key[4], val[12];
+        mt_engine_hour_key(key, j->plans[i].hour);
+        if (j->plans[i].drop) {
+            rc = mt_kv_del(t, MT_DB_HOURS, key, 4);
+        } else {
+            memcpy(val, &j->plans[i].gen, 4);
+            memcpy(val + 4, &j->plans[i].bytes, 8);
+            rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        }
+    }
+    if (!rc && j->np) rc = mt_engine_meta_put(t, "gen", e->next_gen);
+    return rc;
+}
+
 static int run(mt_engine *e, void *ud)
 {
     job *j = ud;
@@ -128,27 +158,16 @@ static int run(mt_engine *e, void *ud)
     }
     /* rollups of hour h go when (h + 1) h <= now - keep: h < floor((now - keep) / 1 h) */
     int64_t rollup_before = p->rollup_keep_ns > 0 ? mt_hour_of(j->now - p->rollup_keep_ns) : 0;
-    mt_kv_txn *t = NULL;
-    if (!rc) rc = mt_kv_begin(e->kv, !j->dry_run, &t);
-    if (!rc && p->rollup_keep_ns > 0)
-        rc = mt_rollups_drop(t, rollup_before, j->dry_run, &res->rollup_hours_dropped);
-    for (size_t i = 0; !rc && !j->dry_run && i < np; i++) {
-        uint8_t key[4], val[12];
-        mt_engine_hour_key(key, plans[i].hour);
-        if (plans[i].drop) {
-            rc = mt_kv_del(t, MT_DB_HOURS, key, 4);
-        } else {
-            memcpy(val, &plans[i].gen, 4);
-            memcpy(val + 4, &plans[i].bytes, 8);
-            rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
-        }
+    index_job ij = {.plans = plans, .np = np, .rollup_before = rollup_before, .res = res};
+    if (!rc && j->dry_run && p->rollup_keep_ns > 0) { /* counted in a read transaction */
+        mt_kv_txn *t = NULL;
+        rc = mt_kv_begin(e->kv, false, &t);
+        if (!rc) rc = mt_rollups_drop(t, rollup_before, true, &res->rollup_hours_dropped);
+        mt_kv_abort(t);
+    } else if (!rc && !j->dry_run && (np || p->rollup_keep_ns > 0)) {
+        ij.rollups = p->rollup_keep_ns > 0;
+        rc = mt_engine_write_txn(e, index_body, NULL, &ij);
     }
-    if (!rc && !j->dry_run && np) rc = mt_engine_meta_put(t, "gen", e->next_gen);
-    if (!rc && !j->dry_run) {
-        rc = mt_engine_after_commit(e, mt_kv_commit(t));
-        t = NULL;
-    }
-    mt_kv_abort(t);
     char path[4096];
     if (rc || j->dry_run) { /* nothing changed: the new files go */
         for (size_t i = 0; i < np && !j->dry_run; i++) {

@@ -186,6 +186,43 @@ typedef struct sealed {
     uint64_t bytes;
 } sealed;
 
+typedef struct record_job {
+    const sealed *done;
+    size_t nd;
+    const int64_t *due;
+    size_t ndue;
+    uint64_t seq_before;
+} record_job;
+
+/* The seal's transaction: the new generations, their rollups and mirroring, the head log. */
+static int record_body(mt_engine *e, mt_kv_txn *t, void *ud)
+{
+    const record_job *j = ud;
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < j->nd; i++) {
+        const sealed *d = &j->done[i];
+        uint8_t key[4], val[12];
+        mt_engine_hour_key(key, d->hour);
+        memcpy(val, &d->gen, 4);
+        memcpy(val + 4, &d->bytes, 8);
+        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        int64_t t0 = mt_mono_ns();
+        if (!rc) rc = mt_rollups_store(d->ro, t); /* with the file: one transaction */
+        uint8_t hour_le[8];
+        mt_put_le(hour_le, (uint64_t)d->hour, 8);
+        if (!rc) rc = mt_outbox_put(e, t, MT_OUTBOX_HOUR, hour_le, 8); /* ... and its mirroring */
+        e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
+    }
+    if (!rc) rc = mt_engine_meta_put(t, "gen", e->next_gen);
+    if (!rc) rc = rewrite_head(e, t, j->due, j->ndue);
+    return rc;
+}
+
+static void record_undo(mt_engine *e, void *ud)
+{
+    e->seq = ((const record_job *)ud)->seq_before; /* rewrite_head numbered records from it */
+}
+
 int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
 {
     *nhours = 0;
@@ -231,37 +268,16 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         else
             mt_rollups_free(done[nd].ro);
     }
-    mt_kv_txn *t = NULL;
-    if (!rc && ndue) rc = mt_kv_begin(e->kv, true, &t);
-    for (size_t i = 0; !rc && i < nd; i++) {
-        uint8_t key[4], val[12];
-        mt_engine_hour_key(key, done[i].hour);
-        memcpy(val, &done[i].gen, 4);
-        memcpy(val + 4, &done[i].bytes, 8);
-        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
-        int64_t t0 = mt_mono_ns();
-        if (!rc) rc = mt_rollups_store(done[i].ro, t); /* with the file: one transaction */
-        uint8_t hour_le[8];
-        mt_put_le(hour_le, (uint64_t)done[i].hour, 8);
-        if (!rc) rc = mt_outbox_put(e, t, MT_OUTBOX_HOUR, hour_le, 8); /* ... and its mirroring */
-        e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
-    }
-    if (!rc && ndue) rc = mt_engine_meta_put(t, "gen", e->next_gen);
-    if (!rc && ndue) rc = rewrite_head(e, t, due, ndue);
-    if (!rc && ndue) {
-        rc = mt_engine_after_commit(e, mt_kv_commit(t));
-        t = NULL;
-    }
+    record_job rj = {.done = done, .nd = nd, .due = due, .ndue = ndue, .seq_before = seq_before};
+    if (!rc && ndue) rc = mt_engine_write_txn(e, record_body, record_undo, &rj);
     char path[4096];
     if (rc) {
-        mt_kv_abort(t);
         for (size_t i = 0; i < nd; i++) {
             mt_hf_path(path, sizeof path, e->dir, done[i].hour, done[i].gen);
             unlink(path);
         }
         e->next_gen = gen_before;
         e->seq = seq_before;
-        if (rc == MT_EFULL) mt_kv_grow(e->kv);
     } else if (ndue) {
         pthread_rwlock_wrlock(&e->lock);
         for (size_t i = 0; i < nd; i++) {

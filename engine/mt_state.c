@@ -15,21 +15,19 @@ typedef struct put_job {
     uint8_t kind;
 } put_job;
 
-static int put_run(mt_engine *e, void *ud)
+static int put_body(mt_engine *e, mt_kv_txn *t, void *ud)
 {
     put_job *j = ud;
-    mt_kv_txn *t;
-    int rc = mt_kv_begin(e->kv, true, &t);
-    if (rc) return rc;
-    rc = j->val ? mt_kv_put(t, MT_DB_STATE, j->key, j->klen, j->val, j->vlen)
-                : mt_kv_del(t, MT_DB_STATE, j->key, j->klen);
+    int rc = j->val ? mt_kv_put(t, MT_DB_STATE, j->key, j->klen, j->val, j->vlen)
+                    : mt_kv_del(t, MT_DB_STATE, j->key, j->klen);
     if (rc == MT_ENOTFOUND) rc = MT_OK;
     if (!rc && j->kind) rc = mt_outbox_put(e, t, j->kind, j->key, j->klen);
-    if (rc) {
-        mt_kv_abort(t);
-        return rc;
-    }
-    return mt_engine_after_commit(e, mt_kv_commit(t));
+    return rc;
+}
+
+static int put_run(mt_engine *e, void *ud)
+{
+    return mt_engine_write_txn(e, put_body, NULL, ud);
 }
 
 int mt_engine_state_put(mt_engine *e, const void *key, size_t klen, const void *val, size_t vlen,
@@ -93,12 +91,11 @@ typedef struct apply_job {
     size_t removed;
 } apply_job;
 
-static int apply_run(mt_engine *e, void *ud)
+static int apply_body(mt_engine *e, mt_kv_txn *t, void *ud)
 {
     apply_job *j = ud;
-    mt_kv_txn *t;
-    int rc = mt_kv_begin(e->kv, true, &t);
-    if (rc) return rc;
+    int rc = MT_OK;
+    j->removed = 0;
     for (size_t i = 0; !rc && i < j->n; i++) {
         const mt_state_op *o = &j->ops[i];
         rc = o->val ? mt_kv_put(t, MT_DB_STATE, o->key, o->klen, o->val, o->vlen)
@@ -107,14 +104,18 @@ static int apply_run(mt_engine *e, void *ud)
         if (!rc && o->outbox_kind) rc = mt_outbox_put(e, t, o->outbox_kind, o->key, o->klen);
     }
     if (!rc && j->upto) rc = mt_outbox_ack_txn(t, j->upto, &j->removed);
-    if (rc) {
-        mt_kv_abort(t);
-        j->removed = 0;
-        return rc;
-    }
-    rc = mt_engine_after_commit(e, mt_kv_commit(t));
-    if (rc) j->removed = 0;
     return rc;
+}
+
+static void apply_undo(mt_engine *e, void *ud)
+{
+    (void)e;
+    ((apply_job *)ud)->removed = 0;
+}
+
+static int apply_run(mt_engine *e, void *ud)
+{
+    return mt_engine_write_txn(e, apply_body, apply_undo, ud);
 }
 
 int mt_engine_state_apply(mt_engine *e, const mt_state_op *ops, size_t n, uint64_t ack_upto,

@@ -307,6 +307,83 @@ static int count_files(const char *root, const char *suffix)
     return n;
 }
 
+static int count_entry(void *ud, const mt_outbox_entry *en)
+{
+    (void)en;
+    ++*(size_t *)ud;
+    return 0;
+}
+
+/* A 32 KiB map fills at once: every commit path grows it and retries (one commit function),
+   none fails with MT_EFULL or loses what it was committing */
+Test(engine, a_full_map_grows_and_every_commit_path_retries)
+{
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    o.outbox = true;
+    o.clock_ns = clock_fn;
+    o.map_size = 32 << 10;
+    mt_engine *e = NULL;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    fake_now = T0 + 100 * H;
+    mt_batch *b = mt_batch_new();
+    char host[16];
+    for (int k = 0; k < 40; k++) { /* group commits: new series and head records */
+        snprintf(host, sizeof host, "h%d", k);
+        for (int i = 0; i < 200; i++) add_f(b, host, "u", T0 + (k % 8) * H + i * S, k * 1000 + i);
+        write_ok(e, b, 200);
+    }
+    size_t hours = 0;
+    cr_assert_eq(mt_engine_seal(e, true, &hours), MT_OK, "seal: hour files, rollups, outbox");
+    cr_expect_eq(hours, 8);
+    char val[400];
+    memset(val, 'x', sizeof val);
+    for (int k = 0; k < 100; k++) { /* state records, queued for the sink */
+        char key[32];
+        snprintf(key, sizeof key, "alert/%03d", k);
+        cr_assert_eq(mt_engine_state_put(e, key, strlen(key), val, sizeof val, MT_OUTBOX_ALERT),
+                     MT_OK, "state put %d", k);
+    }
+    mt_state_op ops[50];
+    char keys[50][32];
+    for (int k = 0; k < 50; k++) {
+        snprintf(keys[k], sizeof keys[k], "quar/%03d", k);
+        ops[k] = (mt_state_op){keys[k], strlen(keys[k]), val, sizeof val, 0};
+    }
+    size_t acked = 0;
+    cr_assert_eq(mt_engine_state_apply(e, ops, 50, 50, &acked), MT_OK);
+    cr_expect_eq(acked, 50);
+    size_t removed = 0;
+    cr_assert_eq(mt_engine_outbox_ack(e, 100, &removed), MT_OK);
+    cr_expect_eq(removed, 50);
+    mt_retention pol = {.keep_ns = 96 * H, .rollup_keep_ns = 96 * H}; /* the first 4 hours go */
+    mt_retention_result rr;
+    cr_assert_eq(mt_engine_retention(e, &pol, fake_now, false, &rr), MT_OK);
+    cr_expect_eq(rr.hours_dropped, 4);
+    /* everything committed reads back after a reopen */
+    mt_engine_close(e);
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    int64_t ts[256];
+    double v[256];
+    for (int k = 0; k < 40; k++) {
+        snprintf(host, sizeof host, "h%d", k);
+        size_t n = read_all(e, host, "u", T0, T0 + 100 * H, ts, v, 256);
+        cr_expect_eq(n, k % 8 < 4 ? 0 : 200, "%s", host);
+        for (size_t i = 0; i < n; i++) cr_expect_eq(v[i], k * 1000 + (int)i);
+    }
+    size_t depth = 0;
+    cr_assert_eq(mt_engine_outbox_peek(e, 1000, count_entry, &depth), MT_OK);
+    cr_expect_eq(depth, 8 + 100 - 100, "8 hours + 100 alerts queued, 100 acknowledged");
+    void *got = NULL;
+    size_t gl = 0;
+    cr_expect_eq(mt_engine_state_get(e, "quar/049", 8, &got, &gl), MT_OK);
+    cr_expect_eq(gl, sizeof val);
+    free(got);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 /* Opening reads no hour file's footer: each is parsed when a read first needs it, so opening
    and memory follow what is read, not what is kept */
 Test(engine, opening_parses_no_footer_and_a_scan_parses_only_its_hours)
