@@ -6,7 +6,29 @@
  * in-memory index, head and hour list; it takes e->lock exclusively only
  * for the moments it changes them, so readers (shared lock) see either the
  * state before a commit or after it, never half of one.
+ *
+ * States (e->state, mt_engine_state; changed only by set_state, under
+ * e->qlock; read under it, or atomically where a stale value is harmless):
+ *
+ *   OPEN ------------> FAILED -----> CLOSING
+ *     |   a commit or     (fail-stop:     ^
+ *     |   fsync failed    reads go on)    |
+ *     +-----------------------------------+  mt_engine_close
+ *   READ_ONLY  (set by open; no writer thread, so never left)
+ *
+ *   OPEN       submit, jobs and seals run on the writer thread;
+ *   READ_ONLY  an engine opened read-only: they are MT_ECLOSED;
+ *   FAILED     an I/O failure at commit (mt_engine_after_commit): they are
+ *              MT_ECLOSED from then on, nothing unacknowledged is kept,
+ *              and /health says why;
+ *   CLOSING    mt_engine_close: new submissions and jobs are MT_ECLOSED,
+ *              the writer commits what is queued and stops.
+ *
+ * A full disk is not a state: e->nospace only makes /health answer 507
+ * until a commit succeeds again. Debug builds assert that set_state runs
+ * under qlock and that each transition is one of the above.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +47,57 @@
 #include "mt_hash.h"
 #include "mt_fs.h"
 #include "mt_time.h"
+
+/* ---- the queue lock and the state --------------------------------------------- */
+
+static void qlock_take(mt_engine *e)
+{
+    pthread_mutex_lock(&e->qlock);
+#ifndef NDEBUG
+    e->qlock_owner = pthread_self();
+    e->qlock_held = true;
+#endif
+}
+
+static void qlock_give(mt_engine *e)
+{
+#ifndef NDEBUG
+    assert(e->qlock_held && pthread_equal(e->qlock_owner, pthread_self()));
+    e->qlock_held = false;
+#endif
+    pthread_mutex_unlock(&e->qlock);
+}
+
+/* Wait on c, which gives qlock up meanwhile (ts NULL: no deadline). ETIMEDOUT or 0. */
+static int qwait(mt_engine *e, pthread_cond_t *c, const struct timespec *ts)
+{
+#ifndef NDEBUG
+    e->qlock_held = false;
+#endif
+    int rc = ts ? pthread_cond_timedwait(c, &e->qlock, ts) : pthread_cond_wait(c, &e->qlock);
+#ifndef NDEBUG
+    e->qlock_owner = pthread_self();
+    e->qlock_held = true;
+#endif
+    return rc;
+}
+
+static void set_state(mt_engine *e, mt_engine_state to)
+{
+#ifndef NDEBUG
+    assert(e->qlock_held && pthread_equal(e->qlock_owner, pthread_self()));
+#endif
+    mt_engine_state from = e->state;
+    assert((from == MT_ENGINE_OPEN && to != MT_ENGINE_OPEN) ||
+           (from == MT_ENGINE_FAILED && to == MT_ENGINE_CLOSING));
+    (void)from;
+    __atomic_store_n(&e->state, to, __ATOMIC_RELEASE);
+}
+
+static mt_engine_state state_now(mt_engine *e)
+{
+    return __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+}
 
 #define FORMAT_VERSION        2 /* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated */
 #define SEAL_CHECK_NS         1000000000LL /* the writer looks for due hours at least this often */
@@ -637,46 +710,45 @@ static void commit_group(mt_engine *e, mt_batch *list)
 static void *writer_main(void *arg)
 {
     mt_engine *e = arg;
-    pthread_mutex_lock(&e->qlock);
+    qlock_take(e);
     for (;;) {
-        while (!e->qhead && !e->stopping && !e->job) {
+        while (!e->qhead && e->state != MT_ENGINE_CLOSING && !e->job) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
-            if (pthread_cond_timedwait(&e->qcond, &e->qlock, &ts) == ETIMEDOUT && e->opt.auto_seal)
-                break;
+            if (qwait(e, &e->qcond, &ts) == ETIMEDOUT && e->opt.auto_seal) break;
         }
-        if (e->qhead && e->opt.commit_interval_ns > 0 && !e->stopping) {
+        if (e->qhead && e->opt.commit_interval_ns > 0 && e->state != MT_ENGINE_CLOSING) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             int64_t ns = ts.tv_nsec + e->opt.commit_interval_ns;
             ts.tv_sec += ns / 1000000000;
             ts.tv_nsec = ns % 1000000000;
-            pthread_cond_timedwait(&e->qcond, &e->qlock, &ts);
+            qwait(e, &e->qcond, &ts);
         }
         mt_batch *list = e->qhead;
         e->qhead = e->qtail = NULL;
         int (*job)(mt_engine *, void *) = e->job;
-        bool stop = e->stopping;
-        pthread_mutex_unlock(&e->qlock);
+        bool stop = e->state == MT_ENGINE_CLOSING;
+        qlock_give(e);
 
         if (list) {
-            if (e->failed)
+            if (state_now(e) == MT_ENGINE_FAILED)
                 finish_group(e, list, MT_ECLOSED);
             else
                 commit_group(e, list);
         }
         size_t hours = 0;
         int jrc = MT_OK;
-        if (e->failed)
+        if (state_now(e) == MT_ENGINE_FAILED)
             jrc = MT_ECLOSED;
         else if (job)
             jrc = job(e, e->job_ud);
         /* also after a job: a commit's due hours must not wait for the next write */
-        if (!e->failed && e->opt.auto_seal && !stop)
+        if (state_now(e) == MT_ENGINE_OPEN && e->opt.auto_seal && !stop)
             mt_seal_run(e, MT_SEAL_DUE, &hours); /* a failure is kept for the next try */
 
-        pthread_mutex_lock(&e->qlock);
+        qlock_take(e);
         if (job) {
             e->job = NULL;
             e->job_rc = jrc;
@@ -685,7 +757,7 @@ static void *writer_main(void *arg)
         }
         if (stop && !e->qhead) break;
     }
-    pthread_mutex_unlock(&e->qlock);
+    qlock_give(e);
     return NULL;
 }
 
@@ -786,7 +858,9 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     if (!rc && !opt->read_only) rc = mt_fs_sync_dir(e->dir);
     e->committed_n = e->index.n;
     if (opt->read_only) {
-        e->failed = true; /* refuses writes and seals with MT_ECLOSED */
+        qlock_take(e);
+        set_state(e, MT_ENGINE_READ_ONLY); /* refuses writes and seals with MT_ECLOSED */
+        qlock_give(e);
         if (rc) {
             mt_engine_close(e);
             return rc;
@@ -811,10 +885,10 @@ void mt_engine_close(mt_engine *e)
 {
     if (!e) return;
     if (e->writer_started) {
-        pthread_mutex_lock(&e->qlock);
-        e->stopping = true;
+        qlock_take(e);
+        set_state(e, MT_ENGINE_CLOSING);
         pthread_cond_signal(&e->qcond);
-        pthread_mutex_unlock(&e->qlock);
+        qlock_give(e);
         pthread_join(e->writer, NULL);
     }
     for (size_t i = 0; i < e->nhours; i++) hour_release(e, &e->hours[i]);
@@ -837,9 +911,9 @@ void mt_engine_close(mt_engine *e)
 
 int mt_engine_submit(mt_engine *e, mt_batch *b, mt_write_cb cb, void *ud)
 {
-    pthread_mutex_lock(&e->qlock);
-    if (e->stopping || e->failed) {
-        pthread_mutex_unlock(&e->qlock);
+    qlock_take(e);
+    if (e->state != MT_ENGINE_OPEN) {
+        qlock_give(e);
         return MT_ECLOSED;
     }
     b->cb = cb;
@@ -851,7 +925,7 @@ int mt_engine_submit(mt_engine *e, mt_batch *b, mt_write_cb cb, void *ud)
         e->qhead = b;
     e->qtail = b;
     pthread_cond_signal(&e->qcond);
-    pthread_mutex_unlock(&e->qlock);
+    qlock_give(e);
     return MT_OK;
 }
 
@@ -894,20 +968,21 @@ int mt_engine_write(mt_engine *e, mt_batch *b, mt_write_result *res)
 int mt_engine_run_job(mt_engine *e, int (*fn)(mt_engine *e, void *ud), void *ud)
 {
     if (e->opt.read_only) return MT_ECLOSED; /* no writer thread */
-    pthread_mutex_lock(&e->qlock);
-    while (e->job && !e->stopping) /* one request at a time: wait for the one in flight */
-        pthread_cond_wait(&e->dcond, &e->qlock);
-    if (e->stopping || e->failed) {
-        pthread_mutex_unlock(&e->qlock);
+    qlock_take(e);
+    while (e->job &&
+           e->state != MT_ENGINE_CLOSING) /* one request at a time: wait for the one in flight */
+        qwait(e, &e->dcond, NULL);
+    if (e->state != MT_ENGINE_OPEN) {
+        qlock_give(e);
         return MT_ECLOSED;
     }
     uint64_t gen = e->job_gen;
     e->job = fn;
     e->job_ud = ud;
     pthread_cond_signal(&e->qcond);
-    while (e->job_gen == gen) pthread_cond_wait(&e->dcond, &e->qlock);
+    while (e->job_gen == gen) qwait(e, &e->dcond, NULL);
     int rc = e->job_rc;
-    pthread_mutex_unlock(&e->qlock);
+    qlock_give(e);
     return rc;
 }
 
@@ -1157,16 +1232,16 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
 
 int mt_engine_after_commit(mt_engine *e, int rc)
 {
-    pthread_mutex_lock(&e->qlock);
+    qlock_take(e);
     if (rc == MT_OK) {
         e->nospace = false;
     } else if (rc == -ENOSPC) {
         e->nospace = true;
-    } else if (rc != MT_EFULL && !e->failed) {
-        e->failed = true;
+    } else if (rc != MT_EFULL && e->state == MT_ENGINE_OPEN) {
+        set_state(e, MT_ENGINE_FAILED);
         e->fail_rc = rc;
     }
-    pthread_mutex_unlock(&e->qlock);
+    qlock_give(e);
     return rc;
 }
 
@@ -1192,10 +1267,10 @@ int mt_engine_write_txn(mt_engine *e, mt_txn_body body, void (*undo)(mt_engine *
 
 int mt_engine_health(mt_engine *e, char *why, size_t cap)
 {
-    pthread_mutex_lock(&e->qlock);
-    bool failed = e->failed && !e->opt.read_only, nospace = e->nospace;
+    qlock_take(e);
+    bool failed = e->state == MT_ENGINE_FAILED, nospace = e->nospace;
     int fail_rc = e->fail_rc;
-    pthread_mutex_unlock(&e->qlock);
+    qlock_give(e);
     if (failed) {
         snprintf(why, cap,
                  "writes are refused after a failed commit (%s): fail-stop, nothing "

@@ -237,6 +237,14 @@ const mt_hf_entry *mt_hf_find(const mt_hf_index *ix, uint32_t id);
 
 /* ---- the engine ------------------------------------------------------------ */
 
+/* What an engine does with writes; the transitions are at the top of mt_engine.c. */
+typedef enum mt_engine_state {
+    MT_ENGINE_OPEN = 0,  /* writes, seals and jobs run on the writer thread */
+    MT_ENGINE_READ_ONLY, /* opened read-only (no writer thread): all of them MT_ECLOSED */
+    MT_ENGINE_FAILED,    /* fail-stop after an I/O failure: all of them MT_ECLOSED; reads go on */
+    MT_ENGINE_CLOSING    /* mt_engine_close: the writer finishes its queue and stops */
+} mt_engine_state;
+
 #define MT_CARD_TENANTS 4096 /* tenants tracked per hour by the cardinality guard */
 
 typedef struct mt_card {
@@ -277,12 +285,16 @@ struct mt_engine {
     mt_hour_desc *hours; /* sealed hours, ascending */
     size_t nhours, hours_cap;
 
-    pthread_mutex_t qlock; /* guards the queue and the flags below */
-    pthread_cond_t qcond;  /* writer waits for work */
-    pthread_cond_t dcond;  /* API threads wait for seal requests */
+    pthread_mutex_t qlock; /* guards the queue, the state and the flags below */
+#ifndef NDEBUG
+    pthread_t qlock_owner; /* debug builds: who holds qlock (qlock_take), for the asserts */
+    bool qlock_held;
+#endif
+    pthread_cond_t qcond; /* writer waits for work */
+    pthread_cond_t dcond; /* API threads wait for seal requests */
     mt_batch *qhead, *qtail;
-    bool stopping, failed;
-    uint32_t committed_n; /* series ids <= this are committed (guarded by lock) */
+    mt_engine_state state; /* mt_engine.c, "States": changed by set_state under qlock */
+    uint32_t committed_n;  /* series ids <= this are committed (guarded by lock) */
     bool nospace; /* the last commit found the disk full (not fatal: mt_engine_after_commit) */
     int fail_rc;  /* what made the engine fail (mt_engine_health says it) */
     int (*job)(mt_engine *e, void *ud); /* a request for the writer thread (one at a time) */
@@ -350,7 +362,7 @@ int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours);
  * Run fn(e, ud) on the writer thread, between group commits (so it may
  * use e->dec, write files and commit LMDB transactions like a seal), and
  * return its result. One job at a time; callers wait their turn.
- * MT_ECLOSED when the engine is read-only, stopping or failed.
+ * MT_ECLOSED when the engine is not MT_ENGINE_OPEN (read-only, failed or closing).
  */
 int mt_engine_run_job(mt_engine *e, int (*fn)(mt_engine *e, void *ud), void *ud);
 
