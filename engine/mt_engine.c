@@ -223,6 +223,40 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour)
     e->st.sealed_hours = e->nhours;
 }
 
+int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
+                      void (*also)(mt_engine *e, void *ud), void *ud)
+{
+    int rc = MT_OK;
+    pthread_rwlock_wrlock(&e->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].drop)
+            mt_engine_hour_remove(e, p[i].hour);
+        else if (mt_engine_hour_set(e, p[i].hour, p[i].gen, p[i].bytes) == -ENOMEM)
+            rc = -ENOMEM;
+        else
+            e->st.hour_files_written++;
+    }
+    if (also) also(e, ud);
+    pthread_rwlock_unlock(&e->lock);
+    char path[4096];
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].had_old) continue;
+        mt_hf_path(path, sizeof path, e->dir, p[i].hour, p[i].old_gen);
+        unlink(path);
+    }
+    return rc;
+}
+
+void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n)
+{
+    char path[4096];
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].drop) continue;
+        mt_hf_path(path, sizeof path, e->dir, p[i].hour, p[i].gen);
+        unlink(path);
+    }
+}
+
 /* ---- meta ----------------------------------------------------------------- */
 
 static int meta_get_u64(mt_kv_txn *t, const char *name, uint64_t *v)

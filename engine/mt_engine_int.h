@@ -333,6 +333,31 @@ mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour);
  */
 int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d);
 
+/*
+ * The one way a new generation of an hour becomes visible (seal, merge of
+ * late points, retention), once the transaction that names it committed:
+ * under the exclusive lock the hour list switches to the new generations
+ * (or drops hours), and then also(e, ud) runs (may be NULL: a seal drops
+ * the sealed points from the head there, so that a reader finds each point
+ * in the file or in the head, never both, never neither); after the lock,
+ * the files they replaced are unlinked (a scan still reading one keeps its
+ * mapping). -ENOMEM when an hour could not be recorded in memory (its file
+ * is committed: the next open maps it), else MT_OK. Writer thread.
+ * mt_engine_discard unlinks the new files of a publication that did not
+ * commit.
+ */
+typedef struct mt_publish {
+    int64_t hour;
+    uint32_t gen;     /* the new generation (unused when drop) */
+    uint64_t bytes;   /* its size */
+    bool drop;        /* the hour goes whole */
+    bool had_old;     /* a generation is replaced: old_gen */
+    uint32_t old_gen; /* unlinked after the switch */
+} mt_publish;
+int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
+                      void (*also)(mt_engine *e, void *ud), void *ud);
+void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n);
+
 /* Forget a sealed hour and unmap its file (writer, exclusive lock); its file stays. */
 void mt_engine_hour_remove(mt_engine *e, int64_t hour);
 /* Insert or replace a sealed hour and load its file (writer, exclusive lock). */

@@ -124,12 +124,14 @@ static int run(mt_engine *e, void *ud)
             shortest = p->rules[i].keep_ns;
     int64_t *keep = NULL;
     plan *plans = NULL;
+    mt_publish *pub = NULL;
     size_t np = 0;
     int rc = MT_OK;
     if (shortest > 0 && e->nhours && expired(e->hours[0].hour, shortest, j->now)) {
         keep = malloc((e->index.n + 1) * sizeof *keep);
         plans = malloc(e->nhours * sizeof *plans);
-        if (!keep || !plans) rc = -ENOMEM;
+        pub = malloc(e->nhours * sizeof *pub);
+        if (!keep || !plans || !pub) rc = -ENOMEM;
         for (uint32_t id = 1; !rc && id <= e->index.n; id++)
             keep[id] = keep_of(p, e->index.arena + e->index.ents[id].off, e->index.ents[id].len);
     }
@@ -168,30 +170,23 @@ static int run(mt_engine *e, void *ud)
         ij.rollups = p->rollup_keep_ns > 0;
         rc = mt_engine_write_txn(e, index_body, NULL, &ij);
     }
-    char path[4096];
+    for (size_t i = 0; i < np; i++)
+        pub[i] = (mt_publish){.hour = plans[i].hour,
+                              .gen = plans[i].gen,
+                              .bytes = plans[i].bytes,
+                              .drop = plans[i].drop,
+                              .had_old = true,
+                              .old_gen = plans[i].old_gen};
     if (rc || j->dry_run) { /* nothing changed: the new files go */
-        for (size_t i = 0; i < np && !j->dry_run; i++) {
-            if (plans[i].drop) continue;
-            mt_hf_path(path, sizeof path, e->dir, plans[i].hour, plans[i].gen);
-            unlink(path);
-        }
+        if (!j->dry_run) mt_engine_discard(e, pub, np);
         for (size_t i = 0; i < np && j->dry_run; i++)
             res->bytes_freed += plans[i].drop ? plans[i].old_bytes : 0;
     } else {
-        pthread_rwlock_wrlock(&e->lock);
-        for (size_t i = 0; i < np; i++) {
-            if (plans[i].drop)
-                mt_engine_hour_remove(e, plans[i].hour);
-            else if (mt_engine_hour_set(e, plans[i].hour, plans[i].gen, plans[i].bytes) == -ENOMEM)
-                rc = -ENOMEM;
-        }
-        pthread_rwlock_unlock(&e->lock);
-        for (size_t i = 0; i < np; i++) {
-            mt_hf_path(path, sizeof path, e->dir, plans[i].hour, plans[i].old_gen);
-            unlink(path);
+        rc = mt_engine_publish(e, pub, np, NULL, NULL);
+        for (size_t i = 0; i < np; i++)
             res->bytes_freed += plans[i].old_bytes - (plans[i].drop ? 0 : plans[i].bytes);
-        }
     }
+    free(pub);
     free(keep);
     free(plans);
     return rc;

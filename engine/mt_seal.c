@@ -218,6 +218,18 @@ static int record_body(mt_engine *e, mt_kv_txn *t, void *ud)
     return rc;
 }
 
+typedef struct drop_job {
+    const int64_t *due;
+    size_t ndue;
+} drop_job;
+
+/* Under the publication's lock: the sealed hours' points leave the head as their files arrive. */
+static void drop_sealed(mt_engine *e, void *ud)
+{
+    const drop_job *j = ud;
+    mt_head_drop(&e->head, j->due, j->ndue);
+}
+
 static void record_undo(mt_engine *e, void *ud)
 {
     e->seq = ((const record_job *)ud)->seq_before; /* rewrite_head numbered records from it */
@@ -229,9 +241,11 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
     const int64_t wall = e->opt.clock_ns(e->opt.clock_ud), grace = e->opt.grace_ns;
     int64_t *due = malloc((e->head.nhours ? e->head.nhours : 1) * sizeof *due);
     sealed *done = malloc((e->head.nhours ? e->head.nhours : 1) * sizeof *done);
-    if (!due || !done) {
+    mt_publish *pub = malloc((e->head.nhours ? e->head.nhours : 1) * sizeof *pub);
+    if (!due || !done || !pub) {
         free(due);
         free(done);
+        free(pub);
         return -ENOMEM;
     }
     size_t ndue = 0;
@@ -270,30 +284,22 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
     }
     record_job rj = {.done = done, .nd = nd, .due = due, .ndue = ndue, .seq_before = seq_before};
     if (!rc && ndue) rc = mt_engine_write_txn(e, record_body, record_undo, &rj);
-    char path[4096];
+    for (size_t i = 0; i < nd; i++)
+        pub[i] = (mt_publish){.hour = done[i].hour,
+                              .gen = done[i].gen,
+                              .bytes = done[i].bytes,
+                              .had_old = done[i].had_old,
+                              .old_gen = done[i].old_gen};
     if (rc) {
-        for (size_t i = 0; i < nd; i++) {
-            mt_hf_path(path, sizeof path, e->dir, done[i].hour, done[i].gen);
-            unlink(path);
-        }
+        mt_engine_discard(e, pub, nd);
         e->next_gen = gen_before;
         e->seq = seq_before;
     } else if (ndue) {
-        pthread_rwlock_wrlock(&e->lock);
-        for (size_t i = 0; i < nd; i++) {
-            int hr = mt_engine_hour_set(e, done[i].hour, done[i].gen, done[i].bytes);
-            if (hr == -ENOMEM) rc = hr;
-        }
-        mt_head_drop(&e->head, due, ndue);
-        e->st.hour_files_written += nd;
-        pthread_rwlock_unlock(&e->lock);
-        for (size_t i = 0; i < nd; i++) {
-            if (!done[i].had_old) continue;
-            mt_hf_path(path, sizeof path, e->dir, done[i].hour, done[i].old_gen);
-            unlink(path);
-        }
+        drop_job dj = {due, ndue};
+        rc = mt_engine_publish(e, pub, nd, drop_sealed, &dj);
         *nhours = nd;
     }
+    free(pub);
     for (size_t i = 0; i < nd; i++) {
         e->st.rollup_group_seconds += mt_rollups_group_seconds(done[i].ro);
         mt_rollups_free(done[i].ro);
