@@ -103,6 +103,7 @@ static mt_engine_state state_now(mt_engine *e)
 #define SEAL_CHECK_NS         1000000000LL /* the writer looks for due hours at least this often */
 #define DEFAULT_GRACE_NS      (300LL * 1000000000LL)
 #define DEFAULT_LATE_QUIET_NS (60LL * 1000000000LL)
+#define DEFAULT_FOOTER_CACHE  ((uint64_t)256 << 20)
 
 const double mt_commit_bucket_le[MT_COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.0 / 0.0};
@@ -151,8 +152,15 @@ static int hour_map(mt_engine *e, mt_hour_desc *d)
     return rc;
 }
 
+static uint64_t footer_size(const mt_hf_index *ix)
+{
+    return sizeof *ix + ix->n * sizeof *ix->e;
+}
+
 int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
 {
+    __atomic_store_n(&d->used, __atomic_add_fetch(&e->clock, 1, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
     if (__atomic_load_n(&d->idx, __ATOMIC_ACQUIRE)) return MT_OK;
     pthread_mutex_lock(&e->hload);
     int rc = d->bad;
@@ -168,6 +176,7 @@ int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
         } else {
             __atomic_store_n(&d->idx, ix, __ATOMIC_RELEASE);
             __atomic_add_fetch(&e->footers, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&e->footer_bytes, footer_size(ix), __ATOMIC_RELAXED);
         }
     }
     pthread_mutex_unlock(&e->hload);
@@ -176,7 +185,10 @@ int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
 
 static void hour_release(mt_engine *e, mt_hour_desc *d)
 {
-    if (d->idx) __atomic_sub_fetch(&e->footers, 1, __ATOMIC_RELAXED);
+    if (d->idx) {
+        __atomic_sub_fetch(&e->footers, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&e->footer_bytes, footer_size(d->idx), __ATOMIC_RELAXED);
+    }
     mt_hfmap_release(d->map);
     mt_hf_index_free(d->idx);
     free(d->idx);
@@ -245,6 +257,34 @@ int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
         unlink(path);
     }
     return rc;
+}
+
+static int by_use(const void *a, const void *b)
+{
+    uint64_t x = (*(mt_hour_desc *const *)a)->used, y = (*(mt_hour_desc *const *)b)->used;
+    return (x > y) - (x < y);
+}
+
+void mt_engine_trim_footers(mt_engine *e)
+{
+    uint64_t cap = e->opt.footer_cache ? e->opt.footer_cache : DEFAULT_FOOTER_CACHE;
+    if (__atomic_load_n(&e->footer_bytes, __ATOMIC_RELAXED) <= cap) return;
+    pthread_rwlock_wrlock(&e->lock);
+    mt_hour_desc **v = malloc(e->nhours * sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; v && i < e->nhours; i++)
+        if (e->hours[i].idx) v[n++] = &e->hours[i];
+    if (v) qsort(v, n, sizeof *v, by_use); /* least recently used first */
+    for (size_t i = 0; i < n && e->footer_bytes > cap; i++) {
+        mt_hour_desc *d = v[i];
+        __atomic_sub_fetch(&e->footers, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&e->footer_bytes, footer_size(d->idx), __ATOMIC_RELAXED);
+        mt_hf_index_free(d->idx);
+        free(d->idx);
+        d->idx = NULL; /* parsed again from the mapping when read */
+    }
+    free(v);
+    pthread_rwlock_unlock(&e->lock);
 }
 
 void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n)
@@ -778,6 +818,7 @@ static void *writer_main(void *arg)
             jrc = MT_ECLOSED;
         else if (job)
             jrc = job(e, e->job_ud);
+        mt_engine_trim_footers(e);
         /* also after a job: a commit's due hours must not wait for the next write */
         if (state_now(e) == MT_ENGINE_OPEN && e->opt.auto_seal && !stop)
             mt_seal_run(e, MT_SEAL_DUE, &hours); /* a failure is kept for the next try */
@@ -1219,6 +1260,7 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
             (uint64_t)e->head.s[i].cap * (sizeof(int64_t) + sizeof(mt_val)) + e->head.s[i].strs_cap;
     st->sealed_hours = e->nhours;
     st->footers_loaded = __atomic_load_n(&e->footers, __ATOMIC_RELAXED);
+    st->footer_bytes = __atomic_load_n(&e->footer_bytes, __ATOMIC_RELAXED);
     st->late_points = 0;
     for (size_t i = 0; i < e->head.nhours; i++)
         if (mt_engine_hour(e, e->head.hours[i].hour)) st->late_points += e->head.hours[i].points;

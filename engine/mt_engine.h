@@ -66,6 +66,9 @@ typedef struct mt_engine_options {
     int64_t commit_interval_ns; /* extra wait to gather a group commit (default 0) */
     bool nosync;                /* true: commits skip fsync (loses recent commits on power loss) */
     size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */
+    uint64_t footer_cache;      /* bytes of parsed hour footers kept in memory; past it the
+                                   least recently read are dropped by the writer thread and
+                                   parsed again when read (default 256 MiB; 0: the default) */
     int zstd_level;             /* hour-file chunks (default 9) */
     bool auto_seal;             /* seal due hours on the writer thread (default true) */
     bool read_only;             /* a snapshot for reading, beside a metrond that writes:
@@ -490,6 +493,7 @@ typedef struct mt_engine_stats {
     uint64_t hour_files_written;   /* hour file generations written since open (first seals and
                                       merges of late points) */
     uint64_t footers_loaded;       /* hour footers parsed and held in memory (on first use) */
+    uint64_t footer_bytes;         /* their bytes (bounded by opt.footer_cache) */
     uint64_t late_points;          /* points in the head for hours that have a file (waiting to
                                       be merged: mt_seal.c, "Late points") */
     uint64_t commits;              /* LMDB write transactions committed */

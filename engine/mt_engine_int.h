@@ -267,6 +267,7 @@ typedef struct mt_hour_desc {
     mt_hfmap *map;    /* the current generation, mapped; NULL when it could not be read */
     mt_hf_index *idx; /* parsed footer, NULL until needed (atomic: readers load it) */
     int bad;          /* why the file cannot be read (0: not known to be unreadable) */
+    uint64_t used;    /* e->clock when idx was last asked for (atomic): the cache's order */
 } mt_hour_desc;
 
 struct mt_engine {
@@ -280,6 +281,8 @@ struct mt_engine {
     pthread_rwlock_t lock; /* guards index, head, hours for readers vs the writer */
     pthread_mutex_t hload; /* one parse of an hour's footer at a time (mt_engine_hour_index) */
     uint64_t footers;      /* footers parsed and held (atomic) */
+    uint64_t footer_bytes; /* their bytes (atomic; mt_engine_trim_footers keeps it bounded) */
+    uint64_t clock;        /* ticks on every footer use (atomic) */
     mt_index index;
     mt_head head;
     mt_hour_desc *hours; /* sealed hours, ascending */
@@ -357,6 +360,14 @@ typedef struct mt_publish {
 int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
                       void (*also)(mt_engine *e, void *ud), void *ud);
 void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n);
+
+/*
+ * Drop the least recently used parsed footers until their bytes are within
+ * opt.footer_cache (writer thread; takes the exclusive lock only when over:
+ * no reader holds a footer across it, scans copy what they need under the
+ * shared lock).
+ */
+void mt_engine_trim_footers(mt_engine *e);
 
 /* Forget a sealed hour and unmap its file (writer, exclusive lock); its file stays. */
 void mt_engine_hour_remove(mt_engine *e, int64_t hour);

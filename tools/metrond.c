@@ -71,6 +71,10 @@ static setting settings[] = {
      "bodies get 503)",
      NULL},
     {"grace", "300", "seconds after an hour ends before it is sealed", NULL},
+    {"footer_cache", "268435456",
+     "bytes of parsed hour-file footers kept in memory; the least recently read are dropped "
+     "past it and read again when needed",
+     NULL},
     {"late_quiet", "60",
      "seconds without a late point for an already sealed hour before its late points are merged "
      "into its file (sooner when they are as many as the file holds)",
@@ -595,7 +599,8 @@ int main(int argc, char **argv)
     mt_log_set_level(level);
     uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
-        max_new, late_quiet, retention_every, compact_every, alert_every, budget_entries;
+        max_new, late_quiet, footer_cache, retention_every, compact_every, alert_every,
+        budget_entries;
     bool sync, metrics_public;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
         parse_u64("alert_interval", &alert_every) ||
@@ -607,10 +612,10 @@ int main(int argc, char **argv)
         parse_u64("max_conns_tcp", &max_conns_tcp) ||
         parse_u64("header_timeout", &header_timeout) || parse_u64("body_timeout", &body_timeout) ||
         parse_u64("body_min_rate", &body_min_rate) || parse_u64("grace", &grace) ||
-        parse_u64("late_quiet", &late_quiet) || parse_u64("max_future", &future) ||
-        parse_u64("commit_interval_ms", &interval) || parse_u64("max_series", &max_series) ||
-        parse_u64("max_new_series_per_hour", &max_new) || parse_bool("sync", &sync) ||
-        parse_bool("metrics_public", &metrics_public))
+        parse_u64("late_quiet", &late_quiet) || parse_u64("footer_cache", &footer_cache) ||
+        parse_u64("max_future", &future) || parse_u64("commit_interval_ms", &interval) ||
+        parse_u64("max_series", &max_series) || parse_u64("max_new_series_per_hour", &max_new) ||
+        parse_bool("sync", &sync) || parse_bool("metrics_public", &metrics_public))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -625,6 +630,7 @@ int main(int argc, char **argv)
     mt_engine_options eo = mt_engine_options_default();
     eo.dir = get("data");
     eo.grace_ns = (int64_t)grace * 1000000000;
+    eo.footer_cache = footer_cache;
     eo.late_quiet_ns = late_quiet > (uint64_t)INT64_MAX / 1000000000
                            ? INT64_MAX
                            : (int64_t)late_quiet * 1000000000;

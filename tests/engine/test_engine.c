@@ -402,13 +402,30 @@ Test(engine, opening_parses_no_footer_and_a_scan_parses_only_its_hours)
     cr_expect_eq(st.sealed_hours, 30);
     cr_expect_eq(st.footers_loaded, 0, "open parsed %llu footers",
                  (unsigned long long)st.footers_loaded);
-    int64_t ts[16];
-    double v[16];
+    int64_t ts[192];
+    double v[192];
     cr_assert_eq(read_all(e, "a", "u", T0 + 7 * H, T0 + 9 * H, ts, v, 16), 12);
     for (int i = 0; i < 12; i++) cr_expect_eq(v[i], (7 + i / 6) * 10 + i % 6);
     mt_engine_stats_get(e, &st);
     cr_expect_eq(st.footers_loaded, 2, "hours 7 and 8 only: %llu",
                  (unsigned long long)st.footers_loaded);
+    mt_engine_close(e);
+    /* a cache of 1 byte: the writer drops every footer between requests; reads parse again */
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    o.clock_ns = clock_fn;
+    o.footer_cache = 1;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    for (int round = 0; round < 3; round++) {
+        cr_assert_eq(read_all(e, "a", "u", T0, T0 + 30 * H, ts, v, 16 * 12), 180);
+        mt_engine_stats_get(e, &st);
+        cr_expect_eq(st.footers_loaded, 30, "round %d", round);
+        cr_assert_eq(mt_engine_seal(e, false, NULL), MT_OK); /* a turn of the writer */
+        mt_engine_stats_get(e, &st);
+        cr_expect_eq(st.footers_loaded, 0, "round %d: trimmed to the cache", round);
+        cr_expect_eq(st.footer_bytes, 0);
+    }
     mt_batch_free(b);
     mt_engine_close(e);
 }
