@@ -163,7 +163,7 @@ int main(int argc, char **argv)
             int devnull = open("/dev/null", 1);
             dup2(devnull, 2);
             execl(metrond, "metrond", "--data", dir, "--lp-tcp", a1, "--lp-udp", "off", "--http",
-                  a2, (char *)NULL);
+                  a2, "--retention-interval", "0", (char *)NULL);
             _exit(127);
         }
         while (accepted(http) < 0) sleep_ms(20);

@@ -619,6 +619,7 @@ static int point_verdict(const mt_engine *e, const mt_batch *b, const mt_bpoint 
 {
     *id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
     return p->ts < MT_TS_MIN || p->ts > b->latest ? MT_ETIME
+           : p->ts < b->earliest                  ? MT_EOLD
            : *id == LIMITED                       ? MT_ELIMIT
            : !*id                                 ? MT_EINVAL
            : e->index.ents[*id].type != p->type   ? MT_ECONFLICT
@@ -666,12 +667,16 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
     b->latest = e->opt.max_future_ns > 0 && e->opt.max_future_ns < MT_TS_MAX - wall
                     ? wall + e->opt.max_future_ns
                     : MT_TS_MAX;
+    /* a point the retention would remove at its next run is refused, not acknowledged and lost */
+    b->earliest = e->opt.max_age_ns > 0 && wall > MT_TS_MIN + e->opt.max_age_ns
+                      ? wall - e->opt.max_age_ns
+                      : MT_TS_MIN;
     for (size_t i = 0; i < b->np; i++) {
         const mt_bpoint *p = &b->p[i];
         uint32_t id;
         int why = point_verdict(e, b, p, &id);
         if (why == MT_ELIMIT) e->st.points_over_series_limit++;
-        if (why == MT_ETIME) e->st.points_out_of_time++;
+        if (why == MT_ETIME || why == MT_EOLD) e->st.points_out_of_time++;
         if (why) {
             if (!b->res.rejected) b->res.first_rejected = i, b->res.first_reason = why;
             b->res.rejected++;

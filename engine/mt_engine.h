@@ -83,6 +83,8 @@ typedef struct mt_engine_options {
     void *clock_ud;
     int64_t max_future_ns; /* points more than this ahead of clock_ns are refused (MT_ETIME;
                               0: no window, only the representable range) */
+    int64_t max_age_ns;    /* points older than this behind clock_ns are refused (MT_EOLD: the
+                              retention would remove them; 0: no limit) */
     bool rebuild_index;    /* a new index.mdb beside hour files: rebuild it from them (series,
                               postings, hours, rollups) instead of refusing with MT_ENOINDEX;
                               the lost head log's points cannot come back (metron repair) */
@@ -185,8 +187,9 @@ typedef struct mt_write_result {
     size_t accepted;       /* points written */
     size_t rejected;       /* points refused (type conflict, invalid key, series limit) */
     size_t first_rejected; /* index of the first refused point */
-    int first_reason;      /* MT_ECONFLICT, MT_EINVAL, MT_ELIMIT (a cardinality limit) or
-                              MT_ETIME (outside MT_TS_MIN..MT_TS_MAX or max_future_ns) */
+    int first_reason;      /* MT_ECONFLICT, MT_EINVAL, MT_ELIMIT (a cardinality limit),
+                              MT_ETIME (outside MT_TS_MIN..MT_TS_MAX or max_future_ns) or
+                              MT_EOLD (older than max_age_ns) */
 } mt_write_result;
 
 /*

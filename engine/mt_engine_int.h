@@ -42,7 +42,8 @@ struct mt_batch {
     /* set by the writer */
     uint32_t *gid; /* per distinct key: series id, 0 = rejected */
     size_t gid_cap;
-    int64_t latest; /* the last timestamp accepted, fixed once per commit (point_verdict) */
+    int64_t latest;   /* the last timestamp accepted, fixed once per commit (point_verdict) */
+    int64_t earliest; /* the first one (max_age_ns) */
     mt_write_cb cb;
     void *ud;
     mt_write_result res;

@@ -853,6 +853,11 @@ void mt_http_job_done(mt_job *job)
                          "timestamp out of range: a point of series '%s' is further in the future "
                          "than max_future allows, or outside the representable range",
                          name);
+            } else if (job->res.first_reason == MT_EOLD) {
+                snprintf(hs->first_error, sizeof hs->first_error,
+                         "timestamp out of range: a point of series '%s' is older than the "
+                         "retention keeps (the longest raw keep of the [retention] policy)",
+                         name);
             } else if (job->res.first_reason == MT_ELIMIT) {
                 snprintf(hs->first_error, sizeof hs->first_error,
                          "max series limit exceeded: series '%s' was not created", name);

@@ -631,6 +631,9 @@ int main(int argc, char **argv)
     eo.dir = get("data");
     eo.grace_ns = (int64_t)grace * 1000000000;
     eo.footer_cache = footer_cache;
+    /* a point the retention would remove at its next run is refused per line, not acknowledged
+       and then lost (only while retention runs) */
+    eo.max_age_ns = retention_every ? mt_policy_longest_keep(&policy) : 0;
     eo.late_quiet_ns = late_quiet > (uint64_t)INT64_MAX / 1000000000
                            ? INT64_MAX
                            : (int64_t)late_quiet * 1000000000;

@@ -32,7 +32,8 @@
     X(MT_ENOINDEX, -30911,                                                                         \
       "hour files without their index: index.mdb is missing, empty or not this directory's "       \
       "(nothing was changed; metron repair --rebuild-index rebuilds it from the hour files)")      \
-    X(MT_ETIME, -30912, "timestamp outside the accepted window")
+    X(MT_ETIME, -30912, "timestamp outside the accepted window")                                   \
+    X(MT_EOLD, -30913, "timestamp older than the retention keeps")
 
 enum {
     MT_OK = 0,

@@ -900,6 +900,17 @@ Test(engine, timestamps_at_the_int64_edges_are_kept_or_refused_never_lost)
     cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
     cr_expect_eq(r.accepted, 1);
     cr_expect_eq(r.first_reason, MT_ETIME);
+    mt_batch_reset(b);
+    mt_engine_close(e);
+    /* and into the past: a point the retention would remove is refused, a recent one kept */
+    o.max_age_ns = 90 * 24 * H;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    add_f(b, "past", "u", fake_now - 90 * 24 * H - S, 1);
+    add_f(b, "past", "u", fake_now - 89 * 24 * H, 2);
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.accepted, 1);
+    cr_expect_eq(r.first_rejected, 0);
+    cr_expect_eq(r.first_reason, MT_EOLD, "%s", mt_strerror(r.first_reason));
     mt_batch_free(b);
     mt_engine_close(e);
 }

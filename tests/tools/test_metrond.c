@@ -460,6 +460,16 @@ Test(metrond, a_point_far_in_the_future_is_refused_per_line, .timeout = 60)
     cr_expect(strstr(body, "dropped=1"), "%s", body);
     stop(&d);
     cr_expect_eq(count_points(d.dir, "fut", "a", "v", NULL), 2, "the good line, and the second");
+    /* with retention running (90 days by default), a point it would remove is refused per line */
+    start_at(&d, "--retention-interval 3600");
+    snprintf(lines, sizeof lines, "old,host=a v=1 %lld\nold,host=a v=2 %lld\n", now - 91 * 86400,
+             now - 89 * 86400);
+    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
+                      sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "older than the retention") && strstr(body, "dropped=1"), "%s", body);
+    stop(&d);
+    cr_expect_eq(count_points(d.dir, "old", "a", "v", NULL), 1, "the 89-day-old point is kept");
     cleanup(&d);
 }
 
