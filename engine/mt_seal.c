@@ -165,7 +165,7 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
  * batch. docs/storage.md, "Late points".
  */
 #define LATE_MIN_POINTS    ((uint64_t)1 << 16)
-#define LATE_BUDGET_POINTS ((uint64_t)1 << 22) /* about 64 MiB of head */
+#define LATE_BUDGET_POINTS ((uint64_t)1 << 20) /* about 16 MiB of head */
 
 static bool late_due(mt_engine *e, mt_hour_desc *old, const mt_head_hour *hh, bool quiet,
                      uint64_t late)
