@@ -152,6 +152,24 @@ static int hour_map(mt_engine *e, mt_hour_desc *d)
     return rc;
 }
 
+/*
+ * Check the hour's current file without mapping it: a missing or truncated
+ * file is known at once. The writer maps it on first use; a reader process
+ * maps it now (hour_map): its snapshot must keep a generation the writer
+ * may replace and unlink at any time, while in the writer's own process a
+ * generation is unlinked only after the exclusive lock switched every
+ * reader to the new one.
+ */
+static int hour_check(mt_engine *e, mt_hour_desc *d)
+{
+    if (e->opt.read_only) return hour_map(e, d);
+    char path[4096];
+    struct stat st;
+    mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
+    if (stat(path, &st)) return errno == ENOENT ? MT_ECORRUPT : -errno;
+    return (uint64_t)st.st_size == d->bytes ? MT_OK : MT_ECORRUPT;
+}
+
 static uint64_t footer_size(const mt_hf_index *ix)
 {
     return sizeof *ix + ix->n * sizeof *ix->e;
@@ -164,6 +182,10 @@ int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
     if (__atomic_load_n(&d->idx, __ATOMIC_ACQUIRE)) return MT_OK;
     pthread_mutex_lock(&e->hload);
     int rc = d->bad;
+    if (!rc && !d->map) { /* the writer's process maps on first use (hour_check) */
+        rc = hour_map(e, d);
+        if (rc && rc != -ENOMEM) __atomic_store_n(&d->bad, rc, __ATOMIC_RELAXED);
+    }
     if (!rc && !d->idx) {
         mt_hf_index *ix = calloc(1, sizeof *ix);
         rc = ix ? mt_hf_read_index_map(d->map, d->hour, ix) : -ENOMEM;
@@ -220,7 +242,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
     *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes};
     e->st.block_bytes += bytes;
     e->st.sealed_hours = e->nhours;
-    return d->bad = hour_map(e, d);
+    return d->bad = hour_check(e, d);
 }
 
 void mt_engine_hour_remove(mt_engine *e, int64_t hour)

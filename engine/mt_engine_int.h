@@ -254,12 +254,14 @@ typedef struct mt_card {
 } mt_card;
 
 /*
- * A sealed hour. Opening the data dir maps each current file (no read: the
- * mapping keeps a replaced file readable for this snapshot) and checks its
- * size against the index's; the footer is parsed on first use
+ * A sealed hour. Opening the data dir checks each current file's size
+ * against the index's (a reader process also maps it then: the mapping
+ * keeps a replaced file readable for its snapshot; the writer's process
+ * maps on first use); the footer is parsed on first use
  * (mt_engine_hour_index), so opening and memory do not grow with what is
- * kept but with what is read. idx is published once, atomically, and
- * freed only by the writer under the exclusive lock.
+ * kept but with what is read. map and idx are set under e->hload, idx
+ * published atomically after map; idx is freed only by the writer under
+ * the exclusive lock (the footer cache), map only when the hour goes.
  */
 typedef struct mt_hour_desc {
     int64_t hour;
