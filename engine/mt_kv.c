@@ -327,6 +327,11 @@ static int open_dbs_guarded(mt_kv_txn *t)
 static int env_open(mt_kv *kv)
 {
     char why[600] = "";
+    struct stat st;
+    /* A writer that stopped before its first commit leaves index.mdb empty (LMDB writes its
+       meta pages unsynced at creation). For a reader that is no index at all, as a missing
+       file is; LMDB would try to create the meta pages through its read-only descriptor. */
+    if (kv->read_only && (stat(kv->path, &st) ? errno == ENOENT : st.st_size == 0)) return -ENOENT;
     int rc = check_size(kv->path, why, sizeof why);
     if (rc) {
         if (*why) remember(kv, why);

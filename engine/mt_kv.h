@@ -79,7 +79,8 @@ typedef struct mt_kv_options {
     size_t map_size; /* bytes of address space (sparse); default 64 GiB */
     bool nosync;     /* true: commits do not fsync (loses the last commits on power loss) */
     bool read_only;  /* open for reading only, beside a writer in another process; the
-                        databases must exist (MT_ENOTFOUND otherwise) */
+                        databases must exist (MT_ENOTFOUND otherwise); a missing or empty
+                        index.mdb (a writer stopped before its first commit) is -ENOENT */
     char *why;       /* when open fails on damage (MT_ECORRUPT): what and where, for people */
     size_t why_cap;  /* bytes of why (0: not wanted) */
 } mt_kv_options;

@@ -496,6 +496,32 @@ Test(engine, a_directory_opens_once)
     mt_engine_close(e);
 }
 
+/* A writer cut before its first commit leaves index.mdb empty: a reader sees no data there
+   (and no lost index while no hour file exists), not an error of LMDB's. */
+Test(engine, a_reader_takes_an_empty_index_for_none)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/index.mdb", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.read_only = true;
+    mt_engine *ro = NULL;
+    cr_expect_eq(mt_engine_open(&o, &ro), MT_ENOTFOUND);
+    mt_engine *e = open_engine(); /* the writer starts on the empty file */
+    mt_batch *b = mt_batch_new();
+    add_f(b, "a", "u", T0, 1);
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_batch_free(b);
+    mt_engine_close(e);
+    cr_assert_eq(truncate(path, 0), 0);
+    cr_expect_eq(mt_engine_open(&o, &ro), MT_ENOINDEX, "hour files without their index");
+    cr_expect_null(ro);
+}
+
 Test(engine, a_read_only_snapshot_reads_beside_the_writer)
 {
     mt_engine_options o = mt_engine_options_default();
