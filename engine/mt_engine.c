@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
 #include "mt_fs.h"
@@ -99,7 +100,10 @@ static mt_engine_state state_now(mt_engine *e)
     return __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
 }
 
-#define FORMAT_VERSION        2 /* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated */
+/* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated. 3: an hours value may carry
+   its sealed_seq (the head log is trimmed, not rewritten); 2 is 3 without one, marked 3 by a
+   writer. */
+#define FORMAT_VERSION        3
 #define SEAL_CHECK_NS         1000000000LL /* the writer looks for due hours at least this often */
 #define DEFAULT_GRACE_NS      (300LL * 1000000000LL)
 #define DEFAULT_LATE_QUIET_NS (60LL * 1000000000LL)
@@ -219,7 +223,25 @@ static void hour_release(mt_engine *e, mt_hour_desc *d)
 }
 
 /* Insert or replace an hour (writer, under the exclusive lock). */
-int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
+void mt_engine_hour_val(uint8_t v[MT_HOUR_VAL], uint32_t gen, uint64_t bytes, uint64_t sealed_seq)
+{
+    mt_put_le(v, gen, 4);
+    mt_put_le(v + 4, bytes, 8);
+    mt_put_le(v + 12, sealed_seq, 8);
+}
+
+int mt_engine_hour_parse(const void *v, size_t vl, uint32_t *gen, uint64_t *bytes,
+                         uint64_t *sealed_seq)
+{
+    if (vl != 12 && vl != MT_HOUR_VAL) return MT_ECORRUPT;
+    *gen = (uint32_t)mt_get_le(v, 4);
+    *bytes = mt_get_le((const uint8_t *)v + 4, 8);
+    *sealed_seq = vl == MT_HOUR_VAL ? mt_get_le((const uint8_t *)v + 12, 8) : 0;
+    return MT_OK;
+}
+
+int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes,
+                       uint64_t sealed_seq)
 {
     mt_hour_desc *d = mt_engine_hour(e, hour);
     if (d) {
@@ -239,7 +261,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
         e->nhours++;
         d = &e->hours[at];
     }
-    *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes};
+    *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes, .sealed_seq = sealed_seq};
     e->st.block_bytes += bytes;
     e->st.sealed_hours = e->nhours;
     return d->bad = hour_check(e, d);
@@ -265,7 +287,7 @@ int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (p[i].drop)
             mt_engine_hour_remove(e, p[i].hour);
-        else if (mt_engine_hour_set(e, p[i].hour, p[i].gen, p[i].bytes) == -ENOMEM)
+        else if (mt_engine_hour_set(e, p[i].hour, p[i].gen, p[i].bytes, p[i].sealed_seq) == -ENOMEM)
             rc = -ENOMEM;
         else
             e->st.hour_files_written++;
@@ -395,11 +417,15 @@ static mt_vtype replay_type(void *ud, uint32_t id)
     return id >= 1 && id <= e->index.n ? (mt_vtype)e->index.ents[id].type : MT_VT_COUNT;
 }
 
+/* A point of record e->replay_seq: back into the head unless its hour's file holds it. */
 static int replay_point(void *ud, const mt_rec_point *p)
 {
     mt_engine *e = ud;
+    e->replay_points++;
+    const mt_hour_desc *d = mt_engine_hour(e, mt_hour_of(p->ts));
+    if (d && d->sealed_seq >= e->replay_seq) return MT_OK;
     return mt_head_append(&e->head, p->id, p->ts, (mt_vtype)e->index.ents[p->id].type, p->v, p->str,
-                          e->opt.clock_ns(e->opt.clock_ud));
+                          e->replay_seq, e->opt.clock_ns(e->opt.clock_ud));
 }
 
 /*
@@ -420,8 +446,9 @@ static bool hour_replaced_since(const mt_engine *e, int64_t hour, uint32_t gen)
     const void *v;
     size_t vl;
     uint32_t g = gen;
+    uint64_t bytes, sealed;
     int rc = mt_kv_get(now, MT_DB_HOURS, key, 4, &v, &vl);
-    if (rc == MT_OK && vl == 12) memcpy(&g, v, 4);
+    if (rc == MT_OK && mt_engine_hour_parse(v, vl, &g, &bytes, &sealed)) g = gen;
     mt_kv_abort(now);
     return rc == MT_ENOTFOUND || (rc == MT_OK && g != gen);
 }
@@ -510,7 +537,12 @@ static int recover(mt_engine *e)
         version = FORMAT_VERSION;
         rc = mt_engine_meta_put(t, "version", version);
     }
-    if (!rc && version != FORMAT_VERSION && !(e->plain_kv && version == 1)) rc = MT_EFORMAT;
+    if (!rc && version == 2 && !e->opt.read_only) {
+        version = FORMAT_VERSION;
+        rc = mt_engine_meta_put(t, "version", version);
+    }
+    if (!rc && version != FORMAT_VERSION && version != 2 && !(e->plain_kv && version == 1))
+        rc = MT_EFORMAT;
     e->format = version;
     if (!rc && (rc = meta_get_u64(t, "seq", &e->seq)) == MT_ENOTFOUND) rc = MT_OK;
     if (!rc && (rc = meta_get_u64(t, "gen", &gen)) == MT_ENOTFOUND) rc = MT_OK;
@@ -530,19 +562,17 @@ static int recover(mt_engine *e)
     for (r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         const uint8_t *kb = k;
-        if (kl != 4 || vl != 12) {
+        uint32_t g;
+        uint64_t bytes, sealed;
+        if (kl != 4 || mt_engine_hour_parse(v, vl, &g, &bytes, &sealed)) {
             rc = MT_ECORRUPT;
             break;
         }
         int64_t hour = (int64_t)((uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
                                  (uint32_t)kb[2] << 8 | kb[3]) -
                        0x80000000LL;
-        uint32_t g;
-        uint64_t bytes;
-        memcpy(&g, v, 4);
-        memcpy(&bytes, (const uint8_t *)v + 4, 8);
         /* a missing or damaged file is reported by the scans that need it */
-        int hr = mt_engine_hour_set(e, hour, g, bytes);
+        int hr = mt_engine_hour_set(e, hour, g, bytes, sealed);
         if (hr == -ENOMEM) rc = hr;
         if (hr && hr != -ENOMEM) e->st.hours_unreadable++;
         /* a reader whose snapshot names a generation the writer has just replaced (the file is
@@ -558,8 +588,12 @@ static int recover(mt_engine *e)
     k = NULL;
     for (r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        e->replay_seq = r == MT_OK ? seq_of(k, kl) : 0;
+        e->replay_points = 0;
         int pr = r == MT_OK ? mt_rec_replay(v, vl, replay_type, replay_point, e) : r;
         if (r == MT_ENOTFOUND) break;
+        /* the records on disk, damaged ones too (a seal's trim or rewrite removes them) */
+        if (r == MT_OK) mt_head_log_add(&e->head, e->replay_seq, e->replay_points);
         if (r == MT_ECORRUPT && !k) { /* LMDB's own pages: the cursor cannot step on */
             rc = r;
             break;
@@ -714,18 +748,13 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
     return MT_OK;
 }
 
-static void seq_key(uint8_t k[8], uint64_t seq)
-{
-    for (int i = 0; i < 8; i++) k[i] = (uint8_t)(seq >> (56 - 8 * i));
-}
-
 /* Write one head record (e->rec) at the next sequence. */
 int mt_engine_put_record(mt_engine *e, mt_kv_txn *t)
 {
     int rc = mt_rec_finish(&e->rec);
     if (rc) return rc;
     uint8_t k[8];
-    seq_key(k, ++e->seq);
+    mt_put_be(k, ++e->seq, 8);
     rc = mt_kv_put(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
     if (!rc) rc = mt_engine_meta_put(t, "seq", e->seq);
     return rc;
@@ -749,7 +778,7 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
                     str = b->strs + MT_VAL_STR_OFF(p->v);
                     v.u = MT_VAL_STR_LEN(p->v);
                 }
-                rc = mt_head_append(&e->head, id, p->ts, (mt_vtype)p->type, v, str, wall);
+                rc = mt_head_append(&e->head, id, p->ts, (mt_vtype)p->type, v, str, e->seq, wall);
             }
             e->st.points_written += b->res.accepted;
         }
@@ -802,6 +831,7 @@ static void commit_group(mt_engine *e, mt_batch *list)
     while (k < MT_COMMIT_BUCKETS - 1 && secs > mt_commit_bucket_le[k]) k++;
     pthread_rwlock_wrlock(&e->lock);
     if (rc == MT_OK) e->committed_n = e->index.n;
+    if (rc == MT_OK && e->seq != g.seq_before) mt_head_log_add(&e->head, e->seq, e->rec.npoints);
     e->st.commit_buckets[k]++;
     e->st.commit_seconds += secs;
     pthread_rwlock_unlock(&e->lock);
@@ -1288,6 +1318,7 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
     st->sealed_hours = e->nhours;
     st->footers_loaded = __atomic_load_n(&e->footers, __ATOMIC_RELAXED);
     st->footer_bytes = __atomic_load_n(&e->footer_bytes, __ATOMIC_RELAXED);
+    st->log_points = e->head.log_points;
     st->late_points = 0;
     for (size_t i = 0; i < e->head.nhours; i++)
         if (mt_engine_hour(e, e->head.hours[i].hour)) st->late_points += e->head.hours[i].points;

@@ -499,6 +499,10 @@ typedef struct mt_engine_stats {
     uint64_t footer_bytes;         /* their bytes (bounded by opt.footer_cache) */
     uint64_t late_points;          /* points in the head for hours that have a file (waiting to
                                       be merged: mt_seal.c, "Late points") */
+    uint64_t log_points;           /* points in the head log's records, sealed ones not yet
+                                      trimmed included (an estimate) */
+    uint64_t log_rewrites;         /* seals that wrote the head log again instead of trimming
+                                      it (since open) */
     uint64_t commits;              /* LMDB write transactions committed */
     uint64_t points_written;       /* points accepted since open */
     uint64_t last_seq;             /* sequence of the last commit */

@@ -97,10 +97,19 @@ typedef struct mt_head_series {
 } mt_head_series;
 
 typedef struct mt_head_hour {
-    int64_t hour;            /* hour index: floor(ts / 1 h) */
-    uint64_t points;         /* points of the hour in the head */
-    int64_t last_write_wall; /* wall clock of the last write into it */
+    int64_t hour;             /* hour index: floor(ts / 1 h) */
+    uint64_t points;          /* points of the hour in the head */
+    int64_t last_write_wall;  /* wall clock of the last write into it */
+    uint64_t first_seq;       /* no log record before this one holds a point of it still here */
+    uint64_t last_seq;        /* the last record that brought a point of it ... */
+    uint64_t prev_seq;        /* ... and the one before (0: none) */
+    int64_t first_write_wall; /* wall clock of the first write since it entered the head */
 } mt_head_hour;
+
+/* Log records on disk, in runs of consecutive sequences (their point count, for the seal). */
+typedef struct mt_logrun {
+    uint64_t first_seq, last_seq, points;
+} mt_logrun;
 
 typedef struct mt_head {
     mt_head_series *s; /* by series id */
@@ -109,12 +118,25 @@ typedef struct mt_head {
     int64_t max_ts; /* newest timestamp ever seen (event-time watermark) */
     mt_head_hour *hours;
     size_t nhours, hours_cap;
+    mt_logrun *log; /* the head log's records, ascending (writer thread) */
+    size_t nlog, log_cap;
+    uint64_t log_points; /* points in them, sealed ones included */
 } mt_head;
 
 void mt_head_free(mt_head *h);
-/* Append one point (ids must be < 2^31). */
+/* Append one point (ids must be < 2^31) of the log record seq. */
 int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str,
-                   int64_t wall);
+                   uint64_t seq, int64_t wall);
+/* The log gained record seq (above every one before) of points points. The runs are an
+   estimate for the seal (mt_seal.c): short of memory, a run grows longer instead. */
+void mt_head_log_add(mt_head *h, uint64_t seq, uint64_t points);
+/* The log lost every record before seq. */
+void mt_head_log_trim(mt_head *h, uint64_t seq);
+/* Points of the log's records from seq on (a bound: a run cut by a trim counts whole). */
+uint64_t mt_head_log_points_from(const mt_head *h, uint64_t seq);
+/* The oldest record whose points are still needed: the least first_seq of the hours not in
+   hours[0..n) (ascending), or next when every hour is among them. */
+uint64_t mt_head_log_floor(const mt_head *h, const int64_t *hours, size_t n, uint64_t next);
 /* Remove every point of the hours in hours[0..n) (ascending hour indexes). */
 void mt_head_drop(mt_head *h, const int64_t *hours, size_t n);
 /* Whether ts falls in one of hours[0..n) (ascending). */
@@ -267,10 +289,11 @@ typedef struct mt_hour_desc {
     int64_t hour;
     uint32_t gen;
     uint64_t bytes;
-    mt_hfmap *map;    /* the current generation, mapped; NULL when it could not be read */
-    mt_hf_index *idx; /* parsed footer, NULL until needed (atomic: readers load it) */
-    int bad;          /* why the file cannot be read (0: not known to be unreadable) */
-    uint64_t used;    /* e->clock when idx was last asked for (atomic): the cache's order */
+    uint64_t sealed_seq; /* the file holds every point of the log's records up to this one */
+    mt_hfmap *map;       /* the current generation, mapped; NULL when it could not be read */
+    mt_hf_index *idx;    /* parsed footer, NULL until needed (atomic: readers load it) */
+    int bad;             /* why the file cannot be read (0: not known to be unreadable) */
+    uint64_t used;       /* e->clock when idx was last asked for (atomic): the cache's order */
 } mt_hour_desc;
 
 struct mt_engine {
@@ -313,7 +336,8 @@ struct mt_engine {
     int64_t card_hour;             /* wall-clock hour the counts below are for */
     mt_card card[MT_CARD_TENANTS]; /* new series per tenant in card_hour */
     size_t card_n;
-    uint64_t seq; /* last committed sequence */
+    uint64_t seq;                       /* last committed sequence */
+    uint64_t replay_seq, replay_points; /* open: the head record being replayed */
     uint32_t next_gen;
     mt_recbuf rec;
     mt_engine_stats st;
@@ -354,11 +378,12 @@ int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d);
  */
 typedef struct mt_publish {
     int64_t hour;
-    uint32_t gen;     /* the new generation (unused when drop) */
-    uint64_t bytes;   /* its size */
-    bool drop;        /* the hour goes whole */
-    bool had_old;     /* a generation is replaced: old_gen */
-    uint32_t old_gen; /* unlinked after the switch */
+    uint32_t gen;        /* the new generation (unused when drop) */
+    uint64_t bytes;      /* its size */
+    uint64_t sealed_seq; /* log records up to it are in the file (mt_hour_desc) */
+    bool drop;           /* the hour goes whole */
+    bool had_old;        /* a generation is replaced: old_gen */
+    uint32_t old_gen;    /* unlinked after the switch */
 } mt_publish;
 int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
                       void (*also)(mt_engine *e, void *ud), void *ud);
@@ -375,7 +400,16 @@ void mt_engine_trim_footers(mt_engine *e);
 /* Forget a sealed hour and unmap its file (writer, exclusive lock); its file stays. */
 void mt_engine_hour_remove(mt_engine *e, int64_t hour);
 /* Insert or replace a sealed hour and load its file (writer, exclusive lock). */
-int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
+int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes,
+                       uint64_t sealed_seq);
+/* An hours record's value (docs/format.md): u32 LE generation, u64 LE file bytes, u64 LE
+   sealed_seq; format 2 wrote the first 12 bytes only (sealed_seq 0: the log then held no
+   point of a sealed generation). */
+#define MT_HOUR_VAL 20
+void mt_engine_hour_val(uint8_t v[MT_HOUR_VAL], uint32_t gen, uint64_t bytes, uint64_t sealed_seq);
+/* Parse one: MT_OK, or MT_ECORRUPT when it is neither 12 nor 20 bytes. */
+int mt_engine_hour_parse(const void *v, size_t vl, uint32_t *gen, uint64_t *bytes,
+                         uint64_t *sealed_seq);
 /* The MT_DB_HOURS key of an hour. */
 void mt_engine_hour_key(uint8_t key[4], int64_t hour);
 /* Store a u64 under a name in MT_DB_META. */
@@ -417,6 +451,13 @@ typedef enum mt_seal_mode {
     MT_SEAL_BACKFILL, /* the sealed hours with late points in the head */
 } mt_seal_mode;
 int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *hours);
+/* In the writer's transaction t: write the head log again with every head point outside
+   hours[0..n) (ascending), numbering records from e->seq + 1; *points counts them. A caller
+   whose transaction fails sets e->seq back. */
+int mt_seal_log_rewrite(mt_engine *e, mt_kv_txn *t, const int64_t *hours, size_t n,
+                        uint64_t *points);
+/* After that transaction committed (exclusive lock): the log's bookkeeping, from seq_before. */
+void mt_seal_log_rewritten(mt_engine *e, uint64_t seq_before, uint64_t points);
 
 /*
  * Every commit's outcome goes through here (writer thread; takes qlock): an

@@ -12,6 +12,7 @@
  *   (from the previous point), value by the series' type: float 8 bytes,
  *   int svarint, uint uvarint, bool 1 byte, string uvarint length + bytes.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,11 @@ void mt_head_free(mt_head *h)
     }
     free(h->s);
     free(h->hours);
+    free(h->log);
     memset(h, 0, sizeof *h);
 }
 
-static mt_head_hour *hour_slot(mt_head *h, int64_t hour)
+static mt_head_hour *hour_slot(mt_head *h, int64_t hour, uint64_t seq, int64_t wall)
 {
     size_t lo = 0, hi = h->nhours;
     while (lo < hi) {
@@ -59,12 +61,12 @@ static mt_head_hour *hour_slot(mt_head *h, int64_t hour)
     }
     memmove(&h->hours[lo + 1], &h->hours[lo], (h->nhours - lo) * sizeof *h->hours);
     h->nhours++;
-    h->hours[lo] = (mt_head_hour){hour, 0, 0};
+    h->hours[lo] = (mt_head_hour){.hour = hour, .first_seq = seq, .first_write_wall = wall};
     return &h->hours[lo];
 }
 
 int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str,
-                   int64_t wall)
+                   uint64_t seq, int64_t wall)
 {
     if (id >= h->cap) {
         uint32_t cap = h->cap ? h->cap : 1024;
@@ -99,10 +101,11 @@ int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, co
         v.u = MT_VAL_STR(s->strs_len, v.u);
         s->strs_len += (uint32_t)MT_VAL_STR_LEN(v);
     }
-    mt_head_hour *hh = hour_slot(h, mt_hour_of(ts));
+    mt_head_hour *hh = hour_slot(h, mt_hour_of(ts), seq, wall);
     if (!hh) return -ENOMEM;
     hh->points++;
     hh->last_write_wall = wall;
+    if (seq != hh->last_seq) hh->prev_seq = hh->last_seq, hh->last_seq = seq;
     s->ts[s->n] = ts;
     s->v[s->n] = v;
     s->n++;
@@ -148,6 +151,55 @@ void mt_head_drop(mt_head *h, const int64_t *hours, size_t nh)
     for (size_t i = 0; i < h->nhours; i++)
         if (!in_set(hours, nh, h->hours[i].hour)) h->hours[keep++] = h->hours[i];
     h->nhours = keep;
+}
+
+/* ---- the log's records, as runs ------------------------------------------- */
+
+#define LOG_RUN_POINTS (1u << 16) /* a run takes records until it holds this many points */
+
+void mt_head_log_add(mt_head *h, uint64_t seq, uint64_t points)
+{
+    assert(!h->nlog || seq > h->log[h->nlog - 1].last_seq);
+    if (h->nlog == h->log_cap && (!h->nlog || h->log[h->nlog - 1].points < LOG_RUN_POINTS)) {
+        size_t cap = h->log_cap ? h->log_cap * 2 : 64;
+        mt_logrun *n = realloc(h->log, cap * sizeof *n);
+        if (n) h->log = n, h->log_cap = cap;
+    }
+    mt_logrun *r = h->nlog ? &h->log[h->nlog - 1] : NULL;
+    if (r && (r->points < LOG_RUN_POINTS || h->nlog == h->log_cap)) {
+        r->last_seq = seq; /* a long run when memory ran out: only the estimate coarsens */
+        r->points += points;
+    } else if (h->nlog < h->log_cap) {
+        h->log[h->nlog++] = (mt_logrun){seq, seq, points};
+    } else {
+        return; /* no run and no memory: the record is not counted (an estimate) */
+    }
+    h->log_points += points;
+}
+
+void mt_head_log_trim(mt_head *h, uint64_t seq)
+{
+    size_t k = 0;
+    while (k < h->nlog && h->log[k].last_seq < seq) h->log_points -= h->log[k++].points;
+    memmove(h->log, h->log + k, (h->nlog - k) * sizeof *h->log);
+    h->nlog -= k;
+    if (h->nlog && h->log[0].first_seq < seq) h->log[0].first_seq = seq;
+}
+
+uint64_t mt_head_log_points_from(const mt_head *h, uint64_t seq)
+{
+    uint64_t n = h->log_points;
+    for (size_t k = 0; k < h->nlog && h->log[k].last_seq < seq; k++) n -= h->log[k].points;
+    return n;
+}
+
+uint64_t mt_head_log_floor(const mt_head *h, const int64_t *hours, size_t n, uint64_t next)
+{
+    uint64_t floor = next;
+    for (size_t i = 0; i < h->nhours; i++)
+        if (!in_set(hours, n, h->hours[i].hour) && h->hours[i].first_seq < floor)
+            floor = h->hours[i].first_seq;
+    return floor;
 }
 
 /* Sort order for collect: by timestamp, then arrival (so the later of equal stamps is last). */

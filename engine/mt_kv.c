@@ -810,6 +810,30 @@ int mt_kv_drop_all(mt_kv_txn *txn, mt_kv_db db)
     GUARDED(txn, db, drop_all(txn, db));
 }
 
+/* Delete from the first key while keys sort before key. */
+static int del_below(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, size_t *deleted)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &c);
+    if (rc) return write_err(txn, db, rc);
+    MDB_val k, v, lim = {klen, (void *)key};
+    /* MDB_FIRST again after each delete: what a deleted cursor points at is LMDB's detail */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) {
+        if (mdb_cmp(txn->txn, txn->kv->dbi[db], &k, &lim) >= 0) break;
+        if ((rc = mdb_cursor_del(c, 0))) break;
+        (*deleted)++;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? MT_OK : write_err(txn, db, rc);
+}
+
+int mt_kv_del_below(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, size_t *deleted)
+{
+    *deleted = 0;
+    GUARDED(txn, db, del_below(txn, db, key, klen, deleted));
+}
+
 int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out)
 {
     /* mdb_cursor_open reads the database's record from the main database when the transaction

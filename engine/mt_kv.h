@@ -146,6 +146,10 @@ int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen);
 /* Delete every entry of db. */
 int mt_kv_drop_all(mt_kv_txn *txn, mt_kv_db db);
 
+/* Delete every entry of db whose key sorts before key (a prefix of the database, in key order);
+ *deleted counts them. MT_OK, or an error of the write (the transaction must then abort). */
+int mt_kv_del_below(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, size_t *deleted);
+
 /* A cursor over db, freed by mt_kv_cursor_close (before the transaction ends). */
 int mt_kv_cursor_open(mt_kv_txn *txn, mt_kv_db db, mt_kv_cursor **out);
 void mt_kv_cursor_close(mt_kv_cursor *c);

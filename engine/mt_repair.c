@@ -206,11 +206,10 @@ static int rewrite(mt_engine *e, mt_kv_txn *t, hfile *f, int64_t hour, size_t *l
     }
     if (!rc) rc = mt_rollups_store(ro, t);
     if (!rc) {
-        uint8_t key[4], val[12];
+        uint8_t key[4], val[MT_HOUR_VAL];
         mt_engine_hour_key(key, hour);
-        memcpy(val, &gen, 4);
-        memcpy(val + 4, &bytes, 8);
-        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        mt_engine_hour_val(val, gen, bytes, 0); /* a new index: its log has no record yet */
+        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, sizeof val);
     }
     mt_hf_abort(w);
     mt_rollups_free(ro);

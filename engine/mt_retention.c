@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_series.h"
 
@@ -22,6 +23,7 @@ typedef struct plan {
     uint64_t bytes; /* rewritten: the new file's size */
     uint32_t old_gen;
     uint64_t old_bytes;
+    uint64_t sealed_seq; /* the hour's, kept by a rewrite */
 } plan;
 
 typedef struct job {
@@ -87,27 +89,77 @@ typedef struct index_job {
     bool rollups; /* drop the rollups of hours before rollup_before */
     int64_t rollup_before;
     mt_retention_result *res;
+    uint64_t seq_before;
+    bool log_rewritten;  /* the head log was written again ... */
+    uint64_t log_points; /* ... with this many points */
 } index_job;
+
+/* The first record of the head log (0: none). */
+static int first_log_seq(mt_kv_txn *t, uint64_t *seq)
+{
+    mt_kv_cursor *c;
+    const void *k, *v;
+    size_t kl, vl;
+    *seq = 0;
+    int rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
+    if (rc) return rc;
+    rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
+    if (rc == MT_OK && kl == 8) *seq = mt_get_be(k, 8);
+    mt_kv_cursor_close(c);
+    return rc == MT_ENOTFOUND ? MT_OK : rc;
+}
+
+/*
+ * A dropped hour's records must not outlive it in the head log: replay skips a point only for
+ * an hour whose file holds it, and a dropped hour has none. When the log still has a record
+ * from before the hour's last seal (a head hour held long pins old records: mt_seal.c), the log
+ * is written again without them, in this transaction.
+ */
+static int drop_old_records(mt_engine *e, mt_kv_txn *t, index_job *j)
+{
+    uint64_t first;
+    int rc = first_log_seq(t, &first);
+    bool needed = false;
+    for (size_t i = 0; !rc && first && i < j->np; i++)
+        needed |= j->plans[i].drop && j->plans[i].sealed_seq >= first;
+    if (rc || !needed) return rc;
+    j->log_rewritten = true;
+    return mt_seal_log_rewrite(e, t, NULL, 0, &j->log_points);
+}
+
+static void index_undo(mt_engine *e, void *ud)
+{
+    index_job *j = ud;
+    e->seq = j->seq_before;
+    j->log_rewritten = false;
+}
+
+static void log_follows(mt_engine *e, void *ud)
+{
+    const index_job *j = ud;
+    if (j->log_rewritten) mt_seal_log_rewritten(e, j->seq_before, j->log_points);
+}
 
 /* Retention's transaction: expired rollups go, the hours' new generations or their deletion. */
 static int index_body(mt_engine *e, mt_kv_txn *t, void *ud)
 {
-    const index_job *j = ud;
+    index_job *j = ud;
     j->res->rollup_hours_dropped = 0; /* counted again if a full map made this run again */
     int rc = j->rollups ? mt_rollups_drop(t, j->rollup_before, false, &j->res->rollup_hours_dropped)
                         : MT_OK;
     for (size_t i = 0; !rc && i < j->np; i++) {
-        uint8_t key[4], val[12];
-        mt_engine_hour_key(key, j->plans[i].hour);
-        if (j->plans[i].drop) {
+        uint8_t key[4], val[MT_HOUR_VAL];
+        const plan *pl = &j->plans[i];
+        mt_engine_hour_key(key, pl->hour);
+        if (pl->drop) {
             rc = mt_kv_del(t, MT_DB_HOURS, key, 4);
         } else {
-            memcpy(val, &j->plans[i].gen, 4);
-            memcpy(val + 4, &j->plans[i].bytes, 8);
-            rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+            mt_engine_hour_val(val, pl->gen, pl->bytes, pl->sealed_seq);
+            rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, sizeof val);
         }
     }
     if (!rc && j->np) rc = mt_engine_meta_put(t, "gen", e->next_gen);
+    if (!rc) rc = drop_old_records(e, t, j);
     return rc;
 }
 
@@ -149,8 +201,11 @@ static int run(mt_engine *e, void *ud)
         if (!gone) continue;
         res->chunks_dropped += gone;
         plan *pl = &plans[np++];
-        *pl = (plan){
-            .hour = d->hour, .drop = gone == d->idx->n, .old_gen = d->gen, .old_bytes = d->bytes};
+        *pl = (plan){.hour = d->hour,
+                     .drop = gone == d->idx->n,
+                     .old_gen = d->gen,
+                     .old_bytes = d->bytes,
+                     .sealed_seq = d->sealed_seq};
         if (pl->drop)
             res->hours_dropped++;
         else
@@ -160,7 +215,8 @@ static int run(mt_engine *e, void *ud)
     }
     /* rollups of hour h go when (h + 1) h <= now - keep: h < floor((now - keep) / 1 h) */
     int64_t rollup_before = p->rollup_keep_ns > 0 ? mt_hour_of(j->now - p->rollup_keep_ns) : 0;
-    index_job ij = {.plans = plans, .np = np, .rollup_before = rollup_before, .res = res};
+    index_job ij = {
+        .plans = plans, .np = np, .rollup_before = rollup_before, .res = res, .seq_before = e->seq};
     if (!rc && j->dry_run && p->rollup_keep_ns > 0) { /* counted in a read transaction */
         mt_kv_txn *t = NULL;
         rc = mt_kv_begin(e->kv, false, &t);
@@ -168,12 +224,13 @@ static int run(mt_engine *e, void *ud)
         mt_kv_abort(t);
     } else if (!rc && !j->dry_run && (np || p->rollup_keep_ns > 0)) {
         ij.rollups = p->rollup_keep_ns > 0;
-        rc = mt_engine_write_txn(e, index_body, NULL, &ij);
+        rc = mt_engine_write_txn(e, index_body, index_undo, &ij);
     }
     for (size_t i = 0; i < np; i++)
         pub[i] = (mt_publish){.hour = plans[i].hour,
                               .gen = plans[i].gen,
                               .bytes = plans[i].bytes,
+                              .sealed_seq = plans[i].sealed_seq,
                               .drop = plans[i].drop,
                               .had_old = true,
                               .old_gen = plans[i].old_gen};
@@ -182,7 +239,7 @@ static int run(mt_engine *e, void *ud)
         for (size_t i = 0; i < np && j->dry_run; i++)
             res->bytes_freed += plans[i].drop ? plans[i].old_bytes : 0;
     } else {
-        rc = mt_engine_publish(e, pub, np, NULL, NULL);
+        rc = mt_engine_publish(e, pub, np, log_follows, &ij);
         for (size_t i = 0; i < np; i++)
             res->bytes_freed += plans[i].old_bytes - (plans[i].drop ? 0 : plans[i].bytes);
     }

@@ -8,8 +8,10 @@
  *      before (late points) is merged: unchanged chunks are copied as
  *      bytes, changed ones decoded, merged (the head wins on equal
  *      timestamps) and encoded again;
- *   2. one LMDB transaction: record the generations, rewrite the head log
- *      without the sealed points, advance the generation counter;
+ *   2. one LMDB transaction: record the generations with their sealed_seq,
+ *      delete the head log's records below the floor (or, when old records
+ *      pin it, write the log again without the sealed points), advance the
+ *      generation counter;
  *   3. under the exclusive lock: switch the in-memory hour list, drop the
  *      sealed points from the head; then unlink the replaced files.
  * A crash before 2 leaves files no transaction references: open removes
@@ -29,7 +31,9 @@
 #include "mt_stats.h"
 #include "mt_time.h"
 
-#define RECORD_POINTS (1u << 16) /* points per rewritten head record: bounds its buffers */
+#define RECORD_POINTS    (1u << 16) /* points per rewritten head record: bounds its buffers */
+#define SETTLE_RECORDS   16 /* records: an hour written in two of the last ones is being written */
+#define LOG_SLACK_POINTS ((uint64_t)1 << 20) /* sealed points the log may keep beyond 2x */
 
 static double as_double(mt_vtype t, mt_val v)
 {
@@ -126,10 +130,11 @@ static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes, 
     return mt_hf_commit(w, bytes);
 }
 
-/* Rewrite the head log with every point outside the sealed hours. */
-static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t ndue)
+int mt_seal_log_rewrite(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t ndue,
+                        uint64_t *points)
 {
     int rc = mt_kv_drop_all(t, MT_DB_HEAD);
+    *points = 0;
     mt_rec_reset(&e->rec);
     for (uint32_t id = 1; !rc && id <= e->index.n && id < e->head.cap; id++) {
         const mt_head_series *s = &e->head.s[id];
@@ -143,6 +148,7 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
                 v.u = MT_VAL_STR_LEN(v);
             }
             rc = mt_rec_add(&e->rec, id, s->ts[i], type, v, str);
+            ++*points;
             if (!rc && e->rec.npoints >= RECORD_POINTS) {
                 rc = mt_engine_put_record(e, t);
                 mt_rec_reset(&e->rec);
@@ -151,6 +157,16 @@ static int rewrite_head(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
     }
     if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
     return rc;
+}
+
+void mt_seal_log_rewritten(mt_engine *e, uint64_t seq_before, uint64_t points)
+{
+    mt_head *h = &e->head;
+    h->nlog = 0;
+    h->log_points = 0;
+    for (uint64_t s = seq_before + 1; s <= e->seq; s++)
+        mt_head_log_add(h, s, s == e->seq ? points : 0); /* one run: an estimate's grain */
+    for (size_t i = 0; i < h->nhours; i++) h->hours[i].first_seq = seq_before + 1;
 }
 
 /*
@@ -192,20 +208,24 @@ typedef struct record_job {
     const int64_t *due;
     size_t ndue;
     uint64_t seq_before;
+    bool rewrite;       /* the log is written again without the sealed points ... */
+    uint64_t floor;     /* ... or loses its records before this one */
+    uint64_t rewritten; /* points written again */
 } record_job;
 
 /* The seal's transaction: the new generations, their rollups and mirroring, the head log. */
 static int record_body(mt_engine *e, mt_kv_txn *t, void *ud)
 {
-    const record_job *j = ud;
+    record_job *j = ud;
     int rc = MT_OK;
     for (size_t i = 0; !rc && i < j->nd; i++) {
         const sealed *d = &j->done[i];
-        uint8_t key[4], val[12];
+        uint8_t key[4], val[MT_HOUR_VAL];
         mt_engine_hour_key(key, d->hour);
-        memcpy(val, &d->gen, 4);
-        memcpy(val + 4, &d->bytes, 8);
-        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, 12);
+        /* every head point of the hour came from a record up to seq_before: the seal runs on
+           the writer thread, between group commits */
+        mt_engine_hour_val(val, d->gen, d->bytes, j->seq_before);
+        rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, sizeof val);
         int64_t t0 = mt_mono_ns();
         if (!rc) rc = mt_rollups_store(d->ro, t); /* with the file: one transaction */
         uint8_t hour_le[8];
@@ -214,25 +234,30 @@ static int record_body(mt_engine *e, mt_kv_txn *t, void *ud)
         e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
     }
     if (!rc) rc = mt_engine_meta_put(t, "gen", e->next_gen);
-    if (!rc) rc = rewrite_head(e, t, j->due, j->ndue);
-    return rc;
+    if (rc) return rc;
+    if (j->rewrite) return mt_seal_log_rewrite(e, t, j->due, j->ndue, &j->rewritten);
+    uint8_t k[8];
+    mt_put_be(k, j->floor, 8);
+    size_t gone;
+    return mt_kv_del_below(t, MT_DB_HEAD, k, 8, &gone);
 }
 
-typedef struct drop_job {
-    const int64_t *due;
-    size_t ndue;
-} drop_job;
-
-/* Under the publication's lock: the sealed hours' points leave the head as their files arrive. */
+/* Under the publication's lock: the sealed hours' points leave the head as their files arrive,
+   and the log's bookkeeping follows what the transaction did to it. */
 static void drop_sealed(mt_engine *e, void *ud)
 {
-    const drop_job *j = ud;
+    const record_job *j = ud;
     mt_head_drop(&e->head, j->due, j->ndue);
+    if (j->rewrite)
+        mt_seal_log_rewritten(e, j->seq_before, j->rewritten);
+    else
+        mt_head_log_trim(&e->head, j->floor);
+    e->st.log_rewrites += j->rewrite;
 }
 
 static void record_undo(mt_engine *e, void *ud)
 {
-    e->seq = ((const record_job *)ud)->seq_before; /* rewrite_head numbered records from it */
+    e->seq = ((const record_job *)ud)->seq_before; /* a rewrite numbered records from it */
 }
 
 int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
@@ -249,7 +274,8 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         return -ENOMEM;
     }
     size_t ndue = 0;
-    uint64_t late = 0; /* points waiting in the head for hours that have a file */
+    uint64_t late = 0,
+             sealed_points = 0; /* points waiting in the head for hours that have a file */
     for (size_t i = 0; i < e->head.nhours; i++)
         if (mt_engine_hour(e, e->head.hours[i].hour)) late += e->head.hours[i].points;
     for (size_t i = 0; i < e->head.nhours; i++) {
@@ -258,12 +284,19 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         mt_hour_desc *old = mt_engine_hour(e, hh->hour);
         bool quiet = end + grace <= wall && wall - hh->last_write_wall >= grace;
         bool late_quiet = wall - hh->last_write_wall >= e->opt.late_quiet_ns;
+        /* the watermark passed the hour's end (with the grace) and no stream is still writing
+           it: one that is (several streams replaying different parts of a day; two of the
+           last SETTLE_RECORDS records brought points of it) keeps it open, for at most the
+           grace of wall clock, instead of making the rest of its points late */
+        bool passed = end + grace <= e->head.max_ts;
+        bool writing = hh->prev_seq && e->seq - hh->prev_seq < SETTLE_RECORDS;
+        bool settled = !writing || wall - hh->first_write_wall >= grace;
         bool is_due = mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
-                      (mode == MT_SEAL_DUE && !old && (end + grace <= e->head.max_ts || quiet)) ||
+                      (mode == MT_SEAL_DUE && !old && ((passed && settled) || quiet)) ||
                       (mode == MT_SEAL_DUE && old && late_due(e, old, hh, late_quiet, late));
         /* an hour whose current file cannot be read is never rewritten from the head alone */
         if (is_due && old && mt_engine_hour_index(e, old)) is_due = false;
-        if (is_due) due[ndue++] = hh->hour;
+        if (is_due) due[ndue++] = hh->hour, sealed_points += hh->points;
     }
     int rc = MT_OK;
     size_t nd = 0;
@@ -282,12 +315,26 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         else
             mt_rollups_free(done[nd].ro);
     }
-    record_job rj = {.done = done, .nd = nd, .due = due, .ndue = ndue, .seq_before = seq_before};
+    /* The log keeps its records from the oldest one an unsealed point needs: the sealed points
+       before it go by deleting records, never by writing the rest again. Only when what stays
+       on disk outgrows twice what is needed (an hour held long in the head pins old records)
+       is the log written again, once. docs/storage.md, "The head log". */
+    uint64_t remaining = e->head.points - sealed_points;
+    uint64_t floor = mt_head_log_floor(&e->head, due, ndue, e->seq + 1);
+    bool rewrite = mt_head_log_points_from(&e->head, floor) > 2 * remaining + LOG_SLACK_POINTS;
+    record_job rj = {.done = done,
+                     .nd = nd,
+                     .due = due,
+                     .ndue = ndue,
+                     .seq_before = seq_before,
+                     .rewrite = rewrite,
+                     .floor = floor};
     if (!rc && ndue) rc = mt_engine_write_txn(e, record_body, record_undo, &rj);
     for (size_t i = 0; i < nd; i++)
         pub[i] = (mt_publish){.hour = done[i].hour,
                               .gen = done[i].gen,
                               .bytes = done[i].bytes,
+                              .sealed_seq = seq_before,
                               .had_old = done[i].had_old,
                               .old_gen = done[i].old_gen};
     if (rc) {
@@ -295,8 +342,7 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         e->next_gen = gen_before;
         e->seq = seq_before;
     } else if (ndue) {
-        drop_job dj = {due, ndue};
-        rc = mt_engine_publish(e, pub, nd, drop_sealed, &dj);
+        rc = mt_engine_publish(e, pub, nd, drop_sealed, &rj);
         *nhours = nd;
     }
     free(pub);

@@ -155,6 +155,11 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
     one(&o, "metron_late_points", "gauge",
         "Points for hours that already have a file, waiting in the head to be merged.",
         (double)e.late_points);
+    one(&o, "metron_head_log_points", "gauge",
+        "Points in the head log on disk, sealed ones not yet trimmed included.",
+        (double)e.log_points);
+    one(&o, "metron_head_log_rewrites_total", "counter",
+        "Seals that wrote the head log again instead of trimming it.", (double)e.log_rewrites);
     one(&o, "metron_commits_total", "counter", "LMDB write transactions committed.",
         (double)e.commits);
     one(&o, "metron_index_bytes", "gauge", "Size of index.mdb.", (double)e.index_bytes);

@@ -56,6 +56,18 @@ static inline uint64_t mt_get_le(const uint8_t *p, int bytes)
     return v;
 }
 
+static inline void mt_put_be(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * (bytes - 1 - k)));
+}
+
+static inline uint64_t mt_get_be(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < bytes; k++) v = v << 8 | p[k];
+    return v;
+}
+
 /* A reader over [p, end). Every get returns MT_OK or MT_ECORRUPT (nothing read then). */
 typedef struct mt_rd {
     const uint8_t *p, *end;

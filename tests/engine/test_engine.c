@@ -483,6 +483,151 @@ Test(engine, late_points_wait_beside_their_hour_file_and_are_merged_once)
     mt_engine_close(e);
 }
 
+/* Batches [from, to) of one point of series c at hour 1 + 6 min: the watermark passes hour 0
+   (end + grace), not hour 1; 16 of them after hour 0's last writes: no stream writes it still
+   (it is in at most one of the last 16 records). */
+static void watermark(mt_engine *e, mt_batch *b, int from, int to)
+{
+    for (int k = from; k < to; k++) {
+        add_f(b, "c", "u", T0 + H + (360 + k) * S, 1);
+        write_ok(e, b, 1);
+    }
+}
+
+/* Hour 0 (series a) and hour 1 (series b) in the same batches, so every log record holds both. */
+static void two_hours_mixed(mt_engine *e, mt_batch *b)
+{
+    for (int k = 0; k < 20; k++) {
+        for (int i = 0; i < 10; i++) {
+            add_f(b, "a", "u", T0 + (k * 10 + i) * S, k * 10 + i);
+            add_f(b, "b", "u", T0 + H + (k * 10 + i) * S, -(k * 10 + i));
+        }
+        write_ok(e, b, 20);
+    }
+    watermark(e, b, 0, 16);
+}
+
+static void expect_series(mt_engine *e, const char *host, int64_t from, size_t want, double sign)
+{
+    int64_t ts[300];
+    double v[300];
+    size_t n = read_all(e, host, "u", from, from + H, ts, v, 300); /* asserts strict order */
+    cr_expect_eq(n, want, "%s: %zu points, want %zu", host, n, want);
+    for (size_t i = 0; i < n; i++) cr_expect_eq(v[i], sign * (double)((ts[i] - from) / S));
+}
+
+/* Sealing one hour deletes the log's records before the oldest one an unsealed point needs and
+   never writes the waiting points again; a reopen replays what is kept and skips the points
+   their hour's file holds (no point twice, none lost). */
+Test(engine, a_seal_trims_the_head_log_and_a_reopen_skips_what_files_hold)
+{
+    mt_engine *e = open_engine();
+    fake_now = T0 + 3 * H;
+    mt_batch *b = mt_batch_new();
+    for (int k = 0; k < 20; k++) {
+        for (int i = 0; i < 10; i++) {
+            add_f(b, "a", "u", T0 + (k * 10 + i) * S, k * 10 + i);
+            add_f(b, "b", "u", T0 + H + (k * 10 + i) * S, -(k * 10 + i));
+        }
+        write_ok(e, b, 20);
+    }
+    size_t hours = 0;
+    watermark(e, b, 0, 14); /* hour 0 is in two of the last 16 records: being written */
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_assert_eq(hours, 0, "the watermark passed hour 0 while a stream was still writing it");
+    watermark(e, b, 14, 16);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.log_points, 416);
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_assert_eq(hours, 1, "hour 0 only, once it is in none of the last 16 records but one");
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.log_rewrites, 0, "the waiting points were not written again");
+    cr_expect_eq(st.log_points, 416, "every record holds a point of hour 1: all kept");
+    cr_expect_eq(st.head_points, 216);
+    for (int round = 0; round < 2; round++) { /* as sealed, then replayed by an open */
+        expect_series(e, "a", T0, 200, 1);
+        expect_series(e, "b", T0 + H, 200, -1);
+        mt_engine_stats_get(e, &st);
+        cr_expect_eq(st.head_points, 216, "round %d: hour 0's points not replayed", round);
+        mt_engine_close(e);
+        e = open_engine();
+    }
+    cr_assert_eq(mt_engine_seal(e, true, &hours), MT_OK);
+    cr_assert_eq(hours, 1);
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.log_points, 0, "nothing waits: every record deleted");
+    cr_expect_eq(st.log_rewrites, 0);
+    mt_engine_close(e);
+    e = open_engine();
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 0);
+    cr_expect_eq(st.log_points, 0);
+    expect_series(e, "a", T0, 200, 1);
+    expect_series(e, "b", T0 + H, 200, -1);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+/* One point held in the head pins the log's oldest record: once what is kept outgrows twice what
+   is needed (plus 1 Mi points), the seal writes the log again, once. */
+Test(engine, a_log_pinned_by_an_old_record_is_written_again_once)
+{
+    mt_engine *e = open_engine();
+    fake_now = T0 + 3 * H;
+    mt_batch *b = mt_batch_new();
+    add_f(b, "b", "u", T0 + H, 0); /* hour 1: the first record */
+    write_ok(e, b, 1);
+    for (int k = 0; k < 11; k++) { /* 1.1 Mi points of hour 0 */
+        for (int i = 0; i < 100000; i++) add_f(b, "a", "u", T0 + (k * 100000 + i) * 1000, i);
+        write_ok(e, b, 100000);
+    }
+    watermark(e, b, 0, 16);
+    size_t hours = 0;
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_assert_eq(hours, 1);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.log_rewrites, 1);
+    cr_expect_eq(st.log_points, 17, "only the 17 waiting points");
+    mt_engine_close(e);
+    e = open_engine();
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 17);
+    cr_expect_eq(st.log_points, 17);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+/* Retention drops a sealed hour while the log still has records with its points (a later hour
+   pins them): they must not come back at the next open, with no file left to say they are
+   sealed. */
+Test(engine, a_dropped_hour_does_not_come_back_from_the_head_log)
+{
+    mt_engine *e = open_engine();
+    fake_now = T0 + 3 * H;
+    mt_batch *b = mt_batch_new();
+    two_hours_mixed(e, b);
+    size_t hours = 0;
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_assert_eq(hours, 1);
+    mt_retention p = {.keep_ns = 3 * H / 2}; /* hour 0 ended 2 h ago: it goes; hour 1 stays */
+    mt_retention_result res;
+    cr_assert_eq(mt_engine_retention(e, &p, fake_now, false, &res), MT_OK);
+    cr_expect_eq(res.hours_dropped, 1);
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.log_points, 216, "the log was written again with the waiting points only");
+    mt_engine_close(e);
+    e = open_engine();
+    expect_series(e, "a", T0, 0, 1);
+    expect_series(e, "b", T0 + H, 200, -1);
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 216);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 Test(engine, a_directory_opens_once)
 {
     mt_engine *e = open_engine();
