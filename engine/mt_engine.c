@@ -158,20 +158,24 @@ static int hour_map(mt_engine *e, mt_hour_desc *d)
 
 /*
  * Check the hour's current file without mapping it: a missing or truncated
- * file is known at once. The writer maps it on first use; a reader process
- * maps it now (hour_map): its snapshot must keep a generation the writer
- * may replace and unlink at any time, while in the writer's own process a
- * generation is unlinked only after the exclusive lock switched every
- * reader to the new one.
+ * file is known at once. Both map it on first use. A reader process does
+ * not even look at open: its snapshot stays open until close, and the
+ * writer unlinks a replaced generation only once no snapshot older than the
+ * replacement is open (mt_engine_bury); a damaged file is found by the scan
+ * that needs it.
  */
-static int hour_check(mt_engine *e, mt_hour_desc *d)
+static int hour_stat(mt_engine *e, const mt_hour_desc *d)
 {
-    if (e->opt.read_only) return hour_map(e, d);
     char path[4096];
     struct stat st;
     mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
     if (stat(path, &st)) return errno == ENOENT ? MT_ECORRUPT : -errno;
     return (uint64_t)st.st_size == d->bytes ? MT_OK : MT_ECORRUPT;
+}
+
+static int hour_check(mt_engine *e, mt_hour_desc *d)
+{
+    return e->opt.read_only ? MT_OK : hour_stat(e, d); /* a reader: at first use, or asked */
 }
 
 static uint64_t footer_size(const mt_hf_index *ix)
@@ -279,6 +283,44 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour)
     e->st.sealed_hours = e->nhours;
 }
 
+/*
+ * Another process (metron query --data) reads the generations its LMDB
+ * snapshot names and maps each on first use, so a replaced file is unlinked
+ * only once no open read transaction is older than the one that replaced it
+ * (LMDB's reader table says). Within this process a generation is mapped and
+ * reference-counted before the exclusive lock lets it go.
+ */
+static void grave_add(mt_engine *e, const char *path, uint64_t txnid)
+{
+    if (e->ngraves == e->graves_cap) {
+        size_t cap = e->graves_cap ? e->graves_cap * 2 : 16;
+        mt_grave *g = realloc(e->graves, cap * sizeof *g);
+        if (g) e->graves = g, e->graves_cap = cap;
+    }
+    char *copy = e->ngraves < e->graves_cap ? strdup(path) : NULL;
+    if (!copy) { /* no memory to remember it: gone now, as before readers mapped lazily */
+        unlink(path);
+        return;
+    }
+    e->graves[e->ngraves++] = (mt_grave){copy, txnid};
+}
+
+void mt_engine_bury(mt_engine *e)
+{
+    uint64_t oldest;
+    if (!e->ngraves || mt_kv_oldest_reader(e->kv, &oldest)) return; /* tried again later */
+    size_t keep = 0;
+    for (size_t i = 0; i < e->ngraves; i++) {
+        if (e->graves[i].txnid <= oldest) {
+            unlink(e->graves[i].path);
+            free(e->graves[i].path);
+        } else {
+            e->graves[keep++] = e->graves[i];
+        }
+    }
+    e->ngraves = keep;
+}
+
 int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
                       void (*also)(mt_engine *e, void *ud), void *ud)
 {
@@ -298,8 +340,9 @@ int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (!p[i].had_old) continue;
         mt_hf_path(path, sizeof path, e->dir, p[i].hour, p[i].old_gen);
-        unlink(path);
+        grave_add(e, path, e->last_txnid);
     }
+    mt_engine_bury(e);
     return rc;
 }
 
@@ -391,8 +434,12 @@ static int sweep_file(const char *path, const struct stat *sb, int flag, struct 
     mt_engine *e = walk_engine;
     mt_hour_desc *desc = mt_engine_hour(e, hour);
     if (desc && desc->gen == gen && !temp) return 0; /* the live generation */
-    if (temp || (desc && gen < desc->gen) || gen >= e->next_gen) {
+    if (temp || gen >= e->next_gen) {                /* never named by a committed transaction */
         unlink(path);
+        return 0;
+    }
+    if (desc && gen < desc->gen) { /* replaced: a reader's older snapshot may name it */
+        grave_add(e, path, e->last_txnid);
         return 0;
     }
     char aside[4400], dir[4200], when[48];
@@ -426,31 +473,6 @@ static int replay_point(void *ud, const mt_rec_point *p)
     if (d && d->sealed_seq >= e->replay_seq) return MT_OK;
     return mt_head_append(&e->head, p->id, p->ts, (mt_vtype)e->index.ents[p->id].type, p->v, p->str,
                           e->replay_seq, e->opt.clock_ns(e->opt.clock_ud));
-}
-
-/*
- * A reader met a missing hour file: true when a newer snapshot records
- * another generation for the hour (the writer replaced it since: open again
- * and read the new one), false when the committed record still names the
- * missing file (it is lost: reported like any unreadable hour).
- */
-static bool hour_replaced_since(const mt_engine *e, int64_t hour, uint32_t gen)
-{
-    char path[4096];
-    mt_hf_path(path, sizeof path, e->dir, hour, gen);
-    if (access(path, F_OK) == 0 || errno != ENOENT) return false; /* there: damaged, not gone */
-    mt_kv_txn *now;
-    if (mt_kv_begin(e->kv, false, &now)) return true; /* cannot tell: try again */
-    uint8_t key[4];
-    mt_engine_hour_key(key, hour);
-    const void *v;
-    size_t vl;
-    uint32_t g = gen;
-    uint64_t bytes, sealed;
-    int rc = mt_kv_get(now, MT_DB_HOURS, key, 4, &v, &vl);
-    if (rc == MT_OK && mt_engine_hour_parse(v, vl, &g, &bytes, &sealed)) g = gen;
-    mt_kv_abort(now);
-    return rc == MT_ENOTFOUND || (rc == MT_OK && g != gen);
 }
 
 static bool has_hour_files(const char *dir)
@@ -575,9 +597,6 @@ static int recover(mt_engine *e)
         int hr = mt_engine_hour_set(e, hour, g, bytes, sealed);
         if (hr == -ENOMEM) rc = hr;
         if (hr && hr != -ENOMEM) e->st.hours_unreadable++;
-        /* a reader whose snapshot names a generation the writer has just replaced (the file is
-           gone, not damaged): retry with a newer snapshot */
-        if (hr == MT_ECORRUPT && e->opt.read_only && hour_replaced_since(e, hour, g)) rc = -EAGAIN;
     }
     if (!rc && r != MT_ENOTFOUND) rc = r; /* a damaged hours record: not "no more hours" */
     mt_kv_cursor_close(c);
@@ -617,10 +636,13 @@ static int recover(mt_engine *e)
         k = NULL; /* set again by a step that reached a record */
     }
     mt_kv_cursor_close(c);
-    if (!rc)
-        rc = mt_kv_commit(t);
-    else
+    e->last_txnid = mt_kv_txn_id(t);
+    if (rc)
         mt_kv_abort(t);
+    else if (e->opt.read_only)
+        e->snap = t; /* held until close: the writer keeps every file this snapshot names */
+    else
+        rc = mt_kv_commit(t);
     if (rc || e->opt.read_only) return rc; /* a reader removes nothing */
     pthread_mutex_lock(&walk_lock);
     walk_engine = e;
@@ -879,6 +901,7 @@ static void *writer_main(void *arg)
         /* also after a job: a commit's due hours must not wait for the next write */
         if (state_now(e) == MT_ENGINE_OPEN && e->opt.auto_seal && !stop)
             mt_seal_run(e, MT_SEAL_DUE, &hours); /* a failure is kept for the next try */
+        mt_engine_bury(e);                       /* replaced files whose last reader finished */
 
         qlock_take(e);
         if (job) {
@@ -1023,6 +1046,10 @@ void mt_engine_close(mt_engine *e)
         qlock_give(e);
         pthread_join(e->writer, NULL);
     }
+    if (!e->opt.read_only && e->kv) mt_engine_bury(e);
+    for (size_t i = 0; i < e->ngraves; i++) free(e->graves[i].path); /* left to the next sweep */
+    free(e->graves);
+    mt_kv_abort(e->snap);
     for (size_t i = 0; i < e->nhours; i++) hour_release(e, &e->hours[i]);
     free(e->hours);
     mt_head_free(&e->head);
@@ -1332,6 +1359,16 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
 {
     size_t n = 0;
     char line[4400], path[4096], when[48];
+    if (e->opt.read_only) { /* a reader's open looked at no file: asked, it looks at every one */
+        pthread_rwlock_wrlock(&e->lock);
+        for (size_t i = 0; i < e->nhours; i++) {
+            mt_hour_desc *d = &e->hours[i];
+            int bad = d->map || d->bad ? MT_OK : hour_stat(e, d);
+            if (bad && bad != -ENOMEM) __atomic_store_n(&d->bad, bad, __ATOMIC_RELAXED);
+            if (bad && bad != -ENOMEM) e->st.hours_unreadable++;
+        }
+        pthread_rwlock_unlock(&e->lock);
+    }
     pthread_rwlock_rdlock(&e->lock);
     for (size_t i = 0; i < e->nhours; i++) {
         const mt_hour_desc *d = &e->hours[i];
@@ -1389,10 +1426,12 @@ int mt_engine_write_txn(mt_engine *e, mt_txn_body body, void (*undo)(mt_engine *
         int rc = mt_kv_begin(e->kv, true, &t);
         if (rc) return rc;
         rc = body(e, t, ud);
+        uint64_t id = mt_kv_txn_id(t);
         if (!rc)
             rc = mt_engine_after_commit(e, mt_kv_commit(t)); /* t is freed either way */
         else
             mt_kv_abort(t);
+        if (!rc) e->last_txnid = id;
         if (rc && undo) undo(e, ud);
         if (rc != MT_EFULL || attempt == GROW_ATTEMPTS) return rc;
         if ((rc = mt_kv_grow(e->kv))) return rc;

@@ -103,8 +103,9 @@ mt_engine_options mt_engine_options_default(void);
  * Open (or create) a data directory, recover it and start the writer. With
  * read_only, take a snapshot instead: the index, the sealed hours and the
  * head as committed at that moment (MT_ENOTFOUND when the directory holds
- * no data yet; -EAGAIN when a seal replaced a file the snapshot names
- * while it was taken: open again).
+ * no data yet). The snapshot's LMDB read transaction stays open until
+ * close, so the writer (another process) keeps every hour file it names;
+ * they are mapped on first use, and open reads no hour file at all.
  * Returns MT_OK and *out, MT_EINVAL, MT_EFORMAT (a newer format),
  * MT_ECORRUPT, MT_ENOINDEX (hour files under blocks/ but index.mdb is new:
  * missing, emptied or replaced; nothing is changed, nothing removed), -EBUSY
@@ -541,7 +542,8 @@ int mt_engine_health(mt_engine *e, char *why, size_t cap);
 
 /*
  * What open found damaged, one line each through fn: every sealed hour whose
- * file could not be read ("hour 2025-01-01T01:00:00Z, file DIR/blocks/...:
+ * file could not be read (a read-only engine looks at every file now: its
+ * open looked at none) ("hour 2025-01-01T01:00:00Z, file DIR/blocks/...:
  * missing or damaged"; scans of that hour answer MT_ECORRUPT, never data),
  * and the head records skipped ("N head records failed their checksum at
  * open and were skipped: their points are lost (the first: DIR/index.mdb:

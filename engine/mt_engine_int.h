@@ -296,6 +296,12 @@ typedef struct mt_hour_desc {
     uint64_t used;       /* e->clock when idx was last asked for (atomic): the cache's order */
 } mt_hour_desc;
 
+/* A replaced generation's file, kept while another process's snapshot may still name it. */
+typedef struct mt_grave {
+    char *path;
+    uint64_t txnid; /* the transaction that stopped naming it */
+} mt_grave;
+
 struct mt_engine {
     mt_engine_options opt;
     char *dir;
@@ -336,7 +342,11 @@ struct mt_engine {
     int64_t card_hour;             /* wall-clock hour the counts below are for */
     mt_card card[MT_CARD_TENANTS]; /* new series per tenant in card_hour */
     size_t card_n;
-    uint64_t seq;                       /* last committed sequence */
+    uint64_t seq;        /* last committed sequence */
+    uint64_t last_txnid; /* the LMDB id of the last write transaction committed */
+    mt_grave *graves;    /* files to unlink once no reader is older (writer thread) */
+    size_t ngraves, graves_cap;
+    mt_kv_txn *snap;                    /* a read-only engine's snapshot, open until close */
     uint64_t replay_seq, replay_points; /* open: the head record being replayed */
     uint32_t next_gen;
     mt_recbuf rec;
@@ -388,6 +398,9 @@ typedef struct mt_publish {
 int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
                       void (*also)(mt_engine *e, void *ud), void *ud);
 void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n);
+/* Unlink the replaced files that no open snapshot of any process names any more (writer
+   thread; a file not yet free stays for a later call, or for the next open's sweep). */
+void mt_engine_bury(mt_engine *e);
 
 /*
  * Drop the least recently used parsed footers until their bytes are within

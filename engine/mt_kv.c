@@ -483,6 +483,33 @@ int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out)
     return MT_OK;
 }
 
+uint64_t mt_kv_txn_id(mt_kv_txn *txn)
+{
+    return mdb_txn_id(txn->txn);
+}
+
+/* mdb_reader_list's lines: a header, then "pid thread txnid" per slot ("-": no snapshot). */
+static int oldest_line(const char *msg, void *ctx)
+{
+    uint64_t *oldest = ctx;
+    int pid;
+    size_t tid;
+    unsigned long long txnid;
+    if (sscanf(msg, "%d %zx %llu", &pid, &tid, &txnid) == 3 && txnid < *oldest) *oldest = txnid;
+    return 0;
+}
+
+int mt_kv_oldest_reader(mt_kv *kv, uint64_t *txnid)
+{
+    *txnid = UINT64_MAX;
+    int dead = 0;
+    pthread_rwlock_rdlock(&kv->swap); /* a compaction may be switching the environment */
+    int rc = mdb_reader_check(kv->env, &dead);
+    if (rc == MDB_SUCCESS) rc = mdb_reader_list(kv->env, oldest_line, txnid) < 0 ? EINVAL : 0;
+    pthread_rwlock_unlock(&kv->swap);
+    return map_err(rc);
+}
+
 static int commit_txn(mt_kv_txn *t)
 {
     int rc = mdb_txn_commit(t->txn);

@@ -140,6 +140,14 @@ int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
 int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
               size_t vlen);
 
+/* The id of txn's snapshot; of a write transaction, the id it commits as. */
+uint64_t mt_kv_txn_id(mt_kv_txn *txn);
+
+/* The oldest snapshot that an open read transaction of any process holds on kv's file
+   (UINT64_MAX: none), after clearing the slots of processes that died. A file that only older
+   snapshots name can be removed once this passes the transaction that replaced it. */
+int mt_kv_oldest_reader(mt_kv *kv, uint64_t *txnid);
+
 /* Delete key (every duplicate). MT_OK or MT_ENOTFOUND. */
 int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen);
 

@@ -40,10 +40,7 @@ mt_engine *mt_cli_open_ro(const char *dir)
     eo.why = why;
     eo.why_cap = sizeof why;
     mt_engine *e = NULL;
-    int rc;
-    /* -EAGAIN: a seal replaced a file while the snapshot was taken; it settles at once */
-    for (int attempt = 0; (rc = mt_engine_open(&eo, &e)) == -EAGAIN && attempt < 5; attempt++) {
-    }
+    int rc = mt_engine_open(&eo, &e); /* a snapshot: metrond keeps the files it names */
     if (rc) {
         fprintf(stderr, "metron: cannot read %s: %s\n", dir,
                 rc == MT_ENOTFOUND ? "no Metron data there"

@@ -667,6 +667,39 @@ Test(engine, a_reader_takes_an_empty_index_for_none)
     cr_expect_null(ro);
 }
 
+/* A reader maps the hour files its snapshot names on first use: the writer replaces the hour
+   (a late point merged) and keeps the old generation until that snapshot is closed. */
+Test(engine, a_replaced_generation_stays_while_a_reader_snapshot_names_it)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < 10; i++) add_f(b, "a", "u", T0 + i * S, i);
+    write_ok(e, b, 10);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.read_only = true;
+    mt_engine *ro = NULL;
+    cr_assert_eq(mt_engine_open(&o, &ro), MT_OK);
+    add_f(b, "a", "u", T0 + 5 * S, 50); /* replaces a sealed point */
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    cr_expect_eq(count_files(dir, ".blk"), 2, "generation 1 kept for the reader's snapshot");
+    int64_t ts[16];
+    double v[16];
+    cr_assert_eq(read_all(ro, "a", "u", T0, T0 + H, ts, v, 16), 10, "mapped after the merge");
+    cr_expect_eq(v[5], 5, "the snapshot's generation");
+    cr_assert_eq(read_all(e, "a", "u", T0, T0 + H, ts, v, 16), 10);
+    cr_expect_eq(v[5], 50, "the writer's");
+    mt_engine_close(ro);
+    add_f(b, "a", "u", T0 + 6 * S, 60); /* a commit and a seal: the writer looks again */
+    write_ok(e, b, 1);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    cr_expect_eq(count_files(dir, ".blk"), 1, "both older generations gone once no one reads");
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 Test(engine, a_read_only_snapshot_reads_beside_the_writer)
 {
     mt_engine_options o = mt_engine_options_default();
