@@ -259,8 +259,17 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes,
             e->hours = n;
             e->hours_cap = cap;
         }
-        size_t at = 0;
-        while (at < e->nhours && e->hours[at].hour < hour) at++;
+        size_t at = e->nhours, lo = 0; /* open loads them ascending: an append */
+        if (at && e->hours[at - 1].hour > hour) {
+            for (size_t hi = at; lo < hi;) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (e->hours[mid].hour < hour)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            at = lo;
+        }
         memmove(&e->hours[at + 1], &e->hours[at], (e->nhours - at) * sizeof *e->hours);
         e->nhours++;
         d = &e->hours[at];
