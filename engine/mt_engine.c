@@ -107,6 +107,7 @@ static mt_engine_state state_now(mt_engine *e)
 #define SEAL_CHECK_NS         1000000000LL /* the writer looks for due hours at least this often */
 #define DEFAULT_GRACE_NS      (300LL * 1000000000LL)
 #define DEFAULT_LATE_QUIET_NS (60LL * 1000000000LL)
+#define DEFAULT_SETTLE        16
 #define DEFAULT_FOOTER_CACHE  ((uint64_t)256 << 20)
 
 const double mt_commit_bucket_le[MT_COMMIT_BUCKETS] = {
@@ -114,8 +115,10 @@ const double mt_commit_bucket_le[MT_COMMIT_BUCKETS] = {
 
 mt_engine_options mt_engine_options_default(void)
 {
-    return (mt_engine_options){
-        .grace_ns = DEFAULT_GRACE_NS, .late_quiet_ns = DEFAULT_LATE_QUIET_NS, .auto_seal = true};
+    return (mt_engine_options){.grace_ns = DEFAULT_GRACE_NS,
+                               .late_quiet_ns = DEFAULT_LATE_QUIET_NS,
+                               .settle_records = DEFAULT_SETTLE,
+                               .auto_seal = true};
 }
 
 static int64_t default_clock(void *ud)

@@ -63,6 +63,11 @@ typedef struct mt_engine_options {
     int64_t late_quiet_ns;      /* points for an hour that has a file are merged into it once
                                    no such point came for this long (default 60 s; or sooner:
                                    mt_seal.c, "Late points") */
+    uint32_t settle_records;    /* an hour the watermark (newest timestamp) passed by its end
+                                   and the grace is sealed once this many head records went by
+                                   without a point of it: a stream still writing it keeps it
+                                   open, for at most the grace of wall clock (default 16; 0:
+                                   at once) */
     int64_t commit_interval_ns; /* extra wait to gather a group commit (default 0) */
     bool nosync;                /* true: commits skip fsync (loses recent commits on power loss) */
     size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */

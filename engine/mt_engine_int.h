@@ -101,8 +101,7 @@ typedef struct mt_head_hour {
     uint64_t points;          /* points of the hour in the head */
     int64_t last_write_wall;  /* wall clock of the last write into it */
     uint64_t first_seq;       /* no log record before this one holds a point of it still here */
-    uint64_t last_seq;        /* the last record that brought a point of it ... */
-    uint64_t prev_seq;        /* ... and the one before (0: none) */
+    uint64_t last_seq;        /* the last record that brought a point of it */
     int64_t first_write_wall; /* wall clock of the first write since it entered the head */
 } mt_head_hour;
 

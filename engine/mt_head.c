@@ -105,7 +105,7 @@ int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, co
     if (!hh) return -ENOMEM;
     hh->points++;
     hh->last_write_wall = wall;
-    if (seq != hh->last_seq) hh->prev_seq = hh->last_seq, hh->last_seq = seq;
+    hh->last_seq = seq;
     s->ts[s->n] = ts;
     s->v[s->n] = v;
     s->n++;

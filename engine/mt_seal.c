@@ -32,7 +32,6 @@
 #include "mt_time.h"
 
 #define RECORD_POINTS    (1u << 16) /* points per rewritten head record: bounds its buffers */
-#define SETTLE_RECORDS   16 /* records: an hour written in two of the last ones is being written */
 #define LOG_SLACK_POINTS ((uint64_t)1 << 20) /* sealed points the log may keep beyond 2x */
 
 static double as_double(mt_vtype t, mt_val v)
@@ -284,12 +283,12 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         mt_hour_desc *old = mt_engine_hour(e, hh->hour);
         bool quiet = end + grace <= wall && wall - hh->last_write_wall >= grace;
         bool late_quiet = wall - hh->last_write_wall >= e->opt.late_quiet_ns;
-        /* the watermark passed the hour's end (with the grace) and no stream is still writing
-           it: one that is (several streams replaying different parts of a day; two of the
-           last SETTLE_RECORDS records brought points of it) keeps it open, for at most the
-           grace of wall clock, instead of making the rest of its points late */
+        /* the watermark passed the hour's end (with the grace) and its writes settled: a
+           stream still writing it (several streams replaying different parts of a day) keeps
+           it open, for at most the grace of wall clock, instead of making the rest of its
+           points late */
         bool passed = end + grace <= e->head.max_ts;
-        bool writing = hh->prev_seq && e->seq - hh->prev_seq < SETTLE_RECORDS;
+        bool writing = e->seq - hh->last_seq < e->opt.settle_records;
         bool settled = !writing || wall - hh->first_write_wall >= grace;
         bool is_due = mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
                       (mode == MT_SEAL_DUE && !old && ((passed && settled) || quiet)) ||

@@ -79,6 +79,10 @@ static setting settings[] = {
      "seconds without a late point for an already sealed hour before its late points are merged "
      "into its file (sooner when they are as many as the file holds)",
      NULL},
+    {"seal_settle", "16",
+     "head records without a point of an hour, once the newest timestamp passed its end and the "
+     "grace, before it is sealed: a stream still writing it keeps it open (0: sealed at once)",
+     NULL},
     {"max_future", "600",
      "seconds a point may be ahead of this server's clock; later ones are refused per line "
      "(0: no limit)",
@@ -599,7 +603,7 @@ int main(int argc, char **argv)
     mt_log_set_level(level);
     uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
-        max_new, late_quiet, footer_cache, retention_every, compact_every, alert_every,
+        max_new, late_quiet, settle, footer_cache, retention_every, compact_every, alert_every,
         budget_entries;
     bool sync, metrics_public;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
@@ -612,10 +616,11 @@ int main(int argc, char **argv)
         parse_u64("max_conns_tcp", &max_conns_tcp) ||
         parse_u64("header_timeout", &header_timeout) || parse_u64("body_timeout", &body_timeout) ||
         parse_u64("body_min_rate", &body_min_rate) || parse_u64("grace", &grace) ||
-        parse_u64("late_quiet", &late_quiet) || parse_u64("footer_cache", &footer_cache) ||
-        parse_u64("max_future", &future) || parse_u64("commit_interval_ms", &interval) ||
-        parse_u64("max_series", &max_series) || parse_u64("max_new_series_per_hour", &max_new) ||
-        parse_bool("sync", &sync) || parse_bool("metrics_public", &metrics_public))
+        parse_u64("late_quiet", &late_quiet) || parse_u64("seal_settle", &settle) ||
+        parse_u64("footer_cache", &footer_cache) || parse_u64("max_future", &future) ||
+        parse_u64("commit_interval_ms", &interval) || parse_u64("max_series", &max_series) ||
+        parse_u64("max_new_series_per_hour", &max_new) || parse_bool("sync", &sync) ||
+        parse_bool("metrics_public", &metrics_public))
         return 2;
     mt_precision prec;
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
@@ -634,6 +639,7 @@ int main(int argc, char **argv)
     /* a point the retention would remove at its next run is refused per line, not acknowledged
        and then lost (only while retention runs) */
     eo.max_age_ns = retention_every ? mt_policy_longest_keep(&policy) : 0;
+    eo.settle_records = settle > UINT32_MAX ? UINT32_MAX : (uint32_t)settle;
     eo.late_quiet_ns = late_quiet > (uint64_t)INT64_MAX / 1000000000
                            ? INT64_MAX
                            : (int64_t)late_quiet * 1000000000;

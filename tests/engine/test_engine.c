@@ -25,6 +25,7 @@
 
 static char dir[256];
 static int64_t fake_now;
+static uint32_t settle; /* open_engine's settle_records: 0, hours seal when the watermark passes */
 
 static int64_t clock_fn(void *ud)
 {
@@ -43,6 +44,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/metron-test-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     fake_now = T0 + 1000 * H; /* far after the data: hours are due by the wall clock */
+    settle = 0;
 }
 
 static void teardown(void)
@@ -58,6 +60,7 @@ static mt_engine *open_engine(void)
     o.dir = dir;
     o.auto_seal = false;
     o.clock_ns = clock_fn;
+    o.settle_records = settle;
     mt_engine *e = NULL;
     int rc = mt_engine_open(&o, &e);
     cr_assert_eq(rc, MT_OK, "open: %s", mt_strerror(rc));
@@ -484,8 +487,8 @@ Test(engine, late_points_wait_beside_their_hour_file_and_are_merged_once)
 }
 
 /* Batches [from, to) of one point of series c at hour 1 + 6 min: the watermark passes hour 0
-   (end + grace), not hour 1; 16 of them after hour 0's last writes: no stream writes it still
-   (it is in at most one of the last 16 records). */
+   (end + grace), not hour 1; 16 of them after hour 0's last point: no stream writes it still
+   (settle_records). */
 static void watermark(mt_engine *e, mt_batch *b, int from, int to)
 {
     for (int k = from; k < to; k++) {
@@ -521,6 +524,7 @@ static void expect_series(mt_engine *e, const char *host, int64_t from, size_t w
    their hour's file holds (no point twice, none lost). */
 Test(engine, a_seal_trims_the_head_log_and_a_reopen_skips_what_files_hold)
 {
+    settle = 16; /* the default */
     mt_engine *e = open_engine();
     fake_now = T0 + 3 * H;
     mt_batch *b = mt_batch_new();
@@ -532,7 +536,7 @@ Test(engine, a_seal_trims_the_head_log_and_a_reopen_skips_what_files_hold)
         write_ok(e, b, 20);
     }
     size_t hours = 0;
-    watermark(e, b, 0, 14); /* hour 0 is in two of the last 16 records: being written */
+    watermark(e, b, 0, 14); /* 14 records since hour 0's last point: still being written */
     cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
     cr_assert_eq(hours, 0, "the watermark passed hour 0 while a stream was still writing it");
     watermark(e, b, 14, 16);
@@ -540,7 +544,7 @@ Test(engine, a_seal_trims_the_head_log_and_a_reopen_skips_what_files_hold)
     mt_engine_stats_get(e, &st);
     cr_expect_eq(st.log_points, 416);
     cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
-    cr_assert_eq(hours, 1, "hour 0 only, once it is in none of the last 16 records but one");
+    cr_assert_eq(hours, 1, "hour 0 only, once 16 records went by without it");
     mt_engine_stats_get(e, &st);
     cr_expect_eq(st.log_rewrites, 0, "the waiting points were not written again");
     cr_expect_eq(st.log_points, 416, "every record holds a point of hour 1: all kept");
@@ -573,6 +577,7 @@ Test(engine, a_seal_trims_the_head_log_and_a_reopen_skips_what_files_hold)
    is needed (plus 1 Mi points), the seal writes the log again, once. */
 Test(engine, a_log_pinned_by_an_old_record_is_written_again_once)
 {
+    settle = 16; /* the default */
     mt_engine *e = open_engine();
     fake_now = T0 + 3 * H;
     mt_batch *b = mt_batch_new();
@@ -604,6 +609,7 @@ Test(engine, a_log_pinned_by_an_old_record_is_written_again_once)
    sealed. */
 Test(engine, a_dropped_hour_does_not_come_back_from_the_head_log)
 {
+    settle = 16; /* the default */
     mt_engine *e = open_engine();
     fake_now = T0 + 3 * H;
     mt_batch *b = mt_batch_new();

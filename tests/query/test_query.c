@@ -53,6 +53,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/metron-query-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     mt_engine_options o = mt_engine_options_default();
+    o.settle_records = 0; /* hours seal as soon as the watermark passes them */
     o.dir = dir;
     o.auto_seal = false;
     cr_assert_eq(mt_engine_open(&o, &eng), MT_OK);

@@ -40,6 +40,7 @@ Test(query_pg, hourly_quantiles_by_region_equal_postgresql, .timeout = 120)
     char dir[] = "/tmp/metron-query-pg-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     mt_engine_options o = mt_engine_options_default();
+    o.settle_records = 0; /* hours seal as soon as the watermark passes them */
     o.dir = dir;
     mt_engine *e;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
@@ -215,6 +216,7 @@ Test(query_pg, hourly_rollups_equal_the_seed_materialized_view, .timeout = 300)
     char dir[] = "/tmp/metron-rollup-pg-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     mt_engine_options o = mt_engine_options_default();
+    o.settle_records = 0; /* hours seal as soon as the watermark passes them */
     o.dir = dir;
     mt_engine *e;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);

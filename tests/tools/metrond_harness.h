@@ -123,7 +123,8 @@ static inline void mth_start(mth_daemon *d, const char *env, const char *args)
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "%s exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http "
-             "127.0.0.1:%d --grace 3600 --late-quiet 1 --retention-interval 0 %s >>%s 2>&1",
+             "127.0.0.1:%d --grace 3600 --late-quiet 1 --seal-settle 0 --retention-interval 0 %s "
+             ">>%s 2>&1",
              env ? env : "", METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args ? args : "",
              d->log);
     d->pid = fork();

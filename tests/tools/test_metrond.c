@@ -113,7 +113,7 @@ static void start_at(daemon_t *d, const char *extra, ...)
     snprintf(d->log, sizeof d->log, "%s.log", d->dir);
     snprintf(cmd, sizeof cmd,
              "exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http 127.0.0.1:%d "
-             "--grace 3600 --late-quiet 1 --retention-interval 0 %s >>%s 2>&1",
+             "--grace 3600 --late-quiet 1 --seal-settle 0 --retention-interval 0 %s >>%s 2>&1",
              METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args, d->log);
     d->pid = fork();
     cr_assert_geq(d->pid, 0);
