@@ -1,6 +1,7 @@
 /*
- * test_format.c — tests/fixtures/format2.tar.gz, a data directory written by
- * the format-2 build, read back value by value (docs/format.md). A later
+ * test_format.c — tests/fixtures/format2.tar.gz and format3.tar.gz, data
+ * directories written by the format-2 and format-3 builds from the same
+ * lines by the same recipe, read back value by value (docs/format.md). A later
  * change must read this directory as it is or migrate it: a change to the
  * chunk encoding, the hour file, a key or value layout of index.mdb, the
  * head record, the rollups, the sketch or the outbox fails here.
@@ -26,6 +27,11 @@
  *   $B/metron compact --data data                          # index.mdb without free pages
  *   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2025-03-01 04:00Z' \
  *     -czf tests/fixtures/format2.tar.gz -C data index.mdb blocks
+ *
+ * format3.tar.gz: the same steps by the format-3 build (main at 33c1a49,
+ * B=build/release/tools). Its hours records carry sealed_seq, and its head
+ * log keeps the record of phase 2, which holds the late points merged into
+ * hours 00 and 01 beside hour 03's: replay skips the first.
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -326,10 +332,13 @@ static stats describe(const double *v, size_t n)
 
 /* ---- the fixture ---------------------------------------------------------------------------- */
 
-static void extract(void)
+static int fixture = 2; /* format2.tar.gz or format3.tar.gz: the same format2.lp, the same recipe */
+
+static void extract(int format)
 {
+    fixture = format;
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "tar -xzf '%s/format2.tar.gz' -C '%s'", MT_FIXTURES, dir);
+    snprintf(cmd, sizeof cmd, "tar -xzf '%s/format%d.tar.gz' -C '%s'", MT_FIXTURES, format, dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     model_load();
 }
@@ -1051,8 +1060,10 @@ static void check_index_bytes(uint64_t want_version)
     cr_assert_eq(mt_kv_begin(kv, false, &t), MT_OK);
     size_t count[MT_DB__COUNT] = {0};
     uint64_t meta_version = 0, meta_seq = 0, meta_gen = 0, last_head = 0;
-    head_pt hp[64];
+    head_pt hp[128];
     size_t nhp = 0;
+    uint64_t sealed_seq[3] = {0}; /* of hours 00-02 (format 3) */
+    size_t skipped = 0;
     uint8_t *hraw[8];
     size_t nhraw = 0;
     coverage cov = {0};
@@ -1125,9 +1136,10 @@ static void check_index_bytes(uint64_t want_version)
             }
             case MT_DB_HOURS: {
                 cr_assert_eq(kl, 4);
-                cr_assert_eq(vl, 12, "format 2: no sealed_seq (read as 0)");
+                cr_assert_eq(vl, fixture == 2 ? 12 : 20, "format 2: no sealed_seq (read as 0)");
                 int64_t hour = (int64_t)be32(k) - 0x80000000LL;
                 cr_assert(sealed_hour(hour), "hours: %lld", (long long)hour);
+                if (vl == 20) sealed_seq[hour - HOUR0] = mt_get_le(v + 12, 8);
                 uint32_t gen = (uint32_t)mt_get_le(v, 4);
                 static const uint32_t gens[3] = {4, 5, 3}; /* 00 and 01 merged by metrond */
                 cr_expect_eq(gen, gens[hour - HOUR0], "hour %lld gen", (long long)hour);
@@ -1142,7 +1154,19 @@ static void check_index_bytes(uint64_t want_version)
                 cr_expect_gt(be64(k), last_head, "head: sequences ascend");
                 last_head = be64(k);
                 cr_assert_lt(nhraw, 8);
-                hraw[nhraw++] = decode_head(v, vl, hp, &nhp, 64);
+                size_t before = nhp;
+                hraw[nhraw++] = decode_head(v, vl, hp, &nhp, 128);
+                /* replay skips a point whose hour's file holds it: sealed_seq >= the record's */
+                size_t kept = before;
+                for (size_t i = before; i < nhp; i++) {
+                    int64_t ph = hp[i].ts >= 0 ? hp[i].ts / MT_HOUR_NS : -1;
+                    if (sealed_hour(ph) && sealed_seq[ph - HOUR0] >= be64(k)) {
+                        skipped++;
+                        continue;
+                    }
+                    hp[kept++] = hp[i];
+                }
+                nhp = kept;
                 break;
             case MT_DB_ROLLUPS: {
                 cr_assert_eq(kl, 5);
@@ -1199,6 +1223,7 @@ static void check_index_bytes(uint64_t want_version)
                                    (const uint8_t *)model[i].p[first + k].str};
     }
     cr_assert_eq(nhp, nw, "head points: %zu, want %zu", nhp, nw);
+    if (fixture == 3) cr_expect_gt(skipped, 0, "a kept head record holds points of a sealed hour");
     qsort(hp, nhp, sizeof *hp, by_id_ts);
     qsort(want, nw, sizeof *want, by_id_ts);
     for (size_t i = 0; i < nw; i++) {
@@ -1232,18 +1257,18 @@ static void check_index_bytes(uint64_t want_version)
 
 /* ---- the tests ------------------------------------------------------------------------------ */
 
-Test(format, the_format2_fixture_read_only_answers_every_value)
+static void read_only_answers_every_value(int format)
 {
-    extract();
+    extract(format);
     mt_engine *e = open_fixture(true);
     check_engine(e);
     mt_engine_close(e);
-    check_index_bytes(2); /* a reader changed nothing */
+    check_index_bytes((uint64_t)format); /* a reader changed nothing */
 }
 
-Test(format, the_format2_fixture_read_write_answers_every_value_and_keeps_every_byte)
+static void read_write_keeps_every_byte(int format)
 {
-    extract();
+    extract(format);
     mt_engine *e = open_fixture(false);
     check_engine(e);
     mt_engine_close(e);
@@ -1257,9 +1282,9 @@ Test(format, the_format2_fixture_read_write_answers_every_value_and_keeps_every_
     mt_engine_close(e);
 }
 
-Test(format, the_format2_bytes_decode_by_hand_as_docs_format_md_says)
+static void decodes_by_hand(int format)
 {
-    extract();
+    extract(format);
     /* ids as the engine gave them: the by-hand check keys on them */
     mt_engine *e = open_fixture(true);
     for (size_t i = 0; i < nmodel; i++) {
@@ -1268,5 +1293,36 @@ Test(format, the_format2_bytes_decode_by_hand_as_docs_format_md_says)
                      MT_OK);
     }
     mt_engine_close(e);
-    check_index_bytes(2);
+    check_index_bytes((uint64_t)format);
+}
+
+Test(format, the_format2_fixture_read_only_answers_every_value)
+{
+    read_only_answers_every_value(2);
+}
+
+Test(format, the_format2_fixture_read_write_answers_every_value_and_keeps_every_byte)
+{
+    read_write_keeps_every_byte(2);
+}
+
+Test(format, the_format2_bytes_decode_by_hand_as_docs_format_md_says)
+{
+    decodes_by_hand(2);
+}
+
+/* format 3: its head log keeps a record that holds sealed points too (trimmed, not rewritten) */
+Test(format, the_format3_fixture_read_only_answers_every_value)
+{
+    read_only_answers_every_value(3);
+}
+
+Test(format, the_format3_fixture_read_write_answers_every_value_and_keeps_every_byte)
+{
+    read_write_keeps_every_byte(3);
+}
+
+Test(format, the_format3_bytes_decode_by_hand_as_docs_format_md_says)
+{
+    decodes_by_hand(3);
 }
