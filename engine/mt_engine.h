@@ -21,10 +21,12 @@
  * write (MT_ECLOSED) instead of acknowledging data it may not have.
  *
  * Sealing: an hour is sealed once the newest timestamp seen is past its
- * end plus the grace period, or the wall clock is and nothing was written
- * to it for the grace period. Its points become one hour file (temp file,
- * fsync, rename, fsync of the directory), then one LMDB transaction
- * records the file and rewrites the head log without the sealed points.
+ * end plus the grace period and settle_records head records went by without
+ * a point of it, or the wall clock is past and nothing was written to it
+ * for the grace period. Its points become one hour file (temp file, fsync,
+ * rename, fsync of the directory), then one LMDB transaction records the
+ * file with the last head record it holds (sealed_seq: replay skips those
+ * points) and deletes the head log's records no unsealed point needs.
  * Points for an already sealed hour wait in the head (read beside the
  * file) and are merged once into a new generation of that hour's file
  * (copy-on-write): when none came for late_quiet_ns, when
@@ -33,8 +35,8 @@
  *
  * Crash recovery happens in mt_engine_open: files that no committed
  * transaction references (a temp file, a generation written but not yet
- * recorded, or replaced and not yet unlinked) are removed, and the head log
- * is replayed.
+ * recorded, or replaced and not yet unlinked: once no reader's snapshot
+ * names it) are removed, and the head log is replayed.
  *
  * Threads: every function may be called from any thread. Readers
  * (mt_scan_*, lookups) run concurrently with the writer: they take a short

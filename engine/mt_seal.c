@@ -13,7 +13,9 @@
  *      pin it, write the log again without the sealed points), advance the
  *      generation counter;
  *   3. under the exclusive lock: switch the in-memory hour list, drop the
- *      sealed points from the head; then unlink the replaced files.
+ *      sealed points from the head; then hand the replaced files to
+ *      mt_engine_bury, which unlinks each once no reader's snapshot (in
+ *      any process) can name it.
  * A crash before 2 leaves files no transaction references: open removes
  * them and the head still holds every point. A crash after 2 leaves
  * replaced files behind: open removes those too.
@@ -273,8 +275,8 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         return -ENOMEM;
     }
     size_t ndue = 0;
-    uint64_t late = 0,
-             sealed_points = 0; /* points waiting in the head for hours that have a file */
+    uint64_t late = 0;          /* points waiting in the head for hours that have a file */
+    uint64_t sealed_points = 0; /* points of the due hours */
     for (size_t i = 0; i < e->head.nhours; i++)
         if (mt_engine_hour(e, e->head.hours[i].hour)) late += e->head.hours[i].points;
     for (size_t i = 0; i < e->head.nhours; i++) {
