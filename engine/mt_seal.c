@@ -165,8 +165,10 @@ void mt_seal_log_rewritten(mt_engine *e, uint64_t seq_before, uint64_t points)
     mt_head *h = &e->head;
     h->nlog = 0;
     h->log_points = 0;
-    for (uint64_t s = seq_before + 1; s <= e->seq; s++)
-        mt_head_log_add(h, s, s == e->seq ? points : 0); /* one run: an estimate's grain */
+    if (e->seq > seq_before) { /* the records written again, as one run */
+        mt_head_log_add(h, e->seq, points);
+        if (h->nlog) h->log[0].first_seq = seq_before + 1;
+    }
     for (size_t i = 0; i < h->nhours; i++) h->hours[i].first_seq = seq_before + 1;
 }
 

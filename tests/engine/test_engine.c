@@ -54,13 +54,20 @@ static void teardown(void)
 
 TestSuite(engine, .init = setup, .fini = teardown);
 
-static mt_engine *open_engine(void)
+/* The options of these tests: their dir, no writer-side seals, the fake clock, settle. */
+static mt_engine_options test_options(void)
 {
     mt_engine_options o = mt_engine_options_default();
     o.dir = dir;
     o.auto_seal = false;
     o.clock_ns = clock_fn;
     o.settle_records = settle;
+    return o;
+}
+
+static mt_engine *open_engine(void)
+{
+    mt_engine_options o = test_options();
     mt_engine *e = NULL;
     int rc = mt_engine_open(&o, &e);
     cr_assert_eq(rc, MT_OK, "open: %s", mt_strerror(rc));
@@ -321,11 +328,8 @@ static int count_entry(void *ud, const mt_outbox_entry *en)
    none fails with MT_EFULL or loses what it was committing */
 Test(engine, a_full_map_grows_and_every_commit_path_retries)
 {
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
+    mt_engine_options o = test_options();
     o.outbox = true;
-    o.clock_ns = clock_fn;
     o.map_size = 32 << 10;
     mt_engine *e = NULL;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
@@ -414,10 +418,7 @@ Test(engine, opening_parses_no_footer_and_a_scan_parses_only_its_hours)
                  (unsigned long long)st.footers_loaded);
     mt_engine_close(e);
     /* a cache of 1 byte: the writer drops every footer between requests; reads parse again */
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
-    o.clock_ns = clock_fn;
+    mt_engine_options o = test_options();
     o.footer_cache = 1;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
     for (int round = 0; round < 3; round++) {
@@ -814,10 +815,7 @@ Test(engine, a_lost_index_refuses_to_open_and_removes_nothing)
     snprintf(idx, sizeof idx, "%s/index.mdb", dir);
     snprintf(kept, sizeof kept, "%s/index.mdb.kept", dir);
     cr_assert_eq(rename(idx, kept), 0);
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
-    o.clock_ns = clock_fn;
+    mt_engine_options o = test_options();
     mt_engine *lost = NULL;
     cr_expect_eq(mt_engine_open(&o, &lost), MT_ENOINDEX, "a missing index");
     cr_expect_null(lost);
@@ -950,10 +948,7 @@ Test(engine, a_lost_index_is_rebuilt_from_the_hour_files)
     char idx[512];
     snprintf(idx, sizeof idx, "%s/index.mdb", dir);
     cr_assert_eq(unlink(idx), 0);
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
-    o.clock_ns = clock_fn;
+    mt_engine_options o = test_options();
     cr_assert_eq(mt_engine_open(&o, &e), MT_ENOINDEX);
     int lines = 0;
     o.rebuild_index = true;
@@ -1038,10 +1033,7 @@ Test(engine, a_damaged_hour_file_is_named_at_open_and_by_the_scan)
     cr_assert_eq(stat(file, &sb), 0);
     cr_assert_eq(truncate(file, sb.st_size / 2), 0);
     for (int ro = 0; ro < 2; ro++) {
-        mt_engine_options o = mt_engine_options_default();
-        o.dir = dir;
-        o.auto_seal = false;
-        o.clock_ns = clock_fn;
+        mt_engine_options o = test_options();
         o.read_only = ro;
         cr_assert_eq(mt_engine_open(&o, &e), MT_OK, "damage does not stop the open (ro %d)", ro);
         char line[4096] = "";
@@ -1099,10 +1091,7 @@ Test(engine, timestamps_at_the_int64_edges_are_kept_or_refused_never_lost)
     cr_expect_eq(st.sealed_hours, 2);
     mt_engine_close(e);
     /* a window into the future: a point a day ahead is refused, one a minute ahead kept */
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
-    o.clock_ns = clock_fn;
+    mt_engine_options o = test_options();
     o.max_future_ns = 600 * S;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
     add_f(b, "future", "u", fake_now + 24 * H, 1);
@@ -1164,10 +1153,7 @@ Test(engine, postings_find_series_by_measurement_field_and_tag)
 
 Test(engine, cardinality_limits_refuse_new_series_and_keep_the_rest)
 {
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
-    o.clock_ns = clock_fn;
+    mt_engine_options o = test_options();
     o.max_new_series_per_hour = 2;
     mt_engine *e;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
@@ -1389,10 +1375,7 @@ static int on_entry(void *ud, const mt_outbox_entry *en)
 
 Test(engine, every_sealed_hour_is_queued_in_the_outbox_until_acknowledged)
 {
-    mt_engine_options o = mt_engine_options_default();
-    o.dir = dir;
-    o.auto_seal = false;
-    o.clock_ns = clock_fn;
+    mt_engine_options o = test_options();
     o.outbox = true;
     mt_engine *e;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
