@@ -54,6 +54,7 @@
  */
 #include "mt_codec.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@
 #include "mt_rice.h"
 
 #define DEFAULT_LEVEL 9
-#define MAX_DECIMAL_E 15 /* 10^15 keeps m below 2^53 for values up to ~9 */
+#define MAX_DECIMAL_E MT_DECIMAL_MAX_E
 
 static const double pow10_exact[MAX_DECIMAL_E + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -223,15 +224,21 @@ static uint64_t dbits(double d)
     return u;
 }
 
-/* If v == m / 10^e exactly (bits), set *m and return true. */
-static bool decimal_at(double v, int e, int64_t *m)
+bool mt_decimal_at(double v, int e, int64_t *m)
 {
+    assert(e >= 0 && e <= MAX_DECIMAL_E);
     double s = v * pow10_exact[e];
     if (!(fabs(s) < 9007199254740992.0)) return false; /* also rejects NaN, Inf */
     int64_t c = (int64_t)llrint(s);
-    if (dbits((double)c / pow10_exact[e]) != dbits(v)) return false;
+    if (dbits(mt_decimal_value(c, e)) != dbits(v)) return false;
     *m = c;
     return true;
+}
+
+double mt_decimal_value(int64_t m, int e)
+{
+    assert(e >= 0 && e <= MAX_DECIMAL_E);
+    return (double)m / pow10_exact[e];
 }
 
 /*
@@ -245,7 +252,7 @@ static int choose_exponent(const mt_val *vals, size_t n)
     for (size_t i = 0; i < n; i++) {
         int64_t m;
         int k = e;
-        while (k <= MAX_DECIMAL_E && !decimal_at(vals[i].f, k, &m)) k++;
+        while (k <= MAX_DECIMAL_E && !mt_decimal_at(vals[i].f, k, &m)) k++;
         if (k <= MAX_DECIMAL_E)
             e = k;
         else if (++misfits > n / 8)
@@ -262,7 +269,7 @@ static int put_floats(buf *b, const mt_val *vals, size_t n, uint64_t *scratch)
     int64_t prev = 0;
     for (size_t i = 0; e >= 0 && i < n; i++) {
         int64_t m;
-        if (decimal_at(vals[i].f, e, &m))
+        if (mt_decimal_at(vals[i].f, e, &m))
             prev = m;
         else
             nexc++;
@@ -283,7 +290,7 @@ static int put_floats(buf *b, const mt_val *vals, size_t n, uint64_t *scratch)
     size_t last = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t m;
-        if (decimal_at(vals[i].f, e, &m)) continue;
+        if (mt_decimal_at(vals[i].f, e, &m)) continue;
         put_uvarint(b, i - last);
         put_u64le(b, vals[i].u);
         last = i;
@@ -318,7 +325,7 @@ static int get_floats(mt_rd *r, mt_val *vals, size_t n)
         if (mt_rd_uvarint(r, &gap) || mt_rd_u64le(r, &bits)) return MT_ECORRUPT;
     }
     if (get_int_stream(r, &vals[0].u, n)) return MT_ECORRUPT;
-    const double scale = pow10_exact[e];
+    const double scale = pow10_exact[e]; /* mt_decimal_value, without a call per point */
     for (size_t i = 0; i < n; i++) vals[i].f = (double)(int64_t)vals[i].u / scale;
     size_t idx = 0;
     for (uint64_t k = 0; k < nexc; k++) {

@@ -48,6 +48,16 @@ typedef union mt_val {
 #define MT_VAL_STR_OFF(v)    ((size_t)((v).u >> 32))
 #define MT_VAL_STR_LEN(v)    ((size_t)((v).u & 0xFFFFFFFFu))
 
+/*
+ * Decimal scaling, shared with the head's buckets: mt_decimal_at is true
+ * (and sets *m) when v is bit for bit mt_decimal_value(*m, e), that is
+ * *m / 10^e, with |*m| < 2^53; e is 0..MT_DECIMAL_MAX_E. NaN and the
+ * infinities never are.
+ */
+#define MT_DECIMAL_MAX_E 15 /* 10^15 keeps m below 2^53 for values up to ~9 */
+bool mt_decimal_at(double v, int e, int64_t *m);
+double mt_decimal_value(int64_t m, int e);
+
 #define MT_CODEC_MAX_POINTS (1u << 24) /* points per chunk; an hour at 4.6 kHz */
 
 /* Points of one chunk, as arrays. */

@@ -1350,10 +1350,7 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
     *st = e->st;
     st->series = e->index.n;
     st->head_points = e->head.points;
-    st->head_bytes = 0;
-    for (uint32_t i = 0; i < e->head.cap; i++)
-        st->head_bytes +=
-            (uint64_t)e->head.s[i].cap * (sizeof(int64_t) + sizeof(mt_val)) + e->head.s[i].strs_cap;
+    st->head_bytes = e->head.bytes;
     st->sealed_hours = e->nhours;
     st->footers_loaded = __atomic_load_n(&e->footers, __ATOMIC_RELAXED);
     st->footer_bytes = __atomic_load_n(&e->footer_bytes, __ATOMIC_RELAXED);

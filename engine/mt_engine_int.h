@@ -88,13 +88,39 @@ size_t mt_index_term(char *out, size_t cap, mt_term_kind kind, mt_name name, mt_
 
 /* ---- head (in memory, mirrored by the LMDB head log) --------------------- */
 
+/*
+ * One hour of one series in the head: its points in arrival order, encoded
+ * as they come (mt_head.c, "Buckets": about 3 bytes a point where plain
+ * arrays took 16), so that the head's memory follows the points it holds,
+ * however many hours are open at once.
+ */
+typedef struct mt_head_bucket {
+    int64_t hour;
+    uint8_t *buf; /* the encoded points */
+    uint32_t len, cap;
+    uint32_t n;                /* points */
+    int32_t scale;             /* floats: decimal exponent of the deltas (-1: none yet) */
+    uint64_t last_ts, last_dt; /* encoder state: the previous stamp and its delta */
+    uint64_t last_v;           /* the previous value (scaled for floats) */
+} mt_head_bucket;
+
 typedef struct mt_head_series {
-    int64_t *ts;
-    mt_val *v; /* strings: MT_VAL_STR into strs */
-    uint32_t n, cap;
-    char *strs;
-    uint32_t strs_len, strs_cap;
+    mt_head_bucket *b; /* ascending by hour */
+    uint32_t nb, bcap;
 } mt_head_series;
+
+/* Reads one bucket's points back in arrival order. */
+typedef struct mt_head_cursor {
+    const uint8_t *p, *end;
+    mt_vtype type;
+    int32_t scale;
+    uint64_t ts, dt, v;
+} mt_head_cursor;
+
+void mt_head_cursor_init(mt_head_cursor *c, const mt_head_bucket *b, mt_vtype type);
+/* The next point: false at the end. Strings: v->u is the length, *str the bytes (in the
+   bucket, valid until the head changes); *str is NULL for the other types. */
+bool mt_head_cursor_next(mt_head_cursor *c, int64_t *ts, mt_val *v, const char **str);
 
 typedef struct mt_head_hour {
     int64_t hour;             /* hour index: floor(ts / 1 h) */
@@ -114,6 +140,7 @@ typedef struct mt_head {
     mt_head_series *s; /* by series id */
     uint32_t cap;
     uint64_t points;
+    uint64_t bytes; /* memory the series and their buckets hold */
     int64_t max_ts; /* newest timestamp ever seen (event-time watermark) */
     mt_head_hour *hours;
     size_t nhours, hours_cap;
@@ -138,8 +165,8 @@ uint64_t mt_head_log_points_from(const mt_head *h, uint64_t seq);
 uint64_t mt_head_log_floor(const mt_head *h, const int64_t *hours, size_t n, uint64_t next);
 /* Remove every point of the hours in hours[0..n) (ascending hour indexes). */
 void mt_head_drop(mt_head *h, const int64_t *hours, size_t n);
-/* Whether ts falls in one of hours[0..n) (ascending). */
-bool mt_head_in_hours(const int64_t *hours, size_t n, int64_t ts);
+/* Whether hour is one of hours[0..n) (ascending). */
+bool mt_head_hour_in(const int64_t *hours, size_t n, int64_t hour);
 /* The points of series id with ts in [from, to), sorted, last write winning. */
 int mt_head_collect(const mt_head *h, uint32_t id, int64_t from, int64_t to, mt_vtype type,
                     int64_t **ts, mt_val **v, char **strs, size_t *strs_len, size_t *n);
@@ -438,7 +465,11 @@ int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, c
                    size_t n);
 /* Seconds spent on the group rows alone (values gathered, count to p99; no sketch, no store). */
 double mt_rollups_group_seconds(const mt_rollups *r);
-/* Compute the group rollups and store every row in t. */
+/* Compute every row and pack them (compressed), freeing the values gathered: a seal of
+   several hours holds one hour's values at a time. Adding after it is a bug. */
+int mt_rollups_finish(mt_rollups *r);
+/* Store the rows in t (finishing first when that was not done); may run again in a later
+   transaction when t aborts. */
 int mt_rollups_store(mt_rollups *r, mt_kv_txn *t);
 /* Delete (dry_run: count) the rollups of the hours before `before`; *hours += those hours. */
 int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours);

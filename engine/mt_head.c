@@ -26,15 +26,178 @@
 #define REC_HEADER  9
 #define REC_LEVEL   1 /* the log is rewritten at every seal: favour speed */
 
+/* ---- buckets ---------------------------------------------------------------
+ *
+ * A bucket holds one hour of one series as a byte stream, appended point by
+ * point in arrival order (which decides last-write-wins, so it is kept):
+ *   timestamp  uvarint zigzag of the delta of deltas (wrapping 64-bit
+ *              arithmetic, from the hour's start: any int64 stamp is exact)
+ *   float      uvarint tag: (zigzag(m - previous m) << 2 | 0) for a decimal
+ *              m / 10^scale (mt_decimal_at); 1 and 8 bytes LE for any other
+ *              bit pattern; (e << 2 | 2) and uvarint zigzag(m) when the
+ *              scale changes to e
+ *   int, uint  uvarint zigzag of the (wrapping) delta from the previous value
+ *   bool       1 byte
+ *   string     uvarint length, bytes
+ * Regular stamps and decimal values take 3-4 bytes a point; no value is
+ * rounded. Buckets live in memory only: the log keeps its own format.
+ */
+
+#define BUCKET_MIN 64 /* bytes of a new bucket */
+
+static uint64_t hour_start(int64_t hour)
+{
+    return (uint64_t)hour * (uint64_t)MT_HOUR_NS; /* wraps at the int64 edges, as decode does */
+}
+
+static void cursor_start(const mt_head_bucket *b, uint64_t *ts, uint64_t *dt, uint64_t *v,
+                         int32_t *scale)
+{
+    *ts = hour_start(b->hour), *dt = 0, *v = 0, *scale = -1;
+}
+
+void mt_head_cursor_init(mt_head_cursor *c, const mt_head_bucket *b, mt_vtype type)
+{
+    c->p = b->buf;
+    c->end = b->buf + b->len;
+    c->type = type;
+    cursor_start(b, &c->ts, &c->dt, &c->v, &c->scale);
+}
+
+static uint64_t get_uv(mt_head_cursor *c)
+{
+    mt_rd r = {c->p, c->end};
+    uint64_t u = 0;
+    int rc = mt_rd_uvarint(&r, &u);
+    assert(rc == MT_OK); /* the head wrote it */
+    (void)rc;
+    c->p = r.p;
+    return u;
+}
+
+bool mt_head_cursor_next(mt_head_cursor *c, int64_t *ts, mt_val *v, const char **str)
+{
+    if (c->p >= c->end) return false;
+    c->dt += (uint64_t)mt_unzigzag(get_uv(c));
+    c->ts += c->dt;
+    *ts = (int64_t)c->ts;
+    *str = NULL;
+    uint64_t u;
+    switch (c->type) {
+    case MT_VT_FLOAT:
+        u = get_uv(c);
+        if ((u & 3) == 1) {
+            assert(c->end - c->p >= 8);
+            v->u = mt_get_le(c->p, 8);
+            c->p += 8;
+            return true;
+        }
+        if ((u & 3) == 2) {
+            c->scale = (int32_t)(u >> 2);
+            c->v = (uint64_t)mt_unzigzag(get_uv(c));
+        } else {
+            c->v += (uint64_t)mt_unzigzag(u >> 2);
+        }
+        v->f = mt_decimal_value((int64_t)c->v, c->scale);
+        return true;
+    case MT_VT_INT:
+    case MT_VT_UINT:
+        c->v += (uint64_t)mt_unzigzag(get_uv(c));
+        v->u = c->v;
+        return true;
+    case MT_VT_BOOL: v->u = *c->p++; return true;
+    case MT_VT_STRING:
+        v->u = get_uv(c);
+        assert((uint64_t)(c->end - c->p) >= v->u);
+        *str = (const char *)c->p;
+        c->p += v->u;
+        return true;
+    }
+    assert(!"a bucket of an unknown type");
+    return false;
+}
+
+/* Room for need more bytes in b; h->bytes follows its capacity. */
+static int bucket_reserve(mt_head *h, mt_head_bucket *b, size_t need)
+{
+    if ((size_t)b->len + need <= b->cap) return MT_OK;
+    size_t cap = b->cap ? b->cap : BUCKET_MIN;
+    while (cap < (size_t)b->len + need) cap += cap / 2; /* 1.5x: the slack is memory held */
+    if (cap > UINT32_MAX) return -ENOMEM;
+    uint8_t *n = realloc(b->buf, cap);
+    if (!n) return -ENOMEM;
+    h->bytes += cap - b->cap;
+    b->buf = n;
+    b->cap = (uint32_t)cap;
+    return MT_OK;
+}
+
+static int bucket_append(mt_head *h, mt_head_bucket *b, int64_t ts, mt_vtype t, mt_val v,
+                         const char *str)
+{
+    size_t slen = t == MT_VT_STRING ? v.u : 0;
+    if (slen > UINT32_MAX || bucket_reserve(h, b, 2 * MT_UVARINT_MAX + 2 + slen)) return -ENOMEM;
+    if (b->n == 0) cursor_start(b, &b->last_ts, &b->last_dt, &b->last_v, &b->scale);
+    uint8_t *p = b->buf + b->len;
+    uint64_t dt = (uint64_t)ts - b->last_ts;
+    p += mt_put_uvarint(p, mt_zigzag((int64_t)(dt - b->last_dt)));
+    b->last_ts = (uint64_t)ts;
+    b->last_dt = dt;
+    int64_t m;
+    switch (t) {
+    case MT_VT_FLOAT:
+        if (b->scale >= 0 && mt_decimal_at(v.f, b->scale, &m)) {
+            p += mt_put_uvarint(p, mt_zigzag((int64_t)((uint64_t)m - b->last_v)) << 2);
+            b->last_v = (uint64_t)m;
+            break;
+        }
+        for (int e = 0; e <= MT_DECIMAL_MAX_E; e++) {
+            if (e == b->scale || !mt_decimal_at(v.f, e, &m)) continue;
+            p += mt_put_uvarint(p, (uint64_t)e << 2 | 2);
+            p += mt_put_uvarint(p, mt_zigzag(m));
+            b->scale = e;
+            b->last_v = (uint64_t)m;
+            goto done;
+        }
+        *p++ = 1;
+        mt_put_le(p, v.u, 8);
+        p += 8;
+        break;
+    case MT_VT_INT:
+    case MT_VT_UINT:
+        p += mt_put_uvarint(p, mt_zigzag((int64_t)(v.u - b->last_v)));
+        b->last_v = v.u;
+        break;
+    case MT_VT_BOOL: *p++ = (uint8_t)(v.u & 1); break;
+    case MT_VT_STRING:
+        p += mt_put_uvarint(p, slen);
+        if (slen) memcpy(p, str, slen);
+        p += slen;
+        break;
+    }
+done:
+    b->len = (uint32_t)(p - b->buf);
+    assert(b->len <= b->cap);
+    b->n++;
+    return MT_OK;
+}
+
 /* ---- memory side ---------------------------------------------------------- */
+
+static void series_free(mt_head *h, mt_head_series *s)
+{
+    for (uint32_t k = 0; k < s->nb; k++) {
+        h->bytes -= s->b[k].cap;
+        free(s->b[k].buf);
+    }
+    h->bytes -= (uint64_t)s->bcap * sizeof *s->b;
+    free(s->b);
+    memset(s, 0, sizeof *s);
+}
 
 void mt_head_free(mt_head *h)
 {
-    for (uint32_t i = 0; i < h->cap; i++) {
-        free(h->s[i].ts);
-        free(h->s[i].v);
-        free(h->s[i].strs);
-    }
+    for (uint32_t i = 0; i < h->cap; i++) series_free(h, &h->s[i]);
     free(h->s);
     free(h->hours);
     free(h->log);
@@ -65,6 +228,33 @@ static mt_head_hour *hour_slot(mt_head *h, int64_t hour, uint64_t seq, int64_t w
     return &h->hours[lo];
 }
 
+/* The series' bucket of an hour, made when absent (NULL: out of memory). */
+static mt_head_bucket *bucket_of(mt_head *h, mt_head_series *s, int64_t hour)
+{
+    if (s->nb && s->b[s->nb - 1].hour == hour) return &s->b[s->nb - 1]; /* the usual case */
+    uint32_t lo = 0, hi = s->nb;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->b[mid].hour < hour)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < s->nb && s->b[lo].hour == hour) return &s->b[lo];
+    if (s->nb == s->bcap) {
+        uint32_t cap = s->bcap ? s->bcap * 2 : 2;
+        mt_head_bucket *n = realloc(s->b, cap * sizeof *n);
+        if (!n) return NULL;
+        h->bytes += (uint64_t)(cap - s->bcap) * sizeof *n;
+        s->b = n;
+        s->bcap = cap;
+    }
+    memmove(&s->b[lo + 1], &s->b[lo], (s->nb - lo) * sizeof *s->b);
+    s->nb++;
+    s->b[lo] = (mt_head_bucket){.hour = hour, .scale = -1};
+    return &s->b[lo];
+}
+
 int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str,
                    uint64_t seq, int64_t wall)
 {
@@ -74,41 +264,17 @@ int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, co
         mt_head_series *s = realloc(h->s, cap * sizeof *s);
         if (!s) return -ENOMEM;
         memset(s + h->cap, 0, (cap - h->cap) * sizeof *s);
+        h->bytes += (uint64_t)(cap - h->cap) * sizeof *s;
         h->s = s;
         h->cap = cap;
     }
-    mt_head_series *s = &h->s[id];
-    if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 64;
-        int64_t *nts = realloc(s->ts, cap * sizeof *nts);
-        if (nts) s->ts = nts;
-        mt_val *nv = realloc(s->v, cap * sizeof *nv);
-        if (nv) s->v = nv;
-        if (!nts || !nv) return -ENOMEM;
-        s->cap = cap;
-    }
-    if (t == MT_VT_STRING) {
-        if (s->strs_len + v.u > s->strs_cap) {
-            size_t cap = s->strs_cap ? s->strs_cap : 256;
-            while (cap < s->strs_len + v.u) cap *= 2;
-            if (cap > UINT32_MAX) return -ENOMEM;
-            char *ns = realloc(s->strs, cap);
-            if (!ns) return -ENOMEM;
-            s->strs = ns;
-            s->strs_cap = (uint32_t)cap;
-        }
-        if (v.u) memcpy(s->strs + s->strs_len, str, v.u);
-        v.u = MT_VAL_STR(s->strs_len, v.u);
-        s->strs_len += (uint32_t)MT_VAL_STR_LEN(v);
-    }
-    mt_head_hour *hh = hour_slot(h, mt_hour_of(ts), seq, wall);
-    if (!hh) return -ENOMEM;
+    int64_t hour = mt_hour_of(ts);
+    mt_head_hour *hh = hour_slot(h, hour, seq, wall);
+    mt_head_bucket *b = hh ? bucket_of(h, &h->s[id], hour) : NULL;
+    if (!b || bucket_append(h, b, ts, t, v, str)) return -ENOMEM;
     hh->points++;
     hh->last_write_wall = wall;
     hh->last_seq = seq;
-    s->ts[s->n] = ts;
-    s->v[s->n] = v;
-    s->n++;
     h->points++;
     if (ts > h->max_ts) h->max_ts = ts;
     return MT_OK;
@@ -127,9 +293,9 @@ static bool in_set(const int64_t *hours, size_t n, int64_t hour)
     return lo < n && hours[lo] == hour;
 }
 
-bool mt_head_in_hours(const int64_t *hours, size_t n, int64_t ts)
+bool mt_head_hour_in(const int64_t *hours, size_t n, int64_t hour)
 {
-    return in_set(hours, n, mt_hour_of(ts));
+    return in_set(hours, n, hour);
 }
 
 void mt_head_drop(mt_head *h, const int64_t *hours, size_t nh)
@@ -137,15 +303,17 @@ void mt_head_drop(mt_head *h, const int64_t *hours, size_t nh)
     for (uint32_t id = 0; id < h->cap; id++) {
         mt_head_series *s = &h->s[id];
         uint32_t keep = 0;
-        for (uint32_t i = 0; i < s->n; i++) {
-            if (mt_head_in_hours(hours, nh, s->ts[i])) continue;
-            s->ts[keep] = s->ts[i];
-            s->v[keep] = s->v[i];
-            keep++;
+        for (uint32_t k = 0; k < s->nb; k++) {
+            if (!in_set(hours, nh, s->b[k].hour)) {
+                s->b[keep++] = s->b[k];
+                continue;
+            }
+            h->points -= s->b[k].n;
+            h->bytes -= s->b[k].cap;
+            free(s->b[k].buf);
         }
-        h->points -= s->n - keep;
-        s->n = keep;
-        if (keep == 0) s->strs_len = 0; /* string bytes are reclaimed once a series empties */
+        s->nb = keep;
+        if (keep == 0 && s->bcap) series_free(h, s); /* an idle series holds nothing */
     }
     size_t keep = 0;
     for (size_t i = 0; i < h->nhours; i++)
@@ -219,51 +387,70 @@ int mt_head_collect(const mt_head *h, uint32_t id, int64_t from, int64_t to, mt_
                     int64_t **ts, mt_val **v, char **strs, size_t *strs_len, size_t *n)
 {
     *ts = NULL, *v = NULL, *strs = NULL, *strs_len = 0, *n = 0;
-    if (id >= h->cap || h->s[id].n == 0) return MT_OK;
+    if (id >= h->cap || h->s[id].nb == 0 || from >= to) return MT_OK;
     const mt_head_series *s = &h->s[id];
-    ord *o = malloc(s->n * sizeof *o);
-    if (!o) return -ENOMEM;
-    size_t m = 0;
-    bool sorted = true;
-    for (uint32_t i = 0; i < s->n; i++) {
-        if (s->ts[i] < from || s->ts[i] >= to) continue;
-        if (m && s->ts[i] <= o[m - 1].ts) sorted = false;
-        o[m++] = (ord){s->ts[i], i};
-    }
-    if (!sorted) qsort(o, m, sizeof *o, ord_cmp);
-    /* last write wins: of equal timestamps keep the last in arrival order */
-    size_t k = 0;
-    for (size_t i = 0; i < m; i++) {
-        if (k && o[k - 1].ts == o[i].ts) k--;
-        o[k++] = o[i];
-    }
-    *ts = malloc((k ? k : 1) * sizeof **ts);
-    *v = malloc((k ? k : 1) * sizeof **v);
-    size_t sl = 0;
-    if (type == MT_VT_STRING)
-        for (size_t i = 0; i < k; i++) sl += MT_VAL_STR_LEN(s->v[o[i].i]);
-    *strs = malloc(sl ? sl : 1);
-    if (!*ts || !*v || !*strs) {
-        free(o);
-        free(*ts), free(*v), free(*strs);
-        *ts = NULL, *v = NULL, *strs = NULL;
-        return -ENOMEM;
-    }
-    sl = 0;
-    for (size_t i = 0; i < k; i++) {
-        (*ts)[i] = o[i].ts;
-        mt_val val = s->v[o[i].i];
-        if (type == MT_VT_STRING) {
-            size_t len = MT_VAL_STR_LEN(val);
-            memcpy(*strs + sl, s->strs + MT_VAL_STR_OFF(val), len);
-            val.u = MT_VAL_STR(sl, len);
-            sl += len;
+    int64_t h0 = mt_hour_of(from), h1 = mt_hour_of(to - 1);
+    size_t cap = 0, slen = 0, most = 0;
+    for (uint32_t k = 0; k < s->nb; k++)
+        if (s->b[k].hour >= h0 && s->b[k].hour <= h1) {
+            cap += s->b[k].n;
+            slen += type == MT_VT_STRING ? s->b[k].len : 0; /* a bound on the string bytes */
+            if (s->b[k].n > most) most = s->b[k].n;
         }
-        (*v)[i] = val;
+    if (cap == 0) return MT_OK;
+    int64_t *ots = malloc(cap * sizeof *ots);
+    mt_val *ov = malloc(cap * sizeof *ov);
+    char *os = malloc(slen ? slen : 1);
+    ord *o = malloc(most * sizeof *o);
+    mt_val *bv = malloc(most * sizeof *bv); /* one bucket's values, by arrival */
+    const char **bs = type == MT_VT_STRING ? malloc(most * sizeof *bs) : NULL;
+    int rc = ots && ov && os && o && bv && (type != MT_VT_STRING || bs) ? MT_OK : -ENOMEM;
+    size_t k = 0, sl = 0;
+    for (uint32_t bi = 0; !rc && bi < s->nb; bi++) {
+        const mt_head_bucket *b = &s->b[bi];
+        if (b->hour < h0 || b->hour > h1) continue;
+        /* Buckets ascend by hour, so sorting each one sorts the whole. */
+        mt_head_cursor c;
+        mt_head_cursor_init(&c, b, type);
+        size_t m = 0;
+        bool sorted = true;
+        int64_t t;
+        mt_val val;
+        const char *str;
+        for (uint32_t i = 0; mt_head_cursor_next(&c, &t, &val, &str); i++) {
+            if (t < from || t >= to) continue;
+            if (m && t <= o[m - 1].ts) sorted = false;
+            o[m] = (ord){t, i};
+            bv[i] = val;
+            if (bs) bs[i] = str;
+            m++;
+        }
+        if (!sorted) qsort(o, m, sizeof *o, ord_cmp);
+        size_t w = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (w && o[w - 1].ts == o[i].ts) w--; /* of equal stamps the last written wins */
+            o[w++] = o[i];
+        }
+        for (size_t i = 0; i < w; i++) {
+            val = bv[o[i].i];
+            if (bs) {
+                size_t len = val.u;
+                memcpy(os + sl, bs[o[i].i], len);
+                val.u = MT_VAL_STR(sl, len);
+                sl += len;
+            }
+            ots[k] = o[i].ts;
+            ov[k++] = val;
+        }
     }
     free(o);
-    *strs_len = sl;
-    *n = k;
+    free(bv);
+    free(bs);
+    if (rc) {
+        free(ots), free(ov), free(os);
+        return rc;
+    }
+    *ts = ots, *v = ov, *strs = os, *strs_len = sl, *n = k;
     return MT_OK;
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -280,11 +281,9 @@ static int faulted(mt_kv_txn *t, mt_kv_db db);
         return rc_;                                                                                \
     } while (0)
 
-/* Set t's bounds from the environment: the map (found once per environment) and the file. */
-static void set_bounds(mt_kv *kv, mt_kv_txn *t)
+/* Where LMDB mapped index.mdb, found once per environment (NULL: unknown). */
+static const uint8_t *map_base(mt_kv *kv)
 {
-    MDB_envinfo info;
-    MDB_stat st;
     pthread_mutex_lock(&kv->dmg_lock);
     if (kv->map_env != kv->env) { /* first use of this environment (open, or after compact) */
         kv->map_base = find_map(kv->env);
@@ -292,6 +291,15 @@ static void set_bounds(mt_kv *kv, mt_kv_txn *t)
     }
     const uint8_t *base = kv->map_base;
     pthread_mutex_unlock(&kv->dmg_lock);
+    return base;
+}
+
+/* Set t's bounds from the environment: the map (found once per environment) and the file. */
+static void set_bounds(mt_kv *kv, mt_kv_txn *t)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    const uint8_t *base = map_base(kv);
     if (base && mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0) {
         t->map = base;
         t->map_end = t->map + info.me_mapsize;
@@ -411,6 +419,22 @@ int mt_kv_grow(mt_kv *kv)
 int mt_kv_sync(mt_kv *kv)
 {
     return map_err(mdb_env_sync(kv->env, 1));
+}
+
+void mt_kv_unmap_pages(mt_kv *kv)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    pthread_rwlock_rdlock(&kv->swap); /* no remap while the range is in use */
+    const uint8_t *base = kv->env ? map_base(kv) : NULL;
+    if (base && !mdb_env_info(kv->env, &info) && !mdb_env_stat(kv->env, &st)) {
+        size_t len = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+        /* A shared, read-only file mapping: dropping its page table entries loses nothing (the
+           pages stay in the page cache, and a reader touching one maps it again). Failure only
+           leaves the pages mapped. */
+        (void)madvise((void *)(uintptr_t)base, len, MADV_DONTNEED);
+    }
+    pthread_rwlock_unlock(&kv->swap);
 }
 
 uint64_t mt_kv_used_bytes(mt_kv *kv)

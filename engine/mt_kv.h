@@ -97,6 +97,16 @@ int mt_kv_grow(mt_kv *kv);
 /* Flush to disk (for nosync environments). */
 int mt_kv_sync(mt_kv *kv);
 
+/*
+ * Drop this process's mapping of index.mdb's pages (not the pages: they stay
+ * in the page cache, and the next read maps them again). LMDB reads through
+ * its map, and the kernel maps the cached pages around each page read, so
+ * a writer that walks the head log to trim it ends up with the whole file
+ * in its resident set; called after a seal, this keeps the process's RSS
+ * about the pages it is using. Any thread; a no-op on failure.
+ */
+void mt_kv_unmap_pages(mt_kv *kv);
+
 /* Bytes of index.mdb up to its last used page (its size on disk, free pages included). */
 uint64_t mt_kv_used_bytes(mt_kv *kv);
 

@@ -63,6 +63,10 @@ struct mt_rollups {
     double *all;
     size_t nall, allcap;
     double group_s; /* time spent on the group rows alone: what the seed's view computes */
+    /* mt_rollups_finish: the compressed 'S' and 'G' values (NULL: none), the rest freed */
+    bool finished;
+    uint8_t *z[2];
+    size_t zl[2];
 };
 
 int mt_rollups_new(int64_t hour, mt_rollups **out)
@@ -84,6 +88,8 @@ void mt_rollups_free(mt_rollups *r)
     free(r->sv);
     free(r->sgroup);
     free(r->all);
+    free(r->z[0]);
+    free(r->z[1]);
     free(r);
 }
 
@@ -279,19 +285,20 @@ static void put_vals(buf *b, const vals *v, const size_t *order, size_t n)
         }
 }
 
-/* Compress raw and store it under kind + hour. */
-static int store(mt_kv_txn *t, uint8_t kind, int64_t hour, const buf *raw)
+/* Compress raw into r->z[k]. */
+static int pack(mt_rollups *r, int k, const buf *raw)
 {
     size_t cap = ZSTD_compressBound(raw->len);
     uint8_t *z = malloc(cap);
     if (!z) return -ENOMEM;
     size_t zl = ZSTD_compress(z, cap, raw->p, raw->len, 3);
-    int rc = ZSTD_isError(zl) ? MT_EINVAL : MT_OK;
-    uint8_t key[5] = {kind};
-    mt_engine_hour_key(key + 1, hour);
-    if (!rc) rc = mt_kv_put(t, MT_DB_ROLLUPS, key, 5, z, zl);
-    free(z);
-    return rc;
+    if (ZSTD_isError(zl)) {
+        free(z);
+        return MT_EINVAL;
+    }
+    r->z[k] = z;
+    r->zl[k] = zl;
+    return MT_OK;
 }
 
 typedef struct gref {
@@ -306,15 +313,24 @@ static int by_key(const void *a, const void *b)
     return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-int mt_rollups_store(mt_rollups *r, mt_kv_txn *t)
+/* What finish frees: the values gathered, once the rows are packed. */
+static void drop_values(mt_rollups *r)
 {
+    free(r->all), free(r->sid), free(r->sv), free(r->sgroup);
+    r->all = NULL, r->sid = NULL, r->sv = NULL, r->sgroup = NULL;
+    r->nall = r->allcap = r->ns = r->scap = r->sidcap = r->sgcap = 0;
+}
+
+int mt_rollups_finish(mt_rollups *r)
+{
+    if (r->finished) return MT_OK;
     buf b = {0};
     int rc = MT_OK;
     if (r->ns) { /* series: ids as deltas (ascending), then the values */
         put_uv(&b, r->ns);
         for (size_t i = 0; i < r->ns; i++) put_uv(&b, r->sid[i] - (i ? r->sid[i - 1] : 0));
         put_vals(&b, r->sv, NULL, r->ns);
-        rc = b.rc ? b.rc : store(t, 'S', r->hour, &b);
+        rc = b.rc ? b.rc : pack(r, 0, &b);
     }
     /* groups, in key order; a key longer than LMDB's keys is left out as it always was */
     size_t *order = r->ng ? malloc(r->ng * sizeof *order) : NULL;
@@ -358,7 +374,7 @@ int mt_rollups_store(mt_rollups *r, mt_kv_txn *t)
         }
         put_vals(&b, gv, order, n);
         put(&b, sketches.p, sketches.len);
-        rc = b.rc ? b.rc : store(t, 'G', r->hour, &b);
+        rc = b.rc ? b.rc : pack(r, 1, &b);
     }
     mt_sketch_free(sk);
     free(by);
@@ -367,6 +383,21 @@ int mt_rollups_store(mt_rollups *r, mt_kv_txn *t)
     free(refs);
     free(gv);
     free(b.p);
+    if (rc) return rc;
+    drop_values(r);
+    r->finished = true;
+    return MT_OK;
+}
+
+int mt_rollups_store(mt_rollups *r, mt_kv_txn *t)
+{
+    int rc = mt_rollups_finish(r);
+    for (int k = 0; !rc && k < 2; k++) {
+        if (!r->z[k]) continue;
+        uint8_t key[5] = {k ? 'G' : 'S'};
+        mt_engine_hour_key(key + 1, r->hour);
+        rc = mt_kv_put(t, MT_DB_ROLLUPS, key, 5, r->z[k], r->zl[k]);
+    }
     return rc;
 }
 

@@ -124,6 +124,9 @@ static int seal_hour(mt_engine *e, int64_t hour, uint32_t gen, uint64_t *bytes, 
     int rc = mt_hf_begin(e->dir, hour, gen, &w);
     if (rc) return rc; /* w was never made */
     for (uint32_t id = 1; !rc && id <= e->index.n; id++) rc = seal_series(e, w, old, id, hour, ro);
+    int64_t t0 = mt_mono_ns();
+    if (!rc) rc = mt_rollups_finish(ro); /* the hour's values go before the next hour's come */
+    e->st.rollup_seconds += (double)(mt_mono_ns() - t0) / 1e9;
     if (rc) {
         mt_hf_abort(w);
         return rc;
@@ -140,19 +143,20 @@ int mt_seal_log_rewrite(mt_engine *e, mt_kv_txn *t, const int64_t *due, size_t n
     for (uint32_t id = 1; !rc && id <= e->index.n && id < e->head.cap; id++) {
         const mt_head_series *s = &e->head.s[id];
         mt_vtype type = (mt_vtype)e->index.ents[id].type;
-        for (uint32_t i = 0; !rc && i < s->n; i++) {
-            if (mt_head_in_hours(due, ndue, s->ts[i])) continue;
-            mt_val v = s->v[i];
-            const char *str = NULL;
-            if (type == MT_VT_STRING) {
-                str = s->strs + MT_VAL_STR_OFF(v);
-                v.u = MT_VAL_STR_LEN(v);
-            }
-            rc = mt_rec_add(&e->rec, id, s->ts[i], type, v, str);
-            ++*points;
-            if (!rc && e->rec.npoints >= RECORD_POINTS) {
-                rc = mt_engine_put_record(e, t);
-                mt_rec_reset(&e->rec);
+        for (uint32_t k = 0; !rc && k < s->nb; k++) {
+            if (mt_head_hour_in(due, ndue, s->b[k].hour)) continue;
+            mt_head_cursor c;
+            mt_head_cursor_init(&c, &s->b[k], type);
+            int64_t ts;
+            mt_val v;
+            const char *str;
+            while (!rc && mt_head_cursor_next(&c, &ts, &v, &str)) {
+                rc = mt_rec_add(&e->rec, id, ts, type, v, str);
+                ++*points;
+                if (!rc && e->rec.npoints >= RECORD_POINTS) {
+                    rc = mt_engine_put_record(e, t);
+                    mt_rec_reset(&e->rec);
+                }
             }
         }
     }
@@ -347,6 +351,7 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
     } else if (ndue) {
         rc = mt_engine_publish(e, pub, nd, drop_sealed, &rj);
         *nhours = nd;
+        mt_kv_unmap_pages(e->kv); /* the trim walked the log's records: mt_kv.h */
     }
     free(pub);
     for (size_t i = 0; i < nd; i++) {

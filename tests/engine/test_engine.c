@@ -273,6 +273,125 @@ Test(engine, every_type_round_trips_through_seal_and_reopen)
     mt_engine_close(e);
 }
 
+/* The head keeps points encoded (mt_head.c, "Buckets"): every bit pattern, stamp and arrival
+   order must come back as written, before a seal, after it and after a reopen. */
+#define NBITS 3000
+
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+typedef struct wpoint {
+    int64_t ts;
+    uint64_t bits;
+    int order;
+} wpoint;
+
+static int wpoint_cmp(const void *a, const void *b)
+{
+    const wpoint *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return x->order - y->order;
+}
+
+Test(engine, the_head_keeps_every_float_bit_pattern_and_the_last_write_of_a_stamp)
+{
+    static wpoint w[NBITS];
+    uint64_t x = 88172645463325252ULL;
+    const double special[] = {-0.0,
+                              0.0,
+                              1.5,
+                              2.25,
+                              3.125,
+                              1e300,
+                              -1e-310,
+                              0.1 + 0.2,
+                              1e15,
+                              123456.789,
+                              __builtin_inf(),
+                              -__builtin_inf(),
+                              9007199254740993.0};
+    for (int i = 0; i < NBITS; i++) {
+        /* three hours, out of order, many stamps written twice or more */
+        w[i].ts = T0 + (int64_t)(xorshift(&x) % (3 * 360)) * 10 * S + (i % 5 == 0 ? 1 : 0);
+        w[i].order = i;
+        uint64_t r = xorshift(&x);
+        double d;
+        switch (i % 4) {
+        case 0: w[i].bits = r; break; /* any pattern: NaN payloads, subnormals */
+        case 1: d = (double)(int64_t)(r % 100000) / 100.0, memcpy(&w[i].bits, &d, 8); break;
+        case 2: d = (double)(int64_t)(r % 1000) / 8.0 - 50, memcpy(&w[i].bits, &d, 8); break;
+        default: d = special[r % (sizeof special / sizeof *special)]; memcpy(&w[i].bits, &d, 8);
+        }
+    }
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    char k[512];
+    size_t kl = key(k, "bits", "f");
+    for (int i = 0; i < NBITS; i++) {
+        mt_val v = {.u = w[i].bits};
+        cr_assert_eq(mt_batch_add(b, k, kl, w[i].ts, MT_VT_FLOAT, v, NULL), MT_OK);
+        if (i % 500 == 499) write_ok(e, b, 500);
+    }
+    qsort(w, NBITS, sizeof *w, wpoint_cmp);
+    size_t want = 0;
+    for (int i = 0; i < NBITS; i++) {
+        if (want && w[want - 1].ts == w[i].ts) want--;
+        w[want++] = w[i];
+    }
+    uint32_t id;
+    mt_vtype type;
+    cr_assert_eq(mt_engine_series_lookup(e, k, kl, &id, &type), MT_OK);
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+        if (round == 2) {
+            mt_engine_close(e);
+            e = open_engine();
+        }
+        mt_scan *s;
+        cr_assert_eq(mt_scan_open(e, id, T0 - H, T0 + 4 * H, &s), MT_OK);
+        mt_points p;
+        size_t n = 0;
+        while (mt_scan_next(s, &p) == MT_OK)
+            for (size_t j = 0; j < p.n; j++, n++) {
+                cr_assert_lt(n, want);
+                cr_assert_eq(p.ts[j], w[n].ts, "round %d point %zu", round, n);
+                cr_assert_eq(p.vals[j].u, w[n].bits, "round %d point %zu: %016llx, wrote %016llx",
+                             round, n, (unsigned long long)p.vals[j].u,
+                             (unsigned long long)w[n].bits);
+            }
+        cr_assert_eq(n, want, "round %d", round);
+        mt_scan_close(s);
+    }
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, the_head_holds_regular_points_in_a_few_bytes_each)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    uint64_t x = 7;
+    for (int t = 0; t < 360; t++) { /* an hour of 100 series every 10 s, values with 2 decimals */
+        for (int h = 0; h < 100; h++) {
+            char host[16];
+            snprintf(host, sizeof host, "h%d", h);
+            add_f(b, host, "usage", T0 + t * 10 * S, (double)(int64_t)(xorshift(&x) % 10000) / 100);
+        }
+        write_ok(e, b, 100);
+    }
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_assert_eq(st.head_points, 36000);
+    /* plain arrays took 16 bytes a point, and up to twice that with their slack */
+    cr_assert_lt((double)st.head_bytes / (double)st.head_points, 6.0, "%llu bytes for %llu points",
+                 (unsigned long long)st.head_bytes, (unsigned long long)st.head_points);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 Test(engine, hours_seal_by_event_time_after_the_grace)
 {
     mt_engine *e = open_engine();
