@@ -143,20 +143,45 @@ mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour)
 }
 
 /* Map the hour's current file and check its size against the index's: no byte read. */
-static int hour_map(mt_engine *e, mt_hour_desc *d)
+static int hour_map(mt_engine *e, const mt_hour_desc *d, mt_hfmap **map)
 {
     char path[4096];
     mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? MT_ECORRUPT : -errno;
-    int rc = mt_hfmap_open(fd, &d->map);
+    int rc = mt_hfmap_open(fd, map);
     close(fd);                                             /* the mapping keeps the file */
-    if (!rc && d->map->size != d->bytes) rc = MT_ECORRUPT; /* truncated or replaced by another */
+    if (!rc && (*map)->size != d->bytes) rc = MT_ECORRUPT; /* truncated or replaced by another */
     if (rc) {
-        mt_hfmap_release(d->map);
-        d->map = NULL;
+        mt_hfmap_release(*map);
+        *map = NULL;
     }
     return rc;
+}
+
+/* The hour's live part, made when missing (under e->hload, or the exclusive lock with no
+   writer thread); NULL short of memory. */
+static mt_hour_live *hour_live(mt_hour_desc *d)
+{
+    mt_hour_live *l = d->live;
+    if (l) return l;
+    l = calloc(1, sizeof *l);
+    if (l) __atomic_store_n(&d->live, l, __ATOMIC_RELEASE);
+    return l;
+}
+
+/* Record why the hour's file cannot be read (nothing short of memory: its next read finds it
+   again). */
+static void hour_bad(mt_hour_desc *d, int rc)
+{
+    mt_hour_live *l = hour_live(d);
+    if (l) __atomic_store_n(&l->bad, rc, __ATOMIC_RELAXED);
+}
+
+static int hour_bad_now(const mt_hour_desc *d)
+{
+    const mt_hour_live *l = __atomic_load_n(&d->live, __ATOMIC_ACQUIRE);
+    return l ? __atomic_load_n(&l->bad, __ATOMIC_RELAXED) : MT_OK;
 }
 
 /*
@@ -188,26 +213,30 @@ static uint64_t footer_size(const mt_hf_index *ix)
 
 int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
 {
-    __atomic_store_n(&d->used, __atomic_add_fetch(&e->clock, 1, __ATOMIC_RELAXED),
-                     __ATOMIC_RELAXED);
-    if (__atomic_load_n(&d->idx, __ATOMIC_ACQUIRE)) return MT_OK;
-    pthread_mutex_lock(&e->hload);
-    int rc = d->bad;
-    if (!rc && !d->map) { /* the writer's process maps on first use (hour_check) */
-        rc = hour_map(e, d);
-        if (rc && rc != -ENOMEM) __atomic_store_n(&d->bad, rc, __ATOMIC_RELAXED);
+    uint64_t now = __atomic_add_fetch(&e->clock, 1, __ATOMIC_RELAXED);
+    mt_hour_live *l = __atomic_load_n(&d->live, __ATOMIC_ACQUIRE);
+    if (l) {
+        __atomic_store_n(&l->used, now, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&l->idx, __ATOMIC_ACQUIRE)) return MT_OK;
     }
-    if (!rc && !d->idx) {
+    pthread_mutex_lock(&e->hload);
+    int rc = (l = hour_live(d)) ? l->bad : -ENOMEM;
+    if (l) __atomic_store_n(&l->used, now, __ATOMIC_RELAXED);
+    if (!rc && !l->map) { /* mapped on first use (hour_check) */
+        rc = hour_map(e, d, &l->map);
+        if (rc && rc != -ENOMEM) __atomic_store_n(&l->bad, rc, __ATOMIC_RELAXED);
+    }
+    if (!rc && !l->idx) {
         mt_hf_index *ix = calloc(1, sizeof *ix);
-        rc = ix ? mt_hf_read_index_map(d->map, d->hour, ix) : -ENOMEM;
+        rc = ix ? mt_hf_read_index_map(l->map, d->hour, ix) : -ENOMEM;
         if (rc) {
             free(ix);
             if (rc != -ENOMEM) {
-                __atomic_store_n(&d->bad, rc, __ATOMIC_RELAXED);
+                __atomic_store_n(&l->bad, rc, __ATOMIC_RELAXED);
                 __atomic_add_fetch(&e->st.hours_unreadable, 1, __ATOMIC_RELAXED);
             }
         } else {
-            __atomic_store_n(&d->idx, ix, __ATOMIC_RELEASE);
+            __atomic_store_n(&l->idx, ix, __ATOMIC_RELEASE);
             __atomic_add_fetch(&e->footers, 1, __ATOMIC_RELAXED);
             __atomic_add_fetch(&e->footer_bytes, footer_size(ix), __ATOMIC_RELAXED);
         }
@@ -216,17 +245,21 @@ int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d)
     return rc;
 }
 
+/* Free the hour's live part: its footer, its mapping (a scan holding it keeps its own
+   reference) and what was known of it (exclusive lock, or close). */
 static void hour_release(mt_engine *e, mt_hour_desc *d)
 {
-    if (d->idx) {
+    mt_hour_live *l = d->live;
+    if (!l) return;
+    if (l->idx) {
         __atomic_sub_fetch(&e->footers, 1, __ATOMIC_RELAXED);
-        __atomic_sub_fetch(&e->footer_bytes, footer_size(d->idx), __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&e->footer_bytes, footer_size(l->idx), __ATOMIC_RELAXED);
     }
-    mt_hfmap_release(d->map);
-    mt_hf_index_free(d->idx);
-    free(d->idx);
-    d->map = NULL;
-    d->idx = NULL;
+    mt_hfmap_release(l->map);
+    mt_hf_index_free(l->idx);
+    free(l->idx);
+    free(l);
+    d->live = NULL;
 }
 
 /* Insert or replace an hour (writer, under the exclusive lock). */
@@ -247,9 +280,9 @@ int mt_engine_hour_parse(const void *v, size_t vl, uint32_t *gen, uint64_t *byte
     return MT_OK;
 }
 
-int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes,
-                       uint64_t sealed_seq)
+int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
 {
+    assert(hour >= INT32_MIN && hour <= INT32_MAX); /* from a timestamp, or a 32-bit key */
     mt_hour_desc *d = mt_engine_hour(e, hour);
     if (d) {
         e->st.block_bytes -= d->bytes;
@@ -277,10 +310,12 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes,
         e->nhours++;
         d = &e->hours[at];
     }
-    *d = (mt_hour_desc){.hour = hour, .gen = gen, .bytes = bytes, .sealed_seq = sealed_seq};
+    *d = (mt_hour_desc){.hour = (int32_t)hour, .gen = gen, .bytes = bytes};
     e->st.block_bytes += bytes;
     e->st.sealed_hours = e->nhours;
-    return d->bad = hour_check(e, d);
+    int rc = hour_check(e, d);
+    if (rc && rc != -ENOMEM) hour_bad(d, rc);
+    return rc;
 }
 
 void mt_engine_hour_remove(mt_engine *e, int64_t hour)
@@ -341,7 +376,7 @@ int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (p[i].drop)
             mt_engine_hour_remove(e, p[i].hour);
-        else if (mt_engine_hour_set(e, p[i].hour, p[i].gen, p[i].bytes, p[i].sealed_seq) == -ENOMEM)
+        else if (mt_engine_hour_set(e, p[i].hour, p[i].gen, p[i].bytes) == -ENOMEM)
             rc = -ENOMEM;
         else
             e->st.hour_files_written++;
@@ -360,7 +395,8 @@ int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
 
 static int by_use(const void *a, const void *b)
 {
-    uint64_t x = (*(mt_hour_desc *const *)a)->used, y = (*(mt_hour_desc *const *)b)->used;
+    uint64_t x = (*(mt_hour_desc *const *)a)->live->used;
+    uint64_t y = (*(mt_hour_desc *const *)b)->live->used;
     return (x > y) - (x < y);
 }
 
@@ -372,16 +408,11 @@ void mt_engine_trim_footers(mt_engine *e)
     mt_hour_desc **v = malloc(e->nhours * sizeof *v);
     size_t n = 0;
     for (size_t i = 0; v && i < e->nhours; i++)
-        if (e->hours[i].idx) v[n++] = &e->hours[i];
+        if (e->hours[i].live && e->hours[i].live->idx) v[n++] = &e->hours[i];
     if (v) qsort(v, n, sizeof *v, by_use); /* least recently used first */
-    for (size_t i = 0; i < n && e->footer_bytes > cap; i++) {
-        mt_hour_desc *d = v[i];
-        __atomic_sub_fetch(&e->footers, 1, __ATOMIC_RELAXED);
-        __atomic_sub_fetch(&e->footer_bytes, footer_size(d->idx), __ATOMIC_RELAXED);
-        mt_hf_index_free(d->idx);
-        free(d->idx);
-        d->idx = NULL; /* parsed again from the mapping when read */
-    }
+    /* the footer goes with the mapping and the rest of the live part: mapped and parsed again
+       when read, the hour costs its descriptor alone meanwhile */
+    for (size_t i = 0; i < n && e->footer_bytes > cap; i++) hour_release(e, v[i]);
     free(v);
     pthread_rwlock_unlock(&e->lock);
 }
@@ -476,13 +507,46 @@ static mt_vtype replay_type(void *ud, uint32_t id)
     return id >= 1 && id <= e->index.n ? (mt_vtype)e->index.ents[id].type : MT_VT_COUNT;
 }
 
-/* A point of record e->replay_seq: back into the head unless its hour's file holds it. */
+/* The sealed_seq of an hour among e->replay_sealed (ascending), 0 when not there. */
+static uint64_t replay_sealed_seq(const mt_engine *e, int64_t hour)
+{
+    size_t lo = 0, hi = e->nreplay_sealed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->replay_sealed[mid].hour < hour)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < e->nreplay_sealed && e->replay_sealed[lo].hour == hour
+               ? e->replay_sealed[lo].sealed_seq
+               : 0;
+}
+
+/* Note an hour's sealed_seq for the replay (open reads the hours ascending). */
+static int replay_sealed_add(mt_engine *e, int64_t hour, uint64_t sealed_seq)
+{
+    if (e->nreplay_sealed == e->replay_sealed_cap) {
+        size_t cap = e->replay_sealed_cap ? e->replay_sealed_cap * 2 : 16;
+        mt_replay_hour *n = realloc(e->replay_sealed, cap * sizeof *n);
+        if (!n) return -ENOMEM;
+        e->replay_sealed = n;
+        e->replay_sealed_cap = cap;
+    }
+    e->replay_sealed[e->nreplay_sealed++] = (mt_replay_hour){hour, sealed_seq};
+    return MT_OK;
+}
+
+/*
+ * A point of record e->replay_seq: back into the head unless its hour's file holds it. An hour
+ * with a file whose sealed_seq is before the log's first record holds none of the log's points
+ * (they came later): only the others are looked up.
+ */
 static int replay_point(void *ud, const mt_rec_point *p)
 {
     mt_engine *e = ud;
     e->replay_points++;
-    const mt_hour_desc *d = mt_engine_hour(e, mt_hour_of(p->ts));
-    if (d && d->sealed_seq >= e->replay_seq) return MT_OK;
+    if (replay_sealed_seq(e, mt_hour_of(p->ts)) >= e->replay_seq) return MT_OK;
     return mt_head_append(&e->head, p->id, p->ts, (mt_vtype)e->index.ents[p->id].type, p->v, p->str,
                           e->replay_seq, e->opt.clock_ns(e->opt.clock_ud));
 }
@@ -587,10 +651,29 @@ static int recover(mt_engine *e)
     if (!rc) rc = verify_db(t, MT_DB_META);
     if (!rc) rc = verify_db(t, MT_DB_SERIES);
     if (!rc) rc = verify_db(t, MT_DB_POSTINGS);
-    /* sealed hours */
+    /* the head log's first record: the hours sealed before it need no sealed_seq at replay */
     mt_kv_cursor *c = NULL;
     const void *k, *v;
     size_t kl, vl;
+    uint64_t first_seq = UINT64_MAX;
+    if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
+    if (!rc) {
+        k = NULL;
+        int fr = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
+        if (fr == MT_OK || (fr == MT_ECORRUPT && k)) first_seq = seq_of(k, kl);
+        if (fr == MT_ECORRUPT && !k) first_seq = 0; /* replay meets it: every hour noted */
+        if (fr && fr != MT_ENOTFOUND && fr != MT_ECORRUPT) rc = fr;
+    }
+    mt_kv_cursor_close(c);
+    c = NULL;
+    /* sealed hours, into an array of their number: grown by doubling, a year's would leave the
+       smaller copies behind in the heap */
+    size_t nh = 0;
+    if (!rc) rc = mt_kv_count(t, MT_DB_HOURS, &nh);
+    if (!rc && nh > e->hours_cap) {
+        mt_hour_desc *hs = realloc(e->hours, nh * sizeof *hs);
+        if (hs) e->hours = hs, e->hours_cap = nh; /* else grown one by one below */
+    }
     if (!rc) rc = mt_kv_cursor_open(t, MT_DB_HOURS, &c);
     int r = rc;
     for (r = rc ? rc : mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); !rc && r == MT_OK;
@@ -606,9 +689,10 @@ static int recover(mt_engine *e)
                                  (uint32_t)kb[2] << 8 | kb[3]) -
                        0x80000000LL;
         /* a missing or damaged file is reported by the scans that need it */
-        int hr = mt_engine_hour_set(e, hour, g, bytes, sealed);
+        int hr = mt_engine_hour_set(e, hour, g, bytes);
         if (hr == -ENOMEM) rc = hr;
         if (hr && hr != -ENOMEM) e->st.hours_unreadable++;
+        if (!rc && sealed && sealed >= first_seq) rc = replay_sealed_add(e, hour, sealed);
     }
     if (!rc && r != MT_ENOTFOUND) rc = r; /* a damaged hours record: not "no more hours" */
     mt_kv_cursor_close(c);
@@ -648,6 +732,9 @@ static int recover(mt_engine *e)
         k = NULL; /* set again by a step that reached a record */
     }
     mt_kv_cursor_close(c);
+    free(e->replay_sealed); /* replayed */
+    e->replay_sealed = NULL;
+    e->nreplay_sealed = e->replay_sealed_cap = 0;
     e->last_txnid = mt_kv_txn_id(t);
     if (rc)
         mt_kv_abort(t);
@@ -1333,7 +1420,7 @@ int mt_engine_chunks(mt_engine *e, int (*fn)(void *ud, const mt_chunk_info *c), 
             bad++;
             continue;
         }
-        const mt_hf_index *ix = e->hours[h].idx;
+        const mt_hf_index *ix = e->hours[h].live->idx;
         for (size_t i = 0; i < ix->n && !rc; i++) {
             mt_chunk_info c = mt_hf_entry_info(e->hours[h].hour, &ix->e[i]);
             rc = fn(ud, &c);
@@ -1372,8 +1459,9 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
         pthread_rwlock_wrlock(&e->lock);
         for (size_t i = 0; i < e->nhours; i++) {
             mt_hour_desc *d = &e->hours[i];
-            int bad = d->map || d->bad ? MT_OK : hour_stat(e, d);
-            if (bad && bad != -ENOMEM) __atomic_store_n(&d->bad, bad, __ATOMIC_RELAXED);
+            const mt_hour_live *l = d->live;
+            int bad = l && (l->map || l->bad) ? MT_OK : hour_stat(e, d);
+            if (bad && bad != -ENOMEM) hour_bad(d, bad);
             if (bad && bad != -ENOMEM) e->st.hours_unreadable++;
         }
         pthread_rwlock_unlock(&e->lock);
@@ -1381,7 +1469,7 @@ size_t mt_engine_damage(mt_engine *e, void (*fn)(void *ud, const char *line), vo
     pthread_rwlock_rdlock(&e->lock);
     for (size_t i = 0; i < e->nhours; i++) {
         const mt_hour_desc *d = &e->hours[i];
-        if (!__atomic_load_n(&d->bad, __ATOMIC_RELAXED)) continue; /* readable, or not read yet */
+        if (!hour_bad_now(d)) continue; /* readable, or not read yet */
         mt_hf_path(path, sizeof path, e->dir, d->hour, d->gen);
         mt_time_format(d->hour * MT_HOUR_NS, when, sizeof when);
         snprintf(line, sizeof line, "hour %s, file %s: %s", when, path,

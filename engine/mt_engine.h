@@ -74,8 +74,9 @@ typedef struct mt_engine_options {
     bool nosync;                /* true: commits skip fsync (loses recent commits on power loss) */
     size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */
     uint64_t footer_cache;      /* bytes of parsed hour footers kept in memory; past it the
-                                   least recently read are dropped by the writer thread and
-                                   parsed again when read (default 256 MiB; 0: the default) */
+                                   least recently read are dropped with their files' mappings
+                                   by the writer thread, and mapped and parsed again when read
+                                   (default 256 MiB; 0: the default) */
     int zstd_level;             /* hour-file chunks (default 9) */
     bool auto_seal;             /* seal due hours on the writer thread (default true) */
     bool read_only;             /* a snapshot for reading, beside a metrond that writes:

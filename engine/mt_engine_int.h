@@ -302,25 +302,44 @@ typedef struct mt_card {
 } mt_card;
 
 /*
- * A sealed hour. Opening the data dir checks each current file's size
- * against the index's (a reader process also maps it then: the mapping
- * keeps a replaced file readable for its snapshot; the writer's process
- * maps on first use); the footer is parsed on first use
- * (mt_engine_hour_index), so opening and memory do not grow with what is
- * kept but with what is read. map and idx are set under e->hload, idx
- * published atomically after map; idx is freed only by the writer under
- * the exclusive lock (the footer cache), map only when the hour goes.
+ * What a sealed hour holds while it is being read: made on first use
+ * (mt_engine_hour_index, under e->hload) and published atomically in its
+ * descriptor; freed only by the writer under the exclusive lock, when the
+ * footer cache lets the footer go (mt_engine_trim_footers) or the hour
+ * goes, so a reader holding the shared lock may use it. idx is published
+ * atomically after map.
+ */
+typedef struct mt_hour_live {
+    mt_hfmap *map;    /* the current generation, mapped; NULL until read, or unreadable */
+    mt_hf_index *idx; /* parsed footer, NULL until needed (atomic: readers load it) */
+    uint64_t used;    /* e->clock when idx was last asked for (atomic): the cache's order */
+    int bad;          /* why the file cannot be read (0: not known to be unreadable) */
+} mt_hour_live;
+
+/*
+ * A sealed hour: 24 bytes while it is only kept, so that memory does not
+ * grow with the history kept but with what is read (docs/storage.md,
+ * "Known gaps"). Opening the data dir checks each current file's size
+ * against the index's (metrond; a reader process looks at none: its
+ * snapshot keeps a replaced file, mt_engine_bury); the file is mapped and
+ * its footer parsed on first use (mt_engine_hour_index). The hour's
+ * sealed_seq is not kept: open's replay holds it for the hours the head log
+ * may still name (e->replay_sealed), retention reads it from the hours
+ * record it rewrites.
  */
 typedef struct mt_hour_desc {
-    int64_t hour;
-    uint32_t gen;
-    uint64_t bytes;
-    uint64_t sealed_seq; /* the file holds every point of the log's records up to this one */
-    mt_hfmap *map;       /* the current generation, mapped; NULL when it could not be read */
-    mt_hf_index *idx;    /* parsed footer, NULL until needed (atomic: readers load it) */
-    int bad;             /* why the file cannot be read (0: not known to be unreadable) */
-    uint64_t used;       /* e->clock when idx was last asked for (atomic): the cache's order */
+    int32_t hour;       /* hour index: the hours record's key holds 32 bits too */
+    uint32_t gen;       /* the current generation */
+    uint64_t bytes;     /* its file's size */
+    mt_hour_live *live; /* NULL until first read (atomic: readers load it) */
 } mt_hour_desc;
+_Static_assert(sizeof(mt_hour_desc) == 24, "an hour kept costs 24 bytes (bench/history.sh)");
+
+/* A sealed hour whose sealed_seq is at or after the head log's first record at open. */
+typedef struct mt_replay_hour {
+    int64_t hour;
+    uint64_t sealed_seq; /* replay skips its points of records up to this one */
+} mt_replay_hour;
 
 /* A replaced generation's file, kept while another process's snapshot may still name it. */
 typedef struct mt_grave {
@@ -374,6 +393,8 @@ struct mt_engine {
     size_t ngraves, graves_cap;
     mt_kv_txn *snap;                    /* a read-only engine's snapshot, open until close */
     uint64_t replay_seq, replay_points; /* open: the head record being replayed */
+    mt_replay_hour *replay_sealed;      /* open: the hours the log may hold sealed points of */
+    size_t nreplay_sealed, replay_sealed_cap;
     uint32_t next_gen;
     mt_recbuf rec;
     mt_engine_stats st;
@@ -394,8 +415,10 @@ static inline int64_t mt_hour_of(int64_t ts)
 mt_hour_desc *mt_engine_hour(mt_engine *e, int64_t hour);
 /*
  * The hour's footer, parsed on first use from its mapping (under e->lock,
- * shared or exclusive, or on the writer thread): MT_OK with d->idx set, or
- * why the file cannot be read (kept in d->bad: later calls say it again).
+ * shared or exclusive, or on the writer thread): MT_OK with d->live->map
+ * and d->live->idx set (valid while the lock is held, or on the writer
+ * thread until it trims or publishes), or why the file cannot be read (kept
+ * in d->live->bad: later calls say it again), or -ENOMEM.
  */
 int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d);
 
@@ -414,12 +437,11 @@ int mt_engine_hour_index(mt_engine *e, mt_hour_desc *d);
  */
 typedef struct mt_publish {
     int64_t hour;
-    uint32_t gen;        /* the new generation (unused when drop) */
-    uint64_t bytes;      /* its size */
-    uint64_t sealed_seq; /* log records up to it are in the file (mt_hour_desc) */
-    bool drop;           /* the hour goes whole */
-    bool had_old;        /* a generation is replaced: old_gen */
-    uint32_t old_gen;    /* unlinked after the switch */
+    uint32_t gen;     /* the new generation (unused when drop) */
+    uint64_t bytes;   /* its size */
+    bool drop;        /* the hour goes whole */
+    bool had_old;     /* a generation is replaced: old_gen */
+    uint32_t old_gen; /* unlinked after the switch */
 } mt_publish;
 int mt_engine_publish(mt_engine *e, const mt_publish *p, size_t n,
                       void (*also)(mt_engine *e, void *ud), void *ud);
@@ -429,18 +451,22 @@ void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n);
 void mt_engine_bury(mt_engine *e);
 
 /*
- * Drop the least recently used parsed footers until their bytes are within
- * opt.footer_cache (writer thread; takes the exclusive lock only when over:
- * no reader holds a footer across it, scans copy what they need under the
- * shared lock).
+ * Drop the least recently used parsed footers, each with its hour's live
+ * part (mapping included: a scan holds its own reference), until their
+ * bytes are within opt.footer_cache (writer thread; takes the exclusive
+ * lock only when over: no reader holds a footer across it, scans copy what
+ * they need under the shared lock).
  */
 void mt_engine_trim_footers(mt_engine *e);
 
 /* Forget a sealed hour and unmap its file (writer, exclusive lock); its file stays. */
 void mt_engine_hour_remove(mt_engine *e, int64_t hour);
-/* Insert or replace a sealed hour and load its file (writer, exclusive lock). */
-int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes,
-                       uint64_t sealed_seq);
+/*
+ * Insert or replace a sealed hour (writer, exclusive lock; or open): metrond
+ * checks its file's size. -ENOMEM when it could not be recorded, else MT_OK
+ * or why its file cannot be read (the hour is recorded all the same).
+ */
+int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
 /* An hours record's value (docs/format.md): u32 LE generation, u64 LE file bytes, u64 LE
    sealed_seq; format 2 wrote the first 12 bytes only (sealed_seq 0: the log then held no
    point of a sealed generation). */

@@ -23,7 +23,6 @@ typedef struct plan {
     uint64_t bytes; /* rewritten: the new file's size */
     uint32_t old_gen;
     uint64_t old_bytes;
-    uint64_t sealed_seq; /* the hour's, kept by a rewrite */
 } plan;
 
 typedef struct job {
@@ -69,11 +68,12 @@ static int rewrite(mt_engine *e, mt_hour_desc *d, const int64_t *keep, int64_t n
 {
     mt_hf_writer *w;
     pl->gen = e->next_gen++;
+    const mt_hour_live *l = d->live; /* read by run(): the writer thread keeps it */
     int rc = mt_hf_begin(e->dir, d->hour, pl->gen, &w);
-    for (size_t i = 0; !rc && i < d->idx->n; i++) {
-        const mt_hf_entry *en = &d->idx->e[i];
+    for (size_t i = 0; !rc && i < l->idx->n; i++) {
+        const mt_hf_entry *en = &l->idx->e[i];
         if (expired(d->hour, keep[en->id], now)) continue;
-        rc = mt_hf_add(w, en, d->map->base + en->off, en->len, MT_INDEX_KEY(&e->index, en->id),
+        rc = mt_hf_add(w, en, l->map->base + en->off, en->len, MT_INDEX_KEY(&e->index, en->id),
                        MT_INDEX_KEYLEN(&e->index, en->id));
     }
     if (rc) {
@@ -90,6 +90,8 @@ typedef struct index_job {
     int64_t rollup_before;
     mt_retention_result *res;
     uint64_t seq_before;
+    bool dropped;        /* an hour goes whole ... */
+    uint64_t drop_seq;   /* ... the greatest sealed_seq of those */
     bool log_rewritten;  /* the head log was written again ... */
     uint64_t log_points; /* ... with this many points */
 } index_job;
@@ -119,10 +121,7 @@ static int drop_old_records(mt_engine *e, mt_kv_txn *t, index_job *j)
 {
     uint64_t first;
     int rc = first_log_seq(t, &first);
-    bool needed = false;
-    for (size_t i = 0; !rc && first && i < j->np; i++)
-        needed |= j->plans[i].drop && j->plans[i].sealed_seq >= first;
-    if (rc || !needed) return rc;
+    if (rc || !first || !j->dropped || j->drop_seq < first) return rc;
     j->log_rewritten = true;
     return mt_seal_log_rewrite(e, t, NULL, 0, &j->log_points);
 }
@@ -140,21 +139,40 @@ static void log_follows(mt_engine *e, void *ud)
     if (j->log_rewritten) mt_seal_log_rewritten(e, j->seq_before, j->log_points);
 }
 
+/* The sealed_seq of an hour, from its record in t (memory does not keep it: mt_hour_desc). */
+static int sealed_seq_of(mt_kv_txn *t, const uint8_t key[4], uint64_t *seq)
+{
+    const void *v;
+    size_t vl;
+    uint32_t gen;
+    uint64_t bytes;
+    int rc = mt_kv_get(t, MT_DB_HOURS, key, 4, &v, &vl);
+    if (rc == MT_ENOTFOUND) return MT_ECORRUPT; /* an hour in memory is in the index */
+    return rc ? rc : mt_engine_hour_parse(v, vl, &gen, &bytes, seq);
+}
+
 /* Retention's transaction: expired rollups go, the hours' new generations or their deletion. */
 static int index_body(mt_engine *e, mt_kv_txn *t, void *ud)
 {
     index_job *j = ud;
     j->res->rollup_hours_dropped = 0; /* counted again if a full map made this run again */
+    j->dropped = false;
+    j->drop_seq = 0;
     int rc = j->rollups ? mt_rollups_drop(t, j->rollup_before, false, &j->res->rollup_hours_dropped)
                         : MT_OK;
     for (size_t i = 0; !rc && i < j->np; i++) {
         uint8_t key[4], val[MT_HOUR_VAL];
         const plan *pl = &j->plans[i];
+        uint64_t seq = 0;
         mt_engine_hour_key(key, pl->hour);
+        rc = sealed_seq_of(t, key, &seq); /* a rewrite keeps it; a drop may need the log's */
+        if (rc) break;
         if (pl->drop) {
+            j->dropped = true;
+            if (seq > j->drop_seq) j->drop_seq = seq;
             rc = mt_kv_del(t, MT_DB_HOURS, key, 4);
         } else {
-            mt_engine_hour_val(val, pl->gen, pl->bytes, pl->sealed_seq);
+            mt_engine_hour_val(val, pl->gen, pl->bytes, seq);
             rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, sizeof val);
         }
     }
@@ -191,9 +209,10 @@ static int run(mt_engine *e, void *ud)
         mt_hour_desc *d = &e->hours[h];
         if (!expired(d->hour, shortest, j->now)) break; /* ascending: the rest are younger */
         if ((rc = mt_engine_hour_index(e, d))) break;
+        const mt_hf_index *ix = d->live->idx;
         size_t gone = 0;
-        for (size_t i = 0; i < d->idx->n; i++) {
-            const mt_hf_entry *en = &d->idx->e[i];
+        for (size_t i = 0; i < ix->n; i++) {
+            const mt_hf_entry *en = &ix->e[i];
             if (!expired(d->hour, keep[en->id], j->now)) continue;
             gone++;
             res->points_dropped += en->count;
@@ -201,11 +220,8 @@ static int run(mt_engine *e, void *ud)
         if (!gone) continue;
         res->chunks_dropped += gone;
         plan *pl = &plans[np++];
-        *pl = (plan){.hour = d->hour,
-                     .drop = gone == d->idx->n,
-                     .old_gen = d->gen,
-                     .old_bytes = d->bytes,
-                     .sealed_seq = d->sealed_seq};
+        *pl = (plan){
+            .hour = d->hour, .drop = gone == ix->n, .old_gen = d->gen, .old_bytes = d->bytes};
         if (pl->drop)
             res->hours_dropped++;
         else
@@ -230,7 +246,6 @@ static int run(mt_engine *e, void *ud)
         pub[i] = (mt_publish){.hour = plans[i].hour,
                               .gen = plans[i].gen,
                               .bytes = plans[i].bytes,
-                              .sealed_seq = plans[i].sealed_seq,
                               .drop = plans[i].drop,
                               .had_old = true,
                               .old_gen = plans[i].old_gen};

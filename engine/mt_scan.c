@@ -68,10 +68,10 @@ static int note_chunks(mt_engine *e, mt_scan *s, uint32_t id)
         int hr = mt_engine_hour_index(e, d);
         if (hr == -ENOMEM) return hr;
         if (hr == MT_OK) {
-            const mt_hf_entry *en = mt_hf_find(d->idx, id);
+            const mt_hf_entry *en = mt_hf_find(d->live->idx, id);
             if (!en || en->max_ts < s->from || en->min_ts >= s->to) continue;
             c.ent = *en;
-            c.map = d->map;
+            c.map = d->live->map;
             mt_hfmap_acquire(c.map);
         }
         if (s->nchunks % 64 == 0) {

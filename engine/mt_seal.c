@@ -69,8 +69,8 @@ static int seal_series(mt_engine *e, mt_hf_writer *w, const mt_hour_desc *old, u
     int rc = mt_head_collect(&e->head, id, hour * MT_HOUR_NS, (hour + 1) * MT_HOUR_NS, t, &h.ts,
                              &h.v, &h.strs, &h.strs_len, &h.n);
     if (rc) return rc;
-    const mt_hf_entry *oe = old ? mt_hf_find(old->idx, id) : NULL;
-    const uint8_t *raw = oe ? old->map->base + oe->off : NULL;
+    const mt_hf_entry *oe = old ? mt_hf_find(old->live->idx, id) : NULL;
+    const uint8_t *raw = oe ? old->live->map->base + oe->off : NULL;
     if (!h.n) {
         if (!oe) goto out;
         /* unchanged: copy the bytes; decode them only for the hour's rollups */
@@ -197,7 +197,8 @@ static bool late_due(mt_engine *e, mt_hour_desc *old, const mt_head_hour *hh, bo
     if (quiet || late >= LATE_BUDGET_POINTS) return true;
     if (hh->points < LATE_MIN_POINTS) return false;
     uint64_t held = 0;
-    for (size_t i = 0; old->idx && i < old->idx->n; i++) held += old->idx->e[i].count;
+    const mt_hf_index *ix = old->live->idx;
+    for (size_t i = 0; i < ix->n; i++) held += ix->e[i].count;
     return hh->points >= held;
 }
 
@@ -341,7 +342,6 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
         pub[i] = (mt_publish){.hour = done[i].hour,
                               .gen = done[i].gen,
                               .bytes = done[i].bytes,
-                              .sealed_seq = seq_before,
                               .had_old = done[i].had_old,
                               .old_gen = done[i].old_gen};
     if (rc) {
