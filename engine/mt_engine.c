@@ -109,6 +109,7 @@ static mt_engine_state state_now(mt_engine *e)
 #define DEFAULT_LATE_QUIET_NS (60LL * 1000000000LL)
 #define DEFAULT_SETTLE        16
 #define DEFAULT_FOOTER_CACHE  ((uint64_t)256 << 20)
+#define GROUP_POINTS          ((size_t)1 << 18) /* a group commit takes batches up to this many */
 
 const double mt_commit_bucket_le[MT_COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.0 / 0.0};
@@ -978,8 +979,19 @@ static void *writer_main(void *arg)
             ts.tv_nsec = ns % 1000000000;
             qwait(e, &e->qcond, &ts);
         }
-        mt_batch *list = e->qhead;
-        e->qhead = e->qtail = NULL;
+        /* A group takes the queue up to GROUP_POINTS: the head record, its buffers and the
+           commit's latency stay bounded when many streams fill the queue at once */
+        mt_batch *list = e->qhead, *last = list;
+        size_t pts = last ? last->np : 0;
+        while (last && last->next && pts < GROUP_POINTS) {
+            last = last->next;
+            pts += last->np;
+        }
+        if (last) {
+            e->qhead = last->next;
+            if (!e->qhead) e->qtail = NULL;
+            last->next = NULL;
+        }
         int (*job)(mt_engine *, void *) = e->job;
         bool stop = e->state == MT_ENGINE_CLOSING;
         qlock_give(e);
