@@ -8,10 +8,13 @@
 -- any re-send. The tables are partitioned by day (UTC) and kept
 -- postgres_minute_retention (48 h) by dropping whole partitions
 -- (monitoring.minute_partitions below), never by DELETE.
+--
+-- Idempotent, as version 4: every statement can run again on a database
+-- that has it.
 
 -- Per group, as hourly_metrics_summary (the seed's columns), per minute.
 -- median/p95/p99 are PERCENTILE_CONT over every value of the minute.
-CREATE TABLE monitoring.metrics_minute (
+CREATE TABLE IF NOT EXISTS monitoring.metrics_minute (
     minute_bucket TIMESTAMPTZ NOT NULL,
     business_id UUID,
     metric_category VARCHAR(50) NOT NULL,
@@ -31,7 +34,7 @@ CREATE TABLE monitoring.metrics_minute (
 
 -- Per series, as series_hourly_summary is per hour: count, sum, min, max and
 -- the last value of the minute (avg for panels that want it directly).
-CREATE TABLE monitoring.series_minute (
+CREATE TABLE IF NOT EXISTS monitoring.series_minute (
     minute_bucket TIMESTAMPTZ NOT NULL,
     series TEXT NOT NULL, -- the series as line protocol: cpu,host=a usage_user
     business_id UUID,
@@ -48,7 +51,7 @@ CREATE TABLE monitoring.series_minute (
     CONSTRAINT series_minute_key PRIMARY KEY (minute_bucket, series)
 ) PARTITION BY RANGE (minute_bucket);
 
-CREATE INDEX idx_series_minute_tenant_metric_time
+CREATE INDEX IF NOT EXISTS idx_series_minute_tenant_metric_time
     ON monitoring.series_minute (business_id, metric_category, metric_name, minute_bucket DESC);
 
 -- Day partitions (UTC) of both tables from the day of now() - keep to
@@ -57,7 +60,7 @@ CREATE INDEX idx_series_minute_tenant_metric_time
 -- whole. Found through pg_inherits and their bounds, never by name. Returns
 -- how many were created and dropped. metrond calls it at connect and every
 -- 10 minutes with its postgres_minute_retention.
-CREATE FUNCTION monitoring.minute_partitions(keep INTERVAL, days_ahead INTEGER DEFAULT 1,
+CREATE OR REPLACE FUNCTION monitoring.minute_partitions(keep INTERVAL, days_ahead INTEGER DEFAULT 1,
                                              OUT created INTEGER, OUT dropped INTEGER)
 LANGUAGE plpgsql
 SECURITY INVOKER
@@ -118,6 +121,8 @@ BEGIN
                              'monitoring.series_minute'::regclass] LOOP
         EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS tenant_reader ON %s', t);
+        EXECUTE format('DROP POLICY IF EXISTS metron_owner ON %s', t);
         EXECUTE format('CREATE POLICY tenant_reader ON %s FOR SELECT TO PUBLIC USING ('
                        'business_id = (SELECT monitoring.reader_tenant(current_user)) OR '
                        '(business_id IS NULL AND '
