@@ -30,10 +30,11 @@
 #include "mt_stats.h"
 #include "mt_time.h"
 
-#define MAX_CATEGORY 50  /* metric_category VARCHAR(50) */
-#define MAX_NAME     100 /* metric_name VARCHAR(100) */
-#define MAINTAIN_NS  (600LL * 1000000000LL)
-#define SETTLE_NS    (1000000000LL) /* a minute's last flush: its end plus this */
+#define MAX_CATEGORY  50  /* metric_category VARCHAR(50) */
+#define MAX_NAME      100 /* metric_name VARCHAR(100) */
+#define MAINTAIN_NS   (600LL * 1000000000LL)
+#define SETTLE_NS     (1000000000LL) /* a minute's last flush: its end plus this */
+#define CHUNK_MINUTES 15             /* per transaction: one chunk's values are in memory at once */
 
 typedef struct dirty {
     int64_t minute;   /* minute index: start / 60 s */
@@ -116,8 +117,8 @@ static int by_minute(const void *a, const void *b)
 }
 
 /*
- * Take the next chunk out of the set: the dirty minutes of the hour of the
- * oldest one, at most up to `upto` (exclusive). Minutes older than `oldest`
+ * Take the next chunk out of the set: the oldest dirty minutes of the hour
+ * of the oldest one (CHUNK_MINUTES at most), below `upto`. Minutes older than `oldest`
  * are dropped (past the retention). *n: how many (0: none left).
  */
 static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60], size_t *n)
@@ -143,8 +144,11 @@ static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60]
                 i++;
             }
     }
-    pthread_mutex_unlock(&m->lock);
     qsort(out, *n, sizeof *out, by_minute);
+    /* at most CHUNK_MINUTES: the values of a chunk are held in memory at once */
+    for (; *n > CHUNK_MINUTES; (*n)--) mark_unsafe(m, out[*n - 1].minute, out[*n - 1].since_ns);
+    m->last = INT64_MIN;
+    pthread_mutex_unlock(&m->lock);
 }
 
 static void put_back(mt_minute *m, const dirty *d, size_t n)
@@ -714,6 +718,7 @@ static int flush(mt_minute *m, bool *seeded)
             m->st.rows_skipped += c.skipped;
             m->st.points_read += c.points;
             m->st.last_flush_s = secs;
+            m->st.flush_s += secs;
             m->rows_per_minute = (c.grows + c.srows) / n;
         }
         pthread_mutex_unlock(&m->lock);

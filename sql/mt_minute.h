@@ -13,8 +13,9 @@
  * upserts its rows in one transaction (INSERT ... SELECT FROM unnest(...)
  * ... ON CONFLICT DO UPDATE: values as parameters). Late points make their
  * minute dirty again; its rows are replaced. Dirty minutes go oldest first,
- * a chunk (the dirty minutes of one hour) per transaction, so the cost is
- * one scan of each series per chunk: proportional to the dirty minutes.
+ * a chunk (up to 15 dirty minutes of one hour) per transaction, so the cost
+ * is one scan of each series per chunk: proportional to the dirty minutes
+ * (times the series), and memory holds one chunk's values.
  *
  * Crash safety comes from the engine's commit floor (mt_engine_floor_get):
  * at start every minute from the floor (at most postgres_minute_retention
@@ -75,6 +76,7 @@ typedef struct mt_minute_stats {
                                   minute computed */
     double lag_s;              /* age of the oldest commit not yet mirrored (0: none) */
     double last_flush_s;       /* wall time of the last transaction, computing included */
+    double flush_s;            /* wall time of every transaction committed, computing included */
     uint64_t points_read;      /* points scanned to compute minutes (cost) */
 } mt_minute_stats;
 

@@ -398,9 +398,19 @@ static char *sink_metrics(void *ud, size_t *len)
             "# TYPE metron_minute_rows_delivered_total counter\n"
             "metron_minute_rows_delivered_total %llu\n"
             "# HELP metron_minute_failures_total Minute mirror transactions that failed.\n"
-            "# TYPE metron_minute_failures_total counter\nmetron_minute_failures_total %llu\n",
+            "# TYPE metron_minute_failures_total counter\nmetron_minute_failures_total %llu\n"
+            "# HELP metron_minute_minutes_total Minutes computed and committed.\n"
+            "# TYPE metron_minute_minutes_total counter\nmetron_minute_minutes_total %llu\n"
+            "# HELP metron_minute_flush_seconds_total Time spent computing and upserting minutes.\n"
+            "# TYPE metron_minute_flush_seconds_total counter\n"
+            "metron_minute_flush_seconds_total %.6f\n"
+            "# HELP metron_minute_points_read_total Points scanned to compute minutes.\n"
+            "# TYPE metron_minute_points_read_total counter\nmetron_minute_points_read_total "
+            "%llu\n",
             ms.lag_s, ms.minutes_pending, (unsigned long long)ms.rows_pending,
-            (unsigned long long)ms.rows_delivered, (unsigned long long)ms.failures);
+            (unsigned long long)ms.rows_delivered, (unsigned long long)ms.failures,
+            (unsigned long long)ms.minutes_mirrored, ms.flush_s,
+            (unsigned long long)ms.points_read);
         if (k > 0 && k < 3072) n += k;
     }
     *len = (size_t)n;
