@@ -7,8 +7,9 @@
  *   bench_minute --pg URL [--hosts 100] [--interval 10] [--minutes 10]
  *                [--flush 10] [--metrond PATH]
  *
- * Each write carries a probe point (probe,host=bench seq=K); K rises by
- * one per write, so the probe's minute row has max_value >= K exactly once
+ * Each host writes once per interval, the hosts spread over its seconds;
+ * each second's write carries a probe point (probe,host=bench seq=K); K
+ * rises by one per write, so the probe's minute row has max_value >= K exactly once
  * the flush that read point K committed (a later point of the same minute
  * is committed after K). PostgreSQL is polled every 50 ms. Prints the
  * median and p99 of the freshness, metrond's CPU seconds, and the
@@ -166,14 +167,16 @@ int main(int argc, char **argv)
         "usage_irq",  "usage_steal",  "usage_guest", "usage_softirq", "usage_guest_nice"};
     size_t cap = (size_t)hosts * 400 + 256;
     char *body = malloc(cap);
-    int nprobes = minutes * 60 / interval;
+    int nprobes = minutes * 60;
     probe *pending = calloc((size_t)nprobes + 1, sizeof *pending);
     double *lat = calloc((size_t)nprobes + 1, sizeof *lat);
     int npend = 0, nlat = 0, late = 0;
     double cpu0 = cpu_seconds(pid);
     int64_t start = mt_now_ns(), seed = 42;
     for (int k = 1; k <= nprobes; k++) {
-        int64_t tick = start + (int64_t)(k - 1) * interval * 1000000000LL;
+        /* each second the hosts of that phase of the interval, and a probe: probes meet the
+           flushes at every phase */
+        int64_t tick = start + (int64_t)(k - 1) * 1000000000LL;
         /* poll the probes waiting until this tick */
         do {
             for (int i = 0; i < npend;) {
@@ -201,6 +204,7 @@ int main(int argc, char **argv)
         int64_t now_s = mt_now_ns() / 1000000000;
         size_t n = 0;
         for (int h = 0; h < hosts; h++) {
+            if (h % interval != (k - 1) % interval) continue;
             n += (size_t)snprintf(body + n, cap - n, "cpu,host=host_%d ", h);
             for (int f = 0; f < 10; f++) {
                 seed = seed * 6364136223846793005LL + 1442695040888963407LL;

@@ -204,11 +204,30 @@ static bool wait_for(const char *url, const char *sql, const char *want, int ms,
     return false;
 }
 
+/* The differing group rows, for the failure message. */
+static void group_diff_text(const char *url, char *out, size_t cap)
+{
+    char sql[sizeof diff_groups + 512];
+    snprintf(sql, sizeof sql, "%s", diff_groups);
+    char *sel = strstr(sql, "SELECT count(*) FROM e FULL JOIN");
+    const char *tail = strstr(diff_groups, "SELECT count(*) FROM e FULL JOIN") + 15;
+    snprintf(sel, sizeof sql - (size_t)(sel - sql),
+             "SELECT string_agg(concat_ws(' ', coalesce(e.m, r.minute_bucket), coalesce(e.bid,"
+             " r.business_id), coalesce(e.meas, r.metric_category), e.c, r.sample_count, e.hi,"
+             " r.max_value), '; ') %s",
+             tail);
+    psql_try(url, sql, out, cap);
+}
+
 static void expect_mirrored(const char *url, const char *when)
 {
-    char got[64];
-    cr_assert(wait_for(url, diff_groups, "0", 20000, got, sizeof got),
-              "%s: %s group rows differ from SQL over the points", when, got);
+    char got[64], why[2048];
+    if (!wait_for(url, diff_groups, "0", 20000, got, sizeof got)) {
+        group_diff_text(url, why, sizeof why);
+        cr_assert_fail("%s: %s group rows differ from SQL over the points (minute, tenant, "
+                       "measurement, count in SQL and in the row, max in SQL and in the row: %s)",
+                       when, got, why);
+    }
     cr_assert(wait_for(url, diff_series, "0", 5000, got, sizeof got),
               "%s: %s series rows differ from SQL over the points", when, got);
 }
@@ -315,11 +334,14 @@ Test(minute_sink, kill9_then_restart_gives_the_same_rows_once)
     expect_mirrored(url, "after kill -9 and a restart");
 
     /* kill -9 at random moments of the flushes, with late and current points each time */
+    int64_t last = 0;
     for (int round = 0; round < 4; round++) {
+        /* a new timestamp each round: a repeated one replaces the point, pts would keep both */
+        last = now_s() > last ? now_s() : last + 1;
         for (int h = 0; h < 3; h++) {
             point(&d, url, &f, A, "cpu", h, "usage", base + 11 + round,
                   (double)(next_rand() % 100));
-            point(&d, url, &f, NULL, "cpu", h, "usage", now_s(), (double)(next_rand() % 100));
+            point(&d, url, &f, NULL, "cpu", h, "usage", last, (double)(next_rand() % 100));
         }
         feed_flush(&d, url, &f);
         mth_sleep_ms((int)(next_rand() % 1500));
@@ -327,6 +349,17 @@ Test(minute_sink, kill9_then_restart_gives_the_same_rows_once)
         start_in(&d, false, fast);
     }
     expect_mirrored(url, "after kill -9 mid-flush, four times");
+
+    /* PostgreSQL drops metrond's connections: the minutes wait, and land after the reconnect */
+    psql_file(url,
+              "SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity"
+              " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+              got, sizeof got);
+    cr_expect_str_eq(got, "t", "metrond's connections were there to drop");
+    for (int h = 0; h < 3; h++)
+        point(&d, url, &f, B, "cpu", h, "usage", base + 23, (double)(next_rand() % 100));
+    feed_flush(&d, url, &f);
+    expect_mirrored(url, "after PostgreSQL dropped the connections");
     psql_file(url,
               "SELECT count(*) - count(DISTINCT (minute_bucket, business_id, metric_category,"
               " metric_name)) FROM monitoring.metrics_minute",
