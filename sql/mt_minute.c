@@ -702,6 +702,10 @@ static int flush(mt_minute *m, bool *seeded)
         if (m->set[i].minute >= upto) upto = m->set[i].minute + 1;
     pthread_mutex_unlock(&m->lock);
     for (;;) {
+        pthread_mutex_lock(&m->lock);
+        bool stop = m->stop;
+        pthread_mutex_unlock(&m->lock);
+        if (stop) return MT_OK; /* a long catch-up does not hold up shutdown; the floor stays */
         dirty d[60];
         size_t n;
         take_chunk(m, oldest, upto, d, &n);
