@@ -686,7 +686,12 @@ static int flush(mt_minute *m, bool *seeded)
     int rc = mt_engine_floor_get(m->e, &fl);
     if (rc) return rc;
     int64_t now = mt_now_ns(), oldest = floor_div(now - m->opt.retention_ns, MT_MINUTE_NS) + 1;
-    if (!*seeded) { /* everything from the floor on may be unmirrored */
+    mt_engine_stats es;
+    mt_engine_stats_get(m->e, &es);
+    /* everything from the floor on may be unmirrored; an engine that stores nothing yet has
+       nothing to catch up (what it got since open is in the set already) */
+    if (!*seeded && !es.series) *seeded = true;
+    if (!*seeded) {
         int64_t from = floor_div(fl, MT_MINUTE_NS),
                 to = floor_div(now + m->opt.ahead_ns, MT_MINUTE_NS);
         if (from < oldest) from = oldest;
