@@ -645,6 +645,10 @@ static int recover(mt_engine *e)
     e->format = version;
     if (!rc && (rc = meta_get_u64(t, "seq", &e->seq)) == MT_ENOTFOUND) rc = MT_OK;
     if (!rc && (rc = meta_get_u64(t, "gen", &gen)) == MT_ENOTFOUND) rc = MT_OK;
+    uint64_t floor = (uint64_t)MT_TS_MIN;
+    if (!rc && (rc = meta_get_u64(t, "floor", &floor)) == MT_ENOTFOUND) rc = MT_OK;
+    e->floor = (int64_t)floor;
+    e->floor_low = INT64_MAX;
     e->next_gen = (uint32_t)gen;
     if (!rc && rebuild) rc = mt_repair_rebuild_index(e, t); /* from the hour files alone */
     if (!rc) rc = mt_index_load(&e->index, t);
@@ -866,6 +870,7 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
         int rc = mt_rec_add(&e->rec, id, p->ts, (mt_vtype)p->type, v, str);
         if (rc) return rc;
         b->res.accepted++;
+        if (p->ts < e->floor_group) e->floor_group = p->ts;
     }
     return MT_OK;
 }
@@ -880,6 +885,26 @@ int mt_engine_put_record(mt_engine *e, mt_kv_txn *t)
     rc = mt_kv_put(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
     if (!rc) rc = mt_engine_meta_put(t, "seq", e->seq);
     return rc;
+}
+
+/* opt.committed: each run of a batch's accepted points in one committed_step_ns window. */
+static void tell_committed(mt_engine *e, mt_batch *list)
+{
+    int64_t step = e->opt.committed_step_ns;
+    for (mt_batch *b = list; b; b = b->next) {
+        int64_t last = 0;
+        bool any = false;
+        for (size_t i = 0; i < b->np; i++) {
+            const mt_bpoint *p = &b->p[i];
+            uint32_t id;
+            if (point_verdict(e, b, p, &id) != MT_OK) continue;
+            int64_t w = step > 0 ? p->ts / step - (p->ts % step < 0) : p->ts;
+            if (any && w == last) continue;
+            any = true;
+            last = w;
+            e->opt.committed(e->opt.committed_ud, p->ts);
+        }
+    }
 }
 
 /* Apply committed batches to the head, then hand them back. */
@@ -907,6 +932,9 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
         pthread_rwlock_unlock(&e->lock);
         /* Durable but not in memory: reads would miss it until a restart. Refuse more. */
         if (rc) mt_engine_after_commit(e, rc == -ENOSPC ? -ENOMEM : rc);
+        if (e->floor_group < e->floor) e->floor = e->floor_group;
+        if (e->floor_group < e->floor_low) e->floor_low = e->floor_group;
+        if (!rc && e->opt.committed) tell_committed(e, list);
     }
     while (list) {
         mt_batch *next = list->next;
@@ -929,8 +957,12 @@ static int group_body(mt_engine *e, mt_kv_txn *t, void *ud)
     group_job *g = ud;
     int rc = MT_OK;
     mt_rec_reset(&e->rec);
+    e->floor_group = INT64_MAX;
     for (mt_batch *b = g->list; b && !rc; b = b->next) rc = resolve(e, t, b);
     if (!rc && e->rec.npoints) rc = mt_engine_put_record(e, t);
+    /* late points: the floor goes down in the transaction that holds them */
+    if (!rc && e->floor_group < e->floor)
+        rc = mt_engine_meta_put(t, "floor", (uint64_t)e->floor_group);
     return rc;
 }
 

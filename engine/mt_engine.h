@@ -98,6 +98,16 @@ typedef struct mt_engine_options {
                               the lost head log's points cannot come back (metron repair) */
     void (*report)(void *ud, const char *line); /* what a rebuild did and could not do */
     void *report_ud;
+    /* Told what was committed, for a mirror that keeps summaries of recent data (the minute
+       mirror of sql/mt_minute.h): committed(committed_ud, ts) runs on the writer thread after
+       each group commit, before the batches' callbacks (so before any client hears of it),
+       once for each run of accepted points of a batch whose timestamps fall in the same
+       committed_step_ns window (0: once per point). Keep it short: the next commit waits.
+       NULL: not called. The durable side of the same bookkeeping is the commit floor
+       (mt_engine_floor_get), kept whether or not this is set. */
+    void (*committed)(void *ud, int64_t ts);
+    void *committed_ud;
+    int64_t committed_step_ns;
     char *why; /* if not NULL: when open fails, the reason for people (the damaged record of
                   index.mdb and the way out, a format version), why_cap bytes; untouched when
                   there is nothing to add to the code */
@@ -455,6 +465,27 @@ typedef struct mt_state_op {
  */
 int mt_engine_state_apply(mt_engine *e, const mt_state_op *ops, size_t n, uint64_t ack_upto,
                           size_t *acked);
+
+/*
+ * The commit floor: a timestamp F, durable in index.mdb, below which no
+ * point was committed since F was last raised. Each commit whose accepted
+ * points go below F lowers F to the lowest of them in the same
+ * transaction (so a crash after the client's 204 cannot lose that fact;
+ * it costs a write only then: late points). A mirror that recomputes
+ * summaries from the stored points (sql/mt_minute.h) reads F at start
+ * (everything from F on may be unmirrored), and raises it after its
+ * upserts committed elsewhere.
+ *
+ * get returns F (MT_TS_MIN in a directory that never had one) and starts
+ * the watch of raise: raise(to) sets F to the lowest of `to` and every
+ * timestamp committed since the last get, when that is above F (never
+ * lowers it). So a point committed while the mirror was computing keeps F
+ * at or below it. Both run on the writer thread and wait; one mirror per
+ * engine. MT_OK, MT_ECLOSED (read-only or closed engine), or an LMDB
+ * error (F unchanged).
+ */
+int mt_engine_floor_get(mt_engine *e, int64_t *floor);
+int mt_engine_floor_raise(mt_engine *e, int64_t to);
 
 typedef struct mt_scan mt_scan;
 

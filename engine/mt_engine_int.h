@@ -403,6 +403,10 @@ struct mt_engine {
     uint64_t migrated_records;  /* records open rewrote with their checksum (format 1 -> 2) */
     char head_damage[1100];     /* the first head record skipped at open, for people */
     uint64_t kv_damage_at_open; /* mt_kv_corruption's count once open was done */
+    /* the commit floor (mt_engine_floor_get; writer thread) */
+    int64_t floor;       /* as in meta "floor" (MT_TS_MIN when absent) */
+    int64_t floor_group; /* the lowest accepted timestamp of the group being committed */
+    int64_t floor_low;   /* the lowest committed since the last mt_engine_floor_get */
 };
 
 /* Hour index of a timestamp (floor division). */

@@ -26,6 +26,7 @@
 #include "mt_ingest.h"
 #include "mt_log.h"
 #include "mt_pgrules.h"
+#include "mt_minute.h"
 #include "mt_sink.h"
 #include "alerting.h"
 #include "rules.h"
@@ -103,6 +104,12 @@ static setting settings[] = {
      "outbox entries (sealed hours, alert changes) past 90% of which the log warns; nothing is "
      "dropped",
      NULL},
+    {"postgres_flush_interval", "10",
+     "seconds between upserts of the minutes points touched into monitoring.metrics_minute and "
+     "series_minute (0: no minute mirror)",
+     NULL},
+    {"postgres_minute_retention", "172800",
+     "seconds of minute rows kept in PostgreSQL (whole day partitions are dropped past it)", NULL},
     {"rules_file", "",
      "alert rules (INI, docs/alerts.md); empty: the rules of monitoring.alert_rules when "
      "postgres is set, else no alerting",
@@ -238,7 +245,8 @@ typedef struct daemon {
     uv_loop_t *loop;
     mt_engine *eng;
     mt_ingest *ing;
-    mt_sink *sink; /* NULL without [postgres] */
+    mt_sink *sink;     /* NULL without [postgres] */
+    mt_minute *minute; /* the minute mirror: NULL without postgres or with flush interval 0 */
     uv_signal_t sigterm, sigint;
     uv_timer_t deadline, retention, compact, alerts;
     uv_work_t maint;
@@ -344,7 +352,7 @@ static char *sink_metrics(void *ud, size_t *len)
     daemon_t *d = ud;
     mt_sink_stats st;
     mt_sink_stats_get(d->sink, &st);
-    char *buf = malloc(3072);
+    char *buf = malloc(6144);
     if (!buf) return NULL;
     int n = snprintf(
         buf, 3072,
@@ -372,7 +380,40 @@ static char *sink_metrics(void *ud, size_t *len)
         (unsigned long long)st.rows_delivered, (unsigned long long)st.failures,
         (unsigned long long)st.rows_skipped, (unsigned long long)st.rows_quarantined,
         st.quarantine_held);
-    *len = n > 0 && n < 3072 ? (size_t)n : 0;
+    if (n < 0 || n >= 3072) n = 0;
+    if (d->minute) {
+        mt_minute_stats ms;
+        mt_minute_stats_get(d->minute, &ms);
+        int k = snprintf(
+            buf + n, 3072,
+            "# HELP metron_minute_lag_seconds Age of the oldest commit whose minute is not yet "
+            "in PostgreSQL (0: none).\n"
+            "# TYPE metron_minute_lag_seconds gauge\nmetron_minute_lag_seconds %.3f\n"
+            "# HELP metron_minute_pending_minutes Minutes touched and not yet mirrored.\n"
+            "# TYPE metron_minute_pending_minutes gauge\nmetron_minute_pending_minutes %zu\n"
+            "# HELP metron_minute_rows_pending Rows of those minutes (estimated from the last "
+            "minute computed).\n"
+            "# TYPE metron_minute_rows_pending gauge\nmetron_minute_rows_pending %llu\n"
+            "# HELP metron_minute_rows_delivered_total Minute rows committed into PostgreSQL.\n"
+            "# TYPE metron_minute_rows_delivered_total counter\n"
+            "metron_minute_rows_delivered_total %llu\n"
+            "# HELP metron_minute_failures_total Minute mirror transactions that failed.\n"
+            "# TYPE metron_minute_failures_total counter\nmetron_minute_failures_total %llu\n"
+            "# HELP metron_minute_minutes_total Minutes computed and committed.\n"
+            "# TYPE metron_minute_minutes_total counter\nmetron_minute_minutes_total %llu\n"
+            "# HELP metron_minute_flush_seconds_total Time spent computing and upserting minutes.\n"
+            "# TYPE metron_minute_flush_seconds_total counter\n"
+            "metron_minute_flush_seconds_total %.6f\n"
+            "# HELP metron_minute_points_read_total Points scanned to compute minutes.\n"
+            "# TYPE metron_minute_points_read_total counter\nmetron_minute_points_read_total "
+            "%llu\n",
+            ms.lag_s, ms.minutes_pending, (unsigned long long)ms.rows_pending,
+            (unsigned long long)ms.rows_delivered, (unsigned long long)ms.failures,
+            (unsigned long long)ms.minutes_mirrored, ms.flush_s,
+            (unsigned long long)ms.points_read);
+        if (k > 0 && k < 3072) n += k;
+    }
+    *len = (size_t)n;
     return buf;
 }
 
@@ -481,6 +522,8 @@ static void finish_stop(daemon_t *d)
     size_t hours = 0;
     int rc = mt_engine_seal(d->eng, false, &hours);
     if (rc) mt_log(MT_LOG_ERROR, "msg=\"seal at shutdown failed\" err=%s", mt_strerror(rc));
+    mt_minute_stop(d->minute); /* the engine's floor keeps what it has not mirrored */
+    d->minute = NULL;
     mt_sink_stop(d->sink); /* what it has not delivered stays in the outbox */
     d->sink = NULL;
     mt_engine_close(d->eng);
@@ -604,9 +647,11 @@ int main(int argc, char **argv)
     uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
         max_new, late_quiet, settle, footer_cache, retention_every, compact_every, alert_every,
-        budget_entries;
+        budget_entries, flush_every, minute_keep;
     bool sync, metrics_public;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
+        parse_u64("postgres_flush_interval", &flush_every) ||
+        parse_u64("postgres_minute_retention", &minute_keep) ||
         parse_u64("alert_interval", &alert_every) ||
         parse_u64("retention_interval", &retention_every) ||
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
@@ -649,11 +694,31 @@ int main(int argc, char **argv)
     eo.max_series = max_series;
     eo.max_new_series_per_hour = max_new > UINT32_MAX ? UINT32_MAX : (uint32_t)max_new;
     eo.outbox = *get("postgres") != '\0'; /* queue sealed hours only when a sink drains them */
-    char why[2048] = "";                  /* a damaged index record: which, and the way out */
+    if (eo.outbox && flush_every) { /* before the engine: it tells the mirror of each commit */
+        mt_minute_options mo = mt_minute_options_default();
+        mo.conninfo = get("postgres");
+        mo.flush_ns =
+            flush_every > 86400 ? 86400 * 1000000000LL : (int64_t)flush_every * 1000000000;
+        mo.retention_ns = minute_keep > 100ULL * 365 * 86400 ? 100LL * 365 * 86400 * 1000000000
+                                                             : (int64_t)minute_keep * 1000000000;
+        if (minute_keep == 0) mo.retention_ns = 0; /* the default */
+        mo.ahead_ns = eo.max_future_ns > 0 ? eo.max_future_ns : mo.ahead_ns;
+        int mrc = mt_minute_new(&mo, &d.minute);
+        if (mrc) {
+            mt_log(MT_LOG_ERROR, "msg=\"cannot make the minute mirror\" err=\"%s\"",
+                   mt_strerror(mrc));
+            return 1;
+        }
+        eo.committed = mt_minute_touch;
+        eo.committed_ud = d.minute;
+        eo.committed_step_ns = MT_MINUTE_NS;
+    }
+    char why[2048] = ""; /* a damaged index record: which, and the way out */
     eo.why = why;
     eo.why_cap = sizeof why;
     int rc = mt_engine_open(&eo, &d.eng);
     if (rc) {
+        mt_minute_stop(d.minute);
         mt_log(MT_LOG_ERROR, "msg=\"cannot open the data directory\" data=%s err=\"%s\"", eo.dir,
                rc == -EBUSY ? "in use by another metrond"
                : why[0]     ? why
@@ -681,10 +746,23 @@ int main(int argc, char **argv)
         if ((rc = mt_sink_start(d.eng, &so, &d.sink))) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot start the SQL sink\" err=\"%s\"", mt_strerror(rc));
             mt_engine_close(d.eng);
+            mt_minute_stop(d.minute); /* never started: freed */
             return 1;
         }
         mt_log(MT_LOG_INFO, "msg=\"mirroring rollups into PostgreSQL\"");
     }
+    if (d.minute && (rc = mt_minute_start(d.minute, d.eng))) {
+        mt_log(MT_LOG_ERROR, "msg=\"cannot start the minute mirror\" err=\"%s\"", mt_strerror(rc));
+        mt_minute_stop(d.minute);
+        mt_sink_stop(d.sink);
+        mt_engine_close(d.eng);
+        return 1;
+    }
+    if (d.minute)
+        mt_log(MT_LOG_INFO,
+               "msg=\"mirroring minute summaries into PostgreSQL\" interval_s=%llu "
+               "retention_s=%llu",
+               (unsigned long long)flush_every, (unsigned long long)minute_keep);
 
     if (*get("rules_file")) {
         mt_alert_rule *rules;
@@ -693,6 +771,7 @@ int main(int argc, char **argv)
         char err[512];
         if (mt_rules_load(get("rules_file"), &rules, &nrules, &hooks, &nhooks, err, sizeof err)) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot read the rules\" err=\"%s\"", err);
+            mt_minute_stop(d.minute);
             mt_sink_stop(d.sink);
             mt_engine_close(d.eng);
             return 2;
@@ -705,6 +784,7 @@ int main(int argc, char **argv)
         if (rc) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot load the alert states\" err=\"%s\"",
                    mt_strerror(rc));
+            mt_minute_stop(d.minute);
             mt_sink_stop(d.sink);
             mt_engine_close(d.eng);
             return 1;
@@ -724,6 +804,7 @@ int main(int argc, char **argv)
             mt_log(MT_LOG_ERROR, "msg=\"cannot follow the alert rules\" err=\"%s\"",
                    mt_strerror(rc));
             mt_alerting_free(d.alerting);
+            mt_minute_stop(d.minute);
             mt_sink_stop(d.sink);
             mt_engine_close(d.eng);
             return 1;
@@ -775,6 +856,7 @@ int main(int argc, char **argv)
         mt_pgrules_stop(d.pgrules);
         mt_alerting_free(d.alerting);
         mt_notifier_stop(d.notifier);
+        mt_minute_stop(d.minute);
         mt_sink_stop(d.sink);
         mt_engine_close(d.eng);
         return 1;

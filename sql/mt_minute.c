@@ -1,0 +1,866 @@
+/*
+ * mt_minute.c — the minute mirror (mt_minute.h): dirty minutes recomputed
+ * from the stored points and upserted, one thread, one connection.
+ *
+ * A flush: read the engine's commit floor (which starts its watch of
+ * commits), then, for the dirty minutes present now, oldest first, one
+ * chunk per transaction (the dirty minutes of one hour): scan every series
+ * over the chunk's span once, fold each point into its series-minute row
+ * (count, sum, min, max, last) and into the value list of its group and
+ * minute; then sort the values by (minute, group) and describe each run
+ * (sum, min, max, PERCENTILE_CONT 0.5/0.95/0.99). After the last COMMIT,
+ * raise the floor to the oldest minute still dirty (or the current one).
+ * A chunk that fails goes back into the dirty set with its first-dirty
+ * times: nothing is marked done before PostgreSQL said so.
+ */
+#include "mt_minute.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_log.h"
+#include "mt_pg.h"
+#include "mt_schema.h"
+#include "mt_series.h"
+#include "mt_stats.h"
+#include "mt_time.h"
+
+#define MAX_CATEGORY  50  /* metric_category VARCHAR(50) */
+#define MAX_NAME      100 /* metric_name VARCHAR(100) */
+#define MAINTAIN_NS   (600LL * 1000000000LL)
+#define SETTLE_NS     (1000000000LL) /* a minute's last flush: its end plus this */
+#define CHUNK_MINUTES 15             /* per transaction: one chunk's values are in memory at once */
+
+typedef struct dirty {
+    int64_t minute;   /* minute index: start / 60 s */
+    int64_t since_ns; /* wall clock when it became dirty (lag) */
+} dirty;
+
+struct mt_minute {
+    mt_minute_options opt;
+    char *conninfo;
+    mt_engine *e;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock; /* guards everything below but pg and the thread's own state */
+    pthread_cond_t wake;
+    bool stop;
+    dirty *set; /* the dirty minutes, unordered */
+    size_t n, cap;
+    int64_t last; /* the minute last found in set (a hint for touch), INT64_MIN: none */
+    int oom;      /* touch could not grow set: every minute is dirty again (floor) */
+    mt_minute_stats st;
+    uint64_t rows_per_minute; /* of the last minute computed: for rows_pending */
+    /* the thread's */
+    mt_pg *pg;
+    int64_t maintained_ns;
+    int state; /* last logged: 0 none, 1 connected, 2 failing */
+};
+
+mt_minute_options mt_minute_options_default(void)
+{
+    return (mt_minute_options){.flush_ns = 10 * 1000000000LL,
+                               .retention_ns = 48 * MT_HOUR_NS,
+                               .retry_max_ns = 30 * 1000000000LL,
+                               .ahead_ns = 10 * MT_MINUTE_NS};
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b < 0);
+}
+
+/* ---- the dirty set ---------------------------------------------------------------------- */
+
+/* Mark minute dirty since `since` (the earlier time wins). Under lock. */
+static void mark_unsafe(mt_minute *m, int64_t minute, int64_t since)
+{
+    if (m->last == minute) return;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->set[i].minute == minute) {
+            if (since < m->set[i].since_ns) m->set[i].since_ns = since;
+            m->last = minute;
+            return;
+        }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        dirty *d = realloc(m->set, cap * sizeof *d);
+        if (!d) {
+            m->oom = 1; /* the floor still covers it: the next start finds it */
+            return;
+        }
+        m->set = d;
+        m->cap = cap;
+    }
+    m->set[m->n++] = (dirty){minute, since};
+    m->last = minute;
+}
+
+void mt_minute_touch(void *ud, int64_t ts)
+{
+    mt_minute *m = ud;
+    int64_t minute = floor_div(ts, MT_MINUTE_NS);
+    pthread_mutex_lock(&m->lock);
+    if (m->last != minute) mark_unsafe(m, minute, mt_now_ns());
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int by_minute(const void *a, const void *b)
+{
+    int64_t x = ((const dirty *)a)->minute, y = ((const dirty *)b)->minute;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Take the next chunk out of the set: the oldest dirty minutes of the hour
+ * of the oldest one (CHUNK_MINUTES at most), below `upto`. Minutes older than `oldest`
+ * are dropped (past the retention). *n: how many (0: none left).
+ */
+static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60], size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&m->lock);
+    m->last = INT64_MIN;
+    for (size_t i = 0; i < m->n;)
+        if (m->set[i].minute < oldest)
+            m->set[i] = m->set[--m->n];
+        else
+            i++;
+    int64_t first = INT64_MAX;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->set[i].minute < first && m->set[i].minute < upto) first = m->set[i].minute;
+    if (first != INT64_MAX) {
+        int64_t hour = floor_div(first, 60);
+        for (size_t i = 0; i < m->n;)
+            if (floor_div(m->set[i].minute, 60) == hour && m->set[i].minute < upto) {
+                out[(*n)++] = m->set[i];
+                m->set[i] = m->set[--m->n];
+            } else {
+                i++;
+            }
+    }
+    qsort(out, *n, sizeof *out, by_minute);
+    /* at most CHUNK_MINUTES: the values of a chunk are held in memory at once */
+    for (; *n > CHUNK_MINUTES; (*n)--) mark_unsafe(m, out[*n - 1].minute, out[*n - 1].since_ns);
+    m->last = INT64_MIN;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void put_back(mt_minute *m, const dirty *d, size_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < n; i++) mark_unsafe(m, d[i].minute, d[i].since_ns);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- PostgreSQL array literals (values as parameters) ----------------------------------- */
+
+typedef struct arr {
+    char *p;
+    size_t len, cap;
+    int rc;
+} arr;
+
+static void put(arr *a, const char *s, size_t n)
+{
+    if (a->rc) return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 4096;
+        while (cap < a->len + n + 2) cap *= 2;
+        char *p = realloc(a->p, cap);
+        if (!p) {
+            a->rc = -ENOMEM;
+            return;
+        }
+        a->p = p;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+}
+
+static void sep(arr *a)
+{
+    put(a, a->len ? "," : "{", 1);
+}
+
+static void add_text(arr *a, const char *s, size_t n)
+{
+    sep(a);
+    put(a, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') put(a, "\\", 1);
+        put(a, s + i, 1);
+    }
+    put(a, "\"", 1);
+}
+
+static void add_null(arr *a)
+{
+    sep(a);
+    put(a, "NULL", 4);
+}
+
+static void add_double(arr *a, double v)
+{
+    char b[40];
+    int n = isnan(v)   ? snprintf(b, sizeof b, "NaN")
+            : isinf(v) ? snprintf(b, sizeof b, v > 0 ? "Infinity" : "-Infinity")
+                       : snprintf(b, sizeof b, "%.17g", v);
+    sep(a);
+    put(a, b, (size_t)n);
+}
+
+static void add_i64(arr *a, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    sep(a);
+    put(a, b, (size_t)n);
+}
+
+/* The literal, closed; NULL when out of memory. */
+static const char *finish(arr *a)
+{
+    if (!a->len) put(a, "{", 1);
+    put(a, "}", 1);
+    if (a->rc) return NULL;
+    a->p[a->len] = '\0';
+    return a->p;
+}
+
+static void json_text(arr *a, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char b[8];
+        if (c == '"' || c == '\\')
+            put(a, "\\", 1), put(a, s + i, 1);
+        else if (c < 0x20)
+            put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
+        else
+            put(a, s + i, 1);
+    }
+}
+
+static bool is_uuid(const char *s, size_t n)
+{
+    if (n != 36) return false;
+    for (size_t i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        if (dash ? c != '-'
+                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+static bool keys_ok(mt_name bid, mt_name cat, mt_name name)
+{
+    return (!bid.len || is_uuid(bid.ptr, bid.len)) && cat.len <= MAX_CATEGORY &&
+           name.len <= MAX_NAME;
+}
+
+/* ---- one chunk to rows ------------------------------------------------------------------- */
+
+enum { G_MIN, G_BID, G_CAT, G_NAME, G_CNT, G_AVG, G_LO, G_HI, G_P50, G_P95, G_P99, NG };
+enum { S_MIN, S_SER, S_BID, S_CAT, S_NAME, S_DIMS, S_CNT, S_SUM, S_LO, S_HI, S_LAST, NS };
+
+typedef struct gval {
+    uint32_t group; /* index into chunk.groups */
+    uint16_t off;   /* minute within the chunk's hour */
+    double v;
+} gval;
+
+typedef struct chunk {
+    mt_minute *m;
+    int64_t hour;  /* the chunk's hour index */
+    bool want[60]; /* minutes of the hour to compute */
+    char **groups; /* group keys (business_id 0 measurement 0 field), malloc'd */
+    size_t *glen;
+    size_t ng, gcap;
+    uint32_t *slots; /* open addressing: group + 1 */
+    size_t nslots;
+    gval *vals;
+    size_t nv, vcap;
+    arr g[NG], s[NS];
+    size_t grows, srows;
+    uint64_t skipped, points;
+    int rc;
+} chunk;
+
+static void chunk_free(chunk *c)
+{
+    for (size_t i = 0; i < c->ng; i++) free(c->groups[i]);
+    free(c->groups);
+    free(c->glen);
+    free(c->slots);
+    free(c->vals);
+    for (int i = 0; i < NG; i++) free(c->g[i].p);
+    for (int i = 0; i < NS; i++) free(c->s[i].p);
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a: a chunk's few thousand groups */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The index of group key k in c, added if new; -1 when out of memory. */
+static int64_t group_of(chunk *c, const char *k, size_t n)
+{
+    if (c->ng * 2 >= c->nslots) {
+        size_t ns = c->nslots ? c->nslots * 2 : 1024;
+        uint32_t *s = calloc(ns, sizeof *s);
+        if (!s) return -1;
+        for (size_t i = 0; i < c->ng; i++) {
+            size_t j = hash_bytes(c->groups[i], c->glen[i]) & (ns - 1);
+            while (s[j]) j = (j + 1) & (ns - 1);
+            s[j] = (uint32_t)i + 1;
+        }
+        free(c->slots);
+        c->slots = s;
+        c->nslots = ns;
+    }
+    size_t j = hash_bytes(k, n) & (c->nslots - 1);
+    for (; c->slots[j]; j = (j + 1) & (c->nslots - 1)) {
+        size_t g = c->slots[j] - 1;
+        if (c->glen[g] == n && !memcmp(c->groups[g], k, n)) return (int64_t)g;
+    }
+    if (c->ng == c->gcap) {
+        size_t cap = c->gcap ? c->gcap * 2 : 256;
+        char **gs = realloc(c->groups, cap * sizeof *gs);
+        if (gs) c->groups = gs;
+        size_t *gl = gs ? realloc(c->glen, cap * sizeof *gl) : NULL;
+        if (!gl) return -1;
+        c->glen = gl;
+        c->gcap = cap;
+    }
+    char *copy = malloc(n ? n : 1);
+    if (!copy) return -1;
+    memcpy(copy, k, n);
+    c->groups[c->ng] = copy;
+    c->glen[c->ng] = n;
+    c->slots[j] = (uint32_t)++c->ng;
+    return (int64_t)c->ng - 1;
+}
+
+/* One series' identity, as its rows spell it. */
+typedef struct ident {
+    bool ok;    /* PostgreSQL takes its keys */
+    char *text; /* line protocol */
+    mt_name bid, cat, name;
+    arr dims; /* JSON of the other tags */
+    char *key;
+    mt_series_parts parts;
+} ident;
+
+static int ident_load(mt_engine *e, uint32_t id, ident *out)
+{
+    size_t kl;
+    int rc = mt_engine_series_key(e, id, out->key, MT_SERIES_MAX_KEY, &kl);
+    if (!rc) rc = mt_series_parse(out->key, kl, &out->parts);
+    if (rc) return rc;
+    int tl = mt_series_format(out->key, kl, out->text, 4096);
+    if (tl < 0 || tl >= 4096) return MT_ELIMIT;
+    out->bid = (mt_name){"", 0};
+    out->dims.len = 0;
+    out->dims.rc = 0;
+    put(&out->dims, "{", 1);
+    size_t nd = 0;
+    for (size_t k = 0; k < out->parts.ntags; k++) {
+        mt_name tk = out->parts.tag_keys[k], tv = out->parts.tag_values[k];
+        if (tk.len == 11 && !memcmp(tk.ptr, "business_id", 11)) {
+            out->bid = tv;
+            continue;
+        }
+        put(&out->dims, nd ? ",\"" : "\"", nd ? 2 : 1);
+        nd++;
+        json_text(&out->dims, tk.ptr, tk.len);
+        put(&out->dims, "\":\"", 3);
+        json_text(&out->dims, tv.ptr, tv.len);
+        put(&out->dims, "\"", 1);
+    }
+    put(&out->dims, "}", 1);
+    out->cat = out->parts.measurement;
+    out->name = out->parts.field;
+    out->ok = keys_ok(out->bid, out->cat, out->name);
+    return out->dims.rc;
+}
+
+static void add_keys(arr *bid, arr *cat, arr *name, mt_name b, mt_name c, mt_name n)
+{
+    if (b.len)
+        add_text(bid, b.ptr, b.len);
+    else
+        add_null(bid);
+    add_text(cat, c.ptr, c.len);
+    add_text(name, n.ptr, n.len);
+}
+
+/* A series-minute row. */
+static void series_row(chunk *c, const ident *id, int64_t minute, const mt_summary *s)
+{
+    if (!id->ok) {
+        c->skipped++;
+        return;
+    }
+    add_i64(&c->s[S_MIN], minute);
+    add_text(&c->s[S_SER], id->text, strlen(id->text));
+    add_keys(&c->s[S_BID], &c->s[S_CAT], &c->s[S_NAME], id->bid, id->cat, id->name);
+    add_text(&c->s[S_DIMS], id->dims.p, id->dims.len);
+    add_i64(&c->s[S_CNT], (int64_t)s->count);
+    add_double(&c->s[S_SUM], s->sum);
+    add_double(&c->s[S_LO], s->min);
+    add_double(&c->s[S_HI], s->max);
+    add_double(&c->s[S_LAST], s->last);
+    c->srows++;
+}
+
+static double as_double(mt_vtype t, mt_val v)
+{
+    switch (t) {
+    case MT_VT_FLOAT: return v.f;
+    case MT_VT_INT: return (double)v.i;
+    case MT_VT_UINT: return (double)v.u;
+    default: return (double)v.u;
+    }
+}
+
+/* Every series over the chunk's span: series rows, and the values gathered by group. */
+static int scan_series(chunk *c, int64_t from, int64_t to)
+{
+    mt_engine *e = c->m->e;
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    ident id = {0};
+    id.key = malloc(MT_SERIES_MAX_KEY);
+    id.text = malloc(4096);
+    char *gk = malloc(MT_SERIES_MAX_KEY + 8);
+    int rc = id.key && id.text && gk ? MT_OK : -ENOMEM;
+    /* ids are dense and never reused: 1..series */
+    for (uint32_t sid = 1; !rc && sid <= st.series; sid++) {
+        mt_scan *sc;
+        rc = mt_scan_open(e, sid, from, to, &sc);
+        if (rc == MT_ENOTFOUND) {
+            rc = MT_OK;
+            continue;
+        }
+        if (rc) break;
+        mt_points p;
+        bool loaded = false;
+        int64_t g = -1, cur = INT64_MIN;
+        mt_summary s;
+        mt_summary_init(&s);
+        int r = MT_OK;
+        while (!rc && (r = mt_scan_next(sc, &p)) == MT_OK) {
+            if (p.type == MT_VT_STRING) break;
+            for (size_t i = 0; i < p.n && !rc; i++) {
+                int64_t minute = floor_div(p.ts[i], MT_MINUTE_NS);
+                int64_t off = minute - c->hour * 60;
+                if (off < 0 || off >= 60 || !c->want[off]) continue;
+                c->points++;
+                if (!loaded) {
+                    size_t gl;
+                    loaded = true;
+                    if ((rc = ident_load(e, sid, &id)) ||
+                        (rc = mt_engine_series_group(e, sid, gk, MT_SERIES_MAX_KEY + 8, &gl)))
+                        break;
+                    if ((g = group_of(c, gk, gl)) < 0) rc = -ENOMEM;
+                    if (rc) break;
+                }
+                if (minute != cur) {
+                    if (s.count) series_row(c, &id, cur, &s);
+                    mt_summary_init(&s);
+                    cur = minute;
+                }
+                double v = as_double(p.type, p.vals[i]);
+                mt_summary_add(&s, v);
+                if (c->nv == c->vcap) {
+                    size_t cap = c->vcap ? c->vcap * 2 : 4096;
+                    gval *nv = realloc(c->vals, cap * sizeof *nv);
+                    if (!nv) {
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    c->vals = nv;
+                    c->vcap = cap;
+                }
+                c->vals[c->nv++] = (gval){(uint32_t)g, (uint16_t)off, v};
+            }
+        }
+        if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* MT_ECORRUPT: never served */
+        if (!rc && s.count) series_row(c, &id, cur, &s);
+        mt_scan_close(sc);
+        if (rc == MT_ENOTFOUND) rc = MT_OK;
+    }
+    free(id.key);
+    free(id.text);
+    free(id.dims.p);
+    free(gk);
+    return rc;
+}
+
+static int by_group(const void *a, const void *b)
+{
+    const gval *x = a, *y = b;
+    if (x->off != y->off) return x->off < y->off ? -1 : 1;
+    return x->group < y->group ? -1 : x->group > y->group;
+}
+
+/* The group rows: each (minute, group) run of the sorted values described. */
+static int group_rows(chunk *c)
+{
+    static const double fr[3] = {0.5, 0.95, 0.99};
+    if (c->nv) qsort(c->vals, c->nv, sizeof *c->vals, by_group);
+    double *tmp = malloc((c->nv ? c->nv : 1) * sizeof *tmp);
+    if (!tmp) return -ENOMEM;
+    for (size_t i = 0; i < c->nv;) {
+        size_t j = i;
+        while (j < c->nv && c->vals[j].off == c->vals[i].off &&
+               c->vals[j].group == c->vals[i].group)
+            tmp[j - i] = c->vals[j].v, j++;
+        size_t n = j - i;
+        const char *k = c->groups[c->vals[i].group];
+        size_t kl = c->glen[c->vals[i].group];
+        /* business_id 0 measurement 0 field */
+        const char *z1 = memchr(k, 0, kl),
+                   *z2 = z1 ? memchr(z1 + 1, 0, kl - (size_t)(z1 + 1 - k)) : NULL;
+        if (!z2) { /* a key the engine did not spell: the engine reports its damage */
+            c->skipped++;
+            i = j;
+            continue;
+        }
+        mt_name bid = {k, (size_t)(z1 - k)}, cat = {z1 + 1, (size_t)(z2 - z1 - 1)},
+                name = {z2 + 1, kl - (size_t)(z2 + 1 - k)};
+        if (!keys_ok(bid, cat, name)) {
+            c->skipped++;
+            i = j;
+            continue;
+        }
+        double sum, lo, hi, q[3];
+        int rc = mt_describe(tmp, n, fr, 3, &sum, &lo, &hi, q);
+        if (rc) {
+            free(tmp);
+            return rc;
+        }
+        add_i64(&c->g[G_MIN], c->hour * 60 + c->vals[i].off);
+        add_keys(&c->g[G_BID], &c->g[G_CAT], &c->g[G_NAME], bid, cat, name);
+        add_i64(&c->g[G_CNT], (int64_t)n);
+        add_double(&c->g[G_AVG], sum / (double)n);
+        add_double(&c->g[G_LO], lo);
+        add_double(&c->g[G_HI], hi);
+        add_double(&c->g[G_P50], q[0]);
+        add_double(&c->g[G_P95], q[1]);
+        add_double(&c->g[G_P99], q[2]);
+        c->grows++;
+        i = j;
+    }
+    free(tmp);
+    return MT_OK;
+}
+
+static const char upsert_groups[] =
+    "INSERT INTO monitoring.metrics_minute (minute_bucket, business_id, metric_category,"
+    " metric_name, sample_count, avg_value, min_value, max_value, median_value, p95_value,"
+    " p99_value, updated_at)"
+    " SELECT to_timestamp(m * 60), b, c, n, cnt, av, mn, mx, p50, p95, p99, now()"
+    " FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::float8[],"
+    " $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])"
+    " AS u(m, b, c, n, cnt, av, mn, mx, p50, p95, p99)"
+    /* past the retention its partition may be gone: the server's clock decides, as it does
+       when dropping partitions */
+    " WHERE to_timestamp(m * 60) >= now() - $12::bigint * interval '1 second'"
+    " ON CONFLICT ON CONSTRAINT metrics_minute_key DO UPDATE SET"
+    " sample_count = EXCLUDED.sample_count, avg_value = EXCLUDED.avg_value,"
+    " min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value,"
+    " median_value = EXCLUDED.median_value, p95_value = EXCLUDED.p95_value,"
+    " p99_value = EXCLUDED.p99_value, updated_at = now()";
+
+static const char upsert_series[] =
+    "INSERT INTO monitoring.series_minute (minute_bucket, series, business_id, metric_category,"
+    " metric_name, dimensions, sample_count, sum_value, avg_value, min_value, max_value,"
+    " last_value, updated_at)"
+    " SELECT to_timestamp(m * 60), s, b, c, n, d::jsonb, cnt, sm, sm / cnt, mn, mx, la, now()"
+    " FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],"
+    " $7::bigint[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])"
+    " AS u(m, s, b, c, n, d, cnt, sm, mn, mx, la)"
+    " WHERE to_timestamp(m * 60) >= now() - $12::bigint * interval '1 second'"
+    " ON CONFLICT ON CONSTRAINT series_minute_key DO UPDATE SET"
+    " business_id = EXCLUDED.business_id, metric_category = EXCLUDED.metric_category,"
+    " metric_name = EXCLUDED.metric_name, dimensions = EXCLUDED.dimensions,"
+    " sample_count = EXCLUDED.sample_count, sum_value = EXCLUDED.sum_value,"
+    " avg_value = EXCLUDED.avg_value, min_value = EXCLUDED.min_value,"
+    " max_value = EXCLUDED.max_value, last_value = EXCLUDED.last_value, updated_at = now()";
+
+/* Compute the chunk's minutes and upsert them in one transaction. */
+static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
+{
+    c->m = m;
+    c->hour = floor_div(d[0].minute, 60);
+    for (size_t i = 0; i < n; i++) c->want[d[i].minute - c->hour * 60] = true;
+    int rc = scan_series(c, d[0].minute * MT_MINUTE_NS, (d[n - 1].minute + 1) * MT_MINUTE_NS);
+    if (!rc) rc = group_rows(c);
+    char keep[24];
+    snprintf(keep, sizeof keep, "%lld", (long long)(m->opt.retention_ns / 1000000000LL));
+    const char *gp[NG + 1], *sp[NS + 1];
+    for (int i = 0; !rc && i < NG; i++)
+        if (!(gp[i] = finish(&c->g[i]))) rc = -ENOMEM;
+    for (int i = 0; !rc && i < NS; i++)
+        if (!(sp[i] = finish(&c->s[i]))) rc = -ENOMEM;
+    gp[NG] = sp[NS] = keep;
+    if (!rc) rc = mt_pg_exec(m->pg, "BEGIN", 0, NULL);
+    if (!rc && c->grows) rc = mt_pg_exec(m->pg, upsert_groups, NG + 1, gp);
+    if (!rc && c->srows) rc = mt_pg_exec(m->pg, upsert_series, NS + 1, sp);
+    if (!rc) rc = mt_pg_exec(m->pg, "COMMIT", 0, NULL);
+    if (rc == MT_EPG) mt_pg_abort(m->pg);
+    return rc;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+static void state(mt_minute *m, int to, const char *what)
+{
+    if (m->state == to) return;
+    m->state = to;
+    if (to == 1)
+        mt_log(MT_LOG_INFO, "msg=\"minute mirror connected to PostgreSQL\"");
+    else
+        mt_log(MT_LOG_WARN,
+               "msg=\"minute mirror cannot write to PostgreSQL; the minutes stay dirty, "
+               "retrying with backoff\" err=\"%s\"",
+               what);
+}
+
+static int maintain(mt_minute *m)
+{
+    char keep[24];
+    snprintf(keep, sizeof keep, "%lld", (long long)(m->opt.retention_ns / 1000000000LL));
+    const char *p[] = {keep};
+    int rc = mt_pg_exec(
+        m->pg, "SELECT monitoring.minute_partitions($1::bigint * interval '1 second')", 1, p);
+    if (!rc) m->maintained_ns = mt_now_ns();
+    return rc;
+}
+
+static bool connect_pg(mt_minute *m)
+{
+    char err[512];
+    if (mt_pg_open(m->conninfo, &m->pg, err, sizeof err)) {
+        state(m, 2, err);
+        return false;
+    }
+    mt_schema_result r;
+    if (mt_schema_install(m->pg, &r) || maintain(m)) {
+        state(m, 2, mt_pg_errmsg(m->pg));
+        mt_pg_close(m->pg);
+        m->pg = NULL;
+        return false;
+    }
+    state(m, 1, "");
+    return true;
+}
+
+/* Sleep until the wall clock reaches at_ns unless stopped; true when stopping. */
+static bool nap_until(mt_minute *m, int64_t at_ns)
+{
+    struct timespec ts = {at_ns / 1000000000, at_ns % 1000000000};
+    pthread_mutex_lock(&m->lock);
+    if (!m->stop) pthread_cond_timedwait(&m->wake, &m->lock, &ts);
+    bool stop = m->stop;
+    pthread_mutex_unlock(&m->lock);
+    return stop;
+}
+
+/* One flush: every minute dirty now, chunk by chunk; then the floor. */
+static int flush(mt_minute *m, bool *seeded)
+{
+    int64_t fl;
+    int rc = mt_engine_floor_get(m->e, &fl);
+    if (rc) return rc;
+    int64_t now = mt_now_ns(), oldest = floor_div(now - m->opt.retention_ns, MT_MINUTE_NS) + 1;
+    mt_engine_stats es;
+    mt_engine_stats_get(m->e, &es);
+    /* everything from the floor on may be unmirrored; an engine that stores nothing yet has
+       nothing to catch up (what it got since open is in the set already) */
+    if (!*seeded && !es.series) *seeded = true;
+    if (!*seeded) {
+        int64_t from = floor_div(fl, MT_MINUTE_NS),
+                to = floor_div(now + m->opt.ahead_ns, MT_MINUTE_NS);
+        if (from < oldest) from = oldest;
+        pthread_mutex_lock(&m->lock);
+        for (int64_t k = from; k <= to; k++) mark_unsafe(m, k, now);
+        pthread_mutex_unlock(&m->lock);
+        *seeded = true;
+    }
+    /* the minutes dirty now; those dirtied while this runs wait for the next flush */
+    int64_t upto = INT64_MIN;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->set[i].minute >= upto) upto = m->set[i].minute + 1;
+    pthread_mutex_unlock(&m->lock);
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        bool stop = m->stop;
+        pthread_mutex_unlock(&m->lock);
+        if (stop) return MT_OK; /* a long catch-up does not hold up shutdown; the floor stays */
+        dirty d[60];
+        size_t n;
+        take_chunk(m, oldest, upto, d, &n);
+        if (!n) break;
+        chunk c = {0};
+        int64_t t0 = mt_mono_ns();
+        rc = send_chunk(m, d, n, &c);
+        double secs = (double)(mt_mono_ns() - t0) / 1e9;
+        pthread_mutex_lock(&m->lock);
+        if (!rc) {
+            m->st.flushes++;
+            m->st.minutes_mirrored += n;
+            m->st.rows_delivered += c.grows + c.srows;
+            m->st.rows_skipped += c.skipped;
+            m->st.points_read += c.points;
+            m->st.last_flush_s = secs;
+            m->st.flush_s += secs;
+            m->rows_per_minute = (c.grows + c.srows) / n;
+        }
+        pthread_mutex_unlock(&m->lock);
+        chunk_free(&c);
+        if (rc == MT_ECORRUPT) { /* a damaged hour: its minutes cannot be computed, the rest can */
+            char when[40];
+            mt_time_format(d[0].minute * MT_MINUTE_NS, when, sizeof when);
+            mt_log(MT_LOG_ERROR,
+                   "msg=\"minute mirror skips minutes it cannot read (damaged hour file: metron "
+                   "inspect)\" first=%s minutes=%zu",
+                   when, n);
+            continue;
+        }
+        if (rc) {
+            put_back(m, d, n);
+            return rc;
+        }
+    }
+    /* what lies below the oldest minute still dirty (or the current one) is in PostgreSQL */
+    int64_t to = floor_div(mt_now_ns(), MT_MINUTE_NS);
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->set[i].minute < to) to = m->set[i].minute;
+    bool oom = m->oom;
+    m->oom = 0;
+    pthread_mutex_unlock(&m->lock);
+    if (oom) return -ENOMEM; /* a minute may be missing from the set: keep the floor */
+    return mt_engine_floor_raise(m->e, to * MT_MINUTE_NS);
+}
+
+static void *minute_main(void *arg)
+{
+    mt_minute *m = arg;
+    int64_t backoff = 0, next = 0;
+    uint64_t seed = (uint64_t)mt_now_ns();
+    bool seeded = false;
+    for (;;) {
+        int rc = MT_OK;
+        if (!m->pg && !connect_pg(m)) {
+            rc = MT_EPG;
+        } else {
+            if (mt_now_ns() - m->maintained_ns > MAINTAIN_NS) maintain(m); /* fails: next flush */
+            rc = flush(m, &seeded);
+            if (rc == MT_EPG) state(m, 2, mt_pg_errmsg(m->pg));
+            if (rc && rc != MT_EPG && rc != MT_ECLOSED) state(m, 2, mt_strerror(rc));
+            if (!rc) state(m, 1, "");
+            if (rc && m->pg && !mt_pg_ok(m->pg)) {
+                mt_pg_close(m->pg);
+                m->pg = NULL;
+            }
+        }
+        pthread_mutex_lock(&m->lock);
+        m->st.connected = m->pg != NULL && rc != MT_EPG;
+        if (rc) m->st.failures++;
+        pthread_mutex_unlock(&m->lock);
+        if (rc == MT_ECLOSED) break; /* the engine is gone */
+        int64_t now = mt_now_ns();
+        if (rc) {
+            backoff = backoff ? backoff * 2 : 250 * 1000000LL;
+            if (backoff > m->opt.retry_max_ns) backoff = m->opt.retry_max_ns;
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            next = now + backoff / 2 + (int64_t)((seed >> 33) % (uint64_t)(backoff / 2 + 1));
+        } else {
+            backoff = 0;
+            /* the next interval, or the end of the current minute (its last flush) if sooner */
+            next = now + m->opt.flush_ns;
+            int64_t end = (floor_div(now, MT_MINUTE_NS) + 1) * MT_MINUTE_NS + SETTLE_NS;
+            if (end < next) next = end;
+        }
+        if (nap_until(m, next)) break;
+    }
+    return NULL;
+}
+
+int mt_minute_new(const mt_minute_options *opt, mt_minute **out)
+{
+    if (!opt || !opt->conninfo || !*opt->conninfo) return MT_EINVAL;
+    mt_minute *m = calloc(1, sizeof *m);
+    if (!m || !(m->conninfo = strdup(opt->conninfo))) {
+        free(m);
+        return -ENOMEM;
+    }
+    m->opt = *opt;
+    mt_minute_options d = mt_minute_options_default();
+    if (m->opt.flush_ns <= 0) m->opt.flush_ns = d.flush_ns;
+    if (m->opt.retention_ns <= 0) m->opt.retention_ns = d.retention_ns;
+    if (m->opt.retry_max_ns <= 0) m->opt.retry_max_ns = d.retry_max_ns;
+    if (m->opt.ahead_ns < 0) m->opt.ahead_ns = d.ahead_ns;
+    m->last = INT64_MIN;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    *out = m;
+    return MT_OK;
+}
+
+int mt_minute_start(mt_minute *m, mt_engine *e)
+{
+    if (m->started) return MT_EINVAL;
+    m->e = e;
+    int rc = pthread_create(&m->thread, NULL, minute_main, m);
+    if (rc) return -rc;
+    m->started = true;
+    return MT_OK;
+}
+
+void mt_minute_stop(mt_minute *m)
+{
+    if (!m) return;
+    if (m->started) {
+        pthread_mutex_lock(&m->lock);
+        m->stop = true;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->thread, NULL);
+    }
+    mt_pg_close(m->pg);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
+    free(m->set);
+    free(m->conninfo);
+    free(m);
+}
+
+void mt_minute_stats_get(mt_minute *m, mt_minute_stats *out)
+{
+    int64_t now = mt_now_ns();
+    pthread_mutex_lock(&m->lock);
+    *out = m->st;
+    out->minutes_pending = m->n;
+    out->rows_pending = (uint64_t)m->n * m->rows_per_minute;
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->set[i].since_ns < oldest) oldest = m->set[i].since_ns;
+    out->lag_s = oldest == INT64_MAX ? 0 : (double)(now - oldest) / 1e9;
+    pthread_mutex_unlock(&m->lock);
+}

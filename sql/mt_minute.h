@@ -1,0 +1,111 @@
+/*
+ * mt_minute.h — the minute mirror: per-minute summaries of the points
+ * committed, kept current in PostgreSQL (monitoring.metrics_minute per
+ * group, monitoring.series_minute per series; schema version 5), so that
+ * dashboards see now, not the last sealed hour.
+ *
+ * Nothing is aggregated incrementally, so nothing is lost to a crash and
+ * every send is the same row. The engine tells the mirror, after each
+ * commit, which minutes the commit touched (mt_minute_touch, the engine's
+ * opt.committed hook); every flush interval the mirror's thread recomputes
+ * each touched ("dirty") minute from the stored points (mt_scan over every
+ * series for [minute, minute + 60 s): head and hour files alike), and
+ * upserts its rows in one transaction (INSERT ... SELECT FROM unnest(...)
+ * ... ON CONFLICT DO UPDATE: values as parameters). Late points make their
+ * minute dirty again; its rows are replaced. Dirty minutes go oldest first,
+ * a chunk (up to 15 dirty minutes of one hour) per transaction, so the cost
+ * is one scan of each series per chunk: proportional to the dirty minutes
+ * (times the series), and memory holds one chunk's values.
+ *
+ * Crash safety comes from the engine's commit floor (mt_engine_floor_get):
+ * at start every minute from the floor (at most postgres_minute_retention
+ * back) to now is dirty; after each flush committed, the floor is raised to
+ * the oldest minute still dirty (or the current one). A commit of a point
+ * below the floor lowers it in its own transaction, so a point acknowledged
+ * just before a kill -9 is mirrored after the restart. PostgreSQL down:
+ * the minutes stay dirty, retried with backoff; caught up oldest first.
+ *
+ * Retention: minutes older than retention_ns are neither computed nor sent;
+ * monitoring.minute_partitions(retention) drops whole day partitions past
+ * it (and creates those ahead) at connect and every 10 minutes.
+ *
+ * Quantiles are PERCENTILE_CONT over every value of the minute and group
+ * (mt_stats.h), equal to PostgreSQL's. Numeric series only (strings have no
+ * summary). Rows PostgreSQL would refuse (a business_id not a UUID, a
+ * measurement over 50 bytes, a field over 100) are counted in
+ * rows_skipped, not sent: the hourly sink quarantines them (mt_sink.h).
+ *
+ * Threads: mt_minute_touch on the engine's writer thread; the rest from
+ * any thread; one thread and one PostgreSQL connection of its own.
+ */
+#ifndef MT_MINUTE_H
+#define MT_MINUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_engine.h"
+
+#define MT_MINUTE_NS (60LL * 1000000000LL)
+
+typedef struct mt_minute mt_minute;
+
+typedef struct mt_minute_options {
+    const char *conninfo; /* libpq URL or key=value string (copied) */
+    int64_t flush_ns;     /* between flushes of dirty minutes (default 10 s); a minute just
+                             ended is flushed at its end plus 1 s as well */
+    int64_t retention_ns; /* minute rows kept in PostgreSQL (default 48 h) */
+    int64_t retry_max_ns; /* longest backoff after a failure (default 30 s) */
+    int64_t ahead_ns;     /* at start, minutes up to now + this are dirty too: points may be
+                             ahead of the clock (metrond's max_future; default 10 min) */
+} mt_minute_options;
+
+/* The defaults above, conninfo NULL. */
+mt_minute_options mt_minute_options_default(void);
+
+typedef struct mt_minute_stats {
+    bool connected;
+    uint64_t flushes;          /* transactions committed */
+    uint64_t minutes_mirrored; /* minutes computed and committed (a minute again: again) */
+    uint64_t rows_delivered;   /* group and series rows upserted (committed) */
+    uint64_t rows_skipped;     /* rows PostgreSQL's column types refuse: not sent */
+    uint64_t failures;         /* transactions that failed and were retried */
+    size_t minutes_pending;    /* dirty minutes waiting */
+    uint64_t rows_pending;     /* an estimate: minutes pending times the rows of the last
+                                  minute computed */
+    double lag_s;              /* age of the oldest commit not yet mirrored (0: none) */
+    double last_flush_s;       /* wall time of the last transaction, computing included */
+    double flush_s;            /* wall time of every transaction committed, computing included */
+    uint64_t points_read;      /* points scanned to compute minutes (cost) */
+} mt_minute_stats;
+
+/*
+ * A mirror, not yet running: make it before opening the engine, whose
+ * opt.committed = mt_minute_touch, opt.committed_ud = the mirror and
+ * opt.committed_step_ns = MT_MINUTE_NS. MT_OK and *out, MT_EINVAL (no
+ * conninfo), -ENOMEM.
+ */
+int mt_minute_new(const mt_minute_options *opt, mt_minute **out);
+
+/* The engine's commit hook: the minute of ts is dirty. Any thread; never blocks for long. */
+void mt_minute_touch(void *ud, int64_t ts);
+
+/*
+ * Start the thread on engine e (opened with the hook). MT_OK, MT_EINVAL
+ * (started already) or -errno. PostgreSQL being down is not an error.
+ */
+int mt_minute_start(mt_minute *m, mt_engine *e);
+
+/*
+ * Stop: finish the transaction in flight (commit or roll back), join the
+ * thread, close the connection, free m. Before mt_engine_close. Minutes
+ * not mirrored are found again at the next start (the floor). NULL is a
+ * no-op; so is a mirror never started (just freed).
+ */
+void mt_minute_stop(mt_minute *m);
+
+/* Counters (any thread). */
+void mt_minute_stats_get(mt_minute *m, mt_minute_stats *out);
+
+#endif

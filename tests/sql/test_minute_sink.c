@@ -1,0 +1,415 @@
+/*
+ * test_minute_sink.c — the minute mirror (sql/mt_minute.h) end to end: a
+ * real metrond writing into a database of its own in the test PostgreSQL.
+ * Every point written through /write is also inserted into a plain table
+ * `pts` of the same database, and the minute rows must equal what SQL
+ * computes over it (count, avg, min, max, PERCENTILE_CONT; per series
+ * count, sum, min, max, last); so must monitoring.system_dashboard.
+ * Random values take MT_TEST_SEED (printed on failure).
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "tools/metrond_harness.h"
+
+#define A "aaaaaaaa-0000-4000-8000-000000000001"
+#define B "bbbbbbbb-0000-4000-8000-000000000002"
+
+static uint64_t rng;
+
+static uint64_t next_rand(void)
+{
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return rng >> 33;
+}
+
+static void seed_rng(void)
+{
+    const char *s = getenv("MT_TEST_SEED");
+    rng = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
+    fprintf(stderr, "MT_TEST_SEED=%llu\n", (unsigned long long)rng);
+}
+
+/* Run a script through psql -f; the last line of its output into out (may be NULL). */
+static bool psql_try(const char *url, const char *sql, char *out, size_t cap)
+{
+    char path[] = "/tmp/minute-sql-XXXXXX";
+    mt_test_file(path, sql);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "psql '%s' -qAtX -v ON_ERROR_STOP=1 -f %s 2>&1", url, path);
+    FILE *p = popen(cmd, "r");
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    int st = pclose(p);
+    unlink(path);
+    last[strcspn(last, "\n")] = '\0';
+    if (out) snprintf(out, cap, "%s", last);
+    return st == 0;
+}
+
+static void psql_file(const char *url, const char *sql, char *out, size_t cap)
+{
+    char got[4096];
+    cr_assert(psql_try(url, sql, got, sizeof got), "psql failed: %s", got);
+    if (out) snprintf(out, cap, "%s", got);
+}
+
+static pid_t live; /* the metrond running, killed by the suite's fini when a test fails */
+
+static void kill_live(void)
+{
+    if (live > 0) {
+        kill(live, SIGKILL);
+        waitpid(live, NULL, 0);
+    }
+}
+
+/* metrond in d->dir (made when fresh), as mth_start starts it, with args. */
+static void start_in(mth_daemon *d, bool fresh, const char *args)
+{
+    if (fresh) {
+        snprintf(d->dir, sizeof d->dir, "/tmp/metrond-minute-XXXXXX");
+        cr_assert_not_null(mkdtemp(d->dir));
+        snprintf(d->log, sizeof d->log, "%s.log", d->dir);
+    }
+    d->tcp = mth_free_port();
+    d->http = mth_free_port();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "exec %s --data %s --lp-tcp off --lp-udp off --http 127.0.0.1:%d --grace 3600 "
+             "--retention-interval 0 --compact-interval 0 %s >>%s 2>&1",
+             METROND_PATH, d->dir, d->http, args, d->log);
+    d->pid = fork();
+    cr_assert_geq(d->pid, 0);
+    if (d->pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    live = d->pid;
+    for (int64_t end = mth_now_ms() + 10000; mth_now_ms() < end; mth_sleep_ms(25))
+        if (mth_http(d->http, "GET", "/health", NULL, NULL, 0, NULL, 0) == 200) return;
+    cr_assert_fail("metrond did not come up (log: %s)", d->log);
+}
+
+static void kill9(mth_daemon *d)
+{
+    kill(d->pid, SIGKILL);
+    int st;
+    cr_assert_eq(waitpid(d->pid, &st, 0), d->pid);
+}
+
+/* Points written through /write and into pts, batched. */
+typedef struct feed {
+    char lp[65536], sql[262144];
+    size_t nlp, nsql, n;
+} feed;
+
+static void feed_flush(mth_daemon *d, const char *url, feed *f)
+{
+    if (!f->n) return;
+    mth_write(d, f->lp);
+    f->nsql += (size_t)snprintf(f->sql + f->nsql, sizeof f->sql - f->nsql, ";\n");
+    psql_file(url, f->sql, NULL, 0);
+    f->nlp = f->nsql = f->n = 0;
+}
+
+/* One point: tenant (NULL: none), measurement, host, field, time (s), value. */
+static void point(mth_daemon *d, const char *url, feed *f, const char *bid, const char *meas,
+                  int host, const char *field, int64_t ts, double v)
+{
+    char tags[128], series[256];
+    if (bid) {
+        snprintf(tags, sizeof tags, ",business_id=%s,host=h%d", bid, host);
+    } else {
+        snprintf(tags, sizeof tags, ",host=h%d", host);
+    }
+    snprintf(series, sizeof series, "%s%s %s", meas, tags, field);
+    f->nlp += (size_t)snprintf(f->lp + f->nlp, sizeof f->lp - f->nlp, "%s%s %s=%.3f %lld\n", meas,
+                               tags, field, v, (long long)ts);
+    f->nsql +=
+        (size_t)snprintf(f->sql + f->nsql, sizeof f->sql - f->nsql,
+                         "%s (to_timestamp(%lld), %s%s%s, '%s', '%s', '%s', %.3f)",
+                         f->n ? ",\n" : "INSERT INTO pts VALUES", (long long)ts, bid ? "'" : "",
+                         bid ? bid : "NULL", bid ? "'" : "", meas, field, series, v);
+    if (++f->n == 200) feed_flush(d, url, f);
+}
+
+/* A spread of points over the minutes [from, to) (s): 3 tenants, 2 measurements, 3 hosts. */
+static void spread(mth_daemon *d, const char *url, feed *f, int64_t from, int64_t to)
+{
+    const char *bids[] = {A, B, NULL};
+    for (int64_t ts = from; ts < to; ts += 10)
+        for (int t = 0; t < 3; t++)
+            for (int h = 0; h < 3; h++) {
+                point(d, url, f, bids[t], "cpu", h, "usage", ts,
+                      (double)(next_rand() % 100000) / 1000);
+                point(d, url, f, bids[t], "mem", h, "used", ts + 1,
+                      (double)(next_rand() % 2000000) / 1000);
+            }
+    feed_flush(d, url, f);
+}
+
+static const char pts_sql[] =
+    "CREATE TABLE pts (ts timestamptz, bid uuid, meas text, field text, series text, v float8)";
+
+/* Group rows that differ from SQL over pts (either side missing, or a value). */
+static const char diff_groups[] =
+    "WITH e AS (SELECT date_trunc('minute', ts) m, bid, meas, field, count(*) c, avg(v) a,"
+    " min(v) lo, max(v) hi, percentile_cont(0.5) WITHIN GROUP (ORDER BY v) p50,"
+    " percentile_cont(0.95) WITHIN GROUP (ORDER BY v) p95,"
+    " percentile_cont(0.99) WITHIN GROUP (ORDER BY v) p99 FROM pts GROUP BY 1, 2, 3, 4)"
+    " SELECT count(*) FROM e FULL JOIN monitoring.metrics_minute r ON r.minute_bucket = e.m"
+    " AND r.business_id IS NOT DISTINCT FROM e.bid AND r.metric_category = e.meas"
+    " AND r.metric_name = e.field"
+    " WHERE e.m IS NULL OR r.minute_bucket IS NULL OR r.sample_count <> e.c"
+    " OR abs(r.avg_value - e.a) > 1e-9 * greatest(1, abs(e.a)) OR r.min_value <> e.lo"
+    " OR r.max_value <> e.hi OR r.median_value <> e.p50 OR r.p95_value <> e.p95"
+    " OR r.p99_value <> e.p99;";
+
+static const char diff_series[] =
+    "WITH e AS (SELECT date_trunc('minute', ts) m, series, bid, count(*) c, sum(v) s, min(v) lo,"
+    " max(v) hi, (array_agg(v ORDER BY ts DESC))[1] la FROM pts GROUP BY 1, 2, 3)"
+    " SELECT count(*) FROM e FULL JOIN monitoring.series_minute r ON r.minute_bucket = e.m"
+    " AND r.series = e.series"
+    " WHERE e.m IS NULL OR r.minute_bucket IS NULL OR r.sample_count <> e.c"
+    " OR r.business_id IS DISTINCT FROM e.bid"
+    " OR abs(r.sum_value - e.s) > 1e-9 * greatest(1, abs(e.s)) OR r.min_value <> e.lo"
+    " OR r.max_value <> e.hi OR r.last_value <> e.la;";
+
+/* system_dashboard against the same aggregates over the points of its window. */
+static const char diff_dashboard[] =
+    "WITH e AS (SELECT coalesce(bid, '00000000-0000-0000-0000-000000000000') b, meas, field,"
+    " avg(v) a, min(v) lo, max(v) hi, count(*) c FROM pts"
+    " WHERE date_trunc('minute', ts) > now() - interval '16 minutes' GROUP BY 1, 2, 3)"
+    " SELECT count(*) FROM e FULL JOIN monitoring.system_dashboard r ON r.business_id = e.b"
+    " AND r.metric_category = e.meas AND r.metric_name = e.field"
+    " WHERE e.b IS NULL OR r.business_id IS NULL OR r.sample_count <> e.c"
+    " OR abs(r.avg_value - e.a) > 1e-9 * greatest(1, abs(e.a)) OR r.min_value <> e.lo"
+    " OR r.max_value <> e.hi OR r.health_status <> 'healthy';";
+
+/* Poll until sql answers want (deadline ms). */
+static bool wait_for(const char *url, const char *sql, const char *want, int ms, char *got,
+                     size_t cap)
+{
+    for (int64_t end = mth_now_ms() + ms; mth_now_ms() < end; mth_sleep_ms(100)) {
+        if (psql_try(url, sql, got, cap) && !strcmp(got, want)) return true;
+    }
+    return false;
+}
+
+/* The differing group rows, for the failure message. */
+static void group_diff_text(const char *url, char *out, size_t cap)
+{
+    char sql[sizeof diff_groups + 512];
+    snprintf(sql, sizeof sql, "%s", diff_groups);
+    char *sel = strstr(sql, "SELECT count(*) FROM e FULL JOIN");
+    const char *tail = strstr(diff_groups, "SELECT count(*) FROM e FULL JOIN") + 15;
+    snprintf(sel, sizeof sql - (size_t)(sel - sql),
+             "SELECT string_agg(concat_ws(' ', coalesce(e.m, r.minute_bucket), coalesce(e.bid,"
+             " r.business_id), coalesce(e.meas, r.metric_category), e.c, r.sample_count, e.hi,"
+             " r.max_value), '; ') %s",
+             tail);
+    psql_try(url, sql, out, cap);
+}
+
+static void expect_mirrored(const char *url, const char *when)
+{
+    char got[64], why[2048];
+    if (!wait_for(url, diff_groups, "0", 20000, got, sizeof got)) {
+        group_diff_text(url, why, sizeof why);
+        cr_assert_fail("%s: %s group rows differ from SQL over the points (minute, tenant, "
+                       "measurement, count in SQL and in the row, max in SQL and in the row: %s)",
+                       when, got, why);
+    }
+    cr_assert(wait_for(url, diff_series, "0", 5000, got, sizeof got),
+              "%s: %s series rows differ from SQL over the points", when, got);
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Seconds until the next minute boundary is at least margin away. */
+static void away_from_boundary(int margin)
+{
+    while (60 - now_s() % 60 < margin || now_s() % 60 < 2) mth_sleep_ms(200);
+}
+
+TestSuite(minute_sink, .fini = kill_live, .timeout = 240);
+
+Test(minute_sink, minute_rows_equal_sql_and_late_points_update_them)
+{
+    seed_rng();
+    char url[512], args[700], got[256];
+    mth_pg_drop("minute_equal");
+    mth_pg_create("minute_equal", url, sizeof url);
+    psql_file(url, pts_sql, NULL, 0);
+    mth_daemon d;
+    snprintf(args, sizeof args, "--postgres '%s' --postgres-flush-interval 1", url);
+    start_in(&d, true, args);
+    static feed f;
+    int64_t base = now_s() / 60 * 60 - 240;
+    spread(&d, url, &f, base, now_s() + 1);
+    expect_mirrored(url, "after the writes");
+    psql_file(url, "SELECT count(*) >= 5 * 6 FROM monitoring.metrics_minute", got, sizeof got);
+    cr_expect_str_eq(got, "t", "five minutes of 6 groups at least");
+    cr_expect(wait_for(url, diff_dashboard, "0", 5000, got, sizeof got),
+              "system_dashboard: %s rows differ from SQL over the points", got);
+
+    /* late points: the oldest minute changes, and its row with it */
+    psql_file(url,
+              "SELECT sample_count FROM monitoring.metrics_minute WHERE business_id = '" A "'"
+              " AND metric_category = 'cpu' AND minute_bucket = (SELECT min(minute_bucket) FROM"
+              " monitoring.metrics_minute)",
+              got, sizeof got);
+    long before = atol(got);
+    for (int h = 0; h < 3; h++) point(&d, url, &f, A, "cpu", h, "usage", base + 5, 1000.0 + h);
+    feed_flush(&d, url, &f);
+    expect_mirrored(url, "after late points");
+    psql_file(url,
+              "SELECT sample_count FROM monitoring.metrics_minute WHERE business_id = '" A "'"
+              " AND metric_category = 'cpu' AND minute_bucket = (SELECT min(minute_bucket) FROM"
+              " monitoring.metrics_minute)",
+              got, sizeof got);
+    cr_expect_eq(atol(got), before + 3, "the late minute's row was replaced (%s)", got);
+
+    /* /metrics: caught up */
+    char body[16384];
+    bool idle = false;
+    for (int64_t end = mth_now_ms() + 5000; !idle && mth_now_ms() < end; mth_sleep_ms(100)) {
+        cr_assert_eq(mth_http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body), 200);
+        idle = strstr(body, "\nmetron_minute_pending_minutes 0\n") &&
+               strstr(body, "\nmetron_minute_lag_seconds 0.000\n");
+    }
+    cr_expect(idle, "no lag once mirrored: %s", strstr(body, "metron_minute") ?: body);
+    cr_expect(strstr(body, "# TYPE metron_minute_rows_pending gauge\n"), "%s", body);
+    mth_stop(&d);
+    live = 0;
+    mth_cleanup(&d);
+    mth_pg_drop("minute_equal");
+}
+
+Test(minute_sink, kill9_then_restart_gives_the_same_rows_once)
+{
+    seed_rng();
+    char url[512], fast[700], slow[700], got[256];
+    mth_pg_drop("minute_crash");
+    mth_pg_create("minute_crash", url, sizeof url);
+    psql_file(url, pts_sql, NULL, 0);
+    snprintf(fast, sizeof fast, "--postgres '%s' --postgres-flush-interval 1", url);
+    snprintf(slow, sizeof slow, "--postgres '%s' --postgres-flush-interval 3600", url);
+    mth_daemon d;
+    start_in(&d, true, fast);
+    static feed f;
+    int64_t base = now_s() / 60 * 60 - 180;
+    spread(&d, url, &f, base, now_s() + 1);
+    expect_mirrored(url, "before any crash");
+    mth_stop(&d);
+
+    /* A late point acknowledged, then kill -9 before any flush could take it: with an hour
+       between flushes, only the start's catch-up and a minute's end flush. The restart must
+       find its minute (the engine's floor went down with the commit). */
+    away_from_boundary(8);
+    psql_file(url, "SELECT now()", got, sizeof got);
+    char since[600];
+    snprintf(since, sizeof since,
+             "SELECT count(*) > 0 FROM monitoring.metrics_minute WHERE updated_at > '%s'", got);
+    start_in(&d, false, slow);
+    cr_assert(wait_for(url, since, "t", 10000, got, sizeof got), "the start's catch-up flush");
+    away_from_boundary(5);
+    point(&d, url, &f, B, "mem", 1, "used", base + 7, 5000.5);
+    feed_flush(&d, url, &f);
+    kill9(&d);
+    psql_file(url, diff_groups, got, sizeof got);
+    cr_expect_str_eq(got, "1", "the late point was not mirrored before the kill");
+    start_in(&d, false, fast);
+    expect_mirrored(url, "after kill -9 and a restart");
+
+    /* kill -9 at random moments of the flushes, with late and current points each time */
+    int64_t last = 0;
+    for (int round = 0; round < 4; round++) {
+        /* a new timestamp each round: a repeated one replaces the point, pts would keep both */
+        last = now_s() > last ? now_s() : last + 1;
+        for (int h = 0; h < 3; h++) {
+            point(&d, url, &f, A, "cpu", h, "usage", base + 11 + round,
+                  (double)(next_rand() % 100));
+            point(&d, url, &f, NULL, "cpu", h, "usage", last, (double)(next_rand() % 100));
+        }
+        feed_flush(&d, url, &f);
+        mth_sleep_ms((int)(next_rand() % 1500));
+        kill9(&d);
+        start_in(&d, false, fast);
+    }
+    expect_mirrored(url, "after kill -9 mid-flush, four times");
+
+    /* PostgreSQL drops metrond's connections: the minutes wait, and land after the reconnect */
+    psql_file(url,
+              "SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity"
+              " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+              got, sizeof got);
+    cr_expect_str_eq(got, "t", "metrond's connections were there to drop");
+    for (int h = 0; h < 3; h++)
+        point(&d, url, &f, B, "cpu", h, "usage", base + 23, (double)(next_rand() % 100));
+    feed_flush(&d, url, &f);
+    expect_mirrored(url, "after PostgreSQL dropped the connections");
+    psql_file(url,
+              "SELECT count(*) - count(DISTINCT (minute_bucket, business_id, metric_category,"
+              " metric_name)) FROM monitoring.metrics_minute",
+              got, sizeof got);
+    cr_expect_str_eq(got, "0", "one row per key");
+    mth_stop(&d);
+    live = 0;
+    mth_cleanup(&d);
+    mth_pg_drop("minute_crash");
+}
+
+Test(minute_sink, day_partitions_past_the_retention_are_dropped)
+{
+    char url[512], args[700], got[256];
+    mth_pg_drop("minute_keep");
+    mth_pg_create("minute_keep", url, sizeof url);
+    mth_daemon d;
+    snprintf(args, sizeof args, "--postgres '%s' --postgres-flush-interval 1", url);
+    start_in(&d, true, args);
+    cr_assert(wait_for(url, "SELECT to_regproc('monitoring.minute_partitions') IS NOT NULL", "t",
+                       10000, got, sizeof got),
+              "schema installed");
+    mth_stop(&d);
+    /* partitions back to six days, a row five days old */
+    psql_file(url,
+              "SELECT monitoring.minute_partitions('6 days');"
+              "INSERT INTO monitoring.metrics_minute (minute_bucket, metric_category, metric_name,"
+              " sample_count) VALUES (date_trunc('minute', now() - interval '5 days'), 'cpu', 'u',"
+              " 1);"
+              "SELECT count(*) FROM pg_inherits WHERE inhparent ="
+              " 'monitoring.metrics_minute'::regclass",
+              got, sizeof got);
+    cr_assert_eq(atol(got), 8, "six days back to tomorrow: %s", got);
+    start_in(&d, false, args); /* the default retention, 48 h */
+    const char *old =
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent IN ('monitoring.metrics_minute'::regclass,"
+        " 'monitoring.series_minute'::regclass) AND substring(pg_get_expr(c.relpartbound, c.oid)"
+        " FROM 'TO \\(''([^'']+)''\\)')::timestamptz <= now() - interval '48 hours'";
+    cr_expect(wait_for(url, old, "0", 10000, got, sizeof got),
+              "%s partitions wholly past 48 h left", got);
+    psql_file(url, "SELECT count(*) FROM monitoring.metrics_minute", got, sizeof got);
+    cr_expect_str_eq(got, "0", "the old row went with its partition");
+    psql_file(url,
+              "SELECT count(*) FROM pg_inherits WHERE inhparent ="
+              " 'monitoring.metrics_minute'::regclass",
+              got, sizeof got);
+    cr_expect_eq(atol(got), 4, "two days back to tomorrow stay: %s", got);
+    mth_stop(&d);
+    live = 0;
+    mth_cleanup(&d);
+    mth_pg_drop("minute_keep");
+}
