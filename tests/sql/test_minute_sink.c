@@ -61,13 +61,19 @@ static void psql_file(const char *url, const char *sql, char *out, size_t cap)
     if (out) snprintf(out, cap, "%s", got);
 }
 
-static pid_t live; /* the metrond running, killed by the suite's fini when a test fails */
+static pid_t live;       /* the metrond running, killed by the suite's fini when a test fails */
+static char own_pg[128]; /* a test's own PostgreSQL, stopped there too */
 
 static void kill_live(void)
 {
     if (live > 0) {
         kill(live, SIGKILL);
         waitpid(live, NULL, 0);
+    }
+    if (own_pg[0]) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s stop %s >/dev/null 2>&1", PG_TMP_SH, own_pg);
+        if (system(cmd)) fprintf(stderr, "could not stop the PostgreSQL in %s\n", own_pg);
     }
 }
 
@@ -369,6 +375,83 @@ Test(minute_sink, kill9_then_restart_gives_the_same_rows_once)
     live = 0;
     mth_cleanup(&d);
     mth_pg_drop("minute_crash");
+}
+
+/* A PostgreSQL of the test's own (tests/support/pg_tmp.sh), crashed and restarted on purpose. */
+static void pg_tmp(const char *what, const char *dir, char *url, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s %s %s", PG_TMP_SH, what, dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char line[512] = "";
+    if (!fgets(line, sizeof line, p)) line[0] = '\0';
+    cr_assert_eq(pclose(p), 0, "pg_tmp.sh %s %s failed", what, dir);
+    if (url) snprintf(url, cap, "%.*s", (int)strcspn(line, "\n"), line);
+}
+
+/* A /metrics gauge of metrond, or -1. */
+static double gauge(mth_daemon *d, const char *name)
+{
+    static char body[1 << 16];
+    if (mth_http(d->http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body) != 200) return -1;
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(body, key);
+    return at ? strtod(at + strlen(key), NULL) : -1;
+}
+
+Test(minute_sink, a_postgresql_crash_delays_the_minutes_and_loses_none)
+{
+    seed_rng();
+    char url[512], args[700], got[256];
+    const char *pg = own_pg;
+    snprintf(own_pg, sizeof own_pg, "/tmp/metron-minute-pg-%d", (int)getpid());
+    pg_tmp("start", pg, url, sizeof url);
+    psql_file(url, pts_sql, NULL, 0);
+    snprintf(args, sizeof args, "--postgres '%s' --postgres-flush-interval 1", url);
+    mth_daemon d;
+    start_in(&d, true, args);
+    static feed f;
+    int64_t base = now_s() / 60 * 60 - 120;
+    spread(&d, url, &f, base, now_s() + 1);
+    expect_mirrored(url, "before the crash");
+
+    pg_tmp("crash", pg, NULL, 0);
+    /* points while PostgreSQL is down, current and late: acknowledged by metrond now, put in
+       pts (the test's own account) once PostgreSQL is back */
+    for (int h = 0; h < 3; h++) {
+        point(&d, url, &f, A, "cpu", h, "usage", now_s(), (double)(next_rand() % 100));
+        point(&d, url, &f, B, "mem", h, "used", base + 5, (double)(next_rand() % 100));
+    }
+    mth_write(&d, f.lp);
+    f.nlp = 0;
+    double pending = 0;
+    for (int64_t end = mth_now_ms() + 10000; mth_now_ms() < end && pending <= 0; mth_sleep_ms(200))
+        pending = gauge(&d, "metron_minute_pending_minutes");
+    cr_expect_gt(pending, 0, "the minutes wait while PostgreSQL is down (/metrics)");
+    mth_sleep_ms(3000); /* flushes fail meanwhile (three intervals) */
+    cr_expect_gt(gauge(&d, "metron_minute_failures_total"), 0, "the failed flushes are counted");
+
+    pg_tmp("restart", pg, NULL, 0);
+    f.nsql += (size_t)snprintf(f.sql + f.nsql, sizeof f.sql - f.nsql, ";\n");
+    psql_file(url, f.sql, NULL, 0);
+    f.nlp = f.nsql = f.n = 0;
+    expect_mirrored(url, "after PostgreSQL crashed and restarted");
+    psql_file(url,
+              "SELECT count(*) - count(DISTINCT (minute_bucket, business_id, metric_category,"
+              " metric_name)) FROM monitoring.metrics_minute",
+              got, sizeof got);
+    cr_expect_str_eq(got, "0", "one row per key");
+    double lag = -1;
+    for (int64_t end = mth_now_ms() + 10000; mth_now_ms() < end; mth_sleep_ms(200))
+        if ((lag = gauge(&d, "metron_minute_pending_minutes")) <= 1) break;
+    cr_expect_leq(lag, 1, "caught up: at most the open minute pending");
+    mth_stop(&d);
+    live = 0;
+    mth_cleanup(&d);
+    pg_tmp("stop", pg, NULL, 0);
+    own_pg[0] = '\0';
 }
 
 Test(minute_sink, day_partitions_past_the_retention_are_dropped)
