@@ -1603,3 +1603,8 @@ int mt_engine_health(mt_engine *e, char *why, size_t cap)
     }
     return MT_OK;
 }
+
+int64_t mt_engine_grace_ns(const mt_engine *e)
+{
+    return e->opt.grace_ns; /* set at open, never written again */
+}

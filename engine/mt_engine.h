@@ -320,6 +320,13 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
                       int (*fn)(void *ud, const mt_rollup *r), void *ud);
 
 /*
+ * The engine's grace (opt.grace_ns as opened, never negative): an hour is
+ * sealed, and its rollups exist, once its end plus this has passed and its
+ * writes settled (see Sealing above). Any thread.
+ */
+int64_t mt_engine_grace_ns(const mt_engine *e);
+
+/*
  * The rollup group of series id, as mt_rollup.group spells it, into out
  * (capacity cap), *len set. MT_OK, MT_ENOTFOUND (no such id), MT_ELIMIT
  * (cap too small).

@@ -438,6 +438,63 @@ static int buckets(report *r, int64_t h0, int64_t h1)
     return rc;
 }
 
+/* ---- hours not sealed yet ---------------------------------------------------------------- */
+
+static int any_rollup(void *ud, const mt_rollup *ro)
+{
+    (void)ro;
+    *(bool *)ud = true;
+    return 1; /* one is enough */
+}
+
+/* The hours that start in [from, to), as mt_rollq_write reads them. */
+static void hour_range(const mt_rollq_spec *spec, int64_t *h0, int64_t *h1)
+{
+    *h0 = spec->from / HOUR + (spec->from % HOUR > 0);
+    *h1 = spec->to / HOUR + (spec->to % HOUR > 0);
+    if (spec->from < 0 && spec->from % HOUR) *h0 = spec->from / HOUR;
+    if (spec->to < 0 && spec->to % HOUR) *h1 = spec->to / HOUR;
+}
+
+int mt_rollq_open_hours(mt_engine *e, const mt_rollq_spec *spec, int64_t now_ns, mt_rollq_open *out,
+                        size_t cap)
+{
+    int64_t grace = spec->grace_ns > 0 ? spec->grace_ns : mt_engine_grace_ns(e), h0, h1;
+    hour_range(spec, &h0, &h1);
+    int64_t now_h = now_ns >= 0 ? now_ns / HOUR : (now_ns - HOUR + 1) / HOUR;
+    size_t n = 0;
+    /* an hour ending more than the grace ago is sealed or holds nothing: no older one waits */
+    for (int64_t h = now_h - 1 - grace / HOUR; h <= now_h && n < cap; h++) {
+        if (h < h0 || h >= h1 || (h + 1) * HOUR + grace <= now_ns) continue;
+        bool sealed = false;
+        int rc = mt_engine_rollups(e, h, h + 1, true, any_rollup, &sealed);
+        if (rc < 0) return rc;
+        if (!sealed) out[n++] = (mt_rollq_open){h * HOUR, (h + 1) * HOUR + grace};
+    }
+    return (int)n;
+}
+
+/* Say when the open hours appear: a JSON member (after "rows") or a table's last lines. */
+static void open_note(report *r, const mt_rollq_open *op, int n)
+{
+    char h[48], at[48], line[256];
+    if (r->f == MT_OUT_JSON) mt_out_puts(&r->o, ",\"open\":[");
+    for (int i = 0; i < n; i++) {
+        mt_time_format(op[i].hour_ns, h, sizeof h);
+        mt_time_format(op[i].available_ns, at, sizeof at);
+        if (r->f == MT_OUT_JSON)
+            snprintf(line, sizeof line, "%s{\"hour\":\"%s\",\"available_at\":\"%s\"}", i ? "," : "",
+                     h, at);
+        else
+            snprintf(line, sizeof line,
+                     "-- hour %s is open: its rollup appears at %s (its end plus the grace, "
+                     "once its writes settle)\n",
+                     h, at);
+        mt_out_puts(&r->o, line);
+    }
+    if (r->f == MT_OUT_JSON) mt_out_puts(&r->o, "]");
+}
+
 /* Keep the last line mt_engine_damage gives (the most recent damage met). */
 static void last_line(void *ud, const char *line)
 {
@@ -459,17 +516,19 @@ int mt_rollq_write(mt_engine *e, const mt_rollq_spec *spec, mt_output_format f, 
     report r = {.e = e, .spec = spec, .f = f, .o = {fn, ud, 0}};
     int rc = resolve(&r, err, errcap);
     if (!rc) {
-        /* the hours that start in [from, to) */
-        int64_t h0 = spec->from / HOUR + (spec->from % HOUR > 0),
-                h1 = spec->to / HOUR + (spec->to % HOUR > 0);
-        if (spec->from < 0 && spec->from % HOUR) h0 = spec->from / HOUR;
-        if (spec->to < 0 && spec->to % HOUR) h1 = spec->to / HOUR;
+        int64_t h0, h1;
+        hour_range(spec, &h0, &h1);
         header(&r);
         if (spec->step <= HOUR)
             rc = mt_engine_rollups(e, h0, h1, !spec->series, hourly, &r);
         else
             rc = buckets(&r, h0, h1);
-        if (r.f == MT_OUT_JSON) mt_out_puts(&r.o, "]}\n");
+        if (r.f == MT_OUT_JSON) mt_out_puts(&r.o, "]");
+        mt_rollq_open op[4];
+        int nop = rc || r.f == MT_OUT_CSV ? 0 : mt_rollq_open_hours(e, spec, mt_now_ns(), op, 4);
+        if (nop < 0) rc = nop;
+        if (nop > 0) open_note(&r, op, nop);
+        if (r.f == MT_OUT_JSON) mt_out_puts(&r.o, "}\n");
         if (!rc) rc = r.o.rc;
         /* a damaged rollup record of index.mdb: the engine keeps what it was */
         if (rc == MT_ECORRUPT && !r.damage[0]) mt_engine_damage(e, last_line, r.damage);

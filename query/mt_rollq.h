@@ -35,13 +35,35 @@ typedef struct mt_rollq_spec {
     bool exact;         /* buckets: a group's quantiles from the blocks, not its sketches */
     const char *tenant; /* NULL: every tenant; else only this business_id's groups and series,
                            whatever select says (the reader's credential decides) */
+    int64_t grace_ns;   /* <= 0: the engine's (mt_engine_grace_ns); else the grace of the
+                           daemon that writes the data dir, for mt_rollq_open_hours */
 } mt_rollq_spec;
+
+/* An hour of the range whose rollups do not exist yet, and when they will. */
+typedef struct mt_rollq_open {
+    int64_t hour_ns;      /* the hour's start */
+    int64_t available_ns; /* its end plus the grace: when it is sealed, if its writes settled */
+} mt_rollq_open;
+
+/*
+ * The open hours of spec's range at time now_ns: hours that start in
+ * [from, to), have begun, end (plus the grace) after now_ns, and have no
+ * rollup yet (not sealed), oldest first, into out (capacity cap; with a
+ * grace under an hour there are at most 2: the current hour, and the one
+ * before during its grace); returns how many, or an engine error
+ * (negative).
+ */
+int mt_rollq_open_hours(mt_engine *e, const mt_rollq_spec *spec, int64_t now_ns, mt_rollq_open *out,
+                        size_t cap);
 
 /*
  * Write the report through fn in format f; *rows (may be NULL) gets the
- * rows written. Returns MT_OK; MT_EINVAL or MT_EPARSE (bad step, range or
- * selector) with the reason in err (capacity errcap); an engine error
- * (MT_ECORRUPT ...), -ENOMEM, or fn's error.
+ * rows written. When the range holds open hours (mt_rollq_open_hours, at
+ * the wall clock), JSON gets "open":[{"hour":T,"available_at":T}] after
+ * "rows", and a table a line after its rows saying when each appears; CSV
+ * stays rows only (a caller may say it elsewhere). Returns MT_OK; MT_EINVAL or MT_EPARSE (bad step,
+ * range or selector) with the reason in err (capacity errcap); an engine error (MT_ECORRUPT ...),
+ * -ENOMEM, or fn's error.
  */
 int mt_rollq_write(mt_engine *e, const mt_rollq_spec *spec, mt_output_format f, mt_write_fn fn,
                    void *ud, size_t *rows, char *err, size_t errcap);

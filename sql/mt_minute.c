@@ -271,6 +271,8 @@ static bool keys_ok(mt_name bid, mt_name cat, mt_name name)
 
 enum { G_MIN, G_BID, G_CAT, G_NAME, G_CNT, G_AVG, G_LO, G_HI, G_P50, G_P95, G_P99, NG };
 enum { S_MIN, S_SER, S_BID, S_CAT, S_NAME, S_DIMS, S_CNT, S_SUM, S_LO, S_HI, S_LAST, NS };
+/* the system-wide rows (monitoring.metrics_minute_all): a group's columns without the tenant */
+enum { A_MIN, A_CAT, A_NAME, A_CNT, A_AVG, A_LO, A_HI, A_P50, A_P95, A_P99, NA };
 
 typedef struct gval {
     uint32_t group; /* index into chunk.groups */
@@ -289,8 +291,8 @@ typedef struct chunk {
     size_t nslots;
     gval *vals;
     size_t nv, vcap;
-    arr g[NG], s[NS];
-    size_t grows, srows;
+    arr g[NG], s[NS], a[NA];
+    size_t grows, srows, arows;
     uint64_t skipped, points;
     int rc;
 } chunk;
@@ -304,6 +306,7 @@ static void chunk_free(chunk *c)
     free(c->vals);
     for (int i = 0; i < NG; i++) free(c->g[i].p);
     for (int i = 0; i < NS; i++) free(c->s[i].p);
+    for (int i = 0; i < NA; i++) free(c->a[i].p);
 }
 
 static uint64_t hash_bytes(const char *p, size_t n)
@@ -567,6 +570,92 @@ static int group_rows(chunk *c)
     return MT_OK;
 }
 
+/*
+ * The system-wide rows: every tenant's values of a (minute, measurement,
+ * field) described together, so that a dashboard's "all" has true
+ * quantiles and the average of every point (a max of the tenants' p95s is
+ * no p95). Run after group_rows, whose sort it undoes: each value's group
+ * becomes its (measurement, field), interned in a chunk of its own, and the
+ * values are sorted and described again. The tenant does not matter here,
+ * so a group whose business_id PostgreSQL would refuse still counts; one
+ * whose measurement or field is too long for the columns does not.
+ */
+static int all_rows(chunk *c)
+{
+    static const double fr[3] = {0.5, 0.95, 0.99};
+    chunk f = {0}; /* (measurement 0 field) keys, interned by group_of */
+    uint32_t *fid = malloc((c->ng ? c->ng : 1) * sizeof *fid);
+    double *tmp = malloc((c->nv ? c->nv : 1) * sizeof *tmp);
+    int rc = fid && tmp ? MT_OK : -ENOMEM;
+    for (size_t g = 0; !rc && g < c->ng; g++) {
+        const char *k = c->groups[g];
+        size_t kl = c->glen[g];
+        const char *z1 = memchr(k, 0, kl);
+        const char *z2 = z1 ? memchr(z1 + 1, 0, kl - (size_t)(z1 + 1 - k)) : NULL;
+        fid[g] = UINT32_MAX;
+        if (!z2 || (size_t)(z2 - z1 - 1) > MAX_CATEGORY || kl - (size_t)(z2 + 1 - k) > MAX_NAME)
+            continue;
+        int64_t i = group_of(&f, z1 + 1, kl - (size_t)(z1 + 1 - k));
+        if (i < 0)
+            rc = -ENOMEM;
+        else
+            fid[g] = (uint32_t)i;
+    }
+    size_t nv = 0;
+    for (size_t i = 0; !rc && i < c->nv; i++) {
+        uint32_t id = fid[c->vals[i].group];
+        if (id == UINT32_MAX) continue;
+        c->vals[nv] = c->vals[i];
+        c->vals[nv++].group = id;
+    }
+    if (!rc) {
+        c->nv = nv; /* the groups' values are spent: group_rows ran */
+        if (nv) qsort(c->vals, nv, sizeof *c->vals, by_group);
+    }
+    for (size_t i = 0; !rc && i < nv;) {
+        size_t j = i;
+        while (j < nv && c->vals[j].off == c->vals[i].off && c->vals[j].group == c->vals[i].group)
+            tmp[j - i] = c->vals[j].v, j++;
+        size_t n = j - i;
+        const char *k = f.groups[c->vals[i].group];
+        size_t kl = f.glen[c->vals[i].group];
+        const char *z = memchr(k, 0, kl); /* interned above: measurement 0 field */
+        double sum, lo, hi, q[3];
+        if ((rc = mt_describe(tmp, n, fr, 3, &sum, &lo, &hi, q))) break;
+        add_i64(&c->a[A_MIN], c->hour * 60 + c->vals[i].off);
+        add_text(&c->a[A_CAT], k, (size_t)(z - k));
+        add_text(&c->a[A_NAME], z + 1, kl - (size_t)(z + 1 - k));
+        add_i64(&c->a[A_CNT], (int64_t)n);
+        add_double(&c->a[A_AVG], sum / (double)n);
+        add_double(&c->a[A_LO], lo);
+        add_double(&c->a[A_HI], hi);
+        add_double(&c->a[A_P50], q[0]);
+        add_double(&c->a[A_P95], q[1]);
+        add_double(&c->a[A_P99], q[2]);
+        c->arows++;
+        i = j;
+    }
+    free(fid);
+    free(tmp);
+    chunk_free(&f);
+    return rc;
+}
+
+static const char upsert_all[] =
+    "INSERT INTO monitoring.metrics_minute_all (minute_bucket, metric_category, metric_name,"
+    " sample_count, avg_value, min_value, max_value, median_value, p95_value, p99_value,"
+    " updated_at)"
+    " SELECT to_timestamp(m * 60), c, n, cnt, av, mn, mx, p50, p95, p99, now()"
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::float8[],"
+    " $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[])"
+    " AS u(m, c, n, cnt, av, mn, mx, p50, p95, p99)"
+    " WHERE to_timestamp(m * 60) >= now() - $11::bigint * interval '1 second'"
+    " ON CONFLICT ON CONSTRAINT metrics_minute_all_key DO UPDATE SET"
+    " sample_count = EXCLUDED.sample_count, avg_value = EXCLUDED.avg_value,"
+    " min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value,"
+    " median_value = EXCLUDED.median_value, p95_value = EXCLUDED.p95_value,"
+    " p99_value = EXCLUDED.p99_value, updated_at = now()";
+
 static const char upsert_groups[] =
     "INSERT INTO monitoring.metrics_minute (minute_bucket, business_id, metric_category,"
     " metric_name, sample_count, avg_value, min_value, max_value, median_value, p95_value,"
@@ -608,17 +697,21 @@ static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
     for (size_t i = 0; i < n; i++) c->want[d[i].minute - c->hour * 60] = true;
     int rc = scan_series(c, d[0].minute * MT_MINUTE_NS, (d[n - 1].minute + 1) * MT_MINUTE_NS);
     if (!rc) rc = group_rows(c);
+    if (!rc) rc = all_rows(c);
     char keep[24];
     snprintf(keep, sizeof keep, "%lld", (long long)(m->opt.retention_ns / 1000000000LL));
-    const char *gp[NG + 1], *sp[NS + 1];
+    const char *gp[NG + 1], *sp[NS + 1], *ap[NA + 1];
     for (int i = 0; !rc && i < NG; i++)
         if (!(gp[i] = finish(&c->g[i]))) rc = -ENOMEM;
     for (int i = 0; !rc && i < NS; i++)
         if (!(sp[i] = finish(&c->s[i]))) rc = -ENOMEM;
-    gp[NG] = sp[NS] = keep;
+    for (int i = 0; !rc && i < NA; i++)
+        if (!(ap[i] = finish(&c->a[i]))) rc = -ENOMEM;
+    gp[NG] = sp[NS] = ap[NA] = keep;
     if (!rc) rc = mt_pg_exec(m->pg, "BEGIN", 0, NULL);
     if (!rc && c->grows) rc = mt_pg_exec(m->pg, upsert_groups, NG + 1, gp);
     if (!rc && c->srows) rc = mt_pg_exec(m->pg, upsert_series, NS + 1, sp);
+    if (!rc && c->arows) rc = mt_pg_exec(m->pg, upsert_all, NA + 1, ap);
     if (!rc) rc = mt_pg_exec(m->pg, "COMMIT", 0, NULL);
     if (rc == MT_EPG) mt_pg_abort(m->pg);
     return rc;
@@ -723,12 +816,12 @@ static int flush(mt_minute *m, bool *seeded)
         if (!rc) {
             m->st.flushes++;
             m->st.minutes_mirrored += n;
-            m->st.rows_delivered += c.grows + c.srows;
+            m->st.rows_delivered += c.grows + c.srows + c.arows;
             m->st.rows_skipped += c.skipped;
             m->st.points_read += c.points;
             m->st.last_flush_s = secs;
             m->st.flush_s += secs;
-            m->rows_per_minute = (c.grows + c.srows) / n;
+            m->rows_per_minute = (c.grows + c.srows + c.arows) / n;
         }
         pthread_mutex_unlock(&m->lock);
         chunk_free(&c);

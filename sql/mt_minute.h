@@ -1,8 +1,11 @@
 /*
  * mt_minute.h — the minute mirror: per-minute summaries of the points
  * committed, kept current in PostgreSQL (monitoring.metrics_minute per
- * group, monitoring.series_minute per series; schema version 5), so that
- * dashboards see now, not the last sealed hour.
+ * group, monitoring.series_minute per series; schema version 5; and
+ * monitoring.metrics_minute_all per (measurement, field) over every
+ * tenant's points, which only the owner's roles read; version 6), so that
+ * dashboards see now, not the last sealed hour, and their "all" adds up
+ * (a true p95 of all the points, not a max of the tenants' p95s).
  *
  * Nothing is aggregated incrementally, so nothing is lost to a crash and
  * every send is the same row. The engine tells the mirror, after each
@@ -68,7 +71,7 @@ typedef struct mt_minute_stats {
     bool connected;
     uint64_t flushes;          /* transactions committed */
     uint64_t minutes_mirrored; /* minutes computed and committed (a minute again: again) */
-    uint64_t rows_delivered;   /* group and series rows upserted (committed) */
+    uint64_t rows_delivered;   /* group, series and system-wide rows upserted (committed) */
     uint64_t rows_skipped;     /* rows PostgreSQL's column types refuse: not sent */
     uint64_t failures;         /* transactions that failed and were retried */
     size_t minutes_pending;    /* dirty minutes waiting */

@@ -28,7 +28,10 @@ const char *const mt_cli_rollup_help =
     "                   to the epoch; a group's quantiles then come from merged DDSketches\n"
     "                   (relative error <= 1%)\n"
     "  --exact          with --step: exact quantiles from every value instead of sketches\n"
-    "  --format F       table (default on a terminal), csv (default otherwise), json\n";
+    "  --format F       table (default on a terminal), csv (default otherwise), json\n"
+    "  --grace D        with --data: metrond's grace (default 5m), to say when an open\n"
+    "                   hour's rollup appears (table: a last line; json: \"open\"; csv:\n"
+    "                   on stderr); with --url the daemon knows its own\n";
 
 static int write_stdout(void *ud, const char *buf, size_t len)
 {
@@ -39,19 +42,15 @@ static int write_stdout(void *ud, const char *buf, size_t len)
 int cmd_rollup(int argc, char **argv)
 {
     const char *data = NULL, *url = NULL, *from_s = NULL, *to_s = NULL, *format = NULL,
-               *step_s = NULL;
+               *step_s = NULL, *grace_s = NULL;
     bool series = false, exact = false;
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"url", required_argument, 0, 'u'},
-                                         {"from", required_argument, 0, 'f'},
-                                         {"to", required_argument, 0, 't'},
-                                         {"step", required_argument, 0, 'p'},
-                                         {"format", required_argument, 0, 'o'},
-                                         {"group", no_argument, 0, 'g'},
-                                         {"series", no_argument, 0, 's'},
-                                         {"exact", no_argument, 0, 'x'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'}, {"url", required_argument, 0, 'u'},
+        {"from", required_argument, 0, 'f'}, {"to", required_argument, 0, 't'},
+        {"step", required_argument, 0, 'p'}, {"format", required_argument, 0, 'o'},
+        {"group", no_argument, 0, 'g'},      {"series", no_argument, 0, 's'},
+        {"exact", no_argument, 0, 'x'},      {"grace", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -65,6 +64,7 @@ int cmd_rollup(int argc, char **argv)
         case 'g': series = false; break;
         case 's': series = true; break;
         case 'x': exact = true; break;
+        case 'r': grace_s = optarg; break;
         case 'h': fputs(mt_cli_rollup_help, stdout); return 0;
         default: return mt_cli_usage("unknown option", mt_cli_rollup_help);
         }
@@ -80,6 +80,8 @@ int cmd_rollup(int argc, char **argv)
                             mt_cli_rollup_help);
     if (step_s && !mt_duration_parse(step_s, &spec.step))
         return mt_cli_usage("--step is a duration (1h, 1d, 30d)", mt_cli_rollup_help);
+    if (grace_s && (!mt_duration_parse(grace_s, &spec.grace_ns) || spec.grace_ns <= 0))
+        return mt_cli_usage("--grace is a duration (5m, 300s)", mt_cli_rollup_help);
     mt_output_format f;
     if (!mt_cli_format_parse(format, &f))
         return mt_cli_usage("--format is table, csv or json", mt_cli_rollup_help);
@@ -97,6 +99,17 @@ int cmd_rollup(int argc, char **argv)
     if (!e) return 1;
     char err[512];
     int rc = mt_rollq_write(e, &spec, f, write_stdout, NULL, NULL, err, sizeof err);
+    mt_rollq_open op[4];
+    int nop = !rc && f == MT_OUT_CSV ? mt_rollq_open_hours(e, &spec, now, op, 4) : 0;
+    for (int i = 0; i < nop; i++) { /* CSV stays rows only: the note goes beside it */
+        char h[48], at[48];
+        mt_time_format(op[i].hour_ns, h, sizeof h);
+        mt_time_format(op[i].available_ns, at, sizeof at);
+        fprintf(stderr,
+                "metron: hour %s is open: its rollup appears at %s (its end plus the grace, once "
+                "its writes settle)\n",
+                h, at);
+    }
     mt_engine_close(e);
     if (rc) {
         fprintf(stderr, "metron: %s\n", err);

@@ -480,7 +480,8 @@ Test(minute_sink, day_partitions_past_the_retention_are_dropped)
     const char *old =
         "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
         " WHERE i.inhparent IN ('monitoring.metrics_minute'::regclass,"
-        " 'monitoring.series_minute'::regclass) AND substring(pg_get_expr(c.relpartbound, c.oid)"
+        " 'monitoring.series_minute'::regclass, 'monitoring.metrics_minute_all'::regclass)"
+        " AND substring(pg_get_expr(c.relpartbound, c.oid)"
         " FROM 'TO \\(''([^'']+)''\\)')::timestamptz <= now() - interval '48 hours'";
     cr_expect(wait_for(url, old, "0", 10000, got, sizeof got),
               "%s partitions wholly past 48 h left", got);
@@ -495,4 +496,84 @@ Test(minute_sink, day_partitions_past_the_retention_are_dropped)
     live = 0;
     mth_cleanup(&d);
     mth_pg_drop("minute_keep");
+}
+
+/* metrics_minute_all against SQL over every tenant's points of each (minute, measurement, field).
+ */
+static const char diff_all[] =
+    "WITH e AS (SELECT date_trunc('minute', ts) m, meas, field, count(*) c, avg(v) a,"
+    " min(v) lo, max(v) hi, percentile_cont(0.5) WITHIN GROUP (ORDER BY v) p50,"
+    " percentile_cont(0.95) WITHIN GROUP (ORDER BY v) p95,"
+    " percentile_cont(0.99) WITHIN GROUP (ORDER BY v) p99 FROM pts GROUP BY 1, 2, 3)"
+    " SELECT count(*) FROM e FULL JOIN monitoring.metrics_minute_all r ON r.minute_bucket = e.m"
+    " AND r.metric_category = e.meas AND r.metric_name = e.field"
+    " WHERE e.m IS NULL OR r.minute_bucket IS NULL OR r.sample_count <> e.c"
+    " OR abs(r.avg_value - e.a) > 1e-9 * greatest(1, abs(e.a)) OR r.min_value <> e.lo"
+    " OR r.max_value <> e.hi OR r.median_value <> e.p50 OR r.p95_value <> e.p95"
+    " OR r.p99_value <> e.p99;";
+
+Test(minute_sink, the_system_wide_row_has_true_quantiles_and_tenants_cannot_read_it)
+{
+    seed_rng();
+    char url[512], args[700], got[256], sql[2048], role[64];
+    mth_pg_drop("minute_all");
+    mth_pg_create("minute_all", url, sizeof url);
+    psql_file(url, pts_sql, NULL, 0);
+    mth_daemon d;
+    snprintf(args, sizeof args, "--postgres '%s' --postgres-flush-interval 1", url);
+    start_in(&d, true, args);
+    static feed f;
+    int64_t base = now_s() / 60 * 60 - 180;
+    spread(&d, url, &f, base, now_s() + 1);
+    /* tenant A's cpu much higher than B's: a max of the tenants' p95s is no p95 of all */
+    for (int64_t ts = base; ts < base + 60; ts += 5)
+        point(&d, url, &f, A, "cpu", 9, "usage", ts, 900.0 + (double)(ts - base));
+    feed_flush(&d, url, &f);
+    cr_assert(wait_for(url, diff_all, "0", 20000, got, sizeof got),
+              "%s system-wide rows differ from SQL over every tenant's points", got);
+    psql_file(url, "SELECT count(*) FROM monitoring.metrics_minute_all WHERE p95_value IS NOT NULL",
+              got, sizeof got);
+    cr_expect_geq(atol(got), 4 * 2, "four minutes of cpu and mem at least: %s", got);
+    /* the weighted average of the tenants' rows is the system-wide one; the max of their p95s
+       is not its p95 where tenant A stands out */
+    psql_file(url,
+              "SELECT count(*) FILTER (WHERE abs(w - r.avg_value) > 1e-9 * greatest(1, abs(w))),"
+              " count(*) FILTER (WHERE mp95 <> r.p95_value) > 0"
+              " FROM (SELECT minute_bucket, metric_category, metric_name,"
+              " sum(avg_value * sample_count) / sum(sample_count) w, max(p95_value) mp95"
+              " FROM monitoring.metrics_minute GROUP BY 1, 2, 3) t"
+              " JOIN monitoring.metrics_minute_all r USING (minute_bucket, metric_category,"
+              " metric_name)",
+              got, sizeof got);
+    cr_expect_str_eq(got, "0|t", "sum(avg * count) / sum(count) equals the system-wide average");
+
+    /* a tenant reader sees its own minute rows and no system-wide row; a role without a tenant
+       sees none either; the owner (here the superuser metrond connects as) sees them all */
+    snprintf(role, sizeof role, "minute_all_reader_%d", (int)getpid());
+    snprintf(
+        sql, sizeof sql,
+        "DROP ROLE IF EXISTS %s; CREATE ROLE %s NOLOGIN;"
+        " GRANT monitoring_dashboard TO %s;"
+        " INSERT INTO monitoring.tenant_readers (role_name, business_id) VALUES ('%s', '" A "');"
+        " SET ROLE %s;"
+        " SELECT (SELECT count(*) FROM monitoring.metrics_minute_all) || ' ' ||"
+        " (SELECT count(*) > 0 FROM monitoring.metrics_minute WHERE business_id = '" A "')"
+        " || ' ' || (SELECT count(*) FROM monitoring.metrics_minute WHERE business_id = '" B "')",
+        role, role, role, role, role);
+    psql_file(url, sql, got, sizeof got);
+    cr_expect_str_eq(got, "0 true 0",
+                     "tenant A's reader: no system-wide row, its own rows only (%s)", got);
+    snprintf(sql, sizeof sql,
+             "SET ROLE monitoring_dashboard;"
+             " SELECT count(*) FROM monitoring.metrics_minute_all");
+    psql_file(url, sql, got, sizeof got);
+    cr_expect_str_eq(got, "0", "the dashboard role itself: no system-wide row");
+    mth_stop(&d);
+    live = 0;
+    mth_cleanup(&d);
+    mth_pg_drop("minute_all");
+    snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", role);
+    char base_url[512];
+    snprintf(base_url, sizeof base_url, "%s", getenv("METRON_TEST_PG"));
+    psql_file(base_url, sql, NULL, 0);
 }

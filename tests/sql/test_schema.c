@@ -127,8 +127,8 @@ Test(schema, installs_once_and_every_object_works)
     cr_expect_eq(count(pg, "SELECT count(*) FROM monitoring.system_dashboard"), 0,
                  "the live view reads minute rows, not hours");
     /* the minute tables: day partitions made on demand, the NULL tenant one row per key */
-    cr_expect_eq(count(pg, "SELECT created FROM monitoring.minute_partitions('48 hours')"), 2 * 4,
-                 "two tables, from two days back to tomorrow");
+    cr_expect_eq(count(pg, "SELECT created FROM monitoring.minute_partitions('48 hours')"), 3 * 4,
+                 "three tables, from two days back to tomorrow");
     for (int i = 0; i < 2; i++)
         exec_ok(pg, "INSERT INTO monitoring.metrics_minute (minute_bucket, business_id, "
                     "metric_category, metric_name, sample_count, avg_value) VALUES "
@@ -220,8 +220,8 @@ Test(schema, the_cli_installs_and_checks)
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = '\0';
     cr_expect_eq(pclose(p), 0, "%s", out);
-    cr_expect(strstr(out, "schema monitoring: version 0 -> 5; 20 partitions created\n"), "%s", out);
-    cr_expect(strstr(out, "schema monitoring: version 5, no drift\n"), "%s", out);
+    cr_expect(strstr(out, "schema monitoring: version 0 -> 6; 20 partitions created\n"), "%s", out);
+    cr_expect(strstr(out, "schema monitoring: version 6, no drift\n"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s schema check --pg 'postgresql://nobody@127.0.0.1:1/x' 2>&1",
              METRON_PATH);
     p = popen(cmd, "r");

@@ -164,6 +164,8 @@ static const char rows_sql[] =
     "INSERT INTO monitoring.metrics_minute (minute_bucket, business_id, metric_category,"
     " metric_name, sample_count) SELECT date_trunc('minute', now()), b, 'cpu', 'u', 1 FROM " TENANTS
     ";"
+    "INSERT INTO monitoring.metrics_minute_all (minute_bucket, metric_category, metric_name,"
+    " sample_count) VALUES (date_trunc('minute', now()), 'cpu', 'u', 3);"
     "INSERT INTO monitoring.series_minute (minute_bucket, series, business_id,"
     " metric_category, metric_name, sample_count) SELECT date_trunc('minute', now()),"
     " 'cpu,b=' || coalesce(b::text, '-') || ' u', b, 'cpu', 'u', 1 FROM " TENANTS ";"
@@ -385,11 +387,16 @@ Test(tenancy, a_reader_sees_only_its_tenant_whatever_it_sets)
     denied(r, "DROP POLICY tenant_reader ON monitoring.alerts");
     denied(r, "SELECT monitoring.create_partitions(1, 6)");
     denied(r, "SELECT monitoring.minute_partitions('1 hour')");
+    /* the system-wide minute rows (every tenant's points) are the owner's alone */
+    cr_expect_eq(count(r, "SELECT count(*) FROM monitoring.metrics_minute_all"), 0,
+                 "a tenant reader sees no system-wide minute row");
+    denied(r, "INSERT INTO monitoring.metrics_minute_all (minute_bucket, metric_category,"
+              " metric_name, sample_count) VALUES (now(), 'cpu', 'u', 1)");
     cr_assert_eq(mt_pg_query_rows(r, partitions_sql, 0, NULL, partition_denied, r), MT_OK);
     cr_expect_eq(count(r, "SELECT count(*) FROM ("
                           "SELECT 1 FROM pg_class WHERE relispartition AND relkind = 'r') x"),
-                 28,
-                 "4 partitioned tables, a month back to three ahead; 2 minute tables, "
+                 32,
+                 "4 partitioned tables, a month back to three ahead; 3 minute tables, "
                  "two days back to tomorrow");
 
     /* partitions created later, even under default privileges that grant them, stay closed */
@@ -494,7 +501,7 @@ Test(tenancy, install_and_tenant_add_say_what_an_administrator_runs)
                  "%s", out);
     cr_expect(strstr(out, "nothing to do"), "%s", out);
     cr_assert_eq(metron(out, sizeof out, "schema install --pg '%s'", own_url), 0, "%s", out);
-    cr_expect(strstr(out, "version 0 -> 5"), "%s", out);
+    cr_expect(strstr(out, "version 0 -> 6"), "%s", out);
     /* tenant add refuses what would widen or cannot be a tenant */
     cr_expect_eq(metron(out, sizeof out, "schema tenant add x not-a-uuid --pg '%s'", own_url), 1,
                  "%s", out);
@@ -557,5 +564,5 @@ Test(tenancy, install_on_a_new_server_names_schema_roles)
     cr_expect_eq(st[1], 0, "%s", out[1]);
     cr_expect(strstr(out[1], "CREATE ROLE monitoring_dashboard NOLOGIN;"), "%s", out[1]);
     cr_expect_eq(st[2], 0, "%s", out[2]);
-    cr_expect(strstr(out[2], "version 0 -> 5"), "%s", out[2]);
+    cr_expect(strstr(out[2], "version 0 -> 6"), "%s", out[2]);
 }
