@@ -1015,6 +1015,23 @@ static int flush(mt_minute *m, bool *seeded)
         int64_t t0 = mt_mono_ns();
         rc = send_chunk(m, d, n, &c);
         double secs = (double)(mt_mono_ns() - t0) / 1e9;
+        int64_t now2 = mt_now_ns();
+        /* without a lag: their summaries are in PostgreSQL; minutes without points owe nothing */
+        for (size_t i = 0; !rc && i < n; i++)
+            if (c.mpts[d[i].minute - c.hour * 60] && raw_later(m, d[i].minute, now2)) {
+                if (nowed == owcap) {
+                    dirty *o = realloc(owed, (owcap = owcap ? owcap * 2 : 16) * sizeof *o);
+                    if (!o) { /* the floor stays below it: the next start sends it */
+                        pthread_mutex_lock(&m->lock);
+                        m->oom = 1;
+                        pthread_mutex_unlock(&m->lock);
+                        owcap = nowed;
+                        continue;
+                    }
+                    owed = o;
+                }
+                owed[nowed++] = (dirty){d[i].minute, INT64_MAX, false};
+            }
         pthread_mutex_lock(&m->lock);
         if (!rc) {
             m->st.flushes++;
@@ -1045,22 +1062,6 @@ static int flush(mt_minute *m, bool *seeded)
             put_back(m, d, n);
             break;
         }
-        int64_t now2 = mt_now_ns();
-        for (size_t i = 0; i < n; i++) /* without a lag: their summaries are in PostgreSQL */
-            if (raw_later(m, d[i].minute, now2)) {
-                if (nowed == owcap) {
-                    dirty *o = realloc(owed, (owcap = owcap ? owcap * 2 : 16) * sizeof *o);
-                    if (!o) { /* the floor stays below it: the next start sends it */
-                        pthread_mutex_lock(&m->lock);
-                        m->oom = 1;
-                        pthread_mutex_unlock(&m->lock);
-                        owcap = nowed;
-                        continue;
-                    }
-                    owed = o;
-                }
-                owed[nowed++] = (dirty){d[i].minute, INT64_MAX, false};
-            }
     }
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < nowed; i++) mark_unsafe(m, owed[i].minute, owed[i].since_ns);
