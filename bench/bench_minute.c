@@ -15,6 +15,15 @@
  * median and p99 of the freshness, metrond's CPU seconds, and the
  * mirror's flush time and points read (from /metrics). --flush 0 runs
  * metrond without the mirror (the cost baseline; no freshness then).
+ *
+ *   bench_minute --pg URL --flood SECONDS [--hosts 1000] [--flush 10] [--raw]
+ *
+ * The ingest rate with CURRENT timestamps, so that the mirror recomputes
+ * every minute written while the writes go on: for SECONDS, one connection
+ * writes batches of every host (10 fields each) stamped with the wall clock
+ * in nanoseconds (each batch a new time), as fast as metrond answers 204.
+ * Prints points/s, metrond's CPU and the mirror's counters; run it with
+ * --flush 10 and --flush 0 to compare. --raw turns raw rows on too.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -106,6 +115,77 @@ static double cpu_seconds(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* --flood: writes as fast as metrond takes them, current timestamps; figures printed. */
+static int run_flood(int port, pid_t pid, const char *pg_url, int hosts, int seconds, int flush,
+                     char *body, size_t cap)
+{
+    (void)pg_url;
+    static const char *fields[10] = {
+        "usage_user", "usage_system", "usage_idle",  "usage_nice",    "usage_iowait",
+        "usage_irq",  "usage_steal",  "usage_guest", "usage_softirq", "usage_guest_nice"};
+    /* each host's line up to its timestamp, made once: the client formats one number a line */
+    char **pre = calloc((size_t)hosts, sizeof *pre);
+    size_t *plen = calloc((size_t)hosts, sizeof *plen);
+    int64_t seed = 42;
+    for (int h = 0; h < hosts; h++) {
+        char line[512];
+        size_t n = (size_t)snprintf(line, sizeof line, "cpu,host=host_%d ", h);
+        for (int f = 0; f < 10; f++) {
+            seed = seed * 6364136223846793005LL + 1442695040888963407LL;
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%.2f", f ? "," : "", fields[f],
+                                  (double)(((uint64_t)seed >> 33) % 10000) / 100.0);
+        }
+        line[n++] = ' ';
+        pre[h] = malloc(n);
+        memcpy(pre[h], line, n);
+        plen[h] = n;
+    }
+    double cpu0 = cpu_seconds(pid);
+    int64_t start = mt_now_ns(), end = start + (int64_t)seconds * 1000000000LL, last = 0;
+    uint64_t points = 0, batches = 0;
+    while (mt_now_ns() < end) {
+        int64_t ts = mt_now_ns();
+        if (ts <= last) ts = last + 1;
+        last = ts;
+        size_t n = 0;
+        for (int h = 0; h < hosts && n + plen[h] + 24 < cap; h++) {
+            memcpy(body + n, pre[h], plen[h]);
+            n += plen[h];
+            n += (size_t)snprintf(body + n, cap - n, "%lld\n", (long long)ts);
+        }
+        int st = http(port, "POST", "/write?db=bench&precision=ns", body, n, NULL, 0);
+        if (st != 204) {
+            fprintf(stderr, "bench_minute: write answered %d\n", st);
+            return 1;
+        }
+        points += (uint64_t)hosts * 10;
+        batches++;
+    }
+    double wall = (double)(mt_now_ns() - start) / 1e9, cpu = cpu_seconds(pid) - cpu0;
+    static char m[16384];
+    http(port, "GET", "/metrics", NULL, 0, m, sizeof m);
+    printf("flood: %llu points in %llu batches of %d hosts x 10 fields over %.1f s: %.0f "
+           "points/s\n",
+           (unsigned long long)points, (unsigned long long)batches, hosts, wall,
+           (double)points / wall);
+    printf("metrond cpu: %.2f s over %.1f s wall (%.0f%% of a core)\n", cpu, wall,
+           100 * cpu / wall);
+    if (flush) {
+        double fs = metric(m, "metron_minute_flush_seconds_total"),
+               mins = metric(m, "metron_minute_minutes_total"),
+               pts = metric(m, "metron_minute_points_read_total"),
+               rows = metric(m, "metron_minute_rows_delivered_total"),
+               raws = metric(m, "metron_raw_rows_total");
+        printf("minute mirror: %.0f minutes computed, %.0f rows upserted (%.0f/s), %.0f points "
+               "read, %.2f s computing and upserting; raw rows %.0f\n",
+               mins, rows, rows / wall, pts, fs, raws);
+    }
+    for (int h = 0; h < hosts; h++) free(pre[h]);
+    free(pre);
+    free(plen);
+    return 0;
+}
+
 typedef struct probe {
     int64_t k, minute_s, sent_ns;
 } probe;
@@ -113,13 +193,15 @@ typedef struct probe {
 int main(int argc, char **argv)
 {
     const char *pg_url = NULL, *metrond = "build/release/tools/metrond";
-    int hosts = 100, interval = 10, minutes = 10, flush = 10;
+    int hosts = 100, interval = 10, minutes = 10, flush = 10, flood = 0, raw = 0;
     static struct option lo[] = {{"pg", required_argument, 0, 'p'},
                                  {"hosts", required_argument, 0, 'h'},
                                  {"interval", required_argument, 0, 'i'},
                                  {"minutes", required_argument, 0, 'm'},
                                  {"flush", required_argument, 0, 'f'},
                                  {"metrond", required_argument, 0, 'd'},
+                                 {"flood", required_argument, 0, 'F'},
+                                 {"raw", no_argument, 0, 'r'},
                                  {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) switch (c) {
@@ -129,6 +211,8 @@ int main(int argc, char **argv)
         case 'm': minutes = atoi(optarg); break;
         case 'f': flush = atoi(optarg); break;
         case 'd': metrond = optarg; break;
+        case 'F': flood = atoi(optarg); break;
+        case 'r': raw = 1; break;
         default:
             fprintf(stderr, "usage: bench_minute --pg URL [--hosts N] [--interval S] [--minutes N] "
                             "[--flush S] [--metrond PATH]\n");
@@ -150,7 +234,7 @@ int main(int argc, char **argv)
     if (pid == 0) {
         execl(metrond, "metrond", "--data", dir, "--lp-tcp", "off", "--lp-udp", "off", "--http",
               addr, "--postgres", pg_url, "--postgres-flush-interval", fl, "--log-level", "warn",
-              (char *)NULL);
+              "--postgres-raw-rows", raw ? "true" : "false", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200 && http(port, "GET", "/health", NULL, 0, NULL, 0) != 200; i++)
@@ -167,6 +251,17 @@ int main(int argc, char **argv)
         "usage_irq",  "usage_steal",  "usage_guest", "usage_softirq", "usage_guest_nice"};
     size_t cap = (size_t)hosts * 400 + 256;
     char *body = malloc(cap);
+    if (flood) {
+        int rc = run_flood(port, pid, pg_url, hosts, flood, flush, body, cap);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        mt_pg_close(pg);
+        free(body);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd)) fprintf(stderr, "bench_minute: cannot remove %s\n", dir);
+        return rc;
+    }
     int nprobes = minutes * 60;
     probe *pending = calloc((size_t)nprobes + 1, sizeof *pending);
     double *lat = calloc((size_t)nprobes + 1, sizeof *lat);

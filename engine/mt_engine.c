@@ -635,6 +635,10 @@ static int recover(mt_engine *e)
         }
         version = FORMAT_VERSION;
         rc = mt_engine_meta_put(t, "version", version);
+        /* a new directory has nothing unmirrored: its floor starts above every point and its
+           first commit lowers it (a mirror's first start then catches up nothing it never had;
+           a rebuilt index keeps the lowest: its hours may be anywhere) */
+        if (!rc && !rebuild) rc = mt_engine_meta_put(t, "floor", (uint64_t)MT_TS_MAX);
     }
     if (!rc && version == 2 && !e->opt.read_only) {
         version = FORMAT_VERSION;

@@ -39,6 +39,8 @@
 typedef struct dirty {
     int64_t minute;   /* minute index: start / 60 s */
     int64_t since_ns; /* wall clock when it became dirty (lag) */
+    bool now;         /* dirty when the running flush began: this flush takes it; one dirtied
+                         again after it was taken waits for the next flush */
 } dirty;
 
 struct mt_minute {
@@ -59,7 +61,8 @@ struct mt_minute {
     /* the thread's */
     mt_pg *pg;
     int64_t maintained_ns;
-    int state; /* last logged: 0 none, 1 connected, 2 failing */
+    int state;       /* last logged: 0 none, 1 connected, 2 failing */
+    bool raw_broken; /* raw_partitions failed: raw rows off until a restart (logged) */
 };
 
 mt_minute_options mt_minute_options_default(void)
@@ -67,7 +70,9 @@ mt_minute_options mt_minute_options_default(void)
     return (mt_minute_options){.flush_ns = 10 * 1000000000LL,
                                .retention_ns = 48 * MT_HOUR_NS,
                                .retry_max_ns = 30 * 1000000000LL,
-                               .ahead_ns = 10 * MT_MINUTE_NS};
+                               .ahead_ns = 10 * MT_MINUTE_NS,
+                               .raw_window_ns = MT_HOUR_NS,
+                               .raw_max_rate = MT_MINUTE_RAW_RATE};
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -97,7 +102,7 @@ static void mark_unsafe(mt_minute *m, int64_t minute, int64_t since)
         m->set = d;
         m->cap = cap;
     }
-    m->set[m->n++] = (dirty){minute, since};
+    m->set[m->n++] = (dirty){minute, since, false};
     m->last = minute;
 }
 
@@ -133,11 +138,13 @@ static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60]
             i++;
     int64_t first = INT64_MAX;
     for (size_t i = 0; i < m->n; i++)
-        if (m->set[i].minute < first && m->set[i].minute < upto) first = m->set[i].minute;
+        if (m->set[i].minute < first && m->set[i].minute < upto && m->set[i].now)
+            first = m->set[i].minute;
     if (first != INT64_MAX) {
         int64_t hour = floor_div(first, 60);
         for (size_t i = 0; i < m->n;)
-            if (floor_div(m->set[i].minute, 60) == hour && m->set[i].minute < upto) {
+            if (floor_div(m->set[i].minute, 60) == hour && m->set[i].minute < upto &&
+                m->set[i].now) {
                 out[(*n)++] = m->set[i];
                 m->set[i] = m->set[--m->n];
             } else {
@@ -146,7 +153,11 @@ static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60]
     }
     qsort(out, *n, sizeof *out, by_minute);
     /* at most CHUNK_MINUTES: the values of a chunk are held in memory at once */
-    for (; *n > CHUNK_MINUTES; (*n)--) mark_unsafe(m, out[*n - 1].minute, out[*n - 1].since_ns);
+    for (; *n > CHUNK_MINUTES; (*n)--) {
+        mark_unsafe(m, out[*n - 1].minute, out[*n - 1].since_ns);
+        for (size_t i = 0; i < m->n; i++) /* still this flush's */
+            if (m->set[i].minute == out[*n - 1].minute) m->set[i].now = true;
+    }
     m->last = INT64_MIN;
     pthread_mutex_unlock(&m->lock);
 }
@@ -294,6 +305,10 @@ typedef struct chunk {
     arr g[NG], s[NS], a[NA];
     size_t grows, srows, arows;
     uint64_t skipped, points;
+    uint64_t mpts[60]; /* points per minute of the hour (raw rows' budget) */
+    uint64_t raw_rows, raw_minutes, raw_skipped; /* raw rows sent by the chunk */
+    double raw_rate;                             /* of its last complete minute */
+    bool raw_over, raw_seen;                     /* over the budget; raw_rate is set */
     int rc;
 } chunk;
 
@@ -470,6 +485,7 @@ static int scan_series(chunk *c, int64_t from, int64_t to)
                 int64_t off = minute - c->hour * 60;
                 if (off < 0 || off >= 60 || !c->want[off]) continue;
                 c->points++;
+                c->mpts[off]++;
                 if (!loaded) {
                     size_t gl;
                     loaded = true;
@@ -511,18 +527,42 @@ static int scan_series(chunk *c, int64_t from, int64_t to)
     return rc;
 }
 
-static int by_group(const void *a, const void *b)
+/*
+ * Order the values by (minute, group), stably: a counting sort, O(n) where
+ * qsort took n log n comparisons (at 10^7 values a minute, most of a
+ * flush). Keys are the chunk's wanted minutes times ng groups (a value's group below ng).
+ */
+static int sort_values(chunk *c, size_t ng)
 {
-    const gval *x = a, *y = b;
-    if (x->off != y->off) return x->off < y->off ? -1 : 1;
-    return x->group < y->group ? -1 : x->group > y->group;
+    if (!c->nv) return MT_OK;
+    int idx[60], nw = 0;
+    for (int i = 0; i < 60; i++) idx[i] = c->want[i] ? nw++ : -1;
+    size_t nk = (size_t)nw * ng;
+    size_t *at = calloc(nk + 1, sizeof *at);
+    gval *out = malloc(c->nv * sizeof *out);
+    if (!at || !out) {
+        free(at);
+        free(out);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->nv; i++)
+        at[(size_t)idx[c->vals[i].off] * ng + c->vals[i].group + 1]++;
+    for (size_t k = 0; k < nk; k++) at[k + 1] += at[k];
+    for (size_t i = 0; i < c->nv; i++)
+        out[at[(size_t)idx[c->vals[i].off] * ng + c->vals[i].group]++] = c->vals[i];
+    free(at);
+    free(c->vals);
+    c->vals = out;
+    c->vcap = c->nv;
+    return MT_OK;
 }
 
 /* The group rows: each (minute, group) run of the sorted values described. */
 static int group_rows(chunk *c)
 {
     static const double fr[3] = {0.5, 0.95, 0.99};
-    if (c->nv) qsort(c->vals, c->nv, sizeof *c->vals, by_group);
+    int rc = sort_values(c, c->ng);
+    if (rc) return rc;
     double *tmp = malloc((c->nv ? c->nv : 1) * sizeof *tmp);
     if (!tmp) return -ENOMEM;
     for (size_t i = 0; i < c->nv;) {
@@ -549,7 +589,7 @@ static int group_rows(chunk *c)
             continue;
         }
         double sum, lo, hi, q[3];
-        int rc = mt_describe(tmp, n, fr, 3, &sum, &lo, &hi, q);
+        rc = mt_describe(tmp, n, fr, 3, &sum, &lo, &hi, q);
         if (rc) {
             free(tmp);
             return rc;
@@ -609,8 +649,8 @@ static int all_rows(chunk *c)
         c->vals[nv++].group = id;
     }
     if (!rc) {
-        c->nv = nv; /* the groups' values are spent: group_rows ran */
-        if (nv) qsort(c->vals, nv, sizeof *c->vals, by_group);
+        c->nv = nv;                /* the groups' values are spent: group_rows ran */
+        rc = sort_values(c, f.ng); /* by (minute, measurement 0 field) now */
     }
     for (size_t i = 0; !rc && i < nv;) {
         size_t j = i;
@@ -689,6 +729,239 @@ static const char upsert_series[] =
     " avg_value = EXCLUDED.avg_value, min_value = EXCLUDED.min_value,"
     " max_value = EXCLUDED.max_value, last_value = EXCLUDED.last_value, updated_at = now()";
 
+/* ---- raw rows into monitoring.performance_metrics (opt.raw) ------------------------------ */
+
+/* Whether minute still owes its raw rows later: not complete yet, and inside the window. */
+static bool raw_later(const mt_minute *m, int64_t minute, int64_t now)
+{
+    return m->opt.raw && !m->raw_broken && (minute + 1) * MT_MINUTE_NS + SETTLE_NS > now &&
+           minute * MT_MINUTE_NS >= now - m->opt.raw_window_ns;
+}
+
+/* COPY text format: backslash, tab, newline and carriage return escaped. */
+static void copy_text(arr *a, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\')
+            put(a, "\\\\", 2);
+        else if (c == '\t')
+            put(a, "\\t", 2);
+        else if (c == '\n')
+            put(a, "\\n", 2);
+        else if (c == '\r')
+            put(a, "\\r", 2);
+        else
+            put(a, s + i, 1);
+    }
+}
+
+#define RAW_COPY_BUF (1u << 20) /* bytes of rows gathered before each send */
+
+static const char raw_delete[] =
+    "DELETE FROM monitoring.performance_metrics WHERE source_schema = 'metron'"
+    " AND collected_at >= to_timestamp($1::bigint * 60) AND collected_at < to_timestamp($2::bigint"
+    " * 60) AND floor(extract(epoch FROM collected_at) / 60)::bigint = ANY($3::bigint[])";
+
+static const char raw_copy[] =
+    "COPY monitoring.performance_metrics (business_id, metric_name, metric_category, metric_type,"
+    " metric_value, dimensions, source_schema, collected_at) FROM STDIN";
+
+/* Every point of the minutes send[] (offsets in hour) of every series, COPYed; *rows counted. */
+static int raw_copy_points(mt_minute *m, int64_t hour, const bool send[60], int64_t from,
+                           int64_t to, uint64_t *rows)
+{
+    mt_engine *e = m->e;
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    ident id = {0};
+    id.key = malloc(MT_SERIES_MAX_KEY);
+    id.text = malloc(4096);
+    arr head = {0}, tail = {0}, buf = {0};
+    int rc = id.key && id.text ? MT_OK : -ENOMEM;
+    if (!rc) rc = mt_pg_copy_begin(m->pg, raw_copy);
+    if (rc) goto out;
+    int64_t sec = INT64_MIN; /* the second whose text is in stamp */
+    char stamp[40] = "";
+    for (uint32_t sid = 1; !rc && sid <= st.series; sid++) {
+        mt_scan *sc;
+        rc = mt_scan_open(e, sid, from, to, &sc);
+        if (rc == MT_ENOTFOUND) {
+            rc = MT_OK;
+            continue;
+        }
+        if (rc) break;
+        mt_points p;
+        bool loaded = false;
+        int r = MT_OK;
+        while (!rc && (r = mt_scan_next(sc, &p)) == MT_OK) {
+            if (p.type == MT_VT_STRING) break;
+            for (size_t i = 0; i < p.n && !rc; i++) {
+                int64_t off = floor_div(p.ts[i], MT_MINUTE_NS) - hour * 60;
+                if (off < 0 || off >= 60 || !send[off]) continue;
+                if (!loaded) {
+                    loaded = true;
+                    if ((rc = ident_load(e, sid, &id))) break;
+                    if (!id.ok) break; /* counted with the summaries' skipped rows */
+                    head.len = tail.len = 0;
+                    if (id.bid.len)
+                        copy_text(&head, id.bid.ptr, id.bid.len);
+                    else
+                        put(&head, "\\N", 2);
+                    put(&head, "\t", 1);
+                    copy_text(&head, id.name.ptr, id.name.len);
+                    put(&head, "\t", 1);
+                    copy_text(&head, id.cat.ptr, id.cat.len);
+                    put(&head, "\tgauge\t", 7);
+                    put(&tail, "\t", 1);
+                    copy_text(&tail, id.dims.p, id.dims.len);
+                    put(&tail, "\tmetron\t", 8);
+                    if ((rc = head.rc ? head.rc : tail.rc)) break;
+                }
+                int64_t s = floor_div(p.ts[i], 1000000000LL);
+                if (s != sec) {
+                    time_t t = (time_t)s;
+                    struct tm tm;
+                    gmtime_r(&t, &tm);
+                    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+                    sec = s;
+                }
+                char v[64];
+                double x = as_double(p.type, p.vals[i]);
+                int vn = isnan(x)   ? snprintf(v, sizeof v, "NaN")
+                         : isinf(x) ? snprintf(v, sizeof v, x > 0 ? "Infinity" : "-Infinity")
+                                    : snprintf(v, sizeof v, "%.17g", x);
+                char us[24]; /* PostgreSQL keeps microseconds */
+                int un = snprintf(us, sizeof us, ".%06lld+00\n",
+                                  (long long)((p.ts[i] - s * 1000000000LL) / 1000));
+                put(&buf, head.p, head.len);
+                put(&buf, v, (size_t)vn);
+                put(&buf, tail.p, tail.len);
+                put(&buf, stamp, strlen(stamp));
+                put(&buf, us, (size_t)un);
+                (*rows)++;
+                if (buf.rc) rc = buf.rc;
+                if (!rc && buf.len >= RAW_COPY_BUF) {
+                    rc = mt_pg_copy_put(m->pg, buf.p, buf.len);
+                    buf.len = 0;
+                }
+            }
+            if (loaded && !id.ok) break;
+        }
+        if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r;
+        mt_scan_close(sc);
+    }
+    if (!rc && buf.len) rc = mt_pg_copy_put(m->pg, buf.p, buf.len);
+    int erc = mt_pg_copy_end(m->pg, rc != MT_OK);
+    if (!rc) rc = erc;
+out:
+    free(id.key);
+    free(id.text);
+    free(id.dims.p);
+    free(head.p);
+    free(tail.p);
+    free(buf.p);
+    return rc;
+}
+
+/*
+ * The raw rows of the chunk's complete minutes inside the window, in the
+ * chunk's transaction: their old rows deleted, their points copied, unless
+ * a minute holds more points than the budget (then deleted only, counted).
+ */
+static int raw_send(mt_minute *m, chunk *c, const dirty *d, size_t n)
+{
+    int64_t now = mt_now_ns(), lo = INT64_MAX, hi = INT64_MIN, slo = INT64_MAX, shi = INT64_MIN;
+    bool send[60] = {0};
+    arr del = {0};
+    uint64_t skipped = 0, budget = m->opt.raw_max_rate * 60;
+    double rate = -1;
+    bool over = false;
+    for (size_t i = 0; i < n; i++) {
+        int64_t minute = d[i].minute, off = minute - c->hour * 60;
+        if (minute * MT_MINUTE_NS < now - m->opt.raw_window_ns) continue;
+        if ((minute + 1) * MT_MINUTE_NS + SETTLE_NS > now) continue; /* open: raw_later */
+        add_i64(&del, minute);
+        if (minute < lo) lo = minute;
+        if (minute > hi) hi = minute;
+        rate = (double)c->mpts[off] / 60.0;
+        over = c->mpts[off] > budget;
+        if (over) {
+            char when[40];
+            mt_time_format(minute * MT_MINUTE_NS, when, sizeof when);
+            mt_log(MT_LOG_WARN,
+                   "msg=\"raw rows: a minute over postgres_raw_max_rate gets none (the store and "
+                   "the minute summaries keep every point)\" minute=%s points_per_s=%.0f "
+                   "postgres_raw_max_rate=%llu",
+                   when, rate, (unsigned long long)m->opt.raw_max_rate);
+            skipped++;
+            continue;
+        }
+        send[off] = true;
+        if (minute < slo) slo = minute;
+        if (minute > shi) shi = minute;
+    }
+    if (lo == INT64_MAX) return MT_OK;
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%lld", (long long)lo);
+    snprintf(b, sizeof b, "%lld", (long long)hi + 1);
+    const char *p[] = {a, b, finish(&del)};
+    int rc = p[2] ? mt_pg_exec(m->pg, raw_delete, 3, p) : -ENOMEM;
+    free(del.p);
+    uint64_t rows = 0;
+    if (!rc && slo != INT64_MAX)
+        rc = raw_copy_points(m, c->hour, send, slo * MT_MINUTE_NS, (shi + 1) * MT_MINUTE_NS, &rows);
+    if (!rc) { /* counted now, committed with the chunk: a failed COMMIT retries them */
+        c->raw_rows = rows;
+        c->raw_minutes = 0;
+        for (int i = 0; i < 60; i++) c->raw_minutes += send[i];
+        c->raw_skipped = skipped;
+        c->raw_rate = rate;
+        c->raw_over = over;
+        c->raw_seen = true;
+    }
+    return rc;
+}
+
+/* The busiest of the complete minutes before now (mt_minute.h). */
+int mt_minute_recent_rate(mt_engine *e, int64_t now_ns, int minutes, double *pps, int64_t *at_ns)
+{
+    *pps = 0;
+    *at_ns = 0;
+    if (minutes <= 0) return MT_OK;
+    int64_t end = floor_div(now_ns, MT_MINUTE_NS), start = end - minutes;
+    uint64_t *cnt = calloc((size_t)minutes, sizeof *cnt);
+    if (!cnt) return -ENOMEM;
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    int rc = MT_OK;
+    for (uint32_t sid = 1; !rc && sid <= st.series; sid++) {
+        mt_scan *sc;
+        rc = mt_scan_open(e, sid, start * MT_MINUTE_NS, end * MT_MINUTE_NS, &sc);
+        if (rc == MT_ENOTFOUND) {
+            rc = MT_OK;
+            continue;
+        }
+        if (rc) break;
+        mt_points p;
+        int r;
+        while ((r = mt_scan_next(sc, &p)) == MT_OK)
+            for (size_t i = 0; i < p.n; i++) {
+                int64_t k = floor_div(p.ts[i], MT_MINUTE_NS) - start;
+                if (k >= 0 && k < minutes) cnt[k]++;
+            }
+        if (r != MT_ENOTFOUND) rc = r;
+        mt_scan_close(sc);
+    }
+    for (int k = 0; !rc && k < minutes; k++)
+        if (cnt[k] && (double)cnt[k] / 60.0 > *pps) {
+            *pps = (double)cnt[k] / 60.0;
+            *at_ns = (start + k) * MT_MINUTE_NS;
+        }
+    free(cnt);
+    return rc;
+}
+
 /* Compute the chunk's minutes and upsert them in one transaction. */
 static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
 {
@@ -712,6 +985,7 @@ static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
     if (!rc && c->grows) rc = mt_pg_exec(m->pg, upsert_groups, NG + 1, gp);
     if (!rc && c->srows) rc = mt_pg_exec(m->pg, upsert_series, NS + 1, sp);
     if (!rc && c->arows) rc = mt_pg_exec(m->pg, upsert_all, NA + 1, ap);
+    if (!rc && m->opt.raw && !m->raw_broken) rc = raw_send(m, c, d, n);
     if (!rc) rc = mt_pg_exec(m->pg, "COMMIT", 0, NULL);
     if (rc == MT_EPG) mt_pg_abort(m->pg);
     return rc;
@@ -739,6 +1013,23 @@ static int maintain(mt_minute *m)
     const char *p[] = {keep};
     int rc = mt_pg_exec(
         m->pg, "SELECT monitoring.minute_partitions($1::bigint * interval '1 second')", 1, p);
+    if (!rc && m->opt.raw && !m->raw_broken) {
+        char win[24];
+        snprintf(win, sizeof win, "%lld", (long long)(m->opt.raw_window_ns / 1000000000LL));
+        const char *rp[] = {win};
+        if (mt_pg_exec(m->pg,
+                       "SELECT monitoring.raw_partitions($1::bigint * interval '1 second',"
+                       " interval '1 hour')",
+                       1, rp)) {
+            if (!mt_pg_ok(m->pg)) return MT_EPG;
+            /* a month of performance_metrics holding other rows: the summaries go on */
+            m->raw_broken = true;
+            mt_log(MT_LOG_ERROR,
+                   "msg=\"raw rows off until metrond restarts: cannot keep the hour partitions "
+                   "of monitoring.performance_metrics\" err=\"%s\"",
+                   mt_pg_errmsg(m->pg));
+        }
+    }
     if (!rc) m->maintained_ns = mt_now_ns();
     return rc;
 }
@@ -796,14 +1087,19 @@ static int flush(mt_minute *m, bool *seeded)
     /* the minutes dirty now; those dirtied while this runs wait for the next flush */
     int64_t upto = INT64_MIN;
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n; i++) {
         if (m->set[i].minute >= upto) upto = m->set[i].minute + 1;
+        m->set[i].now = true;
+    }
     pthread_mutex_unlock(&m->lock);
+    /* minutes mirrored while open that owe their raw rows: dirty again after the loop */
+    dirty *owed = NULL;
+    size_t nowed = 0, owcap = 0;
     for (;;) {
         pthread_mutex_lock(&m->lock);
         bool stop = m->stop;
         pthread_mutex_unlock(&m->lock);
-        if (stop) return MT_OK; /* a long catch-up does not hold up shutdown; the floor stays */
+        if (stop) break; /* a long catch-up does not hold up shutdown; the floor stays */
         dirty d[60];
         size_t n;
         take_chunk(m, oldest, upto, d, &n);
@@ -812,6 +1108,23 @@ static int flush(mt_minute *m, bool *seeded)
         int64_t t0 = mt_mono_ns();
         rc = send_chunk(m, d, n, &c);
         double secs = (double)(mt_mono_ns() - t0) / 1e9;
+        int64_t now2 = mt_now_ns();
+        /* without a lag: their summaries are in PostgreSQL; minutes without points owe nothing */
+        for (size_t i = 0; !rc && i < n; i++)
+            if (c.mpts[d[i].minute - c.hour * 60] && raw_later(m, d[i].minute, now2)) {
+                if (nowed == owcap) {
+                    dirty *o = realloc(owed, (owcap = owcap ? owcap * 2 : 16) * sizeof *o);
+                    if (!o) { /* the floor stays below it: the next start sends it */
+                        pthread_mutex_lock(&m->lock);
+                        m->oom = 1;
+                        pthread_mutex_unlock(&m->lock);
+                        owcap = nowed;
+                        continue;
+                    }
+                    owed = o;
+                }
+                owed[nowed++] = (dirty){d[i].minute, INT64_MAX, false};
+            }
         pthread_mutex_lock(&m->lock);
         if (!rc) {
             m->st.flushes++;
@@ -822,6 +1135,10 @@ static int flush(mt_minute *m, bool *seeded)
             m->st.last_flush_s = secs;
             m->st.flush_s += secs;
             m->rows_per_minute = (c.grows + c.srows + c.arows) / n;
+            m->st.raw_rows += c.raw_rows;
+            m->st.raw_minutes += c.raw_minutes;
+            m->st.raw_skipped += c.raw_skipped;
+            if (c.raw_seen) m->st.raw_rate = c.raw_rate, m->st.raw_over = c.raw_over;
         }
         pthread_mutex_unlock(&m->lock);
         chunk_free(&c);
@@ -836,9 +1153,16 @@ static int flush(mt_minute *m, bool *seeded)
         }
         if (rc) {
             put_back(m, d, n);
-            return rc;
+            break;
         }
     }
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < nowed; i++) mark_unsafe(m, owed[i].minute, owed[i].since_ns);
+    m->last = INT64_MIN; /* a touch of an owed minute must set its time */
+    bool stop = m->stop;
+    pthread_mutex_unlock(&m->lock);
+    free(owed);
+    if (rc || stop) return rc;
     /* what lies below the oldest minute still dirty (or the current one) is in PostgreSQL */
     int64_t to = floor_div(mt_now_ns(), MT_MINUTE_NS);
     pthread_mutex_lock(&m->lock);
@@ -854,7 +1178,7 @@ static int flush(mt_minute *m, bool *seeded)
 static void *minute_main(void *arg)
 {
     mt_minute *m = arg;
-    int64_t backoff = 0, next = 0;
+    int64_t backoff = 0, next = 0, spent = 0;
     uint64_t seed = (uint64_t)mt_now_ns();
     bool seeded = false;
     for (;;) {
@@ -863,7 +1187,9 @@ static void *minute_main(void *arg)
             rc = MT_EPG;
         } else {
             if (mt_now_ns() - m->maintained_ns > MAINTAIN_NS) maintain(m); /* fails: next flush */
+            int64_t t0 = mt_mono_ns();
             rc = flush(m, &seeded);
+            spent = mt_mono_ns() - t0;
             if (rc == MT_EPG) state(m, 2, mt_pg_errmsg(m->pg));
             if (rc && rc != MT_EPG && rc != MT_ECLOSED) state(m, 2, mt_strerror(rc));
             if (!rc) state(m, 1, "");
@@ -889,6 +1215,9 @@ static void *minute_main(void *arg)
             next = now + m->opt.flush_ns;
             int64_t end = (floor_div(now, MT_MINUTE_NS) + 1) * MT_MINUTE_NS + SETTLE_NS;
             if (end < next) next = end;
+            /* at most a fifth of a core: a flush that took d waits 4 d (an open minute of
+               millions of points is read again whole by every flush) */
+            if (next < now + 4 * spent) next = now + 4 * spent;
         }
         if (nap_until(m, next)) break;
     }
@@ -909,6 +1238,8 @@ int mt_minute_new(const mt_minute_options *opt, mt_minute **out)
     if (m->opt.retention_ns <= 0) m->opt.retention_ns = d.retention_ns;
     if (m->opt.retry_max_ns <= 0) m->opt.retry_max_ns = d.retry_max_ns;
     if (m->opt.ahead_ns < 0) m->opt.ahead_ns = d.ahead_ns;
+    if (m->opt.raw_window_ns <= 0) m->opt.raw_window_ns = d.raw_window_ns;
+    if (!m->opt.raw_max_rate) m->opt.raw_max_rate = d.raw_max_rate;
     m->last = INT64_MIN;
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->wake, NULL);

@@ -38,6 +38,21 @@
  * measurement over 50 bytes, a field over 100) are counted in
  * rows_skipped, not sent: the hourly sink quarantines them (mt_sink.h).
  *
+ * Raw rows (opt.raw, off by default; schema version 7): every point of a
+ * complete minute (its end plus 1 s passed) within raw_window_ns is also a
+ * row of the seed's monitoring.performance_metrics (source_schema 'metron',
+ * metric_type 'gauge', the other tags as dimensions), sent in the same
+ * transaction as the minute's summaries: the minute's rows with
+ * source_schema 'metron' are deleted, then the points are COPYed, streamed
+ * from a second scan of the minute (memory: one COPY buffer). So the floor
+ * makes them exactly once too, and a late point re-sends its minute whole.
+ * A minute still open is mirrored as summaries and stays dirty (without a
+ * lag) until it is complete. A minute with more points than raw_max_rate *
+ * 60 gets no raw rows (its old ones are deleted): counted, logged, flagged;
+ * the store keeps every point and the summaries are sent as always.
+ * monitoring.raw_partitions keeps hour partitions for the window (dropped
+ * whole past it) at connect and every 10 minutes.
+ *
  * Threads: mt_minute_touch on the engine's writer thread; the rest from
  * any thread; one thread and one PostgreSQL connection of its own.
  */
@@ -55,14 +70,22 @@
 typedef struct mt_minute mt_minute;
 
 typedef struct mt_minute_options {
-    const char *conninfo; /* libpq URL or key=value string (copied) */
-    int64_t flush_ns;     /* between flushes of dirty minutes (default 10 s); a minute just
-                             ended is flushed at its end plus 1 s as well */
-    int64_t retention_ns; /* minute rows kept in PostgreSQL (default 48 h) */
-    int64_t retry_max_ns; /* longest backoff after a failure (default 30 s) */
-    int64_t ahead_ns;     /* at start, minutes up to now + this are dirty too: points may be
-                             ahead of the clock (metrond's max_future; default 10 min) */
+    const char *conninfo;  /* libpq URL or key=value string (copied) */
+    int64_t flush_ns;      /* between flushes of dirty minutes (default 10 s); a minute just
+                              ended is flushed at its end plus 1 s as well */
+    int64_t retention_ns;  /* minute rows kept in PostgreSQL (default 48 h) */
+    int64_t retry_max_ns;  /* longest backoff after a failure (default 30 s) */
+    int64_t ahead_ns;      /* at start, minutes up to now + this are dirty too: points may be
+                              ahead of the clock (metrond's max_future; default 10 min) */
+    bool raw;              /* raw rows into monitoring.performance_metrics (default off) */
+    int64_t raw_window_ns; /* raw rows kept (default 1 h; hour partitions: up to 1 h 10 more) */
+    uint64_t raw_max_rate; /* points per second a minute may hold and still get raw rows
+                              (default MT_MINUTE_RAW_RATE) */
 } mt_minute_options;
+
+/* The default raw_max_rate: half of what PostgreSQL 15 took here by COPY into
+   performance_metrics (about 40,000 rows/s on 2 cores, docs/postgres.md). */
+#define MT_MINUTE_RAW_RATE 20000
 
 /* The defaults above, conninfo NULL. */
 mt_minute_options mt_minute_options_default(void);
@@ -81,6 +104,11 @@ typedef struct mt_minute_stats {
     double last_flush_s;       /* wall time of the last transaction, computing included */
     double flush_s;            /* wall time of every transaction committed, computing included */
     uint64_t points_read;      /* points scanned to compute minutes (cost) */
+    uint64_t raw_rows;         /* raw rows committed into performance_metrics */
+    uint64_t raw_minutes;      /* minutes whose raw rows were committed */
+    uint64_t raw_skipped;      /* minutes over raw_max_rate: no raw rows */
+    double raw_rate;           /* points per second of the last complete minute computed */
+    bool raw_over;             /* that minute was over raw_max_rate */
 } mt_minute_stats;
 
 /*
@@ -107,6 +135,14 @@ int mt_minute_start(mt_minute *m, mt_engine *e);
  * no-op; so is a mirror never started (just freed).
  */
 void mt_minute_stop(mt_minute *m);
+
+/*
+ * The busiest of the `minutes` complete minutes before now_ns in e's store,
+ * in points per second (every series scanned), into *pps, and its start
+ * into *at_ns (0 when none has a point): metrond refuses to start with raw
+ * rows when it is over raw_max_rate. MT_OK or an engine error.
+ */
+int mt_minute_recent_rate(mt_engine *e, int64_t now_ns, int minutes, double *pps, int64_t *at_ns);
 
 /* Counters (any thread). */
 void mt_minute_stats_get(mt_minute *m, mt_minute_stats *out);

@@ -140,6 +140,60 @@ int mt_pg_exec_script(mt_pg *pg, const char *sql)
     return rc;
 }
 
+int mt_pg_copy_begin(mt_pg *pg, const char *sql)
+{
+    PGresult *res = PQexec(pg->conn, sql);
+    if (res && PQresultStatus(res) == PGRES_COPY_IN) {
+        PQclear(res);
+        pg->errmsg[0] = '\0';
+        pg->sqlstate[0] = '\0';
+        return MT_OK;
+    }
+    set_err(pg, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+    set_state(pg, res);
+    PQclear(res);
+    return MT_EPG;
+}
+
+int mt_pg_copy_put(mt_pg *pg, const char *buf, size_t len)
+{
+    while (len) { /* PQputCopyData takes an int */
+        int n = len > (1u << 30) ? 1 << 30 : (int)len;
+        if (PQputCopyData(pg->conn, buf, n) != 1) {
+            set_err(pg, PQerrorMessage(pg->conn));
+            pg->sqlstate[0] = '\0';
+            return MT_EPG;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return MT_OK;
+}
+
+int mt_pg_copy_end(mt_pg *pg, bool abort)
+{
+    int rc = MT_OK;
+    if (PQputCopyEnd(pg->conn, abort ? "metron: copy abandoned" : NULL) != 1) {
+        set_err(pg, PQerrorMessage(pg->conn));
+        pg->sqlstate[0] = '\0';
+        rc = MT_EPG;
+    }
+    PGresult *res;
+    bool first = true;
+    while ((res = PQgetResult(pg->conn))) { /* the COPY's result, then NULL */
+        if (first && !rc && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            set_err(pg, PQresultErrorMessage(res));
+            set_state(pg, res);
+            rc = MT_EPG;
+        }
+        first = false;
+        PQclear(res);
+        if (PQstatus(pg->conn) != CONNECTION_OK) break;
+    }
+    if (!rc && abort) rc = MT_EPG;
+    return rc;
+}
+
 void mt_pg_abort(mt_pg *pg)
 {
     PQclear(PQexec(pg->conn, "ROLLBACK"));

@@ -91,6 +91,20 @@ bool mt_pg_ok(const mt_pg *pg);
 void mt_pg_abort(mt_pg *pg);
 
 /*
+ * COPY rows in: mt_pg_copy_begin runs sql (a "COPY ... FROM STDIN" with no
+ * parameters: the values travel as data, never as SQL), mt_pg_copy_put
+ * sends len bytes of rows in the statement's format (split anywhere),
+ * mt_pg_copy_end finishes it (abort: with an error of its own, so the
+ * server discards the rows) and reads the statement's result. After a
+ * successful begin, end is always called, also when a put failed. Nothing
+ * else runs on pg in between. MT_OK or MT_EPG (the server's or libpq's
+ * reason in mt_pg_errmsg, SQLSTATE in mt_pg_sqlstate).
+ */
+int mt_pg_copy_begin(mt_pg *pg, const char *sql);
+int mt_pg_copy_put(mt_pg *pg, const char *buf, size_t len);
+int mt_pg_copy_end(mt_pg *pg, bool abort);
+
+/*
  * Run a query and copy the first column of its first row, as text, into out
  * (capacity cap, always NUL-terminated; a longer value is an MT_ELIMIT
  * error). Returns MT_OK, MT_ENOTFOUND (no row, or NULL), MT_ELIMIT or MT_EPG.

@@ -110,6 +110,16 @@ static setting settings[] = {
      NULL},
     {"postgres_minute_retention", "172800",
      "seconds of minute rows kept in PostgreSQL (whole day partitions are dropped past it)", NULL},
+    {"postgres_raw_rows", "false",
+     "also a row per point in monitoring.performance_metrics, for each complete minute of the "
+     "raw window (needs postgres and the minute mirror)",
+     NULL},
+    {"postgres_raw_window", "3600",
+     "seconds of raw rows kept (whole hour partitions are dropped past it)", NULL},
+    {"postgres_raw_max_rate", "20000",
+     "points per second the raw rows may carry: above it metrond refuses to start, and a minute "
+     "above it gets no raw rows (the store keeps every point)",
+     NULL},
     {"rules_file", "",
      "alert rules (INI, docs/alerts.md); empty: the rules of monitoring.alert_rules when "
      "postgres is set, else no alerting",
@@ -247,6 +257,7 @@ typedef struct daemon {
     mt_ingest *ing;
     mt_sink *sink;     /* NULL without [postgres] */
     mt_minute *minute; /* the minute mirror: NULL without postgres or with flush interval 0 */
+    bool raw_rows;     /* it sends raw rows too (postgres_raw_rows) */
     uv_signal_t sigterm, sigint;
     uv_timer_t deadline, retention, compact, alerts;
     uv_work_t maint;
@@ -352,7 +363,7 @@ static char *sink_metrics(void *ud, size_t *len)
     daemon_t *d = ud;
     mt_sink_stats st;
     mt_sink_stats_get(d->sink, &st);
-    char *buf = malloc(6144);
+    char *buf = malloc(7168) /* 3072 sink, 3072 minute mirror, 1024 raw rows */;
     if (!buf) return NULL;
     int n = snprintf(
         buf, 3072,
@@ -412,9 +423,54 @@ static char *sink_metrics(void *ud, size_t *len)
             (unsigned long long)ms.minutes_mirrored, ms.flush_s,
             (unsigned long long)ms.points_read);
         if (k > 0 && k < 3072) n += k;
+        if (d->raw_rows) {
+            k = snprintf(buf + n, 1024,
+                         "# HELP metron_raw_rows_total Raw rows committed into "
+                         "monitoring.performance_metrics.\n"
+                         "# TYPE metron_raw_rows_total counter\nmetron_raw_rows_total %llu\n"
+                         "# HELP metron_raw_minutes_skipped_total Minutes over "
+                         "postgres_raw_max_rate, sent without raw rows.\n"
+                         "# TYPE metron_raw_minutes_skipped_total counter\n"
+                         "metron_raw_minutes_skipped_total %llu\n"
+                         "# HELP metron_raw_points_per_second Points per second of the last "
+                         "complete minute.\n"
+                         "# TYPE metron_raw_points_per_second gauge\n"
+                         "metron_raw_points_per_second %.1f\n"
+                         "# HELP metron_raw_over_budget 1 when that minute was over "
+                         "postgres_raw_max_rate.\n"
+                         "# TYPE metron_raw_over_budget gauge\nmetron_raw_over_budget %d\n",
+                         (unsigned long long)ms.raw_rows, (unsigned long long)ms.raw_skipped,
+                         ms.raw_rate, ms.raw_over ? 1 : 0);
+            if (k > 0 && k < 1024) n += k;
+        }
     }
     *len = (size_t)n;
     return buf;
+}
+
+/* Raw rows: 0 when the busiest of the last 5 complete minutes stored is within the budget;
+   else the refusal logged and the exit code. */
+static int raw_budget_ok(mt_engine *e, uint64_t max_rate)
+{
+    double pps;
+    int64_t at;
+    int rc = mt_minute_recent_rate(e, mt_now_ns(), 5, &pps, &at);
+    if (rc) {
+        mt_log(MT_LOG_ERROR,
+               "msg=\"cannot measure the recent ingest rate for raw rows\" err=\"%s\"",
+               mt_strerror(rc));
+        return 1;
+    }
+    if (pps <= (double)max_rate) return 0;
+    char when[40];
+    mt_time_format(at, when, sizeof when);
+    mt_log(MT_LOG_ERROR,
+           "msg=\"refusing to start: raw rows at the recent ingest rate are over "
+           "postgres_raw_max_rate (raise it if PostgreSQL takes that many rows per second by COPY, "
+           "or set postgres_raw_rows = false)\" points_per_s=%.0f minute=%s "
+           "postgres_raw_max_rate=%llu",
+           pps, when, (unsigned long long)max_rate);
+    return 1;
 }
 
 /* ---- rules followed in PostgreSQL (their thread) ------------------------------------- */
@@ -647,11 +703,14 @@ int main(int argc, char **argv)
     uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
         max_new, late_quiet, settle, footer_cache, retention_every, compact_every, alert_every,
-        budget_entries, flush_every, minute_keep;
-    bool sync, metrics_public;
+        budget_entries, flush_every, minute_keep, raw_window, raw_rate;
+    bool sync, metrics_public, raw_rows;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
         parse_u64("postgres_flush_interval", &flush_every) ||
         parse_u64("postgres_minute_retention", &minute_keep) ||
+        parse_bool("postgres_raw_rows", &raw_rows) ||
+        parse_u64("postgres_raw_window", &raw_window) ||
+        parse_u64("postgres_raw_max_rate", &raw_rate) ||
         parse_u64("alert_interval", &alert_every) ||
         parse_u64("retention_interval", &retention_every) ||
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
@@ -671,6 +730,11 @@ int main(int argc, char **argv)
     if (!mt_precision_parse(get("lp_precision"), strlen(get("lp_precision")), &prec) ||
         prec > MT_PREC_S) {
         fprintf(stderr, "metrond: lp_precision must be ns, us, ms or s\n");
+        return 2;
+    }
+    if (raw_rows && (!*get("postgres") || !flush_every || !raw_rate || !raw_window)) {
+        fprintf(stderr, "metrond: postgres_raw_rows needs postgres, postgres_flush_interval, "
+                        "postgres_raw_window and postgres_raw_max_rate above 0\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -703,12 +767,17 @@ int main(int argc, char **argv)
                                                              : (int64_t)minute_keep * 1000000000;
         if (minute_keep == 0) mo.retention_ns = 0; /* the default */
         mo.ahead_ns = eo.max_future_ns > 0 ? eo.max_future_ns : mo.ahead_ns;
+        mo.raw = raw_rows;
+        mo.raw_window_ns = raw_window > 100ULL * 365 * 86400 ? 100LL * 365 * 86400 * 1000000000
+                                                             : (int64_t)raw_window * 1000000000;
+        mo.raw_max_rate = raw_rate;
         int mrc = mt_minute_new(&mo, &d.minute);
         if (mrc) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot make the minute mirror\" err=\"%s\"",
                    mt_strerror(mrc));
             return 1;
         }
+        d.raw_rows = raw_rows;
         eo.committed = mt_minute_touch;
         eo.committed_ud = d.minute;
         eo.committed_step_ns = MT_MINUTE_NS;
@@ -750,6 +819,12 @@ int main(int argc, char **argv)
             return 1;
         }
         mt_log(MT_LOG_INFO, "msg=\"mirroring rollups into PostgreSQL\"");
+    }
+    if (raw_rows && (rc = raw_budget_ok(d.eng, raw_rate))) { /* before anything is sent */
+        mt_minute_stop(d.minute);
+        mt_sink_stop(d.sink);
+        mt_engine_close(d.eng);
+        return rc;
     }
     if (d.minute && (rc = mt_minute_start(d.minute, d.eng))) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the minute mirror\" err=\"%s\"", mt_strerror(rc));

@@ -322,7 +322,7 @@ static int read_db(mt_kv_db db, char *why, size_t cap)
 static const char *key_words(mt_kv_db db)
 {
     switch (db) {
-    case MT_DB_META: return "key 'ge"; /* "gen", or the flipped "gem"/"geo" */
+    case MT_DB_META: return "key 'flo"; /* "floor" (the first meta key), or the flipped "floos" */
     case MT_DB_SERIES: return "(a series key";
     case MT_DB_SERIES_BY_ID: return "key series id ";
     case MT_DB_POSTINGS: return "(a posting term";

@@ -220,8 +220,8 @@ Test(schema, the_cli_installs_and_checks)
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = '\0';
     cr_expect_eq(pclose(p), 0, "%s", out);
-    cr_expect(strstr(out, "schema monitoring: version 0 -> 6; 20 partitions created\n"), "%s", out);
-    cr_expect(strstr(out, "schema monitoring: version 6, no drift\n"), "%s", out);
+    cr_expect(strstr(out, "schema monitoring: version 0 -> 7; 20 partitions created\n"), "%s", out);
+    cr_expect(strstr(out, "schema monitoring: version 7, no drift\n"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s schema check --pg 'postgresql://nobody@127.0.0.1:1/x' 2>&1",
              METRON_PATH);
     p = popen(cmd, "r");
