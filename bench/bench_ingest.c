@@ -91,18 +91,6 @@ static double accepted(int port)
     return m ? atof(m + 30) : -1;
 }
 
-static long peak_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
@@ -176,7 +164,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < conns; i++) pthread_join(th[i], NULL);
         while (accepted(http) < total) sleep_ms(5);
         secs[r] = (double)(mt_mono_ns() - t0) / 1e9;
-        rss[r] = (double)peak_rss_kb(pid) * 1024;
+        rss[r] = (double)mt_bench_peak_rss_kb(pid) * 1024;
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
         char cmd[128];

@@ -168,8 +168,8 @@ static int run_flood(int port, pid_t pid, const char *pg_url, int hosts, int sec
            "points/s\n",
            (unsigned long long)points, (unsigned long long)batches, hosts, wall,
            (double)points / wall);
-    printf("metrond cpu: %.2f s over %.1f s wall (%.0f%% of a core)\n", cpu, wall,
-           100 * cpu / wall);
+    printf("metrond cpu: %.2f s over %.1f s wall (%.0f%% of a core); peak RSS %.1f MB\n", cpu, wall,
+           100 * cpu / wall, (double)mt_bench_peak_rss_kb(pid) / 1024);
     if (flush) {
         double fs = metric(m, "metron_minute_flush_seconds_total"),
                mins = metric(m, "metron_minute_minutes_total"),
@@ -177,8 +177,9 @@ static int run_flood(int port, pid_t pid, const char *pg_url, int hosts, int sec
                rows = metric(m, "metron_minute_rows_delivered_total"),
                raws = metric(m, "metron_raw_rows_total");
         printf("minute mirror: %.0f minutes computed, %.0f rows upserted (%.0f/s), %.0f points "
-               "read, %.2f s computing and upserting; raw rows %.0f\n",
-               mins, rows, rows / wall, pts, fs, raws);
+               "read, %.2f s computing and upserting; raw rows %.0f; %.0f transactions read "
+               "their points twice (postgres_minute_values)\n",
+               mins, rows, rows / wall, pts, fs, raws, metric(m, "metron_minute_spilled_total"));
     }
     for (int h = 0; h < hosts; h++) free(pre[h]);
     free(pre);
@@ -342,6 +343,7 @@ int main(int argc, char **argv)
     double cpu = cpu_seconds(pid) - cpu0, wall = (double)(mt_now_ns() - start) / 1e9;
     static char m[16384];
     http(port, "GET", "/metrics", NULL, 0, m, sizeof m);
+    long peak_kb = mt_bench_peak_rss_kb(pid);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     mt_pg_close(pg);
@@ -354,8 +356,8 @@ int main(int argc, char **argv)
            mins = metric(m, "metron_minute_minutes_total"),
            pts = metric(m, "metron_minute_points_read_total"),
            rows = metric(m, "metron_minute_rows_delivered_total");
-    printf("metrond cpu: %.2f s over %.0f s wall (%.1f%% of a core)\n", cpu, wall,
-           100 * cpu / wall);
+    printf("metrond cpu: %.2f s over %.0f s wall (%.1f%% of a core); peak RSS %.1f MB\n", cpu, wall,
+           100 * cpu / wall, (double)peak_kb / 1024);
     if (flush)
         printf("minute mirror: %.0f minutes computed, %.0f rows upserted, %.0f points read, "
                "%.3f s computing and upserting (%.1f ms per minute)\n",

@@ -29,4 +29,17 @@ static inline void mt_bench_report(const char *label, double amount, double *sec
            amount / secs[runs - 1], amount / secs[0]);
 }
 
+/* A process's peak resident set (VmHWM) in kB; -1 when it cannot be read. */
+static inline long mt_bench_peak_rss_kb(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+
 #endif

@@ -34,7 +34,7 @@
 #define MAX_NAME      100 /* metric_name VARCHAR(100) */
 #define MAINTAIN_NS   (600LL * 1000000000LL)
 #define SETTLE_NS     (1000000000LL) /* a minute's last flush: its end plus this */
-#define CHUNK_MINUTES 15             /* per transaction: one chunk's values are in memory at once */
+#define CHUNK_MINUTES 15             /* per transaction at most (fewer: opt.rows_max) */
 
 typedef struct dirty {
     int64_t minute;   /* minute index: start / 60 s */
@@ -72,7 +72,9 @@ mt_minute_options mt_minute_options_default(void)
                                .retry_max_ns = 30 * 1000000000LL,
                                .ahead_ns = 10 * MT_MINUTE_NS,
                                .raw_window_ns = MT_HOUR_NS,
-                               .raw_max_rate = MT_MINUTE_RAW_RATE};
+                               .raw_max_rate = MT_MINUTE_RAW_RATE,
+                               .values_max = (size_t)1 << 21,
+                               .rows_max = 200000};
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -152,8 +154,12 @@ static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60]
             }
     }
     qsort(out, *n, sizeof *out, by_minute);
-    /* at most CHUNK_MINUTES: the values of a chunk are held in memory at once */
-    for (; *n > CHUNK_MINUTES; (*n)--) {
+    /* a chunk's rows are held in memory and sent at once: at most CHUNK_MINUTES, fewer when
+       the last minute computed had many rows */
+    size_t most = CHUNK_MINUTES;
+    if (m->rows_per_minute && m->opt.rows_max / m->rows_per_minute < most)
+        most = m->opt.rows_max / m->rows_per_minute ? m->opt.rows_max / m->rows_per_minute : 1;
+    for (; *n > most; (*n)--) {
         mark_unsafe(m, out[*n - 1].minute, out[*n - 1].since_ns);
         for (size_t i = 0; i < m->n; i++) /* still this flush's */
             if (m->set[i].minute == out[*n - 1].minute) m->set[i].now = true;
@@ -291,6 +297,12 @@ typedef struct gval {
     double v;
 } gval;
 
+/* A series with points in the chunk's minutes (the second pass's plan). */
+typedef struct ser {
+    uint32_t sid, group; /* group: index into chunk.groups */
+    uint64_t count;      /* its points in the chunk's minutes */
+} ser;
+
 typedef struct chunk {
     mt_minute *m;
     int64_t hour;  /* the chunk's hour index */
@@ -302,6 +314,9 @@ typedef struct chunk {
     size_t nslots;
     gval *vals;
     size_t nv, vcap;
+    ser *ser; /* the series with points, in id order */
+    size_t nser, sercap;
+    bool spilled; /* its values exceeded opt.values_max: described in batches */
     arr g[NG], s[NS], a[NA];
     size_t grows, srows, arows;
     uint64_t skipped, points;
@@ -319,6 +334,7 @@ static void chunk_free(chunk *c)
     free(c->glen);
     free(c->slots);
     free(c->vals);
+    free(c->ser);
     for (int i = 0; i < NG; i++) free(c->g[i].p);
     for (int i = 0; i < NS; i++) free(c->s[i].p);
     for (int i = 0; i < NA; i++) free(c->a[i].p);
@@ -452,7 +468,157 @@ static double as_double(mt_vtype t, mt_val v)
     }
 }
 
-/* Every series over the chunk's span: series rows, and the values gathered by group. */
+/* Room for one more value in c->vals; -ENOMEM when there is none. */
+static int vals_room(chunk *c)
+{
+    if (c->nv < c->vcap) return MT_OK;
+    size_t cap = c->vcap ? c->vcap * 2 : 4096;
+    gval *nv = realloc(c->vals, cap * sizeof *nv);
+    if (!nv) return -ENOMEM;
+    c->vals = nv;
+    c->vcap = cap;
+    return MT_OK;
+}
+
+/*
+ * One series over [from, to): with rows (the first pass), its identity and
+ * group are learnt, its series-minute rows made and its points counted into
+ * *count; values are gathered into c->vals when `values` (the group g given
+ * or learnt). MT_ENOTFOUND: nothing stored there.
+ */
+static int scan_one(chunk *c, uint32_t sid, int64_t from, int64_t to, bool rows, bool values,
+                    ident *id, char *gk, int64_t *g, uint64_t *count)
+{
+    mt_engine *e = c->m->e;
+    mt_scan *sc;
+    int rc = mt_scan_open(e, sid, from, to, &sc);
+    if (rc) return rc;
+    mt_points p;
+    bool loaded = !rows;
+    int64_t cur = INT64_MIN;
+    mt_summary s;
+    mt_summary_init(&s);
+    int r = MT_OK;
+    while (!rc && (r = mt_scan_next(sc, &p)) == MT_OK) {
+        if (p.type == MT_VT_STRING) break;
+        for (size_t i = 0; i < p.n && !rc; i++) {
+            int64_t minute = floor_div(p.ts[i], MT_MINUTE_NS);
+            int64_t off = minute - c->hour * 60;
+            if (off < 0 || off >= 60 || !c->want[off]) continue;
+            double v = as_double(p.type, p.vals[i]);
+            if (values && (rc = vals_room(c))) break;
+            if (rows) {
+                c->points++;
+                c->mpts[off]++;
+                (*count)++;
+                if (!loaded) {
+                    size_t gl;
+                    loaded = true;
+                    if ((rc = ident_load(e, sid, id)) ||
+                        (rc = mt_engine_series_group(e, sid, gk, MT_SERIES_MAX_KEY + 8, &gl)))
+                        break;
+                    if ((*g = group_of(c, gk, gl)) < 0) rc = -ENOMEM;
+                    if (rc) break;
+                }
+                if (minute != cur) {
+                    if (s.count) series_row(c, id, cur, &s);
+                    mt_summary_init(&s);
+                    cur = minute;
+                }
+                mt_summary_add(&s, v);
+            }
+            if (values) c->vals[c->nv++] = (gval){(uint32_t)*g, (uint16_t)off, v};
+        }
+    }
+    if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* MT_ECORRUPT: never served */
+    if (!rc && s.count) series_row(c, id, cur, &s);
+    mt_scan_close(sc);
+    return rc == MT_ENOTFOUND ? MT_OK : rc;
+}
+
+static int group_rows(chunk *c);
+static int all_rows(chunk *c);
+
+/* The key a group's values are described with across tenants: measurement 0 field (or, for
+   a key the engine did not spell, the key itself behind a 1: it makes no rows, alone). */
+static void batch_key(const chunk *c, uint32_t g, const char **k, size_t *kl, bool *whole)
+{
+    const char *p = c->groups[g];
+    size_t n = c->glen[g];
+    const char *z1 = memchr(p, 0, n);
+    const char *z2 = z1 ? memchr(z1 + 1, 0, n - (size_t)(z1 + 1 - p)) : NULL;
+    *whole = !z2;
+    *k = z2 ? z1 + 1 : p;
+    *kl = z2 ? n - (size_t)(z1 + 1 - p) : n;
+}
+
+/*
+ * The second pass, when the chunk's values did not fit opt.values_max: the
+ * series ordered by (measurement, field), and cut into batches of whole
+ * (measurement, field)s of about values_max values each; each batch's
+ * series are scanned again for their values, which are described (group
+ * and system-wide rows) and freed before the next batch. Every group and
+ * every system-wide key is inside one batch, so the rows are those one
+ * pass over everything makes; memory follows the largest (measurement,
+ * field), not the chunk.
+ */
+static int spill_rows(chunk *c, int64_t from, int64_t to)
+{
+    chunk f = {0}; /* batch keys, interned by group_of */
+    uint32_t *key = malloc((c->ng ? c->ng : 1) * sizeof *key);
+    size_t *at = NULL;
+    uint32_t *order = malloc((c->nser ? c->nser : 1) * sizeof *order);
+    char *kb = malloc(MT_SERIES_MAX_KEY + 9);
+    int rc = key && order && kb ? MT_OK : -ENOMEM;
+    for (size_t g = 0; !rc && g < c->ng; g++) {
+        const char *k;
+        size_t kl;
+        bool whole;
+        batch_key(c, (uint32_t)g, &k, &kl, &whole);
+        kb[0] = whole ? 1 : 0;
+        memcpy(kb + 1, k, kl);
+        int64_t i = group_of(&f, kb, kl + 1);
+        if (i < 0)
+            rc = -ENOMEM;
+        else
+            key[g] = (uint32_t)i;
+    }
+    if (!rc && !(at = calloc(f.ng + 1, sizeof *at))) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < c->nser; i++) at[key[c->ser[i].group] + 1]++;
+    for (size_t k = 0; !rc && k < f.ng; k++) at[k + 1] += at[k];
+    for (size_t i = 0; !rc && i < c->nser; i++) order[at[key[c->ser[i].group]]++] = (uint32_t)i;
+    free(c->vals);
+    c->vals = NULL;
+    c->nv = c->vcap = 0;
+    for (size_t i = 0; !rc && i < c->nser;) {
+        size_t j = i;
+        uint64_t n = 0;
+        /* whole keys, until the batch holds values_max */
+        while (j < c->nser && (j == i || n < c->m->opt.values_max ||
+                               key[c->ser[order[j]].group] == key[c->ser[order[j - 1]].group]))
+            n += c->ser[order[j++]].count;
+        for (size_t x = i; !rc && x < j; x++) {
+            int64_t g = c->ser[order[x]].group;
+            rc = scan_one(c, c->ser[order[x]].sid, from, to, false, true, NULL, NULL, &g, NULL);
+        }
+        if (!rc) rc = group_rows(c);
+        if (!rc) rc = all_rows(c);
+        c->nv = 0;
+        i = j;
+    }
+    free(key);
+    free(at);
+    free(order);
+    free(kb);
+    chunk_free(&f);
+    return rc;
+}
+
+/*
+ * Every series over the chunk's span: series rows, and the group and
+ * system-wide rows of the values. One pass when the values fit
+ * opt.values_max, else a second (spill_rows).
+ */
 static int scan_series(chunk *c, int64_t from, int64_t to)
 {
     mt_engine *e = c->m->e;
@@ -463,68 +629,40 @@ static int scan_series(chunk *c, int64_t from, int64_t to)
     id.text = malloc(4096);
     char *gk = malloc(MT_SERIES_MAX_KEY + 8);
     int rc = id.key && id.text && gk ? MT_OK : -ENOMEM;
+    bool spill = false;
     /* ids are dense and never reused: 1..series */
     for (uint32_t sid = 1; !rc && sid <= st.series; sid++) {
-        mt_scan *sc;
-        rc = mt_scan_open(e, sid, from, to, &sc);
-        if (rc == MT_ENOTFOUND) {
-            rc = MT_OK;
-            continue;
-        }
-        if (rc) break;
-        mt_points p;
-        bool loaded = false;
-        int64_t g = -1, cur = INT64_MIN;
-        mt_summary s;
-        mt_summary_init(&s);
-        int r = MT_OK;
-        while (!rc && (r = mt_scan_next(sc, &p)) == MT_OK) {
-            if (p.type == MT_VT_STRING) break;
-            for (size_t i = 0; i < p.n && !rc; i++) {
-                int64_t minute = floor_div(p.ts[i], MT_MINUTE_NS);
-                int64_t off = minute - c->hour * 60;
-                if (off < 0 || off >= 60 || !c->want[off]) continue;
-                c->points++;
-                c->mpts[off]++;
-                if (!loaded) {
-                    size_t gl;
-                    loaded = true;
-                    if ((rc = ident_load(e, sid, &id)) ||
-                        (rc = mt_engine_series_group(e, sid, gk, MT_SERIES_MAX_KEY + 8, &gl)))
-                        break;
-                    if ((g = group_of(c, gk, gl)) < 0) rc = -ENOMEM;
-                    if (rc) break;
-                }
-                if (minute != cur) {
-                    if (s.count) series_row(c, &id, cur, &s);
-                    mt_summary_init(&s);
-                    cur = minute;
-                }
-                double v = as_double(p.type, p.vals[i]);
-                mt_summary_add(&s, v);
-                if (c->nv == c->vcap) {
-                    size_t cap = c->vcap ? c->vcap * 2 : 4096;
-                    gval *nv = realloc(c->vals, cap * sizeof *nv);
-                    if (!nv) {
-                        rc = -ENOMEM;
-                        break;
-                    }
-                    c->vals = nv;
-                    c->vcap = cap;
-                }
-                c->vals[c->nv++] = (gval){(uint32_t)g, (uint16_t)off, v};
-            }
-        }
-        if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* MT_ECORRUPT: never served */
-        if (!rc && s.count) series_row(c, &id, cur, &s);
-        mt_scan_close(sc);
+        int64_t g = -1;
+        uint64_t count = 0;
+        rc = scan_one(c, sid, from, to, true, !spill, &id, gk, &g, &count);
         if (rc == MT_ENOTFOUND) rc = MT_OK;
+        if (rc || !count) continue;
+        if (c->nser == c->sercap) {
+            size_t cap = c->sercap ? c->sercap * 2 : 1024;
+            ser *ns = realloc(c->ser, cap * sizeof *ns);
+            if (!ns) {
+                rc = -ENOMEM;
+                break;
+            }
+            c->ser = ns;
+            c->sercap = cap;
+        }
+        c->ser[c->nser++] = (ser){sid, (uint32_t)g, count};
+        if (!spill && c->nv > c->m->opt.values_max) {
+            spill = true; /* the values are gathered again, batch by batch */
+            free(c->vals);
+            c->vals = NULL;
+            c->nv = c->vcap = 0;
+        }
     }
     free(id.key);
     free(id.text);
     free(id.dims.p);
     free(gk);
-    return rc;
+    if (rc) return rc;
+    if ((c->spilled = spill)) return spill_rows(c, from, to);
+    rc = group_rows(c);
+    return rc ? rc : all_rows(c);
 }
 
 /*
@@ -969,8 +1107,6 @@ static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
     c->hour = floor_div(d[0].minute, 60);
     for (size_t i = 0; i < n; i++) c->want[d[i].minute - c->hour * 60] = true;
     int rc = scan_series(c, d[0].minute * MT_MINUTE_NS, (d[n - 1].minute + 1) * MT_MINUTE_NS);
-    if (!rc) rc = group_rows(c);
-    if (!rc) rc = all_rows(c);
     char keep[24];
     snprintf(keep, sizeof keep, "%lld", (long long)(m->opt.retention_ns / 1000000000LL));
     const char *gp[NG + 1], *sp[NS + 1], *ap[NA + 1];
@@ -1132,6 +1268,7 @@ static int flush(mt_minute *m, bool *seeded)
             m->st.rows_delivered += c.grows + c.srows + c.arows;
             m->st.rows_skipped += c.skipped;
             m->st.points_read += c.points;
+            m->st.spilled += c.spilled;
             m->st.last_flush_s = secs;
             m->st.flush_s += secs;
             m->rows_per_minute = (c.grows + c.srows + c.arows) / n;

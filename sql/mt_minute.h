@@ -81,6 +81,11 @@ typedef struct mt_minute_options {
     int64_t raw_window_ns; /* raw rows kept (default 1 h; hour partitions: up to 1 h 10 more) */
     uint64_t raw_max_rate; /* points per second a minute may hold and still get raw rows
                               (default MT_MINUTE_RAW_RATE) */
+    size_t values_max;     /* values a flush holds at once (16 bytes each, twice while they are
+                              sorted; default 2^21): a chunk of minutes with more is scanned a
+                              second time, (measurement, field) by (measurement, field) */
+    size_t rows_max;       /* rows a transaction aims at (default 200,000): the minutes of one
+                              chunk are cut to fit, from the rows of the last minute computed */
 } mt_minute_options;
 
 /* The default raw_max_rate: half of what PostgreSQL 15 took here by COPY into
@@ -104,6 +109,8 @@ typedef struct mt_minute_stats {
     double last_flush_s;       /* wall time of the last transaction, computing included */
     double flush_s;            /* wall time of every transaction committed, computing included */
     uint64_t points_read;      /* points scanned to compute minutes (cost) */
+    uint64_t spilled;          /* transactions whose values did not fit values_max: their points
+                                  read twice, (measurement, field) by (measurement, field) */
     uint64_t raw_rows;         /* raw rows committed into performance_metrics */
     uint64_t raw_minutes;      /* minutes whose raw rows were committed */
     uint64_t raw_skipped;      /* minutes over raw_max_rate: no raw rows */

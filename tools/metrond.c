@@ -110,6 +110,10 @@ static setting settings[] = {
      NULL},
     {"postgres_minute_retention", "172800",
      "seconds of minute rows kept in PostgreSQL (whole day partitions are dropped past it)", NULL},
+    {"postgres_minute_values", "2097152",
+     "values the minute mirror holds at once (16 bytes each, twice while sorted); a flush with "
+     "more computes them measurement by measurement, reading the points twice",
+     NULL},
     {"postgres_raw_rows", "false",
      "also a row per point in monitoring.performance_metrics, for each complete minute of the "
      "raw window (needs postgres and the minute mirror)",
@@ -417,11 +421,14 @@ static char *sink_metrics(void *ud, size_t *len)
             "metron_minute_flush_seconds_total %.6f\n"
             "# HELP metron_minute_points_read_total Points scanned to compute minutes.\n"
             "# TYPE metron_minute_points_read_total counter\nmetron_minute_points_read_total "
-            "%llu\n",
+            "%llu\n"
+            "# HELP metron_minute_spilled_total Transactions whose values exceeded "
+            "postgres_minute_values (their points read twice).\n"
+            "# TYPE metron_minute_spilled_total counter\nmetron_minute_spilled_total %llu\n",
             ms.lag_s, ms.minutes_pending, (unsigned long long)ms.rows_pending,
             (unsigned long long)ms.rows_delivered, (unsigned long long)ms.failures,
-            (unsigned long long)ms.minutes_mirrored, ms.flush_s,
-            (unsigned long long)ms.points_read);
+            (unsigned long long)ms.minutes_mirrored, ms.flush_s, (unsigned long long)ms.points_read,
+            (unsigned long long)ms.spilled);
         if (k > 0 && k < 3072) n += k;
         if (d->raw_rows) {
             k = snprintf(buf + n, 1024,
@@ -703,11 +710,12 @@ int main(int argc, char **argv)
     uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
         max_new, late_quiet, settle, footer_cache, retention_every, compact_every, alert_every,
-        budget_entries, flush_every, minute_keep, raw_window, raw_rate;
+        budget_entries, flush_every, minute_keep, minute_values, raw_window, raw_rate;
     bool sync, metrics_public, raw_rows;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
         parse_u64("postgres_flush_interval", &flush_every) ||
         parse_u64("postgres_minute_retention", &minute_keep) ||
+        parse_u64("postgres_minute_values", &minute_values) ||
         parse_bool("postgres_raw_rows", &raw_rows) ||
         parse_u64("postgres_raw_window", &raw_window) ||
         parse_u64("postgres_raw_max_rate", &raw_rate) ||
@@ -771,6 +779,7 @@ int main(int argc, char **argv)
         mo.raw_window_ns = raw_window > 100ULL * 365 * 86400 ? 100LL * 365 * 86400 * 1000000000
                                                              : (int64_t)raw_window * 1000000000;
         mo.raw_max_rate = raw_rate;
+        mo.values_max = minute_values > SIZE_MAX / 32 ? SIZE_MAX / 32 : (size_t)minute_values;
         int mrc = mt_minute_new(&mo, &d.minute);
         if (mrc) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot make the minute mirror\" err=\"%s\"",

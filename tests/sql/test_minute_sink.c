@@ -297,6 +297,8 @@ Test(minute_sink, minute_rows_equal_sql_and_late_points_update_them)
     }
     cr_expect(idle, "no lag once mirrored: %s", strstr(body, "metron_minute") ?: body);
     cr_expect(strstr(body, "# TYPE metron_minute_rows_pending gauge\n"), "%s", body);
+    cr_expect(strstr(body, "\nmetron_minute_spilled_total 0\n"),
+              "the default budget holds this feed's values at once: %s", body);
     mth_stop(&d);
     live = 0;
     mth_cleanup(&d);
@@ -576,4 +578,35 @@ Test(minute_sink, the_system_wide_row_has_true_quantiles_and_tenants_cannot_read
     char base_url[512];
     snprintf(base_url, sizeof base_url, "%s", getenv("METRON_TEST_PG"));
     psql_file(base_url, sql, NULL, 0);
+}
+
+/* A flush whose values exceed postgres_minute_values reads them again, (measurement, field) by
+   (measurement, field): the rows are those of one pass (a budget of 40 values: every batch is
+   one (measurement, field) here, whose values exceed it). */
+Test(minute_sink, values_over_the_budget_are_described_in_batches_with_the_same_rows)
+{
+    seed_rng();
+    char url[512], args[700], got[256];
+    mth_pg_drop("minute_batches");
+    mth_pg_create("minute_batches", url, sizeof url);
+    psql_file(url, pts_sql, NULL, 0);
+    mth_daemon d;
+    snprintf(args, sizeof args,
+             "--postgres '%s' --postgres-flush-interval 1 --postgres-minute-values 40", url);
+    start_in(&d, true, args);
+    static feed f;
+    int64_t base = now_s() / 60 * 60 - 180;
+    spread(&d, url, &f, base, now_s() + 1);
+    expect_mirrored(url, "values in batches");
+    cr_expect(wait_for(url, diff_all, "0", 5000, got, sizeof got),
+              "%s system-wide rows differ from SQL over every tenant's points", got);
+    char body[16384];
+    cr_assert_eq(mth_http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body), 200);
+    cr_expect(strstr(body, "\nmetron_minute_spilled_total ") &&
+                  !strstr(body, "\nmetron_minute_spilled_total 0\n"),
+              "the values spilled: %s", strstr(body, "metron_minute_spilled") ?: body);
+    mth_stop(&d);
+    live = 0;
+    mth_cleanup(&d);
+    mth_pg_drop("minute_batches");
 }
