@@ -222,7 +222,15 @@ static int view_load(mt_engine *e, uint32_t id, view *v)
     }
     v->name_len = need;
     sb_put(&v->buf, "", 1);
-    for (size_t i = 0; i < p->ntags; i++) {
+    /* the business_id tag first: its label is the tenant's, never another tag's that maps to
+       the same name ("business.id" sorts before it and could pose as another tenant) */
+    size_t tenant = p->ntags;
+    for (size_t i = 0; i < p->ntags && tenant == p->ntags; i++)
+        if (p->tag_keys[i].len == strlen(MT_TENANT_TAG) &&
+            !memcmp(p->tag_keys[i].ptr, MT_TENANT_TAG, p->tag_keys[i].len))
+            tenant = i;
+    for (size_t k = 0; k < p->ntags; k++) {
+        size_t i = tenant == p->ntags ? k : k == 0 ? tenant : k <= tenant ? k - 1 : k;
         size_t at = v->buf.len;
         size_t ln = mt_fed_label_name(p->tag_keys[i], small, sizeof small);
         if (ln < sizeof small) {

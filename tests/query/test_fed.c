@@ -199,6 +199,9 @@ Test(fed, a_family_is_never_split_and_duplicates_are_left_out)
     /* two series, one name and label set: cpu + usage_idle, cpu_usage + idle; a tag collision */
     putf("cpu", a, "usage_idle", T0, 10);
     putf("cpu_usage", a, "idle", T0, 20);
+    /* a tag that maps onto business_id never stands in for the tenant's own */
+    const char *spoof[] = {"business.id=B", "business_id=A", NULL};
+    putf("sp", spoof, "v", T0, 7);
     const char *c1[] = {"a.b=1", "a_b=2", NULL}, *c2[] = {"a.b=1", "a_b=3", NULL};
     putf("coll", c1, "v", T0, 1);
     putf("coll", c2, "v", T0, 2);
@@ -219,9 +222,12 @@ Test(fed, a_family_is_never_split_and_duplicates_are_left_out)
                             "exp_x{h=\"a\"} 1 1735689600000\n"
                             "# HELP exp_x_y Metron measurement exp, field x_y\n"
                             "# TYPE exp_x_y untyped\n"
-                            "exp_x_y{h=\"a\"} 2 1735689600000\n");
+                            "exp_x_y{h=\"a\"} 2 1735689600000\n"
+                            "# HELP sp_v Metron measurement sp, field v\n"
+                            "# TYPE sp_v untyped\n"
+                            "sp_v{business_id=\"A\"} 7 1735689600000\n");
     cr_expect_eq(res.duplicates, 2);
-    cr_expect_eq(res.series, 5);
+    cr_expect_eq(res.series, 6);
 }
 
 Test(fed, selectors_are_ored_and_match_the_prometheus_view)
