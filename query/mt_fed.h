@@ -13,8 +13,8 @@
  * Prometheus) gets the prefix "tag". Label values are kept, escaped (\\,
  * \", \n), with invalid UTF-8 bytes replaced by U+FFFD. Two tags of one
  * series that map to the same label name: the first (in key order) is
- * kept, except that business_id always keeps its own (the tenant's). Two series that map to the same name and labels: the first (by
- * series id) is written, the others counted in duplicates.
+ * kept, except that business_id always keeps its own (the tenant's). Two series that map to the
+ * same name and labels: the first (by series id) is written, the others counted in duplicates.
  *
  * Values: floats as the shortest decimal that reads back the same (NaN,
  * +Inf, -Inf), integers exactly, booleans 1 and 0; string series have no
