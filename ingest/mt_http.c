@@ -10,6 +10,8 @@
  * same) GET /metrics       Prometheus text format 0.0.4 GET /api/v1/query  select, from, to, step,
  * agg, by, field, format: docs/query.md GET /api/v1/rollup select, from, to, step, series, exact,
  * format: docs/query.md GET /api/v1/alerts all: docs/alerts.md
+ *   GET /federate      match[] (repeated), max_series: the latest sample of each matched series
+ *                      in the Prometheus text format (query/mt_fed.h, docs/query.md)
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -56,6 +58,7 @@
 #include <strings.h>
 
 #include "mt_auth.h"
+#include "mt_fed.h"
 #include "mt_ingest_int.h"
 #include "mt_query.h"
 #include "mt_rollq.h"
@@ -882,8 +885,12 @@ void mt_http_job_done(mt_job *job)
 typedef struct query_work {
     uv_work_t req;
     mt_conn *c;
-    bool rollup; /* /api/v1/rollup: rspec, else spec */
+    bool rollup;   /* /api/v1/rollup: rspec */
+    bool federate; /* /federate: fspec; else spec */
     mt_rollq_spec rspec;
+    mt_fed_spec fspec;
+    char *matches;      /* fspec's match[] values, each NUL-terminated (malloc'd) */
+    const char **match; /* pointers into matches (malloc'd) */
     mt_query_spec spec;
     mt_agg aggs[MT_QUERY_MAX_AGGS];
     char select[2048], field[256], by[512];
@@ -916,7 +923,9 @@ static void query_run(uv_work_t *req)
     query_work *w = req->data;
     mt_query *q;
     int rc;
-    if (w->rollup)
+    if (w->federate)
+        rc = mt_fed_write(w->c->ing->eng, &w->fspec, to_body, w, NULL, w->err, sizeof w->err);
+    else if (w->rollup)
         rc = mt_rollq_write(w->c->ing->eng, &w->rspec, w->format, to_body, w, NULL, w->err,
                             sizeof w->err);
     else if (!(rc = mt_query_open(w->c->ing->eng, &w->spec, &q, w->err, sizeof w->err))) {
@@ -941,14 +950,17 @@ static void query_done(uv_work_t *req, int status)
     if (!c->closing) {
         if (w->status == 200)
             respond(c, 200,
-                    w->format == MT_OUT_JSON  ? "application/json"
-                    : w->format == MT_OUT_CSV ? "text/csv; charset=utf-8"
-                                              : "text/plain; charset=utf-8",
+                    w->federate                ? "text/plain; version=0.0.4; charset=utf-8"
+                    : w->format == MT_OUT_JSON ? "application/json"
+                    : w->format == MT_OUT_CSV  ? "text/csv; charset=utf-8"
+                                               : "text/plain; charset=utf-8",
                     w->body, w->len);
         else
             respond_error(c, w->status, w->err);
     }
     free(w->body);
+    free(w->matches);
+    free(w->match);
     free(w);
     mt_ingest *ing = c->ing;
     mt_conn_job_released(c); /* may free c */
@@ -1054,12 +1066,94 @@ static void handle_query(mt_conn *c)
     queue_query(c, w);
 }
 
+/*
+ * Every value of query parameter name (its name percent-decoded too: clients send
+ * "match%5B%5D"), decoded, each NUL-terminated, into w->matches; w->match points at them.
+ * The count, or -1 when memory is short.
+ */
+static long query_params_all(const char *url, const char *name, query_work *w)
+{
+    const char *q = strchr(url, '?');
+    size_t nparams = 1;
+    for (const char *p = q; p && *p; p++) nparams += *p == '&';
+    w->matches = malloc(strlen(url) + 1);
+    w->match = malloc(nparams * sizeof *w->match);
+    if (!w->matches || !w->match) return -1;
+    long n = 0;
+    size_t o = 0;
+    for (const char *p = q; p && *p;) {
+        p++;
+        size_t len = strcspn(p, "&");
+        char *start = w->matches + o; /* the name, then (when it is name) the value */
+        size_t at = o;
+        bool in_value = false;
+        for (const char *v = p; v < p + len; v++) {
+            if (!in_value && *v == '=') {
+                w->matches[o] = '\0';
+                if (strcmp(start, name)) break;
+                in_value = true;
+                o = at;
+                continue;
+            }
+            if (*v == '%' && v + 2 < p + len) {
+                char hex[3] = {v[1], v[2], 0};
+                w->matches[o++] = (char)strtol(hex, NULL, 16);
+                v += 2;
+            } else {
+                w->matches[o++] = *v == '+' ? ' ' : *v;
+            }
+        }
+        if (in_value) {
+            w->matches[o++] = '\0';
+            w->match[n++] = start;
+        } else {
+            o = at;
+        }
+        p += len;
+    }
+    return n;
+}
+
+static void handle_federate(mt_conn *c)
+{
+    http_state *hs = c->http;
+    query_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    long n = query_params_all(hs->url, "match[]", w);
+    char max[24];
+    const char *bad =
+        n < 0    ? "out of memory"
+        : n == 0 ? "match[] is required: a series selector, e.g. match[]={__name__=~\"cpu_.*\"}"
+                 : NULL;
+    if (query_param(hs->url, "max_series", max, sizeof max))
+        w->fspec.max_series = strtoull(max, 0, 10);
+    if (bad) {
+        free(w->matches);
+        free(w->match);
+        free(w);
+        respond_error(c, n < 0 ? 500 : 400, bad);
+        return;
+    }
+    /* the latest sample as Prometheus' federation takes it: within the lookback, not after now */
+    int64_t now = mt_now_ns();
+    w->federate = true;
+    w->fspec.match = w->match;
+    w->fspec.nmatch = (size_t)n;
+    w->fspec.from = now - MT_FED_LOOKBACK_NS;
+    w->fspec.to = now + 1;
+    w->fspec.latest = true;
+    queue_query(c, w);
+}
+
 /* Run w on libuv's thread pool; the answer goes out on the loop (query_done). */
 static void queue_query(mt_conn *c, query_work *w)
 {
     const char *t = read_tenant(c->http);
     snprintf(w->tenant, sizeof w->tenant, "%s", t ? t : "");
-    w->spec.tenant = w->rspec.tenant = t ? w->tenant : NULL;
+    w->spec.tenant = w->rspec.tenant = w->fspec.tenant = t ? w->tenant : NULL;
     w->c = c;
     w->req.data = w;
     c->pending++; /* the connection, and the ingest, live until the answer is back */
@@ -1067,6 +1161,8 @@ static void queue_query(mt_conn *c, query_work *w)
     if (uv_queue_work(c->ing->loop, &w->req, query_run, query_done)) {
         c->pending--;
         c->ing->jobs--;
+        free(w->matches);
+        free(w->match);
         free(w);
         respond_error(c, 500, "cannot run the query");
     }
@@ -1147,6 +1243,8 @@ static void handle(mt_conn *c)
         handle_rollup(c);
     else if (strcmp(path, "/api/v1/alerts") == 0)
         handle_alerts(c);
+    else if (strcmp(path, "/federate") == 0)
+        handle_federate(c);
     else
         respond_error(c, 404, "not found");
 }

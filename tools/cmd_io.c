@@ -7,7 +7,8 @@
  * like the daemon reports them and the good ones are kept.
  *
  * export prints a selector's points as line protocol (one field per line,
- * every value exact: import(export(x)) holds the same points) or CSV.
+ * every value exact: import(export(x)) holds the same points), CSV, or the
+ * Prometheus text format (query/mt_fed.h: every sample of the range).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <zlib.h>
 
 #include "metron_cli.h"
+#include "mt_fed.h"
 #include "mt_ingest.h"
 #include "mt_query.h"
 #include "mt_time.h"
@@ -37,11 +39,12 @@ const char *const mt_cli_import_help =
     "  reported (the first few in full) and the good ones kept; the exit code is then 1.\n";
 
 const char *const mt_cli_export_help =
-    "usage: metron export --data DIR SELECTOR [--from T] [--to T] [--format lp|csv]\n"
+    "usage: metron export --data DIR SELECTOR [--from T] [--to T] [--format lp|csv|prometheus]\n"
     "\n"
     "  The points of the selected series, as line protocol (one field per line, values\n"
-    "  exact, timestamps in ns; the default) or CSV (series,time,value). Without --from and\n"
-    "  --to, all of them.\n";
+    "  exact, timestamps in ns; the default), CSV (series,time,value), or the Prometheus\n"
+    "  text format (metric <measurement>_<field>, tags as labels, timestamps in ms; string\n"
+    "  series left out: docs/query.md). Without --from and --to, all of them.\n";
 
 typedef struct import_ctx {
     mt_engine *e;
@@ -329,6 +332,26 @@ static int write_stdout(void *ud, const char *buf, size_t len)
     return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
 }
 
+/* --format prometheus: every sample of the range (query/mt_fed.h); closes e. */
+static int export_prometheus(mt_engine *e, const mt_query_spec *q)
+{
+    mt_fed_spec spec = {.select = q->select, .from = q->from, .to = q->to, .max_series = SIZE_MAX};
+    mt_fed_result res;
+    char err[4608] = "";
+    int rc = mt_fed_write(e, &spec, write_stdout, NULL, &res, err, sizeof err);
+    mt_engine_close(e);
+    if (rc) {
+        fprintf(stderr, "metron: %s\n", err[0] ? err : mt_strerror(rc));
+        return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
+    }
+    if (res.strings_skipped || res.duplicates)
+        fprintf(stderr,
+                "metron: left out %zu string series (no Prometheus value) and %zu series whose "
+                "name and labels an earlier series had\n",
+                res.strings_skipped, res.duplicates);
+    return fflush(stdout) ? 1 : 0;
+}
+
 int cmd_export(int argc, char **argv)
 {
     const char *data = NULL, *from_s = NULL, *to_s = NULL, *format = "lp";
@@ -354,9 +377,9 @@ int cmd_export(int argc, char **argv)
     }
     if (!data || optind != argc - 1)
         return mt_cli_usage("export needs --data DIR and a SELECTOR", mt_cli_export_help);
-    bool lp = !strcmp(format, "lp");
-    if (!lp && strcmp(format, "csv"))
-        return mt_cli_usage("--format is lp or csv", mt_cli_export_help);
+    bool lp = !strcmp(format, "lp"), prom = !strcmp(format, "prometheus");
+    if (!lp && !prom && strcmp(format, "csv"))
+        return mt_cli_usage("--format is lp, csv or prometheus", mt_cli_export_help);
     mt_query_spec spec = {.select = argv[optind], .from = INT64_MIN, .to = INT64_MAX};
     int64_t now = mt_now_ns();
     if ((from_s && !mt_time_parse(from_s, now, &spec.from)) ||
@@ -365,6 +388,7 @@ int cmd_export(int argc, char **argv)
                             mt_cli_export_help);
     mt_engine *e = mt_cli_open_ro(data);
     if (!e) return 1;
+    if (prom) return export_prometheus(e, &spec);
     mt_query *q;
     char err[512] = "";
     int rc = mt_query_open(e, &spec, &q, err, sizeof err);

@@ -13,6 +13,8 @@ packages=(
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
   # the TLS recipe (docs/operations.md) and its test: nginx in front, openssl makes the certs
   nginx openssl
+  # Prometheus export: promtool checks /federate and export's text, a real Prometheus scrapes
+  prometheus
 )
 
 missing=()
@@ -29,7 +31,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# Packages with a service (postgresql, nginx) must not start it: the tests run
+# Packages with a service (postgresql, nginx, prometheus) must not start it: the tests run
 # their own on free ports, and a system nginx would take port 80. invoke-rc.d
 # asks policy-rc.d; exit 101 means "not now". One already there is kept.
 policy=/usr/sbin/policy-rc.d
