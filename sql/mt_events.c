@@ -854,7 +854,7 @@ static int kpi_row(mt_engine *e, const kpi_series *k, int64_t idx, arr *col, mt_
     int64_t ps = period_start(k->kind, idx), pe = period_start(k->kind, idx + 1),
             pp = period_start(k->kind, idx - 1);
     double cur, prev = 0, tgt = 0;
-    bool has_cur, has_prev, has_tgt = false;
+    bool has_cur = false, has_prev = false, has_tgt = false;
     int rc = last_in(e, k->id, ps, pe, &cur, &has_cur);
     if (!rc && has_cur) rc = last_in(e, k->id, pp, ps, &prev, &has_prev);
     if (!rc && has_cur && k->target) rc = last_in(e, k->target, ps, pe, &tgt, &has_tgt);
