@@ -324,6 +324,7 @@ typedef struct chunk {
     uint64_t raw_rows, raw_minutes, raw_skipped; /* raw rows sent by the chunk */
     double raw_rate;                             /* of its last complete minute */
     bool raw_over, raw_seen;                     /* over the budget; raw_rate is set */
+    mt_events_counts ev;                         /* security events and KPIs sent */
     int rc;
 } chunk;
 
@@ -1122,6 +1123,9 @@ static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
     if (!rc && c->srows) rc = mt_pg_exec(m->pg, upsert_series, NS + 1, sp);
     if (!rc && c->arows) rc = mt_pg_exec(m->pg, upsert_all, NA + 1, ap);
     if (!rc && m->opt.raw && !m->raw_broken) rc = raw_send(m, c, d, n);
+    if (!rc)
+        rc = mt_events_send(m->pg, m->e, m->opt.events, d[0].minute * MT_MINUTE_NS,
+                            (d[n - 1].minute + 1) * MT_MINUTE_NS, &c->ev);
     if (!rc) rc = mt_pg_exec(m->pg, "COMMIT", 0, NULL);
     if (rc == MT_EPG) mt_pg_abort(m->pg);
     return rc;
@@ -1276,6 +1280,9 @@ static int flush(mt_minute *m, bool *seeded)
             m->st.raw_minutes += c.raw_minutes;
             m->st.raw_skipped += c.raw_skipped;
             if (c.raw_seen) m->st.raw_rate = c.raw_rate, m->st.raw_over = c.raw_over;
+            m->st.events_rows += c.ev.events;
+            m->st.kpi_rows += c.ev.kpis;
+            m->st.events_skipped += c.ev.skipped;
         }
         pthread_mutex_unlock(&m->lock);
         chunk_free(&c);

@@ -53,6 +53,11 @@
  * monitoring.raw_partitions keeps hour partitions for the window (dropped
  * whole past it) at connect and every 10 minutes.
  *
+ * Security events and KPIs (schema version 9, mt_events.h): the points of
+ * the measurements security_event and business_kpi in each chunk's span
+ * become rows of monitoring.security_events and business_metrics, upserted
+ * in the chunk's transaction, so the floor makes them exactly once too.
+ *
  * Threads: mt_minute_touch on the engine's writer thread; the rest from
  * any thread; one thread and one PostgreSQL connection of its own.
  */
@@ -64,6 +69,7 @@
 #include <stdint.h>
 
 #include "mt_engine.h"
+#include "mt_events.h"
 
 #define MT_MINUTE_NS (60LL * 1000000000LL)
 
@@ -86,6 +92,9 @@ typedef struct mt_minute_options {
                               second time, (measurement, field) by (measurement, field) */
     size_t rows_max;       /* rows a transaction aims at (default 200,000): the minutes of one
                               chunk are cut to fit, from the rows of the last minute computed */
+    const mt_events_conf *events; /* the [kpi] sections (borrowed: outlives the mirror); NULL:
+                                     none. security_event and business_kpi points are
+                                     mirrored either way (mt_events.h) */
 } mt_minute_options;
 
 /* The default raw_max_rate: half of what PostgreSQL 15 took here by COPY into
@@ -116,6 +125,9 @@ typedef struct mt_minute_stats {
     uint64_t raw_skipped;      /* minutes over raw_max_rate: no raw rows */
     double raw_rate;           /* points per second of the last complete minute computed */
     bool raw_over;             /* that minute was over raw_max_rate */
+    uint64_t events_rows;      /* security_events rows committed (a re-send: again) */
+    uint64_t kpi_rows;         /* business_metrics rows committed */
+    uint64_t events_skipped;   /* security_event / business_kpi points that made no row */
 } mt_minute_stats;
 
 /*

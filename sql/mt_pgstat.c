@@ -50,7 +50,7 @@ typedef struct stmt {
 } stmt;
 
 struct mt_pgstat {
-    char server[256], business_id[64];
+    char server[256], business_id[64], host[256];
     size_t top;
     bool this_db_only;
     stmt *prev, *cur;
@@ -70,6 +70,10 @@ int mt_pgstat_new(const mt_pgstat_options *opt, mt_pgstat **out)
     snprintf(s->server, sizeof s->server, "%s", opt && opt->server ? opt->server : "postgres");
     if (opt && opt->business_id)
         snprintf(s->business_id, sizeof s->business_id, "%s", opt->business_id);
+    if (opt && opt->host)
+        snprintf(s->host, sizeof s->host, "%s", opt->host);
+    else /* host:port/db */
+        snprintf(s->host, sizeof s->host, "%.*s", (int)strcspn(s->server, ":/"), s->server);
     s->top = opt && opt->top ? opt->top : 20;
     s->this_db_only = opt && opt->this_db_only;
     *out = s;
@@ -532,17 +536,24 @@ int mt_pgstat_write(const mt_pgstat *s, mt_pg *sink, int64_t now)
                         isnan(h->index_hit_ratio) ? NULL : idx,
                         locks,
                         dl,
-                        isnan(h->replication_lag_s) ? NULL : lag};
+                        isnan(h->replication_lag_s) ? NULL : lag,
+                        s->host};
     if (!rc)
-        rc = mt_pg_exec(sink,
-                        "INSERT INTO monitoring.system_health (business_id, component_type,"
-                        " component_name, health_status, health_score, connection_count,"
-                        " active_connections, idle_connections, cache_hit_ratio, index_hit_ratio,"
-                        " locks_waiting, deadlocks_count, replication_lag_seconds, collected_at)"
-                        " VALUES ($2::uuid, 'database', left($3, 100), $4, $5::int, $6::int,"
-                        " $7::int, $8::int, $9::numeric, $10::numeric, $11::int, $12::int,"
-                        " $13::numeric, to_timestamp($1::float8))",
-                        13, hp);
+        rc = mt_pg_exec(
+            sink,
+            "INSERT INTO monitoring.system_health (business_id, component_type,"
+            " component_name, health_status, health_score, connection_count,"
+            " active_connections, idle_connections, cache_hit_ratio, index_hit_ratio,"
+            " locks_waiting, deadlocks_count, replication_lag_seconds,"
+            " cpu_usage_percent, memory_usage_percent, disk_usage_percent,"
+            " alerts_active, last_alert_at, collected_at)"
+            " SELECT $2::uuid, 'database', left($3, 100), $4, $5::int, $6::int,"
+            " $7::int, $8::int, $9::numeric, $10::numeric, $11::int, $12::int,"
+            " $13::numeric, h.cpu_usage_percent, h.memory_usage_percent,"
+            " h.disk_usage_percent, h.alerts_active, h.last_alert_at,"
+            " to_timestamp($1::float8)"
+            " FROM monitoring.host_health($14, $2::uuid, $3, to_timestamp($1::float8)) h",
+            14, hp);
     if (!rc)
         rc = mt_pg_exec(sink, "COMMIT", 0, NULL);
     else

@@ -39,6 +39,9 @@ typedef struct mt_pgstat_options {
     const char *business_id; /* NULL: no tag */
     size_t top;              /* statements kept apart (default 20); the rest is "other" */
     bool this_db_only;       /* statements of the connected database only (default: all) */
+    const char *host;        /* the database host's name as host agents tag it (Telegraf's
+                                host tag), for system_health's cpu, memory and disk; NULL:
+                                the host part of server */
 } mt_pgstat_options;
 
 /* The state of one server's counters. MT_OK or -ENOMEM. */
@@ -90,7 +93,11 @@ const mt_pgstat_health *mt_pgstat_last_health(const mt_pgstat *s);
  * excellent < 10 ms, good < 50, acceptable < 200, poor < 1000, else
  * critical; is_problematic when the mean passes 200 ms — not, as the seed
  * had it, whenever a statement ran fewer than 5 times) and one row into
- * system_health. One transaction. MT_OK or MT_EPG.
+ * system_health, whose cpu_usage_percent, memory_usage_percent,
+ * disk_usage_percent, alerts_active and last_alert_at come from
+ * monitoring.host_health(host, business_id, server) (schema version 9: the
+ * host's cpu/mem/disk minute rows, Metron's alerts on its series). One
+ * transaction. MT_OK or MT_EPG.
  */
 int mt_pgstat_write(const mt_pgstat *s, mt_pg *sink, int64_t now);
 

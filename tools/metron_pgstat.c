@@ -6,16 +6,20 @@
  * first, before the next one, so a metrond restart loses nothing.
  *
  *   metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [--interval D]
- *                 [--business-id UUID] [--top N] [--spool DIR] [--sink-pg URL]
- *                 [--no-sink] [--once] [--print]
+ *                 (--sink-pg URL | --no-sink) [--business-id UUID] [--top N]
+ *                 [--spool DIR] [--host NAME] [--once] [--print]
  *
  * Each interval it also writes the top statements into
  * monitoring.query_performance and a row into monitoring.system_health of
- * the sink PostgreSQL (the one metrond mirrors to; default the first
- * --pg), installing the schema there if it is missing.
+ * the sink PostgreSQL, the one metrond mirrors to (--sink-pg, required
+ * unless --no-sink or --print: the watched database is no default, its
+ * role usually may not write there), installing the schema there if it is
+ * missing.
  *
  * --config FILE reads the same settings from the [pgstat] section of an
- * INI file (inih); flags given too win.
+ * INI file (inih); flags given too win. Its [kpi.NAME] sections are
+ * business KPIs computed by SQL on the application's tables every
+ * interval (sql/mt_pgkpi.h), pushed as business_kpi lines.
  *
  * Passwords come from ~/.pgpass or PGPASSWORD, never from the command
  * line (which ps and logs show): a URL with a password is refused.
@@ -33,8 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_events.h"
 #include "mt_log.h"
 #include "mt_pg.h"
+#include "mt_pgkpi.h"
 #include "mt_pgstat.h"
 #include "mt_schema.h"
 #include "mt_time.h"
@@ -51,10 +57,16 @@ static const char usage_text[] =
     "  --business-id ID  tag every line with this tenant\n"
     "  --top N           statements kept apart per interval, the rest as 'other' (20)\n"
     "  --spool DIR       pushes that failed wait here (./pgstat-spool)\n"
-    "  --sink-pg URL     where query_performance and system_health rows go (the first --pg)\n"
+    "  --sink-pg URL     metrond's PostgreSQL (its monitoring schema): where the\n"
+    "                    query_performance and system_health rows go (required unless\n"
+    "                    --no-sink or --print)\n"
     "  --no-sink         write no rows into PostgreSQL\n"
+    "  --host NAME       the database host's name as host agents tag it (Telegraf's host\n"
+    "                    tag), for system_health's cpu/memory/disk (default: the host of\n"
+    "                    each --pg; this machine's name for a local connection)\n"
     "  --config FILE     the same settings from an INI file, section [pgstat]: pg (repeat),\n"
-    "                    url, interval, business_id, top, spool, sink_pg; flags win\n"
+    "                    url, interval, business_id, top, spool, sink_pg, host; flags win;\n"
+    "                    [kpi.NAME] sections: query, period, industry, category, target, pg\n"
     "  --once            a baseline, one interval, one push, then exit\n"
     "  --print           write the line protocol to stdout instead of pushing it\n";
 
@@ -64,13 +76,25 @@ static volatile sig_atomic_t stopping;
 typedef struct settings {
     char *pg[MAX_SERVERS];
     size_t npg;
-    char *url, *business, *spool, *sink, *interval, *top;
+    char *url, *business, *spool, *sink, *interval, *top, *host;
+    mt_pgkpi *kpi; /* the [kpi.NAME] sections (NULL: none) */
     bool bad;
 } settings;
 
 static int on_ini(void *ud, const char *section, const char *k, const char *v)
 {
     settings *s = ud;
+    const char *name;
+    if (mt_events_kpi_section(section, &name)) {
+        char err[512];
+        if ((!s->kpi && mt_pgkpi_new(&s->kpi)) ||
+            mt_pgkpi_set(s->kpi, name, k, v, err, sizeof err)) {
+            fprintf(stderr, "metron-pgstat: %s\n", s->kpi ? err : "out of memory");
+            s->bad = true;
+            return 0;
+        }
+        return 1;
+    }
     if (strcmp(section, "pgstat")) return 1;
     char **slot = !strcmp(k, "url")           ? &s->url
                   : !strcmp(k, "business_id") ? &s->business
@@ -78,6 +102,7 @@ static int on_ini(void *ud, const char *section, const char *k, const char *v)
                   : !strcmp(k, "sink_pg")     ? &s->sink
                   : !strcmp(k, "interval")    ? &s->interval
                   : !strcmp(k, "top")         ? &s->top
+                  : !strcmp(k, "host")        ? &s->host
                                               : NULL;
     if (!strcmp(k, "pg") && s->npg < MAX_SERVERS) {
         s->pg[s->npg++] = strdup(v);
@@ -91,6 +116,15 @@ static int on_ini(void *ud, const char *section, const char *k, const char *v)
     free(*slot);
     *slot = strdup(v);
     return 1;
+}
+
+static void settings_free(settings *s)
+{
+    for (size_t i = 0; i < s->npg; i++) free(s->pg[i]);
+    free(s->url), free(s->business), free(s->spool), free(s->sink), free(s->interval), free(s->top),
+        free(s->host);
+    mt_pgkpi_free(s->kpi);
+    *s = (settings){0};
 }
 
 static void on_signal(int sig)
@@ -183,30 +217,35 @@ static void spool_write(const char *spool, const char *body, size_t len)
 int main(int argc, char **argv)
 {
     const char *pgs[MAX_SERVERS], *url = NULL, *business = NULL, *spool = "./pgstat-spool",
-                                  *sink_url = NULL;
+                                  *sink_url = NULL, *host = NULL;
     bool no_sink = false;
     size_t npg = 0, top = 20;
     int64_t interval = 15 * 1000000000LL;
     bool once = false, print = false;
-    static const struct option opts[] = {{"pg", required_argument, 0, 'p'},
-                                         {"url", required_argument, 0, 'u'},
-                                         {"interval", required_argument, 0, 'i'},
-                                         {"business-id", required_argument, 0, 'b'},
-                                         {"top", required_argument, 0, 't'},
-                                         {"spool", required_argument, 0, 's'},
-                                         {"once", no_argument, 0, 'o'},
-                                         {"print", no_argument, 0, 'P'},
-                                         {"sink-pg", required_argument, 0, 'k'},
-                                         {"no-sink", no_argument, 0, 'n'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"pg", required_argument, 0, 'p'},       {"url", required_argument, 0, 'u'},
+        {"interval", required_argument, 0, 'i'}, {"business-id", required_argument, 0, 'b'},
+        {"top", required_argument, 0, 't'},      {"spool", required_argument, 0, 's'},
+        {"once", no_argument, 0, 'o'},           {"print", no_argument, 0, 'P'},
+        {"sink-pg", required_argument, 0, 'k'},  {"no-sink", no_argument, 0, 'n'},
+        {"host", required_argument, 0, 'H'},     {"config", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     settings conf = {0};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) /* the file first: flags win */
-        if (c == 'c' && (ini_parse(optarg, on_ini, &conf) || conf.bad)) {
-            fprintf(stderr, "metron-pgstat: cannot read %s\n", optarg);
-            return 2;
+        if (c == 'c') {
+            int line = ini_parse(optarg, on_ini, &conf);
+            if (line || conf.bad) {
+                if (line > 0)
+                    fprintf(stderr,
+                            "metron-pgstat: %s: error at line %d (a line is at most 200 bytes: "
+                            "continue a long value on indented lines)\n",
+                            optarg, line);
+                else
+                    fprintf(stderr, "metron-pgstat: cannot read %s\n", optarg);
+                settings_free(&conf);
+                return 2;
+            }
         }
     for (size_t i = 0; i < conf.npg; i++) pgs[npg++] = conf.pg[i];
     if (conf.url) url = conf.url;
@@ -214,6 +253,7 @@ int main(int argc, char **argv)
     if (conf.spool) spool = conf.spool;
     if (conf.sink) sink_url = conf.sink;
     if (conf.top) top = strtoul(conf.top, NULL, 10);
+    if (conf.host) host = conf.host;
     if (conf.interval && (!mt_duration_parse(conf.interval, &interval) || interval <= 0))
         return fprintf(stderr, "metron-pgstat: interval is a duration (15s)\n"), 2;
     optind = 1;
@@ -235,6 +275,7 @@ int main(int argc, char **argv)
         case 'o': once = true; break;
         case 'k': sink_url = optarg; break;
         case 'n': no_sink = true; break;
+        case 'H': host = optarg; break;
         case 'P': print = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
@@ -242,6 +283,18 @@ int main(int argc, char **argv)
     }
     if (!npg || (!url && !print) || optind != argc) {
         fputs(usage_text, stderr);
+        return 2;
+    }
+    if (!sink_url && !no_sink && !print) {
+        fprintf(stderr, "metron-pgstat: --sink-pg URL (metrond's PostgreSQL, where its monitoring "
+                        "schema is) or --no-sink: the watched database is no sink\n");
+        settings_free(&conf);
+        return 2;
+    }
+    char kerr[512];
+    if (conf.kpi && mt_pgkpi_check(conf.kpi, kerr, sizeof kerr)) {
+        fprintf(stderr, "metron-pgstat: %s\n", kerr);
+        settings_free(&conf);
         return 2;
     }
     for (size_t i = 0; i < npg; i++) /* a password on the command line shows in ps */
@@ -259,7 +312,6 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!sink_url) sink_url = pgs[0];
     mt_pg *sink = NULL;
     bool schema_ok = false;
     mt_pg *pg[MAX_SERVERS] = {0};
@@ -277,7 +329,17 @@ int main(int argc, char **argv)
             }
             if (!st[i]) {
                 mt_pg_server_name(pg[i], name, sizeof name);
-                mt_pgstat_options o = {.server = name, .business_id = business, .top = top};
+                /* a local connection's host is this machine, as its host agent names it */
+                char self[256] = "", *h = host ? (char *)host : self;
+                size_t hl = strcspn(name, ":");
+                if (!host &&
+                    (!strncmp(name, "localhost:", 10) || !strncmp(name, "127.", 4) ||
+                     !strncmp(name, "::1:", 4) || name[0] == '/' || !strncmp(name, "local:", 6)))
+                    gethostname(self, sizeof self - 1);
+                else if (!host)
+                    snprintf(self, sizeof self, "%.*s", (int)hl, name);
+                mt_pgstat_options o = {
+                    .server = name, .business_id = business, .top = top, .host = h};
                 if (mt_pgstat_new(&o, &st[i])) continue;
             }
             int64_t now = mt_now_ns();
@@ -308,6 +370,10 @@ int main(int argc, char **argv)
                 if (!mt_pg_ok(sink)) mt_pg_close(sink), sink = NULL;
             }
         }
+        size_t failed;
+        if (conf.kpi &&
+            mt_pgkpi_collect(conf.kpi, pg[0], business, mt_now_ns(), &buf, &len, &cap, &failed))
+            mt_log(MT_LOG_ERROR, "msg=\"out of memory computing the KPIs\"");
         if (len && print) {
             fwrite(buf, 1, len, stdout);
             fflush(stdout);
@@ -327,9 +393,7 @@ int main(int argc, char **argv)
         mt_pg_close(pg[i]);
     }
     mt_pg_close(sink);
-    for (size_t i = 0; i < conf.npg; i++) free(conf.pg[i]);
-    free(conf.url), free(conf.business), free(conf.spool), free(conf.sink), free(conf.interval),
-        free(conf.top);
+    settings_free(&conf);
     curl_global_cleanup();
     return rc;
 }

@@ -189,6 +189,7 @@ static const char *get(const char *name)
 }
 
 static mt_policy policy;
+static mt_events_conf *kpis; /* the [kpi NAME] sections (NULL: none) */
 
 static int ini_entry(void *ud, const char *section, const char *name, const char *value)
 {
@@ -197,6 +198,14 @@ static int ini_entry(void *ud, const char *section, const char *name, const char
         char err[512];
         if (!mt_policy_set(&policy, name, value, err, sizeof err)) return 1;
         fprintf(stderr, "metrond: %s: [retention] %s\n", path, err);
+        return 0;
+    }
+    const char *kpi_name;
+    if (mt_events_kpi_section(section, &kpi_name)) {
+        char err[512];
+        if (!kpis && mt_events_conf_new(&kpis)) return 0;
+        if (mt_events_conf_set(kpis, kpi_name, name, value, err, sizeof err) == MT_OK) return 1;
+        fprintf(stderr, "metrond: %s: %s\n", path, err);
         return 0;
     }
     if (strcmp(section, "metrond") != 0) return 1;
@@ -367,7 +376,7 @@ static char *sink_metrics(void *ud, size_t *len)
     daemon_t *d = ud;
     mt_sink_stats st;
     mt_sink_stats_get(d->sink, &st);
-    char *buf = malloc(7168) /* 3072 sink, 3072 minute mirror, 1024 raw rows */;
+    char *buf = malloc(8192) /* 3072 sink, 3072 minute mirror, 1024 raw rows, 1024 events */;
     if (!buf) return NULL;
     int n = snprintf(
         buf, 3072,
@@ -450,6 +459,19 @@ static char *sink_metrics(void *ud, size_t *len)
                          ms.raw_rate, ms.raw_over ? 1 : 0);
             if (k > 0 && k < 1024) n += k;
         }
+        k = snprintf(buf + n, 1024,
+                     "# HELP metron_events_rows_total Rows of security_event and business_kpi "
+                     "points committed into PostgreSQL (a re-send counts again).\n"
+                     "# TYPE metron_events_rows_total counter\n"
+                     "metron_events_rows_total{table=\"security_events\"} %llu\n"
+                     "metron_events_rows_total{table=\"business_metrics\"} %llu\n"
+                     "# HELP metron_events_skipped_total security_event and business_kpi points "
+                     "that made no row (no tenant, no event_type or metric_name, ...).\n"
+                     "# TYPE metron_events_skipped_total counter\n"
+                     "metron_events_skipped_total %llu\n",
+                     (unsigned long long)ms.events_rows, (unsigned long long)ms.kpi_rows,
+                     (unsigned long long)ms.events_skipped);
+        if (k > 0 && k < 1024) n += k;
     }
     *len = (size_t)n;
     return buf;
@@ -780,6 +802,7 @@ int main(int argc, char **argv)
                                                              : (int64_t)raw_window * 1000000000;
         mo.raw_max_rate = raw_rate;
         mo.values_max = minute_values > SIZE_MAX / 32 ? SIZE_MAX / 32 : (size_t)minute_values;
+        mo.events = kpis;
         int mrc = mt_minute_new(&mo, &d.minute);
         if (mrc) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot make the minute mirror\" err=\"%s\"",
@@ -791,6 +814,10 @@ int main(int argc, char **argv)
         eo.committed_ud = d.minute;
         eo.committed_step_ns = MT_MINUTE_NS;
     }
+    if (eo.outbox && !flush_every)
+        mt_log(MT_LOG_WARN, "msg=\"postgres_flush_interval = 0: no minute mirror, so "
+                            "security_event and business_kpi points are not mirrored into "
+                            "security_events and business_metrics\"");
     char why[2048] = ""; /* a damaged index record: which, and the way out */
     eo.why = why;
     eo.why_cap = sizeof why;
@@ -967,5 +994,6 @@ int main(int argc, char **argv)
     uv_loop_close(d.loop);
     for (size_t i = 0; i < NSETTINGS; i++) free(settings[i].value);
     mt_policy_free(&policy);
+    mt_events_conf_free(kpis); /* after the mirror that borrowed it */
     return d.exit_code;
 }

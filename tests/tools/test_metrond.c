@@ -1738,8 +1738,9 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
     start(&d, NULL);
     char cmd[2048], body[65536];
     snprintf(cmd, sizeof cmd,
-             "%s --pg '%s' --url http://127.0.0.1:%d --once --interval 1s --spool %s 2>&1",
-             METRON_PGSTAT_PATH, mt_test_pg_url(), d.http, spool);
+             "%s --pg '%s' --sink-pg '%s' --url http://127.0.0.1:%d --once --interval 1s "
+             "--spool %s 2>&1",
+             METRON_PGSTAT_PATH, mt_test_pg_url(), mt_test_pg_url(), d.http, spool);
     cr_assert_eq(system(cmd), 0);
     cr_assert_eq(http(d.http, "GET",
                       "/api/v1/query?select=pg_database.size_bytes&from=-5m&to=now&agg=count&"
@@ -1747,7 +1748,7 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
                       NULL, NULL, 0, body, sizeof body, NULL, 0),
                  200, "%s", body);
     cr_expect(strstr(body, "time,count\n") && strstr(body, "Z,"), "%s", body);
-    /* and the rows of system_health in the PostgreSQL it watched (the default sink) */
+    /* and the rows of system_health in the sink PostgreSQL (here the one it watched) */
     snprintf(cmd, sizeof cmd,
              "psql '%s' -qAtX -c \"SELECT count(*) > 0 FROM monitoring.system_health WHERE "
              "component_type = 'database'\"",
@@ -1760,8 +1761,9 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
     /* metrond away: the readings are spooled, then sent first at the next push */
     stop(&d);
     snprintf(cmd, sizeof cmd,
-             "%s --pg '%s' --url http://127.0.0.1:%d --once --interval 1s --spool %s 2>&1",
-             METRON_PGSTAT_PATH, mt_test_pg_url(), d.http, spool);
+             "%s --pg '%s' --sink-pg '%s' --url http://127.0.0.1:%d --once --interval 1s "
+             "--spool %s 2>&1",
+             METRON_PGSTAT_PATH, mt_test_pg_url(), mt_test_pg_url(), d.http, spool);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "ls %s | grep -c '\\.lp$'", spool);
     FILE *p = popen(cmd, "r");
@@ -1771,8 +1773,9 @@ Test(metrond, pgstat_pushes_and_spools, .timeout = 120)
     cr_expect_eq(spooled, 2, "two pushes waiting");
     start_at(&d, NULL);
     char conf[] = "/tmp/metron-pgstat-XXXXXX", ini[1024];
-    snprintf(ini, sizeof ini, "[pgstat]\npg = %s\nurl = http://127.0.0.1:%d\ninterval = 1s\n",
-             mt_test_pg_url(), d.http);
+    snprintf(ini, sizeof ini,
+             "[pgstat]\npg = %s\nurl = http://127.0.0.1:%d\ninterval = 1s\nsink_pg = %s\n",
+             mt_test_pg_url(), d.http, mt_test_pg_url());
     mt_test_file(conf, ini);
     snprintf(cmd, sizeof cmd, "%s --config %s --once --spool %s 2>&1", METRON_PGSTAT_PATH, conf,
              spool);
