@@ -5,6 +5,7 @@
 
 #include "mt_buf.h"
 #include "mt_hash.h"
+#include "mt_query_int.h"
 #include "mt_series.h"
 #include "mt_time.h"
 
@@ -99,6 +100,18 @@ static bool silenced(const mt_alert_rule *r, int64_t now)
     return false;
 }
 
+/* The rule's selector, scoped to its tenant. */
+static int scoped(const mt_alert_rule *r, char *out, size_t cap)
+{
+    if (!r->business_id[0])
+        return snprintf(out, cap, "%s", r->metric) < (int)cap ? MT_OK : MT_ELIMIT;
+    const char *brace = strchr(r->metric, '{');
+    int n = brace ? snprintf(out, cap, "%.*s{business_id=\"%s\",%s", (int)(brace - r->metric),
+                             r->metric, r->business_id, brace + 1)
+                  : snprintf(out, cap, "%s{business_id=\"%s\"}", r->metric, r->business_id);
+    return n < (int)cap ? MT_OK : MT_ELIMIT;
+}
+
 int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap)
 {
     if (!r->metric[0]) return snprintf(err, errcap, "metric_name is empty"), MT_EINVAL;
@@ -113,6 +126,18 @@ int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap)
     if (r->cond == MT_COND_ANOMALY && !(r->anomaly_sensitivity >= 0 && r->anomaly_sensitivity <= 1))
         return snprintf(err, errcap, "anomaly_sensitivity is between 0 and 1"), MT_EINVAL;
     if (r->cooldown_ns < 0) return snprintf(err, errcap, "cooldown_period is negative"), MT_EINVAL;
+    /* the selector evaluation parses: a rule that passes here never fails there on its text
+       (`metron rules check` and `rules eval` agree; metrond refuses it at load, not at every
+       evaluation) */
+    char sel[1024], why[256];
+    if (scoped(r, sel, sizeof sel))
+        return snprintf(err, errcap, "metric_name is too long"), MT_EINVAL;
+    mt_selector *s = malloc(sizeof *s);
+    if (!s) return snprintf(err, errcap, "out of memory"), -ENOMEM;
+    int rc = mt_selector_parse(sel, NULL, s, why, sizeof why);
+    mt_selector_free(s);
+    free(s);
+    if (rc) return snprintf(err, errcap, "metric_name '%s': %s", r->metric, why), MT_EINVAL;
     return MT_OK;
 }
 
@@ -239,18 +264,6 @@ static int series_tenant(mt_engine *e, uint32_t id, tenant_of *t)
         }
     }
     return MT_OK;
-}
-
-/* The rule's selector, scoped to its tenant. */
-static int scoped(const mt_alert_rule *r, char *out, size_t cap)
-{
-    if (!r->business_id[0])
-        return snprintf(out, cap, "%s", r->metric) < (int)cap ? MT_OK : MT_ELIMIT;
-    const char *brace = strchr(r->metric, '{');
-    int n = brace ? snprintf(out, cap, "%.*s{business_id=\"%s\",%s", (int)(brace - r->metric),
-                             r->metric, r->business_id, brace + 1)
-                  : snprintf(out, cap, "%s{business_id=\"%s\"}", r->metric, r->business_id);
-    return n < (int)cap ? MT_OK : MT_ELIMIT;
 }
 
 int mt_alert_evaluate(mt_engine *e, const mt_alert_rule *r, int64_t now,

@@ -91,9 +91,10 @@ const char *mt_cmp_name(mt_cmp c);
 const char *mt_severity_name(mt_severity s);
 
 /*
- * Check a rule: a valid selector, thresholds the condition needs, an
- * operator for threshold and trend, positive window. MT_OK or MT_EINVAL
- * with the reason in err.
+ * Check a rule: a valid selector (metric_name, scoped to business_id, parses
+ * as mt_alert_evaluate parses it), thresholds the condition needs, an
+ * operator for threshold and trend, positive window. MT_OK, MT_EINVAL with
+ * the reason in err, or -ENOMEM.
  */
 int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap);
 

@@ -3,7 +3,7 @@
  * measurements `security_event` and `business_kpi`, as any agent writes
  * them to metrond (the tenant from its token, as every point), mirrored as
  * rows of monitoring.security_events and monitoring.business_metrics
- * (schema version 9; docs/postgres.md, "Security events and KPIs").
+ * (schema version 8; docs/postgres.md, "Security events and KPIs").
  *
  * The minute mirror (mt_minute.h) calls mt_events_send for the span of
  * each chunk of dirty minutes, inside the chunk's transaction, so these

@@ -53,7 +53,7 @@
  * monitoring.raw_partitions keeps hour partitions for the window (dropped
  * whole past it) at connect and every 10 minutes.
  *
- * Security events and KPIs (schema version 9, mt_events.h): the points of
+ * Security events and KPIs (schema version 8, mt_events.h): the points of
  * the measurements security_event and business_kpi in each chunk's span
  * become rows of monitoring.security_events and business_metrics, upserted
  * in the chunk's transaction, so the floor makes them exactly once too.

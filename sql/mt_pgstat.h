@@ -95,7 +95,7 @@ const mt_pgstat_health *mt_pgstat_last_health(const mt_pgstat *s);
  * had it, whenever a statement ran fewer than 5 times) and one row into
  * system_health, whose cpu_usage_percent, memory_usage_percent,
  * disk_usage_percent, alerts_active and last_alert_at come from
- * monitoring.host_health(host, business_id, server) (schema version 9: the
+ * monitoring.host_health(host, business_id, server) (schema version 8: the
  * host's cpu/mem/disk minute rows, Metron's alerts on its series). One
  * transaction. MT_OK or MT_EPG.
  */

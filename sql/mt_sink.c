@@ -47,6 +47,8 @@ struct mt_sink {
     mt_sink_stats st;
     mt_pg *pg;
     int64_t maintained_ns; /* when partitions were last made */
+    mt_pgretain retain;    /* opt.retain copied (opt.retain then points here) */
+    int64_t retained_ns;   /* when the retention last ran (0: not yet) */
     int state;             /* last logged: 0 none, 1 connected, 2 cannot connect, 3 refused */
     bool near_full;        /* the outbox passed 90% of its budget (logged) */
     mt_log_limit held_log; /* the lines per row held back */
@@ -594,10 +596,23 @@ static int send_rows(mt_sink *s, batch *b, bool groups, int64_t hour, const rows
     return rc ? rc : send_rows(s, b, groups, hour, rs, mid, hi);
 }
 
+/*
+ * The month partition of the hourly summaries that holds the hour, made
+ * when missing: a backfilled hour may be older than the months kept ahead.
+ */
+static int summary_month(mt_sink *s, int64_t hour)
+{
+    char h[24];
+    snprintf(h, sizeof h, "%lld", (long long)hour);
+    const char *p[] = {h};
+    return mt_pg_exec(
+        s->pg, "SELECT monitoring.summary_partitions(to_timestamp($1::bigint * 3600))", 1, p);
+}
+
 /* Upsert one hour's rows (inside the caller's transaction); rows refused are held back. */
 static int deliver_hour(mt_sink *s, batch *b, int64_t hour)
 {
-    int rc = MT_OK;
+    int rc = summary_month(s, hour);
     for (int kind = 0; kind < 2 && !rc; kind++) {
         bool groups = kind == 0;
         rows r = {.s = s};
@@ -654,8 +669,10 @@ static int deliver_held(mt_sink *s, batch *b, const char *key, size_t klen)
     if (mt_quar_decode(val, vlen, &r)) {
         b->skipped++; /* unreadable: kept, listed as such, never sent */
     } else {
-        rc = send_one(s, b, r.table, r.hour, r.natural, r.nparams, r.params, r.refusals + 1, false,
-                      &landed);
+        if (r.table == MT_QUAR_GROUPS || r.table == MT_QUAR_SERIES) rc = summary_month(s, r.hour);
+        if (!rc)
+            rc = send_one(s, b, r.table, r.hour, r.natural, r.nparams, r.params, r.refusals + 1,
+                          false, &landed);
         if (!rc && landed) rc = ops_add(b, (const uint8_t *)key, NULL, 0, false);
     }
     free(val);
@@ -924,6 +941,24 @@ static bool connect_pg(mt_sink *s)
     return true;
 }
 
+/* One retention pass (mt_pgretain.h), logged when it removed something. */
+static void retain(mt_sink *s)
+{
+    mt_pgretain_result r;
+    mt_pgretain_apply(s->pg, s->opt.retain, &r);
+    char line[512];
+    size_t n = 0;
+    for (int i = 0; i < MT_PGR_NTABLES && n < sizeof line; i++)
+        if (r.removed[i] > 0)
+            n += (size_t)snprintf(line + n, sizeof line - n, " %s=%lld", mt_pgretain_name(i),
+                                  (long long)r.removed[i]);
+    if (n)
+        mt_log(MT_LOG_INFO,
+               "msg=\"PostgreSQL retention applied (partitions dropped; alerts: resolved rows "
+               "deleted)\"%s",
+               line);
+}
+
 static void *sink_main(void *arg)
 {
     mt_sink *s = arg;
@@ -948,6 +983,11 @@ static void *sink_main(void *arg)
             if (mt_now_ns() - s->maintained_ns > MAINTAIN_NS) {
                 mt_schema_maintain(s->pg, NULL); /* a failure shows in the next batch */
                 s->maintained_ns = mt_now_ns();
+            }
+            if (s->opt.retain && s->opt.retain_every_ns > 0 &&
+                (!s->retained_ns || mt_now_ns() - s->retained_ns >= s->opt.retain_every_ns)) {
+                retain(s); /* a failure is logged per table and tried at the next pass */
+                s->retained_ns = mt_now_ns();
             }
             batch b = {0};
             size_t max = s->opt.batch_hours < 256 ? s->opt.batch_hours : 256;
@@ -1035,6 +1075,10 @@ int mt_sink_start(mt_engine *e, const mt_sink_options *opt, mt_sink **out)
     if (!s->opt.idle_ns) s->opt.idle_ns = d.idle_ns;
     if (!s->opt.retry_max_ns) s->opt.retry_max_ns = d.retry_max_ns;
     if (!s->opt.outbox_budget) s->opt.outbox_budget = d.outbox_budget;
+    if (opt->retain) {
+        s->retain = *opt->retain;
+        s->opt.retain = &s->retain;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     int rc = pthread_create(&s->thread, NULL, sink_main, s);

@@ -37,7 +37,10 @@
  * and resends the rows held.
  *
  * At connect it installs or upgrades the schema (mt_schema_install) and
- * creates partitions ahead, and again every 24 h.
+ * creates partitions ahead, and again every 24 h. With a retention
+ * (opt.retain) it applies it right after connecting and then every
+ * opt.retain_every_ns (mt_pgretain.h): whole partitions dropped, resolved
+ * alerts deleted; one log line per pass that removed something.
  */
 #ifndef MT_SINK_H
 #define MT_SINK_H
@@ -47,16 +50,19 @@
 #include <stdint.h>
 
 #include "mt_engine.h"
+#include "mt_pgretain.h"
 
 typedef struct mt_sink mt_sink;
 
 typedef struct mt_sink_options {
-    const char *conninfo; /* libpq URL or key=value string (copied) */
-    size_t batch_hours;   /* outbox entries per transaction (default 24) */
-    int64_t idle_ns;      /* how often an empty outbox is looked at (default 200 ms) */
-    int64_t retry_max_ns; /* the longest backoff (default 30 s) */
-    size_t outbox_budget; /* entries: a warning when the outbox passes 90% of it, and when it
-                             is back under (default 100000: 11 years of hours) */
+    const char *conninfo;      /* libpq URL or key=value string (copied) */
+    size_t batch_hours;        /* outbox entries per transaction (default 24) */
+    int64_t idle_ns;           /* how often an empty outbox is looked at (default 200 ms) */
+    int64_t retry_max_ns;      /* the longest backoff (default 30 s) */
+    size_t outbox_budget;      /* entries: a warning when the outbox passes 90% of it, and when it
+                                  is back under (default 100000: 11 years of hours) */
+    const mt_pgretain *retain; /* how long PostgreSQL keeps each table (copied); NULL: for ever */
+    int64_t retain_every_ns;   /* between two retention passes (0: never) */
 } mt_sink_options;
 
 /* The defaults above, conninfo NULL. */

@@ -131,6 +131,11 @@ static setting settings[] = {
     {"alert_interval", "30", "seconds between alert evaluations", NULL},
     {"public_url", "",
      "this metrond's address for links in webhooks (default: http:// and the http setting)", NULL},
+    {"postgres_retention_interval", "3600",
+     "seconds between applying the [retention] section's postgres.TABLE keep to PostgreSQL "
+     "(old partitions dropped, old resolved alerts deleted; the first right after connecting; "
+     "0: never)",
+     NULL},
     {"retention_interval", "3600",
      "seconds between applying the [retention] policy (default 90d raw, 400d rollups; 0: never)",
      NULL},
@@ -732,7 +737,8 @@ int main(int argc, char **argv)
     uint64_t max_conns_http, max_conns_tcp, header_timeout, body_timeout, body_min_rate;
     uint64_t max_line, max_body, max_conns, idle, budget, grace, future, interval, max_series,
         max_new, late_quiet, settle, footer_cache, retention_every, compact_every, alert_every,
-        budget_entries, flush_every, minute_keep, minute_values, raw_window, raw_rate;
+        budget_entries, flush_every, minute_keep, minute_values, raw_window, raw_rate,
+        pg_retain_every;
     bool sync, metrics_public, raw_rows;
     if (parse_u64("postgres_outbox_budget", &budget_entries) ||
         parse_u64("postgres_flush_interval", &flush_every) ||
@@ -743,6 +749,7 @@ int main(int argc, char **argv)
         parse_u64("postgres_raw_max_rate", &raw_rate) ||
         parse_u64("alert_interval", &alert_every) ||
         parse_u64("retention_interval", &retention_every) ||
+        parse_u64("postgres_retention_interval", &pg_retain_every) ||
         parse_u64("compact_interval", &compact_every) || parse_u64("max_line", &max_line) ||
         parse_u64("max_body", &max_body) || parse_u64("max_conns", &max_conns) ||
         parse_u64("idle_timeout", &idle) || parse_u64("mem_budget", &budget) ||
@@ -848,6 +855,10 @@ int main(int argc, char **argv)
         mt_sink_options so = mt_sink_options_default();
         so.conninfo = get("postgres");
         so.outbox_budget = budget_entries;
+        so.retain = &policy.pg;
+        so.retain_every_ns = pg_retain_every > 100ULL * 365 * 86400
+                                 ? 100LL * 365 * 86400 * 1000000000
+                                 : (int64_t)pg_retain_every * 1000000000;
         if ((rc = mt_sink_start(d.eng, &so, &d.sink))) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot start the SQL sink\" err=\"%s\"", mt_strerror(rc));
             mt_engine_close(d.eng);

@@ -12,6 +12,7 @@ void mt_policy_init(mt_policy *p)
 {
     *p = (mt_policy){
         .r = {.keep_ns = MT_POLICY_DEFAULT_KEEP, .rollup_keep_ns = MT_POLICY_DEFAULT_ROLLUP}};
+    mt_pgretain_default(&p->pg);
 }
 
 void mt_policy_free(mt_policy *p)
@@ -48,6 +49,17 @@ int mt_policy_set(mt_policy *p, const char *key, const char *value, char *err, s
         p->r.rollup_keep_ns = keep;
         return 0;
     }
+    if (!strncmp(key, "postgres.", 9)) {
+        int64_t keep_s = keep > 0 && keep < 1000000000 ? 1 : keep / 1000000000;
+        if (mt_pgretain_set(&p->pg, key + 9, keep_s) == MT_OK) return 0;
+        char names[256];
+        size_t n = 0;
+        for (int i = 0; mt_pgretain_name(i) && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  mt_pgretain_name(i));
+        snprintf(err, errcap, "unknown PostgreSQL table in '%s' (postgres.TABLE: %s)", key, names);
+        return -1;
+    }
     const char *tenant = NULL, *measurement = NULL;
     size_t tlen = 0;
     if (!strncmp(key, "tenant.", 7)) {
@@ -64,7 +76,7 @@ int mt_policy_set(mt_policy *p, const char *key, const char *value, char *err, s
     if ((!tenant && !measurement) || (tenant && !tlen) || (measurement && !*measurement)) {
         snprintf(err, errcap,
                  "unknown retention key '%s' (default, rollups, measurement.NAME, tenant.UUID, "
-                 "tenant.UUID.measurement.NAME)",
+                 "tenant.UUID.measurement.NAME, postgres.TABLE)",
                  key);
         return -1;
     }
@@ -147,6 +159,12 @@ void mt_policy_print(const mt_policy *p, FILE *f)
         fputs(": ", f);
         print_keep(f, r->keep_ns);
         fputc('\n', f);
+    }
+    fputs("PostgreSQL (metrond's sink, every postgres_retention_interval)\n", f);
+    for (int i = 0; mt_pgretain_name(i); i++) {
+        fprintf(f, "  %-24s ", mt_pgretain_name(i));
+        print_keep(f, p->pg.keep_s[i] * 1000000000);
+        fputs(i == MT_PGR_ALERTS ? "  (resolved alerts)\n" : "\n", f);
     }
 }
 

@@ -8,6 +8,8 @@
  *   measurement.mem = 30d         a measurement
  *   tenant.<uuid> = 365d          a tenant (business_id); tenant.system: no business_id
  *   tenant.<uuid>.measurement.mem = 7d   both
+ *   postgres.query_performance = 30d     a table of the PostgreSQL mirror (mt_pgretain.h:
+ *                                        the tables and their defaults)
  *
  * Durations: 90d, 12h, 3600s ...; 0 or "forever" keeps for ever. The most
  * specific rule wins (mt_engine.h).
@@ -19,6 +21,7 @@
 #include <stdio.h>
 
 #include "mt_engine.h"
+#include "mt_pgretain.h"
 
 #define MT_POLICY_DEFAULT_KEEP   (90LL * 24 * MT_HOUR_NS)  /* the seed's 'standard' policy */
 #define MT_POLICY_DEFAULT_ROLLUP (400LL * 24 * MT_HOUR_NS) /* a year and a month back */
@@ -27,9 +30,10 @@ typedef struct mt_policy {
     mt_retention r; /* r.rules points into rules */
     mt_retention_rule *rules;
     size_t nrules, cap;
+    mt_pgretain pg; /* the postgres.TABLE keys: metrond's sink applies them */
 } mt_policy;
 
-/* The defaults: 90 days raw, 400 days of rollups, no rules. */
+/* The defaults: 90 days raw, 400 days of rollups, no rules; PostgreSQL as mt_pgretain_default. */
 void mt_policy_init(mt_policy *p);
 
 /* Free the rules. */

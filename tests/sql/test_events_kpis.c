@@ -1,5 +1,5 @@
 /*
- * test_events_kpis.c — security events and business KPIs (schema version 9,
+ * test_events_kpis.c — security events and business KPIs (schema version 8,
  * sql/mt_events.h, sql/mt_pgkpi.h) end to end, and the views that tell the
  * truth: a real metrond with two tenants' tokens mirrors security_event and
  * business_kpi lines into a database of its own in the test PostgreSQL, and
