@@ -230,20 +230,24 @@ static int write_back(mt_pgrules *p, mt_pg *pg, const eps *s)
     int rc = MT_OK;
     for (size_t i = 0; !rc && i < s->n; i++) {
         mt_pg_endpoint_delta d;
-        if (!p->cb.endpoint_delta(p->cb.ud, s->e[i].id, &d)) continue;
         if (s->e[i].channel) { /* its rate limit's count, kept across restarts */
             char count[24], reset[32];
-            snprintf(count, sizeof count, "%d", d.hour_count);
-            snprintf(reset, sizeof reset, "%.9f", (double)d.hour_start_ns / 1e9);
+            int n = 0;
+            int64_t hour = 0;
+            if (!p->cb.channel_count || !p->cb.channel_count(p->cb.ud, s->e[i].id, &n, &hour) ||
+                !hour)
+                continue;
+            snprintf(count, sizeof count, "%d", n);
+            snprintf(reset, sizeof reset, "%.9f", (double)hour / 1e9);
             const char *params[] = {s->e[i].id, count, reset};
-            if (d.hour_start_ns)
-                rc = mt_pg_exec(pg,
-                                "UPDATE monitoring.notification_channels SET current_hour_count ="
-                                " $2::int, last_reset_at = to_timestamp($3::float8),"
-                                " updated_at = now() WHERE id = $1::uuid",
-                                3, params);
+            rc = mt_pg_exec(pg,
+                            "UPDATE monitoring.notification_channels SET current_hour_count ="
+                            " $2::int, last_reset_at = to_timestamp($3::float8),"
+                            " updated_at = now() WHERE id = $1::uuid",
+                            3, params);
             continue;
         }
+        if (!p->cb.endpoint_delta(p->cb.ud, s->e[i].id, &d)) continue;
         char t[24], ok[24], bad[24], ls[32], lf[32];
         snprintf(t, sizeof t, "%llu", (unsigned long long)d.total);
         snprintf(ok, sizeof ok, "%llu", (unsigned long long)d.successful);

@@ -68,8 +68,6 @@ typedef struct mt_pg_endpoint {
 typedef struct mt_pg_endpoint_delta {
     uint64_t total, successful, failed;
     int64_t last_success_ns, last_failure_ns;
-    int hour_count;        /* a channel: notifications sent in the hour starting at ... */
-    int64_t hour_start_ns; /* ... this one (0: none: nothing written) */
 } mt_pg_endpoint_delta;
 
 typedef struct mt_pgrules_callbacks {
@@ -78,6 +76,9 @@ typedef struct mt_pgrules_callbacks {
     void (*endpoints)(void *ud, const mt_pg_endpoint *e, size_t n); /* the active set, each read */
     /* what to add to the statistics of webhook endpoint id (false: nothing) */
     bool (*endpoint_delta)(void *ud, const char *id, mt_pg_endpoint_delta *out);
+    /* notification channel id's rate-limit count: *count sent in the hour starting at
+     *hour_start_ns (false: nothing to write; NULL callback: never written) */
+    bool (*channel_count)(void *ud, const char *id, int *count, int64_t *hour_start_ns);
     void *ud;
 } mt_pgrules_callbacks;
 

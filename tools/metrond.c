@@ -588,12 +588,29 @@ static bool pg_endpoint_delta(void *ud, const char *id, mt_pg_endpoint_delta *ou
                                       .successful = now.successful - was->successful,
                                       .failed = now.failed - was->failed,
                                       .last_success_ns = now.last_success_ns,
-                                      .last_failure_ns = now.last_failure_ns,
-                                      .hour_count = now.hour_count,
-                                      .hour_start_ns = now.hour_start_ns};
-        bool hour = now.hour_count != was->hour_count || now.hour_start_ns != was->hour_start_ns;
+                                      .last_failure_ns = now.last_failure_ns};
+        /* the hour's count is the channel's (pg_channel_count): kept as it was reported */
+        now.hour_count = was->hour_count, now.hour_start_ns = was->hour_start_ns;
         *was = now;
-        return out->total > 0 || hour;
+        return out->total > 0;
+    }
+    return false;
+}
+
+/* A channel's rate-limit count, when it changed since it was last written. */
+static bool pg_channel_count(void *ud, const char *id, int *count, int64_t *hour_start_ns)
+{
+    daemon_t *d = ud;
+    for (size_t i = 0; i < d->neps && d->notifier; i++) {
+        if (strcmp(d->eps[i].id, id)) continue;
+        mt_webhook_stats now;
+        mt_notifier_stats(d->notifier, i, &now);
+        mt_webhook_stats *was = &d->reported[i];
+        if (now.hour_count == was->hour_count && now.hour_start_ns == was->hour_start_ns)
+            return false;
+        was->hour_count = now.hour_count, was->hour_start_ns = now.hour_start_ns;
+        *count = now.hour_count, *hour_start_ns = now.hour_start_ns;
+        return true;
     }
     return false;
 }
@@ -927,6 +944,7 @@ int main(int argc, char **argv)
                                    .acknowledged = pg_ack,
                                    .endpoints = pg_endpoints,
                                    .endpoint_delta = pg_endpoint_delta,
+                                   .channel_count = pg_channel_count,
                                    .ud = &d};
         if ((rc = mt_alerting_new(d.eng, NULL, 0, true, NULL, &d.alerting)) ||
             (rc = mt_pgrules_start(get("postgres"), 0, &cb, &d.pgrules))) {

@@ -475,9 +475,10 @@ Test(channels, escalation_after_minutes_unacknowledged, .timeout = 120)
     static char sql[8192], got[4096], body[1 << 16];
     snprintf(db, sizeof db, "channels_esc_%d", (int)getpid());
     mth_pg_create(db, url, sizeof url);
-    mth_receiver first = {0}, oncall = {0};
+    mth_receiver first = {0}, oncall = {0}, other = {0};
     mth_receiver_start(&first);
     mth_receiver_start(&oncall);
+    mth_receiver_start(&other);
     mth_daemon d;
     char args[1024];
     snprintf(args, sizeof args, "--postgres '%s' --alert-interval 1", url);
@@ -489,17 +490,23 @@ Test(channels, escalation_after_minutes_unacknowledged, .timeout = 120)
              " configuration) VALUES ('first', 'slack', '{\"url\": \"http://127.0.0.1:%d/s\"}'),"
              " ('oncall', 'pagerduty', '{\"url\": \"http://127.0.0.1:%d/v2/enqueue\","
              " \"routing_key\": \"rk-oncall\"}');\n"
+             /* a tenant's channel the level names too: the alerts are no tenant's, it hears
+                of none of them */
+             "INSERT INTO monitoring.notification_channels (business_id, channel_name,"
+             " channel_type, configuration) VALUES ('" TB "', 'oncall b', 'pagerduty',"
+             " '{\"url\": \"http://127.0.0.1:%d/v2/enqueue\", \"routing_key\": \"rk-b\"}');\n"
              "INSERT INTO monitoring.alert_rules (rule_name, rule_category, severity, metric_name,"
              " condition_type, condition_definition, evaluation_window, critical_threshold,"
              " comparison_operator, created_by, notification_channels, escalation_rules) VALUES"
              " ('disk full', 'capacity', 'critical', 'disk.used', 'threshold', '{}', '1 minute',"
              " 90, 'gt', gen_random_uuid(), '[\"first\"]',"
-             " '[{\"after_minutes\": 0.1, \"channels\": [\"oncall\"]}]') RETURNING 'ok';\n",
-             first.port, oncall.port);
+             " '[{\"after_minutes\": 0.1, \"channels\": [\"oncall\", \"oncall b\"]}]')"
+             " RETURNING 'ok';\n",
+             first.port, oncall.port, other.port);
     pg_run(url, sql, got, sizeof got);
     cr_assert_str_eq(got, "ok", "%s", sql);
     wait_log(&d, "msg=\"alert rules loaded\" rules=1");
-    wait_log(&d, "msg=\"webhook endpoints loaded\" endpoints=2");
+    wait_log(&d, "msg=\"webhook endpoints loaded\" endpoints=3");
     long long now = (long long)time(NULL);
     char lines[256];
     snprintf(lines, sizeof lines, "disk,host=x used=95 %lld\ndisk,host=y used=96 %lld\n", now, now);
@@ -562,11 +569,13 @@ Test(channels, escalation_after_minutes_unacknowledged, .timeout = 120)
              " WHERE a.id = '%s'",
              ids[1]);
     cr_expect(pg_wait(url, sql, "fired:first", got, sizeof got, 15000), "%s", got);
+    cr_expect_eq(mth_received(&other), 0, "another tenant's channel hears of no escalation");
     cr_expect_eq(mth_log_lines(&d, "msg=\"alert escalated\""), 1);
     mth_stop(&d);
     mth_cleanup(&d);
     mth_receiver_stop(&first);
     mth_receiver_stop(&oncall);
+    mth_receiver_stop(&other);
     mth_pg_drop(db);
 }
 
