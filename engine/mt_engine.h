@@ -408,6 +408,8 @@ enum {
     MT_OUTBOX_ALERT = 'A',      /* data: the key of an alert's state record (mt_engine_state_put) */
     MT_OUTBOX_QUARANTINE = 'Q', /* data: the key of a state record holding a row the sink
                                    quarantined, queued again to be sent again (mt_quarantine.h) */
+    MT_OUTBOX_NOTIFICATION = 'N', /* data: 'N', an alert's id (36 bytes) and one delivery of it
+                                     as JSON, queued with no state record (tools/alerting.h) */
 };
 
 typedef struct mt_outbox_entry {

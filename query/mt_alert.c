@@ -93,6 +93,44 @@ bool mt_alert_rule_add_silence(mt_alert_rule *r, const char *text)
     return true;
 }
 
+bool mt_alert_rule_add_escalation(mt_alert_rule *r, const char *text)
+{
+    const char *colon = strchr(text, ':');
+    char after[64], *end;
+    if (!colon || (size_t)(colon - text) >= sizeof after ||
+        r->nescalations == MT_ALERT_MAX_ESCALATIONS)
+        return false;
+    snprintf(after, sizeof after, "%.*s", (int)(colon - text), text);
+    char *a = after + strspn(after, " \t");
+    for (size_t n = strlen(a); n && (a[n - 1] == ' ' || a[n - 1] == '\t'); n--) a[n - 1] = '\0';
+    mt_alert_escalation e = {0};
+    double minutes = strtod(a, &end);
+    if (end != a && !*end && isfinite(minutes) && minutes >= 0 && minutes < 1e7)
+        e.after_ns = (int64_t)llround(minutes * 60e9);
+    else if (!mt_duration_parse(a, &e.after_ns) || e.after_ns < 0)
+        return false;
+    size_t at = 0;
+    for (const char *p = colon + 1; *p;) {
+        p += strspn(p, ", \t\r\n");
+        size_t len = strcspn(p, ",\r\n");
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (!len) break;
+        if (at + len + 2 > sizeof e.channels) return false;
+        if (at) e.channels[at++] = '\n';
+        memcpy(e.channels + at, p, len);
+        at += len;
+        e.channels[at] = '\0';
+        p += len;
+        p += strcspn(p, ",\r\n");
+    }
+    if (!at) return false;
+    size_t i = r->nescalations++;
+    for (; i && r->escalations[i - 1].after_ns > e.after_ns; i--)
+        r->escalations[i] = r->escalations[i - 1];
+    r->escalations[i] = e;
+    return true;
+}
+
 static bool silenced(const mt_alert_rule *r, int64_t now)
 {
     for (size_t i = 0; i < r->nsilences; i++)

@@ -55,6 +55,14 @@ typedef enum mt_severity { MT_SEV_NONE, MT_SEV_WARNING, MT_SEV_CRITICAL } mt_sev
 
 #define MT_ALERT_BASELINE_WINDOWS 12
 #define MT_ALERT_MAX_SILENCES     8
+#define MT_ALERT_MAX_ESCALATIONS  8
+
+/* One level of a rule's escalation_rules: still active (unacknowledged) after_ns after it
+   fired, an alert is also sent to these channels. */
+typedef struct mt_alert_escalation {
+    int64_t after_ns;   /* since triggered_at */
+    char channels[256]; /* ids or names of channels or endpoints, '\n'-separated */
+} mt_alert_escalation;
 
 typedef struct mt_alert_rule {
     char id[40];          /* alert_rules.id */
@@ -75,7 +83,18 @@ typedef struct mt_alert_rule {
     mt_nodata nodata;
     int64_t silence_from[MT_ALERT_MAX_SILENCES], silence_to[MT_ALERT_MAX_SILENCES]; /* [from, to) */
     size_t nsilences;
+    mt_alert_escalation escalations[MT_ALERT_MAX_ESCALATIONS]; /* ascending after_ns */
+    size_t nescalations;
 } mt_alert_rule;
+
+/*
+ * Add an escalation level "AFTER: CHANNEL, CHANNEL" (channels separated by
+ * commas or line breaks). AFTER is a duration ("90s", "15m", "1h") or a
+ * number of minutes, fractions allowed ("0.05" is 3 s). Levels are kept in
+ * ascending order of AFTER (level 1 the earliest). false when bad (no
+ * channel, a negative time, names past 255 bytes) or full.
+ */
+bool mt_alert_rule_add_escalation(mt_alert_rule *r, const char *text);
 
 /* Add a silence window "FROM/TO" (RFC 3339 or epoch seconds). false when bad or full. */
 bool mt_alert_rule_add_silence(mt_alert_rule *r, const char *text);

@@ -37,7 +37,15 @@ static const char rules_sql[] =
     " coalesce((SELECT string_agg(CASE jsonb_typeof(c) WHEN 'string' THEN c #>> '{}'"
     " ELSE coalesce(c->>'id', c->>'name') END, E'\\n') FROM"
     " jsonb_array_elements(CASE WHEN jsonb_typeof(notification_channels) = 'array'"
-    " THEN notification_channels ELSE '[]' END) c), '')"
+    " THEN notification_channels ELSE '[]' END) c), ''),"
+    /* escalation_rules [{"after_minutes": 15, "channels": [...]}, ...] as levels "15:a\nb",
+       separated by \x1e; a level without its keys reads 'x', which no rule takes */
+    " coalesce((SELECT string_agg(coalesce(e->>'after_minutes', 'x') || ':' ||"
+    " coalesce((SELECT string_agg(CASE jsonb_typeof(c) WHEN 'string' THEN c #>> '{}'"
+    " ELSE coalesce(c->>'id', c->>'name') END, E'\\n') FROM jsonb_array_elements(CASE WHEN"
+    " jsonb_typeof(e->'channels') = 'array' THEN e->'channels' ELSE '[]' END) c), ''),"
+    " E'\\x1e') FROM jsonb_array_elements(CASE WHEN jsonb_typeof(escalation_rules) = 'array'"
+    " THEN escalation_rules ELSE '[]' END) e), '')"
     " FROM monitoring.alert_rules WHERE is_active AND rule_category <> 'metron' ORDER BY id";
 
 typedef struct set {
@@ -53,7 +61,7 @@ static int64_t secs(const char *v)
 static int on_rule(void *ud, int ncols, const char *const *v)
 {
     set *s = ud;
-    if (ncols != 17) return MT_EINVAL;
+    if (ncols != 18) return MT_EINVAL;
     mt_alert_rule r = mt_alert_rule_default();
     char err[256] = "";
     size_t n;
@@ -82,6 +90,16 @@ static int on_rule(void *ud, int ncols, const char *const *v)
             ok = false, snprintf(err, sizeof err, "a silence is not {\"from\": T, \"to\": T}");
     if (ok && (size_t)snprintf(r.channels, sizeof r.channels, "%s", v[16]) >= sizeof r.channels)
         ok = false, snprintf(err, sizeof err, "notification_channels is too long");
+    for (const char *e = v[17]; ok && *e;) { /* levels separated by \x1e */
+        size_t len = strcspn(e, "\x1e");
+        char level[600];
+        if (len >= sizeof level || (snprintf(level, sizeof level, "%.*s", (int)len, e),
+                                    !mt_alert_rule_add_escalation(&r, level)))
+            ok = false, snprintf(err, sizeof err,
+                                 "escalation_rules: a level is not {\"after_minutes\": N, "
+                                 "\"channels\": [...]} (at most 8, N >= 0)");
+        e += len + (e[len] != '\0');
+    }
     if (ok && mt_alert_rule_check(&r, err, sizeof err)) ok = false;
     if (!ok) {
         mt_log(MT_LOG_WARN, "msg=\"alert rule skipped\" rule=\"%s\" id=%s err=\"%s\"", r.name, r.id,
@@ -111,22 +129,45 @@ static int on_ack(void *ud, int ncols, const char *const *v)
     " coalesce((SELECT string_agg(t, E'\\n') FROM jsonb_array_elements_text(CASE WHEN"             \
     " jsonb_typeof(" col ") = 'array' THEN " col " ELSE '[]' END) t), '')"
 
+/* a channel's configuration key as text ('' when absent) */
+#define CONF(k) " coalesce(configuration->>'" k "', '')"
+
+/* the columns one a line (clang-format would break the macros' strings apart) */
+/* clang-format off */
 static const char endpoints_sql[] =
     "SELECT id::text, false, endpoint_name, webhook_url, coalesce(secret_token, ''),"
     " coalesce(retry_attempts, 3), coalesce(timeout_seconds, 30), 0,"
-    " coalesce(business_id::text, '')," EVENT_TYPES(
-        "event_types") " FROM monitoring.webhook_endpoints WHERE is_active"
-                       " UNION ALL"
-                       " SELECT id::text, true, channel_name, configuration->>'url',"
-                       " coalesce(configuration->>'secret', ''),"
-                       " coalesce((configuration->>'retry_attempts')::int, 3),"
-                       " coalesce((configuration->>'timeout_seconds')::int, 30), "
-                       "coalesce(rate_limit_per_hour, 10),"
-                       " coalesce(business_id::text, '')," EVENT_TYPES(
-                           "configuration->'event_types'") " FROM monitoring.notification_channels "
-                                                           "WHERE is_active AND configuration ? "
-                                                           "'url'"
-                                                           " ORDER BY 1";
+    " coalesce(business_id::text, '')," EVENT_TYPES("event_types") ","
+    " 'webhook', '', '', '', '', '', '', '', '', '', '', '', 0, 0"
+    " FROM monitoring.webhook_endpoints WHERE is_active"
+    " UNION ALL"
+    " SELECT id::text, true, channel_name,"
+    " coalesce(configuration->>'url', configuration->>'smtp_url',"
+    "          configuration->>'webhook_url', configuration->>'events_url', ''),"
+    " coalesce(configuration->>'secret', ''),"
+    " coalesce((configuration->>'retry_attempts')::int, 3),"
+    " coalesce((configuration->>'timeout_seconds')::int, 30),"
+    " coalesce(rate_limit_per_hour, 10),"
+    " coalesce(business_id::text, '')," EVENT_TYPES("configuration->'event_types'") ","
+    " lower(channel_type),"
+    CONF("ca_file") ","
+    CONF("from") ","
+    /* "to": a string, or an array of addresses */
+    " coalesce(CASE jsonb_typeof(configuration->'to') WHEN 'array' THEN"
+    " (SELECT string_agg(t, ',') FROM jsonb_array_elements_text(configuration->'to') t)"
+    " ELSE configuration->>'to' END, ''),"
+    CONF("username") ","
+    CONF("password") ","
+    " coalesce(configuration->>'starttls', 'false'),"
+    CONF("routing_key") ","
+    CONF("sms_to") ","
+    CONF("body_template") ","
+    CONF("content_type") ","
+    CONF("auth_header") ","
+    " coalesce(current_hour_count, 0), coalesce(extract(epoch from last_reset_at), 0)"
+    " FROM monitoring.notification_channels WHERE is_active"
+    " ORDER BY 1";
+/* clang-format on */
 
 typedef struct eps {
     mt_pg_endpoint *e;
@@ -136,8 +177,11 @@ typedef struct eps {
 static int on_endpoint(void *ud, int ncols, const char *const *v)
 {
     eps *s = ud;
-    if (ncols != 10 || !v[3] || (strncmp(v[3], "http://", 7) && strncmp(v[3], "https://", 8)))
-        return MT_OK; /* no usable URL: not an endpoint Metron can call */
+    if (ncols != 24) return MT_EINVAL;
+    /* a webhook endpoint without an http(s) URL is none Metron can call; a channel is read
+       whatever it holds (metrond says once what it cannot deliver, and counts it) */
+    if (strcmp(v[1], "t") && strncmp(v[3], "http://", 7) && strncmp(v[3], "https://", 8))
+        return MT_OK;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
         mt_pg_endpoint *n = realloc(s->e, cap * sizeof *n);
@@ -156,6 +200,20 @@ static int on_endpoint(void *ud, int ncols, const char *const *v)
     e->timeout_s = atoi(v[6]) > 0 ? atoi(v[6]) : 30;
     e->rate_limit_per_hour = atoi(v[7]);
     snprintf(e->business_id, sizeof e->business_id, "%s", v[8]);
+    snprintf(e->channel_type, sizeof e->channel_type, "%s", v[10]);
+    snprintf(e->ca_file, sizeof e->ca_file, "%s", v[11]);
+    snprintf(e->mail_from, sizeof e->mail_from, "%s", v[12]);
+    snprintf(e->mail_to, sizeof e->mail_to, "%s", v[13]);
+    snprintf(e->username, sizeof e->username, "%s", v[14]);
+    snprintf(e->password, sizeof e->password, "%s", v[15]);
+    e->starttls = !strcmp(v[16], "true");
+    snprintf(e->routing_key, sizeof e->routing_key, "%s", v[17]);
+    snprintf(e->sms_to, sizeof e->sms_to, "%s", v[18]);
+    snprintf(e->body_template, sizeof e->body_template, "%s", v[19]);
+    snprintf(e->content_type, sizeof e->content_type, "%s", v[20]);
+    snprintf(e->auth_header, sizeof e->auth_header, "%s", v[21]);
+    e->current_hour_count = atoi(v[22]);
+    e->last_reset_ns = (int64_t)llround(strtod(v[23], NULL) * 1e9);
     if ((size_t)snprintf(e->event_types, sizeof e->event_types, "%s", v[9]) >=
         sizeof e->event_types) {
         /* cut, the list would mean other events: the endpoint is left out, and said so */
@@ -172,7 +230,24 @@ static int write_back(mt_pgrules *p, mt_pg *pg, const eps *s)
     int rc = MT_OK;
     for (size_t i = 0; !rc && i < s->n; i++) {
         mt_pg_endpoint_delta d;
-        if (s->e[i].channel || !p->cb.endpoint_delta(p->cb.ud, s->e[i].id, &d)) continue;
+        if (s->e[i].channel) { /* its rate limit's count, kept across restarts */
+            char count[24], reset[32];
+            int n = 0;
+            int64_t hour = 0;
+            if (!p->cb.channel_count || !p->cb.channel_count(p->cb.ud, s->e[i].id, &n, &hour) ||
+                !hour)
+                continue;
+            snprintf(count, sizeof count, "%d", n);
+            snprintf(reset, sizeof reset, "%.9f", (double)hour / 1e9);
+            const char *params[] = {s->e[i].id, count, reset};
+            rc = mt_pg_exec(pg,
+                            "UPDATE monitoring.notification_channels SET current_hour_count ="
+                            " $2::int, last_reset_at = to_timestamp($3::float8),"
+                            " updated_at = now() WHERE id = $1::uuid",
+                            3, params);
+            continue;
+        }
+        if (!p->cb.endpoint_delta(p->cb.ud, s->e[i].id, &d)) continue;
         char t[24], ok[24], bad[24], ls[32], lf[32];
         snprintf(t, sizeof t, "%llu", (unsigned long long)d.total);
         snprintf(ok, sizeof ok, "%llu", (unsigned long long)d.successful);

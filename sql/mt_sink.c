@@ -434,6 +434,8 @@ typedef struct batch {
     size_t alen[256], na;
     char *held[256]; /* quarantine record keys queued again (malloc'd), each once */
     size_t hlen[256], nh;
+    char *notes[256]; /* delivery records: 'N', an alert id, JSON (malloc'd), each once */
+    size_t nlen[256], nn;
     /* one try */
     bool careful;   /* a savepoint around each statement; a refusal bisected to its rows */
     arr par[NCOLS]; /* slices being sent */
@@ -763,6 +765,47 @@ static int deliver_alert(mt_sink *s, batch *b, const char *key, size_t klen)
     return rc;
 }
 
+/*
+ * One delivery of an alert (tools/alerting.h: 'N', the alert's id, the
+ * record as JSON) appended to its notifications_sent, unless it holds that
+ * record already (an outbox entry replayed after a crash appends nothing).
+ * An alert without a row (not mirrored) takes nothing. In careful mode a
+ * record PostgreSQL refuses is dropped (counted skipped): it is a log of
+ * deliveries, never worth holding the batch.
+ */
+static const char append_note[] =
+    "UPDATE monitoring.alerts SET notifications_sent = coalesce(notifications_sent, '[]'::jsonb)"
+    " || jsonb_build_array($2::jsonb) WHERE id = $1::uuid"
+    " AND NOT coalesce(notifications_sent, '[]'::jsonb) @> jsonb_build_array($2::jsonb)";
+
+static int deliver_note(mt_sink *s, batch *b, const char *data, size_t len)
+{
+    if (len < 38 || data[0] != 'N' || !is_uuid(data + 1, 36)) {
+        b->skipped++; /* not a record alerting.c wrote */
+        return MT_OK;
+    }
+    char id[37], *json = malloc(len - 36);
+    if (!json) return -ENOMEM;
+    memcpy(id, data + 1, 36);
+    id[36] = '\0';
+    memcpy(json, data + 37, len - 37);
+    json[len - 37] = '\0';
+    const char *params[] = {id, json};
+    int rc = b->careful ? mt_pg_exec(s->pg, "SAVEPOINT row_group", 0, NULL) : MT_OK;
+    if (!rc) rc = mt_pg_exec(s->pg, append_note, 2, params);
+    if (!rc && b->careful) rc = mt_pg_exec(s->pg, "RELEASE SAVEPOINT row_group", 0, NULL);
+    char st[6], msg[512];
+    if (rc && b->careful && refused(s->pg, &rc, st, msg, sizeof msg)) {
+        mt_log(MT_LOG_WARN,
+               "msg=\"sink dropped a delivery record PostgreSQL refused\" alert_id=%s "
+               "sqlstate=%s",
+               id, st);
+        b->skipped++;
+    }
+    free(json);
+    return rc;
+}
+
 /* ---- the loop --------------------------------------------------------------------------- */
 
 /* Keep one copy of each key of a kind (queued twice: once is the same). */
@@ -783,6 +826,8 @@ static int on_entry(void *ud, const mt_outbox_entry *en)
     if (en->kind == MT_OUTBOX_ALERT) return keep_key(b->alerts, b->alen, &b->na, en->data, en->len);
     if (en->kind == MT_OUTBOX_QUARANTINE)
         return keep_key(b->held, b->hlen, &b->nh, en->data, en->len);
+    if (en->kind == MT_OUTBOX_NOTIFICATION)
+        return keep_key(b->notes, b->nlen, &b->nn, en->data, en->len);
     if (en->kind != MT_OUTBOX_HOUR || en->len != 8) return MT_OK; /* not ours: acknowledged */
     int64_t hour;
     memcpy(&hour, en->data, 8);
@@ -796,6 +841,7 @@ static void batch_free(batch *b)
 {
     for (size_t i = 0; i < b->na; i++) free(b->alerts[i]);
     for (size_t i = 0; i < b->nh; i++) free(b->held[i]);
+    for (size_t i = 0; i < b->nn; i++) free(b->notes[i]);
     for (int c = 0; c < NCOLS; c++) free(b->par[c].p);
     ops_clear(b);
     free(b->ops);
@@ -816,6 +862,8 @@ static int send_batch(mt_sink *s, batch *b)
     for (size_t i = 0; !rc && i < b->nh; i++) rc = deliver_held(s, b, b->held[i], b->hlen[i]);
     for (size_t i = 0; !rc && i < b->n; i++) rc = deliver_hour(s, b, b->hours[i]);
     for (size_t i = 0; !rc && i < b->na; i++) rc = deliver_alert(s, b, b->alerts[i], b->alen[i]);
+    /* after the alerts: a record's alert row is in this batch or an earlier one */
+    for (size_t i = 0; !rc && i < b->nn; i++) rc = deliver_note(s, b, b->notes[i], b->nlen[i]);
     if (!rc) rc = mt_pg_exec(s->pg, "COMMIT", 0, NULL);
     return rc;
 }

@@ -16,7 +16,14 @@ typedef struct instance {
     char key[1200];
     size_t klen;
     mt_alert_record rec;
+    uint8_t escalated; /* bit l: escalation level l+1 sent (kept under 'E' and the alert's id) */
 } instance;
+
+/* The state key of an alert's escalation levels sent: 'E' and its id. */
+static size_t escalation_key(const char *alert_id, char out[48])
+{
+    return (size_t)snprintf(out, 48, "E%s", alert_id);
+}
 
 struct mt_alerting {
     pthread_mutex_t lock; /* a round, a new rule set and an acknowledgement exclude each other */
@@ -67,6 +74,18 @@ static int on_state(void *ud, const void *key, size_t klen, const void *val, siz
     return MT_OK;
 }
 
+/* An alert's escalation levels sent, read at start. */
+static int on_escalated(void *ud, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    mt_alerting *a = ud;
+    if (vlen != 1 || klen < 2) return MT_OK;
+    for (size_t i = 0; i < a->n; i++)
+        if (strlen(a->in[i].rec.alert_id) == klen - 1 &&
+            !memcmp(a->in[i].rec.alert_id, (const char *)key + 1, klen - 1))
+            a->in[i].escalated = *(const uint8_t *)val;
+    return MT_OK;
+}
+
 int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mirror,
                     mt_notifier *nf, mt_alerting **out)
 {
@@ -82,6 +101,7 @@ int mt_alerting_new(mt_engine *e, const mt_alert_rule *rules, size_t n, bool mir
     a->nf = nf;
     pthread_mutex_init(&a->lock, NULL);
     int rc = mt_engine_state_scan(e, "A", 1, on_state, a);
+    if (!rc) rc = mt_engine_state_scan(e, "E", 1, on_escalated, a);
     if (rc) {
         mt_alerting_free(a);
         return rc;
@@ -182,35 +202,52 @@ static void jtime(jbuf *j, int64_t ns)
     jstr(j, t);
 }
 
-/* The event types of webhook_endpoints.event_types (notify.h), by change. */
-static unsigned event_of(mt_alert_change ch)
+/* What a notification is about: a change of the alert, an escalation, an acknowledgement. */
+typedef struct event {
+    const char *name;     /* the body's "event" */
+    const char *type;     /* its event type (webhook_endpoints.event_types) */
+    unsigned bit;         /* MT_WEBHOOK_* */
+    const char *channels; /* who hears of it: NULL, the rule's notification_channels */
+    int level;            /* an escalation's level (1 = the first), else 0 */
+    int64_t after_ns;     /* its time after firing */
+} event;
+
+/* The event of a change worth a notification (notify.h's event types). */
+static event event_of(mt_alert_change ch)
 {
-    return ch == MT_CHANGE_FIRED      ? MT_WEBHOOK_FIRED
-           : ch == MT_CHANGE_SEVERITY ? MT_WEBHOOK_SEVERITY
-           : ch == MT_CHANGE_RENOTIFY ? MT_WEBHOOK_REMINDER
-                                      : MT_WEBHOOK_RESOLVED;
+    switch (ch) {
+    case MT_CHANGE_FIRED: return (event){"fired", "alert.fired", MT_WEBHOOK_FIRED, NULL, 0, 0};
+    case MT_CHANGE_SEVERITY:
+        return (event){"severity", "alert.severity_changed", MT_WEBHOOK_SEVERITY, NULL, 0, 0};
+    case MT_CHANGE_RENOTIFY:
+        return (event){"renotify", "alert.reminder", MT_WEBHOOK_REMINDER, NULL, 0, 0};
+    default: return (event){"resolved", "alert.resolved", MT_WEBHOOK_RESOLVED, NULL, 0, 0};
+    }
 }
 
-static const char *const event_types[] = {"", "alert.fired", "alert.severity_changed",
-                                          "alert.reminder", "alert.resolved"};
-
-/* The webhook's JSON (the change, the alert, its rule), routed by the alert's tenant. */
-static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
+/*
+ * The webhook's JSON (the event, the alert, its rule) and what the other
+ * channel types say, routed by the alert's tenant; at now.
+ */
+static void notify(mt_alerting *a, const instance *i, const event *ev, int64_t now)
 {
     static const char *const statuses[] = {"none", "active", "acknowledged", "resolved",
                                            "suppressed"};
     const mt_alert_record *r = &i->rec;
-    /* one id per notification, the same on each retry: the alert, the change, its count */
+    /* one id per notification, the same on each retry: the alert, the event, its count */
     char what[48], delivery[37];
-    snprintf(what, sizeof what, "%s#%u", change_names[ch], r->st.notifications);
-    mt_alert_id(r->alert_id, what, a->now, delivery);
+    if (ev->level)
+        snprintf(what, sizeof what, "%s#%d", ev->name, ev->level);
+    else
+        snprintf(what, sizeof what, "%s#%u", ev->name, r->st.notifications);
+    mt_alert_id(r->alert_id, what, now, delivery);
     jbuf j = {0};
     jraw(&j, "{\"delivery\":");
     jstr(&j, delivery);
     jraw(&j, ",\"event\":");
-    jstr(&j, change_names[ch]);
+    jstr(&j, ev->name);
     jraw(&j, ",\"type\":");
-    jstr(&j, event_types[ch <= MT_CHANGE_RESOLVED ? ch : 0]);
+    jstr(&j, ev->type);
     jraw(&j, ",\"alert\":{\"id\":");
     jstr(&j, r->alert_id);
     jraw(&j, ",\"business_id\":");
@@ -238,6 +275,30 @@ static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
     jraw(&j, ",\"business_id\":");
     jstr_or_null(&j, r->rule.business_id);
     jraw(&j, "}");
+    if (ev->level) {
+        char lv[64];
+        snprintf(lv, sizeof lv, ",\"escalation\":{\"level\":%d,\"after_minutes\":", ev->level);
+        jraw(&j, lv);
+        jnum(&j, (double)ev->after_ns / 60e9);
+        jraw(&j, "}");
+    }
+    mt_channel_alert ca = {.value = r->st.value,
+                           .threshold = r->st.threshold,
+                           .triggered_at = r->st.triggered_at,
+                           .resolved_at = r->st.resolved_at,
+                           .at = now,
+                           .escalation = ev->level,
+                           .escalation_after_minutes = (double)ev->after_ns / 60e9};
+    snprintf(ca.event, sizeof ca.event, "%s", ev->name);
+    snprintf(ca.delivery, sizeof ca.delivery, "%s", delivery);
+    snprintf(ca.alert_id, sizeof ca.alert_id, "%s", r->alert_id);
+    snprintf(ca.business_id, sizeof ca.business_id, "%s", r->business_id);
+    snprintf(ca.rule_id, sizeof ca.rule_id, "%s", r->rule.id);
+    snprintf(ca.rule_name, sizeof ca.rule_name, "%s", r->rule.name);
+    snprintf(ca.metric, sizeof ca.metric, "%s", r->rule.metric);
+    snprintf(ca.series, sizeof ca.series, "%s", r->series);
+    snprintf(ca.severity, sizeof ca.severity, "%s", mt_severity_name(r->st.severity));
+    snprintf(ca.status, sizeof ca.status, "%s", statuses[r->st.status]);
     if (a->link_base[0]) { /* the rule's data around the alert, through the query API */
         jbuf q = {0};
         char from[32];
@@ -262,18 +323,19 @@ static void notify(mt_alerting *a, const instance *i, mt_alert_change ch)
         if (q.oom)
             j.oom = true;
         else
-            jstr(&j, q.p);
+            jstr(&j, q.p), snprintf(ca.link, sizeof ca.link, "%s", q.p);
         jraw(&j, "}");
         free(q.p);
     }
     jraw(&j, "}");
     mt_notice n = {.business_id = r->business_id,
-                   .event = event_of(ch),
+                   .event = ev->bit,
                    .severity = r->st.severity == MT_SEV_CRITICAL  ? MT_WEBHOOK_CRITICAL
                                : r->st.severity == MT_SEV_WARNING ? MT_WEBHOOK_WARNING
                                                                   : 0,
-                   .channels = r->rule.channels,
-                   .delivery = delivery};
+                   .channels = ev->channels ? ev->channels : r->rule.channels,
+                   .delivery = delivery,
+                   .alert = &ca};
     if (j.oom)
         mt_log(MT_LOG_ERROR,
                "msg=\"webhook notification dropped: out of memory\" alert_id=%s delivery=%s",
@@ -312,6 +374,7 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     /* a new instance gets its id: fired, or first seen inside a silence */
     if (ch == MT_CHANGE_FIRED || (ch == MT_CHANGE_SUPPRESSED && i->rec.st.triggered_at == a->now))
         mt_alert_id(r->id, ev->series, i->rec.st.triggered_at, i->rec.alert_id);
+    if (ch == MT_CHANGE_FIRED) i->escalated = 0; /* a new alert: its own levels */
     uint8_t *buf;
     size_t len;
     int rc = mt_alert_record_encode(&i->rec, &buf, &len);
@@ -321,7 +384,18 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
     if (rc) return rc;
     a->changes++;
     bool quiet = ch == MT_CHANGE_UPDATED || ch == MT_CHANGE_SUPPRESSED;
-    if (!quiet && a->nf) notify(a, i, ch);
+    if (!quiet && a->nf) {
+        event e = event_of(ch);
+        notify(a, i, &e, a->now);
+    }
+    if (ch == MT_CHANGE_RESOLVED && i->escalated) { /* over: its levels are kept no longer */
+        char ek[48];
+        size_t el = escalation_key(i->rec.alert_id, ek);
+        if (mt_engine_state_put(a->e, ek, el, NULL, 0, 0))
+            mt_log(MT_LOG_WARN, "msg=\"cannot forget an alert's escalations\" alert_id=%s",
+                   i->rec.alert_id);
+        i->escalated = 0;
+    }
     if (ch != MT_CHANGE_UPDATED)
         mt_log(MT_LOG_INFO,
                "msg=\"alert %s\" rule=\"%s\" series=\"%s\" business_id=%s severity=%s "
@@ -330,6 +404,48 @@ static int on_eval(void *ud, const mt_alert_eval *ev)
                i->rec.business_id[0] ? i->rec.business_id : "-",
                mt_severity_name(i->rec.st.severity), i->rec.st.value, i->rec.alert_id);
     return MT_OK;
+}
+
+/*
+ * Each active (unacknowledged) alert past a level of its rule's
+ * escalation_rules is sent to that level's channels, once per level; the
+ * levels sent are kept, so a restart sends none twice. The caller holds
+ * a->lock, a->now set.
+ */
+static void escalate(mt_alerting *a)
+{
+    if (!a->nf) return; /* nobody to tell: the levels stay due until there is */
+    for (size_t k = 0; k < a->n; k++) {
+        instance *i = &a->in[k];
+        const mt_alert_rule *r = &i->rec.rule;
+        if (i->rec.st.status != MT_ALERT_ACTIVE || !r->nescalations || !i->rec.alert_id[0])
+            continue;
+        uint8_t was = i->escalated;
+        for (size_t l = 0; l < r->nescalations; l++) {
+            if ((i->escalated & (1u << l)) ||
+                a->now - i->rec.st.triggered_at < r->escalations[l].after_ns)
+                continue;
+            event e = {"escalated",          "alert.escalated",
+                       MT_WEBHOOK_ESCALATED, r->escalations[l].channels,
+                       (int)l + 1,           r->escalations[l].after_ns};
+            notify(a, i, &e, a->now);
+            i->escalated |= (uint8_t)(1u << l);
+            mt_log(MT_LOG_INFO,
+                   "msg=\"alert escalated\" rule=\"%s\" series=\"%s\" alert_id=%s level=%zu "
+                   "after_minutes=%g",
+                   r->name, i->rec.series, i->rec.alert_id, l + 1,
+                   (double)r->escalations[l].after_ns / 60e9);
+        }
+        if (i->escalated == was) continue;
+        char ek[48];
+        size_t el = escalation_key(i->rec.alert_id, ek);
+        int rc = mt_engine_state_put(a->e, ek, el, &i->escalated, 1, 0);
+        if (rc)
+            mt_log(MT_LOG_WARN,
+                   "msg=\"cannot keep an alert's escalations (a restart may send them again)\" "
+                   "alert_id=%s err=\"%s\"",
+                   i->rec.alert_id, mt_strerror(rc));
+    }
 }
 
 int mt_alerting_set_rules(mt_alerting *a, const mt_alert_rule *rules, size_t n)
@@ -417,6 +533,18 @@ void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id)
         }
         mt_log(MT_LOG_INFO, "msg=\"alert acknowledged\" rule=\"%s\" series=\"%s\" alert_id=%s",
                i->rec.rule.name, i->rec.series, alert_id);
+        if (a->nf) { /* PagerDuty acknowledges its incident (notify.h: who hears of it) */
+            /* those told of the alert: the rule's channels and those of the levels sent */
+            char told[sizeof i->rec.rule.channels +
+                      MT_ALERT_MAX_ESCALATIONS * sizeof i->rec.rule.escalations[0].channels];
+            size_t at = (size_t)snprintf(told, sizeof told, "%s", i->rec.rule.channels);
+            for (size_t l = 0; at && l < i->rec.rule.nescalations; l++)
+                if (i->escalated & (1u << l))
+                    at += (size_t)snprintf(told + at, sizeof told - at, "\n%s",
+                                           i->rec.rule.escalations[l].channels);
+            event e = {"acknowledged", "alert.acknowledged", MT_WEBHOOK_ACKNOWLEDGED, told, 0, 0};
+            notify(a, i, &e, mt_now_ns());
+        }
     }
     pthread_mutex_unlock(&a->lock);
 }
@@ -437,7 +565,55 @@ int mt_alerting_run(mt_alerting *a, int64_t now, size_t *changes)
             rc = MT_OK;
         }
     }
+    if (!rc) escalate(a);
     if (changes) *changes = a->changes;
     pthread_mutex_unlock(&a->lock);
     return rc;
+}
+
+void mt_alerting_delivered(mt_alerting *a, const mt_notify_record *r)
+{
+    if (!a || !a->mirror || strlen(r->alert_id) != 36) return;
+    char at[48];
+    mt_time_format(r->at_ns, at, sizeof at);
+    /* the whole record travels in the outbox entry: 'N', the alert's id, the JSON; without
+       the error when that would pass an entry's 500 bytes */
+    for (int with_error = r->error[0] ? 1 : 0; with_error >= 0; with_error--) {
+        jbuf j = {0};
+        char n[64];
+        jraw(&j, "N");
+        jraw(&j, r->alert_id);
+        jraw(&j, "{\"channel\":");
+        jstr(&j, r->channel);
+        jraw(&j, ",\"channel_id\":");
+        jstr_or_null(&j, r->channel_id);
+        jraw(&j, ",\"type\":");
+        jstr(&j, r->channel_type);
+        jraw(&j, ",\"event\":");
+        jstr(&j, r->event);
+        jraw(&j, ",\"delivery\":");
+        jstr(&j, r->delivery);
+        jraw(&j, ",\"at\":");
+        jstr(&j, at);
+        jraw(&j, ",\"outcome\":");
+        jstr(&j, mt_notify_outcome_name(r->outcome));
+        snprintf(n, sizeof n, ",\"attempts\":%d", r->attempts);
+        jraw(&j, n);
+        if (with_error) {
+            jraw(&j, ",\"error\":");
+            jstr(&j, r->error);
+        }
+        jraw(&j, "}");
+        bool fits = !j.oom && j.len <= 500;
+        int rc =
+            fits ? mt_engine_state_put(a->e, j.p, j.len, NULL, 0, MT_OUTBOX_NOTIFICATION) : MT_OK;
+        free(j.p);
+        if (fits && rc)
+            mt_log(MT_LOG_WARN,
+                   "msg=\"cannot keep a delivery record\" alert_id=%s channel=\"%s\" err=\"%s\"",
+                   r->alert_id, r->channel, mt_strerror(rc));
+        if (fits) return;
+    }
+    mt_log(MT_LOG_WARN, "msg=\"delivery record too long: not kept\" alert_id=%s channel=\"%s\"",
+           r->alert_id, r->channel);
 }

@@ -5,6 +5,12 @@
  * (mt_engine_state_put), queued for the SQL sink when there is one, in the
  * same transaction. States are loaded at start, so a restart neither
  * forgets an open alert nor fires it twice.
+ *
+ * Escalation: after each round, an active (not acknowledged, not
+ * resolved) alert that fired at least a level's after_ns ago is sent to
+ * that level's channels (the rule's escalation_rules), once per level,
+ * kept in the data directory so a restart sends none again. Levels are
+ * checked at each round: one fires within alert_interval of its time.
  */
 #ifndef MT_ALERTING_H
 #define MT_ALERTING_H
@@ -48,6 +54,17 @@ char *mt_alerting_list(mt_alerting *a, bool all, const char *tenant, size_t *len
 
 /* A person acknowledged alert_id (in PostgreSQL): keep it so, without reminders. Any thread. */
 void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id);
+
+/*
+ * Keep one delivery (notify.h) in monitoring.alerts.notifications_sent:
+ * with mirroring on, it is queued in the outbox (MT_OUTBOX_NOTIFICATION)
+ * and the sink appends it to the alert's row, once however often it is
+ * replayed. Without mirroring, or for a notification without an alert,
+ * nothing. The record is written as JSON {"channel", "channel_id",
+ * "type", "event", "delivery", "at", "outcome", "attempts", "error"}
+ * (docs/alerts.md). Any thread (the notifier's); a NULL a is a no-op.
+ */
+void mt_alerting_delivered(mt_alerting *a, const mt_notify_record *r);
 
 void mt_alerting_free(mt_alerting *a);
 

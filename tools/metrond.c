@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <ini.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,25 @@ static int raw_budget_ok(mt_engine *e, uint64_t max_rate)
     return 1;
 }
 
+/* The sink's metrics (with postgres) and the notifications' (with alerting). */
+static char *daemon_metrics(void *ud, size_t *len)
+{
+    daemon_t *d = ud;
+    size_t n = 0;
+    char *sink = d->sink ? sink_metrics(d, &n) : NULL;
+    size_t cap = n + 8192;
+    char *buf = malloc(cap);
+    if (!buf) {
+        free(sink);
+        return NULL;
+    }
+    if (n) memcpy(buf, sink, n);
+    free(sink);
+    if (d->alerting) n += mt_notify_metrics(buf + n, cap - n);
+    *len = n;
+    return buf;
+}
+
 /* ---- rules followed in PostgreSQL (their thread) ------------------------------------- */
 
 static void pg_rules(void *ud, const mt_alert_rule *rules, size_t n)
@@ -521,34 +541,61 @@ static void pg_ack(void *ud, const char *alert_id)
     mt_alerting_acknowledge(d->alerting, alert_id);
 }
 
+/* A delivery's outcome, kept in monitoring.alerts.notifications_sent (the notifier's thread). */
+static void on_delivery(void *ud, const mt_notify_record *r)
+{
+    daemon_t *d = ud;
+    mt_alerting_delivered(d->alerting, r);
+}
+
+/* The same endpoint, its rate limit's count aside (that changes at every write-back). */
+static bool same_endpoint(const mt_pg_endpoint *a, const mt_pg_endpoint *b)
+{
+    return !memcmp(a, b, offsetof(mt_pg_endpoint, current_hour_count));
+}
+
 /* A new set of endpoints: a new notifier (the old one delivers what it holds, then goes). */
 static void pg_endpoints(void *ud, const mt_pg_endpoint *e, size_t n)
 {
     daemon_t *d = ud;
-    if (n == d->neps && (!n || !memcmp(e, d->eps, n * sizeof *e))) return;
+    bool same = n == d->neps;
+    for (size_t i = 0; same && i < n; i++) same = same_endpoint(&e[i], &d->eps[i]);
+    if (same) return;
     mt_webhook *hooks = n ? calloc(n, sizeof *hooks) : NULL;
     mt_pg_endpoint *copy = n ? malloc(n * sizeof *copy) : NULL;
     mt_webhook_stats *rep = n ? calloc(n, sizeof *rep) : NULL;
     mt_notifier *nf = NULL;
     if (n && (!hooks || !copy || !rep)) goto out;
     for (size_t i = 0; i < n; i++) {
-        hooks[i] = mt_webhook_default();
-        snprintf(hooks[i].name, sizeof hooks[i].name, "%s", e[i].name);
-        snprintf(hooks[i].url, sizeof hooks[i].url, "%s", e[i].url);
-        snprintf(hooks[i].secret, sizeof hooks[i].secret, "%s", e[i].secret);
-        hooks[i].retry_attempts = e[i].retry_attempts;
-        hooks[i].timeout_s = e[i].timeout_s;
-        hooks[i].rate_limit_per_hour = e[i].rate_limit_per_hour;
-        snprintf(hooks[i].id, sizeof hooks[i].id, "%s", e[i].id);
-        snprintf(hooks[i].business_id, sizeof hooks[i].business_id, "%s", e[i].business_id);
         char unknown[64];
-        if (mt_webhook_parse_events(e[i].event_types, &hooks[i].events, unknown, sizeof unknown))
+        const char *bad;
+        mt_webhook_from_pg(&e[i], &hooks[i], &bad, unknown, sizeof unknown);
+        bool known = false; /* loaded before as it is: said already */
+        for (size_t k = 0; k < d->neps && !known; k++) {
+            known = same_endpoint(&e[i], &d->eps[k]);
+            /* the count the running notifier holds is newer than PostgreSQL's */
+            if (!strcmp(e[i].id, d->eps[k].id) && d->notifier) {
+                mt_webhook_stats st;
+                mt_notifier_stats(d->notifier, k, &st);
+                if (st.hour_start_ns > hooks[i].hour_start_ns ||
+                    (st.hour_start_ns == hooks[i].hour_start_ns &&
+                     st.hour_count > hooks[i].hour_count))
+                    hooks[i].hour_count = st.hour_count, hooks[i].hour_start_ns = st.hour_start_ns;
+            }
+        }
+        if (unknown[0] && !known)
             mt_log(MT_LOG_WARN,
                    "msg=\"webhook event type unknown: it matches nothing\" endpoint=\"%s\" "
                    "id=%s event_type=\"%s\"",
                    e[i].name, e[i].id, unknown);
+        if (bad && !known) /* once: each notification it misses is counted on /metrics */
+            mt_log(MT_LOG_WARN,
+                   "msg=\"notification channel Metron cannot deliver: its notifications are "
+                   "counted, not sent\" channel=\"%s\" id=%s type=\"%s\" err=\"%s\"",
+                   e[i].name, e[i].id, e[i].channel_type, bad);
     }
     if (n && mt_notifier_start(hooks, n, &nf)) goto out;
+    mt_notifier_on_delivery(nf, on_delivery, d);
     mt_notifier_stop(mt_alerting_set_notifier(d->alerting, nf));
     d->notifier = nf;
     memcpy(copy, e, n * sizeof *e);
@@ -576,8 +623,28 @@ static bool pg_endpoint_delta(void *ud, const char *id, mt_pg_endpoint_delta *ou
                                       .failed = now.failed - was->failed,
                                       .last_success_ns = now.last_success_ns,
                                       .last_failure_ns = now.last_failure_ns};
+        /* the hour's count is the channel's (pg_channel_count): kept as it was reported */
+        now.hour_count = was->hour_count, now.hour_start_ns = was->hour_start_ns;
         *was = now;
         return out->total > 0;
+    }
+    return false;
+}
+
+/* A channel's rate-limit count, when it changed since it was last written. */
+static bool pg_channel_count(void *ud, const char *id, int *count, int64_t *hour_start_ns)
+{
+    daemon_t *d = ud;
+    for (size_t i = 0; i < d->neps && d->notifier; i++) {
+        if (strcmp(d->eps[i].id, id)) continue;
+        mt_webhook_stats now;
+        mt_notifier_stats(d->notifier, i, &now);
+        mt_webhook_stats *was = &d->reported[i];
+        if (now.hour_count == was->hour_count && now.hour_start_ns == was->hour_start_ns)
+            return false;
+        was->hour_count = now.hour_count, was->hour_start_ns = now.hour_start_ns;
+        *count = now.hour_count, *hour_start_ns = now.hour_start_ns;
+        return true;
     }
     return false;
 }
@@ -609,6 +676,11 @@ static void on_ingest_stopped(void *ud)
 
 static void finish_stop(daemon_t *d)
 {
+    /* the rules' thread first (it acknowledges into the engine and swaps notifiers), then no
+       delivery record any more: the engine closes below */
+    mt_pgrules_stop(d->pgrules);
+    d->pgrules = NULL;
+    mt_notifier_on_delivery(d->notifier, NULL, NULL);
     size_t hours = 0;
     int rc = mt_engine_seal(d->eng, false, &hours);
     if (rc) mt_log(MT_LOG_ERROR, "msg=\"seal at shutdown failed\" err=%s", mt_strerror(rc));
@@ -625,8 +697,6 @@ static void finish_stop(daemon_t *d)
     uv_close((uv_handle_t *)&d->retention, on_handle_closed);
     uv_close((uv_handle_t *)&d->compact, on_handle_closed);
     uv_close((uv_handle_t *)&d->alerts, on_handle_closed);
-    mt_pgrules_stop(d->pgrules); /* before the alerting it feeds */
-    d->pgrules = NULL;
     free(d->eps);
     free(d->reported);
     d->eps = NULL, d->reported = NULL, d->neps = 0;
@@ -900,6 +970,7 @@ int main(int argc, char **argv)
         }
         if (nhooks && (rc = mt_notifier_start(hooks, nhooks, &d.notifier)))
             mt_log(MT_LOG_ERROR, "msg=\"cannot start the webhooks\" err=\"%s\"", mt_strerror(rc));
+        mt_notifier_on_delivery(d.notifier, on_delivery, &d);
         free(hooks);
         rc = mt_alerting_new(d.eng, rules, nrules, d.sink != NULL, d.notifier, &d.alerting);
         free(rules);
@@ -920,6 +991,7 @@ int main(int argc, char **argv)
                                    .acknowledged = pg_ack,
                                    .endpoints = pg_endpoints,
                                    .endpoint_delta = pg_endpoint_delta,
+                                   .channel_count = pg_channel_count,
                                    .ud = &d};
         if ((rc = mt_alerting_new(d.eng, NULL, 0, true, NULL, &d.alerting)) ||
             (rc = mt_pgrules_start(get("postgres"), 0, &cb, &d.pgrules))) {
@@ -949,8 +1021,8 @@ int main(int argc, char **argv)
         ic.alerts = alerts_listing;
         ic.alerts_ud = &d;
     }
-    if (d.sink) {
-        ic.more_metrics = sink_metrics;
+    if (d.sink || d.alerting) {
+        ic.more_metrics = daemon_metrics;
         ic.more_metrics_ud = &d;
     }
     ic.lp_tcp = get("lp_tcp");

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ typedef struct msg {
     char *tenant;   /* the alert's business_id ("" none) */
     char *channels; /* the rule's notification_channels ("" every endpoint) */
     unsigned event, severity;
-    char delivery[64]; /* X-Metron-Delivery: one id for every attempt of this notification */
+    char delivery[64];       /* X-Metron-Delivery: one id for every attempt of this notification */
+    mt_channel_alert *alert; /* malloc'd copy, or NULL: none given */
 } msg;
 
 typedef struct endpoint {
@@ -40,7 +42,42 @@ struct mt_notifier {
     pthread_cond_t wake;
     msg *head, *tail;
     bool stop;
+    pthread_mutex_t rec_lock; /* held while the delivery callback runs, and to change it */
+    void (*rec)(void *ud, const mt_notify_record *r);
+    void *rec_ud;
 };
+
+/* Outcomes of every notifier of the process, by channel type, for /metrics. */
+static _Atomic uint64_t outcomes[MT_CHANNEL_NTYPES][MT_NOTIFY_NOUTCOMES];
+
+static const char *const outcome_names[MT_NOTIFY_NOUTCOMES] = {"sent", "failed", "rate_limited",
+                                                               "undeliverable"};
+
+const char *mt_notify_outcome_name(mt_notify_outcome o)
+{
+    return o >= 0 && o < MT_NOTIFY_NOUTCOMES ? outcome_names[o] : "unknown";
+}
+
+size_t mt_notify_metrics(char *out, size_t cap)
+{
+    size_t at = 0;
+    int n = snprintf(out, cap,
+                     "# HELP metron_notifications_total Alert notifications by channel type and "
+                     "outcome (undeliverable: a channel type Metron cannot deliver).\n"
+                     "# TYPE metron_notifications_total counter\n");
+    if (n < 0 || (size_t)n >= cap) return cap ? (out[0] = '\0', 0) : 0;
+    at = (size_t)n;
+    for (int t = 0; t < MT_CHANNEL_NTYPES; t++)
+        for (int o = 0; o < MT_NOTIFY_NOUTCOMES; o++) {
+            n = snprintf(out + at, cap - at,
+                         "metron_notifications_total{type=\"%s\",outcome=\"%s\"} %llu\n",
+                         mt_channel_type_name((mt_channel_type)t), outcome_names[o],
+                         (unsigned long long)atomic_load(&outcomes[t][o]));
+            if (n < 0 || (size_t)n >= cap - at) return out[0] = '\0', 0;
+            at += (size_t)n;
+        }
+    return at;
+}
 
 mt_webhook mt_webhook_default(void)
 {
@@ -50,6 +87,8 @@ mt_webhook mt_webhook_default(void)
     w.timeout_s = 30;
     w.rate_limit_per_hour = 10;
     w.retry_base_ms = 1000;
+    w.ch.type = MT_CHANNEL_WEBHOOK;
+    snprintf(w.ch.type_name, sizeof w.ch.type_name, "webhook");
     return w;
 }
 
@@ -59,9 +98,10 @@ static unsigned event_bit(const char *name, size_t len)
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"fired", MT_WEBHOOK_FIRED},       {"severity_changed", MT_WEBHOOK_SEVERITY},
-                 {"reminder", MT_WEBHOOK_REMINDER}, {"resolved", MT_WEBHOOK_RESOLVED},
-                 {"warning", MT_WEBHOOK_WARNING},   {"critical", MT_WEBHOOK_CRITICAL}};
+    } names[] = {{"fired", MT_WEBHOOK_FIRED},         {"severity_changed", MT_WEBHOOK_SEVERITY},
+                 {"reminder", MT_WEBHOOK_REMINDER},   {"resolved", MT_WEBHOOK_RESOLVED},
+                 {"escalated", MT_WEBHOOK_ESCALATED}, {"acknowledged", MT_WEBHOOK_ACKNOWLEDGED},
+                 {"warning", MT_WEBHOOK_WARNING},     {"critical", MT_WEBHOOK_CRITICAL}};
     if (len > 6 && !memcmp(name, "alert.", 6)) name += 6, len -= 6;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].name) == len && !memcmp(names[i].name, name, len)) return names[i].bit;
@@ -103,6 +143,10 @@ bool mt_webhook_wants(const mt_webhook *w, const mt_notice *n)
 {
     /* a tenant's endpoint hears of its tenant's alerts only; a system-wide one of all */
     if (w->business_id[0] && strcmp(w->business_id, n->business_id ? n->business_id : ""))
+        return false;
+    /* an acknowledgement closes a PagerDuty incident's page; others hear of it when they ask */
+    if (n->event == MT_WEBHOOK_ACKNOWLEDGED && w->ch.type != MT_CHANNEL_PAGERDUTY &&
+        !(w->events & MT_WEBHOOK_ACKNOWLEDGED))
         return false;
     if (w->events) {
         unsigned ev = w->events & MT_WEBHOOK_EVENTS, sev = w->events & MT_WEBHOOK_SEVERITIES;
@@ -178,6 +222,8 @@ static outcome post(const endpoint *ep, const msg *m, char *why, size_t cap)
     if (cc == CURLE_OK) cc = curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)ep->cfg.timeout_s);
     if (cc == CURLE_OK) cc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (cc == CURLE_OK) cc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    if (cc == CURLE_OK && ep->cfg.ch.ca_file[0])
+        cc = curl_easy_setopt(c, CURLOPT_CAINFO, ep->cfg.ch.ca_file);
     if (cc == CURLE_OK) cc = curl_easy_perform(c);
     long status = 0;
     if (cc == CURLE_OK) cc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -203,6 +249,30 @@ static void pause_ms(mt_notifier *nf, int ms)
     pthread_mutex_unlock(&nf->lock);
 }
 
+/* The outcome, counted and handed to the delivery callback. */
+static void settle(mt_notifier *nf, const endpoint *ep, const msg *m, mt_notify_outcome o,
+                   int attempts, const char *why)
+{
+    mt_channel_type t =
+        ep->cfg.ch.type < MT_CHANNEL_NTYPES ? ep->cfg.ch.type : MT_CHANNEL_UNSUPPORTED;
+    atomic_fetch_add(&outcomes[t][o], 1);
+    const char *event = m->alert ? m->alert->event : "";
+    mt_notify_record r = {.alert_id = m->alert ? m->alert->alert_id : "",
+                          .delivery = m->delivery,
+                          .event = event,
+                          .channel = ep->cfg.name,
+                          .channel_id = ep->cfg.id,
+                          .channel_type = ep->cfg.ch.type_name[0] ? ep->cfg.ch.type_name
+                                                                  : mt_channel_type_name(t),
+                          .outcome = o,
+                          .attempts = attempts,
+                          .at_ns = mt_now_ns(),
+                          .error = why ? why : ""};
+    pthread_mutex_lock(&nf->rec_lock);
+    if (nf->rec) nf->rec(nf->rec_ud, &r);
+    pthread_mutex_unlock(&nf->rec_lock);
+}
+
 static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
 {
     mt_notice n = {.business_id = m->tenant,
@@ -211,7 +281,15 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
                    .channels = m->channels,
                    .delivery = m->delivery};
     if (!mt_webhook_wants(&ep->cfg, &n)) return; /* another tenant's, or not its events */
-    int64_t hour = mt_now_ns() / (3600 * 1000000000LL);
+    if (ep->cfg.ch.type >= MT_CHANNEL_UNSUPPORTED) {
+        /* logged once where it was loaded; each notification it misses is counted */
+        pthread_mutex_lock(&nf->lock);
+        ep->st.undeliverable++;
+        pthread_mutex_unlock(&nf->lock);
+        settle(nf, ep, m, MT_NOTIFY_UNDELIVERABLE, 0, "a channel type Metron cannot deliver");
+        return;
+    }
+    int64_t now = mt_now_ns(), hour = now / (3600 * 1000000000LL);
     pthread_mutex_lock(&nf->lock);
     if (ep->hour != hour) ep->hour = hour, ep->this_hour = 0;
     bool limited = ep->cfg.rate_limit_per_hour && ep->this_hour >= ep->cfg.rate_limit_per_hour;
@@ -219,22 +297,37 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
         ep->st.rate_limited++;
     else
         ep->this_hour++;
+    ep->st.hour_count = ep->this_hour;
+    ep->st.hour_start_ns = hour * 3600 * 1000000000LL;
     pthread_mutex_unlock(&nf->lock);
     if (limited) {
         mt_log(MT_LOG_WARN,
-               "msg=\"webhook rate limit: notification dropped\" endpoint=\"%s\" delivery=%s",
-               ep->cfg.name, m->delivery);
+               "msg=\"webhook rate limit: notification dropped\" endpoint=\"%s\" type=%s "
+               "delivery=%s rate_limit_per_hour=%d",
+               ep->cfg.name, mt_channel_type_name(ep->cfg.ch.type), m->delivery,
+               ep->cfg.rate_limit_per_hour);
+        settle(nf, ep, m, MT_NOTIFY_RATE_LIMITED, 0, "");
         return;
     }
     char why[256] = "";
     outcome o = FAILED;
-    int delay = ep->cfg.retry_base_ms;
+    int delay = ep->cfg.retry_base_ms, attempts = 0;
+    bool webhook = ep->cfg.ch.type == MT_CHANNEL_WEBHOOK;
     for (int attempt = 0; attempt <= ep->cfg.retry_attempts && o == FAILED; attempt++) {
         if (attempt) {
             pause_ms(nf, delay);
             delay *= 2;
         }
-        o = post(ep, m, why, sizeof why);
+        attempts++;
+        if (webhook)
+            o = post(ep, m, why, sizeof why);
+        else if (!m->alert)
+            o = FAILED, snprintf(why, sizeof why, "the notification carries no alert");
+        else
+            o = mt_channel_send(&ep->cfg.ch, ep->cfg.url, ep->cfg.timeout_s, m->alert, why,
+                                sizeof why)
+                    ? FAILED
+                    : SENT;
         pthread_mutex_lock(&nf->lock);
         ep->st.total++;
         if (o == SENT)
@@ -243,6 +336,7 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
             ep->st.failed++, ep->st.last_failure_ns = mt_now_ns();
         if (o == UNSIGNED) ep->st.unsigned_++;
         pthread_mutex_unlock(&nf->lock);
+        if (!m->alert && !webhook) break; /* nothing to send: a retry would not change it */
     }
     if (o == UNSIGNED)
         mt_log(MT_LOG_ERROR,
@@ -251,8 +345,11 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
                ep->cfg.name, m->delivery, why);
     else if (o == FAILED)
         mt_log(MT_LOG_WARN,
-               "msg=\"webhook failed after retries\" endpoint=\"%s\" delivery=%s err=\"%s\"",
-               ep->cfg.name, m->delivery, why);
+               "msg=\"webhook failed after retries\" endpoint=\"%s\" type=%s delivery=%s "
+               "err=\"%s\"",
+               ep->cfg.name, mt_channel_type_name(ep->cfg.ch.type), m->delivery, why);
+    settle(nf, ep, m, o == SENT ? MT_NOTIFY_SENT : MT_NOTIFY_FAILED, attempts,
+           o == SENT ? "" : why);
 }
 
 static void msg_free(msg *m)
@@ -261,6 +358,7 @@ static void msg_free(msg *m)
     free(m->body);
     free(m->tenant);
     free(m->channels);
+    free(m->alert);
     free(m);
 }
 
@@ -290,12 +388,26 @@ int mt_notifier_start(const mt_webhook *hooks, size_t n, mt_notifier **out)
         free(nf);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) nf->ep[i].cfg = hooks[i];
+    for (size_t i = 0; i < n; i++) {
+        endpoint *ep = &nf->ep[i];
+        ep->cfg = hooks[i];
+        /* the count already spent this hour (read from PostgreSQL, or the last notifier's) */
+        if (hooks[i].hour_start_ns > 0 && hooks[i].hour_count > 0) {
+            ep->hour = hooks[i].hour_start_ns / (3600 * 1000000000LL);
+            ep->this_hour = hooks[i].hour_count;
+            ep->st.hour_count = ep->this_hour;
+            ep->st.hour_start_ns = ep->hour * 3600 * 1000000000LL;
+        }
+    }
     nf->n = n;
     pthread_mutex_init(&nf->lock, NULL);
+    pthread_mutex_init(&nf->rec_lock, NULL);
     pthread_cond_init(&nf->wake, NULL);
     int rc = pthread_create(&nf->thread, NULL, worker, nf);
     if (rc) {
+        pthread_mutex_destroy(&nf->lock);
+        pthread_mutex_destroy(&nf->rec_lock);
+        pthread_cond_destroy(&nf->wake);
         free(nf->ep);
         free(nf);
         return -rc;
@@ -311,8 +423,9 @@ int mt_notifier_send(mt_notifier *nf, const char *body, size_t len, const mt_not
         memcpy(m->body, body, len);
         m->body[len] = '\0';
     }
+    if (m && n->alert && (m->alert = malloc(sizeof *m->alert))) *m->alert = *n->alert;
     if (!m || !m->body || !(m->tenant = strdup(n->business_id ? n->business_id : "")) ||
-        !(m->channels = strdup(n->channels ? n->channels : ""))) {
+        !(m->channels = strdup(n->channels ? n->channels : "")) || (n->alert && !m->alert)) {
         msg_free(m);
         mt_log(MT_LOG_ERROR, "msg=\"webhook notification dropped: out of memory\" delivery=%s",
                n->delivery ? n->delivery : "");
@@ -342,9 +455,20 @@ void mt_notifier_stop(mt_notifier *nf)
     pthread_mutex_unlock(&nf->lock);
     pthread_join(nf->thread, NULL);
     pthread_mutex_destroy(&nf->lock);
+    pthread_mutex_destroy(&nf->rec_lock);
     pthread_cond_destroy(&nf->wake);
     free(nf->ep);
     free(nf);
+}
+
+void mt_notifier_on_delivery(mt_notifier *nf, void (*fn)(void *ud, const mt_notify_record *r),
+                             void *ud)
+{
+    if (!nf) return;
+    pthread_mutex_lock(&nf->rec_lock);
+    nf->rec = fn;
+    nf->rec_ud = ud;
+    pthread_mutex_unlock(&nf->rec_lock);
 }
 
 void mt_notifier_stats(mt_notifier *nf, size_t i, mt_webhook_stats *out)

@@ -110,6 +110,9 @@ static const char *set(mt_alert_rule *r, const char *k, const char *v)
         if (!mt_nodata_parse(v, &r->nodata)) return "keep, ignore or alert";
     } else if (!strcmp(k, "silence")) { /* may repeat: one window a line */
         if (!mt_alert_rule_add_silence(r, v)) return "FROM/TO, two times (RFC 3339), at most 8";
+    } else if (!strcmp(k, "escalation")) { /* may repeat: one level a line */
+        if (!mt_alert_rule_add_escalation(r, v))
+            return "AFTER: CHANNEL, CHANNEL (AFTER: 15m, 90s, or minutes), at most 8";
     } else if (strcmp(k, "rule_category") && strcmp(k, "severity")) {
         return "unknown key";
     }
@@ -120,9 +123,34 @@ static const char *set(mt_alert_rule *r, const char *k, const char *v)
 static const char *set_hook(mt_webhook *w, const char *k, const char *v)
 {
     double d;
-    if (!strcmp(k, "url")) {
-        if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
-            return "an http:// or https:// URL";
+    mt_channel_conf *c = &w->ch;
+    struct {
+        const char *key;
+        char *field;
+        size_t cap;
+    } texts[] = {{"from", c->mail_from, sizeof c->mail_from},
+                 {"to", c->mail_to, sizeof c->mail_to},
+                 {"username", c->username, sizeof c->username},
+                 {"password", c->password, sizeof c->password},
+                 {"ca_file", c->ca_file, sizeof c->ca_file},
+                 {"routing_key", c->routing_key, sizeof c->routing_key},
+                 {"sms_to", c->sms_to, sizeof c->sms_to},
+                 {"body_template", c->body_template, sizeof c->body_template},
+                 {"content_type", c->content_type, sizeof c->content_type},
+                 {"auth_header", c->auth_header, sizeof c->auth_header}};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (!strcmp(k, texts[i].key)) {
+            if (strlen(v) >= texts[i].cap) return "too long";
+            snprintf(texts[i].field, texts[i].cap, "%s", v);
+            return NULL;
+        }
+    if (!strcmp(k, "type")) {
+        c->type = mt_channel_type_parse(v);
+        if (c->type == MT_CHANNEL_UNSUPPORTED) return "webhook, slack, pagerduty, email or sms";
+        snprintf(c->type_name, sizeof c->type_name, "%s", v);
+    } else if (!strcmp(k, "starttls")) {
+        if (!boolean(v, &c->starttls)) return "true or false";
+    } else if (!strcmp(k, "url")) { /* its scheme is checked with the type, at the section's end */
         if (strlen(v) >= sizeof w->url) return "too long";
         snprintf(w->url, sizeof w->url, "%s", v);
     } else if (!strcmp(k, "business_id")) {
@@ -153,8 +181,14 @@ static const char *set_hook(mt_webhook *w, const char *k, const char *v)
 static int finish(loading *l)
 {
     if (l->in_hook) {
-        if (!l->hooks[l->nh - 1].url[0]) {
-            snprintf(l->err, l->errcap, "[webhook %s]: url is missing", l->hooks[l->nh - 1].name);
+        const mt_webhook *w = &l->hooks[l->nh - 1];
+        const char *why = NULL;
+        if (!w->url[0] && w->ch.type != MT_CHANNEL_PAGERDUTY)
+            why = "url is missing";
+        else
+            why = mt_channel_check(&w->ch, w->url);
+        if (why) {
+            snprintf(l->err, l->errcap, "[%s]: %s", l->section, why);
             return -1;
         }
         return 0;
@@ -176,7 +210,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
     if (strcmp(section, l->section)) { /* a new section: a new rule */
         if (finish(l)) return 0;
         snprintf(l->section, sizeof l->section, "%s", section);
-        l->in_hook = !strncmp(section, "webhook ", 8) && section[8];
+        bool channel = !strncmp(section, "channel ", 8) && section[8];
+        l->in_hook = (!strncmp(section, "webhook ", 8) && section[8]) || channel;
         if (l->in_hook) {
             if (l->nh == l->hcap) {
                 size_t cap = l->hcap ? l->hcap * 2 : 4;
@@ -189,8 +224,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
             *w = mt_webhook_default();
             snprintf(w->name, sizeof w->name, "%s", section + 8);
         } else if (strncmp(section, "rule ", 5) || !section[5]) {
-            snprintf(l->err, l->errcap, "[%s]: sections are [rule NAME] and [webhook NAME]",
-                     section);
+            snprintf(l->err, l->errcap,
+                     "[%s]: sections are [rule NAME], [webhook NAME] and [channel NAME]", section);
             return 0;
         }
         if (!l->in_hook) { /* a [webhook] is no rule (it used to add an empty one) */
@@ -235,18 +270,23 @@ int mt_rules_load(const char *path, mt_alert_rule **rules, size_t *n, mt_webhook
         free(l.hooks);
         return -1;
     }
-    for (size_t i = 0; !line && i < l.n; i++) /* each channel a rule names is a [webhook] */
-        for (const char *c = l.rules[i].channels; *c && !line;) {
-            size_t len = strcspn(c, "\n");
-            bool found = false;
-            for (size_t h = 0; h < l.nh && !found; h++)
-                found = strlen(l.hooks[h].name) == len && !memcmp(l.hooks[h].name, c, len);
-            if (!found) {
-                snprintf(err, errcap, "%s: [rule %s] notification_channels: no [webhook %.*s]",
-                         path, l.rules[i].name, (int)len, c);
-                line = -3;
+    /* each channel a rule names (to notify, to escalate to) is a [webhook] or [channel] */
+    for (size_t i = 0; !line && i < l.n; i++)
+        for (size_t e = 0; e <= l.rules[i].nescalations && !line; e++) {
+            const char *c = e ? l.rules[i].escalations[e - 1].channels : l.rules[i].channels;
+            while (*c && !line) {
+                size_t len = strcspn(c, "\n");
+                bool found = false;
+                for (size_t h = 0; h < l.nh && !found; h++)
+                    found = strlen(l.hooks[h].name) == len && !memcmp(l.hooks[h].name, c, len);
+                if (!found) {
+                    snprintf(err, errcap, "%s: [rule %s] %s: no [webhook %.*s] or [channel %.*s]",
+                             path, l.rules[i].name, e ? "escalation" : "notification_channels",
+                             (int)len, c, (int)len, c);
+                    line = -3;
+                }
+                c += len + (c[len] == '\n');
             }
-            c += len + (c[len] == '\n');
         }
     if (line) {
         free(l.rules);

@@ -18,7 +18,9 @@
  *   business_hours_only = false
  *   no_data = keep                    ; keep, ignore, alert
  *   silence = FROM/TO                 ; a silence window, RFC 3339; repeatable
- *   notification_channels = ops, pager ; optional: only these [webhook]s hear of it
+ *   notification_channels = ops, pager ; optional: only these [webhook]s/[channel]s hear of it
+ *   escalation = 15m: oncall-pd, boss ; repeatable: still active (unacknowledged) 15 min
+ *                                     ; after firing, also to these; AFTER a duration or minutes
  *   id = <uuid>                       ; optional: default, derived from the name
  *
  * and the endpoints that hear of every alert change (notify.h):
@@ -31,6 +33,22 @@
  *   rate_limit_per_hour = 10
  *   business_id = <uuid>              ; optional: that tenant's alerts only (else every one)
  *   event_types = alert.fired, alert.resolved ; optional: these only (notify.h)
+ *
+ * and channels of the other types (channel.h), the same keys plus:
+ *
+ *   [channel oncall-pd]
+ *   type = pagerduty                  ; webhook, slack, pagerduty, email, sms
+ *   routing_key = <integration key>   ; pagerduty (url: default PagerDuty's events URL)
+ *   url = smtp://mail:587             ; email: smtp:// or smtps://; others: http(s)
+ *   from = metron@example.com         ; email
+ *   to = a@example.com, b@example.com ; email
+ *   starttls = true                   ; email: require STARTTLS
+ *   username = / password =           ; email: SMTP login
+ *   ca_file = /etc/ssl/ca.pem         ; any TLS
+ *   sms_to = +15550100                ; sms: {{to}}
+ *   body_template = {"to":"{{to}}","text":"{{message}}"} ; sms
+ *   content_type = application/json   ; sms
+ *   auth_header = Authorization: Basic ... ; sms
  *
  * Unknown keys, bad values and rules that mt_alert_rule_check refuses are
  * errors that name the section and the key.

@@ -11,6 +11,8 @@ packages=(
   libhttp-parser-dev libssl-dev libcurl4-openssl-dev
   # tests, and the README's examples
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
+  # the email channel's test: a real SMTP server (STARTTLS too)
+  python3-aiosmtpd
   # the TLS recipe (docs/operations.md) and its test: nginx in front, openssl makes the certs
   nginx openssl
   # Prometheus export: promtool checks /federate and export's text, a real Prometheus scrapes
