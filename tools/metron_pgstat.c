@@ -68,7 +68,9 @@ static const char usage_text[] =
     "                    url, interval, business_id, top, spool, sink_pg, host; flags win;\n"
     "                    [kpi.NAME] sections: query, period, industry, category, target, pg\n"
     "  --once            a baseline, one interval, one push, then exit\n"
-    "  --print           write the line protocol to stdout instead of pushing it\n";
+    "  --print           write the line protocol to stdout instead of pushing it\n"
+    "\n"
+    "Pushes carry the token in METRON_TOKEN when it is set (a metrond with a tokens file).\n";
 
 static volatile sig_atomic_t stopping;
 
@@ -152,13 +154,26 @@ static bool push(const char *base, const char *body, size_t len)
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    /* a metrond with a tokens file takes writes with a token only (the CLI's variable) */
+    struct curl_slist *hdr = NULL;
+    const char *tok = getenv("METRON_TOKEN");
+    char auth[600];
+    if (tok && *tok && strlen(tok) < 512) {
+        snprintf(auth, sizeof auth, "Authorization: Token %s", tok);
+        if (!(hdr = curl_slist_append(NULL, auth))) {
+            curl_easy_cleanup(c);
+            return false;
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    }
     long status = 0;
     CURLcode cc = curl_easy_perform(c);
     if (cc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
+    curl_slist_free_all(hdr);
     if (cc != CURLE_OK || status != 204)
-        mt_log(MT_LOG_WARN, "msg=\"push to metrond failed; spooled\" url=%s err=\"%s\"", base,
-               cc != CURLE_OK ? curl_easy_strerror(cc) : "not 204");
+        mt_log(MT_LOG_WARN, "msg=\"push to metrond failed; spooled\" url=%s err=\"%s\" status=%ld",
+               base, cc != CURLE_OK ? curl_easy_strerror(cc) : "not 204", status);
     return cc == CURLE_OK && status == 204;
 }
 

@@ -367,8 +367,14 @@ Test(events_kpis, pgstat_computes_kpis_from_the_application_tables)
                "INSERT INTO orders (business_id, amount_cents, status, created_at)"
                " VALUES ('" B "', 500, 'cancelled', now())");
     mt_pg_close(a);
+    /* metrond takes writes with a token only: metron-pgstat sends METRON_TOKEN's */
+    char tokens[] = "/tmp/evkpi-tokens-XXXXXX", hs[65], text[128];
+    mt_ingest_token_hash("token-s", 7, hs);
+    snprintf(text, sizeof text, "* %s\n", hs);
+    mt_test_file(tokens, text);
     mth_daemon d = {0};
-    snprintf(args, sizeof args, "--postgres '%s' --postgres-flush-interval 1", url);
+    snprintf(args, sizeof args, "--tokens-file %s --postgres '%s' --postgres-flush-interval 1",
+             tokens, url);
     start(&d, args);
     char conf[] = "/tmp/evkpi-pgstat-XXXXXX", ini[4096];
     snprintf(ini, sizeof ini,
@@ -392,8 +398,8 @@ Test(events_kpis, pgstat_computes_kpis_from_the_application_tables)
     mt_test_file(conf, ini);
     char spool[] = "/tmp/evkpi-spool-XXXXXX";
     cr_assert_not_null(mkdtemp(spool));
-    cr_assert_eq(run(out, sizeof out, "%s --config %s --once --spool %s 2>&1", METRON_PGSTAT_PATH,
-                     conf, spool),
+    cr_assert_eq(run(out, sizeof out, "METRON_TOKEN=token-s %s --config %s --once --spool %s 2>&1",
+                     METRON_PGSTAT_PATH, conf, spool),
                  0, "%s", out);
     cr_expect(strstr(out, "kpi query failed") && strstr(out, "kpi=broken"),
               "the failing KPI is named, the others go on: %s", out);
@@ -439,6 +445,7 @@ Test(events_kpis, pgstat_computes_kpis_from_the_application_tables)
     live = 0;
     mth_cleanup(&d);
     unlink(conf);
+    unlink(tokens);
     snprintf(out, sizeof out, "rm -rf %s", spool);
     cr_expect_eq(system(out), 0);
 }

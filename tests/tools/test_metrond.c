@@ -1225,7 +1225,12 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
     pg_private(url, sizeof url);
     daemon_t d;
     char extra[768];
-    snprintf(extra, sizeof extra, "--postgres '%s' --grace 60 --postgres-outbox-budget 10", url);
+    /* hours of 2025: past the default retention of the summaries in PostgreSQL, which would drop
+       their partitions (docs/operations.md, "PostgreSQL retention") */
+    snprintf(extra, sizeof extra,
+             "--postgres '%s' --grace 60 --postgres-outbox-budget 10 "
+             "--postgres-retention-interval 0",
+             url);
     start(&d, extra);
     write_hours(&d, 0, 12, 0);
     for (int i = 0; i < 200 && metric(&d, "metron_sink_rows_delivered_total") <= 0; i++)
