@@ -105,6 +105,7 @@ static int rw(mth_daemon *d, const char *tok, const rseries *rs, size_t n, char 
     return st;
 }
 
+/* GET path with tok as a bearer token. */
 static int federate(mth_daemon *d, const char *tok, const char *path, char *body, size_t cap)
 {
     char h[128];
@@ -149,6 +150,15 @@ Test(remote_write, federate_gives_back_the_same_names_and_labels, .timeout = 60)
              "%lld\n",
              (long long)ms, (long long)ms, (long long)ms);
     cr_expect_str_eq(body, want);
+    /* and through Metron's own query: measurement up, field value */
+    cr_assert_eq(federate(&d, "tok-a",
+                          "/api/v1/query?select=up.value%7Bjob%3D%22prometheus%22%7D&from=now-1h"
+                          "&to=now%2B1h&format=csv",
+                          body, sizeof body),
+                 200, "%s", body);
+    cr_expect(
+        strstr(body, "\"up,business_id=tenant-a,instance=localhost:9090,job=prometheus value\","),
+        "%s", body);
     cr_assert_eq(federate(&d, "tok-b", FED, body, sizeof body), 200, "%s", body);
     cr_expect(strstr(body, "up{business_id=\"tenant-b\",job=\"other\"} 0 "), "%s", body);
     cr_expect_null(strstr(body, "tenant-a"), "%s", body);
