@@ -15,39 +15,71 @@
 #define STALE_NAN_BITS 0x7ff0000000000002ULL /* Prometheus' value.StaleNaN */
 #define MAX_TS_MS      (INT64_MAX / 1000000)
 
-/* ---- protobuf-c's allocations, capped -------------------------------------------------- */
+/* ---- protobuf-c's allocations: an arena, capped ---------------------------------------- */
 
-typedef struct capped {
-    size_t used, cap;
-    bool refused; /* an allocation was over the cap */
-    bool oom;     /* malloc failed */
-} capped;
+/*
+ * protobuf-c allocates every message, array and byte string on its own;
+ * from malloc that was a third of the decoding time. A bump arena freed
+ * whole after the request makes those allocations nearly free, and its
+ * chunks are what the cap counts.
+ */
+typedef struct chunk {
+    struct chunk *next;
+    size_t size;
+    _Alignas(16) char data[];
+} chunk;
 
-/* Each block carries its size in front (16 bytes keep the alignment malloc gives). */
-static void *capped_alloc(void *ud, size_t n)
+typedef struct arena {
+    chunk *head;
+    size_t used;       /* of head's data */
+    size_t total, cap; /* bytes of every chunk, and their limit */
+    bool refused;      /* an allocation was over the cap */
+    bool oom;          /* malloc failed */
+} arena;
+
+#define CHUNK_MIN (64u * 1024)
+
+static void *arena_alloc(void *ud, size_t n)
 {
-    capped *c = ud;
-    if (n > c->cap - c->used) {
-        c->refused = true;
-        return NULL;
+    arena *a = ud;
+    n = (n + 15) & ~(size_t)15;
+    if (!a->head || a->head->size - a->used < n) {
+        size_t size = n > CHUNK_MIN ? n : CHUNK_MIN;
+        if (a->head && a->head->size * 2 > size && a->head->size < (16u << 20))
+            size = a->head->size * 2; /* fewer chunks for big requests */
+        if (size > a->cap - a->total) size = n;
+        if (size > a->cap - a->total) {
+            a->refused = true;
+            return NULL;
+        }
+        chunk *c = malloc(sizeof *c + size);
+        if (!c) {
+            a->oom = true;
+            return NULL;
+        }
+        c->next = a->head;
+        c->size = size;
+        a->head = c;
+        a->used = 0;
+        a->total += size;
     }
-    size_t *p = malloc(n + 16);
-    if (!p) {
-        c->oom = true;
-        return NULL;
-    }
-    c->used += n;
-    p[0] = n;
-    return (char *)p + 16;
+    void *p = a->head->data + a->used;
+    a->used += n;
+    return p;
 }
 
-static void capped_free(void *ud, void *ptr)
+static void arena_free(void *ud, void *ptr)
 {
-    capped *c = ud;
-    if (!ptr) return;
-    size_t *p = (size_t *)((char *)ptr - 16);
-    c->used -= p[0];
-    free(p);
+    (void)ud, (void)ptr; /* everything goes at once, in arena_release */
+}
+
+static void arena_release(arena *a)
+{
+    for (chunk *c = a->head, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    a->head = NULL;
 }
 
 /* ---- names ------------------------------------------------------------------------------ */
@@ -187,11 +219,12 @@ int mt_rw_decode(const void *body, size_t len, size_t max_inflated, mt_batch *b,
                  n);
         return MT_EPARSE;
     }
-    capped cap = {0, n * (size_t)MT_RW_DECODE_FACTOR + (1u << 20), false, false};
-    ProtobufCAllocator alloc = {capped_alloc, capped_free, &cap};
+    arena cap = {.cap = n * (size_t)MT_RW_DECODE_FACTOR + (1u << 20)};
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &cap};
     Prometheus__WriteRequest *wr = prometheus__write_request__unpack(&alloc, n, (uint8_t *)raw);
     free(raw);
     if (!wr) {
+        arena_release(&cap);
         if (cap.oom && !cap.refused) return -ENOMEM;
         if (cap.refused)
             snprintf(err, errcap,
@@ -255,6 +288,6 @@ int mt_rw_decode(const void *body, size_t len, size_t max_inflated, mt_batch *b,
         if (added) res->series++;
     }
     free(tags);
-    prometheus__write_request__free_unpacked(wr, &alloc);
+    arena_release(&cap); /* wr and all it holds */
     return rc;
 }

@@ -29,9 +29,10 @@
  *
  * Memory: the inflated length is read from the snappy header before
  * anything is allocated (mt_rw_inflated_len), so a snappy bomb is refused
- * for the few bytes it is; protobuf-c's decoding is capped at
- * MT_RW_DECODE_FACTOR times the inflated bytes plus 1 MiB (a body of
- * empty labels would otherwise decode to ~30 times its size).
+ * for the few bytes it is; protobuf-c decodes into an arena (freed whole
+ * at the end) capped at MT_RW_DECODE_FACTOR times the inflated bytes plus
+ * 1 MiB (a body of empty labels would otherwise decode to ~30 times its
+ * size).
  *
  * Threads: any; nothing is shared but the cache, which is not thread-safe.
  */
