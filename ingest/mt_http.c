@@ -885,6 +885,14 @@ static void handle_remote_write(mt_conn *c)
     int rc = mt_rw_decode(hs->body, hs->body_len, ing->cfg.max_body, c->batch, ing->cache,
                           hs->tenant[0] ? hs->tenant : NULL, &res, err, sizeof err);
     mt_ingest_body_give(ing, n);
+    if (rc == MT_OK) {
+        ing->st.rw_stale += res.stale;
+        ing->st.rw_bad_samples += res.bad_samples;
+        if (res.forbidden)
+            ing->st.rw_forbidden += res.forbidden;
+        else
+            ing->st.rw_samples += res.samples;
+    }
     if (rc || res.forbidden) {
         mt_batch_reset(c->batch);
         if (rc == MT_ELIMIT)
@@ -903,7 +911,6 @@ static void handle_remote_write(mt_conn *c)
         }
         return;
     }
-    ing->st.lines_ok += res.samples;
     if (res.bad_series) {
         hs->dropped = res.bad_samples;
         snprintf(hs->first_error, sizeof hs->first_error, "%.900s (%llu bad series)", res.first_bad,

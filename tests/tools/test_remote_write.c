@@ -172,7 +172,8 @@ Test(remote_write, refusals_say_why_and_keep_what_they_must, .timeout = 60)
     make_tokens();
     mth_daemon d;
     char args[256], ans[4096], body[8192];
-    snprintf(args, sizeof args, "--lp-tcp off --lp-udp off --tokens-file %s --max-body 1000000",
+    snprintf(args, sizeof args,
+             "--lp-tcp off --lp-udp off --tokens-file %s --max-body 1000000 --metrics-public true",
              tokens);
     mth_start(&d, NULL, args);
     int64_t ms = (int64_t)time(NULL) * 1000 - 500;
@@ -211,6 +212,13 @@ Test(remote_write, refusals_say_why_and_keep_what_they_must, .timeout = 60)
     free(ok);
     char h[64] = "Authorization: Bearer tok-a\r\n";
     cr_expect_eq(mth_http(d.http, "GET", "/api/v1/write", h, NULL, 0, ans, sizeof ans), 405);
+    /* what was refused is counted in /metrics (public here) */
+    cr_assert_eq(mth_http(d.http, "GET", "/metrics", NULL, NULL, 0, body, sizeof body), 200);
+    cr_expect(strstr(body, "metron_remote_write_samples_total{outcome=\"accepted\"} 1\n"), "%s",
+              body);
+    cr_expect(strstr(body, "metron_remote_write_samples_total{outcome=\"bad_data\"} 2\n"), "%s",
+              body);
+    cr_expect(strstr(body, "metron_remote_write_series_forbidden_total 1\n"), "%s", body);
     /* still writing */
     rseries after[] = {{{"__name__", "rw_after", NULL}, 6, ms}};
     cr_expect_eq(rw(&d, "tok-a", after, 1, ans, sizeof ans), 204, "%s", ans);
