@@ -42,6 +42,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
@@ -1483,6 +1484,8 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
 {
     pthread_rwlock_rdlock(&e->lock);
     *st = e->st;
+    st->format = e->format;
+    st->format_max = FORMAT_VERSION;
     st->series = e->index.n;
     st->head_points = e->head.points;
     st->head_bytes = e->head.bytes;
@@ -1611,4 +1614,11 @@ int mt_engine_health(mt_engine *e, char *why, size_t cap)
 int64_t mt_engine_grace_ns(const mt_engine *e)
 {
     return e->opt.grace_ns; /* set at open, never written again */
+}
+
+void mt_engine_lib_versions(char *out, size_t cap)
+{
+    int major, minor, patch;
+    mt_kv_lib_version(&major, &minor, &patch);
+    snprintf(out, cap, "LMDB %d.%d.%d, zstd %s", major, minor, patch, ZSTD_versionString());
 }

@@ -538,6 +538,9 @@ extern const double mt_commit_bucket_le[MT_COMMIT_BUCKETS];
 
 /* Counters of an engine. */
 typedef struct mt_engine_stats {
+    uint64_t format;               /* the data directory's on-disk format (index.mdb's meta
+                                      "version"; docs/format.md) */
+    uint64_t format_max;           /* the newest format this build reads and writes */
     uint64_t series;               /* series known */
     uint64_t head_points;          /* points in the head (not yet sealed) */
     uint64_t head_bytes;           /* bytes the head holds in memory (arrays and strings) */
@@ -587,6 +590,10 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st);
  * goes into why (capacity cap). Any thread.
  */
 int mt_engine_health(mt_engine *e, char *why, size_t cap);
+
+/* The storage libraries this process runs with, for people ("LMDB 0.9.24, zstd 1.5.4"), into
+   out (cap bytes, NUL-terminated, cut if short). */
+void mt_engine_lib_versions(char *out, size_t cap);
 
 /*
  * What open found damaged, one line each through fn: every sealed hour whose

@@ -1195,3 +1195,8 @@ int mt_kv_add_checksums(mt_kv_txn *txn, uint64_t *records)
     if (records) *records = total;
     return rc;
 }
+
+void mt_kv_lib_version(int *major, int *minor, int *patch)
+{
+    (void)mdb_version(major, minor, patch);
+}

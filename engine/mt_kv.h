@@ -219,4 +219,7 @@ int mt_kv_verify(mt_kv_txn *txn, mt_kv_db db, size_t *records);
 /* The number of entries of db. */
 int mt_kv_count(mt_kv_txn *txn, mt_kv_db db, size_t *n);
 
+/* The version of the LMDB this process runs with. */
+void mt_kv_lib_version(int *major, int *minor, int *patch);
+
 #endif

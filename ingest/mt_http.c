@@ -1280,7 +1280,7 @@ static void handle_health(mt_conn *c)
                                   h ? "fail" : "pass");
     pos = json_escape(body, sizeof body - 128, pos, why, strlen(why));
     pos += (size_t)snprintf(body + pos, sizeof body - pos,
-                            "\",\"version\":\"%s\",\"uptime_seconds\":%.0f}", VERSION,
+                            "\",\"version\":\"%s\",\"uptime_seconds\":%.0f}", MT_VERSION,
                             (double)(mt_mono_ns() - ing->started_ns) / 1e9);
     respond(c, h ? 503 : 200, "application/json", body, pos);
 }

@@ -80,6 +80,11 @@ void mt_pg_close(mt_pg *pg)
     free(pg);
 }
 
+int mt_pg_lib_version(void)
+{
+    return PQlibVersion();
+}
+
 int mt_pg_server_version(const mt_pg *pg)
 {
     return PQserverVersion(pg->conn);

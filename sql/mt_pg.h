@@ -38,6 +38,9 @@ void mt_pg_close(mt_pg *pg);
 /* The server's version number as libpq reports it (150018 for 15.18). */
 int mt_pg_server_version(const mt_pg *pg);
 
+/* The version of the libpq this process runs with, in the same form (for --version). */
+int mt_pg_lib_version(void);
+
 /*
  * The text of the last error on pg (empty when the last call succeeded).
  * Owned by pg; valid until the next call on pg.

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metron_cli.h"
+#include "mt_schema.h"
 #include "mt_time.h"
 
 const char *const mt_cli_inspect_help =
@@ -131,6 +132,9 @@ int cmd_inspect(int argc, char **argv)
     if (json) {
         printf("{\"data\":");
         json_str(data);
+        printf(",\"format\":%llu,\"format_max\":%llu,\"schema_version\":%d",
+               (unsigned long long)st.format, (unsigned long long)st.format_max,
+               mt_schema_latest());
         printf(",\"series\":%llu,\"sealed_hours\":%llu,\"unreadable_hours\":%zu,"
                "\"head_records_skipped\":%llu,"
                "\"points_sealed\":%llu,\"points_head\":%llu,\"head_bytes\":%llu,",
@@ -154,6 +158,10 @@ int cmd_inspect(int argc, char **argv)
         printf("]}\n");
     } else {
         printf("data directory    %s\n", data);
+        printf(
+            "format            %llu (this build reads formats up to %llu; it installs PostgreSQL "
+            "schema version %d)\n",
+            (unsigned long long)st.format, (unsigned long long)st.format_max, mt_schema_latest());
         printf("series            %llu\n", (unsigned long long)st.series);
         printf("sealed hours      %llu%s\n", (unsigned long long)st.sealed_hours,
                unreadable ? " (some unreadable: listed under 'damage')" : "");

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "metron_cli.h"
+#include "version.h"
 
 int mt_cli_usage(const char *msg, const char *help)
 {
@@ -85,7 +86,8 @@ static int help(FILE *f, const char *which)
     }
     fprintf(f, "usage: metron SUBCOMMAND [options]\n\n");
     for (size_t i = 0; i < NCMDS; i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].what);
-    fprintf(f, "  help       metron help SUBCOMMAND\n\n"
+    fprintf(f, "  help       metron help SUBCOMMAND\n"
+               "  version    the version, commit, build type and library versions (--version)\n\n"
                "With --url, requests carry the token in METRON_TOKEN when it is set (a metrond\n"
                "with tokens_file answers 401 without one; a tenant's token sees its tenant).\n");
     return which ? 2 : 0;
@@ -94,6 +96,10 @@ static int help(FILE *f, const char *which)
 int main(int argc, char **argv)
 {
     if (argc < 2) return help(stderr, NULL) ? 2 : 2;
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        mt_version_print(stdout, "metron");
+        return 0;
+    }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help"))
         return help(stdout, argc >= 3 ? argv[2] : NULL);
     for (size_t i = 0; i < NCMDS; i++)

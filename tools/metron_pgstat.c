@@ -44,6 +44,7 @@
 #include "mt_pgstat.h"
 #include "mt_schema.h"
 #include "mt_time.h"
+#include "version.h"
 
 #define MAX_SERVERS 16
 
@@ -69,6 +70,7 @@ static const char usage_text[] =
     "                    [kpi.NAME] sections: query, period, industry, category, target, pg\n"
     "  --once            a baseline, one interval, one push, then exit\n"
     "  --print           write the line protocol to stdout instead of pushing it\n"
+    "  --version         the version, commit, build type and library versions\n"
     "\n"
     "Pushes carry the token in METRON_TOKEN when it is set (a metrond with a tokens file).\n";
 
@@ -231,6 +233,11 @@ static void spool_write(const char *spool, const char *body, size_t len)
 
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--version")) {
+            mt_version_print(stdout, "metron-pgstat");
+            return 0;
+        }
     const char *pgs[MAX_SERVERS], *url = NULL, *business = NULL, *spool = "./pgstat-spool",
                                   *sink_url = NULL, *host = NULL;
     bool no_sink = false;

@@ -28,6 +28,7 @@
 #include "mt_log.h"
 #include "mt_pgrules.h"
 #include "mt_minute.h"
+#include "version.h"
 #include "mt_sink.h"
 #include "alerting.h"
 #include "rules.h"
@@ -236,6 +237,7 @@ static void usage(FILE *f)
     }
     fprintf(f, "  %-22s print the hash of the token read from stdin, for tokens_file\n",
             "--hash-token");
+    fprintf(f, "  %-22s print the version, commit, build type and library versions\n", "--version");
     fprintf(f, "\nEach setting may also come from a config file (INI, section [metrond],\n"
                "key as above with '_') or the environment (METROND_DATA, ...).\n"
                "Precedence: flags, then environment, then file, then defaults.\n");
@@ -508,13 +510,14 @@ static int raw_budget_ok(mt_engine *e, uint64_t max_rate)
     return 1;
 }
 
-/* The sink's metrics (with postgres) and the notifications' (with alerting). */
+/* What this metrond is, the sink's metrics (with postgres) and the notifications' (with
+   alerting). */
 static char *daemon_metrics(void *ud, size_t *len)
 {
     daemon_t *d = ud;
     size_t n = 0;
     char *sink = d->sink ? sink_metrics(d, &n) : NULL;
-    size_t cap = n + 8192;
+    size_t cap = n + 8192 + 512;
     char *buf = malloc(cap);
     if (!buf) {
         free(sink);
@@ -522,6 +525,13 @@ static char *daemon_metrics(void *ud, size_t *len)
     }
     if (n) memcpy(buf, sink, n);
     free(sink);
+    int k = snprintf(buf + n, 512,
+                     "# HELP metron_build_info The version, git commit and build type of this "
+                     "metrond (value 1).\n"
+                     "# TYPE metron_build_info gauge\n"
+                     "metron_build_info{version=\"%s\",commit=\"%s\",build=\"%s\"} 1\n",
+                     mt_version(), mt_version_commit(), mt_version_build());
+    if (k > 0 && k < 512) n += (size_t)k;
     if (d->alerting) n += mt_notify_metrics(buf + n, cap - n);
     *len = n;
     return buf;
@@ -727,6 +737,11 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--version")) {
+            mt_version_print(stdout, "metrond");
+            return 0;
+        }
     for (size_t i = 0; i < NSETTINGS; i++) set(&settings[i], settings[i].def);
     mt_policy_init(&policy);
     /* flags: --config first (the file comes before flags in precedence) */
@@ -1021,10 +1036,8 @@ int main(int argc, char **argv)
         ic.alerts = alerts_listing;
         ic.alerts_ud = &d;
     }
-    if (d.sink || d.alerting) {
-        ic.more_metrics = daemon_metrics;
-        ic.more_metrics_ud = &d;
-    }
+    ic.more_metrics = daemon_metrics;
+    ic.more_metrics_ud = &d;
     ic.lp_tcp = get("lp_tcp");
     ic.lp_udp = get("lp_udp");
     ic.http = get("http");
