@@ -552,7 +552,7 @@ static bool parse_duration_at(const char **pp, int64_t *out)
         any = true;
         p = e;
     }
-    if (!any || ident_char(*p)) return false;
+    if (!any || isalnum((unsigned char)*p) || *p == '_') return false;
     *pp = p;
     *out = total;
     return true;
@@ -677,7 +677,9 @@ static node *parse_selector(parser *ps)
         mt_psel_free(n->sel);
         return fail(ps, "%s", why);
     }
-    n->sel_text = ar_strndup(ps->a, start, (size_t)(end - start));
+    size_t tl = (size_t)(end - start);
+    while (tl && isspace((unsigned char)start[tl - 1])) tl--;
+    n->sel_text = ar_strndup(ps->a, start, tl);
     ps->p = end;
     return n;
 }

@@ -232,7 +232,8 @@ def main():
         def tally(p, why):
             nonlocal nonempty
             d = p[1].get("data") or {}
-            if not why and p[1].get("status") == "success" and d.get("result"):
+            if not why and p[1].get("status") == "success" and (
+                    d.get("result") if isinstance(d, dict) else d):
                 nonempty += 1
         for q in queries:
             for t in instants:
@@ -254,6 +255,60 @@ def main():
                 if why:
                     failed += 1
                     print(f"not ok - query_range {q!r} {s}..{e} step {st}: {why}")
+        # the listings, POST form bodies and the error envelope, as Prometheus answers them
+        def post(base, path, params):
+            req = urllib.request.Request(base + path, data=urllib.parse.urlencode(params).encode(),
+                                         method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        api = [
+            ("/api/v1/series", [("match[]", "cpu_usage_user"), ("match[]", "mem_used_bytes{host!=\"a\"}")]),
+            ("/api/v1/series", [("match[]", '{__name__=~".+"}'), ("start", T0 + 6000), ("end", T0 + 7000)]),
+            ("/api/v1/labels", []),
+            ("/api/v1/labels", [("match[]", "mem_used_bytes")]),
+            ("/api/v1/label/host/values", []),
+            ("/api/v1/label/__name__/values", []),
+            ("/api/v1/label/region/values", [("match[]", "cpu_usage_user{host=\"c\"}")]),
+            ("/api/v1/query", [("query", "sum(rate(http_requests_total[5m]))"), ("time", T0 + 3600)]),
+            ("/api/v1/query_range", [("query", "cpu_usage_user"), ("start", T0), ("end", T0 + 600), ("step", "1m")]),
+        ]
+        for path, params in api:
+            # Prometheus takes POST on query, query_range, series and labels, not on label values
+            for how in (get, post) if "/label/" not in path else (get,):
+                checks += 1
+                p, m = how(purl, path, params), how(murl, "/prometheus" + path, params)
+                if "query" in path:
+                    why = compare(p, m)
+                elif p[1].get("status") != "success" or m[1] != p[1]:
+                    why = f"{p} vs {m}"
+                else:
+                    why = None
+                tally(p, why)
+                if why:
+                    failed += 1
+                    print(f"not ok - {how.__name__} {path} {params}: {why}")
+        refusals = [
+            ("/api/v1/query", [("query", "rate(")]),
+            ("/api/v1/query", [("query", "1 > 2")]),
+            ("/api/v1/query", [("time", T0)]),
+            ("/api/v1/query_range", [("query", "up"), ("start", T0), ("end", T0 - 1), ("step", 10)]),
+            ("/api/v1/query_range", [("query", "up"), ("start", T0), ("end", T0 + 86400 * 2), ("step", 10)]),
+            ("/api/v1/query_range", [("query", "up"), ("start", T0), ("end", T0 + 60), ("step", 0)]),
+            ("/api/v1/query", [("query", "up"), ("time", "not-a-time")]),
+            ("/api/v1/series", []),
+        ]
+        for path, params in refusals:
+            checks += 1
+            p, m = get(purl, path, params), get(murl, "/prometheus" + path, params)
+            if p[0] != m[0] or p[1].get("errorType") != m[1].get("errorType") or m[1].get("status") != "error":
+                failed += 1
+                print(f"not ok - refusal {path} {params}: Prometheus {p[0]} {p[1]}, Metron {m[0]} {m[1]}")
+            else:
+                nonempty += 1
         print(f"{len(queries)} queries, {checks} comparisons ({nonempty} equal and not empty), "
               f"{failed} differ")
         # a corpus that only ever compares empty answers or errors proves nothing
