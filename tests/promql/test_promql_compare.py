@@ -187,6 +187,65 @@ def compare(prom, met):
     return None
 
 
+def tenant_check(metrond, work):
+    """The Prometheus API reads as the token's tenant, like every read (RELIABILITY 12)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(os.path.join(work, "tokens"), "w") as f:
+        for tenant, tok in (("tenant-a", "tok-a"), ("tenant-b", "tok-b"), ("*", "tok-s")):
+            h = subprocess.run([metrond, "--hash-token"], input=tok, capture_output=True, text=True,
+                               check=True).stdout.strip()
+            f.write(f"{tenant} {h}\n")
+    log = open(os.path.join(work, "metrond-tokens.log"), "w")
+    p = subprocess.Popen([metrond, "--data", os.path.join(work, "data-tokens"), "--http",
+                          f"127.0.0.1:{port}", "--lp-tcp", "off", "--lp-udp", "off",
+                          "--tokens-file", os.path.join(work, "tokens"), "--retention-interval", "0",
+                          "--compact-interval", "0"], stdout=log, stderr=log)
+    failures = []
+    try:
+        wait_for(url + "/health", 30, "metrond with tokens")
+        now = int(time.time())
+
+        def call(tok, path, params, data=None):
+            req = urllib.request.Request(url + path + ("?" + urllib.parse.urlencode(params) if params else ""),
+                                         data=data, method="POST" if data else "GET")
+            if tok:
+                req.add_header("Authorization", f"Bearer {tok}")
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    body = r.read()
+                    return r.status, json.loads(body) if body else None
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode(errors="replace")
+
+        for tok, v in (("tok-a", 1), ("tok-b", 2)):
+            st, _ = call(tok, "/write", {"db": "x", "precision": "s"}, f"cpu,host=h usage={v} {now}\n".encode())
+            assert st == 204, st
+        want = {"tok-a": (["tenant-a"], "1"), "tok-b": (["tenant-b"], "2"),
+                "tok-s": (["tenant-a", "tenant-b"], None)}
+        for tok, (tenants, value) in want.items():
+            st, j = call(tok, "/prometheus/api/v1/query", {"query": 'cpu_usage{business_id=~".+"}', "time": now})
+            got = sorted(r["metric"]["business_id"] for r in j["data"]["result"]) if st == 200 else j
+            if got != tenants:
+                failures.append(f"{tok} query sees {got}, not {tenants}")
+            if value and st == 200 and j["data"]["result"][0]["value"][1] != value:
+                failures.append(f"{tok} reads {j['data']['result'][0]['value'][1]}, not {value}")
+            st, j = call(tok, "/prometheus/api/v1/label/business_id/values", {})
+            if st != 200 or j["data"] != tenants:
+                failures.append(f"{tok} label values {st} {j}, not {tenants}")
+            st, j = call(tok, "/prometheus/api/v1/series", {"match[]": '{business_id="tenant-b"}'})
+            seen = [s["business_id"] for s in j["data"]] if st == 200 else j
+            if seen != (["tenant-b"] if tok != "tok-a" else []):
+                failures.append(f"{tok} series of tenant-b: {seen}")
+        st, _ = call(None, "/prometheus/api/v1/query", {"query": "cpu_usage"})
+        if st != 401:
+            failures.append(f"no token: {st}, not 401")
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+    return failures
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit("usage: test_promql_compare.py METROND CORPUS [--keep]")
@@ -309,6 +368,9 @@ def main():
                 print(f"not ok - refusal {path} {params}: Prometheus {p[0]} {p[1]}, Metron {m[0]} {m[1]}")
             else:
                 nonempty += 1
+        for why in tenant_check(metrond, work):
+            failed += 1
+            print(f"not ok - tenants: {why}")
         print(f"{len(queries)} queries, {checks} comparisons ({nonempty} equal and not empty), "
               f"{failed} differ")
         # a corpus that only ever compares empty answers or errors proves nothing
