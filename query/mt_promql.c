@@ -52,8 +52,14 @@ typedef struct ablock {
     _Alignas(16) unsigned char data[];
 } ablock;
 
+typedef struct selref {
+    mt_psel *sel;
+    struct selref *next;
+} selref;
+
 typedef struct arena {
     ablock *head;
+    selref *sels; /* the parsed selectors: their regular expressions are freed with the arena */
     bool oom;
 } arena;
 
@@ -95,6 +101,8 @@ static char *ar_strndup(arena *a, const char *s, size_t n)
 
 static void ar_free(arena *a)
 {
+    for (selref *r = a->sels; r; r = r->next) mt_psel_free(r->sel);
+    a->sels = NULL;
     for (ablock *b = a->head, *n; b; b = n) {
         n = b->next;
         free(b);
@@ -144,17 +152,50 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char 
     if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* s as a JSON string, quotes included. */
+/* Length of the valid UTF-8 sequence at s (NUL-terminated), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        k = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        k = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return k;
+}
+
+/* s as a JSON string, quotes included; invalid UTF-8 (a label value may hold any bytes) as
+   U+FFFD, as the Prometheus export writes it (mt_fed.h). */
 static void sb_json(sbuf *b, const char *s)
 {
+    const unsigned char *u = (const unsigned char *)s;
     sb_put(b, "\"", 1);
     size_t run = 0, i = 0;
-    for (; s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+    while (u[i]) {
+        unsigned char c = u[i];
+        size_t k = utf8_len(u + i);
+        if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+            i += k;
+            continue;
+        }
         sb_put(b, s + run, i - run);
         char esc[8];
-        if (c == '"' || c == '\\')
+        if (!k)
+            snprintf(esc, sizeof esc, "\\ufffd");
+        else if (c == '"' || c == '\\')
             snprintf(esc, sizeof esc, "\\%c", c);
         else if (c == '\n')
             snprintf(esc, sizeof esc, "\\n");
@@ -163,7 +204,8 @@ static void sb_json(sbuf *b, const char *s)
         else
             snprintf(esc, sizeof esc, "\\u%04x", c);
         sb_puts(b, esc);
-        run = i + 1;
+        i++;
+        run = i;
     }
     sb_put(b, s + run, i - run);
     sb_put(b, "\"", 1);
@@ -673,10 +715,16 @@ static node *parse_selector(parser *ps)
     if (!n->sel) return fail(ps, "out of memory");
     const char *start = ps->p, *end;
     char why[512];
+    selref *ref = ar_alloc(ps->a, sizeof *ref);
+    if (!ref) return fail(ps, "out of memory");
     if (mt_psel_parse(ps->p, &end, n->sel, why, sizeof why)) {
         mt_psel_free(n->sel);
         return fail(ps, "%s", why);
     }
+    /* owned by the arena from here, whatever happens to the rest of the parse */
+    ref->sel = n->sel;
+    ref->next = ps->a->sels;
+    ps->a->sels = ref;
     size_t tl = (size_t)(end - start);
     while (tl && isspace((unsigned char)start[tl - 1])) tl--;
     n->sel_text = ar_strndup(ps->a, start, tl);
@@ -939,14 +987,6 @@ static node *parse(arena *a, const char *expr, char *err, size_t errcap)
     return n;
 }
 
-/* Free the regular expressions of every selector under n. */
-static void free_sels(node *n)
-{
-    if (!n) return;
-    if (n->kind == N_SEL && n->sel) mt_psel_free(n->sel);
-    for (size_t i = 0; i < n->nargs; i++) free_sels(n->args[i]);
-}
-
 static void fmt_dur(sbuf *b, int64_t ms)
 {
     if (ms % 1000)
@@ -1021,7 +1061,6 @@ int mt_promql_format(const char *expr, char *out, size_t cap, char *err, size_t 
         if (b.oom) rc = -ENOMEM;
         free(b.p);
     }
-    free_sels(n);
     ar_free(&a);
     return rc;
 }
@@ -2172,7 +2211,6 @@ int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, vo
 out:
     if (rc && err && errcap && !err[0]) snprintf(err, errcap, "%s", mt_strerror(rc));
     free(b.p);
-    free_sels(root);
     mt_fed_catalog_free(ev.cat, ev.ncat);
     ar_free(&ev.a);
     return rc;

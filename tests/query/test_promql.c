@@ -315,3 +315,10 @@ Test(promql_params, times_and_steps)
     cr_assert_eq(mt_promql_parse_step("0", &ms), MT_EPARSE);
     cr_assert_eq(mt_promql_parse_step("-5", &ms), MT_EPARSE);
 }
+
+Test(promql, json_escapes_and_invalid_utf8)
+{
+    const char *a[] = {"host=w\"\\\xff\xc3\xa9", NULL};
+    put("cpu", a, "u", T0, 1);
+    EXPECT("cpu_u", T0, "\"host\":\"w\\\"\\\\\\ufffd\xc3\xa9\"");
+}
