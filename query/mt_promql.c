@@ -589,8 +589,11 @@ static bool parse_duration_at(const char **pp, int64_t *out)
             unit = 365 * 86400000LL, e++;
         else
             return false;
-        if (v > INT64_MAX / unit / 2) return false;
+        /* at most 2^50 ms (35,000 years): times, offsets and ranges then add up without
+           overflow */
+        if (v < 0 || v > (1LL << 50) / unit) return false;
         total += v * unit;
+        if (total > (1LL << 50)) return false;
         any = true;
         p = e;
     }
@@ -806,7 +809,9 @@ static node *parse_primary(parser *ps)
                 c = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
                 if (!c) break;
             }
-            if (n + 1 < sizeof buf) buf[n++] = c;
+            if (n + 1 >= sizeof buf)
+                return fail(ps, "a string longer than %zu bytes", sizeof buf - 1);
+            buf[n++] = c;
         }
         if (*p != q) return fail(ps, "unterminated quoted string");
         ps->p = p + 1;
@@ -1004,7 +1009,18 @@ static void format_node(const node *n, sbuf *b)
         sb_puts(b, num);
         break;
     }
-    case N_STR: sb_json(b, n->str); break;
+    case N_STR: /* as the parser reads it back: \\ \" \n \t escaped, other bytes as they are */
+        sb_put(b, "\"", 1);
+        for (const char *c = n->str; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                sb_put(b, "\\", 1), sb_put(b, c, 1);
+            else if (*c == '\n' || *c == '\t')
+                sb_puts(b, *c == '\n' ? "\\n" : "\\t");
+            else
+                sb_put(b, c, 1);
+        }
+        sb_put(b, "\"", 1);
+        break;
     case N_SEL:
         sb_puts(b, n->sel_text);
         if (n->range) sb_puts(b, "["), fmt_dur(b, n->range), sb_puts(b, "]");
@@ -1165,6 +1181,14 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+/* ms as ns, saturated at the ends of int64 (a time or range far out of any data). */
+static int64_t ms_to_ns(int64_t ms)
+{
+    if (ms <= INT64_MIN / 1000000) return INT64_MIN;
+    if (ms >= INT64_MAX / 1000000) return INT64_MAX;
+    return ms * 1000000;
+}
+
 /*
  * The samples of every series sel matches with mint <= t <= maxt (ms), as
  * rser (*n of them). Of several samples in one ms the last is kept.
@@ -1190,7 +1214,9 @@ static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, s
         }
         if (!keep) continue;
         mt_scan *sc;
-        int rc = mt_scan_open(ev->e, c->id, mint * 1000000, (maxt + 1) * 1000000, &sc);
+        int64_t from = ms_to_ns(mint), to = ms_to_ns(maxt + 1);
+        if (from >= to) break; /* the window lies wholly beyond what int64 ns can hold */
+        int rc = mt_scan_open(ev->e, c->id, from, to, &sc);
         if (rc == MT_ENOTFOUND) continue;
         if (rc) {
             efail(ev, rc, "reading %s: %s", c->ident, mt_strerror(rc));
@@ -2229,8 +2255,8 @@ static int has_sample(mt_engine *e, uint32_t id, int64_t start, int64_t end, boo
 {
     *yes = false;
     if (start == INT64_MIN && end == INT64_MAX) return *yes = true, MT_OK;
-    int64_t from = start <= INT64_MIN / 1000000 ? INT64_MIN : start * 1000000;
-    int64_t to = end >= INT64_MAX / 1000000 - 1 ? INT64_MAX : (end + 1) * 1000000;
+    int64_t from = ms_to_ns(start), to = end == INT64_MAX ? INT64_MAX : ms_to_ns(end + 1);
+    if (from >= to) return MT_OK;
     mt_scan *s;
     int rc = mt_scan_open(e, id, from, to, &s);
     if (rc == MT_ENOTFOUND) return MT_OK;
@@ -2374,7 +2400,7 @@ int mt_promql_parse_time(const char *s, int64_t *ms)
     char *e;
     double v = strtod(s, &e);
     if (*s && e != s && !*e && isfinite(v)) {
-        if (v > 9.2e15 || v < -9.2e15) return MT_EPARSE;
+        if (v > 9.2e12 || v < -9.2e12) return MT_EPARSE; /* ±290,000 years: ms with room */
         *ms = (int64_t)llround(v * 1000);
         return MT_OK;
     }
@@ -2389,7 +2415,7 @@ int mt_promql_parse_step(const char *s, int64_t *ms)
     char *e;
     double v = strtod(s, &e);
     if (*s && e != s && !*e) {
-        if (!(v > 0) || v > 9.2e15) return MT_EPARSE;
+        if (!(v > 0) || v > 9.2e12) return MT_EPARSE;
         *ms = (int64_t)llround(v * 1000);
         return *ms > 0 ? MT_OK : MT_EPARSE;
     }

@@ -322,3 +322,15 @@ Test(promql, json_escapes_and_invalid_utf8)
     put("cpu", a, "u", T0, 1);
     EXPECT("cpu_u", T0, "\"host\":\"w\\\"\\\\\\ufffd\xc3\xa9\"");
 }
+
+Test(promql, far_times_and_ranges_do_not_overflow)
+{
+    put("g", NULL, "v", T0, 1);
+    EXPECT("count_over_time(g_v[30000y])", T0, "\"1\"]");
+    EXPECT("g_v offset 30000y", T0, "\"result\":[]");
+    cr_assert_eq(run("g_v[30000y] offset -30000y", T0, T0, 0, NULL), MT_OK, "%s", err);
+    char got[256], e[256];
+    cr_assert_eq(mt_promql_format("g_v[99999999y]", got, sizeof got, e, sizeof e), MT_EPARSE);
+    int64_t ms;
+    cr_assert_eq(mt_promql_parse_time("1e300", &ms), MT_EPARSE);
+}
