@@ -362,8 +362,58 @@ static int parse_value(const char **pp, mt_matcher *m, char *err, size_t cap)
     return MT_OK;
 }
 
+/*
+ * Why re is refused before regcomp sees it, or NULL. glibc's regcomp
+ * expands repetitions into copies of the tree: stacked operators
+ * ("a+++++", found by fuzz_promql) or large counts take gigabytes. RE2,
+ * which Prometheus uses, refuses stacked operators too and caps counts
+ * at 1000; Metron caps them at 100.
+ */
+static const char *regex_too_costly(const char *re)
+{
+    bool after_rep = false, lazy_taken = false; /* the last token was a repetition operator */
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            after_rep = false;
+            continue;
+        }
+        if (*p == '[') { /* a bracket expression: ']' first is a member */
+            const char *q = p + 1;
+            if (*q == '^') q++;
+            if (*q == ']') q++;
+            while (*q && *q != ']') q++;
+            if (!*q) return NULL; /* unbalanced: regcomp says why */
+            p = q;
+            after_rep = false;
+            continue;
+        }
+        bool rep = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+        if (rep && after_rep) {
+            if (*p == '?' && !lazy_taken) { /* RE2's lazy x*?: one '?' is taken */
+                lazy_taken = true;
+                continue;
+            }
+            return "repetition operators one after another (such as '++' or '*{2}')";
+        }
+        if (*p == '{') {
+            for (const char *q = p + 1; *q && *q != '}'; q++)
+                if (*q >= '0' && *q <= '9' && strtol(q, NULL, 10) > 100)
+                    return "a repetition count over 100";
+            const char *close = strchr(p, '}');
+            if (close) p = close;
+        }
+        after_rep = rep;
+        lazy_taken = false;
+    }
+    return NULL;
+}
+
 static int add_regex(mt_matcher *m, char *err, size_t cap)
 {
+    const char *costly = regex_too_costly(m->value);
+    if (costly)
+        return perr(err, cap, "bad regular expression for '%s': %s is not taken", m->key, costly);
     char anchored[sizeof m->value + 8];
     snprintf(anchored, sizeof anchored, "^(%s)$", m->value);
     int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);

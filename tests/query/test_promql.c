@@ -334,3 +334,10 @@ Test(promql, far_times_and_ranges_do_not_overflow)
     int64_t ms;
     cr_assert_eq(mt_promql_parse_time("1e300", &ms), MT_EPARSE);
 }
+
+Test(promql_parse, costly_regular_expressions_refused)
+{
+    refused("{a=~\"x+++++++++++\"}", "one after another");
+    refused("{a=~\"(x{50}){500}\"}", "count over 100");
+    parses_as("{a=~\"x*?y[+*]{2,5}\\\\++\"}", "{a=~\"x*?y[+*]{2,5}\\\\++\"}");
+}
