@@ -1026,10 +1026,9 @@ static void format_node(const node *n, sbuf *b)
         if (n->range) sb_puts(b, "["), fmt_dur(b, n->range), sb_puts(b, "]");
         if (n->offset) sb_puts(b, " offset "), fmt_dur(b, n->offset);
         break;
-    case N_NEG:
-        sb_puts(b, "(-");
+    case N_NEG: /* the operand is atomic or in its own parentheses */
+        sb_puts(b, "-");
         format_node(n->args[0], b);
-        sb_puts(b, ")");
         break;
     case N_CALL:
     case N_AGG:

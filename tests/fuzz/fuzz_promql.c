@@ -2,7 +2,8 @@
  * fuzz_promql.c — libFuzzer target for the PromQL parser (query/mt_promql.c):
  * any bytes are refused with MT_EPARSE and a reason, or parse into an
  * expression whose fully parenthesized form parses again to the same form
- * (the printer and the parser agree; nothing is lost or re-associated).
+ * (the printer and the parser agree; nothing is lost or re-associated),
+ * unless the printed form, with its parentheses, nests past the limit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == MT_OK && strlen(once) + 1 < sizeof once) {
         err[0] = '\0';
         rc = mt_promql_format(once, twice, sizeof twice, err, sizeof err);
+        /* the printed form has a pair of parentheses per operator: it may nest deeper than
+           the input did, past the parser's limit */
+        if (rc == MT_EPARSE && strstr(err, "nests too deeply")) {
+            free(text);
+            return 0;
+        }
         if (rc != MT_OK) fprintf(stderr, "fuzz_promql: '%s' -> '%s': %s\n", text, once, err);
         check(rc == MT_OK, "the printed form does not parse");
         check(strcmp(once, twice) == 0, "the printed form parses differently");

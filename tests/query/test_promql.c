@@ -122,8 +122,10 @@ Test(promql_parse, precedence_and_associativity)
     parses_as("1 + 2 * 3", "(1 + (2 * 3))");
     parses_as("1 - 2 - 3", "((1 - 2) - 3)");
     parses_as("2 ^ 3 ^ 2", "(2 ^ (3 ^ 2))");
-    parses_as("-2 ^ 2", "(-(2 ^ 2))"); /* the sign binds looser than ^ */
-    parses_as("-a ^ 2", "(-(a ^ 2))");
+    parses_as("-2 ^ 2", "-(2 ^ 2)"); /* the sign binds looser than ^ */
+    parses_as("-a ^ 2", "-(a ^ 2)");
+    parses_as("a - -b", "(a - -b)");
+    parses_as("- -5", "5");
     parses_as("a or b and c unless d", "(a or ((b and c) unless d))");
     parses_as("a > bool 1 + 2", "(a > bool (1 + 2))");
     parses_as("a / on(host) b", "(a / on(host) b)");
