@@ -13,6 +13,7 @@
  *   GET /federate      match[] (repeated), max_series: the latest sample of each matched series
  *                      in the Prometheus text format (query/mt_fed.h, docs/query.md)
  *   POST /api/v1/write Prometheus remote write 1.0: snappy + protobuf (mt_rw.h, docs/query.md)
+ *   GET|POST /prometheus/api/v1/...  Prometheus' query API (mt_promapi.c)
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -178,6 +179,11 @@ static void respond(mt_conn *c, int status, const char *ctype, const char *body,
         free(o);
         mt_conn_close(c);
     }
+}
+
+void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen)
+{
+    respond(c, status, ctype, body, blen);
 }
 
 /* Append s to a JSON string being built in out (capacity cap), escaped. */
@@ -1347,6 +1353,9 @@ static void handle(mt_conn *c)
         handle_alerts(c);
     else if (strcmp(path, "/federate") == 0)
         handle_federate(c);
+    else if (strncmp(hs->url, "/prometheus/", 12) == 0)
+        mt_promapi_handle(c, hs->url, hs->parser.method == HTTP_POST, hs->body, hs->body_len,
+                          read_tenant(hs));
     else
         respond_error(c, 404, "not found");
 }

@@ -125,6 +125,15 @@ void mt_tcp_free(mt_conn *c);
 int mt_http_init(mt_conn *c);
 void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void mt_http_free(mt_conn *c);
+/* Write an answer on c (mt_http.c's, with its headers and counters); body is copied. */
+void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen);
+/*
+ * mt_promapi.c: answer url (a path under /prometheus/) on c; post: body
+ * (blen bytes, may be NULL) is a form with more parameters. tenant: the
+ * reader's business_id, NULL for every tenant (decided by mt_http.c).
+ */
+void mt_promapi_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
+                       const char *tenant);
 /* Answer 408 and close c if its headers or body missed their deadline (now: monotonic ns). */
 void mt_http_check_deadline(mt_conn *c, int64_t now);
 int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);

@@ -290,12 +290,9 @@ static void view_ident(const view *v, sbuf *out)
 
 /* ---- Prometheus series selectors ------------------------------------------------------- */
 
-typedef struct psel {
-    mt_matcher m[MT_SELECTOR_MAX_MATCHERS]; /* the metric name is an __name__ matcher */
-    size_t nm;
-} psel;
+typedef mt_psel psel;
 
-static void psel_free(psel *s)
+void mt_psel_free(mt_psel *s)
 {
     for (size_t i = 0; i < s->nm; i++)
         if (s->m[i].has_re) regfree(&s->m[i].re);
@@ -318,7 +315,7 @@ static size_t name_span(const char *p, bool colon)
 }
 
 /* Whether m matches the empty string (a selector needs one matcher that does not). */
-static bool matches(const mt_matcher *m, const char *val)
+bool mt_matcher_match(const mt_matcher *m, const char *val)
 {
     switch (m->op) {
     case MT_MATCH_EQ: return strcmp(val, m->value) == 0;
@@ -368,8 +365,58 @@ static int parse_value(const char **pp, mt_matcher *m, char *err, size_t cap)
     return MT_OK;
 }
 
+/*
+ * Why re is refused before regcomp sees it, or NULL. glibc's regcomp
+ * expands repetitions into copies of the tree: stacked operators
+ * ("a+++++", found by fuzz_promql) or large counts take gigabytes. RE2,
+ * which Prometheus uses, refuses stacked operators too and caps counts
+ * at 1000; Metron caps them at 100.
+ */
+static const char *regex_too_costly(const char *re)
+{
+    bool after_rep = false, lazy_taken = false; /* the last token was a repetition operator */
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            after_rep = false;
+            continue;
+        }
+        if (*p == '[') { /* a bracket expression: ']' first is a member */
+            const char *q = p + 1;
+            if (*q == '^') q++;
+            if (*q == ']') q++;
+            while (*q && *q != ']') q++;
+            if (!*q) return NULL; /* unbalanced: regcomp says why */
+            p = q;
+            after_rep = false;
+            continue;
+        }
+        bool rep = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+        if (rep && after_rep) {
+            if (*p == '?' && !lazy_taken) { /* RE2's lazy x*?: one '?' is taken */
+                lazy_taken = true;
+                continue;
+            }
+            return "repetition operators one after another (such as '++' or '*{2}')";
+        }
+        if (*p == '{') {
+            for (const char *q = p + 1; *q && *q != '}'; q++)
+                if (*q >= '0' && *q <= '9' && strtol(q, NULL, 10) > 100)
+                    return "a repetition count over 100";
+            const char *close = strchr(p, '}');
+            if (close) p = close;
+        }
+        after_rep = rep;
+        lazy_taken = false;
+    }
+    return NULL;
+}
+
 static int add_regex(mt_matcher *m, char *err, size_t cap)
 {
+    const char *costly = regex_too_costly(m->value);
+    if (costly)
+        return perr(err, cap, "bad regular expression for '%s': %s is not taken", m->key, costly);
     char anchored[sizeof m->value + 8];
     snprintf(anchored, sizeof anchored, "^(%s)$", m->value);
     int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
@@ -382,7 +429,7 @@ static int add_regex(mt_matcher *m, char *err, size_t cap)
     return MT_OK;
 }
 
-static int psel_parse(const char *text, psel *s, char *err, size_t cap)
+int mt_psel_parse(const char *text, const char **end, mt_psel *s, char *err, size_t cap)
 {
     s->nm = 0;
     const char *p = skip(text);
@@ -440,13 +487,15 @@ static int psel_parse(const char *text, psel *s, char *err, size_t cap)
     } else if (!nl) {
         return perr(err, cap, "expected a metric name or '{'");
     }
-    if (*p)
+    if (end)
+        *end = p;
+    else if (*p)
         return perr(err, cap,
                     "only a series selector is taken (name{label=\"v\",...}), no range, offset, @, "
                     "function or operator: '%.20s'",
                     p);
     bool some = false;
-    for (size_t i = 0; i < s->nm && !some; i++) some = !matches(&s->m[i], "");
+    for (size_t i = 0; i < s->nm && !some; i++) some = !mt_matcher_match(&s->m[i], "");
     if (!some)
         return perr(err, cap,
                     "at least one matcher must not match the empty string (as in Prometheus)");
@@ -456,7 +505,7 @@ static int psel_parse(const char *text, psel *s, char *err, size_t cap)
 static bool psel_match(const psel *s, const view *v)
 {
     for (size_t i = 0; i < s->nm; i++)
-        if (!matches(&s->m[i], view_get(v, s->m[i].key))) return false;
+        if (!mt_matcher_match(&s->m[i], view_get(v, s->m[i].key))) return false;
     return true;
 }
 
@@ -682,8 +731,8 @@ int mt_fed_write(mt_engine *e, const mt_fed_spec *spec, mt_write_fn fn, void *ud
     size_t parsed = 0;
     for (; parsed < spec->nmatch; parsed++) {
         char why[512];
-        if ((rc = psel_parse(spec->match[parsed], &sels[parsed], why, sizeof why))) {
-            psel_free(&sels[parsed]);
+        if ((rc = mt_psel_parse(spec->match[parsed], NULL, &sels[parsed], why, sizeof why))) {
+            mt_psel_free(&sels[parsed]);
             snprintf(err, errcap, "match[] '%.200s': %s", spec->match[parsed], why);
             goto out;
         }
@@ -746,7 +795,7 @@ int mt_fed_write(mt_engine *e, const mt_fed_spec *spec, mt_write_fn fn, void *ud
 out:
     if (rc && err && errcap && !err[0]) snprintf(err, errcap, "%s", mt_strerror(rc));
     if (res) *res = w.res;
-    for (size_t j = 0; sels && j < spec->nmatch; j++) psel_free(&sels[j]);
+    for (size_t j = 0; sels && j < spec->nmatch; j++) mt_psel_free(&sels[j]);
     free(sels);
     if (v) free(v->buf.p);
     free(v);
@@ -755,4 +804,112 @@ out:
     free(ids);
     plan_free(&pl);
     return rc;
+}
+
+/* ---- the catalog: every series' Prometheus view, for PromQL (mt_query_int.h) -------------- */
+
+static int by_sident(const void *a, const void *b)
+{
+    const mt_fed_series *x = a, *y = b;
+    int r = strcmp(x->ident, y->ident);
+    return r ? r : (x->id > y->id) - (x->id < y->id);
+}
+
+void mt_fed_catalog_free(mt_fed_series *s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++) {
+        free(s[i].ident);
+        free(s[i].kv);
+    }
+    free(s);
+}
+
+int mt_fed_catalog(mt_engine *e, const char *tenant, size_t max, mt_fed_series **out, size_t *n,
+                   char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    mt_fed_spec spec = {.nmatch = 1, .tenant = tenant};
+    uint32_t *ids = NULL;
+    size_t nids = 0, k = 0, cap = 0;
+    mt_fed_series *cat = NULL;
+    sbuf ident = {0};
+    view *v = malloc(sizeof *v);
+    int rc = v ? candidates(e, &spec, &ids, &nids, err, errcap) : -ENOMEM;
+    if (v) v->buf = (sbuf){0};
+    if (!max) max = DEFAULT_MAX_SERIES;
+    for (size_t i = 0; !rc && i < nids; i++) {
+        int r = view_load(e, ids[i], v);
+        if (r == -ENOMEM) rc = r;
+        if (r) continue;
+        uint32_t id;
+        mt_vtype t;
+        if (mt_engine_series_lookup(e, v->key, v->klen, &id, &t) != MT_OK || t == MT_VT_STRING)
+            continue;
+        if (k == max) {
+            snprintf(err, errcap, "more than %zu series (the limit)", max);
+            rc = MT_ELIMIT;
+            break;
+        }
+        if (k == cap) {
+            size_t c2 = cap ? cap * 2 : 256;
+            mt_fed_series *g = realloc(cat, c2 * sizeof *g);
+            if (!g) {
+                rc = -ENOMEM;
+                break;
+            }
+            cat = g;
+            cap = c2;
+        }
+        view_ident(v, &ident);
+        mt_fed_series *s = &cat[k];
+        memset(s, 0, sizeof *s);
+        s->id = ids[i];
+        s->nlabels = v->nl + 1;
+        /* one block: the pointers, then __name__ and each label's name and value */
+        size_t bytes = 2 * s->nlabels * sizeof(char *) + sizeof NAME_LABEL + v->buf.len;
+        s->kv = malloc(bytes);
+        s->ident = ident.oom ? NULL : strdup(ident.p);
+        if (!s->kv || !s->ident) {
+            free(s->kv);
+            free(s->ident);
+            rc = -ENOMEM;
+            break;
+        }
+        k++;
+        char *txt = (char *)(s->kv + 2 * s->nlabels);
+        memcpy(txt, NAME_LABEL, sizeof NAME_LABEL);
+        memcpy(txt + sizeof NAME_LABEL, v->buf.p, v->buf.len);
+        char *base = txt + sizeof NAME_LABEL;
+        s->kv[0] = txt;
+        s->kv[1] = base;
+        for (size_t j = 0; j < v->nl; j++) {
+            s->kv[2 + 2 * j] = base + v->l[j].name_off;
+            s->kv[3 + 2 * j] = base + v->l[j].val_off;
+        }
+    }
+    if (!rc && k) {
+        qsort(cat, k, sizeof *cat, by_sident);
+        size_t w = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (w && !strcmp(cat[w - 1].ident, cat[i].ident)) {
+                free(cat[i].ident); /* the same name and labels: the first id stays */
+                free(cat[i].kv);
+                continue;
+            }
+            cat[w++] = cat[i];
+        }
+        k = w;
+    }
+    if (v) free(v->buf.p);
+    free(v);
+    free(ids);
+    free(ident.p);
+    if (rc) {
+        mt_fed_catalog_free(cat, k);
+        return rc;
+    }
+    *out = cat;
+    *n = k;
+    return MT_OK;
 }

@@ -38,6 +38,9 @@
  * ""). Each selector looks at every series the reader may see (its
  * tenant's through the business_id postings, else all): O(series).
  *
+ * PromQL (mt_promql.h) sees series through this same mapping and these
+ * same selectors: mt_fed_catalog and mt_psel_parse (mt_query_int.h).
+ *
  * Threads: any thread; the engine's read rules apply (mt_engine.h).
  */
 #ifndef MT_FED_H

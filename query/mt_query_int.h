@@ -3,6 +3,7 @@
 #define MT_QUERY_INT_H
 
 #include <regex.h>
+#include <stdbool.h>
 
 #include "mt_query.h"
 
@@ -36,5 +37,41 @@ void mt_selector_free(mt_selector *s);
 int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t cap);
 /* The sorted ids of the matching series; *ids malloc'd (caller frees). */
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **ids, size_t *n);
+
+/* Whether m takes val (an absent label is ""). */
+bool mt_matcher_match(const mt_matcher *m, const char *val);
+
+/* A Prometheus series selector (mt_fed.c): the metric name is an __name__ matcher. */
+typedef struct mt_psel {
+    mt_matcher m[MT_SELECTOR_MAX_MATCHERS];
+    size_t nm;
+} mt_psel;
+
+/*
+ * Parse the selector at text (grammar in mt_fed.h). end NULL: nothing may
+ * follow it; else *end is set past it (a range, offset or operator may
+ * follow, for the caller to read). MT_OK, or MT_EPARSE with err; free with
+ * mt_psel_free either way.
+ */
+int mt_psel_parse(const char *text, const char **end, mt_psel *s, char *err, size_t cap);
+void mt_psel_free(mt_psel *s);
+
+/* One series as Prometheus sees it (mt_fed.h's mapping). */
+typedef struct mt_fed_series {
+    uint32_t id;
+    size_t nlabels; /* pairs in kv: __name__ first, then the labels in the series key's order */
+    char **kv;      /* name, value, name, value... (one malloc'd block with the text) */
+    char *ident;    /* name{a="x",...} as /federate writes it (malloc'd) */
+} mt_fed_series;
+
+/*
+ * Every non-string series the reader may see (tenant NULL: all), one per
+ * distinct name and labels (the first by id), sorted by ident: *out
+ * malloc'd, freed with mt_fed_catalog_free. MT_OK; MT_ELIMIT over max
+ * (0: 100000) with err; -ENOMEM. O(series).
+ */
+int mt_fed_catalog(mt_engine *e, const char *tenant, size_t max, mt_fed_series **out, size_t *n,
+                   char *err, size_t errcap);
+void mt_fed_catalog_free(mt_fed_series *s, size_t n);
 
 #endif

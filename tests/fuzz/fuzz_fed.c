@@ -36,14 +36,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     static psel s;
     char err[512];
-    if (psel_parse(text, &s, err, sizeof err) == MT_OK) {
+    if (mt_psel_parse(text, NULL, &s, err, sizeof err) == MT_OK) {
         bool some = false;
-        for (size_t i = 0; i < s.nm; i++) some |= !matches(&s.m[i], "");
+        for (size_t i = 0; i < s.nm; i++) some |= !mt_matcher_match(&s.m[i], "");
         check(some, "a selector whose every matcher matches the empty string was taken");
     } else {
         check(err[0] != '\0', "a refusal without a reason");
     }
-    psel_free(&s);
+    mt_psel_free(&s);
 
     /* names: the input split in two at its first byte's value */
     size_t cut = size ? data[0] % (size + 1) : 0;

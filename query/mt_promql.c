@@ -1,0 +1,2426 @@
+/*
+ * mt_promql.c — PromQL: a recursive-descent parser to an AST, and an
+ * evaluator over all steps at once (contract and subset in mt_promql.h).
+ *
+ * Semantics follow Prometheus 2.42 (promql/engine.go, promql/functions.go),
+ * read, not copied:
+ *   - evaluation times are start + k * step <= end (ms);
+ *   - an instant selector at t takes the last sample with
+ *     t - offset - 5m <= ts <= t - offset; a range selector [d] the
+ *     samples with t - offset - d <= ts <= t - offset;
+ *   - rate/increase/delta extrapolate as extrapolatedRate does: the
+ *     counter's rises (a drop is a reset, the previous value is added back),
+ *     extrapolated to the range's ends when the first/last sample is within
+ *     1.1 average intervals of them, else by half an interval; a counter is
+ *     not extrapolated below zero;
+ *   - quantiles interpolate at rank q * (n - 1); q < 0 is -Inf, q > 1 +Inf;
+ *   - functions and arithmetic drop __name__ (last_over_time keeps it,
+ *     comparisons without bool keep the left side's).
+ *
+ * Memory: one arena per query holds the AST, labels and step values; it is
+ * freed whole at the end. A value is a set of series, each with one slot per
+ * step (a presence byte and a double); a scalar is one double per step.
+ * Labels never change between steps, so grouping and matching signatures
+ * are computed once per node, not per step.
+ */
+#include "mt_promql.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_query_int.h"
+#include "mt_time.h"
+
+#define NAME_LABEL          "__name__"
+#define DEFAULT_MAX_SERIES  100000
+#define DEFAULT_MAX_SAMPLES 50000000ULL
+#define MAX_DEPTH           200 /* nesting of the expression */
+#define MAX_ARGS            4
+#define MAX_GROUPING        32
+
+/* ---- arena ------------------------------------------------------------------------------ */
+
+typedef struct ablock {
+    struct ablock *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} ablock;
+
+typedef struct selref {
+    mt_psel *sel;
+    struct selref *next;
+} selref;
+
+typedef struct arena {
+    ablock *head;
+    selref *sels; /* the parsed selectors: their regular expressions are freed with the arena */
+    bool oom;
+} arena;
+
+static void *ar_alloc(arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (!a->head || a->head->used + n > a->head->cap) {
+        size_t cap = n > 65536 ? n : 65536;
+        ablock *b = malloc(sizeof *b + cap);
+        if (!b) {
+            a->oom = true;
+            return NULL;
+        }
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+    }
+    void *p = a->head->data + a->head->used;
+    a->head->used += n;
+    return p;
+}
+
+static void *ar_zalloc(arena *a, size_t n)
+{
+    void *p = ar_alloc(a, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+static char *ar_strndup(arena *a, const char *s, size_t n)
+{
+    char *p = ar_alloc(a, n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static void ar_free(arena *a)
+{
+    for (selref *r = a->sels; r; r = r->next) mt_psel_free(r->sel);
+    a->sels = NULL;
+    for (ablock *b = a->head, *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
+    a->head = NULL;
+}
+
+/* ---- a growable string (malloc'd) ------------------------------------------------------------ */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Length of the valid UTF-8 sequence at s (NUL-terminated), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        k = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        k = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return k;
+}
+
+/* s as a JSON string, quotes included; invalid UTF-8 (a label value may hold any bytes) as
+   U+FFFD, as the Prometheus export writes it (mt_fed.h). */
+static void sb_json(sbuf *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    sb_put(b, "\"", 1);
+    size_t run = 0, i = 0;
+    while (u[i]) {
+        unsigned char c = u[i];
+        size_t k = utf8_len(u + i);
+        if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+            i += k;
+            continue;
+        }
+        sb_put(b, s + run, i - run);
+        char esc[8];
+        if (!k)
+            snprintf(esc, sizeof esc, "\\ufffd");
+        else if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (c == '\t')
+            snprintf(esc, sizeof esc, "\\t");
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        sb_puts(b, esc);
+        i++;
+        run = i;
+    }
+    sb_put(b, s + run, i - run);
+    sb_put(b, "\"", 1);
+}
+
+/* ---- labels ------------------------------------------------------------------------------ */
+
+/* A label set: n pairs, sorted by name; strings in the arena. */
+typedef struct lset {
+    size_t n;
+    const char **kv; /* name, value, ... */
+} lset;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A copy of l without __name__ (drop) and keeping (keep) or dropping (!keep) names. */
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], name)) return true;
+    return false;
+}
+
+static lset lset_filter(arena *a, const lset *l, bool drop_name, const char *const *names,
+                        size_t nn, bool keep)
+{
+    lset o = {0, ar_alloc(a, (2 * l->n + 1) * sizeof(char *))};
+    if (!o.kv) return o;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *k = l->kv[2 * i];
+        if (drop_name && !strcmp(k, NAME_LABEL)) continue;
+        if (names && in_list(k, names, nn) != keep) continue;
+        o.kv[2 * o.n] = k;
+        o.kv[2 * o.n + 1] = l->kv[2 * i + 1];
+        o.n++;
+    }
+    return o;
+}
+
+/* The identity of l as a string ("name\xffvalue\xfe..."), in the arena. */
+static const char *lset_sig(arena *a, const lset *l)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < 2 * l->n; i++) n += strlen(l->kv[i]) + 1;
+    char *s = ar_alloc(a, n), *p = s;
+    if (!s) return "";
+    for (size_t i = 0; i < l->n; i++) {
+        p += sprintf(p, "%s\xff%s\xfe", l->kv[2 * i], l->kv[2 * i + 1]);
+    }
+    *p = '\0';
+    return s;
+}
+
+/* ---- a string -> index map ---------------------------------------------------------------- */
+
+typedef struct smap {
+    const char **keys;
+    size_t *vals;
+    size_t cap, n;
+} smap;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static bool smap_init(arena *a, smap *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < 2 * n + 2) m->cap *= 2;
+    m->n = 0;
+    m->keys = ar_zalloc(a, m->cap * sizeof *m->keys);
+    m->vals = ar_alloc(a, m->cap * sizeof *m->vals);
+    return m->keys && m->vals;
+}
+
+/* The index of key, or insert it with val: returns the stored value; *added says which. */
+static size_t smap_put(smap *m, const char *key, size_t val, bool *added)
+{
+    size_t i = hash_str(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], key)) {
+            if (added) *added = false;
+            return m->vals[i];
+        }
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+    if (added) *added = true;
+    return val;
+}
+
+/* ---- the AST ------------------------------------------------------------------------------ */
+
+typedef enum vtype { T_SCALAR, T_VECTOR, T_MATRIX, T_STRING } vtype;
+static const char *const type_names[] = {"scalar", "instant vector", "range vector", "string"};
+
+typedef enum nkind { N_NUM, N_STR, N_SEL, N_CALL, N_AGG, N_BIN, N_NEG } nkind;
+
+typedef enum binop {
+    B_ADD,
+    B_SUB,
+    B_MUL,
+    B_DIV,
+    B_MOD,
+    B_POW,
+    B_EQ,
+    B_NE,
+    B_GT,
+    B_LT,
+    B_GE,
+    B_LE,
+    B_AND,
+    B_OR,
+    B_UNLESS,
+} binop;
+static const char *const binop_names[] = {
+    "+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"};
+
+typedef enum aggop {
+    A_SUM,
+    A_AVG,
+    A_MIN,
+    A_MAX,
+    A_COUNT,
+    A_STDDEV,
+    A_STDVAR,
+    A_TOPK,
+    A_BOTTOMK,
+    A_QUANTILE
+} aggop;
+static const char *const agg_names[] = {"sum",    "avg",    "min",  "max",     "count",
+                                        "stddev", "stdvar", "topk", "bottomk", "quantile"};
+
+typedef struct node node;
+struct node {
+    nkind kind;
+    vtype type;
+    double num;      /* N_NUM */
+    const char *str; /* N_STR; N_CALL: the function's name */
+    /* N_SEL */
+    mt_psel *sel;
+    const char *sel_text; /* as written, for messages */
+    int64_t range;        /* ms; > 0: a range selector */
+    int64_t offset;       /* ms */
+    /* N_CALL, N_AGG, N_BIN, N_NEG */
+    int fn;               /* N_CALL: index into funcs */
+    node *args[MAX_ARGS]; /* N_CALL; N_AGG: args[0] the vector, args[1] the parameter */
+    size_t nargs;
+    aggop agg;                        /* N_AGG */
+    binop op;                         /* N_BIN: args[0] op args[1] */
+    bool ret_bool;                    /* N_BIN: bool */
+    bool on, ignoring;                /* N_BIN: matching; N_AGG: on = by, ignoring = without */
+    const char *labels[MAX_GROUPING]; /* N_BIN on/ignoring, N_AGG by/without */
+    size_t nlabels;
+};
+
+/* The functions: argument types, and whether the first range argument decides. */
+typedef enum fkind {
+    F_RATE,
+    F_IRATE,
+    F_INCREASE,
+    F_DELTA,
+    F_IDELTA,
+    F_DERIV,
+    F_PREDICT_LINEAR,
+    F_RESETS,
+    F_CHANGES,
+    F_AVG_OT,
+    F_SUM_OT,
+    F_MIN_OT,
+    F_MAX_OT,
+    F_COUNT_OT,
+    F_LAST_OT,
+    F_PRESENT_OT,
+    F_STDDEV_OT,
+    F_STDVAR_OT,
+    F_QUANTILE_OT,
+    F_ABS,
+    F_CEIL,
+    F_FLOOR,
+    F_ROUND,
+    F_SQRT,
+    F_LN,
+    F_LOG2,
+    F_LOG10,
+    F_EXP,
+    F_SGN,
+    F_CLAMP,
+    F_CLAMP_MIN,
+    F_CLAMP_MAX,
+    F_TIME,
+    F_VECTOR,
+    F_SCALAR,
+} fkind;
+
+typedef struct func {
+    const char *name;
+    fkind kind;
+    vtype args[MAX_ARGS];
+    size_t nargs, optional; /* the last `optional` arguments may be left out */
+    vtype ret;
+} func;
+
+#define V T_VECTOR
+#define M T_MATRIX
+#define S T_SCALAR
+static const func funcs[] = {
+    {"rate", F_RATE, {M}, 1, 0, V},
+    {"irate", F_IRATE, {M}, 1, 0, V},
+    {"increase", F_INCREASE, {M}, 1, 0, V},
+    {"delta", F_DELTA, {M}, 1, 0, V},
+    {"idelta", F_IDELTA, {M}, 1, 0, V},
+    {"deriv", F_DERIV, {M}, 1, 0, V},
+    {"predict_linear", F_PREDICT_LINEAR, {M, S}, 2, 0, V},
+    {"resets", F_RESETS, {M}, 1, 0, V},
+    {"changes", F_CHANGES, {M}, 1, 0, V},
+    {"avg_over_time", F_AVG_OT, {M}, 1, 0, V},
+    {"sum_over_time", F_SUM_OT, {M}, 1, 0, V},
+    {"min_over_time", F_MIN_OT, {M}, 1, 0, V},
+    {"max_over_time", F_MAX_OT, {M}, 1, 0, V},
+    {"count_over_time", F_COUNT_OT, {M}, 1, 0, V},
+    {"last_over_time", F_LAST_OT, {M}, 1, 0, V},
+    {"present_over_time", F_PRESENT_OT, {M}, 1, 0, V},
+    {"stddev_over_time", F_STDDEV_OT, {M}, 1, 0, V},
+    {"stdvar_over_time", F_STDVAR_OT, {M}, 1, 0, V},
+    {"quantile_over_time", F_QUANTILE_OT, {S, M}, 2, 0, V},
+    {"abs", F_ABS, {V}, 1, 0, V},
+    {"ceil", F_CEIL, {V}, 1, 0, V},
+    {"floor", F_FLOOR, {V}, 1, 0, V},
+    {"round", F_ROUND, {V, S}, 2, 1, V},
+    {"sqrt", F_SQRT, {V}, 1, 0, V},
+    {"ln", F_LN, {V}, 1, 0, V},
+    {"log2", F_LOG2, {V}, 1, 0, V},
+    {"log10", F_LOG10, {V}, 1, 0, V},
+    {"exp", F_EXP, {V}, 1, 0, V},
+    {"sgn", F_SGN, {V}, 1, 0, V},
+    {"clamp", F_CLAMP, {V, S, S}, 3, 0, V},
+    {"clamp_min", F_CLAMP_MIN, {V, S}, 2, 0, V},
+    {"clamp_max", F_CLAMP_MAX, {V, S}, 2, 0, V},
+    {"time", F_TIME, {0}, 0, 0, S},
+    {"vector", F_VECTOR, {S}, 1, 0, V},
+    {"scalar", F_SCALAR, {V}, 1, 0, S},
+};
+#undef V
+#undef M
+#undef S
+
+/* Prometheus functions Metron knows of but does not evaluate (a bad_data naming them). */
+static const char *const unsupported_funcs[] = {
+    "absent",        "absent_over_time",
+    "label_replace", "label_join",
+    "count_values",  "histogram_quantile",
+    "holt_winters",  "timestamp",
+    "sort",          "sort_desc",
+    "day_of_month",  "day_of_week",
+    "day_of_year",   "days_in_month",
+    "hour",          "minute",
+    "month",         "year",
+    "exp2",          "acos",
+    "asin",          "atan",
+    "cos",           "sin",
+    "tan",           "acosh",
+    "asinh",         "atanh",
+    "cosh",          "sinh",
+    "tanh",          "deg",
+    "rad",           "pi",
+    "group",         "histogram_count",
+    "histogram_sum", "histogram_fraction",
+    "mad_over_time", "limitk",
+};
+
+/* ---- the parser ----------------------------------------------------------------------------- */
+
+typedef struct parser {
+    arena *a;
+    const char *src, *p;
+    char *err;
+    size_t errcap;
+    int depth;
+    bool failed;
+} parser;
+
+__attribute__((format(printf, 2, 3))) static node *fail(parser *ps, const char *fmt, ...)
+{
+    if (ps->failed) return NULL;
+    ps->failed = true;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ps->err && ps->errcap)
+        snprintf(ps->err, ps->errcap, "1:%d: parse error: %s", (int)(ps->p - ps->src) + 1, msg);
+    return NULL;
+}
+
+static void ws(parser *ps)
+{
+    for (;;) {
+        while (isspace((unsigned char)*ps->p)) ps->p++;
+        if (*ps->p != '#') return;
+        while (*ps->p && *ps->p != '\n') ps->p++; /* a comment */
+    }
+}
+
+static bool ident_start(char c)
+{
+    return isalpha((unsigned char)c) || c == '_' || c == ':';
+}
+
+static bool ident_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == ':';
+}
+
+/* The identifier at p (length), without moving. */
+static size_t ident_len(const char *p)
+{
+    if (!ident_start(*p)) return 0;
+    size_t n = 1;
+    while (ident_char(p[n])) n++;
+    return n;
+}
+
+static bool word_is(const char *p, size_t n, const char *w)
+{
+    return strlen(w) == n && !strncasecmp(p, w, n);
+}
+
+/* Consume keyword w (case-insensitive, whole word) if it is next. */
+static bool keyword(parser *ps, const char *w)
+{
+    ws(ps);
+    size_t n = ident_len(ps->p);
+    if (n && word_is(ps->p, n, w)) {
+        ps->p += n;
+        return true;
+    }
+    return false;
+}
+
+static bool punct(parser *ps, char c)
+{
+    ws(ps);
+    if (*ps->p != c) return false;
+    ps->p++;
+    return true;
+}
+
+/* A PromQL duration ("1h30m", "500ms"): ms into *out; false when there is none. */
+static bool parse_duration_at(const char **pp, int64_t *out)
+{
+    const char *p = *pp;
+    int64_t total = 0;
+    bool any = false;
+    while (isdigit((unsigned char)*p)) {
+        char *e;
+        long long v = strtoll(p, &e, 10);
+        int64_t unit;
+        if (!strncmp(e, "ms", 2))
+            unit = 1, e += 2;
+        else if (*e == 's')
+            unit = 1000, e++;
+        else if (*e == 'm')
+            unit = 60000, e++;
+        else if (*e == 'h')
+            unit = 3600000, e++;
+        else if (*e == 'd')
+            unit = 86400000, e++;
+        else if (*e == 'w')
+            unit = 7 * 86400000LL, e++;
+        else if (*e == 'y')
+            unit = 365 * 86400000LL, e++;
+        else
+            return false;
+        /* at most 2^50 ms (35,000 years): times, offsets and ranges then add up without
+           overflow */
+        if (v < 0 || v > (1LL << 50) / unit) return false;
+        total += v * unit;
+        if (total > (1LL << 50)) return false;
+        any = true;
+        p = e;
+    }
+    if (!any || isalnum((unsigned char)*p) || *p == '_') return false;
+    *pp = p;
+    *out = total;
+    return true;
+}
+
+static node *new_node(parser *ps, nkind k, vtype t)
+{
+    node *n = ar_zalloc(ps->a, sizeof *n);
+    if (!n) return fail(ps, "out of memory");
+    n->kind = k;
+    n->type = t;
+    return n;
+}
+
+static node *parse_expr(parser *ps, int min_prec);
+
+/* (label, label, ...) into labels */
+static bool parse_label_list(parser *ps, const char **labels, size_t *n)
+{
+    *n = 0;
+    if (!punct(ps, '(')) return fail(ps, "expected '(' before a list of labels"), false;
+    if (punct(ps, ')')) return true;
+    for (;;) {
+        ws(ps);
+        size_t l = ident_len(ps->p);
+        if (!l || memchr(ps->p, ':', l))
+            return fail(ps, "expected a label name at '%.20s'", ps->p), false;
+        if (*n == MAX_GROUPING) return fail(ps, "more than %d labels", MAX_GROUPING), false;
+        labels[(*n)++] = ar_strndup(ps->a, ps->p, l);
+        ps->p += l;
+        if (punct(ps, ')')) return true;
+        if (!punct(ps, ',')) return fail(ps, "expected ',' or ')' in a list of labels"), false;
+        if (punct(ps, ')')) return true;
+    }
+}
+
+/* Arguments "(a, b)" after a function or aggregation name. */
+static bool parse_args(parser *ps, node *n)
+{
+    if (!punct(ps, '(')) return fail(ps, "expected '('"), false;
+    if (punct(ps, ')')) return true;
+    for (;;) {
+        if (n->nargs == MAX_ARGS) return fail(ps, "too many arguments"), false;
+        node *a = parse_expr(ps, 0);
+        if (!a) return false;
+        n->args[n->nargs++] = a;
+        if (punct(ps, ')')) return true;
+        if (!punct(ps, ',')) return fail(ps, "expected ',' or ')' in the arguments"), false;
+    }
+}
+
+static node *parse_agg(parser *ps, aggop op)
+{
+    node *n = new_node(ps, N_AGG, T_VECTOR);
+    if (!n) return NULL;
+    n->agg = op;
+    bool grouping = false;
+    if (keyword(ps, "by") || (keyword(ps, "without") && (n->ignoring = true))) {
+        n->on = !n->ignoring;
+        grouping = true;
+        if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
+    }
+    if (!parse_args(ps, n)) return NULL;
+    if (!grouping && (keyword(ps, "by") || (keyword(ps, "without") && (n->ignoring = true)))) {
+        n->on = !n->ignoring;
+        if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
+    }
+    bool param = op == A_TOPK || op == A_BOTTOMK || op == A_QUANTILE;
+    if (n->nargs != (param ? 2u : 1u))
+        return fail(ps,
+                    "wrong number of arguments for aggregate expression provided, expected %d, "
+                    "got %zu",
+                    param ? 2 : 1, n->nargs);
+    if (param) {
+        node *t = n->args[0];
+        n->args[0] = n->args[1];
+        n->args[1] = t;
+        if (n->args[1]->type != T_SCALAR)
+            return fail(ps, "expected type scalar in aggregation parameter, got %s",
+                        type_names[n->args[1]->type]);
+    }
+    if (n->args[0]->type != T_VECTOR)
+        return fail(ps, "expected type instant vector in aggregation expression, got %s",
+                    type_names[n->args[0]->type]);
+    return n;
+}
+
+static node *parse_call(parser *ps, const char *name, size_t nl)
+{
+    for (size_t i = 0; i < sizeof funcs / sizeof *funcs; i++) {
+        if (strlen(funcs[i].name) != nl || strncmp(funcs[i].name, name, nl)) continue;
+        const func *f = &funcs[i];
+        node *n = new_node(ps, N_CALL, f->ret);
+        if (!n) return NULL;
+        n->fn = (int)i;
+        n->str = f->name;
+        if (!parse_args(ps, n)) return NULL;
+        if (n->nargs > f->nargs || n->nargs < f->nargs - f->optional)
+            return fail(ps, "expected %zu argument(s) in call to \"%s\", got %zu", f->nargs,
+                        f->name, n->nargs);
+        for (size_t k = 0; k < n->nargs; k++)
+            if (n->args[k]->type != f->args[k])
+                return fail(ps, "expected type %s in call to function \"%s\", got %s",
+                            type_names[f->args[k]], f->name, type_names[n->args[k]->type]);
+        return n;
+    }
+    for (size_t i = 0; i < sizeof unsupported_funcs / sizeof *unsupported_funcs; i++)
+        if (strlen(unsupported_funcs[i]) == nl && !strncmp(unsupported_funcs[i], name, nl))
+            return fail(ps, "function \"%s\" is not supported by Metron yet", unsupported_funcs[i]);
+    return fail(ps, "unknown function with name \"%.*s\"", (int)nl, name);
+}
+
+static node *parse_selector(parser *ps)
+{
+    node *n = new_node(ps, N_SEL, T_VECTOR);
+    if (!n) return NULL;
+    n->sel = ar_zalloc(ps->a, sizeof *n->sel);
+    if (!n->sel) return fail(ps, "out of memory");
+    const char *start = ps->p, *end;
+    char why[512];
+    selref *ref = ar_alloc(ps->a, sizeof *ref);
+    if (!ref) return fail(ps, "out of memory");
+    if (mt_psel_parse(ps->p, &end, n->sel, why, sizeof why)) {
+        mt_psel_free(n->sel);
+        return fail(ps, "%s", why);
+    }
+    /* owned by the arena from here, whatever happens to the rest of the parse */
+    ref->sel = n->sel;
+    ref->next = ps->a->sels;
+    ps->a->sels = ref;
+    size_t tl = (size_t)(end - start);
+    while (tl && isspace((unsigned char)start[tl - 1])) tl--;
+    n->sel_text = ar_strndup(ps->a, start, tl);
+    ps->p = end;
+    return n;
+}
+
+/* [range], offset, @ and subqueries after a selector or a parenthesised expression. */
+static node *parse_postfix(parser *ps, node *n)
+{
+    for (;;) {
+        ws(ps);
+        if (*ps->p == '[') {
+            ps->p++;
+            ws(ps);
+            int64_t d;
+            if (!parse_duration_at(&ps->p, &d)) return fail(ps, "expected a duration in '[...]'");
+            ws(ps);
+            if (*ps->p == ':') return fail(ps, "subqueries are not supported by Metron yet");
+            if (*ps->p != ']') return fail(ps, "expected ']' after the range");
+            ps->p++;
+            if (n->kind != N_SEL || n->range || n->offset)
+                return fail(ps, "ranges only allowed for vector selectors");
+            if (d <= 0) return fail(ps, "a range must be positive");
+            n->range = d;
+            n->type = T_MATRIX;
+            continue;
+        }
+        if (keyword(ps, "offset")) {
+            ws(ps);
+            bool neg = *ps->p == '-';
+            if (neg) ps->p++;
+            int64_t d;
+            if (!parse_duration_at(&ps->p, &d)) return fail(ps, "expected a duration after offset");
+            if (n->kind != N_SEL) return fail(ps, "offset modifier must be preceded by a selector");
+            if (n->offset) return fail(ps, "offset may not be set multiple times");
+            n->offset = neg ? -d : d;
+            continue;
+        }
+        if (*ps->p == '@') return fail(ps, "the @ modifier is not supported by Metron yet");
+        return n;
+    }
+}
+
+static const char *const agg_unsupported[] = {"count_values", "group", "limitk", "limit_ratio"};
+
+static node *parse_primary(parser *ps)
+{
+    ws(ps);
+    const char *p = ps->p;
+    if (!*p) return fail(ps, "unexpected end of input");
+    if (*p == '(') {
+        ps->p++;
+        node *n = parse_expr(ps, 0);
+        if (!n) return NULL;
+        if (!punct(ps, ')')) return fail(ps, "expected ')'");
+        ws(ps);
+        if (*ps->p == '[') {
+            const char *q = ps->p + 1;
+            int64_t d;
+            while (isspace((unsigned char)*q)) q++;
+            if (parse_duration_at(&q, &d)) {
+                while (isspace((unsigned char)*q)) q++;
+                if (*q == ':') return fail(ps, "subqueries are not supported by Metron yet");
+            }
+            return fail(ps, "ranges only allowed for vector selectors");
+        }
+        if (keyword(ps, "offset"))
+            return fail(ps, "offset modifier must be preceded by a selector");
+        return n;
+    }
+    if (*p == '"' || *p == '\'' || *p == '`') {
+        char q = *p, buf[1024];
+        size_t n = 0;
+        for (p++; *p && *p != q; p++) {
+            char c = *p;
+            if (c == '\\' && q != '`') {
+                p++;
+                c = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+                if (!c) break;
+            }
+            if (n + 1 >= sizeof buf)
+                return fail(ps, "a string longer than %zu bytes", sizeof buf - 1);
+            buf[n++] = c;
+        }
+        if (*p != q) return fail(ps, "unterminated quoted string");
+        ps->p = p + 1;
+        node *s = new_node(ps, N_STR, T_STRING);
+        if (s) s->str = ar_strndup(ps->a, buf, n);
+        return s;
+    }
+    size_t il = ident_len(p);
+    if (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1])) ||
+        (il && (word_is(p, il, "inf") || word_is(p, il, "nan")))) {
+        char *e;
+        double v = strtod(p, &e);
+        if (e == p || ident_char(*e) || *e == '.') {
+            const char *q = p;
+            int64_t d;
+            if (parse_duration_at(&q, &d))
+                return fail(ps, "a duration is not a number here: '%.*s'", (int)(q - p), p);
+            return fail(ps, "bad number or duration syntax: '%.20s'", p);
+        }
+        ps->p = e;
+        node *n = new_node(ps, N_NUM, T_SCALAR);
+        if (n) n->num = v;
+        return n;
+    }
+    if (*p == '{') return parse_postfix(ps, parse_selector(ps));
+    if (!il) return fail(ps, "unexpected character: '%c'", *p);
+    for (size_t i = 0; i < sizeof agg_names / sizeof *agg_names; i++)
+        if (word_is(p, il, agg_names[i])) {
+            const char *q = p + il;
+            while (isspace((unsigned char)*q)) q++;
+            if (*q == '(' || ident_start(*q)) {
+                ps->p = p + il;
+                return parse_agg(ps, (aggop)i);
+            }
+        }
+    for (size_t i = 0; i < sizeof agg_unsupported / sizeof *agg_unsupported; i++)
+        if (word_is(p, il, agg_unsupported[i]))
+            return fail(ps, "aggregation \"%s\" is not supported by Metron yet",
+                        agg_unsupported[i]);
+    const char *q = p + il;
+    while (isspace((unsigned char)*q)) q++;
+    if (*q == '(' && !memchr(p, ':', il)) {
+        ps->p = q;
+        return parse_call(ps, p, il);
+    }
+    static const char *const reserved[] = {"by",   "without", "on",         "ignoring",
+                                           "bool", "offset",  "group_left", "group_right",
+                                           "and",  "or",      "unless"};
+    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+        if (word_is(p, il, reserved[i])) return fail(ps, "unexpected keyword \"%s\"", reserved[i]);
+    return parse_postfix(ps, parse_selector(ps));
+}
+
+/* Binary operators by precedence (Prometheus: or < and unless < comparisons < + - < * / % < ^). */
+static int op_at(parser *ps, binop *op, size_t *len)
+{
+    ws(ps);
+    const char *p = ps->p;
+    static const struct {
+        const char *s;
+        binop op;
+        int prec;
+    } ops[] = {
+        {"==", B_EQ, 3}, {"!=", B_NE, 3}, {">=", B_GE, 3}, {"<=", B_LE, 3},
+        {">", B_GT, 3},  {"<", B_LT, 3},  {"+", B_ADD, 4}, {"-", B_SUB, 4},
+        {"*", B_MUL, 5}, {"/", B_DIV, 5}, {"%", B_MOD, 5}, {"^", B_POW, 6},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        size_t l = strlen(ops[i].s);
+        if (!strncmp(p, ops[i].s, l)) {
+            *op = ops[i].op;
+            *len = l;
+            return ops[i].prec;
+        }
+    }
+    size_t il = ident_len(p);
+    if (word_is(p, il, "and")) return *op = B_AND, *len = il, 2;
+    if (word_is(p, il, "unless")) return *op = B_UNLESS, *len = il, 2;
+    if (word_is(p, il, "or")) return *op = B_OR, *len = il, 1;
+    if (word_is(p, il, "atan2"))
+        return fail(ps, "operator atan2 is not supported by Metron yet"), -1;
+    return 0;
+}
+
+static bool is_comparison(binop op)
+{
+    return op >= B_EQ && op <= B_LE;
+}
+
+static bool is_set(binop op)
+{
+    return op >= B_AND;
+}
+
+static node *parse_unary(parser *ps)
+{
+    ws(ps);
+    if (*ps->p == '-' || *ps->p == '+') {
+        bool neg = *ps->p == '-';
+        ps->p++;
+        node *x = parse_expr(ps, 6); /* binds looser than ^ only: -2^2 is -4 */
+        if (!x) return NULL;
+        if (x->type != T_SCALAR && x->type != T_VECTOR)
+            return fail(ps,
+                        "unary expression only allowed on expressions of type scalar or "
+                        "instant vector, got %s",
+                        type_names[x->type]);
+        if (!neg) return x;
+        if (x->kind == N_NUM) {
+            x->num = -x->num;
+            return x;
+        }
+        node *n = new_node(ps, N_NEG, x->type);
+        if (n) n->args[0] = x, n->nargs = 1;
+        return n;
+    }
+    return parse_primary(ps);
+}
+
+static node *parse_expr(parser *ps, int min_prec)
+{
+    if (++ps->depth > MAX_DEPTH) return fail(ps, "the expression nests too deeply");
+    node *lhs = parse_unary(ps);
+    while (lhs) {
+        binop op;
+        size_t len;
+        int prec = op_at(ps, &op, &len);
+        if (prec < 0) return NULL;
+        if (prec == 0 || prec < min_prec) break;
+        ps->p += len;
+        node *n = new_node(ps, N_BIN, T_VECTOR);
+        if (!n) return NULL;
+        n->op = op;
+        if (keyword(ps, "bool")) {
+            if (!is_comparison(op))
+                return fail(ps, "bool modifier can only be used on comparison operators");
+            n->ret_bool = true;
+        }
+        if (keyword(ps, "on") || (keyword(ps, "ignoring") && (n->ignoring = true))) {
+            n->on = !n->ignoring;
+            if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
+            if (keyword(ps, "group_left") || keyword(ps, "group_right"))
+                return fail(ps, "group_left and group_right are not supported by Metron yet");
+        }
+        node *rhs = parse_expr(ps, op == B_POW ? prec : prec + 1);
+        if (!rhs) return NULL;
+        n->args[0] = lhs;
+        n->args[1] = rhs;
+        n->nargs = 2;
+        for (int k = 0; k < 2; k++)
+            if (n->args[k]->type != T_SCALAR && n->args[k]->type != T_VECTOR)
+                return fail(ps, "binary expression must contain only scalar and instant vector "
+                                "types");
+        bool scalars = lhs->type == T_SCALAR && rhs->type == T_SCALAR;
+        if (is_set(op) && (lhs->type == T_SCALAR || rhs->type == T_SCALAR))
+            return fail(ps, "set operator \"%s\" not allowed in binary scalar expression",
+                        binop_names[op]);
+        if (is_comparison(op) && scalars && !n->ret_bool)
+            return fail(ps, "comparisons between scalars must use BOOL modifier");
+        if ((n->on || n->ignoring) && (lhs->type == T_SCALAR || rhs->type == T_SCALAR))
+            return fail(ps, "vector matching only allowed between instant vectors");
+        n->type = scalars ? T_SCALAR : T_VECTOR;
+        lhs = n;
+    }
+    ps->depth--;
+    return lhs;
+}
+
+static node *parse(arena *a, const char *expr, char *err, size_t errcap)
+{
+    parser ps = {.a = a, .src = expr, .p = expr, .err = err, .errcap = errcap};
+    node *n = parse_expr(&ps, 0);
+    if (n) {
+        ws(&ps);
+        if (*ps.p) n = fail(&ps, "unexpected %.20s", ps.p);
+    }
+    if (!n && !ps.failed) fail(&ps, "out of memory");
+    return n;
+}
+
+static void fmt_dur(sbuf *b, int64_t ms)
+{
+    if (ms % 1000)
+        sb_printf(b, "%lldms", (long long)ms);
+    else
+        sb_printf(b, "%llds", (long long)(ms / 1000));
+}
+
+static void format_node(const node *n, sbuf *b)
+{
+    switch (n->kind) {
+    case N_NUM: {
+        char num[32];
+        mt_format_double(n->num, num, sizeof num);
+        sb_puts(b, num);
+        break;
+    }
+    case N_STR: /* as the parser reads it back: \\ \" \n \t escaped, other bytes as they are */
+        sb_put(b, "\"", 1);
+        for (const char *c = n->str; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                sb_put(b, "\\", 1), sb_put(b, c, 1);
+            else if (*c == '\n' || *c == '\t')
+                sb_puts(b, *c == '\n' ? "\\n" : "\\t");
+            else
+                sb_put(b, c, 1);
+        }
+        sb_put(b, "\"", 1);
+        break;
+    case N_SEL:
+        sb_puts(b, n->sel_text);
+        if (n->range) sb_puts(b, "["), fmt_dur(b, n->range), sb_puts(b, "]");
+        if (n->offset) sb_puts(b, " offset "), fmt_dur(b, n->offset);
+        break;
+    case N_NEG: /* the operand is atomic or in its own parentheses */
+        sb_puts(b, "-");
+        format_node(n->args[0], b);
+        break;
+    case N_CALL:
+    case N_AGG:
+        sb_puts(b, n->kind == N_CALL ? n->str : agg_names[n->agg]);
+        if (n->kind == N_AGG && (n->on || n->ignoring)) {
+            sb_puts(b, n->on ? " by (" : " without (");
+            for (size_t i = 0; i < n->nlabels; i++)
+                sb_puts(b, i ? ", " : ""), sb_puts(b, n->labels[i]);
+            sb_puts(b, ") ");
+        }
+        sb_puts(b, "(");
+        if (n->kind == N_AGG && n->nargs == 2) format_node(n->args[1], b), sb_puts(b, ", ");
+        for (size_t i = 0; i < (n->kind == N_AGG ? 1 : n->nargs); i++) {
+            if (i) sb_puts(b, ", ");
+            format_node(n->args[i], b);
+        }
+        sb_puts(b, ")");
+        break;
+    case N_BIN:
+        sb_puts(b, "(");
+        format_node(n->args[0], b);
+        sb_printf(b, " %s ", binop_names[n->op]);
+        if (n->ret_bool) sb_puts(b, "bool ");
+        if (n->on || n->ignoring) {
+            sb_puts(b, n->on ? "on(" : "ignoring(");
+            for (size_t i = 0; i < n->nlabels; i++)
+                sb_puts(b, i ? ", " : ""), sb_puts(b, n->labels[i]);
+            sb_puts(b, ") ");
+        }
+        format_node(n->args[1], b);
+        sb_puts(b, ")");
+        break;
+    }
+}
+
+int mt_promql_format(const char *expr, char *out, size_t cap, char *err, size_t errcap)
+{
+    arena a = {0};
+    node *n = parse(&a, expr, err, errcap);
+    int rc = n ? MT_OK : MT_EPARSE;
+    if (n) {
+        sbuf b = {0};
+        format_node(n, &b);
+        snprintf(out, cap, "%s", b.p ? b.p : "");
+        if (b.oom) rc = -ENOMEM;
+        free(b.p);
+    }
+    ar_free(&a);
+    return rc;
+}
+
+/* ---- evaluation --------------------------------------------------------------------------- */
+
+/* One series of a value: its labels and one slot per step. */
+typedef struct ser {
+    lset l;
+    const char *sig; /* lset_sig(l) */
+    double *v;
+    unsigned char *ok;
+} ser;
+
+/* Raw samples of one stored series (a range selector's answer). */
+typedef struct rser {
+    lset l;
+    size_t n;
+    int64_t *t; /* ms, increasing */
+    double *v;
+} rser;
+
+typedef struct val {
+    vtype type;
+    double *sc; /* T_SCALAR: one per step */
+    ser *s;     /* T_VECTOR */
+    size_t n;
+    rser *raw; /* T_MATRIX (an instant query's range selector): n of them */
+    const char *str;
+} val;
+
+typedef struct evaluator {
+    mt_engine *e;
+    const mt_promql_spec *spec;
+    arena a;
+    int64_t *ts; /* the steps, ms */
+    size_t nsteps;
+    mt_fed_series *cat;
+    size_t ncat;
+    bool cat_loaded;
+    uint64_t samples, max_samples;
+    size_t max_series;
+    int rc;
+    char *err;
+    size_t errcap;
+} evaluator;
+
+__attribute__((format(printf, 3, 4))) static void efail(evaluator *ev, int rc, const char *fmt, ...)
+{
+    if (ev->rc) return;
+    ev->rc = rc;
+    va_list ap;
+    va_start(ap, fmt);
+    if (ev->err && ev->errcap) vsnprintf(ev->err, ev->errcap, fmt, ap);
+    va_end(ap);
+}
+
+static bool oom(evaluator *ev)
+{
+    if (ev->a.oom && !ev->rc) efail(ev, -ENOMEM, "out of memory");
+    return ev->rc != 0;
+}
+
+/* A new vector value of n series, their slots cleared. */
+static ser *new_series(evaluator *ev, size_t n)
+{
+    ser *s = ar_zalloc(&ev->a, (n ? n : 1) * sizeof *s);
+    for (size_t i = 0; s && i < n; i++) {
+        s[i].v = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+        s[i].ok = ar_zalloc(&ev->a, ev->nsteps);
+    }
+    return s;
+}
+
+static bool load_catalog(evaluator *ev)
+{
+    if (ev->cat_loaded) return true;
+    int rc = mt_fed_catalog(ev->e, ev->spec->tenant, ev->max_series, &ev->cat, &ev->ncat, ev->err,
+                            ev->errcap);
+    if (rc) {
+        ev->rc = rc;
+        return false;
+    }
+    ev->cat_loaded = true;
+    return true;
+}
+
+static double to_double(mt_vtype t, mt_val v)
+{
+    switch (t) {
+    case MT_VT_FLOAT: return v.f;
+    case MT_VT_INT: return (double)v.i;
+    case MT_VT_UINT: return (double)v.u;
+    case MT_VT_BOOL: return v.u ? 1 : 0;
+    default: return NAN;
+    }
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* ms as ns, saturated at the ends of int64 (a time or range far out of any data). */
+static int64_t ms_to_ns(int64_t ms)
+{
+    if (ms <= INT64_MIN / 1000000) return INT64_MIN;
+    if (ms >= INT64_MAX / 1000000) return INT64_MAX;
+    return ms * 1000000;
+}
+
+/*
+ * The samples of every series sel matches with mint <= t <= maxt (ms), as
+ * rser (*n of them). Of several samples in one ms the last is kept.
+ */
+static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, size_t *n)
+{
+    *n = 0;
+    if (!load_catalog(ev)) return NULL;
+    rser *out = ar_zalloc(&ev->a, (ev->ncat ? ev->ncat : 1) * sizeof *out);
+    if (!out) return oom(ev), NULL;
+    double *vbuf = NULL;
+    int64_t *tbuf = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < ev->ncat && !ev->rc; i++) {
+        const mt_fed_series *c = &ev->cat[i];
+        bool keep = true;
+        for (size_t j = 0; j < sel->sel->nm && keep; j++) {
+            const mt_matcher *m = &sel->sel->m[j];
+            const char *v = "";
+            for (size_t k = 0; k < c->nlabels; k++)
+                if (!strcmp(c->kv[2 * k], m->key)) v = c->kv[2 * k + 1];
+            keep = mt_matcher_match(m, v);
+        }
+        if (!keep) continue;
+        mt_scan *sc;
+        int64_t from = ms_to_ns(mint), to = ms_to_ns(maxt + 1);
+        if (from >= to) break; /* the window lies wholly beyond what int64 ns can hold */
+        int rc = mt_scan_open(ev->e, c->id, from, to, &sc);
+        if (rc == MT_ENOTFOUND) continue;
+        if (rc) {
+            efail(ev, rc, "reading %s: %s", c->ident, mt_strerror(rc));
+            break;
+        }
+        size_t k = 0;
+        mt_points pts;
+        while ((rc = mt_scan_next(sc, &pts)) == MT_OK) {
+            if (pts.type == MT_VT_STRING) continue;
+            for (size_t j = 0; j < pts.n; j++) {
+                int64_t t = floor_div(pts.ts[j], 1000000);
+                double v = to_double(pts.type, pts.vals[j]);
+                if (k && tbuf[k - 1] == t) {
+                    vbuf[k - 1] = v;
+                    continue;
+                }
+                if (k == cap) {
+                    size_t c2 = cap ? cap * 2 : 1024;
+                    double *nv = realloc(vbuf, c2 * sizeof *nv);
+                    if (nv) vbuf = nv;
+                    int64_t *nt = nv ? realloc(tbuf, c2 * sizeof *nt) : NULL;
+                    if (!nt) {
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    tbuf = nt;
+                    cap = c2;
+                }
+                tbuf[k] = t;
+                vbuf[k++] = v;
+            }
+            if (rc) break;
+        }
+        if (rc == MT_ECORRUPT) {
+            char where[4096];
+            mt_scan_damage(sc, where, sizeof where);
+            efail(ev, rc, "query stopped: %s: %s", mt_strerror(rc), where);
+        } else if (rc && rc != MT_ENOTFOUND) {
+            efail(ev, rc, "reading %s: %s", c->ident, mt_strerror(rc));
+        }
+        mt_scan_close(sc);
+        if (ev->rc) break;
+        ev->samples += k;
+        if (ev->samples > ev->max_samples) {
+            efail(ev, MT_ELIMIT, "the query loads more than %llu samples (the limit)",
+                  (unsigned long long)ev->max_samples);
+            break;
+        }
+        if (!k) continue;
+        rser *r = &out[(*n)++];
+        r->l.n = c->nlabels;
+        r->l.kv = ar_alloc(&ev->a, 2 * c->nlabels * sizeof(char *));
+        r->t = ar_alloc(&ev->a, k * sizeof *r->t);
+        r->v = ar_alloc(&ev->a, k * sizeof *r->v);
+        if (oom(ev)) break;
+        memcpy(r->l.kv, c->kv, 2 * c->nlabels * sizeof(char *));
+        qsort(r->l.kv, c->nlabels, 2 * sizeof(char *), by_name);
+        memcpy(r->t, tbuf, k * sizeof *r->t);
+        memcpy(r->v, vbuf, k * sizeof *r->v);
+        r->n = k;
+    }
+    free(vbuf);
+    free(tbuf);
+    return ev->rc ? NULL : out;
+}
+
+/* The output series of a node: one per distinct label set (a second one at a step is an error). */
+typedef struct outset {
+    smap m;
+    ser *s;
+    size_t n, cap;
+} outset;
+
+static bool outset_init(evaluator *ev, outset *o, size_t cap)
+{
+    o->n = 0;
+    o->cap = cap ? cap : 1;
+    o->s = ar_zalloc(&ev->a, o->cap * sizeof *o->s);
+    return o->s && smap_init(&ev->a, &o->m, o->cap);
+}
+
+/* The series of o with labels l (created on first use); NULL on an error. */
+static ser *outset_get(evaluator *ev, outset *o, lset l)
+{
+    const char *sig = lset_sig(&ev->a, &l);
+    bool added;
+    size_t i = smap_put(&o->m, sig, o->n, &added);
+    if (!added) return &o->s[i];
+    if (o->n == o->cap) {
+        efail(ev, MT_EINVAL, "internal: output set full");
+        return NULL;
+    }
+    ser *s = &o->s[o->n++];
+    s->l = l;
+    s->sig = sig;
+    s->v = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+    s->ok = ar_zalloc(&ev->a, ev->nsteps);
+    if (oom(ev)) return NULL;
+    return s;
+}
+
+static void outset_set(evaluator *ev, ser *s, size_t k, double v)
+{
+    if (s->ok[k]) {
+        efail(ev, MT_EINVAL, "vector cannot contain metrics with the same labelset");
+        return;
+    }
+    s->ok[k] = 1;
+    s->v[k] = v;
+}
+
+static val eval(evaluator *ev, const node *n);
+
+static val vector_of(outset *o)
+{
+    return (val){.type = T_VECTOR, .s = o->s, .n = o->n};
+}
+
+/* Instant selector: the latest sample within the lookback at each step. */
+static val eval_selector(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    int64_t lb = MT_PROMQL_LOOKBACK_MS;
+    size_t nr;
+    rser *r = fetch(ev, n, ev->ts[0] - n->offset - lb, ev->ts[ev->nsteps - 1] - n->offset, &nr);
+    if (!r) return out;
+    out.s = new_series(ev, nr);
+    if (oom(ev)) return out;
+    out.n = nr;
+    for (size_t i = 0; i < nr; i++) {
+        ser *s = &out.s[i];
+        s->l = r[i].l;
+        size_t j = 0; /* the first sample after the step's reference time */
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            int64_t ref = ev->ts[k] - n->offset;
+            while (j < r[i].n && r[i].t[j] <= ref) j++;
+            if (j && r[i].t[j - 1] >= ref - lb) {
+                s->ok[k] = 1;
+                s->v[k] = r[i].v[j - 1];
+            }
+        }
+    }
+    return out;
+}
+
+/* ---- range functions ------------------------------------------------------------------------ */
+
+static double kahan_add(double v, double *sum, double *c)
+{
+    double t = *sum + v;
+    if (fabs(*sum) >= fabs(v))
+        *c += (*sum - t) + v;
+    else
+        *c += (v - t) + *sum;
+    *sum = t;
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    /* NaN sorts first, as Go's sort.Float64s */
+    if (isnan(x)) return isnan(y) ? 0 : -1;
+    if (isnan(y)) return 1;
+    return (x > y) - (x < y);
+}
+
+/* Prometheus' quantile over v (n values, sorted here in place). */
+static double quantile(double q, double *v, size_t n)
+{
+    if (!n || isnan(q)) return NAN;
+    if (q < 0) return -INFINITY;
+    if (q > 1) return INFINITY;
+    qsort(v, n, sizeof *v, cmp_double);
+    double rank = q * (double)(n - 1);
+    double lo = floor(rank);
+    if (lo < 0) lo = 0;
+    double hi = lo + 1 > (double)(n - 1) ? (double)(n - 1) : lo + 1;
+    double w = rank - floor(rank);
+    return v[(size_t)lo] * (1 - w) + v[(size_t)hi] * w;
+}
+
+/* Least squares over (t - intercept_t seconds, v): slope and intercept, as linearRegression. */
+static void linear_regression(const int64_t *t, const double *v, size_t n, int64_t icept,
+                              double *slope, double *intercept)
+{
+    double sx = 0, cx = 0, sy = 0, cy = 0, sxy = 0, cxy = 0, sx2 = 0, cx2 = 0;
+    bool const_y = true;
+    for (size_t i = 0; i < n; i++) {
+        if (const_y && i > 0 && v[i] != v[0]) const_y = false;
+        double x = (double)(t[i] - icept) / 1e3;
+        kahan_add(x, &sx, &cx);
+        kahan_add(v[i], &sy, &cy);
+        kahan_add(x * v[i], &sxy, &cxy);
+        kahan_add(x * x, &sx2, &cx2);
+    }
+    if (const_y) {
+        if (isinf(v[0])) {
+            *slope = *intercept = NAN;
+        } else {
+            *slope = 0;
+            *intercept = v[0];
+        }
+        return;
+    }
+    double fn = (double)n;
+    sx += cx, sy += cy, sxy += cxy, sx2 += cx2;
+    double cov = sxy - sx * sy / fn, var = sx2 - sx * sx / fn;
+    *slope = cov / var;
+    *intercept = sy / fn - *slope * sx / fn;
+}
+
+/*
+ * f over the samples t[0..n) of a window (range_start, range_end] (ms);
+ * param is the scalar argument at this step. Returns false for no value.
+ */
+static bool range_fn(fkind f, const int64_t *t, const double *v, size_t n, int64_t range_start,
+                     int64_t range_end, int64_t range, double param, int64_t step_t, double *out,
+                     double *scratch)
+{
+    if (!n) return false;
+    switch (f) {
+    case F_RATE:
+    case F_INCREASE:
+    case F_DELTA: {
+        if (n < 2) return false;
+        bool counter = f != F_DELTA;
+        double result = v[n - 1] - v[0];
+        if (counter)
+            for (size_t i = 1; i < n; i++)
+                if (v[i] < v[i - 1]) result += v[i - 1];
+        double to_start = (double)(t[0] - range_start) / 1000;
+        double to_end = (double)(range_end - t[n - 1]) / 1000;
+        double sampled = (double)(t[n - 1] - t[0]) / 1000;
+        double avg = sampled / (double)(n - 1);
+        if (counter && result > 0 && v[0] >= 0) {
+            double to_zero = sampled * (v[0] / result);
+            if (to_zero < to_start) to_start = to_zero;
+        }
+        double threshold = avg * 1.1, interval = sampled;
+        interval += to_start < threshold ? to_start : avg / 2;
+        interval += to_end < threshold ? to_end : avg / 2;
+        result = result * (interval / sampled);
+        if (f == F_RATE) result /= (double)range / 1000;
+        *out = result;
+        return true;
+    }
+    case F_IRATE:
+    case F_IDELTA: {
+        if (n < 2) return false;
+        double last = v[n - 1], prev = v[n - 2];
+        double r = f == F_IRATE && last < prev ? last : last - prev;
+        int64_t dt = t[n - 1] - t[n - 2];
+        if (dt == 0) return false;
+        if (f == F_IRATE) r /= (double)dt / 1000;
+        *out = r;
+        return true;
+    }
+    case F_DERIV:
+    case F_PREDICT_LINEAR: {
+        if (n < 2) return false;
+        double slope, icept;
+        linear_regression(t, v, n, f == F_DERIV ? t[0] : step_t, &slope, &icept);
+        *out = f == F_DERIV ? slope : slope * param + icept;
+        return true;
+    }
+    case F_RESETS:
+    case F_CHANGES: {
+        double c = 0;
+        for (size_t i = 1; i < n; i++)
+            if (f == F_RESETS ? v[i] < v[i - 1]
+                              : !(v[i] == v[i - 1] || (isnan(v[i]) && isnan(v[i - 1]))))
+                c++;
+        *out = c;
+        return true;
+    }
+    case F_AVG_OT: {
+        double mean = 0, c = 0, count = 0;
+        for (size_t i = 0; i < n; i++) {
+            count++;
+            if (isinf(mean)) {
+                if (isinf(v[i]) && (mean > 0) == (v[i] > 0)) continue;
+                if (!isinf(v[i]) && !isnan(v[i])) continue;
+            }
+            kahan_add(v[i] / count - mean / count, &mean, &c);
+        }
+        *out = isinf(mean) ? mean : mean + c;
+        return true;
+    }
+    case F_SUM_OT: {
+        double s = 0, c = 0;
+        for (size_t i = 0; i < n; i++) kahan_add(v[i], &s, &c);
+        *out = isinf(s) ? s : s + c;
+        return true;
+    }
+    case F_MIN_OT:
+    case F_MAX_OT: {
+        double m = v[0];
+        for (size_t i = 0; i < n; i++)
+            if ((f == F_MIN_OT ? v[i] < m : v[i] > m) || isnan(m)) m = v[i];
+        *out = m;
+        return true;
+    }
+    case F_COUNT_OT: *out = (double)n; return true;
+    case F_LAST_OT: *out = v[n - 1]; return true;
+    case F_PRESENT_OT: *out = 1; return true;
+    case F_STDDEV_OT:
+    case F_STDVAR_OT: {
+        double count = 0, mean = 0, cm = 0, aux = 0, ca = 0;
+        for (size_t i = 0; i < n; i++) {
+            count++;
+            double delta = v[i] - (mean + cm);
+            kahan_add(delta / count, &mean, &cm);
+            kahan_add(delta * (v[i] - (mean + cm)), &aux, &ca);
+        }
+        double var = (aux + ca) / count;
+        *out = f == F_STDDEV_OT ? sqrt(var) : var;
+        return true;
+    }
+    case F_QUANTILE_OT:
+        memcpy(scratch, v, n * sizeof *v);
+        *out = quantile(param, scratch, n);
+        return true;
+    default: return false;
+    }
+}
+
+/* The scalar argument k of a call at every step (NULL when absent). */
+static double *scalar_arg(evaluator *ev, const node *n, size_t k)
+{
+    if (k >= n->nargs) return NULL;
+    val v = eval(ev, n->args[k]);
+    return ev->rc ? NULL : v.sc;
+}
+
+static val eval_range_call(evaluator *ev, const node *n, fkind f)
+{
+    val out = {.type = T_VECTOR};
+    size_t mi = f == F_QUANTILE_OT ? 1 : 0;
+    const node *ms = n->args[mi];
+    double *param = scalar_arg(ev, n, f == F_QUANTILE_OT ? 0 : 1);
+    if (ev->rc) return out;
+    size_t nr;
+    rser *r =
+        fetch(ev, ms, ev->ts[0] - ms->offset - ms->range, ev->ts[ev->nsteps - 1] - ms->offset, &nr);
+    if (!r) return out;
+    outset o;
+    if (!outset_init(ev, &o, nr)) return oom(ev), out;
+    size_t most = 0;
+    for (size_t i = 0; i < nr; i++) most = r[i].n > most ? r[i].n : most;
+    double *scratch = f == F_QUANTILE_OT ? malloc((most ? most : 1) * sizeof *scratch) : NULL;
+    if (f == F_QUANTILE_OT && !scratch) return efail(ev, -ENOMEM, "out of memory"), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+            while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < r[i].n && r[i].t[hi] <= end) hi++;
+            double v;
+            if (!range_fn(f, r[i].t + lo, r[i].v + lo, hi - lo, start, end, ms->range,
+                          param ? param[k] : 0, ev->ts[k], &v, scratch))
+                continue;
+            if (!s) {
+                lset l =
+                    f == F_LAST_OT ? r[i].l : lset_filter(&ev->a, &r[i].l, true, NULL, 0, false);
+                if (!(s = outset_get(ev, &o, l))) break;
+            }
+            outset_set(ev, s, k, v);
+        }
+    }
+    free(scratch);
+    return vector_of(&o);
+}
+
+static double round_to(double v, double to)
+{
+    double inv = 1.0 / to;
+    return floor(v * inv + 0.5) / inv;
+}
+
+static val eval_call(evaluator *ev, const node *n)
+{
+    const func *f = &funcs[n->fn];
+    val out = {.type = f->ret};
+    if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX))
+        return eval_range_call(ev, n, f->kind);
+    if (f->kind == F_TIME || f->kind == F_SCALAR) {
+        out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        val a = f->kind == F_SCALAR ? eval(ev, n->args[0]) : (val){0};
+        if (ev->rc) return out;
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            if (f->kind == F_TIME) {
+                out.sc[k] = (double)ev->ts[k] / 1000;
+                continue;
+            }
+            size_t found = 0;
+            double v = NAN;
+            for (size_t i = 0; i < a.n; i++)
+                if (a.s[i].ok[k]) found++, v = a.s[i].v[k];
+            out.sc[k] = found == 1 ? v : NAN;
+        }
+        return out;
+    }
+    if (f->kind == F_VECTOR) {
+        val a = eval(ev, n->args[0]);
+        if (ev->rc) return out;
+        out.s = new_series(ev, 1);
+        if (oom(ev)) return out;
+        out.n = 1;
+        out.s[0].l = (lset){0, NULL};
+        for (size_t k = 0; k < ev->nsteps; k++) out.s[0].ok[k] = 1, out.s[0].v[k] = a.sc[k];
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    double *p1 = scalar_arg(ev, n, 1), *p2 = scalar_arg(ev, n, 2);
+    if (ev->rc) return out;
+    outset o;
+    if (!outset_init(ev, &o, a.n)) return oom(ev), out;
+    for (size_t i = 0; i < a.n && !ev->rc; i++) {
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            if (!a.s[i].ok[k]) continue;
+            double x = a.s[i].v[k], y;
+            switch (f->kind) {
+            case F_ABS: y = fabs(x); break;
+            case F_CEIL: y = ceil(x); break;
+            case F_FLOOR: y = floor(x); break;
+            case F_ROUND: y = round_to(x, p1 ? p1[k] : 1); break;
+            case F_SQRT: y = sqrt(x); break;
+            case F_LN: y = log(x); break;
+            case F_LOG2: y = log2(x); break;
+            case F_LOG10: y = log10(x); break;
+            case F_EXP: y = exp(x); break;
+            case F_SGN: y = x > 0 ? 1 : x < 0 ? -1 : x; break;
+            case F_CLAMP_MIN: y = fmax(p1[k], x); break;
+            case F_CLAMP_MAX: y = fmin(p1[k], x); break;
+            case F_CLAMP:
+                if (p2[k] < p1[k]) continue; /* max < min: no result */
+                y = fmax(p1[k], fmin(p2[k], x));
+                break;
+            default: y = NAN; break;
+            }
+            if (f->kind == F_CLAMP_MIN || f->kind == F_CLAMP_MAX || f->kind == F_CLAMP) {
+                /* Go's math.Max/Min: NaN in, NaN out */
+                if (isnan(x) || isnan(p1[k]) || (f->kind == F_CLAMP && isnan(p2[k]))) y = NAN;
+            }
+            if (!s &&
+                !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, y);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* ---- aggregations -----------------------------------------------------------------------------
+ */
+
+typedef struct ranked {
+    double v;
+    size_t i;
+} ranked;
+
+static int by_top(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b; /* larger first, NaN last; ties by index */
+    if (isnan(x->v) != isnan(y->v)) return isnan(x->v) ? 1 : -1;
+    if (x->v != y->v && !isnan(x->v)) return x->v > y->v ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static int by_bottom(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b; /* smaller first, NaN last */
+    if (isnan(x->v) != isnan(y->v)) return isnan(x->v) ? 1 : -1;
+    if (x->v != y->v && !isnan(x->v)) return x->v < y->v ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static val eval_agg(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    val a = eval(ev, n->args[0]);
+    double *param = n->nargs > 1 ? eval(ev, n->args[1]).sc : NULL;
+    if (ev->rc) return out;
+    /* groups: computed once, labels do not change between steps */
+    size_t *gid = ar_alloc(&ev->a, (a.n + 1) * sizeof *gid);
+    lset *glab = ar_alloc(&ev->a, (a.n + 1) * sizeof *glab);
+    size_t *members = ar_alloc(&ev->a, (a.n + 1) * sizeof *members); /* series by group */
+    size_t *first =
+        ar_zalloc(&ev->a, (a.n + 2) * sizeof *first); /* group g: [first[g], first[g+1]) */
+    ranked *rk = ar_alloc(&ev->a, (a.n + 1) * sizeof *rk);
+    double *vals = ar_alloc(&ev->a, (a.n + 1) * sizeof *vals);
+    smap m;
+    if (!gid || !glab || !members || !first || !rk || !vals || !smap_init(&ev->a, &m, a.n))
+        return oom(ev), out;
+    size_t ng = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        /* by (...) keeps those labels, no clause is by (), without (...) drops those and the name
+         */
+        lset g = !n->ignoring ? lset_filter(&ev->a, &a.s[i].l, false, n->labels, n->nlabels, true)
+                              : lset_filter(&ev->a, &a.s[i].l, true, n->labels, n->nlabels, false);
+        if (oom(ev)) return out;
+        bool added;
+        gid[i] = smap_put(&m, lset_sig(&ev->a, &g), ng, &added);
+        if (added) glab[ng++] = g;
+    }
+    for (size_t i = 0; i < a.n; i++) first[gid[i] + 2]++;
+    for (size_t g = 0; g < ng; g++) first[g + 2] += first[g + 1];
+    for (size_t i = 0; i < a.n; i++) members[first[gid[i] + 1]++] = i;
+    /* now group g's members are members[first[g] .. first[g + 1]) */
+    bool top = n->agg == A_TOPK || n->agg == A_BOTTOMK;
+    outset o;
+    if (!outset_init(ev, &o, top ? a.n : ng)) return oom(ev), out;
+    ser **gs = ar_zalloc(&ev->a, (ng + 1) * sizeof *gs);
+    if (!gs) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t g = 0; g < ng && !ev->rc; g++) {
+            size_t cnt = 0;
+            double acc = 0, mean = 0;
+            for (size_t j = first[g]; j < first[g + 1]; j++) {
+                const ser *s = &a.s[members[j]];
+                if (!s->ok[k]) continue;
+                double v = s->v[k];
+                cnt++;
+                switch (n->agg) {
+                case A_SUM: acc += v; break;
+                case A_COUNT: break;
+                case A_MIN:
+                    if (cnt == 1 || acc > v || isnan(acc)) acc = v;
+                    break;
+                case A_MAX:
+                    if (cnt == 1 || acc < v || isnan(acc)) acc = v;
+                    break;
+                case A_AVG:
+                    if (cnt == 1) {
+                        mean = v;
+                        break;
+                    }
+                    if (isinf(mean)) {
+                        if (isinf(v) && (mean > 0) == (v > 0)) break;
+                        if (!isinf(v) && !isnan(v)) break;
+                    }
+                    mean += v / (double)cnt - mean / (double)cnt;
+                    break;
+                case A_STDDEV:
+                case A_STDVAR: {
+                    if (cnt == 1) {
+                        mean = v;
+                        acc = 0;
+                        break;
+                    }
+                    double delta = v - mean;
+                    mean += delta / (double)cnt;
+                    acc += delta * (v - mean);
+                    break;
+                }
+                case A_QUANTILE: vals[cnt - 1] = v; break;
+                case A_TOPK:
+                case A_BOTTOMK: rk[cnt - 1] = (ranked){v, members[j]}; break;
+                }
+            }
+            if (!cnt) continue;
+            if (top) {
+                double pk = param[k];
+                if (!(pk < 9.2e18 && pk > -9.2e18) && !isnan(pk)) {
+                    efail(ev, MT_EINVAL, "Scalar value %g overflows int64", pk);
+                    break;
+                }
+                if (isnan(pk) || pk < 1) continue;
+                size_t kk = pk > (double)cnt ? cnt : (size_t)pk;
+                qsort(rk, cnt, sizeof *rk, n->agg == A_TOPK ? by_top : by_bottom);
+                for (size_t j = 0; j < kk && !ev->rc; j++) {
+                    ser *s = outset_get(ev, &o, a.s[rk[j].i].l);
+                    if (s) outset_set(ev, s, k, rk[j].v);
+                }
+                continue;
+            }
+            double r = n->agg == A_SUM || n->agg == A_MIN || n->agg == A_MAX ? acc
+                       : n->agg == A_COUNT                                   ? (double)cnt
+                       : n->agg == A_AVG                                     ? mean
+                       : n->agg == A_STDVAR                                  ? acc / (double)cnt
+                       : n->agg == A_STDDEV ? sqrt(acc / (double)cnt)
+                                            : quantile(param[k], vals, cnt);
+            if (!gs[g] && !(gs[g] = outset_get(ev, &o, glab[g]))) break;
+            outset_set(ev, gs[g], k, r);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* ---- binary operators ------------------------------------------------------------------------ */
+
+/* lhs op rhs: the value, and whether a comparison holds (*keep). */
+static double binop_apply(binop op, double l, double r, bool *keep)
+{
+    *keep = true;
+    switch (op) {
+    case B_ADD: return l + r;
+    case B_SUB: return l - r;
+    case B_MUL: return l * r;
+    case B_DIV: return l / r;
+    case B_MOD: return fmod(l, r);
+    case B_POW: return pow(l, r);
+    case B_EQ: *keep = l == r; return l;
+    case B_NE: *keep = l != r; return l;
+    case B_GT: *keep = l > r; return l;
+    case B_LT: *keep = l < r; return l;
+    case B_GE: *keep = l >= r; return l;
+    case B_LE: *keep = l <= r; return l;
+    default: return NAN;
+    }
+}
+
+/* The matching signature of l for n's on()/ignoring(). */
+static const char *match_sig(evaluator *ev, const node *n, const lset *l)
+{
+    lset s = n->on ? lset_filter(&ev->a, l, false, n->labels, n->nlabels, true)
+                   : lset_filter(&ev->a, l, true, n->labels, n->nlabels, false);
+    return lset_sig(&ev->a, &s);
+}
+
+static val eval_setop(evaluator *ev, const node *n, val l, val r)
+{
+    val out = {.type = T_VECTOR};
+    smap m;
+    size_t *lg = ar_alloc(&ev->a, (l.n + 1) * sizeof *lg),
+           *rg = ar_alloc(&ev->a, (r.n + 1) * sizeof *rg);
+    if (!lg || !rg || !smap_init(&ev->a, &m, l.n + r.n)) return oom(ev), out;
+    size_t ng = 0;
+    bool added;
+    for (size_t i = 0; i < l.n; i++) {
+        lg[i] = smap_put(&m, match_sig(ev, n, &l.s[i].l), ng, &added);
+        ng += added;
+    }
+    for (size_t i = 0; i < r.n; i++) {
+        rg[i] = smap_put(&m, match_sig(ev, n, &r.s[i].l), ng, &added);
+        ng += added;
+    }
+    unsigned char *mark = ar_alloc(&ev->a, ng + 1);
+    outset o;
+    if (!mark || !outset_init(ev, &o, l.n + r.n)) return oom(ev), out;
+    ser **ls = ar_zalloc(&ev->a, (l.n + 1) * sizeof *ls),
+        **rs = ar_zalloc(&ev->a, (r.n + 1) * sizeof *rs);
+    if (!ls || !rs) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        memset(mark, 0, ng + 1);
+        const val *marker = n->op == B_OR ? &l : &r;
+        const size_t *mg = n->op == B_OR ? lg : rg;
+        for (size_t i = 0; i < marker->n; i++)
+            if (marker->s[i].ok[k]) mark[mg[i]] = 1;
+        for (size_t i = 0; i < l.n && !ev->rc; i++) {
+            if (!l.s[i].ok[k]) continue;
+            if (n->op == B_AND && !mark[lg[i]]) continue;
+            if (n->op == B_UNLESS && mark[lg[i]]) continue;
+            if (!ls[i] && !(ls[i] = outset_get(ev, &o, l.s[i].l))) break;
+            outset_set(ev, ls[i], k, l.s[i].v[k]);
+        }
+        for (size_t i = 0; n->op == B_OR && i < r.n && !ev->rc; i++) {
+            if (!r.s[i].ok[k] || mark[rg[i]]) continue;
+            if (!rs[i] && !(rs[i] = outset_get(ev, &o, r.s[i].l))) break;
+            outset_set(ev, rs[i], k, r.s[i].v[k]);
+        }
+    }
+    return vector_of(&o);
+}
+
+static val eval_binary(evaluator *ev, const node *n)
+{
+    val out = {.type = n->type};
+    val l = eval(ev, n->args[0]);
+    if (ev->rc) return out;
+    val r = eval(ev, n->args[1]);
+    if (ev->rc) return out;
+    bool keep;
+    if (l.type == T_SCALAR && r.type == T_SCALAR) {
+        out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            double v = binop_apply(n->op, l.sc[k], r.sc[k], &keep);
+            out.sc[k] = is_comparison(n->op) ? (keep ? 1 : 0) : v;
+        }
+        return out;
+    }
+    if (is_set(n->op)) return eval_setop(ev, n, l, r);
+    bool drop = !is_comparison(n->op) || n->ret_bool;
+    if (l.type == T_SCALAR || r.type == T_SCALAR) {
+        bool swap = l.type == T_SCALAR;
+        const val *vec = swap ? &r : &l;
+        const double *sc = swap ? l.sc : r.sc;
+        outset o;
+        if (!outset_init(ev, &o, vec->n)) return oom(ev), out;
+        for (size_t i = 0; i < vec->n && !ev->rc; i++) {
+            ser *s = NULL;
+            for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+                if (!vec->s[i].ok[k]) continue;
+                double lv = swap ? sc[k] : vec->s[i].v[k], rv = swap ? vec->s[i].v[k] : sc[k];
+                double v = binop_apply(n->op, lv, rv, &keep);
+                if (is_comparison(n->op) && swap) v = rv;
+                if (n->ret_bool) v = keep ? 1 : 0, keep = true;
+                if (!keep) continue;
+                if (!s) {
+                    lset lab = drop ? lset_filter(&ev->a, &vec->s[i].l, true, NULL, 0, false)
+                                    : vec->s[i].l;
+                    if (!(s = outset_get(ev, &o, lab))) break;
+                }
+                outset_set(ev, s, k, v);
+            }
+        }
+        return vector_of(&o);
+    }
+    /* vector op vector, one-to-one */
+    smap m;
+    size_t *lg = ar_alloc(&ev->a, (l.n + 1) * sizeof *lg),
+           *rg = ar_alloc(&ev->a, (r.n + 1) * sizeof *rg);
+    const char **rsig = ar_alloc(&ev->a, (r.n + 1) * sizeof *rsig);
+    if (!lg || !rg || !rsig || !smap_init(&ev->a, &m, l.n + r.n)) return oom(ev), out;
+    size_t ng = 0;
+    bool added;
+    for (size_t i = 0; i < r.n; i++) {
+        rsig[i] = match_sig(ev, n, &r.s[i].l);
+        rg[i] = smap_put(&m, rsig[i], ng, &added);
+        ng += added;
+    }
+    size_t nrg = ng;
+    for (size_t i = 0; i < l.n; i++) {
+        lg[i] = smap_put(&m, match_sig(ev, n, &l.s[i].l), ng, &added);
+        ng += added;
+    }
+    size_t *at = ar_alloc(&ev->a, (nrg + 1) * sizeof *at);
+    unsigned char *used = ar_alloc(&ev->a, nrg + 1);
+    ser **ls = ar_zalloc(&ev->a, (l.n + 1) * sizeof *ls);
+    outset o;
+    if (!at || !used || !ls || !outset_init(ev, &o, l.n)) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t g = 0; g < nrg; g++) at[g] = SIZE_MAX;
+        memset(used, 0, nrg + 1);
+        for (size_t i = 0; i < r.n; i++) {
+            if (!r.s[i].ok[k]) continue;
+            if (at[rg[i]] != SIZE_MAX) {
+                efail(ev, MT_EINVAL,
+                      "found duplicate series for the match group on the right hand-side of the "
+                      "operation: many-to-many matching not allowed: matching labels must be "
+                      "unique on one side");
+                break;
+            }
+            at[rg[i]] = i;
+        }
+        for (size_t i = 0; i < l.n && !ev->rc; i++) {
+            if (!l.s[i].ok[k] || lg[i] >= nrg || at[lg[i]] == SIZE_MAX) continue;
+            if (used[lg[i]]) {
+                efail(ev, MT_EINVAL,
+                      "multiple matches for labels: many-to-one matching must be explicit "
+                      "(group_left/group_right), which Metron does not support yet");
+                break;
+            }
+            used[lg[i]] = 1;
+            double v = binop_apply(n->op, l.s[i].v[k], r.s[at[lg[i]]].v[k], &keep);
+            if (n->ret_bool) v = keep ? 1 : 0, keep = true;
+            if (!keep) continue;
+            if (!ls[i]) {
+                lset lab = n->on
+                               ? lset_filter(&ev->a, &l.s[i].l, false, n->labels, n->nlabels, true)
+                               : lset_filter(&ev->a, &l.s[i].l, drop, n->labels, n->nlabels, false);
+                if (!(ls[i] = outset_get(ev, &o, lab))) break;
+            }
+            outset_set(ev, ls[i], k, v);
+        }
+    }
+    return vector_of(&o);
+}
+
+static val eval(evaluator *ev, const node *n)
+{
+    val out = {.type = n->type};
+    if (ev->rc) return out;
+    switch (n->kind) {
+    case N_NUM:
+        out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        for (size_t k = 0; k < ev->nsteps; k++) out.sc[k] = n->num;
+        return out;
+    case N_STR: out.str = n->str; return out;
+    case N_SEL:
+        if (n->range) {
+            /* an instant query's range selector: the raw samples */
+            int64_t end = ev->ts[0] - n->offset;
+            out.raw = fetch(ev, n, end - n->range, end, &out.n);
+            return out;
+        }
+        return eval_selector(ev, n);
+    case N_CALL: return eval_call(ev, n);
+    case N_AGG: return eval_agg(ev, n);
+    case N_BIN: return eval_binary(ev, n);
+    case N_NEG: {
+        val a = eval(ev, n->args[0]);
+        if (ev->rc) return out;
+        if (a.type == T_SCALAR) {
+            for (size_t k = 0; k < ev->nsteps; k++) a.sc[k] = -a.sc[k];
+            return a;
+        }
+        outset o;
+        if (!outset_init(ev, &o, a.n)) return oom(ev), out;
+        for (size_t i = 0; i < a.n && !ev->rc; i++) {
+            ser *s = NULL;
+            for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+                if (!a.s[i].ok[k]) continue;
+                if (!s &&
+                    !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
+                    break;
+                outset_set(ev, s, k, -a.s[i].v[k]);
+            }
+        }
+        return vector_of(&o);
+    }
+    }
+    return out;
+}
+
+/* ---- answers ------------------------------------------------------------------------------------
+ */
+
+static int cmp_lset(const lset *a, const lset *b)
+{
+    for (size_t i = 0; i < a->n && i < b->n; i++) {
+        int r = strcmp(a->kv[2 * i], b->kv[2 * i]);
+        if (!r) r = strcmp(a->kv[2 * i + 1], b->kv[2 * i + 1]);
+        if (r) return r;
+    }
+    return (a->n > b->n) - (a->n < b->n);
+}
+
+static int by_ser(const void *a, const void *b)
+{
+    return cmp_lset(&((const ser *)a)->l, &((const ser *)b)->l);
+}
+
+static int by_rser(const void *a, const void *b)
+{
+    return cmp_lset(&((const rser *)a)->l, &((const rser *)b)->l);
+}
+
+static void put_metric(sbuf *b, const lset *l)
+{
+    sb_puts(b, "{\"metric\":{");
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) sb_puts(b, ",");
+        sb_json(b, l->kv[2 * i]);
+        sb_puts(b, ":");
+        sb_json(b, l->kv[2 * i + 1]);
+    }
+    sb_puts(b, "}");
+}
+
+/* [t,"v"]: t in seconds with the ms as decimals, v as Prometheus spells it. */
+static void put_point(sbuf *b, int64_t t, double v)
+{
+    int64_t s = floor_div(t, 1000), ms = t - s * 1000;
+    if (ms) {
+        char frac[8];
+        snprintf(frac, sizeof frac, "%03lld", (long long)ms);
+        size_t fl = strlen(frac);
+        while (fl && frac[fl - 1] == '0') frac[--fl] = '\0';
+        sb_printf(b, "[%lld.%s,\"", (long long)s, frac);
+    } else {
+        sb_printf(b, "[%lld,\"", (long long)s);
+    }
+    char num[40];
+    if (isnan(v))
+        sb_puts(b, "NaN");
+    else if (isinf(v))
+        sb_puts(b, v > 0 ? "+Inf" : "-Inf");
+    else
+        sb_put(b, num, mt_format_double(v, num, sizeof num));
+    sb_puts(b, "\"]");
+}
+
+/* Write the answer of r (a range query: always a matrix). */
+static void write_result(evaluator *ev, val *r, bool range, sbuf *b)
+{
+    const char *type = range                 ? "matrix"
+                       : r->type == T_SCALAR ? "scalar"
+                       : r->type == T_STRING ? "string"
+                       : r->type == T_MATRIX ? "matrix"
+                                             : "vector";
+    sb_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":", type);
+    if (r->type == T_STRING) {
+        put_point(b, ev->ts[0], 0); /* replaced below: a string's value is the string */
+        b->len -= 4;                /* drop `"0"]` */
+        b->p[b->len] = '\0';
+        sb_json(b, r->str);
+        sb_puts(b, "]}}");
+        return;
+    }
+    if (r->type == T_SCALAR && !range) {
+        put_point(b, ev->ts[0], r->sc[0]);
+        sb_puts(b, "}}");
+        return;
+    }
+    sb_puts(b, "[");
+    if (r->type == T_SCALAR) {
+        sb_puts(b, "{\"metric\":{},\"values\":[");
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            if (k) sb_puts(b, ",");
+            put_point(b, ev->ts[k], r->sc[k]);
+        }
+        sb_puts(b, "]}]}}");
+        return;
+    }
+    if (r->type == T_MATRIX) {
+        if (r->n) qsort(r->raw, r->n, sizeof *r->raw, by_rser);
+        for (size_t i = 0; i < r->n; i++) {
+            if (i) sb_puts(b, ",");
+            put_metric(b, &r->raw[i].l);
+            sb_puts(b, ",\"values\":[");
+            for (size_t j = 0; j < r->raw[i].n; j++) {
+                if (j) sb_puts(b, ",");
+                put_point(b, r->raw[i].t[j], r->raw[i].v[j]);
+            }
+            sb_puts(b, "]}");
+        }
+        sb_puts(b, "]}}");
+        return;
+    }
+    if (r->n) qsort(r->s, r->n, sizeof *r->s, by_ser);
+    bool first = true;
+    for (size_t i = 0; i < r->n; i++) {
+        const ser *s = &r->s[i];
+        if (!range) {
+            if (!s->ok[0]) continue;
+            sb_puts(b, first ? "" : ",");
+            first = false;
+            put_metric(b, &s->l);
+            sb_puts(b, ",\"value\":");
+            put_point(b, ev->ts[0], s->v[0]);
+            sb_puts(b, "}");
+            continue;
+        }
+        bool any = false;
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            if (!s->ok[k]) continue;
+            if (!any) {
+                sb_puts(b, first ? "" : ",");
+                first = false;
+                put_metric(b, &s->l);
+                sb_puts(b, ",\"values\":[");
+            } else {
+                sb_puts(b, ",");
+            }
+            any = true;
+            put_point(b, ev->ts[k], s->v[k]);
+        }
+        if (any) sb_puts(b, "]}");
+    }
+    sb_puts(b, "]}}");
+}
+
+int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, void *ud, char *err,
+                    size_t errcap)
+{
+    if (err && errcap) err[0] = '\0';
+    bool range = spec->step > 0;
+    if (spec->end < spec->start) {
+        snprintf(err, errcap, "end timestamp must not be before start time");
+        return MT_EINVAL;
+    }
+    if (range && (spec->end - spec->start) / spec->step >= MT_PROMQL_MAX_STEPS) {
+        snprintf(err, errcap,
+                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+                 "query resolution (?step=XX)");
+        return MT_EINVAL;
+    }
+    if (!range && spec->start != spec->end) {
+        snprintf(err, errcap, "an instant query has start == end");
+        return MT_EINVAL;
+    }
+    evaluator ev = {.e = e, .spec = spec, .err = err, .errcap = errcap};
+    ev.max_samples = spec->max_samples ? spec->max_samples : DEFAULT_MAX_SAMPLES;
+    ev.max_series = spec->max_series ? spec->max_series : DEFAULT_MAX_SERIES;
+    node *root = parse(&ev.a, spec->expr, err, errcap);
+    sbuf b = {0};
+    int rc = MT_OK;
+    if (!root) {
+        rc = ev.a.oom ? -ENOMEM : MT_EPARSE;
+        goto out;
+    }
+    if (range && root->type != T_SCALAR && root->type != T_VECTOR) {
+        snprintf(err, errcap,
+                 "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+                 type_names[root->type]);
+        rc = MT_EINVAL;
+        goto out;
+    }
+    ev.nsteps = range ? (size_t)((spec->end - spec->start) / spec->step) + 1 : 1;
+    ev.ts = ar_alloc(&ev.a, ev.nsteps * sizeof *ev.ts);
+    if (!ev.ts) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < ev.nsteps; k++)
+        ev.ts[k] = spec->start + (int64_t)k * (range ? spec->step : 0);
+    val r = eval(&ev, root);
+    if ((rc = ev.rc)) goto out;
+    if (r.type == T_VECTOR && r.n > ev.max_series) {
+        snprintf(err, errcap, "the result has more than %zu series (the limit)", ev.max_series);
+        rc = MT_ELIMIT;
+        goto out;
+    }
+    write_result(&ev, &r, range, &b);
+    if (b.oom) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = fn(ud, b.p, b.len);
+out:
+    if (rc && err && errcap && !err[0]) snprintf(err, errcap, "%s", mt_strerror(rc));
+    free(b.p);
+    mt_fed_catalog_free(ev.cat, ev.ncat);
+    ar_free(&ev.a);
+    return rc;
+}
+
+/* ---- listings
+ * ------------------------------------------------------------------------------------ */
+
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether series id has a sample in [start, end] (ms). */
+static int has_sample(mt_engine *e, uint32_t id, int64_t start, int64_t end, bool *yes)
+{
+    *yes = false;
+    if (start == INT64_MIN && end == INT64_MAX) return *yes = true, MT_OK;
+    int64_t from = ms_to_ns(start), to = end == INT64_MAX ? INT64_MAX : ms_to_ns(end + 1);
+    if (from >= to) return MT_OK;
+    mt_scan *s;
+    int rc = mt_scan_open(e, id, from, to, &s);
+    if (rc == MT_ENOTFOUND) return MT_OK;
+    if (rc) return rc;
+    mt_points p;
+    rc = mt_scan_next(s, &p);
+    *yes = rc == MT_OK;
+    mt_scan_close(s);
+    return rc == MT_OK || rc == MT_ENOTFOUND ? MT_OK : rc;
+}
+
+int mt_promql_list_write(mt_engine *e, mt_promql_list what, const char *label,
+                         const char *const *match, size_t nmatch, int64_t start, int64_t end,
+                         const char *tenant, mt_write_fn fn, void *ud, char *err, size_t errcap)
+{
+    if (err && errcap) err[0] = '\0';
+    if (what == MT_PROMQL_SERIES && !nmatch) {
+        snprintf(err, errcap, "no match[] parameter provided");
+        return MT_EINVAL;
+    }
+    if (start > end) {
+        snprintf(err, errcap, "end timestamp must not be before start time");
+        return MT_EINVAL;
+    }
+    int rc = MT_OK;
+    mt_psel *sels = calloc(nmatch ? nmatch : 1, sizeof *sels);
+    mt_fed_series *cat = NULL;
+    size_t ncat = 0, nout = 0, parsed = 0;
+    const char **out = NULL; /* label names or values; series idents */
+    const mt_fed_series **outs = NULL;
+    sbuf b = {0};
+    if (!sels) return -ENOMEM;
+    for (; parsed < nmatch; parsed++) {
+        char why[512];
+        if ((rc = mt_psel_parse(match[parsed], NULL, &sels[parsed], why, sizeof why))) {
+            mt_psel_free(&sels[parsed]);
+            snprintf(err, errcap, "invalid parameter \"match[]\": 1:1: parse error: %s", why);
+            goto out;
+        }
+    }
+    if ((rc = mt_fed_catalog(e, tenant, 0, &cat, &ncat, err, errcap))) goto out;
+    size_t cap = 16 + ncat * (what == MT_PROMQL_LABELS ? 8 : 1);
+    out = malloc(cap * sizeof *out);
+    outs = malloc((ncat + 1) * sizeof *outs);
+    if (!out || !outs) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ncat; i++) {
+        const mt_fed_series *c = &cat[i];
+        bool keep = !nmatch;
+        for (size_t j = 0; j < nmatch && !keep; j++) {
+            keep = true;
+            for (size_t m = 0; m < sels[j].nm && keep; m++) {
+                const char *v = "";
+                for (size_t k = 0; k < c->nlabels; k++)
+                    if (!strcmp(c->kv[2 * k], sels[j].m[m].key)) v = c->kv[2 * k + 1];
+                keep = mt_matcher_match(&sels[j].m[m], v);
+            }
+        }
+        if (!keep) continue;
+        bool yes;
+        if ((rc = has_sample(e, c->id, start, end, &yes))) goto out;
+        if (!yes) continue;
+        if (what == MT_PROMQL_SERIES) {
+            outs[nout++] = c;
+            continue;
+        }
+        for (size_t k = 0; k < c->nlabels; k++) {
+            const char *s = what == MT_PROMQL_LABELS       ? c->kv[2 * k]
+                            : !strcmp(c->kv[2 * k], label) ? c->kv[2 * k + 1]
+                                                           : NULL;
+            if (!s) continue;
+            if (nout == cap) {
+                const char **g = realloc(out, (cap *= 2) * sizeof *out);
+                if (!g) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                out = g;
+            }
+            out[nout++] = s;
+        }
+    }
+    sb_puts(&b, "{\"status\":\"success\",\"data\":[");
+    if (what == MT_PROMQL_SERIES) {
+        /* catalog order is by ident; Prometheus sorts by labels */
+        lset *ls = malloc((nout + 1) * sizeof *ls);
+        const char **kvs = malloc((nout + 1) * sizeof *kvs * 2 * 257);
+        if (!ls || !kvs) {
+            free(ls);
+            free(kvs);
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < nout; i++) {
+            ls[i].n = outs[i]->nlabels;
+            ls[i].kv = kvs + i * 2 * 257;
+            memcpy(ls[i].kv, outs[i]->kv, 2 * outs[i]->nlabels * sizeof(char *));
+            qsort(ls[i].kv, ls[i].n, 2 * sizeof(char *), by_name);
+        }
+        qsort(ls, nout, sizeof *ls, (int (*)(const void *, const void *))cmp_lset);
+        for (size_t i = 0; i < nout; i++) {
+            sb_puts(&b, i ? ",{" : "{");
+            for (size_t k = 0; k < ls[i].n; k++) {
+                if (k) sb_puts(&b, ",");
+                sb_json(&b, ls[i].kv[2 * k]);
+                sb_puts(&b, ":");
+                sb_json(&b, ls[i].kv[2 * k + 1]);
+            }
+            sb_puts(&b, "}");
+        }
+        free(ls);
+        free(kvs);
+    } else {
+        if (nout) qsort(out, nout, sizeof *out, by_str);
+        for (size_t i = 0, w = 0; i < nout; i++) {
+            if (i && !strcmp(out[i], out[i - 1])) continue;
+            sb_puts(&b, w++ ? "," : "");
+            sb_json(&b, out[i]);
+        }
+    }
+    sb_puts(&b, "]}");
+    rc = b.oom ? -ENOMEM : fn(ud, b.p, b.len);
+out:
+    if (rc && err && errcap && !err[0]) snprintf(err, errcap, "%s", mt_strerror(rc));
+    for (size_t j = 0; j < parsed; j++) mt_psel_free(&sels[j]);
+    free(sels);
+    free(out);
+    free(outs);
+    free(b.p);
+    mt_fed_catalog_free(cat, ncat);
+    return rc;
+}
+
+/* ---- API parameters
+ * --------------------------------------------------------------------------------- */
+
+int mt_promql_parse_time(const char *s, int64_t *ms)
+{
+    char *e;
+    double v = strtod(s, &e);
+    if (*s && e != s && !*e && isfinite(v)) {
+        if (v > 9.2e12 || v < -9.2e12) return MT_EPARSE; /* ±290,000 years: ms with room */
+        *ms = (int64_t)llround(v * 1000);
+        return MT_OK;
+    }
+    int64_t ns;
+    if (!mt_time_parse(s, mt_now_ns(), &ns)) return MT_EPARSE;
+    *ms = floor_div(ns, 1000000);
+    return MT_OK;
+}
+
+int mt_promql_parse_step(const char *s, int64_t *ms)
+{
+    char *e;
+    double v = strtod(s, &e);
+    if (*s && e != s && !*e) {
+        if (!(v > 0) || v > 9.2e12) return MT_EPARSE;
+        *ms = (int64_t)llround(v * 1000);
+        return *ms > 0 ? MT_OK : MT_EPARSE;
+    }
+    const char *p = s;
+    int64_t d;
+    if (!parse_duration_at(&p, &d) || *p || d <= 0) return MT_EPARSE;
+    *ms = d;
+    return MT_OK;
+}

@@ -1,0 +1,345 @@
+/*
+ * test_promql.c — query/mt_promql.h: the parser's precedence and refusals
+ * (a bad_data that names the construct), and the evaluator on an engine of
+ * its own against values worked out by hand from Prometheus' definitions:
+ * the lookback's inclusive edge, inclusive ranges, rate/increase
+ * extrapolation with a counter reset, step alignment, by/without, bool,
+ * one-to-one matching and its many-to-many error, the reader's tenant.
+ */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_promql.h"
+#include "test_util.h"
+
+#define T0S 1735689600LL /* 2025-01-01T00:00:00Z, seconds */
+#define T0  (T0S * 1000) /* ms */
+
+static char dir[256];
+static mt_engine *eng;
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb, (void)flag, (void)f;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/metron-promql-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    mt_engine_options o = mt_engine_options_default();
+    o.dir = dir;
+    o.auto_seal = false;
+    cr_assert_eq(mt_engine_open(&o, &eng), MT_OK);
+}
+
+static void teardown(void)
+{
+    mt_engine_close(eng);
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One float point of measurement m, tags "k=v" (key order, NULL-ended), field f, at ms. */
+static void put(const char *m, const char *const *tags, const char *f, int64_t ms, double v)
+{
+    mt_name tk[8], tv[8];
+    size_t n = 0;
+    for (; tags && tags[n]; n++) {
+        const char *eq = strchr(tags[n], '=');
+        tk[n] = (mt_name){tags[n], (size_t)(eq - tags[n])};
+        tv[n] = (mt_name){eq + 1, strlen(eq + 1)};
+    }
+    char key[1024];
+    size_t kl =
+        mt_series_key(key, sizeof key, (mt_name){m, strlen(m)}, tk, tv, n, (mt_name){f, strlen(f)});
+    cr_assert_gt(kl, 0);
+    mt_batch *b = mt_batch_new();
+    cr_assert_eq(mt_batch_add(b, key, kl, ms * 1000000, MT_VT_FLOAT, (mt_val){.f = v}, NULL),
+                 MT_OK);
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(eng, b, &r), MT_OK);
+    cr_assert_eq(r.accepted, 1);
+    mt_batch_free(b);
+}
+
+typedef struct text {
+    char buf[16384];
+    size_t len;
+} text;
+
+static int collect(void *ud, const char *buf, size_t len)
+{
+    text *t = ud;
+    cr_assert_lt(t->len + len, sizeof t->buf);
+    memcpy(t->buf + t->len, buf, len);
+    t->len += len;
+    t->buf[t->len] = '\0';
+    return 0;
+}
+
+static text out;
+static char err[1024];
+
+/* Run expr at [start, end] ms with step (0: instant); the answer in out.buf or err. */
+static int run(const char *expr, int64_t start, int64_t end, int64_t step, const char *tenant)
+{
+    out.len = 0;
+    out.buf[0] = '\0';
+    err[0] = '\0';
+    mt_promql_spec s = {.expr = expr, .start = start, .end = end, .step = step, .tenant = tenant};
+    return mt_promql_query(eng, &s, collect, &out, err, sizeof err);
+}
+
+#define EXPECT(expr, t, want)                                                                      \
+    do {                                                                                           \
+        int rc_ = run(expr, t, t, 0, NULL);                                                        \
+        cr_assert_eq(rc_, MT_OK, "%s: %s", expr, err);                                             \
+        cr_assert(strstr(out.buf, want), "%s:\n got  %s\n want %s", expr, out.buf, want);          \
+    } while (0)
+
+/* ---- the parser ------------------------------------------------------------------------------ */
+
+static void parses_as(const char *expr, const char *want)
+{
+    char got[1024], e[512] = "";
+    cr_assert_eq(mt_promql_format(expr, got, sizeof got, e, sizeof e), MT_OK, "%s: %s", expr, e);
+    cr_assert_str_eq(got, want, "%s: got %s", expr, got);
+}
+
+static void refused(const char *expr, const char *needle)
+{
+    char got[1024], e[512] = "";
+    cr_assert_eq(mt_promql_format(expr, got, sizeof got, e, sizeof e), MT_EPARSE, "%s taken", expr);
+    cr_assert(strstr(e, needle), "%s: error '%s' does not say '%s'", expr, e, needle);
+}
+
+Test(promql_parse, precedence_and_associativity)
+{
+    parses_as("1 + 2 * 3", "(1 + (2 * 3))");
+    parses_as("1 - 2 - 3", "((1 - 2) - 3)");
+    parses_as("2 ^ 3 ^ 2", "(2 ^ (3 ^ 2))");
+    parses_as("-2 ^ 2", "-(2 ^ 2)"); /* the sign binds looser than ^ */
+    parses_as("-a ^ 2", "-(a ^ 2)");
+    parses_as("a - -b", "(a - -b)");
+    parses_as("- -5", "5");
+    parses_as("a or b and c unless d", "(a or ((b and c) unless d))");
+    parses_as("a > bool 1 + 2", "(a > bool (1 + 2))");
+    parses_as("a / on(host) b", "(a / on(host) b)");
+    parses_as("a * ignoring(x, y) b", "(a * ignoring(x, y) b)");
+}
+
+Test(promql_parse, selectors_aggregations_calls)
+{
+    parses_as("cpu{host=~\"a|b\"}[5m] offset 1h", "cpu{host=~\"a|b\"}[300s] offset 3600s");
+    parses_as("x offset -90s", "x offset -90s");
+    parses_as("sum by (host) (rate(x[1m]))", "sum by (host) (rate(x[60s]))");
+    parses_as("sum(rate(x[1m])) without (code)", "sum without (code) (rate(x[60s]))");
+    parses_as("topk(3, x)", "topk(3, x)");
+    parses_as("quantile_over_time(0.9, x[10m])", "quantile_over_time(0.9, x[600s])");
+    parses_as("round(x, 0.5)", "round(x, 0.5)");
+    parses_as("  x  # a comment\n + 1", "(x + 1)");
+}
+
+Test(promql_parse, refusals_name_the_construct)
+{
+    refused("x @ 100", "@ modifier");
+    refused("rate(x[5m:1m])", "subqueries");
+    refused("a * on(h) group_left b", "group_left");
+    refused("label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")", "label_replace");
+    refused("absent(x)", "absent");
+    refused("count_values(\"v\", x)", "count_values");
+    refused("no_such_fn(x)", "unknown function");
+    refused("rate(x)", "range vector");
+    refused("sum(x[5m])", "instant vector");
+    refused("1 > 2", "BOOL");
+    refused("{a=~\".*\"}", "empty string");
+    refused("x[5m][5m]", "ranges only allowed");
+    refused("(x)[5m]", "ranges only allowed");
+    refused("x +", "unexpected end");
+    refused("sum(x) by", "'('");
+    refused("1 and 2", "set operator");
+}
+
+/* ---- the evaluator ----------------------------------------------------------------------------
+ */
+
+TestSuite(promql, .init = setup, .fini = teardown);
+
+Test(promql, the_mapping_and_the_lookback_edge)
+{
+    const char *a[] = {"host=a", NULL};
+    put("cpu", a, "usage_user", T0, 7);
+    EXPECT("cpu_usage_user", T0 + 300000,
+           "{\"metric\":{\"__name__\":\"cpu_usage_user\",\"host\":\"a\"},\"value\":[1735689900,"
+           "\"7\"]}");
+    /* 5 minutes and 1 ms later the sample is out of the lookback */
+    cr_assert_eq(run("cpu_usage_user", T0 + 300001, T0 + 300001, 0, NULL), MT_OK);
+    cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
+    /* and a sample after the evaluation time is not seen */
+    cr_assert_eq(run("cpu_usage_user", T0 - 1, T0 - 1, 0, NULL), MT_OK);
+    cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
+}
+
+Test(promql, rate_and_increase_extrapolate_as_prometheus)
+{
+    /* 10, 20, 5 at 5 s, 15 s, 25 s: rises 10 + the reset's 5 (the previous 20 added back) = 15;
+       sampled 20 s, 5 s to each edge of [0, 30] (under 1.1 * 10 s): extrapolated to 30 s,
+       15 * 30 / 20 = 22.5; rate = 22.5 / 30 */
+    put("c", NULL, "total", T0 + 5000, 10);
+    put("c", NULL, "total", T0 + 15000, 20);
+    put("c", NULL, "total", T0 + 25000, 5);
+    EXPECT("increase(c_total[30s])", T0 + 30000, "\"value\":[1735689630,\"22.5\"]");
+    EXPECT("rate(c_total[30s])", T0 + 30000, "\"value\":[1735689630,\"0.75\"]");
+    EXPECT("resets(c_total[30s])", T0 + 30000, "\"1\"]");
+    /* delta does not treat the drop as a reset: -5 * 30 / 20 */
+    EXPECT("delta(c_total[30s])", T0 + 30000, "\"-7.5\"]");
+    /* irate: the last two, a reset: 5 / 10 s */
+    EXPECT("irate(c_total[30s])", T0 + 30000, "\"0.5\"]");
+    /* the range is inclusive at both ends: [5 s, 25 s] holds all three */
+    EXPECT("count_over_time(c_total[20s])", T0 + 25000, "\"3\"]");
+    /* one sample: no rate */
+    cr_assert_eq(run("rate(c_total[5s])", T0 + 6000, T0 + 6000, 0, NULL), MT_OK);
+    cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
+}
+
+Test(promql, steps_are_start_plus_k_step_up_to_end)
+{
+    put("g", NULL, "v", T0, 1);
+    cr_assert_eq(run("g_v", T0, T0 + 100000, 30000, NULL), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"values\":[[1735689600,\"1\"],[1735689630,\"1\"],[1735689660,"
+                              "\"1\"],[1735689690,\"1\"]]}"),
+              "%s", out.buf);
+    cr_assert_eq(run("g_v", T0, T0 + 1000LL * 11000 * 60, 60, NULL), MT_EINVAL);
+    cr_assert(strstr(err, "11,000"), "%s", err);
+}
+
+Test(promql, aggregation_grouping_and_comparisons)
+{
+    const char *a[] = {"host=a", "region=eu", NULL}, *b[] = {"host=b", "region=eu", NULL},
+               *c[] = {"host=c", "region=us", NULL};
+    put("cpu", a, "u", T0, 10);
+    put("cpu", b, "u", T0, 30);
+    put("cpu", c, "u", T0, 50);
+    EXPECT("sum(cpu_u)", T0, "{\"metric\":{},\"value\":[1735689600,\"90\"]}");
+    EXPECT("sum by (region) (cpu_u)", T0,
+           "{\"metric\":{\"region\":\"eu\"},\"value\":[1735689600,\"40\"]}");
+    EXPECT("avg without (host) (cpu_u)", T0,
+           "{\"metric\":{\"region\":\"us\"},\"value\":[1735689600,\"50\"]}");
+    EXPECT("quantile(0.5, cpu_u)", T0, "\"30\"]");
+    EXPECT("quantile(0.25, cpu_u)", T0, "\"20\"]");
+    EXPECT("topk(1, cpu_u)", T0,
+           "{\"metric\":{\"__name__\":\"cpu_u\",\"host\":\"c\",\"region\":\"us\"}");
+    EXPECT("stddev(cpu_u)", T0, "\"16.32993161855452");
+    /* a comparison keeps the name and filters; with bool it gives 0/1 without the name */
+    EXPECT("cpu_u > 20", T0, "\"__name__\":\"cpu_u\",\"host\":\"b\"");
+    cr_assert(!strstr(out.buf, "\"host\":\"a\""), "%s", out.buf);
+    EXPECT("cpu_u > bool 20", T0,
+           "{\"metric\":{\"host\":\"a\",\"region\":\"eu\"},\"value\":[1735689600,\"0\"]}");
+    EXPECT("time()", T0 + 1500,
+           "\"resultType\":\"scalar\",\"result\":[1735689601.5,\"1735689601.5\"]");
+}
+
+Test(promql, one_to_one_matching)
+{
+    const char *a[] = {"host=a", "region=eu", NULL}, *b[] = {"host=b", "region=eu", NULL};
+    const char *ma[] = {"host=a", NULL}, *mb[] = {"host=b", NULL};
+    put("cpu", a, "u", T0, 10);
+    put("cpu", b, "u", T0, 30);
+    put("mem", ma, "m", T0, 2);
+    put("mem", mb, "m", T0, 3);
+    EXPECT("cpu_u / on(host) mem_m", T0,
+           "{\"metric\":{\"host\":\"b\"},\"value\":[1735689600,\"10\"]}");
+    EXPECT("cpu_u / ignoring(region) mem_m", T0,
+           "{\"metric\":{\"host\":\"a\"},\"value\":[1735689600,\"5\"]}");
+    /* no label in common but the sets differ: no match */
+    EXPECT("cpu_u / mem_m", T0, "\"result\":[]");
+    /* on(region): two series on each side share eu */
+    cr_assert_eq(run("cpu_u + on(region) cpu_u", T0, T0, 0, NULL), MT_EINVAL);
+    cr_assert(strstr(err, "many-to-many"), "%s", err);
+}
+
+Test(promql, the_readers_tenant_only)
+{
+    const char *a[] = {"business_id=a", "host=x", NULL}, *b[] = {"business_id=b", "host=x", NULL};
+    put("cpu", a, "u", T0, 1);
+    put("cpu", b, "u", T0, 2);
+    cr_assert_eq(run("sum(cpu_u)", T0, T0, 0, "a"), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"1\"]"), "%s", out.buf);
+    cr_assert_eq(run("cpu_u{business_id=\"b\"}", T0, T0, 0, "a"), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
+    text t = {0};
+    const char *m[] = {"{__name__=~\".+\"}"};
+    cr_assert_eq(mt_promql_list_write(eng, MT_PROMQL_LABEL_VALUES, "business_id", m, 1, INT64_MIN,
+                                      INT64_MAX, "b", collect, &t, err, sizeof err),
+                 MT_OK, "%s", err);
+    cr_assert_str_eq(t.buf, "{\"status\":\"success\",\"data\":[\"b\"]}");
+}
+
+Test(promql, listings)
+{
+    const char *a[] = {"host=a", NULL}, *b[] = {"host=b", NULL};
+    put("cpu", a, "u", T0, 1);
+    put("cpu", b, "u", T0 + 60000, 2);
+    put("mem", NULL, "m", T0, 3);
+    text t = {0};
+    cr_assert_eq(mt_promql_list_write(eng, MT_PROMQL_LABELS, NULL, NULL, 0, INT64_MIN, INT64_MAX,
+                                      NULL, collect, &t, err, sizeof err),
+                 MT_OK);
+    cr_assert_str_eq(t.buf, "{\"status\":\"success\",\"data\":[\"__name__\",\"host\"]}");
+    t.len = 0;
+    const char *m[] = {"cpu_u"};
+    cr_assert_eq(mt_promql_list_write(eng, MT_PROMQL_SERIES, NULL, m, 1, T0 + 30000, T0 + 90000,
+                                      NULL, collect, &t, err, sizeof err),
+                 MT_OK);
+    cr_assert_str_eq(t.buf,
+                     "{\"status\":\"success\",\"data\":[{\"__name__\":\"cpu_u\",\"host\":\"b\"}]}");
+    cr_assert_eq(mt_promql_list_write(eng, MT_PROMQL_SERIES, NULL, NULL, 0, INT64_MIN, INT64_MAX,
+                                      NULL, collect, &t, err, sizeof err),
+                 MT_EINVAL);
+}
+
+Test(promql_params, times_and_steps)
+{
+    int64_t ms;
+    cr_assert_eq(mt_promql_parse_time("1735689600.123", &ms), MT_OK);
+    cr_assert_eq(ms, T0 + 123);
+    cr_assert_eq(mt_promql_parse_time("2025-01-01T00:00:01Z", &ms), MT_OK);
+    cr_assert_eq(ms, T0 + 1000);
+    cr_assert_eq(mt_promql_parse_time("yesterday", &ms), MT_EPARSE);
+    cr_assert_eq(mt_promql_parse_step("15", &ms), MT_OK);
+    cr_assert_eq(ms, 15000);
+    cr_assert_eq(mt_promql_parse_step("1m30s", &ms), MT_OK);
+    cr_assert_eq(ms, 90000);
+    cr_assert_eq(mt_promql_parse_step("0", &ms), MT_EPARSE);
+    cr_assert_eq(mt_promql_parse_step("-5", &ms), MT_EPARSE);
+}
+
+Test(promql, json_escapes_and_invalid_utf8)
+{
+    const char *a[] = {"host=w\"\\\xff\xc3\xa9", NULL};
+    put("cpu", a, "u", T0, 1);
+    EXPECT("cpu_u", T0, "\"host\":\"w\\\"\\\\\\ufffd\xc3\xa9\"");
+}
+
+Test(promql, far_times_and_ranges_do_not_overflow)
+{
+    put("g", NULL, "v", T0, 1);
+    EXPECT("count_over_time(g_v[30000y])", T0, "\"1\"]");
+    EXPECT("g_v offset 30000y", T0, "\"result\":[]");
+    cr_assert_eq(run("g_v[30000y] offset -30000y", T0, T0, 0, NULL), MT_OK, "%s", err);
+    char got[256], e[256];
+    cr_assert_eq(mt_promql_format("g_v[99999999y]", got, sizeof got, e, sizeof e), MT_EPARSE);
+    int64_t ms;
+    cr_assert_eq(mt_promql_parse_time("1e300", &ms), MT_EPARSE);
+}
+
+Test(promql_parse, costly_regular_expressions_refused)
+{
+    refused("{a=~\"x+++++++++++\"}", "one after another");
+    refused("{a=~\"(x{50}){500}\"}", "count over 100");
+    parses_as("{a=~\"x*?y[+*]{2,5}\\\\++\"}", "{a=~\"x*?y[+*]{2,5}\\\\++\"}");
+}
