@@ -680,6 +680,7 @@ typedef struct write_ctx {
     int64_t lines;
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the token's business_id; empty: no tokens */
     uint64_t forbidden_line;             /* first line written for another tenant, or 0 */
+    const char *db;                      /* the db tag its points get; NULL: the default db */
 } write_ctx;
 
 static int write_line(void *ud, const mt_lp_line *l)
@@ -687,7 +688,7 @@ static int write_line(void *ud, const mt_lp_line *l)
     write_ctx *w = ud;
     mt_conn *c = w->c;
     if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line(c->batch, l, c->ing->cache, w->tenant[0] ? w->tenant : NULL);
+    int rc = mt_ingest_line_db(c->batch, l, c->ing->cache, w->tenant[0] ? w->tenant : NULL, w->db);
     if (rc == -ENOMEM) return rc;
     if (rc == MT_ECONFLICT) {
         if (!w->forbidden_line) w->forbidden_line = l->lineno;
@@ -799,7 +800,7 @@ static void handle_write(mt_conn *c, bool v2)
         return;
     }
     mt_lp_parser_set_precision(c->lp, precision);
-    write_ctx w = {c, hs, 0, "", 0};
+    write_ctx w = {c, hs, 0, "", 0, strcmp(db, ing->cfg.default_db) ? db : NULL};
     memcpy(w.tenant, hs->tenant, sizeof w.tenant);
     mt_lp_handler h = {write_line, write_error, &w};
     if (mt_lp_parse(c->lp, hs->body, hs->body_len, mt_now_ns(), &h)) {
