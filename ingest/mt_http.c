@@ -59,6 +59,7 @@
 
 #include "mt_auth.h"
 #include "mt_fed.h"
+#include "mt_influxql.h"
 #include "mt_ingest_int.h"
 #include "mt_query.h"
 #include "mt_rollq.h"
@@ -886,8 +887,10 @@ void mt_http_job_done(mt_job *job)
 typedef struct query_work {
     uv_work_t req;
     mt_conn *c;
-    bool rollup;   /* /api/v1/rollup: rspec */
-    bool federate; /* /federate: fspec; else spec */
+    bool rollup;    /* /api/v1/rollup: rspec */
+    bool federate;  /* /federate: fspec; else spec */
+    char *influxql; /* /query: the InfluxQL text (malloc'd); else NULL */
+    char db[256];   /* /query: its db parameter; "": none */
     mt_rollq_spec rspec;
     mt_fed_spec fspec;
     char *matches;      /* fspec's match[] values, each NUL-terminated (malloc'd) */
@@ -924,6 +927,16 @@ static void query_run(uv_work_t *req)
     query_work *w = req->data;
     mt_query *q;
     int rc;
+    if (w->influxql) {
+        rc = mt_influxql_run(w->c->ing->eng, w->influxql, w->db[0] ? w->db : NULL,
+                             w->c->ing->cfg.default_db, w->tenant[0] ? w->tenant : NULL, to_body, w,
+                             &w->status);
+        if (rc) {
+            w->status = 500;
+            snprintf(w->err, sizeof w->err, "query failed: %s", mt_strerror(rc));
+        }
+        return;
+    }
     if (w->federate)
         rc = mt_fed_write(w->c->ing->eng, &w->fspec, to_body, w, NULL, w->err, sizeof w->err);
     else if (w->rollup)
@@ -949,7 +962,9 @@ static void query_done(uv_work_t *req, int status)
     query_work *w = req->data;
     mt_conn *c = w->c;
     if (!c->closing) {
-        if (w->status == 200)
+        if (w->influxql && w->status != 500)
+            respond(c, w->status, "application/json", w->body, w->len);
+        else if (w->status == 200)
             respond(c, 200,
                     w->federate                ? "text/plain; version=0.0.4; charset=utf-8"
                     : w->format == MT_OUT_JSON ? "application/json"
@@ -962,6 +977,7 @@ static void query_done(uv_work_t *req, int status)
     free(w->body);
     free(w->matches);
     free(w->match);
+    free(w->influxql);
     free(w);
     mt_ingest *ing = c->ing;
     mt_conn_job_released(c); /* may free c */
@@ -1164,9 +1180,49 @@ static void queue_query(mt_conn *c, query_work *w)
         c->ing->jobs--;
         free(w->matches);
         free(w->match);
+        free(w->influxql);
         free(w);
         respond_error(c, 500, "cannot run the query");
     }
+}
+
+/*
+ * /query: InfluxDB 1.x's setup statements (mt_influxql.h). q and db come in the URL or, POSTed,
+ * in an application/x-www-form-urlencoded body, as InfluxDB takes them.
+ */
+static void handle_influxql(mt_conn *c)
+{
+    http_state *hs = c->http;
+    query_work *w = calloc(1, sizeof *w);
+    char *form = NULL;
+    if (w && hs->body_len) { /* the body as a URL's query string, for query_param */
+        if ((form = malloc(hs->body_len + 2))) {
+            form[0] = '?';
+            memcpy(form + 1, hs->body, hs->body_len);
+            form[hs->body_len + 1] = '\0';
+        }
+    }
+    size_t cap = strlen(hs->url) + hs->body_len + 1;
+    if (w) w->influxql = malloc(cap);
+    if (!w || !w->influxql || (hs->body_len && !form)) {
+        if (w) free(w->influxql);
+        free(w);
+        free(form);
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    bool has_q = query_param(hs->url, "q", w->influxql, cap) ||
+                 (form && query_param(form, "q", w->influxql, cap));
+    if (!query_param(hs->url, "db", w->db, sizeof w->db) && form)
+        query_param(form, "db", w->db, sizeof w->db);
+    free(form);
+    if (!has_q) {
+        free(w->influxql);
+        free(w);
+        respond_error(c, 400, "missing required parameter \"q\"");
+        return;
+    }
+    queue_query(c, w);
 }
 
 /* /health and /ready: 200 while writes are taken, else 503 and why (InfluxDB's fields). */
@@ -1218,6 +1274,19 @@ static void handle_alerts(mt_conn *c)
     free(text);
 }
 
+/* /ping: 204; with verbose=true (and not false or 0), 200 and the version as InfluxDB 1.8 */
+static void handle_ping(mt_conn *c)
+{
+    char v[16];
+    if (query_param(((http_state *)c->http)->url, "verbose", v, sizeof v) && strcmp(v, "false") &&
+        strcmp(v, "0")) {
+        static const char body[] = "{\"version\":\"" VERSION "\"}";
+        respond(c, 200, "application/json", body, sizeof body - 1);
+    } else {
+        respond(c, 204, NULL, NULL, 0);
+    }
+}
+
 static void handle(mt_conn *c)
 {
     http_state *hs = c->http;
@@ -1233,7 +1302,9 @@ static void handle(mt_conn *c)
     else if (strcmp(path, "/api/v2/write") == 0)
         handle_write(c, true);
     else if (strcmp(path, "/ping") == 0)
-        respond(c, 204, NULL, NULL, 0);
+        handle_ping(c);
+    else if (strcmp(path, "/query") == 0)
+        handle_influxql(c);
     else if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0)
         handle_health(c);
     else if (strcmp(path, "/metrics") == 0)
