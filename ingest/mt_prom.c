@@ -148,7 +148,8 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
     one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
         (double)e.head_points);
     one(&o, "metron_head_bytes", "gauge", "Bytes the head holds in memory.", (double)e.head_bytes);
-    one(&o, "metron_sealed_hour_files", "gauge", "Hours with a sealed file.", (double)e.sealed_hours);
+    one(&o, "metron_sealed_hour_files", "gauge", "Hours with a sealed file.",
+        (double)e.sealed_hours);
     one(&o, "metron_hour_files_written_total", "counter",
         "Hour file generations written: first seals and merges of late points.",
         (double)e.hour_files_written);
