@@ -144,3 +144,14 @@ Test(cli_ux, flags_and_subcommands_url_cannot_serve_are_refused)
         cr_expect(strstr(err, "--url is not supported"), "%s: %s", sub[i], err);
     }
 }
+
+Test(cli_ux, series_without_a_selector_lists_measurements)
+{
+    char out[8192], err[4096], args[512], line[128];
+    snprintf(line, sizeof line, "disk,host=a free=1,used=2 %lld\n", (long long)time(NULL) - 60);
+    mth_write(&d, line);
+    snprintf(args, sizeof args, "series %s", data);
+    cr_expect_eq(metron(args, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(out, "disk\t2\nlat\t2\n");
+    cr_expect_str_eq(err, "2 measurements\n");
+}
