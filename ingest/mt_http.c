@@ -12,6 +12,7 @@
  * format: docs/query.md GET /api/v1/alerts all: docs/alerts.md
  *   GET /federate      match[] (repeated), max_series: the latest sample of each matched series
  *                      in the Prometheus text format (query/mt_fed.h, docs/query.md)
+ *   POST /api/v1/write Prometheus remote write 1.0: snappy + protobuf (mt_rw.h, docs/query.md)
  *
  * A write is answered 204 only after the engine committed its points
  * (DESIGN §4). Bad lines do not stop the good ones: the answer is then 400
@@ -63,6 +64,7 @@
 #include "mt_ingest_int.h"
 #include "mt_query.h"
 #include "mt_rollq.h"
+#include "mt_rw.h"
 
 #define MAX_URL 8192
 #define MAX_HEADER_BYTES                                                                           \
@@ -832,6 +834,104 @@ static void handle_write(mt_conn *c, bool v2)
     c->batch = NULL; /* the engine's until the job comes back */
 }
 
+/*
+ * POST /api/v1/write: Prometheus remote write 1.0 (mt_rw.h). Answered as
+ * /write is: 204 once durable; 400 for bad data (the good series are kept,
+ * the first bad one named), which Prometheus does not retry; 5xx only for
+ * what a retry can fix. The inflated size is read from the snappy header
+ * and checked against max_body and mem_budget before it is allocated.
+ */
+static void handle_remote_write(mt_conn *c)
+{
+    http_state *hs = c->http;
+    mt_ingest *ing = c->ing;
+    char msg[1600];
+    if (hs->parser.method != HTTP_POST) {
+        respond_error(c, 405, "remote write needs POST");
+        return;
+    }
+    if (hs->encoding[0] && strcasecmp(hs->encoding, "snappy") != 0) {
+        snprintf(msg, sizeof msg,
+                 "unsupported Content-Encoding '%s': remote write bodies are snappy blocks",
+                 hs->encoding);
+        respond_error(c, 415, msg);
+        return;
+    }
+    size_t n = 0;
+    if (hs->too_large || mt_rw_inflated_len(hs->body, hs->body_len, &n) == MT_OK) {
+        if (hs->too_large || n > ing->cfg.max_body) {
+            ing->st.http_bodies_too_large++;
+            snprintf(msg, sizeof msg,
+                     "request body is too large (limit %zu bytes; this one inflates to %zu)",
+                     ing->cfg.max_body, n);
+            respond_error(c, 413, msg);
+            return;
+        }
+        if (!mt_ingest_body_take(ing, hs->held, n)) {
+            ing->st.http_bodies_refused++;
+            hs->retry_after = true;
+            snprintf(msg, sizeof msg,
+                     "server busy: request bodies are at mem_budget (%zu bytes); retry later",
+                     ing->cfg.mem_budget);
+            respond_error(c, 503, msg);
+            return;
+        }
+    }
+    if (!c->batch && !(c->batch = mt_batch_new())) {
+        mt_ingest_body_give(ing, n);
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    mt_rw_result res;
+    char err[512];
+    int rc = mt_rw_decode(hs->body, hs->body_len, ing->cfg.max_body, c->batch, ing->cache,
+                          hs->tenant[0] ? hs->tenant : NULL, &res, err, sizeof err);
+    mt_ingest_body_give(ing, n);
+    if (rc == MT_OK) {
+        ing->st.rw_stale += res.stale;
+        ing->st.rw_bad_samples += res.bad_samples;
+        if (res.forbidden)
+            ing->st.rw_forbidden += res.forbidden;
+        else
+            ing->st.rw_samples += res.samples;
+    }
+    if (rc || res.forbidden) {
+        mt_batch_reset(c->batch);
+        if (rc == MT_ELIMIT)
+            respond_error(c, 413, err);
+        else if (rc == MT_EPARSE)
+            respond_error(c, 400, err);
+        else if (rc)
+            respond_error(c, 500, "out of memory");
+        else {
+            /* an authorization failure, as /write: nothing of the request is written */
+            snprintf(msg, sizeof msg,
+                     "forbidden: series %s carries a business_id other than the token's tenant %s "
+                     "(%llu such series)",
+                     res.first_forbidden, hs->tenant, (unsigned long long)res.forbidden);
+            respond_error(c, 403, msg);
+        }
+        return;
+    }
+    if (res.bad_series) {
+        hs->dropped = res.bad_samples;
+        snprintf(hs->first_error, sizeof hs->first_error, "%.900s (%llu bad series)", res.first_bad,
+                 (unsigned long long)res.bad_series);
+    }
+    if (mt_batch_len(c->batch) == 0) {
+        finish_write(c, NULL);
+        return;
+    }
+    rc = mt_ingest_submit(ing, c, c->batch);
+    if (rc) {
+        mt_write_result r = {.rc = rc};
+        mt_batch_reset(c->batch);
+        finish_write(c, &r);
+        return;
+    }
+    c->batch = NULL; /* the engine's until the job comes back */
+}
+
 /* A write's points are committed (or failed): explain type conflicts, then answer. */
 void mt_http_job_done(mt_job *job)
 {
@@ -1301,6 +1401,8 @@ static void handle(mt_conn *c)
         handle_write(c, false);
     else if (strcmp(path, "/api/v2/write") == 0)
         handle_write(c, true);
+    else if (strcmp(path, "/api/v1/write") == 0)
+        handle_remote_write(c);
     else if (strcmp(path, "/ping") == 0)
         handle_ping(c);
     else if (strcmp(path, "/query") == 0)

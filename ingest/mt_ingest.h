@@ -147,6 +147,9 @@ typedef struct mt_ingest_stats {
     uint64_t pauses;                              /* times reading paused for back-pressure */
     uint64_t inflight_bytes;                      /* now */
     uint64_t write_errors;                        /* batches the engine failed */
+    /* POST /api/v1/write samples (mt_rw.h): decoded into a batch, refused as bad data, stale
+       markers left out, of series with another tenant's business_id (403) */
+    uint64_t rw_samples, rw_bad_samples, rw_stale, rw_forbidden;
 } mt_ingest_stats;
 
 typedef struct mt_ingest mt_ingest;

@@ -84,6 +84,18 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
         (unsigned long long)(s->points_rejected > other ? s->points_rejected - other : 0));
     put(&o, "metron_points_rejected_total{reason=\"timestamp\"} %llu\n",
         (unsigned long long)e.points_out_of_time);
+    family(&o, "metron_remote_write_samples_total", "counter",
+           "Prometheus remote-write samples, by outcome: decoded into a batch (the engine may "
+           "still refuse some), refused as bad data, stale markers left out.");
+    put(&o, "metron_remote_write_samples_total{outcome=\"accepted\"} %llu\n",
+        (unsigned long long)s->rw_samples);
+    put(&o, "metron_remote_write_samples_total{outcome=\"bad_data\"} %llu\n",
+        (unsigned long long)s->rw_bad_samples);
+    put(&o, "metron_remote_write_samples_total{outcome=\"stale\"} %llu\n",
+        (unsigned long long)s->rw_stale);
+    one(&o, "metron_remote_write_series_forbidden_total", "counter",
+        "Prometheus remote-write series refused (403) for another tenant's business_id label.",
+        (double)s->rw_forbidden);
     family(&o, "metron_bytes_received_total", "counter", "Bytes received, by listener.");
     static const char *const listeners[] = {"tcp", "udp", "http"};
     for (int l = 0; l < 3; l++)

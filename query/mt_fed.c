@@ -106,6 +106,9 @@ size_t mt_fed_metric_name(mt_name measurement, mt_name field, char *out, size_t 
         pos++;
     }
     pos = sanitize(measurement.ptr, measurement.len, true, out, cap, pos);
+    /* the field "value" is the measurement's one value (Telegraf's convention): remote write
+       stores a Prometheus sample as measurement = its name, field "value" (ingest/mt_rw.h) */
+    if (field.len == 5 && memcmp(field.ptr, "value", 5) == 0) return finish(out, cap, pos);
     if (pos + 1 < cap) out[pos] = '_';
     pos++;
     pos = sanitize(field.ptr, field.len, true, out, cap, pos);

@@ -6,7 +6,9 @@
  * is the user's view.
  *
  * Names. A series (measurement, tags, field) becomes the metric
- * <measurement>_<field> with one label per tag: every character outside
+ * <measurement>_<field> (<measurement> alone for the field "value", as
+ * Telegraf's prometheus_client output does: the reverse of remote write's
+ * mapping, ingest/mt_rw.h) with one label per tag: every character outside
  * [a-zA-Z0-9_:] (a UTF-8 sequence counts as one) becomes '_', and a name
  * that starts with a digit gets a leading '_'. Label names take the same
  * rule without ':', and one that would start with "__" (reserved by

@@ -32,6 +32,8 @@
 #include <string.h>
 
 #include "mt_log.h"
+#include "mt_pgarr.h"
+#include "mt_tenant.h"
 #include "mt_series.h"
 #include "mt_time.h"
 
@@ -163,139 +165,67 @@ int mt_events_conf_set(mt_events_conf *c, const char *name, const char *key, con
     return MT_EINVAL;
 }
 
-/* ---- text builders: PostgreSQL array literals and JSON ------------------------------------- */
+/* ---- text builders: JSON (array literals: mt_pgarr.h) ------------------------------------- */
 
-typedef struct arr {
-    char *p;
-    size_t len, cap;
-    int rc;
-} arr;
-
-static void put(arr *a, const char *s, size_t n)
+static void puts_(mt_pgarr *a, const char *s)
 {
-    if (a->rc) return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 1024;
-        while (cap < a->len + n + 2) cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->rc = -ENOMEM;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->len += n;
+    mt_pgarr_put(a, s, strlen(s));
 }
 
-static void puts_(arr *a, const char *s)
-{
-    put(a, s, strlen(s));
-}
-
-static void sep(arr *a)
-{
-    put(a, a->len ? "," : "{", 1);
-}
-
-/* An array element: quoted, backslash before " and \. */
-static void add_text(arr *a, const char *s, size_t n)
-{
-    sep(a);
-    put(a, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') put(a, "\\", 1);
-        put(a, s + i, 1);
-    }
-    put(a, "\"", 1);
-}
-
-static void add_cstr(arr *a, const char *s)
+static void add_cstr(mt_pgarr *a, const char *s)
 {
     if (s)
-        add_text(a, s, strlen(s));
+        mt_pgarr_text(a, s, strlen(s));
     else {
-        sep(a);
-        put(a, "NULL", 4);
+        mt_pgarr_sep(a);
+        mt_pgarr_put(a, "NULL", 4);
     }
 }
 
-static void add_name(arr *a, mt_name n)
+static void add_name(mt_pgarr *a, mt_name n)
 {
     if (n.ptr)
-        add_text(a, n.ptr, n.len);
+        mt_pgarr_text(a, n.ptr, n.len);
     else
         add_cstr(a, NULL);
 }
 
-static void add_fmt(arr *a, const char *fmt, double v)
+static void add_fmt(mt_pgarr *a, const char *fmt, double v)
 {
     char b[64];
     int n = snprintf(b, sizeof b, fmt, v);
-    sep(a);
-    put(a, b, (size_t)n);
-}
-
-static void add_i64(arr *a, int64_t v)
-{
-    char b[24];
-    int n = snprintf(b, sizeof b, "%lld", (long long)v);
-    sep(a);
-    put(a, b, (size_t)n);
-}
-
-static const char *finish(arr *a)
-{
-    if (!a->len) put(a, "{", 1);
-    put(a, "}", 1);
-    if (a->rc) return NULL;
-    a->p[a->len] = '\0';
-    return a->p;
+    mt_pgarr_sep(a);
+    mt_pgarr_put(a, b, (size_t)n);
 }
 
 /* JSON string (with quotes). */
-static void json_str(arr *a, const char *s, size_t n)
+static void json_str(mt_pgarr *a, const char *s, size_t n)
 {
-    put(a, "\"", 1);
+    mt_pgarr_put(a, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char b[8];
         if (c == '"' || c == '\\')
-            put(a, "\\", 1), put(a, s + i, 1);
+            mt_pgarr_put(a, "\\", 1), mt_pgarr_put(a, s + i, 1);
         else if (c < 0x20)
-            put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
+            mt_pgarr_put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
         else
-            put(a, s + i, 1);
+            mt_pgarr_put(a, s + i, 1);
     }
-    put(a, "\"", 1);
+    mt_pgarr_put(a, "\"", 1);
 }
 
 /* "key": opening a member of a JSON object being built in a ("{" already there). */
-static void json_key(arr *a, const char *k, size_t n)
+static void json_key(mt_pgarr *a, const char *k, size_t n)
 {
-    if (a->len > 1) put(a, ",", 1);
+    if (a->len > 1) mt_pgarr_put(a, ",", 1);
     json_str(a, k, n);
-    put(a, ":", 1);
+    mt_pgarr_put(a, ":", 1);
 }
 
 static bool name_is(mt_name n, const char *s)
 {
     return n.len == strlen(s) && !memcmp(n.ptr, s, n.len);
-}
-
-/* Canonical text form only: 8-4-4-4-12 hex digits. */
-static bool is_uuid(const char *s, size_t n)
-{
-    if (n != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        if (dash ? c != '-'
-                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
 }
 
 static bool is_ip(const char *s, size_t n)
@@ -337,7 +267,7 @@ typedef struct evs {
     size_t ns, scap;
     ev_rec *r;
     size_t nr, rcap;
-    arr strs; /* string values */
+    mt_pgarr strs; /* string values */
     int rc;
 } evs;
 
@@ -439,7 +369,7 @@ static int gather(mt_engine *e, evs *v, int64_t from, int64_t to)
                 *x = (ev_rec){(uint32_t)i, p.ts[k], p.type, p.vals[k]};
                 if (p.type == MT_VT_STRING) {
                     size_t off = v->strs.len, len = MT_VAL_STR_LEN(p.vals[k]);
-                    put(&v->strs, p.strs + MT_VAL_STR_OFF(p.vals[k]), len);
+                    mt_pgarr_put(&v->strs, p.strs + MT_VAL_STR_OFF(p.vals[k]), len);
                     if ((rc = v->strs.rc)) break;
                     x->v.u = MT_VAL_STR(off, len);
                 }
@@ -504,17 +434,19 @@ static void skipped(mt_events_counts *out, const char *what, const char *series)
 }
 
 /* The value of a field as JSON into j. */
-static void json_value(arr *j, const evs *v, const ev_rec *x)
+static void json_value(mt_pgarr *j, const evs *v, const ev_rec *x)
 {
     char b[40];
     switch (x->type) {
     case MT_VT_STRING: json_str(j, v->strs.p + MT_VAL_STR_OFF(x->v), MT_VAL_STR_LEN(x->v)); break;
     case MT_VT_BOOL: puts_(j, x->v.u ? "true" : "false"); break;
-    case MT_VT_INT: put(j, b, (size_t)snprintf(b, sizeof b, "%lld", (long long)x->v.i)); break;
-    case MT_VT_UINT:
-        put(j, b, (size_t)snprintf(b, sizeof b, "%llu", (unsigned long long)x->v.u));
+    case MT_VT_INT:
+        mt_pgarr_put(j, b, (size_t)snprintf(b, sizeof b, "%lld", (long long)x->v.i));
         break;
-    default: put(j, b, (size_t)snprintf(b, sizeof b, "%.17g", x->v.f)); break;
+    case MT_VT_UINT:
+        mt_pgarr_put(j, b, (size_t)snprintf(b, sizeof b, "%llu", (unsigned long long)x->v.u));
+        break;
+    default: mt_pgarr_put(j, b, (size_t)snprintf(b, sizeof b, "%.17g", x->v.f)); break;
     }
 }
 
@@ -523,7 +455,7 @@ static void json_value(arr *j, const evs *v, const ev_rec *x)
  * columns (*made), or skipped and counted. The tags come from the group's
  * first series (they all carry the same). MT_OK or -ENOMEM.
  */
-static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, size_t cap,
+static int event_row(const evs *v, size_t lo, size_t hi, mt_pgarr *col, char *text, size_t cap,
                      mt_events_counts *out, bool *made)
 {
     *made = false;
@@ -543,8 +475,8 @@ static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, s
     }
     mt_name bid = {0}, type = {0}, cat = {0}, sev = {0}, src = {0}, host = {0}, user = {0},
             sess = {0}, ip = {0}, det = {0}, resp = {0};
-    arr data = {0};
-    put(&data, "{", 1);
+    mt_pgarr data = {0};
+    mt_pgarr_put(&data, "{", 1);
     for (size_t k = 0; k < parts.ntags; k++) {
         mt_name tk = parts.tag_keys[k], tv = parts.tag_values[k];
         mt_name *slot = name_is(tk, MT_TENANT_TAG)        ? &bid
@@ -559,7 +491,7 @@ static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, s
                         : name_is(tk, "response_action")  ? &resp
                                                           : NULL;
         if (name_is(tk, "host")) host = tv;
-        bool fits = slot && (slot == &user || slot == &sess ? is_uuid(tv.ptr, tv.len)
+        bool fits = slot && (slot == &user || slot == &sess ? mt_tenant_uuid_valid_n(tv.ptr, tv.len)
                              : slot == &ip                  ? is_ip(tv.ptr, tv.len)
                                                             : true);
         if (fits) {
@@ -569,7 +501,7 @@ static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, s
             json_str(&data, tv.ptr, tv.len);
         }
     }
-    if (!bid.ptr || !is_uuid(bid.ptr, bid.len) || !type.ptr) {
+    if (!bid.ptr || !mt_tenant_uuid_valid_n(bid.ptr, bid.len) || !type.ptr) {
         free(data.p);
         skipped(out,
                 !bid.ptr    ? "security_event without a tenant (business_id: security_events "
@@ -603,14 +535,14 @@ static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, s
             json_value(&data, v, x);
         }
     }
-    put(&data, "}", 1);
+    mt_pgarr_put(&data, "}", 1);
     if (data.rc) return data.rc;
-    add_text(&col[E_KEY], text, (size_t)tl);
+    mt_pgarr_text(&col[E_KEY], text, (size_t)tl);
     char ts[24];
     int n = snprintf(ts, sizeof ts, " %lld", (long long)v->r[lo].ts);
     col[E_KEY].len--; /* the element's closing quote: the timestamp goes inside it */
-    put(&col[E_KEY], ts, (size_t)n);
-    put(&col[E_KEY], "\"", 1);
+    mt_pgarr_put(&col[E_KEY], ts, (size_t)n);
+    mt_pgarr_put(&col[E_KEY], "\"", 1);
     add_name(&col[E_BID], bid);
     add_name(&col[E_TYPE], type);
     add_name(&col[E_CAT], cat.ptr ? cat : (mt_name){"other", 5});
@@ -620,17 +552,17 @@ static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, s
     add_name(&col[E_SESS], sess);
     add_name(&col[E_IP], ip);
     if (ua)
-        add_text(&col[E_UA], v->strs.p + MT_VAL_STR_OFF(ua->v), MT_VAL_STR_LEN(ua->v));
+        mt_pgarr_text(&col[E_UA], v->strs.p + MT_VAL_STR_OFF(ua->v), MT_VAL_STR_LEN(ua->v));
     else
         add_cstr(&col[E_UA], NULL);
     if (desc)
-        add_text(&col[E_DESC], v->strs.p + MT_VAL_STR_OFF(desc->v), MT_VAL_STR_LEN(desc->v));
+        mt_pgarr_text(&col[E_DESC], v->strs.p + MT_VAL_STR_OFF(desc->v), MT_VAL_STR_LEN(desc->v));
     else
         add_name(&col[E_DESC], type);
-    add_text(&col[E_DATA], data.p, data.len);
+    mt_pgarr_text(&col[E_DATA], data.p, data.len);
     free(data.p);
     if (risk)
-        add_i64(&col[E_RISK], (int64_t)as_double(risk->type, risk->v));
+        mt_pgarr_i64(&col[E_RISK], (int64_t)as_double(risk->type, risk->v));
     else
         add_cstr(&col[E_RISK], NULL);
     add_name(&col[E_DET], det);
@@ -650,7 +582,7 @@ static int event_row(const evs *v, size_t lo, size_t hi, arr *col, char *text, s
                                     : "false");
     else
         add_cstr(&col[E_NOTIF], NULL);
-    add_i64(&col[E_US], floor_div(v->r[lo].ts, 1000));
+    mt_pgarr_i64(&col[E_US], floor_div(v->r[lo].ts, 1000));
     *made = true;
     return MT_OK;
 }
@@ -661,7 +593,7 @@ static int64_t month_of(int64_t ts);
 static int send_events(mt_pg *pg, mt_engine *e, int64_t from, int64_t to, mt_events_counts *out)
 {
     evs v = {0};
-    arr col[NE] = {{0}};
+    mt_pgarr col[NE] = {{0}};
     char *text = malloc(MT_SERIES_MAX_KEY * 2);
     int rc = text ? load_series(e, MT_EVENTS_MEASUREMENT, &v) : -ENOMEM;
     if (!rc && v.ns) {
@@ -692,7 +624,7 @@ static int send_events(mt_pg *pg, mt_engine *e, int64_t from, int64_t to, mt_eve
     }
     const char *params[NE];
     for (int c = 0; !rc && c < NE; c++)
-        if (!(params[c] = finish(&col[c]))) rc = -ENOMEM;
+        if (!(params[c] = mt_pgarr_finish(&col[c]))) rc = -ENOMEM;
     /* create_partitions keeps a month back ready; an older event needs its month made */
     int64_t back = rows ? month_of(mt_now_ns()) - month_of(oldest) : 0;
     if (!rc && back > 1) {
@@ -842,13 +774,13 @@ typedef struct kpi_series {
     mt_name bid, name, cat, ind, per;
     int kind;
     const kpi *conf;
-    char *text; /* the series as line protocol */
-    arr dims;   /* JSON of the other tags */
+    char *text;    /* the series as line protocol */
+    mt_pgarr dims; /* JSON of the other tags */
 } kpi_series;
 
 /* The row of period idx of series k, when it has a value there. */
-static int kpi_row(mt_engine *e, const kpi_series *k, int64_t idx, arr *col, mt_events_counts *out,
-                   bool *made)
+static int kpi_row(mt_engine *e, const kpi_series *k, int64_t idx, mt_pgarr *col,
+                   mt_events_counts *out, bool *made)
 {
     *made = false;
     int64_t ps = period_start(k->kind, idx), pe = period_start(k->kind, idx + 1),
@@ -883,7 +815,7 @@ static int kpi_row(mt_engine *e, const kpi_series *k, int64_t idx, arr *col, mt_
     add_cstr(&col[K_KEY], k->text);
     col[K_KEY].len--; /* the period goes inside the element */
     puts_(&col[K_KEY], key);
-    put(&col[K_KEY], "\"", 1);
+    mt_pgarr_put(&col[K_KEY], "\"", 1);
     add_name(&col[K_BID], k->bid);
     add_name(&col[K_NAME], k->name);
     if (k->conf && k->conf->category[0])
@@ -901,8 +833,8 @@ static int kpi_row(mt_engine *e, const kpi_series *k, int64_t idx, arr *col, mt_
     else
         add_cstr(&col[K_TGT], NULL);
     add_cstr(&col[K_PER], period_names[k->kind]);
-    add_i64(&col[K_START], ps);
-    add_i64(&col[K_END], pe);
+    mt_pgarr_i64(&col[K_START], ps);
+    mt_pgarr_i64(&col[K_END], pe);
     add_cstr(&col[K_TREND], trend);
     if (!isnan(pct) && fabs(pct) < PCT_LIMIT)
         add_fmt(&col[K_PCT], "%.4f", pct);
@@ -914,7 +846,7 @@ static int kpi_row(mt_engine *e, const kpi_series *k, int64_t idx, arr *col, mt_
     else
         add_cstr(&col[K_ALERT], NULL);
     add_cstr(&col[K_SRC], k->text);
-    add_text(&col[K_DIMS], k->dims.p, k->dims.len);
+    mt_pgarr_text(&col[K_DIMS], k->dims.p, k->dims.len);
     *made = true;
     return MT_OK;
 }
@@ -929,7 +861,7 @@ static int kpi_load(mt_engine *e, const mt_events_conf *conf, const ev_series *s
     if (tl < 0 || !(k->text = malloc((size_t)tl + 1))) return tl < 0 ? MT_OK : -ENOMEM;
     mt_series_format(s->key, s->klen, k->text, (size_t)tl + 1);
     k->id = series_id(s);
-    put(&k->dims, "{", 1);
+    mt_pgarr_put(&k->dims, "{", 1);
     for (size_t t = 0; t < parts->ntags; t++) {
         mt_name tk = parts->tag_keys[t], tv = parts->tag_values[t];
         if (name_is(tk, MT_TENANT_TAG))
@@ -947,10 +879,11 @@ static int kpi_load(mt_engine *e, const mt_events_conf *conf, const ev_series *s
             json_str(&k->dims, tv.ptr, tv.len);
         }
     }
-    put(&k->dims, "}", 1);
+    mt_pgarr_put(&k->dims, "}", 1);
     if (k->dims.rc) return k->dims.rc;
     k->kind = period_kind(k->per);
-    if (!k->bid.ptr || !is_uuid(k->bid.ptr, k->bid.len) || !k->name.ptr || k->kind < 0) {
+    if (!k->bid.ptr || !mt_tenant_uuid_valid_n(k->bid.ptr, k->bid.len) || !k->name.ptr ||
+        k->kind < 0) {
         skipped(out,
                 !k->bid.ptr    ? "business_kpi without a tenant (business_id: business_metrics "
                                  "requires one; write with a tenant's token)"
@@ -978,7 +911,7 @@ static int send_kpis(mt_pg *pg, mt_engine *e, const mt_events_conf *conf, int64_
                      mt_events_counts *out)
 {
     evs v = {0};
-    arr col[NK] = {{0}};
+    mt_pgarr col[NK] = {{0}};
     mt_series_parts *parts = malloc(sizeof *parts);
     int rc = parts ? load_series(e, MT_KPI_MEASUREMENT, &v) : -ENOMEM;
     size_t rows = 0;
@@ -1021,7 +954,7 @@ static int send_kpis(mt_pg *pg, mt_engine *e, const mt_events_conf *conf, int64_
     }
     const char *params[NK];
     for (int c = 0; !rc && c < NK; c++)
-        if (!(params[c] = finish(&col[c]))) rc = -ENOMEM;
+        if (!(params[c] = mt_pgarr_finish(&col[c]))) rc = -ENOMEM;
     if (!rc && rows) rc = mt_pg_exec(pg, upsert_kpis, NK, params);
     if (!rc) out->kpis += rows;
     for (int c = 0; c < NK; c++) free(col[c].p);

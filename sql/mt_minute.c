@@ -24,6 +24,8 @@
 #include <time.h>
 
 #include "mt_log.h"
+#include "mt_pgarr.h"
+#include "mt_tenant.h"
 #include "mt_pg.h"
 #include "mt_schema.h"
 #include "mt_series.h"
@@ -175,112 +177,9 @@ static void put_back(mt_minute *m, const dirty *d, size_t n)
     pthread_mutex_unlock(&m->lock);
 }
 
-/* ---- PostgreSQL array literals (values as parameters) ----------------------------------- */
-
-typedef struct arr {
-    char *p;
-    size_t len, cap;
-    int rc;
-} arr;
-
-static void put(arr *a, const char *s, size_t n)
-{
-    if (a->rc) return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 4096;
-        while (cap < a->len + n + 2) cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->rc = -ENOMEM;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->len += n;
-}
-
-static void sep(arr *a)
-{
-    put(a, a->len ? "," : "{", 1);
-}
-
-static void add_text(arr *a, const char *s, size_t n)
-{
-    sep(a);
-    put(a, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') put(a, "\\", 1);
-        put(a, s + i, 1);
-    }
-    put(a, "\"", 1);
-}
-
-static void add_null(arr *a)
-{
-    sep(a);
-    put(a, "NULL", 4);
-}
-
-static void add_double(arr *a, double v)
-{
-    char b[40];
-    int n = isnan(v)   ? snprintf(b, sizeof b, "NaN")
-            : isinf(v) ? snprintf(b, sizeof b, v > 0 ? "Infinity" : "-Infinity")
-                       : snprintf(b, sizeof b, "%.17g", v);
-    sep(a);
-    put(a, b, (size_t)n);
-}
-
-static void add_i64(arr *a, int64_t v)
-{
-    char b[24];
-    int n = snprintf(b, sizeof b, "%lld", (long long)v);
-    sep(a);
-    put(a, b, (size_t)n);
-}
-
-/* The literal, closed; NULL when out of memory. */
-static const char *finish(arr *a)
-{
-    if (!a->len) put(a, "{", 1);
-    put(a, "}", 1);
-    if (a->rc) return NULL;
-    a->p[a->len] = '\0';
-    return a->p;
-}
-
-static void json_text(arr *a, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char b[8];
-        if (c == '"' || c == '\\')
-            put(a, "\\", 1), put(a, s + i, 1);
-        else if (c < 0x20)
-            put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
-        else
-            put(a, s + i, 1);
-    }
-}
-
-static bool is_uuid(const char *s, size_t n)
-{
-    if (n != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        if (dash ? c != '-'
-                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
 static bool keys_ok(mt_name bid, mt_name cat, mt_name name)
 {
-    return (!bid.len || is_uuid(bid.ptr, bid.len)) && cat.len <= MAX_CATEGORY &&
+    return (!bid.len || mt_tenant_uuid_valid_n(bid.ptr, bid.len)) && cat.len <= MAX_CATEGORY &&
            name.len <= MAX_NAME;
 }
 
@@ -317,7 +216,7 @@ typedef struct chunk {
     ser *ser; /* the series with points, in id order */
     size_t nser, sercap;
     bool spilled; /* its values exceeded opt.values_max: described in batches */
-    arr g[NG], s[NS], a[NA];
+    mt_pgarr g[NG], s[NS], a[NA];
     size_t grows, srows, arows;
     uint64_t skipped, points;
     uint64_t mpts[60]; /* points per minute of the hour (raw rows' budget) */
@@ -392,7 +291,7 @@ typedef struct ident {
     bool ok;    /* PostgreSQL takes its keys */
     char *text; /* line protocol */
     mt_name bid, cat, name;
-    arr dims; /* JSON of the other tags */
+    mt_pgarr dims; /* JSON of the other tags */
     char *key;
     mt_series_parts parts;
 } ident;
@@ -408,7 +307,7 @@ static int ident_load(mt_engine *e, uint32_t id, ident *out)
     out->bid = (mt_name){"", 0};
     out->dims.len = 0;
     out->dims.rc = 0;
-    put(&out->dims, "{", 1);
+    mt_pgarr_put(&out->dims, "{", 1);
     size_t nd = 0;
     for (size_t k = 0; k < out->parts.ntags; k++) {
         mt_name tk = out->parts.tag_keys[k], tv = out->parts.tag_values[k];
@@ -416,28 +315,28 @@ static int ident_load(mt_engine *e, uint32_t id, ident *out)
             out->bid = tv;
             continue;
         }
-        put(&out->dims, nd ? ",\"" : "\"", nd ? 2 : 1);
+        mt_pgarr_put(&out->dims, nd ? ",\"" : "\"", nd ? 2 : 1);
         nd++;
-        json_text(&out->dims, tk.ptr, tk.len);
-        put(&out->dims, "\":\"", 3);
-        json_text(&out->dims, tv.ptr, tv.len);
-        put(&out->dims, "\"", 1);
+        mt_pgarr_json(&out->dims, tk.ptr, tk.len);
+        mt_pgarr_put(&out->dims, "\":\"", 3);
+        mt_pgarr_json(&out->dims, tv.ptr, tv.len);
+        mt_pgarr_put(&out->dims, "\"", 1);
     }
-    put(&out->dims, "}", 1);
+    mt_pgarr_put(&out->dims, "}", 1);
     out->cat = out->parts.measurement;
     out->name = out->parts.field;
     out->ok = keys_ok(out->bid, out->cat, out->name);
     return out->dims.rc;
 }
 
-static void add_keys(arr *bid, arr *cat, arr *name, mt_name b, mt_name c, mt_name n)
+static void add_keys(mt_pgarr *bid, mt_pgarr *cat, mt_pgarr *name, mt_name b, mt_name c, mt_name n)
 {
     if (b.len)
-        add_text(bid, b.ptr, b.len);
+        mt_pgarr_text(bid, b.ptr, b.len);
     else
-        add_null(bid);
-    add_text(cat, c.ptr, c.len);
-    add_text(name, n.ptr, n.len);
+        mt_pgarr_null(bid);
+    mt_pgarr_text(cat, c.ptr, c.len);
+    mt_pgarr_text(name, n.ptr, n.len);
 }
 
 /* A series-minute row. */
@@ -447,15 +346,15 @@ static void series_row(chunk *c, const ident *id, int64_t minute, const mt_summa
         c->skipped++;
         return;
     }
-    add_i64(&c->s[S_MIN], minute);
-    add_text(&c->s[S_SER], id->text, strlen(id->text));
+    mt_pgarr_i64(&c->s[S_MIN], minute);
+    mt_pgarr_text(&c->s[S_SER], id->text, strlen(id->text));
     add_keys(&c->s[S_BID], &c->s[S_CAT], &c->s[S_NAME], id->bid, id->cat, id->name);
-    add_text(&c->s[S_DIMS], id->dims.p, id->dims.len);
-    add_i64(&c->s[S_CNT], (int64_t)s->count);
-    add_double(&c->s[S_SUM], s->sum);
-    add_double(&c->s[S_LO], s->min);
-    add_double(&c->s[S_HI], s->max);
-    add_double(&c->s[S_LAST], s->last);
+    mt_pgarr_text(&c->s[S_DIMS], id->dims.p, id->dims.len);
+    mt_pgarr_i64(&c->s[S_CNT], (int64_t)s->count);
+    mt_pgarr_double(&c->s[S_SUM], s->sum);
+    mt_pgarr_double(&c->s[S_LO], s->min);
+    mt_pgarr_double(&c->s[S_HI], s->max);
+    mt_pgarr_double(&c->s[S_LAST], s->last);
     c->srows++;
 }
 
@@ -733,15 +632,15 @@ static int group_rows(chunk *c)
             free(tmp);
             return rc;
         }
-        add_i64(&c->g[G_MIN], c->hour * 60 + c->vals[i].off);
+        mt_pgarr_i64(&c->g[G_MIN], c->hour * 60 + c->vals[i].off);
         add_keys(&c->g[G_BID], &c->g[G_CAT], &c->g[G_NAME], bid, cat, name);
-        add_i64(&c->g[G_CNT], (int64_t)n);
-        add_double(&c->g[G_AVG], sum / (double)n);
-        add_double(&c->g[G_LO], lo);
-        add_double(&c->g[G_HI], hi);
-        add_double(&c->g[G_P50], q[0]);
-        add_double(&c->g[G_P95], q[1]);
-        add_double(&c->g[G_P99], q[2]);
+        mt_pgarr_i64(&c->g[G_CNT], (int64_t)n);
+        mt_pgarr_double(&c->g[G_AVG], sum / (double)n);
+        mt_pgarr_double(&c->g[G_LO], lo);
+        mt_pgarr_double(&c->g[G_HI], hi);
+        mt_pgarr_double(&c->g[G_P50], q[0]);
+        mt_pgarr_double(&c->g[G_P95], q[1]);
+        mt_pgarr_double(&c->g[G_P99], q[2]);
         c->grows++;
         i = j;
     }
@@ -801,16 +700,16 @@ static int all_rows(chunk *c)
         const char *z = memchr(k, 0, kl); /* interned above: measurement 0 field */
         double sum, lo, hi, q[3];
         if ((rc = mt_describe(tmp, n, fr, 3, &sum, &lo, &hi, q))) break;
-        add_i64(&c->a[A_MIN], c->hour * 60 + c->vals[i].off);
-        add_text(&c->a[A_CAT], k, (size_t)(z - k));
-        add_text(&c->a[A_NAME], z + 1, kl - (size_t)(z + 1 - k));
-        add_i64(&c->a[A_CNT], (int64_t)n);
-        add_double(&c->a[A_AVG], sum / (double)n);
-        add_double(&c->a[A_LO], lo);
-        add_double(&c->a[A_HI], hi);
-        add_double(&c->a[A_P50], q[0]);
-        add_double(&c->a[A_P95], q[1]);
-        add_double(&c->a[A_P99], q[2]);
+        mt_pgarr_i64(&c->a[A_MIN], c->hour * 60 + c->vals[i].off);
+        mt_pgarr_text(&c->a[A_CAT], k, (size_t)(z - k));
+        mt_pgarr_text(&c->a[A_NAME], z + 1, kl - (size_t)(z + 1 - k));
+        mt_pgarr_i64(&c->a[A_CNT], (int64_t)n);
+        mt_pgarr_double(&c->a[A_AVG], sum / (double)n);
+        mt_pgarr_double(&c->a[A_LO], lo);
+        mt_pgarr_double(&c->a[A_HI], hi);
+        mt_pgarr_double(&c->a[A_P50], q[0]);
+        mt_pgarr_double(&c->a[A_P95], q[1]);
+        mt_pgarr_double(&c->a[A_P99], q[2]);
         c->arows++;
         i = j;
     }
@@ -878,20 +777,20 @@ static bool raw_later(const mt_minute *m, int64_t minute, int64_t now)
 }
 
 /* COPY text format: backslash, tab, newline and carriage return escaped. */
-static void copy_text(arr *a, const char *s, size_t n)
+static void copy_text(mt_pgarr *a, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '\\')
-            put(a, "\\\\", 2);
+            mt_pgarr_put(a, "\\\\", 2);
         else if (c == '\t')
-            put(a, "\\t", 2);
+            mt_pgarr_put(a, "\\t", 2);
         else if (c == '\n')
-            put(a, "\\n", 2);
+            mt_pgarr_put(a, "\\n", 2);
         else if (c == '\r')
-            put(a, "\\r", 2);
+            mt_pgarr_put(a, "\\r", 2);
         else
-            put(a, s + i, 1);
+            mt_pgarr_put(a, s + i, 1);
     }
 }
 
@@ -916,7 +815,7 @@ static int raw_copy_points(mt_minute *m, int64_t hour, const bool send[60], int6
     ident id = {0};
     id.key = malloc(MT_SERIES_MAX_KEY);
     id.text = malloc(4096);
-    arr head = {0}, tail = {0}, buf = {0};
+    mt_pgarr head = {0}, tail = {0}, buf = {0};
     int rc = id.key && id.text ? MT_OK : -ENOMEM;
     if (!rc) rc = mt_pg_copy_begin(m->pg, raw_copy);
     if (rc) goto out;
@@ -946,15 +845,15 @@ static int raw_copy_points(mt_minute *m, int64_t hour, const bool send[60], int6
                     if (id.bid.len)
                         copy_text(&head, id.bid.ptr, id.bid.len);
                     else
-                        put(&head, "\\N", 2);
-                    put(&head, "\t", 1);
+                        mt_pgarr_put(&head, "\\N", 2);
+                    mt_pgarr_put(&head, "\t", 1);
                     copy_text(&head, id.name.ptr, id.name.len);
-                    put(&head, "\t", 1);
+                    mt_pgarr_put(&head, "\t", 1);
                     copy_text(&head, id.cat.ptr, id.cat.len);
-                    put(&head, "\tgauge\t", 7);
-                    put(&tail, "\t", 1);
+                    mt_pgarr_put(&head, "\tgauge\t", 7);
+                    mt_pgarr_put(&tail, "\t", 1);
                     copy_text(&tail, id.dims.p, id.dims.len);
-                    put(&tail, "\tmetron\t", 8);
+                    mt_pgarr_put(&tail, "\tmetron\t", 8);
                     if ((rc = head.rc ? head.rc : tail.rc)) break;
                 }
                 int64_t s = floor_div(p.ts[i], 1000000000LL);
@@ -973,11 +872,11 @@ static int raw_copy_points(mt_minute *m, int64_t hour, const bool send[60], int6
                 char us[24]; /* PostgreSQL keeps microseconds */
                 int un = snprintf(us, sizeof us, ".%06lld+00\n",
                                   (long long)((p.ts[i] - s * 1000000000LL) / 1000));
-                put(&buf, head.p, head.len);
-                put(&buf, v, (size_t)vn);
-                put(&buf, tail.p, tail.len);
-                put(&buf, stamp, strlen(stamp));
-                put(&buf, us, (size_t)un);
+                mt_pgarr_put(&buf, head.p, head.len);
+                mt_pgarr_put(&buf, v, (size_t)vn);
+                mt_pgarr_put(&buf, tail.p, tail.len);
+                mt_pgarr_put(&buf, stamp, strlen(stamp));
+                mt_pgarr_put(&buf, us, (size_t)un);
                 (*rows)++;
                 if (buf.rc) rc = buf.rc;
                 if (!rc && buf.len >= RAW_COPY_BUF) {
@@ -1012,7 +911,7 @@ static int raw_send(mt_minute *m, chunk *c, const dirty *d, size_t n)
 {
     int64_t now = mt_now_ns(), lo = INT64_MAX, hi = INT64_MIN, slo = INT64_MAX, shi = INT64_MIN;
     bool send[60] = {0};
-    arr del = {0};
+    mt_pgarr del = {0};
     uint64_t skipped = 0, budget = m->opt.raw_max_rate * 60;
     double rate = -1;
     bool over = false;
@@ -1020,7 +919,7 @@ static int raw_send(mt_minute *m, chunk *c, const dirty *d, size_t n)
         int64_t minute = d[i].minute, off = minute - c->hour * 60;
         if (minute * MT_MINUTE_NS < now - m->opt.raw_window_ns) continue;
         if ((minute + 1) * MT_MINUTE_NS + SETTLE_NS > now) continue; /* open: raw_later */
-        add_i64(&del, minute);
+        mt_pgarr_i64(&del, minute);
         if (minute < lo) lo = minute;
         if (minute > hi) hi = minute;
         rate = (double)c->mpts[off] / 60.0;
@@ -1044,7 +943,7 @@ static int raw_send(mt_minute *m, chunk *c, const dirty *d, size_t n)
     char a[24], b[24];
     snprintf(a, sizeof a, "%lld", (long long)lo);
     snprintf(b, sizeof b, "%lld", (long long)hi + 1);
-    const char *p[] = {a, b, finish(&del)};
+    const char *p[] = {a, b, mt_pgarr_finish(&del)};
     int rc = p[2] ? mt_pg_exec(m->pg, raw_delete, 3, p) : -ENOMEM;
     free(del.p);
     uint64_t rows = 0;
@@ -1112,11 +1011,11 @@ static int send_chunk(mt_minute *m, const dirty *d, size_t n, chunk *c)
     snprintf(keep, sizeof keep, "%lld", (long long)(m->opt.retention_ns / 1000000000LL));
     const char *gp[NG + 1], *sp[NS + 1], *ap[NA + 1];
     for (int i = 0; !rc && i < NG; i++)
-        if (!(gp[i] = finish(&c->g[i]))) rc = -ENOMEM;
+        if (!(gp[i] = mt_pgarr_finish(&c->g[i]))) rc = -ENOMEM;
     for (int i = 0; !rc && i < NS; i++)
-        if (!(sp[i] = finish(&c->s[i]))) rc = -ENOMEM;
+        if (!(sp[i] = mt_pgarr_finish(&c->s[i]))) rc = -ENOMEM;
     for (int i = 0; !rc && i < NA; i++)
-        if (!(ap[i] = finish(&c->a[i]))) rc = -ENOMEM;
+        if (!(ap[i] = mt_pgarr_finish(&c->a[i]))) rc = -ENOMEM;
     gp[NG] = sp[NS] = ap[NA] = keep;
     if (!rc) rc = mt_pg_exec(m->pg, "BEGIN", 0, NULL);
     if (!rc && c->grows) rc = mt_pg_exec(m->pg, upsert_groups, NG + 1, gp);

@@ -25,6 +25,8 @@
 
 #include "mt_alert.h"
 #include "mt_log.h"
+#include "mt_pgarr.h"
+#include "mt_tenant.h"
 #include "mt_pg.h"
 #include "mt_quarantine.h"
 #include "mt_schema.h"
@@ -62,103 +64,6 @@ mt_sink_options mt_sink_options_default(void)
                              .outbox_budget = 100000};
 }
 
-/* ---- PostgreSQL array literals: every value a parameter ----------------------------- */
-
-typedef struct arr {
-    char *p;
-    size_t len, cap;
-    int rc;
-} arr;
-
-static void put(arr *a, const char *s, size_t n)
-{
-    if (a->rc) return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 4096;
-        while (cap < a->len + n + 2) cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->rc = -ENOMEM;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->len += n;
-}
-
-static void sep(arr *a)
-{
-    put(a, a->len ? "," : "{", 1);
-}
-
-/* A quoted element: backslash before " and \ (array literal syntax). */
-static void add_text(arr *a, const char *s, size_t n)
-{
-    sep(a);
-    put(a, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') put(a, "\\", 1);
-        put(a, s + i, 1);
-    }
-    put(a, "\"", 1);
-}
-
-static void add_null(arr *a)
-{
-    sep(a);
-    put(a, "NULL", 4);
-}
-
-static void add_double(arr *a, double v)
-{
-    char b[40];
-    int n = isnan(v)   ? snprintf(b, sizeof b, "NaN")
-            : isinf(v) ? snprintf(b, sizeof b, v > 0 ? "Infinity" : "-Infinity")
-                       : snprintf(b, sizeof b, "%.17g", v);
-    sep(a);
-    put(a, b, (size_t)n);
-}
-
-static void add_u64(arr *a, uint64_t v)
-{
-    char b[24];
-    int n = snprintf(b, sizeof b, "%llu", (unsigned long long)v);
-    sep(a);
-    put(a, b, (size_t)n);
-}
-
-/* The literal, closed ("{}" when empty); NULL when out of memory. */
-static const char *finish(arr *a)
-{
-    if (!a->len) put(a, "{", 1);
-    put(a, "}", 1);
-    if (a->rc) return NULL;
-    a->p[a->len] = '\0';
-    return a->p;
-}
-
-static void reset(arr *a)
-{
-    a->len = 0;
-    a->rc = 0;
-}
-
-/* Canonical text form only: 8-4-4-4-12 hex digits. */
-static bool is_uuid(const char *s, size_t n)
-{
-    if (n != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        if (dash ? c != '-'
-                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
 /* ---- one hour to rows ------------------------------------------------------------------ */
 
 enum {
@@ -184,7 +89,7 @@ enum {
  * some row of the run.
  */
 typedef struct rowset {
-    arr col[NCOLS];
+    mt_pgarr col[NCOLS];
     size_t n;
     size_t *off;      /* off[i * NCOLS + c]: row i's element of column c, at its separator */
     const char **why; /* the sink's own check that refuses row i (the refused set only) */
@@ -232,32 +137,33 @@ static int rowset_rc(const rowset *rs)
 }
 
 /* Rows [lo, hi) of column c as an array literal, built in out; NULL when out of memory. */
-static const char *slice(const rowset *rs, int c, size_t lo, size_t hi, arr *out)
+static const char *slice(const rowset *rs, int c, size_t lo, size_t hi, mt_pgarr *out)
 {
-    const arr *a = &rs->col[c];
+    const mt_pgarr *a = &rs->col[c];
     size_t from = rs->off[lo * NCOLS + c] + 1, to = hi < rs->n ? rs->off[hi * NCOLS + c] : a->len;
-    reset(out);
-    put(out, "{", 1);
-    put(out, a->p + from, to - from);
-    return finish(out);
+    mt_pgarr_reset(out);
+    mt_pgarr_put(out, "{", 1);
+    mt_pgarr_put(out, a->p + from, to - from);
+    return mt_pgarr_finish(out);
 }
 
 static void add_values(rowset *rs, const mt_rollup *ro)
 {
-    add_u64(&rs->col[C_COUNT], ro->count);
-    add_double(&rs->col[C_AVG], ro->sum / (double)ro->count);
-    add_double(&rs->col[C_MIN], ro->min);
-    add_double(&rs->col[C_MAX], ro->max);
-    add_double(&rs->col[C_P50], ro->p50);
-    add_double(&rs->col[C_P95], ro->p95);
-    add_double(&rs->col[C_P99], ro->p99);
+    mt_pgarr_u64(&rs->col[C_COUNT], ro->count);
+    mt_pgarr_double(&rs->col[C_AVG], ro->sum / (double)ro->count);
+    mt_pgarr_double(&rs->col[C_MIN], ro->min);
+    mt_pgarr_double(&rs->col[C_MAX], ro->max);
+    mt_pgarr_double(&rs->col[C_P50], ro->p50);
+    mt_pgarr_double(&rs->col[C_P95], ro->p95);
+    mt_pgarr_double(&rs->col[C_P99], ro->p99);
     rs->n++;
 }
 
 /* What PostgreSQL would refuse in the key columns (the schema's types), or NULL. */
 static const char *check_keys(mt_name bid, mt_name cat, mt_name name)
 {
-    if (bid.len && !is_uuid(bid.ptr, bid.len)) return "metron: business_id is not a UUID";
+    if (bid.len && !mt_tenant_uuid_valid_n(bid.ptr, bid.len))
+        return "metron: business_id is not a UUID";
     if (cat.len > MAX_CATEGORY) return "metron: measurement longer than 50 bytes (VARCHAR(50))";
     if (name.len > MAX_NAME) return "metron: field longer than 100 bytes (VARCHAR(100))";
     return NULL;
@@ -270,11 +176,11 @@ static rowset *add_keys(rows *r, mt_name bid, mt_name cat, mt_name name)
     rowset *rs = why ? &r->bad : &r->ok;
     row_begin(rs, why);
     if (bid.len)
-        add_text(&rs->col[C_BID], bid.ptr, bid.len);
+        mt_pgarr_text(&rs->col[C_BID], bid.ptr, bid.len);
     else
-        add_null(&rs->col[C_BID]); /* the system-wide tenant */
-    add_text(&rs->col[C_CAT], cat.ptr, cat.len);
-    add_text(&rs->col[C_NAME], name.ptr, name.len);
+        mt_pgarr_null(&rs->col[C_BID]); /* the system-wide tenant */
+    mt_pgarr_text(&rs->col[C_CAT], cat.ptr, cat.len);
+    mt_pgarr_text(&rs->col[C_NAME], name.ptr, name.len);
     return rs;
 }
 
@@ -284,21 +190,6 @@ static int on_group(void *ud, const mt_rollup *ro)
     rowset *rs = add_keys(r, ro->business_id, ro->measurement, ro->field);
     add_values(rs, ro);
     return rs->rc;
-}
-
-/* JSON string body (no quotes) with the escapes JSON needs. */
-static void json_text(arr *a, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char b[8];
-        if (c == '"' || c == '\\')
-            put(a, "\\", 1), put(a, s + i, 1);
-        else if (c < 0x20)
-            put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
-        else
-            put(a, s + i, 1);
-    }
 }
 
 static int on_series(void *ud, const mt_rollup *ro)
@@ -318,25 +209,25 @@ static int on_series(void *ud, const mt_rollup *ro)
         return MT_OK;
     }
     mt_name bid = {"", 0};
-    arr dims = {0};
-    put(&dims, "{", 1);
+    mt_pgarr dims = {0};
+    mt_pgarr_put(&dims, "{", 1);
     for (size_t k = 0; k < parts.ntags; k++) {
         if (parts.tag_keys[k].len == 11 && !memcmp(parts.tag_keys[k].ptr, "business_id", 11)) {
             bid = parts.tag_values[k];
             continue;
         }
-        put(&dims, dims.len > 1 ? ",\"" : "\"", dims.len > 1 ? 2 : 1);
-        json_text(&dims, parts.tag_keys[k].ptr, parts.tag_keys[k].len);
-        put(&dims, "\":\"", 3);
-        json_text(&dims, parts.tag_values[k].ptr, parts.tag_values[k].len);
-        put(&dims, "\"", 1);
+        mt_pgarr_put(&dims, dims.len > 1 ? ",\"" : "\"", dims.len > 1 ? 2 : 1);
+        mt_pgarr_json(&dims, parts.tag_keys[k].ptr, parts.tag_keys[k].len);
+        mt_pgarr_put(&dims, "\":\"", 3);
+        mt_pgarr_json(&dims, parts.tag_values[k].ptr, parts.tag_values[k].len);
+        mt_pgarr_put(&dims, "\"", 1);
     }
-    put(&dims, "}", 1);
+    mt_pgarr_put(&dims, "}", 1);
     int rc = dims.rc;
     if (!rc) {
         rowset *rs = add_keys(r, bid, parts.measurement, parts.field);
-        add_text(&rs->col[C_SERIES], text, (size_t)tl);
-        add_text(&rs->col[C_DIMS], dims.p, dims.len);
+        mt_pgarr_text(&rs->col[C_SERIES], text, (size_t)tl);
+        mt_pgarr_text(&rs->col[C_DIMS], dims.p, dims.len);
         add_values(rs, ro);
         rc = rs->rc;
     }
@@ -437,8 +328,8 @@ typedef struct batch {
     char *notes[256]; /* delivery records: 'N', an alert id, JSON (malloc'd), each once */
     size_t nlen[256], nn;
     /* one try */
-    bool careful;   /* a savepoint around each statement; a refusal bisected to its rows */
-    arr par[NCOLS]; /* slices being sent */
+    bool careful;        /* a savepoint around each statement; a refusal bisected to its rows */
+    mt_pgarr par[NCOLS]; /* slices being sent */
     qop *ops;
     size_t nops, capops;
     uint64_t sent, skipped;
@@ -702,13 +593,14 @@ static int deliver_alert(mt_sink *s, batch *b, const char *key, size_t klen)
     }
     const mt_alert_rule *ru = &r->rule;
     const char *why = NULL;
-    if (!is_uuid(ru->id, strlen(ru->id)))
+    if (!mt_tenant_uuid_valid_n(ru->id, strlen(ru->id)))
         why = "metron: the rule id is not a UUID";
     else if (!r->alert_id[0])
         why = "metron: the alert has no id";
-    else if (ru->business_id[0] && !is_uuid(ru->business_id, strlen(ru->business_id)))
+    else if (ru->business_id[0] &&
+             !mt_tenant_uuid_valid_n(ru->business_id, strlen(ru->business_id)))
         why = "metron: the rule's business_id is not a UUID";
-    else if (r->business_id[0] && !is_uuid(r->business_id, strlen(r->business_id)))
+    else if (r->business_id[0] && !mt_tenant_uuid_valid_n(r->business_id, strlen(r->business_id)))
         why = "metron: the series' business_id is not a UUID";
     static const char *const conds[] = {"threshold", "trend", "anomaly"};
     static const char *const statuses[] = {"active", "active", "acknowledged", "resolved",
@@ -780,7 +672,7 @@ static const char append_note[] =
 
 static int deliver_note(mt_sink *s, batch *b, const char *data, size_t len)
 {
-    if (len < 38 || data[0] != 'N' || !is_uuid(data + 1, 36)) {
+    if (len < 38 || data[0] != 'N' || !mt_tenant_uuid_valid_n(data + 1, 36)) {
         b->skipped++; /* not a record alerting.c wrote */
         return MT_OK;
     }

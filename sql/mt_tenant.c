@@ -14,8 +14,12 @@
 
 bool mt_tenant_uuid_valid(const char *s)
 {
+    return mt_tenant_uuid_valid_n(s, strlen(s));
+}
+
+bool mt_tenant_uuid_valid_n(const char *s, size_t n)
+{
     static const int dash[] = {8, 13, 18, 23};
-    size_t n = strlen(s);
     if (n != 36) return false;
     for (size_t i = 0, d = 0; i < n; i++) {
         if (d < 4 && (int)i == dash[d]) {

@@ -28,6 +28,8 @@
 
 /* Whether s is a UUID as PostgreSQL prints one: 8-4-4-4-12 hexadecimal digits. */
 bool mt_tenant_uuid_valid(const char *s);
+/* The same for the n bytes at s (no NUL needed). */
+bool mt_tenant_uuid_valid_n(const char *s, size_t n);
 
 typedef struct mt_tenant_add_result {
     bool created;         /* the role did not exist: created LOGIN, without a password */

@@ -24,6 +24,7 @@ third_party_ok() {  # module header -> 0 if the module may include the system he
     lmdb.h|zstd.h) [ "$1" = engine ] ;;
     uv.h|http_parser.h) [ "$1" = ingest ] || [ "$1" = tools ] ;;
     libpq-fe.h) [ "$1" = sql ] ;;
+    snappy-c.h|protobuf-c/protobuf-c.h) [ "$1" = ingest ] ;;
     *) return 0 ;;
   esac
 }

@@ -9,6 +9,9 @@
 #define MT_TEST_UTIL_H
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <string.h>
 #include <stdint.h>
@@ -57,6 +60,40 @@ static inline void mt_test_file(char *tmpl, const char *text)
     size_t n = strlen(text);
     cr_assert_eq(write(fd, text, n), (ssize_t)n);
     close(fd);
+}
+
+/* Run cmd through the shell: its standard output into out (cap bytes at most, NUL-terminated;
+   redirect 2>&1 in cmd for the errors too); the exit status, -1 when it did not exit. */
+static inline int mt_test_run(char *out, size_t cap, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen %s", cmd);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run a SQL script with psql -f (stopping at the first error), env (NULL: none) put before the
+   command, e.g. "PGTZ=UTC"; the last line of its output into out (may be NULL). True when
+   psql exited 0. */
+static inline bool mt_test_psql(const char *env, const char *url, const char *sql, char *out,
+                                size_t cap)
+{
+    char path[] = "/tmp/metron-sql-XXXXXX";
+    mt_test_file(path, sql);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s psql '%s' -qAtX -v ON_ERROR_STOP=1 -f %s 2>&1", env ? env : "",
+             url, path);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen %s", cmd);
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    int st = pclose(p);
+    unlink(path);
+    last[strcspn(last, "\n")] = '\0';
+    if (out) snprintf(out, cap, "%s", last);
+    return st == 0;
 }
 
 #endif

@@ -9,6 +9,8 @@ packages=(
   # libraries Metron links
   liblmdb-dev libzstd-dev libuv1-dev libpq-dev libxxhash-dev zlib1g-dev libinih-dev
   libhttp-parser-dev libssl-dev libcurl4-openssl-dev
+  # Prometheus remote write in: snappy blocks, protobuf-c (protoc-c generates the C at build)
+  libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
   # tests, and the README's examples
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
   # the email channel's test: a real SMTP server (STARTTLS too)

@@ -110,6 +110,9 @@ Test(fed, names_and_label_names_are_sanitized)
         {"a:b", "c", "a:b_c"},
         {"temp\xc3\xa9", "\xe2\x82\xac", "temp___"},
         {"sp ace", "f", "sp_ace_f"},
+        {"up", "value", "up"},
+        {"net.io", "value", "net_io"},
+        {"cpu", "values", "cpu_values"},
     };
     char out[64];
     for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {

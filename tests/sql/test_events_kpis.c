@@ -117,12 +117,7 @@ static int run(char *out, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return mt_test_run(out, cap, cmd);
 }
 
 /* metrond on dir (made when dir[0] is 0) with args; waits for /health. */

@@ -46,19 +46,9 @@ TestSuite(pgretain, .init = setup, .fini = teardown, .timeout = 180);
  */
 static bool psql_tz(const char *tz, const char *sql, char *out, size_t cap)
 {
-    char path[] = "/tmp/pgretain-sql-XXXXXX";
-    mt_test_file(path, sql);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s%s%s psql '%s' -qAtX -v ON_ERROR_STOP=1 -f %s 2>&1",
-             tz ? "PGTZ='" : "env -u PGTZ", tz ? tz : "", tz ? "'" : "", url, path);
-    FILE *p = popen(cmd, "r");
-    char line[4096], last[4096] = "";
-    while (fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
-    int st = pclose(p);
-    unlink(path);
-    last[strcspn(last, "\n")] = '\0';
-    if (out) snprintf(out, cap, "%s", last);
-    return st == 0;
+    char env[128];
+    snprintf(env, sizeof env, "%s%s%s", tz ? "PGTZ='" : "env -u PGTZ", tz ? tz : "", tz ? "'" : "");
+    return mt_test_psql(env, url, sql, out, cap);
 }
 
 /* As psql_tz; the test fails when psql does. */
@@ -83,11 +73,7 @@ static int install_tz(const char *tz, char *out, size_t cap)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s%s%s %s schema install --pg '%s' 2>&1",
              tz ? "PGTZ='" : "env -u PGTZ", tz ? tz : "", tz ? "'" : "", METRON_PATH, url);
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return mt_test_run(out, cap, cmd);
 }
 
 /* The monthly tables: each partition named <table>_YYYY_MM of its UTC month, bounded by it. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_util.h"
 #include "tools/metrond_harness.h"
 
 static char tokens[64];
@@ -187,14 +188,10 @@ Test(federate, bad_match_is_400_naming_it, .timeout = 60)
     mth_cleanup(&d);
 }
 
-/* cmd's stdout (as its redirections say) into out; its exit status. */
+/* cmd's stdout (as its redirections say) into out; its exit code. */
 static int run(const char *cmd, char *out, size_t cap)
 {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    return pclose(p);
+    return mt_test_run(out, cap, cmd);
 }
 
 Test(export_prom, every_sample_families_whole, .timeout = 60)
@@ -248,11 +245,10 @@ Test(export_prom, every_sample_families_whole, .timeout = 60)
     snprintf(cmd, sizeof cmd, "%s export --data %s/data 'exp{h=a}' --format prometheus 2>&1",
              METRON_PATH, dir);
     int st = run(cmd, out, sizeof out);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%d: %s", st, out);
+    cr_expect_eq(st, 2, "%d: %s", st, out);
     cr_expect(strstr(out, "must be in double quotes"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s export --data %s/data exp --format prom 2>&1", METRON_PATH, dir);
     st = run(cmd, out, sizeof out);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "lp, csv or prometheus"), "%s",
-              out);
+    cr_expect(st == 2 && strstr(out, "lp, csv or prometheus"), "%s", out);
     nftw(dir, mth_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

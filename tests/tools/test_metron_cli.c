@@ -68,11 +68,7 @@ static int run(const char *args, char *out, size_t cap)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", METRON_PATH, args);
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return mt_test_run(out, cap, cmd);
 }
 
 Test(cli, raw_csv_quotes_series_and_prints_rfc3339)

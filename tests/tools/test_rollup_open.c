@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_util.h"
 #include "tools/metrond_harness.h"
 
 static void utc(int64_t t, char *out, size_t cap)
@@ -22,11 +23,7 @@ static void utc(int64_t t, char *out, size_t cap)
 /* cmd's output (as its redirections say) into out; its exit status. */
 static int run(const char *cmd, char *out, size_t cap)
 {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    return pclose(p);
+    return mt_test_run(out, cap, cmd);
 }
 
 Test(rollup_open, the_open_hour_says_when_its_rollup_appears, .timeout = 60)
