@@ -153,7 +153,7 @@ static int run_flood(int port, pid_t pid, const char *pg_url, int hosts, int sec
             n += plen[h];
             n += (size_t)snprintf(body + n, cap - n, "%lld\n", (long long)ts);
         }
-        int st = http(port, "POST", "/write?db=bench&precision=ns", body, n, NULL, 0);
+        int st = http(port, "POST", "/write?db=metron&precision=ns", body, n, NULL, 0);
         if (st != 204) {
             fprintf(stderr, "bench_minute: write answered %d\n", st);
             return 1;
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
         }
         n += (size_t)snprintf(body + n, cap - n, "probe,host=bench seq=%d %lld\n", k,
                               (long long)now_s);
-        int st = http(port, "POST", "/write?db=bench&precision=s", body, n, NULL, 0);
+        int st = http(port, "POST", "/write?db=metron&precision=s", body, n, NULL, 0);
         if (st != 204) {
             fprintf(stderr, "bench_minute: write answered %d\n", st);
             break;

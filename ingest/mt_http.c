@@ -61,6 +61,7 @@
 
 #include "mt_auth.h"
 #include "mt_fed.h"
+#include "mt_influxql.h"
 #include "mt_ingest_int.h"
 #include "mt_query.h"
 #include "mt_rollq.h"
@@ -688,6 +689,7 @@ typedef struct write_ctx {
     int64_t lines;
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the token's business_id; empty: no tokens */
     uint64_t forbidden_line;             /* first line written for another tenant, or 0 */
+    const char *db;                      /* the db tag its points get; NULL: the default db */
 } write_ctx;
 
 static int write_line(void *ud, const mt_lp_line *l)
@@ -695,7 +697,7 @@ static int write_line(void *ud, const mt_lp_line *l)
     write_ctx *w = ud;
     mt_conn *c = w->c;
     if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line(c->batch, l, c->ing->cache, w->tenant[0] ? w->tenant : NULL);
+    int rc = mt_ingest_line_db(c->batch, l, c->ing->cache, w->tenant[0] ? w->tenant : NULL, w->db);
     if (rc == -ENOMEM) return rc;
     if (rc == MT_ECONFLICT) {
         if (!w->forbidden_line) w->forbidden_line = l->lineno;
@@ -807,7 +809,7 @@ static void handle_write(mt_conn *c, bool v2)
         return;
     }
     mt_lp_parser_set_precision(c->lp, precision);
-    write_ctx w = {c, hs, 0, "", 0};
+    write_ctx w = {c, hs, 0, "", 0, strcmp(db, ing->cfg.default_db) ? db : NULL};
     memcpy(w.tenant, hs->tenant, sizeof w.tenant);
     mt_lp_handler h = {write_line, write_error, &w};
     if (mt_lp_parse(c->lp, hs->body, hs->body_len, mt_now_ns(), &h)) {
@@ -991,8 +993,10 @@ void mt_http_job_done(mt_job *job)
 typedef struct query_work {
     uv_work_t req;
     mt_conn *c;
-    bool rollup;   /* /api/v1/rollup: rspec */
-    bool federate; /* /federate: fspec; else spec */
+    bool rollup;    /* /api/v1/rollup: rspec */
+    bool federate;  /* /federate: fspec; else spec */
+    char *influxql; /* /query: the InfluxQL text (malloc'd); else NULL */
+    char db[256];   /* /query: its db parameter; "": none */
     mt_rollq_spec rspec;
     mt_fed_spec fspec;
     char *matches;      /* fspec's match[] values, each NUL-terminated (malloc'd) */
@@ -1029,6 +1033,16 @@ static void query_run(uv_work_t *req)
     query_work *w = req->data;
     mt_query *q;
     int rc;
+    if (w->influxql) {
+        rc = mt_influxql_run(w->c->ing->eng, w->influxql, w->db[0] ? w->db : NULL,
+                             w->c->ing->cfg.default_db, w->tenant[0] ? w->tenant : NULL, to_body, w,
+                             &w->status);
+        if (rc) {
+            w->status = 500;
+            snprintf(w->err, sizeof w->err, "query failed: %s", mt_strerror(rc));
+        }
+        return;
+    }
     if (w->federate)
         rc = mt_fed_write(w->c->ing->eng, &w->fspec, to_body, w, NULL, w->err, sizeof w->err);
     else if (w->rollup)
@@ -1054,7 +1068,9 @@ static void query_done(uv_work_t *req, int status)
     query_work *w = req->data;
     mt_conn *c = w->c;
     if (!c->closing) {
-        if (w->status == 200)
+        if (w->influxql && w->status != 500)
+            respond(c, w->status, "application/json", w->body, w->len);
+        else if (w->status == 200)
             respond(c, 200,
                     w->federate                ? "text/plain; version=0.0.4; charset=utf-8"
                     : w->format == MT_OUT_JSON ? "application/json"
@@ -1067,6 +1083,7 @@ static void query_done(uv_work_t *req, int status)
     free(w->body);
     free(w->matches);
     free(w->match);
+    free(w->influxql);
     free(w);
     mt_ingest *ing = c->ing;
     mt_conn_job_released(c); /* may free c */
@@ -1269,9 +1286,49 @@ static void queue_query(mt_conn *c, query_work *w)
         c->ing->jobs--;
         free(w->matches);
         free(w->match);
+        free(w->influxql);
         free(w);
         respond_error(c, 500, "cannot run the query");
     }
+}
+
+/*
+ * /query: InfluxDB 1.x's setup statements (mt_influxql.h). q and db come in the URL or, POSTed,
+ * in an application/x-www-form-urlencoded body, as InfluxDB takes them.
+ */
+static void handle_influxql(mt_conn *c)
+{
+    http_state *hs = c->http;
+    query_work *w = calloc(1, sizeof *w);
+    char *form = NULL;
+    if (w && hs->body_len) { /* the body as a URL's query string, for query_param */
+        if ((form = malloc(hs->body_len + 2))) {
+            form[0] = '?';
+            memcpy(form + 1, hs->body, hs->body_len);
+            form[hs->body_len + 1] = '\0';
+        }
+    }
+    size_t cap = strlen(hs->url) + hs->body_len + 1;
+    if (w) w->influxql = malloc(cap);
+    if (!w || !w->influxql || (hs->body_len && !form)) {
+        if (w) free(w->influxql);
+        free(w);
+        free(form);
+        respond_error(c, 500, "out of memory");
+        return;
+    }
+    bool has_q = query_param(hs->url, "q", w->influxql, cap) ||
+                 (form && query_param(form, "q", w->influxql, cap));
+    if (!query_param(hs->url, "db", w->db, sizeof w->db) && form)
+        query_param(form, "db", w->db, sizeof w->db);
+    free(form);
+    if (!has_q) {
+        free(w->influxql);
+        free(w);
+        respond_error(c, 400, "missing required parameter \"q\"");
+        return;
+    }
+    queue_query(c, w);
 }
 
 /* /health and /ready: 200 while writes are taken, else 503 and why (InfluxDB's fields). */
@@ -1323,6 +1380,19 @@ static void handle_alerts(mt_conn *c)
     free(text);
 }
 
+/* /ping: 204; with verbose=true (and not false or 0), 200 and the version as InfluxDB 1.8 */
+static void handle_ping(mt_conn *c)
+{
+    char v[16];
+    if (query_param(((http_state *)c->http)->url, "verbose", v, sizeof v) && strcmp(v, "false") &&
+        strcmp(v, "0")) {
+        static const char body[] = "{\"version\":\"" VERSION "\"}";
+        respond(c, 200, "application/json", body, sizeof body - 1);
+    } else {
+        respond(c, 204, NULL, NULL, 0);
+    }
+}
+
 static void handle(mt_conn *c)
 {
     http_state *hs = c->http;
@@ -1340,7 +1410,9 @@ static void handle(mt_conn *c)
     else if (strcmp(path, "/api/v1/write") == 0)
         handle_remote_write(c);
     else if (strcmp(path, "/ping") == 0)
-        respond(c, 204, NULL, NULL, 0);
+        handle_ping(c);
+    else if (strcmp(path, "/query") == 0)
+        handle_influxql(c);
     else if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0)
         handle_health(c);
     else if (strcmp(path, "/metrics") == 0)

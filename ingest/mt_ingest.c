@@ -94,31 +94,55 @@ static const mt_vtype types[] = {
     [MT_LP_BOOL] = MT_VT_BOOL,   [MT_LP_STRING] = MT_VT_STRING,
 };
 
+static const mt_name db_tag = {"db", 2};
+
 int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache, const char *tenant)
 {
+    return mt_ingest_line_db(b, line, cache, tenant, NULL);
+}
+
+int mt_ingest_line_db(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache,
+                      const char *tenant, const char *db)
+{
     /* The parser's strings and the engine's names share a layout: convert once per line. */
-    mt_name tk[257], tv[257];
+    mt_name tk[259], tv[259];
     if (line->ntags > 256) return MT_ELIMIT;
-    size_t nt = 0;
-    bool stamped = !tenant || strcmp(tenant, "*") == 0;
+    /* tags the line gets besides its own, in key order (business_id < db) */
+    mt_name xk[2], xv[2];
+    bool xtenant[2] = {false, false};
+    size_t nx = 0, x = 0, nt = 0;
+    if (tenant && strcmp(tenant, "*") != 0) {
+        xk[nx] = business_id;
+        xv[nx] = (mt_name){tenant, strlen(tenant)};
+        xtenant[nx++] = true;
+    }
+    if (db && *db) {
+        xk[nx] = db_tag;
+        xv[nx++] = (mt_name){db, strlen(db)};
+    }
     for (size_t i = 0; i < line->ntags; i++) {
         mt_name k = {line->tags[i].key.ptr, line->tags[i].key.len};
         mt_name v = {line->tags[i].value.ptr, line->tags[i].value.len};
-        int cmp = stamped ? -1 : name_cmp(k, business_id);
-        if (cmp == 0 && (v.len != strlen(tenant) || memcmp(v.ptr, tenant, v.len)))
-            return MT_ECONFLICT;
-        if (cmp >= 0 && !stamped) { /* business_id goes here, in key order */
-            tk[nt] = business_id;
-            tv[nt++] = (mt_name){tenant, strlen(tenant)};
-            stamped = true;
-            if (cmp == 0) continue;
+        for (; x < nx; x++) {
+            int cmp = name_cmp(k, xk[x]);
+            if (cmp < 0) break;
+            if (cmp == 0) {
+                /* the line names it too: the tenant's must agree; a line's own db wins (as
+                   VictoriaMetrics does: metron-pgstat's db is PostgreSQL's database) */
+                if (xtenant[x] && (v.len != xv[x].len || memcmp(v.ptr, xv[x].ptr, v.len)))
+                    return MT_ECONFLICT;
+                x++;
+                break;
+            }
+            tk[nt] = xk[x];
+            tv[nt++] = xv[x];
         }
         tk[nt] = k;
         tv[nt++] = v;
     }
-    if (!stamped) {
-        tk[nt] = business_id;
-        tv[nt++] = (mt_name){tenant, strlen(tenant)};
+    for (; x < nx; x++) {
+        tk[nt] = xk[x];
+        tv[nt++] = xv[x];
     }
     mt_name m = {line->measurement.ptr, line->measurement.len};
     char key[MT_SERIES_MAX_KEY];

@@ -68,6 +68,16 @@ void mt_series_cache_free(mt_series_cache *c);
 int mt_ingest_line(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache, const char *tenant);
 
 /*
+ * mt_ingest_line for a write to database db (NULL or "": the default one,
+ * whose points keep their lines' tags): every point gets the tag db=<db>,
+ * unless its line has a db tag of its own, which then wins (metron-pgstat's
+ * db tag is a PostgreSQL database). So two databases never share a series.
+ * Returns as mt_ingest_line.
+ */
+int mt_ingest_line_db(mt_batch *b, const mt_lp_line *line, mt_series_cache *cache,
+                      const char *tenant, const char *db);
+
+/*
  * The line a tokens file holds for token (len bytes): its SHA-256 as 64
  * hex digits into hex (65 bytes, NUL-terminated). The file pairs each hash
  * with a business_id, or "*" for a system token:
@@ -82,6 +92,8 @@ typedef struct mt_ingest_config {
     mt_precision lp_precision;  /* timestamps of raw TCP/UDP lines (default ns) */
     mt_lp_limits limits;        /* per-line limits (zeros: the parser's defaults) */
     size_t max_body;            /* HTTP body bytes, after gunzip (default 25 MB) */
+    const char *default_db;     /* the database (db=, bucket=) written without a db tag; every
+                                   other one is the tag db=<name> (NULL: "metron") */
     size_t max_conns_http;      /* open HTTP connections (default 1024) */
     size_t max_conns_tcp;       /* open raw TCP connections (default 1024) */
     size_t max_conns;           /* TCP + HTTP together (0, the default: no cap of its own; before

@@ -138,7 +138,7 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
     one(&o, "metron_head_records_skipped_total", "counter",
         "Head log records that failed their checksum at open: their points are lost.",
         (double)e.head_records_skipped);
-    one(&o, "metron_hours_unreadable", "gauge",
+    one(&o, "metron_unreadable_hour_files", "gauge",
         "Sealed hour files the index names that could not be read at open (see the log).",
         (double)e.hours_unreadable);
     one(&o, "metron_files_set_aside_total", "counter",
@@ -160,7 +160,8 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
     one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
         (double)e.head_points);
     one(&o, "metron_head_bytes", "gauge", "Bytes the head holds in memory.", (double)e.head_bytes);
-    one(&o, "metron_sealed_hours", "gauge", "Hours with a sealed file.", (double)e.sealed_hours);
+    one(&o, "metron_sealed_hour_files", "gauge", "Hours with a sealed file.",
+        (double)e.sealed_hours);
     one(&o, "metron_hour_files_written_total", "counter",
         "Hour file generations written: first seals and merges of late points.",
         (double)e.hour_files_written);

@@ -37,6 +37,7 @@ mt_ingest_config mt_ingest_config_default(void)
         .http = "127.0.0.1:8086",
         .lp_precision = MT_PREC_NS,
         .max_body = 25 * 1000 * 1000,
+        .default_db = "metron",
         .max_conns_http = 1024,
         .max_conns_tcp = 1024,
         .max_conns = 0,
@@ -515,6 +516,7 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     ing->cfg = *cfg;
     mt_ingest_config d = mt_ingest_config_default();
     if (!ing->cfg.max_body) ing->cfg.max_body = d.max_body;
+    if (!ing->cfg.default_db || !*ing->cfg.default_db) ing->cfg.default_db = d.default_db;
     if (!ing->cfg.max_conns_http) ing->cfg.max_conns_http = d.max_conns_http;
     if (!ing->cfg.max_conns_tcp) ing->cfg.max_conns_tcp = d.max_conns_tcp;
     if (!ing->cfg.body_min_rate) ing->cfg.body_min_rate = d.body_min_rate;

@@ -50,13 +50,25 @@ int mt_agg_parse(const char *text, mt_agg *out, size_t cap, size_t *n, char *err
             if (!strcmp(a->name, names[i].name)) a->kind = names[i].kind, known = true;
         char *end;
         if (!known && a->name[0] == 'p' && a->name[1] >= '0' && a->name[1] <= '9') {
-            /* pNN: p50, p95, p99, p999 = 0.999 */
-            double digits = strtod(a->name + 1, &end);
-            size_t nd = strlen(a->name + 1);
-            if (!*end && strspn(a->name + 1, "0123456789") == nd) {
+            /* pNN is the NN-th percentile, 0 to 100 (p0 the min, p100 the max, p99.5); digits
+               past two that start 99 are VictoriaMetrics' style: p999 is 99.9, p9999 99.99 */
+            const char *d = a->name + 1;
+            size_t nd = strspn(d, "0123456789");
+            double v = strtod(d, &end);
+            if (!*end && d[nd] == '.' && nd <= 3 && v <= 100)
+                a->q = v / 100, known = true; /* p99.9, p50.5 */
+            else if (!*end && !d[nd] && (nd <= 2 || !strcmp(d, "100")))
+                a->q = v / 100, known = true;
+            else if (!*end && !d[nd] && nd >= 3 && !strncmp(d, "99", 2))
+                a->q = v / pow(10, (double)nd), known = true;
+            if (known)
                 a->kind = MT_AGG_QUANTILE;
-                a->q = nd <= 2 ? digits / 100 : digits / pow(10, (double)nd);
-                known = true;
+            else {
+                snprintf(err, errcap,
+                         "unknown aggregation '%s': a percentile is p0 to p100 (p50, p99.9), or "
+                         "p999 for 99.9 and p9999 for 99.99",
+                         a->name);
+                return MT_EPARSE;
             }
         } else if (!known && !strncmp(a->name, "quantile(", 9)) {
             a->q = strtod(a->name + 9, &end);

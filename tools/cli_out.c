@@ -15,9 +15,16 @@ bool mt_cli_format_parse(const char *name, mt_output_format *f)
 {
     *f = !name                    ? (isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV)
          : !strcmp(name, "table") ? MT_OUT_TABLE
+         : !strcmp(name, "tsv")   ? MT_OUT_TABLE
          : !strcmp(name, "csv")   ? MT_OUT_CSV
                                   : MT_OUT_JSON;
-    return !name || !strcmp(name, "table") || !strcmp(name, "csv") || !strcmp(name, "json");
+    return !name || !strcmp(name, "table") || !strcmp(name, "tsv") || !strcmp(name, "csv") ||
+           !strcmp(name, "json");
+}
+
+bool mt_cli_format_aligned(const char *name)
+{
+    return name ? !strcmp(name, "table") : isatty(STDOUT_FILENO);
 }
 
 const char *mt_cli_format_name(mt_output_format f)
@@ -37,6 +44,7 @@ static void url_param(CURL *curl, char *url, size_t cap, const char *name, const
 
 typedef struct answer {
     CURL *curl;
+    FILE *out;      /* a 200 answer's body */
     char err[4096]; /* the body of a failed request */
     size_t len;
 } answer;
@@ -47,7 +55,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     answer *a = ud;
     long status = 0;
     curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200) return fwrite(p, size, n, stdout) * size;
+    if (status == 200) return fwrite(p, size, n, a->out) * size;
     size_t take = size * n < sizeof a->err - 1 - a->len ? size * n : sizeof a->err - 1 - a->len;
     memcpy(a->err + a->len, p, take);
     a->len += take;
@@ -68,12 +76,18 @@ struct curl_slist *mt_cli_auth_header(void)
 
 int mt_cli_get(const char *base, const char *path, const char *const params[][2], size_t n)
 {
+    return mt_cli_get_to(base, path, params, n, stdout);
+}
+
+int mt_cli_get_to(const char *base, const char *path, const char *const params[][2], size_t n,
+                  FILE *out)
+{
     CURL *curl = curl_easy_init();
     if (!curl) return 1;
     char url[8192];
     snprintf(url, sizeof url, "%s%s", base, path);
     for (size_t i = 0; i < n; i++) url_param(curl, url, sizeof url, params[i][0], params[i][1]);
-    answer a = {.curl = curl};
+    answer a = {.curl = curl, .out = out};
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
@@ -93,5 +107,5 @@ int mt_cli_get(const char *base, const char *path, const char *const params[][2]
         fprintf(stderr, "metron: %s answered %ld: %s\n", base, status, a.err);
         return status == 400 ? 2 : 1;
     }
-    return fflush(stdout) ? 1 : 0;
+    return fflush(out) ? 1 : 0;
 }

@@ -1,4 +1,5 @@
 /* cmd_list.c — `metron series` and `metron tags` over a data directory. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,11 @@
 #include "mt_query.h"
 
 const char *const mt_cli_series_help =
-    "usage: metron series --data DIR SELECTOR\n"
+    "usage: metron series --data DIR [SELECTOR]\n"
     "\n"
     "  Print each series the selector matches, as line protocol (measurement,tags field),\n"
-    "  one per line, then their count on stderr. Selectors as in metron query.\n";
+    "  one per line, then their count on stderr. Selectors as in metron query.\n"
+    "  Without a selector: each measurement, tab, its number of series.\n";
 
 const char *const mt_cli_tags_help =
     "usage: metron tags --data DIR TAG [SELECTOR]\n"
@@ -35,12 +37,67 @@ static const char *data_and_arg(int argc, char **argv, const char **data, const 
         else
             return *rc = mt_cli_usage("unknown option", help), NULL;
     }
-    /* one argument, and for tags an optional selector after it */
+    /* one argument, and for tags an optional selector after it; series: none lists measurements */
+    if (help == mt_cli_series_help && *data && optind == argc) return "";
     if (!*data || optind >= argc || optind < argc - (help == mt_cli_tags_help ? 2 : 1)) {
         *rc = mt_cli_usage("needs --data DIR and its argument", help);
         return NULL;
     }
     return argv[optind];
+}
+
+typedef struct tag_count {
+    char value[256];
+    size_t series;
+} tag_count;
+
+static int by_value(const void *a, const void *b)
+{
+    return strcmp(((const tag_count *)a)->value, ((const tag_count *)b)->value);
+}
+
+/* Each measurement of e and its number of series, in byte order: every series key once. */
+static int measurements(mt_engine *e)
+{
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    size_t nv = 0, cap = 64;
+    tag_count *v = malloc(cap * sizeof *v);
+    mt_series_parts *parts = malloc(sizeof *parts);
+    char key[MT_SERIES_MAX_KEY];
+    int rc = v && parts ? MT_OK : -ENOMEM;
+    for (uint64_t id = 1; rc == MT_OK && id <= st.series; id++) {
+        size_t kl;
+        if (mt_engine_series_key(e, (uint32_t)id, key, sizeof key, &kl) ||
+            mt_series_parse(key, kl, parts))
+            continue; /* removed by retention */
+        char m[256];
+        snprintf(m, sizeof m, "%.*s", (int)parts->measurement.len, parts->measurement.ptr);
+        size_t k = 0; /* measurements are few: a linear search is enough */
+        while (k < nv && strcmp(v[k].value, m)) k++;
+        if (k == nv) {
+            if (nv == cap) {
+                tag_count *nvp = realloc(v, (cap *= 2) * sizeof *v);
+                if (!nvp) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                v = nvp;
+            }
+            snprintf(v[nv].value, sizeof v->value, "%s", m);
+            v[nv++].series = 0;
+        }
+        v[k].series++;
+    }
+    if (rc == MT_OK) {
+        qsort(v, nv, sizeof *v, by_value);
+        for (size_t k = 0; k < nv; k++) printf("%s\t%zu\n", v[k].value, v[k].series);
+        fflush(stdout);
+        fprintf(stderr, "%zu measurements\n", nv);
+    }
+    free(parts);
+    free(v);
+    return rc;
 }
 
 int cmd_series(int argc, char **argv)
@@ -51,6 +108,12 @@ int cmd_series(int argc, char **argv)
     if (!sel) return rc;
     mt_engine *e = mt_cli_open_ro(data);
     if (!e) return 1;
+    if (!*sel) {
+        rc = measurements(e);
+        if (rc) fprintf(stderr, "metron: %s\n", mt_strerror(rc));
+        mt_engine_close(e);
+        return rc ? 1 : 0;
+    }
     mt_query_spec spec = {.select = sel, .from = INT64_MIN, .to = INT64_MAX};
     mt_query *q;
     char err[512] = "";
@@ -74,16 +137,6 @@ static int print_value(void *ud, mt_name v, size_t series)
     (void)ud;
     printf("%.*s\t%zu\n", (int)v.len, v.ptr, series);
     return 0;
-}
-
-typedef struct tag_count {
-    char value[256];
-    size_t series;
-} tag_count;
-
-static int by_value(const void *a, const void *b)
-{
-    return strcmp(((const tag_count *)a)->value, ((const tag_count *)b)->value);
 }
 
 /* The values of tag among the series sel matches, with their counts, in byte order. */

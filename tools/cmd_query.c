@@ -28,31 +28,81 @@ const char *const mt_cli_query_help =
     "                   without it, raw points\n"
     "  --by TAGS|none   group by these tags (comma-separated), or all series together\n"
     "  --field F        the field, when the measurement name has dots\n"
-    "  --format F       table (default on a terminal), csv (default otherwise), json\n"
+    "  --format F       table (aligned; default on a terminal), csv (default otherwise),\n"
+    "                   tsv (the table tab-separated), json\n"
     "  --max-series N   refuse selectors matching more series (100000)\n"
     "  --plot           draw each series (or group) as a line of Unicode blocks instead,\n"
-    "                   with its first aggregation (or its raw values), min and max\n";
+    "                   with its first aggregation (or its raw values), min and max\n"
+    "                   (--data only)\n"
+    "\n"
+    "  Exit codes: 0 rows printed, 1 an error, 2 a usage error, 3 the selector matched no\n"
+    "  series (with --url: no rows), said on stderr.\n";
 
 static int usage_error(const char *msg)
 {
     return mt_cli_usage(msg, mt_cli_query_help);
 }
 
-static int write_stdout(void *ud, const char *buf, size_t len)
+static int write_file(void *ud, const char *buf, size_t len)
 {
-    (void)ud;
-    return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
+    return fwrite(buf, 1, len, ud) == len ? 0 : -EIO;
+}
+
+/* Exit code 3: nothing matched (docs/query.md, Exit codes). */
+#define EXIT_NO_SERIES 3
+
+/* An answer (held in memory) to stdout: aligned when asked; true when it holds no rows. */
+static int print_held(const char *buf, size_t len, bool aligned)
+{
+    if (aligned) {
+        if (mt_cli_align(buf, len, stdout)) return 1;
+    } else if (len && fwrite(buf, 1, len, stdout) != len) {
+        return 1;
+    }
+    return fflush(stdout) ? 1 : 0;
+}
+
+/* No rows: only the header line (csv, table), or JSON's empty "rows". */
+static bool no_rows(const char *buf, size_t len, mt_output_format f)
+{
+    if (f == MT_OUT_JSON) return strstr(buf, "\"rows\":[]") != NULL;
+    const char *nl = memchr(buf, '\n', len);
+    return !nl || (size_t)(nl - buf) + 1 >= len;
 }
 
 /* The query through metrond's HTTP API: the daemon formats, we print. */
 static int query_url(const char *base, const char *select, const char *field, const char *from,
                      const char *to, const char *step, const char *agg, const char *by,
-                     mt_output_format f)
+                     const char *max_series, mt_output_format f, bool aligned)
 {
-    const char *params[][2] = {
-        {"select", select}, {"field", field}, {"from", from}, {"to", to},
-        {"step", step},     {"agg", agg},     {"by", by},     {"format", mt_cli_format_name(f)}};
-    return mt_cli_get(base, "/api/v1/query", params, sizeof params / sizeof params[0]);
+    const char *params[][2] = {{"select", select},
+                               {"field", field},
+                               {"from", from},
+                               {"to", to},
+                               {"step", step},
+                               {"agg", agg},
+                               {"by", by},
+                               {"max_series", max_series},
+                               {"format", mt_cli_format_name(f)}};
+    /* held, to align it and to tell an empty answer */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem) return 1;
+    int rc = mt_cli_get_to(base, "/api/v1/query", params, sizeof params / sizeof params[0], mem);
+    fclose(mem);
+    if (rc == 0) {
+        rc = print_held(buf, len, aligned);
+        if (rc == 0 && no_rows(buf, len, f)) {
+            fprintf(stderr,
+                    "metron: no rows: '%s' matches no series, or none with points in the "
+                    "range\n",
+                    select);
+            rc = EXIT_NO_SERIES;
+        }
+    }
+    free(buf);
+    return rc;
 }
 
 /* ---- --plot ------------------------------------------------------------------------------ */
@@ -132,7 +182,7 @@ int cmd_query(int argc, char **argv)
 {
     const char *data = NULL, *url = NULL, *from_s = NULL, *to_s = NULL, *step_s = NULL,
                *agg_s = NULL;
-    const char *by_s = NULL, *field = NULL, *format_s = NULL;
+    const char *by_s = NULL, *field = NULL, *format_s = NULL, *max_s = NULL;
     size_t max_series = 0;
     bool plot = false;
     static const struct option opts[] = {{"data", required_argument, 0, 'd'},
@@ -161,7 +211,14 @@ int cmd_query(int argc, char **argv)
         case 'b': by_s = optarg; break;
         case 'F': field = optarg; break;
         case 'o': format_s = optarg; break;
-        case 'm': max_series = strtoull(optarg, NULL, 10); break;
+        case 'm': {
+            char *end;
+            max_series = strtoull(optarg, &end, 10);
+            if (*end || !*optarg || *optarg == '-')
+                return usage_error("--max-series is a number of series");
+            max_s = optarg;
+            break;
+        }
         case 'P': plot = true; break;
         case 'h': fputs(mt_cli_query_help, stdout); return 0;
         default: return usage_error("unknown option");
@@ -194,9 +251,15 @@ int cmd_query(int argc, char **argv)
         }
     }
     mt_output_format f;
-    if (!mt_cli_format_parse(format_s, &f)) return usage_error("--format is table, csv or json");
+    if (!mt_cli_format_parse(format_s, &f))
+        return usage_error("--format is table, tsv, csv or json");
+    bool aligned = f == MT_OUT_TABLE && mt_cli_format_aligned(format_s);
 
-    if (url) return query_url(url, argv[optind], field, from_s, to_s, step_s, agg_s, by_s, f);
+    if (url && plot)
+        return usage_error("--plot draws from --data only (with --url, use --format csv)");
+    if (url)
+        return query_url(url, argv[optind], field, from_s, to_s, step_s, agg_s, by_s, max_s, f,
+                         aligned);
 
     mt_engine *e = mt_cli_open_ro(data);
     if (!e) return 1;
@@ -208,8 +271,25 @@ int cmd_query(int argc, char **argv)
         mt_engine_close(e);
         return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
     }
-    rc = plot ? plot_rows(q) : mt_query_write(q, &spec, f, write_stdout, NULL, NULL);
+    char *held = NULL;
+    size_t held_len = 0;
+    FILE *mem = aligned && !plot ? open_memstream(&held, &held_len) : NULL;
+    if (aligned && !plot && !mem) {
+        mt_query_close(q);
+        mt_engine_close(e);
+        return 1;
+    }
+    rc = plot ? plot_rows(q) : mt_query_write(q, &spec, f, write_file, mem ? mem : stdout, NULL);
     int exit_code = 0;
+    if (mem) {
+        fclose(mem);
+        if (print_held(held, held_len, true)) exit_code = 1;
+        free(held);
+    }
+    if (!rc && mt_query_series(q) == 0) {
+        fprintf(stderr, "metron: no series matches '%s'\n", argv[optind]);
+        exit_code = EXIT_NO_SERIES;
+    }
     if (rc) {
         const char *damage = mt_query_damage(q);
         fprintf(stderr, "metron: query stopped: %s%s%s\n",

@@ -102,6 +102,21 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help"))
         return help(stdout, argc >= 3 ? argv[2] : NULL);
+    /* these read or change a data directory's files: refused by name rather than by getopt's
+       "unknown option", which would leave the user to guess whether --url was misspelt */
+    static const char *const local_only[] = {"series",    "tags",    "export", "inspect",
+                                             "retention", "compact", "repair"};
+    for (size_t i = 0; i < sizeof local_only / sizeof *local_only; i++) {
+        if (strcmp(argv[1], local_only[i])) continue;
+        for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {
+            if (strcmp(argv[a], "--url") && strncmp(argv[a], "--url=", 6)) continue;
+            fprintf(stderr,
+                    "metron %s: --url is not supported: %s reads a data directory; run it "
+                    "where the data is, with --data DIR (read-only beside a running metrond)\n",
+                    argv[1], argv[1]);
+            return 2;
+        }
+    }
     for (size_t i = 0; i < NCMDS; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].run(argc - 1, argv + 1);
     fprintf(stderr, "metron: unknown subcommand '%s' (metron help)\n", argv[1]);

@@ -4,6 +4,8 @@
 #ifndef METRON_CLI_H
 #define METRON_CLI_H
 
+#include <stdio.h>
+
 #include "mt_engine.h"
 #include "mt_query.h"
 
@@ -22,6 +24,24 @@ const char *mt_cli_format_name(mt_output_format f);
  * print the error to stderr. Returns the exit code: 0, 1, or 2 for a 400.
  */
 int mt_cli_get(const char *base, const char *path, const char *const params[][2], size_t n);
+
+/* mt_cli_get, the 200 answer's body written to out instead of stdout. */
+int mt_cli_get_to(const char *base, const char *path, const char *const params[][2], size_t n,
+                  FILE *out);
+
+/*
+ * Write tab-separated lines (tsv, len bytes) to out with each column padded
+ * to its widest cell, two spaces apart (tools/cli_table.c). 0, -ENOMEM or
+ * -EIO.
+ */
+int mt_cli_align(const char *tsv, size_t len, FILE *out);
+
+/*
+ * True when --format (NULL: the default) asks for the aligned table: "table",
+ * or nothing on a terminal. "tsv" is the same table with tabs, unaligned
+ * (mt_cli_format_parse takes it as MT_OUT_TABLE).
+ */
+bool mt_cli_format_aligned(const char *name);
 
 /*
  * The Authorization header for --url requests: "Token $METRON_TOKEN" when

@@ -147,7 +147,7 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 static bool push(const char *base, const char *body, size_t len)
 {
     char url[1024];
-    snprintf(url, sizeof url, "%s/write?db=pgstat&precision=ns", base);
+    snprintf(url, sizeof url, "%s/write?db=metron&precision=ns", base);
     CURL *c = curl_easy_init();
     if (!c) return false;
     curl_easy_setopt(c, CURLOPT_URL, url);

@@ -53,6 +53,8 @@ static setting settings[] = {
     {"lp_precision", "ns", "timestamp unit of raw TCP/UDP lines: ns, us, ms, s", NULL},
     {"max_line", "65536", "bytes per line", NULL},
     {"max_body", "25000000", "bytes of an HTTP body, after gunzip", NULL},
+    {"default_db", "metron",
+     "the InfluxDB database (db=, bucket=) stored as written; any other is the tag db=NAME", NULL},
     {"max_conns_http", "1024",
      "open HTTP connections; at the limit the most stalled (idle or slow) one is closed", NULL},
     {"max_conns_tcp", "1024", "open raw TCP connections; at the limit new ones are refused", NULL},
@@ -1045,6 +1047,7 @@ int main(int argc, char **argv)
     ic.limits = mt_lp_options_default().limits;
     ic.limits.max_line_len = max_line;
     ic.max_body = max_body;
+    ic.default_db = get("default_db");
     ic.max_conns = max_conns;
     ic.max_conns_http = max_conns_http;
     ic.max_conns_tcp = max_conns_tcp;

@@ -112,7 +112,7 @@ def writer(port, pts, stop, lock, pause=0.0):
         try:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("POST", "/write?db=x", body=body)
+            conn.request("POST", "/write?db=metron", body=body)
             r = conn.getresponse()
             r.read()
             if r.status == 204:

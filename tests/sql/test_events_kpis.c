@@ -151,8 +151,8 @@ static void write_as(mth_daemon *d, const char *token, const char *lines)
 {
     char hdr[256], body[1024];
     snprintf(hdr, sizeof hdr, "Authorization: Token %s\r\n", token);
-    cr_assert_eq(mth_http(d->http, "POST", "/write?db=x&precision=s", hdr, lines, strlen(lines),
-                          body, sizeof body),
+    cr_assert_eq(mth_http(d->http, "POST", "/write?db=metron&precision=s", hdr, lines,
+                          strlen(lines), body, sizeof body),
                  204, "%s", body);
 }
 

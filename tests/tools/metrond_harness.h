@@ -175,8 +175,8 @@ static inline void mth_cleanup(mth_daemon *d)
 static inline void mth_write(mth_daemon *d, const char *lines)
 {
     char body[512];
-    cr_assert_eq(mth_http(d->http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines),
-                          body, sizeof body),
+    cr_assert_eq(mth_http(d->http, "POST", "/write?db=metron&precision=s", NULL, lines,
+                          strlen(lines), body, sizeof body),
                  204, "%s", body);
 }
 

@@ -244,7 +244,7 @@ yday=$((now - 86400))
 write() { # write TOKEN LINES
   local status
   status=$(printf '%s' "$2" | curl -sS -o "$work/answer" -w '%{http_code}' --data-binary @- \
-    -H "Authorization: Token $1" "$base/write?db=x&precision=s")
+    -H "Authorization: Token $1" "$base/write?db=metron&precision=s")
   [ "$status" = 204 ] || fail "write as $1: $status $(cat "$work/answer")"
 }
 write tok-a "cpu,host=web-a usage=95 $now

@@ -47,8 +47,8 @@ static void write_as(mth_daemon *d, const char *tok, const char *lines)
 {
     char h[128], body[512];
     snprintf(h, sizeof h, "Authorization: Token %s\r\n", tok);
-    cr_assert_eq(mth_http(d->http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
-                          sizeof body),
+    cr_assert_eq(mth_http(d->http, "POST", "/write?db=metron&precision=s", h, lines, strlen(lines),
+                          body, sizeof body),
                  204, "%s", body);
 }
 

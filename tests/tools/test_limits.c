@@ -125,10 +125,11 @@ static void *send_body(void *p)
         char head[512], resp[4096];
         char auth[128] = "";
         if (a->token) snprintf(auth, sizeof auth, "Authorization: Token %s\r\n", a->token);
-        int n = snprintf(head, sizeof head,
-                         "POST /write?db=x&precision=s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: "
-                         "%d\r\n\r\n",
-                         auth, a->expect ? "Expect: 100-continue\r\n" : "", BODY_BYTES);
+        int n =
+            snprintf(head, sizeof head,
+                     "POST /write?db=metron&precision=s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: "
+                     "%d\r\n\r\n",
+                     auth, a->expect ? "Expect: 100-continue\r\n" : "", BODY_BYTES);
         send(s, head, (size_t)n, MSG_NOSIGNAL);
         a->status = 0;
         bool send_it = true;
@@ -277,7 +278,7 @@ static int slow_open(int port, int i)
     fcntl(s, F_SETFL, O_NONBLOCK);
     const char *head =
         i % 2 ? "GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: "
-              : "POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n";
+              : "POST /write?db=metron HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n";
     if (send(s, head, strlen(head), MSG_NOSIGNAL) < 0) {
         close(s);
         return -1;
@@ -403,7 +404,7 @@ Test(limits, a_body_with_no_room_in_mem_budget_gets_503_and_retry_after, .timeou
     /* a first body of 900 kB held: its headers are in, its bytes come slowly */
     int slow = mth_connect(d.http);
     cr_assert_geq(slow, 0);
-    const char *head = "POST /write?db=x&precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: "
+    const char *head = "POST /write?db=metron&precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: "
                        "900000\r\n\r\n";
     mth_send_all(slow, head, strlen(head));
     static char body[900000];
@@ -415,7 +416,7 @@ Test(limits, a_body_with_no_room_in_mem_budget_gets_503_and_retry_after, .timeou
     cr_assert_eq(metric(&d, "metron_http_body_bytes"), 900000);
     /* a second one of 500 kB does not fit: refused on its headers, told when to come back */
     int s = mth_connect(d.http);
-    const char *h2 = "POST /api/v2/write?bucket=x&precision=s HTTP/1.1\r\nHost: x\r\n"
+    const char *h2 = "POST /api/v2/write?bucket=metron&precision=s HTTP/1.1\r\nHost: x\r\n"
                      "Content-Length: 500000\r\n\r\n";
     mth_send_all(s, h2, strlen(h2));
     char resp[2048];
@@ -428,7 +429,7 @@ Test(limits, a_body_with_no_room_in_mem_budget_gets_503_and_retry_after, .timeou
     cr_expect_eq(read_status(slow, resp, sizeof resp, 5000), 204, "%s", resp);
     close(slow);
     cr_expect_eq(metric(&d, "metron_http_body_bytes"), 0);
-    cr_expect_eq(mth_http(d.http, "POST", "/write?db=x", NULL, body, 500000, NULL, 0), 204);
+    cr_expect_eq(mth_http(d.http, "POST", "/write?db=metron", NULL, body, 500000, NULL, 0), 204);
     cr_expect_eq(metric(&d, "metron_http_bodies_refused_total"), 1);
     mth_stop(&d);
     mth_cleanup(&d);
@@ -442,7 +443,7 @@ Test(limits, late_headers_and_a_trickled_body_get_408_and_are_counted, .timeout 
     const char *part = "GET /ping HTTP/1.1\r\nHost: x\r\n";
     mth_send_all(h, part, strlen(part));
     int b = mth_connect(d.http);
-    const char *bh = "POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+    const char *bh = "POST /write?db=metron HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
     mth_send_all(b, bh, strlen(bh));
     int silent = mth_connect(d.http); /* never a byte: closed without an answer */
     /* a byte every 100 ms keeps neither alive: 1 s + 1 s per 1,000 bytes */
@@ -500,7 +501,8 @@ Test(limits, chunked_and_inflated_bodies_count_as_they_grow, .timeout = 60)
     start_limits(&d, "--mem-budget 200000");
     /* 150 kB held by a body whose bytes come slowly */
     int slow = mth_connect(d.http);
-    const char *head = "POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\n\r\n";
+    const char *head =
+        "POST /write?db=metron HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\n\r\n";
     mth_send_all(slow, head, strlen(head));
     static char body[1000000], packed[100000];
     comments(body, sizeof body);
@@ -510,8 +512,9 @@ Test(limits, chunked_and_inflated_bodies_count_as_they_grow, .timeout = 60)
         mth_sleep_ms(20);
     /* a chunked body's first 64 KiB do not fit beside it */
     int s = mth_connect(d.http);
-    const char *ch = "POST /write?db=x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "186a0\r\n"; /* 100,000 bytes */
+    const char *ch =
+        "POST /write?db=metron HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "186a0\r\n"; /* 100,000 bytes */
     mth_send_all(s, ch, strlen(ch));
     mth_send_all(s, body, 100000);
     char resp[2048];
@@ -522,16 +525,16 @@ Test(limits, chunked_and_inflated_bodies_count_as_they_grow, .timeout = 60)
     size_t plen = gzip(body, sizeof body, packed, sizeof packed);
     char gh[256];
     snprintf(gh, sizeof gh, "Content-Encoding: gzip\r\n");
-    cr_expect_eq(mth_http(d.http, "POST", "/write?db=x", gh, packed, plen, resp, sizeof resp), 503,
-                 "%s", resp);
+    cr_expect_eq(mth_http(d.http, "POST", "/write?db=metron", gh, packed, plen, resp, sizeof resp),
+                 503, "%s", resp);
     cr_expect_eq(metric(&d, "metron_http_body_bytes"), 150000, "only the held body's bytes");
     /* alone, both fit: a body is always let in when no other is held */
     mth_send_all(slow, body + 10, 150000 - 11);
     mth_send_all(slow, "\n", 1);
     cr_expect_eq(read_status(slow, resp, sizeof resp, 5000), 204, "%s", resp);
     close(slow);
-    cr_expect_eq(mth_http(d.http, "POST", "/write?db=x", gh, packed, plen, resp, sizeof resp), 204,
-                 "%s", resp);
+    cr_expect_eq(mth_http(d.http, "POST", "/write?db=metron", gh, packed, plen, resp, sizeof resp),
+                 204, "%s", resp);
     cr_expect_eq(metric(&d, "metron_http_bodies_refused_total"), 2);
     cr_expect_eq(metric(&d, "metron_http_body_bytes"), 0);
     mth_stop(&d);

@@ -99,10 +99,18 @@ Test(cli, aggregated_by_tag_in_json_and_table)
                           "[\"us\",\"2025-01-01T01:00:00Z\",2,3,3,3.5]]}\n");
     snprintf(args, sizeof args,
              "query --data %s cpu.usage --from 1735689600 --to 2025-01-01T02:00:00Z "
-             "--agg count,stddev --by none --format table",
+             "--agg count,stddev --by none --format tsv",
              dir);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect_str_eq(out, "time\tcount\tstddev\n2025-01-01T00:00:00Z\t8\t5.477225575051661\n");
+    /* table: the same columns, aligned */
+    snprintf(args, sizeof args,
+             "query --data %s cpu.usage --from 1735689600 --to 2025-01-01T02:00:00Z "
+             "--agg count,stddev --by none --format table",
+             dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_expect_str_eq(out, "time                  count  stddev\n"
+                          "2025-01-01T00:00:00Z  8      5.477225575051661\n");
 }
 
 Test(cli, errors_name_what_was_wrong_with_the_right_exit_code)

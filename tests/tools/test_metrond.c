@@ -356,26 +356,26 @@ Test(metrond, http_write_ping_health_and_errors, .timeout = 60)
     cr_expect(strstr(body, "\"status\":\"pass\""), "%s", body);
 
     const char *good = "web,host=h v=1 1735689600\nweb,host=h v=2 1735689601\n";
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, good, strlen(good), body,
-                      sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, good, strlen(good),
+                      body, sizeof body, NULL, 0),
                  204, "%s", body);
     const char *partial = "web,host=h v=3 1735689602\nweb,host=h v=oops 1735689603\n"
                           "web,host=h v=4 1735689604\nweb,host=h v=5,v= 1735689605\n";
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, partial, strlen(partial),
-                      body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, partial,
+                      strlen(partial), body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "{\"error\":\"partial write: unable to parse 'web,host=h v=oops "
                            "1735689603': invalid field value \\\"oops\\\""),
               "%s", body);
     cr_expect(strstr(body, "dropped=2\"}"), "%s", body);
-    cr_expect_eq(http(d.http, "POST", "/api/v2/write?org=o&bucket=b&precision=s", NULL, partial,
-                      strlen(partial), body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/api/v2/write?org=o&bucket=metron&precision=s", NULL,
+                      partial, strlen(partial), body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "{\"code\":\"invalid\",\"message\":\"unable to parse"), "%s", body);
     /* a type conflict: the series is float */
     const char *conflict = "web,host=h v=7i 1735689606\nweb,host=h v=8 1735689607\n";
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, conflict, strlen(conflict),
-                      body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, conflict,
+                      strlen(conflict), body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "partial write: field type conflict"), "%s", body);
     cr_expect(strstr(body, "dropped=1"), "%s", body);
@@ -391,23 +391,23 @@ Test(metrond, http_write_ping_health_and_errors, .timeout = 60)
     cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
     size_t gzlen = sizeof gz - z.avail_out;
     deflateEnd(&z);
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", "Content-Encoding: gzip\r\n", gz,
-                      gzlen, body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", "Content-Encoding: gzip\r\n",
+                      gz, gzlen, body, sizeof body, NULL, 0),
                  204, "%s", body);
     /* limits and mistakes */
     char big[8192];
     memset(big, 'x', sizeof big);
     cr_expect_eq(
-        http(d.http, "POST", "/write?db=x", NULL, big, sizeof big, body, sizeof body, NULL, 0),
+        http(d.http, "POST", "/write?db=metron", NULL, big, sizeof big, body, sizeof body, NULL, 0),
         413);
     cr_expect_eq(
         http(d.http, "POST", "/write", NULL, good, strlen(good), body, sizeof body, NULL, 0), 400);
     cr_expect(strstr(body, "database is required"), "%s", body);
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=fortnight", NULL, good, strlen(good),
-                      body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=fortnight", NULL, good,
+                      strlen(good), body, sizeof body, NULL, 0),
                  400);
     cr_expect_eq(http(d.http, "GET", "/nope", NULL, NULL, 0, body, sizeof body, NULL, 0), 404);
-    cr_expect_eq(http(d.http, "GET", "/write?db=x", NULL, NULL, 0, body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "GET", "/write?db=metron", NULL, NULL, 0, body, sizeof body, NULL, 0),
                  405);
     stop(&d);
     double sum;
@@ -424,8 +424,8 @@ Test(metrond, the_series_limit_refuses_new_series_only, .timeout = 60)
     char body[65536]; /* all of /metrics */
     const char *lines = "lim,host=a v=1 1735689600\nlim,host=b v=1 1735689600\n"
                         "lim,host=c v=1 1735689600\nlim,host=a v=2 1735689601\n";
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "partial write: max series limit exceeded: series 'lim,host=c v'"), "%s",
               body);
@@ -447,15 +447,15 @@ Test(metrond, a_point_far_in_the_future_is_refused_per_line, .timeout = 60)
     snprintf(lines, sizeof lines,
              "fut,host=a v=1 %lld\nfut,host=a v=2 %lld\nfut,host=a v=3 9223372036\n", now,
              now + 86400);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "timestamp out of range") && strstr(body, "dropped=2"), "%s", body);
     /* a window of 2 days takes the second; the int64 edge is refused whatever the window */
     stop(&d);
     start_at(&d, "--max-future 172800");
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "dropped=1"), "%s", body);
     stop(&d);
@@ -464,8 +464,8 @@ Test(metrond, a_point_far_in_the_future_is_refused_per_line, .timeout = 60)
     start_at(&d, "--retention-interval 3600");
     snprintf(lines, sizeof lines, "old,host=a v=1 %lld\nold,host=a v=2 %lld\n", now - 91 * 86400,
              now - 89 * 86400);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  400);
     cr_expect(strstr(body, "older than the retention") && strstr(body, "dropped=1"), "%s", body);
     stop(&d);
@@ -481,8 +481,8 @@ Test(metrond, the_query_api_answers_json_and_csv, .timeout = 60)
     const char *lines =
         "q,host=a v=1 1735689600\nq,host=a v=3 1735689610\nq,host=b v=10 1735689620\n"
         "q,host=c v=7 1735700000\n"; /* three hours later: the first hour is sealed */
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  204);
     cr_assert_eq(http(d.http, "GET",
                       "/api/v1/query?select=q.v&from=1735689600&to=1735689660&agg=count,avg,p50"
@@ -567,8 +567,8 @@ Test(metrond, retention_runs_on_its_interval_with_the_config_policy, .timeout = 
     long long now = (long long)time(NULL), old = now - 3 * 86400;
     char lines[512], body[4096];
     snprintf(lines, sizeof lines, "gone v=1 %lld\nkeep v=2 %lld\nrecent v=3 %lld\n", old, old, now);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  204);
     char q[256];
     snprintf(q, sizeof q, "/api/v1/query?select=gone.v&from=%lld&to=%lld&format=csv", old - 1,
@@ -653,7 +653,7 @@ Test(metrond, kill_9_loses_no_acknowledged_write, .timeout = 180)
             char line[128];
             int n = snprintf(line, sizeof line, "ack,host=k v=%d %lld\n", sent, T0 + sent);
             char q[64];
-            snprintf(q, sizeof q, "/write?db=x&precision=s");
+            snprintf(q, sizeof q, "/write?db=metron&precision=s");
             if (http(d.http, "POST", q, NULL, line, (size_t)n, NULL, 0, NULL, 0) != 204) break;
             acked = sent + 1;
         }
@@ -728,16 +728,17 @@ Test(metrond, tokens_bind_each_write_to_its_tenant, .timeout = 60)
     start(&d, extra);
     char body[4096];
     const char *line = "tenant,host=h v=1 1735689600\n";
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, line, strlen(line), body,
-                      sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, line, strlen(line),
+                      body, sizeof body, NULL, 0),
                  401);
     cr_expect(strstr(body, "unable to parse authentication credentials"), "%s", body);
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", "Authorization: Token nope\r\n",
-                      line, strlen(line), body, sizeof body, NULL, 0),
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s",
+                      "Authorization: Token nope\r\n", line, strlen(line), body, sizeof body, NULL,
+                      0),
                  401);
     cr_expect(strstr(body, "authorization failed"), "%s", body);
     /* stamped with the token's tenant */
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s",
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s",
                       "Authorization: Token secret-a\r\n", line, strlen(line), body, sizeof body,
                       NULL, 0),
                  204, "%s", body);
@@ -750,10 +751,10 @@ Test(metrond, tokens_bind_each_write_to_its_tenant, .timeout = 60)
                  403);
     cr_expect(strstr(body, "\"code\":\"forbidden\""), "%s", body);
     /* the 1.x password parameter, and a system token that may write any tenant */
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s&u=me&p=secret-a", NULL, line,
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s&u=me&p=secret-a", NULL, line,
                       strlen(line), body, sizeof body, NULL, 0),
                  204);
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s",
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s",
                       "Authorization: Token root-token\r\n", foreign, strlen(foreign), body,
                       sizeof body, NULL, 0),
                  204, "%s", body);
@@ -808,8 +809,9 @@ Test(metrond, every_read_needs_a_token_and_sees_only_its_tenant, .timeout = 90)
     snprintf(lines, sizeof lines,
              "q,host=a v=1 %lld\nq,host=a v=3 %lld\ntemp,host=a c=90 %lld\nq,host=a v=5 %lld\n", T0,
              T0 + 10, now, T0 + 3 * 3600);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", "Authorization: Token token-a\r\n",
-                      lines, strlen(lines), body, sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s",
+                      "Authorization: Token token-a\r\n", lines, strlen(lines), body, sizeof body,
+                      NULL, 0),
                  204, "%s", body);
     snprintf(lines, sizeof lines, "q,host=b v=100 %lld\ntemp,host=b c=95 %lld\nq,host=b v=7 %lld\n",
              T0 + 20, now, T0 + 3 * 3600);
@@ -818,20 +820,20 @@ Test(metrond, every_read_needs_a_token_and_sees_only_its_tenant, .timeout = 90)
     EVP_EncodeBlock(basic, (const unsigned char *)"someone:token-b", 15);
     char h[128];
     snprintf(h, sizeof h, "Authorization: Basic %s\r\n", basic);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", h, lines, strlen(lines), body,
                       sizeof body, NULL, 0),
                  204, "%s", body);
     EVP_EncodeBlock(basic, (const unsigned char *)"someone:token-x", 15);
     snprintf(h, sizeof h, "Authorization: Basic %s\r\n", basic);
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", h, lines, strlen(lines), body,
                       sizeof body, NULL, 0),
                  401, "a wrong password");
     const char *hostile[] = {"Basic ====\r\n",       "Basic ========\r\n", "Basic AA==\r\n",
                              "Basic dG9rZW4tYg\r\n", "Bearer \r\n",        "Token  \r\n"};
     for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
         snprintf(h, sizeof h, "Authorization: %s", hostile[i]);
-        cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", h, lines, strlen(lines), body,
-                          sizeof body, NULL, 0),
+        cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", h, lines, strlen(lines),
+                          body, sizeof body, NULL, 0),
                      401, "%s", hostile[i]);
     }
 
@@ -941,10 +943,11 @@ Test(metrond, the_token_is_checked_before_the_body_is_read, .timeout = 60)
         int s = connect_tcp(d.http);
         cr_assert_geq(s, 0);
         char req[512];
-        int len = snprintf(req, sizeof req,
-                           "POST /write?db=x HTTP/1.1\r\nHost: x\r\n%sContent-Length: 20000000\r\n"
-                           "\r\nm v=1\n",
-                           heads[i]);
+        int len =
+            snprintf(req, sizeof req,
+                     "POST /write?db=metron HTTP/1.1\r\nHost: x\r\n%sContent-Length: 20000000\r\n"
+                     "\r\nm v=1\n",
+                     heads[i]);
         send_all(s, req, (size_t)len);
         struct pollfd pf = {.fd = s, .events = POLLIN};
         cr_assert_eq(poll(&pf, 1, 5000), 1, "answered without waiting for the body");
@@ -961,10 +964,11 @@ Test(metrond, the_token_is_checked_before_the_body_is_read, .timeout = 60)
     cr_assert_geq(s, 0);
     const char *body = "m v=1 1735689600\n";
     char req[512];
-    int len = snprintf(req, sizeof req,
-                       "POST /write?db=x HTTP/1.1\r\nHost: x\r\nAuthorization: Token token-a\r\n"
-                       "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
-                       strlen(body));
+    int len =
+        snprintf(req, sizeof req,
+                 "POST /write?db=metron HTTP/1.1\r\nHost: x\r\nAuthorization: Token token-a\r\n"
+                 "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+                 strlen(body));
     send_all(s, req, (size_t)len);
     struct pollfd pf = {.fd = s, .events = POLLIN};
     cr_assert_eq(poll(&pf, 1, 500), 1, "100 Continue well before curl's 1 s wait");
@@ -1045,7 +1049,7 @@ Test(metrond, a_full_disk_refuses_writes_with_507_and_resumes_by_itself, .timeou
     for (int i = 0; i < 100; i++)
         len += (size_t)snprintf(lines + len, sizeof lines - len, "disk,host=h%d v=%d %lld\n", i, i,
                                 now);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, len, body,
                       sizeof body, NULL, 0),
                  204, "%s", body);
     /* fill the disk to the last byte */
@@ -1059,8 +1063,8 @@ Test(metrond, a_full_disk_refuses_writes_with_507_and_resumes_by_itself, .timeou
                                 i, now);
     int st = 0;
     for (int i = 0; i < 20 && st != 507; i++)
-        st = http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body, sizeof body,
-                  NULL, 0);
+        st = http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, len, body,
+                  sizeof body, NULL, 0);
     cr_assert_eq(st, 507, "%s", body);
     cr_expect(strstr(body, "full"), "the reason: %s", body);
     cr_expect_eq(http(d.http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0), 503);
@@ -1071,7 +1075,7 @@ Test(metrond, a_full_disk_refuses_writes_with_507_and_resumes_by_itself, .timeou
     cr_assert_eq(unlink(cmd), 0);
     cr_expect_eq(http(d.http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0), 200,
                  "%s", body);
-    cr_expect_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+    cr_expect_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, len, body,
                       sizeof body, NULL, 0),
                  204, "%s", body);
     stop(&d);
@@ -1174,7 +1178,7 @@ static void write_hours(daemon_t *d, int first, int hours, double bump)
                 len += (size_t)snprintf(lines + len, cap - len, "sink,%s v=%g %lld\n", tags[k],
                                         (double)((h * 7 + m * 13 + k * 5) % 101) + bump,
                                         1735689600LL + h * 3600LL + m * 60LL);
-    cr_assert_eq(http(d->http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+    cr_assert_eq(http(d->http, "POST", "/write?db=metron&precision=s", NULL, lines, len, body,
                       sizeof body, NULL, 0),
                  204, "%s", body);
     free(lines);
@@ -1255,8 +1259,8 @@ Test(metrond, the_sink_mirrors_every_hour_once_through_crashes, .timeout = 300)
     /* backfill: one hour changes, its row must be replaced */
     char body[512];
     const char *late = "sink,host=c v=100000 1735707630\n"; /* hour 5 */
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, late, strlen(late), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, late, strlen(late),
+                      body, sizeof body, NULL, 0),
                  204);
     char cmd[2048], n[32] = "";
     snprintf(cmd, sizeof cmd,
@@ -1364,8 +1368,8 @@ Test(metrond, alerts_fire_mirror_and_resolve, .timeout = 120)
     long long now = (long long)time(NULL);
     char lines[4096], body[512];
     snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\ncpu,host=b usage=10 %lld\n", now, now);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  204);
     const char *q = "SELECT status || ' ' || severity || ' ' || trigger_value || ' ' || "
                     "threshold_value FROM monitoring.alerts";
@@ -1398,7 +1402,7 @@ Test(metrond, alerts_fire_mirror_and_resolve, .timeout = 120)
     for (int i = 1; i <= 30; i++)
         len +=
             (size_t)snprintf(lines + len, sizeof lines - len, "cpu,host=a usage=1 %lld\n", now - i);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, len, body,
                       sizeof body, NULL, 0),
                  204);
     char cmd[512], out[2048] = "";
@@ -1555,8 +1559,8 @@ Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
     long long now = (long long)time(NULL);
     char lines[4096], body[512];
     snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\n", now);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  204);
     for (int i = 0; i < 200 && received(&rv) < 3; i++) usleep(50000);
     cr_assert_eq(received(&rv), 3, "two 500s, then the 200");
@@ -1585,7 +1589,7 @@ Test(metrond, webhooks_are_signed_and_retried, .timeout = 120)
     for (int i = 1; i <= 30; i++)
         len +=
             (size_t)snprintf(lines + len, sizeof lines - len, "cpu,host=a usage=1 %lld\n", now - i);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, len, body,
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, len, body,
                       sizeof body, NULL, 0),
                  204);
     for (int i = 0; i < 200 && received(&rv) < 4; i++) usleep(50000);
@@ -1629,8 +1633,8 @@ Test(metrond, a_hanging_webhook_times_out_and_is_retried, .timeout = 120)
     start(&d, extra);
     char lines[128], body[512];
     snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\n", (long long)time(NULL));
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  204);
     for (int i = 0; i < 200 && received(&rv) < 2; i++) usleep(50000);
     cr_assert_eq(received(&rv), 2, "the unanswered request, then its retry");
@@ -1682,8 +1686,8 @@ Test(metrond, rules_are_followed_in_postgresql, .timeout = 120)
     long long now = (long long)time(NULL);
     char lines[256], body[512];
     snprintf(lines, sizeof lines, "cpu,host=a usage=95 %lld\n", now);
-    cr_assert_eq(http(d.http, "POST", "/write?db=x&precision=s", NULL, lines, strlen(lines), body,
-                      sizeof body, NULL, 0),
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
                  204);
     cr_expect(pg_wait(url, "SELECT status || ' ' || alert_rule_id FROM monitoring.alerts",
                       "active 44444444-4444-4444-8444-444444444444", got, sizeof got),

@@ -63,7 +63,7 @@ now=$(date +%s)
 write() { # write TOKEN LINES
   local status
   status=$(printf '%s' "$2" | curl -sS -o "$work/answer" -w '%{http_code}' --data-binary @- \
-    -H "Authorization: Token $1" "$url/write?db=x&precision=s")
+    -H "Authorization: Token $1" "$url/write?db=metron&precision=s")
   [ "$status" = 204 ] || fail "write as $1: $status $(cat "$work/answer")"
 }
 write tok-a "cpu,host=web-1 usage_idle=91.5,usage_user=4i $now

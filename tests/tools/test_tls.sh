@@ -113,10 +113,10 @@ post() { # post BODY_FILE PATH [curl options...]: prints the status, the body in
 }
 printf 'tls,host=h v=1.5 1735689600\ntls,host=h v=2.5 1735689601\ntls,host=h v=-3 1735689602\n' \
   >"$work/three.lp"
-status=$(post "$work/three.lp" '/write?db=x&precision=s')
+status=$(post "$work/three.lp" '/write?db=metron&precision=s')
 [ "$status" = 401 ] || fail "a write without a token answered $status"
 grep -q 'unable to parse authentication credentials' "$work/answer" || fail "401 body: $(cat "$work/answer")"
-status=$(post "$work/three.lp" '/write?db=x&precision=s' -H "Authorization: Token $token")
+status=$(post "$work/three.lp" '/write?db=metron&precision=s' -H "Authorization: Token $token")
 [ "$status" = 204 ] || fail "a write with the token answered $status: $(cat "$work/answer")"
 ok "writes over HTTPS: 401 without the token, 204 with it (Authorization passed through)"
 
@@ -148,7 +148,7 @@ ok "/api/v1/query over HTTPS answers the points written (tls.v exactly; py.load 
 # plain HTTP to the TLS port: nginx refuses it, nothing reaches metrond
 printf 'tls,host=plain v=9 1735689600\n' >"$work/plain.lp"
 status=$(curl -sS -o "$work/answer" -w '%{http_code}' --data-binary "@$work/plain.lp" \
-  -H "Authorization: Token $token" "http://127.0.0.1:$tls/write?db=x&precision=s")
+  -H "Authorization: Token $token" "http://127.0.0.1:$tls/write?db=metron&precision=s")
 [ "$status" = 400 ] || fail "plain HTTP to the TLS port answered $status"
 grep -q 'plain HTTP request was sent to HTTPS port' "$work/answer" || fail "$(cat "$work/answer")"
 [ -z "$(query 'select=tls.v{host="plain"}' | tail -n +2)" ] || fail "the plain HTTP write was stored"
@@ -172,7 +172,7 @@ lines=520000
 bytes=$(stat -c %s "$work/big.lp")
 [ "$bytes" -ge 20000000 ] && [ "$bytes" -lt 25000000 ] || fail "big.lp is $bytes bytes"
 t0=$(date +%s.%N)
-status=$(post "$work/big.lp" '/write?db=x&precision=s' -H "Authorization: Token $token")
+status=$(post "$work/big.lp" '/write?db=metron&precision=s' -H "Authorization: Token $token")
 t1=$(date +%s.%N)
 [ "$status" = 204 ] || fail "a $bytes-byte write answered $status: $(cat "$work/answer")"
 if grep -q 'buffered to a temporary file' "$work/nginx.error.log"; then
@@ -185,7 +185,7 @@ awk -v a="$t0" -v b="$t1" 'BEGIN { printf "   20 MB write through nginx (TLS): %
 
 # one byte over the limit: nginx refuses it before it travels
 truncate -s 25000001 "$work/over.lp"
-status=$(post "$work/over.lp" '/write?db=x&precision=s' -H "Authorization: Token $token")
+status=$(post "$work/over.lp" '/write?db=metron&precision=s' -H "Authorization: Token $token")
 [ "$status" = 413 ] || fail "a 25,000,001-byte body answered $status"
 ok "a body over max_body: 413"
 
