@@ -95,7 +95,7 @@ def write_data(series, work, metrond_url):
     body = ("\n".join(lines) + "\n").encode()
     for i in range(0, len(lines), 20000):
         chunk = ("\n".join(lines[i:i + 20000]) + "\n").encode()
-        req = urllib.request.Request(metrond_url + "/write?db=x&precision=ns", data=chunk, method="POST")
+        req = urllib.request.Request(metrond_url + "/write?db=metron&precision=ns", data=chunk, method="POST")
         with urllib.request.urlopen(req, timeout=60) as r:
             assert r.status == 204, r.status
     om.sort(key=lambda x: x[0])
