@@ -34,38 +34,6 @@ __attribute__((format(printf, 3, 4))) static int perr(char *err, size_t cap, con
     return MT_EPARSE;
 }
 
-/* ---- a growable string ---------------------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /* ---- names ---------------------------------------------------------------------------- */
 
 static bool name_char(unsigned char c, bool colon)
@@ -161,7 +129,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
  * \\ and \n escaped, \" too in a label value; invalid UTF-8 as U+FFFD
  * (Prometheus refuses a scrape that holds it).
  */
-static void put_escaped(sbuf *b, const char *s, size_t n, bool help)
+static void put_escaped(mt_sbuf *b, const char *s, size_t n, bool help)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0, i = 0;
@@ -172,17 +140,17 @@ static void put_escaped(sbuf *b, const char *s, size_t n, bool help)
             i += k;
             continue;
         }
-        sb_put(b, s + run, i - run);
+        mt_sb_put(b, s + run, i - run);
         if (!k)
-            sb_put(b, "\xEF\xBF\xBD", 3);
+            mt_sb_put(b, "\xEF\xBF\xBD", 3);
         else if (c == '\n')
-            sb_put(b, "\\n", 2);
+            mt_sb_put(b, "\\n", 2);
         else
-            sb_put(b, c == '\\' ? "\\\\" : "\\\"", 2);
+            mt_sb_put(b, c == '\\' ? "\\\\" : "\\\"", 2);
         i += k ? k : 1;
         run = i;
     }
-    sb_put(b, s + run, n - run);
+    mt_sb_put(b, s + run, n - run);
 }
 
 /* ---- the Prometheus view of one series -------------------------------------------------- */
@@ -197,7 +165,7 @@ typedef struct view {
     char key[MT_SERIES_MAX_KEY];
     size_t klen;
     mt_series_parts parts;
-    sbuf buf;        /* names and values, each NUL-terminated */
+    mt_sbuf buf;     /* names and values, each NUL-terminated */
     size_t name_len; /* the metric name is buf.p[0 .. name_len) */
     plabel l[256];   /* as many as the series has tags, fewer after a collision */
     size_t nl;
@@ -215,16 +183,16 @@ static int view_load(mt_engine *e, uint32_t id, view *v)
     char small[256];
     size_t need = mt_fed_metric_name(p->measurement, p->field, small, sizeof small);
     if (need < sizeof small) {
-        sb_put(&v->buf, small, need);
+        mt_sb_put(&v->buf, small, need);
     } else {
         char *big = malloc(need + 1);
         if (!big) return -ENOMEM;
         mt_fed_metric_name(p->measurement, p->field, big, need + 1);
-        sb_put(&v->buf, big, need);
+        mt_sb_put(&v->buf, big, need);
         free(big);
     }
     v->name_len = need;
-    sb_put(&v->buf, "", 1);
+    mt_sb_put(&v->buf, "", 1);
     /* the business_id tag first: its label is the tenant's, never another tag's that maps to
        the same name ("business.id" sorts before it and could pose as another tenant) */
     size_t tenant = p->ntags;
@@ -237,15 +205,15 @@ static int view_load(mt_engine *e, uint32_t id, view *v)
         size_t at = v->buf.len;
         size_t ln = mt_fed_label_name(p->tag_keys[i], small, sizeof small);
         if (ln < sizeof small) {
-            sb_put(&v->buf, small, ln);
+            mt_sb_put(&v->buf, small, ln);
         } else {
             char *big = malloc(ln + 1);
             if (!big) return -ENOMEM;
             mt_fed_label_name(p->tag_keys[i], big, ln + 1);
-            sb_put(&v->buf, big, ln);
+            mt_sb_put(&v->buf, big, ln);
             free(big);
         }
-        sb_put(&v->buf, "", 1);
+        mt_sb_put(&v->buf, "", 1);
         if (v->buf.oom) return -ENOMEM;
         bool dup = false; /* two tags with one label name: the first stays */
         for (size_t j = 0; j < v->nl && !dup; j++)
@@ -258,8 +226,8 @@ static int view_load(mt_engine *e, uint32_t id, view *v)
         l->name_off = at;
         l->val_off = v->buf.len;
         l->val = p->tag_values[i];
-        sb_put(&v->buf, p->tag_values[i].ptr, p->tag_values[i].len);
-        sb_put(&v->buf, "", 1);
+        mt_sb_put(&v->buf, p->tag_values[i].ptr, p->tag_values[i].len);
+        mt_sb_put(&v->buf, "", 1);
     }
     return v->buf.oom ? -ENOMEM : MT_OK;
 }
@@ -274,18 +242,18 @@ static const char *view_get(const view *v, const char *name)
 }
 
 /* The sample's prefix, "name{a=\"x\",b=\"y\"}" (or "name"), into out (reset first). */
-static void view_ident(const view *v, sbuf *out)
+static void view_ident(const view *v, mt_sbuf *out)
 {
     out->len = 0;
-    sb_put(out, v->buf.p, v->name_len);
+    mt_sb_put(out, v->buf.p, v->name_len);
     for (size_t i = 0; i < v->nl; i++) {
-        sb_put(out, i ? "," : "{", 1);
-        sb_puts(out, v->buf.p + v->l[i].name_off);
-        sb_put(out, "=\"", 2);
+        mt_sb_put(out, i ? "," : "{", 1);
+        mt_sb_puts(out, v->buf.p + v->l[i].name_off);
+        mt_sb_put(out, "=\"", 2);
         put_escaped(out, v->l[i].val.ptr, v->l[i].val.len, false);
-        sb_put(out, "\"", 1);
+        mt_sb_put(out, "\"", 1);
     }
-    if (v->nl) sb_put(out, "}", 1);
+    if (v->nl) mt_sb_put(out, "}", 1);
 }
 
 /* ---- Prometheus series selectors ------------------------------------------------------- */
@@ -583,26 +551,26 @@ static int candidates(mt_engine *e, const mt_fed_spec *spec, uint32_t **ids, siz
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static void put_value(sbuf *b, mt_vtype t, mt_val v)
+static void put_value(mt_sbuf *b, mt_vtype t, mt_val v)
 {
     char num[64];
     switch (t) {
     case MT_VT_FLOAT:
         if (isnan(v.f))
-            sb_puts(b, "NaN");
+            mt_sb_puts(b, "NaN");
         else if (isinf(v.f))
-            sb_puts(b, v.f > 0 ? "+Inf" : "-Inf");
+            mt_sb_puts(b, v.f > 0 ? "+Inf" : "-Inf");
         else
-            sb_put(b, num, mt_format_double(v.f, num, sizeof num));
+            mt_sb_put(b, num, mt_format_double(v.f, num, sizeof num));
         break;
     case MT_VT_INT:
-        sb_put(b, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v.i));
+        mt_sb_put(b, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v.i));
         break;
     case MT_VT_UINT:
-        sb_put(b, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v.u));
+        mt_sb_put(b, num, (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v.u));
         break;
-    case MT_VT_BOOL: sb_puts(b, v.u ? "1" : "0"); break;
-    default: sb_puts(b, "NaN"); break;
+    case MT_VT_BOOL: mt_sb_puts(b, v.u ? "1" : "0"); break;
+    default: mt_sb_puts(b, "NaN"); break;
     }
 }
 
@@ -615,7 +583,7 @@ static int64_t floor_ms(int64_t ns)
 typedef struct writer {
     mt_engine *e;
     mt_out out;
-    sbuf line;
+    mt_sbuf line;
     view *v;
     const entry *family; /* the entry whose family's HELP and TYPE went out last */
     mt_fed_result res;
@@ -631,17 +599,17 @@ static int family_start(writer *w, const entry *ent)
     int rc = view_load(w->e, ent->id, w->v);
     if (rc) return rc;
     const mt_series_parts *p = &w->v->parts;
-    sbuf *b = &w->line;
+    mt_sbuf *b = &w->line;
     b->len = 0;
-    sb_puts(b, "# HELP ");
-    sb_put(b, ent->ident, ent->name_len);
-    sb_puts(b, " Metron measurement ");
+    mt_sb_puts(b, "# HELP ");
+    mt_sb_put(b, ent->ident, ent->name_len);
+    mt_sb_puts(b, " Metron measurement ");
     put_escaped(b, p->measurement.ptr, p->measurement.len, true);
-    sb_puts(b, ", field ");
+    mt_sb_puts(b, ", field ");
     put_escaped(b, p->field.ptr, p->field.len, true);
-    sb_puts(b, "\n# TYPE ");
-    sb_put(b, ent->ident, ent->name_len);
-    sb_puts(b, " untyped\n");
+    mt_sb_puts(b, "\n# TYPE ");
+    mt_sb_put(b, ent->ident, ent->name_len);
+    mt_sb_puts(b, " untyped\n");
     if (b->oom) return -ENOMEM;
     mt_out_put(&w->out, b->p, b->len);
     return w->out.rc;
@@ -651,13 +619,13 @@ static int sample(writer *w, const entry *ent, int64_t ts, mt_vtype t, mt_val v)
 {
     int rc = family_start(w, ent);
     if (rc) return rc;
-    sbuf *b = &w->line;
+    mt_sbuf *b = &w->line;
     b->len = 0;
-    sb_puts(b, ent->ident);
-    sb_put(b, " ", 1);
+    mt_sb_puts(b, ent->ident);
+    mt_sb_put(b, " ", 1);
     put_value(b, t, v);
     char num[32];
-    sb_put(b, num, (size_t)snprintf(num, sizeof num, " %lld\n", (long long)floor_ms(ts)));
+    mt_sb_put(b, num, (size_t)snprintf(num, sizeof num, " %lld\n", (long long)floor_ms(ts)));
     if (b->oom) return -ENOMEM;
     mt_out_put(&w->out, b->p, b->len);
     w->res.samples++;
@@ -718,7 +686,7 @@ int mt_fed_write(mt_engine *e, const mt_fed_spec *spec, mt_write_fn fn, void *ud
     int rc = MT_OK;
     psel *sels = spec->nmatch ? calloc(spec->nmatch, sizeof *sels) : NULL;
     view *v = malloc(sizeof *v);
-    sbuf ident = {0};
+    mt_sbuf ident = {0};
     plan pl = {0};
     uint32_t *ids = NULL;
     size_t nids = 0;
@@ -727,7 +695,7 @@ int mt_fed_write(mt_engine *e, const mt_fed_spec *spec, mt_write_fn fn, void *ud
         rc = -ENOMEM;
         goto out;
     }
-    v->buf = (sbuf){0};
+    v->buf = (mt_sbuf){0};
     size_t parsed = 0;
     for (; parsed < spec->nmatch; parsed++) {
         char why[512];
@@ -833,10 +801,10 @@ int mt_fed_catalog(mt_engine *e, const char *tenant, size_t max, mt_fed_series *
     uint32_t *ids = NULL;
     size_t nids = 0, k = 0, cap = 0;
     mt_fed_series *cat = NULL;
-    sbuf ident = {0};
+    mt_sbuf ident = {0};
     view *v = malloc(sizeof *v);
     int rc = v ? candidates(e, &spec, &ids, &nids, err, errcap) : -ENOMEM;
-    if (v) v->buf = (sbuf){0};
+    if (v) v->buf = (mt_sbuf){0};
     if (!max) max = DEFAULT_MAX_SERIES;
     for (size_t i = 0; !rc && i < nids; i++) {
         int r = view_load(e, ids[i], v);

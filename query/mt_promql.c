@@ -110,46 +110,14 @@ static void ar_free(arena *a)
     a->head = NULL;
 }
 
-/* ---- a growable string (malloc'd) ------------------------------------------------------------ */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sb_printf(mt_sbuf *b, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    if (n > 0) mt_sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
 /* Length of the valid UTF-8 sequence at s (NUL-terminated), 0 when it is not one. */
@@ -179,10 +147,10 @@ static size_t utf8_len(const unsigned char *s)
 
 /* s as a JSON string, quotes included; invalid UTF-8 (a label value may hold any bytes) as
    U+FFFD, as the Prometheus export writes it (mt_fed.h). */
-static void sb_json(sbuf *b, const char *s)
+static void sb_json(mt_sbuf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
-    sb_put(b, "\"", 1);
+    mt_sb_put(b, "\"", 1);
     size_t run = 0, i = 0;
     while (u[i]) {
         unsigned char c = u[i];
@@ -191,7 +159,7 @@ static void sb_json(sbuf *b, const char *s)
             i += k;
             continue;
         }
-        sb_put(b, s + run, i - run);
+        mt_sb_put(b, s + run, i - run);
         char esc[8];
         if (!k)
             snprintf(esc, sizeof esc, "\\ufffd");
@@ -203,12 +171,12 @@ static void sb_json(sbuf *b, const char *s)
             snprintf(esc, sizeof esc, "\\t");
         else
             snprintf(esc, sizeof esc, "\\u%04x", c);
-        sb_puts(b, esc);
+        mt_sb_puts(b, esc);
         i++;
         run = i;
     }
-    sb_put(b, s + run, i - run);
-    sb_put(b, "\"", 1);
+    mt_sb_put(b, s + run, i - run);
+    mt_sb_put(b, "\"", 1);
 }
 
 /* ---- labels ------------------------------------------------------------------------------ */
@@ -992,7 +960,7 @@ static node *parse(arena *a, const char *expr, char *err, size_t errcap)
     return n;
 }
 
-static void fmt_dur(sbuf *b, int64_t ms)
+static void fmt_dur(mt_sbuf *b, int64_t ms)
 {
     if (ms % 1000)
         sb_printf(b, "%lldms", (long long)ms);
@@ -1000,66 +968,66 @@ static void fmt_dur(sbuf *b, int64_t ms)
         sb_printf(b, "%llds", (long long)(ms / 1000));
 }
 
-static void format_node(const node *n, sbuf *b)
+static void format_node(const node *n, mt_sbuf *b)
 {
     switch (n->kind) {
     case N_NUM: {
         char num[32];
         mt_format_double(n->num, num, sizeof num);
-        sb_puts(b, num);
+        mt_sb_puts(b, num);
         break;
     }
     case N_STR: /* as the parser reads it back: \\ \" \n \t escaped, other bytes as they are */
-        sb_put(b, "\"", 1);
+        mt_sb_put(b, "\"", 1);
         for (const char *c = n->str; *c; c++) {
             if (*c == '"' || *c == '\\')
-                sb_put(b, "\\", 1), sb_put(b, c, 1);
+                mt_sb_put(b, "\\", 1), mt_sb_put(b, c, 1);
             else if (*c == '\n' || *c == '\t')
-                sb_puts(b, *c == '\n' ? "\\n" : "\\t");
+                mt_sb_puts(b, *c == '\n' ? "\\n" : "\\t");
             else
-                sb_put(b, c, 1);
+                mt_sb_put(b, c, 1);
         }
-        sb_put(b, "\"", 1);
+        mt_sb_put(b, "\"", 1);
         break;
     case N_SEL:
-        sb_puts(b, n->sel_text);
-        if (n->range) sb_puts(b, "["), fmt_dur(b, n->range), sb_puts(b, "]");
-        if (n->offset) sb_puts(b, " offset "), fmt_dur(b, n->offset);
+        mt_sb_puts(b, n->sel_text);
+        if (n->range) mt_sb_puts(b, "["), fmt_dur(b, n->range), mt_sb_puts(b, "]");
+        if (n->offset) mt_sb_puts(b, " offset "), fmt_dur(b, n->offset);
         break;
     case N_NEG: /* the operand is atomic or in its own parentheses */
-        sb_puts(b, "-");
+        mt_sb_puts(b, "-");
         format_node(n->args[0], b);
         break;
     case N_CALL:
     case N_AGG:
-        sb_puts(b, n->kind == N_CALL ? n->str : agg_names[n->agg]);
+        mt_sb_puts(b, n->kind == N_CALL ? n->str : agg_names[n->agg]);
         if (n->kind == N_AGG && (n->on || n->ignoring)) {
-            sb_puts(b, n->on ? " by (" : " without (");
+            mt_sb_puts(b, n->on ? " by (" : " without (");
             for (size_t i = 0; i < n->nlabels; i++)
-                sb_puts(b, i ? ", " : ""), sb_puts(b, n->labels[i]);
-            sb_puts(b, ") ");
+                mt_sb_puts(b, i ? ", " : ""), mt_sb_puts(b, n->labels[i]);
+            mt_sb_puts(b, ") ");
         }
-        sb_puts(b, "(");
-        if (n->kind == N_AGG && n->nargs == 2) format_node(n->args[1], b), sb_puts(b, ", ");
+        mt_sb_puts(b, "(");
+        if (n->kind == N_AGG && n->nargs == 2) format_node(n->args[1], b), mt_sb_puts(b, ", ");
         for (size_t i = 0; i < (n->kind == N_AGG ? 1 : n->nargs); i++) {
-            if (i) sb_puts(b, ", ");
+            if (i) mt_sb_puts(b, ", ");
             format_node(n->args[i], b);
         }
-        sb_puts(b, ")");
+        mt_sb_puts(b, ")");
         break;
     case N_BIN:
-        sb_puts(b, "(");
+        mt_sb_puts(b, "(");
         format_node(n->args[0], b);
         sb_printf(b, " %s ", binop_names[n->op]);
-        if (n->ret_bool) sb_puts(b, "bool ");
+        if (n->ret_bool) mt_sb_puts(b, "bool ");
         if (n->on || n->ignoring) {
-            sb_puts(b, n->on ? "on(" : "ignoring(");
+            mt_sb_puts(b, n->on ? "on(" : "ignoring(");
             for (size_t i = 0; i < n->nlabels; i++)
-                sb_puts(b, i ? ", " : ""), sb_puts(b, n->labels[i]);
-            sb_puts(b, ") ");
+                mt_sb_puts(b, i ? ", " : ""), mt_sb_puts(b, n->labels[i]);
+            mt_sb_puts(b, ") ");
         }
         format_node(n->args[1], b);
-        sb_puts(b, ")");
+        mt_sb_puts(b, ")");
         break;
     }
 }
@@ -1070,7 +1038,7 @@ int mt_promql_format(const char *expr, char *out, size_t cap, char *err, size_t 
     node *n = parse(&a, expr, err, errcap);
     int rc = n ? MT_OK : MT_EPARSE;
     if (n) {
-        sbuf b = {0};
+        mt_sbuf b = {0};
         format_node(n, &b);
         snprintf(out, cap, "%s", b.p ? b.p : "");
         if (b.oom) rc = -ENOMEM;
@@ -2061,20 +2029,20 @@ static int by_rser(const void *a, const void *b)
     return cmp_lset(&((const rser *)a)->l, &((const rser *)b)->l);
 }
 
-static void put_metric(sbuf *b, const lset *l)
+static void put_metric(mt_sbuf *b, const lset *l)
 {
-    sb_puts(b, "{\"metric\":{");
+    mt_sb_puts(b, "{\"metric\":{");
     for (size_t i = 0; i < l->n; i++) {
-        if (i) sb_puts(b, ",");
+        if (i) mt_sb_puts(b, ",");
         sb_json(b, l->kv[2 * i]);
-        sb_puts(b, ":");
+        mt_sb_puts(b, ":");
         sb_json(b, l->kv[2 * i + 1]);
     }
-    sb_puts(b, "}");
+    mt_sb_puts(b, "}");
 }
 
 /* [t,"v"]: t in seconds with the ms as decimals, v as Prometheus spells it. */
-static void put_point(sbuf *b, int64_t t, double v)
+static void put_point(mt_sbuf *b, int64_t t, double v)
 {
     int64_t s = floor_div(t, 1000), ms = t - s * 1000;
     if (ms) {
@@ -2088,16 +2056,16 @@ static void put_point(sbuf *b, int64_t t, double v)
     }
     char num[40];
     if (isnan(v))
-        sb_puts(b, "NaN");
+        mt_sb_puts(b, "NaN");
     else if (isinf(v))
-        sb_puts(b, v > 0 ? "+Inf" : "-Inf");
+        mt_sb_puts(b, v > 0 ? "+Inf" : "-Inf");
     else
-        sb_put(b, num, mt_format_double(v, num, sizeof num));
-    sb_puts(b, "\"]");
+        mt_sb_put(b, num, mt_format_double(v, num, sizeof num));
+    mt_sb_puts(b, "\"]");
 }
 
 /* Write the answer of r (a range query: always a matrix). */
-static void write_result(evaluator *ev, val *r, bool range, sbuf *b)
+static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
 {
     const char *type = range                 ? "matrix"
                        : r->type == T_SCALAR ? "scalar"
@@ -2110,37 +2078,37 @@ static void write_result(evaluator *ev, val *r, bool range, sbuf *b)
         b->len -= 4;                /* drop `"0"]` */
         b->p[b->len] = '\0';
         sb_json(b, r->str);
-        sb_puts(b, "]}}");
+        mt_sb_puts(b, "]}}");
         return;
     }
     if (r->type == T_SCALAR && !range) {
         put_point(b, ev->ts[0], r->sc[0]);
-        sb_puts(b, "}}");
+        mt_sb_puts(b, "}}");
         return;
     }
-    sb_puts(b, "[");
+    mt_sb_puts(b, "[");
     if (r->type == T_SCALAR) {
-        sb_puts(b, "{\"metric\":{},\"values\":[");
+        mt_sb_puts(b, "{\"metric\":{},\"values\":[");
         for (size_t k = 0; k < ev->nsteps; k++) {
-            if (k) sb_puts(b, ",");
+            if (k) mt_sb_puts(b, ",");
             put_point(b, ev->ts[k], r->sc[k]);
         }
-        sb_puts(b, "]}]}}");
+        mt_sb_puts(b, "]}]}}");
         return;
     }
     if (r->type == T_MATRIX) {
         if (r->n) qsort(r->raw, r->n, sizeof *r->raw, by_rser);
         for (size_t i = 0; i < r->n; i++) {
-            if (i) sb_puts(b, ",");
+            if (i) mt_sb_puts(b, ",");
             put_metric(b, &r->raw[i].l);
-            sb_puts(b, ",\"values\":[");
+            mt_sb_puts(b, ",\"values\":[");
             for (size_t j = 0; j < r->raw[i].n; j++) {
-                if (j) sb_puts(b, ",");
+                if (j) mt_sb_puts(b, ",");
                 put_point(b, r->raw[i].t[j], r->raw[i].v[j]);
             }
-            sb_puts(b, "]}");
+            mt_sb_puts(b, "]}");
         }
-        sb_puts(b, "]}}");
+        mt_sb_puts(b, "]}}");
         return;
     }
     if (r->n) qsort(r->s, r->n, sizeof *r->s, by_ser);
@@ -2149,31 +2117,31 @@ static void write_result(evaluator *ev, val *r, bool range, sbuf *b)
         const ser *s = &r->s[i];
         if (!range) {
             if (!s->ok[0]) continue;
-            sb_puts(b, first ? "" : ",");
+            mt_sb_puts(b, first ? "" : ",");
             first = false;
             put_metric(b, &s->l);
-            sb_puts(b, ",\"value\":");
+            mt_sb_puts(b, ",\"value\":");
             put_point(b, ev->ts[0], s->v[0]);
-            sb_puts(b, "}");
+            mt_sb_puts(b, "}");
             continue;
         }
         bool any = false;
         for (size_t k = 0; k < ev->nsteps; k++) {
             if (!s->ok[k]) continue;
             if (!any) {
-                sb_puts(b, first ? "" : ",");
+                mt_sb_puts(b, first ? "" : ",");
                 first = false;
                 put_metric(b, &s->l);
-                sb_puts(b, ",\"values\":[");
+                mt_sb_puts(b, ",\"values\":[");
             } else {
-                sb_puts(b, ",");
+                mt_sb_puts(b, ",");
             }
             any = true;
             put_point(b, ev->ts[k], s->v[k]);
         }
-        if (any) sb_puts(b, "]}");
+        if (any) mt_sb_puts(b, "]}");
     }
-    sb_puts(b, "]}}");
+    mt_sb_puts(b, "]}}");
 }
 
 int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, void *ud, char *err,
@@ -2199,7 +2167,7 @@ int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, vo
     ev.max_samples = spec->max_samples ? spec->max_samples : DEFAULT_MAX_SAMPLES;
     ev.max_series = spec->max_series ? spec->max_series : DEFAULT_MAX_SERIES;
     node *root = parse(&ev.a, spec->expr, err, errcap);
-    sbuf b = {0};
+    mt_sbuf b = {0};
     int rc = MT_OK;
     if (!root) {
         rc = ev.a.oom ? -ENOMEM : MT_EPARSE;
@@ -2286,7 +2254,7 @@ int mt_promql_list_write(mt_engine *e, mt_promql_list what, const char *label,
     size_t ncat = 0, nout = 0, parsed = 0;
     const char **out = NULL; /* label names or values; series idents */
     const mt_fed_series **outs = NULL;
-    sbuf b = {0};
+    mt_sbuf b = {0};
     if (!sels) return -ENOMEM;
     for (; parsed < nmatch; parsed++) {
         char why[512];
@@ -2340,7 +2308,7 @@ int mt_promql_list_write(mt_engine *e, mt_promql_list what, const char *label,
             out[nout++] = s;
         }
     }
-    sb_puts(&b, "{\"status\":\"success\",\"data\":[");
+    mt_sb_puts(&b, "{\"status\":\"success\",\"data\":[");
     if (what == MT_PROMQL_SERIES) {
         /* catalog order is by ident; Prometheus sorts by labels */
         lset *ls = malloc((nout + 1) * sizeof *ls);
@@ -2359,14 +2327,14 @@ int mt_promql_list_write(mt_engine *e, mt_promql_list what, const char *label,
         }
         qsort(ls, nout, sizeof *ls, (int (*)(const void *, const void *))cmp_lset);
         for (size_t i = 0; i < nout; i++) {
-            sb_puts(&b, i ? ",{" : "{");
+            mt_sb_puts(&b, i ? ",{" : "{");
             for (size_t k = 0; k < ls[i].n; k++) {
-                if (k) sb_puts(&b, ",");
+                if (k) mt_sb_puts(&b, ",");
                 sb_json(&b, ls[i].kv[2 * k]);
-                sb_puts(&b, ":");
+                mt_sb_puts(&b, ":");
                 sb_json(&b, ls[i].kv[2 * k + 1]);
             }
-            sb_puts(&b, "}");
+            mt_sb_puts(&b, "}");
         }
         free(ls);
         free(kvs);
@@ -2374,11 +2342,11 @@ int mt_promql_list_write(mt_engine *e, mt_promql_list what, const char *label,
         if (nout) qsort(out, nout, sizeof *out, by_str);
         for (size_t i = 0, w = 0; i < nout; i++) {
             if (i && !strcmp(out[i], out[i - 1])) continue;
-            sb_puts(&b, w++ ? "," : "");
+            mt_sb_puts(&b, w++ ? "," : "");
             sb_json(&b, out[i]);
         }
     }
-    sb_puts(&b, "]}");
+    mt_sb_puts(&b, "]}");
     rc = b.oom ? -ENOMEM : fn(ud, b.p, b.len);
 out:
     if (rc && err && errcap && !err[0]) snprintf(err, errcap, "%s", mt_strerror(rc));

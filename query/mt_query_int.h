@@ -4,6 +4,8 @@
 
 #include <regex.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "mt_query.h"
 
@@ -73,5 +75,37 @@ typedef struct mt_fed_series {
 int mt_fed_catalog(mt_engine *e, const char *tenant, size_t max, mt_fed_series **out, size_t *n,
                    char *err, size_t errcap);
 void mt_fed_catalog_free(mt_fed_series *s, size_t n);
+
+/* A growable string (malloc'd, always NUL-terminated once written): the Prometheus text of
+   mt_fed.c and the JSON of mt_promql.c. oom: an allocation failed, later puts do nothing. */
+typedef struct mt_sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} mt_sbuf;
+
+static inline void mt_sb_put(mt_sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static inline void mt_sb_puts(mt_sbuf *b, const char *s)
+{
+    mt_sb_put(b, s, strlen(s));
+}
 
 #endif

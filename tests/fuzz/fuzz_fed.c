@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(!(n >= 2 && out[0] == '_' && out[1] == '_'), "a label name starts with __");
         }
     }
-    sbuf e = {0};
+    mt_sbuf e = {0};
     put_escaped(&e, text, size, false);
     for (size_t i = 0; i < e.len && !e.oom;) {
         size_t k = utf8_seq((const unsigned char *)e.p + i, e.len - i);

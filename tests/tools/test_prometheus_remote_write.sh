@@ -36,16 +36,7 @@ finish() {
   rm -rf "$work"
 }
 trap finish EXIT
-fail() { echo "not ok - $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { # wait_for SECONDS CMD...: polls until CMD succeeds or the deadline passes
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.1
-  done
-}
+. "$(dirname "$0")/../support/testlib.sh" # fail, ok, free_port, wait_for
 
 http=$(free_port)
 for t in tenant-a:tok-a tenant-b:tok-b; do

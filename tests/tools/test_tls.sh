@@ -32,20 +32,7 @@ finish() {
   rm -rf "$work"
 }
 trap finish EXIT
-fail() { echo "not ok - $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-
-# A port nobody listens on (the kernel picks it; a race with another
-# process is possible but the start below would then fail loudly).
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Polls until "$@" succeeds or the deadline (seconds) passes.
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
+. "$(dirname "$0")/../support/testlib.sh" # fail, ok, free_port, wait_for
 
 "$here/../support/tls_ca.sh" "$work/certs"
 ca=$work/certs/ca.pem
