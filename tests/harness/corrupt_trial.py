@@ -58,7 +58,7 @@ import subprocess
 import sys
 import tempfile
 
-START = 1735689600  # metron-gen's default first timestamp
+START = 1735689600  # passed to metron-gen as --start
 SANITIZER = re.compile(
     r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|ThreadSanitizer"
 )
@@ -189,7 +189,8 @@ def first_lines(s, n=2):
 def build_base(cfg):
     lp = os.path.join(cfg.work, "workload.lp")
     with open(lp, "wb") as f:
-        subprocess.run([cfg.gen, "--hosts", str(cfg.hosts), "--hours", str(cfg.hours)],
+        subprocess.run([cfg.gen, "--hosts", str(cfg.hosts), "--hours", str(cfg.hours),
+                        "--start", str(START)],
                        stdout=f, check=True)
     shutil.rmtree(cfg.base, ignore_errors=True)
     subprocess.run([cfg.metron, "import", "--data", cfg.base, lp], check=True,
