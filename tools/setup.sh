@@ -15,6 +15,8 @@ packages=(
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
   # the email channel's test: a real SMTP server (STARTTLS too)
   python3-aiosmtpd
+  # the Grafana Prometheus test reads the provisioning YAML
+  python3-yaml
   # the TLS recipe (docs/operations.md) and its test: nginx in front, openssl makes the certs
   nginx openssl
   # Prometheus export: promtool checks /federate and export's text, a real Prometheus scrapes
