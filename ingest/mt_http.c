@@ -10,6 +10,8 @@
  * same) GET /metrics       Prometheus text format 0.0.4 GET /api/v1/query  select, from, to, step,
  * agg, by, field, format: docs/query.md GET /api/v1/rollup select, from, to, step, series, exact,
  * format: docs/query.md GET /api/v1/alerts all: docs/alerts.md
+ *   GET|POST /api/v1/export  select, start, end, format=lp|csv: every point, streamed
+ *                      (mt_export_http.c, docs/query.md)
  *   GET /federate      match[] (repeated), max_series: the latest sample of each matched series
  *                      in the Prometheus text format (query/mt_fed.h, docs/query.md)
  *   POST /api/v1/write Prometheus remote write 1.0: snappy + protobuf (mt_rw.h, docs/query.md)
@@ -185,6 +187,16 @@ static void respond(mt_conn *c, int status, const char *ctype, const char *body,
 void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen)
 {
     respond(c, status, ctype, body, blen);
+}
+
+bool mt_http_closes_after(const mt_conn *c)
+{
+    return ((const http_state *)c->http)->close_after;
+}
+
+void mt_http_stream_done(mt_conn *c)
+{
+    if (!c->closing) after_response(c);
 }
 
 /* Append s to a JSON string being built in out (capacity cap), escaped. */
@@ -1072,10 +1084,10 @@ static void query_done(uv_work_t *req, int status)
             respond(c, w->status, "application/json", w->body, w->len);
         else if (w->status == 200)
             respond(c, 200,
-                    w->federate                ? "text/plain; version=0.0.4; charset=utf-8"
-                    : w->format == MT_OUT_JSON ? "application/json"
-                    : w->format == MT_OUT_CSV  ? "text/csv; charset=utf-8"
-                                               : "text/plain; charset=utf-8",
+                    w->federate ? "text/plain; version=0.0.4; charset=utf-8"
+                    : w->format == MT_OUT_JSON || w->format == MT_OUT_SERIES ? "application/json"
+                    : w->format == MT_OUT_CSV ? "text/csv; charset=utf-8"
+                                              : "text/plain; charset=utf-8",
                     w->body, w->len);
         else
             respond_error(c, w->status, w->err);
@@ -1102,6 +1114,8 @@ static bool format_param(http_state *hs, query_work *w)
         w->format = MT_OUT_CSV;
     else if (!strcmp(fmt, "table"))
         w->format = MT_OUT_TABLE;
+    else if (!strcmp(fmt, "series") && !w->rollup)
+        w->format = MT_OUT_SERIES; /* grouped JSON: labels once, then arrays */
     else if (strcmp(fmt, "json"))
         return false;
     return true;
@@ -1178,7 +1192,7 @@ static void handle_query(mt_conn *c)
     }
     if (query_param(hs->url, "max_series", max, sizeof max))
         w->spec.max_series = strtoull(max, 0, 10);
-    if (!bad && !format_param(hs, w)) bad = "format is json, csv or table";
+    if (!bad && !format_param(hs, w)) bad = "format is json, series, csv or table";
     if (bad) {
         char msg[sizeof w->err];
         snprintf(msg, sizeof msg, "%s", bad);
@@ -1425,6 +1439,9 @@ static void handle(mt_conn *c)
         handle_alerts(c);
     else if (strcmp(path, "/federate") == 0)
         handle_federate(c);
+    else if (strcmp(path, "/api/v1/export") == 0)
+        mt_export_http_handle(c, hs->url, hs->parser.method == HTTP_POST, hs->body, hs->body_len,
+                              read_tenant(hs));
     else if (strncmp(hs->url, "/prometheus/", 12) == 0)
         mt_promapi_handle(c, hs->url, hs->parser.method == HTTP_POST, hs->body, hs->body_len,
                           read_tenant(hs));

@@ -134,6 +134,17 @@ void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body
  */
 void mt_promapi_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
                        const char *tenant);
+/*
+ * mt_export_http.c: answer /api/v1/export on c, streamed (arguments as mt_promapi_handle's).
+ * It holds a job of c (c->pending) until the last chunk is written or the stream is cut.
+ */
+void mt_export_http_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
+                           const char *tenant);
+/* For an answer written outside mt_http_respond (a stream): whether c closes after it
+   (HTTP/1.0, "Connection: close"), and the call once its last byte is written (the next
+   pipelined request, reading again, or the close). */
+bool mt_http_closes_after(const mt_conn *c);
+void mt_http_stream_done(mt_conn *c);
 /* Answer 408 and close c if its headers or body missed their deadline (now: monotonic ns). */
 void mt_http_check_deadline(mt_conn *c, int64_t now);
 int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);

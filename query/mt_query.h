@@ -134,6 +134,13 @@ typedef enum mt_output_format {
     MT_OUT_CSV,   /* header row, RFC 4180 quoting */
     MT_OUT_TABLE, /* the same columns, tab separated */
     MT_OUT_JSON,  /* {"columns":[...],"rows":[[...],...]} */
+    /* JSON grouped by series: each series (or group) once, then one array per column:
+       {"columns":["time","value"],"series":[{"series":"cpu,host=a usage","time":[...],
+       "value":[...]},...]} (docs/query.md); a group's rows are buffered until it ends */
+    MT_OUT_SERIES,
+    /* raw points as line protocol, one field per line, values exact, timestamps in ns, no
+       header: what import and /write take back (aggregated queries: MT_EINVAL) */
+    MT_OUT_LP,
 } mt_output_format;
 
 /* Where output goes: returns 0, or an error that stops the writing (and is returned). */
@@ -147,6 +154,22 @@ typedef int (*mt_write_fn)(void *ud, const char *buf, size_t len);
  */
 int mt_query_write(mt_query *q, const mt_query_spec *spec, mt_output_format f, mt_write_fn fn,
                    void *ud, size_t *rows);
+
+/*
+ * The same, one row at a time (a caller that paces the output, e.g. metrond's
+ * streamed /api/v1/export): _open writes the header, _row one row of q (as
+ * mt_query_next gave it), _finish what ends the output (JSON's closing brackets,
+ * MT_OUT_SERIES' last group). spec is borrowed: it must outlive the writer, and
+ * be the one the query was opened with. Each returns MT_OK, fn's first error
+ * (nothing more is written after it), -ENOMEM, or for _open MT_EINVAL (MT_OUT_LP
+ * of an aggregated query). _close frees (NULL is a no-op), after _finish or not.
+ */
+typedef struct mt_query_out mt_query_out;
+int mt_query_out_open(const mt_query_spec *spec, mt_output_format f, mt_write_fn fn, void *ud,
+                      mt_query_out **out);
+int mt_query_out_row(mt_query_out *o, const mt_row *row);
+int mt_query_out_finish(mt_query_out *o);
+void mt_query_out_close(mt_query_out *o);
 
 /* The shortest decimal that reads back as the same double, into buf (NUL-terminated; 32 bytes
  * hold any); returns its length. */

@@ -10,6 +10,7 @@
 #include "mt_query.h"
 
 #define MT_SELECTOR_MAX_MATCHERS 32
+#define MT_SELECTOR_NAME         "__name__" /* a matcher on the measurement, as PromQL's */
 
 typedef enum { MT_MATCH_EQ, MT_MATCH_NE, MT_MATCH_RE, MT_MATCH_NRE } mt_match_op;
 
@@ -19,11 +20,12 @@ typedef struct mt_matcher {
     mt_match_op op;
     regex_t re; /* =~ and !~, anchored */
     bool has_re;
+    bool is_name; /* the key is MT_SELECTOR_NAME: the matcher looks at the measurement */
 } mt_matcher;
 
 typedef struct mt_selector {
-    char measurement[512];
-    char field[512]; /* empty: every field */
+    char measurement[512]; /* empty: every measurement ("{...}" or "*") */
+    char field[512];       /* empty: every field */
     mt_matcher m[MT_SELECTOR_MAX_MATCHERS];
     size_t nm;
 } mt_selector;

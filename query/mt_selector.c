@@ -45,8 +45,10 @@ int mt_selector_parse(const char *text, const char *field, mt_selector *s, char 
     const char *brace = strchr(p, '{');
     size_t nl = brace ? (size_t)(brace - p) : strlen(p);
     while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t')) nl--;
-    if (nl == 0 || nl >= sizeof s->measurement)
-        return perr(err, cap, "selector needs a measurement");
+    if ((nl == 0 && !brace) || nl >= sizeof s->measurement)
+        return perr(err, cap,
+                    "selector needs a measurement, or {...} for every measurement (every series: "
+                    "{__name__=~\".+\"} or *)");
     memcpy(s->measurement, p, nl);
     if (field && *field) {
         snprintf(s->field, sizeof s->field, "%s", field);
@@ -57,6 +59,8 @@ int mt_selector_parse(const char *text, const char *field, mt_selector *s, char 
             *dot = '\0';
         }
     }
+    /* "*" (or "*.field") is every measurement, as an empty name before '{' is */
+    if (!strcmp(s->measurement, "*")) s->measurement[0] = '\0';
     if (!brace) return MT_OK;
     p = skip(brace + 1);
     while (*p != '}') {
@@ -68,6 +72,7 @@ int mt_selector_parse(const char *text, const char *field, mt_selector *s, char 
             return perr(err, cap, "matcher needs a tag name at '%.20s'", p);
         memcpy(m->key, p, kl);
         m->key[kl] = '\0';
+        m->is_name = !strcmp(m->key, MT_SELECTOR_NAME);
         p = skip(p + kl);
         if (!strncmp(p, "=~", 2))
             m->op = MT_MATCH_RE, p += 2;
@@ -132,7 +137,11 @@ static bool matches(const mt_matcher *m, const mt_series_parts *parts)
 {
     const char *val = "";
     char buf[1024];
-    for (size_t i = 0; i < parts->ntags; i++) {
+    if (!strcmp(m->key, MT_SELECTOR_NAME)) {
+        snprintf(buf, sizeof buf, "%.*s", (int)parts->measurement.len, parts->measurement.ptr);
+        val = buf;
+    }
+    for (size_t i = 0; !*val && i < parts->ntags; i++) {
         if (parts->tag_keys[i].len == strlen(m->key) &&
             !memcmp(parts->tag_keys[i].ptr, m->key, parts->tag_keys[i].len)) {
             snprintf(buf, sizeof buf, "%.*s", (int)parts->tag_values[i].len,
@@ -167,18 +176,57 @@ int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t c
     return MT_OK;
 }
 
+/* Every series id: ids are dense from 1 (series are never deleted from the index). */
+static int all_ids(mt_engine *e, uint32_t **out, size_t *n)
+{
+    size_t cap = 1024, k = 0;
+    uint32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return -ENOMEM;
+    char key[1];
+    size_t kl;
+    for (uint32_t id = 1; mt_engine_series_key(e, id, key, 0, &kl) != MT_ENOTFOUND; id++) {
+        if (k == cap) {
+            uint32_t *g = realloc(ids, (cap *= 2) * sizeof *ids);
+            if (!g) {
+                free(ids);
+                return -ENOMEM;
+            }
+            ids = g;
+        }
+        ids[k++] = id;
+    }
+    *out = ids;
+    *n = k;
+    return MT_OK;
+}
+
+/* The candidates of a selector without a measurement: the postings of its first equality
+   matcher with a value (a tenant's, for a restricted one), else every series. */
+static int no_name_candidates(mt_engine *e, const mt_selector *s, uint32_t **ids, size_t *n)
+{
+    for (size_t i = 0; i < s->nm; i++) {
+        const mt_matcher *m = &s->m[i];
+        if (m->op != MT_MATCH_EQ || !m->value[0]) continue;
+        if (!strcmp(m->key, MT_SELECTOR_NAME))
+            return mt_engine_postings(e, MT_TERM_MEASUREMENT, nm(m->value), (mt_name){0}, ids, n);
+        return mt_engine_postings(e, MT_TERM_TAG, nm(m->key), nm(m->value), ids, n);
+    }
+    return all_ids(e, ids, n);
+}
+
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **out, size_t *n)
 {
     uint32_t *ids, *more;
     size_t nids, nmore;
-    int rc =
-        mt_engine_postings(e, MT_TERM_MEASUREMENT, nm(s->measurement), (mt_name){0}, &ids, &nids);
+    int rc = s->measurement[0] ? mt_engine_postings(e, MT_TERM_MEASUREMENT, nm(s->measurement),
+                                                    (mt_name){0}, &ids, &nids)
+                               : no_name_candidates(e, s, &ids, &nids);
     if (!rc && s->field[0]) {
         rc = mt_engine_postings(e, MT_TERM_FIELD, nm(s->field), (mt_name){0}, &more, &nmore);
         if (!rc) nids = intersect(ids, nids, more, nmore), free(more);
     }
     for (size_t i = 0; !rc && i < s->nm; i++) {
-        if (s->m[i].op != MT_MATCH_EQ || !s->m[i].value[0]) continue;
+        if (s->m[i].op != MT_MATCH_EQ || !s->m[i].value[0] || s->m[i].is_name) continue;
         rc = mt_engine_postings(e, MT_TERM_TAG, nm(s->m[i].key), nm(s->m[i].value), &more, &nmore);
         if (!rc) nids = intersect(ids, nids, more, nmore), free(more);
     }
@@ -191,7 +239,8 @@ int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **out, size
         size_t kl;
         bool keep = true;
         bool need = false;
-        for (size_t j = 0; j < s->nm; j++) need |= s->m[j].op != MT_MATCH_EQ || !s->m[j].value[0];
+        for (size_t j = 0; j < s->nm; j++)
+            need |= s->m[j].op != MT_MATCH_EQ || !s->m[j].value[0] || s->m[j].is_name;
         if (need) {
             if (mt_engine_series_key(e, ids[i], key, sizeof key, &kl) ||
                 mt_series_parse(key, kl, parts))

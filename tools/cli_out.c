@@ -13,13 +13,14 @@
 
 bool mt_cli_format_parse(const char *name, mt_output_format *f)
 {
-    *f = !name                    ? (isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV)
-         : !strcmp(name, "table") ? MT_OUT_TABLE
-         : !strcmp(name, "tsv")   ? MT_OUT_TABLE
-         : !strcmp(name, "csv")   ? MT_OUT_CSV
-                                  : MT_OUT_JSON;
+    *f = !name                     ? (isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV)
+         : !strcmp(name, "table")  ? MT_OUT_TABLE
+         : !strcmp(name, "tsv")    ? MT_OUT_TABLE
+         : !strcmp(name, "csv")    ? MT_OUT_CSV
+         : !strcmp(name, "series") ? MT_OUT_SERIES
+                                   : MT_OUT_JSON;
     return !name || !strcmp(name, "table") || !strcmp(name, "tsv") || !strcmp(name, "csv") ||
-           !strcmp(name, "json");
+           !strcmp(name, "json") || !strcmp(name, "series");
 }
 
 bool mt_cli_format_aligned(const char *name)
@@ -29,7 +30,10 @@ bool mt_cli_format_aligned(const char *name)
 
 const char *mt_cli_format_name(mt_output_format f)
 {
-    return f == MT_OUT_JSON ? "json" : f == MT_OUT_TABLE ? "table" : "csv";
+    return f == MT_OUT_JSON     ? "json"
+           : f == MT_OUT_SERIES ? "series"
+           : f == MT_OUT_TABLE  ? "table"
+                                : "csv";
 }
 
 /* Append to the query string: &name=value, value escaped. */

@@ -39,12 +39,18 @@ const char *const mt_cli_import_help =
     "  reported (the first few in full) and the good ones kept; the exit code is then 1.\n";
 
 const char *const mt_cli_export_help =
-    "usage: metron export --data DIR SELECTOR [--from T] [--to T] [--format lp|csv|prometheus]\n"
+    "usage: metron export (--data DIR | --url URL) SELECTOR [--from T] [--to T]\n"
+    "                     [--format lp|csv|prometheus]\n"
     "\n"
     "  The points of the selected series, as line protocol (one field per line, values\n"
-    "  exact, timestamps in ns; the default), CSV (series,time,value), or the Prometheus\n"
-    "  text format (metric <measurement>_<field>, tags as labels, timestamps in ms; string\n"
-    "  series left out: docs/query.md). Without --from and --to, all of them.\n";
+    "  exact, timestamps in ns; the default: `metron import` takes it back unchanged), CSV\n"
+    "  (series,time,value), or the Prometheus text format (metric <measurement>_<field>,\n"
+    "  tags as labels, timestamps in ms; string series left out; --data only:\n"
+    "  docs/query.md). Without --from and --to, all of them ([from, to)).\n"
+    "  SELECTOR '{__name__=~\".+\"}' (or '*') is every series: a whole backup.\n"
+    "  --url streams from a running metrond's /api/v1/export, with the token in\n"
+    "  METRON_TOKEN (a tenant's token exports its tenant only); progress is shown on\n"
+    "  stderr when it is a terminal.\n";
 
 typedef struct import_ctx {
     mt_engine *e;
@@ -296,40 +302,116 @@ int cmd_import(int argc, char **argv)
 
 /* ---- export ----------------------------------------------------------------------------- */
 
-/* One point as a line of line protocol: "<measurement,tags> <field>=<value> <ns>". */
-static void print_lp(const mt_row *row)
-{
-    /* the label is "measurement,tags field": the field follows the last unescaped space */
-    const char *label = row->group, *sp = NULL;
-    for (const char *p = label; *p; p++)
-        if (*p == ' ' && (p == label || p[-1] != '\\')) sp = p;
-    if (!sp) return;
-    fwrite(label, 1, (size_t)(sp - label), stdout);
-    printf(" %s=", sp + 1);
-    char v[64];
-    switch (row->type) {
-    case MT_VT_FLOAT: mt_format_double(row->raw.f, v, sizeof v), fputs(v, stdout); break;
-    case MT_VT_INT: printf("%lldi", (long long)row->raw.i); break;
-    case MT_VT_UINT: printf("%lluu", (unsigned long long)row->raw.u); break;
-    case MT_VT_BOOL: fputs(row->raw.u ? "true" : "false", stdout); break;
-    case MT_VT_STRING: {
-        const char *s = row->str + MT_VAL_STR_OFF(row->raw);
-        putchar('"');
-        for (size_t i = 0; i < MT_VAL_STR_LEN(row->raw); i++) {
-            if (s[i] == '"' || s[i] == '\\') putchar('\\');
-            putchar(s[i]);
-        }
-        putchar('"');
-        break;
-    }
-    }
-    printf(" %lld\n", (long long)row->time);
-}
-
 static int write_stdout(void *ud, const char *buf, size_t len)
 {
     (void)ud;
     return fwrite(buf, 1, len, stdout) == len ? 0 : -EIO;
+}
+
+/* --url: what an export streams, to stdout, with its progress on a terminal. */
+typedef struct url_export {
+    uint64_t bytes, points;
+    int64_t start, last;        /* monotonic ns */
+    bool progress, failed, csv; /* csv: the first line is the header, not a point */
+    long status; /* once the headers are in: 200, or an error whose body goes to err */
+    char err[2048];
+    size_t err_len;
+    CURL *curl;
+} url_export;
+
+static void url_progress(url_export *x, bool done)
+{
+    if (!x->progress) return;
+    int64_t now = mt_mono_ns();
+    if (!done && now - x->last < 250000000) return; /* at most four times a second */
+    x->last = now;
+    double secs = (double)(now - x->start) / 1e9;
+    uint64_t points = x->csv && x->points ? x->points - 1 : x->points;
+    fprintf(stderr, "\r%10.1f MB  %12llu points  %7.1f MB/s  %9.0f points/s",
+            (double)x->bytes / 1e6, (unsigned long long)points,
+            secs > 0 ? (double)x->bytes / 1e6 / secs : 0, secs > 0 ? (double)points / secs : 0);
+    if (done) fputc('\n', stderr);
+}
+
+static size_t on_export(char *p, size_t size, size_t n, void *ud)
+{
+    url_export *x = ud;
+    size_t len = size * n;
+    if (!x->status) curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->status);
+    if (x->status != 200) { /* an error's JSON: kept for the message */
+        size_t take = len < sizeof x->err - 1 - x->err_len ? len : sizeof x->err - 1 - x->err_len;
+        memcpy(x->err + x->err_len, p, take);
+        x->err_len += take;
+        x->err[x->err_len] = '\0';
+        return len;
+    }
+    if (fwrite(p, 1, len, stdout) != len) {
+        x->failed = true;
+        return 0; /* stops the transfer */
+    }
+    x->bytes += len;
+    for (const char *q = p; (q = memchr(q, '\n', (size_t)(p + len - q))); q++) x->points++;
+    url_progress(x, false);
+    return len;
+}
+
+/* ns as exact epoch seconds with nine decimals ("1735689600.000000001"). */
+static void epoch_text(int64_t ns, char *out, size_t cap)
+{
+    int64_t s = ns / 1000000000, f = ns % 1000000000;
+    if (f < 0) s--, f += 1000000000;
+    snprintf(out, cap, "%lld.%09lld", (long long)s, (long long)f);
+}
+
+static int export_url(const char *base, const mt_query_spec *spec, const char *from_s,
+                      const char *to_s, const char *format)
+{
+    url_export x = {.start = mt_mono_ns(), .progress = isatty(STDERR_FILENO)};
+    x.csv = !strcmp(format, "csv");
+    x.curl = curl_easy_init();
+    if (!x.curl) return 1;
+    /* times as the daemon reads them: the client's "-24h" is relative to the client's now */
+    char from[48] = "", to[48] = "";
+    if (from_s) epoch_text(spec->from, from, sizeof from);
+    if (to_s) epoch_text(spec->to, to, sizeof to);
+    char *sel = curl_easy_escape(x.curl, spec->select, 0);
+    size_t cap = strlen(base) + (sel ? strlen(sel) : 0) + 200;
+    char *url = malloc(cap);
+    if (!sel || !url) {
+        curl_free(sel);
+        free(url);
+        curl_easy_cleanup(x.curl);
+        return 1;
+    }
+    snprintf(url, cap, "%s/api/v1/export?select=%s&format=%s%s%s%s%s", base, sel, format,
+             from_s ? "&start=" : "", from, to_s ? "&end=" : "", to);
+    curl_free(sel);
+    curl_easy_setopt(x.curl, CURLOPT_URL, url);
+    curl_easy_setopt(x.curl, CURLOPT_WRITEFUNCTION, on_export);
+    curl_easy_setopt(x.curl, CURLOPT_WRITEDATA, &x);
+    struct curl_slist *auth = mt_cli_auth_header();
+    if (auth) curl_easy_setopt(x.curl, CURLOPT_HTTPHEADER, auth);
+    CURLcode cc = curl_easy_perform(x.curl);
+    if (!x.status && cc == CURLE_OK) curl_easy_getinfo(x.curl, CURLINFO_RESPONSE_CODE, &x.status);
+    url_progress(&x, true);
+    int rc = 0;
+    if (x.status && x.status != 200) {
+        fprintf(stderr, "metron: %s answered %ld: %s\n", base, x.status, x.err);
+        rc = x.status == 400 ? 2 : 1;
+    } else if (x.failed) {
+        fprintf(stderr, "metron: cannot write the export to stdout\n");
+        rc = 1;
+    } else if (cc != CURLE_OK) {
+        /* a cut stream (no last chunk: the daemon met a damaged hour, or stopped) lands here */
+        fprintf(stderr, "metron: export from %s incomplete after %llu points: %s\n", base,
+                (unsigned long long)x.points, curl_easy_strerror(cc));
+        rc = 1;
+    }
+    free(url);
+    curl_slist_free_all(auth);
+    curl_easy_cleanup(x.curl);
+    if (fflush(stdout) && !rc) rc = 1;
+    return rc;
 }
 
 /* --format prometheus: every sample of the range (query/mt_fed.h); closes e. */
@@ -354,16 +436,21 @@ static int export_prometheus(mt_engine *e, const mt_query_spec *q)
 
 int cmd_export(int argc, char **argv)
 {
-    const char *data = NULL, *from_s = NULL, *to_s = NULL, *format = "lp";
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'}, {"from", required_argument, 0, 'f'},
-        {"to", required_argument, 0, 't'},   {"format", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    const char *data = NULL, *url = NULL, *from_s = NULL, *to_s = NULL, *format = "lp";
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"url", required_argument, 0, 'u'},
+                                         {"from", required_argument, 0, 'f'},
+                                         {"to", required_argument, 0, 't'},
+                                         {"format", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'd')
             data = optarg;
+        else if (c == 'u')
+            url = optarg;
         else if (c == 'f')
             from_s = optarg;
         else if (c == 't')
@@ -375,17 +462,25 @@ int cmd_export(int argc, char **argv)
         else
             return mt_cli_usage("unknown option", mt_cli_export_help);
     }
-    if (!data || optind != argc - 1)
-        return mt_cli_usage("export needs --data DIR and a SELECTOR", mt_cli_export_help);
+    if (!data == !url || optind != argc - 1)
+        return mt_cli_usage("export needs --data DIR or --url URL, and a SELECTOR",
+                            mt_cli_export_help);
     bool lp = !strcmp(format, "lp"), prom = !strcmp(format, "prometheus");
     if (!lp && !prom && strcmp(format, "csv"))
         return mt_cli_usage("--format is lp, csv or prometheus", mt_cli_export_help);
-    mt_query_spec spec = {.select = argv[optind], .from = INT64_MIN, .to = INT64_MAX};
+    if (url && prom)
+        return mt_cli_usage("--format prometheus reads a data directory (--data); a metrond "
+                            "serves that format on /federate and /prometheus/api/v1/",
+                            mt_cli_export_help);
+    /* every series the selector names: a backup is not a query to hold back */
+    mt_query_spec spec = {
+        .select = argv[optind], .from = INT64_MIN, .to = INT64_MAX, .max_series = SIZE_MAX};
     int64_t now = mt_now_ns();
     if ((from_s && !mt_time_parse(from_s, now, &spec.from)) ||
         (to_s && !mt_time_parse(to_s, now, &spec.to)))
         return mt_cli_usage("--from and --to are times (RFC 3339, epoch seconds, -24h)",
                             mt_cli_export_help);
+    if (url) return export_url(url, &spec, from_s, to_s, lp ? "lp" : "csv");
     mt_engine *e = mt_cli_open_ro(data);
     if (!e) return 1;
     if (prom) return export_prometheus(e, &spec);
@@ -397,13 +492,7 @@ int cmd_export(int argc, char **argv)
         mt_engine_close(e);
         return rc == MT_EPARSE || rc == MT_EINVAL ? 2 : 1;
     }
-    if (lp) {
-        mt_row row;
-        while ((rc = mt_query_next(q, &row)) == MT_OK) print_lp(&row);
-        if (rc == MT_ENOTFOUND) rc = MT_OK;
-    } else {
-        rc = mt_query_write(q, &spec, MT_OUT_CSV, write_stdout, NULL, NULL);
-    }
+    rc = mt_query_write(q, &spec, lp ? MT_OUT_LP : MT_OUT_CSV, write_stdout, NULL, NULL);
     if (rc) {
         const char *damage = mt_query_damage(q);
         fprintf(stderr, "metron: export stopped: %s%s%s\n", mt_strerror(rc), *damage ? ": " : "",

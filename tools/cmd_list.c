@@ -12,7 +12,8 @@ const char *const mt_cli_series_help =
     "usage: metron series --data DIR [SELECTOR]\n"
     "\n"
     "  Print each series the selector matches, as line protocol (measurement,tags field),\n"
-    "  one per line, then their count on stderr. Selectors as in metron query.\n"
+    "  one per line, then their count on stderr. Selectors as in metron query;\n"
+    "  '{__name__=~\".+\"}' (or '*') is every series.\n"
     "  Without a selector: each measurement, tab, its number of series.\n";
 
 const char *const mt_cli_tags_help =

@@ -19,7 +19,9 @@
 const char *const mt_cli_query_help =
     "usage: metron query --data DIR SELECTOR --from T --to T [options]\n"
     "\n"
-    "  SELECTOR         measurement.field{tag=\"v\", tag!=\"v\", tag=~\"re\", tag!~\"re\"}\n"
+    "  SELECTOR         measurement.field{tag=\"v\", tag!=\"v\", tag=~\"re\", tag!~\"re\"};\n"
+    "                   {...} without a measurement, or *, is every measurement:\n"
+    "                   {__name__=~\".+\"} every series (__name__ matches the measurement)\n"
     "  --data DIR       the data directory (read-only; metrond may be running)\n"
     "  --url URL        or a running metrond (http://127.0.0.1:8086): its /api/v1/query\n"
     "  --from T, --to T the range [from, to): RFC 3339, epoch seconds, now, -24h, now-1h\n"
@@ -29,7 +31,8 @@ const char *const mt_cli_query_help =
     "  --by TAGS|none   group by these tags (comma-separated), or all series together\n"
     "  --field F        the field, when the measurement name has dots\n"
     "  --format F       table (aligned; default on a terminal), csv (default otherwise),\n"
-    "                   tsv (the table tab-separated), json\n"
+    "                   tsv (the table tab-separated), json (rows), series (JSON grouped by\n"
+    "                   series: labels once, then arrays of times and values)\n"
     "  --max-series N   refuse selectors matching more series (100000)\n"
     "  --plot           draw each series (or group) as a line of Unicode blocks instead,\n"
     "                   with its first aggregation (or its raw values), min and max\n"
@@ -66,6 +69,7 @@ static int print_held(const char *buf, size_t len, bool aligned)
 static bool no_rows(const char *buf, size_t len, mt_output_format f)
 {
     if (f == MT_OUT_JSON) return strstr(buf, "\"rows\":[]") != NULL;
+    if (f == MT_OUT_SERIES) return strstr(buf, "\"series\":[\n]") != NULL;
     const char *nl = memchr(buf, '\n', len);
     return !nl || (size_t)(nl - buf) + 1 >= len;
 }
@@ -252,7 +256,7 @@ int cmd_query(int argc, char **argv)
     }
     mt_output_format f;
     if (!mt_cli_format_parse(format_s, &f))
-        return usage_error("--format is table, tsv, csv or json");
+        return usage_error("--format is table, tsv, csv, json or series");
     bool aligned = f == MT_OUT_TABLE && mt_cli_format_aligned(format_s);
 
     if (url && plot)

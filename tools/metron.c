@@ -5,7 +5,7 @@
  *   metron series  the series a selector matches            (cmd_list.c)
  *   metron tags    the values of a tag, with series counts  (cmd_list.c)
  *   metron import  line protocol into a data dir or daemon  (cmd_io.c)
- *   metron export  line protocol or CSV out of a data dir   (cmd_io.c)
+ *   metron export  line protocol or CSV out of a data dir or a daemon (cmd_io.c)
  *   metron inspect facts about a data directory             (cmd_inspect.c)
  *   metron rollup  hourly rollups, or merged into days ...  (cmd_rollup.c)
  *   metron retention show|apply the retention policy        (cmd_maint.c)
@@ -62,7 +62,7 @@ static const struct {
     {"series", cmd_series, &mt_cli_series_help, "the series a selector matches"},
     {"tags", cmd_tags, &mt_cli_tags_help, "the values of a tag, with series counts"},
     {"import", cmd_import, &mt_cli_import_help, "line protocol into a data dir or a daemon"},
-    {"export", cmd_export, &mt_cli_export_help, "line protocol or CSV out of a data dir"},
+    {"export", cmd_export, &mt_cli_export_help, "line protocol or CSV out of a data dir or daemon"},
     {"inspect", cmd_inspect, &mt_cli_inspect_help, "facts about a data dir"},
     {"rollup", cmd_rollup, &mt_cli_rollup_help, "hourly rollups (count, avg, min, max, p50-p99)"},
     {"retention", cmd_retention, &mt_cli_retention_help, "show or apply the retention policy"},
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         return help(stdout, argc >= 3 ? argv[2] : NULL);
     /* these read or change a data directory's files: refused by name rather than by getopt's
        "unknown option", which would leave the user to guess whether --url was misspelt */
-    static const char *const local_only[] = {"series",    "tags",    "export", "inspect",
+    static const char *const local_only[] = {"series",    "tags",    "inspect",
                                              "retention", "compact", "repair"};
     for (size_t i = 0; i < sizeof local_only / sizeof *local_only; i++) {
         if (strcmp(argv[1], local_only[i])) continue;

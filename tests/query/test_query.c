@@ -125,8 +125,18 @@ Test(query, selectors)
     cr_expect_eq(matched("m.v{host=\"\"}", &rc), 0);
     cr_expect_eq(matched("other.v", &rc), 0);
     cr_expect_eq(rc, MT_OK, "matching nothing is no error");
-    const char *bad[] = {"m.v{host=\"h1\"", "m.v{host~\"x\"}", "m.v{host=~\"(\"}",
-                         "m.v{host=h1}",    "{host=\"h1\"}",   "m.v{host=\"h1\"} extra"};
+    /* every measurement: {...} without a name, "*", and __name__ matching the measurement */
+    cr_expect_eq(matched("{host=\"h1\"}", &rc), FIELDS);
+    cr_expect_eq(matched("{__name__=~\".+\"}", &rc), HOSTS * FIELDS);
+    cr_expect_eq(matched("*", &rc), HOSTS * FIELDS);
+    cr_expect_eq(matched("{}", &rc), HOSTS * FIELDS);
+    cr_expect_eq(matched("*.v", &rc), HOSTS);
+    cr_expect_eq(matched("{__name__=\"m\", host=~\"h[12]\"}", &rc), 2 * FIELDS);
+    cr_expect_eq(matched("{__name__!=\"m\"}", &rc), 0);
+    cr_expect_eq(matched("m{__name__=\"other\"}", &rc), 0);
+    const char *bad[] = {
+        "m.v{host=\"h1\"",       "m.v{host~\"x\"}", "m.v{host=~\"(\"}", "m.v{host=h1}", "",
+        "m.v{host=\"h1\"} extra"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         matched(bad[i], &rc);
         cr_expect_eq(rc, MT_EPARSE, "%s", bad[i]);
