@@ -41,6 +41,7 @@
 
 #include "mt_engine.h"
 #include "mt_engine_int.h"
+#include "mt_fault.h"
 #include "mt_fs.h"
 #include "mt_hash.h"
 #include "mt_kv.h"
@@ -458,6 +459,10 @@ static int place_hour(const char *dir, const char *snap, const char *prev_dir,
         } /* gone from the previous snapshot (pruned): from the data dir, as a new hour */
     }
     snprintf(src, sizeof src, "%s/%s", dir, h->rel);
+    if (mt_fault_hit("backup.vanish")) { /* as if the writer had unlinked it already */
+        why_set(why, why_cap, "%s: %s", src, mt_strerror(-ENOENT));
+        return -ENOENT;
+    }
     bool linked = false;
     if (!opt->copy) {
         if (!link(src, dst))

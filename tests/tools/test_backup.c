@@ -404,6 +404,25 @@ Test(backup, incremental_copies_only_the_hours_that_changed, .timeout = 120)
     cr_assert_lt(c.copied_bytes, a.copied_bytes, "%s", out);
     cr_log_info("full %llu bytes copied; open hour only: %llu; one hour re-sealed: %llu",
                 a.copied_bytes, b.copied_bytes, c.copied_bytes);
+
+#ifdef MT_FAULT_INJECTION
+    /* an hour file the snapshot names vanished before it was linked: a fresh snapshot */
+    char dest2[] = "/tmp/metron-backup-XXXXXX", s4[64];
+    cr_assert_not_null(mkdtemp(dest2));
+    snprintf(cmd, sizeof cmd, "MT_FAULT=backup.vanish:2 %s backup --data %s --to %s 2>&1",
+             METRON_PATH, d.dir, dest2);
+    cr_assert_eq(mt_test_run(out, sizeof out, cmd), 0, "%s", out);
+    cr_assert(strstr(out, ", 1 retries"), "%s", out);
+    cr_assert_eq(parse_summary(out).hours, PRE_HOURS, "%s", out);
+    snprintf(cmd, sizeof cmd, "ls -a %s", dest2); /* no partial snapshot left behind */
+    mt_test_run(names, sizeof names, cmd);
+    cr_assert(!strstr(names, "partial"), "%s", names);
+    snprintf(s4, sizeof s4, "%s.r", dest2);
+    restore(dest2, s4);
+    check_points(s4, &l, t3);
+    rm_rf(s4);
+    rm_rf(dest2);
+#endif
     mth_stop(&d);
 
     char r[160];
