@@ -15,8 +15,9 @@
  *      T2 >= T1, and T1 is still open, so the file is still there. It is
  *      hard-linked (or copied) into the snapshot; then T1 ends.
  *
- * Step 4's reasoning has one hole: a writer that could not allocate a grave
- * record unlinks at once. Then the link finds ENOENT and the attempt is
+ * Step 4's reasoning has two holes: a writer that could not allocate a grave
+ * record unlinks at once, and a writer that compacted index.mdb (swapping
+ * the file and its reader table) no longer sees T1. Then the link finds ENOENT and the attempt is
  * thrown away and taken again from step 1 (bounded retries).
  *
  * The head log lives in index.mdb (the `head` database), so points

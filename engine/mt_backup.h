@@ -12,7 +12,8 @@
  * named file is in place, and the writer unlinks a replaced or expired
  * generation only once no reader's snapshot is older than the transaction
  * that replaced it (mt_engine_bury), as for `metron query --data`. Should a
- * named file vanish anyway (a writer without memory to defer an unlink),
+ * named file vanish anyway (a writer without memory to defer an unlink, or
+ * one that compacted index.mdb meanwhile and so reads a new reader table),
  * the attempt is thrown away and a fresh snapshot taken (opt.retries).
  *
  * Layout of a backup destination DEST (a directory of snapshots):
