@@ -592,6 +592,11 @@ int mt_engine_backup(const char *dir, const char *dest, const mt_backup_options 
                     MT_BACKUP_LATEST);
         } else {
             rc = manifest_read(prev_dir, &prev, why, why_cap);
+            if (rc == -ENOENT && !opt->incremental_from) { /* LATEST's snapshot was removed */
+                rc = MT_OK;
+                prev_dir[0] = '\0';
+                if (why && why_cap) why[0] = '\0';
+            }
         }
         if (rc) {
             free(prev.h);

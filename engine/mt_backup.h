@@ -51,7 +51,8 @@
 
 typedef struct mt_backup_options {
     const char *incremental_from; /* a previous snapshot (or a DEST: its LATEST) to link
-                                     unchanged hours from; NULL: DEST's LATEST, if any */
+                                     unchanged hours from; NULL: DEST's LATEST, if any
+                                     and still there (else a full backup) */
     bool full;                    /* link or copy every hour from the data dir, no previous */
     bool copy;                    /* never hard-link from the data dir: copy (a backup on the
                                      data's disk then shares no inode with it) */
