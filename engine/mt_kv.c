@@ -1032,6 +1032,19 @@ int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after)
     return map_err(rc);
 }
 
+int mt_kv_copy(mt_kv *kv, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    pthread_rwlock_rdlock(&kv->swap); /* a compaction may be switching the environment */
+    int rc = kv->env ? mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT) : EIO;
+    pthread_rwlock_unlock(&kv->swap);
+    if (!rc && fsync(fd)) rc = errno;
+    if (close(fd) && !rc) rc = errno;
+    if (rc) unlink(path);
+    return map_err(rc);
+}
+
 int mt_kv_cursor_last(mt_kv_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl)
 {
     MDB_val kk;

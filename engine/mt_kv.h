@@ -129,6 +129,17 @@ uint64_t mt_kv_live_bytes(mt_kv *kv);
  */
 int mt_kv_compact(mt_kv *kv, uint64_t *before, uint64_t *after);
 
+/*
+ * Write a consistent copy of index.mdb, as of a read snapshot LMDB takes
+ * when the copy starts, to path (created; it must not exist), without free
+ * pages (mdb_env_copyfd2, MDB_CP_COMPACT), and fsync it; the directory
+ * entry is the caller's to make durable. Works on a read-only kv beside a
+ * writer in another process, which keeps writing meanwhile. The copy walks
+ * pages outside the fault guard: the caller verifies it (open it, then
+ * mt_kv_verify). MT_OK, or -errno / an LMDB error (path removed).
+ */
+int mt_kv_copy(mt_kv *kv, const char *path);
+
 /* Begin a transaction. write: the single writer; else a read snapshot. */
 int mt_kv_begin(mt_kv *kv, bool write, mt_kv_txn **out);
 

@@ -15,6 +15,8 @@
  *   metron alerts  the alerts metrond raised                (cmd_alerts.c)
  *   metron sink    quarantine list|retry: rows PostgreSQL refused (cmd_sink.c)
  *   metron repair  --rebuild-index from the hour files       (cmd_repair.c)
+ *   metron backup  an online snapshot, incremental by hour    (cmd_backup.c)
+ *   metron restore a snapshot into a new data dir             (cmd_backup.c)
  *   metron help [SUBCOMMAND]
  *
  * Exit codes: 0 ok, 1 error, 2 usage; errors on stderr name what was wrong.
@@ -73,6 +75,8 @@ static const struct {
      "the PostgreSQL monitoring schema, its tenant readers, its roles"},
     {"sink", cmd_sink, &mt_cli_sink_help, "quarantine list|retry: rows PostgreSQL refused"},
     {"repair", cmd_repair, &mt_cli_repair_help, "--rebuild-index: index.mdb from the hour files"},
+    {"backup", cmd_backup, &mt_cli_backup_help, "an online snapshot of a data dir, by hour"},
+    {"restore", cmd_restore, &mt_cli_restore_help, "a snapshot into a new data dir"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 
@@ -104,8 +108,8 @@ int main(int argc, char **argv)
         return help(stdout, argc >= 3 ? argv[2] : NULL);
     /* these read or change a data directory's files: refused by name rather than by getopt's
        "unknown option", which would leave the user to guess whether --url was misspelt */
-    static const char *const local_only[] = {"series",    "tags",    "inspect",
-                                             "retention", "compact", "repair"};
+    static const char *const local_only[] = {"series",  "tags",   "inspect", "retention",
+                                             "compact", "repair", "backup",  "restore"};
     for (size_t i = 0; i < sizeof local_only / sizeof *local_only; i++) {
         if (strcmp(argv[1], local_only[i])) continue;
         for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {

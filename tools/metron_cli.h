@@ -71,6 +71,8 @@ int cmd_rules(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_sink(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 extern const char *const mt_cli_query_help,
     *const mt_cli_series_help, *const mt_cli_tags_help,
@@ -86,5 +88,6 @@ extern const char *const mt_cli_query_help,
 
 extern const char *const mt_cli_sink_help;
 extern const char *const mt_cli_repair_help;
+extern const char *const mt_cli_backup_help, *const mt_cli_restore_help;
 
 #endif

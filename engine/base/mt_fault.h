@@ -7,7 +7,8 @@
  * nothing.
  *
  * Points: "kv.commit" (LMDB commit), "hf.fsync" and "hf.rename" (hour
- * files), "webhook.sign" (a webhook's HMAC).
+ * files), "webhook.sign" (a webhook's HMAC), "backup.vanish" (an hour file
+ * a backup's snapshot names is gone when it is linked: mt_backup.c retries).
  *
  * A process started by a test (metrond) is armed from its environment:
  * MT_FAULT="point:n[,point:n...]" is read once, at the first mt_fault_hit,
