@@ -295,12 +295,12 @@ Test(reload, tokens_change_while_a_keep_alive_stream_writes, .timeout = 120)
     /* c added, b removed */
     snprintf(text, sizeof text, "tenant-a %s\n# b left\ntenant-c %s\n* %s\n", ha, hc, hroot);
     rewrite(tokens, text);
-    mth_sleep_ms(1100); /* the load time has a second more to show */
     reload(&d, "tok-root", true);
     cr_expect_eq(write_as(&d, "tok-c", line, body, sizeof body), 204, "the added token: %s", body);
     cr_expect_eq(write_as(&d, "tok-b", line, body, sizeof body), 401, "the removed token");
     cr_expect(strstr(body, "authorization failed"), "%s", body);
-    cr_expect_gt(metric(&d, "tok-root", "metron_config_load_timestamp_seconds"), loaded + 1);
+    cr_expect_gt(metric(&d, "tok-root", "metron_config_load_timestamp_seconds"), loaded,
+                 "the reload's load time (ms)");
     cr_expect_eq(metric(&d, "tok-root", "metron_config_last_reload_successful"), 1);
     wait_log(&d, "msg=\"configuration reloaded\" tokens=3");
     /* more reloads under the stream: it never misses a beat */
