@@ -458,11 +458,21 @@ Test(reload, a_changed_rules_file_changes_what_fires, .timeout = 90)
     /* the same rules again: nothing changes, the notifier stays */
     reload(&d, NULL, true);
     wait_log(&d, "rules=2 webhooks=1\n");
+    /* another secret: a new notifier, the old one retired on a thread of its own */
+    char *secret = strstr(text, "secret_token = s\n");
+    cr_assert_not_null(secret);
+    memcpy(secret, "secret_token = t\n", 17);
+    rewrite(rules, text);
+    reload(&d, NULL, true);
+    for (int64_t end = mth_now_ms() + 10000;
+         mth_log_lines(&d, "webhooks_changed=true") < 2 && mth_now_ms() < end;)
+        mth_sleep_ms(25);
+    cr_expect_eq(mth_log_lines(&d, "webhooks_changed=true"), 2);
     stream_wait(&s, &s.sent, 50);
     stream_stop(&s);
     cr_assert_eq(s.errors, 0, "%s", s.why);
     int sent = s.sent;
-    cr_log_info("TCP stream: %d lines sent across 2 reloads", sent);
+    cr_log_info("TCP stream: %d lines sent across 3 reloads", sent);
     /* TCP has no acknowledgement: every point sent is there once the server has read them */
     char q[256];
     snprintf(q, sizeof q,
@@ -485,8 +495,7 @@ Test(reload, a_changed_rules_file_changes_what_fires, .timeout = 90)
     mth_receiver_stop(&rv);
 }
 
-/* ---- (d) retention ----------------------------------------------------------------------------
- */
+/* ---- (d) retention --------------------------------------------------------------------------- */
 
 /*
  * The [retention] policy of the config file, changed from 30 days to 2:
@@ -541,8 +550,26 @@ Test(reload, a_changed_retention_policy_applies, .timeout = 90)
     unlink(conf);
 }
 
-/* ---- (e) the log level ------------------------------------------------------------------------
- */
+/* ---- (e) the log level ----------------------------------------------------------------------- */
+
+/* A --log-level flag wins over the file, at a reload as at start: said, not applied. */
+Test(reload, a_log_level_flag_wins_over_the_file, .timeout = 60)
+{
+    char conf[] = "/tmp/metrond-reload-conf-XXXXXX";
+    mt_test_file(conf, "[metrond]\nlog_level = info\n");
+    mth_daemon d;
+    char args[512];
+    snprintf(args, sizeof args, "--config %s --log-level info", conf);
+    mth_start(&d, NULL, args);
+    rewrite(conf, "[metrond]\nlog_level = debug\n");
+    reload(&d, NULL, true);
+    wait_log(&d, "msg=\"log_level of the config file not applied: a flag or METROND_LOG_LEVEL");
+    mth_write(&d, "lvl v=1 1735689600\n");
+    cr_expect_eq(mth_log_lines(&d, "level=debug"), 0, "the flag's info still holds");
+    mth_stop(&d);
+    mth_cleanup(&d);
+    unlink(conf);
+}
 
 /* info, then debug (a connection's close is logged), then warn (a reload's own line is not). */
 Test(reload, the_log_level_changes, .timeout = 60)
