@@ -7,8 +7,9 @@
  * refused whole (the old configuration keeps working, the log names the
  * file and the line, the failure counter rises); a changed rules file
  * changes what fires (and who hears of it); a changed retention policy is
- * applied (old points dropped, old writes refused); the log level changes.
- * Every wait polls with a deadline.
+ * applied (old points dropped, old writes refused, the PostgreSQL keeps of
+ * the sink: a database of its own in the test PostgreSQL); the log level
+ * changes, unless a flag set it. Every wait polls with a deadline.
  */
 #include <poll.h>
 
@@ -548,6 +549,55 @@ Test(reload, a_changed_retention_policy_applies, .timeout = 90)
     mth_stop(&d);
     mth_cleanup(&d);
     unlink(conf);
+}
+
+/*
+ * The sink's keeps (postgres.TABLE) follow a reload: resolved alerts 100
+ * and 30 days old under postgres.alerts = 90d; the first goes at a pass,
+ * the second stays; reloaded with 7d, the second goes too.
+ */
+Test(reload, the_postgresql_keeps_follow_a_reload, .timeout = 90)
+{
+    char db[64], url[512], got[256], args[1024];
+    snprintf(db, sizeof db, "reload_%d", (int)getpid());
+    mth_pg_create(db, url, sizeof url);
+    char conf[] = "/tmp/metrond-reload-conf-XXXXXX";
+    mt_test_file(conf, "[retention]\npostgres.alerts = 90d\n");
+    mth_daemon d;
+    snprintf(args, sizeof args,
+             "--config %s --postgres '%s' --postgres-flush-interval 0 "
+             "--postgres-retention-interval 1",
+             conf, url);
+    mth_start(&d, NULL, args);
+    cr_assert(mth_pg_wait(url, "SELECT to_regclass('monitoring.alerts') IS NOT NULL", "t", got,
+                          sizeof got),
+              "the sink installs the schema (log %s)", d.log);
+    mth_pg_value(url,
+                 "INSERT INTO monitoring.alert_rules (id, rule_name, rule_category, severity,"
+                 " metric_name, condition_type, condition_definition, created_by) VALUES"
+                 " ('00000000-0000-4000-8000-0000000000aa', 'r', 'c', 'warning', 'x', 'threshold',"
+                 " '{}', '00000000-0000-0000-0000-000000000000') RETURNING 1",
+                 got, sizeof got);
+    cr_assert_str_eq(got, "1");
+    mth_pg_value(url,
+                 "INSERT INTO monitoring.alerts (alert_rule_id, alert_title, alert_message,"
+                 " severity, status, metric_name, trigger_value, triggered_at, resolved_at,"
+                 " updated_at) SELECT '00000000-0000-4000-8000-0000000000aa', t, t, 'warning',"
+                 " 'resolved', 'x', 1, now() - interval '200 days', r, r FROM (VALUES"
+                 " ('old', now() - interval '100 days'), ('month', now() - interval '30 days'))"
+                 " v(t, r) RETURNING 1",
+                 got, sizeof got);
+    cr_assert_str_eq(got, "1");
+    const char *left = "SELECT string_agg(alert_title, ' ' ORDER BY alert_title) FROM "
+                       "monitoring.alerts";
+    cr_expect(mth_pg_wait(url, left, "month", got, sizeof got), "90d: %s (log %s)", got, d.log);
+    rewrite(conf, "[retention]\npostgres.alerts = 7d\n");
+    reload(&d, NULL, true);
+    cr_expect(mth_pg_wait(url, left, "", got, sizeof got), "7d: %s (log %s)", got, d.log);
+    mth_stop(&d);
+    mth_cleanup(&d);
+    unlink(conf);
+    mth_pg_drop(db);
 }
 
 /* ---- (e) the log level ----------------------------------------------------------------------- */
