@@ -250,7 +250,9 @@ static void usage(FILE *f)
     fprintf(f, "  %-22s print the version, commit, build type and library versions\n", "--version");
     fprintf(f, "\nEach setting may also come from a config file (INI, section [metrond],\n"
                "key as above with '_') or the environment (METROND_DATA, ...).\n"
-               "Precedence: flags, then environment, then file, then defaults.\n");
+               "Precedence: flags, then environment, then file, then defaults.\n"
+               "SIGHUP reloads the tokens file, the rules file, the file's [retention]\n"
+               "and log_level; other settings need a restart (docs/operations.md).\n");
 }
 
 static int parse_u64(const char *name, uint64_t *out)
