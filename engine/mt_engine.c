@@ -855,9 +855,8 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
                     ? wall + e->opt.max_future_ns
                     : MT_TS_MAX;
     /* a point the retention would remove at its next run is refused, not acknowledged and lost */
-    b->earliest = e->opt.max_age_ns > 0 && wall > MT_TS_MIN + e->opt.max_age_ns
-                      ? wall - e->opt.max_age_ns
-                      : MT_TS_MIN;
+    int64_t max_age = __atomic_load_n(&e->opt.max_age_ns, __ATOMIC_RELAXED); /* reloadable */
+    b->earliest = max_age > 0 && wall > MT_TS_MIN + max_age ? wall - max_age : MT_TS_MIN;
     for (size_t i = 0; i < b->np; i++) {
         const mt_bpoint *p = &b->p[i];
         uint32_t id;
@@ -1614,6 +1613,12 @@ int mt_engine_health(mt_engine *e, char *why, size_t cap)
 int64_t mt_engine_grace_ns(const mt_engine *e)
 {
     return e->opt.grace_ns; /* set at open, never written again */
+}
+
+void mt_engine_set_max_age(mt_engine *e, int64_t max_age_ns)
+{
+    /* read by the writer thread per batch: an atomic word, no lock on the write path */
+    __atomic_store_n(&e->opt.max_age_ns, max_age_ns < 0 ? 0 : max_age_ns, __ATOMIC_RELAXED);
 }
 
 void mt_engine_lib_versions(char *out, size_t cap)

@@ -327,6 +327,14 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
 int64_t mt_engine_grace_ns(const mt_engine *e);
 
 /*
+ * Change max_age_ns (mt_engine_options) of an open engine, e.g. when the
+ * retention policy is reloaded: batches the writer takes after the call
+ * are checked against it (one in the writer's hands keeps the old value).
+ * Any thread.
+ */
+void mt_engine_set_max_age(mt_engine *e, int64_t max_age_ns);
+
+/*
  * The rollup group of series id, as mt_rollup.group spells it, into out
  * (capacity cap), *len set. MT_OK, MT_ENOTFOUND (no such id), MT_ELIMIT
  * (cap too small).

@@ -96,6 +96,22 @@ void mt_auth_free(mt_auth *a)
     free(a);
 }
 
+int mt_ingest_tokens_load(const char *path, mt_ingest_tokens **out, char *err, size_t errcap)
+{
+    if (errcap) err[0] = '\0';
+    return mt_auth_load(path, out, err, errcap);
+}
+
+void mt_ingest_tokens_free(mt_ingest_tokens *t)
+{
+    mt_auth_free(t);
+}
+
+size_t mt_ingest_tokens_count(const mt_ingest_tokens *t)
+{
+    return mt_auth_count(t);
+}
+
 size_t mt_auth_count(const mt_auth *a)
 {
     return a ? a->n : 0;

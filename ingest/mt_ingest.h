@@ -171,4 +171,30 @@ void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud);
 /* The counters. */
 const mt_ingest_stats *mt_ingest_stats_get(const mt_ingest *ing);
 
+/*
+ * A tokens file (mt_auth.h), loaded off to the side for a reload. MT_OK
+ * and *out (the caller's, until handed to mt_ingest_set_tokens or freed);
+ * MT_EPARSE with "FILE line N: reason" in err; -errno when it cannot be
+ * read (err then ""). Any thread.
+ */
+typedef struct mt_auth mt_ingest_tokens;
+int mt_ingest_tokens_load(const char *path, mt_ingest_tokens **out, char *err, size_t errcap);
+
+/* Free tokens not handed over. NULL is a no-op. */
+void mt_ingest_tokens_free(mt_ingest_tokens *t);
+
+/* Number of tokens in t (0 for NULL). */
+size_t mt_ingest_tokens_count(const mt_ingest_tokens *t);
+
+/*
+ * Replace ing's tokens with t, which ing then owns, and free the old ones.
+ * Every request is authorized afresh from the next one on: a connection
+ * kept alive stays open, and its next request with a removed token is
+ * answered 401. MT_OK; MT_EINVAL, t not taken, when ing started without a
+ * tokens file (turning tokens on or off needs a restart: it decides whether
+ * TCP and UDP listen). Loop thread: every check runs there and copies the
+ * tenant out, so the old table has no reader left when it is freed.
+ */
+int mt_ingest_set_tokens(mt_ingest *ing, mt_ingest_tokens *t);
+
 #endif

@@ -507,6 +507,14 @@ static void maybe_finish_stop(mt_ingest *ing)
     uv_close((uv_handle_t *)&ing->async, on_async_closed);
 }
 
+int mt_ingest_set_tokens(mt_ingest *ing, mt_ingest_tokens *t)
+{
+    if (!ing->auth || !t) return MT_EINVAL;
+    mt_auth_free(ing->auth); /* no reader: checks run on this thread and copy what they need */
+    ing->auth = t;
+    return MT_OK;
+}
+
 int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg, mt_ingest **out)
 {
     mt_ingest *ing = calloc(1, sizeof *ing);

@@ -43,7 +43,7 @@ struct mt_sink {
     mt_sink_options opt;
     char *conninfo;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards stop and st */
+    pthread_mutex_t lock; /* guards stop, st, retain and opt.retain (mt_sink_set_retain) */
     pthread_cond_t wake;
     bool stop;
     mt_sink_stats st;
@@ -885,7 +885,10 @@ static bool connect_pg(mt_sink *s)
 static void retain(mt_sink *s)
 {
     mt_pgretain_result r;
-    mt_pgretain_apply(s->pg, s->opt.retain, &r);
+    pthread_mutex_lock(&s->lock); /* a copy: a reload may replace it during the pass */
+    mt_pgretain keep = s->retain;
+    pthread_mutex_unlock(&s->lock);
+    mt_pgretain_apply(s->pg, &keep, &r);
     char line[512];
     size_t n = 0;
     for (int i = 0; i < MT_PGR_NTABLES && n < sizeof line; i++)
@@ -924,7 +927,10 @@ static void *sink_main(void *arg)
                 mt_schema_maintain(s->pg, NULL); /* a failure shows in the next batch */
                 s->maintained_ns = mt_now_ns();
             }
-            if (s->opt.retain && s->opt.retain_every_ns > 0 &&
+            pthread_mutex_lock(&s->lock);
+            bool retaining = s->opt.retain != NULL;
+            pthread_mutex_unlock(&s->lock);
+            if (retaining && s->opt.retain_every_ns > 0 &&
                 (!s->retained_ns || mt_now_ns() - s->retained_ns >= s->opt.retain_every_ns)) {
                 retain(s); /* a failure is logged per table and tried at the next pass */
                 s->retained_ns = mt_now_ns();
@@ -1046,6 +1052,15 @@ void mt_sink_stop(mt_sink *s)
     pthread_cond_destroy(&s->wake);
     free(s->conninfo);
     free(s);
+}
+
+void mt_sink_set_retain(mt_sink *s, const mt_pgretain *retain)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    if (retain) s->retain = *retain;
+    s->opt.retain = retain ? &s->retain : NULL;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void mt_sink_stats_get(mt_sink *s, mt_sink_stats *out)

@@ -98,4 +98,11 @@ void mt_sink_stop(mt_sink *s);
 /* Counters (any thread). */
 void mt_sink_stats_get(mt_sink *s, mt_sink_stats *out);
 
+/*
+ * Replace opt.retain (copied; NULL: keep every table for ever) from the
+ * next retention pass on, e.g. when metrond reloads its policy. A pass in
+ * progress finishes with the old one. Any thread.
+ */
+void mt_sink_set_retain(mt_sink *s, const mt_pgretain *retain);
+
 #endif

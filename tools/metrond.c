@@ -6,8 +6,10 @@
  * [metrond], parsed by inih), then METROND_* environment variables, then
  * flags; later ones win. `metrond --help` lists every setting with its
  * default; the retention policy is the file's [retention] section
- * (policy.h). Retention and compaction run on timers, on libuv's thread
- * pool (they wait for the engine's writer, never on the loop). SIGTERM
+ * (policy.h). SIGHUP reloads the tokens, the rules, the retention policy
+ * and the log level (reload.h). Retention and compaction run on timers, on
+ * libuv's thread pool (they wait for the engine's writer, never on the
+ * loop). SIGTERM
  * and SIGINT stop accepting, let every batch in flight commit, seal what
  * is due and exit 0.
  */
@@ -34,6 +36,7 @@
 #include "rules.h"
 #include "mt_time.h"
 #include "policy.h"
+#include "reload.h"
 
 #define STOP_DEADLINE_MS 30000
 
@@ -197,6 +200,11 @@ static const char *get(const char *name)
     return find(name)->value;
 }
 
+static bool is_setting(const char *name)
+{
+    return find(name) != NULL;
+}
+
 static mt_policy policy;
 static mt_events_conf *kpis; /* the [kpi NAME] sections (NULL: none) */
 
@@ -242,7 +250,9 @@ static void usage(FILE *f)
     fprintf(f, "  %-22s print the version, commit, build type and library versions\n", "--version");
     fprintf(f, "\nEach setting may also come from a config file (INI, section [metrond],\n"
                "key as above with '_') or the environment (METROND_DATA, ...).\n"
-               "Precedence: flags, then environment, then file, then defaults.\n");
+               "Precedence: flags, then environment, then file, then defaults.\n"
+               "SIGHUP reloads the tokens file, the rules file, the file's [retention]\n"
+               "and log_level; other settings need a restart (docs/operations.md).\n");
 }
 
 static int parse_u64(const char *name, uint64_t *out)
@@ -287,6 +297,7 @@ typedef struct daemon {
     mt_alerting *alerting; /* NULL without rules */
     mt_notifier *notifier; /* NULL without webhooks */
     mt_pgrules *pgrules;   /* rules followed in PostgreSQL (no rules file, a postgres) */
+    mt_reload *reload;     /* SIGHUP; NULL when it could not start */
     /* the endpoints read from PostgreSQL (pgrules' thread only), and the calls reported */
     mt_pg_endpoint *eps;
     mt_webhook_stats *reported;
@@ -317,7 +328,9 @@ static void maint_run(uv_work_t *w)
     }
     if (d->maint_kind == MAINT_RETENTION) {
         mt_retention_result r;
-        int rc = mt_engine_retention(d->eng, &policy.r, mt_now_ns(), false, &r);
+        const mt_policy *p = mt_reload_policy_acquire(d->reload); /* a reload may replace it */
+        int rc = mt_engine_retention(d->eng, p ? &p->r : &policy.r, mt_now_ns(), false, &r);
+        mt_reload_policy_release(d->reload, p);
         if (rc)
             mt_log(MT_LOG_ERROR, "msg=\"retention failed, nothing removed\" err=\"%s\"",
                    mt_strerror(rc));
@@ -519,7 +532,7 @@ static char *daemon_metrics(void *ud, size_t *len)
     daemon_t *d = ud;
     size_t n = 0;
     char *sink = d->sink ? sink_metrics(d, &n) : NULL;
-    size_t cap = n + 8192 + 512;
+    size_t cap = n + 8192 + 512 + 1024;
     char *buf = malloc(cap);
     if (!buf) {
         free(sink);
@@ -534,7 +547,8 @@ static char *daemon_metrics(void *ud, size_t *len)
                      "metron_build_info{version=\"%s\",commit=\"%s\",build=\"%s\"} 1\n",
                      mt_version(), mt_version_commit(), mt_version_build());
     if (k > 0 && k < 512) n += (size_t)k;
-    if (d->alerting) n += mt_notify_metrics(buf + n, cap - n);
+    if (d->alerting) n += mt_notify_metrics(buf + n, cap - n - 1024);
+    n += mt_reload_metrics(d->reload, buf + n, cap - n);
     *len = n;
     return buf;
 }
@@ -680,6 +694,7 @@ static void on_ingest_stopped(void *ud)
 {
     daemon_t *d = ud;
     d->ingest_stopped = true;
+    mt_reload_stop(d->reload); /* before the tokens it swaps go (now) and the notifiers */
     uv_timer_stop(&d->retention);
     uv_timer_stop(&d->compact);
     uv_timer_stop(&d->alerts);
@@ -862,6 +877,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN); /* a reload asked for before the loop watches it: not an exit */
     raise_nofile(max_conns_http + max_conns_tcp);
 
     daemon_t d = {.loop = uv_default_loop()};
@@ -1089,7 +1105,25 @@ int main(int argc, char **argv)
     if (retention_every)
         uv_timer_start(&d.retention, on_retention_timer, 5000, retention_every * 1000);
     if (compact_every) uv_timer_start(&d.compact, on_compact_timer, 65000, compact_every * 1000);
+    mt_reload_options ro = {.loop = d.loop,
+                            .config = config,
+                            .argc = argc,
+                            .argv = argv,
+                            .known = is_setting,
+                            .policy = &policy,
+                            .retention_on = retention_every != 0,
+                            .eng = d.eng,
+                            .ing = d.ing,
+                            .tokens_file = get("tokens_file"),
+                            .sink = d.sink,
+                            .alerting = *get("rules_file") ? d.alerting : NULL,
+                            .rules_file = get("rules_file"),
+                            .notifier = &d.notifier};
+    if ((rc = mt_reload_start(&ro, &d.reload)))
+        mt_log(MT_LOG_ERROR, "msg=\"cannot watch SIGHUP: reloading needs a restart\" err=\"%s\"",
+               mt_strerror(rc));
     uv_run(d.loop, UV_RUN_DEFAULT);
+    mt_reload_free(d.reload);
     uv_loop_close(d.loop);
     for (size_t i = 0; i < NSETTINGS; i++) free(settings[i].value);
     mt_policy_free(&policy);

@@ -25,6 +25,33 @@ void mt_policy_free(mt_policy *p)
     mt_policy_init(p);
 }
 
+int mt_policy_copy(mt_policy *dst, const mt_policy *src)
+{
+    mt_policy_init(dst);
+    dst->r.keep_ns = src->r.keep_ns;
+    dst->r.rollup_keep_ns = src->r.rollup_keep_ns;
+    dst->pg = src->pg;
+    if (!src->nrules) return 0;
+    dst->rules = calloc(src->nrules, sizeof *dst->rules);
+    if (!dst->rules) return -1;
+    dst->cap = src->nrules;
+    for (size_t i = 0; i < src->nrules; i++) {
+        const mt_retention_rule *r = &src->rules[i];
+        mt_retention_rule *c = &dst->rules[i];
+        c->keep_ns = r->keep_ns;
+        c->measurement = r->measurement ? strdup(r->measurement) : NULL;
+        c->business_id = r->business_id ? strdup(r->business_id) : NULL;
+        dst->nrules++; /* counted first: a failure below frees it */
+        if ((r->measurement && !c->measurement) || (r->business_id && !c->business_id)) {
+            mt_policy_free(dst);
+            return -1;
+        }
+    }
+    dst->r.rules = dst->rules;
+    dst->r.nrules = dst->nrules;
+    return 0;
+}
+
 static int keep_parse(const char *v, int64_t *out)
 {
     if (!strcmp(v, "0") || !strcmp(v, "forever")) {

@@ -39,6 +39,9 @@ void mt_policy_init(mt_policy *p);
 /* Free the rules. */
 void mt_policy_free(mt_policy *p);
 
+/* A deep copy of src into dst (uninitialised): 0, or -1 (out of memory, dst then empty). */
+int mt_policy_copy(mt_policy *dst, const mt_policy *src);
+
 /* Apply one key = value of [retention]. 0, or -1 with the reason in err. */
 int mt_policy_set(mt_policy *p, const char *key, const char *value, char *err, size_t errcap);
 

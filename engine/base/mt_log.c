@@ -6,12 +6,19 @@
 #include <string.h>
 #include <time.h>
 
-static mt_log_level min_level = MT_LOG_INFO;
+/* read by every thread, changed at a reload (SIGHUP): an atomic word, relaxed (a line logged
+   just before or after the change at either level is fine) */
+static int min_level = MT_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
 void mt_log_set_level(mt_log_level level)
 {
-    min_level = level;
+    __atomic_store_n(&min_level, (int)level, __ATOMIC_RELAXED);
+}
+
+mt_log_level mt_log_get_level(void)
+{
+    return (mt_log_level)__atomic_load_n(&min_level, __ATOMIC_RELAXED);
 }
 
 int mt_log_level_parse(const char *name, mt_log_level *out)
@@ -41,7 +48,7 @@ static void vlog(mt_log_level level, const char *fmt, va_list ap)
 
 void mt_log(mt_log_level level, const char *fmt, ...)
 {
-    if (level < min_level) return;
+    if ((int)level < __atomic_load_n(&min_level, __ATOMIC_RELAXED)) return;
     va_list ap;
     va_start(ap, fmt);
     vlog(level, fmt, ap);
@@ -50,7 +57,7 @@ void mt_log(mt_log_level level, const char *fmt, ...)
 
 void mt_log_limited(mt_log_limit *lim, uint32_t burst, mt_log_level level, const char *fmt, ...)
 {
-    if (level < min_level) return;
+    if ((int)level < __atomic_load_n(&min_level, __ATOMIC_RELAXED)) return;
     int64_t now = (int64_t)time(NULL);
     if (now != lim->window) {
         if (lim->suppressed)

@@ -19,8 +19,11 @@ typedef enum mt_log_level {
     MT_LOG_ERROR,
 } mt_log_level;
 
-/* Lines below level are dropped (default MT_LOG_INFO). */
+/* Lines below level are dropped (default MT_LOG_INFO). Any thread, at any time. */
 void mt_log_set_level(mt_log_level level);
+
+/* The level set. Any thread. */
+mt_log_level mt_log_get_level(void);
 
 /* Parse "debug", "info", "warn", "error". Returns 0 and sets *out, or -1. */
 int mt_log_level_parse(const char *name, mt_log_level *out);
