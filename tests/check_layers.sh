@@ -25,6 +25,7 @@ third_party_ok() {  # module header -> 0 if the module may include the system he
     uv.h|http_parser.h) [ "$1" = ingest ] || [ "$1" = tools ] ;;
     libpq-fe.h) [ "$1" = sql ] ;;
     snappy-c.h|protobuf-c/protobuf-c.h) [ "$1" = ingest ] ;;
+    systemd/sd-daemon.h) [ "$1" = tools ] ;;
     *) return 0 ;;
   esac
 }

@@ -37,6 +37,7 @@
 #include "mt_time.h"
 #include "policy.h"
 #include "reload.h"
+#include "sdnotify.h"
 
 #define STOP_DEADLINE_MS 30000
 
@@ -248,11 +249,56 @@ static void usage(FILE *f)
     fprintf(f, "  %-22s print the hash of the token read from stdin, for tokens_file\n",
             "--hash-token");
     fprintf(f, "  %-22s print the version, commit, build type and library versions\n", "--version");
+    fprintf(f, "  %-22s print the settings as a config file (those not set commented)\n",
+            "--print-config");
     fprintf(f, "\nEach setting may also come from a config file (INI, section [metrond],\n"
                "key as above with '_') or the environment (METROND_DATA, ...).\n"
                "Precedence: flags, then environment, then file, then defaults.\n"
                "SIGHUP reloads the tokens file, the rules file, the file's [retention]\n"
                "and log_level; other settings need a restart (docs/operations.md).\n");
+}
+
+/* Print `comment` as '#' lines of at most 78 columns. */
+static void print_comment(FILE *f, const char *comment)
+{
+    const char *p = comment;
+    while (*p) {
+        size_t n = strlen(p);
+        if (n > 76) {
+            n = 76;
+            while (n > 0 && p[n] != ' ') n--;
+            if (n == 0) n = strcspn(p, " ");
+        }
+        fprintf(f, "# %.*s\n", (int)n, p);
+        p += n;
+        while (*p == ' ') p++;
+    }
+}
+
+/*
+ * The settings as a config file, for /etc/metron/metrond.conf (the package
+ * makes it with this, so no setting is missing): each with its help, and
+ * commented out at its default unless the file, environment or a flag set it.
+ */
+static void print_config(FILE *f)
+{
+    fprintf(f, "# metrond's configuration (INI). Every setting is listed with its help and\n"
+               "# default; a commented line is the default. The environment (METROND_DATA, ...)\n"
+               "# and flags (--data, ...) override this file. `metrond --help` lists the same.\n"
+               "\n[metrond]\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        fprintf(f, "\n");
+        print_comment(f, settings[i].help);
+        bool is_def = strcmp(settings[i].value, settings[i].def) == 0;
+        fprintf(f, "%s%s = %s\n", is_def ? "# " : "", settings[i].name, settings[i].value);
+    }
+    fprintf(f,
+            "\n# Retention (docs/operations.md): raw points, rollups, per measurement or tenant,\n"
+            "# and the PostgreSQL mirror's tables. Durations: 90d, 12h, 3600s; 0 or forever.\n"
+            "[retention]\n# default = 90d\n# rollups = 400d\n# measurement.mem = 30d\n"
+            "# tenant.<business_id> = 365d\n# postgres.query_performance = 30d\n"
+            "\n# KPIs mirrored into monitoring.business_metrics: one [kpi NAME] section each\n"
+            "# (docs/postgres.md).\n");
 }
 
 static int parse_u64(const char *name, uint64_t *out)
@@ -747,6 +793,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (d->stopping) return;
     d->stopping = true;
     mt_log(MT_LOG_INFO, "msg=\"stopping\" signal=%s", signum == SIGTERM ? "TERM" : "INT");
+    mt_sdnotify_stopping();
     uv_timer_start(&d->deadline, on_deadline, STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
     mt_ingest_stop(d->ing, on_ingest_stopped, d);
@@ -762,7 +809,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NSETTINGS; i++) set(&settings[i], settings[i].def);
     mt_policy_init(&policy);
     /* flags: --config first (the file comes before flags in precedence) */
-    struct option longopts[NSETTINGS + 5];
+    struct option longopts[NSETTINGS + 6];
     char names[NSETTINGS][64];
     size_t k = 0;
     for (; k < NSETTINGS; k++) {
@@ -775,12 +822,16 @@ int main(int argc, char **argv)
     longopts[k++] = (struct option){"nosync", no_argument, 0, 'n'};
     longopts[k++] = (struct option){"help", no_argument, 0, 'h'};
     longopts[k++] = (struct option){"hash-token", no_argument, 0, 't'};
+    longopts[k++] = (struct option){"print-config", no_argument, 0, 'p'};
     longopts[k] = (struct option){0, 0, 0, 0};
     const char *config = NULL;
+    bool print = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         if (c == 'c') {
             config = optarg;
+        } else if (c == 'p') {
+            print = true;
         } else if (c == 't') {
             /* read from stdin: a token on the command line would show in ps and shell history */
             char tok[512];
@@ -875,6 +926,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "metrond: postgres_raw_rows needs postgres, postgres_flush_interval, "
                         "postgres_raw_window and postgres_raw_max_rate above 0\n");
         return 2;
+    }
+    if (print) { /* checked above: the values printed are ones metrond accepts */
+        print_config(stdout);
+        for (size_t i = 0; i < NSETTINGS; i++) free(settings[i].value);
+        mt_policy_free(&policy);
+        mt_events_conf_free(kpis);
+        return 0;
     }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN); /* a reload asked for before the loop watches it: not an exit */
@@ -1089,6 +1147,10 @@ int main(int argc, char **argv)
     }
     mt_log(MT_LOG_INFO, "msg=\"listening\" lp_tcp=%s lp_udp=%s http=%s lp_precision=%s", ic.lp_tcp,
            ic.lp_udp, ic.http, mt_precision_name(prec));
+    char status[400];
+    snprintf(status, sizeof status, "listening: http %s, lp_tcp %s, lp_udp %s", ic.http, ic.lp_tcp,
+             ic.lp_udp);
+    mt_sdnotify_ready(status);
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
     uv_timer_init(d.loop, &d.deadline);

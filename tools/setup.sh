@@ -11,6 +11,11 @@ packages=(
   libhttp-parser-dev libssl-dev libcurl4-openssl-dev
   # Prometheus remote write in: snappy blocks, protobuf-c (protoc-c generates the C at build)
   libsnappy-dev libprotobuf-c-dev protobuf-c-compiler
+  # metrond's readiness under systemd (sd_notify)
+  libsystemd-dev
+  # packaging: man pages from --help, the .deb (cpack -G DEB runs dpkg-deb; dpkg-shlibdeps
+  # finds the library packages), its scripts' adduser and deb-systemd-helper
+  help2man dpkg-dev adduser init-system-helpers
   # tests, and the README's examples
   libcriterion-dev postgresql postgresql-contrib python3 python3-influxdb curl netcat-openbsd
   # the email channel's test: a real SMTP server (STARTTLS too)
