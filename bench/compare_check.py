@@ -31,8 +31,8 @@ def tags_of(series):
 
 
 class Answers:
-    def __init__(self, d):
-        self.d = d
+    def __init__(self, d, start=0, hours=24):
+        self.d, self.start, self.hours = d, int(start), int(hours)
 
     def json(self, sys, q, n=1):
         with open(os.path.join(self.d, f"{sys}.{q}.{n}")) as f:
@@ -45,11 +45,38 @@ class Answers:
     def has(self, sys, q):
         return os.path.exists(os.path.join(self.d, f"{sys}.{q}.1"))
 
+    # ---- PromQL, Metron's and VictoriaMetrics': Prometheus' matrix -------------------------
+    def prom(self, sys, q):
+        """P1-P4 where the two semantics agree, keyed (labels, t) or, for topk, (t, rank)."""
+        start = self.start
+        if q == "P3":  # the check's own request, 1 ms earlier (compare's prom_get says why)
+            q = "P3c"
+        out = {}
+        for s in self.json(sys, q)["data"]["result"]:
+            # VictoriaMetrics 1.79 keeps __name__ on quantile_over_time, Prometheus drops it
+            labels = tuple(sorted((k, v) for k, v in s["metric"].items() if k != "__name__"))
+            for t, v in s["values"]:
+                t = round(t * 1000)
+                # rates: from a whole 5 minutes of samples on (Prometheus extrapolates a
+                # partial window at the day's start and end, MetricsQL does not)
+                if q in ("P1", "P4") and not start + 300 <= t // 1000 < start + self.hours * 3600:
+                    continue
+                if q == "P2":  # topk: the 5 values (ties may pick different series)
+                    out.setdefault(t, []).append(float(v))
+                else:
+                    out[(labels, t)] = [float(v)]
+        if q == "P2":  # (t, rank): the values, largest first
+            out = {(t, i): [x] for t, v in out.items()
+                   for i, x in enumerate(sorted(v, reverse=True))}
+        return out
+
     # ---- Metron: {"columns": [...], "rows": [...]} -----------------------------------------
     def metron_rows(self, q):
         return self.json("metron", q)["rows"]
 
     def metron(self, q):
+        if q.startswith("P"):
+            return self.prom("metron", q)
         rows = self.metron_rows(q)
         if q == "Q1":
             out = {}
@@ -73,6 +100,8 @@ class Answers:
 
     # ---- VictoriaMetrics: Prometheus API JSON, export JSON lines ---------------------------
     def victoria(self, q):
+        if q.startswith("P"):
+            return self.prom("victoria", q)
         if q == "Q1":
             out = {}
             for i in range(len(AGGS)):
@@ -231,7 +260,13 @@ def main():
                ("Q1g the same per the seed view's group (business_id, field)", "Q1g"),
                ("Q2 one field of one host, every raw point, 24 h", "Q2"),
                ("Q3 the last value of every cpu series", "Q3"),
-               ("Q4 cpu.usage_user hourly p95 by region, 24 h", "Q4")]
+               ("Q4 cpu.usage_user hourly p95 by region, 24 h", "Q4"),
+               ("P1 PromQL `rate(net_bytes_recv[5m])`, every host, 24 h at 60 s steps", "P1"),
+               ("P2 PromQL `topk(5, cpu_usage_user)`, 24 h at 60 s steps", "P2"),
+               ("P3 PromQL `quantile_over_time(0.95, cpu_usage_user[1h])`, 24 h at 60 s steps",
+                "P3"),
+               ("P4 PromQL `sum by (region) (rate(net_bytes_recv[5m]))`, 24 h at 60 s steps",
+                "P4")]
     for label, q in queries:
         rows.append((label, q, fmt_secs, 2.0, "at least 2x faster"))
     verdicts = []
@@ -265,11 +300,12 @@ def main():
           f"its rollups while sealing each hour, inside the ingest time above.")
 
     # ---- agreement ----------------------------------------------------------------------
-    ans = Answers(o.answers)
+    ans = Answers(o.answers, o.start, o.hours)
     p("")
     p("### Do the answers agree with Metron's?")
     p("")
-    cols = {"Q1": AGGS, "Q1g": AGGS, "Q2": ["value"], "Q3": ["last"], "Q4": ["p95"]}
+    cols = {"Q1": AGGS, "Q1g": AGGS, "Q2": ["value"], "Q3": ["last"], "Q4": ["p95"],
+            "P1": ["rate"], "P2": ["the 5 values"], "P3": ["p95"], "P4": ["sum"]}
     for _, q in queries:
         if not ans.has("metron", q):
             continue

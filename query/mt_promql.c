@@ -1157,19 +1157,27 @@ static int64_t ms_to_ns(int64_t ms)
 }
 
 /*
- * The samples of every series sel matches with mint <= t <= maxt (ms), as
- * rser (*n of them). Of several samples in one ms the last is kept.
+ * The series a selector matches, read one at a time into buffers reused from one series to the
+ * next (a range function needs one series' samples at once, not every series': the memory of a
+ * query stays that of its largest series, not of all it reads). fetch_open, then fetch_next
+ * until it returns false (ev->rc says whether it ended on an error), then fetch_close.
  */
-static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, size_t *n)
+typedef struct fetcher {
+    size_t *idx; /* the catalog entries sel matches, in catalog order */
+    size_t n, next;
+    int64_t mint, maxt; /* ms, both included */
+    int64_t *t;
+    double *v;
+    size_t cap;
+} fetcher;
+
+static bool fetch_open(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, fetcher *f)
 {
-    *n = 0;
-    if (!load_catalog(ev)) return NULL;
-    rser *out = ar_zalloc(&ev->a, (ev->ncat ? ev->ncat : 1) * sizeof *out);
-    if (!out) return oom(ev), NULL;
-    double *vbuf = NULL;
-    int64_t *tbuf = NULL;
-    size_t cap = 0;
-    for (size_t i = 0; i < ev->ncat && !ev->rc; i++) {
+    *f = (fetcher){.mint = mint, .maxt = maxt};
+    if (!load_catalog(ev)) return false;
+    f->idx = ar_alloc(&ev->a, (ev->ncat ? ev->ncat : 1) * sizeof *f->idx);
+    if (!f->idx) return oom(ev), false;
+    for (size_t i = 0; i < ev->ncat; i++) {
         const mt_fed_series *c = &ev->cat[i];
         bool keep = true;
         for (size_t j = 0; j < sel->sel->nm && keep; j++) {
@@ -1179,10 +1187,31 @@ static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, s
                 if (!strcmp(c->kv[2 * k], m->key)) v = c->kv[2 * k + 1];
             keep = mt_matcher_match(m, v);
         }
-        if (!keep) continue;
+        if (keep) f->idx[f->n++] = i;
+    }
+    return true;
+}
+
+static void fetch_close(fetcher *f)
+{
+    free(f->t);
+    free(f->v);
+    f->t = NULL;
+    f->v = NULL;
+}
+
+/*
+ * The next matched series with samples in [mint, maxt] (ms) as *r: its labels (sorted, in the
+ * arena) and its samples, r->t and r->v in f's buffers, valid until the next call. Of several
+ * samples in one ms the last is kept. false at the end or on an error.
+ */
+static bool fetch_next(evaluator *ev, fetcher *f, rser *r)
+{
+    int64_t from = ms_to_ns(f->mint), to = ms_to_ns(f->maxt + 1);
+    if (from >= to) return false; /* the window lies wholly beyond what int64 ns can hold */
+    while (f->next < f->n && !ev->rc) {
+        const mt_fed_series *c = &ev->cat[f->idx[f->next++]];
         mt_scan *sc;
-        int64_t from = ms_to_ns(mint), to = ms_to_ns(maxt + 1);
-        if (from >= to) break; /* the window lies wholly beyond what int64 ns can hold */
         int rc = mt_scan_open(ev->e, c->id, from, to, &sc);
         if (rc == MT_ENOTFOUND) continue;
         if (rc) {
@@ -1193,29 +1222,29 @@ static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, s
         mt_points pts;
         while ((rc = mt_scan_next(sc, &pts)) == MT_OK) {
             if (pts.type == MT_VT_STRING) continue;
+            if (k + pts.n > f->cap) {
+                size_t c2 = f->cap ? f->cap * 2 : 1024;
+                while (c2 < k + pts.n) c2 *= 2;
+                double *nv = realloc(f->v, c2 * sizeof *nv);
+                if (nv) f->v = nv;
+                int64_t *nt = nv ? realloc(f->t, c2 * sizeof *nt) : NULL;
+                if (!nt) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                f->t = nt;
+                f->cap = c2;
+            }
             for (size_t j = 0; j < pts.n; j++) {
                 int64_t t = floor_div(pts.ts[j], 1000000);
                 double v = to_double(pts.type, pts.vals[j]);
-                if (k && tbuf[k - 1] == t) {
-                    vbuf[k - 1] = v;
+                if (k && f->t[k - 1] == t) {
+                    f->v[k - 1] = v;
                     continue;
                 }
-                if (k == cap) {
-                    size_t c2 = cap ? cap * 2 : 1024;
-                    double *nv = realloc(vbuf, c2 * sizeof *nv);
-                    if (nv) vbuf = nv;
-                    int64_t *nt = nv ? realloc(tbuf, c2 * sizeof *nt) : NULL;
-                    if (!nt) {
-                        rc = -ENOMEM;
-                        break;
-                    }
-                    tbuf = nt;
-                    cap = c2;
-                }
-                tbuf[k] = t;
-                vbuf[k++] = v;
+                f->t[k] = t;
+                f->v[k++] = v;
             }
-            if (rc) break;
         }
         if (rc == MT_ECORRUPT) {
             char where[4096];
@@ -1233,20 +1262,40 @@ static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, s
             break;
         }
         if (!k) continue;
-        rser *r = &out[(*n)++];
         r->l.n = c->nlabels;
         r->l.kv = ar_alloc(&ev->a, 2 * c->nlabels * sizeof(char *));
-        r->t = ar_alloc(&ev->a, k * sizeof *r->t);
-        r->v = ar_alloc(&ev->a, k * sizeof *r->v);
         if (oom(ev)) break;
         memcpy(r->l.kv, c->kv, 2 * c->nlabels * sizeof(char *));
         qsort(r->l.kv, c->nlabels, 2 * sizeof(char *), by_name);
-        memcpy(r->t, tbuf, k * sizeof *r->t);
-        memcpy(r->v, vbuf, k * sizeof *r->v);
+        r->t = f->t;
+        r->v = f->v;
         r->n = k;
+        return true;
     }
-    free(vbuf);
-    free(tbuf);
+    return false;
+}
+
+/*
+ * The samples of every series sel matches with mint <= t <= maxt (ms), as
+ * rser (*n of them), copied into the arena.
+ */
+static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, size_t *n)
+{
+    *n = 0;
+    fetcher f;
+    if (!fetch_open(ev, sel, mint, maxt, &f)) return NULL;
+    rser *out = ar_zalloc(&ev->a, (f.n ? f.n : 1) * sizeof *out);
+    if (!out) return oom(ev), NULL;
+    rser r;
+    while (fetch_next(ev, &f, &r)) {
+        r.t = ar_alloc(&ev->a, r.n * sizeof *r.t);
+        r.v = ar_alloc(&ev->a, r.n * sizeof *r.v);
+        if (oom(ev)) break;
+        memcpy(r.t, f.t, r.n * sizeof *r.t);
+        memcpy(r.v, f.v, r.n * sizeof *r.v);
+        out[(*n)++] = r;
+    }
+    fetch_close(&f);
     return ev->rc ? NULL : out;
 }
 
@@ -1307,25 +1356,27 @@ static val eval_selector(evaluator *ev, const node *n)
 {
     val out = {.type = T_VECTOR};
     int64_t lb = MT_PROMQL_LOOKBACK_MS;
-    size_t nr;
-    rser *r = fetch(ev, n, ev->ts[0] - n->offset - lb, ev->ts[ev->nsteps - 1] - n->offset, &nr);
-    if (!r) return out;
-    out.s = new_series(ev, nr);
-    if (oom(ev)) return out;
-    out.n = nr;
-    for (size_t i = 0; i < nr; i++) {
-        ser *s = &out.s[i];
-        s->l = r[i].l;
+    fetcher f;
+    if (!fetch_open(ev, n, ev->ts[0] - n->offset - lb, ev->ts[ev->nsteps - 1] - n->offset, &f))
+        return out;
+    out.s = new_series(ev, f.n);
+    if (oom(ev)) return fetch_close(&f), out;
+    rser r;
+    while (fetch_next(ev, &f, &r)) {
+        ser *s = &out.s[out.n++];
+        s->l = r.l;
         size_t j = 0; /* the first sample after the step's reference time */
         for (size_t k = 0; k < ev->nsteps; k++) {
             int64_t ref = ev->ts[k] - n->offset;
-            while (j < r[i].n && r[i].t[j] <= ref) j++;
-            if (j && r[i].t[j - 1] >= ref - lb) {
+            while (j < r.n && r.t[j] <= ref) j++;
+            if (j && r.t[j - 1] >= ref - lb) {
                 s->ok[k] = 1;
-                s->v[k] = r[i].v[j - 1];
+                s->v[k] = r.v[j - 1];
             }
         }
     }
+    fetch_close(&f);
+    if (ev->rc) out.n = 0;
     return out;
 }
 
@@ -1351,19 +1402,74 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Prometheus' quantile over v (n values, sorted here in place). */
+#define SWAP_D(a, b)                                                                               \
+    do {                                                                                           \
+        double t_ = (a);                                                                           \
+        (a) = (b);                                                                                 \
+        (b) = t_;                                                                                  \
+    } while (0)
+
+/* x before y in cmp_double's order (NaN first); static, so inlined into select_kth. */
+static inline bool before(double x, double y)
+{
+    return cmp_double(&x, &y) < 0;
+}
+
+/*
+ * Reorder v[0..n) so that v[k] holds the value a sort by cmp_double would put there, none before
+ * it after it in that order and none after it before (Hoare's selection, median of three): O(n)
+ * where a sort is O(n log n), and quantile_over_time runs it at every step of every series.
+ */
+static void select_kth(double *v, size_t n, size_t k)
+{
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
+    while (hi > lo) {
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        if (before(v[mid], v[lo])) SWAP_D(v[mid], v[lo]);
+        if (before(v[hi], v[lo])) SWAP_D(v[hi], v[lo]);
+        if (before(v[hi], v[mid])) SWAP_D(v[hi], v[mid]);
+        double pivot = v[mid]; /* v[lo] <= pivot <= v[hi]: the scans below stop in range */
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (before(v[i], pivot)) i++;
+            while (before(pivot, v[j])) j--;
+            if (i <= j) {
+                SWAP_D(v[i], v[j]);
+                i++;
+                j--;
+            }
+        }
+        /* v[lo..j] are not after the pivot, v[i..hi] not before it, v(j..i) equal it */
+        if (kk <= j)
+            hi = j;
+        else if (kk >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+/* Prometheus' quantile over v (n values, reordered here in place). */
 static double quantile(double q, double *v, size_t n)
 {
     if (!n || isnan(q)) return NAN;
     if (q < 0) return -INFINITY;
     if (q > 1) return INFINITY;
-    qsort(v, n, sizeof *v, cmp_double);
     double rank = q * (double)(n - 1);
     double lo = floor(rank);
     if (lo < 0) lo = 0;
     double hi = lo + 1 > (double)(n - 1) ? (double)(n - 1) : lo + 1;
     double w = rank - floor(rank);
-    return v[(size_t)lo] * (1 - w) + v[(size_t)hi] * w;
+    /* the two order statistics around the rank: v[lo] by selection, then the least after it */
+    size_t l = (size_t)lo, h = (size_t)hi;
+    select_kth(v, n, l);
+    double vh = v[l];
+    if (h > l) {
+        vh = v[h];
+        for (size_t i = h + 1; i < n; i++)
+            if (before(v[i], vh)) vh = v[i];
+    }
+    return v[l] * (1 - w) + vh * w;
 }
 
 /* Least squares over (t - intercept_t seconds, v): slope and intercept, as linearRegression. */
@@ -1526,37 +1632,44 @@ static val eval_range_call(evaluator *ev, const node *n, fkind f)
     const node *ms = n->args[mi];
     double *param = scalar_arg(ev, n, f == F_QUANTILE_OT ? 0 : 1);
     if (ev->rc) return out;
-    size_t nr;
-    rser *r =
-        fetch(ev, ms, ev->ts[0] - ms->offset - ms->range, ev->ts[ev->nsteps - 1] - ms->offset, &nr);
-    if (!r) return out;
+    fetcher fe;
+    if (!fetch_open(ev, ms, ev->ts[0] - ms->offset - ms->range, ev->ts[ev->nsteps - 1] - ms->offset,
+                    &fe))
+        return out;
     outset o;
-    if (!outset_init(ev, &o, nr)) return oom(ev), out;
-    size_t most = 0;
-    for (size_t i = 0; i < nr; i++) most = r[i].n > most ? r[i].n : most;
-    double *scratch = f == F_QUANTILE_OT ? malloc((most ? most : 1) * sizeof *scratch) : NULL;
-    if (f == F_QUANTILE_OT && !scratch) return efail(ev, -ENOMEM, "out of memory"), out;
-    for (size_t i = 0; i < nr && !ev->rc; i++) {
+    if (!outset_init(ev, &o, fe.n)) return fetch_close(&fe), oom(ev), out;
+    double *scratch = NULL; /* quantile_over_time's copy of a window, as long as the series */
+    size_t scap = 0;
+    rser r;
+    while (!ev->rc && fetch_next(ev, &fe, &r)) {
+        if (f == F_QUANTILE_OT && r.n > scap) {
+            free(scratch);
+            scap = r.n;
+            if (!(scratch = malloc(scap * sizeof *scratch))) {
+                efail(ev, -ENOMEM, "out of memory");
+                break;
+            }
+        }
         ser *s = NULL;
         size_t lo = 0, hi = 0;
         for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
             int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
-            while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            while (lo < r.n && r.t[lo] < start) lo++;
             if (hi < lo) hi = lo;
-            while (hi < r[i].n && r[i].t[hi] <= end) hi++;
+            while (hi < r.n && r.t[hi] <= end) hi++;
             double v;
-            if (!range_fn(f, r[i].t + lo, r[i].v + lo, hi - lo, start, end, ms->range,
+            if (!range_fn(f, r.t + lo, r.v + lo, hi - lo, start, end, ms->range,
                           param ? param[k] : 0, ev->ts[k], &v, scratch))
                 continue;
             if (!s) {
-                lset l =
-                    f == F_LAST_OT ? r[i].l : lset_filter(&ev->a, &r[i].l, true, NULL, 0, false);
+                lset l = f == F_LAST_OT ? r.l : lset_filter(&ev->a, &r.l, true, NULL, 0, false);
                 if (!(s = outset_get(ev, &o, l))) break;
             }
             outset_set(ev, s, k, v);
         }
     }
     free(scratch);
+    fetch_close(&fe);
     return vector_of(&o);
 }
 
@@ -1702,7 +1815,8 @@ static val eval_agg(evaluator *ev, const node *n)
     outset o;
     if (!outset_init(ev, &o, top ? a.n : ng)) return oom(ev), out;
     ser **gs = ar_zalloc(&ev->a, (ng + 1) * sizeof *gs);
-    if (!gs) return oom(ev), out;
+    ser **tops = top ? ar_zalloc(&ev->a, (a.n + 1) * sizeof *tops) : NULL;
+    if (!gs || (top && !tops)) return oom(ev), out;
     for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
         for (size_t g = 0; g < ng && !ev->rc; g++) {
             size_t cnt = 0;
@@ -1758,10 +1872,23 @@ static val eval_agg(evaluator *ev, const node *n)
                 }
                 if (isnan(pk) || pk < 1) continue;
                 size_t kk = pk > (double)cnt ? cnt : (size_t)pk;
-                qsort(rk, cnt, sizeof *rk, n->agg == A_TOPK ? by_top : by_bottom);
+                /* a small k: the first kk in the order, not a sort of all: rk[0..nk) holds the
+                   first nk of rk[0..j) by insertion (the order is total: the index breaks ties) */
+                int (*cmp)(const void *, const void *) = n->agg == A_TOPK ? by_top : by_bottom;
+                size_t nk = 0;
+                if (kk > 32) qsort(rk, cnt, sizeof *rk, cmp);
+                for (size_t j = 0; kk <= 32 && j < cnt; j++) {
+                    ranked x = rk[j];
+                    if (nk == kk && cmp(&x, &rk[nk - 1]) >= 0) continue;
+                    size_t p = nk < kk ? nk++ : nk - 1;
+                    for (; p > 0 && cmp(&x, &rk[p - 1]) < 0; p--) rk[p] = rk[p - 1];
+                    rk[p] = x;
+                }
                 for (size_t j = 0; j < kk && !ev->rc; j++) {
-                    ser *s = outset_get(ev, &o, a.s[rk[j].i].l);
-                    if (s) outset_set(ev, s, k, rk[j].v);
+                    /* an input series' output series, found once (its signature is costly) */
+                    ser **s = &tops[rk[j].i];
+                    if (!*s) *s = outset_get(ev, &o, a.s[rk[j].i].l);
+                    if (*s) outset_set(ev, *s, k, rk[j].v);
                 }
                 continue;
             }
@@ -2045,16 +2172,22 @@ static void put_metric(mt_sbuf *b, const lset *l)
 static void put_point(mt_sbuf *b, int64_t t, double v)
 {
     int64_t s = floor_div(t, 1000), ms = t - s * 1000;
+    /* by hand, not snprintf: a range answer writes this for each of its (many) points */
+    char num[40], *p = num + 24, *q = p;
+    uint64_t u = s < 0 ? 0 - (uint64_t)s : (uint64_t)s;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (s < 0) *--p = '-';
+    *--p = '[';
     if (ms) {
-        char frac[8];
-        snprintf(frac, sizeof frac, "%03lld", (long long)ms);
-        size_t fl = strlen(frac);
-        while (fl && frac[fl - 1] == '0') frac[--fl] = '\0';
-        sb_printf(b, "[%lld.%s,\"", (long long)s, frac);
-    } else {
-        sb_printf(b, "[%lld,\"", (long long)s);
+        *q++ = '.';
+        *q++ = (char)('0' + ms / 100);
+        if (ms % 100) *q++ = (char)('0' + ms / 10 % 10);
+        if (ms % 10) *q++ = (char)('0' + ms % 10);
     }
-    char num[40];
+    *q++ = ',';
+    *q++ = '"';
+    mt_sb_put(b, p, (size_t)(q - p));
     if (isnan(v))
         mt_sb_puts(b, "NaN");
     else if (isinf(v))
