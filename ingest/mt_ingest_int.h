@@ -134,6 +134,13 @@ void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body
  */
 void mt_promapi_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
                        const char *tenant);
+/*
+ * mt_admin.c: POST or DELETE /api/v1/admin/delete on c (post: the method is one of those; body,
+ * blen bytes, may be NULL, a form with more parameters). tenant: the caller's business_id,
+ * NULL for a system token or no tokens (decided by mt_http.c). Answers, now or from a worker.
+ */
+void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
+                            const char *tenant);
 /* Answer 408 and close c if its headers or body missed their deadline (now: monotonic ns). */
 void mt_http_check_deadline(mt_conn *c, int64_t now);
 int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);

@@ -73,6 +73,7 @@ static const struct {
      "the PostgreSQL monitoring schema, its tenant readers, its roles"},
     {"sink", cmd_sink, &mt_cli_sink_help, "quarantine list|retry: rows PostgreSQL refused"},
     {"repair", cmd_repair, &mt_cli_repair_help, "--rebuild-index: index.mdb from the hour files"},
+    {"delete", cmd_delete, &mt_cli_delete_help, "a tenant, or a selector's points in a range"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
     /* these read or change a data directory's files: refused by name rather than by getopt's
        "unknown option", which would leave the user to guess whether --url was misspelt */
     static const char *const local_only[] = {"series",    "tags",    "export", "inspect",
-                                             "retention", "compact", "repair"};
+                                             "retention", "compact", "repair", "delete"};
     for (size_t i = 0; i < sizeof local_only / sizeof *local_only; i++) {
         if (strcmp(argv[1], local_only[i])) continue;
         for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {
