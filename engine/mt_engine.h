@@ -459,8 +459,8 @@ enum {
                                      as JSON, queued with no state record (tools/alerting.h) */
     MT_OUTBOX_DELETE = 'D',       /* data: MT_DELETE_TENANT and the business_id's 16 bytes (a UUID:
                                      every row of that tenant goes), or MT_DELETE_HOUR and the hour index,
-                                     i64 LE (the       hour's rows are replaced by its rollups as they are now:
-                                     mt_engine_delete) */
+                                     i64 LE (the       hour's rows are replaced by its rollups as they are
+                                     now:       mt_engine_delete) */
 };
 enum { MT_DELETE_TENANT = 'T', MT_DELETE_HOUR = 'h' };
 
