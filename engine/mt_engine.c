@@ -804,7 +804,7 @@ static bool cardinality_allows(mt_engine *e, const mt_series_parts *parts)
  */
 static int point_verdict(const mt_engine *e, const mt_batch *b, const mt_bpoint *p, uint32_t *id)
 {
-    *id = p->id ? (p->id <= e->index.n ? p->id : 0) : b->gid[p->key];
+    *id = p->id ? (p->id <= e->index.n && e->index.ents[p->id].len ? p->id : 0) : b->gid[p->key];
     return p->ts < MT_TS_MIN || p->ts > b->latest ? MT_ETIME
            : p->ts < b->earliest                  ? MT_EOLD
            : *id == LIMITED                       ? MT_ELIMIT
@@ -1331,8 +1331,8 @@ int mt_engine_series_key(mt_engine *e, uint32_t id, void *out, size_t cap, size_
 {
     int rc = MT_OK;
     pthread_rwlock_rdlock(&e->lock);
-    if (id == 0 || id > e->index.n) {
-        rc = MT_ENOTFOUND;
+    if (id == 0 || id > e->index.n || !e->index.ents[id].len) {
+        rc = MT_ENOTFOUND; /* never given, or deleted (mt_engine_delete) */
     } else {
         const mt_series_ent *s = &e->index.ents[id];
         *klen = s->len;

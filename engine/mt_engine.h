@@ -406,6 +406,53 @@ int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *u
                       mt_compact_result *res);
 
 /*
+ * Deletion, on the writer thread, waiting for it (one job at a time, between
+ * group commits: it serializes with every write, seal and maintenance job).
+ *
+ * With business_id: every series whose business_id tag is that one, all its
+ * points of all time, and the series themselves: their keys and postings
+ * leave the index (their ids are never given again; a later point of the
+ * same key makes a new series). Else: the points in [from, to) of the
+ * series ids[0..nids) (ids as mt_engine_series_lookup or mt_query_series_id
+ * give them; unknown ids are ignored); the series stay known.
+ *
+ * Head points concerned are sealed first (every head hour is sealed, as
+ * mt_engine_seal(all) does; later points of those hours merge as late
+ * points). Each hour file holding points to delete is written again as a
+ * new generation without them and with its rollups recomputed from what it
+ * keeps, or dropped (file and rollups) when nothing is left; the head log is
+ * written again without them; with opt.outbox, the SQL sink is told in the
+ * same transaction (MT_OUTBOX_DELETE: a tenant's rows deleted, or each
+ * rewritten hour's rows replaced). One transaction publishes it all: a crash
+ * leaves every hour as it was or as it is after, never half (mt_delete.c).
+ * Replaced files are unlinked once no reader's snapshot names them; free
+ * pages of index.mdb keep old bytes until reused (mt_engine_compact with
+ * index rewrites the file without them).
+ *
+ * *res (may be NULL) says what went. MT_OK; MT_EINVAL (empty business_id,
+ * from >= to); MT_ECLOSED (read-only or failed engine); MT_ECORRUPT (an hour
+ * file concerned cannot be read: nothing was deleted); MT_EFULL or another
+ * error of the commit (nothing was deleted).
+ */
+typedef struct mt_delete_spec {
+    const char *business_id; /* not NULL: the tenant, whole (ids, from and to unused) */
+    const uint32_t *ids;     /* else these series ... */
+    size_t nids;
+    int64_t from, to; /* ... and their points in [from, to) ns */
+} mt_delete_spec;
+
+typedef struct mt_delete_result {
+    size_t series;           /* series concerned */
+    size_t series_forgotten; /* series whose keys and postings went (tenant) */
+    size_t hours_sealed;     /* head hours sealed first */
+    size_t hours_rewritten;  /* hour files written again without the points */
+    size_t hours_dropped;    /* hour files removed (nothing else in them) */
+    uint64_t points_deleted; /* points of the series in the range */
+} mt_delete_result;
+
+int mt_engine_delete(mt_engine *e, const mt_delete_spec *spec, mt_delete_result *res);
+
+/*
  * The outbox: what a sink must still mirror elsewhere (PostgreSQL), queued
  * in the same LMDB transaction that produced it, removed only when the
  * sink acknowledges it. With opt.outbox, every seal queues each hour it
@@ -418,7 +465,12 @@ enum {
                                    quarantined, queued again to be sent again (mt_quarantine.h) */
     MT_OUTBOX_NOTIFICATION = 'N', /* data: 'N', an alert's id (36 bytes) and one delivery of it
                                      as JSON, queued with no state record (tools/alerting.h) */
+    MT_OUTBOX_DELETE = 'D',       /* data: MT_DELETE_TENANT and the business_id's 16 bytes (a UUID:
+                                     every row of that tenant goes), or MT_DELETE_HOUR and the hour index,
+                                     i64 LE (the       hour's rows are replaced by its rollups as they are
+                                     now:       mt_engine_delete) */
 };
+enum { MT_DELETE_TENANT = 'T', MT_DELETE_HOUR = 'h' };
 
 typedef struct mt_outbox_entry {
     uint64_t seq;      /* ascending */

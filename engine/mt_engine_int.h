@@ -83,6 +83,12 @@ int mt_index_truncate(mt_index *ix, uint32_t n);
 int mt_index_load(mt_index *ix, mt_kv_txn *txn);
 /* Persist a new series: series, series_by_id and its postings. */
 int mt_index_store(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt_vtype t);
+/* Forget ids[0..n) in memory (after the transaction that unstored them committed): their keys
+   are found no more, their ids never given again (ents[id].len 0). */
+void mt_index_forget(mt_index *ix, const uint32_t *ids, size_t n);
+/* Remove a series from LMDB: its key, its postings, and its key from series_by_id, which keeps
+   the type alone (a 1-byte value: ids stay dense; mt_index_load takes it for a forgotten id). */
+int mt_index_unstore(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt_vtype t);
 /* Build a posting term into out (capacity cap); returns its length or 0. */
 size_t mt_index_term(char *out, size_t cap, mt_term_kind kind, mt_name name, mt_name value);
 

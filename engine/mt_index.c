@@ -62,7 +62,8 @@ uint32_t mt_index_add(mt_index *ix, const void *key, size_t klen, uint64_t hash,
         uint32_t *tab = calloc(cap, sizeof *tab);
         if (!tab) return 0;
         for (uint32_t id = 1; id <= ix->n; id++)
-            table_put(tab, cap, mt_hash64(key_of(ix, id), ix->ents[id].len), id);
+            if (ix->ents[id].len)
+                table_put(tab, cap, mt_hash64(key_of(ix, id), ix->ents[id].len), id);
         free(ix->table);
         ix->table = tab;
         ix->tcap = cap;
@@ -76,10 +77,10 @@ uint32_t mt_index_add(mt_index *ix, const void *key, size_t klen, uint64_t hash,
         ix->arena_cap = cap;
     }
     uint32_t id = ++ix->n;
-    memcpy(ix->arena + ix->arena_len, key, klen);
+    if (klen) memcpy(ix->arena + ix->arena_len, key, klen); /* 0: a deleted series' id */
     ix->ents[id] = (mt_series_ent){(uint32_t)ix->arena_len, (uint32_t)klen, (uint8_t)t};
     ix->arena_len += klen;
-    table_put(ix->table, ix->tcap, hash, id);
+    if (klen) table_put(ix->table, ix->tcap, hash, id);
     return id;
 }
 
@@ -90,8 +91,26 @@ int mt_index_truncate(mt_index *ix, uint32_t n)
     ix->n = n;
     memset(ix->table, 0, ix->tcap * sizeof *ix->table);
     for (uint32_t id = 1; id <= n; id++)
-        table_put(ix->table, ix->tcap, mt_hash64(key_of(ix, id), ix->ents[id].len), id);
+        if (ix->ents[id].len)
+            table_put(ix->table, ix->tcap, mt_hash64(key_of(ix, id), ix->ents[id].len), id);
     return MT_OK;
+}
+
+/* The hash table again from the entries: a forgotten id (no key) is in it no more. */
+static void table_rebuild(mt_index *ix)
+{
+    memset(ix->table, 0, ix->tcap * sizeof *ix->table);
+    for (uint32_t i = 1; i <= ix->n; i++)
+        if (ix->ents[i].len)
+            table_put(ix->table, ix->tcap, mt_hash64(key_of(ix, i), ix->ents[i].len), i);
+}
+
+void mt_index_forget(mt_index *ix, const uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= 1 && ids[i] <= ix->n)
+            ix->ents[ids[i]].len = 0; /* its bytes stay in the arena until the next open */
+    if (n) table_rebuild(ix);
 }
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -110,12 +129,14 @@ int mt_index_load(mt_index *ix, mt_kv_txn *txn)
     mt_kv_cursor *c;
     int rc = mt_kv_cursor_open(txn, MT_DB_SERIES_BY_ID, &c);
     if (rc) return rc;
+    bool forgotten = false;
     const void *k, *v;
     size_t kl, vl;
     for (rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == MT_OK;
          rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
-        /* value: u8 type, then the canonical key; ids are dense and ascending */
-        if (kl != 4 || vl < 2 || get_be32(k) != ix->n + 1 ||
+        /* value: u8 type, then the canonical key (none: a deleted series, whose id is never
+           given again); ids are dense and ascending */
+        if (kl != 4 || vl < 1 || get_be32(k) != ix->n + 1 ||
             ((const uint8_t *)v)[0] >= MT_VT_COUNT) {
             rc = MT_ECORRUPT;
             break;
@@ -126,8 +147,10 @@ int mt_index_load(mt_index *ix, mt_kv_txn *txn)
             rc = -ENOMEM;
             break;
         }
+        if (vl == 1) forgotten = true;
     }
     mt_kv_cursor_close(c);
+    (void)forgotten; /* mt_index_add kept their ids out of the table */
     return rc == MT_ENOTFOUND ? MT_OK : rc;
 }
 
@@ -169,6 +192,30 @@ int mt_index_store(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt
     for (size_t i = 0; !rc && i < p.ntags; i++) {
         if ((tl = mt_index_term(term, sizeof term, MT_TERM_TAG, p.tag_keys[i], p.tag_values[i])))
             rc = mt_kv_put(txn, MT_DB_POSTINGS, term, tl, idb, 4);
+    }
+    return rc;
+}
+
+int mt_index_unstore(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt_vtype t)
+{
+    uint8_t idb[4];
+    put_be32(idb, id);
+    int rc = klen <= 511 ? mt_kv_del(txn, MT_DB_SERIES, key, klen) : MT_OK;
+    if (rc == MT_ENOTFOUND) rc = MT_OK;
+    uint8_t tomb = (uint8_t)t; /* the type alone: ids stay dense, the key is gone */
+    if (!rc) rc = mt_kv_put(txn, MT_DB_SERIES_BY_ID, idb, 4, &tomb, 1);
+    mt_series_parts p;
+    if (!rc && mt_series_parse(key, klen, &p)) rc = MT_EINVAL;
+    char term[512];
+    size_t tl;
+    for (size_t i = 0; !rc && i < p.ntags + 2; i++) {
+        tl = i == 0   ? mt_index_term(term, sizeof term, MT_TERM_MEASUREMENT, p.measurement,
+                                      (mt_name){0})
+             : i == 1 ? mt_index_term(term, sizeof term, MT_TERM_FIELD, p.field, (mt_name){0})
+                      : mt_index_term(term, sizeof term, MT_TERM_TAG, p.tag_keys[i - 2],
+                                      p.tag_values[i - 2]);
+        if (tl && (rc = mt_kv_del_dup(txn, MT_DB_POSTINGS, term, tl, idb, 4)) == MT_ENOTFOUND)
+            rc = MT_OK;
     }
     return rc;
 }

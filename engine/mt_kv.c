@@ -851,6 +851,27 @@ int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)
     GUARDED(txn, db, del(txn, db, key, klen));
 }
 
+/* One duplicate of a DUPSORT database, named by its stored form (the value and its trailer). */
+static int del_dup(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+                   size_t vlen)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    uint8_t buf[512];
+    if (!txn->kv->plain) {
+        if (vlen + SUM_LEN > sizeof buf) return MT_EINVAL;
+        memcpy(buf, val, vlen);
+        put_sum(buf + vlen, kv_sum(db, key, klen, val, vlen));
+        v = (MDB_val){vlen + SUM_LEN, buf};
+    }
+    return write_err(txn, db, mdb_del(txn->txn, txn->kv->dbi[db], &k, &v));
+}
+
+int mt_kv_del_dup(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen)
+{
+    GUARDED(txn, db, del_dup(txn, db, key, klen, val, vlen));
+}
+
 static int drop_all(mt_kv_txn *txn, mt_kv_db db)
 {
     return write_err(txn, db, mdb_drop(txn->txn, txn->kv->dbi[db], 0));

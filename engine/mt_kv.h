@@ -172,6 +172,11 @@ int mt_kv_oldest_reader(mt_kv *kv, uint64_t *txnid);
 /* Delete key (every duplicate). MT_OK or MT_ENOTFOUND. */
 int mt_kv_del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen);
 
+/* Delete one duplicate val of key in a DUPSORT database (postings), the others stay. MT_OK or
+   MT_ENOTFOUND. */
+int mt_kv_del_dup(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen);
+
 /* Delete every entry of db. */
 int mt_kv_drop_all(mt_kv_txn *txn, mt_kv_db db);
 

@@ -147,7 +147,9 @@ static int group_key(const mt_index *ix, uint32_t id, char *key, size_t cap, siz
 int mt_engine_series_group(mt_engine *e, uint32_t id, char *out, size_t cap, size_t *len)
 {
     pthread_rwlock_rdlock(&e->lock);
-    int rc = id == 0 || id > e->index.n ? MT_ENOTFOUND : group_key(&e->index, id, out, cap, len);
+    int rc = id == 0 || id > e->index.n || !e->index.ents[id].len
+                 ? MT_ENOTFOUND
+                 : group_key(&e->index, id, out, cap, len);
     pthread_rwlock_unlock(&e->lock);
     return rc;
 }

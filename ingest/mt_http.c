@@ -1437,6 +1437,10 @@ static void handle(mt_conn *c)
         handle_rollup(c);
     else if (strcmp(path, "/api/v1/alerts") == 0)
         handle_alerts(c);
+    else if (strcmp(path, "/api/v1/admin/delete") == 0)
+        mt_admin_delete_handle(c, hs->url,
+                               hs->parser.method == HTTP_POST || hs->parser.method == HTTP_DELETE,
+                               hs->body, hs->body_len, read_tenant(hs));
     else if (strcmp(path, "/federate") == 0)
         handle_federate(c);
     else if (strcmp(path, "/api/v1/export") == 0)

@@ -145,6 +145,13 @@ void mt_export_http_handle(mt_conn *c, const char *url, bool post, const char *b
    pipelined request, reading again, or the close). */
 bool mt_http_closes_after(const mt_conn *c);
 void mt_http_stream_done(mt_conn *c);
+/*
+ * mt_admin.c: POST or DELETE /api/v1/admin/delete on c (post: the method is one of those; body,
+ * blen bytes, may be NULL, a form with more parameters). tenant: the caller's business_id,
+ * NULL for a system token or no tokens (decided by mt_http.c). Answers, now or from a worker.
+ */
+void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
+                            const char *tenant);
 /* Answer 408 and close c if its headers or body missed their deadline (now: monotonic ns). */
 void mt_http_check_deadline(mt_conn *c, int64_t now);
 int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);

@@ -327,6 +327,8 @@ typedef struct batch {
     size_t hlen[256], nh;
     char *notes[256]; /* delivery records: 'N', an alert id, JSON (malloc'd), each once */
     size_t nlen[256], nn;
+    char *dels[256]; /* deletions: MT_DELETE_TENANT and a business_id (malloc'd), each once */
+    size_t dlen[256], nd;
     /* one try */
     bool careful;        /* a savepoint around each statement; a refusal bisected to its rows */
     mt_pgarr par[NCOLS]; /* slices being sent */
@@ -698,6 +700,58 @@ static int deliver_note(mt_sink *s, batch *b, const char *data, size_t len)
     return rc;
 }
 
+/*
+ * A deletion (mt_engine_delete), before the batch's hours. A tenant: every row of it that
+ * Metron writes goes (summaries of hours and minutes, raw rows Metron sent, security events,
+ * KPIs, alerts); metrics_minute_all has no tenant column and keeps its totals. An hour: its
+ * summary rows go, and deliver_hour puts back what its rollups hold now.
+ */
+static const char *const delete_tenant[] = {
+    "DELETE FROM monitoring.hourly_metrics_summary WHERE business_id = $1::uuid",
+    "DELETE FROM monitoring.series_hourly_summary WHERE business_id = $1::uuid",
+    "DELETE FROM monitoring.metrics_minute WHERE business_id = $1::uuid",
+    "DELETE FROM monitoring.series_minute WHERE business_id = $1::uuid",
+    "DELETE FROM monitoring.performance_metrics WHERE business_id = $1::uuid"
+    " AND source_schema = 'metron'",
+    "DELETE FROM monitoring.security_events WHERE business_id = $1::uuid",
+    "DELETE FROM monitoring.business_metrics WHERE business_id = $1::uuid",
+    "DELETE FROM monitoring.alerts WHERE business_id = $1::uuid",
+};
+
+static int deliver_delete(mt_sink *s, const char *d, size_t len)
+{
+    char arg[64];
+    if (d[0] == MT_DELETE_HOUR) {
+        int64_t hour;
+        memcpy(&hour, d + 1, 8);
+        snprintf(arg, sizeof arg, "%lld", (long long)hour);
+        const char *p[] = {arg};
+        int rc = mt_pg_exec(s->pg,
+                            "DELETE FROM monitoring.hourly_metrics_summary"
+                            " WHERE hour_bucket = to_timestamp($1::bigint * 3600)",
+                            1, p);
+        if (!rc)
+            rc = mt_pg_exec(s->pg,
+                            "DELETE FROM monitoring.series_hourly_summary"
+                            " WHERE hour_bucket = to_timestamp($1::bigint * 3600)",
+                            1, p);
+        return rc;
+    }
+    if (len != 17) return MT_OK;
+    const uint8_t *u = (const uint8_t *)d + 1; /* the UUID's bytes (mt_delete.c) */
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) arg[o++] = '-';
+        o += (size_t)snprintf(arg + o, sizeof arg - o, "%02x", u[i]);
+    }
+    const char *p[] = {arg};
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < sizeof delete_tenant / sizeof *delete_tenant; i++)
+        rc = mt_pg_exec(s->pg, delete_tenant[i], 1, p);
+    if (!rc) mt_log(MT_LOG_INFO, "msg=\"sink deleted a tenant's rows\" business_id=%s", arg);
+    return rc;
+}
+
 /* ---- the loop --------------------------------------------------------------------------- */
 
 /* Keep one copy of each key of a kind (queued twice: once is the same). */
@@ -720,9 +774,21 @@ static int on_entry(void *ud, const mt_outbox_entry *en)
         return keep_key(b->held, b->hlen, &b->nh, en->data, en->len);
     if (en->kind == MT_OUTBOX_NOTIFICATION)
         return keep_key(b->notes, b->nlen, &b->nn, en->data, en->len);
-    if (en->kind != MT_OUTBOX_HOUR || en->len != 8) return MT_OK; /* not ours: acknowledged */
+    const uint8_t *d = en->data;
+    bool replace = en->kind == MT_OUTBOX_DELETE && en->len == 9 && d[0] == MT_DELETE_HOUR;
+    if (en->kind == MT_OUTBOX_DELETE && !replace)
+        return en->len == 17 && d[0] == MT_DELETE_TENANT
+                   ? keep_key(b->dels, b->dlen, &b->nd, en->data, en->len)
+                   : MT_OK;
+    if (replace) { /* the hour's rows go, then come back from its rollups as they are now */
+        int rc = keep_key(b->dels, b->dlen, &b->nd, en->data, en->len);
+        if (rc) return rc;
+        d++;
+    } else if (en->kind != MT_OUTBOX_HOUR || en->len != 8) {
+        return MT_OK; /* not ours: acknowledged */
+    }
     int64_t hour;
-    memcpy(&hour, en->data, 8);
+    memcpy(&hour, d, 8);
     for (size_t i = 0; i < b->n; i++)
         if (b->hours[i] == hour) return MT_OK; /* queued twice: once is the same */
     b->hours[b->n++] = hour;
@@ -734,6 +800,7 @@ static void batch_free(batch *b)
     for (size_t i = 0; i < b->na; i++) free(b->alerts[i]);
     for (size_t i = 0; i < b->nh; i++) free(b->held[i]);
     for (size_t i = 0; i < b->nn; i++) free(b->notes[i]);
+    for (size_t i = 0; i < b->nd; i++) free(b->dels[i]);
     for (int c = 0; c < NCOLS; c++) free(b->par[c].p);
     ops_clear(b);
     free(b->ops);
@@ -751,6 +818,7 @@ static int send_batch(mt_sink *s, batch *b)
     b->sent = b->skipped = 0;
     int rc = mt_pg_exec(s->pg, "BEGIN", 0, NULL);
     if (!rc && b->careful) rc = mt_pg_exec(s->pg, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
+    for (size_t i = 0; !rc && i < b->nd; i++) rc = deliver_delete(s, b->dels[i], b->dlen[i]);
     for (size_t i = 0; !rc && i < b->nh; i++) rc = deliver_held(s, b, b->held[i], b->hlen[i]);
     for (size_t i = 0; !rc && i < b->n; i++) rc = deliver_hour(s, b, b->hours[i]);
     for (size_t i = 0; !rc && i < b->na; i++) rc = deliver_alert(s, b, b->alerts[i], b->alen[i]);

@@ -77,6 +77,7 @@ static const struct {
     {"repair", cmd_repair, &mt_cli_repair_help, "--rebuild-index: index.mdb from the hour files"},
     {"backup", cmd_backup, &mt_cli_backup_help, "an online snapshot of a data dir, by hour"},
     {"restore", cmd_restore, &mt_cli_restore_help, "a snapshot into a new data dir"},
+    {"delete", cmd_delete, &mt_cli_delete_help, "a tenant, or a selector's points in a range"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 
@@ -108,8 +109,8 @@ int main(int argc, char **argv)
         return help(stdout, argc >= 3 ? argv[2] : NULL);
     /* these read or change a data directory's files: refused by name rather than by getopt's
        "unknown option", which would leave the user to guess whether --url was misspelt */
-    static const char *const local_only[] = {"series",  "tags",   "inspect", "retention",
-                                             "compact", "repair", "backup",  "restore"};
+    static const char *const local_only[] = {"series", "tags",   "inspect", "retention", "compact",
+                                             "repair", "backup", "restore", "delete"};
     for (size_t i = 0; i < sizeof local_only / sizeof *local_only; i++) {
         if (strcmp(argv[1], local_only[i])) continue;
         for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {

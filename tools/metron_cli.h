@@ -73,6 +73,7 @@ int cmd_sink(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_delete(int argc, char **argv); /* cmd_delete.c */
 
 extern const char *const mt_cli_query_help,
     *const mt_cli_series_help, *const mt_cli_tags_help,
@@ -89,5 +90,6 @@ extern const char *const mt_cli_query_help,
 extern const char *const mt_cli_sink_help;
 extern const char *const mt_cli_repair_help;
 extern const char *const mt_cli_backup_help, *const mt_cli_restore_help;
+extern const char *const mt_cli_delete_help;
 
 #endif

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Deletion (issue 22, item 5), through a real metrond with real PostgreSQL:
+#   - two tenants written over several hours, mirrored; a tenant's token gets 403 on
+#     POST /api/v1/admin/delete tenant=; the system token deletes tenant A;
+#   - nothing of A is left: not in PostgreSQL (every table Metron writes), not in the data
+#     directory's files (grep for A's business_id), not by metron export/series --data;
+#   - B's points are byte for byte what they were (exports compared);
+#   - metron delete --data beside the running metrond is refused, naming the way through it;
+#   - a selector delete of a range (metron delete --data, metrond stopped) removes exactly
+#     the points in the range.
+#
+#   test_delete.sh METROND METRON      (METRON_TEST_PG: the test PostgreSQL, a superuser URL)
+set -euo pipefail
+metrond=${1:?usage: test_delete.sh METROND METRON}
+metron=${2:?usage: test_delete.sh METROND METRON}
+: "${METRON_TEST_PG:?METRON_TEST_PG is not set: run the suite through tools/test.sh}"
+A=aaaaaaaa-de1e-4000-8000-00000000000a
+B=bbbbbbbb-de1e-4000-8000-00000000000b
+work=$(mktemp -d /tmp/metron-delete.XXXXXX)
+db=metron_delete_$$
+metrond_pid=""
+passed=0
+finish() {
+  local rc=$?
+  set +e
+  [ -n "$metrond_pid" ] && kill -TERM "$metrond_pid" 2>/dev/null && wait "$metrond_pid" 2>/dev/null
+  psql "$METRON_TEST_PG" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  if [ "$rc" -ne 0 ]; then
+    [ -f "$work/metrond.log" ] && { echo "--- metrond.log"; tail -n 30 "$work/metrond.log"; }
+    echo "$passed passed, 1 failed"
+  fi
+  rm -rf "$work"
+}
+trap finish EXIT
+. "$(dirname "$0")/../support/testlib.sh"
+url=${METRON_TEST_PG%/*}/$db
+psql "$METRON_TEST_PG" -qAtX -c "CREATE DATABASE $db" >/dev/null
+sql() { psql "$url" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+
+{
+  printf '* %s\n' "$(printf %s tok-sys | "$metrond" --hash-token)"
+  printf '%s %s\n' "$A" "$(printf %s tok-a | "$metrond" --hash-token)"
+} >"$work/tokens"
+http=$(free_port)
+"$metrond" --data "$work/data" --http "127.0.0.1:$http" --lp-tcp off --lp-udp off \
+  --tokens-file "$work/tokens" --postgres "$url" --grace 1 --retention-interval 0 \
+  --compact-interval 0 >"$work/metrond.log" 2>&1 &
+metrond_pid=$!
+base=http://127.0.0.1:$http
+wait_for 30 curl -fsS "$base/health" || fail "metrond did not come up"
+
+# four hours of points of each tenant, the last in the current hour (in the head)
+now=$(date +%s)
+h=$((now / 3600 * 3600))
+for t in $(seq $((h - 3 * 3600)) 300 $((now - 30))); do
+  echo "cpu,business_id=$A,host=a1 usage=$((t % 97)).5 $t"
+  echo "cpu,business_id=$B,host=b1 usage=$((t % 89)).25 $t"
+  echo "mem,business_id=$B,host=b1 used=$((t % 83)) $t"
+done >"$work/in.lp"
+code=$(curl -sS -o "$work/resp" -w '%{http_code}' -XPOST -H "Authorization: Token tok-sys" \
+  --data-binary @"$work/in.lp" "$base/write?db=metron&precision=s")
+[ "$code" = 204 ] || fail "write: $code $(cat "$work/resp")"
+ok "two tenants written"
+
+a_rows() {
+  local n=0 q
+  for t in hourly_metrics_summary series_hourly_summary metrics_minute series_minute; do
+    q=$(sql "SELECT count(*) FROM monitoring.$t WHERE business_id = '$A'")
+    n=$((n + q))
+  done
+  echo "$n"
+}
+have_a_rows() { sql "SELECT count(*) FROM monitoring.series_minute WHERE business_id = '$A'" | grep -qv '^0$' &&
+  sql "SELECT count(*) FROM monitoring.series_hourly_summary WHERE business_id = '$A'" | grep -qv '^0$'; }
+wait_for 90 have_a_rows || fail "A's rows never reached PostgreSQL"
+ok "A mirrored ($(a_rows) rows)"
+b_sql() {
+  sql "SELECT hour_bucket, series, sample_count, avg_value, p95_value FROM monitoring.series_hourly_summary
+       WHERE business_id = '$B' ORDER BY 1, 2"
+}
+
+"$metron" export --data "$work/data" 'cpu.usage' >"$work/cpu_before.lp"
+"$metron" export --data "$work/data" 'mem.used' >"$work/mem_before.lp"
+grep -q "$A" "$work/cpu_before.lp" || fail "A's points are not there to begin with"
+grep -v "$A" "$work/cpu_before.lp" >"$work/b_cpu_before.lp"
+
+code=$(curl -sS -o "$work/resp" -w '%{http_code}' -XPOST -H "Authorization: Token tok-a" \
+  --data "tenant=$A" "$base/api/v1/admin/delete")
+[ "$code" = 403 ] || fail "a tenant token deleting a tenant: $code $(cat "$work/resp")"
+ok "a tenant's token gets 403"
+
+out=$("$metron" delete --data "$work/data" --tenant "$A" 2>&1) && fail "delete --data beside metrond ran"
+grep -q "api/v1/admin/delete" <<<"$out" || fail "the refusal does not say the way: $out"
+ok "metron delete --data beside metrond is refused: $out"
+
+code=$(curl -sS -o "$work/resp" -w '%{http_code}' -XPOST -H "Authorization: Token tok-sys" \
+  --data "tenant=$A" "$base/api/v1/admin/delete")
+[ "$code" = 200 ] || fail "system token delete: $code $(cat "$work/resp")"
+grep -q '"series_forgotten":1' "$work/resp" || fail "delete result: $(cat "$work/resp")"
+ok "the system token deletes A: $(cat "$work/resp")"
+
+no_a_rows() {
+  for t in hourly_metrics_summary series_hourly_summary metrics_minute series_minute \
+    performance_metrics security_events business_metrics alerts; do
+    [ "$(sql "SELECT count(*) FROM monitoring.$t WHERE business_id = '$A'")" = 0 ] || return 1
+  done
+}
+wait_for 60 no_a_rows || fail "A's rows are still in PostgreSQL: $(a_rows)"
+ok "nothing of A in PostgreSQL"
+q=$(curl -fsS -H "Authorization: Token tok-sys" "$base/api/v1/query?select=cpu.usage&from=-1d&to=now" || true)
+grep -q "$A" <<<"$q" && fail "/api/v1/query still answers A: $q"
+ok "/api/v1/query has no A"
+
+kill -TERM "$metrond_pid" && wait "$metrond_pid" || true
+metrond_pid=""
+grep -rl "$A" "$work/data" && fail "A's business_id is still in the data directory's files"
+ok "A's business_id is in no file of the data directory"
+"$metron" export --data "$work/data" 'cpu.usage' >"$work/cpu_after.lp"
+"$metron" export --data "$work/data" 'mem.used' >"$work/mem_after.lp"
+cmp "$work/b_cpu_before.lp" "$work/cpu_after.lp" || fail "B's cpu points changed"
+cmp "$work/mem_before.lp" "$work/mem_after.lp" || fail "B's mem points changed"
+[ -z "$("$metron" series --data "$work/data" "cpu.usage{business_id=\"$A\"}")" ] || fail "A's series listed"
+ok "B's points unchanged byte for byte, A's series gone"
+
+# a range of B's cpu: exactly the points in [from, to) go, the rest stay
+from=$((h - 2 * 3600 + 900)) to=$((h - 3600 + 1200))
+"$metron" delete --data "$work/data" "cpu.usage{business_id=\"$B\"}" \
+  --from "$(date -u -d "@$from" +%FT%TZ)" --to "$(date -u -d "@$to" +%FT%TZ)" >"$work/del.out"
+awk -v f="$from" -v t="$to" '{ s = substr($NF, 1, length($NF) - 9) + 0; if (s < f || s >= t) print }' \
+  "$work/b_cpu_before.lp" >"$work/b_cpu_expected.lp"
+"$metron" export --data "$work/data" 'cpu.usage' >"$work/cpu_range.lp"
+cmp "$work/b_cpu_expected.lp" "$work/cpu_range.lp" || fail "range delete: $(cat "$work/del.out")"
+cmp "$work/mem_before.lp" <("$metron" export --data "$work/data" 'mem.used') || fail "mem changed"
+ok "a range of a selector: exactly its points went ($(cat "$work/del.out"))"
+echo "$passed passed"
