@@ -131,7 +131,6 @@ Test(rules_agree, an_invalid_rule_fails_check_and_eval_alike)
         /* a selector evaluation cannot parse (check used to pass it) */
         "[rule r]\nmetric_name = cpu.usage{host=a}\nwarning_threshold = 1\n",
         "[rule r]\nmetric_name = cpu.usage{host=~\"(\"}\nwarning_threshold = 1\n",
-        "[rule r]\nmetric_name = {host=\"a\"}\nwarning_threshold = 1\n",
         /* no threshold */
         "[rule r]\nmetric_name = cpu.usage\n",
         /* a channel that is no [webhook] */
