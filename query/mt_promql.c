@@ -28,6 +28,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@
 #define DEFAULT_MAX_SERIES  100000
 #define DEFAULT_MAX_SAMPLES 50000000ULL
 #define MAX_DEPTH           200 /* nesting of the expression */
-#define MAX_ARGS            4
+#define MAX_ARGS            16  /* label_join's source labels: at most 13 */
 #define MAX_GROUPING        32
 
 /* ---- arena ------------------------------------------------------------------------------ */
@@ -310,10 +311,13 @@ typedef enum aggop {
     A_STDVAR,
     A_TOPK,
     A_BOTTOMK,
-    A_QUANTILE
+    A_QUANTILE,
+    A_GROUP,
+    A_COUNT_VALUES
 } aggop;
-static const char *const agg_names[] = {"sum",    "avg",    "min",  "max",     "count",
-                                        "stddev", "stdvar", "topk", "bottomk", "quantile"};
+static const char *const agg_names[] = {"sum",     "avg",      "min",    "max",
+                                        "count",   "stddev",   "stdvar", "topk",
+                                        "bottomk", "quantile", "group",  "count_values"};
 
 typedef struct node node;
 struct node {
@@ -336,6 +340,14 @@ struct node {
     bool on, ignoring;                /* N_BIN: matching; N_AGG: on = by, ignoring = without */
     const char *labels[MAX_GROUPING]; /* N_BIN on/ignoring, N_AGG by/without */
     size_t nlabels;
+    /* N_SEL: the @ modifier; at in ms once resolved (start() and end() at evaluation) */
+    enum { AT_NONE, AT_TIME, AT_START, AT_END } at_kind;
+    int64_t at;
+    bool wrap; /* step invariant: evaluated once, at the first step (see prep_invariant) */
+    /* N_BIN: group_left/group_right and the labels they copy from the "one" side */
+    enum { CARD_ONE_TO_ONE, CARD_GROUP_LEFT, CARD_GROUP_RIGHT } card;
+    const char *include[MAX_GROUPING];
+    size_t ninclude;
 };
 
 /* The functions: argument types, and whether the first range argument decides. */
@@ -375,6 +387,38 @@ typedef enum fkind {
     F_TIME,
     F_VECTOR,
     F_SCALAR,
+    /* evaluated by eval_call_more */
+    F_ABSENT,
+    F_ABSENT_OT,
+    F_LABEL_REPLACE,
+    F_LABEL_JOIN,
+    F_SORT,
+    F_SORT_DESC,
+    F_TIMESTAMP,
+    F_PI,
+    F_DAYS_IN_MONTH,
+    F_DAY_OF_MONTH,
+    F_DAY_OF_WEEK,
+    F_DAY_OF_YEAR,
+    F_HOUR,
+    F_MINUTE,
+    F_MONTH,
+    F_YEAR,
+    /* one value in, one out: eval_call's loop, through simple_fn */
+    F_ACOS,
+    F_ASIN,
+    F_ATAN,
+    F_COS,
+    F_SIN,
+    F_TAN,
+    F_ACOSH,
+    F_ASINH,
+    F_ATANH,
+    F_COSH,
+    F_SINH,
+    F_TANH,
+    F_DEG,
+    F_RAD,
 } fkind;
 
 typedef struct func {
@@ -388,6 +432,7 @@ typedef struct func {
 #define V T_VECTOR
 #define M T_MATRIX
 #define S T_SCALAR
+#define T T_STRING
 static const func funcs[] = {
     {"rate", F_RATE, {M}, 1, 0, V},
     {"irate", F_IRATE, {M}, 1, 0, V},
@@ -424,33 +469,46 @@ static const func funcs[] = {
     {"time", F_TIME, {0}, 0, 0, S},
     {"vector", F_VECTOR, {S}, 1, 0, V},
     {"scalar", F_SCALAR, {V}, 1, 0, S},
+    {"absent", F_ABSENT, {V}, 1, 0, V},
+    {"absent_over_time", F_ABSENT_OT, {M}, 1, 0, V},
+    {"label_replace", F_LABEL_REPLACE, {V, T, T, T, T}, 5, 0, V},
+    {"label_join", F_LABEL_JOIN, {V, T, T, T}, 4, 1, V}, /* and more sources */
+    {"sort", F_SORT, {V}, 1, 0, V},
+    {"sort_desc", F_SORT_DESC, {V}, 1, 0, V},
+    {"timestamp", F_TIMESTAMP, {V}, 1, 0, V},
+    {"pi", F_PI, {0}, 0, 0, S},
+    {"days_in_month", F_DAYS_IN_MONTH, {V}, 1, 1, V},
+    {"day_of_month", F_DAY_OF_MONTH, {V}, 1, 1, V},
+    {"day_of_week", F_DAY_OF_WEEK, {V}, 1, 1, V},
+    {"day_of_year", F_DAY_OF_YEAR, {V}, 1, 1, V},
+    {"hour", F_HOUR, {V}, 1, 1, V},
+    {"minute", F_MINUTE, {V}, 1, 1, V},
+    {"month", F_MONTH, {V}, 1, 1, V},
+    {"year", F_YEAR, {V}, 1, 1, V},
+    {"acos", F_ACOS, {V}, 1, 0, V},
+    {"asin", F_ASIN, {V}, 1, 0, V},
+    {"atan", F_ATAN, {V}, 1, 0, V},
+    {"cos", F_COS, {V}, 1, 0, V},
+    {"sin", F_SIN, {V}, 1, 0, V},
+    {"tan", F_TAN, {V}, 1, 0, V},
+    {"acosh", F_ACOSH, {V}, 1, 0, V},
+    {"asinh", F_ASINH, {V}, 1, 0, V},
+    {"atanh", F_ATANH, {V}, 1, 0, V},
+    {"cosh", F_COSH, {V}, 1, 0, V},
+    {"sinh", F_SINH, {V}, 1, 0, V},
+    {"tanh", F_TANH, {V}, 1, 0, V},
+    {"deg", F_DEG, {V}, 1, 0, V},
+    {"rad", F_RAD, {V}, 1, 0, V},
 };
 #undef V
 #undef M
 #undef S
+#undef T
 
 /* Prometheus functions Metron knows of but does not evaluate (a bad_data naming them). */
 static const char *const unsupported_funcs[] = {
-    "absent",        "absent_over_time",
-    "label_replace", "label_join",
-    "count_values",  "histogram_quantile",
-    "holt_winters",  "timestamp",
-    "sort",          "sort_desc",
-    "day_of_month",  "day_of_week",
-    "day_of_year",   "days_in_month",
-    "hour",          "minute",
-    "month",         "year",
-    "exp2",          "acos",
-    "asin",          "atan",
-    "cos",           "sin",
-    "tan",           "acosh",
-    "asinh",         "atanh",
-    "cosh",          "sinh",
-    "tanh",          "deg",
-    "rad",           "pi",
-    "group",         "histogram_count",
-    "histogram_sum", "histogram_fraction",
-    "mad_over_time", "limitk",
+    "histogram_quantile", "holt_winters",  "histogram_count", "histogram_sum",
+    "histogram_fraction", "mad_over_time", "limitk",
 };
 
 /* ---- the parser ----------------------------------------------------------------------------- */
@@ -633,7 +691,7 @@ static node *parse_agg(parser *ps, aggop op)
         n->on = !n->ignoring;
         if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
     }
-    bool param = op == A_TOPK || op == A_BOTTOMK || op == A_QUANTILE;
+    bool param = op == A_TOPK || op == A_BOTTOMK || op == A_QUANTILE || op == A_COUNT_VALUES;
     if (n->nargs != (param ? 2u : 1u))
         return fail(ps,
                     "wrong number of arguments for aggregate expression provided, expected %d, "
@@ -643,8 +701,9 @@ static node *parse_agg(parser *ps, aggop op)
         node *t = n->args[0];
         n->args[0] = n->args[1];
         n->args[1] = t;
-        if (n->args[1]->type != T_SCALAR)
-            return fail(ps, "expected type scalar in aggregation parameter, got %s",
+        vtype want = op == A_COUNT_VALUES ? T_STRING : T_SCALAR;
+        if (n->args[1]->type != want)
+            return fail(ps, "expected type %s in aggregation parameter, got %s", type_names[want],
                         type_names[n->args[1]->type]);
     }
     if (n->args[0]->type != T_VECTOR)
@@ -663,13 +722,16 @@ static node *parse_call(parser *ps, const char *name, size_t nl)
         n->fn = (int)i;
         n->str = f->name;
         if (!parse_args(ps, n)) return NULL;
-        if (n->nargs > f->nargs || n->nargs < f->nargs - f->optional)
+        bool variadic = f->kind == F_LABEL_JOIN; /* more arguments of the last type */
+        if ((n->nargs > f->nargs && !variadic) || n->nargs < f->nargs - f->optional)
             return fail(ps, "expected %zu argument(s) in call to \"%s\", got %zu", f->nargs,
                         f->name, n->nargs);
-        for (size_t k = 0; k < n->nargs; k++)
-            if (n->args[k]->type != f->args[k])
+        for (size_t k = 0; k < n->nargs; k++) {
+            vtype want = f->args[k < f->nargs ? k : f->nargs - 1];
+            if (n->args[k]->type != want)
                 return fail(ps, "expected type %s in call to function \"%s\", got %s",
-                            type_names[f->args[k]], f->name, type_names[n->args[k]->type]);
+                            type_names[want], f->name, type_names[n->args[k]->type]);
+        }
         return n;
     }
     for (size_t i = 0; i < sizeof unsupported_funcs / sizeof *unsupported_funcs; i++)
@@ -703,6 +765,42 @@ static node *parse_selector(parser *ps)
     return n;
 }
 
+/*
+ * The @ modifier after '@': a number of seconds (signed) or start() / end(),
+ * kept in n (a selector) for prep_at to resolve.
+ */
+static bool parse_at(parser *ps, node *n)
+{
+    if (n->at_kind != AT_NONE)
+        return fail(ps, "@ <timestamp> may not be set multiple times"), false;
+    ws(ps);
+    size_t il = ident_len(ps->p);
+    if (il && (word_is(ps->p, il, "start") || word_is(ps->p, il, "end"))) {
+        bool start = word_is(ps->p, il, "start");
+        ps->p += il;
+        if (!punct(ps, '(') || !punct(ps, ')'))
+            return fail(ps, "expected '()' after the @ modifier's %s", start ? "start" : "end"),
+                   false;
+        n->at_kind = start ? AT_START : AT_END;
+        return true;
+    }
+    const char *p = ps->p;
+    bool neg = *p == '-';
+    if (*p == '-' || *p == '+') p++;
+    char *e;
+    double v = strtod(p, &e);
+    if (e == p || ident_char(*e))
+        return fail(ps, "expected a timestamp or start() / end() after the @ modifier"), false;
+    if (neg) v = -v;
+    /* Prometheus: ±Inf, NaN and what does not fit int64 ms are out of bounds */
+    if (!isfinite(v) || v >= 9.2e15 || v <= -9.2e15)
+        return fail(ps, "timestamp out of bounds for @ modifier: %f", v), false;
+    ps->p = e;
+    n->at_kind = AT_TIME;
+    n->at = (int64_t)round(v * 1000); /* timestamp.FromFloatSeconds */
+    return true;
+}
+
 /* [range], offset, @ and subqueries after a selector or a parenthesised expression. */
 static node *parse_postfix(parser *ps, node *n)
 {
@@ -719,6 +817,7 @@ static node *parse_postfix(parser *ps, node *n)
             ps->p++;
             if (n->kind != N_SEL || n->range || n->offset)
                 return fail(ps, "ranges only allowed for vector selectors");
+            if (n->at_kind != AT_NONE) return fail(ps, "no @ modifiers allowed before range");
             if (d <= 0) return fail(ps, "a range must be positive");
             n->range = d;
             n->type = T_MATRIX;
@@ -735,12 +834,16 @@ static node *parse_postfix(parser *ps, node *n)
             n->offset = neg ? -d : d;
             continue;
         }
-        if (*ps->p == '@') return fail(ps, "the @ modifier is not supported by Metron yet");
+        if (*ps->p == '@') {
+            ps->p++;
+            if (!parse_at(ps, n)) return NULL;
+            continue;
+        }
         return n;
     }
 }
 
-static const char *const agg_unsupported[] = {"count_values", "group", "limitk", "limit_ratio"};
+static const char *const agg_unsupported[] = {"limitk", "limit_ratio"};
 
 static node *parse_primary(parser *ps)
 {
@@ -765,6 +868,9 @@ static node *parse_primary(parser *ps)
         }
         if (keyword(ps, "offset"))
             return fail(ps, "offset modifier must be preceded by a selector");
+        if (*ps->p == '@')
+            return fail(ps, "@ modifier must be preceded by an instant vector selector or range "
+                            "vector selector or a subquery");
         return n;
     }
     if (*p == '"' || *p == '\'' || *p == '`') {
@@ -899,6 +1005,28 @@ static node *parse_unary(parser *ps)
     return parse_primary(ps);
 }
 
+/* group_left / group_right and their optional label list, after on(...) / ignoring(...). */
+static bool parse_group_modifier(parser *ps, node *n)
+{
+    if (keyword(ps, "group_left"))
+        n->card = CARD_GROUP_LEFT;
+    else if (keyword(ps, "group_right"))
+        n->card = CARD_GROUP_RIGHT;
+    else
+        return true;
+    const char *side = n->card == CARD_GROUP_LEFT ? "group_left" : "group_right";
+    if (is_set(n->op))
+        return fail(ps, "no grouping allowed for \"%s\" operation", binop_names[n->op]), false;
+    ws(ps);
+    if (*ps->p == '(' && !parse_label_list(ps, n->include, &n->ninclude)) return false;
+    for (size_t i = 0; n->on && i < n->nlabels; i++)
+        if (in_list(n->labels[i], n->include, n->ninclude))
+            return fail(ps, "label \"%s\" must not occur in ON and GROUP clause at once (%s)",
+                        n->labels[i], side),
+                   false;
+    return true;
+}
+
 static node *parse_expr(parser *ps, int min_prec)
 {
     if (++ps->depth > MAX_DEPTH) return fail(ps, "the expression nests too deeply");
@@ -921,8 +1049,7 @@ static node *parse_expr(parser *ps, int min_prec)
         if (keyword(ps, "on") || (keyword(ps, "ignoring") && (n->ignoring = true))) {
             n->on = !n->ignoring;
             if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
-            if (keyword(ps, "group_left") || keyword(ps, "group_right"))
-                return fail(ps, "group_left and group_right are not supported by Metron yet");
+            if (!parse_group_modifier(ps, n)) return NULL;
         }
         node *rhs = parse_expr(ps, op == B_POW ? prec : prec + 1);
         if (!rhs) return NULL;
@@ -993,6 +1120,13 @@ static void format_node(const node *n, mt_sbuf *b)
         mt_sb_puts(b, n->sel_text);
         if (n->range) mt_sb_puts(b, "["), fmt_dur(b, n->range), mt_sb_puts(b, "]");
         if (n->offset) mt_sb_puts(b, " offset "), fmt_dur(b, n->offset);
+        if (n->at_kind == AT_START || n->at_kind == AT_END)
+            mt_sb_puts(b, n->at_kind == AT_START ? " @ start()" : " @ end()");
+        if (n->at_kind == AT_TIME) {
+            char num[40];
+            mt_format_double((double)n->at / 1000, num, sizeof num);
+            mt_sb_puts(b, " @ "), mt_sb_puts(b, num);
+        }
         break;
     case N_NEG: /* the operand is atomic or in its own parentheses */
         mt_sb_puts(b, "-");
@@ -1024,6 +1158,12 @@ static void format_node(const node *n, mt_sbuf *b)
             mt_sb_puts(b, n->on ? "on(" : "ignoring(");
             for (size_t i = 0; i < n->nlabels; i++)
                 mt_sb_puts(b, i ? ", " : ""), mt_sb_puts(b, n->labels[i]);
+            mt_sb_puts(b, ") ");
+        }
+        if (n->card != CARD_ONE_TO_ONE) {
+            mt_sb_puts(b, n->card == CARD_GROUP_LEFT ? "group_left(" : "group_right(");
+            for (size_t i = 0; i < n->ninclude; i++)
+                mt_sb_puts(b, i ? ", " : ""), mt_sb_puts(b, n->include[i]);
             mt_sb_puts(b, ") ");
         }
         format_node(n->args[1], b);
@@ -1073,6 +1213,7 @@ typedef struct val {
     size_t n;
     rser *raw; /* T_MATRIX (an instant query's range selector): n of them */
     const char *str;
+    bool ordered; /* sort()/sort_desc() of an instant query: s in the order to answer */
 } val;
 
 typedef struct evaluator {
@@ -1296,6 +1437,12 @@ static void outset_set(evaluator *ev, ser *s, size_t k, double v)
 }
 
 static val eval(evaluator *ev, const node *n);
+static val eval_call_more(evaluator *ev, const node *n);
+static val eval_count_values(evaluator *ev, const node *n);
+static val eval_group(evaluator *ev, const node *n, val l, val r);
+static val eval_invariant(evaluator *ev, const node *n);
+static double simple_fn(fkind f, double x);
+static int cmp_lset(const lset *a, const lset *b);
 
 static val vector_of(outset *o)
 {
@@ -1570,6 +1717,7 @@ static val eval_call(evaluator *ev, const node *n)
 {
     const func *f = &funcs[n->fn];
     val out = {.type = f->ret};
+    if (f->kind >= F_ABSENT && f->kind <= F_YEAR) return eval_call_more(ev, n);
     if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX))
         return eval_range_call(ev, n, f->kind);
     if (f->kind == F_TIME || f->kind == F_SCALAR) {
@@ -1627,7 +1775,7 @@ static val eval_call(evaluator *ev, const node *n)
                 if (p2[k] < p1[k]) continue; /* max < min: no result */
                 y = fmax(p1[k], fmin(p2[k], x));
                 break;
-            default: y = NAN; break;
+            default: y = simple_fn(f->kind, x); break;
             }
             if (f->kind == F_CLAMP_MIN || f->kind == F_CLAMP_MAX || f->kind == F_CLAMP) {
                 /* Go's math.Max/Min: NaN in, NaN out */
@@ -1714,7 +1862,9 @@ static val eval_agg(evaluator *ev, const node *n)
                 cnt++;
                 switch (n->agg) {
                 case A_SUM: acc += v; break;
-                case A_COUNT: break;
+                case A_COUNT:
+                case A_GROUP:
+                case A_COUNT_VALUES: break;
                 case A_MIN:
                     if (cnt == 1 || acc > v || isnan(acc)) acc = v;
                     break;
@@ -1767,6 +1917,7 @@ static val eval_agg(evaluator *ev, const node *n)
             }
             double r = n->agg == A_SUM || n->agg == A_MIN || n->agg == A_MAX ? acc
                        : n->agg == A_COUNT                                   ? (double)cnt
+                       : n->agg == A_GROUP                                   ? 1
                        : n->agg == A_AVG                                     ? mean
                        : n->agg == A_STDVAR                                  ? acc / (double)cnt
                        : n->agg == A_STDDEV ? sqrt(acc / (double)cnt)
@@ -1898,6 +2049,7 @@ static val eval_binary(evaluator *ev, const node *n)
         }
         return vector_of(&o);
     }
+    if (n->card != CARD_ONE_TO_ONE) return eval_group(ev, n, l, r);
     /* vector op vector, one-to-one */
     smap m;
     size_t *lg = ar_alloc(&ev->a, (l.n + 1) * sizeof *lg),
@@ -1959,10 +2111,682 @@ static val eval_binary(evaluator *ev, const node *n)
     return vector_of(&o);
 }
 
+/* ---- @, step invariance, and the functions, aggregations and matching of eval_call_more ------ */
+
+/* The functions whose value changes with the step even when their arguments do not. */
+static bool at_unsafe(fkind f)
+{
+    return f == F_PREDICT_LINEAR || f == F_TIME || f == F_TIMESTAMP ||
+           (f >= F_DAYS_IN_MONTH && f <= F_YEAR);
+}
+
+/*
+ * Resolve the @ modifiers under n and mark its step-invariant parts, as
+ * Prometheus' PreprocessExpr and setOffsetForAtModifier do: a selector with
+ * @ t gets the offset that makes "first step - offset" equal t - offset as
+ * written; a step-invariant subtree (selectors with @, literals, and
+ * calls, aggregations, operators over nothing else) is evaluated once at
+ * the first step and copied to every step (n->wrap). What Prometheus does
+ * not evaluate once (predict_linear's and timestamp's argument, an
+ * aggregation's parameter) reads each step at step - that offset, as there.
+ * Returns whether n is step invariant.
+ */
+static bool prep_invariant(node *n, int64_t start, int64_t end)
+{
+    switch (n->kind) {
+    case N_NUM:
+    case N_STR: return true;
+    case N_SEL:
+        if (n->at_kind == AT_NONE) return false;
+        if (n->at_kind != AT_TIME) n->at = n->at_kind == AT_START ? start : end;
+        n->offset += start - n->at;
+        return true;
+    case N_NEG: return prep_invariant(n->args[0], start, end);
+    case N_AGG:
+        if (n->nargs > 1) (void)prep_invariant(n->args[1], start, end); /* never wrapped there */
+        return prep_invariant(n->args[0], start, end);
+    case N_BIN: {
+        bool l = prep_invariant(n->args[0], start, end), r = prep_invariant(n->args[1], start, end);
+        if (l && r) return true;
+        n->args[0]->wrap = l;
+        n->args[1]->wrap = r;
+        return false;
+    }
+    case N_CALL: {
+        bool inv = !at_unsafe(funcs[n->fn].kind), sub[MAX_ARGS];
+        for (size_t i = 0; i < n->nargs; i++) {
+            sub[i] = prep_invariant(n->args[i], start, end);
+            inv = inv && sub[i];
+        }
+        if (inv) return true;
+        for (size_t i = 0; i < n->nargs; i++) n->args[i]->wrap = sub[i];
+        return false;
+    }
+    }
+    return false;
+}
+
+/* A step-invariant n of a query of several steps: evaluated at the first, copied to all. */
+static val eval_invariant(evaluator *ev, const node *n)
+{
+    size_t nsteps = ev->nsteps;
+    ev->nsteps = 1;
+    val v = eval(ev, n);
+    ev->nsteps = nsteps;
+    if (ev->rc || (v.type != T_SCALAR && v.type != T_VECTOR)) return v;
+    val out = v;
+    if (v.type == T_SCALAR) {
+        out.sc = ar_alloc(&ev->a, nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        for (size_t k = 0; k < nsteps; k++) out.sc[k] = v.sc[0];
+        return out;
+    }
+    out.s = new_series(ev, v.n);
+    out.ordered = false;
+    if (oom(ev)) return out;
+    for (size_t i = 0; i < v.n; i++) {
+        out.s[i].l = v.s[i].l;
+        out.s[i].sig = v.s[i].sig;
+        for (size_t k = 0; k < nsteps && v.s[i].ok[0]; k++)
+            out.s[i].ok[k] = 1, out.s[i].v[k] = v.s[i].v[0];
+    }
+    return out;
+}
+
+/* The value of label name in l, or NULL. */
+static const char *lset_get(const lset *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->kv[2 * i], name)) return l->kv[2 * i + 1];
+    return NULL;
+}
+
+/* A copy of l with name set to v; v NULL or empty: without name (Prometheus' labels.Builder). */
+static lset lset_set(arena *a, const lset *l, const char *name, const char *v)
+{
+    lset o = {0, ar_alloc(a, (2 * l->n + 2) * sizeof(char *))};
+    if (!o.kv) return o;
+    bool put = !v || !*v;
+    for (size_t i = 0; i <= l->n; i++) {
+        int c = i < l->n ? strcmp(l->kv[2 * i], name) : 1;
+        if (c > 0 && !put) {
+            o.kv[2 * o.n] = name;
+            o.kv[2 * o.n + 1] = v;
+            o.n++;
+            put = true;
+        }
+        if (i == l->n || c == 0) continue;
+        o.kv[2 * o.n] = l->kv[2 * i];
+        o.kv[2 * o.n + 1] = l->kv[2 * i + 1];
+        o.n++;
+    }
+    return o;
+}
+
+/* l as Prometheus prints labels in errors: {a="x", b="y"} (in the arena). */
+static const char *lset_str(arena *a, const lset *l)
+{
+    mt_sbuf b = {0};
+    mt_sb_puts(&b, "{");
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) mt_sb_puts(&b, ", ");
+        mt_sb_puts(&b, l->kv[2 * i]);
+        mt_sb_puts(&b, "=");
+        sb_json(&b, l->kv[2 * i + 1]);
+    }
+    mt_sb_puts(&b, "}");
+    const char *s = b.p && !b.oom ? ar_strndup(a, b.p, b.len) : "{}";
+    free(b.p);
+    return s ? s : "{}";
+}
+
+/* A valid label name: [a-zA-Z_][a-zA-Z0-9_]* */
+static bool label_name_ok(const char *s)
+{
+    if (!*s || isdigit((unsigned char)*s)) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return false;
+    return true;
+}
+
+/* absent()'s labels: the equality matchers of a selector argument, but for __name__ and names
+   matched more than once (createLabelsForAbsentFunction). */
+static lset absent_labels(evaluator *ev, const node *a)
+{
+    lset l = {0, NULL};
+    if (a->kind != N_SEL) return l;
+    l.kv = ar_alloc(&ev->a, (2 * a->sel->nm + 1) * sizeof(char *));
+    bool *gone = ar_zalloc(&ev->a, a->sel->nm + 1);
+    if (!l.kv || !gone) return (lset){0, NULL};
+    for (size_t i = 0; i < a->sel->nm; i++) {
+        const mt_matcher *m = &a->sel->m[i];
+        if (!strcmp(m->key, NAME_LABEL)) continue;
+        size_t j = 0;
+        while (j < l.n && strcmp(l.kv[2 * j], m->key)) j++;
+        if (j == l.n && m->op == MT_MATCH_EQ) {
+            l.kv[2 * l.n] = m->key;
+            l.kv[2 * l.n + 1] = m->value;
+            gone[l.n++] = false;
+        } else if (j < l.n) {
+            gone[j] = true;
+        }
+    }
+    lset o = {0, l.kv};
+    for (size_t i = 0; i < l.n; i++)
+        if (!gone[i] && *l.kv[2 * i + 1]) {
+            o.kv[2 * o.n] = l.kv[2 * i];
+            o.kv[2 * o.n + 1] = l.kv[2 * i + 1];
+            o.n++;
+        }
+    qsort(o.kv, o.n, 2 * sizeof(char *), by_name);
+    return o;
+}
+
+/* absent(v) and absent_over_time(v[d]): 1 at the steps where the argument has nothing. */
+static val eval_absent(evaluator *ev, const node *n, bool over_time)
+{
+    val out = {.type = T_VECTOR};
+    unsigned char *seen = ar_zalloc(&ev->a, ev->nsteps);
+    if (!seen) return oom(ev), out;
+    const node *arg = n->args[0];
+    if (!over_time) {
+        val a = eval(ev, arg);
+        if (ev->rc) return out;
+        for (size_t i = 0; i < a.n; i++)
+            for (size_t k = 0; k < ev->nsteps; k++) seen[k] |= a.s[i].ok[k];
+    } else {
+        size_t nr;
+        rser *r = fetch(ev, arg, ev->ts[0] - arg->offset - arg->range,
+                        ev->ts[ev->nsteps - 1] - arg->offset, &nr);
+        if (!r) return out;
+        for (size_t i = 0; i < nr; i++) {
+            size_t lo = 0;
+            for (size_t k = 0; k < ev->nsteps; k++) {
+                int64_t end = ev->ts[k] - arg->offset;
+                while (lo < r[i].n && r[i].t[lo] < end - arg->range) lo++;
+                if (lo < r[i].n && r[i].t[lo] <= end) seen[k] = 1;
+            }
+        }
+    }
+    out.s = new_series(ev, 1);
+    if (oom(ev)) return out;
+    out.n = 1;
+    out.s[0].l = absent_labels(ev, arg);
+    for (size_t k = 0; k < ev->nsteps; k++)
+        if (!seen[k]) out.s[0].ok[k] = 1, out.s[0].v[k] = 1;
+    return out;
+}
+
+/* Go's Regexp.Expand of repl for a match pm of src: $1, ${1}, $$; a name POSIX cannot have
+   (named groups) expands to nothing. pm[0] is the whole match, pm[g + 1] group g (the
+   anchoring wraps the expression in a group of its own). */
+static void expand(mt_sbuf *b, const char *repl, const char *src, const regmatch_t *pm,
+                   size_t ngroups)
+{
+    for (const char *p = repl; *p;) {
+        if (*p != '$') {
+            mt_sb_put(b, p++, 1);
+            continue;
+        }
+        p++;
+        if (*p == '$') {
+            mt_sb_put(b, p++, 1);
+            continue;
+        }
+        bool brace = *p == '{';
+        const char *q = p + brace, *name = q;
+        while (isalnum((unsigned char)*q) || *q == '_') q++;
+        if (q == name || (brace && *q != '}')) {
+            mt_sb_put(b, "$", 1); /* malformed: the $ as text */
+            continue;
+        }
+        size_t nl = (size_t)(q - name);
+        p = q + brace;
+        long g = 0;
+        for (size_t i = 0; i < nl && g >= 0; i++)
+            g = isdigit((unsigned char)name[i]) && g < 100000000 ? g * 10 + (name[i] - '0') : -1;
+        if (g < 0 || (size_t)g > ngroups) continue;
+        const regmatch_t *m = &pm[g ? g + 1 : 0];
+        if (m->rm_so >= 0) mt_sb_put(b, src + m->rm_so, (size_t)(m->rm_eo - m->rm_so));
+    }
+}
+
+/* label_replace(v, dst, replacement, src, regex) and label_join(v, dst, sep, src...): new
+   labels per series, computed once (labels do not change between steps); the name is kept. */
+static val eval_label_fn(evaluator *ev, const node *n, bool join)
+{
+    val out = {.type = T_VECTOR};
+    const char *fname = join ? "label_join" : "label_replace", *dst = n->args[1]->str;
+    regex_t re;
+    size_t ngroups = 0;
+    if (!join) {
+        const char *src_re = n->args[4]->str, *costly = mt_regex_too_costly(src_re);
+        char *anchored = ar_alloc(&ev->a, strlen(src_re) + 8);
+        if (!anchored) return oom(ev), out;
+        sprintf(anchored, "^(%s)$", src_re);
+        if (costly || regcomp(&re, anchored, REG_EXTENDED)) {
+            efail(ev, MT_EINVAL, "invalid regular expression in label_replace(): %s%s%s%s", src_re,
+                  costly ? " (" : "", costly ? costly : "", costly ? ")" : "");
+            return out;
+        }
+        ngroups = re.re_nsub ? re.re_nsub - 1 : 0;
+    } else {
+        for (size_t i = 3; i < n->nargs; i++)
+            if (!label_name_ok(n->args[i]->str)) {
+                efail(ev, MT_EINVAL, "invalid source label name in label_join(): %s",
+                      n->args[i]->str);
+                return out;
+            }
+    }
+    if (!label_name_ok(dst)) {
+        efail(ev, MT_EINVAL, "invalid destination label name in %s(): %s", fname, dst);
+        if (!join) regfree(&re);
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    regmatch_t *pm = join ? NULL : malloc((ngroups + 2) * sizeof *pm);
+    outset o;
+    if (ev->rc || (!join && !pm) || !outset_init(ev, &o, a.n)) {
+        if (!ev->rc) efail(ev, -ENOMEM, "out of memory");
+        free(pm);
+        if (!join) regfree(&re);
+        return out;
+    }
+    for (size_t i = 0; i < a.n && !ev->rc; i++) {
+        mt_sbuf b = {0};
+        lset l = a.s[i].l;
+        if (join) {
+            for (size_t j = 3; j < n->nargs; j++) {
+                if (j > 3) mt_sb_puts(&b, n->args[2]->str);
+                const char *v = lset_get(&l, n->args[j]->str);
+                mt_sb_puts(&b, v ? v : "");
+            }
+            l = lset_set(&ev->a, &l, dst, b.p ? ar_strndup(&ev->a, b.p, b.len) : "");
+        } else {
+            const char *src = lset_get(&l, n->args[3]->str);
+            if (!src) src = "";
+            if (!regexec(&re, src, ngroups + 2, pm, 0)) {
+                expand(&b, n->args[2]->str, src, pm, ngroups);
+                l = lset_set(&ev->a, &l, dst, b.p ? ar_strndup(&ev->a, b.p, b.len) : "");
+            }
+        }
+        if (b.oom) efail(ev, -ENOMEM, "out of memory");
+        free(b.p);
+        if (oom(ev)) break;
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            if (!a.s[i].ok[k]) continue;
+            if (!s && !(s = outset_get(ev, &o, l))) break;
+            outset_set(ev, s, k, a.s[i].v[k]);
+        }
+    }
+    free(pm);
+    if (!join) regfree(&re);
+    return vector_of(&o);
+}
+
+static int by_value_asc(const void *a, const void *b)
+{
+    const ser *x = a, *y = b; /* NaN last; ties by labels */
+    double u = x->ok[0] ? x->v[0] : NAN, w = y->ok[0] ? y->v[0] : NAN;
+    if (isnan(u) != isnan(w)) return isnan(u) ? 1 : -1;
+    if (u != w && !isnan(u)) return u < w ? -1 : 1;
+    return cmp_lset(&x->l, &y->l);
+}
+
+static int by_value_desc(const void *a, const void *b)
+{
+    const ser *x = a, *y = b;
+    double u = x->ok[0] ? x->v[0] : NAN, w = y->ok[0] ? y->v[0] : NAN;
+    if (isnan(u) != isnan(w)) return isnan(u) ? 1 : -1;
+    if (u != w && !isnan(u)) return u > w ? -1 : 1;
+    return cmp_lset(&x->l, &y->l);
+}
+
+/* timestamp(v): of a selector, each sample's own time (with @: the sample at the @ time, the
+   offset ignored, as Prometheus 2.42 does); of any other expression, the step's. */
+static val eval_timestamp(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    const node *a = n->args[0];
+    outset o;
+    if (a->kind != N_SEL) {
+        val v = eval(ev, a);
+        if (ev->rc || !outset_init(ev, &o, v.n)) return oom(ev), out;
+        for (size_t i = 0; i < v.n && !ev->rc; i++) {
+            ser *s = NULL;
+            for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+                if (!v.s[i].ok[k]) continue;
+                if (!s &&
+                    !(s = outset_get(ev, &o, lset_filter(&ev->a, &v.s[i].l, true, NULL, 0, false))))
+                    break;
+                outset_set(ev, s, k, (double)ev->ts[k] / 1000);
+            }
+        }
+        return vector_of(&o);
+    }
+    int64_t lb = MT_PROMQL_LOOKBACK_MS, lo = INT64_MAX, hi = INT64_MIN;
+    int64_t *ref = ar_alloc(&ev->a, ev->nsteps * sizeof *ref);
+    if (!ref) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps; k++) {
+        ref[k] = a->at_kind != AT_NONE ? a->at : ev->ts[k] - a->offset;
+        lo = ref[k] < lo ? ref[k] : lo;
+        hi = ref[k] > hi ? ref[k] : hi;
+    }
+    size_t nr;
+    rser *r = fetch(ev, a, lo - lb, hi, &nr);
+    if (!r || !outset_init(ev, &o, nr)) return oom(ev), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            size_t l = 0, h = r[i].n; /* the first sample after ref[k] */
+            while (l < h) {
+                size_t m = l + (h - l) / 2;
+                if (r[i].t[m] <= ref[k])
+                    l = m + 1;
+                else
+                    h = m;
+            }
+            if (!l || r[i].t[l - 1] < ref[k] - lb) continue;
+            if (!s && !(s = outset_get(ev, &o, lset_filter(&ev->a, &r[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, (double)r[i].t[l - 1] / 1000);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* The date functions of a time in seconds, UTC (civil-from-days, proleptic Gregorian). */
+static double date_fn(fkind f, int64_t secs)
+{
+    int64_t days = floor_div(secs, 86400), rem = secs - days * 86400;
+    int64_t z = days + 719468, era = floor_div(z, 146097), doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int before[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    switch (f) {
+    case F_DAYS_IN_MONTH: return mdays[m - 1] + (m == 2 && leap);
+    case F_DAY_OF_MONTH: return (double)d;
+    case F_DAY_OF_WEEK: return (double)(days - 7 * floor_div(days + 4, 7) + 4); /* 0: Sunday */
+    case F_DAY_OF_YEAR: return before[m - 1] + (m > 2 && leap) + (double)d;
+    case F_HOUR: return (double)(rem / 3600);
+    case F_MINUTE: return (double)(rem % 3600 / 60);
+    case F_MONTH: return (double)m;
+    case F_YEAR: return (double)y;
+    default: return NAN;
+    }
+}
+
+/* hour(), day_of_week(v), ...: of the step's time without an argument, else of each value. */
+static val eval_date(evaluator *ev, const node *n, fkind f)
+{
+    val out = {.type = T_VECTOR};
+    if (!n->nargs) {
+        out.s = new_series(ev, 1);
+        if (oom(ev)) return out;
+        out.n = 1;
+        for (size_t k = 0; k < ev->nsteps; k++)
+            out.s[0].ok[k] = 1, out.s[0].v[k] = date_fn(f, ev->ts[k] / 1000);
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    outset o;
+    if (ev->rc || !outset_init(ev, &o, a.n)) return oom(ev), out;
+    for (size_t i = 0; i < a.n && !ev->rc; i++) {
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            if (!a.s[i].ok[k]) continue;
+            double x = a.s[i].v[k];
+            /* Go's int64(x) of NaN, ±Inf or beyond ±2^63 is not defined: NaN here */
+            double y = isfinite(x) && fabs(x) < 1e15 ? date_fn(f, (int64_t)x) : NAN;
+            if (!s &&
+                !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, y);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* The functions of issue 20's second round (eval_call hands them over). */
+static val eval_call_more(evaluator *ev, const node *n)
+{
+    fkind f = funcs[n->fn].kind;
+    val out = {.type = funcs[n->fn].ret};
+    switch (f) {
+    case F_ABSENT:
+    case F_ABSENT_OT: return eval_absent(ev, n, f == F_ABSENT_OT);
+    case F_LABEL_REPLACE:
+    case F_LABEL_JOIN: return eval_label_fn(ev, n, f == F_LABEL_JOIN);
+    case F_TIMESTAMP: return eval_timestamp(ev, n);
+    case F_PI:
+        out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        for (size_t k = 0; k < ev->nsteps; k++) out.sc[k] = 3.14159265358979323846;
+        return out;
+    case F_SORT:
+    case F_SORT_DESC: {
+        /* the order only shows in an instant query's vector; the name is kept */
+        val a = eval(ev, n->args[0]);
+        if (ev->rc) return out;
+        if (ev->nsteps == 1 && a.n) {
+            qsort(a.s, a.n, sizeof *a.s, f == F_SORT ? by_value_asc : by_value_desc);
+            a.ordered = true;
+        }
+        return a;
+    }
+    default: return eval_date(ev, n, f);
+    }
+}
+
+/* One value in, one out (eval_call's loop). */
+static double simple_fn(fkind f, double x)
+{
+    switch (f) {
+    case F_ACOS: return acos(x);
+    case F_ASIN: return asin(x);
+    case F_ATAN: return atan(x);
+    case F_COS: return cos(x);
+    case F_SIN: return sin(x);
+    case F_TAN: return tan(x);
+    case F_ACOSH: return acosh(x);
+    case F_ASINH: return asinh(x);
+    case F_ATANH: return atanh(x);
+    case F_COSH: return cosh(x);
+    case F_SINH: return sinh(x);
+    case F_TANH: return tanh(x);
+    case F_DEG: return x * 180 / 3.14159265358979323846;
+    case F_RAD: return x * 3.14159265358979323846 / 180;
+    default: return NAN;
+    }
+}
+
+/* v as Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read back as v,
+   never an exponent (count_values' label). */
+static void format_go_f(double v, char *out, size_t cap)
+{
+    if (isnan(v) || isinf(v)) {
+        snprintf(out, cap, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    char e[40];
+    for (int p = 0; p < 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    char digits[24];
+    size_t nd = 0;
+    const char *c = e;
+    bool neg = *c == '-';
+    if (neg) c++;
+    for (; *c && *c != 'e'; c++)
+        if (isdigit((unsigned char)*c)) digits[nd++] = *c;
+    int x = *c == 'e' ? atoi(c + 1) : 0;
+    mt_sbuf b = {0};
+    if (neg) mt_sb_puts(&b, "-");
+    if (x >= 0) {
+        for (int i = 0; i <= x; i++) mt_sb_put(&b, (size_t)i < nd ? &digits[i] : "0", 1);
+        if ((size_t)x + 1 < nd) mt_sb_puts(&b, "."), mt_sb_put(&b, digits + x + 1, nd - x - 1);
+    } else {
+        mt_sb_puts(&b, "0.");
+        for (int i = 0; i < -x - 1; i++) mt_sb_puts(&b, "0");
+        mt_sb_put(&b, digits, nd);
+    }
+    snprintf(out, cap, "%s", b.p && !b.oom ? b.p : "NaN");
+    free(b.p);
+}
+
+/* count_values("label", v): per group and distinct value (as its label), how many series. */
+static val eval_count_values(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    const char *label = n->args[1]->str;
+    if (!label_name_ok(label)) {
+        efail(ev, MT_EINVAL, "invalid label name \"%s\"", label);
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    if (ev->rc) return out;
+    const char *by[MAX_GROUPING + 1];
+    size_t nby = n->nlabels;
+    memcpy(by, n->labels, n->nlabels * sizeof *by);
+    if (!n->ignoring) by[nby++] = label;
+    size_t cap = a.n * ev->nsteps > ev->max_series ? ev->max_series + 1 : a.n * ev->nsteps;
+    outset o;
+    ser **last = ar_zalloc(&ev->a, (a.n + 1) * sizeof *last);
+    double *lastv = ar_alloc(&ev->a, (a.n + 1) * sizeof *lastv);
+    if (!last || !lastv || !outset_init(ev, &o, cap)) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t i = 0; i < a.n && !ev->rc; i++) {
+            if (!a.s[i].ok[k]) continue;
+            double v = a.s[i].v[k];
+            ser *s = last[i];
+            if (!s || !(lastv[i] == v || (isnan(v) && isnan(lastv[i])))) {
+                char num[64];
+                format_go_f(v, num, sizeof num);
+                lset l = lset_set(&ev->a, &a.s[i].l, label, ar_strndup(&ev->a, num, strlen(num)));
+                lset g = !n->ignoring ? lset_filter(&ev->a, &l, false, by, nby, true)
+                                      : lset_filter(&ev->a, &l, true, by, nby, false);
+                if (oom(ev)) break;
+                if (o.n == o.cap) {
+                    efail(ev, MT_ELIMIT, "the result has more than %zu series (the limit)",
+                          ev->max_series);
+                    break;
+                }
+                if (!(s = outset_get(ev, &o, g))) break;
+                last[i] = s, lastv[i] = v;
+            }
+            if (s->ok[k])
+                s->v[k]++;
+            else
+                s->ok[k] = 1, s->v[k] = 1;
+        }
+    }
+    return vector_of(&o);
+}
+
+/*
+ * Vector matching with group_left / group_right (VectorBinop, many-to-one):
+ * each series of the "many" side takes the one series of the other side
+ * with its signature; two there at one step are an error, as is one result
+ * labelset twice for a signature. The result has the many side's labels (no
+ * name for arithmetic or bool) and the include labels of the one side.
+ */
+static val eval_group(evaluator *ev, const node *n, val l, val r)
+{
+    val out = {.type = T_VECTOR};
+    bool left = n->card == CARD_GROUP_LEFT;
+    const val *many = left ? &l : &r, *one = left ? &r : &l;
+    bool drop = !is_comparison(n->op) || n->ret_bool;
+    smap m;
+    size_t *mg = ar_alloc(&ev->a, (many->n + 1) * sizeof *mg),
+           *og = ar_alloc(&ev->a, (one->n + 1) * sizeof *og);
+    if (!mg || !og || !smap_init(&ev->a, &m, many->n + one->n)) return oom(ev), out;
+    size_t ng = 0;
+    bool added;
+    for (size_t i = 0; i < one->n; i++) {
+        og[i] = smap_put(&m, match_sig(ev, n, &one->s[i].l), ng, &added);
+        ng += added;
+    }
+    size_t nog = ng;
+    for (size_t i = 0; i < many->n; i++) {
+        mg[i] = smap_put(&m, match_sig(ev, n, &many->s[i].l), ng, &added);
+        ng += added;
+    }
+    size_t cap = many->n * (one->n ? one->n : 1);
+    if (cap > ev->max_series) cap = ev->max_series + 1;
+    size_t *at = ar_alloc(&ev->a, (nog + 1) * sizeof *at);
+    size_t *cache_one = ar_alloc(&ev->a, (many->n + 1) * sizeof *cache_one);
+    ser **cache = ar_zalloc(&ev->a, (many->n + 1) * sizeof *cache);
+    outset o;
+    if (!at || !cache_one || !cache || !outset_init(ev, &o, cap)) return oom(ev), out;
+    size_t *setby = ar_alloc(&ev->a, o.cap * sizeof *setby); /* the signature that set a slot */
+    if (!setby) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t g = 0; g < nog; g++) at[g] = SIZE_MAX;
+        for (size_t i = 0; i < one->n; i++) {
+            if (!one->s[i].ok[k]) continue;
+            if (at[og[i]] != SIZE_MAX) {
+                lset ml =
+                    n->on ? lset_filter(&ev->a, &one->s[i].l, false, n->labels, n->nlabels, true)
+                          : lset_filter(&ev->a, &one->s[i].l, true, n->labels, n->nlabels, false);
+                efail(ev, MT_EINVAL,
+                      "found duplicate series for the match group %s on the %s hand-side of the "
+                      "operation: [%s, %s];many-to-many matching not allowed: matching labels "
+                      "must be unique on one side",
+                      lset_str(&ev->a, &ml), left ? "right" : "left",
+                      lset_str(&ev->a, &one->s[i].l), lset_str(&ev->a, &one->s[at[og[i]]].l));
+                break;
+            }
+            at[og[i]] = i;
+        }
+        for (size_t i = 0; i < many->n && !ev->rc; i++) {
+            if (!many->s[i].ok[k] || mg[i] >= nog || at[mg[i]] == SIZE_MAX) continue;
+            size_t j = at[mg[i]];
+            double mv = many->s[i].v[k], ov = one->s[j].v[k];
+            bool keep;
+            double v = binop_apply(n->op, left ? mv : ov, left ? ov : mv, &keep);
+            if (n->ret_bool) v = keep ? 1 : 0, keep = true;
+            if (!keep) continue;
+            if (!cache[i] || cache_one[i] != j) {
+                lset lab =
+                    drop ? lset_filter(&ev->a, &many->s[i].l, true, NULL, 0, false) : many->s[i].l;
+                for (size_t x = 0; x < n->ninclude; x++)
+                    lab = lset_set(&ev->a, &lab, n->include[x],
+                                   lset_get(&one->s[j].l, n->include[x]));
+                if (oom(ev)) break;
+                if (o.n == o.cap) {
+                    efail(ev, MT_ELIMIT, "the result has more than %zu series (the limit)",
+                          ev->max_series);
+                    break;
+                }
+                if (!(cache[i] = outset_get(ev, &o, lab))) break;
+                cache_one[i] = j;
+            }
+            ser *s = cache[i];
+            size_t si = (size_t)(s - o.s);
+            if (s->ok[k] && setby[si] == mg[i]) {
+                efail(ev, MT_EINVAL,
+                      "multiple matches for labels: grouping labels must ensure unique matches");
+                break;
+            }
+            setby[si] = mg[i];
+            outset_set(ev, s, k, v);
+        }
+    }
+    return vector_of(&o);
+}
+
 static val eval(evaluator *ev, const node *n)
 {
     val out = {.type = n->type};
     if (ev->rc) return out;
+    if (n->wrap && ev->nsteps > 1 && n->kind != N_NUM && n->kind != N_STR)
+        return eval_invariant(ev, n);
     switch (n->kind) {
     case N_NUM:
         out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
@@ -1979,7 +2803,7 @@ static val eval(evaluator *ev, const node *n)
         }
         return eval_selector(ev, n);
     case N_CALL: return eval_call(ev, n);
-    case N_AGG: return eval_agg(ev, n);
+    case N_AGG: return n->agg == A_COUNT_VALUES ? eval_count_values(ev, n) : eval_agg(ev, n);
     case N_BIN: return eval_binary(ev, n);
     case N_NEG: {
         val a = eval(ev, n->args[0]);
@@ -2111,7 +2935,7 @@ static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
         mt_sb_puts(b, "]}}");
         return;
     }
-    if (r->n) qsort(r->s, r->n, sizeof *r->s, by_ser);
+    if (r->n && !(r->ordered && !range)) qsort(r->s, r->n, sizeof *r->s, by_ser);
     bool first = true;
     for (size_t i = 0; i < r->n; i++) {
         const ser *s = &r->s[i];
@@ -2188,6 +3012,7 @@ int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, vo
     }
     for (size_t k = 0; k < ev.nsteps; k++)
         ev.ts[k] = spec->start + (int64_t)k * (range ? spec->step : 0);
+    if (prep_invariant(root, spec->start, spec->end)) root->wrap = true;
     val r = eval(&ev, root);
     if ((rc = ev.rc)) goto out;
     if (r.type == T_VECTOR && r.n > ev.max_series) {

@@ -146,12 +146,9 @@ Test(promql_parse, selectors_aggregations_calls)
 
 Test(promql_parse, refusals_name_the_construct)
 {
-    refused("x @ 100", "@ modifier");
     refused("rate(x[5m:1m])", "subqueries");
-    refused("a * on(h) group_left b", "group_left");
-    refused("label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")", "label_replace");
-    refused("absent(x)", "absent");
-    refused("count_values(\"v\", x)", "count_values");
+    refused("histogram_quantile(0.9, x)", "\"histogram_quantile\" is not supported");
+    refused("holt_winters(x[5m], 0.5, 0.5)", "\"holt_winters\" is not supported");
     refused("no_such_fn(x)", "unknown function");
     refused("rate(x)", "range vector");
     refused("sum(x[5m])", "instant vector");
@@ -342,4 +339,169 @@ Test(promql_parse, costly_regular_expressions_refused)
     refused("{a=~\"x+++++++++++\"}", "one after another");
     refused("{a=~\"(x{50}){500}\"}", "count over 100");
     parses_as("{a=~\"x*?y[+*]{2,5}\\\\++\"}", "{a=~\"x*?y[+*]{2,5}\\\\++\"}");
+}
+
+Test(promql_parse, at_group_and_the_new_functions)
+{
+    parses_as("x @ 100", "x @ 100");
+    parses_as("x[5m] @ 1.5 offset 1m", "x[300s] offset 60s @ 1.5");
+    parses_as("x @ start()", "x @ start()");
+    parses_as("rate(x[1m] @ end())", "rate(x[60s] @ end())");
+    parses_as("a * on(h) group_left(b, c) b", "(a * on(h) group_left(b, c) b)");
+    parses_as("a / ignoring(x) group_right b", "(a / ignoring(x) group_right() b)");
+    parses_as("count_values(\"v\", x)", "count_values(\"v\", x)");
+    parses_as("group by (a) (x)", "group by (a) (x)");
+    parses_as("label_join(x, \"d\", \",\", \"a\", \"b\", \"c\")",
+              "label_join(x, \"d\", \",\", \"a\", \"b\", \"c\")");
+    parses_as("hour()", "hour()");
+    refused("x @ 1 @ 2", "may not be set multiple times");
+    refused("x @ 100 [5m]", "no @ modifiers allowed before range");
+    refused("(x) @ 100", "@ modifier must be preceded");
+    refused("x @ Inf", "out of bounds");
+    refused("a and on(h) group_left b", "no grouping allowed for \"and\"");
+    refused("a * on(h) group_left(h) b", "must not occur in ON and GROUP");
+    refused("count_values(1, x)", "expected type string");
+    refused("label_join(x, \"d\")", "argument");
+    refused("label_join(x, \"d\", \",\", 1)", "expected type string");
+    refused("exp2(x)", "unknown function");
+}
+
+#define RANGE(expr, s, e, st, want)                                                                \
+    do {                                                                                           \
+        int rc_ = run(expr, s, e, st, NULL);                                                       \
+        cr_assert_eq(rc_, MT_OK, "%s: %s", expr, err);                                             \
+        cr_assert(strstr(out.buf, want), "%s:\n got  %s\n want %s", expr, out.buf, want);          \
+    } while (0)
+
+Test(promql, at_modifier_pins_the_time)
+{
+    put("g", NULL, "v", T0, 1);
+    put("g", NULL, "v", T0 + 60000, 2);
+    put("g", NULL, "v", T0 + 120000, 3);
+    /* at every step the value at T0 + 60 s; offset counts back from the @ time */
+    RANGE("g_v @ 1735689660", T0, T0 + 120000, 60000,
+          "\"values\":[[1735689600,\"2\"],[1735689660,\"2\"],[1735689720,\"2\"]]");
+    RANGE("g_v @ 1735689660 offset 1m", T0, T0 + 120000, 60000,
+          "[[1735689600,\"1\"],[1735689660,\"1\"],[1735689720,\"1\"]]");
+    RANGE("g_v @ end()", T0, T0 + 120000, 60000,
+          "[[1735689600,\"3\"],[1735689660,\"3\"],[1735689720,\"3\"]]");
+    RANGE("g_v @ start() + g_v", T0, T0 + 120000, 60000,
+          "[[1735689600,\"2\"],[1735689660,\"3\"],[1735689720,\"4\"]]");
+    RANGE("sum_over_time(g_v[2m] @ end())", T0, T0 + 120000, 60000,
+          "[[1735689600,\"6\"],[1735689660,\"6\"],[1735689720,\"6\"]]");
+    EXPECT("g_v[1m] @ 1735689660", T0, "\"values\":[[1735689600,\"1\"],[1735689660,\"2\"]]");
+    /* timestamp() of a selector with @: the sample's own time at the @ time */
+    RANGE("timestamp(g_v @ 1735689659)", T0, T0 + 60000, 60000,
+          "[[1735689600,\"1735689600\"],[1735689660,\"1735689600\"]]");
+    EXPECT("timestamp(g_v)", T0 + 90000, "\"1735689660\"]");
+    EXPECT("timestamp(g_v + 1)", T0 + 90000, "\"1735689690\"]");
+}
+
+Test(promql, absent_and_absent_over_time)
+{
+    put("g", NULL, "v", T0, 1);
+    EXPECT("absent(g_v)", T0, "\"result\":[]");
+    EXPECT("absent(nope{a=\"x\",b=~\"y\",c=\"1\",c=\"2\"})", T0,
+           "{\"metric\":{\"a\":\"x\"},\"value\":[1735689600,\"1\"]}");
+    RANGE("absent(g_v)", T0, T0 + 600000, 300000,
+          "{\"metric\":{},\"values\":[[1735690200,\"1\"]]}");
+    RANGE("absent_over_time(g_v{k=\"\"}[1m])", T0, T0 + 120000, 60000,
+          "{\"metric\":{},\"values\":[[1735689720,\"1\"]]}");
+}
+
+Test(promql, label_replace_and_label_join)
+{
+    const char *a[] = {"dc=eu", "host=web-1", NULL};
+    put("cpu", a, "u", T0, 5);
+    EXPECT("label_replace(cpu_u, \"n\", \"$2:$1\", \"host\", \"([a-z]+)-([0-9]+)\")", T0,
+           "{\"__name__\":\"cpu_u\",\"dc\":\"eu\",\"host\":\"web-1\",\"n\":\"1:web\"}");
+    EXPECT("label_replace(cpu_u, \"n\", \"${1}x$$\", \"host\", \"(web)-.*\")", T0,
+           "\"n\":\"webx$\"");
+    /* no match: unchanged; an empty result deletes the label */
+    EXPECT("label_replace(cpu_u, \"n\", \"$1\", \"host\", \"db-(.*)\")", T0,
+           "{\"__name__\":\"cpu_u\",\"dc\":\"eu\",\"host\":\"web-1\"}");
+    EXPECT("label_replace(cpu_u, \"dc\", \"\", \"host\", \".*\")", T0,
+           "{\"__name__\":\"cpu_u\",\"host\":\"web-1\"}");
+    cr_assert_eq(run("label_replace(cpu_u, \"n\", \"$1\", \"host\", \"(\")", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "invalid regular expression in label_replace()"), "%s", err);
+    cr_assert_eq(run("label_replace(cpu_u, \"1n\", \"$1\", \"host\", \"(.*)\")", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "invalid destination label name"), "%s", err);
+    EXPECT("label_join(cpu_u, \"j\", \"/\", \"dc\", \"host\", \"none\")", T0,
+           "\"j\":\"eu/web-1/\"");
+    /* two series made one: Prometheus' error */
+    const char *b[] = {"dc=eu", "host=web-2", NULL};
+    put("cpu", b, "u", T0, 6);
+    cr_assert_eq(run("label_replace(cpu_u, \"host\", \"x\", \"host\", \".*\")", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "same labelset"), "%s", err);
+}
+
+Test(promql, count_values_group_and_sort)
+{
+    const char *a[] = {"host=a", "r=eu", NULL}, *b[] = {"host=b", "r=eu", NULL},
+               *c[] = {"host=c", "r=us", NULL};
+    put("cpu", a, "u", T0, 1.5);
+    put("cpu", b, "u", T0, 1.5);
+    put("cpu", c, "u", T0, 1e21);
+    EXPECT("count_values(\"v\", cpu_u)", T0,
+           "{\"metric\":{\"v\":\"1.5\"},\"value\":[1735689600,\"2\"]}");
+    EXPECT("count_values(\"v\", cpu_u)", T0, "{\"v\":\"1000000000000000000000\"}");
+    EXPECT("count_values by (r) (\"v\", cpu_u)", T0,
+           "{\"r\":\"us\",\"v\":\"1000000000000000000000\"}");
+    EXPECT("count_values without (host) (\"v\", cpu_u)", T0,
+           "{\"metric\":{\"r\":\"eu\",\"v\":\"1.5\"},\"value\":[1735689600,\"2\"]}");
+    cr_assert_eq(run("count_values(\"1x\", cpu_u)", T0, T0, 0, NULL), MT_EINVAL);
+    EXPECT("group by (r) (cpu_u)", T0, "{\"metric\":{\"r\":\"eu\"},\"value\":[1735689600,\"1\"]}");
+    /* sort keeps the name and answers in value order (ties by labels) */
+    EXPECT("sort_desc(cpu_u)", T0,
+           "\"result\":[{\"metric\":{\"__name__\":\"cpu_u\",\"host\":\"c\"");
+    EXPECT("sort(-cpu_u)", T0, "\"result\":[{\"metric\":{\"host\":\"c\"");
+}
+
+Test(promql, group_left_and_group_right)
+{
+    const char *a[] = {"dc=eu", "host=a", NULL}, *b[] = {"dc=eu", "host=b", NULL};
+    const char *i[] = {"dc=eu", "owner=ann", NULL};
+    put("cpu", a, "u", T0, 10);
+    put("cpu", b, "u", T0, 30);
+    put("info", i, "x", T0, 2);
+    EXPECT("cpu_u * on(dc) group_left(owner) info_x", T0,
+           "{\"metric\":{\"dc\":\"eu\",\"host\":\"b\",\"owner\":\"ann\"},\"value\":[1735689600,"
+           "\"60\"]}");
+    EXPECT("info_x * on(dc) group_right cpu_u", T0,
+           "{\"metric\":{\"dc\":\"eu\",\"host\":\"a\"},\"value\":[1735689600,\"20\"]}");
+    /* a comparison keeps the many side's name; the value is the left operand's */
+    EXPECT("info_x < on(dc) group_right cpu_u", T0,
+           "{\"metric\":{\"__name__\":\"cpu_u\",\"dc\":\"eu\",\"host\":\"a\"},\"value\":["
+           "1735689600,\"2\"]}");
+    /* the "one" side with two series of a signature: many-to-many */
+    cr_assert_eq(run("info_x * on(dc) group_left cpu_u", T0, T0, 0, NULL), MT_EINVAL);
+    cr_assert(strstr(err, "found duplicate series for the match group {dc=\"eu\"} on the right"),
+              "%s", err);
+    /* results that collide for one signature */
+    put("mem", a, "u", T0, 1);
+    cr_assert_eq(run("{__name__=~\"cpu_u|mem_u\"} * on(dc) group_left info_x", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "multiple matches for labels"), "%s", err);
+}
+
+Test(promql, dates_and_trigonometry)
+{
+    put("g", NULL, "v", T0, 1709210096); /* 2024-02-29T12:34:56Z, a Thursday */
+    EXPECT("day_of_month(g_v)", T0, "\"29\"]");
+    EXPECT("day_of_week(g_v)", T0, "\"4\"]");
+    EXPECT("day_of_year(g_v)", T0, "\"60\"]");
+    EXPECT("days_in_month(g_v)", T0, "\"29\"]");
+    EXPECT("hour(g_v)", T0, "\"12\"]");
+    EXPECT("minute(g_v)", T0, "\"34\"]");
+    EXPECT("month(g_v)", T0, "\"2\"]");
+    EXPECT("year(g_v)", T0, "{\"metric\":{},\"value\":[1735689600,\"2024\"]}");
+    EXPECT("year()", T0 + 1000, "\"2025\"]");
+    EXPECT("day_of_week()", T0, "\"3\"]"); /* 2025-01-01 a Wednesday */
+    EXPECT("pi()", T0, "\"3.141592653589793\"]");
+    EXPECT("deg(vector(pi()))", T0, "\"180\"]");
+    EXPECT("cos(vector(0))", T0, "\"1\"]");
+    EXPECT("rad(vector(180)) - vector(pi())", T0, "\"0\"]");
 }
