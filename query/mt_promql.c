@@ -1441,6 +1441,8 @@ static val eval_call_more(evaluator *ev, const node *n);
 static val eval_count_values(evaluator *ev, const node *n);
 static val eval_group(evaluator *ev, const node *n, val l, val r);
 static val eval_invariant(evaluator *ev, const node *n);
+static val eval_selector_at(evaluator *ev, const node *n);
+static val eval_range_call_at(evaluator *ev, const node *n, fkind f);
 static double simple_fn(fkind f, double x);
 static int cmp_lset(const lset *a, const lset *b);
 
@@ -1718,8 +1720,11 @@ static val eval_call(evaluator *ev, const node *n)
     const func *f = &funcs[n->fn];
     val out = {.type = f->ret};
     if (f->kind >= F_ABSENT && f->kind <= F_YEAR) return eval_call_more(ev, n);
-    if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX))
+    if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX)) {
+        if (n->args[f->args[0] == T_MATRIX ? 0 : 1]->at_kind != AT_NONE)
+            return eval_range_call_at(ev, n, f->kind);
         return eval_range_call(ev, n, f->kind);
+    }
     if (f->kind == F_TIME || f->kind == F_SCALAR) {
         out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
         if (oom(ev)) return out;
@@ -1902,7 +1907,7 @@ static val eval_agg(evaluator *ev, const node *n)
             if (!cnt) continue;
             if (top) {
                 double pk = param[k];
-                if (!(pk < 9.2e18 && pk > -9.2e18) && !isnan(pk)) {
+                if (!(pk < 9.2e18 && pk > -9.2e18)) { /* NaN too, as convertibleToInt64 */
                     efail(ev, MT_EINVAL, "Scalar value %g overflows int64", pk);
                     break;
                 }
@@ -2193,6 +2198,72 @@ static val eval_invariant(evaluator *ev, const node *n)
     return out;
 }
 
+/*
+ * A selector with @ that is not step invariant where it stands (the
+ * argument of predict_linear, an aggregation's parameter): Prometheus
+ * selects only the samples of its @ window, [first step - offset - range
+ * (or the lookback), first step - offset] (the offset being prep_invariant's),
+ * and each step's window slides over those. An instant selector:
+ */
+static val eval_selector_at(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    int64_t lb = MT_PROMQL_LOOKBACK_MS, last = ev->ts[0] - n->offset;
+    size_t nr;
+    rser *r = fetch(ev, n, last - lb, last, &nr);
+    if (!r) return out;
+    out.s = new_series(ev, nr);
+    if (oom(ev)) return out;
+    out.n = nr;
+    for (size_t i = 0; i < nr; i++) {
+        out.s[i].l = r[i].l;
+        for (size_t k = 0; k < ev->nsteps && r[i].n; k++) {
+            int64_t ref = ev->ts[k] - n->offset, t = r[i].t[r[i].n - 1];
+            if (t >= ref - lb) out.s[i].ok[k] = 1, out.s[i].v[k] = r[i].v[r[i].n - 1];
+        }
+    }
+    return out;
+}
+
+/* ... and a range function's range selector (as eval_range_call over the @ window's samples). */
+static val eval_range_call_at(evaluator *ev, const node *n, fkind f)
+{
+    val out = {.type = T_VECTOR};
+    const node *ms = n->args[f == F_QUANTILE_OT ? 1 : 0];
+    double *param = scalar_arg(ev, n, f == F_QUANTILE_OT ? 0 : 1);
+    if (ev->rc) return out;
+    size_t nr;
+    int64_t last = ev->ts[0] - ms->offset;
+    rser *r = fetch(ev, ms, last - ms->range, last, &nr);
+    if (!r) return out;
+    outset o;
+    if (!outset_init(ev, &o, nr)) return oom(ev), out;
+    size_t most = 1;
+    for (size_t i = 0; i < nr; i++) most = r[i].n > most ? r[i].n : most;
+    double *scratch = malloc(most * sizeof *scratch);
+    if (!scratch) return efail(ev, -ENOMEM, "out of memory"), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        size_t lo = 0;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+            while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            double v;
+            if (!range_fn(f, r[i].t + lo, r[i].v + lo, r[i].n - lo, start, end, ms->range,
+                          param ? param[k] : 0, ev->ts[k], &v, scratch))
+                continue;
+            if (!s) {
+                lset l =
+                    f == F_LAST_OT ? r[i].l : lset_filter(&ev->a, &r[i].l, true, NULL, 0, false);
+                if (!(s = outset_get(ev, &o, l))) break;
+            }
+            outset_set(ev, s, k, v);
+        }
+    }
+    free(scratch);
+    return vector_of(&o);
+}
+
 /* The value of label name in l, or NULL. */
 static const char *lset_get(const lset *l, const char *name)
 {
@@ -2473,6 +2544,8 @@ static val eval_timestamp(evaluator *ev, const node *n)
         lo = ref[k] < lo ? ref[k] : lo;
         hi = ref[k] > hi ? ref[k] : hi;
     }
+    if (a->at_kind != AT_NONE) /* only the samples of the @ window, offset as written */
+        lo = hi = ev->ts[0] - a->offset;
     size_t nr;
     rser *r = fetch(ev, a, lo - lb, hi, &nr);
     if (!r || !outset_init(ev, &o, nr)) return oom(ev), out;
@@ -2801,6 +2874,7 @@ static val eval(evaluator *ev, const node *n)
             out.raw = fetch(ev, n, end - n->range, end, &out.n);
             return out;
         }
+        if (n->at_kind != AT_NONE && ev->nsteps > 1) return eval_selector_at(ev, n);
         return eval_selector(ev, n);
     case N_CALL: return eval_call(ev, n);
     case N_AGG: return n->agg == A_COUNT_VALUES ? eval_count_values(ev, n) : eval_agg(ev, n);
