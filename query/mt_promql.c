@@ -279,7 +279,7 @@ static size_t smap_put(smap *m, const char *key, size_t val, bool *added)
 typedef enum vtype { T_SCALAR, T_VECTOR, T_MATRIX, T_STRING } vtype;
 static const char *const type_names[] = {"scalar", "instant vector", "range vector", "string"};
 
-typedef enum nkind { N_NUM, N_STR, N_SEL, N_CALL, N_AGG, N_BIN, N_NEG } nkind;
+typedef enum nkind { N_NUM, N_STR, N_SEL, N_CALL, N_AGG, N_BIN, N_NEG, N_SUBQ } nkind;
 
 typedef enum binop {
     B_ADD,
@@ -348,6 +348,9 @@ struct node {
     enum { CARD_ONE_TO_ONE, CARD_GROUP_LEFT, CARD_GROUP_RIGHT } card;
     const char *include[MAX_GROUPING];
     size_t ninclude;
+    /* N_SUBQ: args[0][range:step] offset; step 0 is the default, 1m (Prometheus' default
+       evaluation_interval) */
+    int64_t step;
 };
 
 /* The functions: argument types, and whether the first range argument decides. */
@@ -771,6 +774,8 @@ static node *parse_selector(parser *ps)
  */
 static bool parse_at(parser *ps, node *n)
 {
+    if (n->kind == N_SUBQ)
+        return fail(ps, "the @ modifier on a subquery is not supported by Metron yet"), false;
     if (n->at_kind != AT_NONE)
         return fail(ps, "@ <timestamp> may not be set multiple times"), false;
     ws(ps);
@@ -801,6 +806,57 @@ static bool parse_at(parser *ps, node *n)
     return true;
 }
 
+static bool has_at(const node *n)
+{
+    if (n->kind == N_SEL && n->at_kind != AT_NONE) return true;
+    for (size_t i = 0; i < n->nargs; i++)
+        if (has_at(n->args[i])) return true;
+    return false;
+}
+
+/* inner[range:step] after the ':' (range read already). */
+static node *parse_subquery(parser *ps, node *inner, int64_t range)
+{
+    ws(ps);
+    int64_t step = 0;
+    if (*ps->p != ']' && !parse_duration_at(&ps->p, &step))
+        return fail(ps, "expected a duration or ']' after ':' in a subquery");
+    ws(ps);
+    if (*ps->p != ']') return fail(ps, "expected ']' after the subquery's step");
+    ps->p++;
+    if (inner->type != T_VECTOR)
+        return fail(ps, "subquery is only allowed on instant vector, got %s",
+                    type_names[inner->type]);
+    if (range <= 0 || (step <= 0 && step != 0)) return fail(ps, "a range must be positive");
+    if (has_at(inner))
+        return fail(ps, "the @ modifier inside a subquery is not supported by Metron yet");
+    node *n = new_node(ps, N_SUBQ, T_MATRIX);
+    if (!n) return NULL;
+    n->args[0] = inner;
+    n->nargs = 1;
+    n->range = range;
+    n->step = step;
+    return n;
+}
+
+static node *parse_postfix(parser *ps, node *n);
+
+/* After a parenthesised expression, a call or an aggregation: only a subquery may follow. */
+static node *parse_subquery_after(parser *ps, node *n)
+{
+    if (!n) return NULL;
+    ws(ps);
+    if (*ps->p != '[') return n;
+    const char *q = ps->p + 1;
+    int64_t d;
+    while (isspace((unsigned char)*q)) q++;
+    if (parse_duration_at(&q, &d)) {
+        while (isspace((unsigned char)*q)) q++;
+        if (*q == ':') return parse_postfix(ps, n);
+    }
+    return fail(ps, "ranges only allowed for vector selectors");
+}
+
 /* [range], offset, @ and subqueries after a selector or a parenthesised expression. */
 static node *parse_postfix(parser *ps, node *n)
 {
@@ -812,7 +868,11 @@ static node *parse_postfix(parser *ps, node *n)
             int64_t d;
             if (!parse_duration_at(&ps->p, &d)) return fail(ps, "expected a duration in '[...]'");
             ws(ps);
-            if (*ps->p == ':') return fail(ps, "subqueries are not supported by Metron yet");
+            if (*ps->p == ':') {
+                ps->p++;
+                if (!(n = parse_subquery(ps, n, d))) return NULL;
+                continue;
+            }
             if (*ps->p != ']') return fail(ps, "expected ']' after the range");
             ps->p++;
             if (n->kind != N_SEL || n->range || n->offset)
@@ -829,7 +889,8 @@ static node *parse_postfix(parser *ps, node *n)
             if (neg) ps->p++;
             int64_t d;
             if (!parse_duration_at(&ps->p, &d)) return fail(ps, "expected a duration after offset");
-            if (n->kind != N_SEL) return fail(ps, "offset modifier must be preceded by a selector");
+            if (n->kind != N_SEL && n->kind != N_SUBQ)
+                return fail(ps, "offset modifier must be preceded by a selector");
             if (n->offset) return fail(ps, "offset may not be set multiple times");
             n->offset = neg ? -d : d;
             continue;
@@ -856,16 +917,7 @@ static node *parse_primary(parser *ps)
         if (!n) return NULL;
         if (!punct(ps, ')')) return fail(ps, "expected ')'");
         ws(ps);
-        if (*ps->p == '[') {
-            const char *q = ps->p + 1;
-            int64_t d;
-            while (isspace((unsigned char)*q)) q++;
-            if (parse_duration_at(&q, &d)) {
-                while (isspace((unsigned char)*q)) q++;
-                if (*q == ':') return fail(ps, "subqueries are not supported by Metron yet");
-            }
-            return fail(ps, "ranges only allowed for vector selectors");
-        }
+        if (*ps->p == '[') return parse_subquery_after(ps, n);
         if (keyword(ps, "offset"))
             return fail(ps, "offset modifier must be preceded by a selector");
         if (*ps->p == '@')
@@ -918,7 +970,7 @@ static node *parse_primary(parser *ps)
             while (isspace((unsigned char)*q)) q++;
             if (*q == '(' || ident_start(*q)) {
                 ps->p = p + il;
-                return parse_agg(ps, (aggop)i);
+                return parse_subquery_after(ps, parse_agg(ps, (aggop)i));
             }
         }
     for (size_t i = 0; i < sizeof agg_unsupported / sizeof *agg_unsupported; i++)
@@ -929,7 +981,7 @@ static node *parse_primary(parser *ps)
     while (isspace((unsigned char)*q)) q++;
     if (*q == '(' && !memchr(p, ':', il)) {
         ps->p = q;
-        return parse_call(ps, p, il);
+        return parse_subquery_after(ps, parse_call(ps, p, il));
     }
     static const char *const reserved[] = {"by",   "without", "on",         "ignoring",
                                            "bool", "offset",  "group_left", "group_right",
@@ -1127,6 +1179,14 @@ static void format_node(const node *n, mt_sbuf *b)
             mt_format_double((double)n->at / 1000, num, sizeof num);
             mt_sb_puts(b, " @ "), mt_sb_puts(b, num);
         }
+        break;
+    case N_SUBQ:
+        mt_sb_puts(b, "(");
+        format_node(n->args[0], b);
+        mt_sb_puts(b, ")["), fmt_dur(b, n->range), mt_sb_puts(b, ":");
+        if (n->step) fmt_dur(b, n->step);
+        mt_sb_puts(b, "]");
+        if (n->offset) mt_sb_puts(b, " offset "), fmt_dur(b, n->offset);
         break;
     case N_NEG: /* the operand is atomic or in its own parentheses */
         mt_sb_puts(b, "-");
@@ -1443,6 +1503,7 @@ static val eval_group(evaluator *ev, const node *n, val l, val r);
 static val eval_invariant(evaluator *ev, const node *n);
 static val eval_selector_at(evaluator *ev, const node *n);
 static val eval_range_call_at(evaluator *ev, const node *n, fkind f);
+static rser *subq_rser(evaluator *ev, const node *sq, int64_t first, int64_t last, size_t *nr);
 static double simple_fn(fkind f, double x);
 static int cmp_lset(const lset *a, const lset *b);
 
@@ -1721,8 +1782,8 @@ static val eval_call(evaluator *ev, const node *n)
     val out = {.type = f->ret};
     if (f->kind >= F_ABSENT && f->kind <= F_YEAR) return eval_call_more(ev, n);
     if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX)) {
-        if (n->args[f->args[0] == T_MATRIX ? 0 : 1]->at_kind != AT_NONE)
-            return eval_range_call_at(ev, n, f->kind);
+        const node *ma = n->args[f->args[0] == T_MATRIX ? 0 : 1];
+        if (ma->kind == N_SUBQ || ma->at_kind != AT_NONE) return eval_range_call_at(ev, n, f->kind);
         return eval_range_call(ev, n, f->kind);
     }
     if (f->kind == F_TIME || f->kind == F_SCALAR) {
@@ -2147,6 +2208,9 @@ static bool prep_invariant(node *n, int64_t start, int64_t end)
         n->offset += start - n->at;
         return true;
     case N_NEG: return prep_invariant(n->args[0], start, end);
+    case N_SUBQ: /* no @ inside or on a subquery: the inner part is invariant only if constant */
+        n->args[0]->wrap = prep_invariant(n->args[0], start, end);
+        return false;
     case N_AGG:
         if (n->nargs > 1) (void)prep_invariant(n->args[1], start, end); /* never wrapped there */
         return prep_invariant(n->args[0], start, end);
@@ -2225,6 +2289,54 @@ static val eval_selector_at(evaluator *ev, const node *n)
     return out;
 }
 
+/*
+ * A subquery's samples for outer steps first..last (ms): the inner
+ * expression evaluated at the multiples of its step in
+ * [first - offset - range, last - offset] (evalSubquery's alignment), as
+ * raw series (*nr of them; each step's window is then cut from them).
+ */
+static rser *subq_rser(evaluator *ev, const node *sq, int64_t first, int64_t last, size_t *nr)
+{
+    *nr = 0;
+    int64_t st = sq->step ? sq->step : 60000, lo = first - sq->offset - sq->range;
+    int64_t hi = last - sq->offset, t0 = st * (lo / st); /* Go's division truncates too */
+    if (t0 < lo) t0 += st;
+    rser *out = ar_zalloc(&ev->a, sizeof *out);
+    if (!out) return oom(ev), NULL;
+    if (t0 > hi) return out;
+    if ((hi - t0) / st >= 1000000) {
+        efail(ev, MT_ELIMIT, "a subquery of more than 1,000,000 steps (the limit)");
+        return NULL;
+    }
+    size_t n = (size_t)((hi - t0) / st) + 1;
+    int64_t *ts = ar_alloc(&ev->a, n * sizeof *ts);
+    if (!ts) return oom(ev), NULL;
+    for (size_t k = 0; k < n; k++) ts[k] = t0 + (int64_t)k * st;
+    int64_t *outer_ts = ev->ts;
+    size_t outer_n = ev->nsteps;
+    ev->ts = ts;
+    ev->nsteps = n;
+    val v = eval(ev, sq->args[0]);
+    ev->ts = outer_ts;
+    ev->nsteps = outer_n;
+    if (ev->rc) return NULL;
+    out = ar_zalloc(&ev->a, (v.n + 1) * sizeof *out);
+    if (!out) return oom(ev), NULL;
+    for (size_t i = 0; i < v.n; i++) {
+        size_t c = 0;
+        for (size_t k = 0; k < n; k++) c += v.s[i].ok[k];
+        if (!c) continue;
+        rser *r = &out[(*nr)++];
+        r->l = v.s[i].l;
+        r->t = ar_alloc(&ev->a, c * sizeof *r->t);
+        r->v = ar_alloc(&ev->a, c * sizeof *r->v);
+        if (oom(ev)) return NULL;
+        for (size_t k = 0; k < n; k++)
+            if (v.s[i].ok[k]) r->t[r->n] = ts[k], r->v[r->n++] = v.s[i].v[k];
+    }
+    return out;
+}
+
 /* ... and a range function's range selector (as eval_range_call over the @ window's samples). */
 static val eval_range_call_at(evaluator *ev, const node *n, fkind f)
 {
@@ -2234,7 +2346,8 @@ static val eval_range_call_at(evaluator *ev, const node *n, fkind f)
     if (ev->rc) return out;
     size_t nr;
     int64_t last = ev->ts[0] - ms->offset;
-    rser *r = fetch(ev, ms, last - ms->range, last, &nr);
+    rser *r = ms->kind == N_SUBQ ? subq_rser(ev, ms, ev->ts[0], ev->ts[ev->nsteps - 1], &nr)
+                                 : fetch(ev, ms, last - ms->range, last, &nr);
     if (!r) return out;
     outset o;
     if (!outset_init(ev, &o, nr)) return oom(ev), out;
@@ -2244,12 +2357,14 @@ static val eval_range_call_at(evaluator *ev, const node *n, fkind f)
     if (!scratch) return efail(ev, -ENOMEM, "out of memory"), out;
     for (size_t i = 0; i < nr && !ev->rc; i++) {
         ser *s = NULL;
-        size_t lo = 0;
+        size_t lo = 0, hi = 0;
         for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
             int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
             while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < r[i].n && r[i].t[hi] <= end) hi++;
             double v;
-            if (!range_fn(f, r[i].t + lo, r[i].v + lo, r[i].n - lo, start, end, ms->range,
+            if (!range_fn(f, r[i].t + lo, r[i].v + lo, hi - lo, start, end, ms->range,
                           param ? param[k] : 0, ev->ts[k], &v, scratch))
                 continue;
             if (!s) {
@@ -2367,8 +2482,9 @@ static val eval_absent(evaluator *ev, const node *n, bool over_time)
             for (size_t k = 0; k < ev->nsteps; k++) seen[k] |= a.s[i].ok[k];
     } else {
         size_t nr;
-        rser *r = fetch(ev, arg, ev->ts[0] - arg->offset - arg->range,
-                        ev->ts[ev->nsteps - 1] - arg->offset, &nr);
+        rser *r = arg->kind == N_SUBQ ? subq_rser(ev, arg, ev->ts[0], ev->ts[ev->nsteps - 1], &nr)
+                                      : fetch(ev, arg, ev->ts[0] - arg->offset - arg->range,
+                                              ev->ts[ev->nsteps - 1] - arg->offset, &nr);
         if (!r) return out;
         for (size_t i = 0; i < nr; i++) {
             size_t lo = 0;
@@ -2877,6 +2993,7 @@ static val eval(evaluator *ev, const node *n)
         if (n->at_kind != AT_NONE && ev->nsteps > 1) return eval_selector_at(ev, n);
         return eval_selector(ev, n);
     case N_CALL: return eval_call(ev, n);
+    case N_SUBQ: out.raw = subq_rser(ev, n, ev->ts[0], ev->ts[0], &out.n); return out;
     case N_AGG: return n->agg == A_COUNT_VALUES ? eval_count_values(ev, n) : eval_agg(ev, n);
     case N_BIN: return eval_binary(ev, n);
     case N_NEG: {

@@ -146,7 +146,7 @@ Test(promql_parse, selectors_aggregations_calls)
 
 Test(promql_parse, refusals_name_the_construct)
 {
-    refused("rate(x[5m:1m])", "subqueries");
+    refused("rate(x[5m:1m] @ 100)", "@ modifier on a subquery");
     refused("histogram_quantile(0.9, x)", "\"histogram_quantile\" is not supported");
     refused("holt_winters(x[5m], 0.5, 0.5)", "\"holt_winters\" is not supported");
     refused("no_such_fn(x)", "unknown function");
@@ -504,4 +504,32 @@ Test(promql, dates_and_trigonometry)
     EXPECT("deg(vector(pi()))", T0, "\"180\"]");
     EXPECT("cos(vector(0))", T0, "\"1\"]");
     EXPECT("rad(vector(180)) - vector(pi())", T0, "\"0\"]");
+}
+
+Test(promql_parse, subqueries)
+{
+    parses_as("rate(x[5m:1m])", "rate((x)[300s:60s])");
+    parses_as("max_over_time(sum(x)[1h:] offset 5m)",
+              "max_over_time((sum(x))[3600s:] offset 300s)");
+    parses_as("(a + b)[5m:30s]", "((a + b))[300s:30s]");
+    parses_as("min_over_time(rate(x[1m])[10m:1m])", "min_over_time((rate(x[60s]))[600s:60s])");
+    refused("x[5m][10m:1m]", "only allowed on instant vector");
+    refused("(x @ 1)[5m:1m]", "inside a subquery");
+    refused("(x)[5m]", "ranges only allowed");
+    refused("sum(x)[5m]", "ranges only allowed");
+}
+
+Test(promql, subqueries_evaluate_at_aligned_inner_steps)
+{
+    /* 1, 2, ..., 10 at T0 + k * 30 s */
+    for (int k = 0; k < 10; k++) put("g", NULL, "v", T0 + k * 30000LL, k + 1);
+    /* inner steps: multiples of 60 s in [T0 + 270 s - 120 s, T0 + 270 s]: T0 + 180 s and + 240 s
+       (T0 is a multiple of 60 s), where g_v is 7 and 9 */
+    EXPECT("g_v[2m:1m]", T0 + 270000, "\"values\":[[1735689780,\"7\"],[1735689840,\"9\"]]");
+    EXPECT("sum_over_time(g_v[2m:1m])", T0 + 270000, "\"16\"]");
+    EXPECT("max_over_time((g_v * 2)[2m:1m] offset 1m)", T0 + 270000, "\"14\"]");
+    /* the inner step defaults to 1m */
+    EXPECT("count_over_time(g_v[5m:])", T0 + 270000, "\"5\"]");
+    RANGE("count_over_time(g_v[1m:30s])", T0 + 60000, T0 + 120000, 60000,
+          "[[1735689660,\"3\"],[1735689720,\"3\"]]");
 }
