@@ -12,7 +12,8 @@
  *     POSIX extended, anchored at both ends as Prometheus anchors RE2's),
  *     range selectors name[5m], `offset` (also negative), `@ t`,
  *     `@ start()`, `@ end()` (step-invariant parts evaluated once, at the
- *     first step, as Prometheus does);
+ *     first step, as Prometheus does); subqueries expr[range:step]
+ *     (without @);
  *   - the lookback: an instant selector at t takes each series' latest
  *     sample in [t - 5m, t] (Prometheus 2.x: both ends included); a range
  *     selector [d] at t takes the samples in [t - d, t];
@@ -28,7 +29,7 @@
  *     vectors, vector/vector one-to-one with on()/ignoring() and many-to-one
  *     with group_left()/group_right();
  *   - number and string literals, parentheses, unary minus.
- * Not evaluated: subqueries, histograms, holt_winters, atan2.
+ * Not evaluated: @ with subqueries, histograms, holt_winters, atan2.
  * Range queries evaluate at start, start+step, ... <= end (ms). Stale
  * markers do not exist in Metron's storage: a series simply ends.
  *
