@@ -398,6 +398,7 @@ typedef enum fkind {
     F_SORT,
     F_SORT_DESC,
     F_TIMESTAMP,
+    F_HISTOGRAM_QUANTILE,
     F_PI,
     F_DAYS_IN_MONTH,
     F_DAY_OF_MONTH,
@@ -480,6 +481,7 @@ static const func funcs[] = {
     {"sort_desc", F_SORT_DESC, {V}, 1, 0, V},
     {"timestamp", F_TIMESTAMP, {V}, 1, 0, V},
     {"pi", F_PI, {0}, 0, 0, S},
+    {"histogram_quantile", F_HISTOGRAM_QUANTILE, {S, V}, 2, 0, V},
     {"days_in_month", F_DAYS_IN_MONTH, {V}, 1, 1, V},
     {"day_of_month", F_DAY_OF_MONTH, {V}, 1, 1, V},
     {"day_of_week", F_DAY_OF_WEEK, {V}, 1, 1, V},
@@ -510,8 +512,8 @@ static const func funcs[] = {
 
 /* Prometheus functions Metron knows of but does not evaluate (a bad_data naming them). */
 static const char *const unsupported_funcs[] = {
-    "histogram_quantile", "holt_winters",  "histogram_count", "histogram_sum",
-    "histogram_fraction", "mad_over_time", "limitk",
+    "holt_winters",       "histogram_count", "histogram_sum",
+    "histogram_fraction", "mad_over_time",   "limitk",
 };
 
 /* ---- the parser ----------------------------------------------------------------------------- */
@@ -2741,6 +2743,106 @@ static val eval_date(evaluator *ev, const node *n, fkind f)
     return vector_of(&o);
 }
 
+typedef struct bucket {
+    double le, count;
+} bucket;
+
+static int by_le(const void *a, const void *b)
+{
+    double x = ((const bucket *)a)->le, y = ((const bucket *)b)->le;
+    return (x > y) - (x < y);
+}
+
+/* Prometheus' bucketQuantile over n classic buckets (sorted, merged and made monotonic here). */
+static double bucket_quantile(double q, bucket *b, size_t n)
+{
+    if (isnan(q)) return NAN;
+    if (q < 0) return -INFINITY;
+    if (q > 1) return INFINITY;
+    qsort(b, n, sizeof *b, by_le);
+    if (!(isinf(b[n - 1].le) && b[n - 1].le > 0)) return NAN;
+    size_t m = 0; /* equal bounds are one bucket */
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].le == b[m].le)
+            b[m].count += b[i].count;
+        else
+            b[++m] = b[i];
+    }
+    n = m + 1;
+    for (size_t i = 1; i < n; i++)
+        if (b[i].count < b[i - 1].count) b[i].count = b[i - 1].count;
+    if (n < 2) return NAN;
+    double obs = b[n - 1].count, rank = q * obs;
+    if (obs == 0) return NAN;
+    size_t k = 0; /* the first bucket with count >= rank, among the first n - 1 */
+    while (k < n - 1 && !(b[k].count >= rank)) k++;
+    if (k == n - 1) return b[n - 2].le;
+    if (k == 0 && b[0].le <= 0) return b[0].le;
+    double start = 0, end = b[k].le, count = b[k].count;
+    if (k > 0) {
+        start = b[k - 1].le;
+        count -= b[k - 1].count;
+        rank -= b[k - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+/* histogram_quantile(q, v) over classic buckets: v's series grouped by their labels but `le`
+   (the name included), each group's buckets at a step give one value, without name and le. */
+static val eval_histogram_quantile(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    double *q = scalar_arg(ev, n, 0);
+    val a = eval(ev, n->args[1]);
+    if (ev->rc) return out;
+    size_t *gid = ar_alloc(&ev->a, (a.n + 1) * sizeof *gid);
+    double *le = ar_alloc(&ev->a, (a.n + 1) * sizeof *le);
+    lset *glab = ar_alloc(&ev->a, (a.n + 1) * sizeof *glab);
+    bucket *bk = ar_alloc(&ev->a, (a.n + 1) * sizeof *bk);
+    size_t *fill = ar_alloc(&ev->a, (a.n + 1) * sizeof *fill);
+    ser **gs = ar_zalloc(&ev->a, (a.n + 1) * sizeof *gs);
+    smap m;
+    outset o;
+    if (!gid || !le || !glab || !bk || !fill || !gs || !smap_init(&ev->a, &m, a.n) ||
+        !outset_init(ev, &o, a.n))
+        return oom(ev), out;
+    const char *le_name[] = {"le"};
+    size_t ng = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        const char *s = lset_get(&a.s[i].l, "le");
+        char *e;
+        gid[i] = SIZE_MAX;
+        if (!s || !*s || isspace((unsigned char)*s)) continue; /* not a bucket: ignored */
+        le[i] = strtod(s, &e);
+        if (*e) continue;
+        lset g = lset_filter(&ev->a, &a.s[i].l, false, le_name, 1, false);
+        bool added;
+        gid[i] = smap_put(&m, lset_sig(&ev->a, &g), ng, &added);
+        if (added) glab[ng++] = lset_filter(&ev->a, &g, true, NULL, 0, false);
+        if (oom(ev)) return out;
+    }
+    /* the buckets of group g at a step: bk[fill[g] ...], laid out by a first count */
+    size_t *first = ar_zalloc(&ev->a, (ng + 2) * sizeof *first);
+    if (!first) return oom(ev), out;
+    for (size_t i = 0; i < a.n; i++)
+        if (gid[i] != SIZE_MAX) first[gid[i] + 1]++;
+    for (size_t g = 0; g < ng; g++) first[g + 1] += first[g];
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t g = 0; g < ng; g++) fill[g] = first[g];
+        for (size_t i = 0; i < a.n; i++)
+            if (gid[i] != SIZE_MAX && a.s[i].ok[k])
+                bk[fill[gid[i]]++] = (bucket){le[i], a.s[i].v[k]};
+        for (size_t g = 0; g < ng && !ev->rc; g++) {
+            size_t nb = fill[g] - first[g];
+            if (!nb) continue;
+            double v = bucket_quantile(q[k], bk + first[g], nb);
+            if (!gs[g] && !(gs[g] = outset_get(ev, &o, glab[g]))) break;
+            outset_set(ev, gs[g], k, v);
+        }
+    }
+    return vector_of(&o);
+}
+
 /* The functions of issue 20's second round (eval_call hands them over). */
 static val eval_call_more(evaluator *ev, const node *n)
 {
@@ -2752,6 +2854,7 @@ static val eval_call_more(evaluator *ev, const node *n)
     case F_LABEL_REPLACE:
     case F_LABEL_JOIN: return eval_label_fn(ev, n, f == F_LABEL_JOIN);
     case F_TIMESTAMP: return eval_timestamp(ev, n);
+    case F_HISTOGRAM_QUANTILE: return eval_histogram_quantile(ev, n);
     case F_PI:
         out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
         if (oom(ev)) return out;

@@ -147,7 +147,7 @@ Test(promql_parse, selectors_aggregations_calls)
 Test(promql_parse, refusals_name_the_construct)
 {
     refused("rate(x[5m:1m] @ 100)", "@ modifier on a subquery");
-    refused("histogram_quantile(0.9, x)", "\"histogram_quantile\" is not supported");
+    refused("histogram_count(x)", "\"histogram_count\" is not supported");
     refused("holt_winters(x[5m], 0.5, 0.5)", "\"holt_winters\" is not supported");
     refused("no_such_fn(x)", "unknown function");
     refused("rate(x)", "range vector");
@@ -532,4 +532,21 @@ Test(promql, subqueries_evaluate_at_aligned_inner_steps)
     EXPECT("count_over_time(g_v[5m:])", T0 + 270000, "\"5\"]");
     RANGE("count_over_time(g_v[1m:30s])", T0 + 60000, T0 + 120000, 60000,
           "[[1735689660,\"3\"],[1735689720,\"3\"]]");
+}
+
+Test(promql, histogram_quantile_over_classic_buckets)
+{
+    const char *b1[] = {"job=x", "le=0.1", NULL}, *b2[] = {"job=x", "le=0.5", NULL},
+               *b3[] = {"job=x", "le=+Inf", NULL}, *odd[] = {"job=x", "le=many", NULL};
+    put("req", b1, "bucket", T0, 10);
+    put("req", b2, "bucket", T0, 30);
+    put("req", b3, "bucket", T0, 40);
+    put("req", odd, "bucket", T0, 99); /* not a bound: ignored */
+    /* rank 20 falls in (0.1, 0.5]: 0.1 + 0.4 * (20 - 10) / 20 */
+    EXPECT("histogram_quantile(0.5, req_bucket)", T0,
+           "{\"metric\":{\"job\":\"x\"},\"value\":[1735689600,\"0.30000000000000004\"]}");
+    EXPECT("histogram_quantile(0.1, req_bucket)", T0, "\"0.04000000000000001\"]");
+    EXPECT("histogram_quantile(0.9, req_bucket)", T0, "\"0.5\"]"); /* in +Inf: the last bound */
+    EXPECT("histogram_quantile(2, req_bucket)", T0, "\"+Inf\"]");
+    EXPECT("histogram_quantile(0.5, req_bucket{le!=\"+Inf\"})", T0, "\"NaN\"]");
 }
