@@ -288,6 +288,7 @@ typedef enum binop {
     B_DIV,
     B_MOD,
     B_POW,
+    B_ATAN2,
     B_EQ,
     B_NE,
     B_GT,
@@ -299,7 +300,7 @@ typedef enum binop {
     B_UNLESS,
 } binop;
 static const char *const binop_names[] = {
-    "+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"};
+    "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"};
 
 typedef enum aggop {
     A_SUM,
@@ -1019,8 +1020,7 @@ static int op_at(parser *ps, binop *op, size_t *len)
     if (word_is(p, il, "and")) return *op = B_AND, *len = il, 2;
     if (word_is(p, il, "unless")) return *op = B_UNLESS, *len = il, 2;
     if (word_is(p, il, "or")) return *op = B_OR, *len = il, 1;
-    if (word_is(p, il, "atan2"))
-        return fail(ps, "operator atan2 is not supported by Metron yet"), -1;
+    if (word_is(p, il, "atan2")) return *op = B_ATAN2, *len = il, 5;
     return 0;
 }
 
@@ -2010,6 +2010,7 @@ static double binop_apply(binop op, double l, double r, bool *keep)
     case B_DIV: return l / r;
     case B_MOD: return fmod(l, r);
     case B_POW: return pow(l, r);
+    case B_ATAN2: return atan2(l, r);
     case B_EQ: *keep = l == r; return l;
     case B_NE: *keep = l != r; return l;
     case B_GT: *keep = l > r; return l;
@@ -2091,7 +2092,7 @@ static val eval_binary(evaluator *ev, const node *n)
         return out;
     }
     if (is_set(n->op)) return eval_setop(ev, n, l, r);
-    bool drop = !is_comparison(n->op) || n->ret_bool;
+    bool drop = (!is_comparison(n->op) && n->op != B_ATAN2) || n->ret_bool;
     if (l.type == T_SCALAR || r.type == T_SCALAR) {
         bool swap = l.type == T_SCALAR;
         const val *vec = swap ? &r : &l;
@@ -2993,7 +2994,7 @@ static val eval_group(evaluator *ev, const node *n, val l, val r)
     val out = {.type = T_VECTOR};
     bool left = n->card == CARD_GROUP_LEFT;
     const val *many = left ? &l : &r, *one = left ? &r : &l;
-    bool drop = !is_comparison(n->op) || n->ret_bool;
+    bool drop = (!is_comparison(n->op) && n->op != B_ATAN2) || n->ret_bool;
     smap m;
     size_t *mg = ar_alloc(&ev->a, (many->n + 1) * sizeof *mg),
            *og = ar_alloc(&ev->a, (one->n + 1) * sizeof *og);

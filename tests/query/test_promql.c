@@ -504,6 +504,10 @@ Test(promql, dates_and_trigonometry)
     EXPECT("deg(vector(pi()))", T0, "\"180\"]");
     EXPECT("cos(vector(0))", T0, "\"1\"]");
     EXPECT("rad(vector(180)) - vector(pi())", T0, "\"0\"]");
+    /* atan2: the precedence of * and /, and it keeps the name */
+    EXPECT("g_v atan2 0", T0, "{\"__name__\":\"g_v\"}");
+    parses_as("1 + a atan2 b * 2", "(1 + ((a atan2 b) * 2))");
+    EXPECT("1 atan2 1", T0, "\"0.7853981633974483\"]");
 }
 
 Test(promql_parse, subqueries)
