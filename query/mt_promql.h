@@ -22,14 +22,14 @@
  *     abs ceil floor round sqrt ln log2 log10 exp sgn clamp clamp_min
  *     clamp_max time vector scalar, absent absent_over_time label_replace
  *     label_join sort sort_desc timestamp, the date functions, acos ... tanh
- *     deg rad pi;
+ *     deg rad pi, histogram_quantile (classic le buckets);
  *   - sum avg min max count stddev stdvar topk bottomk quantile group
  *     count_values, by/without;
- *   - + - * / % ^ == != > < >= <= (bool), and/or/unless, between scalars and
+ *   - + - * / % ^ atan2 == != > < >= <= (bool), and/or/unless, between scalars and
  *     vectors, vector/vector one-to-one with on()/ignoring() and many-to-one
  *     with group_left()/group_right();
  *   - number and string literals, parentheses, unary minus.
- * Not evaluated: @ with subqueries, histograms, holt_winters, atan2.
+ * Not evaluated: @ with subqueries, native histograms, holt_winters.
  * Range queries evaluate at start, start+step, ... <= end (ms). Stale
  * markers do not exist in Metron's storage: a series simply ends.
  *
