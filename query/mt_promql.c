@@ -400,6 +400,7 @@ typedef enum fkind {
     F_SORT_DESC,
     F_TIMESTAMP,
     F_HISTOGRAM_QUANTILE,
+    F_HOLT_WINTERS,
     F_PI,
     F_DAYS_IN_MONTH,
     F_DAY_OF_MONTH,
@@ -482,6 +483,7 @@ static const func funcs[] = {
     {"sort_desc", F_SORT_DESC, {V}, 1, 0, V},
     {"timestamp", F_TIMESTAMP, {V}, 1, 0, V},
     {"pi", F_PI, {0}, 0, 0, S},
+    {"holt_winters", F_HOLT_WINTERS, {M, S, S}, 3, 0, V},
     {"histogram_quantile", F_HISTOGRAM_QUANTILE, {S, V}, 2, 0, V},
     {"days_in_month", F_DAYS_IN_MONTH, {V}, 1, 1, V},
     {"day_of_month", F_DAY_OF_MONTH, {V}, 1, 1, V},
@@ -513,8 +515,7 @@ static const func funcs[] = {
 
 /* Prometheus functions Metron knows of but does not evaluate (a bad_data naming them). */
 static const char *const unsupported_funcs[] = {
-    "holt_winters",       "histogram_count", "histogram_sum",
-    "histogram_fraction", "mad_over_time",   "limitk",
+    "histogram_count", "histogram_sum", "histogram_fraction", "mad_over_time", "limitk",
 };
 
 /* ---- the parser ----------------------------------------------------------------------------- */
@@ -2844,6 +2845,57 @@ static val eval_histogram_quantile(evaluator *ev, const node *n)
     return vector_of(&o);
 }
 
+/* holt_winters(v[d], sf, tf): double exponential smoothing of each window (funcHoltWinters);
+   a factor outside (0, 1) is an error at the first window with samples, as there. */
+static val eval_holt_winters(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    const node *ms = n->args[0];
+    double *sf = scalar_arg(ev, n, 1), *tf = scalar_arg(ev, n, 2);
+    if (ev->rc) return out;
+    size_t nr;
+    int64_t last = ev->ts[0] - ms->offset;
+    rser *r = ms->kind == N_SUBQ ? subq_rser(ev, ms, ev->ts[0], ev->ts[ev->nsteps - 1], &nr)
+              : ms->at_kind != AT_NONE
+                  ? fetch(ev, ms, last - ms->range, last, &nr)
+                  : fetch(ev, ms, last - ms->range, ev->ts[ev->nsteps - 1] - ms->offset, &nr);
+    outset o;
+    if (!r || !outset_init(ev, &o, nr)) return oom(ev), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+            while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < r[i].n && r[i].t[hi] <= end) hi++;
+            if (hi == lo) continue;
+            if (!(sf[k] > 0 && sf[k] < 1)) {
+                efail(ev, MT_EINVAL, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f",
+                      sf[k]);
+                break;
+            }
+            if (!(tf[k] > 0 && tf[k] < 1)) {
+                efail(ev, MT_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f", tf[k]);
+                break;
+            }
+            if (hi - lo < 2) continue;
+            const double *v = r[i].v + lo;
+            double s0 = 0, s1 = v[0], b = v[1] - v[0];
+            for (size_t j = 1; j < hi - lo; j++) {
+                if (j > 1) b = tf[k] * (s1 - s0) + (1 - tf[k]) * b;
+                double x = sf[k] * v[j], y = (1 - sf[k]) * (s1 + b);
+                s0 = s1;
+                s1 = x + y;
+            }
+            if (!s && !(s = outset_get(ev, &o, lset_filter(&ev->a, &r[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, s1);
+        }
+    }
+    return vector_of(&o);
+}
+
 /* The functions of issue 20's second round (eval_call hands them over). */
 static val eval_call_more(evaluator *ev, const node *n)
 {
@@ -2856,6 +2908,7 @@ static val eval_call_more(evaluator *ev, const node *n)
     case F_LABEL_JOIN: return eval_label_fn(ev, n, f == F_LABEL_JOIN);
     case F_TIMESTAMP: return eval_timestamp(ev, n);
     case F_HISTOGRAM_QUANTILE: return eval_histogram_quantile(ev, n);
+    case F_HOLT_WINTERS: return eval_holt_winters(ev, n);
     case F_PI:
         out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
         if (oom(ev)) return out;

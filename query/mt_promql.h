@@ -17,7 +17,8 @@
  *   - the lookback: an instant selector at t takes each series' latest
  *     sample in [t - 5m, t] (Prometheus 2.x: both ends included); a range
  *     selector [d] at t takes the samples in [t - d, t];
- *   - rate irate increase delta idelta deriv predict_linear resets changes,
+ *   - rate irate increase delta idelta deriv predict_linear resets changes
+ *     holt_winters,
  *     avg/sum/min/max/count/last/present/stddev/stdvar/quantile _over_time;
  *     abs ceil floor round sqrt ln log2 log10 exp sgn clamp clamp_min
  *     clamp_max time vector scalar, absent absent_over_time label_replace
@@ -29,7 +30,7 @@
  *     vectors, vector/vector one-to-one with on()/ignoring() and many-to-one
  *     with group_left()/group_right();
  *   - number and string literals, parentheses, unary minus.
- * Not evaluated: @ with subqueries, native histograms, holt_winters.
+ * Not evaluated: @ with subqueries, native histograms.
  * Range queries evaluate at start, start+step, ... <= end (ms). Stale
  * markers do not exist in Metron's storage: a series simply ends.
  *

@@ -148,7 +148,7 @@ Test(promql_parse, refusals_name_the_construct)
 {
     refused("rate(x[5m:1m] @ 100)", "@ modifier on a subquery");
     refused("histogram_count(x)", "\"histogram_count\" is not supported");
-    refused("holt_winters(x[5m], 0.5, 0.5)", "\"holt_winters\" is not supported");
+    refused("histogram_sum(x)", "\"histogram_sum\" is not supported");
     refused("no_such_fn(x)", "unknown function");
     refused("rate(x)", "range vector");
     refused("sum(x[5m])", "instant vector");
@@ -553,4 +553,19 @@ Test(promql, histogram_quantile_over_classic_buckets)
     EXPECT("histogram_quantile(0.9, req_bucket)", T0, "\"0.5\"]"); /* in +Inf: the last bound */
     EXPECT("histogram_quantile(2, req_bucket)", T0, "\"+Inf\"]");
     EXPECT("histogram_quantile(0.5, req_bucket{le!=\"+Inf\"})", T0, "\"NaN\"]");
+}
+
+Test(promql, holt_winters_smooths_each_window)
+{
+    put("g", NULL, "v", T0, 1);
+    put("g", NULL, "v", T0 + 30000, 2);
+    put("g", NULL, "v", T0 + 60000, 4);
+    /* s = 1, b = 1; then s = 0.5 * 2 + 0.5 * (1 + 1) = 2; b = 0.5 * 1 + 0.5 * 1 = 1,
+       s = 0.5 * 4 + 0.5 * (2 + 1) = 3.5 */
+    EXPECT("holt_winters(g_v[1m], 0.5, 0.5)", T0 + 60000,
+           "{\"metric\":{},\"value\":[1735689660,\"3.5\"]}");
+    cr_assert_eq(run("holt_winters(g_v[1m], 1, 0.5)", T0 + 60000, T0 + 60000, 0, NULL), MT_EINVAL);
+    cr_assert(strstr(err, "invalid smoothing factor"), "%s", err);
+    /* no sample in the window: no error, no value */
+    EXPECT("holt_winters(g_v[1m], 1, 0.5)", T0 + 600000, "\"result\":[]");
 }
