@@ -778,8 +778,6 @@ static node *parse_selector(parser *ps)
  */
 static bool parse_at(parser *ps, node *n)
 {
-    if (n->kind == N_SUBQ)
-        return fail(ps, "the @ modifier on a subquery is not supported by Metron yet"), false;
     if (n->at_kind != AT_NONE)
         return fail(ps, "@ <timestamp> may not be set multiple times"), false;
     ws(ps);
@@ -1190,6 +1188,13 @@ static void format_node(const node *n, mt_sbuf *b)
         if (n->step) fmt_dur(b, n->step);
         mt_sb_puts(b, "]");
         if (n->offset) mt_sb_puts(b, " offset "), fmt_dur(b, n->offset);
+        if (n->at_kind == AT_START || n->at_kind == AT_END)
+            mt_sb_puts(b, n->at_kind == AT_START ? " @ start()" : " @ end()");
+        if (n->at_kind == AT_TIME) {
+            char num[40];
+            mt_format_double((double)n->at / 1000, num, sizeof num);
+            mt_sb_puts(b, " @ "), mt_sb_puts(b, num);
+        }
         break;
     case N_NEG: /* the operand is atomic or in its own parentheses */
         mt_sb_puts(b, "-");
@@ -2212,9 +2217,12 @@ static bool prep_invariant(node *n, int64_t start, int64_t end)
         n->offset += start - n->at;
         return true;
     case N_NEG: return prep_invariant(n->args[0], start, end);
-    case N_SUBQ: /* no @ inside or on a subquery: the inner part is invariant only if constant */
+    case N_SUBQ: /* no @ inside a subquery: the inner part is invariant only if constant */
         n->args[0]->wrap = prep_invariant(n->args[0], start, end);
-        return false;
+        if (n->at_kind == AT_NONE) return false;
+        if (n->at_kind != AT_TIME) n->at = n->at_kind == AT_START ? start : end;
+        n->offset += start - n->at;
+        return true;
     case N_AGG:
         if (n->nargs > 1) (void)prep_invariant(n->args[1], start, end); /* never wrapped there */
         return prep_invariant(n->args[0], start, end);
@@ -2302,6 +2310,14 @@ static val eval_selector_at(evaluator *ev, const node *n)
 static rser *subq_rser(evaluator *ev, const node *sq, int64_t first, int64_t last, size_t *nr)
 {
     *nr = 0;
+    if (sq->at_kind != AT_NONE && first != last) {
+        /* Prometheus evaluates it once over the query but selects the inner samples of the @
+           window only; Metron evaluates a subquery with @ where it is step invariant */
+        efail(ev, MT_EPARSE,
+              "the @ modifier on a subquery under a function that depends on the step (such as "
+              "predict_linear) is not supported by Metron yet");
+        return NULL;
+    }
     int64_t st = sq->step ? sq->step : 60000, lo = first - sq->offset - sq->range;
     int64_t hi = last - sq->offset, t0 = st * (lo / st); /* Go's division truncates too */
     if (t0 < lo) t0 += st;

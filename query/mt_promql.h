@@ -13,7 +13,7 @@
  *     range selectors name[5m], `offset` (also negative), `@ t`,
  *     `@ start()`, `@ end()` (step-invariant parts evaluated once, at the
  *     first step, as Prometheus does); subqueries expr[range:step]
- *     (without @);
+ *     (@ on them, not inside);
  *   - the lookback: an instant selector at t takes each series' latest
  *     sample in [t - 5m, t] (Prometheus 2.x: both ends included); a range
  *     selector [d] at t takes the samples in [t - d, t];
@@ -30,7 +30,8 @@
  *     vectors, vector/vector one-to-one with on()/ignoring() and many-to-one
  *     with group_left()/group_right();
  *   - number and string literals, parentheses, unary minus.
- * Not evaluated: @ with subqueries, native histograms.
+ * Not evaluated: @ inside subqueries (or on one under predict_linear),
+ * native histograms.
  * Range queries evaluate at start, start+step, ... <= end (ms). Stale
  * markers do not exist in Metron's storage: a series simply ends.
  *

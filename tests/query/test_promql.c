@@ -146,7 +146,6 @@ Test(promql_parse, selectors_aggregations_calls)
 
 Test(promql_parse, refusals_name_the_construct)
 {
-    refused("rate(x[5m:1m] @ 100)", "@ modifier on a subquery");
     refused("histogram_count(x)", "\"histogram_count\" is not supported");
     refused("histogram_sum(x)", "\"histogram_sum\" is not supported");
     refused("no_such_fn(x)", "unknown function");
@@ -519,6 +518,7 @@ Test(promql_parse, subqueries)
     parses_as("min_over_time(rate(x[1m])[10m:1m])", "min_over_time((rate(x[60s]))[600s:60s])");
     refused("x[5m][10m:1m]", "only allowed on instant vector");
     refused("(x @ 1)[5m:1m]", "inside a subquery");
+    parses_as("rate(x[5m:1m] @ end() offset 1m)", "rate((x)[300s:60s] offset 60s @ end())");
     refused("(x)[5m]", "ranges only allowed");
     refused("sum(x)[5m]", "ranges only allowed");
 }
@@ -536,6 +536,15 @@ Test(promql, subqueries_evaluate_at_aligned_inner_steps)
     EXPECT("count_over_time(g_v[5m:])", T0 + 270000, "\"5\"]");
     RANGE("count_over_time(g_v[1m:30s])", T0 + 60000, T0 + 120000, 60000,
           "[[1735689660,\"3\"],[1735689720,\"3\"]]");
+    /* @ on a subquery: the windows of the @ time at every step */
+    RANGE("sum_over_time(g_v[1m:30s] @ 1735689660)", T0, T0 + 120000, 60000,
+          "[[1735689600,\"6\"],[1735689660,\"6\"],[1735689720,\"6\"]]");
+    EXPECT("g_v[1m:30s] @ 1735689660", T0,
+           "\"values\":[[1735689600,\"1\"],[1735689630,\"2\"],[1735689660,\"3\"]]");
+    /* where Prometheus would slide the windows over the @ window's samples: refused */
+    cr_assert_eq(run("predict_linear(g_v[1m:30s] @ 1735689660, 60)", T0, T0 + 120000, 60000, NULL),
+                 MT_EPARSE);
+    cr_assert(strstr(err, "@ modifier on a subquery"), "%s", err);
 }
 
 Test(promql, histogram_quantile_over_classic_buckets)
