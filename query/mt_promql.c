@@ -799,8 +799,10 @@ static bool parse_at(parser *ps, node *n)
     if (e == p || ident_char(*e))
         return fail(ps, "expected a timestamp or start() / end() after the @ modifier"), false;
     if (neg) v = -v;
-    /* Prometheus: ±Inf, NaN and what does not fit int64 ms are out of bounds */
-    if (!isfinite(v) || v >= 9.2e15 || v <= -9.2e15)
+    /* Prometheus: ±Inf, NaN and what does not fit int64 ms are out of bounds; Metron bounds
+       it as the API's times (±290,000 years), so that offsets and ranges add up without
+       overflow */
+    if (!isfinite(v) || v >= 9.2e12 || v <= -9.2e12)
         return fail(ps, "timestamp out of bounds for @ modifier: %f", v), false;
     ps->p = e;
     n->at_kind = AT_TIME;
