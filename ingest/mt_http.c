@@ -117,7 +117,8 @@ static http_parser_settings settings;
 typedef struct out_req {
     uv_write_t w;
     mt_conn *c;
-    char *buf;
+    char *buf;  /* the headers, and the body unless it was given (owned) */
+    char *body; /* a body given to respond_take (owned), or NULL */
 } out_req;
 
 static void after_response(mt_conn *c);
@@ -128,6 +129,7 @@ static void on_written(uv_write_t *w, int status)
     (void)status;
     mt_conn *c = o->c;
     free(o->buf);
+    free(o->body);
     free(o);
     if (!c->closing) after_response(c);
 }
@@ -152,17 +154,23 @@ static const char *reason(int status)
     }
 }
 
-static void respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen)
+/*
+ * Write status, headers and body. owned: body is malloc'd and the write frees it once sent, so a
+ * large answer (a PromQL range) is not copied behind its headers; else body is copied.
+ */
+static void respond_any(mt_conn *c, int status, const char *ctype, const char *body, char *owned,
+                        size_t blen)
 {
     http_state *hs = c->http;
     mt_ingest *ing = c->ing;
     ing->st.http_requests[status / 100 < 6 ? status / 100 : 5]++;
     bool head = hs->parser.method == HTTP_HEAD;
     out_req *o = malloc(sizeof *o);
-    char *buf = malloc(512 + blen);
+    char *buf = malloc(512 + (owned ? 0 : blen));
     if (!o || !buf) {
         free(o);
         free(buf);
+        free(owned);
         mt_conn_close(c);
         return;
     }
@@ -173,15 +181,29 @@ static void respond(mt_conn *c, int status, const char *ctype, const char *body,
                      ctype ? ctype : "", ctype ? "\r\n" : "",
                      hs->close_after ? "Connection: close\r\n" : "",
                      hs->retry_after ? "Retry-After: 1\r\n" : "");
-    if (blen && !head) memcpy(buf + n, body, blen);
+    assert(n > 0 && n < 512);
+    if (blen && !head && !owned) memcpy(buf + n, body, blen);
     o->c = c;
     o->buf = buf;
-    uv_buf_t b = uv_buf_init(buf, (unsigned)(n + (head ? 0 : (int)blen)));
-    if (uv_write(&o->w, (uv_stream_t *)&c->tcp, &b, 1, on_written)) {
+    o->body = owned;
+    uv_buf_t b[2] = {uv_buf_init(buf, (unsigned)(n + (head || owned ? 0 : (int)blen))),
+                     uv_buf_init(owned, (unsigned)blen)};
+    if (uv_write(&o->w, (uv_stream_t *)&c->tcp, b, owned && !head && blen ? 2 : 1, on_written)) {
         free(buf);
+        free(owned);
         free(o);
         mt_conn_close(c);
     }
+}
+
+static void respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen)
+{
+    respond_any(c, status, ctype, body, NULL, blen);
+}
+
+void mt_http_respond_take(mt_conn *c, int status, const char *ctype, char *body, size_t blen)
+{
+    respond_any(c, status, ctype, NULL, body, blen);
 }
 
 void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen)

@@ -127,6 +127,8 @@ void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 void mt_http_free(mt_conn *c);
 /* Write an answer on c (mt_http.c's, with its headers and counters); body is copied. */
 void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen);
+/* The same with body malloc'd and given: freed once written (or at once if c closes). */
+void mt_http_respond_take(mt_conn *c, int status, const char *ctype, char *body, size_t blen);
 /*
  * mt_promapi.c: answer url (a path under /prometheus/) on c; post: body
  * (blen bytes, may be NULL) is a form with more parameters. tenant: the

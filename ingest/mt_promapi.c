@@ -151,7 +151,8 @@ static int to_body(void *ud, const char *buf, size_t len)
 {
     promapi_work *w = ud;
     if (w->len + len > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 65536;
+        /* mt_promql_query writes its answer in one call: then one allocation of its size */
+        size_t cap = w->cap ? w->cap * 2 : len > 65536 ? len : 65536;
         while (cap < w->len + len) cap *= 2;
         char *b = realloc(w->body, cap);
         if (!b) return -ENOMEM;
@@ -193,9 +194,10 @@ static void done(uv_work_t *req, int status)
     promapi_work *w = req->data;
     mt_conn *c = w->c;
     if (!c->closing) {
-        if (w->status == 200)
-            respond_json(c, 200, w->body, w->len);
-        else
+        if (w->status == 200) { /* the answer's bytes go to the socket as they are, not copied */
+            mt_http_respond_take(c, 200, "application/json", w->body, w->len);
+            w->body = NULL;
+        } else
             respond_perr(c, w->status, w->etype, w->err);
     }
     work_free(w);

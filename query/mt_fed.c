@@ -340,7 +340,7 @@ static int parse_value(const char **pp, mt_matcher *m, char *err, size_t cap)
  * which Prometheus uses, refuses stacked operators too and caps counts
  * at 1000; Metron caps them at 100.
  */
-static const char *regex_too_costly(const char *re)
+const char *mt_regex_too_costly(const char *re)
 {
     bool after_rep = false, lazy_taken = false; /* the last token was a repetition operator */
     for (const char *p = re; *p; p++) {
@@ -382,7 +382,7 @@ static const char *regex_too_costly(const char *re)
 
 static int add_regex(mt_matcher *m, char *err, size_t cap)
 {
-    const char *costly = regex_too_costly(m->value);
+    const char *costly = mt_regex_too_costly(m->value);
     if (costly)
         return perr(err, cap, "bad regular expression for '%s': %s is not taken", m->key, costly);
     char anchored[sizeof m->value + 8];

@@ -28,6 +28,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@
 #define DEFAULT_MAX_SERIES  100000
 #define DEFAULT_MAX_SAMPLES 50000000ULL
 #define MAX_DEPTH           200 /* nesting of the expression */
-#define MAX_ARGS            4
+#define MAX_ARGS            16  /* label_join's source labels: at most 13 */
 #define MAX_GROUPING        32
 
 /* ---- arena ------------------------------------------------------------------------------ */
@@ -278,7 +279,7 @@ static size_t smap_put(smap *m, const char *key, size_t val, bool *added)
 typedef enum vtype { T_SCALAR, T_VECTOR, T_MATRIX, T_STRING } vtype;
 static const char *const type_names[] = {"scalar", "instant vector", "range vector", "string"};
 
-typedef enum nkind { N_NUM, N_STR, N_SEL, N_CALL, N_AGG, N_BIN, N_NEG } nkind;
+typedef enum nkind { N_NUM, N_STR, N_SEL, N_CALL, N_AGG, N_BIN, N_NEG, N_SUBQ } nkind;
 
 typedef enum binop {
     B_ADD,
@@ -287,6 +288,7 @@ typedef enum binop {
     B_DIV,
     B_MOD,
     B_POW,
+    B_ATAN2,
     B_EQ,
     B_NE,
     B_GT,
@@ -298,7 +300,7 @@ typedef enum binop {
     B_UNLESS,
 } binop;
 static const char *const binop_names[] = {
-    "+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"};
+    "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"};
 
 typedef enum aggop {
     A_SUM,
@@ -310,10 +312,13 @@ typedef enum aggop {
     A_STDVAR,
     A_TOPK,
     A_BOTTOMK,
-    A_QUANTILE
+    A_QUANTILE,
+    A_GROUP,
+    A_COUNT_VALUES
 } aggop;
-static const char *const agg_names[] = {"sum",    "avg",    "min",  "max",     "count",
-                                        "stddev", "stdvar", "topk", "bottomk", "quantile"};
+static const char *const agg_names[] = {"sum",     "avg",      "min",    "max",
+                                        "count",   "stddev",   "stdvar", "topk",
+                                        "bottomk", "quantile", "group",  "count_values"};
 
 typedef struct node node;
 struct node {
@@ -336,6 +341,17 @@ struct node {
     bool on, ignoring;                /* N_BIN: matching; N_AGG: on = by, ignoring = without */
     const char *labels[MAX_GROUPING]; /* N_BIN on/ignoring, N_AGG by/without */
     size_t nlabels;
+    /* N_SEL: the @ modifier; at in ms once resolved (start() and end() at evaluation) */
+    enum { AT_NONE, AT_TIME, AT_START, AT_END } at_kind;
+    int64_t at;
+    bool wrap; /* step invariant: evaluated once, at the first step (see prep_invariant) */
+    /* N_BIN: group_left/group_right and the labels they copy from the "one" side */
+    enum { CARD_ONE_TO_ONE, CARD_GROUP_LEFT, CARD_GROUP_RIGHT } card;
+    const char *include[MAX_GROUPING];
+    size_t ninclude;
+    /* N_SUBQ: args[0][range:step] offset; step 0 is the default, 1m (Prometheus' default
+       evaluation_interval) */
+    int64_t step;
 };
 
 /* The functions: argument types, and whether the first range argument decides. */
@@ -375,6 +391,40 @@ typedef enum fkind {
     F_TIME,
     F_VECTOR,
     F_SCALAR,
+    /* evaluated by eval_call_more */
+    F_ABSENT,
+    F_ABSENT_OT,
+    F_LABEL_REPLACE,
+    F_LABEL_JOIN,
+    F_SORT,
+    F_SORT_DESC,
+    F_TIMESTAMP,
+    F_HISTOGRAM_QUANTILE,
+    F_HOLT_WINTERS,
+    F_PI,
+    F_DAYS_IN_MONTH,
+    F_DAY_OF_MONTH,
+    F_DAY_OF_WEEK,
+    F_DAY_OF_YEAR,
+    F_HOUR,
+    F_MINUTE,
+    F_MONTH,
+    F_YEAR,
+    /* one value in, one out: eval_call's loop, through simple_fn */
+    F_ACOS,
+    F_ASIN,
+    F_ATAN,
+    F_COS,
+    F_SIN,
+    F_TAN,
+    F_ACOSH,
+    F_ASINH,
+    F_ATANH,
+    F_COSH,
+    F_SINH,
+    F_TANH,
+    F_DEG,
+    F_RAD,
 } fkind;
 
 typedef struct func {
@@ -388,6 +438,7 @@ typedef struct func {
 #define V T_VECTOR
 #define M T_MATRIX
 #define S T_SCALAR
+#define T T_STRING
 static const func funcs[] = {
     {"rate", F_RATE, {M}, 1, 0, V},
     {"irate", F_IRATE, {M}, 1, 0, V},
@@ -424,33 +475,47 @@ static const func funcs[] = {
     {"time", F_TIME, {0}, 0, 0, S},
     {"vector", F_VECTOR, {S}, 1, 0, V},
     {"scalar", F_SCALAR, {V}, 1, 0, S},
+    {"absent", F_ABSENT, {V}, 1, 0, V},
+    {"absent_over_time", F_ABSENT_OT, {M}, 1, 0, V},
+    {"label_replace", F_LABEL_REPLACE, {V, T, T, T, T}, 5, 0, V},
+    {"label_join", F_LABEL_JOIN, {V, T, T, T}, 4, 1, V}, /* and more sources */
+    {"sort", F_SORT, {V}, 1, 0, V},
+    {"sort_desc", F_SORT_DESC, {V}, 1, 0, V},
+    {"timestamp", F_TIMESTAMP, {V}, 1, 0, V},
+    {"pi", F_PI, {0}, 0, 0, S},
+    {"holt_winters", F_HOLT_WINTERS, {M, S, S}, 3, 0, V},
+    {"histogram_quantile", F_HISTOGRAM_QUANTILE, {S, V}, 2, 0, V},
+    {"days_in_month", F_DAYS_IN_MONTH, {V}, 1, 1, V},
+    {"day_of_month", F_DAY_OF_MONTH, {V}, 1, 1, V},
+    {"day_of_week", F_DAY_OF_WEEK, {V}, 1, 1, V},
+    {"day_of_year", F_DAY_OF_YEAR, {V}, 1, 1, V},
+    {"hour", F_HOUR, {V}, 1, 1, V},
+    {"minute", F_MINUTE, {V}, 1, 1, V},
+    {"month", F_MONTH, {V}, 1, 1, V},
+    {"year", F_YEAR, {V}, 1, 1, V},
+    {"acos", F_ACOS, {V}, 1, 0, V},
+    {"asin", F_ASIN, {V}, 1, 0, V},
+    {"atan", F_ATAN, {V}, 1, 0, V},
+    {"cos", F_COS, {V}, 1, 0, V},
+    {"sin", F_SIN, {V}, 1, 0, V},
+    {"tan", F_TAN, {V}, 1, 0, V},
+    {"acosh", F_ACOSH, {V}, 1, 0, V},
+    {"asinh", F_ASINH, {V}, 1, 0, V},
+    {"atanh", F_ATANH, {V}, 1, 0, V},
+    {"cosh", F_COSH, {V}, 1, 0, V},
+    {"sinh", F_SINH, {V}, 1, 0, V},
+    {"tanh", F_TANH, {V}, 1, 0, V},
+    {"deg", F_DEG, {V}, 1, 0, V},
+    {"rad", F_RAD, {V}, 1, 0, V},
 };
 #undef V
 #undef M
 #undef S
+#undef T
 
 /* Prometheus functions Metron knows of but does not evaluate (a bad_data naming them). */
 static const char *const unsupported_funcs[] = {
-    "absent",        "absent_over_time",
-    "label_replace", "label_join",
-    "count_values",  "histogram_quantile",
-    "holt_winters",  "timestamp",
-    "sort",          "sort_desc",
-    "day_of_month",  "day_of_week",
-    "day_of_year",   "days_in_month",
-    "hour",          "minute",
-    "month",         "year",
-    "exp2",          "acos",
-    "asin",          "atan",
-    "cos",           "sin",
-    "tan",           "acosh",
-    "asinh",         "atanh",
-    "cosh",          "sinh",
-    "tanh",          "deg",
-    "rad",           "pi",
-    "group",         "histogram_count",
-    "histogram_sum", "histogram_fraction",
-    "mad_over_time", "limitk",
+    "histogram_count", "histogram_sum", "histogram_fraction", "mad_over_time", "limitk",
 };
 
 /* ---- the parser ----------------------------------------------------------------------------- */
@@ -633,7 +698,7 @@ static node *parse_agg(parser *ps, aggop op)
         n->on = !n->ignoring;
         if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
     }
-    bool param = op == A_TOPK || op == A_BOTTOMK || op == A_QUANTILE;
+    bool param = op == A_TOPK || op == A_BOTTOMK || op == A_QUANTILE || op == A_COUNT_VALUES;
     if (n->nargs != (param ? 2u : 1u))
         return fail(ps,
                     "wrong number of arguments for aggregate expression provided, expected %d, "
@@ -643,8 +708,9 @@ static node *parse_agg(parser *ps, aggop op)
         node *t = n->args[0];
         n->args[0] = n->args[1];
         n->args[1] = t;
-        if (n->args[1]->type != T_SCALAR)
-            return fail(ps, "expected type scalar in aggregation parameter, got %s",
+        vtype want = op == A_COUNT_VALUES ? T_STRING : T_SCALAR;
+        if (n->args[1]->type != want)
+            return fail(ps, "expected type %s in aggregation parameter, got %s", type_names[want],
                         type_names[n->args[1]->type]);
     }
     if (n->args[0]->type != T_VECTOR)
@@ -663,13 +729,16 @@ static node *parse_call(parser *ps, const char *name, size_t nl)
         n->fn = (int)i;
         n->str = f->name;
         if (!parse_args(ps, n)) return NULL;
-        if (n->nargs > f->nargs || n->nargs < f->nargs - f->optional)
+        bool variadic = f->kind == F_LABEL_JOIN; /* more arguments of the last type */
+        if ((n->nargs > f->nargs && !variadic) || n->nargs < f->nargs - f->optional)
             return fail(ps, "expected %zu argument(s) in call to \"%s\", got %zu", f->nargs,
                         f->name, n->nargs);
-        for (size_t k = 0; k < n->nargs; k++)
-            if (n->args[k]->type != f->args[k])
+        for (size_t k = 0; k < n->nargs; k++) {
+            vtype want = f->args[k < f->nargs ? k : f->nargs - 1];
+            if (n->args[k]->type != want)
                 return fail(ps, "expected type %s in call to function \"%s\", got %s",
-                            type_names[f->args[k]], f->name, type_names[n->args[k]->type]);
+                            type_names[want], f->name, type_names[n->args[k]->type]);
+        }
         return n;
     }
     for (size_t i = 0; i < sizeof unsupported_funcs / sizeof *unsupported_funcs; i++)
@@ -703,6 +772,95 @@ static node *parse_selector(parser *ps)
     return n;
 }
 
+/*
+ * The @ modifier after '@': a number of seconds (signed) or start() / end(),
+ * kept in n (a selector) for prep_at to resolve.
+ */
+static bool parse_at(parser *ps, node *n)
+{
+    if (n->at_kind != AT_NONE)
+        return fail(ps, "@ <timestamp> may not be set multiple times"), false;
+    ws(ps);
+    size_t il = ident_len(ps->p);
+    if (il && (word_is(ps->p, il, "start") || word_is(ps->p, il, "end"))) {
+        bool start = word_is(ps->p, il, "start");
+        ps->p += il;
+        if (!punct(ps, '(') || !punct(ps, ')'))
+            return fail(ps, "expected '()' after the @ modifier's %s", start ? "start" : "end"),
+                   false;
+        n->at_kind = start ? AT_START : AT_END;
+        return true;
+    }
+    const char *p = ps->p;
+    bool neg = *p == '-';
+    if (*p == '-' || *p == '+') p++;
+    char *e;
+    double v = strtod(p, &e);
+    if (e == p || ident_char(*e))
+        return fail(ps, "expected a timestamp or start() / end() after the @ modifier"), false;
+    if (neg) v = -v;
+    /* Prometheus: ±Inf, NaN and what does not fit int64 ms are out of bounds; Metron bounds
+       it as the API's times (±290,000 years), so that offsets and ranges add up without
+       overflow */
+    if (!isfinite(v) || v >= 9.2e12 || v <= -9.2e12)
+        return fail(ps, "timestamp out of bounds for @ modifier: %f", v), false;
+    ps->p = e;
+    n->at_kind = AT_TIME;
+    n->at = (int64_t)round(v * 1000); /* timestamp.FromFloatSeconds */
+    return true;
+}
+
+static bool has_at(const node *n)
+{
+    if (n->kind == N_SEL && n->at_kind != AT_NONE) return true;
+    for (size_t i = 0; i < n->nargs; i++)
+        if (has_at(n->args[i])) return true;
+    return false;
+}
+
+/* inner[range:step] after the ':' (range read already). */
+static node *parse_subquery(parser *ps, node *inner, int64_t range)
+{
+    ws(ps);
+    int64_t step = 0;
+    if (*ps->p != ']' && !parse_duration_at(&ps->p, &step))
+        return fail(ps, "expected a duration or ']' after ':' in a subquery");
+    ws(ps);
+    if (*ps->p != ']') return fail(ps, "expected ']' after the subquery's step");
+    ps->p++;
+    if (inner->type != T_VECTOR)
+        return fail(ps, "subquery is only allowed on instant vector, got %s",
+                    type_names[inner->type]);
+    if (range <= 0 || (step <= 0 && step != 0)) return fail(ps, "a range must be positive");
+    if (has_at(inner))
+        return fail(ps, "the @ modifier inside a subquery is not supported by Metron yet");
+    node *n = new_node(ps, N_SUBQ, T_MATRIX);
+    if (!n) return NULL;
+    n->args[0] = inner;
+    n->nargs = 1;
+    n->range = range;
+    n->step = step;
+    return n;
+}
+
+static node *parse_postfix(parser *ps, node *n);
+
+/* After a parenthesised expression, a call or an aggregation: only a subquery may follow. */
+static node *parse_subquery_after(parser *ps, node *n)
+{
+    if (!n) return NULL;
+    ws(ps);
+    if (*ps->p != '[') return n;
+    const char *q = ps->p + 1;
+    int64_t d;
+    while (isspace((unsigned char)*q)) q++;
+    if (parse_duration_at(&q, &d)) {
+        while (isspace((unsigned char)*q)) q++;
+        if (*q == ':') return parse_postfix(ps, n);
+    }
+    return fail(ps, "ranges only allowed for vector selectors");
+}
+
 /* [range], offset, @ and subqueries after a selector or a parenthesised expression. */
 static node *parse_postfix(parser *ps, node *n)
 {
@@ -714,11 +872,16 @@ static node *parse_postfix(parser *ps, node *n)
             int64_t d;
             if (!parse_duration_at(&ps->p, &d)) return fail(ps, "expected a duration in '[...]'");
             ws(ps);
-            if (*ps->p == ':') return fail(ps, "subqueries are not supported by Metron yet");
+            if (*ps->p == ':') {
+                ps->p++;
+                if (!(n = parse_subquery(ps, n, d))) return NULL;
+                continue;
+            }
             if (*ps->p != ']') return fail(ps, "expected ']' after the range");
             ps->p++;
             if (n->kind != N_SEL || n->range || n->offset)
                 return fail(ps, "ranges only allowed for vector selectors");
+            if (n->at_kind != AT_NONE) return fail(ps, "no @ modifiers allowed before range");
             if (d <= 0) return fail(ps, "a range must be positive");
             n->range = d;
             n->type = T_MATRIX;
@@ -730,17 +893,22 @@ static node *parse_postfix(parser *ps, node *n)
             if (neg) ps->p++;
             int64_t d;
             if (!parse_duration_at(&ps->p, &d)) return fail(ps, "expected a duration after offset");
-            if (n->kind != N_SEL) return fail(ps, "offset modifier must be preceded by a selector");
+            if (n->kind != N_SEL && n->kind != N_SUBQ)
+                return fail(ps, "offset modifier must be preceded by a selector");
             if (n->offset) return fail(ps, "offset may not be set multiple times");
             n->offset = neg ? -d : d;
             continue;
         }
-        if (*ps->p == '@') return fail(ps, "the @ modifier is not supported by Metron yet");
+        if (*ps->p == '@') {
+            ps->p++;
+            if (!parse_at(ps, n)) return NULL;
+            continue;
+        }
         return n;
     }
 }
 
-static const char *const agg_unsupported[] = {"count_values", "group", "limitk", "limit_ratio"};
+static const char *const agg_unsupported[] = {"limitk", "limit_ratio"};
 
 static node *parse_primary(parser *ps)
 {
@@ -753,18 +921,12 @@ static node *parse_primary(parser *ps)
         if (!n) return NULL;
         if (!punct(ps, ')')) return fail(ps, "expected ')'");
         ws(ps);
-        if (*ps->p == '[') {
-            const char *q = ps->p + 1;
-            int64_t d;
-            while (isspace((unsigned char)*q)) q++;
-            if (parse_duration_at(&q, &d)) {
-                while (isspace((unsigned char)*q)) q++;
-                if (*q == ':') return fail(ps, "subqueries are not supported by Metron yet");
-            }
-            return fail(ps, "ranges only allowed for vector selectors");
-        }
+        if (*ps->p == '[') return parse_subquery_after(ps, n);
         if (keyword(ps, "offset"))
             return fail(ps, "offset modifier must be preceded by a selector");
+        if (*ps->p == '@')
+            return fail(ps, "@ modifier must be preceded by an instant vector selector or range "
+                            "vector selector or a subquery");
         return n;
     }
     if (*p == '"' || *p == '\'' || *p == '`') {
@@ -812,7 +974,7 @@ static node *parse_primary(parser *ps)
             while (isspace((unsigned char)*q)) q++;
             if (*q == '(' || ident_start(*q)) {
                 ps->p = p + il;
-                return parse_agg(ps, (aggop)i);
+                return parse_subquery_after(ps, parse_agg(ps, (aggop)i));
             }
         }
     for (size_t i = 0; i < sizeof agg_unsupported / sizeof *agg_unsupported; i++)
@@ -823,7 +985,7 @@ static node *parse_primary(parser *ps)
     while (isspace((unsigned char)*q)) q++;
     if (*q == '(' && !memchr(p, ':', il)) {
         ps->p = q;
-        return parse_call(ps, p, il);
+        return parse_subquery_after(ps, parse_call(ps, p, il));
     }
     static const char *const reserved[] = {"by",   "without", "on",         "ignoring",
                                            "bool", "offset",  "group_left", "group_right",
@@ -859,8 +1021,7 @@ static int op_at(parser *ps, binop *op, size_t *len)
     if (word_is(p, il, "and")) return *op = B_AND, *len = il, 2;
     if (word_is(p, il, "unless")) return *op = B_UNLESS, *len = il, 2;
     if (word_is(p, il, "or")) return *op = B_OR, *len = il, 1;
-    if (word_is(p, il, "atan2"))
-        return fail(ps, "operator atan2 is not supported by Metron yet"), -1;
+    if (word_is(p, il, "atan2")) return *op = B_ATAN2, *len = il, 5;
     return 0;
 }
 
@@ -899,6 +1060,28 @@ static node *parse_unary(parser *ps)
     return parse_primary(ps);
 }
 
+/* group_left / group_right and their optional label list, after on(...) / ignoring(...). */
+static bool parse_group_modifier(parser *ps, node *n)
+{
+    if (keyword(ps, "group_left"))
+        n->card = CARD_GROUP_LEFT;
+    else if (keyword(ps, "group_right"))
+        n->card = CARD_GROUP_RIGHT;
+    else
+        return true;
+    const char *side = n->card == CARD_GROUP_LEFT ? "group_left" : "group_right";
+    if (is_set(n->op))
+        return fail(ps, "no grouping allowed for \"%s\" operation", binop_names[n->op]), false;
+    ws(ps);
+    if (*ps->p == '(' && !parse_label_list(ps, n->include, &n->ninclude)) return false;
+    for (size_t i = 0; n->on && i < n->nlabels; i++)
+        if (in_list(n->labels[i], n->include, n->ninclude))
+            return fail(ps, "label \"%s\" must not occur in ON and GROUP clause at once (%s)",
+                        n->labels[i], side),
+                   false;
+    return true;
+}
+
 static node *parse_expr(parser *ps, int min_prec)
 {
     if (++ps->depth > MAX_DEPTH) return fail(ps, "the expression nests too deeply");
@@ -921,8 +1104,7 @@ static node *parse_expr(parser *ps, int min_prec)
         if (keyword(ps, "on") || (keyword(ps, "ignoring") && (n->ignoring = true))) {
             n->on = !n->ignoring;
             if (!parse_label_list(ps, n->labels, &n->nlabels)) return NULL;
-            if (keyword(ps, "group_left") || keyword(ps, "group_right"))
-                return fail(ps, "group_left and group_right are not supported by Metron yet");
+            if (!parse_group_modifier(ps, n)) return NULL;
         }
         node *rhs = parse_expr(ps, op == B_POW ? prec : prec + 1);
         if (!rhs) return NULL;
@@ -993,6 +1175,28 @@ static void format_node(const node *n, mt_sbuf *b)
         mt_sb_puts(b, n->sel_text);
         if (n->range) mt_sb_puts(b, "["), fmt_dur(b, n->range), mt_sb_puts(b, "]");
         if (n->offset) mt_sb_puts(b, " offset "), fmt_dur(b, n->offset);
+        if (n->at_kind == AT_START || n->at_kind == AT_END)
+            mt_sb_puts(b, n->at_kind == AT_START ? " @ start()" : " @ end()");
+        if (n->at_kind == AT_TIME) {
+            char num[40];
+            mt_format_double((double)n->at / 1000, num, sizeof num);
+            mt_sb_puts(b, " @ "), mt_sb_puts(b, num);
+        }
+        break;
+    case N_SUBQ:
+        mt_sb_puts(b, "(");
+        format_node(n->args[0], b);
+        mt_sb_puts(b, ")["), fmt_dur(b, n->range), mt_sb_puts(b, ":");
+        if (n->step) fmt_dur(b, n->step);
+        mt_sb_puts(b, "]");
+        if (n->offset) mt_sb_puts(b, " offset "), fmt_dur(b, n->offset);
+        if (n->at_kind == AT_START || n->at_kind == AT_END)
+            mt_sb_puts(b, n->at_kind == AT_START ? " @ start()" : " @ end()");
+        if (n->at_kind == AT_TIME) {
+            char num[40];
+            mt_format_double((double)n->at / 1000, num, sizeof num);
+            mt_sb_puts(b, " @ "), mt_sb_puts(b, num);
+        }
         break;
     case N_NEG: /* the operand is atomic or in its own parentheses */
         mt_sb_puts(b, "-");
@@ -1024,6 +1228,12 @@ static void format_node(const node *n, mt_sbuf *b)
             mt_sb_puts(b, n->on ? "on(" : "ignoring(");
             for (size_t i = 0; i < n->nlabels; i++)
                 mt_sb_puts(b, i ? ", " : ""), mt_sb_puts(b, n->labels[i]);
+            mt_sb_puts(b, ") ");
+        }
+        if (n->card != CARD_ONE_TO_ONE) {
+            mt_sb_puts(b, n->card == CARD_GROUP_LEFT ? "group_left(" : "group_right(");
+            for (size_t i = 0; i < n->ninclude; i++)
+                mt_sb_puts(b, i ? ", " : ""), mt_sb_puts(b, n->include[i]);
             mt_sb_puts(b, ") ");
         }
         format_node(n->args[1], b);
@@ -1073,6 +1283,7 @@ typedef struct val {
     size_t n;
     rser *raw; /* T_MATRIX (an instant query's range selector): n of them */
     const char *str;
+    bool ordered; /* sort()/sort_desc() of an instant query: s in the order to answer */
 } val;
 
 typedef struct evaluator {
@@ -1345,6 +1556,15 @@ static void outset_set(evaluator *ev, ser *s, size_t k, double v)
 }
 
 static val eval(evaluator *ev, const node *n);
+static val eval_call_more(evaluator *ev, const node *n);
+static val eval_count_values(evaluator *ev, const node *n);
+static val eval_group(evaluator *ev, const node *n, val l, val r);
+static val eval_invariant(evaluator *ev, const node *n);
+static val eval_selector_at(evaluator *ev, const node *n);
+static val eval_range_call_at(evaluator *ev, const node *n, fkind f);
+static rser *subq_rser(evaluator *ev, const node *sq, int64_t first, int64_t last, size_t *nr);
+static double simple_fn(fkind f, double x);
+static int cmp_lset(const lset *a, const lset *b);
 
 static val vector_of(outset *o)
 {
@@ -1683,8 +1903,12 @@ static val eval_call(evaluator *ev, const node *n)
 {
     const func *f = &funcs[n->fn];
     val out = {.type = f->ret};
-    if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX))
+    if (f->kind >= F_ABSENT && f->kind <= F_YEAR) return eval_call_more(ev, n);
+    if (f->args[0] == T_MATRIX || (f->nargs > 1 && f->args[1] == T_MATRIX)) {
+        const node *ma = n->args[f->args[0] == T_MATRIX ? 0 : 1];
+        if (ma->kind == N_SUBQ || ma->at_kind != AT_NONE) return eval_range_call_at(ev, n, f->kind);
         return eval_range_call(ev, n, f->kind);
+    }
     if (f->kind == F_TIME || f->kind == F_SCALAR) {
         out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
         if (oom(ev)) return out;
@@ -1740,7 +1964,7 @@ static val eval_call(evaluator *ev, const node *n)
                 if (p2[k] < p1[k]) continue; /* max < min: no result */
                 y = fmax(p1[k], fmin(p2[k], x));
                 break;
-            default: y = NAN; break;
+            default: y = simple_fn(f->kind, x); break;
             }
             if (f->kind == F_CLAMP_MIN || f->kind == F_CLAMP_MAX || f->kind == F_CLAMP) {
                 /* Go's math.Max/Min: NaN in, NaN out */
@@ -1828,7 +2052,9 @@ static val eval_agg(evaluator *ev, const node *n)
                 cnt++;
                 switch (n->agg) {
                 case A_SUM: acc += v; break;
-                case A_COUNT: break;
+                case A_COUNT:
+                case A_GROUP:
+                case A_COUNT_VALUES: break;
                 case A_MIN:
                     if (cnt == 1 || acc > v || isnan(acc)) acc = v;
                     break;
@@ -1866,7 +2092,7 @@ static val eval_agg(evaluator *ev, const node *n)
             if (!cnt) continue;
             if (top) {
                 double pk = param[k];
-                if (!(pk < 9.2e18 && pk > -9.2e18) && !isnan(pk)) {
+                if (!(pk < 9.2e18 && pk > -9.2e18)) { /* NaN too, as convertibleToInt64 */
                     efail(ev, MT_EINVAL, "Scalar value %g overflows int64", pk);
                     break;
                 }
@@ -1894,6 +2120,7 @@ static val eval_agg(evaluator *ev, const node *n)
             }
             double r = n->agg == A_SUM || n->agg == A_MIN || n->agg == A_MAX ? acc
                        : n->agg == A_COUNT                                   ? (double)cnt
+                       : n->agg == A_GROUP                                   ? 1
                        : n->agg == A_AVG                                     ? mean
                        : n->agg == A_STDVAR                                  ? acc / (double)cnt
                        : n->agg == A_STDDEV ? sqrt(acc / (double)cnt)
@@ -1918,6 +2145,7 @@ static double binop_apply(binop op, double l, double r, bool *keep)
     case B_DIV: return l / r;
     case B_MOD: return fmod(l, r);
     case B_POW: return pow(l, r);
+    case B_ATAN2: return atan2(l, r);
     case B_EQ: *keep = l == r; return l;
     case B_NE: *keep = l != r; return l;
     case B_GT: *keep = l > r; return l;
@@ -1999,7 +2227,7 @@ static val eval_binary(evaluator *ev, const node *n)
         return out;
     }
     if (is_set(n->op)) return eval_setop(ev, n, l, r);
-    bool drop = !is_comparison(n->op) || n->ret_bool;
+    bool drop = (!is_comparison(n->op) && n->op != B_ATAN2) || n->ret_bool;
     if (l.type == T_SCALAR || r.type == T_SCALAR) {
         bool swap = l.type == T_SCALAR;
         const val *vec = swap ? &r : &l;
@@ -2025,6 +2253,7 @@ static val eval_binary(evaluator *ev, const node *n)
         }
         return vector_of(&o);
     }
+    if (n->card != CARD_ONE_TO_ONE) return eval_group(ev, n, l, r);
     /* vector op vector, one-to-one */
     smap m;
     size_t *lg = ar_alloc(&ev->a, (l.n + 1) * sizeof *lg),
@@ -2086,10 +2315,969 @@ static val eval_binary(evaluator *ev, const node *n)
     return vector_of(&o);
 }
 
+/* ---- @, step invariance, and the functions, aggregations and matching of eval_call_more ------ */
+
+/* The functions whose value changes with the step even when their arguments do not. */
+static bool at_unsafe(fkind f)
+{
+    return f == F_PREDICT_LINEAR || f == F_TIME || f == F_TIMESTAMP ||
+           (f >= F_DAYS_IN_MONTH && f <= F_YEAR);
+}
+
+/*
+ * Resolve the @ modifiers under n and mark its step-invariant parts, as
+ * Prometheus' PreprocessExpr and setOffsetForAtModifier do: a selector with
+ * @ t gets the offset that makes "first step - offset" equal t - offset as
+ * written; a step-invariant subtree (selectors with @, literals, and
+ * calls, aggregations, operators over nothing else) is evaluated once at
+ * the first step and copied to every step (n->wrap). What Prometheus does
+ * not evaluate once (predict_linear's and timestamp's argument, an
+ * aggregation's parameter) reads each step at step - that offset, as there.
+ * Returns whether n is step invariant.
+ */
+static bool prep_invariant(node *n, int64_t start, int64_t end)
+{
+    switch (n->kind) {
+    case N_NUM:
+    case N_STR: return true;
+    case N_SEL:
+        if (n->at_kind == AT_NONE) return false;
+        if (n->at_kind != AT_TIME) n->at = n->at_kind == AT_START ? start : end;
+        n->offset += start - n->at;
+        return true;
+    case N_NEG: return prep_invariant(n->args[0], start, end);
+    case N_SUBQ: /* no @ inside a subquery: the inner part is invariant only if constant */
+        n->args[0]->wrap = prep_invariant(n->args[0], start, end);
+        if (n->at_kind == AT_NONE) return false;
+        if (n->at_kind != AT_TIME) n->at = n->at_kind == AT_START ? start : end;
+        n->offset += start - n->at;
+        return true;
+    case N_AGG:
+        if (n->nargs > 1) (void)prep_invariant(n->args[1], start, end); /* never wrapped there */
+        return prep_invariant(n->args[0], start, end);
+    case N_BIN: {
+        bool l = prep_invariant(n->args[0], start, end), r = prep_invariant(n->args[1], start, end);
+        if (l && r) return true;
+        n->args[0]->wrap = l;
+        n->args[1]->wrap = r;
+        return false;
+    }
+    case N_CALL: {
+        bool inv = !at_unsafe(funcs[n->fn].kind), sub[MAX_ARGS];
+        for (size_t i = 0; i < n->nargs; i++) {
+            sub[i] = prep_invariant(n->args[i], start, end);
+            inv = inv && sub[i];
+        }
+        if (inv) return true;
+        for (size_t i = 0; i < n->nargs; i++) n->args[i]->wrap = sub[i];
+        return false;
+    }
+    }
+    return false;
+}
+
+/* A step-invariant n of a query of several steps: evaluated at the first, copied to all. */
+static val eval_invariant(evaluator *ev, const node *n)
+{
+    size_t nsteps = ev->nsteps;
+    ev->nsteps = 1;
+    val v = eval(ev, n);
+    ev->nsteps = nsteps;
+    if (ev->rc || (v.type != T_SCALAR && v.type != T_VECTOR)) return v;
+    val out = v;
+    if (v.type == T_SCALAR) {
+        out.sc = ar_alloc(&ev->a, nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        for (size_t k = 0; k < nsteps; k++) out.sc[k] = v.sc[0];
+        return out;
+    }
+    out.s = new_series(ev, v.n);
+    out.ordered = false;
+    if (oom(ev)) return out;
+    for (size_t i = 0; i < v.n; i++) {
+        out.s[i].l = v.s[i].l;
+        out.s[i].sig = v.s[i].sig;
+        for (size_t k = 0; k < nsteps && v.s[i].ok[0]; k++)
+            out.s[i].ok[k] = 1, out.s[i].v[k] = v.s[i].v[0];
+    }
+    return out;
+}
+
+/*
+ * A selector with @ that is not step invariant where it stands (the
+ * argument of predict_linear, an aggregation's parameter): Prometheus
+ * selects only the samples of its @ window, [first step - offset - range
+ * (or the lookback), first step - offset] (the offset being prep_invariant's),
+ * and each step's window slides over those. An instant selector:
+ */
+static val eval_selector_at(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    int64_t lb = MT_PROMQL_LOOKBACK_MS, last = ev->ts[0] - n->offset;
+    size_t nr;
+    rser *r = fetch(ev, n, last - lb, last, &nr);
+    if (!r) return out;
+    out.s = new_series(ev, nr);
+    if (oom(ev)) return out;
+    out.n = nr;
+    for (size_t i = 0; i < nr; i++) {
+        out.s[i].l = r[i].l;
+        for (size_t k = 0; k < ev->nsteps && r[i].n; k++) {
+            int64_t ref = ev->ts[k] - n->offset, t = r[i].t[r[i].n - 1];
+            if (t >= ref - lb) out.s[i].ok[k] = 1, out.s[i].v[k] = r[i].v[r[i].n - 1];
+        }
+    }
+    return out;
+}
+
+/*
+ * A subquery's samples for outer steps first..last (ms): the inner
+ * expression evaluated at the multiples of its step in
+ * [first - offset - range, last - offset] (evalSubquery's alignment), as
+ * raw series (*nr of them; each step's window is then cut from them).
+ */
+static rser *subq_rser(evaluator *ev, const node *sq, int64_t first, int64_t last, size_t *nr)
+{
+    *nr = 0;
+    if (sq->at_kind != AT_NONE && first != last) {
+        /* Prometheus evaluates it once over the query but selects the inner samples of the @
+           window only; Metron evaluates a subquery with @ where it is step invariant */
+        efail(ev, MT_EPARSE,
+              "the @ modifier on a subquery under a function that depends on the step (such as "
+              "predict_linear) is not supported by Metron yet");
+        return NULL;
+    }
+    int64_t st = sq->step ? sq->step : 60000, lo = first - sq->offset - sq->range;
+    int64_t hi = last - sq->offset, t0 = st * (lo / st); /* Go's division truncates too */
+    if (t0 < lo) t0 += st;
+    rser *out = ar_zalloc(&ev->a, sizeof *out);
+    if (!out) return oom(ev), NULL;
+    if (t0 > hi) return out;
+    if ((hi - t0) / st >= 1000000) {
+        efail(ev, MT_ELIMIT, "a subquery of more than 1,000,000 steps (the limit)");
+        return NULL;
+    }
+    size_t n = (size_t)((hi - t0) / st) + 1;
+    int64_t *ts = ar_alloc(&ev->a, n * sizeof *ts);
+    if (!ts) return oom(ev), NULL;
+    for (size_t k = 0; k < n; k++) ts[k] = t0 + (int64_t)k * st;
+    int64_t *outer_ts = ev->ts;
+    size_t outer_n = ev->nsteps;
+    ev->ts = ts;
+    ev->nsteps = n;
+    val v = eval(ev, sq->args[0]);
+    ev->ts = outer_ts;
+    ev->nsteps = outer_n;
+    if (ev->rc) return NULL;
+    out = ar_zalloc(&ev->a, (v.n + 1) * sizeof *out);
+    if (!out) return oom(ev), NULL;
+    for (size_t i = 0; i < v.n; i++) {
+        size_t c = 0;
+        for (size_t k = 0; k < n; k++) c += v.s[i].ok[k];
+        if (!c) continue;
+        rser *r = &out[(*nr)++];
+        r->l = v.s[i].l;
+        r->t = ar_alloc(&ev->a, c * sizeof *r->t);
+        r->v = ar_alloc(&ev->a, c * sizeof *r->v);
+        if (oom(ev)) return NULL;
+        for (size_t k = 0; k < n; k++)
+            if (v.s[i].ok[k]) r->t[r->n] = ts[k], r->v[r->n++] = v.s[i].v[k];
+    }
+    return out;
+}
+
+/* ... and a range function's range selector (as eval_range_call over the @ window's samples). */
+static val eval_range_call_at(evaluator *ev, const node *n, fkind f)
+{
+    val out = {.type = T_VECTOR};
+    const node *ms = n->args[f == F_QUANTILE_OT ? 1 : 0];
+    double *param = scalar_arg(ev, n, f == F_QUANTILE_OT ? 0 : 1);
+    if (ev->rc) return out;
+    size_t nr;
+    int64_t last = ev->ts[0] - ms->offset;
+    rser *r = ms->kind == N_SUBQ ? subq_rser(ev, ms, ev->ts[0], ev->ts[ev->nsteps - 1], &nr)
+                                 : fetch(ev, ms, last - ms->range, last, &nr);
+    if (!r) return out;
+    outset o;
+    if (!outset_init(ev, &o, nr)) return oom(ev), out;
+    size_t most = 1;
+    for (size_t i = 0; i < nr; i++) most = r[i].n > most ? r[i].n : most;
+    double *scratch = malloc(most * sizeof *scratch);
+    if (!scratch) return efail(ev, -ENOMEM, "out of memory"), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+            while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < r[i].n && r[i].t[hi] <= end) hi++;
+            double v;
+            if (!range_fn(f, r[i].t + lo, r[i].v + lo, hi - lo, start, end, ms->range,
+                          param ? param[k] : 0, ev->ts[k], &v, scratch))
+                continue;
+            if (!s) {
+                lset l =
+                    f == F_LAST_OT ? r[i].l : lset_filter(&ev->a, &r[i].l, true, NULL, 0, false);
+                if (!(s = outset_get(ev, &o, l))) break;
+            }
+            outset_set(ev, s, k, v);
+        }
+    }
+    free(scratch);
+    return vector_of(&o);
+}
+
+/* The value of label name in l, or NULL. */
+static const char *lset_get(const lset *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->kv[2 * i], name)) return l->kv[2 * i + 1];
+    return NULL;
+}
+
+/* A copy of l with name set to v; v NULL or empty: without name (Prometheus' labels.Builder). */
+static lset lset_set(arena *a, const lset *l, const char *name, const char *v)
+{
+    lset o = {0, ar_alloc(a, (2 * l->n + 2) * sizeof(char *))};
+    if (!o.kv) return o;
+    bool put = !v || !*v;
+    for (size_t i = 0; i <= l->n; i++) {
+        int c = i < l->n ? strcmp(l->kv[2 * i], name) : 1;
+        if (c > 0 && !put) {
+            o.kv[2 * o.n] = name;
+            o.kv[2 * o.n + 1] = v;
+            o.n++;
+            put = true;
+        }
+        if (i == l->n || c == 0) continue;
+        o.kv[2 * o.n] = l->kv[2 * i];
+        o.kv[2 * o.n + 1] = l->kv[2 * i + 1];
+        o.n++;
+    }
+    return o;
+}
+
+/* l as Prometheus prints labels in errors: {a="x", b="y"} (in the arena). */
+static const char *lset_str(arena *a, const lset *l)
+{
+    mt_sbuf b = {0};
+    mt_sb_puts(&b, "{");
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) mt_sb_puts(&b, ", ");
+        mt_sb_puts(&b, l->kv[2 * i]);
+        mt_sb_puts(&b, "=");
+        sb_json(&b, l->kv[2 * i + 1]);
+    }
+    mt_sb_puts(&b, "}");
+    const char *s = b.p && !b.oom ? ar_strndup(a, b.p, b.len) : "{}";
+    free(b.p);
+    return s ? s : "{}";
+}
+
+/* A valid label name: [a-zA-Z_][a-zA-Z0-9_]* */
+static bool label_name_ok(const char *s)
+{
+    if (!*s || isdigit((unsigned char)*s)) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return false;
+    return true;
+}
+
+/* absent()'s labels: the equality matchers of a selector argument, but for __name__ and names
+   matched more than once (createLabelsForAbsentFunction). */
+static lset absent_labels(evaluator *ev, const node *a)
+{
+    lset l = {0, NULL};
+    if (a->kind != N_SEL) return l;
+    l.kv = ar_alloc(&ev->a, (2 * a->sel->nm + 1) * sizeof(char *));
+    bool *gone = ar_zalloc(&ev->a, a->sel->nm + 1);
+    if (!l.kv || !gone) return (lset){0, NULL};
+    for (size_t i = 0; i < a->sel->nm; i++) {
+        const mt_matcher *m = &a->sel->m[i];
+        if (!strcmp(m->key, NAME_LABEL)) continue;
+        size_t j = 0;
+        while (j < l.n && strcmp(l.kv[2 * j], m->key)) j++;
+        if (j == l.n && m->op == MT_MATCH_EQ) {
+            l.kv[2 * l.n] = m->key;
+            l.kv[2 * l.n + 1] = m->value;
+            gone[l.n++] = false;
+        } else if (j < l.n) {
+            gone[j] = true;
+        }
+    }
+    lset o = {0, l.kv};
+    for (size_t i = 0; i < l.n; i++)
+        if (!gone[i] && *l.kv[2 * i + 1]) {
+            o.kv[2 * o.n] = l.kv[2 * i];
+            o.kv[2 * o.n + 1] = l.kv[2 * i + 1];
+            o.n++;
+        }
+    qsort(o.kv, o.n, 2 * sizeof(char *), by_name);
+    return o;
+}
+
+/* absent(v) and absent_over_time(v[d]): 1 at the steps where the argument has nothing. */
+static val eval_absent(evaluator *ev, const node *n, bool over_time)
+{
+    val out = {.type = T_VECTOR};
+    unsigned char *seen = ar_zalloc(&ev->a, ev->nsteps);
+    if (!seen) return oom(ev), out;
+    const node *arg = n->args[0];
+    if (!over_time) {
+        val a = eval(ev, arg);
+        if (ev->rc) return out;
+        for (size_t i = 0; i < a.n; i++)
+            for (size_t k = 0; k < ev->nsteps; k++) seen[k] |= a.s[i].ok[k];
+    } else {
+        size_t nr;
+        rser *r = arg->kind == N_SUBQ ? subq_rser(ev, arg, ev->ts[0], ev->ts[ev->nsteps - 1], &nr)
+                                      : fetch(ev, arg, ev->ts[0] - arg->offset - arg->range,
+                                              ev->ts[ev->nsteps - 1] - arg->offset, &nr);
+        if (!r) return out;
+        for (size_t i = 0; i < nr; i++) {
+            size_t lo = 0;
+            for (size_t k = 0; k < ev->nsteps; k++) {
+                int64_t end = ev->ts[k] - arg->offset;
+                while (lo < r[i].n && r[i].t[lo] < end - arg->range) lo++;
+                if (lo < r[i].n && r[i].t[lo] <= end) seen[k] = 1;
+            }
+        }
+    }
+    out.s = new_series(ev, 1);
+    if (oom(ev)) return out;
+    out.n = 1;
+    out.s[0].l = absent_labels(ev, arg);
+    for (size_t k = 0; k < ev->nsteps; k++)
+        if (!seen[k]) out.s[0].ok[k] = 1, out.s[0].v[k] = 1;
+    return out;
+}
+
+/* Go's Regexp.Expand of repl for a match pm of src: $1, ${1}, $$; a name POSIX cannot have
+   (named groups) expands to nothing. pm[0] is the whole match, pm[g + 1] group g (the
+   anchoring wraps the expression in a group of its own). */
+static void expand(mt_sbuf *b, const char *repl, const char *src, const regmatch_t *pm,
+                   size_t ngroups)
+{
+    for (const char *p = repl; *p;) {
+        if (*p != '$') {
+            mt_sb_put(b, p++, 1);
+            continue;
+        }
+        p++;
+        if (*p == '$') {
+            mt_sb_put(b, p++, 1);
+            continue;
+        }
+        bool brace = *p == '{';
+        const char *q = p + brace, *name = q;
+        while (isalnum((unsigned char)*q) || *q == '_') q++;
+        if (q == name || (brace && *q != '}')) {
+            mt_sb_put(b, "$", 1); /* malformed: the $ as text */
+            continue;
+        }
+        size_t nl = (size_t)(q - name);
+        p = q + brace;
+        long g = 0;
+        for (size_t i = 0; i < nl && g >= 0; i++)
+            g = isdigit((unsigned char)name[i]) && g < 100000000 ? g * 10 + (name[i] - '0') : -1;
+        if (g < 0 || (size_t)g > ngroups) continue;
+        const regmatch_t *m = &pm[g ? g + 1 : 0];
+        if (m->rm_so >= 0) mt_sb_put(b, src + m->rm_so, (size_t)(m->rm_eo - m->rm_so));
+    }
+}
+
+/* label_replace(v, dst, replacement, src, regex) and label_join(v, dst, sep, src...): new
+   labels per series, computed once (labels do not change between steps); the name is kept. */
+static val eval_label_fn(evaluator *ev, const node *n, bool join)
+{
+    val out = {.type = T_VECTOR};
+    const char *fname = join ? "label_join" : "label_replace", *dst = n->args[1]->str;
+    regex_t re;
+    size_t ngroups = 0;
+    if (!join) {
+        const char *src_re = n->args[4]->str, *costly = mt_regex_too_costly(src_re);
+        char *anchored = ar_alloc(&ev->a, strlen(src_re) + 8);
+        if (!anchored) return oom(ev), out;
+        sprintf(anchored, "^(%s)$", src_re);
+        if (costly || regcomp(&re, anchored, REG_EXTENDED)) {
+            efail(ev, MT_EINVAL, "invalid regular expression in label_replace(): %s%s%s%s", src_re,
+                  costly ? " (" : "", costly ? costly : "", costly ? ")" : "");
+            return out;
+        }
+        ngroups = re.re_nsub ? re.re_nsub - 1 : 0;
+    } else {
+        for (size_t i = 3; i < n->nargs; i++)
+            if (!label_name_ok(n->args[i]->str)) {
+                efail(ev, MT_EINVAL, "invalid source label name in label_join(): %s",
+                      n->args[i]->str);
+                return out;
+            }
+    }
+    if (!label_name_ok(dst)) {
+        efail(ev, MT_EINVAL, "invalid destination label name in %s(): %s", fname, dst);
+        if (!join) regfree(&re);
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    regmatch_t *pm = join ? NULL : malloc((ngroups + 2) * sizeof *pm);
+    outset o;
+    if (ev->rc || (!join && !pm) || !outset_init(ev, &o, a.n)) {
+        if (!ev->rc) efail(ev, -ENOMEM, "out of memory");
+        free(pm);
+        if (!join) regfree(&re);
+        return out;
+    }
+    for (size_t i = 0; i < a.n && !ev->rc; i++) {
+        mt_sbuf b = {0};
+        lset l = a.s[i].l;
+        if (join) {
+            for (size_t j = 3; j < n->nargs; j++) {
+                if (j > 3) mt_sb_puts(&b, n->args[2]->str);
+                const char *v = lset_get(&l, n->args[j]->str);
+                mt_sb_puts(&b, v ? v : "");
+            }
+            l = lset_set(&ev->a, &l, dst, b.p ? ar_strndup(&ev->a, b.p, b.len) : "");
+        } else {
+            const char *src = lset_get(&l, n->args[3]->str);
+            if (!src) src = "";
+            if (!regexec(&re, src, ngroups + 2, pm, 0)) {
+                expand(&b, n->args[2]->str, src, pm, ngroups);
+                l = lset_set(&ev->a, &l, dst, b.p ? ar_strndup(&ev->a, b.p, b.len) : "");
+            }
+        }
+        if (b.oom) efail(ev, -ENOMEM, "out of memory");
+        free(b.p);
+        if (oom(ev)) break;
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            if (!a.s[i].ok[k]) continue;
+            if (!s && !(s = outset_get(ev, &o, l))) break;
+            outset_set(ev, s, k, a.s[i].v[k]);
+        }
+    }
+    free(pm);
+    if (!join) regfree(&re);
+    return vector_of(&o);
+}
+
+static int by_value_asc(const void *a, const void *b)
+{
+    const ser *x = a, *y = b; /* NaN last; ties by labels */
+    double u = x->ok[0] ? x->v[0] : NAN, w = y->ok[0] ? y->v[0] : NAN;
+    if (isnan(u) != isnan(w)) return isnan(u) ? 1 : -1;
+    if (u != w && !isnan(u)) return u < w ? -1 : 1;
+    return cmp_lset(&x->l, &y->l);
+}
+
+static int by_value_desc(const void *a, const void *b)
+{
+    const ser *x = a, *y = b;
+    double u = x->ok[0] ? x->v[0] : NAN, w = y->ok[0] ? y->v[0] : NAN;
+    if (isnan(u) != isnan(w)) return isnan(u) ? 1 : -1;
+    if (u != w && !isnan(u)) return u > w ? -1 : 1;
+    return cmp_lset(&x->l, &y->l);
+}
+
+/* timestamp(v): of a selector, each sample's own time (with @: the sample at the @ time, the
+   offset ignored, as Prometheus 2.42 does); of any other expression, the step's. */
+static val eval_timestamp(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    const node *a = n->args[0];
+    outset o;
+    if (a->kind != N_SEL) {
+        val v = eval(ev, a);
+        if (ev->rc || !outset_init(ev, &o, v.n)) return oom(ev), out;
+        for (size_t i = 0; i < v.n && !ev->rc; i++) {
+            ser *s = NULL;
+            for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+                if (!v.s[i].ok[k]) continue;
+                if (!s &&
+                    !(s = outset_get(ev, &o, lset_filter(&ev->a, &v.s[i].l, true, NULL, 0, false))))
+                    break;
+                outset_set(ev, s, k, (double)ev->ts[k] / 1000);
+            }
+        }
+        return vector_of(&o);
+    }
+    int64_t lb = MT_PROMQL_LOOKBACK_MS, lo = INT64_MAX, hi = INT64_MIN;
+    int64_t *ref = ar_alloc(&ev->a, ev->nsteps * sizeof *ref);
+    if (!ref) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps; k++) {
+        ref[k] = a->at_kind != AT_NONE ? a->at : ev->ts[k] - a->offset;
+        lo = ref[k] < lo ? ref[k] : lo;
+        hi = ref[k] > hi ? ref[k] : hi;
+    }
+    if (a->at_kind != AT_NONE) /* only the samples of the @ window, offset as written */
+        lo = hi = ev->ts[0] - a->offset;
+    size_t nr;
+    rser *r = fetch(ev, a, lo - lb, hi, &nr);
+    if (!r || !outset_init(ev, &o, nr)) return oom(ev), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            size_t l = 0, h = r[i].n; /* the first sample after ref[k] */
+            while (l < h) {
+                size_t m = l + (h - l) / 2;
+                if (r[i].t[m] <= ref[k])
+                    l = m + 1;
+                else
+                    h = m;
+            }
+            if (!l || r[i].t[l - 1] < ref[k] - lb) continue;
+            if (!s && !(s = outset_get(ev, &o, lset_filter(&ev->a, &r[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, (double)r[i].t[l - 1] / 1000);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* The date functions of a time in seconds, UTC (civil-from-days, proleptic Gregorian). */
+static double date_fn(fkind f, int64_t secs)
+{
+    int64_t days = floor_div(secs, 86400), rem = secs - days * 86400;
+    int64_t z = days + 719468, era = floor_div(z, 146097), doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int before[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    switch (f) {
+    case F_DAYS_IN_MONTH: return mdays[m - 1] + (m == 2 && leap);
+    case F_DAY_OF_MONTH: return (double)d;
+    case F_DAY_OF_WEEK: return (double)(days - 7 * floor_div(days + 4, 7) + 4); /* 0: Sunday */
+    case F_DAY_OF_YEAR: return before[m - 1] + (m > 2 && leap) + (double)d;
+    case F_HOUR: return (double)(rem / 3600);
+    case F_MINUTE: return (double)(rem % 3600 / 60);
+    case F_MONTH: return (double)m;
+    case F_YEAR: return (double)y;
+    default: return NAN;
+    }
+}
+
+/* hour(), day_of_week(v), ...: of the step's time without an argument, else of each value. */
+static val eval_date(evaluator *ev, const node *n, fkind f)
+{
+    val out = {.type = T_VECTOR};
+    if (!n->nargs) {
+        out.s = new_series(ev, 1);
+        if (oom(ev)) return out;
+        out.n = 1;
+        for (size_t k = 0; k < ev->nsteps; k++)
+            out.s[0].ok[k] = 1, out.s[0].v[k] = date_fn(f, ev->ts[k] / 1000);
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    outset o;
+    if (ev->rc || !outset_init(ev, &o, a.n)) return oom(ev), out;
+    for (size_t i = 0; i < a.n && !ev->rc; i++) {
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            if (!a.s[i].ok[k]) continue;
+            double x = a.s[i].v[k];
+            /* Go's int64(x) of NaN, ±Inf or beyond ±2^63 is not defined: NaN here */
+            double y = isfinite(x) && fabs(x) < 1e15 ? date_fn(f, (int64_t)x) : NAN;
+            if (!s &&
+                !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, y);
+        }
+    }
+    return vector_of(&o);
+}
+
+typedef struct bucket {
+    double le, count;
+} bucket;
+
+static int by_le(const void *a, const void *b)
+{
+    double x = ((const bucket *)a)->le, y = ((const bucket *)b)->le;
+    return (x > y) - (x < y);
+}
+
+/* Prometheus' bucketQuantile over n classic buckets (sorted, merged and made monotonic here). */
+static double bucket_quantile(double q, bucket *b, size_t n)
+{
+    if (isnan(q)) return NAN;
+    if (q < 0) return -INFINITY;
+    if (q > 1) return INFINITY;
+    qsort(b, n, sizeof *b, by_le);
+    if (!(isinf(b[n - 1].le) && b[n - 1].le > 0)) return NAN;
+    size_t m = 0; /* equal bounds are one bucket */
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].le == b[m].le)
+            b[m].count += b[i].count;
+        else
+            b[++m] = b[i];
+    }
+    n = m + 1;
+    for (size_t i = 1; i < n; i++)
+        if (b[i].count < b[i - 1].count) b[i].count = b[i - 1].count;
+    if (n < 2) return NAN;
+    double obs = b[n - 1].count, rank = q * obs;
+    if (obs == 0) return NAN;
+    size_t k = 0; /* the first bucket with count >= rank, among the first n - 1 */
+    while (k < n - 1 && !(b[k].count >= rank)) k++;
+    if (k == n - 1) return b[n - 2].le;
+    if (k == 0 && b[0].le <= 0) return b[0].le;
+    double start = 0, end = b[k].le, count = b[k].count;
+    if (k > 0) {
+        start = b[k - 1].le;
+        count -= b[k - 1].count;
+        rank -= b[k - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+/* histogram_quantile(q, v) over classic buckets: v's series grouped by their labels but `le`
+   (the name included), each group's buckets at a step give one value, without name and le. */
+static val eval_histogram_quantile(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    double *q = scalar_arg(ev, n, 0);
+    val a = eval(ev, n->args[1]);
+    if (ev->rc) return out;
+    size_t *gid = ar_alloc(&ev->a, (a.n + 1) * sizeof *gid);
+    double *le = ar_alloc(&ev->a, (a.n + 1) * sizeof *le);
+    lset *glab = ar_alloc(&ev->a, (a.n + 1) * sizeof *glab);
+    bucket *bk = ar_alloc(&ev->a, (a.n + 1) * sizeof *bk);
+    size_t *fill = ar_alloc(&ev->a, (a.n + 1) * sizeof *fill);
+    ser **gs = ar_zalloc(&ev->a, (a.n + 1) * sizeof *gs);
+    smap m;
+    outset o;
+    if (!gid || !le || !glab || !bk || !fill || !gs || !smap_init(&ev->a, &m, a.n) ||
+        !outset_init(ev, &o, a.n))
+        return oom(ev), out;
+    const char *le_name[] = {"le"};
+    size_t ng = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        const char *s = lset_get(&a.s[i].l, "le");
+        char *e;
+        gid[i] = SIZE_MAX;
+        if (!s || !*s || isspace((unsigned char)*s)) continue; /* not a bucket: ignored */
+        le[i] = strtod(s, &e);
+        if (*e) continue;
+        lset g = lset_filter(&ev->a, &a.s[i].l, false, le_name, 1, false);
+        bool added;
+        gid[i] = smap_put(&m, lset_sig(&ev->a, &g), ng, &added);
+        if (added) glab[ng++] = lset_filter(&ev->a, &g, true, NULL, 0, false);
+        if (oom(ev)) return out;
+    }
+    /* the buckets of group g at a step: bk[fill[g] ...], laid out by a first count */
+    size_t *first = ar_zalloc(&ev->a, (ng + 2) * sizeof *first);
+    if (!first) return oom(ev), out;
+    for (size_t i = 0; i < a.n; i++)
+        if (gid[i] != SIZE_MAX) first[gid[i] + 1]++;
+    for (size_t g = 0; g < ng; g++) first[g + 1] += first[g];
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t g = 0; g < ng; g++) fill[g] = first[g];
+        for (size_t i = 0; i < a.n; i++)
+            if (gid[i] != SIZE_MAX && a.s[i].ok[k])
+                bk[fill[gid[i]]++] = (bucket){le[i], a.s[i].v[k]};
+        for (size_t g = 0; g < ng && !ev->rc; g++) {
+            size_t nb = fill[g] - first[g];
+            if (!nb) continue;
+            double v = bucket_quantile(q[k], bk + first[g], nb);
+            if (!gs[g] && !(gs[g] = outset_get(ev, &o, glab[g]))) break;
+            outset_set(ev, gs[g], k, v);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* holt_winters(v[d], sf, tf): double exponential smoothing of each window (funcHoltWinters);
+   a factor outside (0, 1) is an error at the first window with samples, as there. */
+static val eval_holt_winters(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    const node *ms = n->args[0];
+    double *sf = scalar_arg(ev, n, 1), *tf = scalar_arg(ev, n, 2);
+    if (ev->rc) return out;
+    size_t nr;
+    int64_t last = ev->ts[0] - ms->offset;
+    rser *r = ms->kind == N_SUBQ ? subq_rser(ev, ms, ev->ts[0], ev->ts[ev->nsteps - 1], &nr)
+              : ms->at_kind != AT_NONE
+                  ? fetch(ev, ms, last - ms->range, last, &nr)
+                  : fetch(ev, ms, last - ms->range, ev->ts[ev->nsteps - 1] - ms->offset, &nr);
+    outset o;
+    if (!r || !outset_init(ev, &o, nr)) return oom(ev), out;
+    for (size_t i = 0; i < nr && !ev->rc; i++) {
+        ser *s = NULL;
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+            while (lo < r[i].n && r[i].t[lo] < start) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < r[i].n && r[i].t[hi] <= end) hi++;
+            if (hi == lo) continue;
+            if (!(sf[k] > 0 && sf[k] < 1)) {
+                efail(ev, MT_EINVAL, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f",
+                      sf[k]);
+                break;
+            }
+            if (!(tf[k] > 0 && tf[k] < 1)) {
+                efail(ev, MT_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f", tf[k]);
+                break;
+            }
+            if (hi - lo < 2) continue;
+            const double *v = r[i].v + lo;
+            double s0 = 0, s1 = v[0], b = v[1] - v[0];
+            for (size_t j = 1; j < hi - lo; j++) {
+                if (j > 1) b = tf[k] * (s1 - s0) + (1 - tf[k]) * b;
+                double x = sf[k] * v[j], y = (1 - sf[k]) * (s1 + b);
+                s0 = s1;
+                s1 = x + y;
+            }
+            if (!s && !(s = outset_get(ev, &o, lset_filter(&ev->a, &r[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, s1);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* The functions of issue 20's second round (eval_call hands them over). */
+static val eval_call_more(evaluator *ev, const node *n)
+{
+    fkind f = funcs[n->fn].kind;
+    val out = {.type = funcs[n->fn].ret};
+    switch (f) {
+    case F_ABSENT:
+    case F_ABSENT_OT: return eval_absent(ev, n, f == F_ABSENT_OT);
+    case F_LABEL_REPLACE:
+    case F_LABEL_JOIN: return eval_label_fn(ev, n, f == F_LABEL_JOIN);
+    case F_TIMESTAMP: return eval_timestamp(ev, n);
+    case F_HISTOGRAM_QUANTILE: return eval_histogram_quantile(ev, n);
+    case F_HOLT_WINTERS: return eval_holt_winters(ev, n);
+    case F_PI:
+        out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+        if (oom(ev)) return out;
+        for (size_t k = 0; k < ev->nsteps; k++) out.sc[k] = 3.14159265358979323846;
+        return out;
+    case F_SORT:
+    case F_SORT_DESC: {
+        /* the order only shows in an instant query's vector; the name is kept */
+        val a = eval(ev, n->args[0]);
+        if (ev->rc) return out;
+        if (ev->nsteps == 1 && a.n) {
+            qsort(a.s, a.n, sizeof *a.s, f == F_SORT ? by_value_asc : by_value_desc);
+            a.ordered = true;
+        }
+        return a;
+    }
+    default: return eval_date(ev, n, f);
+    }
+}
+
+/* One value in, one out (eval_call's loop). */
+static double simple_fn(fkind f, double x)
+{
+    switch (f) {
+    case F_ACOS: return acos(x);
+    case F_ASIN: return asin(x);
+    case F_ATAN: return atan(x);
+    case F_COS: return cos(x);
+    case F_SIN: return sin(x);
+    case F_TAN: return tan(x);
+    case F_ACOSH: return acosh(x);
+    case F_ASINH: return asinh(x);
+    case F_ATANH: return atanh(x);
+    case F_COSH: return cosh(x);
+    case F_SINH: return sinh(x);
+    case F_TANH: return tanh(x);
+    case F_DEG: return x * 180 / 3.14159265358979323846;
+    case F_RAD: return x * 3.14159265358979323846 / 180;
+    default: return NAN;
+    }
+}
+
+/* v as Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read back as v,
+   never an exponent (count_values' label). */
+static void format_go_f(double v, char *out, size_t cap)
+{
+    if (isnan(v) || isinf(v)) {
+        snprintf(out, cap, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    char e[40];
+    for (int p = 0; p < 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    char digits[24];
+    size_t nd = 0;
+    const char *c = e;
+    bool neg = *c == '-';
+    if (neg) c++;
+    for (; *c && *c != 'e'; c++)
+        if (isdigit((unsigned char)*c)) digits[nd++] = *c;
+    int x = *c == 'e' ? atoi(c + 1) : 0;
+    mt_sbuf b = {0};
+    if (neg) mt_sb_puts(&b, "-");
+    if (x >= 0) {
+        for (int i = 0; i <= x; i++) mt_sb_put(&b, (size_t)i < nd ? &digits[i] : "0", 1);
+        if ((size_t)x + 1 < nd) mt_sb_puts(&b, "."), mt_sb_put(&b, digits + x + 1, nd - x - 1);
+    } else {
+        mt_sb_puts(&b, "0.");
+        for (int i = 0; i < -x - 1; i++) mt_sb_puts(&b, "0");
+        mt_sb_put(&b, digits, nd);
+    }
+    snprintf(out, cap, "%s", b.p && !b.oom ? b.p : "NaN");
+    free(b.p);
+}
+
+/* count_values("label", v): per group and distinct value (as its label), how many series. */
+static val eval_count_values(evaluator *ev, const node *n)
+{
+    val out = {.type = T_VECTOR};
+    const char *label = n->args[1]->str;
+    if (!label_name_ok(label)) {
+        efail(ev, MT_EINVAL, "invalid label name \"%s\"", label);
+        return out;
+    }
+    val a = eval(ev, n->args[0]);
+    if (ev->rc) return out;
+    const char *by[MAX_GROUPING + 1];
+    size_t nby = n->nlabels;
+    memcpy(by, n->labels, n->nlabels * sizeof *by);
+    if (!n->ignoring) by[nby++] = label;
+    size_t cap = a.n * ev->nsteps > ev->max_series ? ev->max_series + 1 : a.n * ev->nsteps;
+    outset o;
+    ser **last = ar_zalloc(&ev->a, (a.n + 1) * sizeof *last);
+    double *lastv = ar_alloc(&ev->a, (a.n + 1) * sizeof *lastv);
+    if (!last || !lastv || !outset_init(ev, &o, cap)) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t i = 0; i < a.n && !ev->rc; i++) {
+            if (!a.s[i].ok[k]) continue;
+            double v = a.s[i].v[k];
+            ser *s = last[i];
+            if (!s || !(lastv[i] == v || (isnan(v) && isnan(lastv[i])))) {
+                char num[64];
+                format_go_f(v, num, sizeof num);
+                lset l = lset_set(&ev->a, &a.s[i].l, label, ar_strndup(&ev->a, num, strlen(num)));
+                lset g = !n->ignoring ? lset_filter(&ev->a, &l, false, by, nby, true)
+                                      : lset_filter(&ev->a, &l, true, by, nby, false);
+                if (oom(ev)) break;
+                if (o.n == o.cap) {
+                    efail(ev, MT_ELIMIT, "the result has more than %zu series (the limit)",
+                          ev->max_series);
+                    break;
+                }
+                if (!(s = outset_get(ev, &o, g))) break;
+                last[i] = s, lastv[i] = v;
+            }
+            if (s->ok[k])
+                s->v[k]++;
+            else
+                s->ok[k] = 1, s->v[k] = 1;
+        }
+    }
+    return vector_of(&o);
+}
+
+/*
+ * Vector matching with group_left / group_right (VectorBinop, many-to-one):
+ * each series of the "many" side takes the one series of the other side
+ * with its signature; two there at one step are an error, as is one result
+ * labelset twice for a signature. The result has the many side's labels (no
+ * name for arithmetic or bool) and the include labels of the one side.
+ */
+static val eval_group(evaluator *ev, const node *n, val l, val r)
+{
+    val out = {.type = T_VECTOR};
+    bool left = n->card == CARD_GROUP_LEFT;
+    const val *many = left ? &l : &r, *one = left ? &r : &l;
+    bool drop = (!is_comparison(n->op) && n->op != B_ATAN2) || n->ret_bool;
+    smap m;
+    size_t *mg = ar_alloc(&ev->a, (many->n + 1) * sizeof *mg),
+           *og = ar_alloc(&ev->a, (one->n + 1) * sizeof *og);
+    if (!mg || !og || !smap_init(&ev->a, &m, many->n + one->n)) return oom(ev), out;
+    size_t ng = 0;
+    bool added;
+    for (size_t i = 0; i < one->n; i++) {
+        og[i] = smap_put(&m, match_sig(ev, n, &one->s[i].l), ng, &added);
+        ng += added;
+    }
+    size_t nog = ng;
+    for (size_t i = 0; i < many->n; i++) {
+        mg[i] = smap_put(&m, match_sig(ev, n, &many->s[i].l), ng, &added);
+        ng += added;
+    }
+    size_t cap = many->n * (one->n ? one->n : 1);
+    if (cap > ev->max_series) cap = ev->max_series + 1;
+    size_t *at = ar_alloc(&ev->a, (nog + 1) * sizeof *at);
+    size_t *cache_one = ar_alloc(&ev->a, (many->n + 1) * sizeof *cache_one);
+    ser **cache = ar_zalloc(&ev->a, (many->n + 1) * sizeof *cache);
+    outset o;
+    if (!at || !cache_one || !cache || !outset_init(ev, &o, cap)) return oom(ev), out;
+    size_t *setby = ar_alloc(&ev->a, o.cap * sizeof *setby); /* the signature that set a slot */
+    if (!setby) return oom(ev), out;
+    for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+        for (size_t g = 0; g < nog; g++) at[g] = SIZE_MAX;
+        for (size_t i = 0; i < one->n; i++) {
+            if (!one->s[i].ok[k]) continue;
+            if (at[og[i]] != SIZE_MAX) {
+                lset ml =
+                    n->on ? lset_filter(&ev->a, &one->s[i].l, false, n->labels, n->nlabels, true)
+                          : lset_filter(&ev->a, &one->s[i].l, true, n->labels, n->nlabels, false);
+                efail(ev, MT_EINVAL,
+                      "found duplicate series for the match group %s on the %s hand-side of the "
+                      "operation: [%s, %s];many-to-many matching not allowed: matching labels "
+                      "must be unique on one side",
+                      lset_str(&ev->a, &ml), left ? "right" : "left",
+                      lset_str(&ev->a, &one->s[i].l), lset_str(&ev->a, &one->s[at[og[i]]].l));
+                break;
+            }
+            at[og[i]] = i;
+        }
+        for (size_t i = 0; i < many->n && !ev->rc; i++) {
+            if (!many->s[i].ok[k] || mg[i] >= nog || at[mg[i]] == SIZE_MAX) continue;
+            size_t j = at[mg[i]];
+            double mv = many->s[i].v[k], ov = one->s[j].v[k];
+            bool keep;
+            double v = binop_apply(n->op, left ? mv : ov, left ? ov : mv, &keep);
+            if (n->ret_bool) v = keep ? 1 : 0, keep = true;
+            if (!keep) continue;
+            if (!cache[i] || cache_one[i] != j) {
+                lset lab =
+                    drop ? lset_filter(&ev->a, &many->s[i].l, true, NULL, 0, false) : many->s[i].l;
+                for (size_t x = 0; x < n->ninclude; x++)
+                    lab = lset_set(&ev->a, &lab, n->include[x],
+                                   lset_get(&one->s[j].l, n->include[x]));
+                if (oom(ev)) break;
+                if (o.n == o.cap) {
+                    efail(ev, MT_ELIMIT, "the result has more than %zu series (the limit)",
+                          ev->max_series);
+                    break;
+                }
+                if (!(cache[i] = outset_get(ev, &o, lab))) break;
+                cache_one[i] = j;
+            }
+            ser *s = cache[i];
+            size_t si = (size_t)(s - o.s);
+            if (s->ok[k] && setby[si] == mg[i]) {
+                efail(ev, MT_EINVAL,
+                      "multiple matches for labels: grouping labels must ensure unique matches");
+                break;
+            }
+            setby[si] = mg[i];
+            outset_set(ev, s, k, v);
+        }
+    }
+    return vector_of(&o);
+}
+
 static val eval(evaluator *ev, const node *n)
 {
     val out = {.type = n->type};
     if (ev->rc) return out;
+    if (n->wrap && ev->nsteps > 1 && n->kind != N_NUM && n->kind != N_STR)
+        return eval_invariant(ev, n);
     switch (n->kind) {
     case N_NUM:
         out.sc = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
@@ -2104,9 +3292,11 @@ static val eval(evaluator *ev, const node *n)
             out.raw = fetch(ev, n, end - n->range, end, &out.n);
             return out;
         }
+        if (n->at_kind != AT_NONE && ev->nsteps > 1) return eval_selector_at(ev, n);
         return eval_selector(ev, n);
     case N_CALL: return eval_call(ev, n);
-    case N_AGG: return eval_agg(ev, n);
+    case N_SUBQ: out.raw = subq_rser(ev, n, ev->ts[0], ev->ts[0], &out.n); return out;
+    case N_AGG: return n->agg == A_COUNT_VALUES ? eval_count_values(ev, n) : eval_agg(ev, n);
     case N_BIN: return eval_binary(ev, n);
     case N_NEG: {
         val a = eval(ev, n->args[0]);
@@ -2244,7 +3434,7 @@ static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
         mt_sb_puts(b, "]}}");
         return;
     }
-    if (r->n) qsort(r->s, r->n, sizeof *r->s, by_ser);
+    if (r->n && !(r->ordered && !range)) qsort(r->s, r->n, sizeof *r->s, by_ser);
     bool first = true;
     for (size_t i = 0; i < r->n; i++) {
         const ser *s = &r->s[i];
@@ -2321,6 +3511,7 @@ int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, vo
     }
     for (size_t k = 0; k < ev.nsteps; k++)
         ev.ts[k] = spec->start + (int64_t)k * (range ? spec->step : 0);
+    if (prep_invariant(root, spec->start, spec->end)) root->wrap = true;
     val r = eval(&ev, root);
     if ((rc = ev.rc)) goto out;
     if (r.type == T_VECTOR && r.n > ev.max_series) {

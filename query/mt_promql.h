@@ -10,20 +10,28 @@
  * error naming the construct, which the HTTP layer answers as bad_data):
  *   - instant selectors name{l op "v"} with = != =~ !~ (regular expressions
  *     POSIX extended, anchored at both ends as Prometheus anchors RE2's),
- *     range selectors name[5m], `offset` (also negative);
+ *     range selectors name[5m], `offset` (also negative), `@ t`,
+ *     `@ start()`, `@ end()` (step-invariant parts evaluated once, at the
+ *     first step, as Prometheus does); subqueries expr[range:step]
+ *     (@ on them, not inside);
  *   - the lookback: an instant selector at t takes each series' latest
  *     sample in [t - 5m, t] (Prometheus 2.x: both ends included); a range
  *     selector [d] at t takes the samples in [t - d, t];
- *   - rate irate increase delta idelta deriv predict_linear resets changes,
+ *   - rate irate increase delta idelta deriv predict_linear resets changes
+ *     holt_winters,
  *     avg/sum/min/max/count/last/present/stddev/stdvar/quantile _over_time;
  *     abs ceil floor round sqrt ln log2 log10 exp sgn clamp clamp_min
- *     clamp_max time vector scalar;
- *   - sum avg min max count stddev stdvar topk bottomk quantile, by/without;
- *   - + - * / % ^ == != > < >= <= (bool), and/or/unless, between scalars and
- *     vectors, vector/vector one-to-one with on()/ignoring();
+ *     clamp_max time vector scalar, absent absent_over_time label_replace
+ *     label_join sort sort_desc timestamp, the date functions, acos ... tanh
+ *     deg rad pi, histogram_quantile (classic le buckets);
+ *   - sum avg min max count stddev stdvar topk bottomk quantile group
+ *     count_values, by/without;
+ *   - + - * / % ^ atan2 == != > < >= <= (bool), and/or/unless, between scalars and
+ *     vectors, vector/vector one-to-one with on()/ignoring() and many-to-one
+ *     with group_left()/group_right();
  *   - number and string literals, parentheses, unary minus.
- * Not evaluated: @, subqueries, group_left/group_right, count_values,
- * absent, label_replace, label_join, histograms and the other functions.
+ * Not evaluated: @ inside subqueries (or on one under predict_linear),
+ * native histograms.
  * Range queries evaluate at start, start+step, ... <= end (ms). Stale
  * markers do not exist in Metron's storage: a series simply ends.
  *

@@ -45,6 +45,13 @@ int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **ids, size
 /* Whether m takes val (an absent label is ""). */
 bool mt_matcher_match(const mt_matcher *m, const char *val);
 
+/*
+ * Why the regular expression re would cost glibc's regcomp too much (stacked
+ * repetition operators, counts over 100), or NULL when it may be compiled
+ * (mt_fed.c; label_replace's expressions go through it too).
+ */
+const char *mt_regex_too_costly(const char *re);
+
 /* A Prometheus series selector (mt_fed.c): the metric name is an __name__ matcher. */
 typedef struct mt_psel {
     mt_matcher m[MT_SELECTOR_MAX_MATCHERS];

@@ -146,12 +146,8 @@ Test(promql_parse, selectors_aggregations_calls)
 
 Test(promql_parse, refusals_name_the_construct)
 {
-    refused("x @ 100", "@ modifier");
-    refused("rate(x[5m:1m])", "subqueries");
-    refused("a * on(h) group_left b", "group_left");
-    refused("label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")", "label_replace");
-    refused("absent(x)", "absent");
-    refused("count_values(\"v\", x)", "count_values");
+    refused("histogram_count(x)", "\"histogram_count\" is not supported");
+    refused("histogram_sum(x)", "\"histogram_sum\" is not supported");
     refused("no_such_fn(x)", "unknown function");
     refused("rate(x)", "range vector");
     refused("sum(x[5m])", "instant vector");
@@ -342,4 +338,243 @@ Test(promql_parse, costly_regular_expressions_refused)
     refused("{a=~\"x+++++++++++\"}", "one after another");
     refused("{a=~\"(x{50}){500}\"}", "count over 100");
     parses_as("{a=~\"x*?y[+*]{2,5}\\\\++\"}", "{a=~\"x*?y[+*]{2,5}\\\\++\"}");
+}
+
+Test(promql_parse, at_group_and_the_new_functions)
+{
+    parses_as("x @ 100", "x @ 100");
+    parses_as("x[5m] @ 1.5 offset 1m", "x[300s] offset 60s @ 1.5");
+    parses_as("x @ start()", "x @ start()");
+    parses_as("rate(x[1m] @ end())", "rate(x[60s] @ end())");
+    parses_as("a * on(h) group_left(b, c) b", "(a * on(h) group_left(b, c) b)");
+    parses_as("a / ignoring(x) group_right b", "(a / ignoring(x) group_right() b)");
+    parses_as("count_values(\"v\", x)", "count_values(\"v\", x)");
+    parses_as("group by (a) (x)", "group by (a) (x)");
+    parses_as("label_join(x, \"d\", \",\", \"a\", \"b\", \"c\")",
+              "label_join(x, \"d\", \",\", \"a\", \"b\", \"c\")");
+    parses_as("hour()", "hour()");
+    refused("x @ 1 @ 2", "may not be set multiple times");
+    refused("x @ 100 [5m]", "no @ modifiers allowed before range");
+    refused("(x) @ 100", "@ modifier must be preceded");
+    refused("x @ Inf", "out of bounds");
+    refused("a and on(h) group_left b", "no grouping allowed for \"and\"");
+    refused("a * on(h) group_left(h) b", "must not occur in ON and GROUP");
+    refused("count_values(1, x)", "expected type string");
+    refused("label_join(x, \"d\")", "argument");
+    refused("label_join(x, \"d\", \",\", 1)", "expected type string");
+    refused("exp2(x)", "unknown function");
+}
+
+#define RANGE(expr, s, e, st, want)                                                                \
+    do {                                                                                           \
+        int rc_ = run(expr, s, e, st, NULL);                                                       \
+        cr_assert_eq(rc_, MT_OK, "%s: %s", expr, err);                                             \
+        cr_assert(strstr(out.buf, want), "%s:\n got  %s\n want %s", expr, out.buf, want);          \
+    } while (0)
+
+Test(promql, at_modifier_pins_the_time)
+{
+    put("g", NULL, "v", T0, 1);
+    put("g", NULL, "v", T0 + 60000, 2);
+    put("g", NULL, "v", T0 + 120000, 3);
+    /* at every step the value at T0 + 60 s; offset counts back from the @ time */
+    RANGE("g_v @ 1735689660", T0, T0 + 120000, 60000,
+          "\"values\":[[1735689600,\"2\"],[1735689660,\"2\"],[1735689720,\"2\"]]");
+    RANGE("g_v @ 1735689660 offset 1m", T0, T0 + 120000, 60000,
+          "[[1735689600,\"1\"],[1735689660,\"1\"],[1735689720,\"1\"]]");
+    RANGE("g_v @ end()", T0, T0 + 120000, 60000,
+          "[[1735689600,\"3\"],[1735689660,\"3\"],[1735689720,\"3\"]]");
+    RANGE("g_v @ start() + g_v", T0, T0 + 120000, 60000,
+          "[[1735689600,\"2\"],[1735689660,\"3\"],[1735689720,\"4\"]]");
+    RANGE("sum_over_time(g_v[2m] @ end())", T0, T0 + 120000, 60000,
+          "[[1735689600,\"6\"],[1735689660,\"6\"],[1735689720,\"6\"]]");
+    EXPECT("g_v[1m] @ 1735689660", T0, "\"values\":[[1735689600,\"1\"],[1735689660,\"2\"]]");
+    /* timestamp() of a selector with @: the sample's own time at the @ time */
+    RANGE("timestamp(g_v @ 1735689659)", T0, T0 + 60000, 60000,
+          "[[1735689600,\"1735689600\"],[1735689660,\"1735689600\"]]");
+    EXPECT("timestamp(g_v)", T0 + 90000, "\"1735689660\"]");
+    EXPECT("timestamp(g_v + 1)", T0 + 90000, "\"1735689690\"]");
+}
+
+Test(promql, absent_and_absent_over_time)
+{
+    put("g", NULL, "v", T0, 1);
+    EXPECT("absent(g_v)", T0, "\"result\":[]");
+    EXPECT("absent(nope{a=\"x\",b=~\"y\",c=\"1\",c=\"2\"})", T0,
+           "{\"metric\":{\"a\":\"x\"},\"value\":[1735689600,\"1\"]}");
+    RANGE("absent(g_v)", T0, T0 + 600000, 300000,
+          "{\"metric\":{},\"values\":[[1735690200,\"1\"]]}");
+    RANGE("absent_over_time(g_v{k=\"\"}[1m])", T0, T0 + 120000, 60000,
+          "{\"metric\":{},\"values\":[[1735689720,\"1\"]]}");
+}
+
+Test(promql, label_replace_and_label_join)
+{
+    const char *a[] = {"dc=eu", "host=web-1", NULL};
+    put("cpu", a, "u", T0, 5);
+    EXPECT("label_replace(cpu_u, \"n\", \"$2:$1\", \"host\", \"([a-z]+)-([0-9]+)\")", T0,
+           "{\"__name__\":\"cpu_u\",\"dc\":\"eu\",\"host\":\"web-1\",\"n\":\"1:web\"}");
+    EXPECT("label_replace(cpu_u, \"n\", \"${1}x$$\", \"host\", \"(web)-.*\")", T0,
+           "\"n\":\"webx$\"");
+    /* no match: unchanged; an empty result deletes the label */
+    EXPECT("label_replace(cpu_u, \"n\", \"$1\", \"host\", \"db-(.*)\")", T0,
+           "{\"__name__\":\"cpu_u\",\"dc\":\"eu\",\"host\":\"web-1\"}");
+    EXPECT("label_replace(cpu_u, \"dc\", \"\", \"host\", \".*\")", T0,
+           "{\"__name__\":\"cpu_u\",\"host\":\"web-1\"}");
+    cr_assert_eq(run("label_replace(cpu_u, \"n\", \"$1\", \"host\", \"(\")", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "invalid regular expression in label_replace()"), "%s", err);
+    cr_assert_eq(run("label_replace(cpu_u, \"1n\", \"$1\", \"host\", \"(.*)\")", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "invalid destination label name"), "%s", err);
+    EXPECT("label_join(cpu_u, \"j\", \"/\", \"dc\", \"host\", \"none\")", T0,
+           "\"j\":\"eu/web-1/\"");
+    /* two series made one: Prometheus' error */
+    const char *b[] = {"dc=eu", "host=web-2", NULL};
+    put("cpu", b, "u", T0, 6);
+    cr_assert_eq(run("label_replace(cpu_u, \"host\", \"x\", \"host\", \".*\")", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "same labelset"), "%s", err);
+}
+
+Test(promql, count_values_group_and_sort)
+{
+    const char *a[] = {"host=a", "r=eu", NULL}, *b[] = {"host=b", "r=eu", NULL},
+               *c[] = {"host=c", "r=us", NULL};
+    put("cpu", a, "u", T0, 1.5);
+    put("cpu", b, "u", T0, 1.5);
+    put("cpu", c, "u", T0, 1e21);
+    EXPECT("count_values(\"v\", cpu_u)", T0,
+           "{\"metric\":{\"v\":\"1.5\"},\"value\":[1735689600,\"2\"]}");
+    EXPECT("count_values(\"v\", cpu_u)", T0, "{\"v\":\"1000000000000000000000\"}");
+    EXPECT("count_values by (r) (\"v\", cpu_u)", T0,
+           "{\"r\":\"us\",\"v\":\"1000000000000000000000\"}");
+    EXPECT("count_values without (host) (\"v\", cpu_u)", T0,
+           "{\"metric\":{\"r\":\"eu\",\"v\":\"1.5\"},\"value\":[1735689600,\"2\"]}");
+    cr_assert_eq(run("count_values(\"1x\", cpu_u)", T0, T0, 0, NULL), MT_EINVAL);
+    EXPECT("group by (r) (cpu_u)", T0, "{\"metric\":{\"r\":\"eu\"},\"value\":[1735689600,\"1\"]}");
+    /* sort keeps the name and answers in value order (ties by labels) */
+    EXPECT("sort_desc(cpu_u)", T0,
+           "\"result\":[{\"metric\":{\"__name__\":\"cpu_u\",\"host\":\"c\"");
+    EXPECT("sort(-cpu_u)", T0, "\"result\":[{\"metric\":{\"host\":\"c\"");
+}
+
+Test(promql, group_left_and_group_right)
+{
+    const char *a[] = {"dc=eu", "host=a", NULL}, *b[] = {"dc=eu", "host=b", NULL};
+    const char *i[] = {"dc=eu", "owner=ann", NULL};
+    put("cpu", a, "u", T0, 10);
+    put("cpu", b, "u", T0, 30);
+    put("info", i, "x", T0, 2);
+    EXPECT("cpu_u * on(dc) group_left(owner) info_x", T0,
+           "{\"metric\":{\"dc\":\"eu\",\"host\":\"b\",\"owner\":\"ann\"},\"value\":[1735689600,"
+           "\"60\"]}");
+    EXPECT("info_x * on(dc) group_right cpu_u", T0,
+           "{\"metric\":{\"dc\":\"eu\",\"host\":\"a\"},\"value\":[1735689600,\"20\"]}");
+    /* a comparison keeps the many side's name; the value is the left operand's */
+    EXPECT("info_x < on(dc) group_right cpu_u", T0,
+           "{\"metric\":{\"__name__\":\"cpu_u\",\"dc\":\"eu\",\"host\":\"a\"},\"value\":["
+           "1735689600,\"2\"]}");
+    /* the "one" side with two series of a signature: many-to-many */
+    cr_assert_eq(run("info_x * on(dc) group_left cpu_u", T0, T0, 0, NULL), MT_EINVAL);
+    cr_assert(strstr(err, "found duplicate series for the match group {dc=\"eu\"} on the right"),
+              "%s", err);
+    /* results that collide for one signature */
+    put("mem", a, "u", T0, 1);
+    cr_assert_eq(run("{__name__=~\"cpu_u|mem_u\"} * on(dc) group_left info_x", T0, T0, 0, NULL),
+                 MT_EINVAL);
+    cr_assert(strstr(err, "multiple matches for labels"), "%s", err);
+}
+
+Test(promql, dates_and_trigonometry)
+{
+    put("g", NULL, "v", T0, 1709210096); /* 2024-02-29T12:34:56Z, a Thursday */
+    EXPECT("day_of_month(g_v)", T0, "\"29\"]");
+    EXPECT("day_of_week(g_v)", T0, "\"4\"]");
+    EXPECT("day_of_year(g_v)", T0, "\"60\"]");
+    EXPECT("days_in_month(g_v)", T0, "\"29\"]");
+    EXPECT("hour(g_v)", T0, "\"12\"]");
+    EXPECT("minute(g_v)", T0, "\"34\"]");
+    EXPECT("month(g_v)", T0, "\"2\"]");
+    EXPECT("year(g_v)", T0, "{\"metric\":{},\"value\":[1735689600,\"2024\"]}");
+    EXPECT("year()", T0 + 1000, "\"2025\"]");
+    EXPECT("day_of_week()", T0, "\"3\"]"); /* 2025-01-01 a Wednesday */
+    EXPECT("pi()", T0, "\"3.141592653589793\"]");
+    EXPECT("deg(vector(pi()))", T0, "\"180\"]");
+    EXPECT("cos(vector(0))", T0, "\"1\"]");
+    EXPECT("rad(vector(180)) - vector(pi())", T0, "\"0\"]");
+    /* atan2: the precedence of * and /, and it keeps the name */
+    EXPECT("g_v atan2 0", T0, "{\"__name__\":\"g_v\"}");
+    parses_as("1 + a atan2 b * 2", "(1 + ((a atan2 b) * 2))");
+    EXPECT("1 atan2 1", T0, "\"0.7853981633974483\"]");
+}
+
+Test(promql_parse, subqueries)
+{
+    parses_as("rate(x[5m:1m])", "rate((x)[300s:60s])");
+    parses_as("max_over_time(sum(x)[1h:] offset 5m)",
+              "max_over_time((sum(x))[3600s:] offset 300s)");
+    parses_as("(a + b)[5m:30s]", "((a + b))[300s:30s]");
+    parses_as("min_over_time(rate(x[1m])[10m:1m])", "min_over_time((rate(x[60s]))[600s:60s])");
+    refused("x[5m][10m:1m]", "only allowed on instant vector");
+    refused("(x @ 1)[5m:1m]", "inside a subquery");
+    parses_as("rate(x[5m:1m] @ end() offset 1m)", "rate((x)[300s:60s] offset 60s @ end())");
+    refused("(x)[5m]", "ranges only allowed");
+    refused("sum(x)[5m]", "ranges only allowed");
+}
+
+Test(promql, subqueries_evaluate_at_aligned_inner_steps)
+{
+    /* 1, 2, ..., 10 at T0 + k * 30 s */
+    for (int k = 0; k < 10; k++) put("g", NULL, "v", T0 + k * 30000LL, k + 1);
+    /* inner steps: multiples of 60 s in [T0 + 270 s - 120 s, T0 + 270 s]: T0 + 180 s and + 240 s
+       (T0 is a multiple of 60 s), where g_v is 7 and 9 */
+    EXPECT("g_v[2m:1m]", T0 + 270000, "\"values\":[[1735689780,\"7\"],[1735689840,\"9\"]]");
+    EXPECT("sum_over_time(g_v[2m:1m])", T0 + 270000, "\"16\"]");
+    EXPECT("max_over_time((g_v * 2)[2m:1m] offset 1m)", T0 + 270000, "\"14\"]");
+    /* the inner step defaults to 1m */
+    EXPECT("count_over_time(g_v[5m:])", T0 + 270000, "\"5\"]");
+    RANGE("count_over_time(g_v[1m:30s])", T0 + 60000, T0 + 120000, 60000,
+          "[[1735689660,\"3\"],[1735689720,\"3\"]]");
+    /* @ on a subquery: the windows of the @ time at every step */
+    RANGE("sum_over_time(g_v[1m:30s] @ 1735689660)", T0, T0 + 120000, 60000,
+          "[[1735689600,\"6\"],[1735689660,\"6\"],[1735689720,\"6\"]]");
+    EXPECT("g_v[1m:30s] @ 1735689660", T0,
+           "\"values\":[[1735689600,\"1\"],[1735689630,\"2\"],[1735689660,\"3\"]]");
+    /* where Prometheus would slide the windows over the @ window's samples: refused */
+    cr_assert_eq(run("predict_linear(g_v[1m:30s] @ 1735689660, 60)", T0, T0 + 120000, 60000, NULL),
+                 MT_EPARSE);
+    cr_assert(strstr(err, "@ modifier on a subquery"), "%s", err);
+}
+
+Test(promql, histogram_quantile_over_classic_buckets)
+{
+    const char *b1[] = {"job=x", "le=0.1", NULL}, *b2[] = {"job=x", "le=0.5", NULL},
+               *b3[] = {"job=x", "le=+Inf", NULL}, *odd[] = {"job=x", "le=many", NULL};
+    put("req", b1, "bucket", T0, 10);
+    put("req", b2, "bucket", T0, 30);
+    put("req", b3, "bucket", T0, 40);
+    put("req", odd, "bucket", T0, 99); /* not a bound: ignored */
+    /* rank 20 falls in (0.1, 0.5]: 0.1 + 0.4 * (20 - 10) / 20 */
+    EXPECT("histogram_quantile(0.5, req_bucket)", T0,
+           "{\"metric\":{\"job\":\"x\"},\"value\":[1735689600,\"0.30000000000000004\"]}");
+    EXPECT("histogram_quantile(0.1, req_bucket)", T0, "\"0.04000000000000001\"]");
+    EXPECT("histogram_quantile(0.9, req_bucket)", T0, "\"0.5\"]"); /* in +Inf: the last bound */
+    EXPECT("histogram_quantile(2, req_bucket)", T0, "\"+Inf\"]");
+    EXPECT("histogram_quantile(0.5, req_bucket{le!=\"+Inf\"})", T0, "\"NaN\"]");
+}
+
+Test(promql, holt_winters_smooths_each_window)
+{
+    put("g", NULL, "v", T0, 1);
+    put("g", NULL, "v", T0 + 30000, 2);
+    put("g", NULL, "v", T0 + 60000, 4);
+    /* s = 1, b = 1; then s = 0.5 * 2 + 0.5 * (1 + 1) = 2; b = 0.5 * 1 + 0.5 * 1 = 1,
+       s = 0.5 * 4 + 0.5 * (2 + 1) = 3.5 */
+    EXPECT("holt_winters(g_v[1m], 0.5, 0.5)", T0 + 60000,
+           "{\"metric\":{},\"value\":[1735689660,\"3.5\"]}");
+    cr_assert_eq(run("holt_winters(g_v[1m], 1, 0.5)", T0 + 60000, T0 + 60000, 0, NULL), MT_EINVAL);
+    cr_assert(strstr(err, "invalid smoothing factor"), "%s", err);
+    /* no sample in the window: no error, no value */
+    EXPECT("holt_winters(g_v[1m], 1, 0.5)", T0 + 600000, "\"result\":[]");
 }
