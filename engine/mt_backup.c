@@ -47,11 +47,11 @@
 #include "mt_hash.h"
 #include "mt_kv.h"
 
-#define FORMAT_MAX       3          /* the newest index.mdb format this build reads (mt_engine.c) */
-#define DEFAULT_RETRIES  3          /* fresh snapshots after a vanished file */
-#define MANIFEST_VERSION 1          /* the first line of a MANIFEST: "metron-backup 1" */
-#define PATH_CAP         4200       /* a directory's path plus an hour file's relative path */
-#define COPY_CHUNK       (1u << 20) /* bytes per read/write when copy_file_range cannot */
+#define FORMAT_MAX       MT_FORMAT_MAX /* the newest index.mdb format this build reads */
+#define DEFAULT_RETRIES  3             /* fresh snapshots after a vanished file */
+#define MANIFEST_VERSION 1             /* the first line of a MANIFEST: "metron-backup 1" */
+#define PATH_CAP         4200          /* a directory's path plus an hour file's relative path */
+#define COPY_CHUNK       (1u << 20)    /* bytes per read/write when copy_file_range cannot */
 
 /* One hour file of a snapshot (a manifest line, or the copy's `hours` record). */
 typedef struct bk_hour {

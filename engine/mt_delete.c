@@ -21,7 +21,12 @@
  *   4. mt_engine_publish: the hour list switches and the replaced files are
  *      unlinked (once no reader's snapshot names them).
  * A crash before 3 leaves the old state (open removes the new files nobody
- * names); after it, the new one (open removes the replaced files).
+ * names); after it, the new one (open unlinks the replaced generations once
+ * no snapshot names them; the file of an hour dropped whole is named by
+ * nothing, and open sets it aside in DIR/lost+found as it does one retention
+ * dropped). tests/engine/test_delete.c kills a child at both points
+ * (mt_fault.h: "delete.rewritten", "delete.committed"). A tenant delete
+ * raises the format to 4 in the same transaction (mt_engine_int.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,6 +34,7 @@
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
+#include "mt_fault.h"
 #include "mt_series.h"
 #include "mt_stats.h"
 
@@ -52,6 +58,7 @@ typedef struct job {
     uint64_t seq_before;
     bool log_rewritten;
     uint64_t log_points;
+    bool format_raised; /* the transaction set meta version to MT_FORMAT_TOMBSTONES */
 } job;
 
 static bool bid_is(const char *key, size_t klen, const char *bid)
@@ -225,6 +232,7 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
     const mt_delete_spec *sp = j->spec;
     int rc = MT_OK;
     j->log_rewritten = false;
+    j->format_raised = false;
     for (size_t i = 0; !rc && i < j->np; i++) {
         const plan *pl = &j->plans[i];
         uint8_t key[4], val[MT_HOUR_VAL];
@@ -256,6 +264,11 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
         rc = mt_index_unstore(t, id, MT_INDEX_KEY(&e->index, id), MT_INDEX_KEYLEN(&e->index, id),
                               (mt_vtype)e->index.ents[id].type);
     }
+    /* a tombstone in series_by_id: builds before format 4 would call it damage (mt_engine_int.h) */
+    if (!rc && j->nids && sp->business_id && e->format < MT_FORMAT_TOMBSTONES) {
+        rc = mt_engine_meta_put(t, "version", MT_FORMAT_TOMBSTONES);
+        j->format_raised = !rc;
+    }
     uint8_t d[17] = {MT_DELETE_TENANT};
     if (!rc && sp->business_id && uuid_bytes(sp->business_id, d + 1))
         rc = mt_outbox_put(e, t, MT_OUTBOX_DELETE, d, sizeof d);
@@ -275,6 +288,7 @@ static void undo(mt_engine *e, void *ud)
     job *j = ud;
     e->seq = j->seq_before;
     j->log_rewritten = false;
+    j->format_raised = false;
 }
 
 static void follows(mt_engine *e, void *ud)
@@ -282,6 +296,7 @@ static void follows(mt_engine *e, void *ud)
     job *j = ud;
     if (j->log_rewritten) mt_seal_log_rewritten(e, j->seq_before, j->log_points);
     if (j->spec->business_id) mt_index_forget(&e->index, j->ids, j->nids);
+    if (j->format_raised) __atomic_store_n(&e->format, MT_FORMAT_TOMBSTONES, __ATOMIC_RELAXED);
 }
 
 static int run(mt_engine *e, void *ud)
@@ -340,7 +355,11 @@ static int run(mt_engine *e, void *ud)
         }
     }
     j->seq_before = e->seq;
-    if (!rc && (j->np || sp->business_id)) rc = mt_engine_write_txn(e, body, undo, j);
+    if (!rc && (j->np || sp->business_id)) {
+        mt_fault_crash("delete.rewritten"); /* tests: the new files durable, nothing committed */
+        rc = mt_engine_write_txn(e, body, undo, j);
+        if (!rc) mt_fault_crash("delete.committed"); /* tests: committed, not published */
+    }
     for (size_t i = 0; i < j->np; i++)
         pub[i] = (mt_publish){.hour = j->plans[i].hour,
                               .gen = j->plans[i].gen,

@@ -103,8 +103,9 @@ static mt_engine_state state_now(mt_engine *e)
 
 /* 2: every LMDB value carries a checksum (mt_kv.h); 1 is migrated. 3: an hours value may carry
    its sealed_seq (the head log is trimmed, not rewritten); 2 is 3 without one, marked 3 by a
-   writer. */
-#define FORMAT_VERSION        3
+   writer. 4: series_by_id may hold a deleted series' tombstone (mt_engine_int.h); only
+   mt_engine_delete writes it, a new index is 3. */
+#define FORMAT_VERSION        MT_FORMAT_MAX
 #define SEAL_CHECK_NS         1000000000LL /* the writer looks for due hours at least this often */
 #define DEFAULT_GRACE_NS      (300LL * 1000000000LL)
 #define DEFAULT_LATE_QUIET_NS (60LL * 1000000000LL)
@@ -585,7 +586,7 @@ static int migrate_body(mt_engine *e, mt_kv_txn *t, void *ud)
     (void)ud;
     uint64_t records = 0;
     int rc = mt_kv_add_checksums(t, &records);
-    if (!rc) rc = mt_engine_meta_put(t, "version", FORMAT_VERSION);
+    if (!rc) rc = mt_engine_meta_put(t, "version", MT_FORMAT_NEW);
     if (!rc) e->migrated_records = records;
     return rc;
 }
@@ -634,7 +635,7 @@ static int recover(mt_engine *e)
             }
             rebuild = true;
         }
-        version = FORMAT_VERSION;
+        version = MT_FORMAT_NEW; /* older builds read it until a tenant delete */
         rc = mt_engine_meta_put(t, "version", version);
         /* a new directory has nothing unmirrored: its floor starts above every point and its
            first commit lowers it (a mirror's first start then catches up nothing it never had;
@@ -642,10 +643,10 @@ static int recover(mt_engine *e)
         if (!rc && !rebuild) rc = mt_engine_meta_put(t, "floor", (uint64_t)MT_TS_MAX);
     }
     if (!rc && version == 2 && !e->opt.read_only) {
-        version = FORMAT_VERSION;
+        version = MT_FORMAT_NEW;
         rc = mt_engine_meta_put(t, "version", version);
     }
-    if (!rc && version != FORMAT_VERSION && version != 2 && !(e->plain_kv && version == 1))
+    if (!rc && (version < 2 || version > FORMAT_VERSION) && !(e->plain_kv && version == 1))
         rc = MT_EFORMAT;
     e->format = version;
     if (!rc && (rc = meta_get_u64(t, "seq", &e->seq)) == MT_ENOTFOUND) rc = MT_OK;
@@ -657,6 +658,15 @@ static int recover(mt_engine *e)
     e->next_gen = (uint32_t)gen;
     if (!rc && rebuild) rc = mt_repair_rebuild_index(e, t); /* from the hour files alone */
     if (!rc) rc = mt_index_load(&e->index, t);
+    /* tombstones in a format-3 index: a tenant deleted by the first build of deletion (7ab1f0a,
+       before format 4) marked nothing; a writer marks it now, so older builds refuse it */
+    for (uint32_t id = 1; !rc && version == MT_FORMAT_NEW && !e->opt.read_only && id <= e->index.n;
+         id++)
+        if (!e->index.ents[id].len) {
+            version = e->format = MT_FORMAT_TOMBSTONES;
+            rc = mt_engine_meta_put(t, "version", version);
+            break;
+        }
     /* the rest of the index is read whole too: a damaged record refuses the open */
     if (!rc) rc = verify_db(t, MT_DB_META);
     if (!rc) rc = verify_db(t, MT_DB_SERIES);
@@ -1483,7 +1493,7 @@ void mt_engine_stats_get(mt_engine *e, mt_engine_stats *st)
 {
     pthread_rwlock_rdlock(&e->lock);
     *st = e->st;
-    st->format = e->format;
+    st->format = __atomic_load_n(&e->format, __ATOMIC_RELAXED); /* a delete may raise it */
     st->format_max = FORMAT_VERSION;
     st->series = e->index.n;
     st->head_points = e->head.points;

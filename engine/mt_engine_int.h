@@ -404,7 +404,8 @@ struct mt_engine {
     uint32_t next_gen;
     mt_recbuf rec;
     mt_engine_stats st;
-    uint64_t format;            /* index.mdb's format version as open found it */
+    uint64_t format;            /* index.mdb's format version (as open found it, or made it;
+                                   a tenant delete raises it to MT_FORMAT_TOMBSTONES) */
     bool plain_kv;              /* a reader of a format-1 index: values without checksums */
     uint64_t migrated_records;  /* records open rewrote with their checksum (format 1 -> 2) */
     char head_damage[1100];     /* the first head record skipped at open, for people */
@@ -477,6 +478,15 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour);
  * or why its file cannot be read (the hour is recorded all the same).
  */
 int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
+/* index.mdb's format (meta "version"; docs/format.md). A new index is written as
+   MT_FORMAT_NEW, which builds from 159d9c7 on read; a tenant delete raises it to
+   MT_FORMAT_TOMBSTONES in the transaction that first leaves a deleted series' id in
+   series_by_id with its type alone (a value older builds take for damage), so that only a
+   directory with such a record is refused by them ("format 4"), as any newer format is. */
+#define MT_FORMAT_NEW        3
+#define MT_FORMAT_TOMBSTONES 4
+#define MT_FORMAT_MAX        4 /* the newest this build reads */
+
 /* An hours record's value (docs/format.md): u32 LE generation, u64 LE file bytes, u64 LE
    sealed_seq; format 2 wrote the first 12 bytes only (sealed_seq 0: the log then held no
    point of a sealed generation). */

@@ -525,15 +525,18 @@ static int candidates(mt_engine *e, const mt_fed_spec *spec, uint32_t **ids, siz
         return mt_engine_postings(e, MT_TERM_TAG, k, (mt_name){spec->tenant, strlen(spec->tenant)},
                                   ids, n);
     }
-    /* every series: ids are dense from 1 */
+    /* every series: ids are dense from 1 to the series count, but for the gaps a tenant
+       delete leaves (skipped, not an end) */
     size_t cap = 1024, k = 0;
     uint32_t *out = malloc(cap * sizeof *out);
     if (!out) return -ENOMEM;
     char key[1];
     size_t kl;
-    for (uint32_t id = 1;; id++) {
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    for (uint32_t id = 1; id <= st.series; id++) {
         int rc = mt_engine_series_key(e, id, key, 0, &kl);
-        if (rc == MT_ENOTFOUND) break;
+        if (rc == MT_ENOTFOUND) continue;
         if (k == cap) {
             uint32_t *g = realloc(out, (cap *= 2) * sizeof *out);
             if (!g) {

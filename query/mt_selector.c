@@ -176,7 +176,8 @@ int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t c
     return MT_OK;
 }
 
-/* Every series id: ids are dense from 1 (series are never deleted from the index). */
+/* Every series id: ids are dense from 1 to the series count; a tenant delete leaves gaps
+   (mt_engine_delete: its ids are never given again), which are skipped, not an end. */
 static int all_ids(mt_engine *e, uint32_t **out, size_t *n)
 {
     size_t cap = 1024, k = 0;
@@ -184,7 +185,10 @@ static int all_ids(mt_engine *e, uint32_t **out, size_t *n)
     if (!ids) return -ENOMEM;
     char key[1];
     size_t kl;
-    for (uint32_t id = 1; mt_engine_series_key(e, id, key, 0, &kl) != MT_ENOTFOUND; id++) {
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    for (uint32_t id = 1; id <= st.series; id++) {
+        if (mt_engine_series_key(e, id, key, 0, &kl) == MT_ENOTFOUND) continue;
         if (k == cap) {
             uint32_t *g = realloc(ids, (cap *= 2) * sizeof *ids);
             if (!g) {

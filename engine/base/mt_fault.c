@@ -3,6 +3,7 @@
 
 #ifdef MT_FAULT_INJECTION
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,13 @@ bool mt_fault_hit(const char *point)
     }
     pthread_mutex_unlock(&lock);
     return hit;
+}
+
+void mt_fault_crash(const char *point)
+{
+    if (!mt_fault_hit(point)) return;
+    raise(SIGKILL); /* no handler, no atexit, no flush: as kill -9 */
+    abort();        /* not reached */
 }
 #else
 typedef int mt_fault_unused; /* ISO C wants a translation unit to declare something */

@@ -10,6 +10,14 @@
  * files), "webhook.sign" (a webhook's HMAC), "backup.vanish" (an hour file
  * a backup's snapshot names is gone when it is linked: mt_backup.c retries).
  *
+ * Crash points (mt_fault_crash): the process kills itself with SIGKILL
+ * there, as a kill -9 or a power cut at that step would, so that a test
+ * can fork a child, crash it at a chosen step and reopen what it left:
+ * "delete.rewritten" (mt_engine_delete: the new hour files are written and
+ * durable, the transaction that names them is not committed) and
+ * "delete.committed" (committed, not yet published: the replaced files are
+ * still there).
+ *
  * A process started by a test (metrond) is armed from its environment:
  * MT_FAULT="point:n[,point:n...]" is read once, at the first mt_fault_hit,
  * as if mt_fault_set(point, n) had been called for each.
@@ -23,6 +31,8 @@
 /* Make the nth (1-based) next call of point fail; 0 disarms. Thread-safe. */
 void mt_fault_set(const char *point, int nth);
 bool mt_fault_hit(const char *point);
+/* If point is armed and this is its nth call: raise(SIGKILL), never returning. */
+void mt_fault_crash(const char *point);
 #else
 static inline void mt_fault_set(const char *point, int nth)
 {
@@ -32,6 +42,10 @@ static inline bool mt_fault_hit(const char *point)
 {
     (void)point;
     return false;
+}
+static inline void mt_fault_crash(const char *point)
+{
+    (void)point;
 }
 #endif
 

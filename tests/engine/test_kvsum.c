@@ -668,15 +668,15 @@ Test(kvsum, a_newer_format_is_refused_with_its_version)
     cr_assert_eq(mt_kv_open(dir, NULL, &kv), MT_OK);
     mt_kv_txn *t;
     cr_assert_eq(mt_kv_begin(kv, true, &t), MT_OK);
-    uint64_t four = 4;
-    cr_assert_eq(mt_kv_put(t, MT_DB_META, "version", 7, &four, 8), MT_OK);
+    uint64_t five = 5;
+    cr_assert_eq(mt_kv_put(t, MT_DB_META, "version", 7, &five, 8), MT_OK);
     cr_assert_eq(mt_kv_commit(t), MT_OK);
     mt_kv_close(kv);
     char why[512] = "";
     mt_engine_options o = opts(why, sizeof why);
     mt_engine *e = NULL;
     cr_assert_eq(mt_engine_open(&o, &e), MT_EFORMAT);
-    cr_expect_not_null(strstr(why, "format 4"), "%s", why);
+    cr_expect_not_null(strstr(why, "format 5"), "%s", why);
 }
 
 /* ---- LMDB's page structure ---------------------------------------------------- */
