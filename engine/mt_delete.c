@@ -16,21 +16,32 @@
  *      deleted), their rollups (replaced, or deleted), the head log written
  *      again from the head (its old records held the deleted points,
  *      compressed), for a tenant its series' keys and postings (the ids stay
- *      taken: series_by_id keeps the type alone), and the outbox entries that
- *      tell the SQL sink what to delete or re-mirror;
+ *      taken: series_by_id keeps the type alone), the outbox entries that
+ *      tell the SQL sink what to delete or re-mirror, and in meta one
+ *      "unref:HOUR.GEN" entry per file it stops naming (the old generation
+ *      of each hour, rewritten or dropped; value: its size);
  *   4. mt_engine_publish: the hour list switches and the replaced files are
- *      unlinked (once no reader's snapshot names them).
+ *      unlinked (once no reader's snapshot names them); then
+ *      mt_engine_unref_settle removes the entries of the files gone, in a
+ *      transaction of its own.
  * A crash before 3 leaves the old state (open removes the new files nobody
- * names); after it, the new one (open unlinks the replaced generations once
- * no snapshot names them; the file of an hour dropped whole is named by
- * nothing, and open sets it aside in DIR/lost+found as it does one retention
- * dropped). tests/engine/test_delete.c kills a child at both points
+ * names); after it, the new one: open unlinks every file the "unref:"
+ * entries list that the index does not name and that has the listed size
+ * (the file of an hour dropped whole is named by nothing: without the entry
+ * it would go to DIR/lost+found with the deleted points in it), then clears
+ * the entries. A file nothing accounts for still goes to lost+found, never
+ * unlinked. tests/engine/test_delete.c kills a child at both points
  * (mt_fault.h: "delete.rewritten", "delete.committed"). A tenant delete
- * raises the format to 4 in the same transaction (mt_engine_int.h).
+ * raises the format to 4 in the same transaction (mt_engine_int.h); the
+ * "unref:" entries need no format of their own: a build that does not know
+ * them reads past them (meta is read by name) and sets such a file aside as
+ * before, and they live only until the next publish or open.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
@@ -214,6 +225,148 @@ static bool uuid_bytes(const char *s, uint8_t out[16])
     return true;
 }
 
+/* ---- the files a delete stops naming (mt_engine_int.h, "unref") ---------------------------- */
+
+#define UNREF_PREFIX     "unref:"
+#define UNREF_PREFIX_LEN 6
+#define UNREF_KEY_MAX    48 /* "unref:" -2147483648 "." 4294967295, and a NUL */
+
+static void unref_key(char out[UNREF_KEY_MAX], int64_t hour, uint32_t gen)
+{
+    snprintf(out, UNREF_KEY_MAX, UNREF_PREFIX "%lld.%u", (long long)hour, (unsigned)gen);
+}
+
+/* The hour and generation of an "unref:" key, false when it is not one this build wrote. */
+static bool unref_parse(const void *k, size_t kl, int64_t *hour, uint32_t *gen)
+{
+    char buf[UNREF_KEY_MAX], again[UNREF_KEY_MAX];
+    if (kl <= UNREF_PREFIX_LEN || kl >= sizeof buf || memcmp(k, UNREF_PREFIX, UNREF_PREFIX_LEN))
+        return false;
+    memcpy(buf, k, kl);
+    buf[kl] = '\0';
+    long long h;
+    unsigned g;
+    if (sscanf(buf + UNREF_PREFIX_LEN, "%lld.%u", &h, &g) != 2 || h < INT32_MIN || h > INT32_MAX)
+        return false;
+    unref_key(again, h, g); /* exactly the form written: no sign, space or zero padding */
+    if (strcmp(again, buf)) return false;
+    *hour = h, *gen = g;
+    return true;
+}
+
+int mt_engine_unref_put(mt_kv_txn *t, int64_t hour, uint32_t gen, uint64_t bytes)
+{
+    char key[UNREF_KEY_MAX];
+    unref_key(key, hour, gen);
+    return mt_engine_meta_put(t, key, bytes);
+}
+
+/* fn(ud, hour, gen, bytes, key, klen) for each entry that parses; stops at fn's error. */
+static int unref_each(mt_kv_txn *t,
+                      int (*fn)(void *ud, int64_t hour, uint32_t gen, uint64_t bytes,
+                                const void *key, size_t klen),
+                      void *ud)
+{
+    mt_kv_cursor *c;
+    const void *k, *v;
+    size_t kl, vl;
+    int rc = mt_kv_cursor_open(t, MT_DB_META, &c);
+    if (rc) return rc;
+    for (rc = mt_kv_cursor_seek(c, UNREF_PREFIX, UNREF_PREFIX_LEN, &k, &kl, &v, &vl); rc == MT_OK;
+         rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
+        if (kl < UNREF_PREFIX_LEN || memcmp(k, UNREF_PREFIX, UNREF_PREFIX_LEN)) break;
+        int64_t hour;
+        uint32_t gen;
+        uint64_t bytes;
+        if (vl != 8 || !unref_parse(k, kl, &hour, &gen)) continue;
+        memcpy(&bytes, v, 8);
+        if ((rc = fn(ud, hour, gen, bytes, k, kl))) break;
+    }
+    mt_kv_cursor_close(c);
+    return rc == MT_ENOTFOUND ? MT_OK : rc;
+}
+
+static int load_one(void *ud, int64_t hour, uint32_t gen, uint64_t bytes, const void *k, size_t kl)
+{
+    (void)k, (void)kl;
+    mt_engine *e = ud;
+    mt_unref *n = realloc(e->unref, (e->nunref + 1) * sizeof *n);
+    if (!n) return -ENOMEM;
+    e->unref = n;
+    e->unref[e->nunref++] = (mt_unref){hour, gen, bytes};
+    return MT_OK;
+}
+
+int mt_engine_unref_load(mt_engine *e, mt_kv_txn *t)
+{
+    free(e->unref);
+    e->unref = NULL;
+    e->nunref = 0;
+    return unref_each(t, load_one, e);
+}
+
+bool mt_engine_unref_listed(const mt_engine *e, int64_t hour, uint32_t gen, uint64_t size)
+{
+    for (size_t i = 0; i < e->nunref; i++)
+        if (e->unref[i].hour == hour && e->unref[i].gen == gen)
+            return e->unref[i].bytes == size; /* another size: not the file the delete dropped */
+    return false;
+}
+
+typedef struct settled {
+    mt_engine *e;
+    char (*keys)[UNREF_KEY_MAX]; /* the entries to remove */
+    size_t n;
+} settled;
+
+/* An entry done with: its file gone, or named by the index again (then never unlinked). */
+static int settle_one(void *ud, int64_t hour, uint32_t gen, uint64_t bytes, const void *k,
+                      size_t kl)
+{
+    (void)bytes;
+    settled *s = ud;
+    const mt_hour_desc *d = mt_engine_hour(s->e, hour);
+    char path[4096];
+    struct stat st;
+    mt_hf_path(path, sizeof path, s->e->dir, hour, gen);
+    bool done = (d && d->gen == gen) || (stat(path, &st) && errno == ENOENT);
+    if (!done) return MT_OK; /* a reader's snapshot still holds it (mt_engine_bury) */
+    char(*n)[UNREF_KEY_MAX] = realloc(s->keys, (s->n + 1) * sizeof *n);
+    if (!n) return -ENOMEM;
+    s->keys = n;
+    memcpy(s->keys[s->n], k, kl);
+    s->keys[s->n++][kl] = '\0';
+    return MT_OK;
+}
+
+static int settle_body(mt_engine *e, mt_kv_txn *t, void *ud)
+{
+    (void)e;
+    const settled *s = ud;
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < s->n; i++) {
+        rc = mt_kv_del(t, MT_DB_META, s->keys[i], strlen(s->keys[i]));
+        if (rc == MT_ENOTFOUND) rc = MT_OK;
+    }
+    return rc;
+}
+
+int mt_engine_unref_settle(mt_engine *e)
+{
+    free(e->unref); /* open's list: the sweep is done */
+    e->unref = NULL;
+    e->nunref = 0;
+    settled s = {.e = e};
+    mt_kv_txn *t;
+    int rc = mt_kv_begin(e->kv, false, &t);
+    if (rc) return rc;
+    rc = unref_each(t, settle_one, &s);
+    mt_kv_abort(t);
+    if (!rc && s.n) rc = mt_engine_write_txn(e, settle_body, NULL, &s);
+    free(s.keys);
+    return rc;
+}
+
 static int del_rollups(mt_kv_txn *t, int64_t hour)
 {
     int rc = MT_OK;
@@ -245,6 +398,9 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
         if (rc == MT_ENOTFOUND) rc = MT_ECORRUPT; /* an hour in memory is in the index */
         if (!rc) rc = mt_engine_hour_parse(v, vl, &gen, &bytes, &seq);
         if (!rc) rc = del_rollups(t, pl->hour);
+        /* the generation it named is unlinked at publish; a crash before that leaves it for
+           open to unlink, with the deleted points in it (not to set aside in lost+found) */
+        if (!rc) rc = mt_engine_unref_put(t, pl->hour, gen, bytes);
         if (!rc && pl->drop) {
             rc = mt_kv_del(t, MT_DB_HOURS, key, 4);
         } else if (!rc) {
@@ -371,8 +527,11 @@ static int run(mt_engine *e, void *ud)
         if (pub) mt_engine_discard(e, pub, j->np);
         e->next_gen = gen_before;
     } else {
-        rc = mt_engine_publish(e, pub, j->np, follows, j);
+        rc = mt_engine_publish(e, pub, j->np, follows, j); /* unlinks the old files (bury) */
         if (sp->business_id) res->series_forgotten = j->nids;
+        /* their entries go once the files are gone; a failure leaves them for the next open,
+           which settles them again: the delete itself is done */
+        if (j->np) (void)mt_engine_unref_settle(e);
     }
     for (size_t i = 0; i < j->np; i++) mt_rollups_free(j->plans[i].ro);
     free(pub);

@@ -465,13 +465,15 @@ static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
  * temporary name (a seal or merge that never renamed it), a generation the
  * index supersedes for its hour, or a generation at or past the committed
  * counter (renamed, never committed: gen is committed with the hour's
- * record). Anything else it cannot account for (an hour the index does not
- * name, e.g. one whose retention crashed between commit and unlink) is
- * moved to DIR/lost+found/, never deleted, and counted.
+ * record), or a file a committed delete listed in meta "unref:" with that
+ * size (the delete died before unlinking it: mt_delete.c). Anything else it
+ * cannot account for (an hour the index does not name, e.g. one whose
+ * retention crashed between commit and unlink) is moved to DIR/lost+found/,
+ * never deleted, and counted.
  */
 static int sweep_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb, (void)ftw;
+    (void)ftw;
     if (flag != FTW_F) return 0;
     int64_t hour;
     uint32_t gen;
@@ -485,6 +487,12 @@ static int sweep_file(const char *path, const struct stat *sb, int flag, struct 
         return 0;
     }
     if (desc && gen < desc->gen) { /* replaced: a reader's older snapshot may name it */
+        grave_add(e, path, e->last_txnid);
+        return 0;
+    }
+    /* dropped by a delete that committed and died before unlinking it: its record says so (a
+       deleted tenant's points must not survive in lost+found) */
+    if (mt_engine_unref_listed(e, hour, gen, (uint64_t)sb->st_size)) {
         grave_add(e, path, e->last_txnid);
         return 0;
     }
@@ -755,6 +763,7 @@ static int recover(mt_engine *e)
     free(e->replay_sealed); /* replayed */
     e->replay_sealed = NULL;
     e->nreplay_sealed = e->replay_sealed_cap = 0;
+    if (!rc && !e->opt.read_only) rc = mt_engine_unref_load(e, t); /* for the sweep below */
     e->last_txnid = mt_kv_txn_id(t);
     if (rc)
         mt_kv_abort(t);
@@ -769,7 +778,9 @@ static int recover(mt_engine *e)
     snprintf(blocks, sizeof blocks, "%s/blocks", e->dir);
     nftw(blocks, sweep_file, 16, FTW_PHYS);
     pthread_mutex_unlock(&walk_lock);
-    return MT_OK;
+    if (e->nunref) mt_engine_bury(e); /* a deleted file goes now, unless a reader holds it */
+    /* a write that fails here would fail the first commit too (as open_format's migration) */
+    return e->nunref ? mt_engine_unref_settle(e) : MT_OK;
 }
 
 /* ---- writer ---------------------------------------------------------------- */
@@ -1205,6 +1216,7 @@ void mt_engine_close(mt_engine *e)
     }
     if (!e->opt.read_only && e->kv) mt_engine_bury(e);
     for (size_t i = 0; i < e->ngraves; i++) free(e->graves[i].path); /* left to the next sweep */
+    free(e->unref);
     free(e->graves);
     mt_kv_abort(e->snap);
     for (size_t i = 0; i < e->nhours; i++) hour_release(e, &e->hours[i]);

@@ -128,7 +128,8 @@ mt_engine_options mt_engine_options_default(void);
  * MT_ECORRUPT, MT_ENOINDEX (hour files under blocks/ but index.mdb is new:
  * missing, emptied or replaced; nothing is changed, nothing removed), -EBUSY
  * when another engine (in any process) has the directory open, or -errno.
- * Recovery removes only files it can prove are its own leftovers; the rest
+ * Recovery removes only files it can prove are its own leftovers (and those
+ * a committed delete listed as no longer named: mt_engine_delete); the rest
  * goes to DIR/lost+found/ (mt_engine_stats.files_set_aside). Damage found
  * at open does not stop it: mt_engine_damage lists it.
  *
@@ -425,9 +426,11 @@ int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *u
  * same transaction (MT_OUTBOX_DELETE: a tenant's rows deleted, or each
  * rewritten hour's rows replaced). One transaction publishes it all: a crash
  * leaves every hour as it was or as it is after, never half (mt_delete.c).
- * Replaced files are unlinked once no reader's snapshot names them; free
- * pages of index.mdb keep old bytes until reused (mt_engine_compact with
- * index rewrites the file without them).
+ * Replaced files are unlinked once no reader's snapshot names them (the
+ * transaction lists them: after a crash, the next open unlinks them rather
+ * than set them aside in lost+found/); free pages of index.mdb keep old
+ * bytes until reused (mt_engine_compact with index rewrites the file
+ * without them).
  *
  * *res (may be NULL) says what went. MT_OK; MT_EINVAL (empty business_id,
  * from >= to); MT_ECLOSED (read-only or failed engine); MT_ECORRUPT (an hour

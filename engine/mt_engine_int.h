@@ -353,6 +353,13 @@ typedef struct mt_grave {
     uint64_t txnid; /* the transaction that stopped naming it */
 } mt_grave;
 
+/* A file a committed delete stopped naming (meta "unref:HOUR.GEN", docs/format.md). */
+typedef struct mt_unref {
+    int64_t hour;
+    uint32_t gen;
+    uint64_t bytes; /* its size as the hours record gave it */
+} mt_unref;
+
 struct mt_engine {
     mt_engine_options opt;
     char *dir;
@@ -397,6 +404,8 @@ struct mt_engine {
     uint64_t last_txnid; /* the LMDB id of the last write transaction committed */
     mt_grave *graves;    /* files to unlink once no reader is older (writer thread) */
     size_t ngraves, graves_cap;
+    mt_unref *unref; /* open: the files meta "unref:" lists, for the sweep (mt_delete.c) */
+    size_t nunref;
     mt_kv_txn *snap;                    /* a read-only engine's snapshot, open until close */
     uint64_t replay_seq, replay_points; /* open: the head record being replayed */
     mt_replay_hour *replay_sealed;      /* open: the hours the log may hold sealed points of */
@@ -460,6 +469,25 @@ void mt_engine_discard(mt_engine *e, const mt_publish *p, size_t n);
 /* Unlink the replaced files that no open snapshot of any process names any more (writer
    thread; a file not yet free stays for a later call, or for the next open's sweep). */
 void mt_engine_bury(mt_engine *e);
+
+/*
+ * Files a delete made unreferenced (mt_delete.c): its transaction lists each
+ * one in meta under "unref:HOUR.GEN" (value: the file's size), so that a
+ * crash before they are unlinked does not leave the deleted points on disk.
+ * mt_engine_unref_load (open, in recover's transaction) reads the list into
+ * e->unref; mt_engine_unref_listed tells the sweep whether a file the index
+ * does not name is one of them (the sweep unlinks it instead of setting it
+ * aside); mt_engine_unref_settle (writer thread, or open after the sweep,
+ * after mt_engine_bury) removes, in a committed transaction, every entry
+ * whose file is gone or is named by the index again (never unlinked then),
+ * keeping those a reader's snapshot still holds, and frees e->unref.
+ * An entry whose key or value does not parse lists nothing: it is left as
+ * it is. MT_OK, -ENOMEM, or an error of LMDB.
+ */
+int mt_engine_unref_put(mt_kv_txn *t, int64_t hour, uint32_t gen, uint64_t bytes);
+int mt_engine_unref_load(mt_engine *e, mt_kv_txn *t);
+bool mt_engine_unref_listed(const mt_engine *e, int64_t hour, uint32_t gen, uint64_t size);
+int mt_engine_unref_settle(mt_engine *e);
 
 /*
  * Drop the least recently used parsed footers, each with its hour's live
