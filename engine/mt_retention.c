@@ -4,8 +4,9 @@
  * deleted. Runs as a writer job, like a seal: new files first, then one
  * LMDB transaction, then the in-memory hours, then the old files unlinked.
  * A crash before the commit leaves the old state (recovery removes the
- * new files nobody names); after it, the new state (recovery removes the
- * old files).
+ * new files nobody names); after it, the new state: the transaction lists
+ * every generation it stops naming in meta "unref:" (mt_delete.c), and
+ * open unlinks exactly those rather than setting them aside in lost+found.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
+#include "mt_fault.h"
 #include "mt_series.h"
 
 typedef struct plan {
@@ -166,6 +168,9 @@ static int index_body(mt_engine *e, mt_kv_txn *t, void *ud)
         uint64_t seq = 0;
         mt_engine_hour_key(key, pl->hour);
         rc = sealed_seq_of(t, key, &seq); /* a rewrite keeps it; a drop may need the log's */
+        /* the generation it named is unlinked at publish; a crash before that leaves it listed
+           for open to unlink (as a delete's: mt_delete.c), not to set aside in lost+found */
+        if (!rc) rc = mt_engine_unref_put(t, pl->hour, pl->old_gen, pl->old_bytes);
         if (rc) break;
         if (pl->drop) {
             j->dropped = true;
@@ -254,7 +259,10 @@ static int run(mt_engine *e, void *ud)
         for (size_t i = 0; i < np && j->dry_run; i++)
             res->bytes_freed += plans[i].drop ? plans[i].old_bytes : 0;
     } else {
+        mt_fault_crash("retention.committed"); /* tests: committed, not published */
         rc = mt_engine_publish(e, pub, np, log_follows, &ij);
+        /* the entries go once the files are gone; a failure leaves them for the next open */
+        if (np) (void)mt_engine_unref_settle(e);
         for (size_t i = 0; i < np; i++)
             res->bytes_freed += plans[i].old_bytes - (plans[i].drop ? 0 : plans[i].bytes);
     }

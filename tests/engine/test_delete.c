@@ -431,6 +431,53 @@ static void expect_clean(mt_engine *e, const char *dir, const char *when)
 
 #ifdef MT_FAULT_INJECTION
 /*
+ * Retention has the delete's crash window too: killed after its commit and before the unlinks,
+ * the hours it dropped are named by nothing. They are listed in meta "unref:", so open unlinks
+ * them instead of setting them aside in lost+found (the old behaviour: 3 files aside here).
+ */
+Test(delete, a_kill_9_after_retention_commits_leaves_nothing_aside, .timeout = 120)
+{
+    const char *dir = new_dir(1);
+    mt_engine *e = open_at(dir);
+    gen(e, false);
+    cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+    mt_engine_close(e);
+    /* hours 0-2 end before now - keep: dropped whole; hour 3 and later stay */
+    const mt_retention pol = {.keep_ns = fake_now - (T0 + 3 * H + 30 * MIN)};
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        mt_engine_options o = mt_engine_options_default();
+        o.dir = dir;
+        o.auto_seal = false;
+        o.clock_ns = clock_fn;
+        mt_engine *c = NULL;
+        if (mt_engine_open(&o, &c)) _exit(2);
+        mt_fault_set("retention.committed", 1);
+        mt_retention_result r;
+        mt_engine_retention(c, &pol, fake_now, false, &r);
+        _exit(3);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "the child was not killed after retention's commit (status %d)", status);
+    cr_expect_eq(count_unref(dir), 3, "the dropped hours listed for open to unlink");
+    e = open_at(dir);
+    expect_clean(e, dir, "killed after retention's commit, reopened");
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.sealed_hours, 5, "hours 3-7 remain");
+    /* an uninterrupted run now finds nothing to drop, and leaves no entry behind */
+    mt_retention_result r;
+    cr_assert_eq(mt_engine_retention(e, &pol, fake_now, false, &r), MT_OK);
+    cr_expect_eq(r.hours_dropped, 0);
+    mt_engine_close(e);
+    cr_expect_eq(count_unref(dir), 0, "entries left after open's sweep");
+}
+
+/*
  * For each delete (tenant, range) and each crash point: a child makes the data set, then
  * deletes and is killed at the point; the parent reopens and finds the state before the delete
  * (killed before the commit) or after it (killed after), exactly, with every file accounted
