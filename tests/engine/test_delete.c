@@ -75,14 +75,21 @@ static const char *new_dir(int i)
     return dirs[i];
 }
 
-static mt_engine *open_at(const char *dir)
+/* Open dir as every engine of these tests is opened (no auto seal, the fake clock). */
+static int try_open(const char *dir, mt_engine **e)
 {
     mt_engine_options o = mt_engine_options_default();
     o.dir = dir;
     o.auto_seal = false;
     o.clock_ns = clock_fn;
-    mt_engine *e = NULL;
-    int rc = mt_engine_open(&o, &e);
+    *e = NULL;
+    return mt_engine_open(&o, e);
+}
+
+static mt_engine *open_at(const char *dir)
+{
+    mt_engine *e;
+    int rc = try_open(dir, &e);
     cr_assert_eq(rc, MT_OK, "open %s: %s", dir, mt_strerror(rc));
     return e;
 }
@@ -448,12 +455,8 @@ Test(delete, a_kill_9_after_retention_commits_leaves_nothing_aside, .timeout = 1
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        mt_engine_options o = mt_engine_options_default();
-        o.dir = dir;
-        o.auto_seal = false;
-        o.clock_ns = clock_fn;
-        mt_engine *c = NULL;
-        if (mt_engine_open(&o, &c)) _exit(2);
+        mt_engine *c;
+        if (try_open(dir, &c)) _exit(2);
         mt_fault_set("retention.committed", 1);
         mt_retention_result r;
         mt_engine_retention(c, &pol, fake_now, false, &r);
@@ -511,12 +514,8 @@ Test(delete, a_kill_9_mid_delete_leaves_the_old_state_or_the_new_and_a_rerun_com
             pid_t pid = fork();
             cr_assert_geq(pid, 0);
             if (pid == 0) {
-                mt_engine_options o = mt_engine_options_default();
-                o.dir = dir;
-                o.auto_seal = false;
-                o.clock_ns = clock_fn;
-                mt_engine *c = NULL;
-                if (mt_engine_open(&o, &c)) _exit(2);
+                mt_engine *c;
+                if (try_open(dir, &c)) _exit(2);
                 mt_fault_set(points[pi], 1);
                 mt_delete_result r;
                 do_delete(c, kind, &r);
