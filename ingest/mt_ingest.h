@@ -136,17 +136,19 @@ typedef struct mt_ingest_stats {
     uint64_t connections_open_by[3];              /* by listener (udp stays 0) */
     uint64_t connections_refused;                 /* over a connection limit */
     uint64_t connections_evicted;                 /* HTTP, closed to make room at the limit */
-    uint64_t connections_idle_closed;             /* idle timeout */
-    uint64_t http_header_timeouts;                /* 408: headers missed header_timeout_ms */
-    uint64_t http_body_timeouts;                  /* 408: body missed its deadline */
-    uint64_t http_bodies_refused;                 /* 503: no room in mem_budget for the body */
-    uint64_t body_bytes;                          /* now: HTTP body bytes held (and inflated) */
-    uint64_t http_requests[6];                    /* by class: 2xx..5xx, index status / 100 */
-    uint64_t http_bodies_too_large;               /* 413s */
-    uint64_t http_unauthorized;                   /* 401s and 403s decided on the headers */
-    uint64_t pauses;                              /* times reading paused for back-pressure */
-    uint64_t inflight_bytes;                      /* now */
-    uint64_t write_errors;                        /* batches the engine failed */
+    uint64_t
+        connections_deferred; /* HTTP accepts that waited an iteration: room was not yet made */
+    uint64_t connections_idle_closed; /* idle timeout */
+    uint64_t http_header_timeouts;    /* 408: headers missed header_timeout_ms */
+    uint64_t http_body_timeouts;      /* 408: body missed its deadline */
+    uint64_t http_bodies_refused;     /* 503: no room in mem_budget for the body */
+    uint64_t body_bytes;              /* now: HTTP body bytes held (and inflated) */
+    uint64_t http_requests[6];        /* by class: 2xx..5xx, index status / 100 */
+    uint64_t http_bodies_too_large;   /* 413s */
+    uint64_t http_unauthorized;       /* 401s and 403s decided on the headers */
+    uint64_t pauses;                  /* times reading paused for back-pressure */
+    uint64_t inflight_bytes;          /* now */
+    uint64_t write_errors;            /* batches the engine failed */
     /* POST /api/v1/write samples (mt_rw.h): decoded into a batch, refused as bad data, stale
        markers left out, of series with another tenant's business_id (403) */
     uint64_t rw_samples, rw_bad_samples, rw_stale, rw_forbidden;

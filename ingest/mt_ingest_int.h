@@ -49,11 +49,12 @@ struct mt_conn {
     int64_t last_read; /* monotonic ns of the last bytes read */
     char peer[64];
     /* HTTP, set by mt_http.c; read by the deadline sweep and the limit (mt_server.c) */
-    int stage;          /* HTTP_IDLE ... HTTP_BUSY */
-    int64_t req_start;  /* monotonic ns: the request's first byte (the accept, for the first) */
-    int64_t body_start; /* monotonic ns: its headers were complete */
-    int64_t idle_since; /* monotonic ns: the last answer went out (HTTP_IDLE) */
-    uint64_t body_got;  /* body bytes received of the request */
+    int stage;            /* HTTP_IDLE ... HTTP_BUSY */
+    int64_t req_start;    /* monotonic ns: the request's first byte (the accept, for the first) */
+    int64_t body_start;   /* monotonic ns: its headers were complete */
+    int64_t idle_since;   /* monotonic ns: the last answer went out (HTTP_IDLE) */
+    uint64_t body_got;    /* body bytes received of the request */
+    uint64_t accept_iter; /* mt_ingest.iter at the accept: not evicted before a poll read it */
 };
 
 struct mt_ingest {
@@ -86,6 +87,10 @@ struct mt_ingest {
     char *readbuf;      /* every TCP and HTTP read (mt_conn_alloc) */
     bool readbuf_busy;  /* between an allocation and the end of its read callback */
     int64_t last_sweep; /* monotonic ns */
+    uv_check_t check;   /* counts loop iterations (iter); retries a deferred HTTP accept */
+    bool check_on;
+    uint64_t iter;
+    bool accept_deferred; /* an HTTP connection waits in the listener until room is made */
     int64_t started_ns;
 };
 

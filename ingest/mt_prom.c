@@ -115,6 +115,10 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
     one(&o, "metron_connections_evicted_total", "counter",
         "HTTP connections closed at max_conns_http to make room: the most stalled (idle or slow).",
         (double)s->connections_evicted);
+    one(&o, "metron_connections_deferred_total", "counter",
+        "HTTP accepts held in the listener's queue for a loop iteration at max_conns_http: only "
+        "connections not yet read could have made room.",
+        (double)s->connections_deferred);
     family(&o, "metron_http_slow_closed_total", "counter",
            "HTTP connections closed (408) for missing a deadline, by what was late.");
     put(&o, "metron_http_slow_closed_total{stage=\"headers\"} %llu\n",

@@ -11,8 +11,13 @@
  * Connections: each listener has its own limit. At the HTTP limit, the HTTP
  * connection that has gone longest without finishing a request is closed
  * to make room (evict_stalled): a flood of slow or idle connections then
- * churns among itself, and a quick request (a /ping) always gets in. The
- * sweep timer closes HTTP connections whose headers or body are late.
+ * churns among itself, and a quick request (a /ping) always gets in. A
+ * connection is not "stalled" before a poll has had the chance to read it:
+ * one accept burst may hold more connections than the limit, and the /ping
+ * among them has its request in the socket, unread. When only such fresh
+ * connections could make room, the new one waits in the listener's queue
+ * until the next loop iteration (the check handle retries it). The sweep
+ * timer closes HTTP connections whose headers or body are late.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -334,22 +339,32 @@ void mt_conn_job_released(mt_conn *c)
     }
 }
 
+/* What evict_stalled found. */
+enum { EVICTED, ONLY_FRESH, NONE_IDLE };
+
 /*
  * Make room for a new HTTP connection: close the one that has gone longest
  * without finishing a request — idle since its last answer, or reading a
- * request begun longest ago — never one being answered. False when every
- * HTTP connection is being answered.
+ * request begun longest ago — never one being answered, and never one no
+ * poll has read yet (accepted in this or the previous loop iteration: it
+ * joins epoll only at the next poll, and the listener's burst may come
+ * first in that poll).
  */
-static bool evict_stalled(mt_ingest *ing)
+static int evict_stalled(mt_ingest *ing)
 {
     mt_conn *victim = NULL;
     int64_t oldest = INT64_MAX;
+    bool fresh = false;
     for (mt_conn *c = ing->conns; c; c = c->next) {
         if (c->kind != LISTENER_HTTP || c->closing || c->stage == HTTP_BUSY || c->pending) continue;
+        if (c->accept_iter + 2 > ing->iter) {
+            fresh = true;
+            continue;
+        }
         int64_t since = c->stage == HTTP_IDLE ? c->idle_since : c->req_start;
         if (since < oldest) oldest = since, victim = c;
     }
-    if (!victim) return false;
+    if (!victim) return fresh ? ONLY_FRESH : NONE_IDLE;
     ing->st.connections_evicted++;
     mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
                    "msg=\"HTTP connection limit reached: the most stalled connection closed\" "
@@ -360,7 +375,7 @@ static bool evict_stalled(mt_ingest *ing)
                                                 : "headers",
                    (long long)((mt_mono_ns() - oldest) / 1000000), ing->cfg.max_conns_http);
     mt_conn_close(victim);
-    return true;
+    return EVICTED;
 }
 
 /* True when a new connection of kind finds its listener's limit (or the total) reached. */
@@ -378,9 +393,19 @@ static void on_connection(uv_stream_t *server, int status)
     if (status < 0 || ing->stopping) return;
     /* room is made before the accept, so the count never passes the limit */
     bool full = at_limit(ing, kind);
-    if (full && kind == LISTENER_HTTP && evict_stalled(ing)) full = at_limit(ing, kind);
+    if (full && kind == LISTENER_HTTP) {
+        int found = evict_stalled(ing);
+        if (found == ONLY_FRESH) {
+            /* not accepted: libuv stops polling the listener until uv_accept (on_check) */
+            ing->accept_deferred = true;
+            ing->st.connections_deferred++;
+            return;
+        }
+        if (found == EVICTED) full = at_limit(ing, kind);
+    }
     mt_conn *c = mt_conn_new(ing, kind);
     if (!c) return;
+    c->accept_iter = ing->iter;
     ing->st.connections_open++;
     ing->st.connections_open_by[kind]++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
@@ -457,6 +482,17 @@ static void on_listener_closed(uv_handle_t *h)
     maybe_finish_stop(ing);
 }
 
+/* After each poll: count the iteration, then retry an HTTP accept that waited for room. */
+static void on_check(uv_check_t *h)
+{
+    mt_ingest *ing = h->data;
+    ing->iter++;
+    if (ing->accept_deferred && ing->http_on && !ing->stopping) {
+        ing->accept_deferred = false;
+        on_connection((uv_stream_t *)&ing->http_listener, 0);
+    }
+}
+
 /* Close HTTP connections whose headers or body are late (mt_http_check_deadline). */
 static void on_sweep(uv_timer_t *t)
 {
@@ -483,7 +519,8 @@ static void close_listeners(mt_ingest *ing)
     if (ing->http_on) uv_close((uv_handle_t *)&ing->http_listener, on_listener_closed);
     if (ing->udp_on) uv_close((uv_handle_t *)&ing->udp, on_listener_closed);
     if (ing->sweep_on) uv_close((uv_handle_t *)&ing->sweep, on_listener_closed);
-    ing->tcp_on = ing->http_on = ing->udp_on = ing->sweep_on = false;
+    if (ing->check_on) uv_close((uv_handle_t *)&ing->check, on_listener_closed);
+    ing->tcp_on = ing->http_on = ing->udp_on = ing->sweep_on = ing->check_on = false;
 }
 
 static void on_async_closed(uv_handle_t *h)
@@ -557,6 +594,14 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
     }
     if (!rc) rc = listen_tcp(ing, &ing->tcp_listener, cfg->lp_tcp, &ing->tcp_on);
     if (!rc) rc = listen_tcp(ing, &ing->http_listener, cfg->http, &ing->http_on);
+    if (!rc && ing->http_on) {
+        uv_check_init(loop, &ing->check);
+        ing->check.data = ing;
+        ing->check_on = true;
+        ing->listeners_open++;
+        uv_check_start(&ing->check, on_check);
+        uv_unref((uv_handle_t *)&ing->check); /* counts iterations; keeps no loop alive */
+    }
     if (!rc && ing->http_on && (ing->cfg.header_timeout_ms || ing->cfg.body_timeout_ms)) {
         uv_timer_init(loop, &ing->sweep);
         ing->sweep.data = ing;
