@@ -166,4 +166,12 @@ int mt_minute_recent_rate(mt_engine *e, int64_t now_ns, int minutes, double *pps
 /* Counters (any thread). */
 void mt_minute_stats_get(mt_minute *m, mt_minute_stats *out);
 
+/* Bytes mt_minute_metrics needs at most. */
+#define MT_MINUTE_METRICS_MAX 5120
+
+/* The minute mirror's lines of /metrics (metron_minute_*, metron_events_*, and with raw the
+   raw rows' metron_raw_*) into buf, at most cap bytes, not terminated; the bytes written
+   (a group that does not fit is left out). */
+size_t mt_minute_metrics(mt_minute *m, bool raw, char *buf, size_t cap);
+
 #endif

@@ -98,6 +98,13 @@ void mt_sink_stop(mt_sink *s);
 /* Counters (any thread). */
 void mt_sink_stats_get(mt_sink *s, mt_sink_stats *out);
 
+/* Bytes mt_sink_metrics needs at most. */
+#define MT_SINK_METRICS_MAX 3072
+
+/* The sink's lines of /metrics (Prometheus text: metron_sink_*) into buf, at most cap bytes,
+   not terminated; the bytes written (0 when they do not fit). */
+size_t mt_sink_metrics(mt_sink *s, char *buf, size_t cap);
+
 /*
  * Replace opt.retain (copied; NULL: keep every table for ever) from the
  * next retention pass on, e.g. when metrond reloads its policy. A pass in
