@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "mt_engine.h"
+#include "mt_fault.h"
 #include "mt_ingest.h"
 #include "mt_log.h"
 #include "mt_pgrules.h"
@@ -115,6 +117,11 @@ static void run_alerts(daemon_t *d)
 
 static void run_retention(daemon_t *d)
 {
+    if (mt_fault_hit("maint.stall")) { /* test builds: a job as long as a big one */
+        mt_log(MT_LOG_WARN, "msg=\"fault injected: maintenance job held\" job=retention s=8");
+        sleep(8);
+        mt_log(MT_LOG_WARN, "msg=\"fault injected: maintenance job released\" job=retention");
+    }
     mt_retention_result r;
     const mt_policy *p = mt_reload_policy_acquire(d->reload); /* a reload may replace it */
     int rc = mt_engine_retention(d->eng, p ? &p->r : &d->cfg->policy.r, mt_now_ns(), false, &r);

@@ -8,7 +8,9 @@
  *
  * Points: "kv.commit" (LMDB commit), "hf.fsync" and "hf.rename" (hour
  * files), "webhook.sign" (a webhook's HMAC), "backup.vanish" (an hour file
- * a backup's snapshot names is gone when it is linked: mt_backup.c retries).
+ * a backup's snapshot names is gone when it is linked: mt_backup.c retries),
+ * "maint.stall" (metrond's retention job takes 8 s more, as a long
+ * compaction would: alert rounds must go on meanwhile).
  *
  * Crash points (mt_fault_crash): the process kills itself with SIGKILL
  * there, as a kill -9 or a power cut at that step would, so that a test
