@@ -1,9 +1,12 @@
 /*
  * mt_server.c — listeners, connections, the completion queue and
- * back-pressure (contract in mt_ingest.h).
+ * back-pressure (contract in mt_server.h). A connection's kind (raw line
+ * protocol, HTTP) is reached only through its operations (c->ops,
+ * mt_server_int.h): accepting, limits, deadlines and freeing are the same
+ * code for every kind.
  *
  * Memory: mem_budget covers the batches in flight and the HTTP bodies held
- * (mt_ingest_body_take). Over it, batches pause every listener (the writer
+ * (mt_server_body_take). Over it, batches pause every listener (the writer
  * will drain them); bodies are refused with 503 and Retry-After instead,
  * because a paused body holds its bytes until more of its own bytes arrive:
  * pausing bodies could leave every connection waiting on every other.
@@ -26,7 +29,7 @@
 #include <string.h>
 
 #include "mt_auth.h"
-#include "mt_ingest_int.h"
+#include "mt_server_int.h"
 
 #define READ_BUF       (64 * 1024)
 #define DRAIN_TICK_MS  100   /* at stop, how often open connections are looked at */
@@ -34,9 +37,9 @@
 #define DRAIN_MAX_MS   20000 /* ... and all closed after this long (metrond gives up at 30 s) */
 #define SWEEP_MS       250   /* how often HTTP header and body deadlines are checked */
 
-mt_ingest_config mt_ingest_config_default(void)
+mt_server_config mt_server_config_default(void)
 {
-    return (mt_ingest_config){
+    return (mt_server_config){
         .lp_tcp = "127.0.0.1:8089",
         .lp_udp = "127.0.0.1:8089",
         .http = "127.0.0.1:8086",
@@ -54,9 +57,9 @@ mt_ingest_config mt_ingest_config_default(void)
     };
 }
 
-const mt_ingest_stats *mt_ingest_stats_get(const mt_ingest *ing)
+const mt_server_stats *mt_server_stats_get(const mt_server *srv)
 {
-    return &ing->st;
+    return &srv->st;
 }
 
 int mt_parse_addr(const char *s, struct sockaddr_storage *out)
@@ -78,9 +81,9 @@ int mt_parse_addr(const char *s, struct sockaddr_storage *out)
     return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out);
 }
 
-void mt_ingest_bad_line(mt_ingest *ing, const char *peer, const mt_lp_error *e)
+void mt_server_bad_line(mt_server *srv, const char *peer, const mt_lp_error *e)
 {
-    ing->st.lines_rejected[e->code]++;
+    srv->st.ingest.lines_rejected[e->code]++;
     char why[2 * sizeof e->reason];
     size_t o = 0;
     for (const char *p = e->reason; *p && o + 2 < sizeof why; p++) { /* logfmt quoting */
@@ -88,33 +91,34 @@ void mt_ingest_bad_line(mt_ingest *ing, const char *peer, const mt_lp_error *e)
         why[o++] = *p;
     }
     why[o] = '\0';
-    mt_log_limited(&ing->bad_line_log, 5, MT_LOG_WARN,
+    mt_log_limited(&srv->bad_line_log, 5, MT_LOG_WARN,
                    "msg=\"rejected line\" peer=%s line=%llu col=%u reason=\"%s\"", peer,
                    (unsigned long long)e->lineno, e->col, why);
 }
 
 /* ---- back-pressure ----------------------------------------------------------- */
 
-static void pause_all(mt_ingest *ing)
+static void pause_all(mt_server *srv)
 {
-    if (ing->paused) return;
-    ing->paused = true;
-    ing->st.pauses++;
-    for (mt_conn *c = ing->conns; c; c = c->next) uv_read_stop((uv_stream_t *)&c->tcp);
-    if (ing->udp_on) uv_udp_recv_stop(&ing->udp);
+    if (srv->paused) return;
+    srv->paused = true;
+    srv->st.pauses++;
+    for (mt_conn *c = srv->conns; c; c = c->next) uv_read_stop((uv_stream_t *)&c->tcp);
+    if (srv->udp_on) uv_udp_recv_stop(&srv->udp);
     mt_log(MT_LOG_WARN, "msg=\"writer behind: reading paused\" inflight_bytes=%llu",
-           (unsigned long long)ing->st.inflight_bytes);
+           (unsigned long long)srv->st.inflight_bytes);
 }
 
-static void udp_resume(mt_ingest *ing);
+static void udp_resume(mt_server *srv);
+static int udp_start(mt_server *srv, const struct sockaddr *addr);
 
-static void resume_all(mt_ingest *ing)
+static void resume_all(mt_server *srv)
 {
-    if (!ing->paused) return;
-    ing->paused = false;
-    for (mt_conn *c = ing->conns; c; c = c->next)
+    if (!srv->paused) return;
+    srv->paused = false;
+    for (mt_conn *c = srv->conns; c; c = c->next)
         if (c->reading) mt_conn_read_start(c);
-    if (ing->udp_on) udp_resume(ing);
+    if (srv->udp_on) udp_resume(srv);
 }
 
 /* ---- completions ------------------------------------------------------------- */
@@ -125,91 +129,93 @@ static void on_written(void *ud, const mt_write_result *res, mt_batch *b)
     (void)b;
     mt_job *job = ud;
     job->res = *res;
-    mt_ingest *ing = job->ing;
-    pthread_mutex_lock(&ing->dlock);
+    mt_server *srv = job->srv;
+    pthread_mutex_lock(&srv->dlock);
     job->next = NULL;
-    if (ing->done_tail)
-        ing->done_tail->next = job;
+    if (srv->done_tail)
+        srv->done_tail->next = job;
     else
-        ing->done_head = job;
-    ing->done_tail = job;
-    pthread_mutex_unlock(&ing->dlock);
-    uv_async_send(&ing->async);
+        srv->done_head = job;
+    srv->done_tail = job;
+    pthread_mutex_unlock(&srv->dlock);
+    uv_async_send(&srv->async);
 }
 
-static void maybe_finish_stop(mt_ingest *ing);
+static void maybe_finish_stop(mt_server *srv);
 
 /* Loop: hand each completed job to its owner. */
 static void on_async(uv_async_t *a)
 {
-    mt_ingest *ing = a->data;
-    pthread_mutex_lock(&ing->dlock);
-    mt_job *list = ing->done_head;
-    ing->done_head = ing->done_tail = NULL;
-    pthread_mutex_unlock(&ing->dlock);
+    mt_server *srv = a->data;
+    pthread_mutex_lock(&srv->dlock);
+    mt_job *list = srv->done_head;
+    srv->done_head = srv->done_tail = NULL;
+    pthread_mutex_unlock(&srv->dlock);
     while (list) {
         mt_job *job = list;
         list = list->next;
-        ing->jobs--;
-        ing->st.inflight_bytes -= job->bytes;
-        ing->st.points_ok += job->res.accepted;
-        ing->st.points_rejected += job->res.rejected;
+        srv->jobs--;
+        srv->st.inflight_bytes -= job->bytes;
+        srv->st.ingest.points_ok += job->res.accepted;
+        srv->st.ingest.points_rejected += job->res.rejected;
         if (job->res.rc) {
-            ing->st.write_errors++;
+            srv->st.write_errors++;
             mt_log(MT_LOG_ERROR, "msg=\"write failed\" err=%s", mt_strerror(job->res.rc));
         }
-        if (job->conn && job->conn->kind == LISTENER_HTTP)
-            mt_http_job_done(job);
-        else
-            mt_tcp_job_done(job);
+        if (job->conn) {
+            job->conn->ops->job_done(job);
+        } else { /* UDP: nobody to answer */
+            mt_batch_free(job->b);
+            free(job);
+        }
     }
-    if (ing->paused && ing->st.inflight_bytes <= ing->cfg.mem_budget / 4 * 3) resume_all(ing);
-    maybe_finish_stop(ing);
+    if (srv->paused && srv->st.inflight_bytes <= srv->cfg.mem_budget / 4 * 3) resume_all(srv);
+    maybe_finish_stop(srv);
 }
 
-bool mt_ingest_body_take(mt_ingest *ing, size_t held, size_t n)
+bool mt_server_body_take(mt_server *srv, size_t held, size_t n)
 {
-    if (ing->st.body_bytes > held &&
-        ing->st.inflight_bytes + ing->st.body_bytes + n > ing->cfg.mem_budget)
+    if (srv->st.body_bytes > held &&
+        srv->st.inflight_bytes + srv->st.body_bytes + n > srv->cfg.mem_budget)
         return false;
-    ing->st.body_bytes += n;
+    srv->st.body_bytes += n;
     return true;
 }
 
-void mt_ingest_body_give(mt_ingest *ing, size_t n)
+void mt_server_body_give(mt_server *srv, size_t n)
 {
-    ing->st.body_bytes -= n;
+    srv->st.body_bytes -= n;
 }
 
-int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b)
+int mt_server_submit(mt_server *srv, mt_conn *conn, mt_batch *b)
 {
     mt_job *job = calloc(1, sizeof *job);
     if (!job) return -ENOMEM;
-    job->ing = ing;
+    job->srv = srv;
     job->b = b;
     job->conn = conn;
     job->bytes = mt_batch_bytes(b) + sizeof *job;
-    int rc = mt_engine_submit(ing->eng, b, on_written, job);
+    int rc = mt_engine_submit(srv->eng, b, on_written, job);
     if (rc) {
         free(job);
         return rc;
     }
-    ing->jobs++;
+    srv->jobs++;
     if (conn) conn->pending++;
-    ing->st.inflight_bytes += job->bytes;
-    if (ing->st.inflight_bytes > ing->cfg.mem_budget) pause_all(ing);
+    srv->st.inflight_bytes += job->bytes;
+    if (srv->st.inflight_bytes > srv->cfg.mem_budget) pause_all(srv);
     return MT_OK;
 }
 
-void mt_ingest_work_begin(mt_ingest *ing)
+void mt_server_work_begin(mt_server *srv)
 {
-    ing->jobs++;
+    srv->jobs++;
 }
 
-void mt_ingest_work_done(mt_ingest *ing)
+void mt_server_work_done(mt_server *srv)
 {
-    ing->jobs--;
-    maybe_finish_stop(ing);
+    srv->jobs--;
+    maybe_finish_stop(srv);
 }
 
 /* ---- connections ------------------------------------------------------------- */
@@ -224,10 +230,10 @@ void mt_ingest_work_done(mt_ingest *ing)
 void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    mt_ingest *ing = ((mt_conn *)h->data)->ing;
-    if (!ing->readbuf_busy && ing->readbuf) {
-        ing->readbuf_busy = true;
-        *buf = uv_buf_init(ing->readbuf, READ_BUF);
+    mt_server *srv = ((mt_conn *)h->data)->srv;
+    if (!srv->readbuf_busy && srv->readbuf) {
+        srv->readbuf_busy = true;
+        *buf = uv_buf_init(srv->readbuf, READ_BUF);
         return;
     }
     buf->base = malloc(READ_BUF); /* not expected: a read inside a read callback */
@@ -236,8 +242,8 @@ void mt_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf)
 {
-    if (buf->base == c->ing->readbuf)
-        c->ing->readbuf_busy = false;
+    if (buf->base == c->srv->readbuf)
+        c->srv->readbuf_busy = false;
     else
         free(buf->base);
 }
@@ -245,7 +251,7 @@ void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf)
 static void on_idle(uv_timer_t *t)
 {
     mt_conn *c = t->data;
-    c->ing->st.connections_idle_closed++;
+    c->srv->st.connections_idle_closed++;
     mt_log(MT_LOG_INFO, "msg=\"idle connection closed\" peer=%s", c->peer);
     mt_conn_close(c);
 }
@@ -253,16 +259,15 @@ static void on_idle(uv_timer_t *t)
 void mt_conn_touch(mt_conn *c)
 {
     c->last_read = mt_mono_ns();
-    if (c->ing->cfg.idle_timeout_ms && !c->closing)
-        uv_timer_start(&c->idle, on_idle, c->ing->cfg.idle_timeout_ms, 0);
+    if (c->srv->cfg.idle_timeout_ms && !c->closing)
+        uv_timer_start(&c->idle, on_idle, c->srv->cfg.idle_timeout_ms, 0);
 }
 
 void mt_conn_read_start(mt_conn *c)
 {
     c->reading = true;
-    if (c->closing || c->ing->paused) return;
-    uv_read_start((uv_stream_t *)&c->tcp, mt_conn_alloc,
-                  c->kind == LISTENER_HTTP ? mt_http_on_read : mt_tcp_on_read);
+    if (c->closing || c->srv->paused) return;
+    uv_read_start((uv_stream_t *)&c->tcp, mt_conn_alloc, c->ops->on_read);
 }
 
 void mt_conn_read_stop(mt_conn *c)
@@ -271,29 +276,27 @@ void mt_conn_read_stop(mt_conn *c)
     uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-mt_conn *mt_conn_new(mt_ingest *ing, int kind)
+mt_conn *mt_conn_new(mt_server *srv, int kind)
 {
     mt_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->ing = ing;
+    c->srv = srv;
     c->kind = kind;
-    uv_tcp_init(ing->loop, &c->tcp);
-    uv_timer_init(ing->loop, &c->idle);
+    c->ops = mt_listener_kinds[kind];
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->idle);
     c->tcp.data = c;
     c->idle.data = c;
     c->handles_open = 2;
-    c->next = ing->conns;
-    if (ing->conns) ing->conns->prev = c;
-    ing->conns = c;
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
     return c;
 }
 
 static void conn_free(mt_conn *c)
 {
-    if (c->kind == LISTENER_HTTP)
-        mt_http_free(c);
-    else
-        mt_tcp_free(c);
+    c->ops->free(c);
     mt_lp_parser_free(c->lp);
     free(c);
 }
@@ -302,9 +305,9 @@ static void on_conn_closed(uv_handle_t *h)
 {
     mt_conn *c = h->data;
     if (--c->handles_open == 0 && c->pending == 0) {
-        mt_ingest *ing = c->ing;
+        mt_server *srv = c->srv;
         conn_free(c);
-        maybe_finish_stop(ing);
+        maybe_finish_stop(srv);
     }
 }
 
@@ -312,19 +315,19 @@ void mt_conn_close(mt_conn *c)
 {
     if (c->closing) return;
     c->closing = true;
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     if (c->bytes)
         mt_log(MT_LOG_DEBUG,
                "msg=\"connection closed\" peer=%s listener=%s bytes=%llu lines=%llu rejected=%llu",
-               c->peer, c->kind == LISTENER_HTTP ? "http" : "tcp", (unsigned long long)c->bytes,
-               (unsigned long long)c->lines, (unsigned long long)c->rejected);
+               c->peer, c->ops->name, (unsigned long long)c->bytes, (unsigned long long)c->lines,
+               (unsigned long long)c->rejected);
     if (c->prev)
         c->prev->next = c->next;
     else
-        ing->conns = c->next;
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    ing->st.connections_open--;
-    ing->st.connections_open_by[c->kind]--;
+    srv->st.connections_open--;
+    srv->st.connections_open_by[c->kind]--;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->idle, on_conn_closed);
 }
@@ -333,9 +336,9 @@ void mt_conn_close(mt_conn *c)
 void mt_conn_job_released(mt_conn *c)
 {
     if (--c->pending == 0 && c->closing && c->handles_open == 0) {
-        mt_ingest *ing = c->ing;
+        mt_server *srv = c->srv;
         conn_free(c);
-        maybe_finish_stop(ing);
+        maybe_finish_stop(srv);
     }
 }
 
@@ -343,71 +346,71 @@ void mt_conn_job_released(mt_conn *c)
 enum { EVICTED, ONLY_FRESH, NONE_IDLE };
 
 /*
- * Make room for a new HTTP connection: close the one that has gone longest
- * without finishing a request — idle since its last answer, or reading a
- * request begun longest ago — never one being answered, and never one no
- * poll has read yet (accepted in this or the previous loop iteration: it
- * joins epoll only at the next poll, and the listener's burst may come
- * first in that poll).
+ * Make room for a new connection of kind (one whose ops have stalled: HTTP):
+ * close the one that has gone longest without finishing a request — idle
+ * since its last answer, or reading a request begun longest ago — never
+ * one being answered, and never one no poll has read yet (accepted in this or the previous loop
+ * iteration: it joins epoll only at the next poll, and the listener's burst may come first in that
+ * poll).
  */
-static int evict_stalled(mt_ingest *ing)
+static int evict_stalled(mt_server *srv, int kind)
 {
     mt_conn *victim = NULL;
     int64_t oldest = INT64_MAX;
+    const char *stage = NULL;
     bool fresh = false;
-    for (mt_conn *c = ing->conns; c; c = c->next) {
-        if (c->kind != LISTENER_HTTP || c->closing || c->stage == HTTP_BUSY || c->pending) continue;
-        if (c->accept_iter + 2 > ing->iter) {
+    for (mt_conn *c = srv->conns; c; c = c->next) {
+        int64_t since;
+        const char *st;
+        if (c->kind != kind || c->closing || !c->ops->stalled(c, &since, &st) || c->pending)
+            continue;
+        if (c->accept_iter + 2 > srv->iter) {
             fresh = true;
             continue;
         }
-        int64_t since = c->stage == HTTP_IDLE ? c->idle_since : c->req_start;
-        if (since < oldest) oldest = since, victim = c;
+        if (since < oldest) oldest = since, victim = c, stage = st;
     }
     if (!victim) return fresh ? ONLY_FRESH : NONE_IDLE;
-    ing->st.connections_evicted++;
-    mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
+    srv->st.connections_evicted++;
+    mt_log_limited(&srv->conn_log, 5, MT_LOG_WARN,
                    "msg=\"HTTP connection limit reached: the most stalled connection closed\" "
                    "peer=%s stage=%s stalled_ms=%lld max_conns_http=%zu",
-                   victim->peer,
-                   victim->stage == HTTP_IDLE   ? "idle"
-                   : victim->stage == HTTP_BODY ? "body"
-                                                : "headers",
-                   (long long)((mt_mono_ns() - oldest) / 1000000), ing->cfg.max_conns_http);
+                   victim->peer, stage, (long long)((mt_mono_ns() - oldest) / 1000000),
+                   srv->cfg.max_conns_http);
     mt_conn_close(victim);
     return EVICTED;
 }
 
 /* True when a new connection of kind finds its listener's limit (or the total) reached. */
-static bool at_limit(const mt_ingest *ing, int kind)
+static bool at_limit(const mt_server *srv, int kind)
 {
-    size_t lim = kind == LISTENER_HTTP ? ing->cfg.max_conns_http : ing->cfg.max_conns_tcp;
-    return ing->st.connections_open_by[kind] >= lim ||
-           (ing->cfg.max_conns && ing->st.connections_open >= ing->cfg.max_conns);
+    size_t lim = kind == LISTENER_HTTP ? srv->cfg.max_conns_http : srv->cfg.max_conns_tcp;
+    return srv->st.connections_open_by[kind] >= lim ||
+           (srv->cfg.max_conns && srv->st.connections_open >= srv->cfg.max_conns);
 }
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    mt_ingest *ing = server->data;
-    int kind = server == (uv_stream_t *)&ing->http_listener ? LISTENER_HTTP : LISTENER_TCP;
-    if (status < 0 || ing->stopping) return;
+    mt_server *srv = server->data;
+    int kind = server == (uv_stream_t *)&srv->http_listener ? LISTENER_HTTP : LISTENER_TCP;
+    if (status < 0 || srv->stopping) return;
     /* room is made before the accept, so the count never passes the limit */
-    bool full = at_limit(ing, kind);
-    if (full && kind == LISTENER_HTTP) {
-        int found = evict_stalled(ing);
+    bool full = at_limit(srv, kind);
+    if (full && mt_listener_kinds[kind]->stalled) {
+        int found = evict_stalled(srv, kind);
         if (found == ONLY_FRESH) {
             /* not accepted: libuv stops polling the listener until uv_accept (on_check) */
-            ing->accept_deferred = true;
-            ing->st.connections_deferred++;
+            srv->accept_deferred = true;
+            srv->st.connections_deferred++;
             return;
         }
-        if (found == EVICTED) full = at_limit(ing, kind);
+        if (found == EVICTED) full = at_limit(srv, kind);
     }
-    mt_conn *c = mt_conn_new(ing, kind);
+    mt_conn *c = mt_conn_new(srv, kind);
     if (!c) return;
-    c->accept_iter = ing->iter;
-    ing->st.connections_open++;
-    ing->st.connections_open_by[kind]++;
+    c->accept_iter = srv->iter;
+    srv->st.connections_open++;
+    srv->st.connections_open_by[kind]++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
         mt_conn_close(c);
         return;
@@ -427,28 +430,18 @@ static void on_connection(uv_stream_t *server, int status)
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
     if (full) {
-        ing->st.connections_refused++;
-        mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
+        srv->st.connections_refused++;
+        mt_log_limited(&srv->conn_log, 5, MT_LOG_WARN,
                        "msg=\"connection refused: limit reached\" peer=%s listener=%s "
                        "max_conns_%s=%zu max_conns=%zu",
-                       c->peer, kind == LISTENER_HTTP ? "http" : "tcp",
-                       kind == LISTENER_HTTP ? "http" : "tcp",
-                       kind == LISTENER_HTTP ? ing->cfg.max_conns_http : ing->cfg.max_conns_tcp,
-                       ing->cfg.max_conns);
+                       c->peer, c->ops->name, c->ops->name,
+                       kind == LISTENER_HTTP ? srv->cfg.max_conns_http : srv->cfg.max_conns_tcp,
+                       srv->cfg.max_conns);
         mt_conn_close(c);
         return;
     }
-    ing->st.connections_total++;
-    int rc = MT_OK;
-    if (kind == LISTENER_HTTP) {
-        rc = mt_http_init(c);
-    } else {
-        mt_lp_options o = mt_lp_options_default();
-        o.precision = ing->cfg.lp_precision;
-        if (ing->cfg.limits.max_line_len) o.limits = ing->cfg.limits;
-        rc = mt_lp_parser_new(&o, &c->lp);
-    }
-    if (rc) {
+    srv->st.connections_total++;
+    if (c->ops->init(c)) {
         mt_conn_close(c);
         return;
     }
@@ -456,7 +449,7 @@ static void on_connection(uv_stream_t *server, int status)
     mt_conn_read_start(c);
 }
 
-static int listen_tcp(mt_ingest *ing, uv_tcp_t *h, const char *addr, bool *on)
+static int listen_tcp(mt_server *srv, uv_tcp_t *h, const char *addr, bool *on)
 {
     if (!addr || !*addr || strcmp(addr, "off") == 0) return MT_OK;
     struct sockaddr_storage sa;
@@ -465,10 +458,10 @@ static int listen_tcp(mt_ingest *ing, uv_tcp_t *h, const char *addr, bool *on)
         mt_log(MT_LOG_ERROR, "msg=\"bad listen address\" addr=%s", addr);
         return MT_EINVAL;
     }
-    uv_tcp_init(ing->loop, h);
-    h->data = ing;
+    uv_tcp_init(srv->loop, h);
+    h->data = srv;
     *on = true;
-    ing->listeners_open++;
+    srv->listeners_open++;
     rc = uv_tcp_bind(h, (struct sockaddr *)&sa, 0);
     if (!rc) rc = uv_listen((uv_stream_t *)h, 511, on_connection);
     if (rc) mt_log(MT_LOG_ERROR, "msg=\"cannot listen\" addr=%s err=%s", addr, uv_strerror(rc));
@@ -477,149 +470,148 @@ static int listen_tcp(mt_ingest *ing, uv_tcp_t *h, const char *addr, bool *on)
 
 static void on_listener_closed(uv_handle_t *h)
 {
-    mt_ingest *ing = h->data;
-    ing->listeners_open--;
-    maybe_finish_stop(ing);
+    mt_server *srv = h->data;
+    srv->listeners_open--;
+    maybe_finish_stop(srv);
 }
 
 /* After each poll: count the iteration, then retry an HTTP accept that waited for room. */
 static void on_check(uv_check_t *h)
 {
-    mt_ingest *ing = h->data;
-    ing->iter++;
-    if (ing->accept_deferred && ing->http_on && !ing->stopping) {
-        ing->accept_deferred = false;
-        on_connection((uv_stream_t *)&ing->http_listener, 0);
+    mt_server *srv = h->data;
+    srv->iter++;
+    if (srv->accept_deferred && srv->http_on && !srv->stopping) {
+        srv->accept_deferred = false;
+        on_connection((uv_stream_t *)&srv->http_listener, 0);
     }
 }
 
-/* Close HTTP connections whose headers or body are late (mt_http_check_deadline). */
+/* Close connections whose request is late (their kind's check_deadline: HTTP headers, body). */
 static void on_sweep(uv_timer_t *t)
 {
-    mt_ingest *ing = t->data;
-    int64_t now = mt_mono_ns(), since = ing->last_sweep ? now - ing->last_sweep : 0;
-    ing->last_sweep = now;
-    mt_conn *c = ing->conns;
+    mt_server *srv = t->data;
+    int64_t now = mt_mono_ns(), since = srv->last_sweep ? now - srv->last_sweep : 0;
+    srv->last_sweep = now;
+    mt_conn *c = srv->conns;
     while (c) {
         mt_conn *next = c->next; /* c may close: its successor is still linked */
-        if (c->kind != LISTENER_HTTP || c->closing) {
-        } else if (ing->paused) { /* late because we are not reading: the clock stops */
-            c->req_start += since;
-            c->body_start += since;
+        if (!c->ops->check_deadline || c->closing) {
+        } else if (srv->paused) { /* late because we are not reading: the clock stops */
+            c->ops->hold_deadline(c, since);
         } else {
-            mt_http_check_deadline(c, now);
+            c->ops->check_deadline(c, now);
         }
         c = next;
     }
 }
 
-static void close_listeners(mt_ingest *ing)
+static void close_listeners(mt_server *srv)
 {
-    if (ing->tcp_on) uv_close((uv_handle_t *)&ing->tcp_listener, on_listener_closed);
-    if (ing->http_on) uv_close((uv_handle_t *)&ing->http_listener, on_listener_closed);
-    if (ing->udp_on) uv_close((uv_handle_t *)&ing->udp, on_listener_closed);
-    if (ing->sweep_on) uv_close((uv_handle_t *)&ing->sweep, on_listener_closed);
-    if (ing->check_on) uv_close((uv_handle_t *)&ing->check, on_listener_closed);
-    ing->tcp_on = ing->http_on = ing->udp_on = ing->sweep_on = ing->check_on = false;
+    if (srv->tcp_on) uv_close((uv_handle_t *)&srv->tcp_listener, on_listener_closed);
+    if (srv->http_on) uv_close((uv_handle_t *)&srv->http_listener, on_listener_closed);
+    if (srv->udp_on) uv_close((uv_handle_t *)&srv->udp, on_listener_closed);
+    if (srv->sweep_on) uv_close((uv_handle_t *)&srv->sweep, on_listener_closed);
+    if (srv->check_on) uv_close((uv_handle_t *)&srv->check, on_listener_closed);
+    srv->tcp_on = srv->http_on = srv->udp_on = srv->sweep_on = srv->check_on = false;
 }
 
 static void on_async_closed(uv_handle_t *h)
 {
-    mt_ingest *ing = h->data;
-    void (*cb)(void *) = ing->stop_cb;
-    void *ud = ing->stop_ud;
-    mt_lp_parser_free(ing->udp_lp);
-    mt_series_cache_free(ing->cache);
-    free(ing->readbuf);
-    mt_auth_free(ing->auth);
-    pthread_mutex_destroy(&ing->dlock);
-    free(ing);
+    mt_server *srv = h->data;
+    void (*cb)(void *) = srv->stop_cb;
+    void *ud = srv->stop_ud;
+    mt_lp_parser_free(srv->udp_lp);
+    mt_series_cache_free(srv->cache);
+    free(srv->readbuf);
+    mt_auth_free(srv->auth);
+    pthread_mutex_destroy(&srv->dlock);
+    free(srv);
     if (cb) cb(ud);
 }
 
-static void maybe_finish_stop(mt_ingest *ing)
+static void maybe_finish_stop(mt_server *srv)
 {
-    if (!ing->stopping || ing->jobs || ing->conns || ing->listeners_open || !ing->async_on) return;
-    ing->async_on = false;
-    uv_close((uv_handle_t *)&ing->async, on_async_closed);
+    if (!srv->stopping || srv->jobs || srv->conns || srv->listeners_open || !srv->async_on) return;
+    srv->async_on = false;
+    uv_close((uv_handle_t *)&srv->async, on_async_closed);
 }
 
-int mt_ingest_set_tokens(mt_ingest *ing, mt_ingest_tokens *t)
+int mt_server_set_tokens(mt_server *srv, mt_ingest_tokens *t)
 {
-    if (!ing->auth || !t) return MT_EINVAL;
-    mt_auth_free(ing->auth); /* no reader: checks run on this thread and copy what they need */
-    ing->auth = t;
+    if (!srv->auth || !t) return MT_EINVAL;
+    mt_auth_free(srv->auth); /* no reader: checks run on this thread and copy what they need */
+    srv->auth = t;
     return MT_OK;
 }
 
-int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg, mt_ingest **out)
+int mt_server_start(uv_loop_t *loop, mt_engine *eng, const mt_server_config *cfg, mt_server **out)
 {
-    mt_ingest *ing = calloc(1, sizeof *ing);
-    if (!ing) return -ENOMEM;
-    ing->loop = loop;
-    ing->eng = eng;
-    ing->cfg = *cfg;
-    mt_ingest_config d = mt_ingest_config_default();
-    if (!ing->cfg.max_body) ing->cfg.max_body = d.max_body;
-    if (!ing->cfg.default_db || !*ing->cfg.default_db) ing->cfg.default_db = d.default_db;
-    if (!ing->cfg.max_conns_http) ing->cfg.max_conns_http = d.max_conns_http;
-    if (!ing->cfg.max_conns_tcp) ing->cfg.max_conns_tcp = d.max_conns_tcp;
-    if (!ing->cfg.body_min_rate) ing->cfg.body_min_rate = d.body_min_rate;
-    if (!ing->cfg.mem_budget) ing->cfg.mem_budget = d.mem_budget;
-    ing->started_ns = mt_mono_ns();
-    pthread_mutex_init(&ing->dlock, NULL);
-    uv_async_init(loop, &ing->async, on_async);
-    ing->async.data = ing;
-    ing->async_on = true;
-    ing->readbuf = malloc(READ_BUF);
-    int rc = ing->readbuf ? mt_series_cache_new(eng, 0, &ing->cache) : -ENOMEM;
+    mt_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return -ENOMEM;
+    srv->loop = loop;
+    srv->eng = eng;
+    srv->cfg = *cfg;
+    mt_server_config d = mt_server_config_default();
+    if (!srv->cfg.max_body) srv->cfg.max_body = d.max_body;
+    if (!srv->cfg.default_db || !*srv->cfg.default_db) srv->cfg.default_db = d.default_db;
+    if (!srv->cfg.max_conns_http) srv->cfg.max_conns_http = d.max_conns_http;
+    if (!srv->cfg.max_conns_tcp) srv->cfg.max_conns_tcp = d.max_conns_tcp;
+    if (!srv->cfg.body_min_rate) srv->cfg.body_min_rate = d.body_min_rate;
+    if (!srv->cfg.mem_budget) srv->cfg.mem_budget = d.mem_budget;
+    srv->started_ns = mt_mono_ns();
+    pthread_mutex_init(&srv->dlock, NULL);
+    uv_async_init(loop, &srv->async, on_async);
+    srv->async.data = srv;
+    srv->async_on = true;
+    srv->readbuf = malloc(READ_BUF);
+    int rc = srv->readbuf ? mt_series_cache_new(eng, 0, &srv->cache) : -ENOMEM;
     if (!rc && cfg->tokens_file && *cfg->tokens_file) {
         char err[512] = "";
-        rc = mt_auth_load(cfg->tokens_file, &ing->auth, err, sizeof err);
+        rc = mt_auth_load(cfg->tokens_file, &srv->auth, err, sizeof err);
         if (rc) {
             mt_log(MT_LOG_ERROR, "msg=\"cannot load tokens\" file=%s err=\"%s\"", cfg->tokens_file,
                    err[0] ? err : mt_strerror(rc));
             rc = MT_EINVAL;
         } else {
             /* raw line protocol cannot carry a token: with tokens, only HTTP writes */
-            if ((ing->cfg.lp_tcp && strcmp(ing->cfg.lp_tcp, "off")) ||
-                (ing->cfg.lp_udp && strcmp(ing->cfg.lp_udp, "off")))
+            if ((srv->cfg.lp_tcp && strcmp(srv->cfg.lp_tcp, "off")) ||
+                (srv->cfg.lp_udp && strcmp(srv->cfg.lp_udp, "off")))
                 mt_log(MT_LOG_WARN,
                        "msg=\"tokens configured: TCP and UDP line protocol are off\" "
                        "tokens=%zu",
-                       mt_auth_count(ing->auth));
-            ing->cfg.lp_tcp = ing->cfg.lp_udp = "off";
-            cfg = &ing->cfg;
+                       mt_auth_count(srv->auth));
+            srv->cfg.lp_tcp = srv->cfg.lp_udp = "off";
+            cfg = &srv->cfg;
         }
     }
-    if (!rc) rc = listen_tcp(ing, &ing->tcp_listener, cfg->lp_tcp, &ing->tcp_on);
-    if (!rc) rc = listen_tcp(ing, &ing->http_listener, cfg->http, &ing->http_on);
-    if (!rc && ing->http_on) {
-        uv_check_init(loop, &ing->check);
-        ing->check.data = ing;
-        ing->check_on = true;
-        ing->listeners_open++;
-        uv_check_start(&ing->check, on_check);
-        uv_unref((uv_handle_t *)&ing->check); /* counts iterations; keeps no loop alive */
+    if (!rc) rc = listen_tcp(srv, &srv->tcp_listener, cfg->lp_tcp, &srv->tcp_on);
+    if (!rc) rc = listen_tcp(srv, &srv->http_listener, cfg->http, &srv->http_on);
+    if (!rc && srv->http_on) {
+        uv_check_init(loop, &srv->check);
+        srv->check.data = srv;
+        srv->check_on = true;
+        srv->listeners_open++;
+        uv_check_start(&srv->check, on_check);
+        uv_unref((uv_handle_t *)&srv->check); /* counts iterations; keeps no loop alive */
     }
-    if (!rc && ing->http_on && (ing->cfg.header_timeout_ms || ing->cfg.body_timeout_ms)) {
-        uv_timer_init(loop, &ing->sweep);
-        ing->sweep.data = ing;
-        ing->sweep_on = true;
-        ing->listeners_open++;
-        uv_timer_start(&ing->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    if (!rc && srv->http_on && (srv->cfg.header_timeout_ms || srv->cfg.body_timeout_ms)) {
+        uv_timer_init(loop, &srv->sweep);
+        srv->sweep.data = srv;
+        srv->sweep_on = true;
+        srv->listeners_open++;
+        uv_timer_start(&srv->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     }
     if (!rc && cfg->lp_udp && *cfg->lp_udp && strcmp(cfg->lp_udp, "off") != 0) {
         struct sockaddr_storage sa;
         rc = mt_parse_addr(cfg->lp_udp, &sa) ? MT_EINVAL : MT_OK;
-        if (!rc) rc = mt_udp_start(ing, (struct sockaddr *)&sa);
+        if (!rc) rc = udp_start(srv, (struct sockaddr *)&sa);
         if (rc) mt_log(MT_LOG_ERROR, "msg=\"cannot listen\" addr=%s (udp)", cfg->lp_udp);
     }
     if (rc) {
-        mt_ingest_stop(ing, NULL, NULL);
+        mt_server_stop(srv, NULL, NULL);
         return rc;
     }
-    *out = ing;
+    *out = srv;
     return MT_OK;
 }
 
@@ -630,44 +622,44 @@ int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg
  */
 static void on_drain_tick(uv_timer_t *t)
 {
-    mt_ingest *ing = t->data;
+    mt_server *srv = t->data;
     int64_t now = mt_mono_ns();
-    bool all = now - ing->drain_started > (int64_t)DRAIN_MAX_MS * 1000000;
-    if (ing->paused && !all) { /* quiet because we are not reading: wait for the writer */
-        for (mt_conn *c = ing->conns; c; c = c->next) c->last_read = now;
+    bool all = now - srv->drain_started > (int64_t)DRAIN_MAX_MS * 1000000;
+    if (srv->paused && !all) { /* quiet because we are not reading: wait for the writer */
+        for (mt_conn *c = srv->conns; c; c = c->next) c->last_read = now;
         return;
     }
-    mt_conn *c = ing->conns;
+    mt_conn *c = srv->conns;
     while (c) {
         mt_conn *next = c->next;
         if (all || now - c->last_read > (int64_t)DRAIN_QUIET_MS * 1000000) mt_conn_close(c);
         c = next;
     }
-    if (!ing->conns) {
-        uv_timer_stop(&ing->drain);
-        uv_close((uv_handle_t *)&ing->drain, on_listener_closed);
+    if (!srv->conns) {
+        uv_timer_stop(&srv->drain);
+        uv_close((uv_handle_t *)&srv->drain, on_listener_closed);
     }
 }
 
-void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud)
+void mt_server_stop(mt_server *srv, void (*done)(void *ud), void *ud)
 {
-    if (ing->stopping) return;
-    ing->stopping = true;
-    ing->stop_cb = done;
-    ing->stop_ud = ud;
-    close_listeners(ing);
+    if (srv->stopping) return;
+    srv->stopping = true;
+    srv->stop_cb = done;
+    srv->stop_ud = ud;
+    close_listeners(srv);
     /* Lines already sent over TCP are still in the socket buffers: keep reading them
        (connections close at EOF) until each connection is quiet (on_drain_tick). */
-    if (ing->paused) {
-        ing->paused = false;
-        for (mt_conn *c = ing->conns; c; c = c->next)
+    if (srv->paused) {
+        srv->paused = false;
+        for (mt_conn *c = srv->conns; c; c = c->next)
             if (c->reading) mt_conn_read_start(c);
     }
-    uv_timer_init(ing->loop, &ing->drain);
-    ing->drain.data = ing;
-    ing->drain_started = mt_mono_ns();
-    ing->listeners_open++;
-    uv_timer_start(&ing->drain, on_drain_tick, 0, DRAIN_TICK_MS);
+    uv_timer_init(srv->loop, &srv->drain);
+    srv->drain.data = srv;
+    srv->drain_started = mt_mono_ns();
+    srv->listeners_open++;
+    uv_timer_start(&srv->drain, on_drain_tick, 0, DRAIN_TICK_MS);
 }
 
 /* UDP lives here too: it is small. One datagram is one batch of lines. */
@@ -680,59 +672,59 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 typedef struct udp_ctx {
-    mt_ingest *ing;
+    mt_server *srv;
     mt_batch *b;
 } udp_ctx;
 
 static int udp_line(void *ud, const mt_lp_line *l)
 {
     udp_ctx *x = ud;
-    int rc = mt_ingest_line(x->b, l, x->ing->cache, NULL);
+    int rc = mt_ingest_line(x->b, l, x->srv->cache, NULL);
     if (rc == -ENOMEM) return rc;
-    x->ing->st.lines_ok++;
+    x->srv->st.ingest.lines_ok++;
     return 0;
 }
 
 static void udp_error(void *ud, const mt_lp_error *e)
 {
     udp_ctx *x = ud;
-    mt_ingest_bad_line(x->ing, "udp", e);
+    mt_server_bad_line(x->srv, "udp", e);
 }
 
 static void on_udp(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
                    unsigned flags)
 {
     (void)addr, (void)flags;
-    mt_ingest *ing = u->data;
-    if (n > 0 && !ing->stopping) {
-        ing->st.bytes_received[LISTENER_UDP] += (uint64_t)n;
-        udp_ctx x = {ing, mt_batch_new()};
+    mt_server *srv = u->data;
+    if (n > 0 && !srv->stopping) {
+        srv->st.bytes_received[LISTENER_UDP] += (uint64_t)n;
+        udp_ctx x = {srv, mt_batch_new()};
         if (x.b) {
             mt_lp_handler h = {udp_line, udp_error, &x};
-            mt_lp_parse(ing->udp_lp, buf->base, (size_t)n, mt_now_ns(), &h);
-            if (mt_batch_len(x.b) == 0 || mt_ingest_submit(ing, NULL, x.b)) mt_batch_free(x.b);
+            mt_lp_parse(srv->udp_lp, buf->base, (size_t)n, mt_now_ns(), &h);
+            if (mt_batch_len(x.b) == 0 || mt_server_submit(srv, NULL, x.b)) mt_batch_free(x.b);
         }
     }
     free(buf->base);
 }
 
-static void udp_resume(mt_ingest *ing)
+static void udp_resume(mt_server *srv)
 {
-    uv_udp_recv_start(&ing->udp, udp_alloc, on_udp);
+    uv_udp_recv_start(&srv->udp, udp_alloc, on_udp);
 }
 
-int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr)
+static int udp_start(mt_server *srv, const struct sockaddr *addr)
 {
     mt_lp_options o = mt_lp_options_default();
-    o.precision = ing->cfg.lp_precision;
-    if (ing->cfg.limits.max_line_len) o.limits = ing->cfg.limits;
-    int rc = mt_lp_parser_new(&o, &ing->udp_lp);
+    o.precision = srv->cfg.lp_precision;
+    if (srv->cfg.limits.max_line_len) o.limits = srv->cfg.limits;
+    int rc = mt_lp_parser_new(&o, &srv->udp_lp);
     if (rc) return rc;
-    uv_udp_init(ing->loop, &ing->udp);
-    ing->udp.data = ing;
-    ing->udp_on = true;
-    ing->listeners_open++;
-    rc = uv_udp_bind(&ing->udp, addr, 0);
-    if (!rc) rc = uv_udp_recv_start(&ing->udp, udp_alloc, on_udp);
+    uv_udp_init(srv->loop, &srv->udp);
+    srv->udp.data = srv;
+    srv->udp_on = true;
+    srv->listeners_open++;
+    rc = uv_udp_bind(&srv->udp, addr, 0);
+    if (!rc) rc = uv_udp_recv_start(&srv->udp, udp_alloc, on_udp);
     return rc;
 }

@@ -28,6 +28,7 @@
 
 #include "mt_engine.h"
 #include "mt_ingest.h"
+#include "mt_server.h"
 #include "mt_log.h"
 #include "mt_pgrules.h"
 #include "mt_minute.h"
@@ -334,7 +335,7 @@ static int parse_bool(const char *name, bool *out)
 typedef struct daemon {
     uv_loop_t *loop;
     mt_engine *eng;
-    mt_ingest *ing;
+    mt_server *ing;
     mt_sink *sink;     /* NULL without [postgres] */
     mt_minute *minute; /* the minute mirror: NULL without postgres or with flush interval 0 */
     bool raw_rows;     /* it sends raw rows too (postgres_raw_rows) */
@@ -797,7 +798,7 @@ static void on_signal(uv_signal_t *s, int signum)
     mt_sdnotify_stopping();
     uv_timer_start(&d->deadline, on_deadline, STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
-    mt_ingest_stop(d->ing, on_ingest_stopped, d);
+    mt_server_stop(d->ing, on_ingest_stopped, d);
 }
 
 /*
@@ -1127,7 +1128,7 @@ int main(int argc, char **argv)
         mt_alerting_set_link_base(d.alerting, base);
     }
 
-    mt_ingest_config ic = mt_ingest_config_default();
+    mt_server_config ic = mt_server_config_default();
     if (d.alerting) {
         ic.alerts = alerts_listing;
         ic.alerts_ud = &d;
@@ -1152,7 +1153,7 @@ int main(int argc, char **argv)
     ic.mem_budget = budget;
     ic.tokens_file = get("tokens_file");
     ic.metrics_public = metrics_public;
-    rc = mt_ingest_start(d.loop, d.eng, &ic, &d.ing);
+    rc = mt_server_start(d.loop, d.eng, &ic, &d.ing);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",
                rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
