@@ -1,6 +1,8 @@
 /*
- * mt_auth.h — API tokens, each bound to one tenant (business_id). Private
- * to ingest/.
+ * mt_auth.h — API tokens, each bound to one tenant (business_id): loaded
+ * and checked here, used by the server (server/mt_http.c) on every
+ * request's headers; callers outside the two load them through
+ * mt_ingest_tokens_load (mt_ingest.h).
  *
  * Tokens are never stored: the tokens file holds the SHA-256 of each, as
  * 64 hex digits, after the tenant it belongs to:

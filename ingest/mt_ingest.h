@@ -1,33 +1,15 @@
 /*
  * mt_ingest.h — the ingest façade: line protocol in, engine batches out.
  *
- * mt_ingest_line turns one parsed line into points of a batch. The
- * listeners — raw TCP and UDP line protocol and the InfluxDB-compatible
- * HTTP API — run on one libuv loop and hand batches to the engine's writer
- * thread; completions come back to the loop through a uv_async_t, so an
- * HTTP write is answered 204 only once its points are durable.
- *
- * Back-pressure: the bytes of batches submitted but not yet committed are
- * counted; above the memory budget every listener stops reading (TCP then
- * pushes back on the senders) until the writer has caught up to 3/4 of it.
- * HTTP bodies being received or inflated count in the same budget, but a
- * body over it is refused (503 with Retry-After), not paused: bodies that
- * wait for their own bytes cannot drain the budget, so pausing them could
- * stall every connection at once (details in mt_http.c).
- *
- * Connections: HTTP and raw TCP have limits of their own (max_conns_http,
- * max_conns_tcp; max_conns, if set, caps both together), so a flood on one
- * listener never locks out the other. At the HTTP limit the connection that
- * has gone longest without finishing a request (idle keep-alive, or slow
- * headers or body) is closed to make room; at the TCP limit a new
- * connection is refused (line-protocol streams are long-lived by design).
- * An HTTP request must finish its headers within header_timeout_ms of its
- * first byte (of the accept, for a connection's first request) and its body
- * within body_timeout_ms plus one second per body_min_rate bytes received;
- * a connection that misses either is answered 408 and closed.
- *
- * Threads: everything runs on the loop's thread; only the engine's
- * completion callback runs on the writer thread, and it only queues.
+ * The ingest module turns what writers send into engine batches and says
+ * who may send it: the line-protocol parser (mt_lp.h), mt_ingest_line
+ * below (one parsed line into points), Prometheus remote write
+ * (mt_rw.h) and the API tokens that bind a writer to its tenant
+ * (mt_auth.h; loaded through mt_ingest_tokens_* here). It opens no socket
+ * and runs no loop: the server (server/mt_server.h) feeds it from its
+ * listeners, and `metron import` from files. It counts nothing itself
+ * either: whoever feeds it keeps an mt_ingest_counters and renders it with
+ * mt_ingest_metrics.
  */
 #ifndef MT_INGEST_H
 #define MT_INGEST_H
@@ -35,7 +17,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "mt_engine.h"
 #include "mt_lp.h"
@@ -85,97 +66,9 @@ int mt_ingest_line_db(mt_batch *b, const mt_lp_line *line, mt_series_cache *cach
  */
 void mt_ingest_token_hash(const char *token, size_t len, char hex[65]);
 
-typedef struct mt_ingest_config {
-    const char *lp_tcp;         /* "host:port" of the raw TCP listener; NULL or "off": none */
-    const char *lp_udp;         /* "host:port" of the UDP listener; NULL or "off": none */
-    const char *http;           /* "host:port" of the HTTP API; NULL or "off": none */
-    mt_precision lp_precision;  /* timestamps of raw TCP/UDP lines (default ns) */
-    mt_lp_limits limits;        /* per-line limits (zeros: the parser's defaults) */
-    size_t max_body;            /* HTTP body bytes, after gunzip (default 25 MB) */
-    const char *default_db;     /* the database (db=, bucket=) written without a db tag; every
-                                   other one is the tag db=<name> (NULL: "metron") */
-    size_t max_conns_http;      /* open HTTP connections (default 1024) */
-    size_t max_conns_tcp;       /* open raw TCP connections (default 1024) */
-    size_t max_conns;           /* TCP + HTTP together (0, the default: no cap of its own; before
-                                   max_conns_http/_tcp this was the only limit, 1024) */
-    uint64_t idle_timeout_ms;   /* close a silent connection after (default 300000) */
-    uint64_t header_timeout_ms; /* HTTP headers within this of the request's first byte (10000;
-                                   0: no deadline) */
-    uint64_t body_timeout_ms;   /* HTTP body within this after its headers ... (10000; 0: none) */
-    uint64_t body_min_rate;     /* ... plus 1 s per this many bytes received (4096) */
-    size_t mem_budget;          /* bytes of batches in flight and HTTP bodies held (24 MiB) */
-    const char *tokens_file;    /* API tokens (see mt_auth.h); NULL: no request needs one.
-                                   With tokens, every HTTP request but /ping, /health and
-                                   /ready needs one, checked on the headers before the body
-                                   is read; a tenant's token writes and reads only its own
-                                   business_id; raw TCP and UDP are turned off: they cannot
-                                   carry one. */
-    bool metrics_public;        /* with tokens: /metrics without one (else a system token) */
-    /* More /metrics families from the daemon's other parts (the SQL sink): Prometheus text,
-       malloc'd, owned by the caller after; NULL for none. Called on the loop thread. */
-    char *(*more_metrics)(void *ud, size_t *len);
-    void *more_metrics_ud;
-    /* GET /api/v1/alerts[?all=1]: the daemon's alert listing (malloc'd, tab-separated),
-       of tenant's series only (NULL: every tenant's); NULL: 404, alerting is off. Called on
-       the loop thread. */
-    char *(*alerts)(void *ud, bool all, const char *tenant, size_t *len);
-    void *alerts_ud;
-} mt_ingest_config;
-
-/* The defaults above, every listener on: TCP and UDP 127.0.0.1:8089, HTTP 127.0.0.1:8086. */
-mt_ingest_config mt_ingest_config_default(void);
-
-/* Counters, all read on the loop thread. */
-typedef struct mt_ingest_stats {
-    uint64_t lines_ok;                            /* lines accepted */
-    uint64_t points_ok;                           /* points accepted by the engine */
-    uint64_t points_rejected;                     /* points refused by the engine (types) */
-    uint64_t lines_rejected[MT_LP_E__COUNT];      /* lines refused by the parser, by reason */
-    uint64_t bytes_received[3];                   /* by listener: tcp, udp, http */
-    uint64_t connections_open, connections_total; /* TCP + HTTP */
-    uint64_t connections_open_by[3];              /* by listener (udp stays 0) */
-    uint64_t connections_refused;                 /* over a connection limit */
-    uint64_t connections_evicted;                 /* HTTP, closed to make room at the limit */
-    uint64_t
-        connections_deferred; /* HTTP accepts that waited an iteration: room was not yet made */
-    uint64_t connections_idle_closed; /* idle timeout */
-    uint64_t http_header_timeouts;    /* 408: headers missed header_timeout_ms */
-    uint64_t http_body_timeouts;      /* 408: body missed its deadline */
-    uint64_t http_bodies_refused;     /* 503: no room in mem_budget for the body */
-    uint64_t body_bytes;              /* now: HTTP body bytes held (and inflated) */
-    uint64_t http_requests[6];        /* by class: 2xx..5xx, index status / 100 */
-    uint64_t http_bodies_too_large;   /* 413s */
-    uint64_t http_unauthorized;       /* 401s and 403s decided on the headers */
-    uint64_t pauses;                  /* times reading paused for back-pressure */
-    uint64_t inflight_bytes;          /* now */
-    uint64_t write_errors;            /* batches the engine failed */
-    /* POST /api/v1/write samples (mt_rw.h): decoded into a batch, refused as bad data, stale
-       markers left out, of series with another tenant's business_id (403) */
-    uint64_t rw_samples, rw_bad_samples, rw_stale, rw_forbidden;
-} mt_ingest_stats;
-
-typedef struct mt_ingest mt_ingest;
-
-/*
- * Start the listeners on loop. Returns MT_OK and *out, MT_EINVAL for a bad
- * address, or a negative libuv/errno code (e.g. -EADDRINUSE) for a
- * listener that could not start (none is left running then).
- */
-int mt_ingest_start(uv_loop_t *loop, mt_engine *eng, const mt_ingest_config *cfg, mt_ingest **out);
-
-/*
- * Stop accepting, close every connection, and once every batch in flight
- * has come back, free the ingest and call done(ud) on the loop. Safe to
- * call once.
- */
-void mt_ingest_stop(mt_ingest *ing, void (*done)(void *ud), void *ud);
-
-/* The counters. */
-const mt_ingest_stats *mt_ingest_stats_get(const mt_ingest *ing);
-
 /*
  * A tokens file (mt_auth.h), loaded off to the side for a reload. MT_OK
- * and *out (the caller's, until handed to mt_ingest_set_tokens or freed);
+ * and *out (the caller's, until handed to the server (mt_server_set_tokens) or freed);
  * MT_EPARSE with "FILE line N: reason" in err; -errno when it cannot be
  * read (err then ""). Any thread.
  */
@@ -189,14 +82,30 @@ void mt_ingest_tokens_free(mt_ingest_tokens *t);
 size_t mt_ingest_tokens_count(const mt_ingest_tokens *t);
 
 /*
- * Replace ing's tokens with t, which ing then owns, and free the old ones.
- * Every request is authorized afresh from the next one on: a connection
- * kept alive stays open, and its next request with a removed token is
- * answered 401. MT_OK; MT_EINVAL, t not taken, when ing started without a
- * tokens file (turning tokens on or off needs a restart: it decides whether
- * TCP and UDP listen). Loop thread: every check runs there and copies the
- * tenant out, so the old table has no reader left when it is freed.
+ * What the ingest path accepted and refused, kept by its caller (the
+ * server, on its loop thread) and rendered by mt_ingest_metrics.
  */
-int mt_ingest_set_tokens(mt_ingest *ing, mt_ingest_tokens *t);
+typedef struct mt_ingest_counters {
+    uint64_t lines_ok;                       /* lines accepted */
+    uint64_t points_ok;                      /* points accepted by the engine */
+    uint64_t points_rejected;                /* points refused by the engine (types) */
+    uint64_t lines_rejected[MT_LP_E__COUNT]; /* lines refused by the parser, by reason */
+    /* POST /api/v1/write samples (mt_rw.h): decoded into a batch, refused as bad data, stale
+       markers left out, of series with another tenant's business_id (403) */
+    uint64_t rw_samples, rw_bad_samples, rw_stale, rw_forbidden;
+} mt_ingest_counters;
+
+/*
+ * The /metrics families of c in the Prometheus text format 0.0.4 (HELP and
+ * TYPE before each): metron_lines_accepted_total,
+ * metron_lines_rejected_total{reason}, metron_points_accepted_total,
+ * metron_points_rejected_total{reason}, metron_remote_write_samples_total
+ * {outcome} and metron_remote_write_series_forbidden_total. e is the
+ * engine's: its refusals (out of time, over a series limit) are counted in
+ * points_rejected too, and split out by reason here. Returns the text
+ * (malloc'd, the caller's; *len bytes, NUL-terminated), or NULL when out of
+ * memory.
+ */
+char *mt_ingest_metrics(const mt_ingest_counters *c, const mt_engine_stats *e, size_t *len);
 
 #endif

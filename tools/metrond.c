@@ -24,7 +24,7 @@
 
 #include "mt_engine.h"
 #include "mt_fault.h"
-#include "mt_ingest.h"
+#include "mt_server.h"
 #include "mt_log.h"
 #include "mt_pgrules.h"
 #include "mt_minute.h"
@@ -81,7 +81,7 @@ struct daemon {
     uv_loop_t *loop;
     const mt_settings *cfg;
     mt_engine *eng;
-    mt_ingest *ing;
+    mt_server *srv;
     mt_sink *sink;     /* NULL without [postgres] */
     mt_minute *minute; /* the minute mirror: NULL without postgres or with flush interval 0 */
     uv_signal_t sigterm, sigint;
@@ -95,7 +95,7 @@ struct daemon {
     mt_pg_endpoint *eps;
     mt_webhook_stats *reported;
     size_t neps;
-    bool stopping, ingest_stopped;
+    bool stopping, server_stopped;
     int exit_code;
 };
 
@@ -173,7 +173,7 @@ static void maint_done(uv_work_t *w, int status)
     (void)status;
     maint_task *t = w->data;
     t->busy = false;
-    if (t->d->ingest_stopped && !maint_busy(t->d)) finish_stop(t->d);
+    if (t->d->server_stopped && !maint_busy(t->d)) finish_stop(t->d);
 }
 
 static void on_maint_timer(uv_timer_t *timer)
@@ -388,10 +388,10 @@ static char *alerts_listing(void *ud, bool all, const char *tenant, size_t *len)
 
 /* ---- stopping -------------------------------------------------------------------- */
 
-static void on_ingest_stopped(void *ud)
+static void on_server_stopped(void *ud)
 {
     daemon_t *d = ud;
-    d->ingest_stopped = true;
+    d->server_stopped = true;
     mt_reload_stop(d->reload); /* before the tokens it swaps go (now) and the notifiers */
     uv_timer_stop(&d->retention.timer);
     uv_timer_stop(&d->compact.timer);
@@ -457,7 +457,7 @@ static void begin_stop(daemon_t *d)
     mt_sdnotify_stopping();
     uv_timer_start(&d->deadline, on_deadline, STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
-    mt_ingest_stop(d->ing, on_ingest_stopped, d);
+    mt_server_stop(d->srv, on_server_stopped, d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -678,7 +678,7 @@ static int start_alerting(daemon_t *d)
 static int start_server(daemon_t *d)
 {
     const mt_settings *c = d->cfg;
-    mt_ingest_config ic = mt_ingest_config_default();
+    mt_server_config ic = mt_server_config_default();
     if (d->alerting) {
         ic.alerts = alerts_listing;
         ic.alerts_ud = d;
@@ -703,7 +703,7 @@ static int start_server(daemon_t *d)
     ic.mem_budget = c->mem_budget;
     ic.tokens_file = mt_settings_get("tokens_file");
     ic.metrics_public = c->metrics_public;
-    int rc = mt_ingest_start(d->loop, d->eng, &ic, &d->ing);
+    int rc = mt_server_start(d->loop, d->eng, &ic, &d->srv);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the listeners\" err=\"%s\"",
                rc == MT_EINVAL ? "bad address" : uv_strerror(rc));
@@ -744,7 +744,7 @@ static void start_loop_parts(daemon_t *d)
                             .policy = &c->policy,
                             .retention_on = c->retention_interval != 0,
                             .eng = d->eng,
-                            .ing = d->ing,
+                            .ing = d->srv,
                             .tokens_file = mt_settings_get("tokens_file"),
                             .sink = d->sink,
                             .alerting = *mt_settings_get("rules_file") ? d->alerting : NULL,

@@ -343,7 +343,7 @@ static int build(mt_reload *r, cand *c, const char **file, char *err, size_t err
 static void swap_in(mt_reload *r, cand *c)
 {
     if (c->tokens) {
-        if (mt_ingest_set_tokens(r->o.ing, c->tokens) == MT_OK) c->tokens = NULL;
+        if (mt_server_set_tokens(r->o.ing, c->tokens) == MT_OK) c->tokens = NULL;
     }
     if (r->rules_file[0] && r->o.alerting) {
         if (mt_alerting_set_rules(r->o.alerting, c->rules, c->nrules)) /* copied */

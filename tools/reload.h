@@ -44,6 +44,7 @@
 #include "alerting.h"
 #include "mt_engine.h"
 #include "mt_ingest.h"
+#include "mt_server.h"
 #include "mt_sink.h"
 #include "notify.h"
 #include "policy.h"
@@ -59,7 +60,7 @@ typedef struct mt_reload_options {
     const mt_policy *policy;     /* the policy in force at start (copied) */
     bool retention_on;           /* retention_interval > 0: the engine refuses what it drops */
     mt_engine *eng;              /* borrowed, outlives r */
-    mt_ingest *ing;              /* borrowed; tokens are reloaded when tokens_file is set */
+    mt_server *ing;              /* borrowed; tokens are reloaded when tokens_file is set */
     const char *tokens_file;     /* "" or NULL: none (turning tokens on needs a restart) */
     mt_sink *sink;               /* NULL: no PostgreSQL */
     mt_alerting *alerting;       /* the alert loop of rules_file; NULL: none */

@@ -6,7 +6,7 @@
  * report themselves at run time, which is what a bug report needs).
  *
  * The InfluxDB API version metrond imitates for clients is another thing
- * (the X-Influxdb-Version header: ingest/mt_http.c).
+ * (the X-Influxdb-Version header: server/mt_http.c).
  */
 #ifndef MT_TOOLS_VERSION_H
 #define MT_TOOLS_VERSION_H

@@ -1,6 +1,6 @@
 /*
  * fuzz_http.c — libFuzzer target for the HTTP request path: raw bytes
- * through http-parser with ingest/mt_http.c's own settings and callbacks
+ * through http-parser with server/mt_http.c's own settings and callbacks
  * (URL, headers, body limits, authorization on the headers with a real
  * tokens file: Token, Bearer, Basic and ?p=), then, for each complete
  * request, what the handlers read from it before touching the engine: the
@@ -17,7 +17,7 @@
  * First input byte: bit 0 = tokens configured, bit 1 = /metrics public;
  * the rest is what the client sends, pipelined requests included.
  */
-#include "../../ingest/mt_http.c"
+#include "../../server/mt_http.c"
 
 #include <unistd.h>
 
@@ -49,7 +49,7 @@ static void fz_request(http_state *hs)
     char v[256];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (query_param(hs->url, names[i], v, sizeof v)) (void)strlen(v);
-    (void)path_need(hs->conn->ing, hs->url);
+    (void)path_need(hs->conn->srv, hs->url);
     (void)read_tenant(hs);
     if (!hs->too_large && strcasecmp(hs->encoding, "gzip") == 0 && hs->body_len)
         (void)gunzip(hs->conn, hs, hs->max_body);
@@ -58,21 +58,21 @@ static void fz_request(http_state *hs)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uv_loop_t loop;
-    static mt_ingest ing;
+    static mt_server srv;
     static mt_auth *auth;
     if (!auth) {
         if (uv_loop_init(&loop)) abort();
         auth = fz_tokens();
     }
     if (size < 1) return 0;
-    ing.auth = data[0] & 1 ? auth : NULL;
-    ing.cfg.metrics_public = data[0] & 2;
-    ing.cfg.max_body = 1 << 16;
+    srv.auth = data[0] & 1 ? auth : NULL;
+    srv.cfg.metrics_public = data[0] & 2;
+    srv.cfg.max_body = 1 << 16;
     mt_conn *c = calloc(1, sizeof *c);
     if (!c || uv_tcp_init(&loop, &c->tcp)) abort();
-    c->ing = &ing;
+    c->srv = &srv;
     c->kind = LISTENER_HTTP;
-    if (mt_http_init(c)) abort();
+    if (http_init(c)) abort();
     http_state *hs = c->http;
     const char *p = (const char *)data + 1;
     size_t left = size - 1;
@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_request(hs);
         if (!http_should_keep_alive(&hs->parser)) break;
     }
-    mt_http_free(c);
+    http_free(c);
     uv_close((uv_handle_t *)&c->tcp, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     free(c);

@@ -1,6 +1,6 @@
 /*
  * fuzz_influxql.c — libFuzzer target for the InfluxQL statements /query
- * answers (ingest/mt_influxql.h): any bytes as a query, with and without a
+ * answers (server/mt_influxql.h): any bytes as a query, with and without a
  * db parameter and a tenant, are answered 200 or 400 with a JSON object
  * (never a crash, a read out of bounds, or an empty answer), over an engine
  * in a directory of its own, opened once.

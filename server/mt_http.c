@@ -29,7 +29,7 @@
  * Memory, bounded before and after authorization: headers are never kept
  * (only the URL, MAX_URL, and the few header values read, each capped);
  * the parser refuses a header block over MAX_HEADER_BYTES (400). A body's
- * bytes count in mem_budget (mt_ingest_body_take): a known Content-Length
+ * bytes count in mem_budget (mt_server_body_take): a known Content-Length
  * is taken whole once the headers are authorized, so the request is
  * refused before its body travels — 413 over max_body, 503 with
  * "Retry-After: 1" when the budget has no room — and a chunked body or a
@@ -39,7 +39,8 @@
  * all. A body is freed, and its bytes given back, as soon as its request
  * is parsed (a write's points then count as the batch in flight).
  *
- * Deadlines (the sweep in mt_server.c calls mt_http_check_deadline):
+ * Deadlines (the sweep in mt_server.c calls http_check_deadline, through
+ * mt_http_ops):
  * headers within header_timeout_ms of the request's first byte (of the
  * accept, for a connection's first request); the body within
  * body_timeout_ms of the headers plus 1 s per body_min_rate bytes received.
@@ -64,7 +65,7 @@
 #include "mt_auth.h"
 #include "mt_fed.h"
 #include "mt_influxql.h"
-#include "mt_ingest_int.h"
+#include "mt_server_int.h"
 #include "mt_query.h"
 #include "mt_rollq.h"
 #include "mt_rw.h"
@@ -78,9 +79,22 @@
 
 enum { H_NONE, H_ENCODING, H_AUTH, H_EXPECT };
 
+/* Where a connection is in its request (deadlines, and whom to close at the limit). */
+enum {
+    HTTP_IDLE = 0, /* between requests (keep-alive): idle_timeout applies */
+    HTTP_HEADERS,  /* reading a request's headers: header_timeout_ms from req_start */
+    HTTP_BODY, /* reading its body: body_timeout_ms + body_got / body_min_rate from body_start */
+    HTTP_BUSY, /* being answered: never closed to make room */
+};
+
 typedef struct http_state {
     http_parser parser;
     mt_conn *conn;
+    int stage;          /* HTTP_IDLE ... HTTP_BUSY */
+    int64_t req_start;  /* monotonic ns: the request's first byte (the accept, for the first) */
+    int64_t body_start; /* monotonic ns: its headers were complete */
+    int64_t idle_since; /* monotonic ns: the last answer went out (HTTP_IDLE) */
+    uint64_t body_got;  /* body bytes received of the request */
     char url[MAX_URL];
     size_t url_len;
     int header;     /* which header the value being read belongs to */
@@ -162,8 +176,8 @@ static void respond_any(mt_conn *c, int status, const char *ctype, const char *b
                         size_t blen)
 {
     http_state *hs = c->http;
-    mt_ingest *ing = c->ing;
-    ing->st.http_requests[status / 100 < 6 ? status / 100 : 5]++;
+    mt_server *srv = c->srv;
+    srv->st.http_requests[status / 100 < 6 ? status / 100 : 5]++;
     bool head = hs->parser.method == HTTP_HEAD;
     out_req *o = malloc(sizeof *o);
     char *buf = malloc(512 + (owned ? 0 : blen));
@@ -319,14 +333,14 @@ static void body_release(mt_conn *c)
     free(hs->body);
     hs->body = NULL;
     hs->body_len = hs->body_cap = 0;
-    mt_ingest_body_give(c->ing, hs->held);
+    mt_server_body_give(c->srv, hs->held);
     hs->held = 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_state *hs = p->data;
-    hs->conn->body_got += len;
+    hs->body_got += len;
     if (hs->too_large || hs->over_budget || hs->body_len + len > hs->max_body) {
         hs->too_large = !hs->over_budget; /* keep parsing to the end of the request, keep nothing */
         return 0;
@@ -336,7 +350,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
         size_t cap = hs->body_cap ? hs->body_cap : 65536;
         while (cap < hs->body_len + len) cap *= 2;
         if (cap > hs->max_body) cap = hs->max_body; /* >= body_len + len, checked above */
-        if (!mt_ingest_body_take(hs->conn->ing, hs->held, cap - hs->body_cap)) {
+        if (!mt_server_body_take(hs->conn->srv, hs->held, cap - hs->body_cap)) {
             hs->over_budget = true;
             return 0;
         }
@@ -361,13 +375,13 @@ static const char *query_param(const char *url, const char *name, char *out, siz
 /* Who may ask for a path once tokens are configured. */
 typedef enum need { NEED_NOTHING, NEED_TOKEN, NEED_SYSTEM_TOKEN } need;
 
-static need path_need(const mt_ingest *ing, const char *url)
+static need path_need(const mt_server *srv, const char *url)
 {
     size_t n = strcspn(url, "?");
 #define IS(p) (n == sizeof(p) - 1 && memcmp(url, p, n) == 0)
     if (IS("/ping") || IS("/health") || IS("/ready")) return NEED_NOTHING;
     /* the daemon's own counters span every tenant */
-    if (IS("/metrics")) return ing->cfg.metrics_public ? NEED_NOTHING : NEED_SYSTEM_TOKEN;
+    if (IS("/metrics")) return srv->cfg.metrics_public ? NEED_NOTHING : NEED_SYSTEM_TOKEN;
 #undef IS
     return NEED_TOKEN; /* every other path, those added later and unknown ones included */
 }
@@ -429,16 +443,16 @@ static bool presented_token(const http_state *hs, char *tok, size_t cap)
 static void authorize_request(mt_conn *c)
 {
     http_state *hs = c->http;
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     hs->tenant[0] = '\0';
-    if (!ing->auth) return;
-    need want = path_need(ing, hs->url);
+    if (!srv->auth) return;
+    need want = path_need(srv, hs->url);
     if (want == NEED_NOTHING) return;
     char tok[512];
     if (!presented_token(hs, tok, sizeof tok)) {
         hs->denied = 401;
         hs->denied_msg = "unable to parse authentication credentials";
-    } else if (!mt_auth_check(ing->auth, tok, strlen(tok), hs->tenant)) {
+    } else if (!mt_auth_check(srv->auth, tok, strlen(tok), hs->tenant)) {
         hs->denied = 401;
         hs->denied_msg = "authorization failed";
     } else if (want == NEED_SYSTEM_TOKEN && strcmp(hs->tenant, "*") != 0) {
@@ -448,7 +462,7 @@ static void authorize_request(mt_conn *c)
     OPENSSL_cleanse(tok, sizeof tok);
     if (hs->denied) {
         hs->tenant[0] = '\0';
-        ing->st.http_unauthorized++;
+        srv->st.http_unauthorized++;
     }
     assert(hs->denied || hs->tenant[0]); /* with tokens, an allowed request has its tenant */
 }
@@ -469,9 +483,9 @@ static int on_headers_complete(http_parser *p)
 {
     http_state *hs = p->data;
     mt_conn *c = hs->conn;
-    mt_ingest *ing = c->ing;
-    c->stage = HTTP_BODY;
-    c->body_start = mt_mono_ns();
+    mt_server *srv = c->srv;
+    hs->stage = HTTP_BODY;
+    hs->body_start = mt_mono_ns();
     if (hs->url_too_long) {
         hs->denied = 400; /* nothing to authorize it by: refused before its body */
         hs->denied_msg = "request URL too long";
@@ -480,7 +494,7 @@ static int on_headers_complete(http_parser *p)
     }
     bool sized = p->content_length != ULLONG_MAX && !(p->flags & F_CHUNKED);
     if (!hs->denied && sized && p->content_length > hs->max_body) {
-        ing->st.http_bodies_too_large++;
+        srv->st.http_bodies_too_large++;
         hs->denied = 413;
         snprintf(hs->denied_buf, sizeof hs->denied_buf,
                  "request body is too large (limit %zu bytes)", hs->max_body);
@@ -489,18 +503,18 @@ static int on_headers_complete(http_parser *p)
         /* the whole body is taken now: admitted bodies always finish, and a refused one is
            refused before it travels (curl's Expect: 100-continue never sends it) */
         size_t want = (size_t)p->content_length;
-        if (mt_ingest_body_take(ing, 0, want)) {
+        if (mt_server_body_take(srv, 0, want)) {
             hs->held = want;
             /* exact size: pages are touched only as bytes arrive */
             if ((hs->body = malloc(want))) hs->body_cap = want;
         }
         if (!hs->body) {
-            ing->st.http_bodies_refused++;
+            srv->st.http_bodies_refused++;
             hs->denied = 503;
             hs->retry_after = true;
             snprintf(hs->denied_buf, sizeof hs->denied_buf,
                      "server busy: request bodies are at mem_budget (%zu bytes); retry later",
-                     ing->cfg.mem_budget);
+                     srv->cfg.mem_budget);
             hs->denied_msg = hs->denied_buf;
         }
     }
@@ -521,7 +535,7 @@ static int on_message_complete(http_parser *p)
 {
     http_state *hs = p->data;
     hs->complete = true;
-    hs->conn->stage = HTTP_BUSY;
+    hs->stage = HTTP_BUSY;
     http_parser_pause(p, 1); /* one request at a time */
     return 0;
 }
@@ -529,10 +543,9 @@ static int on_message_complete(http_parser *p)
 static int on_message_begin(http_parser *p)
 {
     http_state *hs = p->data;
-    mt_conn *c = hs->conn;
-    if (c->stage == HTTP_IDLE) c->req_start = mt_mono_ns(); /* else the accept: first request */
-    c->stage = HTTP_HEADERS;
-    c->body_got = 0;
+    if (hs->stage == HTTP_IDLE) hs->req_start = mt_mono_ns(); /* else the accept: first request */
+    hs->stage = HTTP_HEADERS;
+    hs->body_got = 0;
     hs->begun = true;
     hs->retry_after = false;
     hs->url_len = 0;
@@ -553,7 +566,7 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
-int mt_http_init(mt_conn *c)
+static int http_init(mt_conn *c)
 {
     http_state *hs = calloc(1, sizeof *hs);
     if (!hs) return -ENOMEM;
@@ -568,38 +581,39 @@ int mt_http_init(mt_conn *c)
     http_parser_init(&hs->parser, HTTP_REQUEST);
     hs->parser.data = hs;
     hs->conn = c;
-    hs->max_body = c->ing->cfg.max_body;
+    hs->max_body = c->srv->cfg.max_body;
     c->http = hs;
-    c->stage = HTTP_HEADERS; /* the first request's header deadline runs from the accept */
-    c->req_start = mt_mono_ns();
+    hs->stage = HTTP_HEADERS; /* the first request's header deadline runs from the accept */
+    hs->req_start = mt_mono_ns();
     return MT_OK;
 }
 
-void mt_http_check_deadline(mt_conn *c, int64_t now)
+/* Answer 408 and close c if its headers or body missed their deadline. */
+static void http_check_deadline(mt_conn *c, int64_t now)
 {
     http_state *hs = c->http;
-    mt_ingest *ing = c->ing;
-    const mt_ingest_config *cfg = &ing->cfg;
+    mt_server *srv = c->srv;
+    const mt_server_config *cfg = &srv->cfg;
     const char *what = NULL;
     int64_t took = 0;
-    if (c->stage == HTTP_HEADERS && cfg->header_timeout_ms &&
-        (took = now - c->req_start) > (int64_t)cfg->header_timeout_ms * 1000000) {
+    if (hs->stage == HTTP_HEADERS && cfg->header_timeout_ms &&
+        (took = now - hs->req_start) > (int64_t)cfg->header_timeout_ms * 1000000) {
         what = "headers";
-        ing->st.http_header_timeouts++;
-    } else if (c->stage == HTTP_BODY && cfg->body_timeout_ms &&
-               (took = now - c->body_start) >
+        srv->st.http_header_timeouts++;
+    } else if (hs->stage == HTTP_BODY && cfg->body_timeout_ms &&
+               (took = now - hs->body_start) >
                    (int64_t)cfg->body_timeout_ms * 1000000 +
-                       (int64_t)(c->body_got * 1000000000.0 / (double)cfg->body_min_rate)) {
+                       (int64_t)(hs->body_got * 1000000000.0 / (double)cfg->body_min_rate)) {
         what = "body";
-        ing->st.http_body_timeouts++;
+        srv->st.http_body_timeouts++;
     }
     if (!what) return;
-    mt_log_limited(&ing->conn_log, 5, MT_LOG_WARN,
+    mt_log_limited(&srv->conn_log, 5, MT_LOG_WARN,
                    "msg=\"request too slow: connection closed\" peer=%s stage=%s took_ms=%lld "
                    "body_bytes=%llu",
-                   c->peer, what, (long long)(took / 1000000), (unsigned long long)c->body_got);
+                   c->peer, what, (long long)(took / 1000000), (unsigned long long)hs->body_got);
     mt_conn_read_stop(c);
-    c->stage = HTTP_BUSY;
+    hs->stage = HTTP_BUSY;
     body_release(c);
     if (!hs->begun) { /* not a byte of a request: nobody to answer */
         mt_conn_close(c);
@@ -617,7 +631,7 @@ void mt_http_check_deadline(mt_conn *c, int64_t now)
     respond_error(c, 408, msg);
 }
 
-void mt_http_free(mt_conn *c)
+static void http_free(mt_conn *c)
 {
     http_state *hs = c->http;
     if (!hs) return;
@@ -670,7 +684,7 @@ static int gunzip(mt_conn *c, http_state *hs, size_t max)
     if (cap > max + 1) cap = max + 1;
     size_t taken = 0; /* of mem_budget, for out */
     char *out = NULL;
-    if (mt_ingest_body_take(c->ing, hs->held, cap))
+    if (mt_server_body_take(c->srv, hs->held, cap))
         taken = cap, out = malloc(cap);
     else
         hs->over_budget = true;
@@ -684,7 +698,7 @@ static int gunzip(mt_conn *c, http_state *hs, size_t max)
                 break;
             }
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            if (!mt_ingest_body_take(c->ing, hs->held + taken, ncap - cap)) {
+            if (!mt_server_body_take(c->srv, hs->held + taken, ncap - cap)) {
                 hs->over_budget = true;
                 break;
             }
@@ -706,7 +720,7 @@ static int gunzip(mt_conn *c, http_state *hs, size_t max)
     if (len > max) hs->too_large = true;
     if (hs->too_large || hs->over_budget || rc != Z_STREAM_END) {
         free(out);
-        mt_ingest_body_give(c->ing, taken);
+        mt_server_body_give(c->srv, taken);
         return hs->too_large ? 1 : hs->over_budget ? 2 : -1;
     }
     body_release(c); /* the compressed bytes */
@@ -731,7 +745,7 @@ static int write_line(void *ud, const mt_lp_line *l)
     write_ctx *w = ud;
     mt_conn *c = w->c;
     if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line_db(c->batch, l, c->ing->cache, w->tenant[0] ? w->tenant : NULL, w->db);
+    int rc = mt_ingest_line_db(c->batch, l, c->srv->cache, w->tenant[0] ? w->tenant : NULL, w->db);
     if (rc == -ENOMEM) return rc;
     if (rc == MT_ECONFLICT) {
         if (!w->forbidden_line) w->forbidden_line = l->lineno;
@@ -745,14 +759,14 @@ static int write_line(void *ud, const mt_lp_line *l)
         return 0;
     }
     w->lines++;
-    c->ing->st.lines_ok++;
+    c->srv->st.ingest.lines_ok++;
     return 0;
 }
 
 static void write_error(void *ud, const mt_lp_error *e)
 {
     write_ctx *w = ud;
-    mt_ingest_bad_line(w->c->ing, w->c->peer, e);
+    mt_server_bad_line(w->c->srv, w->c->peer, e);
     if (!w->hs->dropped++)
         snprintf(w->hs->first_error, sizeof w->hs->first_error,
                  "unable to parse '%.*s': %s (line %llu col %u)",
@@ -769,7 +783,7 @@ static void finish_write(mt_conn *c, const mt_write_result *res)
         /* a full disk is the client's to retry later (nothing was written); a failed engine is
            for the operator (fail-stop); both say why, as /health does */
         char why[1024];
-        if (mt_engine_health(c->ing->eng, why, sizeof why) == MT_OK)
+        if (mt_engine_health(c->srv->eng, why, sizeof why) == MT_OK)
             snprintf(why, sizeof why, "%s", mt_strerror(res->rc));
         snprintf(msg, sizeof msg, "write failed: %s", why);
         respond_error(c, res->rc == -ENOSPC ? 507 : res->rc == MT_ECLOSED ? 503 : 500, msg);
@@ -791,7 +805,7 @@ static void finish_write(mt_conn *c, const mt_write_result *res)
 static void handle_write(mt_conn *c, bool v2)
 {
     http_state *hs = c->http;
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     hs->v2 = v2;
     if (hs->parser.method != HTTP_POST) {
         respond_error(c, 405, "write needs POST");
@@ -812,38 +826,38 @@ static void handle_write(mt_conn *c, bool v2)
         return;
     }
     if (strstr(hs->encoding, "gzip")) {
-        int z = gunzip(c, hs, ing->cfg.max_body);
+        int z = gunzip(c, hs, srv->cfg.max_body);
         if (z < 0) {
             respond_error(c, 400, "unable to decode gzip body");
             return;
         }
         if (z == 2) {
-            ing->st.http_bodies_refused++;
+            srv->st.http_bodies_refused++;
             hs->retry_after = true;
             char msg[128];
             snprintf(msg, sizeof msg,
                      "server busy: request bodies are at mem_budget (%zu bytes); retry later",
-                     ing->cfg.mem_budget);
+                     srv->cfg.mem_budget);
             respond_error(c, 503, msg);
             return;
         }
     }
-    if (hs->too_large || hs->body_len > ing->cfg.max_body) {
-        ing->st.http_bodies_too_large++;
+    if (hs->too_large || hs->body_len > srv->cfg.max_body) {
+        srv->st.http_bodies_too_large++;
         char msg[128];
-        snprintf(msg, sizeof msg, "request body is too large (limit %zu bytes)", ing->cfg.max_body);
+        snprintf(msg, sizeof msg, "request body is too large (limit %zu bytes)", srv->cfg.max_body);
         respond_error(c, 413, msg);
         return;
     }
     mt_lp_options o = mt_lp_options_default();
     o.precision = precision;
-    if (ing->cfg.limits.max_line_len) o.limits = ing->cfg.limits;
+    if (srv->cfg.limits.max_line_len) o.limits = srv->cfg.limits;
     if (!c->lp && mt_lp_parser_new(&o, &c->lp)) {
         respond_error(c, 500, "out of memory");
         return;
     }
     mt_lp_parser_set_precision(c->lp, precision);
-    write_ctx w = {c, hs, 0, "", 0, strcmp(db, ing->cfg.default_db) ? db : NULL};
+    write_ctx w = {c, hs, 0, "", 0, strcmp(db, srv->cfg.default_db) ? db : NULL};
     memcpy(w.tenant, hs->tenant, sizeof w.tenant);
     mt_lp_handler h = {write_line, write_error, &w};
     if (mt_lp_parse(c->lp, hs->body, hs->body_len, mt_now_ns(), &h)) {
@@ -864,7 +878,7 @@ static void handle_write(mt_conn *c, bool v2)
         finish_write(c, NULL);
         return;
     }
-    int rc = mt_ingest_submit(ing, c, c->batch);
+    int rc = mt_server_submit(srv, c, c->batch);
     if (rc) {
         mt_write_result r = {.rc = rc};
         mt_batch_reset(c->batch);
@@ -884,7 +898,7 @@ static void handle_write(mt_conn *c, bool v2)
 static void handle_remote_write(mt_conn *c)
 {
     http_state *hs = c->http;
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     char msg[1600];
     if (hs->parser.method != HTTP_POST) {
         respond_error(c, 405, "remote write needs POST");
@@ -899,41 +913,41 @@ static void handle_remote_write(mt_conn *c)
     }
     size_t n = 0;
     if (hs->too_large || mt_rw_inflated_len(hs->body, hs->body_len, &n) == MT_OK) {
-        if (hs->too_large || n > ing->cfg.max_body) {
-            ing->st.http_bodies_too_large++;
+        if (hs->too_large || n > srv->cfg.max_body) {
+            srv->st.http_bodies_too_large++;
             snprintf(msg, sizeof msg,
                      "request body is too large (limit %zu bytes; this one inflates to %zu)",
-                     ing->cfg.max_body, n);
+                     srv->cfg.max_body, n);
             respond_error(c, 413, msg);
             return;
         }
-        if (!mt_ingest_body_take(ing, hs->held, n)) {
-            ing->st.http_bodies_refused++;
+        if (!mt_server_body_take(srv, hs->held, n)) {
+            srv->st.http_bodies_refused++;
             hs->retry_after = true;
             snprintf(msg, sizeof msg,
                      "server busy: request bodies are at mem_budget (%zu bytes); retry later",
-                     ing->cfg.mem_budget);
+                     srv->cfg.mem_budget);
             respond_error(c, 503, msg);
             return;
         }
     }
     if (!c->batch && !(c->batch = mt_batch_new())) {
-        mt_ingest_body_give(ing, n);
+        mt_server_body_give(srv, n);
         respond_error(c, 500, "out of memory");
         return;
     }
     mt_rw_result res;
     char err[512];
-    int rc = mt_rw_decode(hs->body, hs->body_len, ing->cfg.max_body, c->batch, ing->cache,
+    int rc = mt_rw_decode(hs->body, hs->body_len, srv->cfg.max_body, c->batch, srv->cache,
                           hs->tenant[0] ? hs->tenant : NULL, &res, err, sizeof err);
-    mt_ingest_body_give(ing, n);
+    mt_server_body_give(srv, n);
     if (rc == MT_OK) {
-        ing->st.rw_stale += res.stale;
-        ing->st.rw_bad_samples += res.bad_samples;
+        srv->st.ingest.rw_stale += res.stale;
+        srv->st.ingest.rw_bad_samples += res.bad_samples;
         if (res.forbidden)
-            ing->st.rw_forbidden += res.forbidden;
+            srv->st.ingest.rw_forbidden += res.forbidden;
         else
-            ing->st.rw_samples += res.samples;
+            srv->st.ingest.rw_samples += res.samples;
     }
     if (rc || res.forbidden) {
         mt_batch_reset(c->batch);
@@ -962,7 +976,7 @@ static void handle_remote_write(mt_conn *c)
         finish_write(c, NULL);
         return;
     }
-    rc = mt_ingest_submit(ing, c, c->batch);
+    rc = mt_server_submit(srv, c, c->batch);
     if (rc) {
         mt_write_result r = {.rc = rc};
         mt_batch_reset(c->batch);
@@ -973,7 +987,7 @@ static void handle_remote_write(mt_conn *c)
 }
 
 /* A write's points are committed (or failed): explain type conflicts, then answer. */
-void mt_http_job_done(mt_job *job)
+static void http_job_done(mt_job *job)
 {
     mt_conn *c = job->conn;
     if (!c->closing) {
@@ -986,11 +1000,11 @@ void mt_http_job_done(mt_job *job)
             char name[512];
             char kbuf[MT_SERIES_MAX_KEY];
             mt_batch_point(job->b, job->res.first_rejected, &key, &klen, &t, &id);
-            if (!key && mt_engine_series_key(c->ing->eng, id, kbuf, sizeof kbuf, &klen) == MT_OK)
+            if (!key && mt_engine_series_key(c->srv->eng, id, kbuf, sizeof kbuf, &klen) == MT_OK)
                 key = kbuf;
             mt_series_format(key, klen, name, sizeof name);
             bool known =
-                key && mt_engine_series_lookup(c->ing->eng, key, klen, &id, &have) == MT_OK;
+                key && mt_engine_series_lookup(c->srv->eng, key, klen, &id, &have) == MT_OK;
             if (hs->dropped) {
                 /* the parser's first error stays the one named */
             } else if (job->res.first_reason == MT_ETIME) {
@@ -1068,8 +1082,8 @@ static void query_run(uv_work_t *req)
     mt_query *q;
     int rc;
     if (w->influxql) {
-        rc = mt_influxql_run(w->c->ing->eng, w->influxql, w->db[0] ? w->db : NULL,
-                             w->c->ing->cfg.default_db, w->tenant[0] ? w->tenant : NULL, to_body, w,
+        rc = mt_influxql_run(w->c->srv->eng, w->influxql, w->db[0] ? w->db : NULL,
+                             w->c->srv->cfg.default_db, w->tenant[0] ? w->tenant : NULL, to_body, w,
                              &w->status);
         if (rc) {
             w->status = 500;
@@ -1078,11 +1092,11 @@ static void query_run(uv_work_t *req)
         return;
     }
     if (w->federate)
-        rc = mt_fed_write(w->c->ing->eng, &w->fspec, to_body, w, NULL, w->err, sizeof w->err);
+        rc = mt_fed_write(w->c->srv->eng, &w->fspec, to_body, w, NULL, w->err, sizeof w->err);
     else if (w->rollup)
-        rc = mt_rollq_write(w->c->ing->eng, &w->rspec, w->format, to_body, w, NULL, w->err,
+        rc = mt_rollq_write(w->c->srv->eng, &w->rspec, w->format, to_body, w, NULL, w->err,
                             sizeof w->err);
-    else if (!(rc = mt_query_open(w->c->ing->eng, &w->spec, &q, w->err, sizeof w->err))) {
+    else if (!(rc = mt_query_open(w->c->srv->eng, &w->spec, &q, w->err, sizeof w->err))) {
         rc = mt_query_write(q, &w->spec, w->format, to_body, w, NULL);
         const char *damage = mt_query_damage(q);
         if (rc)
@@ -1119,9 +1133,9 @@ static void query_done(uv_work_t *req, int status)
     free(w->match);
     free(w->influxql);
     free(w);
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     mt_conn_job_released(c); /* may free c */
-    mt_ingest_work_done(ing);
+    mt_server_work_done(srv);
 }
 
 static void queue_query(mt_conn *c, query_work *w);
@@ -1315,11 +1329,11 @@ static void queue_query(mt_conn *c, query_work *w)
     w->spec.tenant = w->rspec.tenant = w->fspec.tenant = t ? w->tenant : NULL;
     w->c = c;
     w->req.data = w;
-    c->pending++; /* the connection, and the ingest, live until the answer is back */
-    mt_ingest_work_begin(c->ing);
-    if (uv_queue_work(c->ing->loop, &w->req, query_run, query_done)) {
+    c->pending++; /* the connection, and the server, live until the answer is back */
+    mt_server_work_begin(c->srv);
+    if (uv_queue_work(c->srv->loop, &w->req, query_run, query_done)) {
         c->pending--;
-        c->ing->jobs--;
+        c->srv->jobs--;
         free(w->matches);
         free(w->match);
         free(w->influxql);
@@ -1370,24 +1384,24 @@ static void handle_influxql(mt_conn *c)
 /* /health and /ready: 200 while writes are taken, else 503 and why (InfluxDB's fields). */
 static void handle_health(mt_conn *c)
 {
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     char why[1024] = "ready for queries and writes", body[4096];
-    int h = ing->stopping ? MT_ECLOSED : mt_engine_health(ing->eng, why, sizeof why);
-    if (ing->stopping) snprintf(why, sizeof why, "stopping: writes are no longer taken");
+    int h = srv->stopping ? MT_ECLOSED : mt_engine_health(srv->eng, why, sizeof why);
+    if (srv->stopping) snprintf(why, sizeof why, "stopping: writes are no longer taken");
     size_t pos = (size_t)snprintf(body, sizeof body,
                                   "{\"name\":\"metrond\",\"status\":\"%s\",\"message\":\"",
                                   h ? "fail" : "pass");
     pos = json_escape(body, sizeof body - 128, pos, why, strlen(why));
     pos += (size_t)snprintf(body + pos, sizeof body - pos,
                             "\",\"version\":\"%s\",\"uptime_seconds\":%.0f}", MT_VERSION,
-                            (double)(mt_mono_ns() - ing->started_ns) / 1e9);
+                            (double)(mt_mono_ns() - srv->started_ns) / 1e9);
     respond(c, h ? 503 : 200, "application/json", body, pos);
 }
 
 static void handle_metrics(mt_conn *c)
 {
     size_t len;
-    char *text = mt_prom_render(c->ing, &len);
+    char *text = mt_prom_render(c->srv, &len);
     if (!text) {
         respond_error(c, 500, "out of memory");
         return;
@@ -1398,7 +1412,7 @@ static void handle_metrics(mt_conn *c)
 
 static void handle_alerts(mt_conn *c)
 {
-    const mt_ingest_config *cfg = &c->ing->cfg;
+    const mt_server_config *cfg = &c->srv->cfg;
     if (!cfg->alerts) {
         respond_error(c, 404, "alerting is off (no rules_file, no postgres)");
         return;
@@ -1487,7 +1501,7 @@ static bool feed(mt_conn *c, const char *data, size_t len)
         hs->close_after = true;
         hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
         mt_conn_read_stop(c);
-        c->stage = HTTP_BUSY;
+        hs->stage = HTTP_BUSY;
         body_release(c);
         respond_error(c, hs->denied, hs->denied_msg);
         return true;
@@ -1508,7 +1522,7 @@ static bool feed(mt_conn *c, const char *data, size_t len)
     } else if (err != HPE_OK) {
         hs->close_after = true;
         mt_conn_read_stop(c);
-        c->stage = HTTP_BUSY;
+        hs->stage = HTTP_BUSY;
         body_release(c);
         respond_error(c, 400, http_errno_description(err));
         return true;
@@ -1519,13 +1533,13 @@ static bool feed(mt_conn *c, const char *data, size_t len)
         hs->retry_after = true;
         hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
         mt_conn_read_stop(c);
-        c->stage = HTTP_BUSY;
+        hs->stage = HTTP_BUSY;
         body_release(c);
-        c->ing->st.http_bodies_refused++;
+        c->srv->st.http_bodies_refused++;
         char msg[128];
         snprintf(msg, sizeof msg,
                  "server busy: request bodies are at mem_budget (%zu bytes); retry later",
-                 c->ing->cfg.mem_budget);
+                 c->srv->cfg.mem_budget);
         respond_error(c, 503, msg);
         return true;
     }
@@ -1534,9 +1548,9 @@ static bool feed(mt_conn *c, const char *data, size_t len)
         hs->close_after = true;
         hs->v2 = strncmp(hs->url, "/api/v2/", 8) == 0;
         mt_conn_read_stop(c);
-        c->stage = HTTP_BUSY;
+        hs->stage = HTTP_BUSY;
         body_release(c);
-        c->ing->st.http_bodies_too_large++;
+        c->srv->st.http_bodies_too_large++;
         char msg[128];
         snprintf(msg, sizeof msg, "request body is too large (limit %zu bytes)", hs->max_body);
         respond_error(c, 413, msg);
@@ -1546,7 +1560,7 @@ static bool feed(mt_conn *c, const char *data, size_t len)
     hs->complete = false;
     hs->close_after = !http_should_keep_alive(&hs->parser);
     mt_conn_read_stop(c);
-    c->stage = HTTP_BUSY;
+    hs->stage = HTTP_BUSY;
     handle(c);
     body_release(c); /* parsed (a write's points are the batch in flight now) */
     return true;
@@ -1560,8 +1574,8 @@ static void after_response(mt_conn *c)
         return;
     }
     mt_conn_touch(c);
-    c->stage = HTTP_IDLE;
-    c->idle_since = mt_mono_ns();
+    hs->stage = HTTP_IDLE;
+    hs->idle_since = mt_mono_ns();
     hs->begun = false;
     char *r = hs->rest;
     size_t n = hs->rest_len;
@@ -1572,12 +1586,12 @@ static void after_response(mt_conn *c)
     if (!handled && !c->closing) mt_conn_read_start(c);
 }
 
-void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     mt_conn *c = s->data;
     if (n > 0) {
         c->bytes += (uint64_t)n;
-        c->ing->st.bytes_received[LISTENER_HTTP] += (uint64_t)n;
+        c->srv->st.bytes_received[LISTENER_HTTP] += (uint64_t)n;
         mt_conn_touch(c);
         feed(c, buf->base, (size_t)n);
     } else if (n < 0) {
@@ -1585,3 +1599,32 @@ void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     mt_conn_read_done(c, buf);
 }
+
+/* Reading was paused for ns: the request's clocks stop with it. */
+static void http_hold_deadline(mt_conn *c, int64_t ns)
+{
+    http_state *hs = c->http;
+    hs->req_start += ns;
+    hs->body_start += ns;
+}
+
+/* At max_conns_http: how long c has gone without finishing a request (never one answered). */
+static bool http_stalled(const mt_conn *c, int64_t *since, const char **stage)
+{
+    const http_state *hs = c->http;
+    if (hs->stage == HTTP_BUSY) return false;
+    *since = hs->stage == HTTP_IDLE ? hs->idle_since : hs->req_start;
+    *stage = hs->stage == HTTP_IDLE ? "idle" : hs->stage == HTTP_BODY ? "body" : "headers";
+    return true;
+}
+
+const mt_conn_ops mt_http_ops = {
+    .name = "http",
+    .init = http_init,
+    .on_read = http_on_read,
+    .job_done = http_job_done,
+    .free = http_free,
+    .check_deadline = http_check_deadline,
+    .hold_deadline = http_hold_deadline,
+    .stalled = http_stalled,
+};

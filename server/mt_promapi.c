@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "mt_auth.h"
-#include "mt_ingest_int.h"
+#include "mt_server_int.h"
 #include "mt_promql.h"
 #include "mt_time.h"
 
@@ -167,7 +167,7 @@ static int to_body(void *ud, const char *buf, size_t len)
 static void run(uv_work_t *req)
 {
     promapi_work *w = req->data;
-    mt_engine *e = w->c->ing->eng;
+    mt_engine *e = w->c->srv->eng;
     const char *t = w->has_tenant ? w->tenant : NULL;
     int rc;
     if (w->r == R_QUERY || w->r == R_RANGE) {
@@ -201,9 +201,9 @@ static void done(uv_work_t *req, int status)
             respond_perr(c, w->status, w->etype, w->err);
     }
     work_free(w);
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     mt_conn_job_released(c); /* may free c */
-    mt_ingest_work_done(ing);
+    mt_server_work_done(srv);
 }
 
 /* A time parameter, or dflt when absent: false (an error answered) when it does not parse. */
@@ -344,11 +344,11 @@ void mt_promapi_handle(mt_conn *c, const char *url, bool post, const char *body,
     w->has_tenant = tenant != NULL;
     w->c = c;
     w->req.data = w;
-    c->pending++; /* the connection, and the ingest, live until the answer is back */
-    mt_ingest_work_begin(c->ing);
-    if (uv_queue_work(c->ing->loop, &w->req, run, done)) {
+    c->pending++; /* the connection, and the server, live until the answer is back */
+    mt_server_work_begin(c->srv);
+    if (uv_queue_work(c->srv->loop, &w->req, run, done)) {
         c->pending--;
-        mt_ingest_work_done(c->ing);
+        mt_server_work_done(c->srv);
         respond_perr(c, 500, "internal", "cannot run the query");
         goto refused;
     }

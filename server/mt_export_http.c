@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "mt_auth.h"
-#include "mt_ingest_int.h"
+#include "mt_server_int.h"
 #include "mt_query.h"
 #include "mt_time.h"
 
@@ -135,10 +135,10 @@ static void job_free(export_job *x)
 static void job_end(export_job *x)
 {
     mt_conn *c = x->c;
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     job_free(x);
     mt_conn_job_released(c); /* may free c */
-    mt_ingest_work_done(ing);
+    mt_server_work_done(srv);
 }
 
 /* mt_write_fn into the chunk; it grows only for a row that alone passes CHUNK_TARGET. */
@@ -165,7 +165,7 @@ static void fill(uv_work_t *req)
     x->len = SIZE_LINE;
     int rc = MT_OK;
     if (!x->q) {
-        rc = mt_query_open(x->c->ing->eng, &x->spec, &x->q, x->err, sizeof x->err);
+        rc = mt_query_open(x->c->srv->eng, &x->spec, &x->q, x->err, sizeof x->err);
         if (!rc) rc = mt_query_out_open(&x->spec, x->f, to_chunk, x, &x->out);
         if (rc) {
             if (!x->err[0]) snprintf(x->err, sizeof x->err, "export failed: %s", mt_strerror(rc));
@@ -198,7 +198,7 @@ static void fill_done(uv_work_t *req, int status);
 
 static void queue_fill(export_job *x)
 {
-    if (uv_queue_work(x->c->ing->loop, &x->req, fill, fill_done)) {
+    if (uv_queue_work(x->c->srv->loop, &x->req, fill, fill_done)) {
         mt_conn_close(x->c);
         job_end(x);
     }
@@ -208,7 +208,7 @@ static void written(uv_write_t *w, int status)
 {
     export_job *x = w->data;
     mt_conn *c = x->c;
-    if (status < 0 || c->closing || c->ing->stopping) {
+    if (status < 0 || c->closing || c->srv->stopping) {
         /* the client went away, or metrond stops: no last chunk, the client sees a cut */
         if (!c->closing) mt_conn_close(c);
         job_end(x);
@@ -250,7 +250,7 @@ static void fill_done(uv_work_t *req, int status)
     unsigned nb = 0;
     if (!x->started) {
         x->started = true;
-        c->ing->st.http_requests[2]++;
+        c->srv->st.http_requests[2]++;
         int n =
             snprintf(x->head, sizeof x->head,
                      "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
@@ -344,13 +344,13 @@ void mt_export_http_handle(mt_conn *c, const char *url, bool post, const char *b
     }
     x->c = c;
     x->req.data = x;
-    c->pending++; /* the connection, and the ingest, live until the export ends */
-    mt_ingest_work_begin(c->ing);
-    if (uv_queue_work(c->ing->loop, &x->req, fill, fill_done)) {
+    c->pending++; /* the connection, and the server, live until the export ends */
+    mt_server_work_begin(c->srv);
+    if (uv_queue_work(c->srv->loop, &x->req, fill, fill_done)) {
         free(x->buf);
         free(x);
         c->pending--;
-        mt_ingest_work_done(c->ing);
+        mt_server_work_done(c->srv);
         respond_json_error(c, 500, "cannot run the export");
     }
 }

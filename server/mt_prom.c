@@ -2,6 +2,10 @@
  * mt_prom.c — /metrics in the Prometheus text format 0.0.4: one HELP and
  * one TYPE per family, before its samples; label values escaped; the
  * commit-latency histogram cumulative, ending with le="+Inf" = _count.
+ * Ingest renders its own families (mt_ingest_metrics), the daemon its
+ * (more_metrics); this file composes them with the server's, the engine's
+ * and the process's, in an order that has not changed since one file
+ * rendered them all.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mt_ingest_int.h"
+#include "mt_server_int.h"
 
 typedef struct out {
     char *buf;
@@ -61,41 +65,19 @@ static double rss_bytes(void)
     return (double)resident * (double)sysconf(_SC_PAGESIZE);
 }
 
-char *mt_prom_render(mt_ingest *ing, size_t *len)
+char *mt_prom_render(mt_server *srv, size_t *len)
 {
     out o = {malloc(8192), 0, 8192, false};
     if (!o.buf) return NULL;
-    const mt_ingest_stats *s = &ing->st;
+    const mt_server_stats *s = &srv->st;
     mt_engine_stats e;
-    mt_engine_stats_get(ing->eng, &e);
+    mt_engine_stats_get(srv->eng, &e);
 
-    one(&o, "metron_lines_accepted_total", "counter", "Lines of line protocol accepted.",
-        (double)s->lines_ok);
-    family(&o, "metron_lines_rejected_total", "counter", "Lines rejected, by reason.");
-    for (int r = 0; r < MT_LP_E__COUNT; r++)
-        put(&o, "metron_lines_rejected_total{reason=\"%s\"} %llu\n",
-            mt_lp_errcode_label((mt_lp_errcode)r), (unsigned long long)s->lines_rejected[r]);
-    one(&o, "metron_points_accepted_total", "counter", "Points committed by the engine.",
-        (double)s->points_ok);
-    family(&o, "metron_points_rejected_total", "counter",
-           "Points refused by the engine, by reason.");
-    uint64_t other = e.points_out_of_time + e.points_over_series_limit;
-    put(&o, "metron_points_rejected_total{reason=\"type_conflict\"} %llu\n",
-        (unsigned long long)(s->points_rejected > other ? s->points_rejected - other : 0));
-    put(&o, "metron_points_rejected_total{reason=\"timestamp\"} %llu\n",
-        (unsigned long long)e.points_out_of_time);
-    family(&o, "metron_remote_write_samples_total", "counter",
-           "Prometheus remote-write samples, by outcome: decoded into a batch (the engine may "
-           "still refuse some), refused as bad data, stale markers left out.");
-    put(&o, "metron_remote_write_samples_total{outcome=\"accepted\"} %llu\n",
-        (unsigned long long)s->rw_samples);
-    put(&o, "metron_remote_write_samples_total{outcome=\"bad_data\"} %llu\n",
-        (unsigned long long)s->rw_bad_samples);
-    put(&o, "metron_remote_write_samples_total{outcome=\"stale\"} %llu\n",
-        (unsigned long long)s->rw_stale);
-    one(&o, "metron_remote_write_series_forbidden_total", "counter",
-        "Prometheus remote-write series refused (403) for another tenant's business_id label.",
-        (double)s->rw_forbidden);
+    size_t ilen = 0;
+    char *ingest = mt_ingest_metrics(&s->ingest, &e, &ilen); /* lines, points, remote write */
+    if (ingest) put(&o, "%.*s", (int)ilen, ingest);
+    o.oom |= !ingest;
+    free(ingest);
     family(&o, "metron_bytes_received_total", "counter", "Bytes received, by listener.");
     static const char *const listeners[] = {"tcp", "udp", "http"};
     for (int l = 0; l < 3; l++)
@@ -196,9 +178,9 @@ char *mt_prom_render(mt_ingest *ing, size_t *len)
         (unsigned long long)cum);
     one(&o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
         rss_bytes());
-    if (ing->cfg.more_metrics) {
+    if (srv->cfg.more_metrics) {
         size_t n = 0;
-        char *more = ing->cfg.more_metrics(ing->cfg.more_metrics_ud, &n);
+        char *more = srv->cfg.more_metrics(srv->cfg.more_metrics_ud, &n);
         if (more) put(&o, "%.*s", (int)n, more);
         free(more);
     }

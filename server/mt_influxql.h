@@ -30,7 +30,7 @@
  * statement's own error inside its result as InfluxDB puts it, e.g.
  * "database name required"; 400: {"error":...} when a statement is not
  * understood). db is the request's db parameter (NULL: none); default_db
- * the ingest's; tenant (NULL: every tenant) narrows every listing to the
+ * the server's; tenant (NULL: every tenant) narrows every listing to the
  * series of that business_id. Reads e's series index only. Returns MT_OK,
  * -ENOMEM, or fn's error.
  */

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "mt_auth.h"
-#include "mt_ingest_int.h"
+#include "mt_server_int.h"
 #include "mt_promql.h"
 #include "mt_query.h"
 
@@ -153,9 +153,9 @@ static void done(uv_work_t *req, int status)
     mt_conn *c = w->c;
     if (!c->closing) mt_http_respond(c, w->status, "application/json", w->body, strlen(w->body));
     free(w);
-    mt_ingest *ing = c->ing;
+    mt_server *srv = c->srv;
     mt_conn_job_released(c); /* may free c */
-    mt_ingest_work_done(ing);
+    mt_server_work_done(srv);
 }
 
 void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
@@ -194,13 +194,13 @@ void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *
     w->from = ms0 * 1000000, w->to = ms1 * 1000000;
     snprintf(w->tenant, sizeof w->tenant, "%s", tenant ? tenant : "");
     w->c = c;
-    w->e = c->ing->eng;
+    w->e = c->srv->eng;
     w->req.data = w;
-    c->pending++; /* the connection, and the ingest, live until the answer is back */
-    mt_ingest_work_begin(c->ing);
-    if (uv_queue_work(c->ing->loop, &w->req, run, done)) {
+    c->pending++; /* the connection, and the server, live until the answer is back */
+    mt_server_work_begin(c->srv);
+    if (uv_queue_work(c->srv->loop, &w->req, run, done)) {
         c->pending--;
-        mt_ingest_work_done(c->ing);
+        mt_server_work_done(c->srv);
         static const char busy[] = "{\"status\":\"error\",\"error\":\"cannot run the delete\"}";
         mt_http_respond(c, 500, "application/json", busy, sizeof busy - 1);
         free(w);

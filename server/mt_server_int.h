@@ -1,41 +1,78 @@
 /*
- * mt_ingest_int.h — ingest internals shared by mt_server.c (listeners,
- * completions, back-pressure), mt_tcp.c, mt_udp.c, mt_http.c, mt_prom.c.
+ * mt_server_int.h — server internals shared by mt_server.c (listeners,
+ * connections, completions, back-pressure), the connection kinds (mt_tcp.c,
+ * mt_http.c) and what answers HTTP requests (mt_promapi.c,
+ * mt_export_http.c, mt_admin.c, mt_prom.c).
+ *
+ * mt_server.c accepts, counts, limits, times out and frees connections
+ * without knowing any kind: it calls a connection's kind only through its
+ * table of operations (mt_conn_ops), and mt_kinds.c says which listener
+ * serves which kind. The kinds call down into mt_conn_* and mt_server_*;
+ * nothing calls back up by name.
  */
-#ifndef MT_INGEST_INT_H
-#define MT_INGEST_INT_H
+#ifndef MT_SERVER_INT_H
+#define MT_SERVER_INT_H
 
 #include <pthread.h>
 
 #include "mt_ingest.h"
 #include "mt_log.h"
+#include "mt_server.h"
 
-enum { LISTENER_TCP = 0, LISTENER_UDP = 1, LISTENER_HTTP = 2 };
+enum { LISTENER_TCP = 0, LISTENER_UDP = 1, LISTENER_HTTP = 2, LISTENER__COUNT };
 
 typedef struct mt_conn mt_conn;
+typedef struct mt_job mt_job;
 
-/* Where an HTTP connection is in its request (deadlines, and whom to close at the limit). */
-enum {
-    HTTP_IDLE = 0, /* between requests (keep-alive): idle_timeout applies */
-    HTTP_HEADERS,  /* reading a request's headers: header_timeout_ms from req_start */
-    HTTP_BODY, /* reading its body: body_timeout_ms + body_got / body_min_rate from body_start */
-    HTTP_BUSY, /* being answered: never closed to make room */
-};
+/*
+ * A kind of connection (raw line protocol, HTTP): what mt_server.c calls
+ * on a connection of that kind. Every operation runs on the loop thread.
+ */
+typedef struct mt_conn_ops {
+    const char *name; /* "tcp", "http": logs, and the max_conns_NAME setting */
+    /* After the accept, before the first read: the kind's state. MT_OK, or an error (the
+       connection is then closed). */
+    int (*init)(mt_conn *c);
+    /* Reading (uv_read_start's callback; the buffer comes from mt_conn_alloc, and each call
+       ends with mt_conn_read_done). */
+    uv_read_cb on_read;
+    /* A batch c submitted came back (its counters already taken): free the job and its batch,
+       answer if the kind does, and end with mt_conn_job_released(c). */
+    void (*job_done)(mt_job *job);
+    /* Free the kind's state: c is closed and has no job left. */
+    void (*free)(mt_conn *c);
+    /* Deadlines (NULL: the kind has none): the sweep calls check_deadline(c, now), which may
+       close c when it is late (now: monotonic ns); while reading is paused it calls
+       hold_deadline(c, ns) instead, ns being the time since the last sweep: a request is not
+       late because we did not read it. */
+    void (*check_deadline)(mt_conn *c, int64_t now);
+    void (*hold_deadline)(mt_conn *c, int64_t ns);
+    /* At the listener's limit (NULL: a new connection is refused): false when c may not be
+       closed to make room (being answered); else true, since when c has gone without
+       finishing a request (monotonic ns) and at what stage it is ("idle", "headers", ...). */
+    bool (*stalled)(const mt_conn *c, int64_t *since, const char **stage);
+} mt_conn_ops;
+
+/* The kinds (mt_tcp.c, mt_http.c), and the one each listener serves, by LISTENER_* (mt_kinds.c;
+   NULL for UDP, which has no connections). */
+extern const mt_conn_ops mt_tcp_ops, mt_http_ops;
+extern const mt_conn_ops *const mt_listener_kinds[LISTENER__COUNT];
 
 /* A batch on its way through the engine, and whom to tell. */
-typedef struct mt_job {
-    mt_ingest *ing;
+struct mt_job {
+    mt_server *srv;
     mt_batch *b;
     size_t bytes;  /* counted in inflight_bytes */
     mt_conn *conn; /* NULL for UDP */
     mt_write_result res;
     struct mt_job *next;
-} mt_job;
+};
 
 struct mt_conn {
     uv_tcp_t tcp; /* first: the handle's data is the conn */
-    mt_ingest *ing;
-    int kind; /* LISTENER_TCP or LISTENER_HTTP */
+    mt_server *srv;
+    int kind;               /* LISTENER_TCP or LISTENER_HTTP: its limits and counters */
+    const mt_conn_ops *ops; /* what the kind does */
     uv_timer_t idle;
     int handles_open; /* tcp + idle timer, closed asynchronously */
     int pending;      /* jobs in flight */
@@ -48,19 +85,13 @@ struct mt_conn {
     uint64_t bytes, lines, rejected;
     int64_t last_read; /* monotonic ns of the last bytes read */
     char peer[64];
-    /* HTTP, set by mt_http.c; read by the deadline sweep and the limit (mt_server.c) */
-    int stage;            /* HTTP_IDLE ... HTTP_BUSY */
-    int64_t req_start;    /* monotonic ns: the request's first byte (the accept, for the first) */
-    int64_t body_start;   /* monotonic ns: its headers were complete */
-    int64_t idle_since;   /* monotonic ns: the last answer went out (HTTP_IDLE) */
-    uint64_t body_got;    /* body bytes received of the request */
-    uint64_t accept_iter; /* mt_ingest.iter at the accept: not evicted before a poll read it */
+    uint64_t accept_iter; /* mt_server.iter at the accept: not evicted before a poll read it */
 };
 
-struct mt_ingest {
+struct mt_server {
     uv_loop_t *loop;
     mt_engine *eng;
-    mt_ingest_config cfg;
+    mt_server_config cfg;
     uv_tcp_t tcp_listener, http_listener;
     uv_udp_t udp;
     bool tcp_on, http_on, udp_on;
@@ -79,7 +110,7 @@ struct mt_ingest {
     mt_lp_parser *udp_lp;
     mt_series_cache *cache; /* key -> series id, for every listener (loop thread) */
     struct mt_auth *auth;   /* API tokens; NULL: writes need none */
-    mt_ingest_stats st;
+    mt_server_stats st;
     mt_log_limit bad_line_log;
     mt_log_limit conn_log; /* refused, evicted and too slow connections */
     uv_timer_t sweep;      /* HTTP header and body deadlines, checked every SWEEP_MS */
@@ -95,18 +126,14 @@ struct mt_ingest {
 };
 
 /* Submit b for conn (NULL for UDP); b is the engine's until the completion. */
-int mt_ingest_submit(mt_ingest *ing, mt_conn *conn, mt_batch *b);
-/* Called on the loop for each completed job, by kind (mt_tcp.c, mt_http.c). */
-void mt_tcp_job_done(mt_job *job);
-void mt_http_job_done(mt_job *job);
-
+int mt_server_submit(mt_server *srv, mt_conn *conn, mt_batch *b);
 /* Work on the thread pool (queries) counts as a job: stop waits for it. */
-void mt_ingest_work_begin(mt_ingest *ing);
-void mt_ingest_work_done(mt_ingest *ing);
+void mt_server_work_begin(mt_server *srv);
+void mt_server_work_done(mt_server *srv);
 
 /* Connections. */
 void mt_conn_job_released(mt_conn *c); /* a job of c came back */
-mt_conn *mt_conn_new(mt_ingest *ing, int kind);
+mt_conn *mt_conn_new(mt_server *srv, int kind);
 void mt_conn_close(mt_conn *c);
 void mt_conn_touch(mt_conn *c); /* restart the idle timer */
 void mt_conn_read_start(mt_conn *c);
@@ -121,15 +148,10 @@ void mt_conn_read_done(mt_conn *c, const uv_buf_t *buf); /* at the end of each r
  * holds any, so a max_body over mem_budget still makes progress. Give the
  * bytes back when the body is freed.
  */
-bool mt_ingest_body_take(mt_ingest *ing, size_t held, size_t n);
-void mt_ingest_body_give(mt_ingest *ing, size_t n);
+bool mt_server_body_take(mt_server *srv, size_t held, size_t n);
+void mt_server_body_give(mt_server *srv, size_t n);
 
-/* Per kind. */
-void mt_tcp_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-void mt_tcp_free(mt_conn *c);
-int mt_http_init(mt_conn *c);
-void mt_http_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-void mt_http_free(mt_conn *c);
+/* HTTP (mt_http.c), for the handlers of other files. */
 /* Write an answer on c (mt_http.c's, with its headers and counters); body is copied. */
 void mt_http_respond(mt_conn *c, int status, const char *ctype, const char *body, size_t blen);
 /* The same with body malloc'd and given: freed once written (or at once if c closes). */
@@ -159,15 +181,13 @@ void mt_http_stream_done(mt_conn *c);
  */
 void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *body, size_t blen,
                             const char *tenant);
-/* Answer 408 and close c if its headers or body missed their deadline (now: monotonic ns). */
-void mt_http_check_deadline(mt_conn *c, int64_t now);
-int mt_udp_start(mt_ingest *ing, const struct sockaddr *addr);
 
 /* Log a rejected line (rate-limited) and count it. */
-void mt_ingest_bad_line(mt_ingest *ing, const char *peer, const mt_lp_error *e);
+void mt_server_bad_line(mt_server *srv, const char *peer, const mt_lp_error *e);
 
-/* Prometheus text of ingest + engine + process counters, malloc'd. */
-char *mt_prom_render(mt_ingest *ing, size_t *len);
+/* /metrics: the Prometheus text of ingest's, the server's, the engine's and the process's
+   counters, then the daemon's (more_metrics); malloc'd, NULL when out of memory. */
+char *mt_prom_render(mt_server *srv, size_t *len);
 
 /* Parse "host:port" (IPv4, or [IPv6]:port). 0 or a negative libuv code. */
 int mt_parse_addr(const char *s, struct sockaddr_storage *out);
