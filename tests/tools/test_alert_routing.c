@@ -16,7 +16,7 @@
 
 #include "metrond_harness.h"
 #include "mt_fault.h"
-#include "notify.h"
+#include "mt_alert.h"
 
 #define TA "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define TB "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"

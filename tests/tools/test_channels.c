@@ -12,7 +12,7 @@
  */
 #include <sys/stat.h>
 
-#include "channel.h"
+#include "mt_alert.h"
 #include "metrond_harness.h"
 
 #define TA "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
