@@ -7,7 +7,7 @@
  * system-wide one of all), of the event types they asked for, and of the
  * rules that name them; one X-Metron-Delivery per notification, the same
  * on each retry; tools/examples/webhook_receiver.py accepts real
- * deliveries and refuses forgeries. The notifier itself (tools/notify.c,
+ * deliveries and refuses forgeries. The notifier itself (alert/mt_notify.c,
  * linked in): a 100 KiB body arrives whole, a body that cannot be signed
  * is never sent, and the routing rules.
  */
