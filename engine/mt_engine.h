@@ -467,7 +467,7 @@ enum {
     MT_OUTBOX_QUARANTINE = 'Q', /* data: the key of a state record holding a row the sink
                                    quarantined, queued again to be sent again (mt_quarantine.h) */
     MT_OUTBOX_NOTIFICATION = 'N', /* data: 'N', an alert's id (36 bytes) and one delivery of it
-                                     as JSON, queued with no state record (tools/alerting.h) */
+                                     as JSON, queued with no state record (alert/mt_alerting.h) */
     MT_OUTBOX_DELETE = 'D',       /* data: MT_DELETE_TENANT and the business_id's 16 bytes (a UUID:
                                      every row of that tenant goes), or MT_DELETE_HOUR and the hour index,
                                      i64 LE (the       hour's rows are replaced by its rollups as they are

@@ -67,6 +67,13 @@ typedef struct mt_agg {
  */
 int mt_agg_parse(const char *text, mt_agg *out, size_t cap, size_t *n, char *err, size_t errcap);
 
+/*
+ * Whether text parses as a selector, as mt_query_open parses it (without
+ * resolving it). MT_OK; MT_EPARSE with the reason in err (capacity cap);
+ * -ENOMEM. For callers that check a selector before its first use.
+ */
+int mt_selector_check(const char *text, char *err, size_t cap);
+
 typedef struct mt_query_spec {
     const char *select; /* the selector */
     const char *field;  /* the field, when not in the selector (NULL: from the selector) */

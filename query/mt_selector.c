@@ -117,6 +117,16 @@ int mt_selector_parse(const char *text, const char *field, mt_selector *s, char 
     return MT_OK;
 }
 
+int mt_selector_check(const char *text, char *err, size_t cap)
+{
+    mt_selector *s = malloc(sizeof *s); /* 40 KB of matchers: not on the stack */
+    if (!s) return snprintf(err, cap, "out of memory"), -ENOMEM;
+    int rc = mt_selector_parse(text, NULL, s, err, cap);
+    mt_selector_free(s);
+    free(s);
+    return rc;
+}
+
 /* a ∩ b into a (both sorted); returns the new length. */
 static size_t intersect(uint32_t *a, size_t na, const uint32_t *b, size_t nb)
 {

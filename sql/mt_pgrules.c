@@ -170,10 +170,12 @@ static const char endpoints_sql[] =
 /* clang-format on */
 
 typedef struct eps {
-    mt_pg_endpoint *e;
+    mt_webhook *e;
     size_t n, cap;
 } eps;
 
+/* One row of endpoints_sql as an endpoint of the notifier (mt_notify.h): every field set one by
+   one over mt_webhook_init's zeroed memory, so an endpoint read twice compares equal. */
 static int on_endpoint(void *ud, int ncols, const char *const *v)
 {
     eps *s = ud;
@@ -182,45 +184,48 @@ static int on_endpoint(void *ud, int ncols, const char *const *v)
        whatever it holds (metrond says once what it cannot deliver, and counts it) */
     if (strcmp(v[1], "t") && strncmp(v[3], "http://", 7) && strncmp(v[3], "https://", 8))
         return MT_OK;
+    if (strlen(v[9]) >= 512) {
+        /* cut, the list would mean other events: the endpoint is left out, and said so */
+        mt_log(MT_LOG_WARN, "msg=\"webhook endpoint skipped: event_types is too long\" id=%s",
+               v[0]);
+        return MT_OK;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
-        mt_pg_endpoint *n = realloc(s->e, cap * sizeof *n);
+        mt_webhook *n = realloc(s->e, cap * sizeof *n);
         if (!n) return -ENOMEM;
         s->e = n;
         s->cap = cap;
     }
-    mt_pg_endpoint *e = &s->e[s->n++];
-    memset(e, 0, sizeof *e);
-    snprintf(e->id, sizeof e->id, "%s", v[0]);
-    e->channel = !strcmp(v[1], "t");
-    snprintf(e->name, sizeof e->name, "%s", v[2]);
-    snprintf(e->url, sizeof e->url, "%s", v[3]);
-    snprintf(e->secret, sizeof e->secret, "%s", v[4]);
-    e->retry_attempts = atoi(v[5]);
-    e->timeout_s = atoi(v[6]) > 0 ? atoi(v[6]) : 30;
-    e->rate_limit_per_hour = atoi(v[7]);
-    snprintf(e->business_id, sizeof e->business_id, "%s", v[8]);
-    snprintf(e->channel_type, sizeof e->channel_type, "%s", v[10]);
-    snprintf(e->ca_file, sizeof e->ca_file, "%s", v[11]);
-    snprintf(e->mail_from, sizeof e->mail_from, "%s", v[12]);
-    snprintf(e->mail_to, sizeof e->mail_to, "%s", v[13]);
-    snprintf(e->username, sizeof e->username, "%s", v[14]);
-    snprintf(e->password, sizeof e->password, "%s", v[15]);
-    e->starttls = !strcmp(v[16], "true");
-    snprintf(e->routing_key, sizeof e->routing_key, "%s", v[17]);
-    snprintf(e->sms_to, sizeof e->sms_to, "%s", v[18]);
-    snprintf(e->body_template, sizeof e->body_template, "%s", v[19]);
-    snprintf(e->content_type, sizeof e->content_type, "%s", v[20]);
-    snprintf(e->auth_header, sizeof e->auth_header, "%s", v[21]);
-    e->current_hour_count = atoi(v[22]);
-    e->last_reset_ns = (int64_t)llround(strtod(v[23], NULL) * 1e9);
-    if ((size_t)snprintf(e->event_types, sizeof e->event_types, "%s", v[9]) >=
-        sizeof e->event_types) {
-        /* cut, the list would mean other events: the endpoint is left out, and said so */
-        mt_log(MT_LOG_WARN, "msg=\"webhook endpoint skipped: event_types is too long\" id=%s",
-               e->id);
-        s->n--;
-    }
+    mt_webhook *w = &s->e[s->n++];
+    mt_webhook_init(w);
+    snprintf(w->id, sizeof w->id, "%s", v[0]);
+    w->channel = !strcmp(v[1], "t");
+    snprintf(w->name, sizeof w->name, "%s", v[2]);
+    snprintf(w->url, sizeof w->url, "%s", v[3]);
+    snprintf(w->secret, sizeof w->secret, "%s", v[4]);
+    w->retry_attempts = atoi(v[5]);
+    w->timeout_s = atoi(v[6]) > 0 ? atoi(v[6]) : 30;
+    w->rate_limit_per_hour = atoi(v[7]);
+    snprintf(w->business_id, sizeof w->business_id, "%s", v[8]);
+    mt_channel_conf *c = &w->ch;
+    c->type = mt_channel_type_parse(v[10]);
+    snprintf(c->type_name, sizeof c->type_name, "%s", v[10]);
+    snprintf(c->ca_file, sizeof c->ca_file, "%s", v[11]);
+    snprintf(c->mail_from, sizeof c->mail_from, "%s", v[12]);
+    snprintf(c->mail_to, sizeof c->mail_to, "%s", v[13]);
+    snprintf(c->username, sizeof c->username, "%s", v[14]);
+    snprintf(c->password, sizeof c->password, "%s", v[15]);
+    c->starttls = !strcmp(v[16], "true");
+    snprintf(c->routing_key, sizeof c->routing_key, "%s", v[17]);
+    snprintf(c->sms_to, sizeof c->sms_to, "%s", v[18]);
+    snprintf(c->body_template, sizeof c->body_template, "%s", v[19]);
+    snprintf(c->content_type, sizeof c->content_type, "%s", v[20]);
+    snprintf(c->auth_header, sizeof c->auth_header, "%s", v[21]);
+    mt_webhook_check_channel(w);
+    mt_webhook_parse_events(v[9], &w->events, w->unknown_event, sizeof w->unknown_event);
+    w->hour_count = atoi(v[22]);
+    w->hour_start_ns = (int64_t)llround(strtod(v[23], NULL) * 1e9);
     return MT_OK;
 }
 

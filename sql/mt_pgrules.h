@@ -11,11 +11,14 @@
  * A rule's notification_channels (a JSON array of channel or endpoint
  * ids or names: strings, or objects with "id" or "name") become its
  * channels. It also reads the active webhook endpoints and every active
- * notification channel (its channel_type and configuration flattened into
- * mt_pg_endpoint), each with its business_id and event_types (a channel's
- * in configuration->'event_types'), and writes back the endpoints' call
- * statistics (total, successful, failed calls, last success and failure)
- * and the channels' current_hour_count and last_reset_at.
+ * notification channel as endpoints of the alert module's notifier
+ * (mt_webhook, mt_notify.h: a channel it cannot deliver carries why in
+ * unusable, an event type it does not know in unknown_event, for the
+ * caller to say once), each with its business_id and event_types (a
+ * channel's in configuration->'event_types'), and writes back the
+ * endpoints' call statistics (total, successful, failed calls, last
+ * success and failure) and the channels' current_hour_count and
+ * last_reset_at.
  * escalation_rules (a JSON array of {"after_minutes": N, "channels":
  * [ids or names]}) become the rule's escalation levels; a level it cannot
  * read skips the rule, with a log line.
@@ -36,34 +39,6 @@
 
 typedef struct mt_pgrules mt_pgrules;
 
-/* A webhook endpoint (monitoring.webhook_endpoints) or a channel with a URL
-   (monitoring.notification_channels: configuration {"url", "secret", ...}). */
-typedef struct mt_pg_endpoint {
-    char id[40];
-    bool channel; /* from notification_channels */
-    char name[104];
-    char url[1024];
-    char secret[256];
-    int retry_attempts, timeout_s, rate_limit_per_hour;
-    char business_id[40];  /* its tenant; "": system-wide (every tenant's alerts) */
-    char event_types[512]; /* the names of its event_types, '\n'-separated; "": every event */
-    /* a channel's type and configuration (tools/channel.h says what each means); an
-       endpoint's type is "webhook", the rest "" */
-    char channel_type[32]; /* lower case, as configured: webhook, slack, email, ... */
-    char ca_file[512];
-    char mail_from[256], mail_to[1024]; /* "to": a string, or an array joined by commas */
-    char username[128], password[256];
-    bool starttls;
-    char routing_key[128];
-    char sms_to[64];
-    char body_template[1024];
-    char content_type[64];
-    char auth_header[512];
-    /* last, and not part of what makes a channel another: its rate limit's count */
-    int current_hour_count; /* notification_channels.current_hour_count */
-    int64_t last_reset_ns;  /* last_reset_at (ns; 0: none) */
-} mt_pg_endpoint;
-
 /* Calls made since the last write-back, and the times of the last outcomes (0: none). */
 typedef struct mt_pg_endpoint_delta {
     uint64_t total, successful, failed;
@@ -71,9 +46,9 @@ typedef struct mt_pg_endpoint_delta {
 } mt_pg_endpoint_delta;
 
 typedef struct mt_pgrules_callbacks {
-    void (*rules)(void *ud, const mt_alert_rule *rules, size_t n);  /* the whole set, each read */
-    void (*acknowledged)(void *ud, const char *alert_id);           /* an acknowledged alert */
-    void (*endpoints)(void *ud, const mt_pg_endpoint *e, size_t n); /* the active set, each read */
+    void (*rules)(void *ud, const mt_alert_rule *rules, size_t n); /* the whole set, each read */
+    void (*acknowledged)(void *ud, const char *alert_id);          /* an acknowledged alert */
+    void (*endpoints)(void *ud, const mt_webhook *e, size_t n);    /* the active set, each read */
     /* what to add to the statistics of webhook endpoint id (false: nothing) */
     bool (*endpoint_delta)(void *ud, const char *id, mt_pg_endpoint_delta *out);
     /* notification channel id's rate-limit count: *count sent in the hour starting at

@@ -660,7 +660,7 @@ static int deliver_alert(mt_sink *s, batch *b, const char *key, size_t klen)
 }
 
 /*
- * One delivery of an alert (tools/alerting.h: 'N', the alert's id, the
+ * One delivery of an alert (alert/mt_alerting.h: 'N', the alert's id, the
  * record as JSON) appended to its notifications_sent, unless it holds that
  * record already (an outbox entry replayed after a crash appends nothing).
  * An alert without a row (not mirrored) takes nothing. In careful mode a

@@ -30,7 +30,7 @@
 #include "mt_minute.h"
 #include "version.h"
 #include "mt_sink.h"
-#include "alerting.h"
+#include "mt_alert.h"
 #include "rules.h"
 #include "mt_time.h"
 #include "policy.h"
@@ -92,7 +92,7 @@ struct daemon {
     mt_pgrules *pgrules;   /* rules followed in PostgreSQL (no rules file, a postgres) */
     mt_reload *reload;     /* SIGHUP; NULL when it could not start */
     /* the endpoints read from PostgreSQL (pgrules' thread only), and the calls reported */
-    mt_pg_endpoint *eps;
+    mt_webhook *eps;
     mt_webhook_stats *reported;
     size_t neps;
     bool stopping, server_stopped;
@@ -272,31 +272,22 @@ static void on_delivery(void *ud, const mt_notify_record *r)
     mt_alerting_delivered(d->alerting, r);
 }
 
-/* The same endpoint, its rate limit's count aside (that changes at every write-back). */
-static bool same_endpoint(const mt_pg_endpoint *a, const mt_pg_endpoint *b)
-{
-    return !memcmp(a, b, offsetof(mt_pg_endpoint, current_hour_count));
-}
-
 /* A new set of endpoints: a new notifier (the old one delivers what it holds, then goes). */
-static void pg_endpoints(void *ud, const mt_pg_endpoint *e, size_t n)
+static void pg_endpoints(void *ud, const mt_webhook *e, size_t n)
 {
     daemon_t *d = ud;
     bool same = n == d->neps;
-    for (size_t i = 0; same && i < n; i++) same = same_endpoint(&e[i], &d->eps[i]);
+    for (size_t i = 0; same && i < n; i++) same = mt_webhook_same(&e[i], &d->eps[i]);
     if (same) return;
-    mt_webhook *hooks = n ? calloc(n, sizeof *hooks) : NULL;
-    mt_pg_endpoint *copy = n ? malloc(n * sizeof *copy) : NULL;
+    mt_webhook *hooks = n ? malloc(n * sizeof *hooks) : NULL;
     mt_webhook_stats *rep = n ? calloc(n, sizeof *rep) : NULL;
     mt_notifier *nf = NULL;
-    if (n && (!hooks || !copy || !rep)) goto out;
+    if (n && (!hooks || !rep)) goto out;
+    if (n) memcpy(hooks, e, n * sizeof *e);
     for (size_t i = 0; i < n; i++) {
-        char unknown[64];
-        const char *bad;
-        mt_webhook_from_pg(&e[i], &hooks[i], &bad, unknown, sizeof unknown);
         bool known = false; /* loaded before as it is: said already */
         for (size_t k = 0; k < d->neps && !known; k++) {
-            known = same_endpoint(&e[i], &d->eps[k]);
+            known = mt_webhook_same(&e[i], &d->eps[k]);
             /* the count the running notifier holds is newer than PostgreSQL's */
             if (!strcmp(e[i].id, d->eps[k].id) && d->notifier) {
                 mt_webhook_stats st;
@@ -307,30 +298,28 @@ static void pg_endpoints(void *ud, const mt_pg_endpoint *e, size_t n)
                     hooks[i].hour_count = st.hour_count, hooks[i].hour_start_ns = st.hour_start_ns;
             }
         }
-        if (unknown[0] && !known)
+        if (e[i].unknown_event[0] && !known)
             mt_log(MT_LOG_WARN,
                    "msg=\"webhook event type unknown: it matches nothing\" endpoint=\"%s\" "
                    "id=%s event_type=\"%s\"",
-                   e[i].name, e[i].id, unknown);
-        if (bad && !known) /* once: each notification it misses is counted on /metrics */
+                   e[i].name, e[i].id, e[i].unknown_event);
+        if (e[i].unusable && !known) /* once: each notification it misses is counted on /metrics */
             mt_log(MT_LOG_WARN,
                    "msg=\"notification channel Metron cannot deliver: its notifications are "
                    "counted, not sent\" channel=\"%s\" id=%s type=\"%s\" err=\"%s\"",
-                   e[i].name, e[i].id, e[i].channel_type, bad);
+                   e[i].name, e[i].id, e[i].ch.type_name, e[i].unusable);
     }
     if (n && mt_notifier_start(hooks, n, &nf)) goto out;
     mt_notifier_on_delivery(nf, on_delivery, d);
     mt_notifier_stop(mt_alerting_set_notifier(d->alerting, nf));
     d->notifier = nf;
-    memcpy(copy, e, n * sizeof *e);
     free(d->eps);
     free(d->reported);
-    d->eps = copy, d->reported = rep, d->neps = n;
-    copy = NULL, rep = NULL;
+    d->eps = hooks, d->reported = rep, d->neps = n;
+    hooks = NULL, rep = NULL;
     mt_log(MT_LOG_INFO, "msg=\"webhook endpoints loaded\" endpoints=%zu", n);
 out:
     free(hooks);
-    free(copy);
     free(rep);
 }
 

@@ -41,12 +41,11 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "alerting.h"
+#include "mt_alert.h"
 #include "mt_engine.h"
 #include "mt_ingest.h"
 #include "mt_server.h"
 #include "mt_sink.h"
-#include "notify.h"
 #include "policy.h"
 
 typedef struct mt_reload mt_reload;

@@ -23,7 +23,7 @@
  *                                     ; after firing, also to these; AFTER a duration or minutes
  *   id = <uuid>                       ; optional: default, derived from the name
  *
- * and the endpoints that hear of every alert change (notify.h):
+ * and the endpoints that hear of every alert change (mt_notify.h):
  *
  *   [webhook ops]
  *   url = https://hooks.example.com/metron
@@ -32,9 +32,9 @@
  *   timeout_seconds = 30
  *   rate_limit_per_hour = 10
  *   business_id = <uuid>              ; optional: that tenant's alerts only (else every one)
- *   event_types = alert.fired, alert.resolved ; optional: these only (notify.h)
+ *   event_types = alert.fired, alert.resolved ; optional: these only (mt_notify.h)
  *
- * and channels of the other types (channel.h), the same keys plus:
+ * and channels of the other types (mt_channel.h), the same keys plus:
  *
  *   [channel oncall-pd]
  *   type = pagerduty                  ; webhook, slack, pagerduty, email, sms
@@ -59,7 +59,6 @@
 #include <stddef.h>
 
 #include "mt_alert.h"
-#include "notify.h"
 
 /*
  * Read every rule of path into *rules (malloc'd, *n of them) and every

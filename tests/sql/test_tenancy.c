@@ -255,7 +255,7 @@ static void on_rules(void *ud, const mt_alert_rule *r, size_t n)
     (void)ud, (void)r, (void)n;
 }
 
-static void on_endpoints(void *ud, const mt_pg_endpoint *e, size_t n)
+static void on_endpoints(void *ud, const mt_webhook *e, size_t n)
 {
     follower *f = ud;
     int secrets = 0;

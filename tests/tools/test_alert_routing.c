@@ -7,7 +7,7 @@
  * system-wide one of all), of the event types they asked for, and of the
  * rules that name them; one X-Metron-Delivery per notification, the same
  * on each retry; tools/examples/webhook_receiver.py accepts real
- * deliveries and refuses forgeries. The notifier itself (tools/notify.c,
+ * deliveries and refuses forgeries. The notifier itself (alert/mt_notify.c,
  * linked in): a 100 KiB body arrives whole, a body that cannot be signed
  * is never sent, and the routing rules.
  */
@@ -16,7 +16,7 @@
 
 #include "metrond_harness.h"
 #include "mt_fault.h"
-#include "notify.h"
+#include "mt_alert.h"
 
 #define TA "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define TB "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"

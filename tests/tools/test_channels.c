@@ -1,6 +1,6 @@
 /*
  * test_channels.c — alert delivery over every channel type, escalation
- * and the records of deliveries (tools/channel.h, notify.h, alerting.h).
+ * and the records of deliveries (alert/mt_channel.h, mt_notify.h, mt_alerting.h).
  *
  * Real receivers only: HTTP servers in this process (mth_receiver) for
  * webhooks and the Slack-, PagerDuty- and SMS-gateway-shaped channels, and
@@ -12,7 +12,7 @@
  */
 #include <sys/stat.h>
 
-#include "channel.h"
+#include "mt_alert.h"
 #include "metrond_harness.h"
 
 #define TA "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"

@@ -1,11 +1,11 @@
 /*
- * channel.h — the notification channels of alert delivery (tools/ only;
- * a later issue moves alert delivery into a module of its own): what each
- * type sends, and how. The notifier (notify.h) decides who hears of what
+ * mt_channel.h — the notification channels of alert delivery (alert/,
+ * through mt_alert.h): what each type sends, and how. The notifier
+ * (mt_notify.h) decides who hears of what
  * (tenant, event types, a rule's channels, rate limits, retries); this
  * module turns one notification into one delivery of one type:
  *
- *   webhook    the signed JSON of notify.h (X-Metron-Signature), POSTed to url
+ *   webhook    the signed JSON of mt_notify.h (X-Metron-Signature), POSTed to url
  *   slack      an incoming-webhook payload {"text", "blocks", "attachments"}
  *              POSTed to url (https://hooks.slack.com/services/...)
  *   pagerduty  a PagerDuty Events API v2 event POSTed to url (default
@@ -23,7 +23,7 @@
  *
  * A type Metron does not know ("teams") is MT_CHANNEL_UNSUPPORTED: it is
  * loaded (so it is seen), logged once by whoever loads it, and every
- * notification routed to it is counted undeliverable (notify.h), never
+ * notification routed to it is counted undeliverable (mt_notify.h), never
  * silently skipped.
  *
  * All sends are blocking libcurl calls with the channel's timeout: the
@@ -74,7 +74,7 @@ typedef struct mt_channel_conf {
 /* What a notification is about: one alert, one event, as every channel type shows it. */
 typedef struct mt_channel_alert {
     char event[16];       /* fired, severity, renotify, resolved, escalated, acknowledged */
-    char delivery[64];    /* the notification's id (notify.h) */
+    char delivery[64];    /* the notification's id (mt_notify.h) */
     char alert_id[40];    /* PagerDuty's dedup_key */
     char business_id[40]; /* the alert's tenant ("": none) */
     char rule_id[40];

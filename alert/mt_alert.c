@@ -1,11 +1,10 @@
 /*
- * mt_alert.c — rule evaluation and the alert lifecycle (mt_alert.h).
+ * mt_alert.c — rule evaluation and the alert lifecycle (mt_alert_rule.h).
  */
-#include "mt_alert.h"
+#include "mt_alert_rule.h"
 
 #include "mt_buf.h"
 #include "mt_hash.h"
-#include "mt_query_int.h"
 #include "mt_series.h"
 #include "mt_time.h"
 
@@ -170,11 +169,8 @@ int mt_alert_rule_check(const mt_alert_rule *r, char *err, size_t errcap)
     char sel[1024], why[256];
     if (scoped(r, sel, sizeof sel))
         return snprintf(err, errcap, "metric_name is too long"), MT_EINVAL;
-    mt_selector *s = malloc(sizeof *s);
-    if (!s) return snprintf(err, errcap, "out of memory"), -ENOMEM;
-    int rc = mt_selector_parse(sel, NULL, s, why, sizeof why);
-    mt_selector_free(s);
-    free(s);
+    int rc = mt_selector_check(sel, why, sizeof why);
+    if (rc == -ENOMEM) return snprintf(err, errcap, "out of memory"), -ENOMEM;
     if (rc) return snprintf(err, errcap, "metric_name '%s': %s", r->metric, why), MT_EINVAL;
     return MT_OK;
 }

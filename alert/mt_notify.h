@@ -1,7 +1,7 @@
 /*
- * notify.h — webhooks for alert changes (tools/ only): a worker thread
- * that POSTs each notification as JSON with libcurl, so neither the
- * network loop nor the alert evaluation waits on a receiver.
+ * mt_notify.h — webhooks for alert changes (alert/, through mt_alert.h):
+ * a worker thread that POSTs each notification as JSON with libcurl, so
+ * neither the network loop nor the alert evaluation waits on a receiver.
  *
  * Each request carries X-Metron-Timestamp (unix seconds),
  * X-Metron-Signature: sha256=<hex HMAC-SHA256 over "timestamp.body" with
@@ -27,7 +27,7 @@
  * the incident) and to endpoints whose event types name
  * alert.acknowledged, to no other.
  *
- * Channels (channel.h): an endpoint's ch.type says what it sends: the
+ * Channels (mt_channel.h): an endpoint's ch.type says what it sends: the
  * signed JSON (webhook), or Slack's, PagerDuty's, an email, an SMS. A
  * channel of a type Metron cannot deliver sends nothing; each
  * notification routed to it is counted undeliverable. Every outcome of
@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "channel.h"
+#include "mt_channel.h"
 #include "mt_err.h"
 
 /* Event types, as monitoring.webhook_endpoints.event_types names them (one bit each). */
@@ -74,26 +74,40 @@ typedef struct mt_webhook {
     int rate_limit_per_hour; /* default 10 (0: no limit) */
     int retry_base_ms;       /* the first backoff, doubling (default 1000) */
     mt_channel_conf ch;      /* the type and what it needs (default: a webhook) */
-    int hour_count;          /* notifications already sent in the hour starting at ... */
-    int64_t hour_start_ns;   /* ... this one (ns; another hour: the count starts at 0) */
+    bool channel; /* read from monitoring.notification_channels (its rate-limit count is written
+                     back there), not from webhook_endpoints (its call statistics are) */
+    const char *unusable;   /* why ch.type was made MT_CHANNEL_UNSUPPORTED (static storage;
+                               NULL: usable) */
+    char unknown_event[64]; /* the first of its event types Metron does not know ("": none) */
+    /* last, and not part of what makes an endpoint another (mt_webhook_same): */
+    int hour_count;        /* notifications already sent in the hour starting at ... */
+    int64_t hour_start_ns; /* ... this one (ns; another hour: the count starts at 0) */
 } mt_webhook;
 
 /* The defaults above. */
 mt_webhook mt_webhook_default(void);
 
 /*
- * A webhook endpoint or notification channel read from PostgreSQL
- * (sql/mt_pgrules.h) as an endpoint of the notifier. A channel of a type
- * Metron cannot deliver, or whose configuration it cannot use, becomes an
- * MT_CHANNEL_UNSUPPORTED one (it receives, and counts, its
- * notifications: none is skipped silently); *why (may be NULL) then says
- * why (static storage), else NULL. Its event types are parsed; *unknown
- * (capacity cap) gets the first it does not know ("" none). In
- * channel_pg.c, which only metrond links (it reads sql/).
+ * The defaults above into *w, over zeroed memory (padding included), so
+ * that two endpoints built on it from the same configuration are equal
+ * byte for byte (mt_webhook_same).
  */
-struct mt_pg_endpoint;
-void mt_webhook_from_pg(const struct mt_pg_endpoint *e, mt_webhook *out, const char **why,
-                        char *unknown, size_t cap);
+void mt_webhook_init(mt_webhook *w);
+
+/*
+ * Whether a and b, both built on mt_webhook_init, are the same endpoint:
+ * every field but the rate limit's count (hour_count, hour_start_ns),
+ * which changes at every delivery.
+ */
+bool mt_webhook_same(const mt_webhook *a, const mt_webhook *b);
+
+/*
+ * Make w's channel configuration usable or say why not: when
+ * mt_channel_check refuses w->ch with w->url, w->ch.type becomes
+ * MT_CHANNEL_UNSUPPORTED (it receives, and counts, its notifications: none
+ * is skipped silently) and w->unusable says why. Returns w->unusable.
+ */
+const char *mt_webhook_check_channel(mt_webhook *w);
 
 /*
  * Parse a list of event types (separated by commas, blanks or newlines:

@@ -1,5 +1,5 @@
 /*
- * mt_alert.h — alert rules evaluated against the store, and the lifecycle
+ * mt_alert_rule.h — alert rules evaluated against the store, and the lifecycle
  * of the alerts they raise. Pure: the clock is an argument, nothing is
  * sent or stored here (metrond mirrors and notifies).
  *
@@ -38,8 +38,8 @@
  * of the rule's silence windows a breach is recorded as suppressed and
  * notifies nobody; breached still when the window ends, it fires.
  */
-#ifndef MT_ALERT_H
-#define MT_ALERT_H
+#ifndef MT_ALERT_RULE_H
+#define MT_ALERT_RULE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * channel.c — payloads and sends of each channel type (channel.h).
+ * mt_channel.c — payloads and sends of each channel type (mt_channel.h).
  *
  * Payloads are written, never parsed: Slack's (text for notifications and
  * clients without blocks, blocks for the message, an attachment for the
@@ -8,7 +8,7 @@
  * alone), an RFC 5322 message for email (header values on one line: a
  * rule name cannot add a header), and the SMS gateway's template.
  */
-#include "channel.h"
+#include "mt_channel.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,11 +1,12 @@
-/* notify.c — signed webhooks with retries (notify.h). */
-#include "notify.h"
+/* mt_notify.c — signed webhooks with retries (mt_notify.h). */
+#include "mt_notify.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,17 +80,34 @@ size_t mt_notify_metrics(char *out, size_t cap)
     return at;
 }
 
+void mt_webhook_init(mt_webhook *w)
+{
+    memset(w, 0, sizeof *w);
+    w->retry_attempts = 3;
+    w->timeout_s = 30;
+    w->rate_limit_per_hour = 10;
+    w->retry_base_ms = 1000;
+    w->ch.type = MT_CHANNEL_WEBHOOK;
+    snprintf(w->ch.type_name, sizeof w->ch.type_name, "webhook");
+}
+
 mt_webhook mt_webhook_default(void)
 {
     mt_webhook w;
-    memset(&w, 0, sizeof w);
-    w.retry_attempts = 3;
-    w.timeout_s = 30;
-    w.rate_limit_per_hour = 10;
-    w.retry_base_ms = 1000;
-    w.ch.type = MT_CHANNEL_WEBHOOK;
-    snprintf(w.ch.type_name, sizeof w.ch.type_name, "webhook");
+    mt_webhook_init(&w);
     return w;
+}
+
+bool mt_webhook_same(const mt_webhook *a, const mt_webhook *b)
+{
+    return !memcmp(a, b, offsetof(mt_webhook, hour_count));
+}
+
+const char *mt_webhook_check_channel(mt_webhook *w)
+{
+    w->unusable = mt_channel_check(&w->ch, w->url);
+    if (w->unusable) w->ch.type = MT_CHANNEL_UNSUPPORTED; /* counted at each notification */
+    return w->unusable;
 }
 
 /* One event type's bit, 0 when unknown. */

@@ -1,5 +1,5 @@
-/* alerting.c — the alert loop of metrond (alerting.h). */
-#include "alerting.h"
+/* mt_alerting.c — the alert loop of metrond (mt_alerting.h). */
+#include "mt_alerting.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -212,7 +212,7 @@ typedef struct event {
     int64_t after_ns;     /* its time after firing */
 } event;
 
-/* The event of a change worth a notification (notify.h's event types). */
+/* The event of a change worth a notification (mt_notify.h's event types). */
 static event event_of(mt_alert_change ch)
 {
     switch (ch) {
@@ -533,7 +533,7 @@ void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id)
         }
         mt_log(MT_LOG_INFO, "msg=\"alert acknowledged\" rule=\"%s\" series=\"%s\" alert_id=%s",
                i->rec.rule.name, i->rec.series, alert_id);
-        if (a->nf) { /* PagerDuty acknowledges its incident (notify.h: who hears of it) */
+        if (a->nf) { /* PagerDuty acknowledges its incident (mt_notify.h: who hears of it) */
             /* those told of the alert: the rule's channels and those of the levels sent */
             char told[sizeof i->rec.rule.channels +
                       MT_ALERT_MAX_ESCALATIONS * sizeof i->rec.rule.escalations[0].channels];

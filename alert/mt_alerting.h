@@ -1,6 +1,7 @@
 /*
- * alerting.h — metrond's alert loop (tools/ only): every alert_interval it
- * evaluates the rules (query/mt_alert.h) at the wall clock, steps each
+ * mt_alerting.h — metrond's alert loop (alert/, public through mt_alert.h):
+ * every alert_interval metrond calls it to evaluate the rules
+ * (mt_alert_rule.h) at the wall clock, steps each
  * alert instance, and keeps every change in the data directory
  * (mt_engine_state_put), queued for the SQL sink when there is one, in the
  * same transaction. States are loaded at start, so a restart neither
@@ -18,9 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "mt_alert.h"
+#include "mt_alert_rule.h"
 #include "mt_engine.h"
-#include "notify.h"
+#include "mt_notify.h"
 
 typedef struct mt_alerting mt_alerting;
 
@@ -56,7 +57,7 @@ char *mt_alerting_list(mt_alerting *a, bool all, const char *tenant, size_t *len
 void mt_alerting_acknowledge(mt_alerting *a, const char *alert_id);
 
 /*
- * Keep one delivery (notify.h) in monitoring.alerts.notifications_sent:
+ * Keep one delivery (mt_notify.h) in monitoring.alerts.notifications_sent:
  * with mirroring on, it is queued in the outbox (MT_OUTBOX_NOTIFICATION)
  * and the sink appends it to the alert's row, once however often it is
  * replayed. Without mirroring, or for a notification without an alert,
