@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_endian.h"
 #include "mt_engine.h"
 #include "mt_engine_int.h"
 #include "mt_fault.h"
@@ -396,9 +397,7 @@ static int read_copy(const char *snap, bk_manifest *m, uint64_t *head_records, c
             break;
         }
         const uint8_t *kb = k;
-        h.hour = (int64_t)((uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 | (uint32_t)kb[2] << 8 |
-                           kb[3]) -
-                 0x80000000LL;
+        h.hour = (int64_t)mt_load_be32(kb) - 0x80000000LL;
         hour_rel(&h);
         rc = push_hour(m, &h);
     }

@@ -451,8 +451,7 @@ int mt_engine_meta_put(mt_kv_txn *t, const char *name, uint64_t v)
 void mt_engine_hour_key(uint8_t key[4], int64_t hour)
 {
     uint32_t k = (uint32_t)(hour + 0x80000000LL);
-    key[0] = (uint8_t)(k >> 24), key[1] = (uint8_t)(k >> 16), key[2] = (uint8_t)(k >> 8),
-    key[3] = (uint8_t)k;
+    mt_store_be32(key, k);
 }
 
 /* ---- recovery -------------------------------------------------------------- */
@@ -713,9 +712,7 @@ static int recover(mt_engine *e)
             rc = MT_ECORRUPT;
             break;
         }
-        int64_t hour = (int64_t)((uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
-                                 (uint32_t)kb[2] << 8 | kb[3]) -
-                       0x80000000LL;
+        int64_t hour = (int64_t)mt_load_be32(kb) - 0x80000000LL;
         /* a missing or damaged file is reported by the scans that need it */
         int hr = mt_engine_hour_set(e, hour, g, bytes);
         if (hr == -ENOMEM) rc = hr;
@@ -1392,9 +1389,7 @@ static int walk_postings(mt_engine *e, const char *prefix, size_t pl,
     for (r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         if (kl < pl || memcmp(k, prefix, pl) || vl != 4) break;
-        const uint8_t *b = v;
-        rc = visit(ud, k, kl,
-                   (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+        rc = visit(ud, k, kl, mt_load_be32(v));
     }
     if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged posting: not the end */
     mt_kv_cursor_close(c);

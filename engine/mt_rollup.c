@@ -512,9 +512,7 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         const uint8_t *kb = k;
         if (kl != 5 || kb[0] != start[0]) break;
-        int64_t hour = (int64_t)((uint32_t)kb[1] << 24 | (uint32_t)kb[2] << 16 |
-                                 (uint32_t)kb[3] << 8 | kb[4]) -
-                       0x80000000LL;
+        int64_t hour = (int64_t)mt_load_be32(kb + 1) - 0x80000000LL;
         if (hour >= to_hour) break;
         rc = read_hour(zd, v, vl, hour, groups, fn, ud);
     }

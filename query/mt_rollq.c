@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_endian.h"
 #include "mt_out.h"
 #include "mt_query_int.h"
 #include "mt_series.h"
@@ -97,7 +98,7 @@ static size_t find(acc *const *v, size_t n, const char *key, size_t klen, bool *
 
 static void id_key(uint32_t id, char k[4])
 {
-    k[0] = (char)(id >> 24), k[1] = (char)(id >> 16), k[2] = (char)(id >> 8), k[3] = (char)id;
+    mt_store_be32(k, id);
 }
 
 /* ---- the selector: which series, and so which groups ---------------------------------- */

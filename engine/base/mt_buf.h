@@ -1,6 +1,6 @@
 /*
  * mt_buf.h — the byte-level encodings every format of Metron uses: LEB128
- * varints, zigzag, little-endian words, and a bounds-checked reader that
+ * varints, zigzag, little-endian words (mt_endian.h), and a bounds-checked reader that
  * fails with MT_ECORRUPT instead of reading past its end. Header-only
  * (the codec's inner loops inline them). Pure; thread-safe.
  */
@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mt_endian.h"
 #include "mt_err.h"
 
 #define MT_UVARINT_MAX 10 /* bytes of the longest uvarint */
@@ -42,30 +43,6 @@ static inline size_t mt_uvarint_size(uint64_t v)
     size_t n = 1;
     while (v >= 0x80) v >>= 7, n++;
     return n;
-}
-
-static inline void mt_put_le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * k));
-}
-
-static inline uint64_t mt_get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < bytes; k++) v |= (uint64_t)p[k] << (8 * k);
-    return v;
-}
-
-static inline void mt_put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * (bytes - 1 - k)));
-}
-
-static inline uint64_t mt_get_be(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < bytes; k++) v = v << 8 | p[k];
-    return v;
 }
 
 /* A reader over [p, end). Every get returns MT_OK or MT_ECORRUPT (nothing read then). */
