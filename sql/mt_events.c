@@ -202,16 +202,7 @@ static void add_fmt(mt_pgarr *a, const char *fmt, double v)
 static void json_str(mt_pgarr *a, const char *s, size_t n)
 {
     mt_pgarr_put(a, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char b[8];
-        if (c == '"' || c == '\\')
-            mt_pgarr_put(a, "\\", 1), mt_pgarr_put(a, s + i, 1);
-        else if (c < 0x20)
-            mt_pgarr_put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
-        else
-            mt_pgarr_put(a, s + i, 1);
-    }
+    mt_pgarr_json(a, s, n);
     mt_pgarr_put(a, "\"", 1);
 }
 
