@@ -47,6 +47,7 @@
 #include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
+#include "mt_worker.h"
 #include "mt_fs.h"
 #include "mt_time.h"
 
@@ -1020,17 +1021,11 @@ static void *writer_main(void *arg)
     qlock_take(e);
     for (;;) {
         while (!e->qhead && e->state != MT_ENGINE_CLOSING && !e->job) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            struct timespec ts = mt_deadline_after(1000000000);
             if (qwait(e, &e->qcond, &ts) == ETIMEDOUT && e->opt.auto_seal) break;
         }
         if (e->qhead && e->opt.commit_interval_ns > 0 && e->state != MT_ENGINE_CLOSING) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + e->opt.commit_interval_ns;
-            ts.tv_sec += ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+            struct timespec ts = mt_deadline_after(e->opt.commit_interval_ns);
             qwait(e, &e->qcond, &ts);
         }
         /* A group takes the queue up to GROUP_POINTS: the head record, its buffers and the
@@ -1154,7 +1149,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     pthread_rwlock_init(&e->lock, NULL);
     pthread_mutex_init(&e->hload, NULL);
     pthread_mutex_init(&e->qlock, NULL);
-    pthread_cond_init(&e->qcond, NULL);
+    int crc = mt_cond_init_monotonic(&e->qcond); /* the writer's deadlines: monotonic */
     pthread_cond_init(&e->dcond, NULL);
     char kv_why[1100] = "";
     mt_kv_options ko = {.map_size = opt->map_size,
@@ -1162,7 +1157,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
                         .read_only = opt->read_only,
                         .why = kv_why,
                         .why_cap = sizeof kv_why};
-    int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
+    int rc = crc ? crc : e->dir ? mt_index_init(&e->index) : -ENOMEM;
     if (!rc && !opt->read_only) rc = lock_dir(e);
     if (!rc && opt->rebuild_index && !opt->read_only) rc = set_index_aside(e);
     if (!rc) rc = mt_kv_open(e->dir, &ko, &e->kv);
