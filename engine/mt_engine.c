@@ -42,7 +42,6 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
@@ -50,6 +49,7 @@
 #include "mt_worker.h"
 #include "mt_fs.h"
 #include "mt_time.h"
+#include "mt_zstd.h"
 
 /* ---- the queue lock and the state --------------------------------------------- */
 
@@ -1637,5 +1637,5 @@ void mt_engine_lib_versions(char *out, size_t cap)
 {
     int major, minor, patch;
     mt_kv_lib_version(&major, &minor, &patch);
-    snprintf(out, cap, "LMDB %d.%d.%d, zstd %s", major, minor, patch, ZSTD_versionString());
+    snprintf(out, cap, "LMDB %d.%d.%d, zstd %s", major, minor, patch, mt_zstd_version());
 }

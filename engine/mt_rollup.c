@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
@@ -29,6 +28,7 @@
 #include "mt_sketch.h"
 #include "mt_stats.h"
 #include "mt_time.h"
+#include "mt_zstd.h"
 
 #define MAX_ROWS (1u << 24)        /* more rows in one hour is a corrupt value */
 #define MAX_RAW  ((size_t)1 << 30) /* bytes of one decompressed value, at most */
@@ -290,13 +290,13 @@ static void put_vals(buf *b, const vals *v, const size_t *order, size_t n)
 /* Compress raw into r->z[k]. */
 static int pack(mt_rollups *r, int k, const buf *raw)
 {
-    size_t cap = ZSTD_compressBound(raw->len);
+    size_t cap = mt_zstd_bound(raw->len), zl;
     uint8_t *z = malloc(cap);
     if (!z) return -ENOMEM;
-    size_t zl = ZSTD_compress(z, cap, raw->p, raw->len, 3);
-    if (ZSTD_isError(zl)) {
+    int rc = mt_zstd_compress(NULL, z, cap, raw->p, raw->len, 3, &zl);
+    if (rc) {
         free(z);
-        return MT_EINVAL;
+        return rc;
     }
     r->z[k] = z;
     r->zl[k] = zl;
@@ -414,19 +414,17 @@ static mt_name next_part(const char **p, const char *end)
 }
 
 /* Read one hour's value: decompress with zd, then call fn per row. */
-static int read_hour(ZSTD_DCtx *zd, const uint8_t *z, size_t zl, int64_t hour, bool groups,
+static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, bool groups,
                      int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
-    unsigned long long raw_len = ZSTD_getFrameContentSize(z, zl);
-    if (raw_len == ZSTD_CONTENTSIZE_ERROR || raw_len == ZSTD_CONTENTSIZE_UNKNOWN ||
-        raw_len > MAX_RAW)
-        return MT_ECORRUPT;
+    uint64_t raw_len;
+    if (mt_zstd_frame_size(z, zl, &raw_len) || raw_len > MAX_RAW) return MT_ECORRUPT;
     uint8_t *raw = malloc(raw_len ? raw_len : 1);
     if (!raw) return -ENOMEM;
-    size_t got = ZSTD_decompressDCtx(zd, raw, raw_len, z, zl);
-    mt_rd rd = {raw, raw + (ZSTD_isError(got) ? 0 : got)};
+    mt_rd rd = {raw, raw + raw_len};
     uint64_t n = 0;
-    int rc = ZSTD_isError(got) || got != raw_len ? MT_ECORRUPT : mt_rd_uvarint(&rd, &n);
+    int rc = mt_zstd_decompress(zd, raw, raw_len, z, zl);
+    if (!rc) rc = mt_rd_uvarint(&rd, &n);
     if (!rc && (n == 0 || n > MAX_ROWS)) rc = MT_ECORRUPT;
     uint32_t *ids = NULL;
     mt_name *keys = NULL;
@@ -487,19 +485,19 @@ static int read_hour(ZSTD_DCtx *zd, const uint8_t *z, size_t zl, int64_t hour, b
 int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool groups,
                       int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
-    /* one context for every hour: ZSTD_decompress would create one per call */
-    ZSTD_DCtx *zd = ZSTD_createDCtx();
-    if (!zd) return -ENOMEM;
+    /* one context for every hour: a one-off decompression would create one per call */
+    mt_zstd_d *zd;
+    if (mt_zstd_d_new(&zd)) return -ENOMEM;
     mt_kv_txn *t;
     int rc = mt_kv_begin(e->kv, false, &t);
     if (rc) {
-        ZSTD_freeDCtx(zd);
+        mt_zstd_d_free(zd);
         return rc;
     }
     mt_kv_cursor *c;
     if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) {
         mt_kv_abort(t);
-        ZSTD_freeDCtx(zd);
+        mt_zstd_d_free(zd);
         return rc;
     }
     uint8_t start[5];
@@ -519,7 +517,7 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
     if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged record: not the end */
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
-    ZSTD_freeDCtx(zd);
+    mt_zstd_d_free(zd);
     return rc;
 }
 
