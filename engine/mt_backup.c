@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_endian.h"
 #include "mt_engine.h"
 #include "mt_engine_int.h"
@@ -84,13 +85,7 @@ static void why_set(char *why, size_t cap, const char *fmt, ...)
 
 static int push_hour(bk_manifest *m, const bk_hour *h)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        bk_hour *n = realloc(m->h, cap * sizeof *n);
-        if (!n) return -ENOMEM;
-        m->h = n;
-        m->cap = cap;
-    }
+    if (mt_grow(&m->h, &m->cap, m->n + 1, sizeof *m->h, 64)) return -ENOMEM;
     m->h[m->n++] = *h;
     return MT_OK;
 }

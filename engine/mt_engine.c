@@ -292,13 +292,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
         e->st.block_bytes -= d->bytes;
         hour_release(e, d);
     } else {
-        if (e->nhours == e->hours_cap) {
-            size_t cap = e->hours_cap ? e->hours_cap * 2 : 64;
-            mt_hour_desc *n = realloc(e->hours, cap * sizeof *n);
-            if (!n) return -ENOMEM;
-            e->hours = n;
-            e->hours_cap = cap;
-        }
+        if (mt_grow(&e->hours, &e->hours_cap, e->nhours + 1, sizeof *e->hours, 64)) return -ENOMEM;
         size_t at = e->nhours, lo = 0; /* open loads them ascending: an append */
         if (at && e->hours[at - 1].hour > hour) {
             for (size_t hi = at; lo < hi;) {
@@ -343,11 +337,7 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour)
  */
 static void grave_add(mt_engine *e, const char *path, uint64_t txnid)
 {
-    if (e->ngraves == e->graves_cap) {
-        size_t cap = e->graves_cap ? e->graves_cap * 2 : 16;
-        mt_grave *g = realloc(e->graves, cap * sizeof *g);
-        if (g) e->graves = g, e->graves_cap = cap;
-    }
+    (void)mt_grow(&e->graves, &e->graves_cap, e->ngraves + 1, sizeof *e->graves, 16);
     char *copy = e->ngraves < e->graves_cap ? strdup(path) : NULL;
     if (!copy) { /* no memory to remember it: gone now, as before readers mapped lazily */
         unlink(path);
@@ -537,13 +527,9 @@ static uint64_t replay_sealed_seq(const mt_engine *e, int64_t hour)
 /* Note an hour's sealed_seq for the replay (open reads the hours ascending). */
 static int replay_sealed_add(mt_engine *e, int64_t hour, uint64_t sealed_seq)
 {
-    if (e->nreplay_sealed == e->replay_sealed_cap) {
-        size_t cap = e->replay_sealed_cap ? e->replay_sealed_cap * 2 : 16;
-        mt_replay_hour *n = realloc(e->replay_sealed, cap * sizeof *n);
-        if (!n) return -ENOMEM;
-        e->replay_sealed = n;
-        e->replay_sealed_cap = cap;
-    }
+    if (mt_grow(&e->replay_sealed, &e->replay_sealed_cap, e->nreplay_sealed + 1,
+                sizeof *e->replay_sealed, 16))
+        return -ENOMEM;
     e->replay_sealed[e->nreplay_sealed++] = (mt_replay_hour){hour, sealed_seq};
     return MT_OK;
 }

@@ -111,18 +111,6 @@ static void compute(double *v, size_t n, vals *out)
     *out = (vals){.count = n, .d = {sum, min, max, q[0], q[1], q[2]}};
 }
 
-static int reserve(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return MT_OK;
-    size_t c = *cap ? *cap * 2 : 64;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -ENOMEM;
-    *p = n;
-    *cap = c;
-    return MT_OK;
-}
-
 /* The group of series id: business_id 0 measurement 0 field. */
 static int group_key(const mt_index *ix, uint32_t id, char *key, size_t cap, size_t *len)
 {
@@ -184,7 +172,7 @@ static int find_group(mt_rollups *r, const char *key, size_t klen, size_t *gi)
             return MT_OK;
         }
     }
-    if ((rc = reserve((void **)&r->g, &r->gcap, r->ng + 1, sizeof *r->g))) return rc;
+    if ((rc = mt_grow(&r->g, &r->gcap, r->ng + 1, sizeof *r->g, 64))) return rc;
     group *g = &r->g[r->ng];
     memset(g, 0, sizeof *g);
     if (!(g->key = malloc(klen))) return -ENOMEM;
@@ -204,10 +192,10 @@ int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, c
     int rc;
     if ((rc = group_key(ix, id, key, sizeof key, &klen)) || (rc = find_group(r, key, klen, &gi)))
         return rc;
-    if ((rc = reserve((void **)&r->all, &r->allcap, r->nall + n, sizeof *r->all)) ||
-        (rc = reserve((void **)&r->sid, &r->sidcap, r->ns + 1, sizeof *r->sid)) ||
-        (rc = reserve((void **)&r->sgroup, &r->sgcap, r->ns + 1, sizeof *r->sgroup)) ||
-        (rc = reserve((void **)&r->sv, &r->scap, r->ns + 1, sizeof *r->sv)))
+    if ((rc = mt_grow(&r->all, &r->allcap, r->nall + n, sizeof *r->all, 64)) ||
+        (rc = mt_grow(&r->sid, &r->sidcap, r->ns + 1, sizeof *r->sid, 64)) ||
+        (rc = mt_grow(&r->sgroup, &r->sgcap, r->ns + 1, sizeof *r->sgroup, 64)) ||
+        (rc = mt_grow(&r->sv, &r->scap, r->ns + 1, sizeof *r->sv, 64)))
         return rc;
     double *mine = r->all + r->nall;
     for (size_t i = 0; i < n; i++) mine[i] = as_double(t, v[i]);
@@ -259,7 +247,7 @@ typedef struct buf {
 
 static void put(buf *b, const void *src, size_t n)
 {
-    if (b->rc || reserve((void **)&b->p, &b->cap, b->len + n, 1)) {
+    if (b->rc || mt_grow(&b->p, &b->cap, b->len + n, 1, 64)) {
         b->rc = -ENOMEM;
         return;
     }
@@ -541,8 +529,7 @@ int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours)
         for (r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); !rc && r == MT_OK;
              r = mt_kv_cursor_next(c, &key, &kl, &v, &vl)) {
             if (kl != 5 || memcmp(key, end, 5) >= 0) break;
-            if (!(rc = reserve((void **)&keys, &cap, n + 1, sizeof *keys)))
-                memcpy(keys[n++], key, 5);
+            if (!(rc = mt_grow(&keys, &cap, n + 1, sizeof *keys, 64))) memcpy(keys[n++], key, 5);
         }
         if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r;
         mt_kv_cursor_close(c);

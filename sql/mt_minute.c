@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mt_buf.h"
 #include "mt_log.h"
 #include "mt_pgarr.h"
 #include "mt_tenant.h"
@@ -93,15 +94,9 @@ static void mark_unsafe(mt_minute *m, int64_t minute, int64_t since)
             m->last = minute;
             return;
         }
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        dirty *d = realloc(m->set, cap * sizeof *d);
-        if (!d) {
-            m->oom = 1; /* the floor still covers it: the next start finds it */
-            return;
-        }
-        m->set = d;
-        m->cap = cap;
+    if (mt_grow(&m->set, &m->cap, m->n + 1, sizeof *m->set, 64)) {
+        m->oom = 1; /* the floor still covers it: the next start finds it */
+        return;
     }
     m->set[m->n++] = (dirty){minute, since, false};
     m->last = minute;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mt_buf.h"
 #include "mt_alert.h"
 #include "mt_log.h"
 #include "mt_pgarr.h"
@@ -343,15 +344,9 @@ static void ops_clear(batch *b)
 
 static int ops_add(batch *b, const uint8_t key[MT_QUAR_KEY_LEN], void *val, size_t vlen, bool fresh)
 {
-    if (b->nops == b->capops) {
-        size_t cap = b->capops ? b->capops * 2 : 32;
-        qop *o = realloc(b->ops, cap * sizeof *o);
-        if (!o) {
-            free(val);
-            return -ENOMEM;
-        }
-        b->ops = o;
-        b->capops = cap;
+    if (mt_grow(&b->ops, &b->capops, b->nops + 1, sizeof *b->ops, 32)) {
+        free(val);
+        return -ENOMEM;
     }
     qop *o = &b->ops[b->nops++];
     memcpy(o->key, key, MT_QUAR_KEY_LEN);
