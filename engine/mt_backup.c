@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
+#include "mt_endian.h"
 #include "mt_engine.h"
 #include "mt_engine_int.h"
 #include "mt_fault.h"
@@ -83,13 +85,7 @@ static void why_set(char *why, size_t cap, const char *fmt, ...)
 
 static int push_hour(bk_manifest *m, const bk_hour *h)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        bk_hour *n = realloc(m->h, cap * sizeof *n);
-        if (!n) return -ENOMEM;
-        m->h = n;
-        m->cap = cap;
-    }
+    if (mt_grow(&m->h, &m->cap, m->n + 1, sizeof *m->h, 64)) return -ENOMEM;
     m->h[m->n++] = *h;
     return MT_OK;
 }
@@ -396,9 +392,7 @@ static int read_copy(const char *snap, bk_manifest *m, uint64_t *head_records, c
             break;
         }
         const uint8_t *kb = k;
-        h.hour = (int64_t)((uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 | (uint32_t)kb[2] << 8 |
-                           kb[3]) -
-                 0x80000000LL;
+        h.hour = (int64_t)mt_load_be32(kb) - 0x80000000LL;
         hour_rel(&h);
         rc = push_hour(m, &h);
     }

@@ -59,12 +59,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_format.h"
 #include "mt_hash.h"
 #include "mt_rice.h"
+#include "mt_zstd.h"
 
 #define DEFAULT_LEVEL 9
 #define MAX_DECIMAL_E MT_DECIMAL_MAX_E
@@ -413,7 +413,7 @@ static int encode_body(buf *b, const mt_points *p, uint64_t *scratch)
 }
 
 struct mt_decoder {
-    ZSTD_DCtx *zd;
+    mt_zstd_d *zd;
     buf body;     /* decompressed body */
     int64_t *ts;  /* decoded timestamps */
     mt_val *vals; /* decoded values */
@@ -507,7 +507,7 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
 /* ---- encoder ------------------------------------------------------------- */
 
 struct mt_encoder {
-    ZSTD_CCtx *zc;
+    mt_zstd_c *zc;
     int level;
     buf body;          /* uncompressed body */
     buf out;           /* header + payload */
@@ -521,8 +521,7 @@ int mt_encoder_new(int level, mt_encoder **out)
     mt_encoder *e = calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
     e->level = level ? level : DEFAULT_LEVEL;
-    e->zc = ZSTD_createCCtx();
-    if (!e->zc) {
+    if (mt_zstd_c_new(&e->zc)) {
         free(e);
         return -ENOMEM;
     }
@@ -533,7 +532,7 @@ int mt_encoder_new(int level, mt_encoder **out)
 void mt_encoder_free(mt_encoder *e)
 {
     if (!e) return;
-    ZSTD_freeCCtx(e->zc);
+    mt_zstd_c_free(e->zc);
     free(e->body.data);
     free(e->out.data);
     free(e->scratch);
@@ -553,12 +552,12 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
     e->body.len = 0;
     if ((rc = encode_body(&e->body, pts, e->scratch))) return rc;
     if (e->body.len > MT_CHUNK_MAX_BODY) return MT_EINVAL;
-    size_t bound = ZSTD_compressBound(e->body.len);
+    size_t bound = mt_zstd_bound(e->body.len), zn;
     e->out.len = 0;
     if ((rc = buf_reserve(&e->out, MT_CHUNK_HEADER_SIZE + bound))) return rc;
     uint8_t *h = e->out.data, *payload = h + MT_CHUNK_HEADER_SIZE;
-    size_t zn = ZSTD_compressCCtx(e->zc, payload, bound, e->body.data, e->body.len, e->level);
-    if (ZSTD_isError(zn)) return MT_ECORRUPT;
+    if ((rc = mt_zstd_compress(e->zc, payload, bound, e->body.data, e->body.len, e->level, &zn)))
+        return rc;
     bool packed = zn < e->body.len - e->body.len / 16;
     if (!packed) {
         memcpy(payload, e->body.data, e->body.len);
@@ -594,7 +593,7 @@ int mt_decoder_new(mt_decoder **out)
 void mt_decoder_free(mt_decoder *d)
 {
     if (!d) return;
-    ZSTD_freeDCtx(d->zd);
+    mt_zstd_d_free(d->zd);
     free(d->body.data);
     free(d->ts);
     free(d->vals);
@@ -639,10 +638,9 @@ int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *o
     if ((uint32_t)sum != (uint32_t)mt_get_le(h + 16, 4)) return MT_ECORRUPT;
     if (h[3] & MT_CHUNK_FLAG_ZSTD) {
         d->body.len = 0;
-        if (!d->zd && !(d->zd = ZSTD_createDCtx())) return -ENOMEM;
+        if (!d->zd && mt_zstd_d_new(&d->zd)) return -ENOMEM;
         if ((rc = buf_reserve(&d->body, body_len ? body_len : 1))) return rc;
-        size_t got = ZSTD_decompressDCtx(d->zd, d->body.data, body_len, payload, zn);
-        if (ZSTD_isError(got) || got != body_len) return MT_ECORRUPT;
+        if ((rc = mt_zstd_decompress(d->zd, d->body.data, body_len, payload, zn))) return rc;
         body = d->body.data;
     }
     rc = decode_body(d, body, body_len, out);

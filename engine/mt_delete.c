@@ -48,6 +48,7 @@
 #include "mt_fault.h"
 #include "mt_series.h"
 #include "mt_stats.h"
+#include "mt_uuid.h"
 
 typedef struct plan {
     int64_t hour;
@@ -194,35 +195,6 @@ static int first_log_seq(mt_kv_txn *t, uint64_t *seq)
     if (rc == MT_OK && kl == 8) *seq = mt_get_be(k, 8);
     mt_kv_cursor_close(c);
     return rc == MT_ENOTFOUND ? MT_OK : rc;
-}
-
-/*
- * A UUID's 16 bytes (false for anything else: PostgreSQL's business_id columns are UUIDs, so
- * such a tenant has no row there). The outbox keeps the tenant as bytes, not as its text, until
- * the sink has deleted its rows.
- */
-static bool uuid_bytes(const char *s, uint8_t out[16])
-{
-    if (strlen(s) != 36) return false;
-    size_t o = 0;
-    for (size_t i = 0; i < 36;) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i++] != '-') return false;
-            continue;
-        }
-        int v = 0;
-        for (int k = 0; k < 2; k++, i++) {
-            char c = s[i];
-            int x = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (x < 0) return false;
-            v = v * 16 + x;
-        }
-        out[o++] = (uint8_t)v;
-    }
-    return true;
 }
 
 /* ---- the files a delete stops naming (mt_engine_int.h, "unref") ---------------------------- */
@@ -425,8 +397,10 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
         rc = mt_engine_meta_put(t, "version", MT_FORMAT_TOMBSTONES);
         j->format_raised = !rc;
     }
+    /* The tenant as its UUID's 16 bytes until the sink has deleted its rows (a tenant that is
+       not a UUID has no row there: PostgreSQL's business_id columns are UUIDs). */
     uint8_t d[17] = {MT_DELETE_TENANT};
-    if (!rc && sp->business_id && uuid_bytes(sp->business_id, d + 1))
+    if (!rc && sp->business_id && mt_uuid_parse(sp->business_id, strlen(sp->business_id), d + 1))
         rc = mt_outbox_put(e, t, MT_OUTBOX_DELETE, d, sizeof d);
     /* the log's records hold the deleted points (sealed ones are skipped at replay, but they
        are still there): written again from the head, which no longer has them */

@@ -42,13 +42,14 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
+#include "mt_worker.h"
 #include "mt_fs.h"
 #include "mt_time.h"
+#include "mt_zstd.h"
 
 /* ---- the queue lock and the state --------------------------------------------- */
 
@@ -291,13 +292,7 @@ int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes)
         e->st.block_bytes -= d->bytes;
         hour_release(e, d);
     } else {
-        if (e->nhours == e->hours_cap) {
-            size_t cap = e->hours_cap ? e->hours_cap * 2 : 64;
-            mt_hour_desc *n = realloc(e->hours, cap * sizeof *n);
-            if (!n) return -ENOMEM;
-            e->hours = n;
-            e->hours_cap = cap;
-        }
+        if (mt_grow(&e->hours, &e->hours_cap, e->nhours + 1, sizeof *e->hours, 64)) return -ENOMEM;
         size_t at = e->nhours, lo = 0; /* open loads them ascending: an append */
         if (at && e->hours[at - 1].hour > hour) {
             for (size_t hi = at; lo < hi;) {
@@ -342,11 +337,7 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour)
  */
 static void grave_add(mt_engine *e, const char *path, uint64_t txnid)
 {
-    if (e->ngraves == e->graves_cap) {
-        size_t cap = e->graves_cap ? e->graves_cap * 2 : 16;
-        mt_grave *g = realloc(e->graves, cap * sizeof *g);
-        if (g) e->graves = g, e->graves_cap = cap;
-    }
+    (void)mt_grow(&e->graves, &e->graves_cap, e->ngraves + 1, sizeof *e->graves, 16);
     char *copy = e->ngraves < e->graves_cap ? strdup(path) : NULL;
     if (!copy) { /* no memory to remember it: gone now, as before readers mapped lazily */
         unlink(path);
@@ -451,8 +442,7 @@ int mt_engine_meta_put(mt_kv_txn *t, const char *name, uint64_t v)
 void mt_engine_hour_key(uint8_t key[4], int64_t hour)
 {
     uint32_t k = (uint32_t)(hour + 0x80000000LL);
-    key[0] = (uint8_t)(k >> 24), key[1] = (uint8_t)(k >> 16), key[2] = (uint8_t)(k >> 8),
-    key[3] = (uint8_t)k;
+    mt_store_be32(key, k);
 }
 
 /* ---- recovery -------------------------------------------------------------- */
@@ -537,13 +527,9 @@ static uint64_t replay_sealed_seq(const mt_engine *e, int64_t hour)
 /* Note an hour's sealed_seq for the replay (open reads the hours ascending). */
 static int replay_sealed_add(mt_engine *e, int64_t hour, uint64_t sealed_seq)
 {
-    if (e->nreplay_sealed == e->replay_sealed_cap) {
-        size_t cap = e->replay_sealed_cap ? e->replay_sealed_cap * 2 : 16;
-        mt_replay_hour *n = realloc(e->replay_sealed, cap * sizeof *n);
-        if (!n) return -ENOMEM;
-        e->replay_sealed = n;
-        e->replay_sealed_cap = cap;
-    }
+    if (mt_grow(&e->replay_sealed, &e->replay_sealed_cap, e->nreplay_sealed + 1,
+                sizeof *e->replay_sealed, 16))
+        return -ENOMEM;
     e->replay_sealed[e->nreplay_sealed++] = (mt_replay_hour){hour, sealed_seq};
     return MT_OK;
 }
@@ -713,9 +699,7 @@ static int recover(mt_engine *e)
             rc = MT_ECORRUPT;
             break;
         }
-        int64_t hour = (int64_t)((uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
-                                 (uint32_t)kb[2] << 8 | kb[3]) -
-                       0x80000000LL;
+        int64_t hour = (int64_t)mt_load_be32(kb) - 0x80000000LL;
         /* a missing or damaged file is reported by the scans that need it */
         int hr = mt_engine_hour_set(e, hour, g, bytes);
         if (hr == -ENOMEM) rc = hr;
@@ -1023,17 +1007,11 @@ static void *writer_main(void *arg)
     qlock_take(e);
     for (;;) {
         while (!e->qhead && e->state != MT_ENGINE_CLOSING && !e->job) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            struct timespec ts = mt_deadline_after(1000000000);
             if (qwait(e, &e->qcond, &ts) == ETIMEDOUT && e->opt.auto_seal) break;
         }
         if (e->qhead && e->opt.commit_interval_ns > 0 && e->state != MT_ENGINE_CLOSING) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + e->opt.commit_interval_ns;
-            ts.tv_sec += ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+            struct timespec ts = mt_deadline_after(e->opt.commit_interval_ns);
             qwait(e, &e->qcond, &ts);
         }
         /* A group takes the queue up to GROUP_POINTS: the head record, its buffers and the
@@ -1157,7 +1135,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     pthread_rwlock_init(&e->lock, NULL);
     pthread_mutex_init(&e->hload, NULL);
     pthread_mutex_init(&e->qlock, NULL);
-    pthread_cond_init(&e->qcond, NULL);
+    int crc = mt_cond_init_monotonic(&e->qcond); /* the writer's deadlines: monotonic */
     pthread_cond_init(&e->dcond, NULL);
     char kv_why[1100] = "";
     mt_kv_options ko = {.map_size = opt->map_size,
@@ -1165,7 +1143,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
                         .read_only = opt->read_only,
                         .why = kv_why,
                         .why_cap = sizeof kv_why};
-    int rc = e->dir ? mt_index_init(&e->index) : -ENOMEM;
+    int rc = crc ? crc : e->dir ? mt_index_init(&e->index) : -ENOMEM;
     if (!rc && !opt->read_only) rc = lock_dir(e);
     if (!rc && opt->rebuild_index && !opt->read_only) rc = set_index_aside(e);
     if (!rc) rc = mt_kv_open(e->dir, &ko, &e->kv);
@@ -1392,9 +1370,7 @@ static int walk_postings(mt_engine *e, const char *prefix, size_t pl,
     for (r = mt_kv_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == MT_OK && !rc;
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         if (kl < pl || memcmp(k, prefix, pl) || vl != 4) break;
-        const uint8_t *b = v;
-        rc = visit(ud, k, kl,
-                   (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+        rc = visit(ud, k, kl, mt_load_be32(v));
     }
     if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged posting: not the end */
     mt_kv_cursor_close(c);
@@ -1647,5 +1623,5 @@ void mt_engine_lib_versions(char *out, size_t cap)
 {
     int major, minor, patch;
     mt_kv_lib_version(&major, &minor, &patch);
-    snprintf(out, cap, "LMDB %d.%d.%d, zstd %s", major, minor, patch, ZSTD_versionString());
+    snprintf(out, cap, "LMDB %d.%d.%d, zstd %s", major, minor, patch, mt_zstd_version());
 }

@@ -204,7 +204,7 @@ typedef struct mt_recbuf {
     size_t out_len, out_cap;
     uint64_t npoints;
     int64_t last_ts;
-    void *zc; /* ZSTD_CCtx */
+    struct mt_zstd_c *zc; /* mt_zstd.h; made on the first record */
 } mt_recbuf;
 
 void mt_rec_reset(mt_recbuf *r);

@@ -16,11 +16,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
+#include "mt_zstd.h"
 
 #define REC_VERSION 1
 #define REC_HEADER  9
@@ -510,11 +510,11 @@ int mt_rec_finish(mt_recbuf *r)
     uint8_t *raw = r->raw + 10 - cl;
     memcpy(raw, cnt, cl);
     size_t raw_len = r->raw_len - (10 - cl);
-    if (!r->zc && !(r->zc = ZSTD_createCCtx())) return -ENOMEM;
-    size_t bound = ZSTD_compressBound(raw_len);
+    if (!r->zc && mt_zstd_c_new(&r->zc)) return -ENOMEM;
+    size_t bound = mt_zstd_bound(raw_len), zn;
     if (reserve(&r->out, &r->out_cap, REC_HEADER + bound)) return -ENOMEM;
-    size_t zn = ZSTD_compressCCtx(r->zc, r->out + REC_HEADER, bound, raw, raw_len, REC_LEVEL);
-    if (ZSTD_isError(zn)) return MT_ECORRUPT;
+    int rc = mt_zstd_compress(r->zc, r->out + REC_HEADER, bound, raw, raw_len, REC_LEVEL, &zn);
+    if (rc) return rc;
     uint32_t sum = (uint32_t)mt_hash64(r->out + REC_HEADER, zn);
     r->out[0] = REC_VERSION;
     for (int k = 0; k < 4; k++) {
@@ -529,7 +529,7 @@ void mt_rec_free(mt_recbuf *r)
 {
     free(r->raw);
     free(r->out);
-    ZSTD_freeCCtx(r->zc);
+    mt_zstd_c_free(r->zc);
     memset(r, 0, sizeof *r);
 }
 
@@ -547,8 +547,7 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
         return MT_ECORRUPT;
     uint8_t *raw = malloc(raw_len ? raw_len : 1);
     if (!raw) return -ENOMEM;
-    size_t got = ZSTD_decompress(raw, raw_len, h + REC_HEADER, len - REC_HEADER);
-    int rc = ZSTD_isError(got) || got != raw_len ? MT_ECORRUPT : MT_OK;
+    int rc = mt_zstd_decompress(NULL, raw, raw_len, h + REC_HEADER, len - REC_HEADER);
     mt_rd r = {raw, raw + raw_len};
     uint64_t n = 0, id, u;
     int64_t ts = 0;

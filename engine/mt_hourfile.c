@@ -36,13 +36,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_fault.h"
 #include "mt_fs.h"
 #include "mt_hash.h"
+#include "mt_zstd.h"
 
 #define HF_VERSION    2 /* written; 1 (no keys frame) is still read */
 #define HF_HEADER     16
@@ -215,11 +215,11 @@ int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t l
 /* The keys frame after the chunks; the footer's prefix that finds it into pre (*plen). */
 static int put_keys(mt_hf_writer *w, uint8_t pre[32], size_t *plen)
 {
-    size_t bound = ZSTD_compressBound(w->keys_len);
+    size_t bound = mt_zstd_bound(w->keys_len), zn;
     uint8_t *z = malloc(bound ? bound : 1);
     if (!z) return -ENOMEM;
-    size_t zn = ZSTD_compress(z, bound, w->keys, w->keys_len, 3);
-    int rc = ZSTD_isError(zn) ? MT_ECORRUPT : put(w, z, zn);
+    int rc = mt_zstd_compress(NULL, z, bound, w->keys, w->keys_len, 3, &zn);
+    if (!rc) rc = put(w, z, zn);
     if (!rc) {
         uint8_t *p = pre;
         p += mt_put_uvarint(p, zn);
@@ -251,16 +251,15 @@ int mt_hf_commit(mt_hf_writer *w, uint64_t *bytes)
     memcpy(raw, pre, plen);
     if (w->foot_len) memcpy(raw + plen, w->foot, w->foot_len);
     size_t raw_len = plen + w->foot_len;
-    size_t bound = ZSTD_compressBound(raw_len);
+    size_t bound = mt_zstd_bound(raw_len), zn = 0;
     uint8_t *z = malloc(bound + HF_TRAILER);
     if (!z) {
         free(raw);
         mt_hf_abort(w);
         return -ENOMEM;
     }
-    size_t zn = ZSTD_compress(z, bound, raw, raw_len, 9);
+    rc = mt_zstd_compress(NULL, z, bound, raw, raw_len, 9, &zn);
     free(raw);
-    rc = ZSTD_isError(zn) ? MT_ECORRUPT : MT_OK;
     if (!rc) {
         uint8_t *t = z + zn;
         memset(t, 0, HF_TRAILER);
@@ -354,10 +353,7 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
     if (!z || !raw || !out->e) rc = -ENOMEM;
     if (!rc) rc = src_read(src, z, zn, foff);
     if (!rc && (uint32_t)mt_hash64(z, zn) != sum) rc = MT_ECORRUPT;
-    if (!rc) {
-        size_t got = ZSTD_decompress(raw, raw_len, z, zn);
-        if (ZSTD_isError(got) || got != raw_len) rc = MT_ECORRUPT;
-    }
+    if (!rc) rc = mt_zstd_decompress(NULL, raw, raw_len, z, zn);
     mt_rd r = {raw, raw + raw_len};
     uint64_t off = HF_HEADER, id = 0, chunks_end = foff;
     if (!rc && version >= 2) {
@@ -505,10 +501,7 @@ int mt_hf_read_keys(int fd, const mt_hf_index *ix,
     uint8_t *z = malloc(ix->keys_len), *raw = malloc(ix->keys_raw ? ix->keys_raw : 1);
     int rc = z && raw ? pread_all(fd, z, ix->keys_len, ix->keys_off) : -ENOMEM;
     if (!rc && (uint32_t)mt_hash64(z, ix->keys_len) != ix->keys_sum) rc = MT_ECORRUPT;
-    if (!rc) {
-        size_t got = ZSTD_decompress(raw, ix->keys_raw, z, ix->keys_len);
-        if (ZSTD_isError(got) || got != ix->keys_raw) rc = MT_ECORRUPT;
-    }
+    if (!rc) rc = mt_zstd_decompress(NULL, raw, ix->keys_raw, z, ix->keys_len);
     mt_rd r = {raw, raw + ix->keys_raw};
     for (size_t i = 0; !rc && i < ix->n; i++) {
         uint64_t kl;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_endian.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
 
@@ -113,17 +114,6 @@ void mt_index_forget(mt_index *ix, const uint32_t *ids, size_t n)
     if (n) table_rebuild(ix);
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int mt_index_load(mt_index *ix, mt_kv_txn *txn)
 {
     mt_kv_cursor *c;
@@ -136,7 +126,7 @@ int mt_index_load(mt_index *ix, mt_kv_txn *txn)
          rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         /* value: u8 type, then the canonical key (none: a deleted series, whose id is never
            given again); ids are dense and ascending */
-        if (kl != 4 || vl < 1 || get_be32(k) != ix->n + 1 ||
+        if (kl != 4 || vl < 1 || mt_load_be32(k) != ix->n + 1 ||
             ((const uint8_t *)v)[0] >= MT_VT_COUNT) {
             rc = MT_ECORRUPT;
             break;
@@ -170,7 +160,7 @@ size_t mt_index_term(char *out, size_t cap, mt_term_kind kind, mt_name name, mt_
 int mt_index_store(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt_vtype t)
 {
     uint8_t idb[4];
-    put_be32(idb, id);
+    mt_store_be32(idb, id);
     uint8_t val[5] = {idb[0], idb[1], idb[2], idb[3], (uint8_t)t};
     /* Keys longer than LMDB's 511-byte key limit are found through their hash. */
     int rc = klen <= 511 ? mt_kv_put(txn, MT_DB_SERIES, key, klen, val, 5) : MT_OK;
@@ -199,7 +189,7 @@ int mt_index_store(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt
 int mt_index_unstore(mt_kv_txn *txn, uint32_t id, const void *key, size_t klen, mt_vtype t)
 {
     uint8_t idb[4];
-    put_be32(idb, id);
+    mt_store_be32(idb, id);
     int rc = klen <= 511 ? mt_kv_del(txn, MT_DB_SERIES, key, klen) : MT_OK;
     if (rc == MT_ENOTFOUND) rc = MT_OK;
     uint8_t tomb = (uint8_t)t; /* the type alone: ids stay dense, the key is gone */

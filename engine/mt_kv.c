@@ -1,6 +1,7 @@
 /* mt_kv.c — LMDB wrapper (contract in mt_kv.h). */
 #include "mt_kv.h"
 
+#include "mt_endian.h"
 #include "mt_fault.h"
 #include "mt_fs.h"
 #include "mt_hash.h"
@@ -580,27 +581,6 @@ static uint32_t kv_sum(mt_kv_db db, const void *k, size_t kl, const void *v, siz
     return (uint32_t)mt_hash64_seeded(v, vl, h);
 }
 
-static void put_sum(uint8_t *at, uint32_t s)
-{
-    at[0] = (uint8_t)s, at[1] = (uint8_t)(s >> 8), at[2] = (uint8_t)(s >> 16),
-    at[3] = (uint8_t)(s >> 24);
-}
-
-static uint32_t get_sum(const uint8_t *at)
-{
-    return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
 /* Bytes in single quotes (\xNN for the unprintable and quotes), cut at cap. */
 static void quoted(char *out, size_t cap, const uint8_t *p, size_t n)
 {
@@ -619,7 +599,7 @@ static void quoted(char *out, size_t cap, const uint8_t *p, size_t n)
 
 static void hour_text(char *out, size_t cap, const uint8_t *k4)
 {
-    int64_t hour = (int64_t)be32(k4) - 0x80000000LL;
+    int64_t hour = (int64_t)mt_load_be32(k4) - 0x80000000LL;
     mt_time_format(hour * 3600LL * 1000000000LL, out, cap);
 }
 
@@ -632,7 +612,7 @@ static void describe(char *out, size_t cap, mt_kv_db db, const uint8_t *k, size_
     case MT_DB_SERIES: snprintf(out, cap, "key %s (a series key: its id and type)", q); return;
     case MT_DB_SERIES_BY_ID:
         if (kl == 4) {
-            snprintf(out, cap, "key series id %u (the series' key and type)", be32(k));
+            snprintf(out, cap, "key series id %u (the series' key and type)", mt_load_be32(k));
             return;
         }
         break;
@@ -649,7 +629,7 @@ static void describe(char *out, size_t cap, mt_kv_db db, const uint8_t *k, size_
     case MT_DB_HEAD:
         if (kl == 8) {
             snprintf(out, cap, "key sequence %llu (a head record: points not yet sealed)",
-                     (unsigned long long)be64(k));
+                     (unsigned long long)mt_load_be64(k));
             return;
         }
         break;
@@ -664,7 +644,7 @@ static void describe(char *out, size_t cap, mt_kv_db db, const uint8_t *k, size_
     case MT_DB_OUTBOX:
         if (kl == 8) {
             snprintf(out, cap, "key sequence %llu (an entry the SQL sink must mirror)",
-                     (unsigned long long)be64(k));
+                     (unsigned long long)mt_load_be64(k));
             return;
         }
         break;
@@ -761,7 +741,7 @@ static int verify(mt_kv_txn *t, mt_kv_db db, const MDB_val *k, MDB_val *v)
         return corrupt(kv, db, k->mv_data, k->mv_size, "value shorter than its checksum");
     size_t n = v->mv_size - SUM_LEN;
     if (kv_sum(db, k->mv_data, k->mv_size, v->mv_data, n) !=
-        get_sum((const uint8_t *)v->mv_data + n))
+        mt_load_le32((const uint8_t *)v->mv_data + n))
         return corrupt(kv, db, k->mv_data, k->mv_size,
                        "checksum mismatch (key or value damaged): not served");
     v->mv_size = n;
@@ -821,7 +801,7 @@ static int put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const 
         uint8_t buf[512];
         if (vlen + SUM_LEN > sizeof buf) return MT_EINVAL; /* LMDB's limit for duplicates */
         memcpy(buf, val, vlen);
-        put_sum(buf + vlen, sum);
+        mt_store_le32(buf + vlen, sum);
         v = (MDB_val){vlen + SUM_LEN, buf};
         return write_err(txn, db, mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
     }
@@ -830,7 +810,7 @@ static int put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const 
     int rc = mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, MDB_RESERVE);
     if (rc) return write_err(txn, db, rc);
     memcpy(v.mv_data, val, vlen);
-    put_sum((uint8_t *)v.mv_data + vlen, sum);
+    mt_store_le32((uint8_t *)v.mv_data + vlen, sum);
     return MT_OK;
 }
 
@@ -860,7 +840,7 @@ static int del_dup(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, co
     if (!txn->kv->plain) {
         if (vlen + SUM_LEN > sizeof buf) return MT_EINVAL;
         memcpy(buf, val, vlen);
-        put_sum(buf + vlen, kv_sum(db, key, klen, val, vlen));
+        mt_store_le32(buf + vlen, kv_sum(db, key, klen, val, vlen));
         v = (MDB_val){vlen + SUM_LEN, buf};
     }
     return write_err(txn, db, mdb_del(txn->txn, txn->kv->dbi[db], &k, &v));

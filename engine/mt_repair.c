@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
@@ -64,15 +65,9 @@ static int on_file(const char *path, const struct stat *sb, int flag, struct FTW
     bool temp;
     if (!mt_hf_parse_path(path, &hour, &gen, &temp) || temp) return 0; /* not a published file */
     found *f = walk_found;
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 256;
-        cand *c = realloc(f->c, cap * sizeof *c);
-        if (!c) {
-            f->nomem = true;
-            return 1;
-        }
-        f->c = c;
-        f->cap = cap;
+    if (mt_grow(&f->c, &f->cap, f->n + 1, sizeof *f->c, 256)) {
+        f->nomem = true;
+        return 1;
     }
     f->c[f->n++] = (cand){hour, gen};
     return 0;

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "mt_buf.h"
 #include "mt_engine_int.h"
@@ -29,6 +28,7 @@
 #include "mt_sketch.h"
 #include "mt_stats.h"
 #include "mt_time.h"
+#include "mt_zstd.h"
 
 #define MAX_ROWS (1u << 24)        /* more rows in one hour is a corrupt value */
 #define MAX_RAW  ((size_t)1 << 30) /* bytes of one decompressed value, at most */
@@ -111,18 +111,6 @@ static void compute(double *v, size_t n, vals *out)
     *out = (vals){.count = n, .d = {sum, min, max, q[0], q[1], q[2]}};
 }
 
-static int reserve(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return MT_OK;
-    size_t c = *cap ? *cap * 2 : 64;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -ENOMEM;
-    *p = n;
-    *cap = c;
-    return MT_OK;
-}
-
 /* The group of series id: business_id 0 measurement 0 field. */
 static int group_key(const mt_index *ix, uint32_t id, char *key, size_t cap, size_t *len)
 {
@@ -184,7 +172,7 @@ static int find_group(mt_rollups *r, const char *key, size_t klen, size_t *gi)
             return MT_OK;
         }
     }
-    if ((rc = reserve((void **)&r->g, &r->gcap, r->ng + 1, sizeof *r->g))) return rc;
+    if ((rc = mt_grow(&r->g, &r->gcap, r->ng + 1, sizeof *r->g, 64))) return rc;
     group *g = &r->g[r->ng];
     memset(g, 0, sizeof *g);
     if (!(g->key = malloc(klen))) return -ENOMEM;
@@ -204,10 +192,10 @@ int mt_rollups_add(mt_rollups *r, const mt_index *ix, uint32_t id, mt_vtype t, c
     int rc;
     if ((rc = group_key(ix, id, key, sizeof key, &klen)) || (rc = find_group(r, key, klen, &gi)))
         return rc;
-    if ((rc = reserve((void **)&r->all, &r->allcap, r->nall + n, sizeof *r->all)) ||
-        (rc = reserve((void **)&r->sid, &r->sidcap, r->ns + 1, sizeof *r->sid)) ||
-        (rc = reserve((void **)&r->sgroup, &r->sgcap, r->ns + 1, sizeof *r->sgroup)) ||
-        (rc = reserve((void **)&r->sv, &r->scap, r->ns + 1, sizeof *r->sv)))
+    if ((rc = mt_grow(&r->all, &r->allcap, r->nall + n, sizeof *r->all, 64)) ||
+        (rc = mt_grow(&r->sid, &r->sidcap, r->ns + 1, sizeof *r->sid, 64)) ||
+        (rc = mt_grow(&r->sgroup, &r->sgcap, r->ns + 1, sizeof *r->sgroup, 64)) ||
+        (rc = mt_grow(&r->sv, &r->scap, r->ns + 1, sizeof *r->sv, 64)))
         return rc;
     double *mine = r->all + r->nall;
     for (size_t i = 0; i < n; i++) mine[i] = as_double(t, v[i]);
@@ -259,7 +247,7 @@ typedef struct buf {
 
 static void put(buf *b, const void *src, size_t n)
 {
-    if (b->rc || reserve((void **)&b->p, &b->cap, b->len + n, 1)) {
+    if (b->rc || mt_grow(&b->p, &b->cap, b->len + n, 1, 64)) {
         b->rc = -ENOMEM;
         return;
     }
@@ -290,13 +278,13 @@ static void put_vals(buf *b, const vals *v, const size_t *order, size_t n)
 /* Compress raw into r->z[k]. */
 static int pack(mt_rollups *r, int k, const buf *raw)
 {
-    size_t cap = ZSTD_compressBound(raw->len);
+    size_t cap = mt_zstd_bound(raw->len), zl;
     uint8_t *z = malloc(cap);
     if (!z) return -ENOMEM;
-    size_t zl = ZSTD_compress(z, cap, raw->p, raw->len, 3);
-    if (ZSTD_isError(zl)) {
+    int rc = mt_zstd_compress(NULL, z, cap, raw->p, raw->len, 3, &zl);
+    if (rc) {
         free(z);
-        return MT_EINVAL;
+        return rc;
     }
     r->z[k] = z;
     r->zl[k] = zl;
@@ -414,19 +402,17 @@ static mt_name next_part(const char **p, const char *end)
 }
 
 /* Read one hour's value: decompress with zd, then call fn per row. */
-static int read_hour(ZSTD_DCtx *zd, const uint8_t *z, size_t zl, int64_t hour, bool groups,
+static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, bool groups,
                      int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
-    unsigned long long raw_len = ZSTD_getFrameContentSize(z, zl);
-    if (raw_len == ZSTD_CONTENTSIZE_ERROR || raw_len == ZSTD_CONTENTSIZE_UNKNOWN ||
-        raw_len > MAX_RAW)
-        return MT_ECORRUPT;
+    uint64_t raw_len;
+    if (mt_zstd_frame_size(z, zl, &raw_len) || raw_len > MAX_RAW) return MT_ECORRUPT;
     uint8_t *raw = malloc(raw_len ? raw_len : 1);
     if (!raw) return -ENOMEM;
-    size_t got = ZSTD_decompressDCtx(zd, raw, raw_len, z, zl);
-    mt_rd rd = {raw, raw + (ZSTD_isError(got) ? 0 : got)};
+    mt_rd rd = {raw, raw + raw_len};
     uint64_t n = 0;
-    int rc = ZSTD_isError(got) || got != raw_len ? MT_ECORRUPT : mt_rd_uvarint(&rd, &n);
+    int rc = mt_zstd_decompress(zd, raw, raw_len, z, zl);
+    if (!rc) rc = mt_rd_uvarint(&rd, &n);
     if (!rc && (n == 0 || n > MAX_ROWS)) rc = MT_ECORRUPT;
     uint32_t *ids = NULL;
     mt_name *keys = NULL;
@@ -487,19 +473,19 @@ static int read_hour(ZSTD_DCtx *zd, const uint8_t *z, size_t zl, int64_t hour, b
 int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool groups,
                       int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
-    /* one context for every hour: ZSTD_decompress would create one per call */
-    ZSTD_DCtx *zd = ZSTD_createDCtx();
-    if (!zd) return -ENOMEM;
+    /* one context for every hour: a one-off decompression would create one per call */
+    mt_zstd_d *zd;
+    if (mt_zstd_d_new(&zd)) return -ENOMEM;
     mt_kv_txn *t;
     int rc = mt_kv_begin(e->kv, false, &t);
     if (rc) {
-        ZSTD_freeDCtx(zd);
+        mt_zstd_d_free(zd);
         return rc;
     }
     mt_kv_cursor *c;
     if ((rc = mt_kv_cursor_open(t, MT_DB_ROLLUPS, &c))) {
         mt_kv_abort(t);
-        ZSTD_freeDCtx(zd);
+        mt_zstd_d_free(zd);
         return rc;
     }
     uint8_t start[5];
@@ -512,16 +498,14 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
          r = mt_kv_cursor_next(c, &k, &kl, &v, &vl)) {
         const uint8_t *kb = k;
         if (kl != 5 || kb[0] != start[0]) break;
-        int64_t hour = (int64_t)((uint32_t)kb[1] << 24 | (uint32_t)kb[2] << 16 |
-                                 (uint32_t)kb[3] << 8 | kb[4]) -
-                       0x80000000LL;
+        int64_t hour = (int64_t)mt_load_be32(kb + 1) - 0x80000000LL;
         if (hour >= to_hour) break;
         rc = read_hour(zd, v, vl, hour, groups, fn, ud);
     }
     if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r; /* a damaged record: not the end */
     mt_kv_cursor_close(c);
     mt_kv_abort(t);
-    ZSTD_freeDCtx(zd);
+    mt_zstd_d_free(zd);
     return rc;
 }
 
@@ -545,8 +529,7 @@ int mt_rollups_drop(mt_kv_txn *t, int64_t before, bool dry_run, size_t *hours)
         for (r = mt_kv_cursor_seek(c, &kind, 1, &key, &kl, &v, &vl); !rc && r == MT_OK;
              r = mt_kv_cursor_next(c, &key, &kl, &v, &vl)) {
             if (kl != 5 || memcmp(key, end, 5) >= 0) break;
-            if (!(rc = reserve((void **)&keys, &cap, n + 1, sizeof *keys)))
-                memcpy(keys[n++], key, 5);
+            if (!(rc = mt_grow(&keys, &cap, n + 1, sizeof *keys, 64))) memcpy(keys[n++], key, 5);
         }
         if (!rc && r != MT_OK && r != MT_ENOTFOUND) rc = r;
         mt_kv_cursor_close(c);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mt_json.h"
+
 void mt_out_put(mt_out *o, const char *s, size_t n)
 {
     if (!o->rc && n) o->rc = o->fn(o->ud, s, n);
@@ -47,23 +49,9 @@ static void csv_field(mt_out *o, const char *s, size_t n)
     mt_out_put(o, "\"", 1);
 }
 
-/* Runs of plain bytes go out in one piece: the callback may cost more than a byte's copy. */
-static void json_string(mt_out *o, const char *s, size_t n)
+static void json_put(void *o, const char *s, size_t n)
 {
-    mt_out_put(o, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c != '"' && c != '\\' && c >= 0x20) continue;
-        mt_out_put(o, s + run, i - run);
-        run = i + 1;
-        if (c == '"' || c == '\\')
-            mt_out_printf(o, "\\%c", c);
-        else
-            mt_out_printf(o, "\\u%04x", c);
-    }
-    mt_out_put(o, s + run, n - run);
-    mt_out_put(o, "\"", 1);
+    mt_out_put(o, s, n);
 }
 
 /* A cell: the right quoting for the format, a separator before all but the first. */
@@ -73,7 +61,7 @@ void mt_out_cell(mt_out *o, mt_output_format f, bool first, const char *s, size_
     if (f == MT_OUT_CSV)
         csv_field(o, s, n);
     else if (f == MT_OUT_JSON && text)
-        json_string(o, s, n);
+        mt_json_str(s, n, json_put, o);
     else
         mt_out_put(o, s, n);
 }

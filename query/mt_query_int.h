@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
 #include "mt_query.h"
 
 #define MT_SELECTOR_MAX_MATCHERS 32
@@ -85,36 +86,6 @@ int mt_fed_catalog(mt_engine *e, const char *tenant, size_t max, mt_fed_series *
                    char *err, size_t errcap);
 void mt_fed_catalog_free(mt_fed_series *s, size_t n);
 
-/* A growable string (malloc'd, always NUL-terminated once written): the Prometheus text of
-   mt_fed.c and the JSON of mt_promql.c. oom: an allocation failed, later puts do nothing. */
-typedef struct mt_sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} mt_sbuf;
-
-static inline void mt_sb_put(mt_sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static inline void mt_sb_puts(mt_sbuf *b, const char *s)
-{
-    mt_sb_put(b, s, strlen(s));
-}
+/* mt_sbuf, the growable string of mt_fed.c and mt_promql.c, is mt_buf.h's. */
 
 #endif

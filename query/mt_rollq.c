@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_endian.h"
 #include "mt_out.h"
 #include "mt_query_int.h"
 #include "mt_series.h"
@@ -57,18 +58,6 @@ typedef struct report {
     size_t nlabels;
 } report;
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return MT_OK;
-    size_t c = *cap ? *cap * 2 : 16;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -ENOMEM;
-    *p = n;
-    *cap = c;
-    return MT_OK;
-}
-
 static int keycmp(const char *a, size_t al, const char *b, size_t bl)
 {
     int c = memcmp(a, b, al < bl ? al : bl);
@@ -97,7 +86,7 @@ static size_t find(acc *const *v, size_t n, const char *key, size_t klen, bool *
 
 static void id_key(uint32_t id, char k[4])
 {
-    k[0] = (char)(id >> 24), k[1] = (char)(id >> 16), k[2] = (char)(id >> 8), k[3] = (char)id;
+    mt_store_be32(k, id);
 }
 
 /* ---- the selector: which series, and so which groups ---------------------------------- */
@@ -148,7 +137,7 @@ static int resolve(report *r, char *err, size_t errcap)
         bool found;
         size_t at = find(v, n, g.key, g.klen, &found);
         if (found) continue;
-        if ((rc = grow((void **)&v, &cap, n + 1, sizeof *v))) break;
+        if ((rc = mt_grow(&v, &cap, n + 1, sizeof *v, 16))) break;
         if (!(v[n] = malloc(sizeof g))) {
             rc = -ENOMEM;
             break;
@@ -312,7 +301,7 @@ static int acc_get(report *r, const char *key, size_t klen, bool create, acc **o
         *out = found ? r->a[at] : NULL;
         return MT_OK;
     }
-    int rc = grow((void **)&r->a, &r->acap, r->na + 1, sizeof *r->a);
+    int rc = mt_grow(&r->a, &r->acap, r->na + 1, sizeof *r->a, 16);
     acc *a = rc ? NULL : calloc(1, sizeof *a);
     if (!a) return -ENOMEM;
     memcpy(a->key, key, klen);
@@ -369,7 +358,7 @@ static int gather_ids(void *ud, const mt_rollup *ro)
     if (a->nids && a->ids[a->nids - 1] == ro->id) return MT_OK;
     for (size_t i = 0; i < a->nids; i++)
         if (a->ids[i] == ro->id) return MT_OK;
-    if ((rc = grow((void **)&a->ids, &a->idcap, a->nids + 1, sizeof *a->ids))) return rc;
+    if ((rc = mt_grow(&a->ids, &a->idcap, a->nids + 1, sizeof *a->ids, 16))) return rc;
     a->ids[a->nids++] = ro->id;
     return MT_OK;
 }
@@ -383,7 +372,7 @@ static int collect(report *r, uint32_t id, int64_t from, int64_t to)
     mt_points p;
     while ((rc = mt_scan_next(s, &p)) == MT_OK) {
         if (p.type == MT_VT_STRING) continue;
-        if ((rc = grow((void **)&r->vals, &r->valcap, r->nvals + p.n, sizeof *r->vals))) break;
+        if ((rc = mt_grow(&r->vals, &r->valcap, r->nvals + p.n, sizeof *r->vals, 16))) break;
         for (size_t i = 0; i < p.n; i++) {
             mt_val v = p.vals[i];
             r->vals[r->nvals++] = p.type == MT_VT_FLOAT ? v.f

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
 #include "mt_log.h"
 #include "mt_pgarr.h"
 #include "mt_tenant.h"
@@ -114,13 +115,7 @@ int mt_events_conf_set(mt_events_conf *c, const char *name, const char *key, con
     }
     kpi *k = (kpi *)kpi_find(c, name, strlen(name));
     if (!k) {
-        if (c->n == c->cap) {
-            size_t ncap = c->cap ? c->cap * 2 : 8;
-            kpi *nk = realloc(c->k, ncap * sizeof *nk);
-            if (!nk) return -ENOMEM;
-            c->k = nk;
-            c->cap = ncap;
-        }
+        if (mt_grow(&c->k, &c->cap, c->n + 1, sizeof *c->k, 8)) return -ENOMEM;
         k = &c->k[c->n++];
         *k = (kpi){.is_kpi = true};
         snprintf(k->name, sizeof k->name, "%s", name);
@@ -202,16 +197,7 @@ static void add_fmt(mt_pgarr *a, const char *fmt, double v)
 static void json_str(mt_pgarr *a, const char *s, size_t n)
 {
     mt_pgarr_put(a, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char b[8];
-        if (c == '"' || c == '\\')
-            mt_pgarr_put(a, "\\", 1), mt_pgarr_put(a, s + i, 1);
-        else if (c < 0x20)
-            mt_pgarr_put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
-        else
-            mt_pgarr_put(a, s + i, 1);
-    }
+    mt_pgarr_json(a, s, n);
     mt_pgarr_put(a, "\"", 1);
 }
 

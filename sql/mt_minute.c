@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mt_buf.h"
 #include "mt_log.h"
 #include "mt_pgarr.h"
 #include "mt_tenant.h"
@@ -31,6 +32,7 @@
 #include "mt_series.h"
 #include "mt_stats.h"
 #include "mt_time.h"
+#include "mt_worker.h"
 
 #define MAX_CATEGORY  50  /* metric_category VARCHAR(50) */
 #define MAX_NAME      100 /* metric_name VARCHAR(100) */
@@ -49,12 +51,8 @@ struct mt_minute {
     mt_minute_options opt;
     char *conninfo;
     mt_engine *e;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t lock; /* guards everything below but pg and the thread's own state */
-    pthread_cond_t wake;
-    bool stop;
-    dirty *set; /* the dirty minutes, unordered */
+    mt_worker w; /* its lock guards everything below but pg and the thread's own state */
+    dirty *set;  /* the dirty minutes, unordered */
     size_t n, cap;
     int64_t last; /* the minute last found in set (a hint for touch), INT64_MIN: none */
     int oom;      /* touch could not grow set: every minute is dirty again (floor) */
@@ -96,15 +94,9 @@ static void mark_unsafe(mt_minute *m, int64_t minute, int64_t since)
             m->last = minute;
             return;
         }
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        dirty *d = realloc(m->set, cap * sizeof *d);
-        if (!d) {
-            m->oom = 1; /* the floor still covers it: the next start finds it */
-            return;
-        }
-        m->set = d;
-        m->cap = cap;
+    if (mt_grow(&m->set, &m->cap, m->n + 1, sizeof *m->set, 64)) {
+        m->oom = 1; /* the floor still covers it: the next start finds it */
+        return;
     }
     m->set[m->n++] = (dirty){minute, since, false};
     m->last = minute;
@@ -114,9 +106,9 @@ void mt_minute_touch(void *ud, int64_t ts)
 {
     mt_minute *m = ud;
     int64_t minute = floor_div(ts, MT_MINUTE_NS);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     if (m->last != minute) mark_unsafe(m, minute, mt_now_ns());
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
 }
 
 static int by_minute(const void *a, const void *b)
@@ -133,7 +125,7 @@ static int by_minute(const void *a, const void *b)
 static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60], size_t *n)
 {
     *n = 0;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     m->last = INT64_MIN;
     for (size_t i = 0; i < m->n;)
         if (m->set[i].minute < oldest)
@@ -167,14 +159,14 @@ static void take_chunk(mt_minute *m, int64_t oldest, int64_t upto, dirty out[60]
             if (m->set[i].minute == out[*n - 1].minute) m->set[i].now = true;
     }
     m->last = INT64_MIN;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
 }
 
 static void put_back(mt_minute *m, const dirty *d, size_t n)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     for (size_t i = 0; i < n; i++) mark_unsafe(m, d[i].minute, d[i].since_ns);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
 }
 
 static bool keys_ok(mt_name bid, mt_name cat, mt_name name)
@@ -1091,15 +1083,11 @@ static bool connect_pg(mt_minute *m)
     return true;
 }
 
-/* Sleep until the wall clock reaches at_ns unless stopped; true when stopping. */
+/* Sleep until the wall clock reaches at_ns unless stopped; true when stopping. The nap is
+   timed on the monotonic clock: a wall clock stepped meanwhile does not stretch it. */
 static bool nap_until(mt_minute *m, int64_t at_ns)
 {
-    struct timespec ts = {at_ns / 1000000000, at_ns % 1000000000};
-    pthread_mutex_lock(&m->lock);
-    if (!m->stop) pthread_cond_timedwait(&m->wake, &m->lock, &ts);
-    bool stop = m->stop;
-    pthread_mutex_unlock(&m->lock);
-    return stop;
+    return mt_worker_nap(&m->w, at_ns - mt_now_ns());
 }
 
 /* One flush: every minute dirty now, chunk by chunk; then the floor. */
@@ -1118,26 +1106,26 @@ static int flush(mt_minute *m, bool *seeded)
         int64_t from = floor_div(fl, MT_MINUTE_NS),
                 to = floor_div(now + m->opt.ahead_ns, MT_MINUTE_NS);
         if (from < oldest) from = oldest;
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(&m->w.lock);
         for (int64_t k = from; k <= to; k++) mark_unsafe(m, k, now);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         *seeded = true;
     }
     /* the minutes dirty now; those dirtied while this runs wait for the next flush */
     int64_t upto = INT64_MIN;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     for (size_t i = 0; i < m->n; i++) {
         if (m->set[i].minute >= upto) upto = m->set[i].minute + 1;
         m->set[i].now = true;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     /* minutes mirrored while open that owe their raw rows: dirty again after the loop */
     dirty *owed = NULL;
     size_t nowed = 0, owcap = 0;
     for (;;) {
-        pthread_mutex_lock(&m->lock);
-        bool stop = m->stop;
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&m->w.lock);
+        bool stop = m->w.stop;
+        pthread_mutex_unlock(&m->w.lock);
         if (stop) break; /* a long catch-up does not hold up shutdown; the floor stays */
         dirty d[60];
         size_t n;
@@ -1154,9 +1142,9 @@ static int flush(mt_minute *m, bool *seeded)
                 if (nowed == owcap) {
                     dirty *o = realloc(owed, (owcap = owcap ? owcap * 2 : 16) * sizeof *o);
                     if (!o) { /* the floor stays below it: the next start sends it */
-                        pthread_mutex_lock(&m->lock);
+                        pthread_mutex_lock(&m->w.lock);
                         m->oom = 1;
-                        pthread_mutex_unlock(&m->lock);
+                        pthread_mutex_unlock(&m->w.lock);
                         owcap = nowed;
                         continue;
                     }
@@ -1164,7 +1152,7 @@ static int flush(mt_minute *m, bool *seeded)
                 }
                 owed[nowed++] = (dirty){d[i].minute, INT64_MAX, false};
             }
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(&m->w.lock);
         if (!rc) {
             m->st.flushes++;
             m->st.minutes_mirrored += n;
@@ -1183,7 +1171,7 @@ static int flush(mt_minute *m, bool *seeded)
             m->st.kpi_rows += c.ev.kpis;
             m->st.events_skipped += c.ev.skipped;
         }
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         chunk_free(&c);
         if (rc == MT_ECORRUPT) { /* a damaged hour: its minutes cannot be computed, the rest can */
             char when[40];
@@ -1199,21 +1187,21 @@ static int flush(mt_minute *m, bool *seeded)
             break;
         }
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     for (size_t i = 0; i < nowed; i++) mark_unsafe(m, owed[i].minute, owed[i].since_ns);
     m->last = INT64_MIN; /* a touch of an owed minute must set its time */
-    bool stop = m->stop;
-    pthread_mutex_unlock(&m->lock);
+    bool stop = m->w.stop;
+    pthread_mutex_unlock(&m->w.lock);
     free(owed);
     if (rc || stop) return rc;
     /* what lies below the oldest minute still dirty (or the current one) is in PostgreSQL */
     int64_t to = floor_div(mt_now_ns(), MT_MINUTE_NS);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     for (size_t i = 0; i < m->n; i++)
         if (m->set[i].minute < to) to = m->set[i].minute;
     bool oom = m->oom;
     m->oom = 0;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (oom) return -ENOMEM; /* a minute may be missing from the set: keep the floor */
     return mt_engine_floor_raise(m->e, to * MT_MINUTE_NS);
 }
@@ -1241,10 +1229,10 @@ static void *minute_main(void *arg)
                 m->pg = NULL;
             }
         }
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(&m->w.lock);
         m->st.connected = m->pg != NULL && rc != MT_EPG;
         if (rc) m->st.failures++;
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         if (rc == MT_ECLOSED) break; /* the engine is gone */
         int64_t now = mt_now_ns();
         if (rc) {
@@ -1284,35 +1272,29 @@ int mt_minute_new(const mt_minute_options *opt, mt_minute **out)
     if (m->opt.raw_window_ns <= 0) m->opt.raw_window_ns = d.raw_window_ns;
     if (!m->opt.raw_max_rate) m->opt.raw_max_rate = d.raw_max_rate;
     m->last = INT64_MIN;
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->wake, NULL);
+    int rc = mt_worker_init(&m->w);
+    if (rc) {
+        free(m->conninfo);
+        free(m);
+        return rc;
+    }
     *out = m;
     return MT_OK;
 }
 
 int mt_minute_start(mt_minute *m, mt_engine *e)
 {
-    if (m->started) return MT_EINVAL;
+    if (m->w.started) return MT_EINVAL;
     m->e = e;
-    int rc = pthread_create(&m->thread, NULL, minute_main, m);
-    if (rc) return -rc;
-    m->started = true;
-    return MT_OK;
+    return mt_worker_start(&m->w, minute_main, m);
 }
 
 void mt_minute_stop(mt_minute *m)
 {
     if (!m) return;
-    if (m->started) {
-        pthread_mutex_lock(&m->lock);
-        m->stop = true;
-        pthread_cond_signal(&m->wake);
-        pthread_mutex_unlock(&m->lock);
-        pthread_join(m->thread, NULL);
-    }
+    mt_worker_stop(&m->w);
     mt_pg_close(m->pg);
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->wake);
+    mt_worker_destroy(&m->w);
     free(m->set);
     free(m->conninfo);
     free(m);
@@ -1321,7 +1303,7 @@ void mt_minute_stop(mt_minute *m)
 void mt_minute_stats_get(mt_minute *m, mt_minute_stats *out)
 {
     int64_t now = mt_now_ns();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     *out = m->st;
     out->minutes_pending = m->n;
     out->rows_pending = (uint64_t)m->n * m->rows_per_minute;
@@ -1329,5 +1311,5 @@ void mt_minute_stats_get(mt_minute *m, mt_minute_stats *out)
     for (size_t i = 0; i < m->n; i++)
         if (m->set[i].since_ns < oldest) oldest = m->set[i].since_ns;
     out->lag_s = oldest == INT64_MAX ? 0 : (double)(now - oldest) / 1e9;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_json.h"
+
 void mt_pgarr_put(mt_pgarr *a, const char *s, size_t n)
 {
     if (a->rc) return;
@@ -82,20 +84,14 @@ const char *mt_pgarr_finish(mt_pgarr *a)
     return a->p;
 }
 
+static void json_put(void *a, const char *s, size_t n)
+{
+    mt_pgarr_put(a, s, n);
+}
+
 void mt_pgarr_json(mt_pgarr *a, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char b[8];
-        if (c == '"' || c == '\\') {
-            mt_pgarr_put(a, "\\", 1);
-            mt_pgarr_put(a, s + i, 1);
-        } else if (c < 0x20) {
-            mt_pgarr_put(a, b, (size_t)snprintf(b, sizeof b, "\\u%04x", c));
-        } else {
-            mt_pgarr_put(a, s + i, 1);
-        }
-    }
+    mt_json_body(s, n, json_put, a);
 }
 
 void mt_pgarr_reset(mt_pgarr *a)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
 #include "mt_log.h"
 
 typedef struct kpi {
@@ -70,13 +71,7 @@ int mt_pgkpi_set(mt_pgkpi *k, const char *name, const char *key, const char *val
             snprintf(err, cap, "[kpi.%.40s]: a KPI name is 1 to 100 bytes on one line", name);
             return MT_EINVAL;
         }
-        if (k->n == k->cap) {
-            size_t ncap = k->cap ? k->cap * 2 : 8;
-            kpi *nk = realloc(k->k, ncap * sizeof *nk);
-            if (!nk) return -ENOMEM;
-            k->k = nk;
-            k->cap = ncap;
-        }
+        if (mt_grow(&k->k, &k->cap, k->n + 1, sizeof *k->k, 8)) return -ENOMEM;
         x = &k->k[k->n];
         *x = (kpi){0};
         if (!(x->name = strdup(name))) return -ENOMEM;

@@ -187,14 +187,7 @@ typedef struct changes {
 
 static void changes_add(changes *ch, const uint8_t key[MT_QUAR_KEY_LEN], void *val, size_t vlen)
 {
-    if (!ch->rc && ch->n == ch->cap) {
-        size_t cap = ch->cap ? ch->cap * 2 : 64;
-        change *c = realloc(ch->c, cap * sizeof *c);
-        if (c)
-            ch->c = c, ch->cap = cap;
-        else
-            ch->rc = -ENOMEM;
-    }
+    if (!ch->rc && mt_grow(&ch->c, &ch->cap, ch->n + 1, sizeof *ch->c, 64)) ch->rc = -ENOMEM;
     if (ch->rc) {
         free(val);
         return;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mt_buf.h"
 #include "mt_alert.h"
 #include "mt_log.h"
 #include "mt_pgarr.h"
@@ -33,6 +34,7 @@
 #include "mt_series.h"
 #include "mt_sink_int.h"
 #include "mt_time.h"
+#include "mt_worker.h"
 
 #define MAX_CATEGORY 50  /* monitoring.*.metric_category VARCHAR(50) */
 #define MAX_NAME     100 /* metric_name VARCHAR(100) */
@@ -42,10 +44,7 @@ struct mt_sink {
     mt_engine *e;
     mt_sink_options opt;
     char *conninfo;
-    pthread_t thread;
-    pthread_mutex_t lock; /* guards stop, st, retain and opt.retain (mt_sink_set_retain) */
-    pthread_cond_t wake;
-    bool stop;
+    mt_worker w; /* its lock guards stop, st, retain and opt.retain (mt_sink_set_retain) */
     mt_sink_stats st;
     mt_pg *pg;
     int64_t maintained_ns; /* when partitions were last made */
@@ -345,15 +344,9 @@ static void ops_clear(batch *b)
 
 static int ops_add(batch *b, const uint8_t key[MT_QUAR_KEY_LEN], void *val, size_t vlen, bool fresh)
 {
-    if (b->nops == b->capops) {
-        size_t cap = b->capops ? b->capops * 2 : 32;
-        qop *o = realloc(b->ops, cap * sizeof *o);
-        if (!o) {
-            free(val);
-            return -ENOMEM;
-        }
-        b->ops = o;
-        b->capops = cap;
+    if (mt_grow(&b->ops, &b->capops, b->nops + 1, sizeof *b->ops, 32)) {
+        free(val);
+        return -ENOMEM;
     }
     qop *o = &b->ops[b->nops++];
     memcpy(o->key, key, MT_QUAR_KEY_LEN);
@@ -915,16 +908,7 @@ static void state(mt_sink *s, int to, const char *what)
 /* Sleep ns unless stopped; true when stopping. */
 static bool nap(mt_sink *s, int64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t at = ts.tv_nsec + ns % 1000000000;
-    ts.tv_sec += ns / 1000000000 + at / 1000000000;
-    ts.tv_nsec = at % 1000000000;
-    pthread_mutex_lock(&s->lock);
-    if (!s->stop) pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-    bool stop = s->stop;
-    pthread_mutex_unlock(&s->lock);
-    return stop;
+    return mt_worker_nap(&s->w, ns);
 }
 
 static bool connect_pg(mt_sink *s)
@@ -953,9 +937,9 @@ static bool connect_pg(mt_sink *s)
 static void retain(mt_sink *s)
 {
     mt_pgretain_result r;
-    pthread_mutex_lock(&s->lock); /* a copy: a reload may replace it during the pass */
+    pthread_mutex_lock(&s->w.lock); /* a copy: a reload may replace it during the pass */
     mt_pgretain keep = s->retain;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->w.lock);
     mt_pgretain_apply(s->pg, &keep, &r);
     char line[512];
     size_t n = 0;
@@ -977,14 +961,14 @@ static void *sink_main(void *arg)
     uint64_t seed = (uint64_t)mt_now_ns();
     size_t held_now = 0;
     if (mt_quar_count(s->e, &held_now) == MT_OK) {
-        pthread_mutex_lock(&s->lock);
+        pthread_mutex_lock(&s->w.lock);
         s->st.quarantine_held = held_now;
-        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&s->w.lock);
     }
     for (;;) {
-        pthread_mutex_lock(&s->lock);
-        bool stop = s->stop;
-        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_lock(&s->w.lock);
+        bool stop = s->w.stop;
+        pthread_mutex_unlock(&s->w.lock);
         if (stop) break;
         int rc = MT_OK;
         bool idle = false;
@@ -995,9 +979,9 @@ static void *sink_main(void *arg)
                 mt_schema_maintain(s->pg, NULL); /* a failure shows in the next batch */
                 s->maintained_ns = mt_now_ns();
             }
-            pthread_mutex_lock(&s->lock);
+            pthread_mutex_lock(&s->w.lock);
             bool retaining = s->opt.retain != NULL;
-            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_unlock(&s->w.lock);
             if (retaining && s->opt.retain_every_ns > 0 &&
                 (!s->retained_ns || mt_now_ns() - s->retained_ns >= s->opt.retain_every_ns)) {
                 retain(s); /* a failure is logged per table and tried at the next pass */
@@ -1026,7 +1010,7 @@ static void *sink_main(void *arg)
             if (!rc && !idle) log_held(s, &b, &held);
             size_t counted;
             if (!rc && b.nops && mt_quar_count(s->e, &counted) == MT_OK) held_now = counted;
-            pthread_mutex_lock(&s->lock);
+            pthread_mutex_lock(&s->w.lock);
             if (!rc && !idle) {
                 s->st.rows_delivered += b.sent;
                 s->st.hours_delivered += b.n;
@@ -1034,7 +1018,7 @@ static void *sink_main(void *arg)
                 s->st.rows_quarantined += held;
                 if (b.nops) s->st.quarantine_held = held_now;
             }
-            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_unlock(&s->w.lock);
             batch_free(&b);
             if (!rc && !idle) state(s, 1, "");
             if (rc && s->pg && !mt_pg_ok(s->pg)) { /* the connection is gone: open a new one */
@@ -1042,9 +1026,9 @@ static void *sink_main(void *arg)
                 s->pg = NULL;
             }
         }
-        pthread_mutex_lock(&s->lock);
+        pthread_mutex_lock(&s->w.lock);
         s->st.connected = s->pg != NULL && rc != MT_EPG;
-        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&s->w.lock);
         size_t depth;
         int64_t oldest;
         if (mt_engine_outbox_stats(s->e, &depth, &oldest) == MT_OK) {
@@ -1058,9 +1042,9 @@ static void *sink_main(void *arg)
             s->near_full = near;
         }
         if (rc) {
-            pthread_mutex_lock(&s->lock);
+            pthread_mutex_lock(&s->w.lock);
             s->st.failures++;
-            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_unlock(&s->w.lock);
             /* exponential backoff with full jitter */
             backoff = backoff ? backoff * 2 : 250 * 1000000LL;
             if (backoff > s->opt.retry_max_ns) backoff = s->opt.retry_max_ns;
@@ -1093,15 +1077,12 @@ int mt_sink_start(mt_engine *e, const mt_sink_options *opt, mt_sink **out)
         s->retain = *opt->retain;
         s->opt.retain = &s->retain;
     }
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    int rc = pthread_create(&s->thread, NULL, sink_main, s);
+    int rc = mt_worker_init(&s->w);
+    if (!rc && (rc = mt_worker_start(&s->w, sink_main, s))) mt_worker_destroy(&s->w);
     if (rc) {
-        pthread_mutex_destroy(&s->lock);
-        pthread_cond_destroy(&s->wake);
         free(s->conninfo);
         free(s);
-        return -rc;
+        return rc;
     }
     *out = s;
     return MT_OK;
@@ -1110,14 +1091,9 @@ int mt_sink_start(mt_engine *e, const mt_sink_options *opt, mt_sink **out)
 void mt_sink_stop(mt_sink *s)
 {
     if (!s) return;
-    pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
+    mt_worker_stop(&s->w);
     mt_pg_close(s->pg);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->wake);
+    mt_worker_destroy(&s->w);
     free(s->conninfo);
     free(s);
 }
@@ -1125,17 +1101,17 @@ void mt_sink_stop(mt_sink *s)
 void mt_sink_set_retain(mt_sink *s, const mt_pgretain *retain)
 {
     if (!s) return;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->w.lock);
     if (retain) s->retain = *retain;
     s->opt.retain = retain ? &s->retain : NULL;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->w.lock);
 }
 
 void mt_sink_stats_get(mt_sink *s, mt_sink_stats *out)
 {
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->w.lock);
     *out = s->st;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->w.lock);
     int64_t oldest = 0;
     if (mt_engine_outbox_stats(s->e, &out->outbox_depth, &oldest) == MT_OK && oldest)
         out->oldest_age_s = (double)(mt_now_ns() - oldest) / 1e9;

@@ -1,11 +1,12 @@
 /* mt_tenant.c — tenant readers and Metron's roles (contract in mt_tenant.h). */
 #include "mt_tenant.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mt_uuid.h"
 
 /* NAMEDATALEN - 1: PostgreSQL cuts longer names, and would map or create another role. */
 #define ROLE_MAX 63
@@ -19,17 +20,7 @@ bool mt_tenant_uuid_valid(const char *s)
 
 bool mt_tenant_uuid_valid_n(const char *s, size_t n)
 {
-    static const int dash[] = {8, 13, 18, 23};
-    if (n != 36) return false;
-    for (size_t i = 0, d = 0; i < n; i++) {
-        if (d < 4 && (int)i == dash[d]) {
-            if (s[i] != '-') return false;
-            d++;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        }
-    }
-    return true;
+    return mt_uuid_parse(s, n, NULL);
 }
 
 static int check_role(const char *role, char *why, size_t cap)

@@ -10,30 +10,18 @@
 #include <curl/curl.h>
 
 #include "metron_cli.h"
+#include "mt_qparse.h"
 
 bool mt_cli_format_parse(const char *name, mt_output_format *f)
 {
-    *f = !name                     ? (isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV)
-         : !strcmp(name, "table")  ? MT_OUT_TABLE
-         : !strcmp(name, "tsv")    ? MT_OUT_TABLE
-         : !strcmp(name, "csv")    ? MT_OUT_CSV
-         : !strcmp(name, "series") ? MT_OUT_SERIES
-                                   : MT_OUT_JSON;
-    return !name || !strcmp(name, "table") || !strcmp(name, "tsv") || !strcmp(name, "csv") ||
-           !strcmp(name, "json") || !strcmp(name, "series");
+    if (name) return mt_output_format_parse(name, f);
+    *f = isatty(STDOUT_FILENO) ? MT_OUT_TABLE : MT_OUT_CSV;
+    return true;
 }
 
 bool mt_cli_format_aligned(const char *name)
 {
     return name ? !strcmp(name, "table") : isatty(STDOUT_FILENO);
-}
-
-const char *mt_cli_format_name(mt_output_format f)
-{
-    return f == MT_OUT_JSON     ? "json"
-           : f == MT_OUT_SERIES ? "series"
-           : f == MT_OUT_TABLE  ? "table"
-                                : "csv";
 }
 
 /* Append to the query string: &name=value, value escaped. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metron_cli.h"
+#include "mt_json.h"
 #include "mt_schema.h"
 #include "mt_time.h"
 
@@ -53,17 +54,14 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const meas *)a)->name, ((const meas *)b)->name);
 }
 
+static void stdout_put(void *ud, const char *s, size_t n)
+{
+    fwrite(s, 1, n, ud);
+}
+
 static void json_str(const char *s)
 {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') putchar('\\');
-        if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
+    mt_json_str(s, strlen(s), stdout_put, stdout);
 }
 
 static void print_damage(void *ud, const char *line)

@@ -13,6 +13,7 @@
 
 #include "metron_cli.h"
 #include "mt_engine.h"
+#include "mt_qparse.h"
 #include "mt_query.h"
 #include "mt_time.h"
 
@@ -87,7 +88,7 @@ static int query_url(const char *base, const char *select, const char *field, co
                                {"agg", agg},
                                {"by", by},
                                {"max_series", max_series},
-                               {"format", mt_cli_format_name(f)}};
+                               {"format", mt_output_format_name(f)}};
     /* held, to align it and to tell an empty answer */
     char *buf = NULL;
     size_t len = 0;
@@ -187,7 +188,6 @@ int cmd_query(int argc, char **argv)
     const char *data = NULL, *url = NULL, *from_s = NULL, *to_s = NULL, *step_s = NULL,
                *agg_s = NULL;
     const char *by_s = NULL, *field = NULL, *format_s = NULL, *max_s = NULL;
-    size_t max_series = 0;
     bool plot = false;
     static const struct option opts[] = {{"data", required_argument, 0, 'd'},
                                          {"from", required_argument, 0, 'f'},
@@ -215,14 +215,7 @@ int cmd_query(int argc, char **argv)
         case 'b': by_s = optarg; break;
         case 'F': field = optarg; break;
         case 'o': format_s = optarg; break;
-        case 'm': {
-            char *end;
-            max_series = strtoull(optarg, &end, 10);
-            if (*end || !*optarg || *optarg == '-')
-                return usage_error("--max-series is a number of series");
-            max_s = optarg;
-            break;
-        }
+        case 'm': max_s = optarg; break;
         case 'P': plot = true; break;
         case 'h': fputs(mt_cli_query_help, stdout); return 0;
         default: return usage_error("unknown option");
@@ -230,33 +223,23 @@ int cmd_query(int argc, char **argv)
     }
     if (optind != argc - 1) return usage_error("query needs one SELECTOR");
     if (!data == !url) return usage_error("query needs --data DIR or --url URL");
-    if (!from_s || !to_s) return usage_error("query needs --from and --to");
-    int64_t now = mt_now_ns();
-    mt_query_spec spec = {.select = argv[optind], .field = field, .max_series = max_series};
-    if (!mt_time_parse(from_s, now, &spec.from)) return usage_error("--from is not a time");
-    if (!mt_time_parse(to_s, now, &spec.to)) return usage_error("--to is not a time");
-    if (step_s && !mt_duration_parse(step_s, &spec.step))
-        return usage_error("--step is not a duration (10s, 5m, 1h, 1d)");
-    mt_agg aggs[MT_QUERY_MAX_AGGS];
+    /* the same parser as GET /api/v1/query's: the same refusals, flags named as flags */
+    mt_query_args args = {.select = argv[optind],
+                          .from = from_s,
+                          .to = to_s,
+                          .step = step_s,
+                          .agg = agg_s,
+                          .by = by_s,
+                          .field = field,
+                          .max_series = max_s};
+    mt_query_parsed parsed; /* spec points into it */
     char err[512] = "";
-    if (agg_s) {
-        if (mt_agg_parse(agg_s, aggs, MT_QUERY_MAX_AGGS, &spec.naggs, err, sizeof err))
-            return usage_error(err);
-        spec.aggs = aggs;
-    }
-    char by_buf[512];
-    if (by_s && !strcmp(by_s, "none")) {
-        spec.by_none = true;
-    } else if (by_s) {
-        snprintf(by_buf, sizeof by_buf, "%s", by_s);
-        for (char *save, *t = strtok_r(by_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (spec.nby == MT_QUERY_MAX_BY) return usage_error("too many --by tags");
-            spec.by[spec.nby++] = t;
-        }
-    }
+    if (mt_query_args_parse(&args, MT_QPARSE_CLI, mt_now_ns(), &parsed, err, sizeof err))
+        return usage_error(err);
+    mt_query_spec spec = parsed.spec;
     mt_output_format f;
     if (!mt_cli_format_parse(format_s, &f))
-        return usage_error("--format is table, tsv, csv, json or series");
+        return usage_error("--format is " MT_OUTPUT_FORMAT_NAMES);
     bool aligned = f == MT_OUT_TABLE && mt_cli_format_aligned(format_s);
 
     if (url && plot)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metron_cli.h"
+#include "mt_qparse.h"
 #include "mt_rollq.h"
 #include "mt_time.h"
 
@@ -92,7 +93,7 @@ int cmd_rollup(int argc, char **argv)
                                    {"step", step_s},
                                    {"series", series ? "1" : NULL},
                                    {"exact", exact ? "1" : NULL},
-                                   {"format", mt_cli_format_name(f)}};
+                                   {"format", mt_output_format_name(f)}};
         return mt_cli_get(url, "/api/v1/rollup", params, sizeof params / sizeof params[0]);
     }
     mt_engine *e = mt_cli_open_ro(data);

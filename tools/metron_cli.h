@@ -15,9 +15,6 @@ int mt_cli_usage(const char *msg, const char *help);
 /* Open DIR read-only beside a running metrond; prints why not and returns NULL on failure. */
 mt_engine *mt_cli_open_ro(const char *dir);
 
-/* "csv", "table" or "json". */
-const char *mt_cli_format_name(mt_output_format f);
-
 /*
  * GET base+path with the (name, value) query parameters (NULL values left
  * out, values escaped) and copy a 200 answer's body to stdout. Otherwise
@@ -53,7 +50,7 @@ struct curl_slist *mt_cli_auth_header(void);
 
 /*
  * Parse --format (NULL: table on a terminal, csv otherwise) into *f;
- * false for an unknown name.
+ * false for an unknown name. The names are mt_output_format_parse's.
  */
 bool mt_cli_format_parse(const char *name, mt_output_format *f);
 

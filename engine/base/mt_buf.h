@@ -1,15 +1,21 @@
 /*
  * mt_buf.h — the byte-level encodings every format of Metron uses: LEB128
- * varints, zigzag, little-endian words, and a bounds-checked reader that
- * fails with MT_ECORRUPT instead of reading past its end. Header-only
- * (the codec's inner loops inline them). Pure; thread-safe.
+ * varints, zigzag, little-endian words (mt_endian.h), and a bounds-checked reader that
+ * fails with MT_ECORRUPT instead of reading past its end (inline: the codec's inner
+ * loops use them). And the memory that output is built in: mt_grow, for any array
+ * that grows by doubling, and mt_sbuf, a growable string. Pure; each buffer is used
+ * by one thread at a time.
  */
 #ifndef MT_BUF_H
 #define MT_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "mt_endian.h"
 #include "mt_err.h"
 
 #define MT_UVARINT_MAX 10 /* bytes of the longest uvarint */
@@ -42,30 +48,6 @@ static inline size_t mt_uvarint_size(uint64_t v)
     size_t n = 1;
     while (v >= 0x80) v >>= 7, n++;
     return n;
-}
-
-static inline void mt_put_le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * k));
-}
-
-static inline uint64_t mt_get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < bytes; k++) v |= (uint64_t)p[k] << (8 * k);
-    return v;
-}
-
-static inline void mt_put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * (bytes - 1 - k)));
-}
-
-static inline uint64_t mt_get_be(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < bytes; k++) v = v << 8 | p[k];
-    return v;
 }
 
 /* A reader over [p, end). Every get returns MT_OK or MT_ECORRUPT (nothing read then). */
@@ -126,5 +108,56 @@ static inline int mt_rd_u64le(mt_rd *r, uint64_t *v)
     r->p += 8;
     return MT_OK;
 }
+
+/*
+ * Make room for at least need elements of size bytes in the array whose
+ * pointer is at pp (any T **; the array malloc'd, or NULL) and whose capacity
+ * in elements is *cap: the capacity doubles, from first when it is 0, until
+ * it holds need. MT_OK (nothing done when it already does), or -ENOMEM with
+ * the array and *cap as they were.
+ */
+int mt_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first);
+
+/*
+ * A growable string: zero it to start ({0}); p is malloc'd, NUL-terminated
+ * once anything was put, and owned by the buffer until mt_sb_free (or the
+ * caller takes it). oom: an allocation failed; every later put does nothing,
+ * so a caller checks once, at the end.
+ */
+typedef struct mt_sbuf {
+    char *p;
+    size_t len, cap; /* bytes used (without the NUL), bytes allocated */
+    bool oom;
+} mt_sbuf;
+
+static inline void mt_sb_put(mt_sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static inline void mt_sb_puts(mt_sbuf *b, const char *s)
+{
+    mt_sb_put(b, s, strlen(s));
+}
+
+/* Put the formatted text, however long. */
+__attribute__((format(printf, 2, 3))) void mt_sb_printf(mt_sbuf *b, const char *fmt, ...);
+
+/* Free p; b is zeroed. */
+void mt_sb_free(mt_sbuf *b);
 
 #endif
