@@ -1,8 +1,9 @@
 /*
  * mt_format.h — the chunk's header (mt_codec.c writes and reads it; the
- * codec tests check it byte by byte). No code. Every on-disk format, this one included, is described in
- * docs/format.md; each other layout is defined beside the one file that
- * reads and writes it (mt_hourfile.c, mt_head.c, mt_index.c, mt_kv.c).
+ * codec tests check it byte by byte). No code. Every on-disk format, this
+ * one included, is described in docs/format.md; each other layout is
+ * defined beside the one file that reads and writes it (mt_hourfile.c,
+ * mt_head.c, mt_index.c, mt_kv.c).
  *
  * Changing anything here is a format change: bump the version, keep reading
  * the old one, and keep a fixture of it under tests/fixtures/.
