@@ -183,20 +183,6 @@ static int rewrite(mt_engine *e, job *j, mt_hour_desc *d, plan *pl)
     return mt_hf_commit(w, &pl->bytes);
 }
 
-static int first_log_seq(mt_kv_txn *t, uint64_t *seq)
-{
-    mt_kv_cursor *c;
-    const void *k, *v;
-    size_t kl, vl;
-    *seq = 0;
-    int rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
-    if (rc) return rc;
-    rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
-    if (rc == MT_OK && kl == 8) *seq = mt_get_be(k, 8);
-    mt_kv_cursor_close(c);
-    return rc == MT_ENOTFOUND ? MT_OK : rc;
-}
-
 /* ---- the files a delete stops naming (mt_engine_int.h, "unref") ---------------------------- */
 
 #define UNREF_PREFIX     "unref:"
@@ -405,7 +391,7 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
     /* the log's records hold the deleted points (sealed ones are skipped at replay, but they
        are still there): written again from the head, which no longer has them */
     uint64_t first = 0;
-    if (!rc && (j->np || j->nids)) rc = first_log_seq(t, &first);
+    if (!rc && (j->np || j->nids)) rc = mt_seal_log_first_seq(t, &first);
     if (!rc && first) {
         j->log_rewritten = true;
         rc = mt_seal_log_rewrite(e, t, NULL, 0, &j->log_points);

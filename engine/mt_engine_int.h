@@ -573,6 +573,8 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *hours);
    whose transaction fails sets e->seq back. */
 int mt_seal_log_rewrite(mt_engine *e, mt_kv_txn *t, const int64_t *hours, size_t n,
                         uint64_t *points);
+/* In t: the sequence number of the head log's first record (0: the log is empty). */
+int mt_seal_log_first_seq(mt_kv_txn *t, uint64_t *seq);
 /* After that transaction committed (exclusive lock): the log's bookkeeping, from seq_before. */
 void mt_seal_log_rewritten(mt_engine *e, uint64_t seq_before, uint64_t points);
 

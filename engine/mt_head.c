@@ -13,6 +13,7 @@
  *   int svarint, uint uvarint, bool 1 byte, string uvarint length + bytes.
  */
 #include <assert.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,16 +205,28 @@ void mt_head_free(mt_head *h)
     memset(h, 0, sizeof *h);
 }
 
-static mt_head_hour *hour_slot(mt_head *h, int64_t hour, uint64_t seq, int64_t wall)
+/* The first of n elements of size bytes, sorted by the hour each begins with, whose hour is
+   not below hour (n when none): the hours of the head and the buckets of a series. */
+static size_t hour_lower_bound(const void *arr, size_t n, size_t size, int64_t hour)
 {
-    size_t lo = 0, hi = h->nhours;
+    static_assert(offsetof(mt_head_hour, hour) == 0 && offsetof(mt_head_bucket, hour) == 0,
+                  "each begins with its hour");
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (h->hours[mid].hour < hour)
+        int64_t at;
+        memcpy(&at, (const char *)arr + mid * size, sizeof at);
+        if (at < hour)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+static mt_head_hour *hour_slot(mt_head *h, int64_t hour, uint64_t seq, int64_t wall)
+{
+    size_t lo = hour_lower_bound(h->hours, h->nhours, sizeof *h->hours, hour);
     if (lo < h->nhours && h->hours[lo].hour == hour) return &h->hours[lo];
     if (h->nhours == h->hours_cap) {
         size_t cap = h->hours_cap ? h->hours_cap * 2 : 16;
@@ -232,14 +245,7 @@ static mt_head_hour *hour_slot(mt_head *h, int64_t hour, uint64_t seq, int64_t w
 static mt_head_bucket *bucket_of(mt_head *h, mt_head_series *s, int64_t hour)
 {
     if (s->nb && s->b[s->nb - 1].hour == hour) return &s->b[s->nb - 1]; /* the usual case */
-    uint32_t lo = 0, hi = s->nb;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (s->b[mid].hour < hour)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = (uint32_t)hour_lower_bound(s->b, s->nb, sizeof *s->b, hour);
     if (lo < s->nb && s->b[lo].hour == hour) return &s->b[lo];
     if (s->nb == s->bcap) {
         uint32_t cap = s->bcap ? s->bcap * 2 : 2;

@@ -98,21 +98,6 @@ typedef struct index_job {
     uint64_t log_points; /* ... with this many points */
 } index_job;
 
-/* The first record of the head log (0: none). */
-static int first_log_seq(mt_kv_txn *t, uint64_t *seq)
-{
-    mt_kv_cursor *c;
-    const void *k, *v;
-    size_t kl, vl;
-    *seq = 0;
-    int rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
-    if (rc) return rc;
-    rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
-    if (rc == MT_OK && kl == 8) *seq = mt_get_be(k, 8);
-    mt_kv_cursor_close(c);
-    return rc == MT_ENOTFOUND ? MT_OK : rc;
-}
-
 /*
  * A dropped hour's records must not outlive it in the head log: replay skips a point only for
  * an hour whose file holds it, and a dropped hour has none. When the log still has a record
@@ -122,7 +107,7 @@ static int first_log_seq(mt_kv_txn *t, uint64_t *seq)
 static int drop_old_records(mt_engine *e, mt_kv_txn *t, index_job *j)
 {
     uint64_t first;
-    int rc = first_log_seq(t, &first);
+    int rc = mt_seal_log_first_seq(t, &first);
     if (rc || !first || !j->dropped || j->drop_seq < first) return rc;
     j->log_rewritten = true;
     return mt_seal_log_rewrite(e, t, NULL, 0, &j->log_points);

@@ -362,3 +362,17 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
     free(done);
     return rc;
 }
+
+int mt_seal_log_first_seq(mt_kv_txn *t, uint64_t *seq)
+{
+    mt_kv_cursor *c;
+    const void *k, *v;
+    size_t kl, vl;
+    *seq = 0;
+    int rc = mt_kv_cursor_open(t, MT_DB_HEAD, &c);
+    if (rc) return rc;
+    rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
+    if (rc == MT_OK && kl == 8) *seq = mt_get_be(k, 8);
+    mt_kv_cursor_close(c);
+    return rc == MT_ENOTFOUND ? MT_OK : rc;
+}

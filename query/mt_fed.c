@@ -98,8 +98,7 @@ size_t mt_fed_label_name(mt_name key, char *out, size_t cap)
     return finish(out, cap, pos);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t mt_query_utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     if (c < 0x80) return 1;
@@ -135,7 +134,7 @@ static void put_escaped(mt_sbuf *b, const char *s, size_t n, bool help)
     size_t run = 0, i = 0;
     while (i < n) {
         unsigned char c = u[i];
-        size_t k = utf8_seq(u + i, n - i);
+        size_t k = mt_query_utf8_seq(u + i, n - i);
         if (k > 1 || (k == 1 && c != '\\' && c != '\n' && (help || c != '"'))) {
             i += k;
             continue;
@@ -525,31 +524,7 @@ static int candidates(mt_engine *e, const mt_fed_spec *spec, uint32_t **ids, siz
         return mt_engine_postings(e, MT_TERM_TAG, k, (mt_name){spec->tenant, strlen(spec->tenant)},
                                   ids, n);
     }
-    /* every series: ids are dense from 1 to the series count, but for the gaps a tenant
-       delete leaves (skipped, not an end) */
-    size_t cap = 1024, k = 0;
-    uint32_t *out = malloc(cap * sizeof *out);
-    if (!out) return -ENOMEM;
-    char key[1];
-    size_t kl;
-    mt_engine_stats st;
-    mt_engine_stats_get(e, &st);
-    for (uint32_t id = 1; id <= st.series; id++) {
-        int rc = mt_engine_series_key(e, id, key, 0, &kl);
-        if (rc == MT_ENOTFOUND) continue;
-        if (k == cap) {
-            uint32_t *g = realloc(out, (cap *= 2) * sizeof *out);
-            if (!g) {
-                free(out);
-                return -ENOMEM;
-            }
-            out = g;
-        }
-        out[k++] = id;
-    }
-    *ids = out;
-    *n = k;
-    return MT_OK;
+    return mt_query_all_ids(e, ids, n);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */

@@ -111,51 +111,16 @@ static void ar_free(arena *a)
     a->head = NULL;
 }
 
-__attribute__((format(printf, 2, 3))) static void sb_printf(mt_sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) mt_sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Length of the valid UTF-8 sequence at s (NUL-terminated), 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t k;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        k = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        k = 4, cp = c & 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return k;
-}
-
 /* s as a JSON string, quotes included; invalid UTF-8 (a label value may hold any bytes) as
    U+FFFD, as the Prometheus export writes it (mt_fed.h). */
 static void sb_json(mt_sbuf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     mt_sb_put(b, "\"", 1);
-    size_t run = 0, i = 0;
+    size_t run = 0, i = 0, n = strlen(s);
     while (u[i]) {
         unsigned char c = u[i];
-        size_t k = utf8_len(u + i);
+        size_t k = mt_query_utf8_seq(u + i, n - i);
         if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
             i += k;
             continue;
@@ -1145,9 +1110,9 @@ static node *parse(arena *a, const char *expr, char *err, size_t errcap)
 static void fmt_dur(mt_sbuf *b, int64_t ms)
 {
     if (ms % 1000)
-        sb_printf(b, "%lldms", (long long)ms);
+        mt_sb_printf(b, "%lldms", (long long)ms);
     else
-        sb_printf(b, "%llds", (long long)(ms / 1000));
+        mt_sb_printf(b, "%llds", (long long)(ms / 1000));
 }
 
 static void format_node(const node *n, mt_sbuf *b)
@@ -1222,7 +1187,7 @@ static void format_node(const node *n, mt_sbuf *b)
     case N_BIN:
         mt_sb_puts(b, "(");
         format_node(n->args[0], b);
-        sb_printf(b, " %s ", binop_names[n->op]);
+        mt_sb_printf(b, " %s ", binop_names[n->op]);
         if (n->ret_bool) mt_sb_puts(b, "bool ");
         if (n->on || n->ignoring) {
             mt_sb_puts(b, n->on ? "on(" : "ignoring(");
@@ -1899,6 +1864,70 @@ static double round_to(double v, double to)
     return floor(v * inv + 0.5) / inv;
 }
 
+/*
+ * Each value of vector a through fn (false from fn: no value at that step),
+ * the metric name dropped as functions and negation do; series that keep no
+ * value are left out.
+ */
+static val map_values(evaluator *ev, const val *a,
+                      bool (*fn)(void *ud, size_t k, double x, double *y), void *ud)
+{
+    val out = {.type = T_VECTOR};
+    outset o;
+    if (!outset_init(ev, &o, a->n)) return oom(ev), out;
+    for (size_t i = 0; i < a->n && !ev->rc; i++) {
+        ser *s = NULL;
+        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
+            double y;
+            if (!a->s[i].ok[k] || !fn(ud, k, a->s[i].v[k], &y)) continue;
+            if (!s &&
+                !(s = outset_get(ev, &o, lset_filter(&ev->a, &a->s[i].l, true, NULL, 0, false))))
+                break;
+            outset_set(ev, s, k, y);
+        }
+    }
+    return vector_of(&o);
+}
+
+/* One function's value at step k of x (f->kind: abs ... clamp); false: no result there. */
+typedef struct simple_ctx {
+    const func *f;
+    const double *p1, *p2; /* the scalar arguments, per step (NULL: absent) */
+} simple_ctx;
+
+static bool simple_value(void *ud, size_t k, double x, double *out)
+{
+    const simple_ctx *c = ud;
+    const func *f = c->f;
+    const double *p1 = c->p1, *p2 = c->p2;
+    double y;
+    switch (f->kind) {
+    case F_ABS: y = fabs(x); break;
+    case F_CEIL: y = ceil(x); break;
+    case F_FLOOR: y = floor(x); break;
+    case F_ROUND: y = round_to(x, p1 ? p1[k] : 1); break;
+    case F_SQRT: y = sqrt(x); break;
+    case F_LN: y = log(x); break;
+    case F_LOG2: y = log2(x); break;
+    case F_LOG10: y = log10(x); break;
+    case F_EXP: y = exp(x); break;
+    case F_SGN: y = x > 0 ? 1 : x < 0 ? -1 : x; break;
+    case F_CLAMP_MIN: y = fmax(p1[k], x); break;
+    case F_CLAMP_MAX: y = fmin(p1[k], x); break;
+    case F_CLAMP:
+        if (p2[k] < p1[k]) return false; /* max < min: no result */
+        y = fmax(p1[k], fmin(p2[k], x));
+        break;
+    default: y = simple_fn(f->kind, x); break;
+    }
+    if (f->kind == F_CLAMP_MIN || f->kind == F_CLAMP_MAX || f->kind == F_CLAMP) {
+        /* Go's math.Max/Min: NaN in, NaN out */
+        if (isnan(x) || isnan(p1[k]) || (f->kind == F_CLAMP && isnan(p2[k]))) y = NAN;
+    }
+    *out = y;
+    return true;
+}
+
 static val eval_call(evaluator *ev, const node *n)
 {
     const func *f = &funcs[n->fn];
@@ -1938,45 +1967,9 @@ static val eval_call(evaluator *ev, const node *n)
         return out;
     }
     val a = eval(ev, n->args[0]);
-    double *p1 = scalar_arg(ev, n, 1), *p2 = scalar_arg(ev, n, 2);
+    simple_ctx c = {f, scalar_arg(ev, n, 1), scalar_arg(ev, n, 2)};
     if (ev->rc) return out;
-    outset o;
-    if (!outset_init(ev, &o, a.n)) return oom(ev), out;
-    for (size_t i = 0; i < a.n && !ev->rc; i++) {
-        ser *s = NULL;
-        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
-            if (!a.s[i].ok[k]) continue;
-            double x = a.s[i].v[k], y;
-            switch (f->kind) {
-            case F_ABS: y = fabs(x); break;
-            case F_CEIL: y = ceil(x); break;
-            case F_FLOOR: y = floor(x); break;
-            case F_ROUND: y = round_to(x, p1 ? p1[k] : 1); break;
-            case F_SQRT: y = sqrt(x); break;
-            case F_LN: y = log(x); break;
-            case F_LOG2: y = log2(x); break;
-            case F_LOG10: y = log10(x); break;
-            case F_EXP: y = exp(x); break;
-            case F_SGN: y = x > 0 ? 1 : x < 0 ? -1 : x; break;
-            case F_CLAMP_MIN: y = fmax(p1[k], x); break;
-            case F_CLAMP_MAX: y = fmin(p1[k], x); break;
-            case F_CLAMP:
-                if (p2[k] < p1[k]) continue; /* max < min: no result */
-                y = fmax(p1[k], fmin(p2[k], x));
-                break;
-            default: y = simple_fn(f->kind, x); break;
-            }
-            if (f->kind == F_CLAMP_MIN || f->kind == F_CLAMP_MAX || f->kind == F_CLAMP) {
-                /* Go's math.Max/Min: NaN in, NaN out */
-                if (isnan(x) || isnan(p1[k]) || (f->kind == F_CLAMP && isnan(p2[k]))) y = NAN;
-            }
-            if (!s &&
-                !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
-                break;
-            outset_set(ev, s, k, y);
-        }
-    }
-    return vector_of(&o);
+    return map_values(ev, &a, simple_value, &c);
 }
 
 /* ---- aggregations -----------------------------------------------------------------------------
@@ -2859,6 +2852,15 @@ static double date_fn(fkind f, int64_t secs)
     }
 }
 
+/* date_fn of a value taken as Unix seconds. */
+static bool date_value(void *ud, size_t k, double x, double *y)
+{
+    (void)k;
+    /* Go's int64(x) of NaN, ±Inf or beyond ±2^63 is not defined: NaN here */
+    *y = isfinite(x) && fabs(x) < 1e15 ? date_fn(*(const fkind *)ud, (int64_t)x) : NAN;
+    return true;
+}
+
 /* hour(), day_of_week(v), ...: of the step's time without an argument, else of each value. */
 static val eval_date(evaluator *ev, const node *n, fkind f)
 {
@@ -2872,22 +2874,8 @@ static val eval_date(evaluator *ev, const node *n, fkind f)
         return out;
     }
     val a = eval(ev, n->args[0]);
-    outset o;
-    if (ev->rc || !outset_init(ev, &o, a.n)) return oom(ev), out;
-    for (size_t i = 0; i < a.n && !ev->rc; i++) {
-        ser *s = NULL;
-        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
-            if (!a.s[i].ok[k]) continue;
-            double x = a.s[i].v[k];
-            /* Go's int64(x) of NaN, ±Inf or beyond ±2^63 is not defined: NaN here */
-            double y = isfinite(x) && fabs(x) < 1e15 ? date_fn(f, (int64_t)x) : NAN;
-            if (!s &&
-                !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
-                break;
-            outset_set(ev, s, k, y);
-        }
-    }
-    return vector_of(&o);
+    if (ev->rc) return out;
+    return map_values(ev, &a, date_value, &f);
 }
 
 typedef struct bucket {
@@ -3272,6 +3260,13 @@ static val eval_group(evaluator *ev, const node *n, val l, val r)
     return vector_of(&o);
 }
 
+static bool negated(void *ud, size_t k, double x, double *y)
+{
+    (void)ud, (void)k;
+    *y = -x;
+    return true;
+}
+
 static val eval(evaluator *ev, const node *n)
 {
     val out = {.type = n->type};
@@ -3305,19 +3300,7 @@ static val eval(evaluator *ev, const node *n)
             for (size_t k = 0; k < ev->nsteps; k++) a.sc[k] = -a.sc[k];
             return a;
         }
-        outset o;
-        if (!outset_init(ev, &o, a.n)) return oom(ev), out;
-        for (size_t i = 0; i < a.n && !ev->rc; i++) {
-            ser *s = NULL;
-            for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
-                if (!a.s[i].ok[k]) continue;
-                if (!s &&
-                    !(s = outset_get(ev, &o, lset_filter(&ev->a, &a.s[i].l, true, NULL, 0, false))))
-                    break;
-                outset_set(ev, s, k, -a.s[i].v[k]);
-            }
-        }
-        return vector_of(&o);
+        return map_values(ev, &a, negated, NULL);
     }
     }
     return out;
@@ -3395,7 +3378,7 @@ static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
                        : r->type == T_STRING ? "string"
                        : r->type == T_MATRIX ? "matrix"
                                              : "vector";
-    sb_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":", type);
+    mt_sb_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":", type);
     if (r->type == T_STRING) {
         put_point(b, ev->ts[0], 0); /* replaced below: a string's value is the string */
         b->len -= 4;                /* drop `"0"]` */

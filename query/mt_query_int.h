@@ -42,6 +42,12 @@ void mt_selector_free(mt_selector *s);
 int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t cap);
 /* The sorted ids of the matching series; *ids malloc'd (caller frees). */
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **ids, size_t *n);
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one (overlong, a
+   surrogate, past U+10FFFF, cut short): the exposition format and PromQL's JSON replace it. */
+size_t mt_query_utf8_seq(const unsigned char *s, size_t n);
+/* Every series id the engine knows, ascending (*out malloc'd, the caller frees). MT_OK or
+   -ENOMEM. */
+int mt_query_all_ids(mt_engine *e, uint32_t **out, size_t *n);
 
 /* Whether m takes val (an absent label is ""). */
 bool mt_matcher_match(const mt_matcher *m, const char *val);

@@ -188,24 +188,20 @@ int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t c
 
 /* Every series id: ids are dense from 1 to the series count; a tenant delete leaves gaps
    (mt_engine_delete: its ids are never given again), which are skipped, not an end. */
-static int all_ids(mt_engine *e, uint32_t **out, size_t *n)
+int mt_query_all_ids(mt_engine *e, uint32_t **out, size_t *n)
 {
-    size_t cap = 1024, k = 0;
-    uint32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return -ENOMEM;
+    size_t cap = 0, k = 0;
+    uint32_t *ids = NULL;
+    if (mt_grow(&ids, &cap, 1, sizeof *ids, 1024)) return -ENOMEM; /* never NULL, even empty */
     char key[1];
     size_t kl;
     mt_engine_stats st;
     mt_engine_stats_get(e, &st);
     for (uint32_t id = 1; id <= st.series; id++) {
         if (mt_engine_series_key(e, id, key, 0, &kl) == MT_ENOTFOUND) continue;
-        if (k == cap) {
-            uint32_t *g = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!g) {
-                free(ids);
-                return -ENOMEM;
-            }
-            ids = g;
+        if (mt_grow(&ids, &cap, k + 1, sizeof *ids, 1024)) {
+            free(ids);
+            return -ENOMEM;
         }
         ids[k++] = id;
     }
@@ -225,7 +221,7 @@ static int no_name_candidates(mt_engine *e, const mt_selector *s, uint32_t **ids
             return mt_engine_postings(e, MT_TERM_MEASUREMENT, nm(m->value), (mt_name){0}, ids, n);
         return mt_engine_postings(e, MT_TERM_TAG, nm(m->key), nm(m->value), ids, n);
     }
-    return all_ids(e, ids, n);
+    return mt_query_all_ids(e, ids, n);
 }
 
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **out, size_t *n)

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mt_sbuf e = {0};
     put_escaped(&e, text, size, false);
     for (size_t i = 0; i < e.len && !e.oom;) {
-        size_t k = utf8_seq((const unsigned char *)e.p + i, e.len - i);
+        size_t k = mt_query_utf8_seq((const unsigned char *)e.p + i, e.len - i);
         check(k > 0, "an escaped value is not valid UTF-8");
         check(e.p[i] != '\n', "an escaped value holds a newline");
         if (e.p[i] == '\\') {
