@@ -27,6 +27,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +533,40 @@ static size_t skip_blanks(const char *s, size_t n, size_t i)
     return i;
 }
 
+/* What a tag set and a field set differ in, for set_key. */
+typedef struct set_kind {
+    const char *what; /* "tag" or "field" */
+    mt_lp_errcode no_key, no_value, too_many;
+} set_kind;
+
+static const set_kind TAGS = {"tag", MT_LP_E_MISSING_TAG_KEY, MT_LP_E_MISSING_TAG_VALUE,
+                              MT_LP_E_TOO_MANY_TAGS};
+static const set_kind FIELDS = {"field", MT_LP_E_MISSING_FIELD_KEY, MT_LP_E_MISSING_FIELD_VALUE,
+                                MT_LP_E_TOO_MANY_FIELDS};
+
+/*
+ * The key of the count-th member of a set at *i: refused when missing, without a value or
+ * past limit; room made in *arr (elements of elem bytes) for the member, whose key (at
+ * key_off in it) is taken. *i ends at the key's '='.
+ */
+static int set_key(line_ctx *c, const set_kind *k, size_t *i, size_t count, size_t limit,
+                   void **arr, size_t *cap, size_t elem, size_t key_off)
+{
+    bool esc;
+    size_t at = *i, kend = scan_name(c, at, STOP_KEY, ESC_KEY, &esc);
+    if (kend == (size_t)-1) return MT_EPARSE;
+    if (kend == at) return fail(c, k->no_key, at, "missing %s key", k->what);
+    if (kend >= c->n || c->s[kend] != '=')
+        return fail(c, k->no_value, at, "missing %s value for key \"%.*s\"", k->what,
+                    shown(kend - at), c->s + at);
+    if (count >= limit) return fail(c, k->too_many, at, "too many %ss (limit %zu)", k->what, limit);
+    int rc = grow(arr, cap, count + 1, elem, limit);
+    if (rc) return rc;
+    *i = kend;
+    return take_name(c, at, kend, esc, ESC_KEY,
+                     (mt_lp_str *)((char *)*arr + count * elem + key_off));
+}
+
 /* Parse the tag set starting after the ',' at *pos; *pos ends at the separating space. */
 static int parse_tags(line_ctx *c, size_t *pos, size_t *ntags)
 {
@@ -540,22 +575,12 @@ static int parse_tags(line_ctx *c, size_t *pos, size_t *ntags)
     size_t n = c->n, i = *pos, count = 0;
     int rc;
     for (;;) {
-        bool esc;
-        size_t kend = scan_name(c, i, STOP_KEY, ESC_KEY, &esc);
-        if (kend == (size_t)-1) return MT_EPARSE;
-        if (kend == i) return fail(c, MT_LP_E_MISSING_TAG_KEY, i, "missing tag key");
-        if (kend >= n || s[kend] != '=')
-            return fail(c, MT_LP_E_MISSING_TAG_VALUE, i, "missing tag value for key \"%.*s\"",
-                        shown(kend - i), s + i);
-        if (count >= p->opt.limits.max_tags)
-            return fail(c, MT_LP_E_TOO_MANY_TAGS, i, "too many tags (limit %zu)",
-                        p->opt.limits.max_tags);
-        if ((rc = grow((void **)&p->tags, &p->tags_cap, count + 1, sizeof *p->tags,
-                       p->opt.limits.max_tags)))
+        if ((rc = set_key(c, &TAGS, &i, count, p->opt.limits.max_tags, (void **)&p->tags,
+                          &p->tags_cap, sizeof *p->tags, offsetof(mt_lp_tag, key))))
             return rc;
         mt_lp_tag *t = &p->tags[count];
-        if ((rc = take_name(c, i, kend, esc, ESC_KEY, &t->key))) return rc;
-        size_t vstart = kend + 1;
+        bool esc;
+        size_t vstart = i + 1;
         size_t vend = scan_name(c, vstart, STOP_KEY, ESC_KEY, &esc);
         if (vend == (size_t)-1) return MT_EPARSE;
         if (vend < n && s[vend] == '=')
@@ -585,22 +610,11 @@ static int parse_fields(line_ctx *c, size_t *pos, size_t *nfields)
     size_t n = c->n, i = *pos, count = 0;
     int rc;
     for (;;) {
-        bool esc;
-        size_t kend = scan_name(c, i, STOP_KEY, ESC_KEY, &esc);
-        if (kend == (size_t)-1) return MT_EPARSE;
-        if (kend == i) return fail(c, MT_LP_E_MISSING_FIELD_KEY, i, "missing field key");
-        if (kend >= n || s[kend] != '=')
-            return fail(c, MT_LP_E_MISSING_FIELD_VALUE, i, "missing field value for key \"%.*s\"",
-                        shown(kend - i), s + i);
-        if (count >= p->opt.limits.max_fields)
-            return fail(c, MT_LP_E_TOO_MANY_FIELDS, i, "too many fields (limit %zu)",
-                        p->opt.limits.max_fields);
-        if ((rc = grow((void **)&p->fields, &p->fields_cap, count + 1, sizeof *p->fields,
-                       p->opt.limits.max_fields)))
+        if ((rc = set_key(c, &FIELDS, &i, count, p->opt.limits.max_fields, (void **)&p->fields,
+                          &p->fields_cap, sizeof *p->fields, offsetof(mt_lp_field, key))))
             return rc;
         mt_lp_field *f = &p->fields[count];
-        if ((rc = take_name(c, i, kend, esc, ESC_KEY, &f->key))) return rc;
-        i = kend + 1;
+        i++; /* past the '=' */
         if (i < n && s[i] == '"') {
             if ((rc = parse_string(c, &i, f))) return rc;
             if (i < n && !(cls[(unsigned char)s[i]] & C_TOKEN_END))

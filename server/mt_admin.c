@@ -196,11 +196,7 @@ void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *
     w->c = c;
     w->e = c->srv->eng;
     w->req.data = w;
-    c->pending++; /* the connection, and the server, live until the answer is back */
-    mt_server_work_begin(c->srv);
-    if (uv_queue_work(c->srv->loop, &w->req, run, done)) {
-        c->pending--;
-        mt_server_work_done(c->srv);
+    if (mt_server_queue_work(c, &w->req, run, done)) {
         static const char busy[] = "{\"status\":\"error\",\"error\":\"cannot run the delete\"}";
         mt_http_respond(c, 500, "application/json", busy, sizeof busy - 1);
         free(w);

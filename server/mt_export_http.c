@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "mt_auth.h"
+#include "mt_json.h"
 #include "mt_server_int.h"
 #include "mt_query.h"
 #include "mt_time.h"
@@ -108,15 +109,7 @@ static void respond_json_error(mt_conn *c, int status, const char *msg)
 {
     char body[10240];
     size_t k = (size_t)snprintf(body, sizeof body, "{\"error\":\"");
-    for (const char *p = msg; *p && k + 8 < sizeof body; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"' || ch == '\\')
-            body[k++] = '\\', body[k++] = (char)ch;
-        else if (ch < 0x20)
-            k += (size_t)snprintf(body + k, sizeof body - k, "\\u%04x", ch);
-        else
-            body[k++] = (char)ch;
-    }
+    k = mt_json_escape(body, sizeof body - 2, k, msg, strlen(msg));
     k += (size_t)snprintf(body + k, sizeof body - k, "\"}");
     mt_http_respond(c, status, "application/json", body, k);
 }
@@ -344,13 +337,9 @@ void mt_export_http_handle(mt_conn *c, const char *url, bool post, const char *b
     }
     x->c = c;
     x->req.data = x;
-    c->pending++; /* the connection, and the server, live until the export ends */
-    mt_server_work_begin(c->srv);
-    if (uv_queue_work(c->srv->loop, &x->req, fill, fill_done)) {
+    if (mt_server_queue_work(c, &x->req, fill, fill_done)) { /* c lives until the export ends */
         free(x->buf);
         free(x);
-        c->pending--;
-        mt_server_work_done(c->srv);
         respond_json_error(c, 500, "cannot run the export");
     }
 }

@@ -63,8 +63,11 @@
 #include <strings.h>
 
 #include "mt_auth.h"
+#include "mt_buf.h"
 #include "mt_fed.h"
 #include "mt_influxql.h"
+#include "mt_json.h"
+#include "mt_qparse.h"
 #include "mt_server_int.h"
 #include "mt_query.h"
 #include "mt_rollq.h"
@@ -235,24 +238,6 @@ void mt_http_stream_done(mt_conn *c)
     if (!c->closing) after_response(c);
 }
 
-/* Append s to a JSON string being built in out (capacity cap), escaped. */
-static size_t json_escape(char *out, size_t cap, size_t pos, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n && pos + 7 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            out[pos++] = '\\';
-            out[pos++] = (char)ch;
-        } else if (ch < 0x20) {
-            pos += (size_t)snprintf(out + pos, cap - pos, "\\u%04x", ch);
-        } else {
-            out[pos++] = (char)ch;
-        }
-    }
-    out[pos] = '\0';
-    return pos;
-}
-
 static void respond_error(mt_conn *c, int status, const char *msg)
 {
     http_state *hs = c->http;
@@ -269,7 +254,7 @@ static void respond_error(mt_conn *c, int status, const char *msg)
     } else {
         pos = (size_t)snprintf(body, sizeof body, "{\"error\":\"");
     }
-    pos = json_escape(body, sizeof body - 3, pos, msg, strlen(msg));
+    pos = mt_json_escape(body, sizeof body - 3, pos, msg, strlen(msg));
     pos += (size_t)snprintf(body + pos, sizeof body - pos, "\"}");
     respond(c, status, "application/json", body, pos);
 }
@@ -744,8 +729,7 @@ static int write_line(void *ud, const mt_lp_line *l)
 {
     write_ctx *w = ud;
     mt_conn *c = w->c;
-    if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line_db(c->batch, l, c->srv->cache, w->tenant[0] ? w->tenant : NULL, w->db);
+    int rc = mt_server_take_line(c, l, w->tenant[0] ? w->tenant : NULL, w->db);
     if (rc == -ENOMEM) return rc;
     if (rc == MT_ECONFLICT) {
         if (!w->forbidden_line) w->forbidden_line = l->lineno;
@@ -759,7 +743,6 @@ static int write_line(void *ud, const mt_lp_line *l)
         return 0;
     }
     w->lines++;
-    c->srv->st.ingest.lines_ok++;
     return 0;
 }
 
@@ -800,6 +783,23 @@ static void finish_write(mt_conn *c, const mt_write_result *res)
         return;
     }
     respond(c, 204, NULL, NULL, 0);
+}
+
+/* Hand the connection's batch to the engine (answered when its job is back), or answer now. */
+static void submit_batch(mt_conn *c)
+{
+    if (!c->batch || mt_batch_len(c->batch) == 0) {
+        finish_write(c, NULL);
+        return;
+    }
+    int rc = mt_server_submit(c->srv, c, c->batch);
+    if (rc) {
+        mt_write_result r = {.rc = rc};
+        mt_batch_reset(c->batch);
+        finish_write(c, &r);
+        return;
+    }
+    c->batch = NULL; /* the engine's until the job comes back */
 }
 
 static void handle_write(mt_conn *c, bool v2)
@@ -874,18 +874,7 @@ static void handle_write(mt_conn *c, bool v2)
         respond_error(c, 403, msg);
         return;
     }
-    if (!c->batch || mt_batch_len(c->batch) == 0) {
-        finish_write(c, NULL);
-        return;
-    }
-    int rc = mt_server_submit(srv, c, c->batch);
-    if (rc) {
-        mt_write_result r = {.rc = rc};
-        mt_batch_reset(c->batch);
-        finish_write(c, &r);
-        return;
-    }
-    c->batch = NULL; /* the engine's until the job comes back */
+    submit_batch(c);
 }
 
 /*
@@ -972,18 +961,7 @@ static void handle_remote_write(mt_conn *c)
         snprintf(hs->first_error, sizeof hs->first_error, "%.900s (%llu bad series)", res.first_bad,
                  (unsigned long long)res.bad_series);
     }
-    if (mt_batch_len(c->batch) == 0) {
-        finish_write(c, NULL);
-        return;
-    }
-    rc = mt_server_submit(srv, c, c->batch);
-    if (rc) {
-        mt_write_result r = {.rc = rc};
-        mt_batch_reset(c->batch);
-        finish_write(c, &r);
-        return;
-    }
-    c->batch = NULL; /* the engine's until the job comes back */
+    submit_batch(c);
 }
 
 /* A write's points are committed (or failed): explain type conflicts, then answer. */
@@ -1047,34 +1025,16 @@ typedef struct query_work {
     char db[256];   /* /query: its db parameter; "": none */
     mt_rollq_spec rspec;
     mt_fed_spec fspec;
-    char *matches;      /* fspec's match[] values, each NUL-terminated (malloc'd) */
-    const char **match; /* pointers into matches (malloc'd) */
-    mt_query_spec spec;
-    mt_agg aggs[MT_QUERY_MAX_AGGS];
-    char select[2048], field[256], by[512];
+    char *matches;                 /* fspec's match[] values, each NUL-terminated (malloc'd) */
+    const char **match;            /* pointers into matches (malloc'd) */
+    mt_query_parsed parsed;        /* /api/v1/query: its spec points into it (w does not move) */
+    char select[2048], field[256]; /* the strings spec.select and spec.field point at */
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the reader's; "": every tenant */
     mt_output_format format;
-    char *body; /* the answer */
-    size_t len, cap;
+    mt_sbuf body; /* the answer */
     int status;
     char err[4608]; /* room for a damaged file's path */
 } query_work;
-
-static int to_body(void *ud, const char *buf, size_t len)
-{
-    query_work *w = ud;
-    if (w->len + len > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 65536;
-        while (cap < w->len + len) cap *= 2;
-        char *b = realloc(w->body, cap);
-        if (!b) return -ENOMEM;
-        w->body = b;
-        w->cap = cap;
-    }
-    memcpy(w->body + w->len, buf, len);
-    w->len += len;
-    return 0;
-}
 
 static void query_run(uv_work_t *req)
 {
@@ -1083,8 +1043,8 @@ static void query_run(uv_work_t *req)
     int rc;
     if (w->influxql) {
         rc = mt_influxql_run(w->c->srv->eng, w->influxql, w->db[0] ? w->db : NULL,
-                             w->c->srv->cfg.default_db, w->tenant[0] ? w->tenant : NULL, to_body, w,
-                             &w->status);
+                             w->c->srv->cfg.default_db, w->tenant[0] ? w->tenant : NULL,
+                             mt_sb_write, &w->body, &w->status);
         if (rc) {
             w->status = 500;
             snprintf(w->err, sizeof w->err, "query failed: %s", mt_strerror(rc));
@@ -1092,12 +1052,13 @@ static void query_run(uv_work_t *req)
         return;
     }
     if (w->federate)
-        rc = mt_fed_write(w->c->srv->eng, &w->fspec, to_body, w, NULL, w->err, sizeof w->err);
+        rc = mt_fed_write(w->c->srv->eng, &w->fspec, mt_sb_write, &w->body, NULL, w->err,
+                          sizeof w->err);
     else if (w->rollup)
-        rc = mt_rollq_write(w->c->srv->eng, &w->rspec, w->format, to_body, w, NULL, w->err,
-                            sizeof w->err);
-    else if (!(rc = mt_query_open(w->c->srv->eng, &w->spec, &q, w->err, sizeof w->err))) {
-        rc = mt_query_write(q, &w->spec, w->format, to_body, w, NULL);
+        rc = mt_rollq_write(w->c->srv->eng, &w->rspec, w->format, mt_sb_write, &w->body, NULL,
+                            w->err, sizeof w->err);
+    else if (!(rc = mt_query_open(w->c->srv->eng, &w->parsed.spec, &q, w->err, sizeof w->err))) {
+        rc = mt_query_write(q, &w->parsed.spec, w->format, mt_sb_write, &w->body, NULL);
         const char *damage = mt_query_damage(q);
         if (rc)
             snprintf(w->err, sizeof w->err, "query stopped: %s%s%s", mt_strerror(rc),
@@ -1117,18 +1078,18 @@ static void query_done(uv_work_t *req, int status)
     mt_conn *c = w->c;
     if (!c->closing) {
         if (w->influxql && w->status != 500)
-            respond(c, w->status, "application/json", w->body, w->len);
+            respond(c, w->status, "application/json", w->body.p, w->body.len);
         else if (w->status == 200)
             respond(c, 200,
                     w->federate ? "text/plain; version=0.0.4; charset=utf-8"
                     : w->format == MT_OUT_JSON || w->format == MT_OUT_SERIES ? "application/json"
                     : w->format == MT_OUT_CSV ? "text/csv; charset=utf-8"
                                               : "text/plain; charset=utf-8",
-                    w->body, w->len);
+                    w->body.p, w->body.len);
         else
             respond_error(c, w->status, w->err);
     }
-    free(w->body);
+    mt_sb_free(&w->body);
     free(w->matches);
     free(w->match);
     free(w->influxql);
@@ -1144,16 +1105,11 @@ static void queue_query(mt_conn *c, query_work *w);
 static bool format_param(http_state *hs, query_work *w)
 {
     char fmt[16];
-    w->format = MT_OUT_JSON;
-    if (!query_param(hs->url, "format", fmt, sizeof fmt)) return true;
-    if (!strcmp(fmt, "csv"))
-        w->format = MT_OUT_CSV;
-    else if (!strcmp(fmt, "table"))
-        w->format = MT_OUT_TABLE;
-    else if (!strcmp(fmt, "series") && !w->rollup)
-        w->format = MT_OUT_SERIES; /* grouped JSON: labels once, then arrays */
-    else if (strcmp(fmt, "json"))
-        return false;
+    mt_output_format f = MT_OUT_JSON;
+    if (query_param(hs->url, "format", fmt, sizeof fmt) &&
+        (!mt_output_format_parse(fmt, &f) || (f == MT_OUT_SERIES && w->rollup)))
+        return false; /* series (grouped JSON: labels once, then arrays) is not a rollup's */
+    w->format = f;
     return true;
 }
 
@@ -1190,6 +1146,7 @@ static void handle_rollup(mt_conn *c)
     queue_query(c, w);
 }
 
+/* The query's URL parameters (docs/query.md), parsed as metron query parses its flags. */
 static void handle_query(mt_conn *c)
 {
     http_state *hs = c->http;
@@ -1198,37 +1155,22 @@ static void handle_query(mt_conn *c)
         respond_error(c, 500, "out of memory");
         return;
     }
-    char from[64], to[64], step[32], agg[256], max[24];
-    int64_t now = mt_now_ns();
+    char from[64], to[64], step[32], agg[256], by[MT_QPARSE_MAX_BY_LEN + 1], max[24];
+    mt_query_args a = {
+        .select = query_param(hs->url, "select", w->select, sizeof w->select),
+        .from = query_param(hs->url, "from", from, sizeof from),
+        .to = query_param(hs->url, "to", to, sizeof to),
+        .step = query_param(hs->url, "step", step, sizeof step),
+        .agg = query_param(hs->url, "agg", agg, sizeof agg),
+        .by = query_param(hs->url, "by", by, sizeof by),
+        .field = query_param(hs->url, "field", w->field, sizeof w->field),
+        .max_series = query_param(hs->url, "max_series", max, sizeof max),
+    };
     const char *bad = NULL;
-    w->spec.select = query_param(hs->url, "select", w->select, sizeof w->select);
-    w->spec.field = query_param(hs->url, "field", w->field, sizeof w->field);
-    if (!w->spec.select)
-        bad = "select is required";
-    else if (!query_param(hs->url, "from", from, sizeof from) ||
-             !mt_time_parse(from, now, &w->spec.from))
-        bad = "from is required: RFC 3339, epoch seconds, now, -24h";
-    else if (!query_param(hs->url, "to", to, sizeof to) || !mt_time_parse(to, now, &w->spec.to))
-        bad = "to is required: RFC 3339, epoch seconds, now, -24h";
-    else if (query_param(hs->url, "step", step, sizeof step) &&
-             !mt_duration_parse(step, &w->spec.step))
-        bad = "step is not a duration (10s, 5m, 1h, 1d)";
-    if (!bad && query_param(hs->url, "agg", agg, sizeof agg)) {
-        if (mt_agg_parse(agg, w->aggs, MT_QUERY_MAX_AGGS, &w->spec.naggs, w->err, sizeof w->err))
-            bad = w->err;
-        w->spec.aggs = w->aggs;
-    }
-    if (!bad && query_param(hs->url, "by", w->by, sizeof w->by)) {
-        if (!strcmp(w->by, "none"))
-            w->spec.by_none = true;
-        else
-            for (char *save, *t = strtok_r(w->by, ",", &save); t && w->spec.nby < MT_QUERY_MAX_BY;
-                 t = strtok_r(NULL, ",", &save))
-                w->spec.by[w->spec.nby++] = t;
-    }
-    if (query_param(hs->url, "max_series", max, sizeof max))
-        w->spec.max_series = strtoull(max, 0, 10);
-    if (!bad && !format_param(hs, w)) bad = "format is json, series, csv or table";
+    if (mt_query_args_parse(&a, MT_QPARSE_HTTP, mt_now_ns(), &w->parsed, w->err, sizeof w->err))
+        bad = w->err;
+    else if (!format_param(hs, w))
+        bad = "format is json, series, csv or table";
     if (bad) {
         char msg[sizeof w->err];
         snprintf(msg, sizeof msg, "%s", bad);
@@ -1326,14 +1268,10 @@ static void queue_query(mt_conn *c, query_work *w)
 {
     const char *t = read_tenant(c->http);
     snprintf(w->tenant, sizeof w->tenant, "%s", t ? t : "");
-    w->spec.tenant = w->rspec.tenant = w->fspec.tenant = t ? w->tenant : NULL;
+    w->parsed.spec.tenant = w->rspec.tenant = w->fspec.tenant = t ? w->tenant : NULL;
     w->c = c;
     w->req.data = w;
-    c->pending++; /* the connection, and the server, live until the answer is back */
-    mt_server_work_begin(c->srv);
-    if (uv_queue_work(c->srv->loop, &w->req, query_run, query_done)) {
-        c->pending--;
-        c->srv->jobs--;
+    if (mt_server_queue_work(c, &w->req, query_run, query_done)) {
         free(w->matches);
         free(w->match);
         free(w->influxql);
@@ -1391,7 +1329,7 @@ static void handle_health(mt_conn *c)
     size_t pos = (size_t)snprintf(body, sizeof body,
                                   "{\"name\":\"metrond\",\"status\":\"%s\",\"message\":\"",
                                   h ? "fail" : "pass");
-    pos = json_escape(body, sizeof body - 128, pos, why, strlen(why));
+    pos = mt_json_escape(body, sizeof body - 128, pos, why, strlen(why));
     pos += (size_t)snprintf(body + pos, sizeof body - pos,
                             "\",\"version\":\"%s\",\"uptime_seconds\":%.0f}", MT_VERSION,
                             (double)(mt_mono_ns() - srv->started_ns) / 1e9);

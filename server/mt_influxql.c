@@ -7,13 +7,14 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "mt_buf.h"
+#include "mt_json.h"
 #include "mt_series.h"
 
 #define TOK_MAX  256
@@ -21,62 +22,16 @@
 
 /* ---- output -------------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *s, const char *b, size_t n)
+/* mt_json's sink into the answer */
+static void put_cb(void *ud, const char *b, size_t n)
 {
-    if (s->oom) return;
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        while (cap < s->len + n + 1) cap *= 2;
-        char *p = realloc(s->p, cap);
-        if (!p) {
-            s->oom = true;
-            return;
-        }
-        s->p = p;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, b, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void puts_(sbuf *s, const char *z)
-{
-    put(s, z, strlen(z));
-}
-
-static void putf(sbuf *s, const char *fmt, ...)
-{
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b, sizeof b, fmt, ap);
-    va_end(ap);
-    put(s, b, n < 0 ? 0 : (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
+    mt_sb_put(ud, b, n);
 }
 
 /* a JSON string, quoted and escaped */
-static void put_str(sbuf *s, const char *b, size_t n)
+static void put_str(mt_sbuf *s, const char *b, size_t n)
 {
-    put(s, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)b[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(s, e, 2);
-        } else if (c < 0x20) {
-            putf(s, "\\u%04x", c);
-        } else {
-            put(s, (const char *)&b[i], 1);
-        }
-    }
-    put(s, "\"", 1);
+    mt_json_str(b, n, put_cb, s);
 }
 
 /* ---- lexing ---------------------------------------------------------------------------- */
@@ -428,57 +383,57 @@ static int collect(mt_engine *e, const stmt *s, const char *db, const char *defa
 /* ---- answering ----------------------------------------------------------------------------- */
 
 /* "series":[...] of rows grouped by their first part (a measurement), columns cols */
-static void put_grouped(sbuf *o, const rows *rs, const char *cols, int nvals)
+static void put_grouped(mt_sbuf *o, const rows *rs, const char *cols, int nvals)
 {
-    puts_(o, ",\"series\":[");
+    mt_sb_puts(o, ",\"series\":[");
     for (size_t i = 0; i < rs->n;) {
         mt_name m = part(rs->r[i], 0);
-        if (i) puts_(o, ",");
-        puts_(o, "{\"name\":");
+        if (i) mt_sb_puts(o, ",");
+        mt_sb_puts(o, "{\"name\":");
         put_str(o, m.ptr, m.len);
-        putf(o, ",\"columns\":[%s],\"values\":[", cols);
+        mt_sb_printf(o, ",\"columns\":[%s],\"values\":[", cols);
         size_t first = i;
         for (size_t j = first; j < rs->n; j++) {
             mt_name mj = part(rs->r[j], 0);
             if (mj.len != m.len || memcmp(mj.ptr, m.ptr, m.len)) break;
-            if (j > first) puts_(o, ",");
-            puts_(o, "[");
+            if (j > first) mt_sb_puts(o, ",");
+            mt_sb_puts(o, "[");
             for (int v = 1; v <= nvals; v++) {
                 mt_name pv = part(rs->r[j], v);
-                if (v > 1) puts_(o, ",");
+                if (v > 1) mt_sb_puts(o, ",");
                 put_str(o, pv.ptr, pv.len);
             }
-            puts_(o, "]");
+            mt_sb_puts(o, "]");
             i = j + 1;
         }
-        puts_(o, "]}");
+        mt_sb_puts(o, "]}");
     }
-    puts_(o, "]");
+    mt_sb_puts(o, "]");
 }
 
 /* one statement's result object, without its closing brace */
 static int answer(mt_engine *e, const stmt *s, const char *db, const char *default_db,
-                  const char *tenant, sbuf *o)
+                  const char *tenant, mt_sbuf *o)
 {
     if (s->has_on) db = s->on;
     if (s->kind == S_CREATE_DB) return MT_OK;
     if (s->kind != S_SHOW_DBS && (!db || !*db)) {
-        puts_(o, ",\"error\":\"database name required\"");
+        mt_sb_puts(o, ",\"error\":\"database name required\"");
         return MT_OK;
     }
     rows rs = {0};
     int rc = collect(e, s, db, default_db, tenant, &rs);
     if (rc == MT_OK && rs.n) {
         if (s->kind == S_SHOW_DBS || s->kind == S_SHOW_MEAS) {
-            putf(o, ",\"series\":[{\"name\":\"%s\",\"columns\":[\"name\"],\"values\":[",
-                 s->kind == S_SHOW_DBS ? "databases" : "measurements");
+            mt_sb_printf(o, ",\"series\":[{\"name\":\"%s\",\"columns\":[\"name\"],\"values\":[",
+                         s->kind == S_SHOW_DBS ? "databases" : "measurements");
             for (size_t i = 0; i < rs.n; i++) {
                 mt_name n = part(rs.r[i], 0);
-                puts_(o, i ? ",[" : "[");
+                mt_sb_puts(o, i ? ",[" : "[");
                 put_str(o, n.ptr, n.len);
-                puts_(o, "]");
+                mt_sb_puts(o, "]");
             }
-            puts_(o, "]}]");
+            mt_sb_puts(o, "]}]");
         } else if (s->kind == S_TAG_KEYS) {
             put_grouped(o, &rs, "\"tagKey\"", 1);
         } else if (s->kind == S_TAG_VALUES) {
@@ -494,12 +449,12 @@ static int answer(mt_engine *e, const stmt *s, const char *db, const char *defau
 int mt_influxql_run(mt_engine *e, const char *q, const char *db, const char *default_db,
                     const char *tenant, mt_write_fn fn, void *ud, int *status)
 {
-    sbuf o = {0};
+    mt_sbuf o = {0};
     char err[1024] = "";
     lexer l = {q, q, T_END, "", 0};
     stmt *s = malloc(sizeof *s);
     int rc = s ? MT_OK : -ENOMEM;
-    puts_(&o, "{\"results\":[");
+    mt_sb_puts(&o, "{\"results\":[");
     int n = 0;
     /* every statement is parsed before any is answered, as InfluxDB does */
     for (int pass = 0; pass < 2 && rc == MT_OK && !err[0]; pass++) {
@@ -514,9 +469,9 @@ int mt_influxql_run(mt_engine *e, const char *q, const char *db, const char *def
             }
             if (!parse_stmt(&l, s, err, sizeof err)) break;
             if (pass == 1) {
-                putf(&o, "%s{\"statement_id\":%d", n ? "," : "", n);
+                mt_sb_printf(&o, "%s{\"statement_id\":%d", n ? "," : "", n);
                 if ((rc = answer(e, s, db, default_db, tenant, &o))) break;
-                puts_(&o, "}");
+                mt_sb_puts(&o, "}");
             }
             n++;
             if (*l.p == ';') l.p++;
@@ -527,12 +482,12 @@ int mt_influxql_run(mt_engine *e, const char *q, const char *db, const char *def
     free(s);
     if (rc == MT_OK && err[0]) {
         o.len = 0;
-        puts_(&o, "{\"error\":");
+        mt_sb_puts(&o, "{\"error\":");
         put_str(&o, err, strlen(err));
-        puts_(&o, "}");
+        mt_sb_puts(&o, "}");
         *status = 400;
     } else {
-        puts_(&o, "]}");
+        mt_sb_puts(&o, "]}");
         *status = 200;
     }
     if (rc == MT_OK && o.oom) rc = -ENOMEM;

@@ -7,53 +7,13 @@
  * and the process's, in an order that has not changed since one file
  * rendered them all.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "mt_promtext.h"
 #include "mt_server_int.h"
-
-typedef struct out {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} out;
-
-__attribute__((format(printf, 2, 3))) static void put(out *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = o->cap * 2 + (size_t)n;
-        char *b = realloc(o->buf, cap);
-        if (!b) {
-            o->oom = true;
-            return;
-        }
-        o->buf = b;
-        o->cap = cap;
-    }
-}
-
-static void family(out *o, const char *name, const char *type, const char *help)
-{
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void one(out *o, const char *name, const char *type, const char *help, double v)
-{
-    family(o, name, type, help);
-    put(o, "%s %.17g\n", name, v);
-}
 
 static double rss_bytes(void)
 {
@@ -67,127 +27,137 @@ static double rss_bytes(void)
 
 char *mt_prom_render(mt_server *srv, size_t *len)
 {
-    out o = {malloc(8192), 0, 8192, false};
-    if (!o.buf) return NULL;
+    mt_sbuf o = {0};
     const mt_server_stats *s = &srv->st;
     mt_engine_stats e;
     mt_engine_stats_get(srv->eng, &e);
 
     size_t ilen = 0;
     char *ingest = mt_ingest_metrics(&s->ingest, &e, &ilen); /* lines, points, remote write */
-    if (ingest) put(&o, "%.*s", (int)ilen, ingest);
+    if (ingest) mt_sb_put(&o, ingest, ilen);
     o.oom |= !ingest;
     free(ingest);
-    family(&o, "metron_bytes_received_total", "counter", "Bytes received, by listener.");
+    mt_promtext_family(&o, "metron_bytes_received_total", "counter",
+                       "Bytes received, by listener.");
     static const char *const listeners[] = {"tcp", "udp", "http"};
     for (int l = 0; l < 3; l++)
-        put(&o, "metron_bytes_received_total{listener=\"%s\"} %llu\n", listeners[l],
-            (unsigned long long)s->bytes_received[l]);
-    one(&o, "metron_connections", "gauge", "Open TCP and HTTP connections.",
-        (double)s->connections_open);
-    family(&o, "metron_connections_open", "gauge", "Open connections, by listener.");
-    put(&o, "metron_connections_open{listener=\"tcp\"} %llu\n",
-        (unsigned long long)s->connections_open_by[LISTENER_TCP]);
-    put(&o, "metron_connections_open{listener=\"http\"} %llu\n",
-        (unsigned long long)s->connections_open_by[LISTENER_HTTP]);
-    one(&o, "metron_connections_accepted_total", "counter", "Connections accepted.",
-        (double)s->connections_total);
-    one(&o, "metron_connections_refused_total", "counter", "Connections refused at the limit.",
-        (double)s->connections_refused);
-    one(&o, "metron_connections_evicted_total", "counter",
+        mt_sb_printf(&o, "metron_bytes_received_total{listener=\"%s\"} %llu\n", listeners[l],
+                     (unsigned long long)s->bytes_received[l]);
+    mt_promtext_one(&o, "metron_connections", "gauge", "Open TCP and HTTP connections.",
+                    (double)s->connections_open);
+    mt_promtext_family(&o, "metron_connections_open", "gauge", "Open connections, by listener.");
+    mt_sb_printf(&o, "metron_connections_open{listener=\"tcp\"} %llu\n",
+                 (unsigned long long)s->connections_open_by[LISTENER_TCP]);
+    mt_sb_printf(&o, "metron_connections_open{listener=\"http\"} %llu\n",
+                 (unsigned long long)s->connections_open_by[LISTENER_HTTP]);
+    mt_promtext_one(&o, "metron_connections_accepted_total", "counter", "Connections accepted.",
+                    (double)s->connections_total);
+    mt_promtext_one(&o, "metron_connections_refused_total", "counter",
+                    "Connections refused at the limit.", (double)s->connections_refused);
+    mt_promtext_one(
+        &o, "metron_connections_evicted_total", "counter",
         "HTTP connections closed at max_conns_http to make room: the most stalled (idle or slow).",
         (double)s->connections_evicted);
-    one(&o, "metron_connections_deferred_total", "counter",
+    mt_promtext_one(
+        &o, "metron_connections_deferred_total", "counter",
         "HTTP accepts held in the listener's queue for a loop iteration at max_conns_http: only "
         "connections not yet read could have made room.",
         (double)s->connections_deferred);
-    family(&o, "metron_http_slow_closed_total", "counter",
-           "HTTP connections closed (408) for missing a deadline, by what was late.");
-    put(&o, "metron_http_slow_closed_total{stage=\"headers\"} %llu\n",
-        (unsigned long long)s->http_header_timeouts);
-    put(&o, "metron_http_slow_closed_total{stage=\"body\"} %llu\n",
-        (unsigned long long)s->http_body_timeouts);
-    one(&o, "metron_http_bodies_refused_total", "counter",
-        "HTTP bodies refused (503, Retry-After) for want of room in mem_budget.",
-        (double)s->http_bodies_refused);
-    one(&o, "metron_http_body_bytes", "gauge",
+    mt_promtext_family(&o, "metron_http_slow_closed_total", "counter",
+                       "HTTP connections closed (408) for missing a deadline, by what was late.");
+    mt_sb_printf(&o, "metron_http_slow_closed_total{stage=\"headers\"} %llu\n",
+                 (unsigned long long)s->http_header_timeouts);
+    mt_sb_printf(&o, "metron_http_slow_closed_total{stage=\"body\"} %llu\n",
+                 (unsigned long long)s->http_body_timeouts);
+    mt_promtext_one(&o, "metron_http_bodies_refused_total", "counter",
+                    "HTTP bodies refused (503, Retry-After) for want of room in mem_budget.",
+                    (double)s->http_bodies_refused);
+    mt_promtext_one(
+        &o, "metron_http_body_bytes", "gauge",
         "Bytes of HTTP bodies held (being received or inflated), counted in mem_budget.",
         (double)s->body_bytes);
-    one(&o, "metron_connections_idle_closed_total", "counter",
-        "Connections closed after the idle timeout.", (double)s->connections_idle_closed);
-    family(&o, "metron_http_requests_total", "counter", "HTTP requests answered, by status class.");
+    mt_promtext_one(&o, "metron_connections_idle_closed_total", "counter",
+                    "Connections closed after the idle timeout.",
+                    (double)s->connections_idle_closed);
+    mt_promtext_family(&o, "metron_http_requests_total", "counter",
+                       "HTTP requests answered, by status class.");
     for (int k = 2; k <= 5; k++)
-        put(&o, "metron_http_requests_total{code=\"%dxx\"} %llu\n", k,
-            (unsigned long long)s->http_requests[k]);
-    one(&o, "metron_http_bodies_too_large_total", "counter", "HTTP bodies over the limit (413).",
-        (double)s->http_bodies_too_large);
-    one(&o, "metron_head_records_skipped_total", "counter",
-        "Head log records that failed their checksum at open: their points are lost.",
-        (double)e.head_records_skipped);
-    one(&o, "metron_unreadable_hour_files", "gauge",
+        mt_sb_printf(&o, "metron_http_requests_total{code=\"%dxx\"} %llu\n", k,
+                     (unsigned long long)s->http_requests[k]);
+    mt_promtext_one(&o, "metron_http_bodies_too_large_total", "counter",
+                    "HTTP bodies over the limit (413).", (double)s->http_bodies_too_large);
+    mt_promtext_one(&o, "metron_head_records_skipped_total", "counter",
+                    "Head log records that failed their checksum at open: their points are lost.",
+                    (double)e.head_records_skipped);
+    mt_promtext_one(
+        &o, "metron_unreadable_hour_files", "gauge",
         "Sealed hour files the index names that could not be read at open (see the log).",
         (double)e.hours_unreadable);
-    one(&o, "metron_files_set_aside_total", "counter",
-        "Hour files open could not account for, moved to lost+found/ (never deleted).",
-        (double)e.files_set_aside);
-    one(&o, "metron_http_unauthorized_total", "counter",
-        "HTTP requests refused on their credentials (401, 403), before their body.",
-        (double)s->http_unauthorized);
-    one(&o, "metron_ingest_inflight_bytes", "gauge", "Bytes of batches waiting for their commit.",
-        (double)s->inflight_bytes);
-    one(&o, "metron_ingest_pauses_total", "counter",
-        "Times reading paused because the writer fell behind.", (double)s->pauses);
-    one(&o, "metron_write_errors_total", "counter", "Batches the engine failed to write.",
-        (double)s->write_errors);
-    one(&o, "metron_series", "gauge", "Series known.", (double)e.series);
-    one(&o, "metron_points_over_series_limit_total", "counter",
-        "Points refused because their series would pass a cardinality limit.",
-        (double)e.points_over_series_limit);
-    one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
-        (double)e.head_points);
-    one(&o, "metron_head_bytes", "gauge", "Bytes the head holds in memory.", (double)e.head_bytes);
-    one(&o, "metron_sealed_hour_files", "gauge", "Hours with a sealed file.",
-        (double)e.sealed_hours);
-    one(&o, "metron_hour_files_written_total", "counter",
-        "Hour file generations written: first seals and merges of late points.",
-        (double)e.hour_files_written);
-    one(&o, "metron_late_points", "gauge",
-        "Points for hours that already have a file, waiting in the head to be merged.",
-        (double)e.late_points);
-    one(&o, "metron_head_log_points", "gauge",
-        "Points in the head log on disk, sealed ones not yet trimmed included.",
-        (double)e.log_points);
-    one(&o, "metron_head_log_rewrites_total", "counter",
-        "Seals that wrote the head log again instead of trimming it.", (double)e.log_rewrites);
-    one(&o, "metron_commits_total", "counter", "LMDB write transactions committed.",
-        (double)e.commits);
-    one(&o, "metron_index_bytes", "gauge", "Size of index.mdb.", (double)e.index_bytes);
-    one(&o, "metron_block_bytes", "gauge", "Size of the current hour files.",
-        (double)e.block_bytes);
-    family(&o, "metron_commit_seconds", "histogram", "Time of each group commit, fsync included.");
+    mt_promtext_one(&o, "metron_files_set_aside_total", "counter",
+                    "Hour files open could not account for, moved to lost+found/ (never deleted).",
+                    (double)e.files_set_aside);
+    mt_promtext_one(&o, "metron_http_unauthorized_total", "counter",
+                    "HTTP requests refused on their credentials (401, 403), before their body.",
+                    (double)s->http_unauthorized);
+    mt_promtext_one(&o, "metron_ingest_inflight_bytes", "gauge",
+                    "Bytes of batches waiting for their commit.", (double)s->inflight_bytes);
+    mt_promtext_one(&o, "metron_ingest_pauses_total", "counter",
+                    "Times reading paused because the writer fell behind.", (double)s->pauses);
+    mt_promtext_one(&o, "metron_write_errors_total", "counter",
+                    "Batches the engine failed to write.", (double)s->write_errors);
+    mt_promtext_one(&o, "metron_series", "gauge", "Series known.", (double)e.series);
+    mt_promtext_one(&o, "metron_points_over_series_limit_total", "counter",
+                    "Points refused because their series would pass a cardinality limit.",
+                    (double)e.points_over_series_limit);
+    mt_promtext_one(&o, "metron_head_points", "gauge", "Points in the head, not yet sealed.",
+                    (double)e.head_points);
+    mt_promtext_one(&o, "metron_head_bytes", "gauge", "Bytes the head holds in memory.",
+                    (double)e.head_bytes);
+    mt_promtext_one(&o, "metron_sealed_hour_files", "gauge", "Hours with a sealed file.",
+                    (double)e.sealed_hours);
+    mt_promtext_one(&o, "metron_hour_files_written_total", "counter",
+                    "Hour file generations written: first seals and merges of late points.",
+                    (double)e.hour_files_written);
+    mt_promtext_one(&o, "metron_late_points", "gauge",
+                    "Points for hours that already have a file, waiting in the head to be merged.",
+                    (double)e.late_points);
+    mt_promtext_one(&o, "metron_head_log_points", "gauge",
+                    "Points in the head log on disk, sealed ones not yet trimmed included.",
+                    (double)e.log_points);
+    mt_promtext_one(&o, "metron_head_log_rewrites_total", "counter",
+                    "Seals that wrote the head log again instead of trimming it.",
+                    (double)e.log_rewrites);
+    mt_promtext_one(&o, "metron_commits_total", "counter", "LMDB write transactions committed.",
+                    (double)e.commits);
+    mt_promtext_one(&o, "metron_index_bytes", "gauge", "Size of index.mdb.", (double)e.index_bytes);
+    mt_promtext_one(&o, "metron_block_bytes", "gauge", "Size of the current hour files.",
+                    (double)e.block_bytes);
+    mt_promtext_family(&o, "metron_commit_seconds", "histogram",
+                       "Time of each group commit, fsync included.");
     uint64_t cum = 0;
     for (int k = 0; k < MT_COMMIT_BUCKETS; k++) {
         cum += e.commit_buckets[k];
         if (k == MT_COMMIT_BUCKETS - 1)
-            put(&o, "metron_commit_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+            mt_sb_printf(&o, "metron_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+                         (unsigned long long)cum);
         else
-            put(&o, "metron_commit_seconds_bucket{le=\"%g\"} %llu\n", mt_commit_bucket_le[k],
-                (unsigned long long)cum);
+            mt_sb_printf(&o, "metron_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                         mt_commit_bucket_le[k], (unsigned long long)cum);
     }
-    put(&o, "metron_commit_seconds_sum %.9f\nmetron_commit_seconds_count %llu\n", e.commit_seconds,
-        (unsigned long long)cum);
-    one(&o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-        rss_bytes());
+    mt_sb_printf(&o, "metron_commit_seconds_sum %.9f\nmetron_commit_seconds_count %llu\n",
+                 e.commit_seconds, (unsigned long long)cum);
+    mt_promtext_one(&o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+                    rss_bytes());
     if (srv->cfg.more_metrics) {
         size_t n = 0;
         char *more = srv->cfg.more_metrics(srv->cfg.more_metrics_ud, &n);
-        if (more) put(&o, "%.*s", (int)n, more);
+        if (more) mt_sb_put(&o, more, n);
         free(more);
     }
     if (o.oom) {
-        free(o.buf);
+        mt_sb_free(&o);
         return NULL;
     }
     *len = o.len;
-    return o.buf;
+    return o.p;
 }

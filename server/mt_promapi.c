@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "mt_auth.h"
+#include "mt_buf.h"
+#include "mt_json.h"
 #include "mt_server_int.h"
 #include "mt_promql.h"
 #include "mt_time.h"
@@ -51,8 +53,7 @@ typedef struct promapi_work {
     int64_t start, end;
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the reader's; "": every tenant */
     bool has_tenant;
-    char *body; /* the answer */
-    size_t len, cap;
+    mt_sbuf body; /* the answer */
     int status;
     const char *etype;
     char err[4608];
@@ -61,7 +62,7 @@ typedef struct promapi_work {
 static void work_free(promapi_work *w)
 {
     for (size_t i = 0; i < w->np; i++) free(w->p[i].name), free(w->p[i].value);
-    free(w->body);
+    mt_sb_free(&w->body);
     free(w);
 }
 
@@ -133,15 +134,7 @@ static void respond_perr(mt_conn *c, int status, const char *etype, const char *
     }
     size_t pos =
         (size_t)snprintf(b, cap, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":\"", etype);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)msg[i];
-        if (ch == '"' || ch == '\\')
-            b[pos++] = '\\', b[pos++] = (char)ch;
-        else if (ch < 0x20)
-            pos += (size_t)snprintf(b + pos, cap - pos, "\\u%04x", ch);
-        else
-            b[pos++] = (char)ch;
-    }
+    pos = mt_json_escape(b, cap - 2, pos, msg, n); /* all of it: cap has room for 6 a byte */
     pos += (size_t)snprintf(b + pos, cap - pos, "\"}");
     respond_json(c, status, b, pos);
     free(b);
@@ -150,18 +143,12 @@ static void respond_perr(mt_conn *c, int status, const char *etype, const char *
 static int to_body(void *ud, const char *buf, size_t len)
 {
     promapi_work *w = ud;
-    if (w->len + len > w->cap) {
+    if (!w->body.cap && len > 65536) {
         /* mt_promql_query writes its answer in one call: then one allocation of its size */
-        size_t cap = w->cap ? w->cap * 2 : len > 65536 ? len : 65536;
-        while (cap < w->len + len) cap *= 2;
-        char *b = realloc(w->body, cap);
-        if (!b) return -ENOMEM;
-        w->body = b;
-        w->cap = cap;
+        if (!(w->body.p = malloc(len + 1))) return -ENOMEM;
+        w->body.cap = len + 1;
     }
-    memcpy(w->body + w->len, buf, len);
-    w->len += len;
-    return 0;
+    return mt_sb_write(&w->body, buf, len);
 }
 
 static void run(uv_work_t *req)
@@ -195,8 +182,8 @@ static void done(uv_work_t *req, int status)
     mt_conn *c = w->c;
     if (!c->closing) {
         if (w->status == 200) { /* the answer's bytes go to the socket as they are, not copied */
-            mt_http_respond_take(c, 200, "application/json", w->body, w->len);
-            w->body = NULL;
+            mt_http_respond_take(c, 200, "application/json", w->body.p, w->body.len);
+            w->body = (mt_sbuf){0};
         } else
             respond_perr(c, w->status, w->etype, w->err);
     }
@@ -344,11 +331,7 @@ void mt_promapi_handle(mt_conn *c, const char *url, bool post, const char *body,
     w->has_tenant = tenant != NULL;
     w->c = c;
     w->req.data = w;
-    c->pending++; /* the connection, and the server, live until the answer is back */
-    mt_server_work_begin(c->srv);
-    if (uv_queue_work(c->srv->loop, &w->req, run, done)) {
-        c->pending--;
-        mt_server_work_done(c->srv);
+    if (mt_server_queue_work(c, &w->req, run, done)) {
         respond_perr(c, 500, "internal", "cannot run the query");
         goto refused;
     }

@@ -207,6 +207,14 @@ int mt_server_submit(mt_server *srv, mt_conn *conn, mt_batch *b)
     return MT_OK;
 }
 
+int mt_server_take_line(mt_conn *c, const mt_lp_line *l, const char *tenant, const char *db)
+{
+    if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
+    int rc = mt_ingest_line_db(c->batch, l, c->srv->cache, tenant, db);
+    if (rc == MT_OK) c->srv->st.ingest.lines_ok++;
+    return rc;
+}
+
 void mt_server_work_begin(mt_server *srv)
 {
     srv->jobs++;
@@ -216,6 +224,19 @@ void mt_server_work_done(mt_server *srv)
 {
     srv->jobs--;
     maybe_finish_stop(srv);
+}
+
+int mt_server_queue_work(mt_conn *c, uv_work_t *req, uv_work_cb work, uv_after_work_cb after)
+{
+    c->pending++;
+    mt_server_work_begin(c->srv);
+    int rc = uv_queue_work(c->srv->loop, req, work, after);
+    if (rc) {
+        /* the counts back as they were, no stop finished under the caller's refusal */
+        c->pending--;
+        c->srv->jobs--;
+    }
+    return rc;
 }
 
 /* ---- connections ------------------------------------------------------------- */

@@ -127,9 +127,20 @@ struct mt_server {
 
 /* Submit b for conn (NULL for UDP); b is the engine's until the completion. */
 int mt_server_submit(mt_server *srv, mt_conn *conn, mt_batch *b);
+/*
+ * l into c's batch (made when c has none) for tenant and db, as
+ * mt_ingest_line_db; a line taken is counted (lines_ok). Returns as it does.
+ */
+int mt_server_take_line(mt_conn *c, const mt_lp_line *l, const char *tenant, const char *db);
 /* Work on the thread pool (queries) counts as a job: stop waits for it. */
 void mt_server_work_begin(mt_server *srv);
 void mt_server_work_done(mt_server *srv);
+/*
+ * Run work on libuv's thread pool for c, after on the loop: c (pending) and the
+ * server (a job) live until after has run. 0, or uv_queue_work's error with both
+ * counts as they were (the caller answers the refusal on c).
+ */
+int mt_server_queue_work(mt_conn *c, uv_work_t *req, uv_work_cb work, uv_after_work_cb after);
 
 /* Connections. */
 void mt_conn_job_released(mt_conn *c); /* a job of c came back */

@@ -14,8 +14,7 @@
 static int tcp_line(void *ud, const mt_lp_line *l)
 {
     mt_conn *c = ud;
-    if (!c->batch && !(c->batch = mt_batch_new())) return -ENOMEM;
-    int rc = mt_ingest_line(c->batch, l, c->srv->cache, NULL);
+    int rc = mt_server_take_line(c, l, NULL, NULL);
     if (rc == -ENOMEM) return rc;
     if (rc) {
         c->rejected++;
@@ -25,7 +24,6 @@ static int tcp_line(void *ud, const mt_lp_line *l)
         return 0;
     }
     c->lines++;
-    c->srv->st.ingest.lines_ok++;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #ifndef MT_BUF_H
 #define MT_BUF_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -152,6 +153,14 @@ static inline void mt_sb_put(mt_sbuf *b, const char *s, size_t n)
 static inline void mt_sb_puts(mt_sbuf *b, const char *s)
 {
     mt_sb_put(b, s, strlen(s));
+}
+
+/* mt_sb_put as a writer (query's mt_write_fn): ud is the mt_sbuf; 0, or -ENOMEM once oom. */
+static inline int mt_sb_write(void *ud, const char *s, size_t n)
+{
+    mt_sbuf *b = ud;
+    mt_sb_put(b, s, n);
+    return b->oom ? -ENOMEM : 0;
 }
 
 /* Put the formatted text, however long. */
