@@ -491,7 +491,8 @@ int mt_rec_add(mt_recbuf *r, uint32_t id, int64_t ts, mt_vtype t, mt_val v, cons
     p += mt_put_uvarint(p, mt_zigzag((int64_t)((uint64_t)ts - (uint64_t)r->last_ts)));
     switch (t) {
     case MT_VT_FLOAT:
-        for (int k = 0; k < 8; k++) *p++ = (uint8_t)(v.u >> (8 * k));
+        mt_put_le(p, v.u, 8);
+        p += 8;
         break;
     case MT_VT_INT: p += mt_put_uvarint(p, mt_zigzag(v.i)); break;
     case MT_VT_UINT: p += mt_put_uvarint(p, v.u); break;
@@ -523,10 +524,8 @@ int mt_rec_finish(mt_recbuf *r)
     if (rc) return rc;
     uint32_t sum = (uint32_t)mt_hash64(r->out + REC_HEADER, zn);
     r->out[0] = REC_VERSION;
-    for (int k = 0; k < 4; k++) {
-        r->out[1 + k] = (uint8_t)(raw_len >> (8 * k));
-        r->out[5 + k] = (uint8_t)(sum >> (8 * k));
-    }
+    mt_store_le32(r->out + 1, (uint32_t)raw_len);
+    mt_store_le32(r->out + 5, sum);
     r->out_len = REC_HEADER + zn;
     return MT_OK;
 }
@@ -544,11 +543,7 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
 {
     const uint8_t *h = rec;
     if (len < REC_HEADER || h[0] != REC_VERSION) return len < REC_HEADER ? MT_ECORRUPT : MT_EFORMAT;
-    uint32_t raw_len = 0, sum = 0;
-    for (int k = 0; k < 4; k++) {
-        raw_len |= (uint32_t)h[1 + k] << (8 * k);
-        sum |= (uint32_t)h[5 + k] << (8 * k);
-    }
+    uint32_t raw_len = mt_load_le32(h + 1), sum = mt_load_le32(h + 5);
     if ((uint32_t)mt_hash64(h + REC_HEADER, len - REC_HEADER) != sum || raw_len > (1u << 30))
         return MT_ECORRUPT;
     uint8_t *raw = malloc(raw_len ? raw_len : 1);
@@ -569,9 +564,12 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
         mt_vtype t = type_of(ud, pt.id);
         switch (t) {
         case MT_VT_FLOAT:
-            if (r.end - r.p < 8) rc = MT_ECORRUPT;
-            for (int k = 0; !rc && k < 8; k++) pt.v.u |= (uint64_t)r.p[k] << (8 * k);
-            r.p += rc ? 0 : 8;
+            if (r.end - r.p < 8) {
+                rc = MT_ECORRUPT;
+                break;
+            }
+            pt.v.u = mt_get_le(r.p, 8);
+            r.p += 8;
             break;
         case MT_VT_INT: rc = mt_rd_svarint(&r, &pt.v.i); break;
         case MT_VT_UINT: rc = mt_rd_uvarint(&r, &pt.v.u); break;

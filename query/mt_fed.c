@@ -25,15 +25,6 @@
 #define DEFAULT_MAX_SERIES 100000
 #define NAME_LABEL         "__name__" /* Prometheus' label for the metric name */
 
-__attribute__((format(printf, 3, 4))) static int perr(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && cap) vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return MT_EPARSE;
-}
-
 /* ---- names ---------------------------------------------------------------------------- */
 
 static bool name_char(unsigned char c, bool colon)
@@ -299,7 +290,8 @@ static int parse_value(const char **pp, mt_matcher *m, char *err, size_t cap)
     const char *p = *pp;
     char q = *p;
     if (q != '"' && q != '\'' && q != '`')
-        return perr(err, cap, "the value of '%s' must be quoted (\"...\", '...' or `...`)", m->key);
+        return mt_query_perr(err, cap, "the value of '%s' must be quoted (\"...\", '...' or `...`)",
+                             m->key);
     size_t vl = 0;
     for (p++; *p && *p != q; p++) {
         char c = *p;
@@ -313,20 +305,21 @@ static int parse_value(const char **pp, mt_matcher *m, char *err, size_t cap)
             case 't': c = '\t'; break;
             case 'r': c = '\r'; break;
             default:
-                return perr(err, cap,
-                            "the value of '%s' has an escape Metron does not take: '\\%.1s' "
-                            "(\\\\ \\\" \\' \\n \\t \\r)",
-                            m->key, p);
+                return mt_query_perr(
+                    err, cap,
+                    "the value of '%s' has an escape Metron does not take: '\\%.1s' "
+                    "(\\\\ \\\" \\' \\n \\t \\r)",
+                    m->key, p);
             }
         } else if (c == '\n' && q != '`') {
-            return perr(err, cap, "the value of '%s' holds a newline", m->key);
+            return mt_query_perr(err, cap, "the value of '%s' holds a newline", m->key);
         }
         if (vl + 1 >= sizeof m->value)
-            return perr(err, cap, "the value of '%s' is too long (limit %zu bytes)", m->key,
-                        sizeof m->value - 1);
+            return mt_query_perr(err, cap, "the value of '%s' is too long (limit %zu bytes)",
+                                 m->key, sizeof m->value - 1);
         m->value[vl++] = c;
     }
-    if (*p != q) return perr(err, cap, "the value of '%s' is not closed", m->key);
+    if (*p != q) return mt_query_perr(err, cap, "the value of '%s' is not closed", m->key);
     m->value[vl] = '\0';
     *pp = p + 1;
     return MT_OK;
@@ -383,16 +376,12 @@ static int add_regex(mt_matcher *m, char *err, size_t cap)
 {
     const char *costly = mt_regex_too_costly(m->value);
     if (costly)
-        return perr(err, cap, "bad regular expression for '%s': %s is not taken", m->key, costly);
-    char anchored[sizeof m->value + 8];
-    snprintf(anchored, sizeof anchored, "^(%s)$", m->value);
-    int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-    if (rc) {
-        char why[128];
-        regerror(rc, &m->re, why, sizeof why);
-        return perr(err, cap, "bad regular expression for '%s' (POSIX extended): %s", m->key, why);
-    }
-    m->has_re = true;
+        return mt_query_perr(err, cap, "bad regular expression for '%s': %s is not taken", m->key,
+                             costly);
+    char why[128];
+    if (mt_matcher_regcomp(m, why, sizeof why))
+        return mt_query_perr(err, cap, "bad regular expression for '%s' (POSIX extended): %s",
+                             m->key, why);
     return MT_OK;
 }
 
@@ -404,7 +393,7 @@ int mt_psel_parse(const char *text, const char **end, mt_psel *s, char *err, siz
     if (nl) {
         mt_matcher *m = &s->m[s->nm];
         memset(m, 0, sizeof *m);
-        if (nl >= sizeof m->value) return perr(err, cap, "the metric name is too long");
+        if (nl >= sizeof m->value) return mt_query_perr(err, cap, "the metric name is too long");
         snprintf(m->key, sizeof m->key, "%s", NAME_LABEL);
         memcpy(m->value, p, nl);
         m->op = MT_MATCH_EQ;
@@ -414,29 +403,22 @@ int mt_psel_parse(const char *text, const char **end, mt_psel *s, char *err, siz
     if (*p == '{') {
         p = skip(p + 1);
         while (*p != '}') {
-            if (!*p) return perr(err, cap, "'{' is not closed");
+            if (!*p) return mt_query_perr(err, cap, "'{' is not closed");
             size_t kl = name_span(p, false);
-            if (!kl) return perr(err, cap, "expected a label name at '%.20s'", p);
+            if (!kl) return mt_query_perr(err, cap, "expected a label name at '%.20s'", p);
             if (s->nm == MT_SELECTOR_MAX_MATCHERS)
-                return perr(err, cap, "too many matchers (limit %d)", MT_SELECTOR_MAX_MATCHERS);
+                return mt_query_perr(err, cap, "too many matchers (limit %d)",
+                                     MT_SELECTOR_MAX_MATCHERS);
             mt_matcher *m = &s->m[s->nm];
             memset(m, 0, sizeof *m);
-            if (kl >= sizeof m->key) return perr(err, cap, "a label name is too long");
+            if (kl >= sizeof m->key) return mt_query_perr(err, cap, "a label name is too long");
             memcpy(m->key, p, kl);
             if (!strcmp(m->key, NAME_LABEL) && nl)
-                return perr(err, cap, "the metric name is given twice (before '{' and as %s)",
-                            NAME_LABEL);
+                return mt_query_perr(
+                    err, cap, "the metric name is given twice (before '{' and as %s)", NAME_LABEL);
             p = skip(p + kl);
-            if (!strncmp(p, "=~", 2))
-                m->op = MT_MATCH_RE, p += 2;
-            else if (!strncmp(p, "!~", 2))
-                m->op = MT_MATCH_NRE, p += 2;
-            else if (!strncmp(p, "!=", 2))
-                m->op = MT_MATCH_NE, p += 2;
-            else if (*p == '=')
-                m->op = MT_MATCH_EQ, p += 1;
-            else
-                return perr(err, cap, "label '%s' needs =, !=, =~ or !~", m->key);
+            if (!mt_match_op_parse(&p, &m->op))
+                return mt_query_perr(err, cap, "label '%s' needs =, !=, =~ or !~", m->key);
             p = skip(p);
             int rc = parse_value(&p, m, err, cap);
             if (!rc && (m->op == MT_MATCH_RE || m->op == MT_MATCH_NRE)) rc = add_regex(m, err, cap);
@@ -446,26 +428,27 @@ int mt_psel_parse(const char *text, const char **end, mt_psel *s, char *err, siz
             if (*p == ',')
                 p = skip(p + 1);
             else if (!*p)
-                return perr(err, cap, "'{' is not closed");
+                return mt_query_perr(err, cap, "'{' is not closed");
             else if (*p != '}')
-                return perr(err, cap, "expected ',' or '}' at '%.20s'", p);
+                return mt_query_perr(err, cap, "expected ',' or '}' at '%.20s'", p);
         }
         p = skip(p + 1);
     } else if (!nl) {
-        return perr(err, cap, "expected a metric name or '{'");
+        return mt_query_perr(err, cap, "expected a metric name or '{'");
     }
     if (end)
         *end = p;
     else if (*p)
-        return perr(err, cap,
-                    "only a series selector is taken (name{label=\"v\",...}), no range, offset, @, "
-                    "function or operator: '%.20s'",
-                    p);
+        return mt_query_perr(
+            err, cap,
+            "only a series selector is taken (name{label=\"v\",...}), no range, offset, @, "
+            "function or operator: '%.20s'",
+            p);
     bool some = false;
     for (size_t i = 0; i < s->nm && !some; i++) some = !mt_matcher_match(&s->m[i], "");
     if (!some)
-        return perr(err, cap,
-                    "at least one matcher must not match the empty string (as in Prometheus)");
+        return mt_query_perr(
+            err, cap, "at least one matcher must not match the empty string (as in Prometheus)");
     return MT_OK;
 }
 

@@ -42,6 +42,15 @@ void mt_selector_free(mt_selector *s);
 int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t cap);
 /* The sorted ids of the matching series; *ids malloc'd (caller frees). */
 int mt_selector_resolve(mt_engine *e, const mt_selector *s, uint32_t **ids, size_t *n);
+/* Write the reason into err (cap bytes; err may be NULL) and return MT_EPARSE: the parsers'
+   one way to fail. */
+__attribute__((format(printf, 3, 4))) int mt_query_perr(char *err, size_t cap, const char *fmt,
+                                                        ...);
+/* Compile m->value as a POSIX extended regular expression anchored at both ends into m->re
+   (m->has_re set). 0, or regcomp's error with its text in why (cap bytes). */
+int mt_matcher_regcomp(mt_matcher *m, char *why, size_t cap);
+/* The match operator at *p (=~ !~ != =), *p moved past it; false when there is none. */
+bool mt_match_op_parse(const char **p, mt_match_op *op);
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one (overlong, a
    surrogate, past U+10FFFF, cut short): the exposition format and PromQL's JSON replace it. */
 size_t mt_query_utf8_seq(const unsigned char *s, size_t n);

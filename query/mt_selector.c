@@ -16,7 +16,7 @@
 
 #include "mt_query_int.h"
 
-__attribute__((format(printf, 3, 4))) static int perr(char *err, size_t cap, const char *fmt, ...)
+int mt_query_perr(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -46,9 +46,10 @@ int mt_selector_parse(const char *text, const char *field, mt_selector *s, char 
     size_t nl = brace ? (size_t)(brace - p) : strlen(p);
     while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t')) nl--;
     if ((nl == 0 && !brace) || nl >= sizeof s->measurement)
-        return perr(err, cap,
-                    "selector needs a measurement, or {...} for every measurement (every series: "
-                    "{__name__=~\".+\"} or *)");
+        return mt_query_perr(
+            err, cap,
+            "selector needs a measurement, or {...} for every measurement (every series: "
+            "{__name__=~\".+\"} or *)");
     memcpy(s->measurement, p, nl);
     if (field && *field) {
         snprintf(s->field, sizeof s->field, "%s", field);
@@ -65,55 +66,44 @@ int mt_selector_parse(const char *text, const char *field, mt_selector *s, char 
     p = skip(brace + 1);
     while (*p != '}') {
         if (s->nm == MT_SELECTOR_MAX_MATCHERS)
-            return perr(err, cap, "too many matchers (limit %d)", MT_SELECTOR_MAX_MATCHERS);
+            return mt_query_perr(err, cap, "too many matchers (limit %d)",
+                                 MT_SELECTOR_MAX_MATCHERS);
         mt_matcher *m = &s->m[s->nm];
         size_t kl = strcspn(p, "=!~,}\" \t");
         if (kl == 0 || kl >= sizeof m->key)
-            return perr(err, cap, "matcher needs a tag name at '%.20s'", p);
+            return mt_query_perr(err, cap, "matcher needs a tag name at '%.20s'", p);
         memcpy(m->key, p, kl);
         m->key[kl] = '\0';
         m->is_name = !strcmp(m->key, MT_SELECTOR_NAME);
         p = skip(p + kl);
-        if (!strncmp(p, "=~", 2))
-            m->op = MT_MATCH_RE, p += 2;
-        else if (!strncmp(p, "!~", 2))
-            m->op = MT_MATCH_NRE, p += 2;
-        else if (!strncmp(p, "!=", 2))
-            m->op = MT_MATCH_NE, p += 2;
-        else if (*p == '=')
-            m->op = MT_MATCH_EQ, p += 1;
-        else
-            return perr(err, cap, "matcher '%s' needs =, !=, =~ or !~", m->key);
+        if (!mt_match_op_parse(&p, &m->op))
+            return mt_query_perr(err, cap, "matcher '%s' needs =, !=, =~ or !~", m->key);
         p = skip(p);
-        if (*p != '"') return perr(err, cap, "the value of '%s' must be in double quotes", m->key);
+        if (*p != '"')
+            return mt_query_perr(err, cap, "the value of '%s' must be in double quotes", m->key);
         size_t vl = 0;
         for (p++; *p && *p != '"'; p++) {
             if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) p++;
             if (vl + 1 >= sizeof m->value)
-                return perr(err, cap, "the value of '%s' is too long", m->key);
+                return mt_query_perr(err, cap, "the value of '%s' is too long", m->key);
             m->value[vl++] = *p;
         }
-        if (*p != '"') return perr(err, cap, "unterminated value of '%s'", m->key);
+        if (*p != '"') return mt_query_perr(err, cap, "unterminated value of '%s'", m->key);
         m->value[vl] = '\0';
         p = skip(p + 1);
         if (m->op == MT_MATCH_RE || m->op == MT_MATCH_NRE) {
-            char anchored[sizeof m->value + 8];
-            snprintf(anchored, sizeof anchored, "^(%s)$", m->value);
-            int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-            if (rc) {
-                char why[128];
-                regerror(rc, &m->re, why, sizeof why);
-                return perr(err, cap, "bad regular expression for '%s': %s", m->key, why);
-            }
-            m->has_re = true;
+            char why[128];
+            if (mt_matcher_regcomp(m, why, sizeof why))
+                return mt_query_perr(err, cap, "bad regular expression for '%s': %s", m->key, why);
         }
         s->nm++;
         if (*p == ',')
             p = skip(p + 1);
         else if (*p != '}')
-            return perr(err, cap, "expected ',' or '}' at '%.20s'", p);
+            return mt_query_perr(err, cap, "expected ',' or '}' at '%.20s'", p);
     }
-    if (*skip(p + 1)) return perr(err, cap, "unexpected text after '}': '%.20s'", skip(p + 1));
+    if (*skip(p + 1))
+        return mt_query_perr(err, cap, "unexpected text after '}': '%.20s'", skip(p + 1));
     return MT_OK;
 }
 
@@ -177,13 +167,44 @@ static mt_name nm(const char *s)
 int mt_selector_restrict(mt_selector *s, const char *tenant, char *err, size_t cap)
 {
     assert(tenant && strlen(tenant) < sizeof s->m[0].value);
-    if (s->nm == MT_SELECTOR_MAX_MATCHERS) return perr(err, cap, "selector has too many matchers");
+    if (s->nm == MT_SELECTOR_MAX_MATCHERS)
+        return mt_query_perr(err, cap, "selector has too many matchers");
     mt_matcher *m = &s->m[s->nm++];
     memset(m, 0, sizeof *m);
     snprintf(m->key, sizeof m->key, "%s", MT_TENANT_TAG);
     snprintf(m->value, sizeof m->value, "%s", tenant);
     m->op = MT_MATCH_EQ;
     return MT_OK;
+}
+
+int mt_matcher_regcomp(mt_matcher *m, char *why, size_t cap)
+{
+    char anchored[sizeof m->value + 8];
+    snprintf(anchored, sizeof anchored, "^(%s)$", m->value);
+    int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+        regerror(rc, &m->re, why, cap);
+        return rc;
+    }
+    m->has_re = true;
+    return 0;
+}
+
+bool mt_match_op_parse(const char **p, mt_match_op *op)
+{
+    static const struct {
+        const char *text;
+        mt_match_op op;
+    } ops[] = {{"=~", MT_MATCH_RE}, {"!~", MT_MATCH_NRE}, {"!=", MT_MATCH_NE}, {"=", MT_MATCH_EQ}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        size_t n = strlen(ops[i].text);
+        if (!strncmp(*p, ops[i].text, n)) {
+            *op = ops[i].op;
+            *p += n;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Every series id: ids are dense from 1 to the series count; a tenant delete leaves gaps
