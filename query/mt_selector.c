@@ -150,13 +150,7 @@ static bool matches(const mt_matcher *m, const mt_series_parts *parts)
             break;
         }
     }
-    switch (m->op) {
-    case MT_MATCH_EQ: return strcmp(val, m->value) == 0;
-    case MT_MATCH_NE: return strcmp(val, m->value) != 0;
-    case MT_MATCH_RE: return regexec(&m->re, val, 0, NULL, 0) == 0;
-    case MT_MATCH_NRE: return regexec(&m->re, val, 0, NULL, 0) != 0;
-    }
-    return false;
+    return mt_matcher_match(m, val);
 }
 
 static mt_name nm(const char *s)
