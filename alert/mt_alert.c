@@ -7,6 +7,7 @@
 #include "mt_hash.h"
 #include "mt_series.h"
 #include "mt_time.h"
+#include "mt_uuid.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,13 +34,25 @@ mt_alert_rule mt_alert_rule_default(void)
     return r;
 }
 
+/* The index of s in names[0..n), the enum's value of that name; -1 when none. */
+static int name_index(const char *s, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return (int)i;
+    return -1;
+}
+
+#define NNAMES(a) (sizeof(a) / sizeof((a)[0]))
+
 static const char *const cmp_names[] = {"gt", "lt", "eq", "ne", "gte", "lte"};
+static const char *const cond_names[] = {"threshold", "trend", "anomaly"}; /* mt_cond's order */
+static const char *const nodata_names[] = {"keep", "ignore", "alert"};     /* mt_nodata's */
 
 bool mt_cmp_parse(const char *s, mt_cmp *out)
 {
-    for (int i = 0; i < 6; i++)
-        if (!strcmp(s, cmp_names[i])) return *out = (mt_cmp)i, true;
-    return false;
+    int i = name_index(s, cmp_names, NNAMES(cmp_names));
+    if (i >= 0) *out = (mt_cmp)i;
+    return i >= 0;
 }
 
 const char *mt_cmp_name(mt_cmp c)
@@ -49,28 +62,16 @@ const char *mt_cmp_name(mt_cmp c)
 
 bool mt_cond_parse(const char *s, mt_cond *out)
 {
-    if (!strcmp(s, "threshold"))
-        *out = MT_COND_THRESHOLD;
-    else if (!strcmp(s, "trend"))
-        *out = MT_COND_TREND;
-    else if (!strcmp(s, "anomaly"))
-        *out = MT_COND_ANOMALY;
-    else
-        return false;
-    return true;
+    int i = name_index(s, cond_names, NNAMES(cond_names));
+    if (i >= 0) *out = (mt_cond)i;
+    return i >= 0;
 }
 
 bool mt_nodata_parse(const char *s, mt_nodata *out)
 {
-    if (!strcmp(s, "keep"))
-        *out = MT_NODATA_KEEP;
-    else if (!strcmp(s, "ignore"))
-        *out = MT_NODATA_IGNORE;
-    else if (!strcmp(s, "alert"))
-        *out = MT_NODATA_ALERT;
-    else
-        return false;
-    return true;
+    int i = name_index(s, nodata_names, NNAMES(nodata_names));
+    if (i >= 0) *out = (mt_nodata)i;
+    return i >= 0;
 }
 
 const char *mt_severity_name(mt_severity s)
@@ -220,15 +221,7 @@ static int window_of(mt_engine *e, const char *sel, const mt_agg *agg, int64_t f
     mt_row row;
     while (!rc && (rc = mt_query_next(q, &row)) == MT_OK) {
         if (!row.nvalues || isnan(row.values[0])) continue;
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            sval *v = realloc(out->v, cap * sizeof *v);
-            if (!v) {
-                rc = -ENOMEM;
-                break;
-            }
-            out->v = v;
-        }
+        if ((rc = mt_grow(&out->v, &cap, out->n + 1, sizeof *out->v, 16))) break;
         if (!(out->v[out->n].name = strdup(row.group))) {
             rc = -ENOMEM;
             break;
@@ -463,35 +456,16 @@ void mt_alert_id(const char *rule_id, const char *series, int64_t triggered_at, 
     int n = snprintf(buf, sizeof buf, "%s|%s|%lld", rule_id, series, (long long)triggered_at);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
     uint64_t a = mt_hash64_seeded(buf, len, 11), b = mt_hash64_seeded(buf, len, 12);
-    snprintf(out, 37, "%08x-%04x-8%03x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+    mt_uuid_v8(a, b, out);
 }
 
-typedef struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
-} wbuf;
-
-static void wput(wbuf *w, const void *src, size_t n)
+/* The record is bytes, built in a growable string (whose NUL after them nothing reads). */
+static void wput(mt_sbuf *w, const void *src, size_t n)
 {
-    if (w->oom) return;
-    if (w->len + n > w->cap) {
-        size_t cap = (w->cap ? w->cap * 2 : 256) + n;
-        uint8_t *p = realloc(w->p, cap);
-        if (!p) {
-            w->oom = true;
-            return;
-        }
-        w->p = p;
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
+    mt_sb_put(w, src, n);
 }
 
-static void wstr(wbuf *w, const char *s)
+static void wstr(mt_sbuf *w, const char *s)
 {
     uint8_t v[MT_UVARINT_MAX];
     size_t n = strlen(s);
@@ -499,14 +473,14 @@ static void wstr(wbuf *w, const char *s)
     wput(w, s, n);
 }
 
-static void wu64(wbuf *w, uint64_t x)
+static void wu64(mt_sbuf *w, uint64_t x)
 {
     uint8_t b[8];
     mt_put_le(b, x, 8);
     wput(w, b, 8);
 }
 
-static void wf64(wbuf *w, double d)
+static void wf64(mt_sbuf *w, double d)
 {
     uint64_t x;
     memcpy(&x, &d, 8);
@@ -515,7 +489,7 @@ static void wf64(wbuf *w, double d)
 
 int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len)
 {
-    wbuf w = {0};
+    mt_sbuf w = {0};
     uint8_t head[4] = {RECORD_VERSION, (uint8_t)r->rule.cond, (uint8_t)r->rule.op,
                        (uint8_t)((r->rule.has_warning ? 1 : 0) | (r->rule.has_critical ? 2 : 0))};
     wput(&w, head, 4);
@@ -537,10 +511,10 @@ int mt_alert_record_encode(const mt_alert_record *r, uint8_t **buf, size_t *len)
     wu64(&w, r->st.notifications);
     wstr(&w, r->business_id);
     if (w.oom) {
-        free(w.p);
+        mt_sb_free(&w);
         return -ENOMEM;
     }
-    *buf = w.p;
+    *buf = (uint8_t *)w.p;
     *len = w.len;
     return MT_OK;
 }

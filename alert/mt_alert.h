@@ -22,7 +22,8 @@
  *                    thread (mt_notifier_), counters for /metrics (mt_notify_).
  *   mt_channel.h     what each channel type sends and how: signed webhook,
  *                    Slack, PagerDuty, email over SMTP, SMS gateway
- *                    (mt_channel_), and the JSON text builder (mt_chbuf_).
+ *                    (mt_channel_), and the JSON they are written in
+ *                    (mt_channel_json, mt_channel_num, into an mt_sbuf).
  *
  * Reading rules and endpoints from a file is the configuration library's
  * (tools/rules.h); from PostgreSQL, sql/mt_pgrules.h's.

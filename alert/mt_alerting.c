@@ -3,11 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
+#include "mt_json.h"
 #include "mt_log.h"
 #include "mt_series.h"
 #include "mt_time.h"
@@ -50,13 +51,7 @@ static instance *find(mt_alerting *a, const char *key, size_t klen)
 
 static instance *add(mt_alerting *a, const char *key, size_t klen)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        instance *n = realloc(a->in, cap * sizeof *n);
-        if (!n) return NULL;
-        a->in = n;
-        a->cap = cap;
-    }
+    if (mt_grow(&a->in, &a->cap, a->n + 1, sizeof *a->in, 16)) return NULL;
     instance *i = &a->in[a->n++];
     memset(i, 0, sizeof *i);
     memcpy(i->key, key, klen);
@@ -122,80 +117,34 @@ void mt_alerting_free(mt_alerting *a)
 static const char *const change_names[] = {"none",     "fired",   "severity",  "renotify",
                                            "resolved", "updated", "suppressed"};
 
-/* A growing JSON text: no size is fixed, nothing is cut; oom says an append failed. */
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} jbuf;
-
-static void jput(jbuf *j, const char *s, size_t n)
+/* The JSON texts (webhook bodies, delivery records) grow in an mt_sbuf: no size is fixed,
+   nothing is cut. Strings are escaped as everywhere (mt_json.h): a newline is \u000a here,
+   where the channels' payloads write \n (mt_channel_json). */
+static void sb_put(void *ud, const char *s, size_t n)
 {
-    if (j->oom) return;
-    if (j->len + n + 1 > j->cap) {
-        size_t cap = (j->cap ? j->cap * 2 : 1024) + n;
-        char *p = realloc(j->p, cap);
-        if (!p) {
-            j->oom = true;
-            return;
-        }
-        j->p = p;
-        j->cap = cap;
-    }
-    memcpy(j->p + j->len, s, n);
-    j->len += n;
-    j->p[j->len] = '\0';
-}
-
-static void jraw(jbuf *j, const char *s)
-{
-    jput(j, s, strlen(s));
+    mt_sb_put(ud, s, n);
 }
 
 /* A JSON string (quotes included). */
-static void jstr(jbuf *j, const char *s)
+static void jstr(mt_sbuf *j, const char *s)
 {
-    jput(j, "\"", 1);
-    for (const char *run = s;; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c && c != '"' && c != '\\' && c >= 0x20) continue;
-        jput(j, run, (size_t)(s - run));
-        if (!c) break;
-        char esc[8];
-        if (c == '"' || c == '\\')
-            esc[0] = '\\', esc[1] = (char)c, esc[2] = '\0';
-        else
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-        jraw(j, esc);
-        run = s + 1;
-    }
-    jput(j, "\"", 1);
+    mt_json_str(s, strlen(s), sb_put, j);
 }
 
 /* A string, or null when empty. */
-static void jstr_or_null(jbuf *j, const char *s)
+static void jstr_or_null(mt_sbuf *j, const char *s)
 {
     if (s[0])
         jstr(j, s);
     else
-        jraw(j, "null");
+        mt_sb_puts(j, "null");
 }
 
-static void jnum(jbuf *j, double v)
-{
-    char t[32];
-    if (isfinite(v))
-        snprintf(t, sizeof t, "%.17g", v);
-    else
-        snprintf(t, sizeof t, "null");
-    jraw(j, t);
-}
-
-static void jtime(jbuf *j, int64_t ns)
+static void jtime(mt_sbuf *j, int64_t ns)
 {
     char t[48];
     if (!ns) {
-        jraw(j, "null");
+        mt_sb_puts(j, "null");
         return;
     }
     mt_time_format(ns, t, sizeof t);
@@ -241,46 +190,46 @@ static void notify(mt_alerting *a, const instance *i, const event *ev, int64_t n
     else
         snprintf(what, sizeof what, "%s#%u", ev->name, r->st.notifications);
     mt_alert_id(r->alert_id, what, now, delivery);
-    jbuf j = {0};
-    jraw(&j, "{\"delivery\":");
+    mt_sbuf j = {0};
+    mt_sb_puts(&j, "{\"delivery\":");
     jstr(&j, delivery);
-    jraw(&j, ",\"event\":");
+    mt_sb_puts(&j, ",\"event\":");
     jstr(&j, ev->name);
-    jraw(&j, ",\"type\":");
+    mt_sb_puts(&j, ",\"type\":");
     jstr(&j, ev->type);
-    jraw(&j, ",\"alert\":{\"id\":");
+    mt_sb_puts(&j, ",\"alert\":{\"id\":");
     jstr(&j, r->alert_id);
-    jraw(&j, ",\"business_id\":");
+    mt_sb_puts(&j, ",\"business_id\":");
     jstr_or_null(&j, r->business_id);
-    jraw(&j, ",\"status\":");
+    mt_sb_puts(&j, ",\"status\":");
     jstr(&j, statuses[r->st.status]);
-    jraw(&j, ",\"severity\":");
+    mt_sb_puts(&j, ",\"severity\":");
     jstr(&j, mt_severity_name(r->st.severity));
-    jraw(&j, ",\"series\":");
+    mt_sb_puts(&j, ",\"series\":");
     jstr(&j, r->series);
-    jraw(&j, ",\"value\":");
-    jnum(&j, r->st.value);
-    jraw(&j, ",\"threshold\":");
-    jnum(&j, r->st.threshold);
-    jraw(&j, ",\"triggered_at\":");
+    mt_sb_puts(&j, ",\"value\":");
+    mt_channel_num(&j, r->st.value);
+    mt_sb_puts(&j, ",\"threshold\":");
+    mt_channel_num(&j, r->st.threshold);
+    mt_sb_puts(&j, ",\"triggered_at\":");
     jtime(&j, r->st.triggered_at);
-    jraw(&j, ",\"resolved_at\":");
+    mt_sb_puts(&j, ",\"resolved_at\":");
     jtime(&j, r->st.resolved_at);
-    jraw(&j, "},\"rule\":{\"id\":");
+    mt_sb_puts(&j, "},\"rule\":{\"id\":");
     jstr(&j, r->rule.id);
-    jraw(&j, ",\"name\":");
+    mt_sb_puts(&j, ",\"name\":");
     jstr(&j, r->rule.name);
-    jraw(&j, ",\"metric_name\":");
+    mt_sb_puts(&j, ",\"metric_name\":");
     jstr(&j, r->rule.metric);
-    jraw(&j, ",\"business_id\":");
+    mt_sb_puts(&j, ",\"business_id\":");
     jstr_or_null(&j, r->rule.business_id);
-    jraw(&j, "}");
+    mt_sb_puts(&j, "}");
     if (ev->level) {
         char lv[64];
         snprintf(lv, sizeof lv, ",\"escalation\":{\"level\":%d,\"after_minutes\":", ev->level);
-        jraw(&j, lv);
-        jnum(&j, (double)ev->after_ns / 60e9);
-        jraw(&j, "}");
+        mt_sb_puts(&j, lv);
+        mt_channel_num(&j, (double)ev->after_ns / 60e9);
+        mt_sb_puts(&j, "}");
     }
     mt_channel_alert ca = {.value = r->st.value,
                            .threshold = r->st.threshold,
@@ -300,34 +249,34 @@ static void notify(mt_alerting *a, const instance *i, const event *ev, int64_t n
     snprintf(ca.severity, sizeof ca.severity, "%s", mt_severity_name(r->st.severity));
     snprintf(ca.status, sizeof ca.status, "%s", statuses[r->st.status]);
     if (a->link_base[0]) { /* the rule's data around the alert, through the query API */
-        jbuf q = {0};
+        mt_sbuf q = {0};
         char from[32];
-        jraw(&q, a->link_base);
-        jraw(&q, "/api/v1/query?select=");
+        mt_sb_puts(&q, a->link_base);
+        mt_sb_puts(&q, "/api/v1/query?select=");
         for (const char *c = r->rule.metric; *c; c++) {
             unsigned char u = (unsigned char)*c;
             char pct[4];
             if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
                 u == '.' || u == '_' || u == '-')
-                jput(&q, c, 1);
+                mt_sb_put(&q, c, 1);
             else
-                snprintf(pct, sizeof pct, "%%%02X", u), jraw(&q, pct);
+                snprintf(pct, sizeof pct, "%%%02X", u), mt_sb_puts(&q, pct);
         }
         snprintf(from, sizeof from, "%lld",
                  (long long)((r->st.triggered_at - r->rule.window_ns) / 1000000000));
-        jraw(&q, "&from=");
-        jraw(&q, from);
-        jraw(&q, "&to=now&step=1m&agg=");
-        jraw(&q, r->rule.agg.name);
-        jraw(&j, ",\"links\":{\"query\":");
+        mt_sb_puts(&q, "&from=");
+        mt_sb_puts(&q, from);
+        mt_sb_puts(&q, "&to=now&step=1m&agg=");
+        mt_sb_puts(&q, r->rule.agg.name);
+        mt_sb_puts(&j, ",\"links\":{\"query\":");
         if (q.oom)
             j.oom = true;
         else
             jstr(&j, q.p), snprintf(ca.link, sizeof ca.link, "%s", q.p);
-        jraw(&j, "}");
-        free(q.p);
+        mt_sb_puts(&j, "}");
+        mt_sb_free(&q);
     }
-    jraw(&j, "}");
+    mt_sb_puts(&j, "}");
     mt_notice n = {.business_id = r->business_id,
                    .event = ev->bit,
                    .severity = r->st.severity == MT_SEV_CRITICAL  ? MT_WEBHOOK_CRITICAL
@@ -342,7 +291,7 @@ static void notify(mt_alerting *a, const instance *i, const event *ev, int64_t n
                r->alert_id, delivery);
     else
         mt_notifier_send(a->nf, j.p, j.len, &n); /* logs its own failure */
-    free(j.p);
+    mt_sb_free(&j);
 }
 
 static int on_eval(void *ud, const mt_alert_eval *ev)
@@ -579,35 +528,35 @@ void mt_alerting_delivered(mt_alerting *a, const mt_notify_record *r)
     /* the whole record travels in the outbox entry: 'N', the alert's id, the JSON; without
        the error when that would pass an entry's 500 bytes */
     for (int with_error = r->error[0] ? 1 : 0; with_error >= 0; with_error--) {
-        jbuf j = {0};
+        mt_sbuf j = {0};
         char n[64];
-        jraw(&j, "N");
-        jraw(&j, r->alert_id);
-        jraw(&j, "{\"channel\":");
+        mt_sb_puts(&j, "N");
+        mt_sb_puts(&j, r->alert_id);
+        mt_sb_puts(&j, "{\"channel\":");
         jstr(&j, r->channel);
-        jraw(&j, ",\"channel_id\":");
+        mt_sb_puts(&j, ",\"channel_id\":");
         jstr_or_null(&j, r->channel_id);
-        jraw(&j, ",\"type\":");
+        mt_sb_puts(&j, ",\"type\":");
         jstr(&j, r->channel_type);
-        jraw(&j, ",\"event\":");
+        mt_sb_puts(&j, ",\"event\":");
         jstr(&j, r->event);
-        jraw(&j, ",\"delivery\":");
+        mt_sb_puts(&j, ",\"delivery\":");
         jstr(&j, r->delivery);
-        jraw(&j, ",\"at\":");
+        mt_sb_puts(&j, ",\"at\":");
         jstr(&j, at);
-        jraw(&j, ",\"outcome\":");
+        mt_sb_puts(&j, ",\"outcome\":");
         jstr(&j, mt_notify_outcome_name(r->outcome));
         snprintf(n, sizeof n, ",\"attempts\":%d", r->attempts);
-        jraw(&j, n);
+        mt_sb_puts(&j, n);
         if (with_error) {
-            jraw(&j, ",\"error\":");
+            mt_sb_puts(&j, ",\"error\":");
             jstr(&j, r->error);
         }
-        jraw(&j, "}");
+        mt_sb_puts(&j, "}");
         bool fits = !j.oom && j.len <= 500;
         int rc =
             fits ? mt_engine_state_put(a->e, j.p, j.len, NULL, 0, MT_OUTBOX_NOTIFICATION) : MT_OK;
-        free(j.p);
+        mt_sb_free(&j);
         if (fits && rc)
             mt_log(MT_LOG_WARN,
                    "msg=\"cannot keep a delivery record\" alert_id=%s channel=\"%s\" err=\"%s\"",

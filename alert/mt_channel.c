@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "mt_err.h"
+#include "mt_json.h"
 #include "mt_time.h"
 
 static const char *const type_names[MT_CHANNEL_NTYPES] = {"webhook", "slack", "pagerduty",
@@ -36,70 +37,44 @@ const char *mt_channel_type_name(mt_channel_type t)
     return t >= 0 && t < MT_CHANNEL_NTYPES ? type_names[t] : "unsupported";
 }
 
-/* ---- the text buffer ------------------------------------------------------------------------ */
+/* ---- JSON into the text buffer ------------------------------------------------------------- */
 
-void mt_chbuf_put(mt_chbuf *b, const char *s, size_t n)
+static void sb_put(void *ud, const char *s, size_t n)
 {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 1024) + n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    mt_sb_put(ud, s, n);
+}
+
+/* The contents of a JSON string (no quotes): mt_json.h's escapes, but a newline as \n, not
+   \u000a. The payloads have always written it so (Slack's fields are "*name*\nvalue"), and
+   people read them in chat and paging tools: kept byte for byte. */
+static void json_chars(mt_sbuf *b, const char *s)
+{
+    for (const char *nl; (nl = strchr(s, '\n')); s = nl + 1) {
+        mt_json_body(s, (size_t)(nl - s), sb_put, b);
+        mt_sb_put(b, "\\n", 2);
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    mt_json_body(s, strlen(s), sb_put, b);
 }
 
-void mt_chbuf_raw(mt_chbuf *b, const char *s)
-{
-    mt_chbuf_put(b, s, strlen(s));
-}
-
-/* The contents of a JSON string (no quotes). */
-static void json_chars(mt_chbuf *b, const char *s)
-{
-    for (const char *run = s;; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c && c != '"' && c != '\\' && c >= 0x20) continue;
-        mt_chbuf_put(b, run, (size_t)(s - run));
-        if (!c) break;
-        char esc[8];
-        if (c == '"' || c == '\\')
-            esc[0] = '\\', esc[1] = (char)c, esc[2] = '\0';
-        else if (c == '\n')
-            snprintf(esc, sizeof esc, "\\n");
-        else
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-        mt_chbuf_raw(b, esc);
-        run = s + 1;
-    }
-}
-
-void mt_chbuf_json(mt_chbuf *b, const char *s, bool null_if_empty)
+void mt_channel_json(mt_sbuf *b, const char *s, bool null_if_empty)
 {
     if (!s || (null_if_empty && !s[0])) {
-        mt_chbuf_raw(b, "null");
+        mt_sb_puts(b, "null");
         return;
     }
-    mt_chbuf_put(b, "\"", 1);
+    mt_sb_put(b, "\"", 1);
     json_chars(b, s);
-    mt_chbuf_put(b, "\"", 1);
+    mt_sb_put(b, "\"", 1);
 }
 
-void mt_chbuf_num(mt_chbuf *b, double v)
+void mt_channel_num(mt_sbuf *b, double v)
 {
     char t[32];
     if (isfinite(v))
         snprintf(t, sizeof t, "%.17g", v);
     else
         snprintf(t, sizeof t, "null");
-    mt_chbuf_raw(b, t);
+    mt_sb_puts(b, t);
 }
 
 /* ---- what every type says ------------------------------------------------------------------- */
@@ -152,38 +127,38 @@ static void summary(const mt_channel_alert *a, char *out, size_t cap)
 /* ---- Slack ---------------------------------------------------------------------------------- */
 
 /* Text for Slack's mrkdwn: &, < and > are its control characters. */
-static void slack_text(mt_chbuf *b, const char *s)
+static void slack_text(mt_sbuf *b, const char *s)
 {
-    mt_chbuf t = {0};
+    mt_sbuf t = {0};
     for (; *s; s++) {
         if (*s == '&')
-            mt_chbuf_raw(&t, "&amp;");
+            mt_sb_puts(&t, "&amp;");
         else if (*s == '<')
-            mt_chbuf_raw(&t, "&lt;");
+            mt_sb_puts(&t, "&lt;");
         else if (*s == '>')
-            mt_chbuf_raw(&t, "&gt;");
+            mt_sb_puts(&t, "&gt;");
         else
-            mt_chbuf_put(&t, s, 1);
+            mt_sb_put(&t, s, 1);
     }
     if (t.oom) b->oom = true;
-    mt_chbuf_json(b, t.p ? t.p : "", false);
-    free(t.p);
+    mt_channel_json(b, t.p ? t.p : "", false);
+    mt_sb_free(&t);
 }
 
-static void slack_field(mt_chbuf *b, bool first, const char *name, const char *value)
+static void slack_field(mt_sbuf *b, bool first, const char *name, const char *value)
 {
     char label[64];
     snprintf(label, sizeof label, "%s{\"type\":\"mrkdwn\",\"text\":", first ? "" : ",");
-    mt_chbuf_raw(b, label);
-    mt_chbuf t = {0};
-    mt_chbuf_raw(&t, "*");
-    mt_chbuf_raw(&t, name);
-    mt_chbuf_raw(&t, "*\n");
-    mt_chbuf_raw(&t, value);
+    mt_sb_puts(b, label);
+    mt_sbuf t = {0};
+    mt_sb_puts(&t, "*");
+    mt_sb_puts(&t, name);
+    mt_sb_puts(&t, "*\n");
+    mt_sb_puts(&t, value);
     if (t.oom) b->oom = true;
     slack_text(b, t.p ? t.p : "");
-    free(t.p);
-    mt_chbuf_raw(b, "}");
+    mt_sb_free(&t);
+    mt_sb_puts(b, "}");
 }
 
 static char *slack_payload(const mt_channel_alert *a, size_t *len)
@@ -198,53 +173,52 @@ static char *slack_payload(const mt_channel_alert *a, size_t *len)
     const char *color = !strcmp(a->event, "resolved")      ? "#2eb886"
                         : !strcmp(a->severity, "critical") ? "#d00000"
                                                            : "#daa038";
-    mt_chbuf b = {0};
-    mt_chbuf_raw(&b, "{\"text\":");
+    mt_sbuf b = {0};
+    mt_sb_puts(&b, "{\"text\":");
     slack_text(&b, sum);
-    mt_chbuf_raw(&b,
-                 ",\"blocks\":[{\"type\":\"header\",\"text\":{\"type\":\"plain_text\",\"text\":");
-    mt_chbuf_json(&b, head, false);
-    mt_chbuf_raw(&b, "}},{\"type\":\"section\",\"fields\":[");
+    mt_sb_puts(&b, ",\"blocks\":[{\"type\":\"header\",\"text\":{\"type\":\"plain_text\",\"text\":");
+    mt_channel_json(&b, head, false);
+    mt_sb_puts(&b, "}},{\"type\":\"section\",\"fields\":[");
     slack_field(&b, true, "Severity", a->severity);
     slack_field(&b, false, "Status", a->status);
     slack_field(&b, false, "Value", v);
     slack_field(&b, false, "Threshold", t);
     slack_field(&b, false, "Rule", a->rule_name);
     slack_field(&b, false, "Tenant", a->business_id[0] ? a->business_id : "system-wide");
-    mt_chbuf_raw(&b, "]},{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":");
+    mt_sb_puts(&b, "]},{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":");
     {
-        mt_chbuf s = {0};
-        mt_chbuf_raw(&s, "Series: ");
-        mt_chbuf_raw(&s, a->series);
+        mt_sbuf s = {0};
+        mt_sb_puts(&s, "Series: ");
+        mt_sb_puts(&s, a->series);
         if (s.oom) b.oom = true;
         slack_text(&b, s.p ? s.p : "");
-        free(s.p);
+        mt_sb_free(&s);
     }
-    mt_chbuf_raw(&b, "}},{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":");
+    mt_sb_puts(&b, "}},{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":");
     {
-        mt_chbuf s = {0};
-        mt_chbuf_raw(&s, "alert ");
-        mt_chbuf_raw(&s, a->alert_id);
-        mt_chbuf_raw(&s, ", triggered ");
-        mt_chbuf_raw(&s, trig);
+        mt_sbuf s = {0};
+        mt_sb_puts(&s, "alert ");
+        mt_sb_puts(&s, a->alert_id);
+        mt_sb_puts(&s, ", triggered ");
+        mt_sb_puts(&s, trig);
         if (s.oom) b.oom = true;
         slack_text(&b, s.p ? s.p : "");
-        free(s.p);
+        mt_sb_free(&s);
     }
-    mt_chbuf_raw(&b, "}]}");
+    mt_sb_puts(&b, "}]}");
     if (a->link[0]) { /* a button to the data; Slack only checks the URL's form */
-        mt_chbuf_raw(&b, ",{\"type\":\"actions\",\"elements\":[{\"type\":\"button\",\"text\":"
-                         "{\"type\":\"plain_text\",\"text\":\"Query the data\"},\"url\":");
-        mt_chbuf_json(&b, a->link, false);
-        mt_chbuf_raw(&b, "}]}");
+        mt_sb_puts(&b, ",{\"type\":\"actions\",\"elements\":[{\"type\":\"button\",\"text\":"
+                       "{\"type\":\"plain_text\",\"text\":\"Query the data\"},\"url\":");
+        mt_channel_json(&b, a->link, false);
+        mt_sb_puts(&b, "}]}");
     }
-    mt_chbuf_raw(&b, "],\"attachments\":[{\"color\":");
-    mt_chbuf_json(&b, color, false);
-    mt_chbuf_raw(&b, ",\"fallback\":");
+    mt_sb_puts(&b, "],\"attachments\":[{\"color\":");
+    mt_channel_json(&b, color, false);
+    mt_sb_puts(&b, ",\"fallback\":");
     slack_text(&b, sum);
-    mt_chbuf_raw(&b, "}]}");
+    mt_sb_puts(&b, "}]}");
     if (b.oom) {
-        free(b.p);
+        mt_sb_free(&b);
         return NULL;
     }
     *len = b.len;
@@ -258,66 +232,66 @@ static char *pagerduty_payload(const mt_channel_conf *c, const mt_channel_alert 
     const char *action = !strcmp(a->event, "resolved")       ? "resolve"
                          : !strcmp(a->event, "acknowledged") ? "acknowledge"
                                                              : "trigger";
-    mt_chbuf b = {0};
-    mt_chbuf_raw(&b, "{\"routing_key\":");
-    mt_chbuf_json(&b, c->routing_key, false);
-    mt_chbuf_raw(&b, ",\"event_action\":");
-    mt_chbuf_json(&b, action, false);
-    mt_chbuf_raw(&b, ",\"dedup_key\":");
-    mt_chbuf_json(&b, a->alert_id, false);
+    mt_sbuf b = {0};
+    mt_sb_puts(&b, "{\"routing_key\":");
+    mt_channel_json(&b, c->routing_key, false);
+    mt_sb_puts(&b, ",\"event_action\":");
+    mt_channel_json(&b, action, false);
+    mt_sb_puts(&b, ",\"dedup_key\":");
+    mt_channel_json(&b, a->alert_id, false);
     if (!strcmp(action, "trigger")) {
         char sum[1024], trig[48];
         summary(a, sum, sizeof sum); /* PagerDuty takes 1024 characters of summary */
         time_text(a->triggered_at ? a->triggered_at : a->at, trig, sizeof trig);
-        mt_chbuf_raw(&b, ",\"payload\":{\"summary\":");
-        mt_chbuf_json(&b, sum, false);
-        mt_chbuf_raw(&b, ",\"source\":");
-        mt_chbuf_json(&b, a->series, false);
-        mt_chbuf_raw(&b, ",\"severity\":");
-        mt_chbuf_json(&b,
-                      !strcmp(a->severity, "critical")  ? "critical"
-                      : !strcmp(a->severity, "warning") ? "warning"
-                                                        : "info",
-                      false);
-        mt_chbuf_raw(&b, ",\"timestamp\":");
-        mt_chbuf_json(&b, trig, false);
-        mt_chbuf_raw(&b, ",\"component\":");
-        mt_chbuf_json(&b, a->metric, false);
-        mt_chbuf_raw(&b, ",\"group\":");
-        mt_chbuf_json(&b, a->business_id[0] ? a->business_id : "system-wide", false);
-        mt_chbuf_raw(&b, ",\"class\":");
-        mt_chbuf_json(&b, a->rule_name, false);
-        mt_chbuf_raw(&b, ",\"custom_details\":{\"event\":");
-        mt_chbuf_json(&b, a->event, false);
-        mt_chbuf_raw(&b, ",\"alert_id\":");
-        mt_chbuf_json(&b, a->alert_id, false);
-        mt_chbuf_raw(&b, ",\"rule_id\":");
-        mt_chbuf_json(&b, a->rule_id, false);
-        mt_chbuf_raw(&b, ",\"business_id\":");
-        mt_chbuf_json(&b, a->business_id, true);
-        mt_chbuf_raw(&b, ",\"value\":");
-        mt_chbuf_num(&b, a->value);
-        mt_chbuf_raw(&b, ",\"threshold\":");
-        mt_chbuf_num(&b, a->threshold);
+        mt_sb_puts(&b, ",\"payload\":{\"summary\":");
+        mt_channel_json(&b, sum, false);
+        mt_sb_puts(&b, ",\"source\":");
+        mt_channel_json(&b, a->series, false);
+        mt_sb_puts(&b, ",\"severity\":");
+        mt_channel_json(&b,
+                        !strcmp(a->severity, "critical")  ? "critical"
+                        : !strcmp(a->severity, "warning") ? "warning"
+                                                          : "info",
+                        false);
+        mt_sb_puts(&b, ",\"timestamp\":");
+        mt_channel_json(&b, trig, false);
+        mt_sb_puts(&b, ",\"component\":");
+        mt_channel_json(&b, a->metric, false);
+        mt_sb_puts(&b, ",\"group\":");
+        mt_channel_json(&b, a->business_id[0] ? a->business_id : "system-wide", false);
+        mt_sb_puts(&b, ",\"class\":");
+        mt_channel_json(&b, a->rule_name, false);
+        mt_sb_puts(&b, ",\"custom_details\":{\"event\":");
+        mt_channel_json(&b, a->event, false);
+        mt_sb_puts(&b, ",\"alert_id\":");
+        mt_channel_json(&b, a->alert_id, false);
+        mt_sb_puts(&b, ",\"rule_id\":");
+        mt_channel_json(&b, a->rule_id, false);
+        mt_sb_puts(&b, ",\"business_id\":");
+        mt_channel_json(&b, a->business_id, true);
+        mt_sb_puts(&b, ",\"value\":");
+        mt_channel_num(&b, a->value);
+        mt_sb_puts(&b, ",\"threshold\":");
+        mt_channel_num(&b, a->threshold);
         if (a->escalation) {
             char lv[16];
             snprintf(lv, sizeof lv, "%d", a->escalation);
-            mt_chbuf_raw(&b, ",\"escalation_level\":");
-            mt_chbuf_raw(&b, lv);
+            mt_sb_puts(&b, ",\"escalation_level\":");
+            mt_sb_puts(&b, lv);
         }
-        mt_chbuf_raw(&b, "}}");
-        mt_chbuf_raw(&b, ",\"client\":\"Metron\"");
+        mt_sb_puts(&b, "}}");
+        mt_sb_puts(&b, ",\"client\":\"Metron\"");
         if (a->link[0]) {
-            mt_chbuf_raw(&b, ",\"client_url\":");
-            mt_chbuf_json(&b, a->link, false);
-            mt_chbuf_raw(&b, ",\"links\":[{\"href\":");
-            mt_chbuf_json(&b, a->link, false);
-            mt_chbuf_raw(&b, ",\"text\":\"Query the data\"}]");
+            mt_sb_puts(&b, ",\"client_url\":");
+            mt_channel_json(&b, a->link, false);
+            mt_sb_puts(&b, ",\"links\":[{\"href\":");
+            mt_channel_json(&b, a->link, false);
+            mt_sb_puts(&b, ",\"text\":\"Query the data\"}]");
         }
     }
-    mt_chbuf_raw(&b, "}");
+    mt_sb_puts(&b, "}");
     if (b.oom) {
-        free(b.p);
+        mt_sb_free(&b);
         return NULL;
     }
     *len = b.len;
@@ -327,9 +301,9 @@ static char *pagerduty_payload(const mt_channel_conf *c, const mt_channel_alert 
 /* ---- email ---------------------------------------------------------------------------------- */
 
 /* A header value on one line: CR and LF (a header of the sender's own) become spaces. */
-static void header_value(mt_chbuf *b, const char *s)
+static void header_value(mt_sbuf *b, const char *s)
 {
-    for (; *s; s++) mt_chbuf_put(b, *s == '\r' || *s == '\n' ? " " : s, 1);
+    for (; *s; s++) mt_sb_put(b, *s == '\r' || *s == '\n' ? " " : s, 1);
 }
 
 static char *email_payload(const mt_channel_conf *c, const mt_channel_alert *a, size_t *len)
@@ -350,24 +324,24 @@ static char *email_payload(const mt_channel_conf *c, const mt_channel_alert *a, 
     num_text(a->threshold, t, sizeof t);
     time_text(a->triggered_at, trig, sizeof trig);
     time_text(a->resolved_at, res, sizeof res);
-    mt_chbuf b = {0};
-    mt_chbuf_raw(&b, "Date: ");
-    mt_chbuf_raw(&b, date);
-    mt_chbuf_raw(&b, "\r\nFrom: ");
+    mt_sbuf b = {0};
+    mt_sb_puts(&b, "Date: ");
+    mt_sb_puts(&b, date);
+    mt_sb_puts(&b, "\r\nFrom: ");
     header_value(&b, c->mail_from);
-    mt_chbuf_raw(&b, "\r\nTo: ");
+    mt_sb_puts(&b, "\r\nTo: ");
     header_value(&b, c->mail_to);
-    mt_chbuf_raw(&b, "\r\nSubject: ");
+    mt_sb_puts(&b, "\r\nSubject: ");
     header_value(&b, sum);
-    mt_chbuf_raw(&b, "\r\nMessage-ID: <");
+    mt_sb_puts(&b, "\r\nMessage-ID: <");
     header_value(&b, a->delivery);
-    mt_chbuf_raw(&b, "@metron>\r\nMIME-Version: 1.0\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: 8bit\r\nX-Metron-Alert: ");
+    mt_sb_puts(&b, "@metron>\r\nMIME-Version: 1.0\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: 8bit\r\nX-Metron-Alert: ");
     header_value(&b, a->alert_id);
-    mt_chbuf_raw(&b, "\r\nX-Metron-Delivery: ");
+    mt_sb_puts(&b, "\r\nX-Metron-Delivery: ");
     header_value(&b, a->delivery);
-    mt_chbuf_raw(&b, "\r\n\r\n");
+    mt_sb_puts(&b, "\r\n\r\n");
     struct {
         const char *k, *v;
     } lines[] = {{"", sum},
@@ -386,12 +360,12 @@ static char *email_payload(const mt_channel_conf *c, const mt_channel_alert *a, 
                  {"Alert id:   ", a->alert_id},
                  {"Data:       ", a->link[0] ? a->link : "-"}};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        mt_chbuf_raw(&b, lines[i].k);
+        mt_sb_puts(&b, lines[i].k);
         header_value(&b, lines[i].v); /* one line each: CRLF line ends are SMTP's */
-        mt_chbuf_raw(&b, "\r\n");
+        mt_sb_puts(&b, "\r\n");
     }
     if (b.oom) {
-        free(b.p);
+        mt_sb_free(&b);
         return NULL;
     }
     *len = b.len;
@@ -409,7 +383,7 @@ static void cut_utf8(char *s, size_t max)
     s[max] = '\0';
 }
 
-static void put_escaped(mt_chbuf *b, const char *v, int how)
+static void put_escaped(mt_sbuf *b, const char *v, int how)
 {
     if (how == 1) { /* JSON string contents */
         json_chars(b, v);
@@ -420,15 +394,15 @@ static void put_escaped(mt_chbuf *b, const char *v, int how)
             char e[4];
             if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
                 *p == '-' || *p == '_' || *p == '.' || *p == '~')
-                mt_chbuf_put(b, (const char *)p, 1);
+                mt_sb_put(b, (const char *)p, 1);
             else if (*p == ' ')
-                mt_chbuf_put(b, "+", 1);
+                mt_sb_put(b, "+", 1);
             else
-                snprintf(e, sizeof e, "%%%02X", *p), mt_chbuf_put(b, e, 3);
+                snprintf(e, sizeof e, "%%%02X", *p), mt_sb_put(b, e, 3);
         }
         return;
     }
-    mt_chbuf_raw(b, v);
+    mt_sb_puts(b, v);
 }
 
 char *mt_channel_render(const char *tmpl, const char *content_type, const mt_channel_conf *c,
@@ -454,18 +428,18 @@ char *mt_channel_render(const char *tmpl, const char *content_type, const mt_cha
                 {"threshold", t},
                 {"business_id", a->business_id},
                 {"link", a->link}};
-    mt_chbuf b = {0};
-    mt_chbuf_put(&b, "", 0);
+    mt_sbuf b = {0};
+    mt_sb_put(&b, "", 0);
     for (const char *p = tmpl; *p;) {
         const char *open = strstr(p, "{{");
         if (!open) {
-            mt_chbuf_raw(&b, p);
+            mt_sb_puts(&b, p);
             break;
         }
-        mt_chbuf_put(&b, p, (size_t)(open - p));
+        mt_sb_put(&b, p, (size_t)(open - p));
         const char *close = strstr(open + 2, "}}");
         if (!close) {
-            mt_chbuf_raw(&b, open);
+            mt_sb_puts(&b, open);
             break;
         }
         size_t n = (size_t)(close - open - 2);
@@ -475,11 +449,11 @@ char *mt_channel_render(const char *tmpl, const char *content_type, const mt_cha
                 put_escaped(&b, vars[i].value, how);
                 found = true;
             }
-        if (!found) mt_chbuf_put(&b, open, n + 4); /* kept as written */
+        if (!found) mt_sb_put(&b, open, n + 4); /* kept as written */
         p = close + 2;
     }
     if (b.oom) {
-        free(b.p);
+        mt_sb_free(&b);
         return NULL;
     }
     *len = b.len;

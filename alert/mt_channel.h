@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mt_buf.h"
+
 #define MT_CHANNEL_PAGERDUTY_URL "https://events.pagerduty.com/v2/enqueue"
 #define MT_CHANNEL_SMS_MAX       160 /* bytes of {{message}}: one SMS, cut at a character */
 
@@ -131,20 +133,12 @@ int mt_channel_send(const mt_channel_conf *c, const char *url, int timeout_s,
  */
 const char *mt_channel_check(const mt_channel_conf *c, const char *url);
 
-/* ---- a growing text with JSON strings, for payloads and records ---------------------------- */
+/* ---- JSON into a growable string (mt_buf.h's mt_sbuf), for payloads and records ---------- */
 
-typedef struct mt_chbuf {
-    char *p;    /* malloc'd, NUL-terminated; the caller frees */
-    size_t len; /* bytes in p */
-    size_t cap;
-    bool oom; /* an append ran out of memory (p holds what fitted before) */
-} mt_chbuf;
-
-void mt_chbuf_raw(mt_chbuf *b, const char *s);
-void mt_chbuf_put(mt_chbuf *b, const char *s, size_t n);
-/* s as a JSON string, quotes included; NULL or "" with null_if_empty: null. */
-void mt_chbuf_json(mt_chbuf *b, const char *s, bool null_if_empty);
-/* A number as JSON (NaN and infinities: null). */
-void mt_chbuf_num(mt_chbuf *b, double v);
+/* s as a JSON string, quotes included, escaped as mt_json.h does but for a newline, written
+   \n as the payloads always had it; NULL, or "" with null_if_empty: null. */
+void mt_channel_json(mt_sbuf *b, const char *s, bool null_if_empty);
+/* A number as JSON, %.17g (NaN and infinities: null). */
+void mt_channel_num(mt_sbuf *b, double v);
 
 #endif

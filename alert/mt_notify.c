@@ -16,6 +16,7 @@
 #include "mt_fault.h"
 #include "mt_log.h"
 #include "mt_time.h"
+#include "mt_worker.h"
 
 typedef struct msg {
     struct msg *next;
@@ -38,11 +39,8 @@ typedef struct endpoint {
 struct mt_notifier {
     endpoint *ep;
     size_t n;
-    pthread_t thread;
-    pthread_mutex_t lock; /* guards the queue, stop and the stats */
-    pthread_cond_t wake;
+    mt_worker w; /* the delivery thread; w.lock guards the queue and the stats too */
     msg *head, *tail;
-    bool stop;
     pthread_mutex_t rec_lock; /* held while the delivery callback runs, and to change it */
     void (*rec)(void *ud, const mt_notify_record *r);
     void *rec_ud;
@@ -254,19 +252,6 @@ static outcome post(const endpoint *ep, const msg *m, char *why, size_t cap)
     return cc == CURLE_OK && status >= 200 && status <= 299 ? SENT : FAILED;
 }
 
-/* Sleep ms unless stopping (a stop still lets the retries of the queue run: no wait then). */
-static void pause_ms(mt_notifier *nf, int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t at = ts.tv_nsec + (int64_t)ms * 1000000;
-    ts.tv_sec += at / 1000000000;
-    ts.tv_nsec = at % 1000000000;
-    pthread_mutex_lock(&nf->lock);
-    if (!nf->stop) pthread_cond_timedwait(&nf->wake, &nf->lock, &ts);
-    pthread_mutex_unlock(&nf->lock);
-}
-
 /* The outcome, counted and handed to the delivery callback. */
 static void settle(mt_notifier *nf, const endpoint *ep, const msg *m, mt_notify_outcome o,
                    int attempts, const char *why)
@@ -301,14 +286,14 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
     if (!mt_webhook_wants(&ep->cfg, &n)) return; /* another tenant's, or not its events */
     if (ep->cfg.ch.type >= MT_CHANNEL_UNSUPPORTED) {
         /* logged once where it was loaded; each notification it misses is counted */
-        pthread_mutex_lock(&nf->lock);
+        pthread_mutex_lock(&nf->w.lock);
         ep->st.undeliverable++;
-        pthread_mutex_unlock(&nf->lock);
+        pthread_mutex_unlock(&nf->w.lock);
         settle(nf, ep, m, MT_NOTIFY_UNDELIVERABLE, 0, "a channel type Metron cannot deliver");
         return;
     }
     int64_t now = mt_now_ns(), hour = now / (3600 * 1000000000LL);
-    pthread_mutex_lock(&nf->lock);
+    pthread_mutex_lock(&nf->w.lock);
     if (ep->hour != hour) ep->hour = hour, ep->this_hour = 0;
     bool limited = ep->cfg.rate_limit_per_hour && ep->this_hour >= ep->cfg.rate_limit_per_hour;
     if (limited)
@@ -317,7 +302,7 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
         ep->this_hour++;
     ep->st.hour_count = ep->this_hour;
     ep->st.hour_start_ns = hour * 3600 * 1000000000LL;
-    pthread_mutex_unlock(&nf->lock);
+    pthread_mutex_unlock(&nf->w.lock);
     if (limited) {
         mt_log(MT_LOG_WARN,
                "msg=\"webhook rate limit: notification dropped\" endpoint=\"%s\" type=%s "
@@ -333,7 +318,8 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
     bool webhook = ep->cfg.ch.type == MT_CHANNEL_WEBHOOK;
     for (int attempt = 0; attempt <= ep->cfg.retry_attempts && o == FAILED; attempt++) {
         if (attempt) {
-            pause_ms(nf, delay);
+            /* a stop still lets the retries of the queue run: no wait then */
+            mt_worker_nap(&nf->w, (int64_t)delay * 1000000);
             delay *= 2;
         }
         attempts++;
@@ -346,14 +332,14 @@ static void deliver(mt_notifier *nf, endpoint *ep, const msg *m)
                                 sizeof why)
                     ? FAILED
                     : SENT;
-        pthread_mutex_lock(&nf->lock);
+        pthread_mutex_lock(&nf->w.lock);
         ep->st.total++;
         if (o == SENT)
             ep->st.successful++, ep->st.last_success_ns = mt_now_ns();
         else
             ep->st.failed++, ep->st.last_failure_ns = mt_now_ns();
         if (o == UNSIGNED) ep->st.unsigned_++;
-        pthread_mutex_unlock(&nf->lock);
+        pthread_mutex_unlock(&nf->w.lock);
         if (!m->alert && !webhook) break; /* nothing to send: a retry would not change it */
     }
     if (o == UNSIGNED)
@@ -384,14 +370,14 @@ static void *worker(void *arg)
 {
     mt_notifier *nf = arg;
     for (;;) {
-        pthread_mutex_lock(&nf->lock);
-        while (!nf->head && !nf->stop) pthread_cond_wait(&nf->wake, &nf->lock);
+        pthread_mutex_lock(&nf->w.lock);
+        while (!nf->head && !nf->w.stop) pthread_cond_wait(&nf->w.wake, &nf->w.lock);
         msg *m = nf->head;
         if (m) {
             nf->head = m->next;
             if (!nf->head) nf->tail = NULL;
         }
-        pthread_mutex_unlock(&nf->lock);
+        pthread_mutex_unlock(&nf->w.lock);
         if (!m) break; /* stopping, and nothing queued */
         for (size_t i = 0; i < nf->n; i++) deliver(nf, &nf->ep[i], m);
         msg_free(m);
@@ -418,17 +404,20 @@ int mt_notifier_start(const mt_webhook *hooks, size_t n, mt_notifier **out)
         }
     }
     nf->n = n;
-    pthread_mutex_init(&nf->lock, NULL);
-    pthread_mutex_init(&nf->rec_lock, NULL);
-    pthread_cond_init(&nf->wake, NULL);
-    int rc = pthread_create(&nf->thread, NULL, worker, nf);
+    int rc = mt_worker_init(&nf->w);
     if (rc) {
-        pthread_mutex_destroy(&nf->lock);
-        pthread_mutex_destroy(&nf->rec_lock);
-        pthread_cond_destroy(&nf->wake);
         free(nf->ep);
         free(nf);
-        return -rc;
+        return rc;
+    }
+    pthread_mutex_init(&nf->rec_lock, NULL);
+    rc = mt_worker_start(&nf->w, worker, nf);
+    if (rc) {
+        mt_worker_destroy(&nf->w);
+        pthread_mutex_destroy(&nf->rec_lock);
+        free(nf->ep);
+        free(nf);
+        return rc;
     }
     *out = nf;
     return 0;
@@ -453,28 +442,23 @@ int mt_notifier_send(mt_notifier *nf, const char *body, size_t len, const mt_not
     m->event = n->event;
     m->severity = n->severity;
     snprintf(m->delivery, sizeof m->delivery, "%s", n->delivery ? n->delivery : "");
-    pthread_mutex_lock(&nf->lock);
+    pthread_mutex_lock(&nf->w.lock);
     if (nf->tail)
         nf->tail->next = m;
     else
         nf->head = m;
     nf->tail = m;
-    pthread_cond_signal(&nf->wake);
-    pthread_mutex_unlock(&nf->lock);
+    pthread_cond_signal(&nf->w.wake);
+    pthread_mutex_unlock(&nf->w.lock);
     return MT_OK;
 }
 
 void mt_notifier_stop(mt_notifier *nf)
 {
     if (!nf) return;
-    pthread_mutex_lock(&nf->lock);
-    nf->stop = true;
-    pthread_cond_signal(&nf->wake);
-    pthread_mutex_unlock(&nf->lock);
-    pthread_join(nf->thread, NULL);
-    pthread_mutex_destroy(&nf->lock);
+    mt_worker_stop(&nf->w);
+    mt_worker_destroy(&nf->w);
     pthread_mutex_destroy(&nf->rec_lock);
-    pthread_cond_destroy(&nf->wake);
     free(nf->ep);
     free(nf);
 }
@@ -491,7 +475,7 @@ void mt_notifier_on_delivery(mt_notifier *nf, void (*fn)(void *ud, const mt_noti
 
 void mt_notifier_stats(mt_notifier *nf, size_t i, mt_webhook_stats *out)
 {
-    pthread_mutex_lock(&nf->lock);
+    pthread_mutex_lock(&nf->w.lock);
     *out = nf->ep[i].st;
-    pthread_mutex_unlock(&nf->lock);
+    pthread_mutex_unlock(&nf->w.lock);
 }

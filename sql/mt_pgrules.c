@@ -3,24 +3,22 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "mt_buf.h"
 #include "mt_log.h"
 #include "mt_pg.h"
 #include "mt_time.h"
+#include "mt_worker.h"
 
 struct mt_pgrules {
     char *conninfo;
     int64_t poll_ns;
     mt_pgrules_callbacks cb;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stop;
+    mt_worker w; /* follow()'s thread */
 };
 
 static const char rules_sql[] =
@@ -106,13 +104,7 @@ static int on_rule(void *ud, int ncols, const char *const *v)
                err[0] ? err : "a condition or field Metron cannot evaluate");
         return MT_OK;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        mt_alert_rule *nr = realloc(s->r, cap * sizeof *nr);
-        if (!nr) return -ENOMEM;
-        s->r = nr;
-        s->cap = cap;
-    }
+    if (mt_grow(&s->r, &s->cap, s->n + 1, sizeof *s->r, 16)) return -ENOMEM;
     s->r[s->n++] = r;
     return MT_OK;
 }
@@ -190,13 +182,7 @@ static int on_endpoint(void *ud, int ncols, const char *const *v)
                v[0]);
         return MT_OK;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        mt_webhook *n = realloc(s->e, cap * sizeof *n);
-        if (!n) return -ENOMEM;
-        s->e = n;
-        s->cap = cap;
-    }
+    if (mt_grow(&s->e, &s->cap, s->n + 1, sizeof *s->e, 8)) return -ENOMEM;
     mt_webhook *w = &s->e[s->n++];
     mt_webhook_init(w);
     snprintf(w->id, sizeof w->id, "%s", v[0]);
@@ -294,29 +280,13 @@ static int refresh(mt_pgrules *p, mt_pg *pg)
     return rc;
 }
 
-static bool stopping(mt_pgrules *p, int64_t wait_ns)
-{
-    pthread_mutex_lock(&p->lock);
-    if (!p->stop && wait_ns > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t at = ts.tv_nsec + wait_ns % 1000000000;
-        ts.tv_sec += wait_ns / 1000000000 + at / 1000000000;
-        ts.tv_nsec = at % 1000000000;
-        pthread_cond_timedwait(&p->wake, &p->lock, &ts);
-    }
-    bool stop = p->stop;
-    pthread_mutex_unlock(&p->lock);
-    return stop;
-}
-
 static void *follow(void *arg)
 {
     mt_pgrules *p = arg;
     mt_pg *pg = NULL;
     int64_t backoff = 0;
     bool said = false;
-    while (!stopping(p, 0)) {
+    while (!mt_worker_stopping(&p->w)) {
         char err[512];
         int rc = MT_OK;
         if (!pg) {
@@ -326,7 +296,7 @@ static void *follow(void *arg)
         }
         if (!rc) rc = refresh(p, pg);
         /* wait for a notification or the poll interval, in slices that see a stop */
-        for (int64_t waited = 0; !rc && waited < p->poll_ns && !stopping(p, 0);
+        for (int64_t waited = 0; !rc && waited < p->poll_ns && !mt_worker_stopping(&p->w);
              waited += 200 * 1000000LL) {
             bool notified;
             rc = mt_pg_wait_notify(pg, 200, &notified);
@@ -343,7 +313,7 @@ static void *follow(void *arg)
             pg = NULL;
             backoff = backoff ? backoff * 2 : 250 * 1000000LL;
             if (backoff > 30 * 1000000000LL) backoff = 30 * 1000000000LL;
-            if (stopping(p, backoff)) break;
+            if (mt_worker_nap(&p->w, backoff)) break;
         } else {
             backoff = 0;
             said = false;
@@ -364,13 +334,12 @@ int mt_pgrules_start(const char *conninfo, int64_t poll_ns, const mt_pgrules_cal
     }
     p->poll_ns = poll_ns > 0 ? poll_ns : 60 * 1000000000LL;
     p->cb = *cb;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    int rc = pthread_create(&p->thread, NULL, follow, p);
+    int rc = mt_worker_init(&p->w);
+    if (!rc && (rc = mt_worker_start(&p->w, follow, p))) mt_worker_destroy(&p->w);
     if (rc) {
         free(p->conninfo);
         free(p);
-        return -rc;
+        return rc;
     }
     *out = p;
     return MT_OK;
@@ -379,13 +348,8 @@ int mt_pgrules_start(const char *conninfo, int64_t poll_ns, const mt_pgrules_cal
 void mt_pgrules_stop(mt_pgrules *p)
 {
     if (!p) return;
-    pthread_mutex_lock(&p->lock);
-    p->stop = true;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
-    pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->wake);
+    mt_worker_stop(&p->w);
+    mt_worker_destroy(&p->w);
     free(p->conninfo);
     free(p);
 }

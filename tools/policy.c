@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
 #include "mt_time.h"
 #include "policy.h"
 
@@ -107,13 +108,8 @@ int mt_policy_set(mt_policy *p, const char *key, const char *value, char *err, s
                  key);
         return -1;
     }
-    if (p->nrules == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 8;
-        mt_retention_rule *n = realloc(p->rules, cap * sizeof *n);
-        if (!n) return snprintf(err, errcap, "out of memory"), -1;
-        p->rules = n;
-        p->cap = cap;
-    }
+    if (mt_grow(&p->rules, &p->cap, p->nrules + 1, sizeof *p->rules, 8))
+        return snprintf(err, errcap, "out of memory"), -1;
     mt_retention_rule *r = &p->rules[p->nrules];
     *r = (mt_retention_rule){.keep_ns = keep};
     if (tenant) /* "system": the series without a business_id */

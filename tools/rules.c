@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
 #include "mt_hash.h"
 #include "mt_time.h"
+#include "mt_uuid.h"
 
 typedef struct loading {
     mt_alert_rule *rules;
@@ -26,10 +28,7 @@ void mt_rules_id_of(const char *name, char out[37])
 {
     uint64_t a = mt_hash64_seeded(name, strlen(name), 1),
              b = mt_hash64_seeded(name, strlen(name), 2);
-    /* version 8 (custom), variant 10 */
-    snprintf(out, 37, "%08x-%04x-8%03x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-             (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+    mt_uuid_v8(a, b, out);
 }
 
 static bool number(const char *v, double *out)
@@ -49,12 +48,7 @@ static bool boolean(const char *v, bool *out)
 /* 8-4-4-4-12 hex digits: a business_id goes into a selector, nothing else may. */
 static bool uuid(const char *v)
 {
-    if (strlen(v) != 36) return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? v[i] != '-' : !strchr("0123456789abcdefABCDEF", v[i]) || !v[i]) return false;
-    }
-    return true;
+    return mt_uuid_parse(v, strlen(v), NULL);
 }
 
 /* One key of the current rule; NULL, or why the value is wrong. */
@@ -213,13 +207,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
         bool channel = !strncmp(section, "channel ", 8) && section[8];
         l->in_hook = (!strncmp(section, "webhook ", 8) && section[8]) || channel;
         if (l->in_hook) {
-            if (l->nh == l->hcap) {
-                size_t cap = l->hcap ? l->hcap * 2 : 4;
-                mt_webhook *h = realloc(l->hooks, cap * sizeof *h);
-                if (!h) return snprintf(l->err, l->errcap, "out of memory"), 0;
-                l->hooks = h;
-                l->hcap = cap;
-            }
+            if (mt_grow(&l->hooks, &l->hcap, l->nh + 1, sizeof *l->hooks, 4))
+                return snprintf(l->err, l->errcap, "out of memory"), 0;
             mt_webhook *w = &l->hooks[l->nh++];
             *w = mt_webhook_default();
             snprintf(w->name, sizeof w->name, "%s", section + 8);
@@ -229,13 +218,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
             return 0;
         }
         if (!l->in_hook) { /* a [webhook] is no rule (it used to add an empty one) */
-            if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 8;
-                mt_alert_rule *r = realloc(l->rules, cap * sizeof *r);
-                if (!r) return snprintf(l->err, l->errcap, "out of memory"), 0;
-                l->rules = r;
-                l->cap = cap;
-            }
+            if (mt_grow(&l->rules, &l->cap, l->n + 1, sizeof *l->rules, 8))
+                return snprintf(l->err, l->errcap, "out of memory"), 0;
             mt_alert_rule *r = &l->rules[l->n++];
             *r = mt_alert_rule_default();
             snprintf(r->name, sizeof r->name, "%s", section + 5);
