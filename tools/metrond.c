@@ -769,6 +769,10 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         signal(SIGHUP, SIG_IGN); /* a reload asked for before the loop watches it: not an exit */
         raise_nofile(cfg.max_conns_http + cfg.max_conns_tcp);
+        /* Queries keep libuv's default four pool threads while each maintenance job holds
+           one waiting for the writer (an operator's own UV_THREADPOOL_SIZE wins). Set before
+           the pool's first use, which sizes it. */
+        setenv("UV_THREADPOOL_SIZE", "7", 0);
         daemon_t d = {.loop = uv_default_loop(), .cfg = &cfg};
         rc = daemon_start(&d);
         if (!rc) {
