@@ -18,9 +18,10 @@
 
 static char path[64];
 
-/* text into a new file; its name in path */
+/* text into a new file; its name in path (the previous one removed) */
 static void file(const char *text)
 {
+    if (path[0]) unlink(path);
     snprintf(path, sizeof path, "/tmp/metron-config-XXXXXX");
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
