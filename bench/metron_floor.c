@@ -22,8 +22,18 @@
  *   fixed  first timestamp, first step and first value at their varint size.
  * floor = ts + the cheapest of delta, dod, pick + exceptions + fixed; rice
  * = mt_rice_cost of the ts and pick residuals (the k byte excluded; the
- * first deltas as pick has them), to set beside ts + pick. Booleans: the entropy of the values;
- * strings have no model (their floor is what they spend).
+ * first deltas as pick has them), to set beside ts + pick; pick0 is pick's plain plug-in
+ * entropy. Booleans: the entropy of the values; strings have no model (their floor is what
+ * they spend).
+ *
+ * The entropies are estimated, not plain plug-in: the plug-in entropy of N samples cannot
+ * exceed log2 N, and a wide residual (a byte counter's deltas) has most values seen once, so
+ * it reads far low. Each stream's signed residuals are binned at width 2^b (bins aligned on
+ * multiples of 2^b on both sides of 0), b the smallest with at least 32 samples per occupied
+ * bin on average; the estimate is the bins' plug-in entropy plus b bits (a value uniform
+ * within its bin: right where the density is smooth at that scale, high for a spike inside a
+ * wide bin) plus Miller-Madow's (K - 1) / (2 N ln 2) bits for K occupied bins. Under 64
+ * samples, b = 0.
  *
  * Then index.mdb: each database's records (key, value and the 4-byte
  * checksum mt_kv strips; a postings key once for all its ids), the live
@@ -76,19 +86,62 @@ static void hist_add(hist *h, uint64_t v, uint64_t c)
     h->key[s] = v, h->cnt[s] += c;
 }
 
-/* Bits of the order-0 code of the residuals counted: N log2 N - sum c log2 c. */
-static double hist_bits(const hist *h)
+/* A residual and its count, in offset binary (the signed value + 2^63): sorting and shifting
+   these orders and bins the signed values, a bin of width 2^b starting at a multiple of 2^b
+   on either side of 0. */
+typedef struct vcount {
+    uint64_t u, c;
+} vcount;
+
+static int by_u(const void *a, const void *b)
 {
-    double total = 0, s = 0;
+    uint64_t x = ((const vcount *)a)->u, y = ((const vcount *)b)->u;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Bits of the order-0 code of the residuals counted (zigzagged), estimated
+ * (see the header comment): the plug-in entropy of the values binned at the
+ * smallest width 2^b that leaves at least 32 samples per occupied bin, plus
+ * b bits a sample, plus Miller-Madow's (K - 1) / (2 ln 2) for K bins. The
+ * plain plug-in (b = 0, uncorrected) into *exact.
+ */
+static double hist_bits(const hist *h, double *exact)
+{
+    *exact = 0;
+    if (!h->n) return 0;
+    vcount *a = malloc(h->n * sizeof *a);
+    if (!a) abort(); /* a measuring tool: out of memory ends it */
+    size_t k = 0;
+    double total = 0;
     for (size_t i = 0; i < h->cap; i++)
-        if (h->cnt[i]) total += (double)h->cnt[i], s += (double)h->cnt[i] * log2(h->cnt[i]);
-    return total > 0 ? total * log2(total) - s : 0;
+        if (h->cnt[i]) {
+            a[k].u = (uint64_t)mt_unzigzag(h->key[i]) + (1ULL << 63), a[k++].c = h->cnt[i];
+            total += (double)h->cnt[i];
+        }
+    qsort(a, k, sizeof *a, by_u);
+    double bits = 0;
+    /* fewer than 64 samples cannot fill two bins: the plug-in then, whatever it is worth */
+    for (unsigned b = 0; b < 64; b++) {
+        double s = 0, bins = 0;
+        for (size_t i = 0; i < k;) {
+            uint64_t bin = a[i].u >> b, c = 0;
+            for (; i < k && a[i].u >> b == bin; i++) c += a[i].c;
+            s += (double)c * log2((double)c), bins++;
+        }
+        double plug = total * log2(total) - s;
+        if (b == 0) *exact = plug;
+        bits = plug + b * total + (bins - 1) / (2 * log(2));
+        if (32 * bins <= total || total < 64) break;
+    }
+    free(a);
+    return bits;
 }
 
 typedef struct group {
     char meas[256], field[256];
     mt_vtype type;
-    uint64_t series, chunks, points, chunk_bytes;
+    uint64_t series, chunks, points, chunk_bytes, hdr_bytes;
     double file_bytes;         /* share of the files' bytes outside chunks */
     hist ts, delta, dod, pick; /* residuals: of every model, and of the codec's pick */
     uint64_t exc, fixed_bits, rice_bits;
@@ -256,6 +309,23 @@ static int on_key(void *ud, size_t i, const void *key, size_t klen)
     return MT_OK;
 }
 
+/*
+ * The bytes of a chunk's header, read from the chunk (which decoded): version
+ * 1 has a fixed header of 20 bytes (MT_CHUNK_HEADER_SIZE then, written out
+ * here as version 2 renames it); version 2 has magic (2), version, type and
+ * flags, uvarint number of points, uvarint body length if zstd, checksum (4).
+ */
+static size_t chunk_header_size(const uint8_t *c, size_t len)
+{
+    if (len < 4 || c[2] == 1) return len < 20 ? len : 20;
+    mt_rd rd = {c + 4, c + len};
+    uint64_t x;
+    if (mt_rd_uvarint(&rd, &x) || ((c[3] & MT_CHUNK_FLAG_ZSTD) && mt_rd_uvarint(&rd, &x)))
+        return len; /* cannot be: the chunk decoded; counted as all header */
+    size_t h = (size_t)(rd.p - c) + 4;
+    return h < len ? h : len;
+}
+
 /* One hour file: every chunk decoded and counted. 0, or 1 with the error said. */
 static int read_hour(floor_run *r, mt_decoder *dec, const char *data, int64_t hour, uint32_t gen)
 {
@@ -284,6 +354,7 @@ static int read_hour(floor_run *r, mt_decoder *dec, const char *data, int64_t ho
         }
         g->chunks++, g->points += p.n, r->points += p.n;
         g->chunk_bytes += en->len, g->file_bytes += share;
+        g->hdr_bytes += chunk_header_size(map->base + en->off, en->len);
         if (p.type == MT_VT_STRING) g->str_bytes += en->len + share;
         model_chunk(r, g, &p);
     }
@@ -304,16 +375,18 @@ static int wide; /* of the measurement and field columns */
 /* What a row shows, in bytes and bits, summed over groups for the totals. */
 typedef struct sums {
     double series, chunks, points, chunk_bytes, hdr_bytes, file_bytes;
-    double ts, delta, dod, pick, exc, fixed, rice, floor; /* bits */
+    double ts, delta, dod, pick, pick0, exc, fixed, rice, floor; /* bits */
 } sums;
 
 static const struct {
     const char *name;
     int width, prec;
-} cols[] = {{"series", 6, 0},    {"chunks", 7, 0},      {"points", 9, 0},   {"spent B/pt", 10, 3},
-            {"hdr B/pt", 8, 3},  {"file B/pt", 9, 3},   {"ts b/pt", 7, 2},  {"delta b/pt", 10, 2},
-            {"dod b/pt", 8, 2},  {"pick b/pt", 9, 2},   {"exc b/pt", 8, 2}, {"fixed b/pt", 10, 2},
-            {"rice b/pt", 9, 2}, {"floor B/pt", 10, 3}, {"gap B/pt", 8, 3}, {"gap %", 5, 0}};
+} cols[] = {{"series", 6, 0},      {"chunks", 7, 0},      {"points", 9, 0},
+            {"spent B/pt", 10, 3}, {"hdr B/pt", 8, 3},    {"file B/pt", 9, 3},
+            {"ts b/pt", 7, 2},     {"delta b/pt", 10, 2}, {"dod b/pt", 8, 2},
+            {"pick b/pt", 9, 2},   {"pick0 b/pt", 10, 2}, {"exc b/pt", 8, 2},
+            {"fixed b/pt", 10, 2}, {"rice b/pt", 9, 2},   {"floor B/pt", 10, 3},
+            {"gap B/pt", 8, 3},    {"gap %", 5, 0}};
 #define NCOL (sizeof cols / sizeof *cols)
 
 static void sums_row(const char *meas, const char *field, const char *type, const sums *s)
@@ -324,11 +397,23 @@ static void sums_row(const char *meas, const char *field, const char *type, cons
     if (head) s = &zero;
     double p = s->points > 0 ? s->points : 1, spent = s->chunk_bytes + s->file_bytes;
     double gap = spent - s->floor / 8;
-    double v[NCOL] = {
-        s->series,        s->chunks,         s->points,  spent / p,
-        s->hdr_bytes / p, s->file_bytes / p, s->ts / p,  s->delta / p,
-        s->dod / p,       s->pick / p,       s->exc / p, s->fixed / p,
-        s->rice / p,      s->floor / 8 / p,  gap / p,    spent > 0 ? 100 * gap / spent : 0};
+    double v[NCOL] = {s->series,
+                      s->chunks,
+                      s->points,
+                      spent / p,
+                      s->hdr_bytes / p,
+                      s->file_bytes / p,
+                      s->ts / p,
+                      s->delta / p,
+                      s->dod / p,
+                      s->pick / p,
+                      s->pick0 / p,
+                      s->exc / p,
+                      s->fixed / p,
+                      s->rice / p,
+                      s->floor / 8 / p,
+                      gap / p,
+                      spent > 0 ? 100 * gap / spent : 0};
     printf("%s%-*s%s%-*s%s%-8s", md ? "| " : "", wide, meas, sep, wide, field, sep, type);
     for (size_t k = 0; k < NCOL; k++)
         if (head)
@@ -353,10 +438,12 @@ static sums group_sums(const group *g)
     sums s = {0};
     s.series = (double)g->series, s.chunks = (double)g->chunks, s.points = (double)g->points;
     s.chunk_bytes = (double)g->chunk_bytes, s.file_bytes = g->file_bytes;
-    s.hdr_bytes = (double)g->chunks * MT_CHUNK_HEADER_SIZE;
-    s.ts = hist_bits(&g->ts), s.delta = hist_bits(&g->delta);
-    s.dod = hist_bits(&g->dod) + (double)g->q1_all;
-    s.pick = hist_bits(&g->pick) + (double)g->q1_pick;
+    s.hdr_bytes = (double)g->hdr_bytes;
+    double exact;
+    s.ts = hist_bits(&g->ts, &exact), s.delta = hist_bits(&g->delta, &exact);
+    s.dod = hist_bits(&g->dod, &exact) + (double)g->q1_all;
+    s.pick = hist_bits(&g->pick, &exact) + (double)g->q1_pick;
+    s.pick0 = exact + (double)g->q1_pick;
     s.exc = 64.0 * (double)g->exc, s.fixed = (double)g->fixed_bits, s.rice = (double)g->rice_bits;
     double v = s.pick;
     if (g->delta.n && s.delta < v) v = s.delta; /* booleans have neither */
