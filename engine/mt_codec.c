@@ -5,9 +5,13 @@
  * A chunk body is a byte stream:
  *
  *   u8 type, uvarint n
- *   timestamps  u8 mode, svarint ts0, svarint (ts1 - ts0); mode 0: every
- *               step is that one (regular scrapes: nothing more); mode 1:
- *               a Rice block of the zigzagged deltas-of-deltas.
+ *   timestamps  u8 mode | k << 1, then in units of 10^k: svarint ts0,
+ *               svarint (ts1 - ts0); mode 0: every step is that one
+ *               (regular scrapes: nothing more); mode 1: a Rice block of the
+ *               zigzagged deltas-of-deltas. k (0..18) is the largest power
+ *               of ten that divides ts0 and every step: nanosecond stamps
+ *               of whole seconds every 10 s store ts0 in 5 bytes and the
+ *               step as 1 (version 1 chunks always have k = 0).
  *   values      by type:
  *     int, uint   the integer stream below, on the 64-bit patterns with
  *                 wrapping arithmetic (so uint64 needs nothing special)
@@ -44,7 +48,7 @@
  * they are and decode without zstd.
  *
  * Worked example, cpu usage 12.5, 12.75, 12.5 at t = 1000, 1010, 1020 s:
- *   ts: mode 0, 1000e9, step 10e9. values: mode 0, e = 2, no exceptions,
+ *   ts: mode 0, k = 10, 100, step 1. values: mode 0, e = 2, no exceptions,
  *   integer stream of 1250, 1275, 1250: delta mode, g = 25, v0 = 1250,
  *   then a Rice block of mt_zigzag(+1), mt_zigzag(-1) = 2, 1 at k = 0:
  *   bits 110 10 -> one byte 0x0B.
@@ -67,7 +71,30 @@
 #include "mt_zstd.h"
 
 #define DEFAULT_LEVEL 9
+#define HEADER_MAX    (4 + 10 + 10 + 4) /* magic, version, flags; n; body length; checksum */
 #define MAX_DECIMAL_E MT_DECIMAL_MAX_E
+
+#define MT_TS_MAX_K 18 /* 10^18 is the largest power of ten in an int64 */
+
+static const uint64_t pow10_u64[MT_TS_MAX_K + 1] = {1ull,
+                                                    10ull,
+                                                    100ull,
+                                                    1000ull,
+                                                    10000ull,
+                                                    100000ull,
+                                                    1000000ull,
+                                                    10000000ull,
+                                                    100000000ull,
+                                                    1000000000ull,
+                                                    10000000000ull,
+                                                    100000000000ull,
+                                                    1000000000000ull,
+                                                    10000000000000ull,
+                                                    100000000000000ull,
+                                                    1000000000000000ull,
+                                                    10000000000000000ull,
+                                                    100000000000000000ull,
+                                                    1000000000000000000ull};
 
 static const double pow10_exact[MAX_DECIMAL_E + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -241,6 +268,41 @@ double mt_decimal_value(int64_t m, int e)
     return (double)m / pow10_exact[e];
 }
 
+/* Bit patterns in the order of the doubles they hold; -0.0 is -1, +0.0 is 0. */
+static int64_t ordered(uint64_t u)
+{
+    return u >> 63 ? -(int64_t)(u & INT64_MAX) - 1 : (int64_t)u;
+}
+
+static uint64_t unordered(int64_t o)
+{
+    return o < 0 ? (uint64_t)(-(o + 1)) | 1ull << 63 : (uint64_t)o;
+}
+
+bool mt_decimal_near(double v, int e, int64_t *m, int64_t *c)
+{
+    assert(e >= 0 && e <= MAX_DECIMAL_E);
+    double s = v * pow10_exact[e];
+    if (!(fabs(s) < 4611686018427387904.0)) return false; /* 2^62; also NaN, Inf */
+    int64_t mm = (int64_t)llrint(s);
+    int64_t cc;
+    if (__builtin_sub_overflow(ordered(dbits(v)), ordered(dbits(mt_decimal_value(mm, e))), &cc) ||
+        cc > (int64_t)1 << 32 || cc < -((int64_t)1 << 32))
+        return false;
+    *m = mm;
+    *c = cc;
+    return true;
+}
+
+double mt_decimal_near_value(int64_t m, int e, int64_t c)
+{
+    uint64_t u =
+        unordered((int64_t)((uint64_t)ordered(dbits(mt_decimal_value(m, e))) + (uint64_t)c));
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
 /*
  * The smallest exponent at which the values are exact decimals, ignoring
  * the odd value that is exact at none; -1 when more than 1/8 are such.
@@ -338,6 +400,25 @@ static int get_floats(mt_rd *r, mt_val *vals, size_t n)
     return MT_OK;
 }
 
+/*
+ * The largest k (at most MT_TS_MAX_K) such that 10^k divides the first
+ * timestamp and every step that is stored: stamps of a second's precision
+ * in nanoseconds lose nine zero digits, and a 10 s step becomes 1. Steps
+ * are taken with wrapping arithmetic, as they are stored.
+ */
+static unsigned ts_scale(const int64_t *ts, size_t n, bool regular)
+{
+    uint64_t g = ts[0] < 0 ? 0 - (uint64_t)ts[0] : (uint64_t)ts[0];
+    for (size_t i = 1; i < n && g != 1; i++) {
+        int64_t d = (int64_t)((uint64_t)ts[i] - (uint64_t)ts[i - 1]);
+        g = gcd64(g, d < 0 ? 0 - (uint64_t)d : (uint64_t)d);
+        if (regular) break; /* every later step is this one */
+    }
+    unsigned k = 0;
+    while (k < MT_TS_MAX_K && g % pow10_u64[k + 1] == 0) k++;
+    return k;
+}
+
 /* ---- body ---------------------------------------------------------------- */
 
 static int check_points(const mt_points *p)
@@ -369,17 +450,19 @@ static int encode_body(buf *b, const mt_points *p, uint64_t *scratch)
     if (rc) return rc;
     put_u8(b, (uint8_t)p->type);
     put_uvarint(b, n);
-    /* timestamps: regular (one step) or a Rice block of deltas-of-deltas */
+    /* timestamps: regular (one step) or a Rice block of deltas-of-deltas, in units of 10^k */
     int64_t d1 = n > 1 ? (int64_t)((uint64_t)p->ts[1] - (uint64_t)p->ts[0]) : 0;
     bool regular = true;
     for (size_t i = 2; i < n && regular; i++) regular = p->ts[i] - p->ts[i - 1] == d1;
-    put_u8(b, regular ? 0 : 1);
-    put_svarint(b, p->ts[0]);
-    if (n > 1) put_svarint(b, d1);
+    unsigned scale = ts_scale(p->ts, n, regular);
+    const int64_t unit = (int64_t)pow10_u64[scale];
+    put_u8(b, (uint8_t)((regular ? 0 : 1) | scale << 1));
+    put_svarint(b, p->ts[0] / unit);
+    if (n > 1) put_svarint(b, d1 / unit);
     if (!regular) {
-        int64_t prev = d1;
+        int64_t prev = d1 / unit;
         for (size_t i = 2; i < n; i++) {
-            int64_t d = (int64_t)((uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1]);
+            int64_t d = (int64_t)((uint64_t)p->ts[i] - (uint64_t)p->ts[i - 1]) / unit;
             scratch[i - 2] = mt_zigzag((int64_t)((uint64_t)d - (uint64_t)prev));
             prev = d;
         }
@@ -446,21 +529,23 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
     if (rc) return rc;
     uint8_t ts_mode;
     int64_t t0, d1 = 0;
-    if (mt_rd_u8(&r, &ts_mode) || ts_mode > 1 || mt_rd_svarint(&r, &t0) ||
-        (n > 1 && mt_rd_svarint(&r, &d1)) || (ts_mode == 1 && n < 3))
+    if (mt_rd_u8(&r, &ts_mode) || (ts_mode >> 1) > MT_TS_MAX_K || mt_rd_svarint(&r, &t0) ||
+        (n > 1 && mt_rd_svarint(&r, &d1)) || ((ts_mode & 1) && n < 3))
         return MT_ECORRUPT;
-    d->ts[0] = t0;
-    if (n > 1) d->ts[1] = (int64_t)((uint64_t)t0 + (uint64_t)d1);
-    if (ts_mode == 1) {
+    /* Wrapping products: a damaged unit can only give stamps the order check refuses. */
+    const uint64_t unit = pow10_u64[ts_mode >> 1];
+    d->ts[0] = (int64_t)((uint64_t)t0 * unit);
+    uint64_t step = (uint64_t)d1 * unit;
+    if (n > 1) d->ts[1] = (int64_t)((uint64_t)d->ts[0] + step);
+    if (ts_mode & 1) {
         /* deltas-of-deltas land in the timestamp array, then become timestamps in place */
         if (get_rice(&r, (uint64_t *)d->ts + 2, n - 2)) return MT_ECORRUPT;
-        uint64_t step = (uint64_t)d1;
         for (size_t i = 2; i < n; i++) {
-            step += (uint64_t)mt_unzigzag((uint64_t)d->ts[i]);
+            step += (uint64_t)mt_unzigzag((uint64_t)d->ts[i]) * unit;
             d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
         }
     } else {
-        for (size_t i = 2; i < n; i++) d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + (uint64_t)d1);
+        for (size_t i = 2; i < n; i++) d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
     }
     for (size_t i = 1; i < n; i++)
         if (d->ts[i] <= d->ts[i - 1]) return MT_ECORRUPT;
@@ -554,8 +639,8 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
     if (e->body.len > MT_CHUNK_MAX_BODY) return MT_EINVAL;
     size_t bound = mt_zstd_bound(e->body.len), zn;
     e->out.len = 0;
-    if ((rc = buf_reserve(&e->out, MT_CHUNK_HEADER_SIZE + bound))) return rc;
-    uint8_t *h = e->out.data, *payload = h + MT_CHUNK_HEADER_SIZE;
+    if ((rc = buf_reserve(&e->out, HEADER_MAX + bound))) return rc;
+    uint8_t *payload = e->out.data + HEADER_MAX;
     if ((rc = mt_zstd_compress(e->zc, payload, bound, e->body.data, e->body.len, e->level, &zn)))
         return rc;
     bool packed = zn < e->body.len - e->body.len / 16;
@@ -563,18 +648,21 @@ int mt_encoder_encode(mt_encoder *e, const mt_points *pts, const uint8_t **chunk
         memcpy(payload, e->body.data, e->body.len);
         zn = e->body.len;
     }
-    h[0] = MT_CHUNK_MAGIC0;
-    h[1] = MT_CHUNK_MAGIC1;
-    h[2] = MT_CHUNK_VERSION;
-    h[3] = (uint8_t)((unsigned)pts->type | (packed ? MT_CHUNK_FLAG_ZSTD : 0));
-    mt_put_le(h + 4, (uint32_t)pts->n, 4);
-    mt_put_le(h + 8, (uint32_t)zn, 4);
-    mt_put_le(h + 12, (uint32_t)e->body.len, 4);
-    uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(payload, zn));
-    mt_put_le(h + 16, (uint32_t)sum, 4);
-    e->out.len = MT_CHUNK_HEADER_SIZE + zn;
-    *chunk = e->out.data;
-    *len = e->out.len;
+    uint8_t h[HEADER_MAX];
+    size_t hl = 0;
+    h[hl++] = MT_CHUNK_MAGIC0;
+    h[hl++] = MT_CHUNK_MAGIC1;
+    h[hl++] = MT_CHUNK_VERSION;
+    h[hl++] = (uint8_t)((unsigned)pts->type | (packed ? MT_CHUNK_FLAG_ZSTD : 0));
+    hl += mt_put_uvarint(h + hl, pts->n);
+    if (packed) hl += mt_put_uvarint(h + hl, e->body.len);
+    mt_put_le(h + hl, (uint32_t)mt_hash64_seeded(h, hl, mt_hash64(payload, zn)), 4);
+    hl += 4;
+    /* the header is written just before the payload, which was placed for the longest one */
+    uint8_t *start = payload - hl;
+    memcpy(start, h, hl);
+    *chunk = start;
+    *len = hl + zn;
     return MT_OK;
 }
 
@@ -601,52 +689,88 @@ void mt_decoder_free(mt_decoder *d)
     free(d);
 }
 
-/* Validate the fixed header; on MT_OK the payload length fits len. */
-static int check_header(const uint8_t *h, size_t len)
+/* A chunk's header, either version. */
+typedef struct header {
+    mt_vtype type;
+    bool packed;
+    uint32_t n;      /* points */
+    size_t body_len; /* the body once unpacked */
+    const uint8_t *payload;
+    size_t payload_len;
+    uint32_t sum;   /* the stored checksum */
+    size_t sum_off; /* bytes of header the checksum covers */
+} header;
+
+/* Parse and check a header; MT_OK only when the payload lies within chunk[0..len). */
+static int read_header(const uint8_t *h, size_t len, header *out)
 {
-    if (len < MT_CHUNK_HEADER_SIZE || h[0] != MT_CHUNK_MAGIC0 || h[1] != MT_CHUNK_MAGIC1)
+    if (len < 4 || h[0] != MT_CHUNK_MAGIC0 || h[1] != MT_CHUNK_MAGIC1) return MT_ECORRUPT;
+    if (h[2] != MT_CHUNK_VERSION && h[2] != MT_CHUNK_VERSION_1) return MT_EFORMAT;
+    unsigned type = h[3] & MT_CHUNK_TYPE_MASK;
+    if (type >= MT_VT_COUNT || (h[3] & ~(MT_CHUNK_TYPE_MASK | MT_CHUNK_FLAG_ZSTD)))
         return MT_ECORRUPT;
-    if (h[2] != MT_CHUNK_VERSION) return MT_EFORMAT;
-    unsigned type = h[3] & MT_CHUNK_TYPE_MASK, packed = h[3] & MT_CHUNK_FLAG_ZSTD;
-    if (type >= MT_VT_COUNT || (h[3] & ~(MT_CHUNK_TYPE_MASK | MT_CHUNK_FLAG_ZSTD)) ||
-        (uint32_t)mt_get_le(h + 4, 4) == 0 || (uint32_t)mt_get_le(h + 4, 4) > MT_CODEC_MAX_POINTS ||
-        (uint32_t)mt_get_le(h + 8, 4) != len - MT_CHUNK_HEADER_SIZE ||
-        (uint32_t)mt_get_le(h + 12, 4) > MT_CHUNK_MAX_BODY ||
-        (!packed && (uint32_t)mt_get_le(h + 12, 4) != (uint32_t)mt_get_le(h + 8, 4)))
+    *out = (header){.type = (mt_vtype)type, .packed = h[3] & MT_CHUNK_FLAG_ZSTD};
+    uint64_t n, body_len;
+    size_t hl;
+    if (h[2] == MT_CHUNK_VERSION_1) {
+        if (len < MT_CHUNK_V1_HEADER_SIZE ||
+            (uint32_t)mt_get_le(h + 8, 4) != len - MT_CHUNK_V1_HEADER_SIZE)
+            return MT_ECORRUPT;
+        n = (uint32_t)mt_get_le(h + 4, 4);
+        body_len = (uint32_t)mt_get_le(h + 12, 4);
+        out->sum_off = 16;
+        hl = MT_CHUNK_V1_HEADER_SIZE;
+    } else {
+        mt_rd r = {h + 4, h + len};
+        if (mt_rd_uvarint(&r, &n) || n > MT_CODEC_MAX_POINTS) return MT_ECORRUPT;
+        body_len = 0;
+        if (out->packed && mt_rd_uvarint(&r, &body_len)) return MT_ECORRUPT;
+        out->sum_off = (size_t)(r.p - h);
+        if (mt_rd_left(&r) < 4) return MT_ECORRUPT;
+        hl = out->sum_off + 4;
+    }
+    out->payload = h + hl;
+    out->payload_len = len - hl;
+    if (!out->packed) body_len = out->payload_len;
+    if (n == 0 || n > MT_CODEC_MAX_POINTS || body_len > MT_CHUNK_MAX_BODY ||
+        (!out->packed && body_len != out->payload_len))
         return MT_ECORRUPT;
+    out->n = (uint32_t)n;
+    out->body_len = (size_t)body_len;
+    out->sum = (uint32_t)mt_get_le(h + out->sum_off, 4);
     return MT_OK;
 }
 
 int mt_codec_peek(const void *chunk, size_t len, size_t *n, mt_vtype *type)
 {
-    const uint8_t *h = chunk;
-    int rc = check_header(h, len);
+    header hd;
+    int rc = read_header(chunk, len, &hd);
     if (rc) return rc;
-    *n = (uint32_t)mt_get_le(h + 4, 4);
-    *type = (mt_vtype)(h[3] & MT_CHUNK_TYPE_MASK);
+    *n = hd.n;
+    *type = hd.type;
     return MT_OK;
 }
 
 int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *out)
 {
-    const uint8_t *h = chunk, *payload = h + MT_CHUNK_HEADER_SIZE, *body = payload;
     *out = (mt_points){0};
-    int rc = check_header(h, len);
+    header hd;
+    int rc = read_header(chunk, len, &hd);
     if (rc) return rc;
-    size_t zn = len - MT_CHUNK_HEADER_SIZE, body_len = (uint32_t)mt_get_le(h + 12, 4);
-    uint64_t sum = mt_hash64_seeded(h, 16, mt_hash64(payload, zn));
-    if ((uint32_t)sum != (uint32_t)mt_get_le(h + 16, 4)) return MT_ECORRUPT;
-    if (h[3] & MT_CHUNK_FLAG_ZSTD) {
+    const uint8_t *body = hd.payload;
+    if ((uint32_t)mt_hash64_seeded(chunk, hd.sum_off, mt_hash64(hd.payload, hd.payload_len)) !=
+        hd.sum)
+        return MT_ECORRUPT;
+    if (hd.packed) {
         d->body.len = 0;
         if (!d->zd && mt_zstd_d_new(&d->zd)) return -ENOMEM;
-        if ((rc = buf_reserve(&d->body, body_len ? body_len : 1))) return rc;
-        if ((rc = mt_zstd_decompress(d->zd, d->body.data, body_len, payload, zn))) return rc;
+        if ((rc = buf_reserve(&d->body, hd.body_len ? hd.body_len : 1))) return rc;
+        if ((rc = mt_zstd_decompress(d->zd, d->body.data, hd.body_len, hd.payload, hd.payload_len)))
+            return rc;
         body = d->body.data;
     }
-    rc = decode_body(d, body, body_len, out);
-    if (rc == MT_OK &&
-        (out->n != (uint32_t)mt_get_le(h + 4, 4) || out->type != (h[3] & MT_CHUNK_TYPE_MASK)))
-        rc = MT_ECORRUPT;
+    rc = decode_body(d, body, hd.body_len, out);
+    if (rc == MT_OK && (out->n != hd.n || out->type != hd.type)) rc = MT_ECORRUPT;
     if (rc) *out = (mt_points){0};
     return rc;
 }

@@ -58,6 +58,19 @@ typedef union mt_val {
 bool mt_decimal_at(double v, int e, int64_t *m);
 double mt_decimal_value(int64_t m, int e);
 
+/*
+ * Near-decimal coding of a double, for summaries (sums, averages) that are
+ * decimals but for rounding: v is mt_decimal_value(*m, e) moved by *c steps
+ * of the ordered bit patterns (*c is 0 when v is that decimal exactly, and
+ * a few units for a sum rounded along the way). Any bit pattern accepted
+ * comes back exactly from mt_decimal_near_value. False (nothing set) for
+ * NaN, the infinities, |v| * 10^e at or beyond 2^62, or |*c| beyond 2^32
+ * (the decimal is no help: store the 8 bytes). e is 0..MT_DECIMAL_MAX_E.
+ */
+bool mt_decimal_near(double v, int e, int64_t *m, int64_t *c);
+/* The inverse: any m, e in 0..MT_DECIMAL_MAX_E and any c give some double. */
+double mt_decimal_near_value(int64_t m, int e, int64_t c);
+
 #define MT_CODEC_MAX_POINTS (1u << 24) /* points per chunk; an hour at 4.6 kHz */
 
 /* Points of one chunk, as arrays. */

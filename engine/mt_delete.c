@@ -32,11 +32,12 @@
  * the entries. A file nothing accounts for still goes to lost+found, never
  * unlinked. tests/engine/test_delete.c kills a child at both points
  * (mt_fault.h: "delete.rewritten", "delete.committed"). A tenant delete
- * raises the format to 4 in the same transaction (mt_engine_int.h); the
- * "unref:" entries need no format of their own: a build that does not know
+ * leaves tombstones only in a format that has them (a writer's is 5 and up,
+ * mt_engine_int.h); the "unref:" entries need no format of their own: a build that does not know
  * them reads past them (meta is read by name) and sets such a file aside as
  * before, and they live only until the next publish or open.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,6 @@ typedef struct job {
     uint64_t seq_before;
     bool log_rewritten;
     uint64_t log_points;
-    bool format_raised; /* the transaction set meta version to MT_FORMAT_TOMBSTONES */
 } job;
 
 static bool bid_is(const char *key, size_t klen, const char *bid)
@@ -343,7 +343,6 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
     const mt_delete_spec *sp = j->spec;
     int rc = MT_OK;
     j->log_rewritten = false;
-    j->format_raised = false;
     for (size_t i = 0; !rc && i < j->np; i++) {
         const plan *pl = &j->plans[i];
         uint8_t key[4], val[MT_HOUR_VAL];
@@ -378,11 +377,9 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
         rc = mt_index_unstore(t, id, MT_INDEX_KEY(&e->index, id), MT_INDEX_KEYLEN(&e->index, id),
                               (mt_vtype)e->index.ents[id].type);
     }
-    /* a tombstone in series_by_id: builds before format 4 would call it damage (mt_engine_int.h) */
-    if (!rc && j->nids && sp->business_id && e->format < MT_FORMAT_TOMBSTONES) {
-        rc = mt_engine_meta_put(t, "version", MT_FORMAT_TOMBSTONES);
-        j->format_raised = !rc;
-    }
+    /* a tombstone in series_by_id: builds before format 4 would call it damage; a writer's
+       open raised the format past that (mt_engine_int.h) */
+    assert(e->format >= MT_FORMAT_TOMBSTONES);
     /* The tenant as its UUID's 16 bytes until the sink has deleted its rows (a tenant that is
        not a UUID has no row there: PostgreSQL's business_id columns are UUIDs). */
     uint8_t d[17] = {MT_DELETE_TENANT};
@@ -404,7 +401,6 @@ static void undo(mt_engine *e, void *ud)
     job *j = ud;
     e->seq = j->seq_before;
     j->log_rewritten = false;
-    j->format_raised = false;
 }
 
 static void follows(mt_engine *e, void *ud)
@@ -412,7 +408,6 @@ static void follows(mt_engine *e, void *ud)
     job *j = ud;
     if (j->log_rewritten) mt_seal_log_rewritten(e, j->seq_before, j->log_points);
     if (j->spec->business_id) mt_index_forget(&e->index, j->ids, j->nids);
-    if (j->format_raised) __atomic_store_n(&e->format, MT_FORMAT_TOMBSTONES, __ATOMIC_RELAXED);
 }
 
 static int run(mt_engine *e, void *ud)

@@ -629,14 +629,15 @@ static int recover(mt_engine *e)
             }
             rebuild = true;
         }
-        version = MT_FORMAT_NEW; /* older builds read it until a tenant delete */
+        version = MT_FORMAT_NEW;
         rc = mt_engine_meta_put(t, "version", version);
         /* a new directory has nothing unmirrored: its floor starts above every point and its
            first commit lowers it (a mirror's first start then catches up nothing it never had;
            a rebuilt index keeps the lowest: its hours may be anywhere) */
         if (!rc && !rebuild) rc = mt_engine_meta_put(t, "floor", (uint64_t)MT_TS_MAX);
     }
-    if (!rc && version == 2 && !e->opt.read_only) {
+    /* a writer raises formats 2 to 4: the files it writes from now on are of the newest kind */
+    if (!rc && version >= 2 && version < MT_FORMAT_NEW && !e->opt.read_only) {
         version = MT_FORMAT_NEW;
         rc = mt_engine_meta_put(t, "version", version);
     }
@@ -652,15 +653,6 @@ static int recover(mt_engine *e)
     e->next_gen = (uint32_t)gen;
     if (!rc && rebuild) rc = mt_repair_rebuild_index(e, t); /* from the hour files alone */
     if (!rc) rc = mt_index_load(&e->index, t);
-    /* tombstones in a format-3 index: a tenant deleted by the first build of deletion (7ab1f0a,
-       before format 4) marked nothing; a writer marks it now, so older builds refuse it */
-    for (uint32_t id = 1; !rc && version == MT_FORMAT_NEW && !e->opt.read_only && id <= e->index.n;
-         id++)
-        if (!e->index.ents[id].len) {
-            version = e->format = MT_FORMAT_TOMBSTONES;
-            rc = mt_engine_meta_put(t, "version", version);
-            break;
-        }
     /* the rest of the index is read whole too: a damaged record refuses the open */
     if (!rc) rc = verify_db(t, MT_DB_META);
     if (!rc) rc = verify_db(t, MT_DB_SERIES);

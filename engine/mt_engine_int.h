@@ -413,8 +413,8 @@ struct mt_engine {
     uint32_t next_gen;
     mt_recbuf rec;
     mt_engine_stats st;
-    uint64_t format;            /* index.mdb's format version (as open found it, or made it;
-                                   a tenant delete raises it to MT_FORMAT_TOMBSTONES) */
+    uint64_t format;            /* index.mdb's format version (as open found it, or made it:
+                                   a writer's is MT_FORMAT_NEW) */
     bool plain_kv;              /* a reader of a format-1 index: values without checksums */
     uint64_t migrated_records;  /* records open rewrote with their checksum (format 1 -> 2) */
     char head_damage[1100];     /* the first head record skipped at open, for people */
@@ -507,13 +507,15 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour);
  */
 int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
 /* index.mdb's format (meta "version"; docs/format.md). A new index is written as
-   MT_FORMAT_NEW, which builds from 159d9c7 on read; a tenant delete raises it to
-   MT_FORMAT_TOMBSTONES in the transaction that first leaves a deleted series' id in
-   series_by_id with its type alone (a value older builds take for damage), so that only a
-   directory with such a record is refused by them ("format 4"), as any newer format is. */
-#define MT_FORMAT_NEW        3
+   MT_FORMAT_NEW, and a writer's open raises formats 2 to 4 to it in place (changing nothing
+   else): from format 5 on, the hour files it names may be of version 3 (near-decimal footer
+   summaries) with chunks of version 2 (mt_format.h), which builds reading up to 4 could only
+   report as damage; they refuse the directory instead ("format 5"). Format 4 was format 3
+   whose series_by_id may hold a tombstone (a deleted series' id with its type alone); 5 may
+   hold them too. */
 #define MT_FORMAT_TOMBSTONES 4
-#define MT_FORMAT_MAX        4 /* the newest this build reads */
+#define MT_FORMAT_NEW        5
+#define MT_FORMAT_MAX        5 /* the newest this build reads */
 
 /* An hours record's value (docs/format.md): u32 LE generation, u64 LE file bytes, u64 LE
    sealed_seq; format 2 wrote the first 12 bytes only (sealed_seq 0: the log then held no

@@ -16,22 +16,32 @@
 /*
  * Chunk: one series' points of one hour (mt_codec.c encodes the body).
  *
+ * Version 2 (written):
  *   offset size
  *   0      2    magic 'M' 'C'
  *   2      1    format version (MT_CHUNK_VERSION)
  *   3      1    bits 0-3: value type (mt_vtype); bit 7: payload is zstd-compressed
- *   4      4    number of points
- *   8      4    payload length (bytes after the header)
- *   12     4    body length (the payload once zstd-decompressed)
- *   16     4    checksum: low 32 bits of XXH3-64 over bytes 0..15 and the payload
- *   20     ...  payload: the body, or one zstd frame holding it
+ *   4      ...  uvarint number of points; if bit 7: uvarint body length (the
+ *               payload once zstd-decompressed)
+ *   then   4    checksum: low 32 bits of XXH3-64 over the header bytes before
+ *               it, seeded with XXH3-64 of the payload
+ *   then   ...  payload: the body, or one zstd frame holding it; it runs to the
+ *               end of the chunk (the hour file's footer holds its length)
+ *   A chunk of 360 points has a 10-byte header (11-12 when packed).
+ *
+ * Version 1 (read): a fixed 20-byte header:
+ *   0 magic (2), 2 version 1, 3 type and flags, 4 u32 number of points,
+ *   8 u32 payload length, 12 u32 body length, 16 u32 checksum over bytes
+ *   0..15 seeded as above, 20 the payload. Its body is version 2's with
+ *   timestamps in units of 1 (mt_codec.c).
  */
-#define MT_CHUNK_MAGIC0      'M'
-#define MT_CHUNK_MAGIC1      'C'
-#define MT_CHUNK_VERSION     1
-#define MT_CHUNK_HEADER_SIZE 20
-#define MT_CHUNK_TYPE_MASK   0x0F
-#define MT_CHUNK_FLAG_ZSTD   0x80
-#define MT_CHUNK_MAX_BODY    (1u << 28) /* a body larger than this is corrupt */
+#define MT_CHUNK_MAGIC0         'M'
+#define MT_CHUNK_MAGIC1         'C'
+#define MT_CHUNK_VERSION        2
+#define MT_CHUNK_VERSION_1      1
+#define MT_CHUNK_V1_HEADER_SIZE 20
+#define MT_CHUNK_TYPE_MASK      0x0F
+#define MT_CHUNK_FLAG_ZSTD      0x80
+#define MT_CHUNK_MAX_BODY       (1u << 28) /* a body larger than this is corrupt */
 
 #endif

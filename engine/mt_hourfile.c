@@ -2,20 +2,24 @@
  * mt_hourfile.c — hour files: every chunk of one hour, then a footer that
  * indexes them.
  *
- *   header   16 bytes: "MTHF", u8 version (2; 1 is read too), 3 zero
+ *   header   16 bytes: "MTHF", u8 version (3; 1 and 2 are read too), 3 zero
  *            bytes, i64 hour (LE)
  *   chunks   back to back, ascending by series id (mt_codec format)
- *   keys     (version 2) one zstd frame: per chunk, in the same order,
+ *   keys     (versions 2, 3) one zstd frame: per chunk, in the same order,
  *            uvarint length and the series' canonical key (mt_series.h):
  *            enough, with the hour in the header and the generation in
  *            the name, to rebuild index.mdb from the files alone
  *            (mt_engine_rebuild_index); read only then, never by queries
- *   footer   one zstd frame: (version 2) uvarint keys frame length, u32
+ *   footer   one zstd frame: (versions 2, 3) uvarint keys frame length, u32
  *            its checksum (low 32 bits of XXH3), uvarint its raw length;
  *            then per chunk: uvarint id gap, u8 type, uvarint
- *            length, uvarint count, uvarint (min_ts - hour start),
- *            uvarint (max_ts - min_ts), and for numeric types the exact
- *            summary sum, min, max, first, last as 8-byte doubles (LE)
+ *            length, uvarint count, the times: (version 3) u8 k, uvarint
+ *            (min_ts - hour start) / 10^k, uvarint (max_ts - min_ts) / 10^k
+ *            with k the largest power of ten (at most 18) dividing both;
+ *            (versions 1, 2) the two in nanoseconds; and for numeric types
+ *            the exact summary sum, min, max, first, last: (version 3)
+ *            near-decimal (put_summary below: 7-12 bytes for a series of
+ *            decimals), (versions 1, 2) five 8-byte doubles (LE)
  *   trailer  32 bytes: u64 footer offset, u32 footer length, u32 footer
  *            raw length, u32 chunks, u32 checksum of the footer (low 32
  *            bits of XXH3), u32 zero, "MTHE"
@@ -27,6 +31,7 @@
  * Files are written to a temp name, fsynced, renamed, and the directory
  * fsynced before that transaction commits.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,7 +49,7 @@
 #include "mt_hash.h"
 #include "mt_zstd.h"
 
-#define HF_VERSION    2 /* written; 1 (no keys frame) is still read */
+#define HF_VERSION    3 /* written; 2 (raw summaries) and 1 (no keys frame) are still read */
 #define HF_HEADER     16
 #define HF_TRAILER    32
 #define HF_MAX_FOOTER (1u << 30)
@@ -64,6 +69,8 @@ struct mt_hf_writer {
 };
 
 #define WBUF (1u << 20)
+/* the longest footer entry: id gap, type, length, count, times, summary with corrections */
+#define FOOT_ENTRY_MAX (10 + 1 + 10 + 10 + 21 + 2 + 5 * 10 + 5 * 10)
 
 void mt_hf_path(char *out, size_t cap, const char *dir, int64_t hour, uint32_t gen)
 {
@@ -165,6 +172,127 @@ int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
     return MT_OK;
 }
 
+/* ---- footer entries (version 3) -------------------------------------------------------- */
+
+static const uint64_t pow10[19] = {1ull,
+                                   10ull,
+                                   100ull,
+                                   1000ull,
+                                   10000ull,
+                                   100000ull,
+                                   1000000ull,
+                                   10000000ull,
+                                   100000000ull,
+                                   1000000000ull,
+                                   10000000000ull,
+                                   100000000000ull,
+                                   1000000000000ull,
+                                   10000000000000ull,
+                                   100000000000000ull,
+                                   1000000000000000ull,
+                                   10000000000000000ull,
+                                   100000000000000000ull,
+                                   1000000000000000000ull};
+
+/* u8 k, then the offset from the hour's start and the span in units of 10^k. */
+static uint8_t *put_times(uint8_t *p, int64_t off, int64_t span)
+{
+    assert(off >= 0 && span >= 0);
+    unsigned k = 0;
+    while (k < 18 && (uint64_t)off % pow10[k + 1] == 0 && (uint64_t)span % pow10[k + 1] == 0) k++;
+    *p++ = (uint8_t)k;
+    p += mt_put_uvarint(p, (uint64_t)off / pow10[k]);
+    return p + mt_put_uvarint(p, (uint64_t)span / pow10[k]);
+}
+
+static int get_times(mt_rd *r, uint64_t *off, uint64_t *span)
+{
+    uint8_t k;
+    if (mt_rd_u8(r, &k) || k > 18 || mt_rd_uvarint(r, off) || mt_rd_uvarint(r, span) ||
+        *off > (uint64_t)(MT_HOUR_NS - 1) / pow10[k] ||
+        *span > (uint64_t)(MT_HOUR_NS - 1) / pow10[k])
+        return MT_ECORRUPT;
+    *off *= pow10[k];
+    *span *= pow10[k];
+    return MT_OK;
+}
+
+#define SUMMARY_RAW 0xFF /* the e that says: five doubles, 8 bytes each */
+
+/*
+ * A numeric entry's sum, min, max, first and last. Points are mostly
+ * decimals of few digits, and the summaries are made of them: u8 e (the
+ * smallest exponent at which min, max, first and last are exact decimals,
+ * mt_decimal_at), u8 a bit per summary whose correction is not 0, svarint
+ * m of min, svarint (m - m of min) of max, first and last, svarint m of the
+ * sum, then svarint of each correction not 0 (mt_decimal_near: a sum's
+ * rounding). Anything else (no such e, values beyond 2^53) is e = 0xFF and
+ * the five doubles, 8 bytes LE each.
+ */
+static uint8_t *put_summary(uint8_t *p, const mt_hf_entry *e)
+{
+    const double v[5] = {e->sum, e->min, e->max, e->first, e->last};
+    int64_t m[5], c[5];
+    int x = 0;
+    for (; x <= MT_DECIMAL_MAX_E; x++) {
+        bool ok = true;
+        for (int k = 1; k < 5 && ok; k++) ok = mt_decimal_at(v[k], x, &m[k]);
+        if (ok) break;
+    }
+    bool near = x <= MT_DECIMAL_MAX_E;
+    for (int k = 0; k < 5 && near; k++) near = mt_decimal_near(v[k], x, &m[k], &c[k]);
+    if (!near) {
+        *p++ = SUMMARY_RAW;
+        for (int k = 0; k < 5; k++) {
+            uint64_t b;
+            memcpy(&b, &v[k], 8);
+            mt_put_le(p, b, 8);
+            p += 8;
+        }
+        return p;
+    }
+    *p++ = (uint8_t)x;
+    uint8_t *mask = p++;
+    *mask = 0;
+    for (int k = 0; k < 5; k++) *mask |= (uint8_t)((c[k] != 0) << k);
+    p += mt_put_uvarint(p, mt_zigzag(m[1]));
+    for (int k = 2; k < 5; k++)
+        p += mt_put_uvarint(p, mt_zigzag((int64_t)((uint64_t)m[k] - (uint64_t)m[1])));
+    p += mt_put_uvarint(p, mt_zigzag(m[0]));
+    for (int k = 0; k < 5; k++)
+        if (c[k]) p += mt_put_uvarint(p, mt_zigzag(c[k]));
+    return p;
+}
+
+static int get_summary(mt_rd *r, mt_hf_entry *e)
+{
+    uint8_t x, mask;
+    double v[5];
+    if (mt_rd_u8(r, &x)) return MT_ECORRUPT;
+    if (x == SUMMARY_RAW) {
+        for (int k = 0; k < 5; k++) {
+            uint64_t b;
+            if (mt_rd_u64le(r, &b)) return MT_ECORRUPT;
+            memcpy(&v[k], &b, 8);
+        }
+    } else {
+        int64_t m[5], c[5] = {0};
+        if (x > MT_DECIMAL_MAX_E || mt_rd_u8(r, &mask) || mask > 31 || mt_rd_svarint(r, &m[1]))
+            return MT_ECORRUPT;
+        for (int k = 2; k < 5; k++) {
+            int64_t d;
+            if (mt_rd_svarint(r, &d)) return MT_ECORRUPT;
+            m[k] = (int64_t)((uint64_t)m[1] + (uint64_t)d);
+        }
+        if (mt_rd_svarint(r, &m[0])) return MT_ECORRUPT;
+        for (int k = 0; k < 5; k++)
+            if ((mask >> k & 1) && mt_rd_svarint(r, &c[k])) return MT_ECORRUPT;
+        for (int k = 0; k < 5; k++) v[k] = mt_decimal_near_value(m[k], x, c[k]);
+    }
+    e->sum = v[0], e->min = v[1], e->max = v[2], e->first = v[3], e->last = v[4];
+    return MT_OK;
+}
+
 int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len, const void *key,
               size_t klen)
 {
@@ -181,30 +309,20 @@ int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t l
     w->keys_len += mt_put_uvarint(w->keys + w->keys_len, klen);
     memcpy(w->keys + w->keys_len, key, klen);
     w->keys_len += klen;
-    if (w->foot_len + 96 > w->foot_cap) {
+    if (w->foot_len + FOOT_ENTRY_MAX > w->foot_cap) {
         size_t cap = w->foot_cap ? w->foot_cap * 2 : 65536;
         uint8_t *f = realloc(w->foot, cap);
         if (!f) return -ENOMEM;
         w->foot = f;
         w->foot_cap = cap;
     }
-    int64_t start = w->hour * MT_HOUR_NS;
     uint8_t *p = w->foot + w->foot_len;
     p += mt_put_uvarint(p, e->id - w->last_id);
     *p++ = e->type;
     p += mt_put_uvarint(p, len);
     p += mt_put_uvarint(p, e->count);
-    p += mt_put_uvarint(p, (uint64_t)(e->min_ts - start));
-    p += mt_put_uvarint(p, (uint64_t)(e->max_ts - e->min_ts));
-    if (e->type != MT_VT_STRING) {
-        const double s[5] = {e->sum, e->min, e->max, e->first, e->last};
-        for (int k = 0; k < 5; k++) {
-            uint64_t b;
-            memcpy(&b, &s[k], 8);
-            mt_put_le(p, b, 8);
-            p += 8;
-        }
-    }
+    p = put_times(p, e->min_ts - w->hour * MT_HOUR_NS, e->max_ts - e->min_ts);
+    if (e->type != MT_VT_STRING) p = put_summary(p, e);
     w->foot_len = (size_t)(p - w->foot);
     w->last_id = e->id;
     w->count++;
@@ -341,7 +459,7 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
     if (rc) return rc;
     if (memcmp(h, "MTHF", 4) || memcmp(t + 28, "MTHE", 4)) return MT_ECORRUPT;
     int version = h[4];
-    if (version != 1 && version != 2) return MT_EFORMAT;
+    if (version < 1 || version > HF_VERSION) return MT_EFORMAT;
     uint64_t foff = mt_get_le(t, 8);
     uint32_t zn = (uint32_t)mt_get_le(t + 8, 4), raw_len = (uint32_t)mt_get_le(t + 12, 4);
     uint32_t count = (uint32_t)mt_get_le(t + 16, 4), sum = (uint32_t)mt_get_le(t + 20, 4);
@@ -371,8 +489,9 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
         mt_hf_entry *e = &out->e[i];
         uint64_t gap, len, n, min_off, span; /* the entry, in the order written by mt_hf_add */
         if (mt_rd_uvarint(&r, &gap) || mt_rd_u8(&r, &e->type) || e->type >= MT_VT_COUNT ||
-            mt_rd_uvarint(&r, &len) || mt_rd_uvarint(&r, &n) || mt_rd_uvarint(&r, &min_off) ||
-            mt_rd_uvarint(&r, &span)) {
+            mt_rd_uvarint(&r, &len) || mt_rd_uvarint(&r, &n) ||
+            (version >= 3 ? get_times(&r, &min_off, &span)
+                          : mt_rd_uvarint(&r, &min_off) || mt_rd_uvarint(&r, &span))) {
             rc = MT_ECORRUPT;
             break;
         }
@@ -390,7 +509,9 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
         e->min_ts = start + (int64_t)min_off;
         e->max_ts = e->min_ts + (int64_t)span;
         off += len;
-        if (e->type != MT_VT_STRING) {
+        if (e->type != MT_VT_STRING && version >= 3) {
+            rc = get_summary(&r, e);
+        } else if (e->type != MT_VT_STRING) {
             double sv[5];
             for (int k = 0; k < 5 && !rc; k++) {
                 uint64_t b;

@@ -11,6 +11,7 @@
 
 #include <zstd.h>
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 #include "test_util.h"
 
@@ -351,17 +352,25 @@ Test(codec, every_flipped_bit_and_every_truncation_is_detected)
     free(ts);
 }
 
-/* The body a chunk wraps, decompressed here (the format is in mt_format.h). */
+/* The body a chunk wraps, decompressed here (the format is in mt_format.h: version 2). */
 static uint8_t *body_of(const uint8_t *chunk, size_t len, size_t *body_len)
 {
-    *body_len = (size_t)chunk[12] | (size_t)chunk[13] << 8 | (size_t)chunk[14] << 16 |
-                (size_t)chunk[15] << 24;
-    uint8_t *body = malloc(*body_len);
+    cr_assert_eq(chunk[2], 2, "a version 2 chunk");
+    mt_rd r = {chunk + 4, chunk + len};
+    uint64_t n = 0, blen = 0;
+    cr_assert_eq(mt_rd_uvarint(&r, &n), MT_OK);
+    if (chunk[3] & 0x80) cr_assert_eq(mt_rd_uvarint(&r, &blen), MT_OK);
+    size_t at = (size_t)(r.p - chunk) + 4; /* the checksum */
+    uint8_t *body;
     if (!(chunk[3] & 0x80)) { /* stored as it is */
-        memcpy(body, chunk + 20, *body_len);
+        *body_len = len - at;
+        body = malloc(*body_len);
+        memcpy(body, chunk + at, *body_len);
         return body;
     }
-    size_t got = ZSTD_decompress(body, *body_len, chunk + 20, len - 20);
+    *body_len = (size_t)blen;
+    body = malloc(*body_len);
+    size_t got = ZSTD_decompress(body, *body_len, chunk + at, len - at);
     cr_assert_eq(got, *body_len);
     return body;
 }

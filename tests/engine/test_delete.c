@@ -656,38 +656,30 @@ Test(delete, rollups_after_a_range_delete_equal_a_recomputation_from_the_remaini
 }
 
 /*
- * A new directory is format 3, which builds before deletion read; a range delete leaves it so
- * (no tombstone), as does a tenant delete that matches no series; the first tenant delete that
- * leaves a tombstone makes it 4, which this build opens again.
+ * A new directory is format 5 (tombstones allowed, docs/format.md): a tenant delete that leaves
+ * a tombstone keeps it so, and this build opens it again with the tenant gone.
  */
-Test(delete, a_tenant_delete_raises_the_format_to_4_and_nothing_else_does)
+Test(delete, a_tenant_delete_leaves_the_format_at_5_and_opens_again)
 {
     const char *dir = new_dir(0);
     mt_engine *e = open_at(dir);
     mt_engine_stats st;
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 3, "a new directory");
-    cr_expect_eq(st.format_max, 4);
+    cr_expect_eq(st.format, 5, "a new directory");
+    cr_expect_eq(st.format_max, 5);
     gen(e, false);
     mt_delete_result res;
-    cr_assert_eq(do_delete(e, RANGE, &res), MT_OK);
     mt_delete_spec none = {.business_id = "no-such-tenant"};
     cr_assert_eq(mt_engine_delete(e, &none, &res), MT_OK);
     cr_expect_eq(res.series, 0);
-    mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 3, "no tombstone yet");
-    mt_engine_close(e);
-    e = open_at(dir);
-    mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 3, "reopened: no tombstone yet");
     cr_assert_eq(do_delete(e, TENANT, &res), MT_OK);
     cr_expect_eq(res.series_forgotten, 1);
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 4, "a tombstone");
+    cr_expect_eq(st.format, 5, "a tombstone");
     mt_engine_close(e);
     e = open_at(dir);
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 4, "reopened");
+    cr_expect_eq(st.format, 5, "reopened");
     dump d = dump_engine(e);
     cr_expect_eq(count_lines(&d, TEN_A), 0);
     cr_expect_gt(count_lines(&d, TEN_B), 0);
@@ -698,8 +690,8 @@ Test(delete, a_tenant_delete_raises_the_format_to_4_and_nothing_else_does)
 }
 
 /* A format-3 index holding a tombstone (what the first build of deletion, 7ab1f0a, left): a
-   writer's open marks it 4. */
-Test(delete, a_format_3_index_with_a_tombstone_is_marked_4_by_a_writer)
+   writer's open marks it 5, so builds reading up to 3 (or 4) refuse it by its version. */
+Test(delete, a_format_3_index_with_a_tombstone_is_marked_5_by_a_writer)
 {
     const char *dir = new_dir(0);
     mt_engine *e = open_at(dir);
@@ -718,6 +710,6 @@ Test(delete, a_format_3_index_with_a_tombstone_is_marked_4_by_a_writer)
     e = open_at(dir);
     mt_engine_stats st;
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 4);
+    cr_expect_eq(st.format, 5);
     mt_engine_close(e);
 }

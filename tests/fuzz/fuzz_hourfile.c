@@ -6,7 +6,8 @@
  * The first input byte picks what the rest is:
  *   even: a whole hour file (header, chunks, footer, trailer) as stored
  *   odd:  u16 LE chunk-region length, u32 LE chunk count, then a raw footer:
- *         the target zstd-compresses it and writes a header and a trailer
+ *         the target zstd-compresses it and writes a header (of version 1,
+ *         2 or 3 as (first byte >> 1) % 3 says) and a trailer
  *         with the right checksum, so the entry parser is reached without
  *         the fuzzer having to forge XXH3
  * A footer that reads back must describe chunks inside the file; each is
@@ -36,7 +37,7 @@ static void check(int cond, const char *what)
 }
 
 /* The footer wrapped into a well-formed file: *len bytes, malloc'd. */
-static uint8_t *wrap(const uint8_t *d, size_t n, size_t *len)
+static uint8_t *wrap(const uint8_t *d, size_t n, int version, size_t *len)
 {
     if (n < 6) return NULL;
     size_t region = mt_get_le(d, 2);
@@ -46,7 +47,7 @@ static uint8_t *wrap(const uint8_t *d, size_t n, size_t *len)
     uint8_t *f = calloc(1, 16 + region + bound + 32);
     if (!f) return NULL;
     memcpy(f, "MTHF", 4);
-    f[4] = 1;
+    f[4] = (uint8_t)version;
     mt_put_le(f + 8, 7, 8); /* hour 7 */
     size_t zn = ZSTD_compress(f + 16 + region, bound, d, n, 1);
     if (ZSTD_isError(zn)) {
@@ -75,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t flen = size - 1;
     uint8_t *own = NULL;
     if (data[0] & 1) {
-        if (!(own = wrap(data + 1, size - 1, &flen))) return 0;
+        if (!(own = wrap(data + 1, size - 1, 1 + (data[0] >> 1) % 3, &flen))) return 0;
         file = own;
     }
     check(ftruncate(fd, 0) == 0 && pwrite(fd, file, flen, 0) == (ssize_t)flen, "memfd write");

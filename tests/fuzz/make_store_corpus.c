@@ -88,7 +88,8 @@ static void hour_file(const char *path)
     mt_put_le(m, foff - 16, 2);
     mt_put_le(m + 2, count, 4);
     memcpy(m + 6, raw, rl);
-    seed("hourfile", "real-footer", 1, m, 6 + rl);
+    seed("hourfile", "real-footer", 1 | (f[4] - 1) << 1, m,
+         6 + rl); /* fuzz_hourfile: its version */
     free(m);
     free(raw);
     free(f);

@@ -9,7 +9,7 @@
 #   - a selector delete of a range (metron delete --data, metrond stopped) removes exactly
 #     the points in the range;
 #   - PromQL (/prometheus/api/v1/series and query) answers both tenants before, B alone after;
-#   - metron inspect reports format 4 (a tombstone in series_by_id) after the tenant delete.
+#   - metron inspect reports format 5 (tombstones allowed in series_by_id) after the tenant delete.
 #
 #   test_delete.sh METROND METRON      (METRON_TEST_PG: the test PostgreSQL, a superuser URL)
 set -euo pipefail
@@ -137,12 +137,12 @@ kill -TERM "$metrond_pid" && wait "$metrond_pid" || true
 metrond_pid=""
 grep -rl "$A" "$work/data" && fail "A's business_id is still in the data directory's files"
 ok "A's business_id is in no file of the data directory"
-# a tombstone in series_by_id: format 4, so that a build reading up to 3 refuses the directory
-# by its version instead of calling the record damage (docs/format.md)
+# a tombstone in series_by_id: format 5 (4 and up have them), so that a build reading up to 3
+# refuses the directory by its version instead of calling the record damage (docs/format.md)
 "$metron" inspect --data "$work/data" --format json >"$work/inspect.json" ||
   fail "inspect after the delete: $(cat "$work/inspect.json")"
-grep -q '"format":4,"format_max":4' "$work/inspect.json" || fail "format: $(cat "$work/inspect.json")"
-ok "metron inspect reports format 4 after the tenant delete"
+grep -q '"format":5,"format_max":5' "$work/inspect.json" || fail "format: $(cat "$work/inspect.json")"
+ok "metron inspect reports format 5 after the tenant delete"
 "$metron" export --data "$work/data" 'cpu.usage' >"$work/cpu_after.lp"
 "$metron" export --data "$work/data" 'mem.used' >"$work/mem_after.lp"
 cmp "$work/b_cpu_before.lp" "$work/cpu_after.lp" || fail "B's cpu points changed"
