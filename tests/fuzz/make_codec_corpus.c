@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "mt_buf.h"
 #include "mt_codec.h"
 
 static void write_seed(const char *dir, const char *name, int sel, const void *p, size_t n)
@@ -54,12 +55,20 @@ int main(int argc, char **argv)
         char name[64];
         snprintf(name, sizeof name, "chunk-%d", type);
         write_seed(argv[1], name, 0, chunk, len);
+        /* the header of version 2 (mt_format.h): n, the body length if packed, the checksum */
         uint8_t body[8192];
-        size_t blen = chunk[12] | chunk[13] << 8;
-        if (chunk[3] & 0x80)
-            ZSTD_decompress(body, sizeof body, chunk + 20, len - 20);
-        else
-            memcpy(body, chunk + 20, blen);
+        mt_rd r = {chunk + 4, chunk + len};
+        uint64_t n, blen = 0;
+        if (mt_rd_uvarint(&r, &n) || ((chunk[3] & 0x80) && mt_rd_uvarint(&r, &blen))) return 1;
+        const uint8_t *payload = r.p + 4;
+        size_t plen = len - (size_t)(payload - chunk);
+        if (chunk[3] & 0x80) {
+            if (ZSTD_decompress(body, sizeof body, payload, plen) != blen) return 1;
+        } else {
+            if (plen > sizeof body) return 1;
+            memcpy(body, payload, plen);
+            blen = plen;
+        }
         snprintf(name, sizeof name, "body-%d", type);
         write_seed(argv[1], name, 1, body, blen);
         uint8_t raw[1 + 64 * 9];
