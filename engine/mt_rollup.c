@@ -3,15 +3,22 @@
  * values being written (no second pass over the disk), stored in the same
  * LMDB transaction as the hour file's record.
  *
- * One value per hour and kind in MT_DB_ROLLUPS, zstd-compressed:
+ * One value per hour and kind in MT_DB_ROLLUPS:
  *   'S' u32 hour (BE, offset 2^31)  the series rows, ascending by id
  *   'G' u32 hour                    the group rows, ascending by key
- * A row is count, sum, min, max, p50, p95, p99; the values are stored by
- * column (ids or keys, then counts as uvarints, then each float64 column
- * LE), so a column of similar doubles sits together for zstd. Group rows
- * go on with each group's DDSketch (mt_sketch.h): quantiles over days and
- * months merge hours instead of reading them again. Quantiles are
- * PostgreSQL's PERCENTILE_CONT (mt_stats.h): exact.
+ * A row is count, sum, min, max, p50, p95, p99; group rows go on with each
+ * group's DDSketch (mt_sketch.h): quantiles over days and months merge
+ * hours instead of reading them again. Quantiles are PostgreSQL's
+ * PERCENTILE_CONT (mt_stats.h): exact.
+ *
+ * The value (docs/format.md): version 2 is the byte 0x02, then a zstd
+ * frame of n, the ids (as deltas) or keys, then the rows' values in
+ * mt_rollcodec's compact columns: decimal integers of min, max and the
+ * order statistics the quantiles interpolate between, the sum as an
+ * integer and a correction, sketches by column; a row that does not come
+ * back bit for bit that way keeps raw doubles. Version 1, still read, is
+ * the bare zstd frame (0x28 first) with counts and six float64 columns,
+ * then each sketch as it was encoded. Both give the reader the same bits.
  *
  * Series rows carry no sketch: at a point every 10 s a series-hour holds
  * 360 values in ~600 bytes of block, and its sketch would cost as much
