@@ -3,15 +3,22 @@
  * values being written (no second pass over the disk), stored in the same
  * LMDB transaction as the hour file's record.
  *
- * One value per hour and kind in MT_DB_ROLLUPS, zstd-compressed:
+ * One value per hour and kind in MT_DB_ROLLUPS:
  *   'S' u32 hour (BE, offset 2^31)  the series rows, ascending by id
  *   'G' u32 hour                    the group rows, ascending by key
- * A row is count, sum, min, max, p50, p95, p99; the values are stored by
- * column (ids or keys, then counts as uvarints, then each float64 column
- * LE), so a column of similar doubles sits together for zstd. Group rows
- * go on with each group's DDSketch (mt_sketch.h): quantiles over days and
- * months merge hours instead of reading them again. Quantiles are
- * PostgreSQL's PERCENTILE_CONT (mt_stats.h): exact.
+ * A row is count, sum, min, max, p50, p95, p99; group rows go on with each
+ * group's DDSketch (mt_sketch.h): quantiles over days and months merge
+ * hours instead of reading them again. Quantiles are PostgreSQL's
+ * PERCENTILE_CONT (mt_stats.h): exact.
+ *
+ * The value (docs/format.md): version 2 is the byte 0x02, then a zstd
+ * frame of n, the ids (as deltas) or keys, then the rows' values in
+ * mt_rollcodec's compact columns: decimal integers of min, max and the
+ * order statistics the quantiles interpolate between, the sum as an
+ * integer and a correction, sketches by column; a row that does not come
+ * back bit for bit that way keeps raw doubles. Version 1, still read, is
+ * the bare zstd frame (0x28 first) with counts and six float64 columns,
+ * then each sketch as it was encoded. Both give the reader the same bits.
  *
  * Series rows carry no sketch: at a point every 10 s a series-hour holds
  * 360 values in ~600 bytes of block, and its sketch would cost as much
@@ -25,6 +32,7 @@
 #include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_hash.h"
+#include "mt_rollcodec.h"
 #include "mt_sketch.h"
 #include "mt_stats.h"
 #include "mt_time.h"
@@ -33,12 +41,9 @@
 #define MAX_ROWS (1u << 24)        /* more rows in one hour is a corrupt value */
 #define MAX_RAW  ((size_t)1 << 30) /* bytes of one decompressed value, at most */
 
-static const double fractions[3] = {0.5, 0.95, 0.99};
+#define V2 0x02 /* first byte of a version-2 value; version 1 is a bare zstd frame (0x28) */
 
-typedef struct vals {
-    uint64_t count;
-    double d[6]; /* sum, min, max, p50, p95, p99 */
-} vals;
+typedef mt_rollrow vals;
 
 typedef struct group {
     char *key; /* business_id 0 measurement 0 field */
@@ -103,12 +108,13 @@ static double as_double(mt_vtype t, mt_val v)
     }
 }
 
-/* count, sum, min, max and the three quantiles of v[0..n) (reordered). */
+/* count, sum, min, max, the three quantiles of v[0..n) and their order statistics (v is
+   reordered). */
 static void compute(double *v, size_t n, vals *out)
 {
-    double q[3], sum, min, max;
-    mt_describe(v, n, fractions, 3, &sum, &min, &max, q);
-    *out = (vals){.count = n, .d = {sum, min, max, q[0], q[1], q[2]}};
+    *out = (vals){.count = n};
+    mt_describe_ranks(v, n, mt_roll_fractions, MT_ROLL_NQ, &out->sum, &out->min, &out->max, out->q,
+                      out->ranks);
 }
 
 /* The group of series id: business_id 0 measurement 0 field. */
@@ -239,55 +245,24 @@ double mt_rollups_group_seconds(const mt_rollups *r)
 
 /* ---- the stored form --------------------------------------------------------------------- */
 
-typedef struct buf {
-    uint8_t *p;
-    size_t len, cap;
-    int rc;
-} buf;
+typedef mt_rollbuf buf;
+#define put    mt_rollbuf_put
+#define put_uv mt_rollbuf_uv
 
-static void put(buf *b, const void *src, size_t n)
-{
-    if (b->rc || mt_grow(&b->p, &b->cap, b->len + n, 1, 64)) {
-        b->rc = -ENOMEM;
-        return;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_uv(buf *b, uint64_t v)
-{
-    uint8_t tmp[MT_UVARINT_MAX];
-    put(b, tmp, mt_put_uvarint(tmp, v));
-}
-
-/* counts, then each double column */
-static void put_vals(buf *b, const vals *v, const size_t *order, size_t n)
-{
-    for (size_t i = 0; i < n; i++) put_uv(b, v[order ? order[i] : i].count);
-    for (int k = 0; k < 6; k++)
-        for (size_t i = 0; i < n; i++) {
-            uint64_t bits;
-            uint8_t le[8];
-            memcpy(&bits, &v[order ? order[i] : i].d[k], 8);
-            mt_put_le(le, bits, 8);
-            put(b, le, 8);
-        }
-}
-
-/* Compress raw into r->z[k]. */
+/* Compress raw into r->z[k], after the version byte. */
 static int pack(mt_rollups *r, int k, const buf *raw)
 {
-    size_t cap = mt_zstd_bound(raw->len), zl;
+    size_t cap = 1 + mt_zstd_bound(raw->len), zl;
     uint8_t *z = malloc(cap);
     if (!z) return -ENOMEM;
-    int rc = mt_zstd_compress(NULL, z, cap, raw->p, raw->len, 3, &zl);
+    z[0] = V2;
+    int rc = mt_zstd_compress(NULL, z + 1, cap - 1, raw->p, raw->len, 3, &zl);
     if (rc) {
         free(z);
         return rc;
     }
     r->z[k] = z;
-    r->zl[k] = zl;
+    r->zl[k] = 1 + zl;
     return MT_OK;
 }
 
@@ -319,8 +294,8 @@ int mt_rollups_finish(mt_rollups *r)
     if (r->ns) { /* series: ids as deltas (ascending), then the values */
         put_uv(&b, r->ns);
         for (size_t i = 0; i < r->ns; i++) put_uv(&b, r->sid[i] - (i ? r->sid[i - 1] : 0));
-        put_vals(&b, r->sv, NULL, r->ns);
-        rc = b.rc ? b.rc : pack(r, 0, &b);
+        rc = mt_rollcodec_put(&b, r->sv, NULL, r->ns, false);
+        if (!rc) rc = pack(r, 0, &b);
     }
     /* groups, in key order; a key longer than LMDB's keys is left out as it always was */
     size_t *order = r->ng ? malloc(r->ng * sizeof *order) : NULL;
@@ -334,6 +309,8 @@ int mt_rollups_finish(mt_rollups *r)
     if (!rc && n) qsort(refs, n, sizeof *refs, by_key);
     for (size_t i = 0; !rc && i < n; i++) order[i] = refs[i].i;
     buf sketches = {0};
+    size_t *skoff = n ? malloc(n * sizeof *skoff) : NULL;
+    if (n && !skoff) rc = rc ? rc : -ENOMEM;
     double *by = NULL;
     int64_t t0 = mt_mono_ns();
     if (!rc && n) rc = gather(r, &by);
@@ -346,7 +323,7 @@ int mt_rollups_finish(mt_rollups *r)
         uint8_t *enc;
         size_t len;
         if (!rc && !(rc = mt_sketch_encode(sk, &enc, &len))) {
-            put_uv(&sketches, len);
+            skoff[i] = sketches.len;
             put(&sketches, enc, len);
             free(enc);
             rc = sketches.rc;
@@ -362,13 +339,17 @@ int mt_rollups_finish(mt_rollups *r)
             put_uv(&b, r->g[order[i]].klen);
             put(&b, r->g[order[i]].key, r->g[order[i]].klen);
         }
-        put_vals(&b, gv, order, n);
-        put(&b, sketches.p, sketches.len);
-        rc = b.rc ? b.rc : pack(r, 1, &b);
+        for (size_t i = 0; i < n; i++) { /* now that the buffer has stopped moving */
+            gv[order[i]].sketch = sketches.p + skoff[i];
+            gv[order[i]].sketch_len = (i + 1 < n ? skoff[i + 1] : sketches.len) - skoff[i];
+        }
+        rc = mt_rollcodec_put(&b, gv, order, n, true);
+        if (!rc) rc = pack(r, 1, &b);
     }
     mt_sketch_free(sk);
     free(by);
     free(sketches.p);
+    free(skoff);
     free(order);
     free(refs);
     free(gv);
@@ -401,13 +382,38 @@ static mt_name next_part(const char **p, const char *end)
     return n;
 }
 
-/* Read one hour's value: decompress with zd, then call fn per row. */
+/* Version 1's values: counts, six float64 columns, then the groups' sketches (len + bytes). */
+static int read_v1(mt_rd *rd, size_t n, bool groups, vals *rows)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mt_rd_uvarint(rd, &rows[i].count)) return MT_ECORRUPT;
+    if (mt_rd_left(rd) < 6 * 8 * n) return MT_ECORRUPT;
+    for (size_t i = 0; i < n; i++) {
+        double *to[6] = {&rows[i].sum,  &rows[i].min,  &rows[i].max,
+                         &rows[i].q[0], &rows[i].q[1], &rows[i].q[2]};
+        for (int k = 0; k < 6; k++) {
+            uint64_t bits = mt_get_le(rd->p + 8 * (k * n + i), 8);
+            memcpy(to[k], &bits, 8);
+        }
+    }
+    rd->p += 6 * 8 * n;
+    for (size_t i = 0; groups && i < n; i++) {
+        uint64_t sl;
+        if (mt_rd_uvarint(rd, &sl) || sl > mt_rd_left(rd)) return MT_ECORRUPT;
+        rows[i].sketch = rd->p, rows[i].sketch_len = sl, rd->p += sl;
+    }
+    return MT_OK;
+}
+
+/* Read one hour's value (either version): decompress with zd, then call fn per row. */
 static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, bool groups,
                      int (*fn)(void *ud, const mt_rollup *r), void *ud)
 {
+    bool v2 = zl && z[0] == V2;
+    if (v2) z++, zl--;
     uint64_t raw_len;
     if (mt_zstd_frame_size(z, zl, &raw_len) || raw_len > MAX_RAW) return MT_ECORRUPT;
-    uint8_t *raw = malloc(raw_len ? raw_len : 1);
+    uint8_t *raw = malloc(raw_len ? raw_len : 1), *sk = NULL;
     if (!raw) return -ENOMEM;
     mt_rd rd = {raw, raw + raw_len};
     uint64_t n = 0;
@@ -416,8 +422,8 @@ static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, b
     if (!rc && (n == 0 || n > MAX_ROWS)) rc = MT_ECORRUPT;
     uint32_t *ids = NULL;
     mt_name *keys = NULL;
-    uint64_t *counts = NULL;
-    if (!rc && (!(counts = malloc(n * sizeof *counts)) ||
+    vals *rows = NULL;
+    if (!rc && (!(rows = calloc(n, sizeof *rows)) ||
                 (groups ? !(keys = malloc(n * sizeof *keys)) : !(ids = malloc(n * sizeof *ids)))))
         rc = -ENOMEM;
     uint64_t id = 0, x;
@@ -434,25 +440,21 @@ static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, b
             ids[i] = (uint32_t)id;
         }
     }
-    for (uint64_t i = 0; !rc && i < n; i++) rc = mt_rd_uvarint(&rd, &counts[i]);
-    const uint8_t *cols = rd.p;
-    if (!rc && mt_rd_left(&rd) < 6 * 8 * n) rc = MT_ECORRUPT;
-    if (!rc) rd.p += 6 * 8 * n;
+    if (!rc && v2 && !(rc = mt_rollcodec_get(&rd, n, groups, rows, &sk)) && mt_rd_left(&rd))
+        rc = MT_ECORRUPT;
+    if (!rc && !v2) rc = read_v1(&rd, n, groups, rows);
     for (uint64_t i = 0; !rc && i < n; i++) {
-        mt_rollup ro = {.hour = hour, .count = counts[i]};
-        double d[6];
-        for (int k = 0; k < 6; k++) {
-            uint64_t bits = mt_get_le(cols + 8 * (k * n + i), 8);
-            memcpy(&d[k], &bits, 8);
-        }
-        ro.sum = d[0], ro.min = d[1], ro.max = d[2], ro.p50 = d[3], ro.p95 = d[4], ro.p99 = d[5];
+        const vals *v = &rows[i];
+        mt_rollup ro = {.hour = hour,
+                        .count = v->count,
+                        .sum = v->sum,
+                        .min = v->min,
+                        .max = v->max,
+                        .p50 = v->q[0],
+                        .p95 = v->q[1],
+                        .p99 = v->q[2]};
         if (groups) {
-            uint64_t sl;
-            if ((rc = mt_rd_uvarint(&rd, &sl)) || sl > mt_rd_left(&rd)) {
-                rc = MT_ECORRUPT;
-                break;
-            }
-            ro.sketch = rd.p, ro.sketch_len = sl, rd.p += sl;
+            ro.sketch = v->sketch, ro.sketch_len = v->sketch_len;
             const char *p = keys[i].ptr, *end = p + keys[i].len;
             ro.group = p, ro.group_len = keys[i].len;
             ro.business_id = next_part(&p, end);
@@ -465,7 +467,8 @@ static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, b
     }
     free(ids);
     free(keys);
-    free(counts);
+    free(rows);
+    free(sk);
     free(raw);
     return rc;
 }

@@ -119,8 +119,19 @@ static double lerp(double lo, double hi, double pos, size_t first, size_t second
     return second > first ? lo + (pos - (double)first) * (hi - lo) : lo;
 }
 
+/* Out of line and used by mt_describe itself: a rollup recomputed from its order statistics
+   runs these very instructions, so its bits are the ones stored. */
+double mt_percentile_lerp(double lo, double hi, size_t n, double p)
+{
+    double pos;
+    size_t first, second;
+    ranks_of(n, p, &pos, &first, &second);
+    return lerp(lo, hi, pos, first, second);
+}
+
 /* By selection: each fraction narrows the next when they ascend. */
-static void by_quickselect(double *v, size_t n, const double *p, size_t np, double *out)
+static void by_quickselect(double *v, size_t n, const double *p, size_t np, double *out,
+                           double *ranks)
 {
     size_t from = 0; /* values before it are placed and smaller than what is left */
     for (size_t i = 0; i < np; i++) {
@@ -135,7 +146,8 @@ static void by_quickselect(double *v, size_t n, const double *p, size_t np, doub
             for (size_t j = first + 2; j < n; j++)
                 if (v[j] < hi) hi = v[j];
         }
-        out[i] = lerp(lo, hi, pos, first, second);
+        out[i] = mt_percentile_lerp(lo, hi, n, p[i]);
+        if (ranks) ranks[2 * i] = lo, ranks[2 * i + 1] = hi;
         from = first;
     }
 }
@@ -153,7 +165,7 @@ static void by_quickselect(double *v, size_t n, const double *p, size_t np, doub
  * (one value, an infinite range): the caller selects instead.
  */
 static bool by_buckets(const double *v, size_t n, double min, double max, const double *p,
-                       size_t np, double *out)
+                       size_t np, double *out, double *ranks)
 {
     if (n < BUCKET_MIN_N || 2 * np > BUCKET_RANKS) return false;
     size_t nb = n / 8 < 65536 ? n / 8 : 65536; /* ~8 values a bucket: few to gather */
@@ -216,8 +228,11 @@ static bool by_buckets(const double *v, size_t n, double min, double max, const 
         select_k(scratch, lo, hi, k);
         val[r] = scratch[k];
     }
-    for (size_t i = 0; i < np; i++)
-        out[i] = lerp(val[2 * i], val[2 * i + 1], pos[i], rank[2 * i], rank[2 * i + 1]);
+    for (size_t i = 0; i < np; i++) {
+        double lo = val[2 * i], hi = rank[2 * i + 1] > rank[2 * i] ? val[2 * i + 1] : lo;
+        out[i] = mt_percentile_lerp(lo, hi, n, p[i]);
+        if (ranks) ranks[2 * i] = lo, ranks[2 * i + 1] = hi;
+    }
     free(scratch);
     free(count);
     return true;
@@ -225,6 +240,12 @@ static bool by_buckets(const double *v, size_t n, double min, double max, const 
 
 int mt_describe(double *v, size_t n, const double *p, size_t np, double *sum, double *min,
                 double *max, double *out)
+{
+    return mt_describe_ranks(v, n, p, np, sum, min, max, out, NULL);
+}
+
+int mt_describe_ranks(double *v, size_t n, const double *p, size_t np, double *sum, double *min,
+                      double *max, double *out, double *ranks)
 {
     if (n == 0) return MT_EINVAL;
     for (size_t i = 0; i < np; i++)
@@ -238,7 +259,7 @@ int mt_describe(double *v, size_t n, const double *p, size_t np, double *sum, do
     if (sum) *sum = s;
     if (min) *min = lo;
     if (max) *max = hi;
-    if (np && !by_buckets(v, n, lo, hi, p, np, out)) by_quickselect(v, n, p, np, out);
+    if (np && !by_buckets(v, n, lo, hi, p, np, out, ranks)) by_quickselect(v, n, p, np, out, ranks);
     return MT_OK;
 }
 

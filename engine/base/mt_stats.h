@@ -71,4 +71,22 @@ int mt_percentiles_cont(double *v, size_t n, const double *p, size_t np, double 
 int mt_describe(double *v, size_t n, const double *p, size_t np, double *sum, double *min,
                 double *max, double *out);
 
+/*
+ * As mt_describe, and when ranks is not NULL it gets 2 * np values: for
+ * each fraction the two order statistics it interpolates between, at
+ * floor and ceil of p (n - 1) (equal when the position is whole). With
+ * them mt_percentile_lerp gives the very bits of out[i] again: rollups
+ * store these, which compress, instead of the interpolated doubles.
+ */
+int mt_describe_ranks(double *v, size_t n, const double *p, size_t np, double *sum, double *min,
+                      double *max, double *out, double *ranks);
+
+/*
+ * PERCENTILE_CONT(p) of n values (n >= 1, p in [0, 1]) from lo and hi, the
+ * order statistics at floor and ceil of p (n - 1): the function
+ * mt_describe itself computes every percentile with, so the result is
+ * bit for bit what it returned for the same values.
+ */
+double mt_percentile_lerp(double lo, double hi, size_t n, double p);
+
 #endif

@@ -11,7 +11,10 @@
  *
  * The first input byte: bit 0 set = group rows ('G'), clear = series
  * rows ('S'); bit 1 set = the rest is a raw value, which the target
- * zstd-compresses first (to reach the row parser); clear = a stored value.
+ * zstd-compresses first (to reach the row parser); clear = a stored value;
+ * with bit 1, bit 2 set = the raw value is version 2's (the target puts
+ * the 0x02 byte before the frame: mt_rollcodec's compact columns), clear =
+ * version 1's.
  */
 #include "../../engine/mt_rollup.c"
 
@@ -62,10 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         read_hour(zd, data + 1, size - 1, 7, groups, fz_row, sk);
         return 0;
     }
-    size_t bound = mt_zstd_bound(size - 1), zl = 0;
+    size_t bound = 1 + mt_zstd_bound(size - 1), zl = 0, v2 = (data[0] & 4) != 0;
     uint8_t *z = malloc(bound);
-    fz_check(!mt_zstd_compress(NULL, z, bound, data + 1, size - 1, 1, &zl), "compress");
-    read_hour(zd, z, zl, 7, groups, fz_row, sk);
+    z[0] = V2;
+    fz_check(!mt_zstd_compress(NULL, z + v2, bound - v2, data + 1, size - 1, 1, &zl), "compress");
+    read_hour(zd, z, zl + v2, 7, groups, fz_row, sk);
     free(z);
     return 0;
 }

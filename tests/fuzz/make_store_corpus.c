@@ -114,12 +114,14 @@ static void rollups(const char *dir)
         int groups = ((const uint8_t *)k)[0] == 'G';
         if (got[groups]++) continue; /* one hour of each kind */
         char name[32];
-        snprintf(name, sizeof name, "real-%s", groups ? "groups" : "series");
+        /* version 2 (0x02 before the frame) gets its own names: version 1's seeds stay */
+        int v2 = vl && ((const uint8_t *)v)[0] == 0x02;
+        snprintf(name, sizeof name, "real-%s%s", groups ? "groups" : "series", v2 ? "-v2" : "");
         seed("rollup", name, groups, v, vl);
         size_t rl;
-        uint8_t *raw = unzstd(v, vl, &rl);
-        snprintf(name, sizeof name, "real-%s-raw", groups ? "groups" : "series");
-        seed("rollup", name, 2 | groups, raw, rl);
+        uint8_t *raw = unzstd((const uint8_t *)v + v2, vl - (size_t)v2, &rl);
+        snprintf(name, sizeof name, "real-%s%s-raw", groups ? "groups" : "series", v2 ? "-v2" : "");
+        seed("rollup", name, (v2 ? 6 : 2) | groups, raw, rl);
         free(raw);
     }
     mt_kv_cursor_close(c);
