@@ -76,26 +76,6 @@
 
 #define MT_TS_MAX_K 18 /* 10^18 is the largest power of ten in an int64 */
 
-static const uint64_t pow10_u64[MT_TS_MAX_K + 1] = {1ull,
-                                                    10ull,
-                                                    100ull,
-                                                    1000ull,
-                                                    10000ull,
-                                                    100000ull,
-                                                    1000000ull,
-                                                    10000000ull,
-                                                    100000000ull,
-                                                    1000000000ull,
-                                                    10000000000ull,
-                                                    100000000000ull,
-                                                    1000000000000ull,
-                                                    10000000000000ull,
-                                                    100000000000000ull,
-                                                    1000000000000000ull,
-                                                    10000000000000000ull,
-                                                    100000000000000000ull,
-                                                    1000000000000000000ull};
-
 static const double pow10_exact[MAX_DECIMAL_E + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
@@ -415,7 +395,7 @@ static unsigned ts_scale(const int64_t *ts, size_t n, bool regular)
         if (regular) break; /* every later step is this one */
     }
     unsigned k = 0;
-    while (k < MT_TS_MAX_K && g % pow10_u64[k + 1] == 0) k++;
+    while (k < MT_TS_MAX_K && g % mt_pow10[k + 1] == 0) k++;
     return k;
 }
 
@@ -455,7 +435,7 @@ static int encode_body(buf *b, const mt_points *p, uint64_t *scratch)
     bool regular = true;
     for (size_t i = 2; i < n && regular; i++) regular = p->ts[i] - p->ts[i - 1] == d1;
     unsigned scale = ts_scale(p->ts, n, regular);
-    const int64_t unit = (int64_t)pow10_u64[scale];
+    const int64_t unit = (int64_t)mt_pow10[scale];
     put_u8(b, (uint8_t)((regular ? 0 : 1) | scale << 1));
     put_svarint(b, p->ts[0] / unit);
     if (n > 1) put_svarint(b, d1 / unit);
@@ -533,7 +513,7 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
         (n > 1 && mt_rd_svarint(&r, &d1)) || ((ts_mode & 1) && n < 3))
         return MT_ECORRUPT;
     /* Wrapping products: a damaged unit can only give stamps the order check refuses. */
-    const uint64_t unit = pow10_u64[ts_mode >> 1];
+    const uint64_t unit = mt_pow10[ts_mode >> 1];
     d->ts[0] = (int64_t)((uint64_t)t0 * unit);
     uint64_t step = (uint64_t)d1 * unit;
     if (n > 1) d->ts[1] = (int64_t)((uint64_t)d->ts[0] + step);

@@ -174,46 +174,27 @@ int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
 
 /* ---- footer entries (version 3) -------------------------------------------------------- */
 
-static const uint64_t pow10[19] = {1ull,
-                                   10ull,
-                                   100ull,
-                                   1000ull,
-                                   10000ull,
-                                   100000ull,
-                                   1000000ull,
-                                   10000000ull,
-                                   100000000ull,
-                                   1000000000ull,
-                                   10000000000ull,
-                                   100000000000ull,
-                                   1000000000000ull,
-                                   10000000000000ull,
-                                   100000000000000ull,
-                                   1000000000000000ull,
-                                   10000000000000000ull,
-                                   100000000000000000ull,
-                                   1000000000000000000ull};
-
 /* u8 k, then the offset from the hour's start and the span in units of 10^k. */
 static uint8_t *put_times(uint8_t *p, int64_t off, int64_t span)
 {
     assert(off >= 0 && span >= 0);
     unsigned k = 0;
-    while (k < 18 && (uint64_t)off % pow10[k + 1] == 0 && (uint64_t)span % pow10[k + 1] == 0) k++;
+    while (k < 18 && (uint64_t)off % mt_pow10[k + 1] == 0 && (uint64_t)span % mt_pow10[k + 1] == 0)
+        k++;
     *p++ = (uint8_t)k;
-    p += mt_put_uvarint(p, (uint64_t)off / pow10[k]);
-    return p + mt_put_uvarint(p, (uint64_t)span / pow10[k]);
+    p += mt_put_uvarint(p, (uint64_t)off / mt_pow10[k]);
+    return p + mt_put_uvarint(p, (uint64_t)span / mt_pow10[k]);
 }
 
 static int get_times(mt_rd *r, uint64_t *off, uint64_t *span)
 {
     uint8_t k;
     if (mt_rd_u8(r, &k) || k > 18 || mt_rd_uvarint(r, off) || mt_rd_uvarint(r, span) ||
-        *off > (uint64_t)(MT_HOUR_NS - 1) / pow10[k] ||
-        *span > (uint64_t)(MT_HOUR_NS - 1) / pow10[k])
+        *off > (uint64_t)(MT_HOUR_NS - 1) / mt_pow10[k] ||
+        *span > (uint64_t)(MT_HOUR_NS - 1) / mt_pow10[k])
         return MT_ECORRUPT;
-    *off *= pow10[k];
-    *span *= pow10[k];
+    *off *= mt_pow10[k];
+    *span *= mt_pow10[k];
     return MT_OK;
 }
 

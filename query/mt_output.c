@@ -12,32 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_buf.h"
 #include "mt_out.h"
 #include "mt_query.h"
 #include "mt_query_int.h"
 #include "mt_time.h"
-
-/* 10^0 .. 10^19, exact in uint64 (and as doubles up to 10^22) */
-static const uint64_t pow10u[] = {1ull,
-                                  10ull,
-                                  100ull,
-                                  1000ull,
-                                  10000ull,
-                                  100000ull,
-                                  1000000ull,
-                                  10000000ull,
-                                  100000000ull,
-                                  1000000000ull,
-                                  10000000000ull,
-                                  100000000000ull,
-                                  1000000000000ull,
-                                  10000000000000ull,
-                                  100000000000000ull,
-                                  1000000000000000ull,
-                                  10000000000000000ull,
-                                  100000000000000000ull,
-                                  1000000000000000000ull,
-                                  10000000000000000000ull};
 
 /*
  * The common case without printf: |v| in [1e-4, 1e15) and v the double
@@ -56,11 +35,11 @@ static size_t format_short(double v, int x, char *buf)
     double a = fabs(v);
     int k = 14 - x;
     if (k < 0 || k > 18) return 0;
-    double s = nearbyint(a * (double)pow10u[k]);
-    if (s >= 1e15 || s / (double)pow10u[k] != a) return 0;
+    double s = nearbyint(a * (double)mt_pow10[k]);
+    if (s >= 1e15 || s / (double)mt_pow10[k] != a) return 0;
     uint64_t r = (uint64_t)s;
     while (k > 0 && r % 10 == 0) r /= 10, k--;
-    uint64_t scale = pow10u[k];
+    uint64_t scale = mt_pow10[k];
     char *p = buf;
     if (v < 0) *p++ = '-';
     char tmp[24];
@@ -94,7 +73,7 @@ static size_t format_exact(double v, int x, char *buf)
     double f = frexp(a, &e); /* a = f * 2^e, f in [0.5, 1) */
     uint64_t m = (uint64_t)ldexp(f, 53);
     int s = 53 - e; /* 3 <= s <= 67 in this range */
-#define P10(k) ((k) <= 19 ? (u128)pow10u[k] : (u128)pow10u[19] * pow10u[(k)-19])
+#define P10(k) ((k) <= 19 ? (u128)mt_pow10[k] : (u128)mt_pow10[19] * mt_pow10[(k)-19])
     /* x, the decimal exponent, may be one off: the loop below settles it */
     for (int P = 15; P <= 17; P++) {
         int t;
@@ -106,16 +85,16 @@ static size_t format_exact(double v, int x, char *buf)
             q = n >> s;
             rem = n & (((u128)1 << s) - 1);
             half = (u128)1 << (s - 1);
-            if (q >= pow10u[P])
+            if (q >= mt_pow10[P])
                 x++;
-            else if (q < pow10u[P - 1])
+            else if (q < mt_pow10[P - 1])
                 x--;
             else
                 break;
         }
         if (rem > half || (rem == half && (q & 1))) q++;
         int X = x;
-        if (q == pow10u[P]) q = pow10u[P - 1], X++, t--;
+        if (q == mt_pow10[P]) q = mt_pow10[P - 1], X++, t--;
         if (X >= P || X < -4 || t < 0) return 0; /* %g would print an exponent */
         /* |q / 10^t - m / 2^s| against half an ulp, all times 4 * 10^t * 2^s */
         u128 A = q << (s + 2), B = (u128)m * P10(t) * 4, lim = P10(t) * 2;

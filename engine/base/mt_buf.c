@@ -5,6 +5,27 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+const uint64_t mt_pow10[MT_POW10_MAX + 1] = {1ull,
+                                             10ull,
+                                             100ull,
+                                             1000ull,
+                                             10000ull,
+                                             100000ull,
+                                             1000000ull,
+                                             10000000ull,
+                                             100000000ull,
+                                             1000000000ull,
+                                             10000000000ull,
+                                             100000000000ull,
+                                             1000000000000ull,
+                                             10000000000000ull,
+                                             100000000000000ull,
+                                             1000000000000000ull,
+                                             10000000000000000ull,
+                                             100000000000000000ull,
+                                             1000000000000000000ull,
+                                             10000000000000000000ull};
+
 int mt_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first)
 {
     if (need <= *cap) return MT_OK;

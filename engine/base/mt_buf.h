@@ -169,4 +169,8 @@ __attribute__((format(printf, 2, 3))) void mt_sb_printf(mt_sbuf *b, const char *
 /* Free p; b is zeroed. */
 void mt_sb_free(mt_sbuf *b);
 
+/* 10^0 .. 10^19: every power of ten a uint64 holds. */
+#define MT_POW10_MAX 19
+extern const uint64_t mt_pow10[MT_POW10_MAX + 1];
+
 #endif
