@@ -15,12 +15,14 @@
  *   sum_m - count * lo50         zigzag varint, sum_m = llrint(sum * 10^e)
  *   ord(sum) - ord(sum_m / 10^e) zigzag varint: the sum's last bits (often 0)
  *
- * ord() maps a double's bits to an int64 in the order of the doubles (-0.0
- * just below +0.0), so a sum a few ulps from its decimal costs a byte. p50,
+ * (sum_m and the correction are mt_decimal_near's, mt_codec.h: ord() maps a
+ * double's bits to an int64 in the order of the doubles, -0.0 just below
+ * +0.0, so a sum a few ulps from its decimal costs a byte.) p50,
  * p95 and p99 are recomputed at read by mt_percentile_lerp, the function
  * mt_describe computed them with. At encode the row is decoded again and
  * compared bit for bit; a row that differs, or fits no e (-0.0, 2^53 and
- * above, subnormals, a sum beyond 2^62), or whose integers would take 48
+ * above, subnormals, a sum beyond 2^62 or more than 2^32 ulps from its
+ * decimal), or whose integers would take 48
  * bytes or more, keeps its six raw doubles.
  *
  * A group's sketch (mt_sketch_encode: version, min, max, zero count, then
@@ -57,13 +59,12 @@
 
 const double mt_roll_fractions[MT_ROLL_NQ] = {0.5, 0.95, 0.99};
 
-#define NCOL      18                    /* columns with sketches; 13 without */
-#define RAW       0xFF                  /* mode of a row kept as raw doubles */
-#define NSTEP     7                     /* steps from min to max through the six order statistics */
-#define M_LIMIT   9007199254740992.0    /* 2^53: mt_decimal_at's bound */
-#define SUM_MAX   4611686018427387904.0 /* 2^62: llrint stays in range */
-#define SHIFT_MAX 14                    /* mode = e | shift << 4, and 0xFF stays RAW */
-#define SK_FIXED  17                    /* version + min + max at the head of a sketch */
+#define NCOL      18                 /* columns with sketches; 13 without */
+#define RAW       0xFF               /* mode of a row kept as raw doubles */
+#define NSTEP     7                  /* steps from min to max through the six order statistics */
+#define M_LIMIT   9007199254740992.0 /* 2^53: mt_decimal_at's bound */
+#define SHIFT_MAX 14                 /* mode = e | shift << 4, and 0xFF stays RAW */
+#define SK_FIXED  17                 /* version + min + max at the head of a sketch */
 
 enum {
     C_COUNT,
@@ -79,9 +80,6 @@ enum {
     C_SKCNT,
     C_SKVERB
 };
-
-static const double pow10_tab[MT_DECIMAL_MAX_E + 1] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
 void mt_rollbuf_put(mt_rollbuf *b, const void *src, size_t n)
 {
@@ -121,21 +119,6 @@ static uint64_t bits_of(double d)
     return u;
 }
 
-/* The double's place in the order of all doubles: monotone, -0.0 at -1, +0.0 at 0. */
-static int64_t ord(double d)
-{
-    uint64_t u = bits_of(d);
-    return u >> 63 ? -1 - (int64_t)(u & 0x7FFFFFFFFFFFFFFFu) : (int64_t)u;
-}
-
-static double from_ord(int64_t o)
-{
-    uint64_t u = o >= 0 ? (uint64_t)o : ((uint64_t)(-1 - o) | 0x8000000000000000u);
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
-}
-
 /* A decimal row's integers: e, min and the 7 steps, the sum and its correction. */
 typedef struct drow {
     int e, shift; /* min and steps are multiples of 2^shift, stored divided */
@@ -160,11 +143,8 @@ static int drow_values(const drow *d, uint64_t count, mt_rollrow *out)
     }
     __int128 s = (__int128)count * at[1] + d->sum;
     if (s > INT64_MAX || s < INT64_MIN) return MT_ECORRUPT;
-    int64_t o;
-    if (__builtin_add_overflow(ord(mt_decimal_value((int64_t)s, d->e)), d->corr, &o))
-        return MT_ECORRUPT;
     out->count = count;
-    out->sum = from_ord(o);
+    out->sum = mt_decimal_near_value((int64_t)s, d->e, d->corr);
     out->min = mt_decimal_value(at[0], d->e);
     out->max = mt_decimal_value(at[NSTEP], d->e);
     for (int i = 0; i < MT_ROLL_NQ; i++)
@@ -200,14 +180,12 @@ static bool as_decimal(const mt_rollrow *r, drow *d)
     if (d->shift > SHIFT_MAX) d->shift = SHIFT_MAX;
     d->min = m[0] / ((int64_t)1 << d->shift);
     for (int k = 0; k < NSTEP; k++) d->step[k] >>= d->shift;
-    double s = r->sum * pow10_tab[e];
-    if (!(fabs(s) < SUM_MAX)) return false;
-    int64_t sm = (int64_t)llrint(s);
+    int64_t sm, corr;
+    if (!mt_decimal_near(r->sum, e, &sm, &corr)) return false;
     __int128 diff = (__int128)sm - (__int128)r->count * m[1];
-    __int128 corr = (__int128)ord(r->sum) - ord(mt_decimal_value(sm, e));
-    if (diff > INT64_MAX || diff < INT64_MIN || corr > INT64_MAX || corr < INT64_MIN) return false;
+    if (diff > INT64_MAX || diff < INT64_MIN) return false;
     d->sum = (int64_t)diff;
-    d->corr = (int64_t)corr;
+    d->corr = corr;
     size_t bytes = mt_uvarint_size(mt_zigzag(d->min)) + mt_uvarint_size(mt_zigzag(d->sum)) +
                    mt_uvarint_size(mt_zigzag(d->corr));
     for (int k = 0; k < NSTEP; k++) bytes += mt_uvarint_size(d->step[k]);
