@@ -26,6 +26,8 @@ packages=(
   nginx openssl
   # Prometheus export: promtool checks /federate and export's text, a real Prometheus scrapes
   prometheus
+  # routing by tenant (deploy/haproxy, docs/cluster.md): HAProxy 2.6, socat for its runtime API
+  haproxy socat
 )
 
 missing=()
@@ -42,8 +44,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# Packages with a service (postgresql, nginx, prometheus) must not start it: the tests run
-# their own on free ports, and a system nginx would take port 80. invoke-rc.d
+# Packages with a service (postgresql, nginx, prometheus, haproxy) must not start it: the
+# tests run their own on free ports, and a system nginx would take port 80. invoke-rc.d
 # asks policy-rc.d; exit 101 means "not now". One already there is kept.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
