@@ -89,7 +89,13 @@ static int post_out(stream *x)
     return 0;
 }
 
-/* One line of the export (without its '\n'). */
+/*
+ * One line of the export (without its '\n'). With dst, a full chunk is posted from inside
+ * the export's write callback: another easy handle, so libcurl allows it, and the export
+ * waits meanwhile (metrond fills its next chunk only once the last is read), which is
+ * what bounds memory. A target slower than the source's idle_timeout cuts the export,
+ * which is then reported incomplete, never taken as whole.
+ */
 static int take_line(stream *x, const char *p, size_t n)
 {
     if (!n) return 0;
