@@ -14,7 +14,8 @@
  * libuv reports that write complete. Memory per export is one chunk, the
  * query's cursors and a label per series, whatever the size of the answer.
  * The reader's tenant is the one mt_http.c decided on the headers (a
- * tenant's token exports its tenant's series only), passed in.
+ * tenant's token exports its tenant's series only), passed in, and named
+ * in the answer's X-Metron-Tenant header.
  *
  * An error before the first byte is answered with its status and
  * {"error":"..."}, as /api/v1/query; an error after (a damaged hour file)
@@ -244,12 +245,16 @@ static void fill_done(uv_work_t *req, int status)
     if (!x->started) {
         x->started = true;
         c->srv->st.http_requests[2]++;
-        int n =
-            snprintf(x->head, sizeof x->head,
-                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
-                     "%s\r\n",
-                     x->f == MT_OUT_CSV ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8",
-                     mt_http_closes_after(c) ? "Connection: close\r\n" : "");
+        /* X-Metron-Tenant: the tenant a tenant's token narrowed the export to, so that a
+           client (metron repair) can refuse a token that is not the tenant it was asked for
+           rather than take an empty export for an empty tenant */
+        int n = snprintf(
+            x->head, sizeof x->head,
+            "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+            "%s%s%s%s\r\n",
+            x->f == MT_OUT_CSV ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8",
+            x->spec.tenant ? "X-Metron-Tenant: " : "", x->spec.tenant ? x->tenant : "",
+            x->spec.tenant ? "\r\n" : "", mt_http_closes_after(c) ? "Connection: close\r\n" : "");
         b[nb++] = uv_buf_init(x->head, (unsigned)n);
     }
     size_t data = x->len - SIZE_LINE, start = SIZE_LINE;

@@ -57,7 +57,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 
 struct curl_slist *mt_cli_auth_header(void)
 {
-    const char *tok = getenv("METRON_TOKEN");
+    return mt_cli_auth_header_for(getenv("METRON_TOKEN"));
+}
+
+struct curl_slist *mt_cli_auth_header_for(const char *tok)
+{
     if (!tok || !*tok) return NULL;
     char h[1024];
     if ((size_t)snprintf(h, sizeof h, "Authorization: Token %s", tok) >= sizeof h) return NULL;
@@ -100,4 +104,30 @@ int mt_cli_get_to(const char *base, const char *path, const char *const params[]
         return status == 400 ? 2 : 1;
     }
     return fflush(out) ? 1 : 0;
+}
+
+/* Keeps the start of an answer's body (an error's JSON) for the message. */
+static size_t on_reply(char *p, size_t size, size_t n, void *ud)
+{
+    mt_cli_reply *r = ud;
+    size_t len = size * n, room = sizeof r->body - 1 - r->len;
+    size_t take = len < room ? len : room;
+    memcpy(r->body + r->len, p, take);
+    r->len += take;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+CURLcode mt_cli_post(CURL *curl, const char *body, size_t len, long *status, mt_cli_reply *r)
+{
+    r->len = 0;
+    r->body[0] = '\0';
+    *status = 0;
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    CURLcode cc = curl_easy_perform(curl);
+    if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    return cc;
 }

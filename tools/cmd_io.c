@@ -178,21 +178,6 @@ static int import_data(gzFile in, const char *dir, mt_precision prec, progress *
     return rc || x.rejected ? 1 : 0;
 }
 
-typedef struct reply {
-    char body[2048];
-    size_t len;
-} reply;
-
-static size_t on_reply(char *p, size_t size, size_t n, void *ud)
-{
-    reply *r = ud;
-    size_t take = size * n < sizeof r->body - 1 - r->len ? size * n : sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, take);
-    r->len += take;
-    r->body[r->len] = '\0';
-    return size * n;
-}
-
 static int import_url(gzFile in, const char *base, mt_precision prec, progress *pg)
 {
     CURL *curl = curl_easy_init();
@@ -201,7 +186,6 @@ static int import_url(gzFile in, const char *base, mt_precision prec, progress *
     char url[2048];
     snprintf(url, sizeof url, "%s/write?db=metron&precision=%s", base, mt_precision_name(prec));
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply);
     struct curl_slist *auth = mt_cli_auth_header();
     if (auth) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, auth);
     size_t len = 0;
@@ -224,13 +208,9 @@ static int import_url(gzFile in, const char *base, mt_precision prec, progress *
             if (!send) send = len; /* one huge line: let the daemon refuse it */
         }
         if (send) {
-            reply r = {.len = 0};
-            curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, buf);
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)send);
-            CURLcode cc = curl_easy_perform(curl);
-            long status = 0;
-            if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+            mt_cli_reply r;
+            long status;
+            CURLcode cc = mt_cli_post(curl, buf, send, &status, &r);
             requests++;
             if (cc != CURLE_OK) {
                 fprintf(stderr, "metron: %s: %s\n", base, curl_easy_strerror(cc));

@@ -1,6 +1,7 @@
 /*
  * cmd_repair.c — `metron repair --rebuild-index`: a lost or damaged
  * index.mdb rebuilt from the hour files (mt_engine_options.rebuild_index).
+ * With --from/--to, the repair of a replica over HTTP (cmd_repair_replica.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,15 +12,34 @@
 
 const char *const mt_cli_repair_help =
     "usage: metron repair --rebuild-index --data DIR\n"
+    "       metron repair --from URL --to URL --tenant BID [--since T] [--until T]\n"
+    "                     [--both] [--dry-run] [--token TOKEN | --from-token T --to-token T]\n"
     "\n"
-    "  Rebuild index.mdb from the hour files alone: the series, their postings, the\n"
-    "  sealed hours and their rollups. For when metrond refuses to start because\n"
-    "  index.mdb is missing, empty or not this directory's, or when it is damaged.\n"
+    "  --rebuild-index: rebuild index.mdb from the hour files alone: the series, their\n"
+    "  postings, the sealed hours and their rollups. For when metrond refuses to start\n"
+    "  because index.mdb is missing, empty or not this directory's, or when it is damaged.\n"
     "  The index present, if any, is moved aside (index.mdb.replaced-TIME), never\n"
     "  deleted. What cannot come back is listed: the points written since their hour\n"
     "  was last sealed lived only in the index's head log; hour files too damaged to\n"
     "  read are moved to lost+found/. Needs the directory to itself (stop metrond).\n"
-    "  Exit 0 when the index was rebuilt, 1 otherwise.\n";
+    "  Exit 0 when the index was rebuilt, 1 otherwise.\n"
+    "\n"
+    "  --from/--to: after one node of a replica pair was down, for each hour from --since\n"
+    "  (default -24h) to --until (default now), count the tenant's points on both\n"
+    "  metronds and checksum them (GET /api/v1/export); copy every hour that differs\n"
+    "  from --from's export into --to's /write (idempotent: a point written twice keeps\n"
+    "  one value), then count both sides again. Prints one row per hour: both sides'\n"
+    "  figures after the repair, the points copied, whether the hour verified equal.\n"
+    "  --both      also copy each differing hour back from --to to --from (a pair where\n"
+    "              both missed writes: each ends with the union, --from's value winning\n"
+    "              where both hold a point); without it the repair is one-way and an\n"
+    "              hour where --to holds points --from lacks does not verify\n"
+    "  --dry-run   only list the hours that differ (exit 3 when some do)\n"
+    "  Tokens: --from-token / --to-token, else --token, else METRON_FROM_TOKEN /\n"
+    "  METRON_TO_TOKEN, else METRON_TOKEN (the environment keeps them out of ps). A\n"
+    "  tenant's token repairs its own tenant only (another --tenant is refused); a\n"
+    "  system token (`*` in the tokens file) repairs the tenant named.\n"
+    "  Exit 0 when every hour verified equal, 1 otherwise (the hours are named), 2 usage.\n";
 
 static void print_line(void *ud, const char *line)
 {
@@ -35,6 +55,9 @@ int cmd_repair(int argc, char **argv)
                                          {"rebuild-index", no_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strncmp(argv[i], "--from", 6) || !strncmp(argv[i], "--to", 4))
+            return mt_cli_repair_replica(argc, argv);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

@@ -14,7 +14,8 @@
  *   metron rules   check|eval a local alert rules file      (cmd_rules.c)
  *   metron alerts  the alerts metrond raised                (cmd_alerts.c)
  *   metron sink    quarantine list|retry: rows PostgreSQL refused (cmd_sink.c)
- *   metron repair  --rebuild-index from the hour files       (cmd_repair.c)
+ *   metron repair  --rebuild-index from the hour files; --from/--to a replica
+ *                  over HTTP                  (cmd_repair.c, cmd_repair_replica.c)
  *   metron backup  an online snapshot, incremental by hour    (cmd_backup.c)
  *   metron restore a snapshot into a new data dir             (cmd_backup.c)
  *   metron help [SUBCOMMAND]
@@ -74,7 +75,8 @@ static const struct {
     {"schema", cmd_schema, &mt_cli_schema_help,
      "the PostgreSQL monitoring schema, its tenant readers, its roles"},
     {"sink", cmd_sink, &mt_cli_sink_help, "quarantine list|retry: rows PostgreSQL refused"},
-    {"repair", cmd_repair, &mt_cli_repair_help, "--rebuild-index: index.mdb from the hour files"},
+    {"repair", cmd_repair, &mt_cli_repair_help,
+     "--rebuild-index: index.mdb from the hour files; --from/--to: a replica's missed hours"},
     {"backup", cmd_backup, &mt_cli_backup_help, "an online snapshot of a data dir, by hour"},
     {"restore", cmd_restore, &mt_cli_restore_help, "a snapshot into a new data dir"},
     {"delete", cmd_delete, &mt_cli_delete_help, "a tenant, or a selector's points in a range"},

@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include <curl/curl.h>
+
 #include "mt_engine.h"
 #include "mt_query.h"
 
@@ -48,6 +50,23 @@ bool mt_cli_format_aligned(const char *name);
  */
 struct curl_slist *mt_cli_auth_header(void);
 
+/* mt_cli_auth_header with the token tok (NULL or "": no header, NULL returned). */
+struct curl_slist *mt_cli_auth_header_for(const char *tok);
+
+/* The start of an answer's body: enough of an error's JSON for a message. */
+typedef struct mt_cli_reply {
+    char body[2048];
+    size_t len;
+} mt_cli_reply;
+
+/*
+ * POST body[0..len) with curl, whose URL and headers the caller set (a
+ * metrond's /write: 204 when the points are durable). Sets *status (0 when
+ * no answer came) and r (the body's start); the body is the caller's and is
+ * not copied. Returns curl's code.
+ */
+CURLcode mt_cli_post(CURL *curl, const char *body, size_t len, long *status, mt_cli_reply *r);
+
 /*
  * Parse --format (NULL: table on a terminal, csv otherwise) into *f;
  * false for an unknown name. The names are mt_output_format_parse's.
@@ -68,6 +87,7 @@ int cmd_rules(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_sink(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
+int mt_cli_repair_replica(int argc, char **argv); /* cmd_repair_replica.c */
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_delete(int argc, char **argv); /* cmd_delete.c */
