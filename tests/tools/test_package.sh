@@ -55,6 +55,7 @@ for f in ./usr/bin/metrond ./usr/bin/metron ./usr/bin/metron-pgstat ./usr/bin/me
          ./etc/metron/metrond.conf ./usr/lib/systemd/system/metrond.service \
          ./usr/share/man/man8/metrond.8.gz ./usr/share/man/man1/metron.1.gz \
          ./usr/share/man/man1/metron-pgstat.1.gz ./usr/share/metron/grafana/metron-overview.json \
+         ./usr/share/metron/haproxy/metron.cfg ./usr/bin/metron-haproxy-map \
          ./usr/share/doc/metron/README.md; do
   grep -q " $f\$" "$scratch/contents" || fail "the package lacks $f"
 done
@@ -162,7 +163,8 @@ fi
 
 # ---- purge
 dpkg --purge metron >"$scratch/purge.log" 2>&1 || { cat "$scratch/purge.log" >&2; fail "dpkg --purge"; }
-for f in /usr/bin/metrond /usr/bin/metron /usr/bin/metron-pgstat /usr/bin/metron-gen /etc/metron \
+for f in /usr/bin/metrond /usr/bin/metron /usr/bin/metron-pgstat /usr/bin/metron-gen \
+         /usr/bin/metron-haproxy-map /etc/metron \
          /usr/lib/systemd/system/metrond.service /etc/systemd/system/multi-user.target.wants/metrond.service \
          /usr/share/metron /usr/share/doc/metron /usr/share/man/man8/metrond.8.gz /var/lib/metron; do
   [ ! -e "$f" ] && [ ! -L "$f" ] || fail "$f is left after dpkg --purge"
