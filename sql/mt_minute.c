@@ -1224,7 +1224,7 @@ static void *minute_main(void *arg)
             if (rc == MT_EPG) state(m, 2, mt_pg_errmsg(m->pg));
             if (rc && rc != MT_EPG && rc != MT_ECLOSED) state(m, 2, mt_strerror(rc));
             if (!rc) state(m, 1, "");
-            if (rc && m->pg && !mt_pg_ok(m->pg)) {
+            if (rc && m->pg && mt_pg_stale(m->pg)) { /* gone, or no longer a primary */
                 mt_pg_close(m->pg);
                 m->pg = NULL;
             }

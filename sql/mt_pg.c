@@ -209,6 +209,13 @@ bool mt_pg_ok(const mt_pg *pg)
     return PQstatus(pg->conn) == CONNECTION_OK;
 }
 
+bool mt_pg_stale(const mt_pg *pg)
+{
+    const char *st = pg->sqlstate;
+    return !mt_pg_ok(pg) || !strncmp(st, "25", 2) || !strncmp(st, "08", 2) ||
+           !strcmp(st, "57P01") || !strcmp(st, "57P02") || !strcmp(st, "57P03");
+}
+
 int mt_pg_query_rows(mt_pg *pg, const char *sql, int nparams, const char *const *params,
                      int (*fn)(void *ud, int ncols, const char *const *vals), void *ud)
 {

@@ -90,6 +90,18 @@ void mt_pg_server_name(const mt_pg *pg, char *out, size_t cap);
 /* Whether the connection is still up (false after the server went away: open a new one). */
 bool mt_pg_ok(const mt_pg *pg);
 
+/*
+ * Whether pg should be closed and a new connection opened before the next try: the
+ * connection is gone, or the last error says that this server, not the statement, is the
+ * problem: class 25 (25006 read_only_sql_transaction: the session's server was demoted or
+ * turned read-only in place), 57P01-57P03 (shut down by an administrator, crashed, cannot
+ * take connections now) or class 08 (the connection failed). A new connection walks the
+ * conninfo's host list again and, with target_session_attrs=read-write, lands on whichever
+ * host is the primary now (docs/postgres.md, "High availability"); the same session would
+ * be refused for ever.
+ */
+bool mt_pg_stale(const mt_pg *pg);
+
 /* ROLLBACK the open transaction, keeping the text of the error that led to it. */
 void mt_pg_abort(mt_pg *pg);
 

@@ -897,9 +897,11 @@ static void state(mt_sink *s, int to, const char *what)
 {
     if (s->state == to) return;
     s->state = to;
-    if (to == 1)
-        mt_log(MT_LOG_INFO, "msg=\"sink connected to PostgreSQL\"");
-    else
+    if (to == 1) {
+        char server[300] = "";
+        if (s->pg) mt_pg_server_name(s->pg, server, sizeof server);
+        mt_log(MT_LOG_INFO, "msg=\"sink connected to PostgreSQL\" server=%s", server);
+    } else
         mt_log(MT_LOG_WARN,
                "msg=\"%s; the outbox keeps every row, retrying with backoff\" err=\"%s\"",
                to == 2 ? "sink cannot reach PostgreSQL" : "PostgreSQL refused a sink batch", what);
@@ -929,6 +931,9 @@ static bool connect_pg(mt_sink *s)
         mt_log(MT_LOG_INFO, "msg=\"monitoring schema installed\" from=%d to=%d", r.from_version,
                r.to_version);
     s->maintained_ns = mt_now_ns();
+    pthread_mutex_lock(&s->w.lock);
+    s->st.connects++;
+    pthread_mutex_unlock(&s->w.lock);
     state(s, 1, "");
     return true;
 }
@@ -1021,7 +1026,10 @@ static void *sink_main(void *arg)
             pthread_mutex_unlock(&s->w.lock);
             batch_free(&b);
             if (!rc && !idle) state(s, 1, "");
-            if (rc && s->pg && !mt_pg_ok(s->pg)) { /* the connection is gone: open a new one */
+            /* the connection is gone, or its server no longer takes writes (a demoted or
+               fenced primary: 25006, 57P0x): a new one, which target_session_attrs=read-write
+               gives to the primary of the moment; the same batch is sent again there */
+            if (rc && s->pg && mt_pg_stale(s->pg)) {
                 mt_pg_close(s->pg);
                 s->pg = NULL;
             }

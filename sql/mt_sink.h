@@ -16,10 +16,15 @@
  * PostgreSQL down, restarting or refusing: the batch is rolled back and
  * retried after an exponential backoff with jitter (0.25 s doubling to
  * 30 s); one log line per change of state (connected, lost, refused),
- * not one per try. The outbox meanwhile keeps everything (its entries are
- * references to hours: a few dozen bytes each, one per sealed hour and per
- * re-seal, so even a PostgreSQL gone for a year holds it at ~9,000); past
- * 90% of its budget the sink says so, once, and nothing is dropped.
+ * not one per try. A connection that is gone, or whose server no longer
+ * takes writes (25xxx such as 25006 read-only, 57P01-57P03, 08xxx:
+ * mt_pg_stale), is replaced before the retry, so that a URL listing every
+ * host of a Patroni cluster with target_session_attrs=read-write follows a
+ * switchover: the same batch lands on the new primary. The outbox
+ * meanwhile keeps everything (its entries are references to hours: a few
+ * dozen bytes each, one per sealed hour and per re-seal, so even a
+ * PostgreSQL gone for a year holds it at ~9,000); past 90% of its budget
+ * the sink says so, once, and nothing is dropped.
  *
  * Rows PostgreSQL never takes are quarantined, never lost and never
  * retried for ever (mt_quarantine.h): a row PostgreSQL refuses with a
@@ -70,6 +75,8 @@ mt_sink_options mt_sink_options_default(void);
 
 typedef struct mt_sink_stats {
     bool connected;
+    uint64_t connects;         /* sessions opened (each reconnection after a lost connection,
+                                  a switchover or a read-only server counts one) */
     uint64_t rows_delivered;   /* group and series rows upserted (committed) */
     uint64_t hours_delivered;  /* outbox entries acknowledged */
     uint64_t failures;         /* batches that failed (connection or server error) */

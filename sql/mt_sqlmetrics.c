@@ -25,6 +25,9 @@ size_t mt_sink_metrics(mt_sink *s, char *buf, size_t cap)
              buf, cap,
              "# HELP metron_sink_connected Whether the SQL sink is connected to PostgreSQL.\n"
              "# TYPE metron_sink_connected gauge\nmetron_sink_connected %d\n"
+             "# HELP metron_sink_connects_total Sessions the SQL sink opened (reconnections "
+             "included).\n"
+             "# TYPE metron_sink_connects_total counter\nmetron_sink_connects_total %llu\n"
              "# HELP metron_sink_outbox_depth Sealed hours waiting to be mirrored.\n"
              "# TYPE metron_sink_outbox_depth gauge\nmetron_sink_outbox_depth %zu\n"
              "# HELP metron_sink_oldest_undelivered_seconds Age of the oldest hour waiting.\n"
@@ -44,10 +47,10 @@ size_t mt_sink_metrics(mt_sink *s, char *buf, size_t cap)
              "metron_sink_rows_quarantined_total %llu\n"
              "# HELP metron_sink_quarantine_rows Rows in the quarantine now.\n"
              "# TYPE metron_sink_quarantine_rows gauge\nmetron_sink_quarantine_rows %zu\n",
-             st.connected ? 1 : 0, st.outbox_depth, st.oldest_age_s,
-             (unsigned long long)st.rows_delivered, (unsigned long long)st.failures,
-             (unsigned long long)st.rows_skipped, (unsigned long long)st.rows_quarantined,
-             st.quarantine_held));
+             st.connected ? 1 : 0, (unsigned long long)st.connects, st.outbox_depth,
+             st.oldest_age_s, (unsigned long long)st.rows_delivered,
+             (unsigned long long)st.failures, (unsigned long long)st.rows_skipped,
+             (unsigned long long)st.rows_quarantined, st.quarantine_held));
     return n;
 }
 

@@ -389,7 +389,7 @@ int main(int argc, char **argv)
                 mt_log(MT_LOG_WARN,
                        "msg=\"cannot write query_performance, system_health\" err=\"%s\"",
                        mt_pg_errmsg(sink));
-                if (!mt_pg_ok(sink)) mt_pg_close(sink), sink = NULL;
+                if (mt_pg_stale(sink)) mt_pg_close(sink), sink = NULL; /* gone or read-only */
             }
         }
         size_t failed;
