@@ -2,7 +2,9 @@
  * cmd_delete.c — `metron delete`: a tenant, or some series' points in a
  * range, taken out of a data directory (mt_engine_delete). A running
  * metrond holds the directory: the delete then goes through it
- * (POST /api/v1/admin/delete), and this command says so instead.
+ * (POST /api/v1/admin/delete), and this command says so instead; with
+ * --url it sends that request itself (a tenant only: moving a tenant off a
+ * node, docs/cluster.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +19,7 @@
 const char *const mt_cli_delete_help =
     "usage: metron delete --data DIR --tenant BID\n"
     "       metron delete --data DIR SELECTOR --from T --to T\n"
+    "       metron delete --url URL --tenant BID          (METRON_TOKEN: a system token)\n"
     "\n"
     "  --tenant BID   every series of that business_id, all time: hour files rewritten\n"
     "                 or unlinked, rollups recomputed or deleted, head points and keys\n"
@@ -26,21 +29,67 @@ const char *const mt_cli_delete_help =
     "                 (metron query's selector); their hours' PostgreSQL summaries are\n"
     "                 mirrored again\n"
     "  T              RFC 3339, or relative: -2h, now\n"
+    "  --url URL      a running metrond: POST URL/api/v1/admin/delete with tenant=BID\n"
+    "                 and the token of METRON_TOKEN; prints its JSON answer\n"
     "  Crash-safe: each hour is either as before or as after. Needs the directory to\n"
     "  itself: beside a running metrond, use POST /api/v1/admin/delete (docs/operations.md).\n";
 
+/* --url: the tenant deleted through the metrond at url. 0, or 1 with the URL and status. */
+static int delete_remote(const char *url, const char *tenant)
+{
+    CURL *curl = curl_easy_init();
+    struct curl_slist *auth = mt_cli_auth_header();
+    char *enc = curl ? curl_easy_escape(curl, tenant, 0) : NULL;
+    size_t ulen = strlen(url) + sizeof "/api/v1/admin/delete";
+    char *u = malloc(ulen), *body = enc ? malloc(strlen(enc) + sizeof "tenant=") : NULL;
+    int rc = 1;
+    if (!curl || !enc || !u || !body) {
+        fprintf(stderr, "metron: delete through %s: out of memory\n", url);
+        goto out;
+    }
+    /* a trailing '/' of URL would make "//api/...", which metrond does not route */
+    size_t n = strlen(url);
+    while (n && url[n - 1] == '/') n--;
+    snprintf(u, ulen, "%.*s/api/v1/admin/delete", (int)n, url);
+    size_t blen = (size_t)sprintf(body, "tenant=%s", enc);
+    curl_easy_setopt(curl, CURLOPT_URL, u);
+    if (auth) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, auth);
+    mt_cli_reply r;
+    long status;
+    CURLcode cc = mt_cli_post(curl, body, blen, &status, &r);
+    if (cc != CURLE_OK)
+        fprintf(stderr, "metron: %s: %s\n", u, curl_easy_strerror(cc));
+    else if (status != 200)
+        fprintf(stderr, "metron: %s answered %ld: %s\n", u, status, r.body);
+    else {
+        printf("%s\n", r.body);
+        rc = 0;
+    }
+out:
+    free(body);
+    free(u);
+    curl_free(enc);
+    curl_slist_free_all(auth);
+    if (curl) curl_easy_cleanup(curl);
+    return rc;
+}
+
 int cmd_delete(int argc, char **argv)
 {
-    const char *data = NULL, *tenant = NULL, *from_s = NULL, *to_s = NULL;
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'}, {"tenant", required_argument, 0, 't'},
-        {"from", required_argument, 0, 'f'}, {"to", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    const char *url = NULL, *data = NULL, *tenant = NULL, *from_s = NULL, *to_s = NULL;
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"tenant", required_argument, 0, 't'},
+                                         {"from", required_argument, 0, 'f'},
+                                         {"to", required_argument, 0, 'T'},
+                                         {"url", required_argument, 0, 'u'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
+        case 'u': url = optarg; break;
         case 't': tenant = optarg; break;
         case 'f': from_s = optarg; break;
         case 'T': to_s = optarg; break;
@@ -49,7 +98,13 @@ int cmd_delete(int argc, char **argv)
         }
     }
     const char *sel = optind < argc ? argv[optind] : NULL;
-    if (!data) return mt_cli_usage("--data is required", mt_cli_delete_help);
+    if (url) {
+        if (data || sel || !tenant || !tenant[0])
+            return mt_cli_usage("--url takes --tenant BID only (no --data, no SELECTOR)",
+                                mt_cli_delete_help);
+        return delete_remote(url, tenant);
+    }
+    if (!data) return mt_cli_usage("--data or --url is required", mt_cli_delete_help);
     if (!tenant == !sel)
         return mt_cli_usage("give either --tenant BID or a SELECTOR", mt_cli_delete_help);
     if (tenant && !tenant[0]) return mt_cli_usage("--tenant is empty", mt_cli_delete_help);

@@ -110,9 +110,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help"))
         return help(stdout, argc >= 3 ? argv[2] : NULL);
     /* these read or change a data directory's files: refused by name rather than by getopt's
-       "unknown option", which would leave the user to guess whether --url was misspelt */
-    static const char *const local_only[] = {"series", "tags",   "inspect", "retention", "compact",
-                                             "repair", "backup", "restore", "delete"};
+       "unknown option", which would leave the user to guess whether --url was misspelt
+       (delete takes --url: a tenant deleted through a running metrond) */
+    static const char *const local_only[] = {"series",  "tags",   "inspect", "retention",
+                                             "compact", "repair", "backup",  "restore"};
     for (size_t i = 0; i < sizeof local_only / sizeof *local_only; i++) {
         if (strcmp(argv[1], local_only[i])) continue;
         for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {

@@ -24,12 +24,7 @@
 set -euo pipefail
 metrond=${1:?usage: test_haproxy_routing.sh METROND}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cfg_src=$root/deploy/haproxy/metron.cfg
 mapper=$root/tools/metron-haproxy-map
-haproxy=$(command -v haproxy || true)
-socat=$(command -v socat || true)
-[ -n "$haproxy" ] && [ -n "$socat" ] ||
-  { echo "test_haproxy_routing: no haproxy or socat (tools/setup.sh installs them)" >&2; exit 1; }
 
 T1=11111111-0a7e-4000-8000-000000000001
 T2=22222222-0a7e-4000-8000-000000000002
@@ -38,12 +33,6 @@ work=$(mktemp -d /tmp/metron-route.XXXXXX)
 declare -A port pid
 haproxy_pid=""
 passed=0
-stop_node() {
-  [ -n "${pid[$1]:-}" ] || return 0
-  kill "-${2:-TERM}" "${pid[$1]}" 2>/dev/null
-  wait "${pid[$1]}" 2>/dev/null || true # its status after a signal is not 0
-  pid[$1]=""
-}
 finish() {
   local rc=$?
   set +e # a stopped process's status (143) must not end the cleanup
@@ -58,39 +47,21 @@ finish() {
   rm -rf "$work"
 }
 trap finish EXIT
-. "$root/tests/support/testlib.sh" # fail, ok, free_port, wait_for
+# hash, start_node, stop_node, haproxy_config, start_haproxy, hx, status, all_up; testlib.sh's
+# fail, ok, free_port, wait_for
+. "$root/tests/cluster/cluster_lib.sh"
 
 # ---- three nodes, one tokens file ----------------------------------------------------------
-hash() { printf %s "$1" | "$metrond" --hash-token; }
 {
   echo "# the tokens file every node reads"
   printf '* %s\n' "$(hash tok-sys)"
   printf '%s %s\n' "$T1" "$(hash tok-1)" "$T2" "$(hash tok-2)" "$T3" "$(hash tok-3)"
 } >"$work/tokens"
-start_node() {
-  "$metrond" --data "$work/$1" --http "127.0.0.1:${port[$1]}" --lp-tcp off --lp-udp off \
-    --tokens-file "$work/tokens" --grace 1 --retention-interval 0 --compact-interval 0 \
-    >>"$work/$1.log" 2>&1 &
-  pid[$1]=$!
-  wait_for 30 curl -fsS "http://127.0.0.1:${port[$1]}/ready" || fail "node $1 did not come up"
-}
-for n in a b c; do
-  port[$n]=$(free_port)
-  start_node $n
-done
+for n in a b c; do start_node $n; done
 ok "nodes A, B, C up on ${port[a]}, ${port[b]}, ${port[c]}"
 
 # ---- HAProxy: the shipped configuration, the test's addresses and backends -------------------
-f1=$(free_port) f2=$(free_port)
-sock=$work/haproxy.sock
-sed -e "s#^\([[:space:]]*bind\) :8086 #\1 127.0.0.1:$f1 #" \
-  -e "s#^\([[:space:]]*bind\) :8087 #\1 127.0.0.1:$f2 #" \
-  -e "s#/run/haproxy/metron.sock#$sock#" \
-  -e '/^[[:space:]]*\(user\|group\)[[:space:]]/d' -e 's#^\([[:space:]]*log\) /dev/log #\1 stderr #' \
-  -e '/^# ---- backends/,$d' "$cfg_src" >"$work/metron.cfg"
-for want in "bind 127.0.0.1:$f1 id 1" "bind 127.0.0.1:$f2 id 2" "stats socket $sock "; do
-  grep -q "$want" "$work/metron.cfg" || fail "deploy/haproxy/metron.cfg changed: no '$want' after the edits"
-done
+haproxy_config
 cat >>"$work/metron.cfg" <<EOF
 backend node_a
     server r1 127.0.0.1:${port[a]}
@@ -134,21 +105,8 @@ rc=0
   fail "unknown backend: rc $rc, stdout $(cat "$work/out"), stderr $(cat "$work/err")"
 ok "metron-haproxy-map: both maps; a tenant without a backend and an unknown backend refused by file and line"
 
-"$haproxy" -c -f "$work/metron.cfg" >"$work/check.out" 2>&1 || fail "haproxy -c: $(cat "$work/check.out")"
-"$haproxy" -db -f "$work/metron.cfg" >"$work/haproxy.log" 2>&1 &
-haproxy_pid=$!
-hx() { echo "$*" | "$socat" -t 5 - "UNIX-CONNECT:$sock"; }
-# status BACKEND SERVER: the server's status, check status and code in `show stat`
-status() { hx "show stat" | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $18, $37, $38 }'; }
-# all_up: every server UP after a passed check (a server starts UP before its first check);
-# one answer read whole, so that an empty one (socket not yet served) is no pass.
-all_up() {
-  local st
-  st=$(hx "show stat") || return 1
-  grep -q '^pair_bc,r2,' <<<"$st" || return 1
-  [ -z "$(awk -F, '$2 != "FRONTEND" && $2 != "BACKEND" && $1 !~ /^#/ && ($18 != "UP" || $37 != "L7OK")' <<<"$st")" ]
-}
-wait_for 30 all_up || fail "HAProxy's servers not all UP: $(hx "show stat" 2>&1 | cut -d, -f1,2,18,37)"
+start_haproxy
+wait_for 30 all_up pair_bc,r2 || fail "HAProxy's servers not all UP: $(hx "show stat" 2>&1 | cut -d, -f1,2,18,37)"
 [ "$(status pair_bc r1)" = "UP L7OK 200" ] || fail "pair_bc r1: $(status pair_bc r1)"
 ok "HAProxy up on $f1 and $f2; every server UP, checked on /ready (L7OK 200)"
 
@@ -298,6 +256,6 @@ expect_where "$T3" "a=0 b=- c=3" "tenant 3's replica-1 write with B down"
 ok "tenant 3 with B down: reads answer from C (8 of 8); a replica-1 write goes to C"
 
 start_node b
-wait_for 20 all_up || fail "B not UP again: pair_bc r1 $(status pair_bc r1)"
+wait_for 20 all_up pair_bc,r2 || fail "B not UP again: pair_bc r1 $(status pair_bc r1)"
 ok "B restarted: UP again (pair_bc r1: $(status pair_bc r1))"
 echo "1..$passed"
