@@ -5,7 +5,7 @@
  * A push that fails is kept in a spool directory and sent again, oldest
  * first, before the next one, so a metrond restart loses nothing.
  *
- *   metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [--interval D]
+ *   metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [--url ...] [--interval D]
  *                 (--sink-pg URL | --no-sink) [--business-id UUID] [--top N]
  *                 [--spool DIR] [--host NAME] [--once] [--print]
  *
@@ -47,17 +47,21 @@
 #include "version.h"
 
 #define MAX_SERVERS 16
+#define MAX_URLS    4 /* metrond nodes written to: a replica pair, docs/cluster.md */
 
 static const char usage_text[] =
-    "usage: metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [options]\n"
+    "usage: metron-pgstat --pg URL [--pg URL ...] --url METROND_URL [--url URL ...] [options]\n"
     "\n"
     "  --pg URL          a PostgreSQL server to watch (libpq URL, no password in it:\n"
     "                    ~/.pgpass or PGPASSWORD); repeat for several\n"
-    "  --url URL         metrond (http://127.0.0.1:8086): its /write\n"
+    "  --url URL         metrond (http://127.0.0.1:8086): its /write; repeat (at most 4)\n"
+    "                    to write every push to each, as to the two replicas of a pair;\n"
+    "                    a node that fails gets its pushes later from a spool of its own\n"
     "  --interval D      between readings (15s)\n"
     "  --business-id ID  tag every line with this tenant\n"
     "  --top N           statements kept apart per interval, the rest as 'other' (20)\n"
-    "  --spool DIR       pushes that failed wait here (./pgstat-spool)\n"
+    "  --spool DIR       pushes that failed wait here (./pgstat-spool; the second --url's\n"
+    "                    in DIR/url2, and so on)\n"
     "  --sink-pg URL     metrond's PostgreSQL (its monitoring schema): where the\n"
     "                    query_performance and system_health rows go (required unless\n"
     "                    --no-sink or --print)\n"
@@ -66,7 +70,8 @@ static const char usage_text[] =
     "                    tag), for system_health's cpu/memory/disk (default: the host of\n"
     "                    each --pg; this machine's name for a local connection)\n"
     "  --config FILE     the same settings from an INI file, section [pgstat]: pg (repeat),\n"
-    "                    url, interval, business_id, top, spool, sink_pg, host; flags win;\n"
+    "                    url (repeat), interval, business_id, top, spool, sink_pg, host;\n"
+    "                    flags win (any --url replaces the file's urls);\n"
     "                    [kpi.NAME] sections: query, period, industry, category, target, pg\n"
     "  --once            a baseline, one interval, one push, then exit\n"
     "  --print           write the line protocol to stdout instead of pushing it\n"
@@ -80,7 +85,9 @@ static volatile sig_atomic_t stopping;
 typedef struct settings {
     char *pg[MAX_SERVERS];
     size_t npg;
-    char *url, *business, *spool, *sink, *interval, *top, *host;
+    char *url[MAX_URLS];
+    size_t nurl;
+    char *business, *spool, *sink, *interval, *top, *host;
     mt_pgkpi *kpi; /* the [kpi.NAME] sections (NULL: none) */
     bool bad;
 } settings;
@@ -100,16 +107,19 @@ static int on_ini(void *ud, const char *section, const char *k, const char *v)
         return 1;
     }
     if (strcmp(section, "pgstat")) return 1;
-    char **slot = !strcmp(k, "url")           ? &s->url
-                  : !strcmp(k, "business_id") ? &s->business
-                  : !strcmp(k, "spool")       ? &s->spool
-                  : !strcmp(k, "sink_pg")     ? &s->sink
-                  : !strcmp(k, "interval")    ? &s->interval
-                  : !strcmp(k, "top")         ? &s->top
-                  : !strcmp(k, "host")        ? &s->host
-                                              : NULL;
+    char **slot = !strcmp(k, "business_id") ? &s->business
+                  : !strcmp(k, "spool")     ? &s->spool
+                  : !strcmp(k, "sink_pg")   ? &s->sink
+                  : !strcmp(k, "interval")  ? &s->interval
+                  : !strcmp(k, "top")       ? &s->top
+                  : !strcmp(k, "host")      ? &s->host
+                                            : NULL;
     if (!strcmp(k, "pg") && s->npg < MAX_SERVERS) {
         s->pg[s->npg++] = strdup(v);
+        return 1;
+    }
+    if (!strcmp(k, "url") && s->nurl < MAX_URLS) {
+        s->url[s->nurl++] = strdup(v);
         return 1;
     }
     if (!slot) {
@@ -125,7 +135,8 @@ static int on_ini(void *ud, const char *section, const char *k, const char *v)
 static void settings_free(settings *s)
 {
     for (size_t i = 0; i < s->npg; i++) free(s->pg[i]);
-    free(s->url), free(s->business), free(s->spool), free(s->sink), free(s->interval), free(s->top),
+    for (size_t i = 0; i < s->nurl; i++) free(s->url[i]);
+    free(s->business), free(s->spool), free(s->sink), free(s->interval), free(s->top),
         free(s->host);
     mt_pgkpi_free(s->kpi);
     *s = (settings){0};
@@ -238,8 +249,8 @@ int main(int argc, char **argv)
             mt_version_print(stdout, "metron-pgstat");
             return 0;
         }
-    const char *pgs[MAX_SERVERS], *url = NULL, *business = NULL, *spool = "./pgstat-spool",
-                                  *sink_url = NULL, *host = NULL;
+    const char *pgs[MAX_SERVERS], *urls[MAX_URLS], *business = NULL, *spool = "./pgstat-spool",
+                                                   *sink_url = NULL, *host = NULL;
     bool no_sink = false;
     size_t npg = 0, top = 20;
     int64_t interval = 15 * 1000000000LL;
@@ -270,7 +281,9 @@ int main(int argc, char **argv)
             }
         }
     for (size_t i = 0; i < conf.npg; i++) pgs[npg++] = conf.pg[i];
-    if (conf.url) url = conf.url;
+    size_t nurl = 0;
+    bool url_flag = false; /* the first --url replaces the file's list */
+    for (size_t i = 0; i < conf.nurl; i++) urls[nurl++] = conf.url[i];
     if (conf.business) business = conf.business;
     if (conf.spool) spool = conf.spool;
     if (conf.sink) sink_url = conf.sink;
@@ -286,7 +299,11 @@ int main(int argc, char **argv)
             if (npg == MAX_SERVERS) return fprintf(stderr, "metron-pgstat: at most 16 --pg\n"), 2;
             pgs[npg++] = optarg;
             break;
-        case 'u': url = optarg; break;
+        case 'u':
+            if (!url_flag) nurl = 0, url_flag = true;
+            if (nurl == MAX_URLS) return fprintf(stderr, "metron-pgstat: at most 4 --url\n"), 2;
+            urls[nurl++] = optarg;
+            break;
         case 'i':
             if (!mt_duration_parse(optarg, &interval) || interval <= 0)
                 return fprintf(stderr, "metron-pgstat: --interval is a duration (15s)\n"), 2;
@@ -303,7 +320,7 @@ int main(int argc, char **argv)
         default: fputs(usage_text, stderr); return 2;
         }
     }
-    if (!npg || (!url && !print) || optind != argc) {
+    if (!npg || (!nurl && !print) || optind != argc) {
         fputs(usage_text, stderr);
         return 2;
     }
@@ -327,9 +344,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "metron-pgstat: no password in --pg: use ~/.pgpass or PGPASSWORD\n");
             return 2;
         }
-    if (!print && mkdir(spool, 0700) && errno != EEXIST) {
-        fprintf(stderr, "metron-pgstat: cannot create the spool %s: %s\n", spool, strerror(errno));
-        return 1;
+    /* a spool for each node: one that was down gets its own backlog, the others are not held */
+    char spools[MAX_URLS][4200];
+    for (size_t u = 0; u < nurl; u++) {
+        if (u == 0)
+            snprintf(spools[u], sizeof spools[u], "%s", spool);
+        else
+            snprintf(spools[u], sizeof spools[u], "%s/url%zu", spool, u + 1);
+        if (!print && mkdir(spools[u], 0700) && errno != EEXIST) {
+            fprintf(stderr, "metron-pgstat: cannot create the spool %s: %s\n", spools[u],
+                    strerror(errno));
+            return 1;
+        }
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -400,8 +426,10 @@ int main(int argc, char **argv)
             fwrite(buf, 1, len, stdout);
             fflush(stdout);
         } else if (len) {
-            resend(url, spool);
-            if (!push(url, buf, len)) spool_write(spool, buf, len);
+            for (size_t u = 0; u < nurl; u++) {
+                resend(urls[u], spools[u]);
+                if (!push(urls[u], buf, len)) spool_write(spools[u], buf, len);
+            }
         }
         free(buf);
         if (once && ++rounds == 2) break;
