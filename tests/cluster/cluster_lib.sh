@@ -29,12 +29,13 @@ stop_node() {
 }
 
 # start_node NAME: metrond on ${port[NAME]} (a free port when unset), data $work/NAME, tokens
-# $work/tokens, log $work/NAME.log; returns once /ready answers 200
+# $work/tokens, log $work/NAME.log, then the words of the array node_args if the caller set one
+# (a --postgres URL and its settings); returns once /ready answers 200
 start_node() {
   [ -n "${port[$1]:-}" ] || port[$1]=$(free_port)
   "$metrond" --data "$work/$1" --http "127.0.0.1:${port[$1]}" --lp-tcp off --lp-udp off \
     --tokens-file "$work/tokens" --grace 1 --retention-interval 0 --compact-interval 0 \
-    >>"$work/$1.log" 2>&1 &
+    ${node_args[@]+"${node_args[@]}"} >>"$work/$1.log" 2>&1 &
   pid[$1]=$!
   wait_for 30 curl -fsS "http://127.0.0.1:${port[$1]}/ready" || fail "node $1 did not come up"
 }

@@ -48,7 +48,8 @@ finish() {
   rm -rf "$work" "$pgdir"
 }
 trap finish EXIT
-. "$here/support/testlib.sh" # fail, ok, free_port, wait_for
+. "$here/support/testlib.sh"       # fail, ok, free_port, wait_for
+. "$here/support/rollup_compare.sh" # pg_hourly_csv, rollup_compare
 
 read -r p1 p2 < <("$pair" start "$pgdir") || fail "the PostgreSQL pair did not start"
 [ -n "$p2" ] || fail "the PostgreSQL pair did not start"
@@ -138,34 +139,16 @@ ok "n2 read-only, n1 promoted; hours 0-13 on n1 $(($(ms) - t_promote)) ms after 
 # ---- the rows on n1 against Metron's rollups ----------------------------------------------------
 from=$(date -u -d "@$h0" +%Y-%m-%dT%H:%M:%SZ)
 to=$(date -u -d "@$((h0 + 14 * 3600))" +%Y-%m-%dT%H:%M:%SZ)
-iso="to_char(hour_bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-cols="sample_count, avg_value, min_value, max_value, median_value, p95_value, p99_value"
 "$metron" rollup --data "$work/data" --from "$from" --to "$to" --group --format csv |
-  grep -v '^hour_bucket' | sort >"$work/metron_groups.csv"
+  grep -v '^hour_bucket' | LC_ALL=C sort >"$work/metron_groups.csv"
 "$metron" rollup --data "$work/data" --from "$from" --to "$to" --series --format csv |
-  grep -v '^hour_bucket' | sort >"$work/metron_series.csv"
-on "$p1" "COPY (SELECT $iso, coalesce(business_id::text, ''), metric_category, metric_name, $cols
-          FROM monitoring.hourly_metrics_summary) TO STDOUT WITH (FORMAT csv)" |
-  sort >"$work/pg_groups.csv"
-on "$p1" "COPY (SELECT $iso, series, $cols FROM monitoring.series_hourly_summary)
-          TO STDOUT WITH (FORMAT csv)" | sort >"$work/pg_series.csv"
-compare() { # compare KEYCOLS METRON PG: the same keys in the same order, numbers equal as doubles
-  /usr/bin/python3 - "$@" <<'EOF'
-import csv, sys
-k = int(sys.argv[1])
-m = list(csv.reader(open(sys.argv[2])))
-p = list(csv.reader(open(sys.argv[3])))
-if len(m) != len(p):
-    sys.exit(f"{sys.argv[2]}: Metron has {len(m)} rows, PostgreSQL {len(p)}")
-for a, b in zip(m, p):
-    if a[:k] != b[:k] or len(a) != len(b) or any(float(x) != float(y) for x, y in zip(a[k:], b[k:])):
-        sys.exit(f"Metron {a} != PostgreSQL {b}")
-EOF
-}
+  grep -v '^hour_bucket' | LC_ALL=C sort >"$work/metron_series.csv"
+pg_hourly_csv "postgresql://postgres@127.0.0.1:$p1/metron_test" groups >"$work/pg_groups.csv"
+pg_hourly_csv "postgresql://postgres@127.0.0.1:$p1/metron_test" series >"$work/pg_series.csv"
 [ "$(wc -l <"$work/metron_groups.csv")" = 56 ] || fail "metron rollup: $(wc -l <"$work/metron_groups.csv") group rows, not 14 hours x 4"
 [ "$(wc -l <"$work/metron_series.csv")" = 112 ] || fail "metron rollup: $(wc -l <"$work/metron_series.csv") series rows, not 14 hours x 8"
-compare 4 "$work/metron_groups.csv" "$work/pg_groups.csv" || fail "hourly_metrics_summary differs"
-compare 2 "$work/metron_series.csv" "$work/pg_series.csv" || fail "series_hourly_summary differs"
+rollup_compare 4 "$work/metron_groups.csv" "$work/pg_groups.csv" || fail "hourly_metrics_summary differs"
+rollup_compare 2 "$work/metron_series.csv" "$work/pg_series.csv" || fail "series_hourly_summary differs"
 ok "56 group rows and 112 series rows on n1, each equal to metron rollup"
 dups=$(on "$p1" "SELECT count(*) FROM (SELECT 1 FROM monitoring.hourly_metrics_summary
                  GROUP BY hour_bucket, business_id, metric_category, metric_name HAVING count(*) > 1) d")
