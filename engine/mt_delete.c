@@ -84,6 +84,43 @@ static bool bid_is(const char *key, size_t klen, const char *bid)
     return false;
 }
 
+/*
+ * What a range delete's hours tell the sink: u8 1 when a selected series has no business_id
+ * (its rows have none), then each selected series' tenant as 16 bytes, once each. The sink
+ * replaces those tenants' rows of the hour only: in a cluster, other nodes' tenants share the
+ * hour in the one PostgreSQL (docs/cluster.md). A business_id that is not a UUID has no row
+ * there (the sink quarantines it). *out is malloc'd; the caller frees it.
+ */
+static int tenants_of(const mt_engine *e, const job *j, uint8_t **out, size_t *len)
+{
+    uint8_t *d = malloc(1 + 16 * (j->nids ? j->nids : 1));
+    if (!d) return -ENOMEM;
+    size_t n = 1;
+    d[0] = 0;
+    for (size_t i = 0; i < j->nids; i++) {
+        mt_series_parts p;
+        const uint32_t id = j->ids[i];
+        if (mt_series_parse(MT_INDEX_KEY(&e->index, id), MT_INDEX_KEYLEN(&e->index, id), &p))
+            continue; /* a tombstone: no key, no rows */
+        mt_name bid = {"", 0};
+        for (size_t k = 0; k < p.ntags; k++)
+            if (p.tag_keys[k].len == 11 && !memcmp(p.tag_keys[k].ptr, "business_id", 11))
+                bid = p.tag_values[k];
+        uint8_t u[16];
+        if (!bid.len) {
+            d[0] = 1;
+            continue;
+        }
+        if (!mt_uuid_parse(bid.ptr, bid.len, u)) continue;
+        bool seen = false;
+        for (size_t k = 1; k < n && !seen; k += 16) seen = !memcmp(d + k, u, 16);
+        if (!seen) memcpy(d + n, u, 16), n += 16;
+    }
+    *out = d;
+    *len = n;
+    return MT_OK;
+}
+
 /* Whether a selected series still has head points in [from, to). */
 static bool head_holds(const mt_engine *e, const job *j)
 {
@@ -343,6 +380,9 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
     const mt_delete_spec *sp = j->spec;
     int rc = MT_OK;
     j->log_rewritten = false;
+    uint8_t *of = NULL; /* a range delete: the tenants its hours concern (tenants_of) */
+    size_t of_len = 0;
+    if (!sp->business_id && j->np && (rc = tenants_of(e, j, &of, &of_len))) return rc;
     for (size_t i = 0; !rc && i < j->np; i++) {
         const plan *pl = &j->plans[i];
         uint8_t key[4], val[MT_HOUR_VAL];
@@ -365,10 +405,17 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
             rc = mt_kv_put(t, MT_DB_HOURS, key, 4, val, sizeof val);
             if (!rc) rc = mt_rollups_store(pl->ro, t);
         }
-        if (!rc && !sp->business_id) { /* the sink replaces the hour's rows (mt_sink.h) */
-            uint8_t d[9] = {MT_DELETE_HOUR};
+        if (!rc && of) { /* the sink replaces these tenants' rows of the hour (mt_sink.h) */
+            uint8_t *d = malloc(9 + of_len);
+            if (!d) {
+                rc = -ENOMEM;
+                break;
+            }
+            d[0] = MT_DELETE_HOUR_OF;
             memcpy(d + 1, &pl->hour, 8);
-            rc = mt_outbox_put(e, t, MT_OUTBOX_DELETE, d, sizeof d);
+            memcpy(d + 9, of, of_len);
+            rc = mt_outbox_put(e, t, MT_OUTBOX_DELETE, d, 9 + of_len);
+            free(d);
         }
     }
     if (!rc && j->np) rc = mt_engine_meta_put(t, "gen", e->next_gen);
@@ -383,7 +430,8 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
     /* The tenant as its UUID's 16 bytes until the sink has deleted its rows (a tenant that is
        not a UUID has no row there: PostgreSQL's business_id columns are UUIDs). */
     uint8_t d[17] = {MT_DELETE_TENANT};
-    if (!rc && sp->business_id && mt_uuid_parse(sp->business_id, strlen(sp->business_id), d + 1))
+    if (!rc && sp->business_id && !sp->keep_mirror &&
+        mt_uuid_parse(sp->business_id, strlen(sp->business_id), d + 1))
         rc = mt_outbox_put(e, t, MT_OUTBOX_DELETE, d, sizeof d);
     /* the log's records hold the deleted points (sealed ones are skipped at replay, but they
        are still there): written again from the head, which no longer has them */
@@ -393,6 +441,7 @@ static int body(mt_engine *e, mt_kv_txn *t, void *ud)
         j->log_rewritten = true;
         rc = mt_seal_log_rewrite(e, t, NULL, 0, &j->log_points);
     }
+    free(of);
     return rc;
 }
 

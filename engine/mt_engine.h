@@ -439,6 +439,8 @@ int mt_engine_compact(mt_engine *e, bool index, mt_progress_fn progress, void *u
  */
 typedef struct mt_delete_spec {
     const char *business_id; /* not NULL: the tenant, whole (ids, from and to unused) */
+    bool keep_mirror;        /* tenant: leave its PostgreSQL rows alone (the tenant moved to
+                                other nodes that mirror the same rows: docs/cluster.md) */
     const uint32_t *ids;     /* else these series ... */
     size_t nids;
     int64_t from, to; /* ... and their points in [from, to) ns */
@@ -469,11 +471,15 @@ enum {
     MT_OUTBOX_NOTIFICATION = 'N', /* data: 'N', an alert's id (36 bytes) and one delivery of it
                                      as JSON, queued with no state record (alert/mt_alerting.h) */
     MT_OUTBOX_DELETE = 'D',       /* data: MT_DELETE_TENANT and the business_id's 16 bytes (a UUID:
-                                     every row of that tenant goes), or MT_DELETE_HOUR and the hour index,
-                                     i64 LE (the       hour's rows are replaced by its rollups as they are
-                                     now:       mt_engine_delete) */
+                                     every row of that tenant goes); or MT_DELETE_HOUR_OF, the hour
+                                     index (i64 LE), u8 1 when rows without a business_id are
+                                     concerned, then the 16 bytes of each tenant concerned: those
+                                     rows of the hour are replaced by its rollups as they are now
+                                     (mt_engine_delete), other nodes' tenants' rows stay; or
+                                     MT_DELETE_HOUR and the hour (written before: every row of the
+                                     hour is replaced) */
 };
-enum { MT_DELETE_TENANT = 'T', MT_DELETE_HOUR = 'h' };
+enum { MT_DELETE_TENANT = 'T', MT_DELETE_HOUR = 'h', MT_DELETE_HOUR_OF = 'o' };
 
 typedef struct mt_outbox_entry {
     uint64_t seq;      /* ascending */

@@ -8,7 +8,9 @@
  *                         index.mdb is compacted so that no free page keeps
  *                         the tenant's keys. Only without a tenant's token
  *                         (a system token "*", or no tokens_file): a
- *                         tenant's token gets 403.
+ *                         tenant's token gets 403. keep_mirror=true leaves
+ *                         its PostgreSQL rows (the tenant moved to other
+ *                         nodes, which mirror the same rows: docs/cluster.md).
  *   match=SELECTOR&start=T&end=T
  *                         the points in [start, end) of the series the
  *                         selector (mt_query.h) matches; T is RFC 3339 or
@@ -36,6 +38,7 @@ typedef struct admin_work {
     mt_engine *e;
     char tenant[MT_AUTH_TENANT_MAX + 1]; /* the caller's; "": every tenant */
     char bid[MAX_PARAM];                 /* tenant= */
+    bool keep_mirror;                    /* keep_mirror=true */
     char match[MAX_PARAM];               /* match= */
     int64_t from, to;
     int status;
@@ -107,7 +110,7 @@ static void run(uv_work_t *req)
     int rc;
     char err[512] = "";
     if (w->bid[0]) {
-        mt_delete_spec sp = {.business_id = w->bid};
+        mt_delete_spec sp = {.business_id = w->bid, .keep_mirror = w->keep_mirror};
         rc = mt_engine_delete(w->e, &sp, &r);
         /* free pages of index.mdb still hold the tenant's keys: rewritten without them */
         if (!rc) rc = mt_engine_compact(w->e, true, NULL, NULL, &(mt_compact_result){0});
@@ -167,11 +170,13 @@ void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *
         mt_http_respond(c, 500, "application/json", oom, sizeof oom - 1);
         return;
     }
-    char t0[64] = "", t1[64] = "";
+    char t0[64] = "", t1[64] = "", keep[16] = "";
     bool has_bid = get(url, body, blen, "tenant", w->bid, sizeof w->bid);
     bool has_match = get(url, body, blen, "match", w->match, sizeof w->match);
     bool has_start = get(url, body, blen, "start", t0, sizeof t0);
     bool has_end = get(url, body, blen, "end", t1, sizeof t1);
+    bool has_keep = get(url, body, blen, "keep_mirror", keep, sizeof keep);
+    w->keep_mirror = has_keep && (!strcmp(keep, "true") || !strcmp(keep, "1"));
     int64_t ms0 = 0, ms1 = 0;
     if (!post)
         json_error(w, 405, "use POST or DELETE");
@@ -181,6 +186,11 @@ void mt_admin_delete_handle(mt_conn *c, const char *url, bool post, const char *
         json_error(w, 400, "give either tenant=BID or match=SELECTOR with start= and end=");
     else if (has_bid && !w->bid[0])
         json_error(w, 400, "tenant= is empty");
+    else if (has_keep && strcmp(keep, "true") && strcmp(keep, "1") && strcmp(keep, "false") &&
+             strcmp(keep, "0"))
+        json_error(w, 400, "keep_mirror= is true or false");
+    else if (has_keep && !has_bid)
+        json_error(w, 400, "keep_mirror= goes with tenant=");
     else if (has_match && (!has_start || !has_end))
         json_error(w, 400, "match= needs start= and end=");
     else if (has_match &&

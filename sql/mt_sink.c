@@ -711,9 +711,51 @@ static const char *const delete_tenant[] = {
     "DELETE FROM monitoring.alerts WHERE business_id = $1::uuid",
 };
 
+/* The text of a UUID's 16 bytes (out: 37 bytes). */
+static void uuid_text(const uint8_t *u, char *out)
+{
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+        o += (size_t)snprintf(out + o, 37 - o, "%02x", u[i]);
+    }
+}
+
+/*
+ * An hour of a range delete (MT_DELETE_HOUR_OF): only the rows of the tenants its series
+ * belong to go (and, with the flag, the rows without a tenant); deliver_hour puts back what
+ * this node's rollups hold now. Other nodes' tenants share the hour in this database.
+ */
+static int delete_hour_of(mt_sink *s, const uint8_t *d, size_t len)
+{
+    static const char *const of_tenant[] = {
+        "DELETE FROM monitoring.hourly_metrics_summary"
+        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id = $2::uuid",
+        "DELETE FROM monitoring.series_hourly_summary"
+        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id = $2::uuid"};
+    static const char *const of_none[] = {
+        "DELETE FROM monitoring.hourly_metrics_summary"
+        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id IS NULL",
+        "DELETE FROM monitoring.series_hourly_summary"
+        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id IS NULL"};
+    int64_t hour;
+    memcpy(&hour, d + 1, 8);
+    char h[32], bid[37];
+    snprintf(h, sizeof h, "%lld", (long long)hour);
+    const char *p[] = {h, bid};
+    int rc = MT_OK;
+    for (int k = 0; !rc && d[9] && k < 2; k++) rc = mt_pg_exec(s->pg, of_none[k], 1, p);
+    for (size_t at = 10; !rc && at + 16 <= len; at += 16) {
+        uuid_text(d + at, bid);
+        for (int k = 0; !rc && k < 2; k++) rc = mt_pg_exec(s->pg, of_tenant[k], 2, p);
+    }
+    return rc;
+}
+
 static int deliver_delete(mt_sink *s, const char *d, size_t len)
 {
     char arg[64];
+    if (d[0] == MT_DELETE_HOUR_OF) return delete_hour_of(s, (const uint8_t *)d, len);
     if (d[0] == MT_DELETE_HOUR) {
         int64_t hour;
         memcpy(&hour, d + 1, 8);
@@ -731,12 +773,7 @@ static int deliver_delete(mt_sink *s, const char *d, size_t len)
         return rc;
     }
     if (len != 17) return MT_OK;
-    const uint8_t *u = (const uint8_t *)d + 1; /* the UUID's bytes (mt_delete.c) */
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) arg[o++] = '-';
-        o += (size_t)snprintf(arg + o, sizeof arg - o, "%02x", u[i]);
-    }
+    uuid_text((const uint8_t *)d + 1, arg); /* the UUID's bytes (mt_delete.c) */
     const char *p[] = {arg};
     int rc = MT_OK;
     for (size_t i = 0; !rc && i < sizeof delete_tenant / sizeof *delete_tenant; i++)
@@ -768,7 +805,9 @@ static int on_entry(void *ud, const mt_outbox_entry *en)
     if (en->kind == MT_OUTBOX_NOTIFICATION)
         return keep_key(b->notes, b->nlen, &b->nn, en->data, en->len);
     const uint8_t *d = en->data;
-    bool replace = en->kind == MT_OUTBOX_DELETE && en->len == 9 && d[0] == MT_DELETE_HOUR;
+    bool replace = en->kind == MT_OUTBOX_DELETE &&
+                   ((en->len == 9 && d[0] == MT_DELETE_HOUR) ||
+                    (en->len >= 10 && (en->len - 10) % 16 == 0 && d[0] == MT_DELETE_HOUR_OF));
     if (en->kind == MT_OUTBOX_DELETE && !replace)
         return en->len == 17 && d[0] == MT_DELETE_TENANT
                    ? keep_key(b->dels, b->dlen, &b->nd, en->data, en->len)

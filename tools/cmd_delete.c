@@ -19,12 +19,14 @@
 const char *const mt_cli_delete_help =
     "usage: metron delete --data DIR --tenant BID\n"
     "       metron delete --data DIR SELECTOR --from T --to T\n"
-    "       metron delete --url URL --tenant BID          (METRON_TOKEN: a system token)\n"
+    "       metron delete --url URL --tenant BID [--keep-mirror]   (METRON_TOKEN: a system token)\n"
     "\n"
     "  --tenant BID   every series of that business_id, all time: hour files rewritten\n"
     "                 or unlinked, rollups recomputed or deleted, head points and keys\n"
     "                 gone; index.mdb then compacted (no free page keeps the keys); the\n"
     "                 tenant's PostgreSQL rows are deleted by the next metrond --postgres\n"
+    "  --keep-mirror  leave the tenant's PostgreSQL rows: it moved to other nodes, which\n"
+    "                 mirror the same rows (docs/cluster.md, \"Moving a tenant\")\n"
     "  SELECTOR       the points in [--from, --to) of the series it matches\n"
     "                 (metron query's selector); their hours' PostgreSQL summaries are\n"
     "                 mirrored again\n"
@@ -35,13 +37,14 @@ const char *const mt_cli_delete_help =
     "  itself: beside a running metrond, use POST /api/v1/admin/delete (docs/operations.md).\n";
 
 /* --url: the tenant deleted through the metrond at url. 0, or 1 with the URL and status. */
-static int delete_remote(const char *url, const char *tenant)
+static int delete_remote(const char *url, const char *tenant, bool keep_mirror)
 {
     CURL *curl = curl_easy_init();
     struct curl_slist *auth = mt_cli_auth_header();
     char *enc = curl ? curl_easy_escape(curl, tenant, 0) : NULL;
     size_t ulen = strlen(url) + sizeof "/api/v1/admin/delete";
-    char *u = malloc(ulen), *body = enc ? malloc(strlen(enc) + sizeof "tenant=") : NULL;
+    char *u = malloc(ulen),
+         *body = enc ? malloc(strlen(enc) + sizeof "tenant=" + sizeof "&keep_mirror=true") : NULL;
     int rc = 1;
     if (!curl || !enc || !u || !body) {
         fprintf(stderr, "metron: delete through %s: out of memory\n", url);
@@ -51,7 +54,7 @@ static int delete_remote(const char *url, const char *tenant)
     size_t n = strlen(url);
     while (n && url[n - 1] == '/') n--;
     snprintf(u, ulen, "%.*s/api/v1/admin/delete", (int)n, url);
-    size_t blen = (size_t)sprintf(body, "tenant=%s", enc);
+    size_t blen = (size_t)sprintf(body, "tenant=%s%s", enc, keep_mirror ? "&keep_mirror=true" : "");
     curl_easy_setopt(curl, CURLOPT_URL, u);
     if (auth) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, auth);
     mt_cli_reply r;
@@ -77,14 +80,13 @@ out:
 int cmd_delete(int argc, char **argv)
 {
     const char *url = NULL, *data = NULL, *tenant = NULL, *from_s = NULL, *to_s = NULL;
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"tenant", required_argument, 0, 't'},
-                                         {"from", required_argument, 0, 'f'},
-                                         {"to", required_argument, 0, 'T'},
-                                         {"url", required_argument, 0, 'u'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'}, {"tenant", required_argument, 0, 't'},
+        {"from", required_argument, 0, 'f'}, {"to", required_argument, 0, 'T'},
+        {"url", required_argument, 0, 'u'},  {"keep-mirror", no_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     int c;
+    bool keep_mirror = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -93,6 +95,7 @@ int cmd_delete(int argc, char **argv)
         case 't': tenant = optarg; break;
         case 'f': from_s = optarg; break;
         case 'T': to_s = optarg; break;
+        case 'k': keep_mirror = true; break;
         case 'h': fputs(mt_cli_delete_help, stdout); return 0;
         default: return mt_cli_usage(NULL, mt_cli_delete_help);
         }
@@ -102,12 +105,14 @@ int cmd_delete(int argc, char **argv)
         if (data || sel || !tenant || !tenant[0])
             return mt_cli_usage("--url takes --tenant BID only (no --data, no SELECTOR)",
                                 mt_cli_delete_help);
-        return delete_remote(url, tenant);
+        return delete_remote(url, tenant, keep_mirror);
     }
     if (!data) return mt_cli_usage("--data or --url is required", mt_cli_delete_help);
     if (!tenant == !sel)
         return mt_cli_usage("give either --tenant BID or a SELECTOR", mt_cli_delete_help);
     if (tenant && !tenant[0]) return mt_cli_usage("--tenant is empty", mt_cli_delete_help);
+    if (keep_mirror && !tenant)
+        return mt_cli_usage("--keep-mirror goes with --tenant", mt_cli_delete_help);
     int64_t now = mt_now_ns(), from = 0, to = 0;
     if (sel && (!from_s || !to_s))
         return mt_cli_usage("a SELECTOR needs --from and --to", mt_cli_delete_help);
@@ -135,7 +140,7 @@ int cmd_delete(int argc, char **argv)
         fprintf(stderr, "metron: cannot open %s: %s\n", data, why[0] ? why : mt_strerror(rc));
         return 1;
     }
-    mt_delete_spec sp = {.business_id = tenant, .from = from, .to = to};
+    mt_delete_spec sp = {.business_id = tenant, .keep_mirror = keep_mirror, .from = from, .to = to};
     uint32_t *ids = NULL;
     if (sel) {
         mt_query_spec qs = {.select = sel, .from = from, .to = to, .max_series = 10000000};

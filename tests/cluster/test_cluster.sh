@@ -14,7 +14,10 @@
 #   - tenant 3 moves from pair1 to pair2 (docs/cluster.md, "Moving a tenant", "A replica
 #     pair"; no writer meanwhile: test_tenant_move.sh covers one): repair n1 -> n3 and
 #     n1 -> n4, the flip of its token and business.map (the map files regenerated, equal to
-#     HAProxy's), drained, repair --dry-run of both exits 0, metron delete --url on n1 and n2.
+#     HAProxy's), drained, repair --dry-run of both exits 0, metron delete --url --keep-mirror
+#     on n1 and n2 (pair2 mirrors the same rows);
+#   - after (a) and (b), the first hour of one pair1 tenant is deleted on n1 and n2 (a range:
+#     the sink replaces that tenant's rows of the hour, and no other tenant's).
 # Checks:
 #   (a) every tenant's export through HAProxy, on both ports, is its acknowledged set exactly
 #       (none missing, none extra, none twice);
@@ -23,7 +26,8 @@
 #   (c) every row of monitoring.hourly_metrics_summary and series_hourly_summary equals the
 #       rollup of a single node holding its tenant (metron rollup --url of n1 for pair1's
 #       tenants, n3 for pair2's; n2's and n4's rollups equal their partner's), no natural key
-#       twice, and the moved tenant's rows are there and right after its delete from pair1.
+#       twice (the range delete's hour included: pair2's rows of it stay), and the moved
+#       tenant's rows are there and right after its delete from pair1.
 #
 #   test_cluster.sh METROND METRON      (METRON_TEST_PG: the test PostgreSQL, a superuser URL)
 #
@@ -245,7 +249,7 @@ t_mirrored() {
 }
 wait_for 30 t_mirrored || fail "the moved tenant's rows never came from n3: $(t_rows) in its rollup"
 for n in n1 n2; do # 5. remove from the old pair
-  "$metron" delete --url "$(url $n)" --tenant "$T" >"$work/step.out" 2>"$work/step.err" ||
+  "$metron" delete --url "$(url $n)" --tenant "$T" --keep-mirror >"$work/step.out" 2>"$work/step.err" ||
     fail "move, step 5, delete on $n: $(cat "$work/step.err")"
   grep -q '"status":"success"' "$work/step.out" || fail "move, step 5, delete on $n: $(cat "$work/step.out")"
 done
@@ -280,6 +284,18 @@ for n in n1 n2; do
   [ "$(export_of $n "$T" | wc -l)" = 0 ] || fail "$n still holds points of the moved tenant"
 done
 ok "(b) both nodes of each tenant's pair export its acknowledged set; the moved tenant is on n3 and n4, not on n1 or n2"
+
+# ---- a range of one pair1 tenant deleted (on both nodes, as writes go) --------------------------
+# The sink replaces that tenant's rows of the hour only: pair2's tenants share the hour in the
+# one database, and no node of pair1 could give theirs back (before: every row of the hour went).
+for ((r = 0; r < NT; r++)); do [ "$r" != "$MOVED" ] && [ "$(pair_of $r)" = pair1 ] && break; done
+for n in n1 n2; do
+  curl -fsS -XPOST -H "Authorization: Token tok-sys" "$(url $n)/api/v1/admin/delete" \
+    --data-urlencode "match={business_id=\"${bid[r]}\"}" --data-urlencode "start=$h0" \
+    --data-urlencode "end=$((h0 + 3600))" >"$work/step.out" || fail "range delete on $n: $(cat "$work/step.out")"
+  grep -q '"status":"success"' "$work/step.out" || fail "range delete on $n: $(cat "$work/step.out")"
+done
+ok "tenant $r's first hour deleted on n1 and n2 (POST /api/v1/admin/delete, match= start= end=)"
 
 # ---- (c) PostgreSQL's hourly rows against a single node's rollup -------------------------------
 rollup_of() { # rollup_of NODE groups|series: its rollups of [h0, until), sorted, no header
@@ -325,20 +341,13 @@ for k in groups series; do
 done
 g=$(wc -l <"$work/pg_groups.csv") s=$(wc -l <"$work/pg_series.csv")
 ok "(c) PostgreSQL converged in $((SECONDS - t)) s: $g group rows and $s series rows of the 7 tenants that stayed, each equal to n1's or n3's rollup (n2's and n4's equal theirs)"
-# The moved tenant: `metron delete --url` on the old pair deletes every row of its business_id
-# in PostgreSQL (docs/operations.md, "Deletion"), the rows the new pair mirrored included, and
-# nothing sends them again. Known (reported with issue 24): a TODO unless CLUSTER_STRICT=1.
+# The moved tenant: deleted from pair1 with --keep-mirror, its rows in PostgreSQL are pair2's.
 mg=$(wc -l <"$work/metron_moved_groups.csv")
 [ "$mg" -gt 0 ] || fail "n3's rollup holds no row of the moved tenant"
-if rollup_compare 4 "$work/metron_moved_groups.csv" "$work/pg_moved_groups.csv" 2>"$work/moved.err" &&
-  rollup_compare 2 "$work/metron_moved_series.csv" "$work/pg_moved_series.csv" 2>>"$work/moved.err"; then
-  ok "(c) the moved tenant's $mg group rows are in PostgreSQL, equal to n3's rollup"
-else
-  msg="the moved tenant's hourly rows in PostgreSQL after its delete from pair1: $(wc -l <"$work/pg_moved_groups.csv") group rows, n3's rollup has $mg ($(head -c 200 "$work/moved.err"))"
-  [ -n "${CLUSTER_STRICT:-}" ] && fail "$msg"
-  echo "not ok $((passed + 1)) - $msg # TODO metron delete --url on the old pair deletes the new pair's mirrored rows"
-  passed=$((passed + 1))
-fi
+rollup_compare 4 "$work/metron_moved_groups.csv" "$work/pg_moved_groups.csv" &&
+  rollup_compare 2 "$work/metron_moved_series.csv" "$work/pg_moved_series.csv" ||
+  fail "the moved tenant's hourly rows in PostgreSQL after its delete from pair1: $(wc -l <"$work/pg_moved_groups.csv") group rows, n3's rollup has $mg"
+ok "(c) the moved tenant's $mg group rows are in PostgreSQL, equal to n3's rollup (deleted from pair1 with --keep-mirror)"
 dups=$(sql "SELECT count(*) FROM (SELECT 1 FROM monitoring.hourly_metrics_summary
             GROUP BY hour_bucket, business_id, metric_category, metric_name HAVING count(*) > 1) d")
 dups_s=$(sql "SELECT count(*) FROM (SELECT 1 FROM monitoring.series_hourly_summary
