@@ -436,6 +436,11 @@ static void on_connection(uv_stream_t *server, int status)
         mt_conn_close(c);
         return;
     }
+    /* An answer goes out in several writes (headers, then the body as it is made): with
+       Nagle's algorithm the last one waits for the client's delayed ACK, 40 ms on Linux, when
+       the client (a proxy above all) sends nothing meanwhile. A failure only costs that. */
+    if (uv_tcp_nodelay(&c->tcp, 1))
+        mt_log(MT_LOG_DEBUG, "msg=\"cannot set TCP_NODELAY on a connection\"");
     struct sockaddr_storage sa;
     int salen = sizeof sa;
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A test cluster on one machine (issue 24, item 5; docs/cluster.md): HAProxy with the shipped
 # configuration (tests/cluster/cluster_lib.sh), four metrond nodes as two replica pairs
-# (pair1 = n1 + n2, pair2 = n3 + n4) all mirroring into one PostgreSQL database, and 8 tenants,
-# 4 on each pair (tools/metron-haproxy-map makes the maps).
+# (pair1 = n1 + n2, pair2 = n3 + n4) all mirroring into one PostgreSQL database, and 20 tenants,
+# 10 on each pair (tools/metron-haproxy-map makes the maps).
 #
 # A writer posts, round after round, 10 points of each tenant (past hours, so that hours seal
 # and mirror: 5 series, timestamps unique) to BOTH HAProxy ports (replica 1 and replica 2),
@@ -42,7 +42,7 @@ metron=${2:?usage: test_cluster.sh METROND METRON}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mapper=$root/tools/metron-haproxy-map
 
-NT=8 # tenants 0-3 on pair1, 4-7 on pair2; tenant 3 moves to pair2
+NT=20 # tenants 0-9 on pair1, 10-19 on pair2; tenant 3 moves to pair2
 MOVED=3
 bid=() tok=()
 for ((i = 0; i < NT; i++)); do
@@ -213,7 +213,7 @@ for ((i = 0; i < NT; i++)); do
   "$metron" repair --from "$(url $a)" --to "$(url $b)" --tenant "${bid[i]}" --since "$h0" --until "$until_s" \
     --dry-run >"$work/step.out" 2>"$work/step.err" || fail "repair --dry-run of tenant $i ($a, $b): $(cat "$work/step.err")"
 done
-ok "n2 repaired from n1 in $((SECONDS - t)) s ($copied points copied for pair1's 4 tenants); repair --dry-run of every tenant on its pair exits 0"
+ok "n2 repaired from n1 in $((SECONDS - t)) s ($copied points copied for pair1's $((NT / 2)) tenants); repair --dry-run of every tenant on its pair exits 0"
 
 # ---- tenant 3 moves from pair1 to pair2 (docs/cluster.md, "Moving a tenant", "A replica pair")
 T=${bid[MOVED]}
@@ -340,7 +340,7 @@ for k in groups series; do
   cmp -s <(rollup_of n3 $k) <(rollup_of n4 $k) || fail "n3's and n4's $k rollups differ"
 done
 g=$(wc -l <"$work/pg_groups.csv") s=$(wc -l <"$work/pg_series.csv")
-ok "(c) PostgreSQL converged in $((SECONDS - t)) s: $g group rows and $s series rows of the 7 tenants that stayed, each equal to n1's or n3's rollup (n2's and n4's equal theirs)"
+ok "(c) PostgreSQL converged in $((SECONDS - t)) s: $g group rows and $s series rows of the $((NT - 1)) tenants that stayed, each equal to n1's or n3's rollup (n2's and n4's equal theirs)"
 # The moved tenant: deleted from pair1 with --keep-mirror, its rows in PostgreSQL are pair2's.
 mg=$(wc -l <"$work/metron_moved_groups.csv")
 [ "$mg" -gt 0 ] || fail "n3's rollup holds no row of the moved tenant"
