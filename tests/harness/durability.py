@@ -45,18 +45,13 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from free_port import free_port  # noqa: E402  (below the ephemeral range: why in there)
+
 HOUR_NS = 3600 * 10**9
 SERIES = 16
 BATCH = 200
 BACK_HOURS = 6
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Points:

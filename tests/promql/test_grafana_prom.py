@@ -53,6 +53,9 @@ import urllib.request
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from free_port import free_port  # noqa: E402  (below the ephemeral range: why in there)
+
 T0 = 1735689600  # metron-gen's default start, an hour boundary (2025-01-01T00:00:00Z)
 HOURS = 3
 NOW_MS = (T0 + HOURS * 3600) * 1000 - 250  # Grafana's "now": just after the last report
@@ -60,14 +63,6 @@ LOOKBACK = 300000
 REL = 1e-9
 TOKEN = "grafana-token-1"
 failures = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 # ---- Grafana's arithmetic -----------------------------------------------------------------

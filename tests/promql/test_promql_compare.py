@@ -28,17 +28,12 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from free_port import free_port  # noqa: E402  (below the ephemeral range: why in there)
+
 T0 = 1699999200  # an hour boundary (2023-11-14T22:00:00Z)
 HOURS = 3
 REL = 1e-9
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def gen_points():

@@ -27,6 +27,9 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from free_port import free_port  # noqa: E402  (below the ephemeral range: why in there)
+
 METRON, DASHBOARD, METROND = sys.argv[1], sys.argv[2], sys.argv[3]
 BASE = os.environ.get("METRON_TEST_PG")
 if not BASE:
@@ -140,12 +143,6 @@ def lines():
                 for meas, kv in by_meas.items():
                     out.append("%s%s %s %d" % (meas, tags, ",".join(kv), ts))
     return out
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile_cont(vs, q):

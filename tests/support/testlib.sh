@@ -6,9 +6,9 @@
 fail() { echo "not ok - $*" >&2; exit 1; }
 ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
 
-# A port nobody listens on (the kernel picks it; a race with another process is possible, but
-# the start that uses it would then fail loudly).
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A loopback port nobody listens on, below the kernel's ephemeral range and not given to this
+# script before (tests/support/free_port.py says why).
+free_port() { /usr/bin/python3 "${BASH_SOURCE[0]%/*}/free_port.py" --owner $$; }
 
 # wait_for SECONDS CMD...: polls until CMD succeeds (0) or the deadline passes (1).
 wait_for() {

@@ -37,17 +37,6 @@ typedef struct daemon {
     char log[160];
 } daemon_t;
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 static int connect_tcp(int port)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -135,8 +124,8 @@ static void start(daemon_t *d, const char *extra)
 {
     snprintf(d->dir, sizeof d->dir, "/tmp/metrond-test-XXXXXX");
     cr_assert_not_null(mkdtemp(d->dir));
-    d->tcp = free_port();
-    d->http = free_port();
+    d->tcp = mt_test_free_port();
+    d->http = mt_test_free_port();
     start_at(d, "%s", extra ? extra : "");
 }
 
@@ -1040,8 +1029,8 @@ Test(metrond, a_full_disk_refuses_writes_with_507_and_resumes_by_itself, .timeou
     char cmd[512];
     snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=128m metron-test %s", d.dir);
     cr_assert_eq(system(cmd), 0, "this test mounts a tmpfs (needs root, as tools/test.sh runs)");
-    d.tcp = free_port();
-    d.http = free_port();
+    d.tcp = mt_test_free_port();
+    d.http = mt_test_free_port();
     start_at(&d, NULL);
     char body[4096], lines[65536];
     long long now = (long long)time(NULL);
@@ -1093,9 +1082,9 @@ Test(metrond, settings_come_from_file_then_environment_then_flags, .timeout = 60
     daemon_t d;
     snprintf(d.dir, sizeof d.dir, "/tmp/metrond-test-XXXXXX");
     cr_assert_not_null(mkdtemp(d.dir));
-    d.tcp = free_port();
-    d.http = free_port();
-    int wrong = free_port();
+    d.tcp = mt_test_free_port();
+    d.http = mt_test_free_port();
+    int wrong = mt_test_free_port();
     char ini[200];
     snprintf(ini, sizeof ini, "%s.ini", d.dir);
     FILE *f = fopen(ini, "w");
@@ -1520,7 +1509,7 @@ static int received(receiver *rv)
 static void receiver_start(receiver *rv)
 {
     pthread_mutex_init(&rv->lock, NULL);
-    rv->port = free_port();
+    rv->port = mt_test_free_port();
     rv->fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rv->port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
