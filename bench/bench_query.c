@@ -6,6 +6,8 @@
  *   Q2  one field of one host: every raw point, 24 h
  *   Q3  the last value of every series of one measurement (cpu)
  *   Q4  cpu.usage_user by region: hourly p95, 24 h
+ * and P1-P4, the PromQL of bench/compare (query_range over the day, a step of
+ * 60 s), on one thread and on the default threads (mt_promql_spec.threads).
  *
  *   bench_query [--hosts N] [--hours N] [--repeat N]
  */
@@ -19,6 +21,7 @@
 #include "bench_feed.h"
 #include "bench_util.h"
 #include "mt_ingest.h"
+#include "mt_promql.h"
 #include "mt_query.h"
 
 typedef struct loader {
@@ -58,6 +61,37 @@ static long run(mt_engine *e, const mt_query_spec *spec)
     while (mt_query_next(q, &row) == MT_OK) rows++;
     mt_query_close(q);
     return rows;
+}
+
+static int count_bytes(void *ud, const char *buf, size_t len)
+{
+    (void)buf;
+    *(size_t *)ud += len;
+    return 0;
+}
+
+/* The median of repeat runs of a PromQL range query on `threads` (ms); -1 on an error. */
+static double promql_ms(mt_engine *e, const char *expr, int64_t from, int64_t to, unsigned threads,
+                        int repeat, size_t *bytes)
+{
+    double secs[MT_BENCH_MAX_RUNS];
+    for (int i = 0; i < repeat; i++) {
+        mt_promql_spec s = {.expr = expr,
+                            .start = from / 1000000,
+                            .end = to / 1000000,
+                            .step = 60000,
+                            .threads = threads};
+        char err[256];
+        *bytes = 0;
+        int64_t t0 = mt_mono_ns();
+        if (mt_promql_query(e, &s, count_bytes, bytes, err, sizeof err)) {
+            fprintf(stderr, "bench_query: %s: %s\n", expr, err);
+            return -1;
+        }
+        secs[i] = (double)(mt_mono_ns() - t0) / 1e9;
+    }
+    qsort(secs, (size_t)repeat, sizeof *secs, mt_bench_cmp_double);
+    return (repeat % 2 ? secs[repeat / 2] : (secs[repeat / 2 - 1] + secs[repeat / 2]) / 2) * 1e3;
 }
 
 int main(int argc, char **argv)
@@ -143,6 +177,23 @@ int main(int argc, char **argv)
         qsort(secs, (size_t)repeat, sizeof *secs, mt_bench_cmp_double);
         double med = repeat % 2 ? secs[repeat / 2] : (secs[repeat / 2 - 1] + secs[repeat / 2]) / 2;
         printf("%-58s %10.1f %10.1f %8ld\n", qs[k].name, med * 1e3, secs[0] * 1e3, rows);
+    }
+    static const char *const promql[][2] = {
+        {"P1", "rate(net_bytes_recv[5m])"},
+        {"P2", "topk(5, cpu_usage_user)"},
+        {"P3", "quantile_over_time(0.95, cpu_usage_user[1h])"},
+        {"P4", "sum by (region) (rate(net_bytes_recv[5m]))"},
+    };
+    printf("\n%-58s %10s %10s %10s\n", "PromQL query_range, step 60 s", "1 thread", "default",
+           "bytes");
+    for (int k = 0; k < 4; k++) {
+        size_t bytes;
+        double one = promql_ms(ld.e, promql[k][1], from, to, 1, repeat, &bytes);
+        double dflt = promql_ms(ld.e, promql[k][1], from, to, 0, repeat, &bytes);
+        if (one < 0 || dflt < 0) return 1;
+        char name[80];
+        snprintf(name, sizeof name, "%s %s", promql[k][0], promql[k][1]);
+        printf("%-58s %10.1f %10.1f %10zu\n", name, one, dflt, bytes);
     }
     mt_engine_close(ld.e);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);

@@ -56,57 +56,96 @@ static size_t format_short(double v, int x, char *buf)
     return (size_t)(p - buf);
 }
 
+/* "00" to "99": two digits a division (a number's digits cost half the divisions). */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                  "31323334353637383940414243444546474849505152535455565758596061"
+                                  "62636465666768697071727374757677787980818283848586878889909192"
+                                  "93949596979899";
+
+/* The n decimal digits of q < 10^9 (leading zeros included) into d, in 32 bits. */
+static void put_digits32(uint32_t q, int n, char *d)
+{
+    while (n >= 2) {
+        memcpy(d + n - 2, digit_pairs + 2 * (q % 100), 2);
+        q /= 100;
+        n -= 2;
+    }
+    if (n) d[0] = (char)('0' + q % 10);
+}
+
+/* The n decimal digits of q (9 <= n <= 17, leading zeros included) into d: the last 8 and the
+   rest apart, two chains of divisions the processor runs side by side. */
+static void put_digits(uint64_t q, int n, char *d)
+{
+    put_digits32((uint32_t)(q / 100000000), n - 8, d);
+    put_digits32((uint32_t)(q % 100000000), 8, d + n - 8);
+}
+
 /*
  * The rest of [1e-4, 1e15) without printf or strtod, in 128-bit integers:
- * the same result as the loop below. |v| = m / 2^s exactly (m of 53 bits);
- * for P = 15, 16, 17 digits, q = |v| * 10^t rounded half to even (as
- * glibc's printf rounds) is the P-digit decimal q / 10^t, and it reads back
- * as v when it lies within half an ulp of |v| (at the edge too when m is
- * even: strtod rounds ties to even). The caller checks the range and that
- * buf holds 40 bytes. Returns the length, or 0.
+ * the same result as the loop of mt_format_double. |v| = m / 2^s exactly (m
+ * of 53 bits, 3 <= s <= 66 here). One product N = m * 10^t, t = 16 - x,
+ * is |v| * 10^t * 2^s exactly: its integer part fl (17 digits) and the
+ * rest rem / 2^s give the 17-, 16- and 15-digit decimals of |v| rounded
+ * half to even (as glibc's printf rounds): the 16-digit one is fl / 10
+ * rounded by (fl % 10) * 2^s + rem against 5 * 2^s, and so on. A P-digit
+ * decimal c (in units of 10^-t) reads back as v when |c * 2^s - N| is
+ * under half an ulp, 10^t / 2 (at the edge too when m is even: strtod
+ * rounds ties to even; the ulp below a power of two is half). The first P
+ * that reads back is printed, as %.{P}g prints it. The caller checks the
+ * range and that buf holds 40 bytes. Returns the length, or 0.
  */
 static size_t format_exact(double v, int x, char *buf)
 {
     __extension__ typedef unsigned __int128 u128;
-    double a = fabs(v);
-    int e;
-    double f = frexp(a, &e); /* a = f * 2^e, f in [0.5, 1) */
-    uint64_t m = (uint64_t)ldexp(f, 53);
-    int s = 53 - e; /* 3 <= s <= 67 in this range */
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int be = (int)(bits >> 52 & 0x7ff);
+    if (be == 0 || be == 0x7ff) return 0; /* subnormal, inf, nan: not in this range */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | 1ull << 52;
+    int s = 1075 - be; /* |v| = m / 2^s */
+    if (s < 3 || s > 66) return 0;
 #define P10(k) ((k) <= 19 ? (u128)mt_pow10[k] : (u128)mt_pow10[19] * mt_pow10[(k)-19])
-    /* x, the decimal exponent, may be one off: the loop below settles it */
+    /* x, the decimal exponent, may be one off: the 17 digits settle it */
+    u128 N;
+    uint64_t fl;
+    int t;
+    for (int tries = 0;; tries++) {
+        t = 16 - x;
+        if (t < 0 || t > 21 || tries > 2) return 0;
+        N = (u128)m * P10(t);
+        fl = (uint64_t)(N >> s);
+        if (fl >= mt_pow10[17])
+            x++;
+        else if (fl < mt_pow10[16])
+            x--;
+        else
+            break;
+    }
+    u128 rem = N & (((u128)1 << s) - 1), one = (u128)1 << s;
+    u128 lim = P10(t); /* an ulp of |v|, in units of N */
+    bool even = !(m & 1), pow2 = m == 1ull << 52;
     for (int P = 15; P <= 17; P++) {
-        int t;
-        u128 q, rem, half;
-        for (;;) {
-            t = P - 1 - x;
-            if (t < 0 || t > 21) return 0;
-            u128 n = (u128)m * P10(t);
-            q = n >> s;
-            rem = n & (((u128)1 << s) - 1);
-            half = (u128)1 << (s - 1);
-            if (q >= mt_pow10[P])
-                x++;
-            else if (q < mt_pow10[P - 1])
-                x--;
-            else
-                break;
-        }
-        if (rem > half || (rem == half && (q & 1))) q++;
+        /* constant divisors (a multiplication each), not mt_pow10[17 - P] (a division) */
+        uint64_t scale = P == 15 ? 100 : P == 16 ? 10 : 1;
+        uint64_t q = P == 15 ? fl / 100 : P == 16 ? fl / 10 : fl;
+        uint64_t below = fl - q * scale;
+        u128 frac = (u128)below * one + rem; /* what lies below q, times 2^s */
+        u128 halfway = P == 17 ? one / 2 : (u128)(scale / 2) * one;
+        if (frac > halfway || (frac == halfway && (q & 1))) q++;
+        /* q * scale against N, all times 2 (times 4 below a power of two) */
+        u128 c = (u128)q * scale << s;
+        bool above = c >= N;
+        u128 diff = above ? c - N : N - c;
+        u128 d2 = above || !pow2 ? diff * 2 : diff * 4;
+        if (!(d2 < lim || (even && d2 == lim))) continue;
         int X = x;
-        if (q == mt_pow10[P]) q = mt_pow10[P - 1], X++, t--;
-        if (X >= P || X < -4 || t < 0) return 0; /* %g would print an exponent */
-        /* |q / 10^t - m / 2^s| against half an ulp, all times 4 * 10^t * 2^s */
-        u128 A = q << (s + 2), B = (u128)m * P10(t) * 4, lim = P10(t) * 2;
-        u128 lim_low = m == (1ull << 52) ? lim / 2 : lim; /* the ulp below a power of 2 is half */
-        bool even = !(m & 1);
-        bool ok = A >= B ? (A - B < lim || (even && A - B == lim))
-                         : (B - A < lim_low || (even && B - A == lim_low));
-        if (!ok) continue;
-        /* the P digits of q, the point after X + 1 of them; trailing zeros go */
-        char d[20];
-        uint64_t digits = (uint64_t)q; /* < 10^17: 64-bit division, not a 128-bit libcall */
-        for (int i = P - 1; i >= 0; i--, digits /= 10) d[i] = (char)('0' + (int)(digits % 10));
+        if (q == mt_pow10[P]) q = mt_pow10[P - 1], X++;
+        if (X >= P || X < -4) return 0; /* %g would print an exponent */
+        /* copies of a fixed 17 bytes, cut by where p goes next: a short memcpy of a variable
+           length costs more than the digits (buf holds 40 bytes, d 40: both stay inside) */
+        char d[40] = {0};
+        put_digits(q, P, d);
         int last = P - 1;
         while (last > X && last > 0 && d[last] == '0') last--;
         char *p = buf;
@@ -115,12 +154,15 @@ static size_t format_exact(double v, int x, char *buf)
             *p++ = '0';
             *p++ = '.';
             for (int i = 0; i < -X - 1; i++) *p++ = '0';
-            for (int i = 0; i <= last; i++) *p++ = d[i];
+            memcpy(p, d, 17);
+            p += last + 1;
         } else {
-            for (int i = 0; i <= X; i++) *p++ = d[i];
+            memcpy(p, d, 17);
+            p += X + 1;
             if (last > X) {
                 *p++ = '.';
-                for (int i = X + 1; i <= last; i++) *p++ = d[i];
+                memcpy(p, d + X + 1, 17);
+                p += last - X;
             }
         }
         *p = 0;
@@ -139,8 +181,9 @@ size_t mt_format_double(double v, char *buf, size_t cap)
     double a = fabs(v);
     size_t n = 0;
     if (a >= 1e-4 && a < 1e15 && cap >= 40) {
-        int e;
-        frexp(a, &e); /* a in [2^(e-1), 2^e) */
+        uint64_t bits;
+        memcpy(&bits, &a, sizeof bits);
+        int e = (int)(bits >> 52) - 1022; /* a in [2^(e-1), 2^e): a is normal here */
         int x = (int)floor((e - 1) * 0.30102999566398120);
         if (x < -4) x = -4;
         if (a >= p10[x + 5]) x++;

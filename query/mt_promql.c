@@ -32,8 +32,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mt_query_int.h"
 #include "mt_time.h"
@@ -1338,13 +1341,17 @@ static int64_t ms_to_ns(int64_t ms)
  * query stays that of its largest series, not of all it reads). fetch_open, then fetch_next
  * until it returns false (ev->rc says whether it ended on an error), then fetch_close.
  */
+typedef struct samples {
+    int64_t *t; /* ms */
+    double *v;
+    size_t cap;
+} samples;
+
 typedef struct fetcher {
     size_t *idx; /* the catalog entries sel matches, in catalog order */
     size_t n, next;
     int64_t mint, maxt; /* ms, both included */
-    int64_t *t;
-    double *v;
-    size_t cap;
+    samples b;
 } fetcher;
 
 static bool fetch_open(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, fetcher *f)
@@ -1368,69 +1375,115 @@ static bool fetch_open(evaluator *ev, const node *sel, int64_t mint, int64_t max
     return true;
 }
 
+static void samples_free(samples *b)
+{
+    free(b->t);
+    free(b->v);
+    *b = (samples){0};
+}
+
 static void fetch_close(fetcher *f)
 {
-    free(f->t);
-    free(f->v);
-    f->t = NULL;
-    f->v = NULL;
+    samples_free(&f->b);
+}
+
+/*
+ * The samples of series c with from <= t < to (ns) into b (grown as needed), as ms; of several
+ * samples in one ms the last is kept. *k of them. MT_OK; else the error, described in err.
+ * Touches nothing but b: the threads of a pass (below) call it at once.
+ */
+static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int64_t to, samples *b,
+                        size_t *k, char *err, size_t errcap)
+{
+    *k = 0;
+    mt_scan *sc;
+    int rc = mt_scan_open(e, c->id, from, to, &sc);
+    if (rc == MT_ENOTFOUND) return MT_OK;
+    if (rc) {
+        snprintf(err, errcap, "reading %s: %s", c->ident, mt_strerror(rc));
+        return rc;
+    }
+    size_t n = 0;
+    mt_points pts;
+    while ((rc = mt_scan_next(sc, &pts)) == MT_OK) {
+        if (pts.type == MT_VT_STRING) continue;
+        if (n + pts.n > b->cap) {
+            size_t c2 = b->cap ? b->cap * 2 : 1024;
+            while (c2 < n + pts.n) c2 *= 2;
+            double *nv = realloc(b->v, c2 * sizeof *nv);
+            if (nv) b->v = nv;
+            int64_t *nt = nv ? realloc(b->t, c2 * sizeof *nt) : NULL;
+            if (!nt) {
+                rc = -ENOMEM;
+                break;
+            }
+            b->t = nt;
+            b->cap = c2;
+        }
+        int64_t *t = b->t;
+        double *v = b->v;
+        for (size_t j = 0; j < pts.n; j++) {
+            int64_t ms = floor_div(pts.ts[j], 1000000);
+            double x = pts.type == MT_VT_FLOAT ? pts.vals[j].f : to_double(pts.type, pts.vals[j]);
+            if (n && t[n - 1] == ms) {
+                v[n - 1] = x;
+                continue;
+            }
+            t[n] = ms;
+            v[n++] = x;
+        }
+    }
+    if (rc == MT_ECORRUPT) {
+        char where[4096];
+        mt_scan_damage(sc, where, sizeof where);
+        snprintf(err, errcap, "query stopped: %s: %s", mt_strerror(rc), where);
+    } else if (rc && rc != MT_ENOTFOUND) {
+        snprintf(err, errcap, "reading %s: %s", c->ident, mt_strerror(rc));
+    } else {
+        rc = MT_OK;
+    }
+    mt_scan_close(sc);
+    *k = n;
+    return rc;
+}
+
+/* The labels of catalog entry c, sorted by name, in the arena (NULL when out of memory). */
+static bool cat_labels(evaluator *ev, const mt_fed_series *c, lset *l)
+{
+    l->n = c->nlabels;
+    l->kv = ar_alloc(&ev->a, 2 * c->nlabels * sizeof(char *));
+    if (oom(ev)) return false;
+    memcpy(l->kv, c->kv, 2 * c->nlabels * sizeof(char *));
+    qsort(l->kv, c->nlabels, 2 * sizeof(char *), by_name);
+    return true;
+}
+
+/* The samples window of f in ns, [from, to); false when it lies wholly beyond int64 ns. */
+static bool fetch_window(const fetcher *f, int64_t *from, int64_t *to)
+{
+    *from = ms_to_ns(f->mint);
+    *to = ms_to_ns(f->maxt + 1);
+    return *from < *to;
 }
 
 /*
  * The next matched series with samples in [mint, maxt] (ms) as *r: its labels (sorted, in the
- * arena) and its samples, r->t and r->v in f's buffers, valid until the next call. Of several
- * samples in one ms the last is kept. false at the end or on an error.
+ * arena) and its samples, r->t and r->v in f's buffers, valid until the next call. false at the
+ * end or on an error.
  */
 static bool fetch_next(evaluator *ev, fetcher *f, rser *r)
 {
-    int64_t from = ms_to_ns(f->mint), to = ms_to_ns(f->maxt + 1);
-    if (from >= to) return false; /* the window lies wholly beyond what int64 ns can hold */
+    int64_t from, to;
+    if (!fetch_window(f, &from, &to)) return false;
     while (f->next < f->n && !ev->rc) {
         const mt_fed_series *c = &ev->cat[f->idx[f->next++]];
-        mt_scan *sc;
-        int rc = mt_scan_open(ev->e, c->id, from, to, &sc);
-        if (rc == MT_ENOTFOUND) continue;
+        size_t k;
+        char why[4200];
+        int rc = load_samples(ev->e, c, from, to, &f->b, &k, why, sizeof why);
         if (rc) {
-            efail(ev, rc, "reading %s: %s", c->ident, mt_strerror(rc));
+            efail(ev, rc, "%s", why);
             break;
         }
-        size_t k = 0;
-        mt_points pts;
-        while ((rc = mt_scan_next(sc, &pts)) == MT_OK) {
-            if (pts.type == MT_VT_STRING) continue;
-            if (k + pts.n > f->cap) {
-                size_t c2 = f->cap ? f->cap * 2 : 1024;
-                while (c2 < k + pts.n) c2 *= 2;
-                double *nv = realloc(f->v, c2 * sizeof *nv);
-                if (nv) f->v = nv;
-                int64_t *nt = nv ? realloc(f->t, c2 * sizeof *nt) : NULL;
-                if (!nt) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                f->t = nt;
-                f->cap = c2;
-            }
-            for (size_t j = 0; j < pts.n; j++) {
-                int64_t t = floor_div(pts.ts[j], 1000000);
-                double v = to_double(pts.type, pts.vals[j]);
-                if (k && f->t[k - 1] == t) {
-                    f->v[k - 1] = v;
-                    continue;
-                }
-                f->t[k] = t;
-                f->v[k++] = v;
-            }
-        }
-        if (rc == MT_ECORRUPT) {
-            char where[4096];
-            mt_scan_damage(sc, where, sizeof where);
-            efail(ev, rc, "query stopped: %s: %s", mt_strerror(rc), where);
-        } else if (rc && rc != MT_ENOTFOUND) {
-            efail(ev, rc, "reading %s: %s", c->ident, mt_strerror(rc));
-        }
-        mt_scan_close(sc);
-        if (ev->rc) break;
         ev->samples += k;
         if (ev->samples > ev->max_samples) {
             efail(ev, MT_ELIMIT, "the query loads more than %llu samples (the limit)",
@@ -1438,17 +1491,164 @@ static bool fetch_next(evaluator *ev, fetcher *f, rser *r)
             break;
         }
         if (!k) continue;
-        r->l.n = c->nlabels;
-        r->l.kv = ar_alloc(&ev->a, 2 * c->nlabels * sizeof(char *));
-        if (oom(ev)) break;
-        memcpy(r->l.kv, c->kv, 2 * c->nlabels * sizeof(char *));
-        qsort(r->l.kv, c->nlabels, 2 * sizeof(char *), by_name);
-        r->t = f->t;
-        r->v = f->v;
+        if (!cat_labels(ev, c, &r->l)) break;
+        r->t = f->b.t;
+        r->v = f->b.v;
         r->n = k;
         return true;
     }
     return false;
+}
+
+/* ---- a pass: every matched series through one function, on several threads ---------------- */
+
+/*
+ * The series a selector matches are independent until their values meet in the output set,
+ * so a pass reads and computes them on up to spec->threads threads, each taking the next
+ * series (an atomic counter), into slots made beforehand: v and ok per series (nsteps each).
+ * The threads touch only their lane (sample buffers, scratch), their series' slots and the
+ * counters; the arena, the output set and labels stay with the calling thread, which puts the
+ * slots together in catalog order afterwards: the answer is that of one thread.
+ */
+typedef struct lane lane;
+typedef struct pass pass;
+/* One series' samples r to a value or none at each step (v, ok); false: out of memory. */
+typedef bool (*pass_fn)(const pass *p, lane *ln, const rser *r, double *v, unsigned char *ok);
+
+struct pass {
+    evaluator *ev;
+    const node *sel; /* the selector; its offset and range */
+    fkind f;
+    const double *param; /* the scalar argument at each step, or NULL */
+    pass_fn fn;
+    fetcher fe;
+    double **v;         /* per matched series: a value at each step */
+    unsigned char **ok; /* ... whether there is one */
+    unsigned char *had; /* 1: samples in the window; 2: a value at some step */
+    _Atomic size_t next;
+    _Atomic uint64_t samples;
+    _Atomic bool stop;
+};
+
+struct lane {
+    pass *p;
+    arena a; /* the slots of its series; joined to the evaluator's at the end */
+    samples b;
+    double *scratch; /* quantile_over_time's copy of a window */
+    uint32_t *drops; /* counter resets so far, beside the samples */
+    size_t scap, dcap;
+    int rc;
+    size_t at; /* the series it failed on */
+    char err[4200];
+};
+
+static bool lane_grow(void **buf, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap) return true;
+    void *g = realloc(*buf, n * size);
+    if (!g) return false;
+    *buf = g;
+    *cap = n;
+    return true;
+}
+
+static void *lane_main(void *arg)
+{
+    lane *ln = arg;
+    pass *p = ln->p;
+    evaluator *ev = p->ev;
+    int64_t from, to;
+    if (!fetch_window(&p->fe, &from, &to)) return NULL;
+    while (!atomic_load(&p->stop)) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->fe.n) break;
+        const mt_fed_series *c = &ev->cat[p->fe.idx[i]];
+        size_t k;
+        int rc = load_samples(ev->e, c, from, to, &ln->b, &k, ln->err, sizeof ln->err);
+        if (!rc && atomic_fetch_add(&p->samples, k) + k > ev->max_samples) {
+            rc = MT_ELIMIT;
+            snprintf(ln->err, sizeof ln->err, "the query loads more than %llu samples (the limit)",
+                     (unsigned long long)ev->max_samples);
+        }
+        rser r = {.n = k, .t = ln->b.t, .v = ln->b.v};
+        if (!rc && k) { /* slots only for series with samples: most may have none here */
+            p->v[i] = ar_alloc(&ln->a, ev->nsteps * sizeof(double));
+            p->ok[i] = ar_zalloc(&ln->a, ev->nsteps);
+        }
+        if (!rc && k && (ln->a.oom || !p->fn(p, ln, &r, p->v[i], p->ok[i]))) {
+            rc = -ENOMEM;
+            snprintf(ln->err, sizeof ln->err, "out of memory");
+        }
+        if (rc) {
+            ln->rc = rc;
+            ln->at = i;
+            atomic_store(&p->stop, true);
+            break;
+        }
+        if (!k) continue;
+        p->had[i] = 1;
+        for (size_t s = 0; s < ev->nsteps; s++)
+            if (p->ok[i][s]) {
+                p->had[i] = 2;
+                break;
+            }
+    }
+    return NULL;
+}
+
+#define PASS_MAX_THREADS 8
+#define PASS_MIN_WORK    20000 /* series x steps below which one thread does it all */
+
+/* The threads a pass of n series uses: spec->threads (0: the CPUs online, at most 4). */
+static size_t pass_threads(const evaluator *ev, size_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t t = ev->spec->threads ? ev->spec->threads : cpus > 4 ? 4 : cpus > 0 ? (size_t)cpus : 1;
+    if (t > PASS_MAX_THREADS) t = PASS_MAX_THREADS;
+    if (t > n) t = n;
+    if (n * ev->nsteps < PASS_MIN_WORK) t = 1;
+    return t ? t : 1;
+}
+
+/* Run p (fn, sel, f, param set; fe open) over every matched series; false on an error (ev->rc). */
+static bool pass_run(pass *p)
+{
+    evaluator *ev = p->ev;
+    size_t n = p->fe.n;
+    p->v = ar_zalloc(&ev->a, (n ? n : 1) * sizeof *p->v);
+    p->ok = ar_zalloc(&ev->a, (n ? n : 1) * sizeof *p->ok);
+    p->had = ar_zalloc(&ev->a, n ? n : 1);
+    if (oom(ev)) return false;
+    atomic_init(&p->next, 0);
+    atomic_init(&p->samples, ev->samples);
+    atomic_init(&p->stop, false);
+    size_t nt = pass_threads(ev, n);
+    lane lanes[PASS_MAX_THREADS];
+    pthread_t th[PASS_MAX_THREADS];
+    bool started[PASS_MAX_THREADS] = {false};
+    for (size_t t = 0; t < nt; t++) lanes[t] = (lane){.p = p};
+    /* the calling thread is lane 0; a thread that cannot start leaves its share to the rest */
+    for (size_t t = 1; t < nt; t++)
+        started[t] = !pthread_create(&th[t], NULL, lane_main, &lanes[t]);
+    lane_main(&lanes[0]);
+    for (size_t t = 1; t < nt; t++)
+        if (started[t]) pthread_join(th[t], NULL);
+    ev->samples = atomic_load(&p->samples);
+    lane *bad = NULL;
+    for (size_t t = 0; t < nt; t++) {
+        if (lanes[t].rc && (!bad || lanes[t].at < bad->at)) bad = &lanes[t];
+        samples_free(&lanes[t].b);
+        free(lanes[t].scratch);
+        free(lanes[t].drops);
+        ablock *last = lanes[t].a.head; /* its blocks go to the evaluator's arena */
+        while (last && last->next) last = last->next;
+        if (last) {
+            last->next = ev->a.head;
+            ev->a.head = lanes[t].a.head;
+        }
+    }
+    if (bad) efail(ev, bad->rc, "%s", bad->err);
+    return !ev->rc;
 }
 
 /*
@@ -1467,8 +1667,8 @@ static rser *fetch(evaluator *ev, const node *sel, int64_t mint, int64_t maxt, s
         r.t = ar_alloc(&ev->a, r.n * sizeof *r.t);
         r.v = ar_alloc(&ev->a, r.n * sizeof *r.v);
         if (oom(ev)) break;
-        memcpy(r.t, f.t, r.n * sizeof *r.t);
-        memcpy(r.v, f.v, r.n * sizeof *r.v);
+        memcpy(r.t, f.b.t, r.n * sizeof *r.t);
+        memcpy(r.v, f.b.v, r.n * sizeof *r.v);
         out[(*n)++] = r;
     }
     fetch_close(&f);
@@ -1490,12 +1690,16 @@ static bool outset_init(evaluator *ev, outset *o, size_t cap)
     return o->s && smap_init(&ev->a, &o->m, o->cap);
 }
 
-/* The series of o with labels l (created on first use); NULL on an error. */
-static ser *outset_get(evaluator *ev, outset *o, lset l)
+/*
+ * The series of o with labels l, created on first use with the slots v and ok when given
+ * (*fresh: true; the series owns them then), else new ones. NULL on an error.
+ */
+static ser *outset_take(evaluator *ev, outset *o, lset l, double *v, unsigned char *ok, bool *fresh)
 {
     const char *sig = lset_sig(&ev->a, &l);
     bool added;
     size_t i = smap_put(&o->m, sig, o->n, &added);
+    *fresh = added;
     if (!added) return &o->s[i];
     if (o->n == o->cap) {
         efail(ev, MT_EINVAL, "internal: output set full");
@@ -1504,10 +1708,17 @@ static ser *outset_get(evaluator *ev, outset *o, lset l)
     ser *s = &o->s[o->n++];
     s->l = l;
     s->sig = sig;
-    s->v = ar_alloc(&ev->a, ev->nsteps * sizeof(double));
-    s->ok = ar_zalloc(&ev->a, ev->nsteps);
+    s->v = v ? v : ar_alloc(&ev->a, ev->nsteps * sizeof(double));
+    s->ok = ok ? ok : ar_zalloc(&ev->a, ev->nsteps);
     if (oom(ev)) return NULL;
     return s;
+}
+
+/* The series of o with labels l (created on first use); NULL on an error. */
+static ser *outset_get(evaluator *ev, outset *o, lset l)
+{
+    bool fresh;
+    return outset_take(ev, o, l, NULL, NULL, &fresh);
 }
 
 static void outset_set(evaluator *ev, ser *s, size_t k, double v)
@@ -1536,31 +1747,45 @@ static val vector_of(outset *o)
     return (val){.type = T_VECTOR, .s = o->s, .n = o->n};
 }
 
+/* An instant selector's series: the latest sample within the lookback at each step. */
+static bool selector_steps(const pass *p, lane *ln, const rser *r, double *v, unsigned char *ok)
+{
+    (void)ln;
+    const evaluator *ev = p->ev;
+    int64_t lb = MT_PROMQL_LOOKBACK_MS;
+    size_t j = 0; /* the first sample after the step's reference time */
+    for (size_t k = 0; k < ev->nsteps; k++) {
+        int64_t ref = ev->ts[k] - p->sel->offset;
+        while (j < r->n && r->t[j] <= ref) j++;
+        if (j && r->t[j - 1] >= ref - lb) {
+            ok[k] = 1;
+            v[k] = r->v[j - 1];
+        }
+    }
+    return true;
+}
+
 /* Instant selector: the latest sample within the lookback at each step. */
 static val eval_selector(evaluator *ev, const node *n)
 {
     val out = {.type = T_VECTOR};
-    int64_t lb = MT_PROMQL_LOOKBACK_MS;
-    fetcher f;
-    if (!fetch_open(ev, n, ev->ts[0] - n->offset - lb, ev->ts[ev->nsteps - 1] - n->offset, &f))
+    pass p = {.ev = ev, .sel = n, .fn = selector_steps};
+    if (!fetch_open(ev, n, ev->ts[0] - n->offset - MT_PROMQL_LOOKBACK_MS,
+                    ev->ts[ev->nsteps - 1] - n->offset, &p.fe))
         return out;
-    out.s = new_series(ev, f.n);
-    if (oom(ev)) return fetch_close(&f), out;
-    rser r;
-    while (fetch_next(ev, &f, &r)) {
-        ser *s = &out.s[out.n++];
-        s->l = r.l;
-        size_t j = 0; /* the first sample after the step's reference time */
-        for (size_t k = 0; k < ev->nsteps; k++) {
-            int64_t ref = ev->ts[k] - n->offset;
-            while (j < r.n && r.t[j] <= ref) j++;
-            if (j && r.t[j - 1] >= ref - lb) {
-                s->ok[k] = 1;
-                s->v[k] = r.v[j - 1];
-            }
-        }
+    bool ok = pass_run(&p);
+    size_t had = 0;
+    for (size_t i = 0; ok && i < p.fe.n; i++) had += p.had[i] != 0;
+    if (ok && !(out.s = ar_zalloc(&ev->a, (had ? had : 1) * sizeof *out.s))) ok = !oom(ev);
+    for (size_t i = 0; ok && i < p.fe.n; i++) {
+        if (!p.had[i]) continue;
+        ser *s = &out.s[out.n];
+        if (!(ok = cat_labels(ev, &ev->cat[p.fe.idx[i]], &s->l))) break;
+        s->v = p.v[i];
+        s->ok = p.ok[i];
+        out.n++;
     }
-    fetch_close(&f);
+    fetch_close(&p.fe);
     if (ev->rc) out.n = 0;
     return out;
 }
@@ -1689,11 +1914,14 @@ static void linear_regression(const int64_t *t, const double *v, size_t n, int64
 
 /*
  * f over the samples t[0..n) of a window (range_start, range_end] (ms);
- * param is the scalar argument at this step. Returns false for no value.
+ * param is the scalar argument at this step. drops (or NULL) runs beside v:
+ * drops[i] counts the j <= i of the whole series with v[j] < v[j - 1], so a
+ * window's counter resets are drops[n - 1] - drops[0] without a walk.
+ * Returns false for no value.
  */
 static bool range_fn(fkind f, const int64_t *t, const double *v, size_t n, int64_t range_start,
                      int64_t range_end, int64_t range, double param, int64_t step_t, double *out,
-                     double *scratch)
+                     double *scratch, const uint32_t *drops)
 {
     if (!n) return false;
     switch (f) {
@@ -1703,7 +1931,8 @@ static bool range_fn(fkind f, const int64_t *t, const double *v, size_t n, int64
         if (n < 2) return false;
         bool counter = f != F_DELTA;
         double result = v[n - 1] - v[0];
-        if (counter)
+        /* the same additions in the same order; a window without a reset skips the walk */
+        if (counter && (!drops || drops[n - 1] != drops[0]))
             for (size_t i = 1; i < n; i++)
                 if (v[i] < v[i - 1]) result += v[i - 1];
         double to_start = (double)(t[0] - range_start) / 1000;
@@ -1743,6 +1972,10 @@ static bool range_fn(fkind f, const int64_t *t, const double *v, size_t n, int64
     }
     case F_RESETS:
     case F_CHANGES: {
+        if (f == F_RESETS && drops) {
+            *out = (double)(drops[n - 1] - drops[0]);
+            return true;
+        }
         double c = 0;
         for (size_t i = 1; i < n; i++)
             if (f == F_RESETS ? v[i] < v[i - 1]
@@ -1810,6 +2043,35 @@ static double *scalar_arg(evaluator *ev, const node *n, size_t k)
     return ev->rc ? NULL : v.sc;
 }
 
+/* A range function's series: f over the window (t - range, t] at each step t. */
+static bool range_steps(const pass *p, lane *ln, const rser *r, double *v, unsigned char *ok)
+{
+    const evaluator *ev = p->ev;
+    const node *ms = p->sel;
+    fkind f = p->f;
+    if (f == F_QUANTILE_OT && !lane_grow((void **)&ln->scratch, &ln->scap, r->n, sizeof(double)))
+        return false;
+    const uint32_t *drops = NULL;
+    if (f == F_RATE || f == F_INCREASE || f == F_RESETS) {
+        if (!lane_grow((void **)&ln->drops, &ln->dcap, r->n, sizeof(uint32_t))) return false;
+        uint32_t c = 0;
+        ln->drops[0] = 0;
+        for (size_t i = 1; i < r->n; i++) ln->drops[i] = c += r->v[i] < r->v[i - 1];
+        drops = ln->drops;
+    }
+    size_t lo = 0, hi = 0;
+    for (size_t k = 0; k < ev->nsteps; k++) {
+        int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+        while (lo < r->n && r->t[lo] < start) lo++;
+        if (hi < lo) hi = lo;
+        while (hi < r->n && r->t[hi] <= end) hi++;
+        ok[k] = range_fn(f, r->t + lo, r->v + lo, hi - lo, start, end, ms->range,
+                         p->param ? p->param[k] : 0, ev->ts[k], &v[k], ln->scratch,
+                         drops ? drops + lo : NULL);
+    }
+    return true;
+}
+
 static val eval_range_call(evaluator *ev, const node *n, fkind f)
 {
     val out = {.type = T_VECTOR};
@@ -1817,45 +2079,28 @@ static val eval_range_call(evaluator *ev, const node *n, fkind f)
     const node *ms = n->args[mi];
     double *param = scalar_arg(ev, n, f == F_QUANTILE_OT ? 0 : 1);
     if (ev->rc) return out;
-    fetcher fe;
+    pass p = {.ev = ev, .sel = ms, .f = f, .param = param, .fn = range_steps};
     if (!fetch_open(ev, ms, ev->ts[0] - ms->offset - ms->range, ev->ts[ev->nsteps - 1] - ms->offset,
-                    &fe))
+                    &p.fe))
         return out;
     outset o;
-    if (!outset_init(ev, &o, fe.n)) return fetch_close(&fe), oom(ev), out;
-    double *scratch = NULL; /* quantile_over_time's copy of a window, as long as the series */
-    size_t scap = 0;
-    rser r;
-    while (!ev->rc && fetch_next(ev, &fe, &r)) {
-        if (f == F_QUANTILE_OT && r.n > scap) {
-            free(scratch);
-            scap = r.n;
-            if (!(scratch = malloc(scap * sizeof *scratch))) {
-                efail(ev, -ENOMEM, "out of memory");
-                break;
-            }
-        }
-        ser *s = NULL;
-        size_t lo = 0, hi = 0;
-        for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
-            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
-            while (lo < r.n && r.t[lo] < start) lo++;
-            if (hi < lo) hi = lo;
-            while (hi < r.n && r.t[hi] <= end) hi++;
-            double v;
-            if (!range_fn(f, r.t + lo, r.v + lo, hi - lo, start, end, ms->range,
-                          param ? param[k] : 0, ev->ts[k], &v, scratch))
-                continue;
-            if (!s) {
-                lset l = f == F_LAST_OT ? r.l : lset_filter(&ev->a, &r.l, true, NULL, 0, false);
-                if (!(s = outset_get(ev, &o, l))) break;
-            }
-            outset_set(ev, s, k, v);
-        }
+    bool ok = pass_run(&p);
+    if (ok && !outset_init(ev, &o, p.fe.n)) ok = !oom(ev);
+    /* in catalog order, as one thread would: the same answer, the same error */
+    for (size_t i = 0; ok && i < p.fe.n; i++) {
+        if (p.had[i] != 2) continue;
+        lset l;
+        if (!(ok = cat_labels(ev, &ev->cat[p.fe.idx[i]], &l))) break;
+        if (f != F_LAST_OT) l = lset_filter(&ev->a, &l, true, NULL, 0, false);
+        bool fresh;
+        ser *s = outset_take(ev, &o, l, p.v[i], p.ok[i], &fresh);
+        if (!s) break;
+        for (size_t k = 0; !fresh && k < ev->nsteps && !ev->rc; k++)
+            if (p.ok[i][k]) outset_set(ev, s, k, p.v[i][k]);
+        ok = !ev->rc;
     }
-    free(scratch);
-    fetch_close(&fe);
-    return vector_of(&o);
+    fetch_close(&p.fe);
+    return ok ? vector_of(&o) : out;
 }
 
 static double round_to(double v, double to)
@@ -2507,7 +2752,7 @@ static val eval_range_call_at(evaluator *ev, const node *n, fkind f)
             while (hi < r[i].n && r[i].t[hi] <= end) hi++;
             double v;
             if (!range_fn(f, r[i].t + lo, r[i].v + lo, hi - lo, start, end, ms->range,
-                          param ? param[k] : 0, ev->ts[k], &v, scratch))
+                          param ? param[k] : 0, ev->ts[k], &v, scratch, NULL))
                 continue;
             if (!s) {
                 lset l =
@@ -3370,6 +3615,85 @@ static void put_point(mt_sbuf *b, int64_t t, double v)
     mt_sb_puts(b, "\"]");
 }
 
+/* Part of a range answer: series [from, to) of s with a value, comma-separated, into b. */
+typedef struct range_part {
+    const evaluator *ev;
+    const ser *s;
+    size_t from, to;
+    mt_sbuf b;
+} range_part;
+
+static void *write_range_part(void *arg)
+{
+    range_part *rp = arg;
+    const evaluator *ev = rp->ev;
+    mt_sbuf *b = &rp->b;
+    bool first = true;
+    for (size_t i = rp->from; i < rp->to; i++) {
+        const ser *s = &rp->s[i];
+        bool any = false;
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            if (!s->ok[k]) continue;
+            if (!any) {
+                mt_sb_puts(b, first ? "" : ",");
+                first = false;
+                put_metric(b, &s->l);
+                mt_sb_puts(b, ",\"values\":[");
+            } else {
+                mt_sb_puts(b, ",");
+            }
+            any = true;
+            put_point(b, ev->ts[k], s->v[k]);
+        }
+        if (any) mt_sb_puts(b, "]}");
+    }
+    return NULL;
+}
+
+/*
+ * The series of a range answer, comma-separated, into b. Formatting the values is most of a
+ * large answer's cost: parts of about as many values each are written on the pass' threads,
+ * then joined in order.
+ */
+static void write_range_series(const evaluator *ev, const ser *s, size_t n, mt_sbuf *b)
+{
+    size_t nt = pass_threads(ev, n);
+    range_part parts[PASS_MAX_THREADS];
+    pthread_t th[PASS_MAX_THREADS];
+    bool started[PASS_MAX_THREADS] = {false};
+    /* a series weighs its values, and one for its labels */
+    size_t total = 0, acc = 0, at = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k <= ev->nsteps; k++) total += k == ev->nsteps || s[i].ok[k];
+    for (size_t t = 0; t < nt; t++) {
+        size_t from = at, want = total / nt * (t + 1);
+        while (at < n && (t == nt - 1 || acc < want)) {
+            for (size_t k = 0; k <= ev->nsteps; k++) acc += k == ev->nsteps || s[at].ok[k];
+            at++;
+        }
+        parts[t] = (range_part){.ev = ev, .s = s, .from = from, .to = at};
+    }
+    for (size_t t = 1; t < nt; t++)
+        started[t] = !pthread_create(&th[t], NULL, write_range_part, &parts[t]);
+    write_range_part(&parts[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            write_range_part(&parts[t]); /* no thread: this one writes it */
+    }
+    bool any = false;
+    for (size_t t = 0; t < nt; t++) {
+        if (parts[t].b.oom) b->oom = true;
+        if (parts[t].b.len) {
+            if (any) mt_sb_puts(b, ",");
+            mt_sb_put(b, parts[t].b.p, parts[t].b.len);
+            any = true;
+        }
+        free(parts[t].b.p);
+    }
+}
+
 /* Write the answer of r (a range query: always a matrix). */
 static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
 {
@@ -3418,10 +3742,10 @@ static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
         return;
     }
     if (r->n && !(r->ordered && !range)) qsort(r->s, r->n, sizeof *r->s, by_ser);
-    bool first = true;
-    for (size_t i = 0; i < r->n; i++) {
-        const ser *s = &r->s[i];
-        if (!range) {
+    if (!range) {
+        bool first = true;
+        for (size_t i = 0; i < r->n; i++) {
+            const ser *s = &r->s[i];
             if (!s->ok[0]) continue;
             mt_sb_puts(b, first ? "" : ",");
             first = false;
@@ -3429,24 +3753,11 @@ static void write_result(evaluator *ev, val *r, bool range, mt_sbuf *b)
             mt_sb_puts(b, ",\"value\":");
             put_point(b, ev->ts[0], s->v[0]);
             mt_sb_puts(b, "}");
-            continue;
         }
-        bool any = false;
-        for (size_t k = 0; k < ev->nsteps; k++) {
-            if (!s->ok[k]) continue;
-            if (!any) {
-                mt_sb_puts(b, first ? "" : ",");
-                first = false;
-                put_metric(b, &s->l);
-                mt_sb_puts(b, ",\"values\":[");
-            } else {
-                mt_sb_puts(b, ",");
-            }
-            any = true;
-            put_point(b, ev->ts[k], s->v[k]);
-        }
-        if (any) mt_sb_puts(b, "]}");
+        mt_sb_puts(b, "]}}");
+        return;
     }
+    write_range_series(ev, r->s, r->n, b);
     mt_sb_puts(b, "]}}");
 }
 

@@ -58,6 +58,8 @@ typedef struct mt_promql_spec {
     const char *tenant;   /* NULL: every series; else only this business_id's (the credential's) */
     size_t max_series;    /* series in the catalog and in any one result (0: 100000) */
     uint64_t max_samples; /* samples loaded from storage, over the query (0: 50,000,000) */
+    unsigned threads;     /* threads reading and computing a selector's series at once (0: the
+                             CPUs online, at most 4; 1: the calling thread alone) */
 } mt_promql_spec;
 
 /*

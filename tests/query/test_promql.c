@@ -578,3 +578,112 @@ Test(promql, holt_winters_smooths_each_window)
     /* no sample in the window: no error, no value */
     EXPECT("holt_winters(g_v[1m], 1, 0.5)", T0 + 600000, "\"result\":[]");
 }
+
+/* ---- threads: a pass over many series answers as one thread does ------------------------------
+ */
+
+typedef struct big {
+    char *p;
+    size_t len;
+} big;
+
+static int collect_big(void *ud, const char *buf, size_t len)
+{
+    big *b = ud;
+    b->p = realloc(b->p, b->len + len + 1);
+    cr_assert_not_null(b->p);
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+/* expr over [start, end] at step on `threads` threads: MT_OK and the answer, or the error. */
+static int run_threads(const char *expr, int64_t start, int64_t end, int64_t step, unsigned threads,
+                       uint64_t max_samples, big *b, char *e, size_t ecap)
+{
+    *b = (big){0};
+    mt_promql_spec s = {.expr = expr,
+                        .start = start,
+                        .end = end,
+                        .step = step,
+                        .threads = threads,
+                        .max_samples = max_samples};
+    return mt_promql_query(eng, &s, collect_big, b, e, ecap);
+}
+
+Test(promql, threads_answer_as_one_thread)
+{
+    /* 60 hosts, 2,000 points each: float counters with resets, integer gauges with gaps */
+    uint64_t rng = mt_test_seed();
+    mt_batch *bt = mt_batch_new();
+    char key[512];
+    for (int h = 0; h < 60; h++) {
+        char host[32], dc[32];
+        snprintf(host, sizeof host, "host=h%02d", h);
+        snprintf(dc, sizeof dc, "dc=d%d", h % 4);
+        mt_name tk[2] = {{"dc", 2}, {"host", 4}},
+                tv[2] = {{dc + 3, strlen(dc + 3)}, {host + 5, strlen(host + 5)}};
+        double c = 0;
+        for (int k = 0; k < 2000; k++) {
+            int64_t ms = 1000000 + (int64_t)k * 15000 + (int64_t)(mt_test_rand(&rng) % 3000);
+            c = mt_test_rand(&rng) % 97 == 0 ? 0 : c + (double)(mt_test_rand(&rng) % 1000) / 7;
+            size_t kl = mt_series_key(key, sizeof key, (mt_name){"net", 3}, tk, tv, 2,
+                                      (mt_name){"bytes", 5});
+            cr_assert_eq(
+                mt_batch_add(bt, key, kl, ms * 1000000, MT_VT_FLOAT, (mt_val){.f = c}, NULL),
+                MT_OK);
+            if (k % 7 == h % 7) continue; /* gaps */
+            kl = mt_series_key(key, sizeof key, (mt_name){"cpu", 3}, tk, tv, 2,
+                               (mt_name){"user", 4});
+            cr_assert_eq(mt_batch_add(bt, key, kl, ms * 1000000, MT_VT_INT,
+                                      (mt_val){.i = (int64_t)(mt_test_rand(&rng) % 100)}, NULL),
+                         MT_OK);
+        }
+    }
+    mt_write_result wr;
+    cr_assert_eq(mt_engine_write(eng, bt, &wr), MT_OK);
+    mt_batch_free(bt);
+    cr_assert_eq(mt_engine_seal(eng, true, NULL), MT_OK);
+    static const char *const exprs[] = {
+        "rate(net_bytes[5m])",
+        "increase(net_bytes[2m]) > 100",
+        "resets(net_bytes[10m])",
+        "cpu_user",
+        "topk(3, cpu_user)",
+        "sum by (dc) (rate(net_bytes[5m]))",
+        "quantile_over_time(0.9, cpu_user[7m])",
+        "max_over_time(cpu_user[1m]) - min_over_time(cpu_user[1m])",
+        "label_replace(cpu_user, \"host\", \"x\", \"\", \"\")", /* every series the same labels */
+        "last_over_time(net_bytes[3m])",
+    };
+    int64_t start = 1000000, end = 1000000 + 2000 * 15000LL;
+    for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++)
+        for (int64_t step = 7000; step <= 60000; step += 53000) {
+            big one, four;
+            char e1[512] = "", e4[512] = "";
+            int r1 = run_threads(exprs[i], start, end, step, 1, 0, &one, e1, sizeof e1);
+            int r4 = run_threads(exprs[i], start, end, step, 4, 0, &four, e4, sizeof e4);
+            cr_assert_eq(r1, r4, "%s: %d (%s) on one thread, %d (%s) on four", exprs[i], r1, e1, r4,
+                         e4);
+            cr_assert_str_eq(e1, e4, "%s", exprs[i]);
+            cr_assert_eq(one.len, four.len, "%s at step %lld", exprs[i], (long long)step);
+            cr_assert(one.len == 0 || !memcmp(one.p, four.p, one.len), "%s at step %lld", exprs[i],
+                      (long long)step);
+            if (i < 3) cr_assert_gt(one.len, 100000, "%s: a large answer", exprs[i]);
+            free(one.p);
+            free(four.p);
+        }
+    /* the samples limit: the same error whichever thread crosses it */
+    big one, four;
+    char e1[512] = "", e4[512] = "";
+    cr_assert_eq(
+        run_threads("rate(net_bytes[5m])", start, end, 60000, 1, 50000, &one, e1, sizeof e1),
+        MT_ELIMIT);
+    cr_assert_eq(
+        run_threads("rate(net_bytes[5m])", start, end, 60000, 4, 50000, &four, e4, sizeof e4),
+        MT_ELIMIT);
+    cr_assert_str_eq(e1, e4);
+    free(one.p);
+    free(four.p);
+}
