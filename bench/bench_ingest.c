@@ -59,17 +59,6 @@ static void *pusher(void *arg)
     return NULL;
 }
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* metron_points_accepted_total from /metrics, or -1. */
 static double accepted(int port)
 {
@@ -142,19 +131,24 @@ int main(int argc, char **argv)
     for (int r = 0; r < repeat; r++) {
         char dir[] = "/tmp/metron-ingest-XXXXXX";
         if (!mkdtemp(dir)) return 1;
-        int tcp = free_port(), http = free_port();
+        int tcp = mt_bench_free_port(), http = mt_bench_free_port();
         char a1[64], a2[64];
         snprintf(a1, sizeof a1, "127.0.0.1:%d", tcp);
         snprintf(a2, sizeof a2, "127.0.0.1:%d", http);
         pid_t pid = fork();
         if (pid == 0) {
-            int devnull = open("/dev/null", 1);
-            dup2(devnull, 2);
             execl(metrond, "metrond", "--data", dir, "--lp-tcp", a1, "--lp-udp", "off", "--http",
-                  a2, "--retention-interval", "0", (char *)NULL);
+                  a2, "--retention-interval", "0", "--log-level", "warn", (char *)NULL);
             _exit(127);
         }
-        while (accepted(http) < 0) sleep_ms(20);
+        while (accepted(http) < 0) {
+            int st;
+            if (waitpid(pid, &st, WNOHANG) == pid) {
+                fprintf(stderr, "bench_ingest: %s exited at start (status %d)\n", metrond, st);
+                return 1;
+            }
+            sleep_ms(20);
+        }
         int64_t t0 = mt_mono_ns();
         pthread_t th[64];
         for (int i = 0; i < conns; i++) {

@@ -42,17 +42,6 @@
 #include "mt_pg.h"
 #include "mt_time.h"
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    socklen_t l = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* One HTTP request; the status, the body into out (cap). */
 static int http(int port, const char *method, const char *path, const char *data, size_t len,
                 char *out, size_t cap)
@@ -227,7 +216,7 @@ int main(int argc, char **argv)
            interval, minutes, flush, metrond);
     char dir[] = "/tmp/bench-minute-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    int port = free_port();
+    int port = mt_bench_free_port();
     char addr[32], fl[16];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     snprintf(fl, sizeof fl, "%d", flush);

@@ -1,11 +1,19 @@
 /*
- * bench_util.h — what every bench/ program shares: medians of repeated runs.
+ * bench_util.h — what every bench/ program shares: medians of repeated runs,
+ * peak memory, a free loopback port.
  */
 #ifndef MT_BENCH_UTIL_H
 #define MT_BENCH_UTIL_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mt_time.h"
 
@@ -40,6 +48,34 @@ static inline long mt_bench_peak_rss_kb(int pid)
         if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
     if (f) fclose(f);
     return kb;
+}
+
+/* A loopback port free for TCP and UDP now, below the kernel's ephemeral range (32768 on):
+   one the kernel hands out could be taken by a connection before the server binds it; -1 if
+   none is found. Not the same port twice in a process. */
+static inline int mt_bench_free_port(void)
+{
+    static uint64_t x;
+    static int given[64];
+    static unsigned ngiven;
+    if (!x) x = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ 0x9E3779B97F4A7C15ull;
+    for (int tries = 0; tries < 1000; tries++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int port = 10000 + (int)(x % 22000);
+        bool seen = false;
+        for (unsigned i = 0; i < ngiven && i < 64; i++) seen |= given[i] == port;
+        if (seen) continue;
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+        bool ok = t >= 0 && u >= 0 && !bind(t, (struct sockaddr *)&a, sizeof a) &&
+                  !bind(u, (struct sockaddr *)&a, sizeof a);
+        if (t >= 0) close(t);
+        if (u >= 0) close(u);
+        if (ok) return given[ngiven++ % 64] = port;
+    }
+    return -1;
 }
 
 #endif

@@ -456,7 +456,10 @@ static void follows(mt_engine *e, void *ud)
 {
     job *j = ud;
     if (j->log_rewritten) mt_seal_log_rewritten(e, j->seq_before, j->log_points);
-    if (j->spec->business_id) mt_index_forget(&e->index, j->ids, j->nids);
+    if (j->spec->business_id) {
+        mt_index_forget(&e->index, j->ids, j->nids);
+        e->series_forgotten++; /* under the exclusive lock (mt_engine_publish) */
+    }
 }
 
 static int run(mt_engine *e, void *ud)

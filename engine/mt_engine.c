@@ -524,6 +524,14 @@ static uint64_t replay_sealed_seq(const mt_engine *e, int64_t hour)
                : 0;
 }
 
+uint64_t mt_engine_series_epoch(mt_engine *e)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    uint64_t epoch = e->committed_n + e->series_forgotten;
+    pthread_rwlock_unlock(&e->lock);
+    return epoch;
+}
+
 /* Note an hour's sealed_seq for the replay (open reads the hours ascending). */
 static int replay_sealed_add(mt_engine *e, int64_t hour, uint64_t sealed_seq)
 {

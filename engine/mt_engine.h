@@ -256,6 +256,14 @@ typedef enum mt_term_kind {
 } mt_term_kind;
 
 /*
+ * A number that changes whenever the committed set of series does (a
+ * series made, a tenant's series deleted), and only grows. What was read
+ * of the series after reading it stays right while it does not change:
+ * caches of the series (query/mt_fed.h's catalogs) key on it.
+ */
+uint64_t mt_engine_series_epoch(mt_engine *e);
+
+/*
  * The sorted ids of the series with the term (value is used for MT_TERM_TAG
  * only). *ids is malloc'd (caller frees; NULL when *n is 0). MT_OK or -ENOMEM.
  */

@@ -386,8 +386,9 @@ struct mt_engine {
     pthread_cond_t qcond; /* writer waits for work */
     pthread_cond_t dcond; /* API threads wait for seal requests */
     mt_batch *qhead, *qtail;
-    mt_engine_state state; /* mt_engine.c, "States": changed by set_state under qlock */
-    uint32_t committed_n;  /* series ids <= this are committed (guarded by lock) */
+    mt_engine_state state;     /* mt_engine.c, "States": changed by set_state under qlock */
+    uint32_t committed_n;      /* series ids <= this are committed (guarded by lock) */
+    uint64_t series_forgotten; /* deletes that took series out of the index (guarded by lock) */
     bool nospace; /* the last commit found the disk full (not fatal: mt_engine_after_commit) */
     int fail_rc;  /* what made the engine fail (mt_engine_health says it) */
     int (*job)(mt_engine *e, void *ud); /* a request for the writer thread (one at a time) */

@@ -25,6 +25,7 @@
  */
 #include "mt_promql.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -1260,8 +1261,9 @@ typedef struct evaluator {
     arena a;
     int64_t *ts; /* the steps, ms */
     size_t nsteps;
-    mt_fed_series *cat;
+    const mt_fed_series *cat; /* catref's: read only, maybe shared with other queries */
     size_t ncat;
+    struct catalog *catref;
     bool cat_loaded;
     uint64_t samples, max_samples;
     size_t max_series;
@@ -1297,17 +1299,177 @@ static ser *new_series(evaluator *ev, size_t n)
     return s;
 }
 
+/* ---- the catalog, shared between queries --------------------------------------------------- */
+
+/*
+ * Building the catalog reads every series the reader may see: for a query of a few series
+ * among thousands, more than the query itself. A cache keeps the last CACHE_ENTRIES catalogs
+ * (one per engine, tenant and limit), each valid while the engine's series epoch is the one
+ * read before it was built (mt_engine_series_epoch: a series made or deleted changes it). An
+ * entry in use is reference-counted: one replaced or evicted meanwhile is freed by its last
+ * reader.
+ */
+#define CACHE_ENTRIES 8
+
+typedef struct catalog {
+    mt_engine *e;
+    char *tenant; /* NULL: every series */
+    size_t max;
+    uint64_t epoch;
+    mt_fed_series *cat;
+    size_t n;
+    unsigned refs;
+    bool cached; /* in a slot of the cache; else freed at the last release */
+    uint64_t used;
+} catalog;
+
+struct mt_promql_cache {
+    pthread_mutex_t lock;
+    catalog *slot[CACHE_ENTRIES];
+    uint64_t tick;
+};
+
+int mt_promql_cache_new(mt_promql_cache **out)
+{
+    mt_promql_cache *c = calloc(1, sizeof *c);
+    if (!c) return -ENOMEM;
+    int rc = pthread_mutex_init(&c->lock, NULL);
+    if (rc) {
+        free(c);
+        return -rc;
+    }
+    *out = c;
+    return MT_OK;
+}
+
+static void catalog_free(catalog *k)
+{
+    mt_fed_catalog_free(k->cat, k->n);
+    free(k->tenant);
+    free(k);
+}
+
+void mt_promql_cache_free(mt_promql_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < CACHE_ENTRIES; i++)
+        if (c->slot[i]) {
+            assert(!c->slot[i]->refs); /* no query runs on a cache being freed */
+            catalog_free(c->slot[i]);
+        }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static bool same_tenant(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* A cached catalog of (e, tenant, max) at epoch, its reference taken; NULL when none. */
+static catalog *cache_get(mt_promql_cache *c, mt_engine *e, const char *tenant, size_t max,
+                          uint64_t epoch)
+{
+    catalog *k = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < CACHE_ENTRIES && !k; i++) {
+        catalog *s = c->slot[i];
+        if (s && s->e == e && s->max == max && s->epoch == epoch && same_tenant(s->tenant, tenant))
+            k = s;
+    }
+    if (k) {
+        k->refs++;
+        k->used = ++c->tick;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return k;
+}
+
+/* Put k (its reference held by the caller) in c: in place of an entry of the same key, else a
+   free slot, else the least recently used entry. */
+static void cache_put(mt_promql_cache *c, catalog *k)
+{
+    pthread_mutex_lock(&c->lock);
+    int at = -1;
+    for (int i = 0; i < CACHE_ENTRIES && at < 0; i++) {
+        catalog *s = c->slot[i];
+        if (s && s->e == k->e && s->max == k->max && same_tenant(s->tenant, k->tenant)) at = i;
+    }
+    for (int i = 0; i < CACHE_ENTRIES && at < 0; i++)
+        if (!c->slot[i]) at = i;
+    if (at < 0) {
+        at = 0;
+        for (int i = 1; i < CACHE_ENTRIES; i++)
+            if (c->slot[i]->used < c->slot[at]->used) at = i;
+    }
+    catalog *old = c->slot[at];
+    if (old) {
+        old->cached = false;
+        if (!old->refs) catalog_free(old);
+    }
+    k->cached = true;
+    k->used = ++c->tick;
+    c->slot[at] = k;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void cache_release(mt_promql_cache *c, catalog *k)
+{
+    pthread_mutex_lock(&c->lock);
+    assert(k->refs > 0);
+    bool gone = --k->refs == 0 && !k->cached;
+    pthread_mutex_unlock(&c->lock);
+    if (gone) catalog_free(k);
+}
+
 static bool load_catalog(evaluator *ev)
 {
     if (ev->cat_loaded) return true;
-    int rc = mt_fed_catalog(ev->e, ev->spec->tenant, ev->max_series, &ev->cat, &ev->ncat, ev->err,
-                            ev->errcap);
-    if (rc) {
-        ev->rc = rc;
-        return false;
+    mt_promql_cache *c = ev->spec->cache;
+    const char *tenant = ev->spec->tenant;
+    uint64_t epoch = c ? mt_engine_series_epoch(ev->e) : 0; /* before the series are read */
+    catalog *k = c ? cache_get(c, ev->e, tenant, ev->max_series, epoch) : NULL;
+    if (!k) {
+        mt_fed_series *cat;
+        size_t n;
+        int rc = mt_fed_catalog(ev->e, tenant, ev->max_series, &cat, &n, ev->err, ev->errcap);
+        if (rc) {
+            ev->rc = rc;
+            return false;
+        }
+        k = calloc(1, sizeof *k);
+        if (!k || (tenant && !(k->tenant = strdup(tenant)))) {
+            free(k);
+            mt_fed_catalog_free(cat, n);
+            efail(ev, -ENOMEM, "out of memory");
+            return false;
+        }
+        *k = (catalog){.e = ev->e,
+                       .tenant = k->tenant,
+                       .max = ev->max_series,
+                       .epoch = epoch,
+                       .cat = cat,
+                       .n = n,
+                       .refs = 1};
+        if (c) cache_put(c, k);
     }
+    ev->catref = k;
+    ev->cat = k->cat;
+    ev->ncat = k->n;
     ev->cat_loaded = true;
     return true;
+}
+
+/* The end of a query's use of its catalog. */
+static void unload_catalog(evaluator *ev)
+{
+    catalog *k = ev->catref;
+    if (!k) return;
+    if (ev->spec->cache)
+        cache_release(ev->spec->cache, k);
+    else
+        catalog_free(k);
+    ev->catref = NULL;
 }
 
 static double to_double(mt_vtype t, mt_val v)
@@ -1422,9 +1584,20 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
         }
         int64_t *t = b->t;
         double *v = b->v;
+        if (pts.n && pts.ts[0] >= 0 && pts.type == MT_VT_FLOAT) {
+            /* the usual case, in a loop of its own: times past 1970 (ascending: all of them),
+               unsigned division by a constant; floats as they are */
+            for (size_t j = 0; j < pts.n; j++) {
+                int64_t ms = (int64_t)((uint64_t)pts.ts[j] / 1000000u);
+                n -= n && t[n - 1] == ms; /* several in one ms: the last stays */
+                t[n] = ms;
+                v[n++] = pts.vals[j].f;
+            }
+            continue;
+        }
         for (size_t j = 0; j < pts.n; j++) {
             int64_t ms = floor_div(pts.ts[j], 1000000);
-            double x = pts.type == MT_VT_FLOAT ? pts.vals[j].f : to_double(pts.type, pts.vals[j]);
+            double x = to_double(pts.type, pts.vals[j]);
             if (n && t[n - 1] == ms) {
                 v[n - 1] = x;
                 continue;
@@ -3822,7 +3995,7 @@ int mt_promql_query(mt_engine *e, const mt_promql_spec *spec, mt_write_fn fn, vo
 out:
     if (rc && err && errcap && !err[0]) snprintf(err, errcap, "%s", mt_strerror(rc));
     free(b.p);
-    mt_fed_catalog_free(ev.cat, ev.ncat);
+    unload_catalog(&ev);
     ar_free(&ev.a);
     return rc;
 }

@@ -51,6 +51,17 @@
 /* Prometheus' limit on steps per series of a range query. */
 #define MT_PROMQL_MAX_STEPS 11000
 
+/*
+ * A cache of catalogs (every series a reader may see, with its Prometheus name and labels)
+ * shared by the queries given it: most of a small query's cost otherwise. An entry is used
+ * while the engine's series epoch (mt_engine_series_epoch) has not changed; 8 entries (engine,
+ * tenant, limit), the least recently used replaced. Any thread; free it after its last query.
+ * mt_promql_cache_new: MT_OK or -ENOMEM (an error of pthread_mutex_init, negated).
+ */
+typedef struct mt_promql_cache mt_promql_cache;
+int mt_promql_cache_new(mt_promql_cache **out);
+void mt_promql_cache_free(mt_promql_cache *c);
+
 typedef struct mt_promql_spec {
     const char *expr;     /* the PromQL expression */
     int64_t start, end;   /* ms; an instant query has start == end */
@@ -60,6 +71,7 @@ typedef struct mt_promql_spec {
     uint64_t max_samples; /* samples loaded from storage, over the query (0: 50,000,000) */
     unsigned threads;     /* threads reading and computing a selector's series at once (0: the
                              CPUs online, at most 4; 1: the calling thread alone) */
+    mt_promql_cache *cache; /* catalogs shared between queries, or NULL: built for this one */
 } mt_promql_spec;
 
 /*

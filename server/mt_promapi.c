@@ -159,6 +159,7 @@ static void run(uv_work_t *req)
     int rc;
     if (w->r == R_QUERY || w->r == R_RANGE) {
         w->spec.tenant = t;
+        w->spec.cache = w->c->srv->catalogs;
         rc = mt_promql_query(e, &w->spec, to_body, w, w->err, sizeof w->err);
     } else {
         mt_promql_list what = w->r == R_SERIES   ? MT_PROMQL_SERIES

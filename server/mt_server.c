@@ -548,6 +548,7 @@ static void on_async_closed(uv_handle_t *h)
     void *ud = srv->stop_ud;
     mt_lp_parser_free(srv->udp_lp);
     mt_series_cache_free(srv->cache);
+    mt_promql_cache_free(srv->catalogs); /* no query runs now: jobs is 0 */
     free(srv->readbuf);
     mt_auth_free(srv->auth);
     pthread_mutex_destroy(&srv->dlock);
@@ -591,6 +592,7 @@ int mt_server_start(uv_loop_t *loop, mt_engine *eng, const mt_server_config *cfg
     srv->async_on = true;
     srv->readbuf = malloc(READ_BUF);
     int rc = srv->readbuf ? mt_series_cache_new(eng, 0, &srv->cache) : -ENOMEM;
+    if (!rc) rc = mt_promql_cache_new(&srv->catalogs);
     if (!rc && cfg->tokens_file && *cfg->tokens_file) {
         char err[512] = "";
         rc = mt_auth_load(cfg->tokens_file, &srv->auth, err, sizeof err);

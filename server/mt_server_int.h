@@ -17,6 +17,7 @@
 
 #include "mt_ingest.h"
 #include "mt_log.h"
+#include "mt_promql.h"
 #include "mt_server.h"
 
 enum { LISTENER_TCP = 0, LISTENER_UDP = 1, LISTENER_HTTP = 2, LISTENER__COUNT };
@@ -108,8 +109,9 @@ struct mt_server {
     void (*stop_cb)(void *);
     void *stop_ud;
     mt_lp_parser *udp_lp;
-    mt_series_cache *cache; /* key -> series id, for every listener (loop thread) */
-    struct mt_auth *auth;   /* API tokens; NULL: writes need none */
+    mt_series_cache *cache;    /* key -> series id, for every listener (loop thread) */
+    mt_promql_cache *catalogs; /* PromQL's catalogs, shared by its queries (any thread) */
+    struct mt_auth *auth;      /* API tokens; NULL: writes need none */
     mt_server_stats st;
     mt_log_limit bad_line_log;
     mt_log_limit conn_log; /* refused, evicted and too slow connections */

@@ -687,3 +687,51 @@ Test(promql, threads_answer_as_one_thread)
     free(one.p);
     free(four.p);
 }
+
+/* ---- the catalog cache: what a shared catalog shows follows the series made and deleted -------
+ */
+
+static int run_cached(mt_promql_cache *c, const char *expr, const char *tenant)
+{
+    out.len = 0;
+    out.buf[0] = '\0';
+    err[0] = '\0';
+    mt_promql_spec s = {.expr = expr, .start = T0, .end = T0, .tenant = tenant, .cache = c};
+    return mt_promql_query(eng, &s, collect, &out, err, sizeof err);
+}
+
+Test(promql, cached_catalogs_follow_new_and_deleted_series)
+{
+    mt_promql_cache *c;
+    cr_assert_eq(mt_promql_cache_new(&c), MT_OK);
+    const char *a[] = {"business_id=a", "host=x", NULL}, *a2[] = {"business_id=a", "host=y", NULL},
+               *b[] = {"business_id=b", "host=x", NULL};
+    put("cpu", a, "u", T0, 1);
+    put("cpu", b, "u", T0, 2);
+    cr_assert_eq(run_cached(c, "count(cpu_u)", NULL), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"2\"]"), "%s", out.buf);
+    cr_assert_eq(run_cached(c, "count(cpu_u)", "a"), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"1\"]"), "%s", out.buf);
+    /* a new series: both cached catalogs (every tenant's, a's) see it */
+    put("cpu", a2, "u", T0, 3);
+    cr_assert_eq(run_cached(c, "count(cpu_u)", NULL), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"3\"]"), "after a new series: %s", out.buf);
+    cr_assert_eq(run_cached(c, "count(cpu_u)", "a"), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"2\"]"), "after a new series: %s", out.buf);
+    /* more tenants than entries: the evicted ones are built again, the same */
+    for (int i = 0; i < 20; i++) {
+        char bid[32];
+        snprintf(bid, sizeof bid, "t%d", i % 10);
+        cr_assert_eq(run_cached(c, "count(cpu_u)", bid), MT_OK, "%s", err);
+        cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
+    }
+    /* a's series deleted: gone from every catalog */
+    mt_delete_spec d = {.business_id = "a"};
+    mt_delete_result dr;
+    cr_assert_eq(mt_engine_delete(eng, &d, &dr), MT_OK);
+    cr_assert_eq(run_cached(c, "count(cpu_u)", NULL), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"1\"]"), "after the delete: %s", out.buf);
+    cr_assert_eq(run_cached(c, "cpu_u", "a"), MT_OK, "%s", err);
+    cr_assert(strstr(out.buf, "\"result\":[]"), "after the delete: %s", out.buf);
+    mt_promql_cache_free(c);
+}
