@@ -17,6 +17,7 @@
 
 #include "bench_feed.h"
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_codec.h"
 #include "mt_gen.h"
 #include "mt_lp.h"

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_gen.h"
 
 typedef struct part {

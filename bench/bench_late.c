@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_engine.h"
 #include "mt_gen.h"
 #include "mt_ingest.h"

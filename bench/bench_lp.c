@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_gen.h"
 #include "mt_lp.h"
 

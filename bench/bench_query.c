@@ -20,6 +20,7 @@
 
 #include "bench_feed.h"
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_ingest.h"
 #include "mt_promql.h"
 #include "mt_query.h"

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_rw.h"
 #include "remote.pb-c.h"
 

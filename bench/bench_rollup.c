@@ -21,6 +21,7 @@
 
 #include "bench_feed.h"
 #include "bench_util.h"
+#include "mt_time.h"
 #include "mt_ingest.h"
 
 typedef struct loader {

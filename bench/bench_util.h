@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mt_time.h"
-
 #define MT_BENCH_MAX_RUNS 64
 
 static inline int mt_bench_cmp_double(const void *a, const void *b)

@@ -8,11 +8,8 @@
 #ifndef MT_TEST_UTIL_H
 #define MT_TEST_UTIL_H
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <stdbool.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +17,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "../bench/bench_util.h" /* mt_bench_free_port */
 
 /* The seed of this test process (stable across calls). */
 static inline uint64_t mt_test_seed(void)
@@ -42,33 +41,14 @@ static inline uint64_t mt_test_rand(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* A loopback port free for TCP and UDP now, below the kernel's ephemeral range (32768 on):
-   a port the kernel hands out (bind to 0) may be taken meanwhile by any outgoing connection,
-   a test's own thousand clients included; one chosen here can only collide with another
-   test's listener, and the bind check makes that a narrow race. */
+/* A loopback port free for TCP and UDP now, below the kernel's ephemeral range: a port the
+   kernel hands out (bind to 0) may be taken meanwhile by any outgoing connection, a test's own
+   thousand clients included (mt_bench_free_port, shared with bench/). */
 static inline int mt_test_free_port(void)
 {
-    static uint64_t state;
-    static int given[64]; /* a daemon's two ports are picked before either is bound */
-    static unsigned ngiven;
-    if (!state) state = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);
-    for (int tries = 0; tries < 1000; tries++) {
-        int port = 10000 + (int)(mt_test_rand(&state) % 22000); /* [10000, 32000) */
-        bool seen = false;
-        for (unsigned i = 0; i < 64 && i < ngiven; i++) seen |= given[i] == port;
-        if (seen) continue;
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
-        bool ok = t >= 0 && u >= 0 && !bind(t, (struct sockaddr *)&a, sizeof a) &&
-                  !bind(u, (struct sockaddr *)&a, sizeof a);
-        if (t >= 0) close(t);
-        if (u >= 0) close(u);
-        if (ok) return given[ngiven++ % 64] = port;
-    }
-    cr_assert_fail("no free loopback port in [10000, 32000)");
-    return -1;
+    int port = mt_bench_free_port();
+    cr_assert_geq(port, 0, "no free loopback port in [10000, 32000)");
+    return port;
 }
 
 /*
