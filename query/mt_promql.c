@@ -1584,24 +1584,6 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
         }
         int64_t *t = b->t;
         double *v = b->v;
-        /* the usual cases, each in a loop of its own: times past 1970 (ascending: all of
-           them), an unsigned division by a constant, one type */
-#define LOAD_LOOP(value)                                                                           \
-    for (size_t j = 0; j < pts.n; j++) {                                                           \
-        int64_t ms = (int64_t)((uint64_t)pts.ts[j] / 1000000u);                                    \
-        n -= n && t[n - 1] == ms; /* several in one ms: the last stays */                          \
-        t[n] = ms;                                                                                 \
-        v[n++] = (value);                                                                          \
-    }
-        if (pts.n && pts.ts[0] >= 0 && pts.type == MT_VT_FLOAT) {
-            LOAD_LOOP(pts.vals[j].f)
-            continue;
-        }
-        if (pts.n && pts.ts[0] >= 0 && pts.type == MT_VT_INT) {
-            LOAD_LOOP((double)pts.vals[j].i)
-            continue;
-        }
-#undef LOAD_LOOP
         for (size_t j = 0; j < pts.n; j++) {
             int64_t ms = floor_div(pts.ts[j], 1000000);
             double x = to_double(pts.type, pts.vals[j]);
@@ -1627,7 +1609,7 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
     return rc;
 }
 
-/* The labels of catalog entry c, sorted by name, in the arena (NULL when out of memory). */
+/* The labels of catalog entry c into *l, sorted by name, in the arena; false when out of memory. */
 static bool cat_labels(evaluator *ev, const mt_fed_series *c, lset *l)
 {
     l->n = c->nlabels;
