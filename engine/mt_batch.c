@@ -25,6 +25,7 @@ void mt_batch_free(mt_batch *b)
     free(b->p);
     free(b->strs);
     free(b->gid);
+    free(b->why);
     free(b);
 }
 
@@ -35,7 +36,13 @@ void mt_batch_reset(mt_batch *b)
     if (b->table) memset(b->table, 0, b->tcap * sizeof *b->table);
     b->np = 0;
     b->strs_len = 0;
+    b->line = 0;
     b->next = NULL;
+}
+
+void mt_batch_line(mt_batch *b, uint64_t lineno)
+{
+    b->line = lineno > UINT32_MAX ? UINT32_MAX : (uint32_t)lineno;
 }
 
 size_t mt_batch_len(const mt_batch *b)
@@ -46,7 +53,8 @@ size_t mt_batch_len(const mt_batch *b)
 size_t mt_batch_bytes(const mt_batch *b)
 {
     return sizeof *b + b->keys_cap + b->kcap * sizeof *b->k + b->tcap * sizeof *b->table +
-           b->pcap * sizeof *b->p + b->strs_cap + b->gid_cap * sizeof *b->gid;
+           b->pcap * sizeof *b->p + b->strs_cap + b->gid_cap * sizeof *b->gid +
+           b->why_cap * sizeof *b->why;
 }
 
 static int grow_bytes(char **buf, size_t *cap, size_t need)
@@ -119,7 +127,8 @@ static int add_point(mt_batch *b, uint32_t key, uint32_t id, int64_t ts, mt_vtyp
         v.u = MT_VAL_STR(b->strs_len, v.u);
         b->strs_len += MT_VAL_STR_LEN(v);
     }
-    b->p[b->np++] = (mt_bpoint){.key = key, .id = id, .type = (uint8_t)t, .ts = ts, .v = v};
+    b->p[b->np++] =
+        (mt_bpoint){.key = key, .id = id, .type = (uint8_t)t, .line = b->line, .ts = ts, .v = v};
     return MT_OK;
 }
 
@@ -138,18 +147,14 @@ int mt_batch_add_id(mt_batch *b, uint32_t id, int64_t ts, mt_vtype t, mt_val v, 
     return add_point(b, 0, id, ts, t, v, str);
 }
 
-int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type,
-                   uint32_t *id)
+int mt_batch_point(const mt_batch *b, size_t i, mt_batch_pt *out)
 {
     if (i >= b->np) return MT_EINVAL;
     const mt_bpoint *p = &b->p[i];
-    *type = (mt_vtype)p->type;
-    *id = p->id;
-    *key = NULL;
-    *klen = 0;
+    *out = (mt_batch_pt){.id = p->id, .type = (mt_vtype)p->type, .ts = p->ts, .line = p->line};
     if (!p->id) {
-        *key = b->keys + b->k[p->key].off;
-        *klen = b->k[p->key].len;
+        out->key = b->keys + b->k[p->key].off;
+        out->klen = b->k[p->key].len;
     }
     return MT_OK;
 }

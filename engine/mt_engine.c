@@ -801,23 +801,61 @@ static bool cardinality_allows(mt_engine *e, const mt_series_parts *parts)
     return true;
 }
 
-/* Resolve keys and check types; returns an error only for failures of the whole group. */
-/*
- * Whether point p of batch b is written, and as which series (*id): the one
- * verdict both the commit (its head record) and the head after it use, so
- * they never disagree. MT_OK, or the reason it is refused.
- */
-static int point_verdict(const mt_engine *e, const mt_batch *b, const mt_bpoint *p, uint32_t *id)
+/* The series of point p: the caller's id while it names a series, else its key's. */
+static uint32_t point_id(const mt_engine *e, const mt_batch *b, const mt_bpoint *p)
 {
-    *id = p->id ? (p->id <= e->index.n && e->index.ents[p->id].len ? p->id : 0) : b->gid[p->key];
-    return p->ts < MT_TS_MIN || p->ts > b->latest ? MT_ETIME
-           : p->ts < b->earliest                  ? MT_EOLD
-           : *id == LIMITED                       ? MT_ELIMIT
-           : !*id                                 ? MT_EINVAL
-           : e->index.ents[*id].type != p->type   ? MT_ECONFLICT
-                                                  : MT_OK;
+    if (!p->id) return b->gid[p->key];
+    return p->id <= e->index.n && e->index.ents[p->id].len ? p->id : 0;
 }
 
+/*
+ * The oldest timestamp a series keeps under the age policy (resolve's view
+ * of it for one batch). Most points are younger than the shortest keep and
+ * never look their series up; an older one takes the policy's lock once
+ * for the batch and the rule of its series, remembered for the next point.
+ */
+typedef struct age_view {
+    int64_t wall, fast; /* a point at or after fast is young enough for every series */
+    bool locked;
+    const char *key; /* the series last looked up */
+    size_t klen;
+    int64_t earliest; /* its oldest timestamp kept */
+} age_view;
+
+static int64_t age_earliest(mt_engine *e, age_view *a, const char *key, size_t klen)
+{
+    if (a->key == key && a->klen == klen) return a->earliest;
+    if (!a->locked) pthread_mutex_lock(&e->age_lock), a->locked = true;
+    int64_t keep = e->age ? mt_retention_keep_of(e->age, key, klen) : 0;
+    a->key = key, a->klen = klen;
+    a->earliest = keep > 0 && a->wall > MT_TS_MIN + keep ? a->wall - keep : MT_TS_MIN;
+    return a->earliest;
+}
+
+/* MT_EOLD when point p of series key[0..klen) is older than its series keeps, else MT_OK. */
+static int age_verdict(mt_engine *e, age_view *a, const mt_bpoint *p, const char *key, size_t klen,
+                       int64_t *bound)
+{
+    if (p->ts >= a->fast) return MT_OK;
+    *bound = age_earliest(e, a, key, klen);
+    return p->ts < *bound ? MT_EOLD : MT_OK;
+}
+
+/* Whether the key's point p is refused for its time alone (before it may create a series). */
+static bool time_refused(mt_engine *e, age_view *a, int64_t latest, const mt_bpoint *p,
+                         const char *key, size_t klen)
+{
+    int64_t bound;
+    return p->ts < MT_TS_MIN || p->ts > latest || age_verdict(e, a, p, key, klen, &bound);
+}
+
+/*
+ * Resolve keys to series and decide, once, each point's fate (b->why): its
+ * time (the representable range, max_future_ns, its series' keep), then its
+ * series (invalid key, cardinality limit, type). Only a point whose time is
+ * accepted may create a series. Returns an error only for failures of the
+ * whole group.
+ */
 static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
 {
     if (b->gid_cap < b->nk) {
@@ -826,13 +864,31 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
         b->gid = g;
         b->gid_cap = b->nk;
     }
-    /* The first point of a key decides the type of a new series. */
+    if (b->why_cap < b->np) {
+        int16_t *w = realloc(b->why, b->np * sizeof *w);
+        if (!w) return -ENOMEM;
+        b->why = w;
+        b->why_cap = b->np;
+    }
+    /* one far-future point must not hold every later hour open (seals wait for max_ts) */
+    int64_t wall = e->opt.clock_ns(e->opt.clock_ud);
+    const int64_t latest = e->opt.max_future_ns > 0 && e->opt.max_future_ns < MT_TS_MAX - wall
+                               ? wall + e->opt.max_future_ns
+                               : MT_TS_MAX;
+    /* a point the retention would remove at its next run is refused, not acknowledged and lost */
+    int64_t shortest = __atomic_load_n(&e->age_min, __ATOMIC_ACQUIRE); /* reloadable */
+    age_view age = {.wall = wall,
+                    .fast =
+                        shortest > 0 && wall > MT_TS_MIN + shortest ? wall - shortest : MT_TS_MIN};
+    /* The first point of a key whose time is accepted decides the type of a new series. */
     for (uint32_t i = 0; i < b->nk; i++) b->gid[i] = UINT32_MAX;
-    for (size_t i = 0; i < b->np; i++) {
+    int rc = MT_OK;
+    for (size_t i = 0; i < b->np && !rc; i++) {
         const mt_bpoint *p = &b->p[i];
         if (p->id || b->gid[p->key] != UINT32_MAX) continue;
         const mt_bkey *k = &b->k[p->key];
         const char *key = b->keys + k->off;
+        if (time_refused(e, &age, latest, p, key, k->len)) continue;
         uint32_t id = mt_index_find(&e->index, key, k->len, k->hash);
         if (!id) {
             mt_series_parts parts;
@@ -847,41 +903,49 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
             pthread_rwlock_wrlock(&e->lock);
             id = mt_index_add(&e->index, key, k->len, k->hash, (mt_vtype)p->type);
             pthread_rwlock_unlock(&e->lock);
-            if (!id) return -ENOMEM;
-            int rc = mt_index_store(t, id, key, k->len, (mt_vtype)p->type);
-            if (rc) return rc;
+            if (!id) rc = -ENOMEM;
+            if (!rc) rc = mt_index_store(t, id, key, k->len, (mt_vtype)p->type);
         }
         b->gid[p->key] = id;
     }
     b->res = (mt_write_result){.rc = MT_OK};
-    /* one far-future point must not hold every later hour open (seals wait for max_ts) */
-    int64_t wall = e->opt.clock_ns(e->opt.clock_ud);
-    b->latest = e->opt.max_future_ns > 0 && e->opt.max_future_ns < MT_TS_MAX - wall
-                    ? wall + e->opt.max_future_ns
-                    : MT_TS_MAX;
-    /* a point the retention would remove at its next run is refused, not acknowledged and lost */
-    int64_t max_age = __atomic_load_n(&e->opt.max_age_ns, __ATOMIC_RELAXED); /* reloadable */
-    b->earliest = max_age > 0 && wall > MT_TS_MIN + max_age ? wall - max_age : MT_TS_MIN;
-    for (size_t i = 0; i < b->np; i++) {
+    for (size_t i = 0; i < b->np && !rc; i++) {
         const mt_bpoint *p = &b->p[i];
-        uint32_t id;
-        int why = point_verdict(e, b, p, &id);
+        uint32_t id = point_id(e, b, p);
+        int64_t bound = 0;
+        int why = MT_OK;
+        if (p->ts < MT_TS_MIN || p->ts > latest) why = MT_ETIME, bound = latest;
+        if (!why && p->ts < age.fast) {
+            const char *key = p->id ? (id ? e->index.arena + e->index.ents[id].off : NULL)
+                                    : b->keys + b->k[p->key].off;
+            size_t klen = p->id ? (id ? e->index.ents[id].len : 0) : b->k[p->key].len;
+            if (key) why = age_verdict(e, &age, p, key, klen, &bound);
+        }
+        if (!why)
+            why = id == LIMITED                       ? MT_ELIMIT
+                  : !id || id == UINT32_MAX           ? MT_EINVAL
+                  : e->index.ents[id].type != p->type ? MT_ECONFLICT
+                                                      : MT_OK;
+        assert(why >= INT16_MIN && why <= INT16_MAX);
+        b->why[i] = (int16_t)why;
         if (why == MT_ELIMIT) e->st.points_over_series_limit++;
         if (why == MT_ETIME || why == MT_EOLD) e->st.points_out_of_time++;
         if (why) {
-            if (!b->res.rejected) b->res.first_rejected = i, b->res.first_reason = why;
+            if (!b->res.rejected)
+                b->res.first_rejected = i, b->res.first_reason = why, b->res.first_bound = bound;
             b->res.rejected++;
             continue;
         }
         const char *str = p->type == MT_VT_STRING ? b->strs + MT_VAL_STR_OFF(p->v) : NULL;
         mt_val v = p->v;
         if (p->type == MT_VT_STRING) v.u = MT_VAL_STR_LEN(p->v);
-        int rc = mt_rec_add(&e->rec, id, p->ts, (mt_vtype)p->type, v, str);
-        if (rc) return rc;
+        rc = mt_rec_add(&e->rec, id, p->ts, (mt_vtype)p->type, v, str);
+        if (rc) break;
         b->res.accepted++;
         if (p->ts < e->floor_group) e->floor_group = p->ts;
     }
-    return MT_OK;
+    if (age.locked) pthread_mutex_unlock(&e->age_lock);
+    return rc;
 }
 
 /* Write one head record (e->rec) at the next sequence. */
@@ -905,8 +969,7 @@ static void tell_committed(mt_engine *e, mt_batch *list)
         bool any = false;
         for (size_t i = 0; i < b->np; i++) {
             const mt_bpoint *p = &b->p[i];
-            uint32_t id;
-            if (point_verdict(e, b, p, &id) != MT_OK) continue;
+            if (b->why[i]) continue;
             int64_t w = step > 0 ? p->ts / step - (p->ts % step < 0) : p->ts;
             if (any && w == last) continue;
             any = true;
@@ -926,8 +989,8 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
         for (mt_batch *b = list; b; b = b->next) {
             for (size_t i = 0; i < b->np && !rc; i++) {
                 const mt_bpoint *p = &b->p[i];
-                uint32_t id;
-                if (point_verdict(e, b, p, &id) != MT_OK) continue;
+                if (b->why[i]) continue;
+                uint32_t id = point_id(e, b, p);
                 mt_val v = p->v;
                 const char *str = NULL;
                 if (p->type == MT_VT_STRING) {
@@ -1134,6 +1197,7 @@ int mt_engine_open(const mt_engine_options *opt, mt_engine **out)
     e->lock_fd = -1;
     pthread_rwlock_init(&e->lock, NULL);
     pthread_mutex_init(&e->hload, NULL);
+    pthread_mutex_init(&e->age_lock, NULL);
     pthread_mutex_init(&e->qlock, NULL);
     int crc = mt_cond_init_monotonic(&e->qcond); /* the writer's deadlines: monotonic */
     pthread_cond_init(&e->dcond, NULL);
@@ -1207,6 +1271,8 @@ void mt_engine_close(mt_engine *e)
     mt_kv_close(e->kv);
     pthread_rwlock_destroy(&e->lock);
     pthread_mutex_destroy(&e->hload);
+    pthread_mutex_destroy(&e->age_lock);
+    free(e->age);
     pthread_mutex_destroy(&e->qlock);
     pthread_cond_destroy(&e->qcond);
     pthread_cond_destroy(&e->dcond);
@@ -1613,10 +1679,19 @@ int64_t mt_engine_grace_ns(const mt_engine *e)
     return e->opt.grace_ns; /* set at open, never written again */
 }
 
-void mt_engine_set_max_age(mt_engine *e, int64_t max_age_ns)
+int mt_engine_set_age_policy(mt_engine *e, const mt_retention *p)
 {
-    /* read by the writer thread per batch: an atomic word, no lock on the write path */
-    __atomic_store_n(&e->opt.max_age_ns, max_age_ns < 0 ? 0 : max_age_ns, __ATOMIC_RELAXED);
+    mt_retention *c = NULL;
+    if (p && !(c = mt_retention_copy(p))) return -ENOMEM;
+    pthread_mutex_lock(&e->age_lock);
+    mt_retention *old = e->age;
+    e->age = c;
+    /* the writer reads the shortest keep without the lock, and takes the lock (to look a
+       series' rule up) only for a point older than it */
+    __atomic_store_n(&e->age_min, c ? mt_retention_shortest_keep(c) : 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&e->age_lock);
+    free(old);
+    return MT_OK;
 }
 
 void mt_engine_lib_versions(char *out, size_t cap)

@@ -91,8 +91,6 @@ typedef struct mt_engine_options {
     void *clock_ud;
     int64_t max_future_ns; /* points more than this ahead of clock_ns are refused (MT_ETIME;
                               0: no window, only the representable range) */
-    int64_t max_age_ns;    /* points older than this behind clock_ns are refused (MT_EOLD: the
-                              retention would remove them; 0: no limit) */
     bool rebuild_index;    /* a new index.mdb beside hour files: rebuild it from them (series,
                               postings, hours, rollups) instead of refusing with MT_ENOINDEX;
                               the lost head log's points cannot come back (metron repair) */
@@ -178,19 +176,32 @@ int mt_batch_add(mt_batch *b, const void *key, size_t klen, int64_t ts, mt_vtype
  */
 int mt_batch_add_id(mt_batch *b, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str);
 
+/*
+ * The points added next come from input line lineno (1-based; 0: none), so
+ * a refusal can name it (mt_batch_point). Lines past UINT32_MAX are named
+ * UINT32_MAX.
+ */
+void mt_batch_line(mt_batch *b, uint64_t lineno);
+
 /* Points in the batch. */
 size_t mt_batch_len(const mt_batch *b);
 
 /* Bytes the batch holds allocated (for memory budgets). */
 size_t mt_batch_bytes(const mt_batch *b);
 
-/*
- * The key, type and id of point i of b (to explain a rejection). A point
- * added by key has *id 0 and *key pointing into the batch (valid until it
- * is reset or freed); one added by id has *key NULL. MT_OK or MT_EINVAL.
- */
-int mt_batch_point(const mt_batch *b, size_t i, const void **key, size_t *klen, mt_vtype *type,
-                   uint32_t *id);
+/* One point of a batch, as mt_batch_point describes it. */
+typedef struct mt_batch_pt {
+    const void
+        *key; /* added by key: into the batch (valid until it is reset or freed); by id: NULL */
+    size_t klen;
+    uint32_t id; /* added by id: the id; by key: 0 */
+    mt_vtype type;
+    int64_t ts;
+    uint64_t line; /* its input line (mt_batch_line), 0: none */
+} mt_batch_pt;
+
+/* Point i of b, to explain a refusal. MT_OK, or MT_EINVAL when i is out of range. */
+int mt_batch_point(const mt_batch *b, size_t i, mt_batch_pt *out);
 
 /* The outcome of one submitted batch. */
 /*
@@ -209,7 +220,9 @@ typedef struct mt_write_result {
     size_t first_rejected; /* index of the first refused point */
     int first_reason;      /* MT_ECONFLICT, MT_EINVAL, MT_ELIMIT (a cardinality limit),
                               MT_ETIME (outside MT_TS_MIN..MT_TS_MAX or max_future_ns) or
-                              MT_EOLD (older than max_age_ns) */
+                              MT_EOLD (older than its series' keep: mt_engine_set_age_policy) */
+    int64_t first_bound;   /* MT_EOLD: the oldest timestamp its series accepted then; MT_ETIME:
+                              the newest any series did; else 0 */
 } mt_write_result;
 
 /*
@@ -336,14 +349,6 @@ int mt_engine_rollups(mt_engine *e, int64_t from_hour, int64_t to_hour, bool gro
 int64_t mt_engine_grace_ns(const mt_engine *e);
 
 /*
- * Change max_age_ns (mt_engine_options) of an open engine, e.g. when the
- * retention policy is reloaded: batches the writer takes after the call
- * are checked against it (one in the writer's hands keeps the old value).
- * Any thread.
- */
-void mt_engine_set_max_age(mt_engine *e, int64_t max_age_ns);
-
-/*
  * The rollup group of series id, as mt_rollup.group spells it, into out
  * (capacity cap), *len set. MT_OK, MT_ENOTFOUND (no such id), MT_ELIMIT
  * (cap too small).
@@ -390,6 +395,18 @@ typedef struct mt_retention_result {
  */
 int mt_engine_retention(mt_engine *e, const mt_retention *p, int64_t now, bool dry_run,
                         mt_retention_result *res);
+
+/*
+ * Refuse the points retention policy p would remove at its next run: a
+ * point older than its own series' raw keep (the rule mt_engine_retention
+ * applies: tenant and measurement, tenant, measurement, then the default)
+ * behind clock_ns is refused with MT_EOLD, instead of being acknowledged
+ * and then dropped. p is copied; NULL refuses no point for its age (the
+ * default at open). Batches the writer takes after the call follow it (one
+ * in the writer's hands keeps the old policy). Any thread. MT_OK, or
+ * -ENOMEM with the old policy kept.
+ */
+int mt_engine_set_age_policy(mt_engine *e, const mt_retention *p);
 
 /* Progress of a long job: phase ("hours", "index"), done of total. */
 typedef void (*mt_progress_fn)(void *ud, const char *phase, uint64_t done, uint64_t total);
@@ -567,11 +584,15 @@ int mt_engine_state_apply(mt_engine *e, const mt_state_op *ops, size_t n, uint64
  * timestamp committed since the last get, when that is above F (never
  * lowers it). So a point committed while the mirror was computing keeps F
  * at or below it. Both run on the writer thread and wait; one mirror per
- * engine. MT_OK, MT_ECLOSED (read-only or closed engine), or an LMDB
+ * engine. lower(ts) sets F to ts when ts is below it, and counts as a
+ * commit at ts for the watch: for a change to the stored points that is
+ * no commit of points (a range delete whose summaries must be computed
+ * again). MT_OK, MT_ECLOSED (read-only or closed engine), or an LMDB
  * error (F unchanged).
  */
 int mt_engine_floor_get(mt_engine *e, int64_t *floor);
 int mt_engine_floor_raise(mt_engine *e, int64_t to);
+int mt_engine_floor_lower(mt_engine *e, int64_t ts);
 
 typedef struct mt_scan mt_scan;
 

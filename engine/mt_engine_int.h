@@ -21,11 +21,12 @@ typedef struct mt_bkey {
 } mt_bkey;
 
 typedef struct mt_bpoint {
-    uint32_t key; /* index into mt_batch.k; unused when id is set */
-    uint32_t id;  /* series id given by the caller (mt_batch_add_id), or 0 */
-    uint8_t type; /* mt_vtype */
-    int64_t ts;   /* ns */
-    mt_val v;     /* strings: MT_VAL_STR into mt_batch.strs */
+    uint32_t key;  /* index into mt_batch.k; unused when id is set */
+    uint32_t id;   /* series id given by the caller (mt_batch_add_id), or 0 */
+    uint8_t type;  /* mt_vtype */
+    uint32_t line; /* the input line it came from (mt_batch_line; 0: none), to name it */
+    int64_t ts;    /* ns */
+    mt_val v;      /* strings: MT_VAL_STR into mt_batch.strs */
 } mt_bpoint;
 
 struct mt_batch {
@@ -39,11 +40,13 @@ struct mt_batch {
     size_t np, pcap;
     char *strs; /* string values */
     size_t strs_len, strs_cap;
+    uint32_t line; /* the line of the points added next (mt_batch_line) */
     /* set by the writer */
     uint32_t *gid; /* per distinct key: series id, 0 = rejected */
     size_t gid_cap;
-    int64_t latest;   /* the last timestamp accepted, fixed once per commit (point_verdict) */
-    int64_t earliest; /* the first one (max_age_ns) */
+    int16_t *why; /* per point: 0 written, else the reason it is refused (resolve decides it once:
+                    the head record and the head both follow it) */
+    size_t why_cap;
     mt_write_cb cb;
     void *ud;
     mt_write_result res;
@@ -368,11 +371,14 @@ struct mt_engine {
     mt_encoder *enc;
     mt_decoder *dec; /* writer thread only */
 
-    pthread_rwlock_t lock; /* guards index, head, hours for readers vs the writer */
-    pthread_mutex_t hload; /* one parse of an hour's footer at a time (mt_engine_hour_index) */
-    uint64_t footers;      /* footers parsed and held (atomic) */
-    uint64_t footer_bytes; /* their bytes (atomic; mt_engine_trim_footers keeps it bounded) */
-    uint64_t clock;        /* ticks on every footer use (atomic) */
+    pthread_rwlock_t lock;    /* guards index, head, hours for readers vs the writer */
+    pthread_mutex_t hload;    /* one parse of an hour's footer at a time (mt_engine_hour_index) */
+    pthread_mutex_t age_lock; /* guards age (mt_engine_set_age_policy vs the writer) */
+    mt_retention *age;        /* the raw keeps that refuse old points (owned; NULL: none) */
+    int64_t age_min;          /* the shortest of them (atomic; 0: no point is too old) */
+    uint64_t footers;         /* footers parsed and held (atomic) */
+    uint64_t footer_bytes;    /* their bytes (atomic; mt_engine_trim_footers keeps it bounded) */
+    uint64_t clock;           /* ticks on every footer use (atomic) */
     mt_index index;
     mt_head head;
     mt_hour_desc *hours; /* sealed hours, ascending */
@@ -580,6 +586,14 @@ int mt_seal_log_rewrite(mt_engine *e, mt_kv_txn *t, const int64_t *hours, size_t
 int mt_seal_log_first_seq(mt_kv_txn *t, uint64_t *seq);
 /* After that transaction committed (exclusive lock): the log's bookkeeping, from seq_before. */
 void mt_seal_log_rewritten(mt_engine *e, uint64_t seq_before, uint64_t points);
+
+/* mt_retention.c: the raw keep of the series key[0..klen) under p, the most specific rule that
+   matches (<= 0: forever); a key that does not parse gets the default. */
+int64_t mt_retention_keep_of(const mt_retention *p, const char *key, size_t klen);
+/* One allocation holding a copy of p, its rules and their names (free() it); NULL: ENOMEM. */
+mt_retention *mt_retention_copy(const mt_retention *p);
+/* The shortest raw keep of p, the default's and every rule's (0: every point is kept forever). */
+int64_t mt_retention_shortest_keep(const mt_retention *p);
 
 /*
  * Every commit's outcome goes through here (writer thread; takes qlock): an

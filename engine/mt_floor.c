@@ -8,7 +8,7 @@
 #include "mt_engine_int.h"
 
 typedef struct floor_job {
-    int64_t value; /* get: out; raise: the mirror's bound in, the floor set out */
+    int64_t value; /* get: out; raise: the mirror's bound in, the floor set out; lower: in */
 } floor_job;
 
 static int get_run(mt_engine *e, void *ud)
@@ -27,7 +27,7 @@ int mt_engine_floor_get(mt_engine *e, int64_t *floor)
     return rc;
 }
 
-static int raise_body(mt_engine *e, mt_kv_txn *t, void *ud)
+static int put_body(mt_engine *e, mt_kv_txn *t, void *ud)
 {
     (void)e;
     floor_job *j = ud;
@@ -39,7 +39,7 @@ static int raise_run(mt_engine *e, void *ud)
     floor_job *j = ud;
     if (e->floor_low < j->value) j->value = e->floor_low; /* committed while it computed */
     if (j->value <= e->floor) return MT_OK;
-    int rc = mt_engine_write_txn(e, raise_body, NULL, j);
+    int rc = mt_engine_write_txn(e, put_body, NULL, j);
     if (!rc) e->floor = j->value;
     return rc;
 }
@@ -48,4 +48,21 @@ int mt_engine_floor_raise(mt_engine *e, int64_t to)
 {
     floor_job j = {to};
     return mt_engine_run_job(e, raise_run, &j);
+}
+
+static int lower_run(mt_engine *e, void *ud)
+{
+    floor_job *j = ud;
+    if (j->value < e->floor_low)
+        e->floor_low = j->value; /* a raise computed meanwhile stops here */
+    if (j->value >= e->floor) return MT_OK;
+    int rc = mt_engine_write_txn(e, put_body, NULL, j);
+    if (!rc) e->floor = j->value;
+    return rc;
+}
+
+int mt_engine_floor_lower(mt_engine *e, int64_t ts)
+{
+    floor_job j = {ts};
+    return mt_engine_run_job(e, lower_run, &j);
 }

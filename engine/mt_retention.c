@@ -39,8 +39,7 @@ static bool name_is(mt_name n, const char *s)
     return s && strlen(s) == n.len && !memcmp(n.ptr, s, n.len);
 }
 
-/* The raw keep of one series: the most specific rule that matches. */
-static int64_t keep_of(const mt_retention *p, const char *key, size_t klen)
+int64_t mt_retention_keep_of(const mt_retention *p, const char *key, size_t klen)
 {
     mt_series_parts parts;
     if (mt_series_parse(key, klen, &parts)) return p->keep_ns;
@@ -58,6 +57,37 @@ static int64_t keep_of(const mt_retention *p, const char *key, size_t klen)
         if (score > best) best = score, keep = r->keep_ns;
     }
     return keep;
+}
+
+mt_retention *mt_retention_copy(const mt_retention *p)
+{
+    size_t names = 0;
+    for (size_t i = 0; i < p->nrules; i++) {
+        const mt_retention_rule *r = &p->rules[i];
+        names += (r->measurement ? strlen(r->measurement) + 1 : 0) +
+                 (r->business_id ? strlen(r->business_id) + 1 : 0);
+    }
+    mt_retention *c = malloc(sizeof *c + p->nrules * sizeof *p->rules + names);
+    if (!c) return NULL;
+    mt_retention_rule *rules = (mt_retention_rule *)(c + 1);
+    char *at = (char *)(rules + p->nrules);
+    for (size_t i = 0; i < p->nrules; i++) {
+        const mt_retention_rule *r = &p->rules[i];
+        rules[i] = (mt_retention_rule){.keep_ns = r->keep_ns};
+        if (r->measurement) rules[i].measurement = strcpy(at, r->measurement), at += strlen(at) + 1;
+        if (r->business_id) rules[i].business_id = strcpy(at, r->business_id), at += strlen(at) + 1;
+    }
+    *c = *p;
+    c->rules = rules;
+    return c;
+}
+
+int64_t mt_retention_shortest_keep(const mt_retention *p)
+{
+    int64_t k = p->keep_ns > 0 ? p->keep_ns : 0;
+    for (size_t i = 0; i < p->nrules; i++)
+        if (p->rules[i].keep_ns > 0 && (!k || p->rules[i].keep_ns < k)) k = p->rules[i].keep_ns;
+    return k;
 }
 
 static bool expired(int64_t hour, int64_t keep, int64_t now)
@@ -193,7 +223,8 @@ static int run(mt_engine *e, void *ud)
         pub = malloc(e->nhours * sizeof *pub);
         if (!keep || !plans || !pub) rc = -ENOMEM;
         for (uint32_t id = 1; !rc && id <= e->index.n; id++)
-            keep[id] = keep_of(p, e->index.arena + e->index.ents[id].off, e->index.ents[id].len);
+            keep[id] = mt_retention_keep_of(p, e->index.arena + e->index.ents[id].off,
+                                            e->index.ents[id].len);
     }
     for (size_t h = 0; keep && !rc && h < e->nhours; h++) {
         mt_hour_desc *d = &e->hours[h];

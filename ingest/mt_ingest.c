@@ -155,6 +155,7 @@ int mt_ingest_line_db(mt_batch *b, const mt_lp_line *line, mt_series_cache *cach
     if (!full) return MT_ELIMIT;
     /* The field is the key's last name (2-byte length, bytes): the rest is built once. */
     size_t prefix = full - 2 - lf.len;
+    mt_batch_line(b, line->lineno); /* a refusal names it */
     for (size_t f = 0; f < line->nfields; f++) {
         const mt_lp_field *fd = &line->fields[f];
         if (fd->key.len == 0) return MT_ELIMIT; /* as mt_series_key would refuse it */

@@ -72,6 +72,7 @@
 #include "mt_query.h"
 #include "mt_rollq.h"
 #include "mt_rw.h"
+#include "mt_time.h"
 
 #define MAX_URL 8192
 #define MAX_HEADER_BYTES                                                                           \
@@ -971,39 +972,43 @@ static void http_job_done(mt_job *job)
     if (!c->closing) {
         http_state *hs = c->http;
         if (job->res.rc == MT_OK && job->res.rejected) {
-            const void *key;
-            size_t klen;
-            mt_vtype t, have = MT_VT_FLOAT;
+            mt_batch_pt pt = {0};
+            mt_vtype have = MT_VT_FLOAT;
             uint32_t id;
-            char name[512];
+            char name[512], ts[40], bound[40], line[32] = "";
             char kbuf[MT_SERIES_MAX_KEY];
-            mt_batch_point(job->b, job->res.first_rejected, &key, &klen, &t, &id);
-            if (!key && mt_engine_series_key(c->srv->eng, id, kbuf, sizeof kbuf, &klen) == MT_OK)
-                key = kbuf;
-            mt_series_format(key, klen, name, sizeof name);
-            bool known =
-                key && mt_engine_series_lookup(c->srv->eng, key, klen, &id, &have) == MT_OK;
+            (void)mt_batch_point(job->b, job->res.first_rejected, &pt); /* the engine's index */
+            if (!pt.key &&
+                mt_engine_series_key(c->srv->eng, pt.id, kbuf, sizeof kbuf, &pt.klen) == MT_OK)
+                pt.key = kbuf;
+            mt_series_format(pt.key, pt.klen, name, sizeof name);
+            bool known = pt.key &&
+                         mt_engine_series_lookup(c->srv->eng, pt.key, pt.klen, &id, &have) == MT_OK;
+            if (pt.line) snprintf(line, sizeof line, " (line %llu)", (unsigned long long)pt.line);
+            mt_time_format(pt.ts, ts, sizeof ts);
+            mt_time_format(job->res.first_bound, bound, sizeof bound);
             if (hs->dropped) {
                 /* the parser's first error stays the one named */
             } else if (job->res.first_reason == MT_ETIME) {
                 snprintf(hs->first_error, sizeof hs->first_error,
-                         "timestamp out of range: a point of series '%s' is further in the future "
-                         "than max_future allows, or outside the representable range",
-                         name);
+                         "timestamp out of range: %s of series '%s' is further in the future "
+                         "than max_future allows (points after %s are refused), or outside the "
+                         "representable range%s",
+                         ts, name, bound, line);
             } else if (job->res.first_reason == MT_EOLD) {
                 snprintf(hs->first_error, sizeof hs->first_error,
-                         "timestamp out of range: a point of series '%s' is older than the "
-                         "retention keeps (the longest raw keep of the [retention] policy)",
-                         name);
+                         "timestamp out of range: %s of series '%s' is older than the "
+                         "[retention] policy keeps for it (points before %s are refused)%s",
+                         ts, name, bound, line);
             } else if (job->res.first_reason == MT_ELIMIT) {
                 snprintf(hs->first_error, sizeof hs->first_error,
-                         "max series limit exceeded: series '%s' was not created", name);
+                         "max series limit exceeded: series '%s' was not created%s", name, line);
             } else {
                 snprintf(hs->first_error, sizeof hs->first_error,
-                         known ? "field type conflict: input field '%s' is type %s, already exists "
-                                 "as type %s"
-                               : "invalid series '%s' of type %s%s",
-                         name, mt_vtype_name(t), known ? mt_vtype_name(have) : "");
+                         known ? "field type conflict: input field '%s' is type %s, already "
+                                 "exists as type %s%s"
+                               : "invalid series '%s' of type %s%s%s",
+                         name, mt_vtype_name(pt.type), known ? mt_vtype_name(have) : "", line);
             }
             hs->dropped += job->res.rejected;
         }

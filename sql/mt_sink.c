@@ -26,6 +26,7 @@
 #include "mt_buf.h"
 #include "mt_alert.h"
 #include "mt_log.h"
+#include "mt_minute.h"
 #include "mt_pgarr.h"
 #include "mt_tenant.h"
 #include "mt_pg.h"
@@ -726,28 +727,64 @@ static void uuid_text(const uint8_t *u, char *out)
  * belong to go (and, with the flag, the rows without a tenant); deliver_hour puts back what
  * this node's rollups hold now. Other nodes' tenants share the hour in this database.
  */
+#define IN_HOUR(col)                                                                               \
+    " WHERE " col " >= to_timestamp($1::bigint * 3600)"                                            \
+    " AND " col " < to_timestamp(($1::bigint + 1) * 3600)"
+/* The rows of an hour that a range delete replaces: its summaries, hourly and by minute, and
+   the raw rows Metron sent (the minute mirror sends again those of the series left). */
+static const char *const hour_rows[] = {
+    "DELETE FROM monitoring.hourly_metrics_summary" IN_HOUR("hour_bucket"),
+    "DELETE FROM monitoring.series_hourly_summary" IN_HOUR("hour_bucket"),
+    "DELETE FROM monitoring.metrics_minute" IN_HOUR("minute_bucket"),
+    "DELETE FROM monitoring.series_minute" IN_HOUR("minute_bucket"),
+    "DELETE FROM monitoring.performance_metrics" IN_HOUR("collected_at") " AND source_schema = "
+                                                                         "'metron'",
+};
+#define N_HOUR_ROWS (sizeof hour_rows / sizeof *hour_rows)
+
+/* Delete an hour's rows (hour_rows) of one tenant (bid), of none ("") or of all (NULL). */
+static int delete_hour_rows(mt_sink *s, const char *hour, const char *bid)
+{
+    int rc = MT_OK;
+    for (size_t k = 0; !rc && k < N_HOUR_ROWS; k++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "%s%s", hour_rows[k],
+                 !bid   ? ""
+                 : *bid ? " AND business_id = $2::uuid"
+                        : " AND business_id IS NULL");
+        const char *p[] = {hour, bid};
+        rc = mt_pg_exec(s->pg, sql, bid && *bid ? 2 : 1, p);
+    }
+    return rc;
+}
+
 static int delete_hour_of(mt_sink *s, const uint8_t *d, size_t len)
 {
-    static const char *const of_tenant[] = {
-        "DELETE FROM monitoring.hourly_metrics_summary"
-        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id = $2::uuid",
-        "DELETE FROM monitoring.series_hourly_summary"
-        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id = $2::uuid"};
-    static const char *const of_none[] = {
-        "DELETE FROM monitoring.hourly_metrics_summary"
-        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id IS NULL",
-        "DELETE FROM monitoring.series_hourly_summary"
-        " WHERE hour_bucket = to_timestamp($1::bigint * 3600) AND business_id IS NULL"};
     int64_t hour;
     memcpy(&hour, d + 1, 8);
     char h[32], bid[37];
     snprintf(h, sizeof h, "%lld", (long long)hour);
-    const char *p[] = {h, bid};
-    int rc = MT_OK;
-    for (int k = 0; !rc && d[9] && k < 2; k++) rc = mt_pg_exec(s->pg, of_none[k], 1, p);
+    int rc = d[9] ? delete_hour_rows(s, h, "") : MT_OK;
     for (size_t at = 10; !rc && at + 16 <= len; at += 16) {
         uuid_text(d + at, bid);
-        for (int k = 0; !rc && k < 2; k++) rc = mt_pg_exec(s->pg, of_tenant[k], 2, p);
+        rc = delete_hour_rows(s, h, bid);
+    }
+    return rc;
+}
+
+/* After the COMMIT of a batch: the minutes of its range deletes' hours are computed again. */
+static int redo_minutes(mt_sink *s, const batch *b)
+{
+    if (!s->opt.touch) return MT_OK;
+    int rc = MT_OK;
+    for (size_t i = 0; !rc && i < b->nd; i++) {
+        const char *d = b->dels[i];
+        if (d[0] != MT_DELETE_HOUR && d[0] != MT_DELETE_HOUR_OF) continue;
+        int64_t hour;
+        memcpy(&hour, d + 1, 8);
+        rc = mt_engine_floor_lower(s->e, hour * MT_HOUR_NS);
+        for (int k = 0; !rc && k < 60; k++)
+            s->opt.touch(s->opt.touch_ud, hour * MT_HOUR_NS + k * MT_MINUTE_NS);
     }
     return rc;
 }
@@ -756,21 +793,11 @@ static int deliver_delete(mt_sink *s, const char *d, size_t len)
 {
     char arg[64];
     if (d[0] == MT_DELETE_HOUR_OF) return delete_hour_of(s, (const uint8_t *)d, len);
-    if (d[0] == MT_DELETE_HOUR) {
+    if (d[0] == MT_DELETE_HOUR) { /* an entry of an older build: every tenant's rows */
         int64_t hour;
         memcpy(&hour, d + 1, 8);
         snprintf(arg, sizeof arg, "%lld", (long long)hour);
-        const char *p[] = {arg};
-        int rc = mt_pg_exec(s->pg,
-                            "DELETE FROM monitoring.hourly_metrics_summary"
-                            " WHERE hour_bucket = to_timestamp($1::bigint * 3600)",
-                            1, p);
-        if (!rc)
-            rc = mt_pg_exec(s->pg,
-                            "DELETE FROM monitoring.series_hourly_summary"
-                            " WHERE hour_bucket = to_timestamp($1::bigint * 3600)",
-                            1, p);
-        return rc;
+        return delete_hour_rows(s, arg, NULL);
     }
     if (len != 17) return MT_OK;
     uuid_text((const uint8_t *)d + 1, arg); /* the UUID's bytes (mt_delete.c) */
@@ -1049,6 +1076,7 @@ static void *sink_main(void *arg)
             }
             /* committed: now, and only now, the entries may go, with what the COMMIT
                decided about the quarantine */
+            if (!rc && !idle) rc = redo_minutes(s, &b);
             if (!rc && !idle) rc = settle(s, &b);
             uint64_t held = 0;
             if (!rc && !idle) log_held(s, &b, &held);

@@ -68,6 +68,13 @@ typedef struct mt_sink_options {
                                   is back under (default 100000: 11 years of hours) */
     const mt_pgretain *retain; /* how long PostgreSQL keeps each table (copied); NULL: for ever */
     int64_t retain_every_ns;   /* between two retention passes (0: never) */
+    /* The minute mirror's hook (mt_minute_touch), or NULL. A range delete's hour has its
+       minute rows deleted with its hourly ones (of the tenants its series belong to); after
+       the COMMIT, and before the entry is acknowledged, the sink lowers the engine's commit
+       floor to the hour (mt_engine_floor_lower: a crash still recomputes it) and touches each
+       of its minutes, so the series the delete left get their minute rows back. */
+    void (*touch)(void *ud, int64_t ts);
+    void *touch_ud;
 } mt_sink_options;
 
 /* The defaults above, conninfo NULL. */

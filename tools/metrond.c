@@ -525,9 +525,6 @@ static int open_engine(daemon_t *d)
     eo.dir = mt_settings_get("data");
     eo.grace_ns = (int64_t)c->grace * 1000000000;
     eo.footer_cache = c->footer_cache;
-    /* a point the retention would remove at its next run is refused per line, not acknowledged
-       and then lost (only while retention runs) */
-    eo.max_age_ns = c->retention_interval ? mt_policy_longest_keep(&c->policy) : 0;
     eo.settle_records = c->seal_settle > UINT32_MAX ? UINT32_MAX : (uint32_t)c->seal_settle;
     eo.late_quiet_ns = c->late_quiet > (uint64_t)INT64_MAX / 1000000000
                            ? INT64_MAX
@@ -550,6 +547,13 @@ static int open_engine(daemon_t *d)
                rc == -EBUSY ? "in use by another metrond"
                : why[0]     ? why
                             : mt_strerror(rc));
+        return rc;
+    }
+    /* a point the retention would remove at its next run is refused per line, not acknowledged
+       and then lost (only while retention runs) */
+    if (c->retention_interval && (rc = mt_engine_set_age_policy(d->eng, &c->policy.r))) {
+        mt_log(MT_LOG_ERROR, "msg=\"cannot set the retention's age limit\" err=\"%s\"",
+               mt_strerror(rc));
         return rc;
     }
     mt_engine_stats st;
@@ -578,6 +582,7 @@ static int start_mirrors(daemon_t *d)
     so.outbox_budget = c->postgres_outbox_budget;
     so.retain = &c->policy.pg;
     so.retain_every_ns = secs_ns(c->postgres_retention_interval);
+    if (d->minute) so.touch = mt_minute_touch, so.touch_ud = d->minute; /* range deletes */
     int rc = mt_sink_start(d->eng, &so, &d->sink);
     if (rc) {
         mt_log(MT_LOG_ERROR, "msg=\"cannot start the SQL sink\" err=\"%s\"", mt_strerror(rc));

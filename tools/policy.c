@@ -190,13 +190,3 @@ void mt_policy_print(const mt_policy *p, FILE *f)
         fputs(i == MT_PGR_ALERTS ? "  (resolved alerts)\n" : "\n", f);
     }
 }
-
-int64_t mt_policy_longest_keep(const mt_policy *p)
-{
-    int64_t most = p->r.keep_ns;
-    for (size_t i = 0; most > 0 && i < p->nrules; i++)
-        most = p->rules[i].keep_ns <= 0     ? 0
-               : p->rules[i].keep_ns > most ? p->rules[i].keep_ns
-                                            : most;
-    return most > 0 ? most : 0;
-}

@@ -48,12 +48,6 @@ int mt_policy_set(mt_policy *p, const char *key, const char *value, char *err, s
 /* Read the [retention] section of an INI file. 0, or -1 with the reason (and line) in err. */
 int mt_policy_load(mt_policy *p, const char *path, char *err, size_t errcap);
 
-/*
- * The longest time any raw point is kept (the default and every rule),
- * nanoseconds; 0 when some point is kept forever.
- */
-int64_t mt_policy_longest_keep(const mt_policy *p);
-
 /* Print the policy, one rule a line, for people. */
 void mt_policy_print(const mt_policy *p, FILE *f);
 

@@ -371,7 +371,9 @@ static void swap_in(mt_reload *r, cand *c)
     }
     if (c->pol) {
         const mt_policy *p = &c->pol->pol;
-        if (r->o.retention_on) mt_engine_set_max_age(r->o.eng, mt_policy_longest_keep(p));
+        if (r->o.retention_on && mt_engine_set_age_policy(r->o.eng, &p->r))
+            mt_log(MT_LOG_ERROR, "msg=\"reload: out of memory: the old retention's age limit "
+                                 "stays\"");
         mt_sink_set_retain(r->o.sink, &p->pg);
         pthread_mutex_lock(&r->lock);
         snap *old = r->cur;

@@ -1268,14 +1268,76 @@ Test(engine, timestamps_at_the_int64_edges_are_kept_or_refused_never_lost)
     mt_batch_reset(b);
     mt_engine_close(e);
     /* and into the past: a point the retention would remove is refused, a recent one kept */
-    o.max_age_ns = 90 * 24 * H;
     cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    mt_retention pol = {.keep_ns = 90 * 24 * H};
+    cr_assert_eq(mt_engine_set_age_policy(e, &pol), MT_OK);
     add_f(b, "past", "u", fake_now - 90 * 24 * H - S, 1);
     add_f(b, "past", "u", fake_now - 89 * 24 * H, 2);
     cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
     cr_expect_eq(r.accepted, 1);
     cr_expect_eq(r.first_rejected, 0);
     cr_expect_eq(r.first_reason, MT_EOLD, "%s", mt_strerror(r.first_reason));
+    cr_expect_eq(r.first_bound, fake_now - 90 * 24 * H);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+Test(engine, each_series_is_refused_by_its_own_keep_and_a_refused_point_creates_no_series)
+{
+    mt_engine_options o = test_options();
+    mt_engine *e;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    /* the default keeps 30 days; the measurement disk 7; cpu,host=b one more rule: forever */
+    const int64_t D = 24 * H;
+    mt_retention_rule rules[] = {{.measurement = "disk", .keep_ns = 7 * D},
+                                 {.measurement = "cpu", .business_id = "", .keep_ns = 0}};
+    mt_retention pol = {.keep_ns = 30 * D, .rules = rules, .nrules = 2};
+    cr_assert_eq(mt_engine_set_age_policy(e, &pol), MT_OK);
+    rules[0].keep_ns = 1; /* the engine holds a copy */
+    mt_batch *b = mt_batch_new();
+    char k[256];
+    size_t kl;
+    const struct {
+        const char *m, *host;
+        int64_t age;
+        bool kept;
+    } pts[] = {
+        {"disk", "a", 6 * D, true},  {"disk", "b", 10 * D, false}, {"mem", "a", 10 * D, true},
+        {"mem", "b", 31 * D, false}, {"cpu", "a", 400 * D, true},  {"disk", "c", 8 * D, false},
+    };
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
+        mt_name m = {pts[i].m, strlen(pts[i].m)}, tk = {"host", 4}, tv = {pts[i].host, 1};
+        kl = mt_series_key(k, sizeof k, m, &tk, &tv, 1, (mt_name){"v", 1});
+        mt_batch_line(b, 10 + i);
+        cr_assert_eq(
+            mt_batch_add(b, k, kl, fake_now - pts[i].age, MT_VT_FLOAT, (mt_val){.f = 1.0}, NULL),
+            MT_OK);
+    }
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(e, b, &r), MT_OK);
+    cr_expect_eq(r.accepted, 3);
+    cr_expect_eq(r.rejected, 3);
+    cr_expect_eq(r.first_rejected, 1);
+    cr_expect_eq(r.first_reason, MT_EOLD);
+    cr_expect_eq(r.first_bound, fake_now - 7 * D, "disk keeps 7 days");
+    mt_batch_pt pt;
+    cr_assert_eq(mt_batch_point(b, r.first_rejected, &pt), MT_OK);
+    cr_expect_eq(pt.line, 11, "the refused point names its line");
+    cr_expect_eq(pt.ts, fake_now - 10 * D);
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
+        mt_name m = {pts[i].m, strlen(pts[i].m)}, tk = {"host", 4}, tv = {pts[i].host, 1};
+        kl = mt_series_key(k, sizeof k, m, &tk, &tv, 1, (mt_name){"v", 1});
+        uint32_t id;
+        mt_vtype t;
+        cr_expect_eq(mt_engine_series_lookup(e, k, kl, &id, &t) == MT_OK, pts[i].kept,
+                     "%s,host=%s: a series only when a point of it was written", pts[i].m,
+                     pts[i].host);
+    }
+    /* no policy: nothing is too old */
+    mt_batch_reset(b);
+    cr_assert_eq(mt_engine_set_age_policy(e, NULL), MT_OK);
+    add_f(b, "old", "u", fake_now - 1000 * D, 1);
+    write_ok(e, b, 1);
     mt_batch_free(b);
     mt_engine_close(e);
 }

@@ -94,13 +94,10 @@ static decoded *decode_raw(const void *raw, size_t len, const char *tenant, mt_b
     free(body);
     d->npoints = mt_batch_len(b);
     for (size_t i = 0; i < d->npoints && i < 16; i++) {
-        const void *key;
-        size_t klen;
-        mt_vtype t;
-        uint32_t id;
-        cr_assert_eq(mt_batch_point(b, i, &key, &klen, &t, &id), MT_OK);
-        cr_assert_eq(t, MT_VT_FLOAT);
-        mt_series_format(key, klen, d->keys[i], sizeof d->keys[i]);
+        mt_batch_pt pt;
+        cr_assert_eq(mt_batch_point(b, i, &pt), MT_OK);
+        cr_assert_eq(pt.type, MT_VT_FLOAT);
+        mt_series_format(pt.key, pt.klen, d->keys[i], sizeof d->keys[i]);
     }
     return d;
 }

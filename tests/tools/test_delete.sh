@@ -76,10 +76,31 @@ have_a_rows() { sql "SELECT count(*) FROM monitoring.series_minute WHERE busines
   sql "SELECT count(*) FROM monitoring.series_hourly_summary WHERE business_id = '$A'" | grep -qv '^0$'; }
 wait_for 90 have_a_rows || fail "A's rows never reached PostgreSQL"
 ok "A mirrored ($(a_rows) rows)"
-b_sql() {
-  sql "SELECT hour_bucket, series, sample_count, avg_value, p95_value FROM monitoring.series_hourly_summary
-       WHERE business_id = '$B' ORDER BY 1, 2"
+# B's rows, hourly and by minute (not updated_at: the mirror may upsert the same values again);
+# the current hour's hourly rows come when it is sealed (a delete seals it to rewrite it)
+b_rows() {
+  sql "SELECT 'h', hour_bucket, series, sample_count, avg_value, p95_value
+         FROM monitoring.series_hourly_summary WHERE business_id = '$B'
+         AND hour_bucket < to_timestamp($h)
+       UNION ALL SELECT 'g', hour_bucket, metric_name, sample_count, avg_value, p95_value
+         FROM monitoring.hourly_metrics_summary WHERE business_id = '$B'
+         AND hour_bucket < to_timestamp($h)
+       UNION ALL SELECT 'm', minute_bucket, series, sample_count, avg_value, max_value
+         FROM monitoring.series_minute WHERE business_id = '$B'
+       UNION ALL SELECT 'n', minute_bucket, metric_name, sample_count, avg_value, p95_value
+         FROM monitoring.metrics_minute WHERE business_id = '$B' ORDER BY 1, 2, 3"
 }
+# every sealed hour's rows are there (3 hours x 2 series) and two reads a second apart agree
+b_settled() {
+  [ "$(sql "SELECT count(*) FROM monitoring.series_hourly_summary WHERE business_id = '$B'
+            AND hour_bucket < to_timestamp($h)")" = 6 ] || return 1
+  b_rows >"$work/b_rows_1"
+  sleep 1
+  b_rows >"$work/b_rows_0"
+  cmp -s "$work/b_rows_0" "$work/b_rows_1"
+}
+wait_for 90 b_settled || fail "B's rows did not settle in PostgreSQL"
+ok "B mirrored ($(wc -l <"$work/b_rows_0") rows)"
 
 "$metron" export --data "$work/data" 'cpu.usage' >"$work/cpu_before.lp"
 "$metron" export --data "$work/data" 'mem.used' >"$work/mem_before.lp"
@@ -124,6 +145,9 @@ no_a_rows() {
 }
 wait_for 60 no_a_rows || fail "A's rows are still in PostgreSQL: $(a_rows)"
 ok "nothing of A in PostgreSQL"
+b_rows >"$work/b_rows_after"
+diff "$work/b_rows_0" "$work/b_rows_after" || fail "B's rows in PostgreSQL changed with A's delete"
+ok "B's $(wc -l <"$work/b_rows_0") rows in PostgreSQL unchanged"
 q=$(curl -fsS -H "Authorization: Token tok-sys" "$base/api/v1/query?select=cpu.usage&from=-1d&to=now" || true)
 grep -q "$A" <<<"$q" && fail "/api/v1/query still answers A: $q"
 ok "/api/v1/query has no A"
@@ -160,4 +184,35 @@ awk -v f="$from" -v t="$to" '{ s = substr($NF, 1, length($NF) - 9) + 0; if (s < 
 cmp "$work/b_cpu_expected.lp" "$work/cpu_range.lp" || fail "range delete: $(cat "$work/del.out")"
 cmp "$work/mem_before.lp" <("$metron" export --data "$work/data" 'mem.used') || fail "mem changed"
 ok "a range of a selector: exactly its points went ($(cat "$work/del.out"))"
+
+# PostgreSQL follows once metrond runs again: B's cpu rows of the range are gone, its hours and
+# minutes count exactly the points left, and B's mem rows are as they were
+"$metrond" --data "$work/data" --http "127.0.0.1:$http" --lp-tcp off --lp-udp off \
+  --tokens-file "$work/tokens" --postgres "$url" --grace 1 --retention-interval 0 \
+  --compact-interval 0 >>"$work/metrond.log" 2>&1 &
+metrond_pid=$!
+wait_for 30 curl -fsS "$base/health" || fail "metrond did not come up again"
+cpu_series="cpu,business_id=$B,host=b1 usage"
+# expected: points left per hour and per minute, from the export
+awk '{ s = substr($NF, 1, length($NF) - 9) + 0; h[int(s / 3600) * 3600]++; m[int(s / 60) * 60]++ }
+     END { for (k in h) print "h", k, h[k]; for (k in m) print "m", k, m[k] }' \
+  "$work/b_cpu_expected.lp" | sort >"$work/cpu_expected_counts"
+cpu_counts() {
+  sql "SELECT 'h', extract(epoch FROM hour_bucket)::bigint, sample_count
+         FROM monitoring.series_hourly_summary WHERE business_id = '$B' AND series = '$cpu_series'
+       UNION ALL SELECT 'm', extract(epoch FROM minute_bucket)::bigint, sample_count
+         FROM monitoring.series_minute WHERE business_id = '$B' AND series = '$cpu_series'" |
+    tr '|' ' ' | sort
+}
+range_mirrored() {
+  cpu_counts >"$work/cpu_counts"
+  # the current hour's hourly row comes when it is sealed: compare what the hours before hold
+  grep -v "^h $h " "$work/cpu_expected_counts" >"$work/cpu_want"
+  grep -v "^h $h " "$work/cpu_counts" | cmp -s - "$work/cpu_want"
+}
+wait_for 60 range_mirrored || fail "B's cpu rows after the range delete: $(diff "$work/cpu_want" "$work/cpu_counts" | head -20)"
+ok "B's cpu rows in PostgreSQL count exactly the points left ($(wc -l <"$work/cpu_want") hours and minutes)"
+b_rows | grep -v "usage" >"$work/b_rows_mem"
+grep -v "usage" "$work/b_rows_0" | diff - "$work/b_rows_mem" || fail "B's mem rows changed"
+ok "B's mem rows in PostgreSQL unchanged"
 echo "$passed passed"

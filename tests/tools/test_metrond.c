@@ -456,7 +456,9 @@ Test(metrond, a_point_far_in_the_future_is_refused_per_line, .timeout = 60)
     cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
                       body, sizeof body, NULL, 0),
                  400);
-    cr_expect(strstr(body, "older than the retention") && strstr(body, "dropped=1"), "%s", body);
+    cr_expect(strstr(body, "older than the [retention] policy keeps for it") &&
+                  strstr(body, "(line 1)") && strstr(body, "dropped=1"),
+              "%s", body);
     stop(&d);
     cr_expect_eq(count_points(d.dir, "old", "a", "v", NULL), 1, "the 89-day-old point is kept");
     cleanup(&d);
@@ -552,13 +554,24 @@ Test(metrond, retention_runs_on_its_interval_with_the_config_policy, .timeout = 
     close(fd);
     char extra[256]; /* the flag: the harness turns retention off with one */
     snprintf(extra, sizeof extra, "--config %s --retention-interval 1", conf);
-    start(&d, extra);
+    /* the 3-day-old points are written while no policy runs (the 2d one would refuse them) */
+    start(&d, NULL);
     long long now = (long long)time(NULL), old = now - 3 * 86400;
     char lines[512], body[4096];
     snprintf(lines, sizeof lines, "gone v=1 %lld\nkeep v=2 %lld\nrecent v=3 %lld\n", old, old, now);
     cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
                       body, sizeof body, NULL, 0),
                  204);
+    stop(&d);
+    start_at(&d, "%s", extra);
+    /* and with it, a new point of gone as old is refused, one of keep (kept forever) is not */
+    snprintf(lines, sizeof lines, "gone v=4 %lld\nkeep v=5 %lld\n", old + 1, old + 1);
+    cr_assert_eq(http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines, strlen(lines),
+                      body, sizeof body, NULL, 0),
+                 400);
+    cr_expect(strstr(body, "series 'gone v'") && strstr(body, "(line 1)") &&
+                  strstr(body, "dropped=1"),
+              "%s", body);
     char q[256];
     snprintf(q, sizeof q, "/api/v1/query?select=gone.v&from=%lld&to=%lld&format=csv", old - 1,
              now + 1);
@@ -572,7 +585,7 @@ Test(metrond, retention_runs_on_its_interval_with_the_config_policy, .timeout = 
     snprintf(q, sizeof q, "/api/v1/query?select=keep.v&from=%lld&to=%lld&format=csv", old - 1,
              now + 1);
     cr_assert_eq(http(d.http, "GET", q, NULL, NULL, 0, body, sizeof body, NULL, 0), 200);
-    cr_expect(strstr(body, ",2\n"), "measurement.keep = forever: %s", body);
+    cr_expect(strstr(body, ",2\n") && strstr(body, ",5\n"), "measurement.keep = forever: %s", body);
     snprintf(q, sizeof q, "/api/v1/query?select=recent.v&from=%lld&to=%lld&format=csv", old - 1,
              now + 1);
     cr_assert_eq(http(d.http, "GET", q, NULL, NULL, 0, body, sizeof body, NULL, 0), 200);

@@ -533,7 +533,9 @@ Test(reload, a_changed_retention_policy_applies, .timeout = 90)
     cr_expect_eq(mth_http(d.http, "POST", "/write?db=metron&precision=s", NULL, lines,
                           strlen(lines), body, sizeof body),
                  400, "older than the reloaded 2 days");
-    cr_expect(strstr(body, "older than the retention"), "%s", body);
+    cr_expect(strstr(body, "older than the [retention] policy keeps for it") &&
+                  strstr(body, "(line 1)"),
+              "%s", body);
     snprintf(q, sizeof q, "/api/v1/query?select=gone.v&from=%lld&to=%lld&format=csv", old - 1,
              now + 1);
     bool gone = false;
