@@ -253,7 +253,8 @@ int mt_hf_begin(const char *dir, int64_t hour, uint32_t gen, mt_hf_writer **out)
 /*
  * Append one encoded chunk with its summary and the series' canonical key
  * (kept in the file's keys frame, for rebuilding the index). MT_EINVAL when
- * ids do not ascend or the key is empty or too long.
+ * ids do not ascend, the chunk is empty (a reader takes that for damage) or
+ * the key is empty or too long.
  */
 int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len, const void *key,
               size_t klen);

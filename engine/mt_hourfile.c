@@ -277,7 +277,7 @@ static int get_summary(mt_rd *r, mt_hf_entry *e)
 int mt_hf_add(mt_hf_writer *w, const mt_hf_entry *e, const void *chunk, size_t len, const void *key,
               size_t klen)
 {
-    if (e->id <= w->last_id || len > UINT32_MAX || !klen || klen > MT_SERIES_MAX_KEY)
+    if (e->id <= w->last_id || !len || len > UINT32_MAX || !klen || klen > MT_SERIES_MAX_KEY)
         return MT_EINVAL;
     if (w->keys_len + klen + 10 > w->keys_cap) {
         size_t cap = w->keys_cap ? w->keys_cap * 2 : 65536;
@@ -444,15 +444,18 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
     uint64_t foff = mt_get_le(t, 8);
     uint32_t zn = (uint32_t)mt_get_le(t + 8, 4), raw_len = (uint32_t)mt_get_le(t + 12, 4);
     uint32_t count = (uint32_t)mt_get_le(t + 16, 4), sum = (uint32_t)mt_get_le(t + 20, 4);
+    /* every chunk takes a byte of the file at least: a count the file cannot hold is damage,
+       found before an array is sized by it */
     if ((int64_t)mt_get_le(h + 8, 8) != hour || foff < HF_HEADER ||
-        foff + zn + HF_TRAILER != size || raw_len > HF_MAX_FOOTER || count > raw_len / 6 + 1)
+        foff + zn + HF_TRAILER != size || raw_len > HF_MAX_FOOTER || count > raw_len / 6 + 1 ||
+        count > foff - HF_HEADER)
         return MT_ECORRUPT;
     uint8_t *z = malloc(zn ? zn : 1), *raw = malloc(raw_len ? raw_len : 1);
-    out->e = calloc(count ? count : 1, sizeof *out->e);
-    if (!z || !raw || !out->e) rc = -ENOMEM;
+    if (!z || !raw) rc = -ENOMEM;
     if (!rc) rc = src_read(src, z, zn, foff);
     if (!rc && (uint32_t)mt_hash64(z, zn) != sum) rc = MT_ECORRUPT;
     if (!rc) rc = mt_zstd_decompress(NULL, raw, raw_len, z, zn);
+    if (!rc && !(out->e = calloc(count ? count : 1, sizeof *out->e))) rc = -ENOMEM;
     mt_rd r = {raw, raw + raw_len};
     uint64_t off = HF_HEADER, id = 0, chunks_end = foff;
     if (!rc && version >= 2) {
@@ -477,9 +480,9 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
             break;
         }
         id += gap;
-        if (gap == 0 || id > UINT32_MAX || len > UINT32_MAX || n == 0 || n > MT_CODEC_MAX_POINTS ||
-            min_off >= (uint64_t)MT_HOUR_NS || span >= (uint64_t)MT_HOUR_NS - min_off ||
-            off + len > chunks_end) {
+        if (gap == 0 || id > UINT32_MAX || len == 0 || len > UINT32_MAX || n == 0 ||
+            n > MT_CODEC_MAX_POINTS || min_off >= (uint64_t)MT_HOUR_NS ||
+            span >= (uint64_t)MT_HOUR_NS - min_off || off + len > chunks_end) {
             rc = MT_ECORRUPT;
             break;
         }
