@@ -812,24 +812,29 @@ static uint32_t point_id(const mt_engine *e, const mt_batch *b, const mt_bpoint 
  * The oldest timestamp a series keeps under the age policy (resolve's view
  * of it for one batch). Most points are younger than the shortest keep and
  * never look their series up; an older one takes the policy's lock once
- * for the batch and the rule of its series, remembered for the next point.
+ * for the batch and the rule of its series, remembered by the address of
+ * its key (the batch's or the index's, both fixed while the batch is
+ * judged) so that a backfill parses each series' key about once.
  */
+#define AGE_MEMO 256
 typedef struct age_view {
     int64_t wall, fast; /* a point at or after fast is young enough for every series */
     bool locked;
-    const char *key; /* the series last looked up */
-    size_t klen;
-    int64_t earliest; /* its oldest timestamp kept */
+    struct {
+        const char *key;
+        int64_t earliest; /* its oldest timestamp kept */
+    } memo[AGE_MEMO];     /* direct-mapped by the key's address */
 } age_view;
 
 static int64_t age_earliest(mt_engine *e, age_view *a, const char *key, size_t klen)
 {
-    if (a->key == key && a->klen == klen) return a->earliest;
+    size_t slot = ((uintptr_t)key >> 3) % AGE_MEMO;
+    if (a->memo[slot].key == key) return a->memo[slot].earliest;
     if (!a->locked) pthread_mutex_lock(&e->age_lock), a->locked = true;
     int64_t keep = e->age ? mt_retention_keep_of(e->age, key, klen) : 0;
-    a->key = key, a->klen = klen;
-    a->earliest = keep > 0 && a->wall > MT_TS_MIN + keep ? a->wall - keep : MT_TS_MIN;
-    return a->earliest;
+    a->memo[slot].key = key;
+    a->memo[slot].earliest = keep > 0 && a->wall > MT_TS_MIN + keep ? a->wall - keep : MT_TS_MIN;
+    return a->memo[slot].earliest;
 }
 
 /* MT_EOLD when point p of series key[0..klen) is older than its series keeps, else MT_OK. */
