@@ -34,14 +34,19 @@ static int put_body(mt_engine *e, mt_kv_txn *t, void *ud)
     return mt_engine_meta_put(t, "floor", (uint64_t)j->value);
 }
 
+/* Make j->value the floor, in index.mdb and then in memory. */
+static int put_floor(mt_engine *e, floor_job *j)
+{
+    int rc = mt_engine_write_txn(e, put_body, NULL, j);
+    if (!rc) e->floor = j->value;
+    return rc;
+}
+
 static int raise_run(mt_engine *e, void *ud)
 {
     floor_job *j = ud;
     if (e->floor_low < j->value) j->value = e->floor_low; /* committed while it computed */
-    if (j->value <= e->floor) return MT_OK;
-    int rc = mt_engine_write_txn(e, put_body, NULL, j);
-    if (!rc) e->floor = j->value;
-    return rc;
+    return j->value <= e->floor ? MT_OK : put_floor(e, j);
 }
 
 int mt_engine_floor_raise(mt_engine *e, int64_t to)
@@ -55,10 +60,7 @@ static int lower_run(mt_engine *e, void *ud)
     floor_job *j = ud;
     if (j->value < e->floor_low)
         e->floor_low = j->value; /* a raise computed meanwhile stops here */
-    if (j->value >= e->floor) return MT_OK;
-    int rc = mt_engine_write_txn(e, put_body, NULL, j);
-    if (!rc) e->floor = j->value;
-    return rc;
+    return j->value >= e->floor ? MT_OK : put_floor(e, j);
 }
 
 int mt_engine_floor_lower(mt_engine *e, int64_t ts)
