@@ -722,23 +722,17 @@ static void uuid_text(const uint8_t *u, char *out)
     }
 }
 
-/*
- * An hour of a range delete (MT_DELETE_HOUR_OF): only the rows of the tenants its series
- * belong to go (and, with the flag, the rows without a tenant); deliver_hour puts back what
- * this node's rollups hold now. Other nodes' tenants share the hour in this database.
- */
 #define IN_HOUR(col)                                                                               \
-    " WHERE " col " >= to_timestamp($1::bigint * 3600)"                                            \
-    " AND " col " < to_timestamp(($1::bigint + 1) * 3600)"
+    col " >= to_timestamp($1::bigint * 3600) AND " col " < to_timestamp(($1::bigint + 1) * 3600)"
 /* The rows of an hour that a range delete replaces: its summaries, hourly and by minute, and
    the raw rows Metron sent (the minute mirror sends again those of the series left). */
 static const char *const hour_rows[] = {
-    "DELETE FROM monitoring.hourly_metrics_summary" IN_HOUR("hour_bucket"),
-    "DELETE FROM monitoring.series_hourly_summary" IN_HOUR("hour_bucket"),
-    "DELETE FROM monitoring.metrics_minute" IN_HOUR("minute_bucket"),
-    "DELETE FROM monitoring.series_minute" IN_HOUR("minute_bucket"),
-    "DELETE FROM monitoring.performance_metrics" IN_HOUR("collected_at") " AND source_schema = "
-                                                                         "'metron'",
+    "DELETE FROM monitoring.hourly_metrics_summary WHERE " IN_HOUR("hour_bucket"),
+    "DELETE FROM monitoring.series_hourly_summary WHERE " IN_HOUR("hour_bucket"),
+    "DELETE FROM monitoring.metrics_minute WHERE " IN_HOUR("minute_bucket"),
+    "DELETE FROM monitoring.series_minute WHERE " IN_HOUR("minute_bucket"),
+    "DELETE FROM monitoring.performance_metrics WHERE source_schema = 'metron' AND " IN_HOUR(
+        "collected_at"),
 };
 #define N_HOUR_ROWS (sizeof hour_rows / sizeof *hour_rows)
 
@@ -758,6 +752,12 @@ static int delete_hour_rows(mt_sink *s, const char *hour, const char *bid)
     return rc;
 }
 
+/*
+ * An hour of a range delete (MT_DELETE_HOUR_OF): only the rows of the tenants its series
+ * belong to go (and, with the flag, the rows without a tenant); deliver_hour puts back what
+ * this node's rollups hold now, and the minute mirror what its minutes hold (redo_minutes).
+ * Other nodes' tenants share the hour in this database.
+ */
 static int delete_hour_of(mt_sink *s, const uint8_t *d, size_t len)
 {
     int64_t hour;
