@@ -479,13 +479,15 @@ static int read_index(const hf_src *src, uint64_t size, int64_t hour, mt_hf_inde
             rc = MT_ECORRUPT;
             break;
         }
-        id += gap;
-        if (gap == 0 || id > UINT32_MAX || len == 0 || len > UINT32_MAX || n == 0 ||
+        /* ids ascend within 32 bits: the gap is checked before it is added (the sum could wrap
+           round and go back) */
+        if (gap == 0 || gap > UINT32_MAX - id || len == 0 || len > UINT32_MAX || n == 0 ||
             n > MT_CODEC_MAX_POINTS || min_off >= (uint64_t)MT_HOUR_NS ||
             span >= (uint64_t)MT_HOUR_NS - min_off || off + len > chunks_end) {
             rc = MT_ECORRUPT;
             break;
         }
+        id += gap;
         e->id = (uint32_t)id;
         e->off = off;
         e->len = (uint32_t)len;
