@@ -434,10 +434,10 @@ static int read_hour(mt_zstd_d *zd, const uint8_t *z, size_t zl, int64_t hour, b
                 rc = MT_ECORRUPT;
             else
                 keys[i] = (mt_name){(const char *)rd.p, x}, rd.p += x;
-        } else if ((id += x) > UINT32_MAX || (i && x == 0)) {
+        } else if (x > UINT32_MAX - id || (i && x == 0)) { /* checked before the sum could wrap */
             rc = MT_ECORRUPT;
         } else {
-            ids[i] = (uint32_t)id;
+            ids[i] = (uint32_t)(id += x);
         }
     }
     if (!rc && v2 && !(rc = mt_rollcodec_get(&rd, n, groups, rows, &sk)) && mt_rd_left(&rd))

@@ -30,9 +30,15 @@ static void fz_check(int cond, const char *what)
     }
 }
 
+static uint32_t last_id; /* series rows come in ascending ids (searched by id) */
+
 static int fz_row(void *ud, const mt_rollup *r)
 {
     mt_sketch *sk = ud;
+    if (!r->group_len) {
+        fz_check(r->id > last_id || (r->id == 0 && last_id == 0), "series ids not ascending");
+        last_id = r->id;
+    }
     size_t sum = 0;
     for (size_t i = 0; i < r->group_len; i++) sum += ((const uint8_t *)r->group)[i];
     const mt_name *names[3] = {&r->business_id, &r->measurement, &r->field};
@@ -61,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!zd && (mt_zstd_d_new(&zd) || mt_sketch_new(&sk))) abort();
     if (size < 1) return 0;
     bool groups = data[0] & 1;
+    last_id = 0;
     if (!(data[0] & 2)) {
         read_hour(zd, data + 1, size - 1, 7, groups, fz_row, sk);
         return 0;
