@@ -181,7 +181,10 @@ int mt_sketch_quantile(const mt_sketch *s, double q, double *out)
         return MT_OK;
     }
     double b = hi == s->count - 1 ? s->max : at_rank(s, hi);
-    *out = a + (pos - (double)lo) * (b - a);
+    double f = pos - (double)lo, d = b - a;
+    /* PERCENTILE_CONT's interpolation; two finite values of opposite signs near DBL_MAX have a
+       difference that overflows, and then the weighted form stays between them */
+    *out = isfinite(d) ? a + f * d : a * (1 - f) + b * f;
     return MT_OK;
 }
 
