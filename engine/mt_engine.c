@@ -837,21 +837,28 @@ static int64_t age_earliest(mt_engine *e, age_view *a, const char *key, size_t k
     return a->memo[slot].earliest;
 }
 
-/* MT_EOLD when point p of series key[0..klen) is older than its series keeps, else MT_OK. */
-static int age_verdict(mt_engine *e, age_view *a, const mt_bpoint *p, const char *key, size_t klen,
-                       int64_t *bound)
+/*
+ * MT_ETIME (outside the representable range or past latest) or MT_EOLD
+ * (older than its series keeps) for point p, else MT_OK; *bound is the
+ * limit it broke. Its series is its key in the batch or, added by id, the
+ * index's key of id (a point whose id names no series is left to the
+ * series checks).
+ */
+static int time_verdict(mt_engine *e, age_view *a, int64_t latest, const mt_batch *b,
+                        const mt_bpoint *p, uint32_t id, int64_t *bound)
 {
+    if (p->ts < MT_TS_MIN || p->ts > latest) return *bound = latest, MT_ETIME;
     if (p->ts >= a->fast) return MT_OK;
+    const char *key;
+    size_t klen;
+    if (!p->id)
+        key = b->keys + b->k[p->key].off, klen = b->k[p->key].len;
+    else if (id)
+        key = e->index.arena + e->index.ents[id].off, klen = e->index.ents[id].len;
+    else
+        return MT_OK;
     *bound = age_earliest(e, a, key, klen);
     return p->ts < *bound ? MT_EOLD : MT_OK;
-}
-
-/* Whether the key's point p is refused for its time alone (before it may create a series). */
-static bool time_refused(mt_engine *e, age_view *a, int64_t latest, const mt_bpoint *p,
-                         const char *key, size_t klen)
-{
-    int64_t bound;
-    return p->ts < MT_TS_MIN || p->ts > latest || age_verdict(e, a, p, key, klen, &bound);
 }
 
 /*
@@ -893,7 +900,8 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
         if (p->id || b->gid[p->key] != UINT32_MAX) continue;
         const mt_bkey *k = &b->k[p->key];
         const char *key = b->keys + k->off;
-        if (time_refused(e, &age, latest, p, key, k->len)) continue;
+        int64_t bound;
+        if (time_verdict(e, &age, latest, b, p, 0, &bound)) continue;
         uint32_t id = mt_index_find(&e->index, key, k->len, k->hash);
         if (!id) {
             mt_series_parts parts;
@@ -918,14 +926,7 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
         const mt_bpoint *p = &b->p[i];
         uint32_t id = point_id(e, b, p);
         int64_t bound = 0;
-        int why = MT_OK;
-        if (p->ts < MT_TS_MIN || p->ts > latest) why = MT_ETIME, bound = latest;
-        if (!why && p->ts < age.fast) {
-            const char *key = p->id ? (id ? e->index.arena + e->index.ents[id].off : NULL)
-                                    : b->keys + b->k[p->key].off;
-            size_t klen = p->id ? (id ? e->index.ents[id].len : 0) : b->k[p->key].len;
-            if (key) why = age_verdict(e, &age, p, key, klen, &bound);
-        }
+        int why = time_verdict(e, &age, latest, b, p, p->id ? id : 0, &bound);
         if (!why)
             why = id == LIMITED                       ? MT_ELIMIT
                   : !id || id == UINT32_MAX           ? MT_EINVAL

@@ -1282,6 +1282,13 @@ Test(engine, timestamps_at_the_int64_edges_are_kept_or_refused_never_lost)
     mt_engine_close(e);
 }
 
+/* The key of measurement m, tag host, field v. */
+static size_t m_host_key(char *k, size_t cap, const char *m, const char *host)
+{
+    mt_name tk = {"host", 4}, tv = {host, strlen(host)};
+    return mt_series_key(k, cap, (mt_name){m, strlen(m)}, &tk, &tv, 1, (mt_name){"v", 1});
+}
+
 Test(engine, each_series_is_refused_by_its_own_keep_and_a_refused_point_creates_no_series)
 {
     mt_engine_options o = test_options();
@@ -1306,8 +1313,7 @@ Test(engine, each_series_is_refused_by_its_own_keep_and_a_refused_point_creates_
         {"mem", "b", 31 * D, false}, {"cpu", "a", 400 * D, true},  {"disk", "c", 8 * D, false},
     };
     for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
-        mt_name m = {pts[i].m, strlen(pts[i].m)}, tk = {"host", 4}, tv = {pts[i].host, 1};
-        kl = mt_series_key(k, sizeof k, m, &tk, &tv, 1, (mt_name){"v", 1});
+        kl = m_host_key(k, sizeof k, pts[i].m, pts[i].host);
         mt_batch_line(b, 10 + i);
         cr_assert_eq(
             mt_batch_add(b, k, kl, fake_now - pts[i].age, MT_VT_FLOAT, (mt_val){.f = 1.0}, NULL),
@@ -1325,8 +1331,7 @@ Test(engine, each_series_is_refused_by_its_own_keep_and_a_refused_point_creates_
     cr_expect_eq(pt.line, 11, "the refused point names its line");
     cr_expect_eq(pt.ts, fake_now - 10 * D);
     for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
-        mt_name m = {pts[i].m, strlen(pts[i].m)}, tk = {"host", 4}, tv = {pts[i].host, 1};
-        kl = mt_series_key(k, sizeof k, m, &tk, &tv, 1, (mt_name){"v", 1});
+        kl = m_host_key(k, sizeof k, pts[i].m, pts[i].host);
         uint32_t id;
         mt_vtype t;
         cr_expect_eq(mt_engine_series_lookup(e, k, kl, &id, &t) == MT_OK, pts[i].kept,
