@@ -122,6 +122,7 @@ mt_engine_options mt_engine_options_default(void)
     return (mt_engine_options){.grace_ns = DEFAULT_GRACE_NS,
                                .late_quiet_ns = DEFAULT_LATE_QUIET_NS,
                                .settle_records = DEFAULT_SETTLE,
+                               .settle_points = GROUP_POINTS,
                                .auto_seal = true};
 }
 

@@ -21,8 +21,8 @@
  * write (MT_ECLOSED) instead of acknowledging data it may not have.
  *
  * Sealing: an hour is sealed once the newest timestamp seen is past its
- * end plus the grace period and settle_records head records went by without
- * a point of it, or the wall clock is past and nothing was written to it
+ * end plus the grace period and settle_records head records, or settle_points
+ * points, went by without a point of it, or the wall clock is past and nothing was written to it
  * for the grace period. Its points become one hour file (temp file, fsync,
  * rename, fsync of the directory), then one LMDB transaction records the
  * file with the last head record it holds (sealed_seq: replay skips those
@@ -70,6 +70,10 @@ typedef struct mt_engine_options {
                                    without a point of it: a stream still writing it keeps it
                                    open, for at most the grace of wall clock (default 16; 0:
                                    at once) */
+    uint64_t settle_points;     /* ... or once this many points of any hour went by without
+                                   one of it, whichever comes first: records of full group
+                                   commits would otherwise keep several hours of several
+                                   streams in memory (default 262,144; 0: at once) */
     int64_t commit_interval_ns; /* extra wait to gather a group commit (default 0) */
     bool nosync;                /* true: commits skip fsync (loses recent commits on power loss) */
     size_t map_size;            /* LMDB map size in bytes (default 64 GiB, sparse) */

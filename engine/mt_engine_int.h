@@ -138,6 +138,7 @@ typedef struct mt_head_hour {
     uint64_t first_seq;       /* no log record before this one holds a point of it still here */
     uint64_t last_seq;        /* the last record that brought a point of it */
     int64_t first_write_wall; /* wall clock of the first write since it entered the head */
+    uint64_t last_mark;       /* the head's appended count after its last point */
 } mt_head_hour;
 
 /* Log records on disk, in runs of consecutive sequences (their point count, for the seal). */
@@ -149,8 +150,9 @@ typedef struct mt_head {
     mt_head_series *s; /* by series id */
     uint32_t cap;
     uint64_t points;
-    uint64_t bytes; /* memory the series and their buckets hold */
-    int64_t max_ts; /* newest timestamp ever seen (event-time watermark) */
+    uint64_t bytes;    /* memory the series and their buckets hold */
+    int64_t max_ts;    /* newest timestamp ever seen (event-time watermark) */
+    uint64_t appended; /* points appended since open (the seal's settle clock, in points) */
     mt_head_hour *hours;
     size_t nhours, hours_cap;
     mt_logrun *log; /* the head log's records, ascending (writer thread) */

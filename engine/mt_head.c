@@ -281,6 +281,7 @@ int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, co
     hh->points++;
     hh->last_write_wall = wall;
     hh->last_seq = seq;
+    hh->last_mark = ++h->appended;
     h->points++;
     if (ts > h->max_ts) h->max_ts = ts;
     return MT_OK;

@@ -297,7 +297,8 @@ int mt_seal_run(mt_engine *e, mt_seal_mode mode, size_t *nhours)
            it open, for at most the grace of wall clock, instead of making the rest of its
            points late */
         bool passed = end + grace <= e->head.max_ts;
-        bool writing = e->seq - hh->last_seq < e->opt.settle_records;
+        bool writing = e->seq - hh->last_seq < e->opt.settle_records &&
+                       e->head.appended - hh->last_mark < e->opt.settle_points;
         bool settled = !writing || wall - hh->first_write_wall >= grace;
         bool is_due = mode == MT_SEAL_ALL || (mode == MT_SEAL_BACKFILL && old) ||
                       (mode == MT_SEAL_DUE && !old && ((passed && settled) || quiet)) ||

@@ -526,6 +526,7 @@ static int open_engine(daemon_t *d)
     eo.grace_ns = (int64_t)c->grace * 1000000000;
     eo.footer_cache = c->footer_cache;
     eo.settle_records = c->seal_settle > UINT32_MAX ? UINT32_MAX : (uint32_t)c->seal_settle;
+    eo.settle_points = c->seal_settle_points;
     eo.late_quiet_ns = c->late_quiet > (uint64_t)INT64_MAX / 1000000000
                            ? INT64_MAX
                            : (int64_t)c->late_quiet * 1000000000;

@@ -67,6 +67,10 @@ static setting settings[] = {
      "head records without a point of an hour, once the newest timestamp passed its end and the "
      "grace, before it is sealed: a stream still writing it keeps it open (0: sealed at once)",
      NULL},
+    {"seal_settle_points", "262144",
+     "points of other hours, as seal_settle but counted in points; whichever comes first seals "
+     "the hour, so streams replaying history hold about one open hour each (0: sealed at once)",
+     NULL},
     {"max_future", "600",
      "seconds a point may be ahead of this server's clock; later ones are refused per line "
      "(0: no limit)",
@@ -365,6 +369,7 @@ static int check(mt_settings *s)
         parse_u64("body_timeout", &s->body_timeout) ||
         parse_u64("body_min_rate", &s->body_min_rate) || parse_u64("grace", &s->grace) ||
         parse_u64("late_quiet", &s->late_quiet) || parse_u64("seal_settle", &s->seal_settle) ||
+        parse_u64("seal_settle_points", &s->seal_settle_points) ||
         parse_u64("footer_cache", &s->footer_cache) || parse_u64("max_future", &s->max_future) ||
         parse_u64("commit_interval_ms", &s->commit_interval_ms) ||
         parse_u64("max_series", &s->max_series) ||

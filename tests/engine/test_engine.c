@@ -693,6 +693,37 @@ Test(engine, a_seal_trims_the_head_log_and_a_reopen_skips_what_files_hold)
     mt_engine_close(e);
 }
 
+/* Settling is counted in points as well as records, whichever comes first: with full group
+   commits (262,144 points each) 16 records would keep hours of several replaying streams in
+   memory for millions of points. */
+Test(engine, an_hour_passed_by_the_watermark_settles_after_settle_points_points)
+{
+    settle = 16;
+    mt_engine_options o = test_options();
+    o.settle_points = 50;
+    mt_engine *e = NULL;
+    cr_assert_eq(mt_engine_open(&o, &e), MT_OK);
+    fake_now = T0 + 3 * H; /* neither hour is quiet by the wall clock */
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < 10; i++) add_f(b, "a", "u", T0 + i * S, i);
+    write_ok(e, b, 10);
+    for (int i = 0; i < 40; i++) add_f(b, "c", "u", T0 + H + (360 + i) * S, 1);
+    write_ok(e, b, 40); /* the watermark passed hour 0's end and the grace */
+    size_t hours = 0;
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_assert_eq(hours, 0, "40 points since hour 0's last one: a stream may still write it");
+    for (int i = 40; i < 50; i++) add_f(b, "c", "u", T0 + H + (360 + i) * S, 1);
+    write_ok(e, b, 10);
+    cr_assert_eq(mt_engine_seal(e, false, &hours), MT_OK);
+    cr_assert_eq(hours, 1, "50 points of hour 1 in 2 records after hour 0's last: settled");
+    mt_engine_stats st;
+    mt_engine_stats_get(e, &st);
+    cr_expect_eq(st.head_points, 50, "hour 1 stays");
+    expect_series(e, "a", T0, 10, 1);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
 /* One point held in the head pins the log's oldest record: once what is kept outgrows twice what
    is needed (plus 1 Mi points), the seal writes the log again, once. */
 Test(engine, a_log_pinned_by_an_old_record_is_written_again_once)
