@@ -28,7 +28,8 @@ typedef struct mt_settings {
     mt_precision prec; /* lp_precision */
     uint64_t max_line, max_body, max_conns, max_conns_http, max_conns_tcp;
     uint64_t idle_timeout, header_timeout, body_timeout, body_min_rate, mem_budget;
-    uint64_t grace, late_quiet, seal_settle, seal_settle_points, footer_cache, max_future, commit_interval_ms;
+    uint64_t grace, late_quiet, seal_settle, seal_settle_points, footer_cache, max_future,
+        commit_interval_ms;
     uint64_t max_series, max_new_series_per_hour;
     uint64_t retention_interval, compact_interval, alert_interval;
     uint64_t postgres_outbox_budget, postgres_flush_interval, postgres_minute_retention,
