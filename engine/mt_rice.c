@@ -151,11 +151,20 @@ int mt_rice_decode(const uint8_t *in, size_t len, uint64_t *z, size_t n, size_t 
     uint64_t avail = (uint64_t)(len - 1) * 8;
     if (n > avail) return -1; /* every value takes at least one bit */
     bitr r = {in + 1, len - 1, 0, 0, 0, 0};
+    const uint64_t kmask = k < 64 ? (1ull << k) - 1 : UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         refill(&r);
         uint64_t ones = ~r.acc;
         unsigned q = ones ? (unsigned)__builtin_ctzll(ones) : 64;
-        if (q < ESCAPE_Q) {
+        unsigned t = q + 1 + k;
+        if (q < ESCAPE_Q && t <= r.nb) {
+            /* the usual case: the run, its stop bit and the k low bits are all in the window
+               (t <= 56), taken at once; the same bits as the general path below */
+            z[i] = ((uint64_t)q << k) | ((r.acc >> (q + 1)) & kmask);
+            r.acc >>= t;
+            r.nb -= t;
+            r.used += t;
+        } else if (q < ESCAPE_Q) {
             take(&r, q + 1);
             z[i] = ((uint64_t)q << k) | take_wide(&r, k);
         } else {

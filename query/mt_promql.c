@@ -1584,9 +1584,10 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
         }
         int64_t *t = b->t;
         double *v = b->v;
+        const bool fl = pts.type == MT_VT_FLOAT; /* the usual type: no conversion per point */
         for (size_t j = 0; j < pts.n; j++) {
             int64_t ms = floor_div(pts.ts[j], 1000000);
-            double x = to_double(pts.type, pts.vals[j]);
+            double x = fl ? pts.vals[j].f : to_double(pts.type, pts.vals[j]);
             if (n && t[n - 1] == ms) {
                 v[n - 1] = x;
                 continue;

@@ -13,6 +13,7 @@
 
 #include "mt_buf.h"
 #include "mt_codec.h"
+#include "mt_rice.h"
 #include "test_util.h"
 
 typedef struct fixture {
@@ -420,4 +421,29 @@ Test(codec, damaged_bodies_never_read_out_of_bounds)
     }
     cr_log_info("damaged bodies: %zu decoded, %zu rejected", damaged_ok, rejected);
     free(ts);
+}
+
+/* Rice blocks round-trip every k the encoder picks, values that fill the bit window, escaped
+   values beside ordinary ones, and report the bytes they took. */
+Test(codec, rice_blocks_round_trip_at_every_k_with_escapes)
+{
+    enum { N = 2000 };
+    static uint64_t z[N], back[N];
+    static uint8_t buf[16 + (N * 95 + 7) / 8 + 8];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (unsigned shift = 0; shift < 64; shift++) {
+        for (size_t i = 0; i < N; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            z[i] = x >> shift;
+            if (i % 97 == 5) z[i] = x | (1ull << 63); /* escaped: q >= 31 at any k here */
+        }
+        cr_assert_leq(mt_rice_bound(N), sizeof buf);
+        size_t len = mt_rice_encode(z, N, buf), used = 0;
+        memset(back, 0, sizeof back);
+        cr_assert_eq(mt_rice_decode(buf, len, back, N, &used), 0, "shift %u", shift);
+        cr_expect_eq(used, len, "shift %u: %zu bytes used of %zu", shift, used, len);
+        for (size_t i = 0; i < N; i++)
+            cr_assert_eq(back[i], z[i], "shift %u, value %zu (k %u)", shift, i, buf[0]);
+        cr_expect_eq(mt_rice_decode(buf, len - 1, back, N, &used), -1, "shift %u: short", shift);
+    }
 }
