@@ -63,6 +63,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "mt_buf.h"
 #include "mt_format.h"
@@ -368,7 +371,17 @@ static int get_floats(mt_rd *r, mt_val *vals, size_t n)
     }
     if (get_int_stream(r, &vals[0].u, n)) return MT_ECORRUPT;
     const double scale = pow10_exact[e]; /* mt_decimal_value, without a call per point */
-    for (size_t i = 0; i < n; i++) vals[i].f = (double)(int64_t)vals[i].u / scale;
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* two divisions at once: divpd rounds each lane as divsd does (the same bits), at about
+       the throughput of one; the divider bounds this loop */
+    const __m128d s2 = _mm_set1_pd(scale);
+    for (; i + 2 <= n; i += 2) {
+        __m128d m = _mm_set_pd((double)(int64_t)vals[i + 1].u, (double)(int64_t)vals[i].u);
+        _mm_storeu_pd(&vals[i].f, _mm_div_pd(m, s2));
+    }
+#endif
+    for (; i < n; i++) vals[i].f = (double)(int64_t)vals[i].u / scale;
     size_t idx = 0;
     for (uint64_t k = 0; k < nexc; k++) {
         uint64_t gap, bits;
