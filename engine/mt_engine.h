@@ -20,18 +20,19 @@
  * loss. An I/O failure at commit is fatal: the engine refuses every later
  * write (MT_ECLOSED) instead of acknowledging data it may not have.
  *
- * Sealing: an hour is sealed once the newest timestamp seen is past its
- * end plus the grace period and settle_records head records, or settle_points
- * points, went by without a point of it, or the wall clock is past and nothing was written to it
- * for the grace period. Its points become one hour file (temp file, fsync,
- * rename, fsync of the directory), then one LMDB transaction records the
- * file with the last head record it holds (sealed_seq: replay skips those
- * points) and deletes the head log's records no unsealed point needs.
- * Points for an already sealed hour wait in the head (read beside the
- * file) and are merged once into a new generation of that hour's file
- * (copy-on-write): when none came for late_quiet_ns, when
- * they are as many as the file holds, or when all late points together
- * pass the head's late budget (mt_seal.c, docs/storage.md "Late points").
+ * Sealing: an hour is sealed once the newest timestamp seen is past its end
+ * plus the grace period and settle_records head records, or settle_points
+ * points, went by without a point of it, or the wall clock is past and
+ * nothing was written to it for the grace period. Its points become one
+ * hour file (temp file, fsync, rename, fsync of the directory), then one
+ * LMDB transaction records the file with the last head record it holds
+ * (sealed_seq: replay skips those points) and deletes the head log's
+ * records no unsealed point needs. Points for an already sealed hour wait
+ * in the head (read beside the file) and are merged once into a new
+ * generation of that hour's file (copy-on-write): when none came for
+ * late_quiet_ns, when they are as many as the file holds, or when all late
+ * points together pass the head's late budget (mt_seal.c, docs/storage.md
+ * "Late points").
  *
  * Crash recovery happens in mt_engine_open: files that no committed
  * transaction references (a temp file, a generation written but not yet
