@@ -1550,6 +1550,63 @@ static void fetch_close(fetcher *f)
 }
 
 /*
+ * ts[0..n) (ns, increasing) as ms, rounded down, into t. A step repeats in the usual series (a
+ * point every 10 s), so its quotient is reused: a division per new step, not per point.
+ * Returns whether two of them fell in one ms.
+ */
+static bool ns_to_ms(const int64_t *ts, size_t n, int64_t *t)
+{
+    const uint64_t M = 1000000;
+    int64_t ms = floor_div(ts[0], (int64_t)M);
+    uint64_t rem = (uint64_t)(ts[0] - ms * (int64_t)M), step = 0, q = 0, r = 0;
+    bool dup = false;
+    t[0] = ms;
+    for (size_t j = 1; j < n; j++) {
+        assert(ts[j] > ts[j - 1]);
+        /* the true distance, wrapping when the two lie far apart on each side of zero */
+        uint64_t d = (uint64_t)ts[j] - (uint64_t)ts[j - 1];
+        if (d != step) step = d, q = d / M, r = d % M;
+        uint64_t carry = (rem += r) >= M;
+        rem -= carry * M;
+        dup |= q + carry == 0;
+        t[j] = ms = (int64_t)((uint64_t)ms + q + carry);
+    }
+    return dup;
+}
+
+/* The values of p as doubles into v. */
+static void values_to_double(const mt_points *p, double *v)
+{
+    const mt_val *x = p->vals;
+    switch (p->type) {
+    case MT_VT_FLOAT:
+        for (size_t j = 0; j < p->n; j++) v[j] = x[j].f;
+        break;
+    case MT_VT_INT:
+        for (size_t j = 0; j < p->n; j++) v[j] = (double)x[j].i;
+        break;
+    default:
+        for (size_t j = 0; j < p->n; j++) v[j] = to_double(p->type, x[j]);
+        break;
+    }
+}
+
+/* Of the samples t[from..end) that share a ms, keep the last; the count of samples now in t. */
+static size_t keep_last_per_ms(int64_t *t, double *v, size_t from, size_t end)
+{
+    size_t n = from + 1;
+    for (size_t j = from + 1; j < end; j++) {
+        if (t[n - 1] == t[j]) {
+            v[n - 1] = v[j];
+            continue;
+        }
+        t[n] = t[j];
+        v[n++] = v[j];
+    }
+    return n;
+}
+
+/*
  * The samples of series c with from <= t < to (ns) into b (grown as needed), as ms; of several
  * samples in one ms the last is kept. *k of them. MT_OK; else the error, described in err.
  * Touches nothing but b: the threads of a pass (below) call it at once.
@@ -1568,7 +1625,7 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
     size_t n = 0;
     mt_points pts;
     while ((rc = mt_scan_next(sc, &pts)) == MT_OK) {
-        if (pts.type == MT_VT_STRING) continue;
+        if (pts.type == MT_VT_STRING || !pts.n) continue;
         if (n + pts.n > b->cap) {
             size_t c2 = b->cap ? b->cap * 2 : 1024;
             while (c2 < n + pts.n) c2 *= 2;
@@ -1582,18 +1639,12 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
             b->t = nt;
             b->cap = c2;
         }
-        int64_t *t = b->t;
-        double *v = b->v;
-        const bool fl = pts.type == MT_VT_FLOAT; /* the usual type: no conversion per point */
-        for (size_t j = 0; j < pts.n; j++) {
-            int64_t ms = floor_div(pts.ts[j], 1000000);
-            double x = fl ? pts.vals[j].f : to_double(pts.type, pts.vals[j]);
-            if (n && t[n - 1] == ms) {
-                v[n - 1] = x;
-                continue;
-            }
-            t[n] = ms;
-            v[n++] = x;
+        bool dup = ns_to_ms(pts.ts, pts.n, b->t + n);
+        values_to_double(&pts, b->v + n);
+        if (dup || (n && b->t[n - 1] == b->t[n])) {
+            n = keep_last_per_ms(b->t, b->v, n ? n - 1 : 0, n + pts.n);
+        } else {
+            n += pts.n;
         }
     }
     if (rc == MT_ECORRUPT) {
@@ -3749,16 +3800,15 @@ static void put_metric(mt_sbuf *b, const lset *l)
     mt_sb_puts(b, "}");
 }
 
-/* [t,"v"]: t in seconds with the ms as decimals, v as Prometheus spells it. */
-static void put_point(mt_sbuf *b, int64_t t, double v)
+/* `[t,"` for a time t (ms) into out (32 bytes): t in seconds, the ms as decimals; its length. */
+static size_t time_prefix(int64_t t, char *out)
 {
-    int64_t s = floor_div(t, 1000), ms = t - s * 1000;
-    /* by hand, not snprintf: a range answer writes this for each of its (many) points */
-    char num[40], *p = num + 24, *q = p;
-    uint64_t u = s < 0 ? 0 - (uint64_t)s : (uint64_t)s;
+    /* |t|'s seconds and ms, then the sign: -3 ms is -0.003 s, as Prometheus prints it */
+    uint64_t a = t < 0 ? 0 - (uint64_t)t : (uint64_t)t, u = a / 1000, ms = a % 1000;
+    char num[32], *p = num + 24, *q = p;
     do *--p = (char)('0' + u % 10);
     while (u /= 10);
-    if (s < 0) *--p = '-';
+    if (t < 0) *--p = '-';
     *--p = '[';
     if (ms) {
         *q++ = '.';
@@ -3768,21 +3818,52 @@ static void put_point(mt_sbuf *b, int64_t t, double v)
     }
     *q++ = ',';
     *q++ = '"';
-    mt_sb_put(b, p, (size_t)(q - p));
-    if (isnan(v))
-        mt_sb_puts(b, "NaN");
-    else if (isinf(v))
-        mt_sb_puts(b, v > 0 ? "+Inf" : "-Inf");
-    else
-        mt_sb_put(b, num, mt_format_double(v, num, sizeof num));
-    mt_sb_puts(b, "\"]");
+    size_t n = (size_t)(q - p);
+    assert(n <= 32);
+    memcpy(out, p, n);
+    return n;
 }
+
+/* Room a value and `"]` take after time_prefix: mt_format_double's 40 bytes, and 2. */
+#define VALUE_ROOM 42
+
+/* v as Prometheus spells it, then `"]`, into out (VALUE_ROOM bytes); its length. */
+static size_t value_suffix(double v, char *out)
+{
+    size_t n;
+    if (isnan(v))
+        memcpy(out, "NaN", n = 3);
+    else if (isinf(v))
+        memcpy(out, v > 0 ? "+Inf" : "-Inf", n = 4);
+    else
+        n = mt_format_double(v, out, VALUE_ROOM - 2);
+    out[n] = '"';
+    out[n + 1] = ']';
+    return n + 2;
+}
+
+/* [t,"v"]: by hand, not snprintf: a range answer writes this for each of its (many) points. */
+static void put_point(mt_sbuf *b, int64_t t, double v)
+{
+    char *at = mt_sb_reserve(b, 32 + VALUE_ROOM);
+    if (!at) return;
+    size_t n = time_prefix(t, at);
+    mt_sb_wrote(b, n + value_suffix(v, at + n));
+}
+
+/* time_prefix of each step of a range answer, made once for all its series. */
+typedef struct step_text {
+    char s[32];
+    size_t n;
+} step_text;
 
 /* Part of a range answer: series [from, to) of s with a value, comma-separated, into b. */
 typedef struct range_part {
     const evaluator *ev;
+    const step_text *steps;
     const ser *s;
     size_t from, to;
+    size_t guess; /* bytes it will take, about */
     mt_sbuf b;
 } range_part;
 
@@ -3791,6 +3872,7 @@ static void *write_range_part(void *arg)
     range_part *rp = arg;
     const evaluator *ev = rp->ev;
     mt_sbuf *b = &rp->b;
+    if (!mt_sb_reserve(b, rp->guess)) return NULL; /* no copies as it grows, in the usual case */
     bool first = true;
     for (size_t i = rp->from; i < rp->to; i++) {
         const ser *s = &rp->s[i];
@@ -3802,11 +3884,15 @@ static void *write_range_part(void *arg)
                 first = false;
                 put_metric(b, &s->l);
                 mt_sb_puts(b, ",\"values\":[");
-            } else {
-                mt_sb_puts(b, ",");
             }
+            char *at = mt_sb_reserve(b, 1 + sizeof rp->steps[k].s + VALUE_ROOM);
+            if (!at) return NULL;
+            size_t n = any;
+            at[0] = ','; /* overwritten when it is the first */
+            memcpy(at + n, rp->steps[k].s, sizeof rp->steps[k].s); /* a fixed size: one move */
+            n += rp->steps[k].n;
+            mt_sb_wrote(b, n + value_suffix(s->v[k], at + n));
             any = true;
-            put_point(b, ev->ts[k], s->v[k]);
         }
         if (any) mt_sb_puts(b, "]}");
     }
@@ -3824,17 +3910,33 @@ static void write_range_series(const evaluator *ev, const ser *s, size_t n, mt_s
     range_part parts[PASS_MAX_THREADS];
     pthread_t th[PASS_MAX_THREADS];
     bool started[PASS_MAX_THREADS] = {false};
+    step_text *steps = malloc(ev->nsteps * sizeof *steps);
+    if (!steps) {
+        b->oom = true;
+        return;
+    }
+    size_t step_bytes = 0;
+    for (size_t k = 0; k < ev->nsteps; k++)
+        step_bytes += steps[k].n = time_prefix(ev->ts[k], steps[k].s);
     /* a series weighs its values, and one for its labels */
     size_t total = 0, acc = 0, at = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k <= ev->nsteps; k++) total += k == ev->nsteps || s[i].ok[k];
     for (size_t t = 0; t < nt; t++) {
-        size_t from = at, want = total / nt * (t + 1);
+        size_t from = at, want = total / nt * (t + 1), before = acc;
         while (at < n && (t == nt - 1 || acc < want)) {
             for (size_t k = 0; k <= ev->nsteps; k++) acc += k == ev->nsteps || s[at].ok[k];
             at++;
         }
-        parts[t] = (range_part){.ev = ev, .s = s, .from = from, .to = at};
+        /* a point takes its step's text (the mean), about 20 bytes of value and a comma; the
+           labels of a series about 256 */
+        size_t per_point = step_bytes / (ev->nsteps ? ev->nsteps : 1) + 24;
+        parts[t] = (range_part){.ev = ev,
+                                .steps = steps,
+                                .s = s,
+                                .from = from,
+                                .to = at,
+                                .guess = (acc - before) * per_point + (at - from) * 256};
     }
     for (size_t t = 1; t < nt; t++)
         started[t] = !pthread_create(&th[t], NULL, write_range_part, &parts[t]);
@@ -3845,6 +3947,10 @@ static void write_range_series(const evaluator *ev, const ser *s, size_t n, mt_s
         else
             write_range_part(&parts[t]); /* no thread: this one writes it */
     }
+    free(steps);
+    size_t joined = nt;
+    for (size_t t = 0; t < nt; t++) joined += parts[t].b.len;
+    mt_sb_reserve(b, joined + 64); /* the parts and the answer's end, without a copy on the way */
     bool any = false;
     for (size_t t = 0; t < nt; t++) {
         if (parts[t].b.oom) b->oom = true;

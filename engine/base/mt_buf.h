@@ -131,23 +131,41 @@ typedef struct mt_sbuf {
     bool oom;
 } mt_sbuf;
 
-static inline void mt_sb_put(mt_sbuf *b, const char *s, size_t n)
+/*
+ * Room for n more bytes and the NUL after them: where to write them (p + len), or NULL once oom.
+ * The caller writes at most n bytes there, then mt_sb_wrote: a writer of many small pieces
+ * reserves once for several (a capacity check, not one a piece).
+ */
+static inline char *mt_sb_reserve(mt_sbuf *b, size_t n)
 {
-    if (b->oom) return;
+    if (b->oom) return NULL;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) cap *= 2;
         char *q = realloc(b->p, cap);
         if (!q) {
             b->oom = true;
-            return;
+            return NULL;
         }
         b->p = q;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, s, n);
+    return b->p + b->len;
+}
+
+/* n bytes were written where mt_sb_reserve said (n at most what it reserved). */
+static inline void mt_sb_wrote(mt_sbuf *b, size_t n)
+{
     b->len += n;
     b->p[b->len] = '\0';
+}
+
+static inline void mt_sb_put(mt_sbuf *b, const char *s, size_t n)
+{
+    char *at = mt_sb_reserve(b, n);
+    if (!at) return;
+    memcpy(at, s, n);
+    mt_sb_wrote(b, n);
 }
 
 static inline void mt_sb_puts(mt_sbuf *b, const char *s)

@@ -180,6 +180,47 @@ Test(promql, the_mapping_and_the_lookback_edge)
     cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
 }
 
+/* Points of series m_f at times in ns (n of them, floats v): one batch. */
+static void put_ns(const char *m, const int64_t *ns, const double *v, size_t n)
+{
+    char key[256];
+    size_t kl =
+        mt_series_key(key, sizeof key, (mt_name){m, strlen(m)}, NULL, NULL, 0, (mt_name){"f", 1});
+    mt_batch *b = mt_batch_new();
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(mt_batch_add(b, key, kl, ns[i], MT_VT_FLOAT, (mt_val){.f = v[i]}, NULL),
+                     MT_OK);
+    mt_write_result r;
+    cr_assert_eq(mt_engine_write(eng, b, &r), MT_OK);
+    cr_assert_eq(r.accepted, n);
+    mt_batch_free(b);
+}
+
+Test(promql, samples_are_milliseconds_and_the_last_of_one_ms_is_kept)
+{
+    const int64_t t0 = T0 * 1000000; /* ns */
+    /* steps that change at every point, two points in one ms, the last ns of a ms */
+    const int64_t a[] = {t0 + 100, t0 + 900, t0 + 1000001, t0 + 2999999, t0 + 3000000};
+    const double av[] = {1, 2, 4, 8, 16};
+    put_ns("a", a, av, 5);
+    EXPECT("a_f[10ms]", T0 + 3,
+           "\"values\":[[1735689600,\"2\"],[1735689600.001,\"4\"],[1735689600.002,\"8\"],"
+           "[1735689600.003,\"16\"]]");
+    /* one step that repeats, 1.5 ms: the ms it leaves over carries into the next point */
+    int64_t b[6];
+    double bv[6];
+    for (int k = 0; k < 6; k++) b[k] = t0 + k * 1500000, bv[k] = k;
+    put_ns("b", b, bv, 6);
+    EXPECT("b_f[10ms]", T0 + 8,
+           "\"values\":[[1735689600,\"0\"],[1735689600.001,\"1\"],[1735689600.003,\"2\"],"
+           "[1735689600.004,\"3\"],[1735689600.006,\"4\"],[1735689600.007,\"5\"]]");
+    /* times before 1970 round down to their ms, and print as Prometheus prints them */
+    const int64_t c[] = {-2500000, -1000000, 500000, 2000000};
+    const double cv[] = {1, 2, 3, 4};
+    put_ns("c", c, cv, 4);
+    EXPECT("c_f[10ms]", 2, "\"values\":[[-0.003,\"1\"],[-0.001,\"2\"],[0,\"3\"],[0.002,\"4\"]]");
+}
+
 Test(promql, rate_and_increase_extrapolate_as_prometheus)
 {
     /* 10, 20, 5 at 5 s, 15 s, 25 s: rises 10 + the reset's 5 (the previous 20 added back) = 15;

@@ -446,8 +446,8 @@ Test(query, whole_sealed_hours_are_answered_from_summaries)
     }
 }
 
-/* What mt_format_double printed before its fast path: the first of %.15g, %.16g, %.17g that
- * reads back the same. */
+/* What mt_format_double prints, by printf: the first of %.15g, %.16g, %.17g that reads back
+ * the same (mt_dtoa.c finds it without printf). */
 static void reference_double(double v, char *buf, size_t cap)
 {
     for (int prec = 15; prec <= 17; prec++) {
@@ -491,6 +491,18 @@ Test(format, doubles_print_as_before_and_read_back)
                                    1e-5,
                                    65.055};
     for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) same_as_reference(edges[i]);
+    /* every binary exponent: its power of two (where the interval is lopsided and printf
+       decides a 16-digit case), the doubles beside it, and the largest mantissa */
+    for (uint64_t be = 1; be < 0x7ff; be++) {
+        uint64_t bits[] = {be << 52, be << 52 | 1, be << 52 | ((1ull << 52) - 1)};
+        for (size_t j = 0; j < 3; j++) {
+            double v;
+            memcpy(&v, &bits[j], sizeof v);
+            same_as_reference(v);
+            same_as_reference(-v);
+            same_as_reference(nextafter(v, 0));
+        }
+    }
     srand(11);
     for (int i = 0; i < 300000; i++) {
         /* decimals as agents send them: up to 15 digits, 0 to 12 after the point */
