@@ -537,11 +537,18 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
             step += (uint64_t)mt_unzigzag((uint64_t)d->ts[i]) * unit;
             d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
         }
+        for (size_t i = 1; i < n; i++)
+            if (d->ts[i] <= d->ts[i - 1]) return MT_ECORRUPT;
     } else {
+        /* one step: the stamps increase when it is positive and the last does not overflow,
+           a check for the chunk instead of one a point */
+        int64_t span, last;
+        if (n > 1 &&
+            ((int64_t)step <= 0 || __builtin_mul_overflow((int64_t)step, (int64_t)(n - 1), &span) ||
+             __builtin_add_overflow(d->ts[0], span, &last)))
+            return MT_ECORRUPT;
         for (size_t i = 2; i < n; i++) d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
     }
-    for (size_t i = 1; i < n; i++)
-        if (d->ts[i] <= d->ts[i - 1]) return MT_ECORRUPT;
     size_t strs_len = 0;
     switch ((mt_vtype)type) {
     case MT_VT_FLOAT: rc = get_floats(&r, d->vals, n); break;

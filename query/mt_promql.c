@@ -1566,6 +1566,10 @@ static bool ns_to_ms(const int64_t *ts, size_t n, int64_t *t)
         /* the true distance, wrapping when the two lie far apart on each side of zero */
         uint64_t d = (uint64_t)ts[j] - (uint64_t)ts[j - 1];
         if (d != step) step = d, q = d / M, r = d % M;
+        if (!r) { /* whole ms apart (q >= 1), as stamps of second precision are: no carry */
+            t[j] = ms = (int64_t)((uint64_t)ms + q);
+            continue;
+        }
         uint64_t carry = (rem += r) >= M;
         rem -= carry * M;
         dup |= q + carry == 0;
@@ -1579,8 +1583,9 @@ static void values_to_double(const mt_points *p, double *v)
 {
     const mt_val *x = p->vals;
     switch (p->type) {
-    case MT_VT_FLOAT:
-        for (size_t j = 0; j < p->n; j++) v[j] = x[j].f;
+    case MT_VT_FLOAT: /* the union's bytes are the double's */
+        _Static_assert(sizeof(mt_val) == sizeof(double), "mt_val holds a double in its 8 bytes");
+        memcpy(v, x, p->n * sizeof *v);
         break;
     case MT_VT_INT:
         for (size_t j = 0; j < p->n; j++) v[j] = (double)x[j].i;

@@ -447,3 +447,40 @@ Test(codec, rice_blocks_round_trip_at_every_k_with_escapes)
         cr_expect_eq(mt_rice_decode(buf, len - 1, back, N, &used), -1, "shift %u: short", shift);
     }
 }
+
+/* A body of n bools whose stamps are regular (one step): t0 and the step as stored. */
+static size_t regular_body(uint8_t *b, uint64_t n, int64_t t0, int64_t step)
+{
+    size_t l = 0;
+    b[l++] = MT_VT_BOOL;
+    l += mt_put_uvarint(b + l, n);
+    b[l++] = 0; /* regular, in units of 10^0 ns */
+    l += mt_put_uvarint(b + l, mt_zigzag(t0));
+    if (n > 1) l += mt_put_uvarint(b + l, mt_zigzag(step));
+    memset(b + l, 0, (n + 7) / 8);
+    return l + (n + 7) / 8;
+}
+
+/* One check per chunk instead of one per stamp: a step that is not positive, or that carries
+   the last stamp past INT64_MAX, is damage, as the per-stamp check found it. */
+Test(codec, regular_stamps_that_do_not_increase_are_refused)
+{
+    uint8_t b[64];
+    mt_points out;
+    size_t l = regular_body(b, 5, 1000, 10);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_OK);
+    cr_assert_eq(out.ts[4], 1040);
+    l = regular_body(b, 5, INT64_MAX - 40, 10);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_OK, "the last stamp is INT64_MAX");
+    cr_assert_eq(out.ts[4], INT64_MAX);
+    l = regular_body(b, 5, INT64_MAX - 39, 10);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_ECORRUPT, "wraps past INT64_MAX");
+    l = regular_body(b, 5, 1000, 0);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_ECORRUPT, "a zero step");
+    l = regular_body(b, 5, 1000, -10);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_ECORRUPT, "a negative step");
+    l = regular_body(b, 3, 0, INT64_MAX / 2 + 1);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_ECORRUPT, "step x (n - 1) wraps");
+    l = regular_body(b, 1, INT64_MAX, 0);
+    cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_OK, "one point has no step");
+}
