@@ -2132,6 +2132,37 @@ static void linear_regression(const int64_t *t, const double *v, size_t n, int64
 }
 
 /*
+ * Prometheus' extrapolatedRate: rate, increase or delta (f) over the samples t[0..n), n >= 2, of
+ * a window (range_start, range_end] (ms); range_s is the range in seconds. walk: a counter's
+ * window that holds a reset (its resets are added back); a window without one skips the walk.
+ * The same operations in the same order as Prometheus: the same bits.
+ */
+static inline double extrapolated(fkind f, const int64_t *t, const double *v, size_t n,
+                                  int64_t range_start, int64_t range_end, double range_s, bool walk)
+{
+    assert(n >= 2 && (f == F_RATE || f == F_INCREASE || f == F_DELTA));
+    bool counter = f != F_DELTA;
+    double result = v[n - 1] - v[0];
+    if (walk)
+        for (size_t i = 1; i < n; i++)
+            if (v[i] < v[i - 1]) result += v[i - 1];
+    double to_start = (double)(t[0] - range_start) / 1000;
+    double to_end = (double)(range_end - t[n - 1]) / 1000;
+    double sampled = (double)(t[n - 1] - t[0]) / 1000;
+    double avg = sampled / (double)(n - 1);
+    if (counter && result > 0 && v[0] >= 0) {
+        double to_zero = sampled * (v[0] / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    double threshold = avg * 1.1, interval = sampled;
+    interval += to_start < threshold ? to_start : avg / 2;
+    interval += to_end < threshold ? to_end : avg / 2;
+    result = result * (interval / sampled);
+    if (f == F_RATE) result /= range_s;
+    return result;
+}
+
+/*
  * f over the samples t[0..n) of a window (range_start, range_end] (ms);
  * param is the scalar argument at this step. drops (or NULL) runs beside v:
  * drops[i] counts the j <= i of the whole series with v[j] < v[j - 1], so a
@@ -2146,30 +2177,11 @@ static bool range_fn(fkind f, const int64_t *t, const double *v, size_t n, int64
     switch (f) {
     case F_RATE:
     case F_INCREASE:
-    case F_DELTA: {
+    case F_DELTA:
         if (n < 2) return false;
-        bool counter = f != F_DELTA;
-        double result = v[n - 1] - v[0];
-        /* the same additions in the same order; a window without a reset skips the walk */
-        if (counter && (!drops || drops[n - 1] != drops[0]))
-            for (size_t i = 1; i < n; i++)
-                if (v[i] < v[i - 1]) result += v[i - 1];
-        double to_start = (double)(t[0] - range_start) / 1000;
-        double to_end = (double)(range_end - t[n - 1]) / 1000;
-        double sampled = (double)(t[n - 1] - t[0]) / 1000;
-        double avg = sampled / (double)(n - 1);
-        if (counter && result > 0 && v[0] >= 0) {
-            double to_zero = sampled * (v[0] / result);
-            if (to_zero < to_start) to_start = to_zero;
-        }
-        double threshold = avg * 1.1, interval = sampled;
-        interval += to_start < threshold ? to_start : avg / 2;
-        interval += to_end < threshold ? to_end : avg / 2;
-        result = result * (interval / sampled);
-        if (f == F_RATE) result /= (double)range / 1000;
-        *out = result;
+        *out = extrapolated(f, t, v, n, range_start, range_end, (double)range / 1000,
+                            f != F_DELTA && (!drops || drops[n - 1] != drops[0]));
         return true;
-    }
     case F_IRATE:
     case F_IDELTA: {
         if (n < 2) return false;
@@ -2279,6 +2291,21 @@ static bool range_steps(const pass *p, lane *ln, const rser *r, double *v, unsig
         drops = ln->drops;
     }
     size_t lo = 0, hi = 0;
+    if (f == F_RATE || f == F_INCREASE || f == F_DELTA) {
+        /* the dashboard's usual functions: range_fn's case, inlined into the walk of the steps
+           and with the range in seconds divided once */
+        const double range_s = (double)ms->range / 1000;
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
+            while (lo < r->n && r->t[lo] < start) lo++;
+            if (hi < lo) hi = lo;
+            while (hi < r->n && r->t[hi] <= end) hi++;
+            if (!(ok[k] = hi - lo >= 2)) continue;
+            v[k] = extrapolated(f, r->t + lo, r->v + lo, hi - lo, start, end, range_s,
+                                drops && drops[hi - 1] != drops[lo]);
+        }
+        return true;
+    }
     for (size_t k = 0; k < ev->nsteps; k++) {
         int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
         while (lo < r->n && r->t[lo] < start) lo++;
