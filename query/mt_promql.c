@@ -2283,7 +2283,11 @@ static bool range_steps(const pass *p, lane *ln, const rser *r, double *v, unsig
     if (f == F_QUANTILE_OT && !lane_grow((void **)&ln->scratch, &ln->scap, r->n, sizeof(double)))
         return false;
     const uint32_t *drops = NULL;
-    if (f == F_RATE || f == F_INCREASE || f == F_RESETS) {
+    /* a counter that never drops (the usual one) needs no count: its windows skip the walk */
+    bool any_drop = false;
+    if (f == F_RATE || f == F_INCREASE)
+        for (size_t i = 1; i < r->n; i++) any_drop |= r->v[i] < r->v[i - 1];
+    if (((f == F_RATE || f == F_INCREASE) && any_drop) || f == F_RESETS) {
         if (!lane_grow((void **)&ln->drops, &ln->dcap, r->n, sizeof(uint32_t))) return false;
         uint32_t c = 0;
         ln->drops[0] = 0;
@@ -2302,7 +2306,7 @@ static bool range_steps(const pass *p, lane *ln, const rser *r, double *v, unsig
             while (hi < r->n && r->t[hi] <= end) hi++;
             if (!(ok[k] = hi - lo >= 2)) continue;
             v[k] = extrapolated(f, r->t + lo, r->v + lo, hi - lo, start, end, range_s,
-                                drops && drops[hi - 1] != drops[lo]);
+                                drops && drops[hi - 1] != drops[lo]); /* NULL: none at all */
         }
         return true;
     }
