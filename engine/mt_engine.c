@@ -645,7 +645,8 @@ static int recover(mt_engine *e)
            a rebuilt index keeps the lowest: its hours may be anywhere) */
         if (!rc && !rebuild) rc = mt_engine_meta_put(t, "floor", (uint64_t)MT_TS_MAX);
     }
-    /* a writer raises formats 2 to 4: the files it writes from now on are of the newest kind */
+    /* a writer raises formats 2 to 5: the files and records it writes from now on are of the
+       newest kind */
     if (!rc && version >= 2 && version < MT_FORMAT_NEW && !e->opt.read_only) {
         version = MT_FORMAT_NEW;
         rc = mt_engine_meta_put(t, "version", version);
@@ -962,7 +963,7 @@ int mt_engine_put_record(mt_engine *e, mt_kv_txn *t)
     if (rc) return rc;
     uint8_t k[8];
     mt_put_be(k, ++e->seq, 8);
-    rc = mt_kv_put(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
+    rc = mt_kv_append(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
     if (!rc) rc = mt_engine_meta_put(t, "seq", e->seq);
     return rc;
 }

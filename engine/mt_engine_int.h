@@ -209,6 +209,8 @@ typedef struct mt_recbuf {
     size_t out_len, out_cap;
     uint64_t npoints;
     int64_t last_ts;
+    uint32_t last_id;
+    int last_e;           /* the exponent of the last decimal float: tried first */
     struct mt_zstd_c *zc; /* mt_zstd.h; made on the first record */
 } mt_recbuf;
 
@@ -517,15 +519,17 @@ void mt_engine_hour_remove(mt_engine *e, int64_t hour);
  */
 int mt_engine_hour_set(mt_engine *e, int64_t hour, uint32_t gen, uint64_t bytes);
 /* index.mdb's format (meta "version"; docs/format.md). A new index is written as
-   MT_FORMAT_NEW, and a writer's open raises formats 2 to 4 to it in place (changing nothing
+   MT_FORMAT_NEW, and a writer's open raises formats 2 to 5 to it in place (changing nothing
    else): from format 5 on, the hour files it names may be of version 3 (near-decimal footer
    summaries) with chunks of version 2 (mt_format.h), which builds reading up to 4 could only
-   report as damage; they refuse the directory instead ("format 5"). Format 4 was format 3
-   whose series_by_id may hold a tombstone (a deleted series' id with its type alone); 5 may
+   report as damage; they refuse the directory instead ("format 5"). From format 6 on, the
+   head log may hold records of version 2 (mt_head.c), which builds reading up to 5 would skip
+   at replay, losing their points; they refuse it ("format 6"). Format 4 was format 3 whose
+   series_by_id may hold a tombstone (a deleted series' id with its type alone); 5 and 6 may
    hold them too. */
 #define MT_FORMAT_TOMBSTONES 4
-#define MT_FORMAT_NEW        5
-#define MT_FORMAT_MAX        5 /* the newest this build reads */
+#define MT_FORMAT_NEW        6
+#define MT_FORMAT_MAX        6 /* the newest this build reads */
 
 /* An hours record's value (docs/format.md): u32 LE generation, u64 LE file bytes, u64 LE
    sealed_seq; format 2 wrote the first 12 bytes only (sealed_seq 0: the log then held no

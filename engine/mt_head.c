@@ -8,9 +8,14 @@
  *
  * Record: u8 version, u32 raw length, u32 checksum (low 32 bits of XXH3
  * over the compressed bytes), then a zstd frame of:
- *   uvarint points, then per point: uvarint series id, svarint ts delta
- *   (from the previous point), value by the series' type: float 8 bytes,
- *   int svarint, uint uvarint, bool 1 byte, string uvarint length + bytes.
+ *   uvarint points, then per point: svarint series id delta (version 1: the
+ *   uvarint id), svarint ts delta (from the previous point), value by the
+ *   series' type: float as a tag (version 2: uvarint zigzag(m) << 5 | e for
+ *   a decimal m / 10^e, 16 and then 8 bytes LE for any other bit pattern;
+ *   version 1: 8 bytes), int svarint, uint uvarint, bool 1 byte, string
+ *   uvarint length + bytes. Version 2 is written; both are read
+ *   (docs/format.md). A float of an agent is a short decimal: 3 bytes
+ *   instead of 8, before zstd, so the log a group commit writes is shorter.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -23,9 +28,11 @@
 #include "mt_hash.h"
 #include "mt_zstd.h"
 
-#define REC_VERSION 1
-#define REC_HEADER  9
-#define REC_LEVEL   1 /* the log is rewritten at every seal: favour speed */
+#define REC_VERSION   2 /* written */
+#define REC_VERSION_1 1 /* read too */
+#define REC_HEADER    9
+#define REC_RAW_FLOAT 16 /* a float tag's low 5 bits: 8 bytes follow (0..15: a decimal's e) */
+#define REC_LEVEL     1  /* the log is rewritten at every seal: favour speed */
 
 /* ---- buckets ---------------------------------------------------------------
  *
@@ -480,7 +487,27 @@ void mt_rec_reset(mt_recbuf *r)
     r->raw_len = 10; /* room for the point count, written by finish */
     r->npoints = 0;
     r->last_ts = 0;
+    r->last_id = 0;
+    r->last_e = 0;
     r->out_len = 0;
+}
+
+/* A float's tag: the decimal at the exponent last used, else at the smallest that holds it. */
+static uint8_t *put_float(mt_recbuf *r, uint8_t *p, mt_val v)
+{
+    int64_t m;
+    int e = r->last_e;
+    if (!mt_decimal_at(v.f, e, &m))
+        for (e = 0; e <= MT_DECIMAL_MAX_E && !mt_decimal_at(v.f, e, &m); e++) {
+        }
+    if (e > MT_DECIMAL_MAX_E) {
+        *p++ = REC_RAW_FLOAT;
+        mt_put_le(p, v.u, 8);
+        return p + 8;
+    }
+    _Static_assert(MT_DECIMAL_MAX_E < REC_RAW_FLOAT, "a decimal's e fits below the raw tag");
+    r->last_e = e;
+    return p + mt_put_uvarint(p, mt_zigzag(m) << 5 | (uint64_t)e); /* |m| < 2^53: no bit lost */
 }
 
 int mt_rec_add(mt_recbuf *r, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str)
@@ -488,13 +515,11 @@ int mt_rec_add(mt_recbuf *r, uint32_t id, int64_t ts, mt_vtype t, mt_val v, cons
     size_t slen = t == MT_VT_STRING ? v.u : 0;
     if (reserve(&r->raw, &r->raw_cap, r->raw_len + 5 + 10 + 10 + slen)) return -ENOMEM;
     uint8_t *p = r->raw + r->raw_len;
-    p += mt_put_uvarint(p, id);
+    /* the fields of a line are series made one after another: mostly 1 apart */
+    p += mt_put_uvarint(p, mt_zigzag((int64_t)id - (int64_t)r->last_id));
     p += mt_put_uvarint(p, mt_zigzag((int64_t)((uint64_t)ts - (uint64_t)r->last_ts)));
     switch (t) {
-    case MT_VT_FLOAT:
-        mt_put_le(p, v.u, 8);
-        p += 8;
-        break;
+    case MT_VT_FLOAT: p = put_float(r, p, v); break;
     case MT_VT_INT: p += mt_put_uvarint(p, mt_zigzag(v.i)); break;
     case MT_VT_UINT: p += mt_put_uvarint(p, v.u); break;
     case MT_VT_BOOL: *p++ = (uint8_t)(v.u & 1); break;
@@ -506,6 +531,7 @@ int mt_rec_add(mt_recbuf *r, uint32_t id, int64_t ts, mt_vtype t, mt_val v, cons
     }
     r->raw_len = (size_t)(p - r->raw);
     r->last_ts = ts;
+    r->last_id = id;
     r->npoints++;
     return MT_OK;
 }
@@ -543,7 +569,9 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
                   int (*fn)(void *, const mt_rec_point *), void *ud)
 {
     const uint8_t *h = rec;
-    if (len < REC_HEADER || h[0] != REC_VERSION) return len < REC_HEADER ? MT_ECORRUPT : MT_EFORMAT;
+    if (len < REC_HEADER) return MT_ECORRUPT;
+    if (h[0] != REC_VERSION && h[0] != REC_VERSION_1) return MT_EFORMAT;
+    const bool v1 = h[0] == REC_VERSION_1;
     uint32_t raw_len = mt_load_le32(h + 1), sum = mt_load_le32(h + 5);
     if ((uint32_t)mt_hash64(h + REC_HEADER, len - REC_HEADER) != sum || raw_len > (1u << 30))
         return MT_ECORRUPT;
@@ -551,20 +579,37 @@ int mt_rec_replay(const void *rec, size_t len, mt_vtype (*type_of)(void *, uint3
     if (!raw) return -ENOMEM;
     int rc = mt_zstd_decompress(NULL, raw, raw_len, h + REC_HEADER, len - REC_HEADER);
     mt_rd r = {raw, raw + raw_len};
-    uint64_t n = 0, id, u;
-    int64_t ts = 0;
+    uint64_t n = 0, u;
+    int64_t ts = 0, id = 0;
     if (!rc) rc = mt_rd_uvarint(&r, &n);
     for (uint64_t i = 0; !rc && i < n; i++) {
         mt_rec_point pt = {0};
-        if ((rc = mt_rd_uvarint(&r, &id)) || id == 0 || id > UINT32_MAX ||
-            (rc = mt_rd_uvarint(&r, &u)))
+        if ((rc = mt_rd_uvarint(&r, &u))) break;
+        /* wrapping: a damaged delta gives an id the bounds below refuse */
+        id = v1 ? (int64_t)u : (int64_t)((uint64_t)id + (uint64_t)mt_unzigzag(u));
+        if ((v1 && u > UINT32_MAX) || id <= 0 || id > UINT32_MAX) {
+            rc = MT_ECORRUPT;
             break;
+        }
+        if ((rc = mt_rd_uvarint(&r, &u))) break;
         ts = (int64_t)((uint64_t)ts + (uint64_t)mt_unzigzag(u));
         pt.id = (uint32_t)id;
         pt.ts = ts;
         mt_vtype t = type_of(ud, pt.id);
         switch (t) {
         case MT_VT_FLOAT:
+            if (!v1) {
+                if ((rc = mt_rd_uvarint(&r, &u))) break;
+                unsigned e = (unsigned)(u & 31);
+                if (e <= MT_DECIMAL_MAX_E) {
+                    pt.v.f = mt_decimal_value(mt_unzigzag(u >> 5), (int)e);
+                    break;
+                }
+                if (u != REC_RAW_FLOAT) {
+                    rc = MT_ECORRUPT;
+                    break;
+                }
+            }
             if (r.end - r.p < 8) {
                 rc = MT_ECORRUPT;
                 break;

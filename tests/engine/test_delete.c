@@ -656,17 +656,17 @@ Test(delete, rollups_after_a_range_delete_equal_a_recomputation_from_the_remaini
 }
 
 /*
- * A new directory is format 5 (tombstones allowed, docs/format.md): a tenant delete that leaves
+ * A new directory is format 6 (tombstones allowed, docs/format.md): a tenant delete that leaves
  * a tombstone keeps it so, and this build opens it again with the tenant gone.
  */
-Test(delete, a_tenant_delete_leaves_the_format_at_5_and_opens_again)
+Test(delete, a_tenant_delete_leaves_the_format_at_6_and_opens_again)
 {
     const char *dir = new_dir(0);
     mt_engine *e = open_at(dir);
     mt_engine_stats st;
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 5, "a new directory");
-    cr_expect_eq(st.format_max, 5);
+    cr_expect_eq(st.format, 6, "a new directory");
+    cr_expect_eq(st.format_max, 6);
     gen(e, false);
     mt_delete_result res;
     mt_delete_spec none = {.business_id = "no-such-tenant"};
@@ -675,11 +675,11 @@ Test(delete, a_tenant_delete_leaves_the_format_at_5_and_opens_again)
     cr_assert_eq(do_delete(e, TENANT, &res), MT_OK);
     cr_expect_eq(res.series_forgotten, 1);
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 5, "a tombstone");
+    cr_expect_eq(st.format, 6, "a tombstone");
     mt_engine_close(e);
     e = open_at(dir);
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 5, "reopened");
+    cr_expect_eq(st.format, 6, "reopened");
     dump d = dump_engine(e);
     cr_expect_eq(count_lines(&d, TEN_A), 0);
     cr_expect_gt(count_lines(&d, TEN_B), 0);
@@ -710,6 +710,6 @@ Test(delete, a_format_3_index_with_a_tombstone_is_marked_5_by_a_writer)
     e = open_at(dir);
     mt_engine_stats st;
     mt_engine_stats_get(e, &st);
-    cr_expect_eq(st.format, 5);
+    cr_expect_eq(st.format, 6);
     mt_engine_close(e);
 }

@@ -558,7 +558,7 @@ Test(kvsum, a_format1_index_is_read_as_it_is_and_migrated_in_place_at_open)
     mt_engine_close(e);
     uint64_t version;
     size_t records = verify_all(&version);
-    cr_assert_eq(version, 5);
+    cr_assert_eq(version, 6);
     downgrade_to_format1();
     /* format 1 as stored: the version record is 8 bytes, no trailer */
     char why[512];
@@ -581,7 +581,7 @@ Test(kvsum, a_format1_index_is_read_as_it_is_and_migrated_in_place_at_open)
     mt_engine_close(e);
     cr_expect_str_eq(after, before);
     cr_expect_eq(verify_all(&version), records, "every record, each with its checksum");
-    cr_expect_eq(version, 5);
+    cr_expect_eq(version, 6);
     free(before);
     free(after);
     free(ro);
@@ -658,7 +658,7 @@ Test(kvsum, a_data_dir_written_by_the_format1_build_opens_migrated_with_every_po
     mt_engine_close(e);
     uint64_t version;
     cr_expect_gt(verify_all(&version), 0);
-    cr_expect_eq(version, 5);
+    cr_expect_eq(version, 6);
 }
 
 Test(kvsum, a_newer_format_is_refused_with_its_version)
@@ -668,15 +668,15 @@ Test(kvsum, a_newer_format_is_refused_with_its_version)
     cr_assert_eq(mt_kv_open(dir, NULL, &kv), MT_OK);
     mt_kv_txn *t;
     cr_assert_eq(mt_kv_begin(kv, true, &t), MT_OK);
-    uint64_t six = 6;
-    cr_assert_eq(mt_kv_put(t, MT_DB_META, "version", 7, &six, 8), MT_OK);
+    uint64_t seven = 7;
+    cr_assert_eq(mt_kv_put(t, MT_DB_META, "version", 7, &seven, 8), MT_OK);
     cr_assert_eq(mt_kv_commit(t), MT_OK);
     mt_kv_close(kv);
     char why[512] = "";
     mt_engine_options o = opts(why, sizeof why);
     mt_engine *e = NULL;
     cr_assert_eq(mt_engine_open(&o, &e), MT_EFORMAT);
-    cr_expect_not_null(strstr(why, "format 6"), "%s", why);
+    cr_expect_not_null(strstr(why, "format 7"), "%s", why);
 }
 
 /* ---- LMDB's page structure ---------------------------------------------------- */
@@ -860,4 +860,40 @@ Test(kvsum, random_bit_flips_in_index_mdb_give_an_error_or_the_same_answers)
     free(want);
     cr_expect_eq(silent, 0, "seed %llu", (unsigned long long)seed);
     cr_expect_eq(crashed, 0, "seed %llu", (unsigned long long)seed);
+}
+
+/* mt_kv_append: keys after the last are appended, with their checksums as mt_kv_put gives
+   them; a key that is not after the last is put where it belongs (here: replaced). */
+Test(kvsum, append_after_the_last_key_and_put_otherwise)
+{
+    mt_kv *kv;
+    cr_assert_eq(mt_kv_open(dir, NULL, &kv), MT_OK);
+    mt_kv_txn *t;
+    cr_assert_eq(mt_kv_begin(kv, true, &t), MT_OK);
+    const uint8_t k1[8] = {0, 0, 0, 0, 0, 0, 0, 1}, k2[8] = {0, 0, 0, 0, 0, 0, 0, 2},
+                  k3[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k1, 8, "one", 3), MT_OK, "into an empty database");
+    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k3, 8, "three", 5), MT_OK);
+    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k2, 8, "two", 3), MT_OK, "before the last");
+    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k1, 8, "uno", 3), MT_OK, "an existing key");
+    cr_assert_eq(mt_kv_commit(t), MT_OK);
+    cr_assert_eq(mt_kv_begin(kv, false, &t), MT_OK);
+    mt_kv_cursor *c;
+    cr_assert_eq(mt_kv_cursor_open(t, MT_DB_HEAD, &c), MT_OK);
+    const char *want[] = {"uno", "two", "three"};
+    const void *k, *v;
+    size_t kl, vl, n = 0;
+    int rc;
+    for (rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == MT_OK;
+         rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl), n++) { /* each value verified */
+        cr_assert_lt(n, 3);
+        cr_assert_eq(((const uint8_t *)k)[7], n + 1);
+        cr_assert_eq(vl, strlen(want[n]));
+        cr_assert(memcmp(v, want[n], vl) == 0, "value %zu", n);
+    }
+    cr_assert_eq(rc, MT_ENOTFOUND);
+    cr_assert_eq(n, 3);
+    mt_kv_cursor_close(c);
+    mt_kv_commit(t);
+    mt_kv_close(kv);
 }

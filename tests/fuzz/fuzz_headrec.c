@@ -4,9 +4,10 @@
  *
  * The first input byte picks what the rest is:
  *   0: a stored record (version, raw length, checksum, zstd frame)
- *   1: a raw record body: the target compresses it and writes the header
- *      with the right checksum, so the point decoder is reached
- *   2+: points to record with mt_rec_add: replay must give them back
+ *   1: a raw record body of version 1: the target compresses it and writes
+ *      the header with the right checksum, so the point decoder is reached
+ *   3: the same for version 2 (the version written)
+ *   2, 4+: points to record with mt_rec_add: replay must give them back
  * Series types come from the id (id % MT_VT_COUNT), as the index would.
  */
 #include <stdint.h>
@@ -102,12 +103,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t sum = 0;
     if (data[0] == 0) {
         mt_rec_replay(data + 1, size - 1, type_of, touch, &sum);
-    } else if (data[0] == 1) {
+    } else if (data[0] == 1 || data[0] == 3) {
         size_t bound = ZSTD_compressBound(size - 1);
         uint8_t *rec = malloc(9 + bound);
         size_t zn = ZSTD_compress(rec + 9, bound, data + 1, size - 1, 1);
         check(!ZSTD_isError(zn), "compress");
-        rec[0] = 1;
+        rec[0] = data[0] == 1 ? 1 : 2;
         mt_put_le(rec + 1, size - 1, 4);
         mt_put_le(rec + 5, (uint32_t)mt_hash64(rec + 9, zn), 4);
         mt_rec_replay(rec, 9 + zn, type_of, touch, &sum);

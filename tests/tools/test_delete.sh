@@ -165,7 +165,7 @@ ok "A's business_id is in no file of the data directory"
 # refuses the directory by its version instead of calling the record damage (docs/format.md)
 "$metron" inspect --data "$work/data" --format json >"$work/inspect.json" ||
   fail "inspect after the delete: $(cat "$work/inspect.json")"
-grep -q '"format":5,"format_max":5' "$work/inspect.json" || fail "format: $(cat "$work/inspect.json")"
+grep -q '"format":6,"format_max":6' "$work/inspect.json" || fail "format: $(cat "$work/inspect.json")"
 ok "metron inspect reports format 5 after the tenant delete"
 "$metron" export --data "$work/data" 'cpu.usage' >"$work/cpu_after.lp"
 "$metron" export --data "$work/data" 'mem.used' >"$work/mem_after.lp"

@@ -192,7 +192,7 @@ Test(cli, inspect_reports_series_points_and_bytes)
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "\"series\":2,"), "%s", out);
     /* the on-disk format of this directory and the newest this build reads (issue 22) */
-    cr_expect(strstr(out, "\"format\":5,\"format_max\":5,\"schema_version\":"), "%s", out);
+    cr_expect(strstr(out, "\"format\":6,\"format_max\":6,\"schema_version\":"), "%s", out);
     /* the first hour is sealed (the data passed it), the second is in the head */
     cr_expect(strstr(out, "\"sealed_hours\":1,"), "%s", out);
     cr_expect(strstr(out, "\"points_sealed\":4,\"points_head\":4,"), "%s", out);
