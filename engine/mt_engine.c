@@ -963,7 +963,7 @@ int mt_engine_put_record(mt_engine *e, mt_kv_txn *t)
     if (rc) return rc;
     uint8_t k[8];
     mt_put_be(k, ++e->seq, 8);
-    rc = mt_kv_append(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
+    rc = mt_kv_put(t, MT_DB_HEAD, k, 8, e->rec.out, e->rec.out_len);
     if (!rc) rc = mt_engine_meta_put(t, "seq", e->seq);
     return rc;
 }

@@ -8,7 +8,6 @@
 #include "mt_time.h"
 #include "mt_log.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -789,16 +788,13 @@ int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
     GUARDED(txn, db, get(txn, db, key, klen, val, vlen));
 }
 
-/* flags: 0, or MDB_APPEND (not for a DUPSORT database) */
 static int put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
-               size_t vlen, unsigned flags)
+               size_t vlen)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    if (txn->kv->plain)
-        return write_err(txn, db, mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, flags));
+    if (txn->kv->plain) return write_err(txn, db, mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, 0));
     uint32_t sum = kv_sum(db, key, klen, val, vlen);
     if (dbs[db].flags & MDB_DUPSORT) {
-        assert(!flags);
         /* a duplicate is compared as bytes: value first, then its trailer, which is a function
            of (db, key, value), so the order of the values is unchanged and one value has one
            stored form (a put again is still a no-op; deleting it names the same bytes) */
@@ -811,7 +807,7 @@ static int put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const 
     }
     /* the value is written into its place in the page, then its trailer after it */
     v.mv_size = vlen + SUM_LEN;
-    int rc = mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, MDB_RESERVE | flags);
+    int rc = mdb_put(txn->txn, txn->kv->dbi[db], &k, &v, MDB_RESERVE);
     if (rc) return write_err(txn, db, rc);
     memcpy(v.mv_data, val, vlen);
     mt_store_le32((uint8_t *)v.mv_data + vlen, sum);
@@ -821,30 +817,7 @@ static int put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const 
 int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
               size_t vlen)
 {
-    GUARDED(txn, db, put(txn, db, key, klen, val, vlen, 0));
-}
-
-static int append(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
-                  size_t vlen)
-{
-    assert(!(dbs[db].flags & MDB_DUPSORT));
-    MDB_val k = {klen, (void *)key}, last_k, last_v;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn->txn, txn->kv->dbi[db], &c);
-    if (rc) return write_err(txn, db, rc);
-    rc = mdb_cursor_get(c, &last_k, &last_v, MDB_LAST);
-    bool after =
-        rc == MDB_NOTFOUND || (!rc && mdb_cmp(txn->txn, txn->kv->dbi[db], &k, &last_k) > 0);
-    mdb_cursor_close(c);
-    if (rc && rc != MDB_NOTFOUND) return write_err(txn, db, rc);
-    /* not after the last key: an ordinary put, which finds the key's place */
-    return put(txn, db, key, klen, val, vlen, after ? MDB_APPEND : 0);
-}
-
-int mt_kv_append(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
-                 size_t vlen)
-{
-    GUARDED(txn, db, append(txn, db, key, klen, val, vlen));
+    GUARDED(txn, db, put(txn, db, key, klen, val, vlen));
 }
 
 static int del(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen)

@@ -161,15 +161,6 @@ int mt_kv_get(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const v
 int mt_kv_put(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
               size_t vlen);
 
-/*
- * mt_kv_put for a log's next record: key after every key of db (not MT_DB_POSTINGS). LMDB then
- * starts a new page when the last is full instead of splitting it in half, so a log of small
- * records rewrites fewer pages a commit. A key that is not after the last is put as mt_kv_put
- * puts it. The same results as mt_kv_put.
- */
-int mt_kv_append(mt_kv_txn *txn, mt_kv_db db, const void *key, size_t klen, const void *val,
-                 size_t vlen);
-
 /* The id of txn's snapshot; of a write transaction, the id it commits as. */
 uint64_t mt_kv_txn_id(mt_kv_txn *txn);
 

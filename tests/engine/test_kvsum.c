@@ -861,39 +861,3 @@ Test(kvsum, random_bit_flips_in_index_mdb_give_an_error_or_the_same_answers)
     cr_expect_eq(silent, 0, "seed %llu", (unsigned long long)seed);
     cr_expect_eq(crashed, 0, "seed %llu", (unsigned long long)seed);
 }
-
-/* mt_kv_append: keys after the last are appended, with their checksums as mt_kv_put gives
-   them; a key that is not after the last is put where it belongs (here: replaced). */
-Test(kvsum, append_after_the_last_key_and_put_otherwise)
-{
-    mt_kv *kv;
-    cr_assert_eq(mt_kv_open(dir, NULL, &kv), MT_OK);
-    mt_kv_txn *t;
-    cr_assert_eq(mt_kv_begin(kv, true, &t), MT_OK);
-    const uint8_t k1[8] = {0, 0, 0, 0, 0, 0, 0, 1}, k2[8] = {0, 0, 0, 0, 0, 0, 0, 2},
-                  k3[8] = {0, 0, 0, 0, 0, 0, 0, 3};
-    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k1, 8, "one", 3), MT_OK, "into an empty database");
-    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k3, 8, "three", 5), MT_OK);
-    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k2, 8, "two", 3), MT_OK, "before the last");
-    cr_assert_eq(mt_kv_append(t, MT_DB_HEAD, k1, 8, "uno", 3), MT_OK, "an existing key");
-    cr_assert_eq(mt_kv_commit(t), MT_OK);
-    cr_assert_eq(mt_kv_begin(kv, false, &t), MT_OK);
-    mt_kv_cursor *c;
-    cr_assert_eq(mt_kv_cursor_open(t, MT_DB_HEAD, &c), MT_OK);
-    const char *want[] = {"uno", "two", "three"};
-    const void *k, *v;
-    size_t kl, vl, n = 0;
-    int rc;
-    for (rc = mt_kv_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl); rc == MT_OK;
-         rc = mt_kv_cursor_next(c, &k, &kl, &v, &vl), n++) { /* each value verified */
-        cr_assert_lt(n, 3);
-        cr_assert_eq(((const uint8_t *)k)[7], n + 1);
-        cr_assert_eq(vl, strlen(want[n]));
-        cr_assert(memcmp(v, want[n], vl) == 0, "value %zu", n);
-    }
-    cr_assert_eq(rc, MT_ENOTFOUND);
-    cr_assert_eq(n, 3);
-    mt_kv_cursor_close(c);
-    mt_kv_commit(t);
-    mt_kv_close(kv);
-}
