@@ -1578,13 +1578,14 @@ static bool ns_to_ms(const int64_t *ts, size_t n, int64_t *t)
     return dup;
 }
 
+_Static_assert(sizeof(mt_val) == sizeof(double), "mt_val holds a double in its 8 bytes");
+
 /* The values of p as doubles into v. */
 static void values_to_double(const mt_points *p, double *v)
 {
     const mt_val *x = p->vals;
     switch (p->type) {
     case MT_VT_FLOAT: /* the union's bytes are the double's */
-        _Static_assert(sizeof(mt_val) == sizeof(double), "mt_val holds a double in its 8 bytes");
         memcpy(v, x, p->n * sizeof *v);
         break;
     case MT_VT_INT:
