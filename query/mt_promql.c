@@ -2492,6 +2492,78 @@ static int by_bottom(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
+/* A group's place in the order the step loop of eval_agg makes the output series. */
+typedef struct gorder {
+    size_t k, g; /* its first step with a value, the group */
+} gorder;
+
+static int by_gorder(const void *a, const void *b)
+{
+    const gorder *x = a, *y = b;
+    return x->k != y->k ? (x->k > y->k) - (x->k < y->k) : (x->g > y->g) - (x->g < y->g);
+}
+
+/*
+ * sum, count, group, min and max of eval_agg, a member at a time: each member's steps in one
+ * pass (one array after another) instead of an element of every member at each step, which
+ * for many series reads as many arrays at once as there are members. For each group and step
+ * the members come in the same order, so the operations and the values are the same; the
+ * output series are made in the order the step loop makes them (by first step, then group).
+ */
+static void agg_by_member(evaluator *ev, aggop agg, const val *a, size_t ng, const size_t *first,
+                          const size_t *members, const lset *glab, outset *o, ser **gs)
+{
+    size_t ns = ev->nsteps;
+    gorder *ord = ar_alloc(&ev->a, (ng + 1) * sizeof *ord);
+    double *acc = malloc(ns * sizeof *acc);
+    uint32_t *cnt = malloc(ns * sizeof *cnt);
+    if (!ord || !acc || !cnt) {
+        free(acc);
+        free(cnt);
+        oom(ev);
+        return;
+    }
+    for (size_t g = 0; g < ng; g++) {
+        ord[g] = (gorder){ns, g};
+        for (size_t j = first[g]; j < first[g + 1]; j++) {
+            const ser *s = &a->s[members[j]];
+            for (size_t k = 0; k < ord[g].k; k++)
+                if (s->ok[k]) {
+                    ord[g].k = k;
+                    break;
+                }
+        }
+    }
+    qsort(ord, ng, sizeof *ord, by_gorder);
+    for (size_t i = 0; i < ng && ord[i].k < ns && !ev->rc; i++)
+        if (!(gs[ord[i].g] = outset_get(ev, o, glab[ord[i].g]))) break;
+    for (size_t g = 0; g < ng && !ev->rc; g++) {
+        if (!gs[g]) continue; /* no value at any step */
+        memset(cnt, 0, ns * sizeof *cnt);
+        for (size_t j = first[g]; j < first[g + 1]; j++) {
+            const ser *s = &a->s[members[j]];
+            for (size_t k = 0; k < ns; k++) {
+                if (!s->ok[k]) continue;
+                double v = s->v[k];
+                uint32_t c = ++cnt[k];
+                if (agg == A_SUM)
+                    acc[k] = c == 1 ? 0 + v : acc[k] + v;
+                else if (agg == A_MIN && (c == 1 || acc[k] > v || isnan(acc[k])))
+                    acc[k] = v;
+                else if (agg == A_MAX && (c == 1 || acc[k] < v || isnan(acc[k])))
+                    acc[k] = v;
+            }
+        }
+        for (size_t k = 0; k < ns && !ev->rc; k++) {
+            if (!cnt[k]) continue;
+            double r = agg == A_COUNT ? (double)cnt[k] : agg == A_GROUP ? 1 : acc[k];
+            outset_set(ev, gs[g], k, r);
+        }
+    }
+    free(acc);
+    free(cnt);
+}
+
 static val eval_agg(evaluator *ev, const node *n)
 {
     val out = {.type = T_VECTOR};
@@ -2530,6 +2602,11 @@ static val eval_agg(evaluator *ev, const node *n)
     ser **gs = ar_zalloc(&ev->a, (ng + 1) * sizeof *gs);
     ser **tops = top ? ar_zalloc(&ev->a, (a.n + 1) * sizeof *tops) : NULL;
     if (!gs || (top && !tops)) return oom(ev), out;
+    if (n->agg == A_SUM || n->agg == A_COUNT || n->agg == A_GROUP || n->agg == A_MIN ||
+        n->agg == A_MAX) {
+        agg_by_member(ev, n->agg, &a, ng, first, members, glab, &o, gs);
+        return vector_of(&o);
+    }
     for (size_t k = 0; k < ev->nsteps && !ev->rc; k++) {
         for (size_t g = 0; g < ng && !ev->rc; g++) {
             size_t cnt = 0;
