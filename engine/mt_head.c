@@ -497,9 +497,10 @@ static uint8_t *put_float(mt_recbuf *r, uint8_t *p, mt_val v)
 {
     int64_t m;
     int e = r->last_e;
-    if (!mt_decimal_at(v.f, e, &m))
-        for (e = 0; e <= MT_DECIMAL_MAX_E && !mt_decimal_at(v.f, e, &m); e++) {
-        }
+    if (!mt_decimal_at(v.f, e, &m)) {
+        e = 0;
+        while (e <= MT_DECIMAL_MAX_E && !mt_decimal_at(v.f, e, &m)) e++;
+    }
     if (e > MT_DECIMAL_MAX_E) {
         *p++ = REC_RAW_FLOAT;
         mt_put_le(p, v.u, 8);
