@@ -1,7 +1,8 @@
 /*
- * test_format.c — tests/fixtures/format2.tar.gz and format3.tar.gz, data
- * directories written by the format-2 and format-3 builds from the same
- * lines by the same recipe, read back value by value (docs/format.md). A later
+ * test_format.c — tests/fixtures/format2.tar.gz, format3.tar.gz and
+ * format6.tar.gz, data directories written by the format-2, format-3 and
+ * format-6 builds from the same lines by the same recipe, read back value by
+ * value and decoded by hand from their bytes (docs/format.md). A later
  * change must read this directory as it is or migrate it: a change to the
  * chunk encoding, the hour file, a key or value layout of index.mdb, the
  * head record, the rollups, the sketch or the outbox fails here.
@@ -32,6 +33,14 @@
  * B=build/release/tools). Its hours records carry sealed_seq, and its head
  * log keeps the record of phase 2, which holds the late points merged into
  * hours 00 and 01 beside hour 03's: replay skips the first.
+ *
+ * format6.tar.gz: the same steps, flags and tar command by the format-6 build
+ * (main at 4a552ba, B=build/release/tools of a Release build; every flag of
+ * the recipe still exists, the others were left at their defaults). Its hour
+ * files are version 3 with chunks of version 2, its rollup values the
+ * compact version 2, its head records version 2; meta also holds the commit
+ * floor (T0: no mirror raised it). metrond's minute mirror and alerting
+ * (on by default with postgres set) only retried the unreachable server.
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -475,7 +484,7 @@ static int on_chunk(void *ud, const mt_chunk_info *c)
     cr_expect_eq(c->count, n, "%s.%s hour %lld", s->meas, s->field, (long long)c->hour);
     cr_expect_eq(c->min_ts, s->p[first].ts);
     cr_expect_eq(c->max_ts, s->p[first + n - 1].ts);
-    cr_expect_gt(c->bytes, 20);
+    cr_expect_gt(c->bytes, fixture == 6 ? 9 : 20, "a chunk's header and a body");
     if (s->type == MT_VT_STRING) return 0;
     double sum = 0, min = INFINITY, max = -INFINITY; /* mt_summary_add, in time order */
     for (size_t i = first; i < first + n; i++) {
@@ -779,61 +788,313 @@ static uint64_t be64(const uint8_t *p)
     return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
-/* What the three hour files hold between them (each encoding met at least once). */
+/* What the three hour files (and the head and rollups) hold between them: each encoding the
+   fixture has is met at least once, so that a change to any of them fails. */
 typedef struct coverage {
-    size_t packed, plain, ts_regular, ts_rice, float_decimal, float_xor, int_delta, int_dod;
+    size_t packed, plain, ts_regular, ts_rice, ts_scaled, float_decimal, float_xor,
+        float_exceptions, int_delta, int_dod, bools, strings;
+    size_t sum_decimal, sum_raw, sum_corrected;                       /* footer summaries (v3) */
+    size_t roll_decimal, roll_shifted, roll_raw, sk_compact, sk_verb; /* rollup values (v2) */
+    size_t head_decimal, head_raw;                                    /* head floats (v2) */
 } coverage;
 
-/* One chunk at c[0..len): header, checksum, and the start of its body. */
+/* 10^e as a double: exact for e <= 22, and the table mt_decimal_value divides by. */
+static double pow10d(int e)
+{
+    double p = 1;
+    for (int i = 0; i < e; i++) p *= 10;
+    return p;
+}
+
+static uint64_t pow10u(int k)
+{
+    uint64_t p = 1;
+    for (int i = 0; i < k; i++) p *= 10;
+    return p;
+}
+
+static uint64_t bits_of(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+
+/* v as m / 10^e exactly, |m| < 2^53 (docs/format.md, "float" mode 0): the writer's test. */
+static bool decimal_at(double v, int e, int64_t *m)
+{
+    double s = v * pow10d(e);
+    if (!(fabs(s) < 9007199254740992.0)) return false;
+    *m = (int64_t)llrint(s);
+    return bits_of((double)*m / pow10d(e)) == bits_of(v);
+}
+
+/* The double's bits as an int64 in the order of the doubles (-0.0 is -1, +0.0 is 0). */
+static int64_t ord(double d)
+{
+    uint64_t b = bits_of(d);
+    return b >> 63 ? -(int64_t)(b & INT64_MAX) - 1 : (int64_t)b;
+}
+
+/* The double whose ordered bit pattern is that of m / 10^e plus c (docs/format.md, footer). */
+static double near_value(int64_t m, int e, int64_t c)
+{
+    int64_t o = (int64_t)((uint64_t)ord((double)m / pow10d(e)) + (uint64_t)c);
+    uint64_t b = o < 0 ? (uint64_t)(-(o + 1)) | 1ull << 63 : (uint64_t)o;
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+/* v within 2^32 ordered steps of m / 10^e, m = llrint(v 10^e), |v 10^e| < 2^62 (footer sums). */
+static bool near_at(double v, int e)
+{
+    double x = v * pow10d(e);
+    if (!(fabs(x) < 4611686018427387904.0)) return false;
+    int64_t c;
+    return !__builtin_sub_overflow(ord(v), ord((double)llrint(x) / pow10d(e)), &c) &&
+           c <= (int64_t)1 << 32 && c >= -((int64_t)1 << 32);
+}
+
+static int64_t sv(mt_rd *r)
+{
+    int64_t v;
+    cr_assert_eq(mt_rd_svarint(r, &v), MT_OK);
+    return v;
+}
+
+static uint8_t u8(mt_rd *r)
+{
+    uint8_t v;
+    cr_assert_eq(mt_rd_u8(r, &v), MT_OK);
+    return v;
+}
+
+/* Bits least significant first within each byte, bytes in order (a Rice block's). */
+typedef struct bitrd {
+    const uint8_t *p;
+    uint64_t at, n;
+} bitrd;
+
+static unsigned bit(bitrd *b)
+{
+    cr_assert_lt(b->at, b->n, "a Rice block past its bytes");
+    unsigned v = b->p[b->at / 8] >> (b->at % 8) & 1u;
+    b->at++;
+    return v;
+}
+
+/* A Rice block of n values (docs/format.md, "Rice block"), bit by bit. */
+static void rice(mt_rd *r, uint64_t *z, size_t n)
+{
+    unsigned k = u8(r);
+    cr_assert_leq(k, 63, "Rice k");
+    bitrd b = {r->p, 0, (uint64_t)mt_rd_left(r) * 8};
+    for (size_t i = 0; i < n; i++) {
+        uint64_t q = 0;
+        while (q < 31 && bit(&b)) q++;   /* the zero-bit that ends a run is read here too */
+        unsigned wide = q < 31 ? k : 64; /* 31 one-bits: the 64 bits of z, no zero-bit */
+        uint64_t low = 0;
+        for (unsigned x = 0; x < wide; x++) low |= (uint64_t)bit(&b) << x;
+        z[i] = q < 31 ? q << k | low : low;
+    }
+    while (b.at % 8) cr_expect_eq(bit(&b), 0, "a Rice block's padding bits");
+    r->p += b.at / 8;
+}
+
+/* An integer stream of n values (docs/format.md, "Integer stream"); returns its mode. */
+static uint8_t int_stream(mt_rd *r, uint64_t *v, size_t n)
+{
+    uint8_t mode = u8(r);
+    cr_assert_leq(mode, 1, "integer stream mode");
+    uint64_t g = uv(r);
+    cr_assert_geq(g, 1, "gcd");
+    v[0] = (uint64_t)sv(r);
+    if (n < 2) return mode;
+    uint64_t *z = malloc(n * sizeof *z);
+    if (mode == 0) {
+        rice(r, z, n - 1);
+        for (size_t i = 1; i < n; i++) v[i] = v[i - 1] + (uint64_t)mt_unzigzag(z[i - 1]) * g;
+    } else {
+        cr_assert_geq(n, 3, "delta-of-delta needs 3 values");
+        uint64_t q = (uint64_t)sv(r);
+        rice(r, z, n - 2);
+        v[1] = v[0] + q * g;
+        for (size_t i = 2; i < n; i++) {
+            q += (uint64_t)mt_unzigzag(z[i - 2]);
+            v[i] = v[i - 1] + q * g;
+        }
+    }
+    free(z);
+    return mode;
+}
+
+/* A chunk's body (docs/format.md, "Body"), every field, against the points written. */
+static void check_body(const uint8_t *body, size_t blen, int version, const ser *s, size_t first,
+                       size_t n, coverage *cov)
+{
+    mt_rd r = {body, body + blen};
+    cr_expect_eq(u8(&r), s->type, "the body's type");
+    cr_assert_eq(uv(&r), n, "the body's n");
+    const pt *w = &s->p[first];
+    /* timestamps: mode | k << 1, in units of 10^k */
+    uint8_t tb = u8(&r);
+    unsigned mode = tb & 1, k = tb >> 1;
+    cr_assert_leq(k, 18, "timestamp k");
+    if (version == 1) cr_expect_eq(k, 0, "version 1 chunks: stamps in ns");
+    const uint64_t unit = pow10u((int)k);
+    uint64_t *ts = malloc(n * sizeof *ts), *m = malloc(n * sizeof *m);
+    ts[0] = (uint64_t)sv(&r) * unit;
+    uint64_t step = n > 1 ? (uint64_t)sv(&r) * unit : 0;
+    if (n > 1) ts[1] = ts[0] + step;
+    if (mode == 0) {
+        cov->ts_regular++;
+        for (size_t i = 2; i < n; i++) ts[i] = ts[i - 1] + step;
+    } else {
+        cov->ts_rice++;
+        cr_assert_geq(n, 3, "Rice stamps need 3 points");
+        rice(&r, m, n - 2);
+        for (size_t i = 2; i < n; i++) {
+            step += (uint64_t)mt_unzigzag(m[i - 2]) * unit;
+            ts[i] = ts[i - 1] + step;
+        }
+    }
+    cov->ts_scaled += k > 0;
+    for (size_t i = 0; i < n; i++)
+        cr_expect_eq((int64_t)ts[i], w[i].ts, "%s.%s stamp %zu", s->meas, s->field, i);
+    if (version >= 2) { /* the writer's k: the largest power of ten dividing ts0 and every step */
+        bool finer = k < 18 && (uint64_t)w[0].ts % (unit * 10) == 0;
+        for (size_t i = 1; i < n && finer; i++)
+            finer = (uint64_t)(w[i].ts - w[i - 1].ts) % (unit * 10) == 0;
+        cr_expect(!finer, "%s.%s: k %u, but 10^%u divides every stamp", s->meas, s->field, k,
+                  k + 1);
+    }
+    /* values */
+    switch (s->type) {
+    case MT_VT_FLOAT:
+        if (u8(&r) == 1) {
+            cov->float_xor++;
+            uint64_t last = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t x;
+                cr_assert_eq(mt_rd_u64le(&r, &x), MT_OK);
+                m[i] = last ^= x;
+            }
+        } else {
+            cov->float_decimal++;
+            uint8_t e = u8(&r);
+            cr_assert_leq(e, 15, "decimal e");
+            uint64_t nexc = uv(&r), at = 0, bits[64];
+            size_t idx[64];
+            cr_assert(nexc <= n && nexc < 64, "exceptions: %llu", (unsigned long long)nexc);
+            cr_expect_leq(nexc, n / 8, "more than n/8 exceptions: XOR instead");
+            for (uint64_t x = 0; x < nexc; x++) {
+                uint64_t gap = uv(&r);
+                cr_expect(x == 0 || gap > 0, "exception gaps > 0");
+                at += gap;
+                cr_assert_lt(at, n);
+                idx[x] = at;
+                cr_assert_eq(mt_rd_u64le(&r, &bits[x]), MT_OK);
+            }
+            int_stream(&r, m, n);
+            for (uint64_t x = 0; x < nexc; x++) {
+                /* no e <= 15 holds an exception; the writer stores its m as the previous
+                   value's (0 before the first) to keep steps small */
+                int64_t mm;
+                for (int ee = 0; ee <= 15; ee++)
+                    cr_expect(!decimal_at(w[idx[x]].v.f, ee, &mm), "%s.%s exception %zu", s->meas,
+                              s->field, idx[x]);
+                cr_expect_eq(m[idx[x]], idx[x] ? m[idx[x] - 1] : 0, "an exception's m");
+            }
+            if (e > 0) { /* e is the smallest at which every other value is exact */
+                bool all = true;
+                for (size_t i = 0; i < n; i++) {
+                    bool exc = false;
+                    int64_t mm;
+                    for (uint64_t x = 0; x < nexc; x++) exc |= idx[x] == i;
+                    all &= exc || decimal_at(w[i].v.f, e - 1, &mm);
+                }
+                cr_expect(!all, "%s.%s: e %u, but %u would do", s->meas, s->field, e, e - 1);
+            }
+            for (size_t i = 0; i < n; i++) m[i] = bits_of((double)(int64_t)m[i] / pow10d(e));
+            for (uint64_t x = 0; x < nexc; x++) m[idx[x]] = bits[x];
+            cov->float_exceptions += nexc;
+        }
+        break;
+    case MT_VT_INT:
+    case MT_VT_UINT: {
+        uint8_t im = int_stream(&r, m, n);
+        if (n > 2) *(im ? &cov->int_dod : &cov->int_delta) += 1;
+        break;
+    }
+    case MT_VT_BOOL:
+        cov->bools++;
+        cr_assert_geq(mt_rd_left(&r), (n + 7) / 8);
+        for (size_t i = 0; i < n; i++) m[i] = r.p[i / 8] >> (i % 8) & 1;
+        if (n % 8) cr_expect_eq(r.p[n / 8] >> (n % 8), 0, "unused bits zero");
+        r.p += (n + 7) / 8;
+        break;
+    case MT_VT_STRING:
+        cov->strings++;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t l = uv(&r);
+            cr_assert_leq(l, mt_rd_left(&r));
+            cr_expect(l == w[i].v.u && !memcmp(r.p, w[i].str, l), "%s.%s string %zu", s->meas,
+                      s->field, i);
+            r.p += l;
+        }
+        break;
+    default: cr_assert_fail("type %d", s->type);
+    }
+    for (size_t i = 0; s->type != MT_VT_STRING && i < n; i++)
+        cr_expect_eq(m[i], w[i].v.u, "%s.%s value %zu: bits %llx, written %llx", s->meas, s->field,
+                     i, (unsigned long long)m[i], (unsigned long long)w[i].v.u);
+    cr_expect_eq(mt_rd_left(&r), 0, "%s.%s: the body consumed exactly", s->meas, s->field);
+    free(ts);
+    free(m);
+}
+
+/* One chunk at c[0..len): header, checksum, and its body by hand. */
 static void check_chunk(const uint8_t *c, size_t len, const ser *s, size_t first, size_t n,
                         coverage *cov)
 {
-    cr_assert_gt(len, 20);
+    cr_assert_gt(len, 8);
     cr_expect(c[0] == 'M' && c[1] == 'C', "chunk magic");
-    cr_expect_eq(c[2], 1, "chunk version");
+    const int version = fixture == 6 ? 2 : 1; /* every chunk as the build that made it wrote */
+    cr_assert_eq(c[2], version, "chunk version");
     cr_expect_eq(c[3] & 0x0F, s->type);
     cr_expect_eq(c[3] & 0x70, 0, "no other flag");
-    cr_expect_eq(mt_get_le(c + 4, 4), n, "points");
-    uint32_t plen = (uint32_t)mt_get_le(c + 8, 4), blen = (uint32_t)mt_get_le(c + 12, 4);
-    cr_assert_eq(plen, len - 20, "payload length");
-    uint32_t sum = (uint32_t)mt_hash64_seeded(c, 16, mt_hash64(c + 20, plen));
-    cr_expect_eq(mt_get_le(c + 16, 4), sum, "chunk checksum");
-    const uint8_t *body = c + 20;
+    const bool packed = c[3] & 0x80;
+    const uint8_t *payload;
+    size_t plen, blen, sum_at;
+    if (version == 1) {
+        cr_assert_gt(len, 20);
+        cr_expect_eq(mt_get_le(c + 4, 4), n, "points");
+        plen = (uint32_t)mt_get_le(c + 8, 4), blen = (uint32_t)mt_get_le(c + 12, 4);
+        cr_assert_eq(plen, len - 20, "payload length");
+        sum_at = 16, payload = c + 20;
+    } else {
+        mt_rd h = {c + 4, c + len};
+        cr_expect_eq(uv(&h), n, "points");
+        blen = packed ? uv(&h) : 0;
+        sum_at = (size_t)(h.p - c);
+        cr_assert_gt(len, sum_at + 4);
+        payload = c + sum_at + 4, plen = len - sum_at - 4;
+        if (!packed) blen = plen;
+    }
+    uint32_t sum = (uint32_t)mt_hash64_seeded(c, sum_at, mt_hash64(payload, plen));
+    cr_expect_eq(mt_get_le(c + sum_at, 4), sum, "chunk checksum");
+    const uint8_t *body = payload;
     uint8_t *unpacked = NULL;
-    if (c[3] & 0x80) {
-        body = unpacked = unzstd(c + 20, plen, blen);
+    if (packed) {
+        body = unpacked = unzstd(payload, plen, blen);
         cov->packed++;
+        cr_expect_lt(plen, blen - blen / 16, "packed only when that saves 1/16");
     } else {
         cr_expect_eq(blen, plen);
         cov->plain++;
     }
-    mt_rd r = {body, body + blen};
-    uint8_t type, ts_mode;
-    cr_assert_eq(mt_rd_u8(&r, &type), MT_OK);
-    cr_expect_eq(type, s->type);
-    cr_expect_eq(uv(&r), n);
-    cr_assert_eq(mt_rd_u8(&r, &ts_mode), MT_OK);
-    int64_t t0, d1 = 0;
-    cr_assert_eq(mt_rd_svarint(&r, &t0), MT_OK);
-    cr_expect_eq(t0, s->p[first].ts);
-    if (n > 1) {
-        cr_assert_eq(mt_rd_svarint(&r, &d1), MT_OK);
-        cr_expect_eq(d1, s->p[first + 1].ts - s->p[first].ts);
-    }
-    if (ts_mode == 0) {
-        cov->ts_regular++;
-        for (size_t i = 1; i < n; i++)
-            cr_expect_eq(s->p[first + i].ts - s->p[first + i - 1].ts, d1);
-        /* the values follow at once: their mode byte */
-        uint8_t mode;
-        cr_assert_eq(mt_rd_u8(&r, &mode), MT_OK);
-        if (s->type == MT_VT_FLOAT) *(mode ? &cov->float_xor : &cov->float_decimal) += 1;
-        if ((s->type == MT_VT_INT || s->type == MT_VT_UINT) && n > 2)
-            *(mode ? &cov->int_dod : &cov->int_delta) += 1;
-    } else {
-        cr_expect_eq(ts_mode, 1);
-        cov->ts_rice++;
-    }
+    check_body(body, blen, version, s, first, n, cov);
     free(unpacked);
     /* and the codec decodes the bytes to the points written */
     mt_decoder *d;
@@ -853,6 +1114,48 @@ static void check_chunk(const uint8_t *c, size_t len, const ser *s, size_t first
     mt_decoder_free(d);
 }
 
+/*
+ * A footer's near-decimal summary (hour file version 3): sum, min, max, first, last
+ * against want[], bit for bit, and e as the writer chooses it.
+ */
+static void check_summary(mt_rd *r, const double want[5], const char *path, const ser *s,
+                          coverage *cov)
+{
+    static const char *const names[5] = {"sum", "min", "max", "first", "last"};
+    int want_e = 0; /* the smallest e at which min, max, first and last are exact decimals */
+    for (int64_t m; want_e <= 15; want_e++) {
+        bool all = true;
+        for (int k = 1; k < 5; k++) all &= decimal_at(want[k], want_e, &m);
+        if (all) break;
+    }
+    uint8_t e = u8(r);
+    double got[5];
+    if (e == 0xFF) {
+        cov->sum_raw++;
+        for (int k = 0; k < 5; k++) got[k] = f64(r);
+    } else {
+        cov->sum_decimal++;
+        cr_assert_leq(e, 15, "%s: summary e", path);
+        cr_expect_eq(e, want_e, "%s: %s.%s summary e", path, s->meas, s->field);
+        uint8_t mask = u8(r);
+        cr_expect_eq(mask & ~1u, 0, "%s: min, max, first and last exact: no correction", path);
+        int64_t m[5], c[5] = {0};
+        m[1] = sv(r);
+        for (int k = 2; k < 5; k++) m[k] = (int64_t)((uint64_t)m[1] + (uint64_t)sv(r));
+        m[0] = sv(r);
+        for (int k = 0; k < 5; k++)
+            if (mask >> k & 1) c[k] = sv(r);
+        cov->sum_corrected += mask != 0;
+        for (int k = 0; k < 5; k++) got[k] = near_value(m[k], e, c[k]);
+    }
+    /* raw exactly when no e suits the four, or the sum is not near a decimal at it */
+    cr_expect_eq(e == 0xFF, want_e > 15 || !near_at(want[0], want_e), "%s: %s.%s summary e %u",
+                 path, s->meas, s->field, e);
+    for (int k = 0; k < 5; k++)
+        cr_expect_eq(bits_of(got[k]), bits_of(want[k]), "%s: %s.%s %s %a, want %a", path, s->meas,
+                     s->field, names[k], got[k], want[k]);
+}
+
 /* An hour file: header, chunks, keys frame, footer, trailer, each checksum. */
 static void check_hour_file(const char *path, int64_t hour, uint64_t bytes, coverage *cov)
 {
@@ -860,7 +1163,9 @@ static void check_hour_file(const char *path, int64_t hour, uint64_t bytes, cove
     uint8_t *f = slurp(path, &size);
     cr_assert_eq(size, bytes, "%s: the size hours records", path);
     cr_assert_gt(size, 48);
-    cr_expect(!memcmp(f, "MTHF", 4) && f[4] == 2 && !f[5] && !f[6] && !f[7], "%s: header", path);
+    const int version = fixture == 6 ? 3 : 2; /* as the build that made the fixture wrote */
+    cr_expect(!memcmp(f, "MTHF", 4) && f[4] == version && !f[5] && !f[6] && !f[7], "%s: header",
+              path);
     cr_expect_eq((int64_t)mt_get_le(f + 8, 8), hour);
     const uint8_t *t = f + size - 32;
     uint64_t foff = mt_get_le(t, 8);
@@ -893,11 +1198,24 @@ static void check_hour_file(const char *path, int64_t hour, uint64_t bytes, cove
         uint8_t type;
         cr_assert_eq(mt_rd_u8(&r, &type), MT_OK);
         cr_expect_eq(type, s->type);
-        uint64_t len = uv(&r), n = uv(&r), min_off = uv(&r), span = uv(&r);
+        uint64_t len = uv(&r), n = uv(&r), min_off, span;
         size_t nn = in_hour(s, hour, &first);
         cr_expect_eq(n, nn, "%s: %s.%s points", path, s->meas, s->field);
-        cr_expect_eq(hour * 3600 * S + (int64_t)min_off, s->p[first].ts);
-        cr_expect_eq((int64_t)span, s->p[first + nn - 1].ts - s->p[first].ts);
+        const int64_t want_off = s->p[first].ts - hour * 3600 * S,
+                      want_span = s->p[first + nn - 1].ts - s->p[first].ts;
+        if (version >= 3) { /* u8 k, then both in units of 10^k: k the largest that divides both */
+            uint8_t k = u8(&r);
+            cr_assert_leq(k, 18);
+            min_off = uv(&r) * pow10u(k), span = uv(&r) * pow10u(k);
+            const uint64_t finer = pow10u(k + 1);
+            cr_expect(k == 18 || want_off % (int64_t)finer || want_span % (int64_t)finer,
+                      "%s: %s.%s times in 10^%u, but 10^%u divides both", path, s->meas, s->field,
+                      k, k + 1);
+        } else {
+            min_off = uv(&r), span = uv(&r);
+        }
+        cr_expect_eq((int64_t)min_off, want_off);
+        cr_expect_eq((int64_t)span, want_span);
         if (type != MT_VT_STRING) {
             double sum = 0, min = INFINITY, max = -INFINITY;
             for (size_t k = first; k < first + nn; k++) {
@@ -906,11 +1224,12 @@ static void check_hour_file(const char *path, int64_t hour, uint64_t bytes, cove
                 min = x < min ? x : min;
                 max = x > max ? x : max;
             }
-            cr_expect_eq(f64(&r), sum);
-            cr_expect_eq(f64(&r), min);
-            cr_expect_eq(f64(&r), max);
-            cr_expect_eq(f64(&r), as_double(s->type, s->p[first].v));
-            cr_expect_eq(f64(&r), as_double(s->type, s->p[first + nn - 1].v));
+            const double sums[5] = {sum, min, max, as_double(s->type, s->p[first].v),
+                                    as_double(s->type, s->p[first + nn - 1].v)};
+            if (version >= 3)
+                check_summary(&r, sums, path, s, cov);
+            else
+                for (int k = 0; k < 5; k++) cr_expect_eq(f64(&r), sums[k]);
         }
         uint64_t kl = uv(&kr);
         cr_assert_leq(kl, mt_rd_left(&kr));
@@ -942,33 +1261,53 @@ static int by_id_ts(const void *a, const void *b)
 }
 
 /* A head record: header, checksum, and its points appended to pts. */
-static uint8_t *decode_head(const uint8_t *v, size_t vl, head_pt *pts, size_t *npts, size_t cap)
+static uint8_t *decode_head(const uint8_t *v, size_t vl, head_pt *pts, size_t *npts, size_t cap,
+                            coverage *cov)
 {
     cr_assert_gt(vl, 9);
-    cr_expect_eq(v[0], 1, "head record version");
+    const int version = fixture == 6 ? 2 : 1; /* as the build that made the fixture wrote */
+    cr_assert_eq(v[0], version, "head record version");
     uint32_t raw_len = (uint32_t)mt_get_le(v + 1, 4);
     cr_expect_eq((uint32_t)mt_hash64(v + 9, vl - 9), (uint32_t)mt_get_le(v + 5, 4), "record sum");
     uint8_t *raw = unzstd(v + 9, vl - 9, raw_len);
     mt_rd r = {raw, raw + raw_len};
     uint64_t n = uv(&r);
-    int64_t ts = 0;
+    int64_t ts = 0, id = 0;
     for (uint64_t i = 0; i < n; i++) {
         cr_assert_lt(*npts, cap);
         head_pt *p = &pts[(*npts)++];
-        p->id = (uint32_t)uv(&r);
-        int64_t d;
-        cr_assert_eq(mt_rd_svarint(&r, &d), MT_OK);
-        ts += d;
+        id = version == 1 ? (int64_t)uv(&r) : id + sv(&r); /* version 2: the delta */
+        cr_assert(id >= 1 && id <= UINT32_MAX, "head point id %lld", (long long)id);
+        p->id = (uint32_t)id;
+        ts += sv(&r);
         p->ts = ts;
         const ser *s = by_id(p->id);
         cr_assert_not_null(s);
         p->str = NULL;
         p->v.u = 0;
         switch (s->type) {
-        case MT_VT_FLOAT: cr_assert_eq(mt_rd_u64le(&r, &p->v.u), MT_OK); break;
-        case MT_VT_INT: cr_assert_eq(mt_rd_svarint(&r, &p->v.i), MT_OK); break;
+        case MT_VT_FLOAT:
+            if (version == 1) {
+                cr_assert_eq(mt_rd_u64le(&r, &p->v.u), MT_OK);
+                break;
+            }
+            /* a tag: zigzag(m) << 5 | e for m / 10^e, or 16 and the 8 bytes */
+            uint64_t tag = uv(&r);
+            if ((tag & 31) <= 15) {
+                cov->head_decimal++;
+                p->v.f = (double)mt_unzigzag(tag >> 5) / pow10d((int)(tag & 31));
+            } else {
+                cr_assert_eq(tag, 16, "a float tag: decimal or 16");
+                cov->head_raw++;
+                cr_assert_eq(mt_rd_u64le(&r, &p->v.u), MT_OK);
+            }
+            break;
+        case MT_VT_INT: p->v.i = sv(&r); break;
         case MT_VT_UINT: p->v.u = uv(&r); break;
-        case MT_VT_BOOL: cr_assert_eq(mt_rd_u8(&r, (uint8_t *)&p->v.u), MT_OK); break;
+        case MT_VT_BOOL:
+            p->v.u = u8(&r);
+            cr_expect_leq(p->v.u, 1, "a bool: 0 or 1");
+            break;
         case MT_VT_STRING:
             p->v.u = uv(&r);
             cr_assert_leq(p->v.u, mt_rd_left(&r));
@@ -981,18 +1320,153 @@ static uint8_t *decode_head(const uint8_t *v, size_t vl, head_pt *pts, size_t *n
     return raw; /* the strings point into it */
 }
 
-/* An 'S' or 'G' rollup value: rows by column (docs/format.md). */
-static void check_rollup_value(uint8_t kind, int64_t hour, const uint8_t *z, size_t zn)
+/* The values of a rollup row: a series' in the hour, or a group's (its series by id). */
+static size_t row_values(uint8_t kind, const ser *s, const char *key, size_t klen, int64_t hour,
+                         double *v, size_t cap)
 {
+    size_t n = 0, first;
+    for (uint32_t id = 1; id <= nmodel; id++) {
+        const ser *x = by_id(id);
+        if (kind == 'S' && x != s) continue;
+        if (kind == 'G') { /* business_id 0 measurement 0 field */
+            char want[128];
+            int wl = snprintf(want, sizeof want, "%s%c%s%c%s", x->bid, 0, x->meas, 0, x->field);
+            if (x->type == MT_VT_STRING || (size_t)wl != klen || memcmp(want, key, klen)) continue;
+        }
+        size_t k = in_hour(x, hour, &first);
+        cr_assert_leq(n + k, cap);
+        for (size_t i = 0; i < k; i++) v[n++] = as_double(x->type, x->p[first + i].v);
+    }
+    return n;
+}
+
+/*
+ * The compact values of n rows (rollup value version 2, docs/format.md): every column by hand,
+ * each row's doubles against the model, each group's sketch rebuilt and checked bin by bin.
+ */
+static void check_compact(mt_rd *r, uint8_t kind, int64_t hour, uint64_t n, const ser **rows,
+                          char (*keys)[128], const size_t *klens, coverage *cov)
+{
+    const int ncol = kind == 'G' ? 18 : 13;
+    mt_rd c[18];
+    for (int k = 0; k < ncol; k++) {
+        uint64_t len = uv(r);
+        cr_assert_leq(len, mt_rd_left(r), "column %d", k);
+        c[k] = (mt_rd){r->p, r->p + len};
+        r->p += len;
+    }
+    static const double frac[3] = {0.5, 0.95, 0.99};
+    for (uint64_t i = 0; i < n; i++) {
+        double v[1024];
+        size_t nv =
+            row_values(kind, kind == 'S' ? rows[i] : NULL, keys[i], klens[i], hour, v, 1024);
+        cr_assert_gt(nv, 0, "a row of values");
+        stats w = describe(v, nv);
+        double sorted[1024];
+        memcpy(sorted, v, nv * sizeof *v);
+        qsort(sorted, nv, sizeof *sorted, cmp_double);
+        char what[200];
+        snprintf(what, sizeof what, "%c row %llu hour %lld", kind, (unsigned long long)i,
+                 (long long)hour);
+
+        uint64_t count = uv(&c[0]);
+        cr_expect_eq(count, nv, "%s: count", what);
+        uint8_t mode = u8(&c[1]);
+        double got[6]; /* sum, min, max, p50, p95, p99 */
+        if (mode == 0xFF) {
+            cov->roll_raw++;
+            for (int k = 0; k < 6; k++) got[k] = f64(&c[12]);
+        } else {
+            cov->roll_decimal++;
+            int e = mode & 15, shift = mode >> 4;
+            cr_assert_leq(shift, 14, "%s: shift", what);
+            cov->roll_shifted += shift > 0;
+            int64_t at[8]; /* min, lo50, hi50, lo95, hi95, lo99, hi99, max: decimal integers */
+            at[0] = (int64_t)((uint64_t)sv(&c[2]) << shift);
+            for (int k = 0; k < 7; k++) at[k + 1] = at[k] + (int64_t)(uv(&c[3 + k]) << shift);
+            int64_t sum_m = sv(&c[10]) + (int64_t)count * at[1], corr = sv(&c[11]);
+            got[0] = near_value(sum_m, e, corr);
+            got[1] = (double)at[0] / pow10d(e);
+            got[2] = (double)at[7] / pow10d(e);
+            for (int q = 0; q < 3; q++) {
+                double pos = frac[q] * (double)(count - 1), fl = floor(pos);
+                double lo = (double)at[1 + 2 * q] / pow10d(e),
+                       hi = (double)at[2 + 2 * q] / pow10d(e);
+                /* the order statistics at floor and ceil of p (n - 1) */
+                cr_expect_eq(bits_of(lo), bits_of(sorted[(size_t)fl]), "%s: lo of q%d", what, q);
+                cr_expect_eq(bits_of(hi), bits_of(sorted[(size_t)ceil(pos)]), "%s: hi of q%d", what,
+                             q);
+                got[3 + q] = ceil(pos) > fl ? lo + (pos - fl) * (hi - lo) : lo;
+            }
+        }
+        /* a group's sum adds its values in the order the seal's selection left them */
+        if (kind == 'S')
+            cr_expect_eq(bits_of(got[0]), bits_of(w.sum), "%s: sum %a, want %a", what, got[0],
+                         w.sum);
+        else
+            cr_expect(fabs(got[0] - w.sum) <= 1e-12 * fabs(w.sum), "%s: sum %a vs %a", what, got[0],
+                      w.sum);
+        const double want[6] = {w.sum, w.min, w.max, w.p50, w.p95, w.p99};
+        for (int k = 1; k < 6; k++)
+            cr_expect_eq(bits_of(got[k]), bits_of(want[k]), "%s: value %d %a, want %a", what, k,
+                         got[k], want[k]);
+        if (kind != 'G') continue;
+
+        uint8_t sk[4096]; /* the sketch's bytes, rebuilt as docs/format.md's "Sketch" */
+        size_t sl = 0;
+        uint8_t skmode = u8(&c[13]);
+        if (skmode == 0) {
+            cov->sk_verb++;
+            uint64_t len = uv(&c[17]);
+            cr_assert(len <= mt_rd_left(&c[17]) && len <= sizeof sk);
+            memcpy(sk, c[17].p, len);
+            c[17].p += len;
+            sl = len;
+        } else {
+            cr_assert_eq(skmode, 1, "%s: sketch mode", what);
+            cov->sk_compact++;
+            sk[sl++] = u8(&c[14]); /* version */
+            mt_put_le(sk + sl, bits_of(got[1]), 8), sl += 8;
+            mt_put_le(sk + sl, bits_of(got[2]), 8), sl += 8;
+            sl += mt_put_uvarint(sk + sl, uv(&c[14])); /* zero count */
+            uint64_t bins[2] = {uv(&c[14]), uv(&c[14])};
+            for (int st = 0; st < 2; st++) {
+                sl += mt_put_uvarint(sk + sl, bins[st]);
+                int64_t idx = 0, prev = 0;
+                uint64_t cnt = 0;
+                for (uint64_t j = 0; j < bins[st]; j++) {
+                    cr_assert_lt(sl, sizeof sk - 32);
+                    idx = j ? idx + (int64_t)uv(&c[15]) + 1 : sv(&c[15]);
+                    cnt += (uint64_t)sv(&c[16]);
+                    sl += mt_put_uvarint(sk + sl, mt_zigzag(idx - prev));
+                    sl += mt_put_uvarint(sk + sl, cnt);
+                    prev = idx;
+                }
+            }
+        }
+        mt_rollup ro = {.min = got[1], .max = got[2], .sketch = sk, .sketch_len = sl};
+        expect_sketch(&ro, v, nv, what);
+    }
+    for (int k = 0; k < ncol; k++) cr_expect_eq(mt_rd_left(&c[k]), 0, "column %d fully read", k);
+}
+
+/* An 'S' or 'G' rollup value: version 1 rows by column, or version 2's compact values. */
+static void check_rollup_value(uint8_t kind, int64_t hour, const uint8_t *z, size_t zn,
+                               coverage *cov)
+{
+    cr_assert_gt(zn, 1);
+    const bool v2 = fixture == 6; /* as the build that made the fixture wrote */
+    cr_assert_eq(z[0], v2 ? 0x02 : 0x28, "rollup value: 0x02 and a frame, or a bare frame");
+    if (v2) z++, zn--;
     unsigned long long raw_len = ZSTD_getFrameContentSize(z, zn);
     cr_assert(raw_len != ZSTD_CONTENTSIZE_ERROR && raw_len != ZSTD_CONTENTSIZE_UNKNOWN);
     uint8_t *raw = unzstd(z, zn, (size_t)raw_len);
     mt_rd r = {raw, raw + raw_len};
     uint64_t n = uv(&r), id = 0;
     cr_assert(n > 0 && n < 64);
-    const ser *rows[64];
+    const ser *rows[64] = {NULL};
     char keys[64][128];
-    size_t klens[64];
+    size_t klens[64] = {0};
     for (uint64_t i = 0; i < n; i++) {
         if (kind == 'S') {
             id += uv(&r);
@@ -1010,6 +1484,12 @@ static void check_rollup_value(uint8_t kind, int64_t hour, const uint8_t *z, siz
             }
             r.p += kl;
         }
+    }
+    if (v2) {
+        check_compact(&r, kind, hour, n, rows, keys, klens, cov);
+        cr_expect_eq(mt_rd_left(&r), 0, "rollup value fully read");
+        free(raw);
+        return;
     }
     uint64_t counts[64];
     for (uint64_t i = 0; i < n; i++) counts[i] = uv(&r);
@@ -1060,6 +1540,7 @@ static void check_index_bytes(uint64_t want_version)
     cr_assert_eq(mt_kv_begin(kv, false, &t), MT_OK);
     size_t count[MT_DB__COUNT] = {0};
     uint64_t meta_version = 0, meta_seq = 0, meta_gen = 0, last_head = 0;
+    int64_t meta_floor = INT64_MIN;
     head_pt hp[128];
     size_t nhp = 0;
     uint64_t sealed_seq[3] = {0}; /* of hours 00-02 (format 3) */
@@ -1092,6 +1573,8 @@ static void check_index_bytes(uint64_t want_version)
                     meta_seq = mt_get_le(v, 8);
                 else if (kl == 3 && !memcmp(k, "gen", 3))
                     meta_gen = mt_get_le(v, 8);
+                else if (kl == 5 && !memcmp(k, "floor", 5) && fixture == 6)
+                    meta_floor = (int64_t)mt_get_le(v, 8);
                 else
                     cr_expect_fail("meta: unknown key %.*s", (int)kl, (const char *)k);
                 break;
@@ -1155,7 +1638,7 @@ static void check_index_bytes(uint64_t want_version)
                 last_head = be64(k);
                 cr_assert_lt(nhraw, 8);
                 size_t before = nhp;
-                hraw[nhraw++] = decode_head(v, vl, hp, &nhp, 128);
+                hraw[nhraw++] = decode_head(v, vl, hp, &nhp, 128, &cov);
                 /* replay skips a point whose hour's file holds it: sealed_seq >= the record's */
                 size_t kept = before;
                 for (size_t i = before; i < nhp; i++) {
@@ -1173,7 +1656,7 @@ static void check_index_bytes(uint64_t want_version)
                 cr_assert(k[0] == 'G' || k[0] == 'S');
                 int64_t hour = (int64_t)be32(k + 1) - 0x80000000LL;
                 cr_expect(sealed_hour(hour));
-                check_rollup_value(k[0], hour, v, vl);
+                check_rollup_value(k[0], hour, v, vl, &cov);
                 break;
             }
             case MT_DB_OUTBOX:
@@ -1196,7 +1679,9 @@ static void check_index_bytes(uint64_t want_version)
     cr_expect_eq(meta_version, want_version, "format");
     cr_expect_eq(meta_gen, 6, "the next generation: 1-3 by the import, 4-5 by the merge");
     cr_expect_eq(meta_seq, last_head, "seq: the last head record's");
-    cr_expect_eq(count[MT_DB_META], 3, "version, seq, gen");
+    /* format 6 keeps the commit floor: no mirror ever raised it, so the lowest point committed */
+    cr_expect_eq(count[MT_DB_META], fixture == 6 ? 4 : 3, "version, seq, gen (and floor)");
+    if (fixture == 6) cr_expect_eq(meta_floor, T0, "floor: the first point of format2.lp");
     cr_expect_eq(count[MT_DB_SERIES], nmodel);
     cr_expect_eq(count[MT_DB_SERIES_BY_ID], nmodel);
     size_t pairs = 0;
@@ -1242,6 +1727,21 @@ static void check_index_bytes(uint64_t want_version)
     cr_expect_gt(cov.float_xor, 0, "XOR floats");
     cr_expect_gt(cov.int_delta, 0, "integers by delta");
     cr_expect_gt(cov.int_dod, 0, "integers by delta-of-delta");
+    cr_expect_gt(cov.float_exceptions, 0, "exceptions among decimal floats");
+    cr_expect_gt(cov.bools, 0, "booleans");
+    cr_expect_gt(cov.strings, 0, "strings");
+    if (fixture == 6) { /* and those of hour file 3, chunk 2, rollup value 2, head record 2 */
+        cr_expect_gt(cov.ts_scaled, 0, "stamps in units of 10^k");
+        cr_expect_gt(cov.sum_decimal, 0, "near-decimal summaries");
+        cr_expect_gt(cov.sum_corrected, 0, "a summary with a correction (a sum's rounding)");
+        cr_expect_gt(cov.sum_raw, 0, "raw summaries (1/3, integers past 2^53)");
+        cr_expect_gt(cov.roll_decimal, 0, "decimal rollup rows");
+        cr_expect_gt(cov.roll_shifted, 0, "decimal rollup rows with a shift");
+        cr_expect_gt(cov.roll_raw, 0, "raw rollup rows");
+        cr_expect_gt(cov.sk_compact, 0, "compact sketches");
+        cr_expect_gt(cov.head_decimal, 0, "head floats as decimal tags");
+        /* not in format2.lp's points: verbatim sketches (a non-finite value), raw head floats */
+    }
 
     /* and the engine's own check of every database */
     cr_assert_eq(mt_kv_open(dir, &ko, &kv), MT_OK);
@@ -1325,4 +1825,21 @@ Test(format, the_format3_fixture_read_write_answers_every_value_and_keeps_every_
 Test(format, the_format3_bytes_decode_by_hand_as_docs_format_md_says)
 {
     decodes_by_hand(3);
+}
+
+/* format 6: hour files of version 3 with chunks of version 2, compact rollup values, head
+   records of version 2 */
+Test(format, the_format6_fixture_read_only_answers_every_value)
+{
+    read_only_answers_every_value(6);
+}
+
+Test(format, the_format6_fixture_read_write_answers_every_value_and_keeps_every_byte)
+{
+    read_write_keeps_every_byte(6);
+}
+
+Test(format, the_format6_bytes_decode_by_hand_as_docs_format_md_says)
+{
+    decodes_by_hand(6);
 }
