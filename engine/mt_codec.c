@@ -198,7 +198,43 @@ static int get_rice(mt_rd *r, uint64_t *z, size_t n)
     return MT_OK;
 }
 
-static int get_int_stream(mt_rd *r, uint64_t *v, size_t n)
+/* What an integer stream becomes: the integers, or doubles as C converts them from int64 or
+   uint64 (PromQL's samples, converted in the same pass) */
+enum { AS_BITS, AS_INT_DOUBLE, AS_UINT_DOUBLE };
+
+static inline void store_as(mt_val *v, uint64_t x, int as)
+{
+    if (as == AS_BITS)
+        v->u = x;
+    else if (as == AS_INT_DOUBLE)
+        v->f = (double)(int64_t)x;
+    else
+        v->f = (double)x;
+}
+
+/*
+ * The values from the zigzagged Rice values already in vals: steps of delta / g from 1 on, or
+ * (dod) the first step q1 and deltas-of-deltas from 2 on. Inlined with a constant `as`, so each
+ * caller gets its own loop.
+ */
+static inline __attribute__((always_inline)) void
+prefix_sums(mt_val *vals, size_t n, uint64_t x, bool dod, uint64_t q, uint64_t g, int as)
+{
+    store_as(&vals[0], x, as);
+    if (n < 2) return;
+    if (dod) {
+        store_as(&vals[1], x += q * g, as);
+        for (size_t i = 2; i < n; i++) {
+            q += (uint64_t)mt_unzigzag(vals[i].u);
+            store_as(&vals[i], x += q * g, as);
+        }
+        return;
+    }
+    for (size_t i = 1; i < n; i++)
+        store_as(&vals[i], x += (uint64_t)mt_unzigzag(vals[i].u) * g, as);
+}
+
+static int get_int_stream_as(mt_rd *r, mt_val *vals, size_t n, int as)
 {
     uint8_t mode;
     uint64_t g;
@@ -206,22 +242,20 @@ static int get_int_stream(mt_rd *r, uint64_t *v, size_t n)
     if (mt_rd_u8(r, &mode) || mode > 1 || mt_rd_uvarint(r, &g) || g == 0 ||
         g > (uint64_t)INT64_MAX || mt_rd_svarint(r, &first))
         return MT_ECORRUPT;
-    v[0] = (uint64_t)first;
-    if (n < 2) return MT_OK;
-    if (mode == 1) {
-        if (n < 3 || mt_rd_svarint(r, &q1)) return MT_ECORRUPT;
-        /* The Rice values land at v[2..n), then become values in place. */
-        if (get_rice(r, v + 2, n - 2)) return MT_ECORRUPT;
-        uint64_t q = (uint64_t)q1;
-        v[1] = v[0] + q * g;
-        for (size_t i = 2; i < n; i++) {
-            q += (uint64_t)mt_unzigzag(v[i]);
-            v[i] = v[i - 1] + q * g;
-        }
-        return MT_OK;
+    bool dod = mode == 1 && n >= 2;
+    if (dod && (n < 3 || mt_rd_svarint(r, &q1))) return MT_ECORRUPT;
+    /* the Rice values land where their values go, then become them in place */
+    size_t skip = dod ? 2 : 1;
+    if (n > skip && get_rice(r, &vals[skip].u, n - skip)) return MT_ECORRUPT;
+    switch (as) {
+    case AS_INT_DOUBLE:
+        prefix_sums(vals, n, (uint64_t)first, dod, (uint64_t)q1, g, AS_INT_DOUBLE);
+        break;
+    case AS_UINT_DOUBLE:
+        prefix_sums(vals, n, (uint64_t)first, dod, (uint64_t)q1, g, AS_UINT_DOUBLE);
+        break;
+    default: prefix_sums(vals, n, (uint64_t)first, dod, (uint64_t)q1, g, AS_BITS); break;
     }
-    if (get_rice(r, v + 1, n - 1)) return MT_ECORRUPT;
-    for (size_t i = 1; i < n; i++) v[i] = v[i - 1] + (uint64_t)mt_unzigzag(v[i]) * g;
     return MT_OK;
 }
 
@@ -369,7 +403,7 @@ static int get_floats(mt_rd *r, mt_val *vals, size_t n)
         uint64_t gap, bits;
         if (mt_rd_uvarint(r, &gap) || mt_rd_u64le(r, &bits)) return MT_ECORRUPT;
     }
-    if (get_int_stream(r, &vals[0].u, n)) return MT_ECORRUPT;
+    if (get_int_stream_as(r, vals, n, AS_BITS)) return MT_ECORRUPT;
     const double scale = pow10_exact[e]; /* mt_decimal_value, without a call per point */
     size_t i = 0;
 #if defined(__SSE2__)
@@ -510,7 +544,65 @@ static int decoder_reserve(mt_decoder *d, size_t n)
     return MT_OK;
 }
 
-static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points *out)
+/*
+ * ts[0..n) (increasing) as floor(ts / u) in place; whether two now repeat. A step repeats in
+ * the usual series (a point every 10 s), so its quotient is reused: a division per new step,
+ * not per point.
+ */
+static bool floor_stamps(int64_t *ts, size_t n, uint64_t u)
+{
+    int64_t q0 = ts[0] / (int64_t)u, r0 = ts[0] % (int64_t)u;
+    if (r0 < 0) q0--, r0 += (int64_t)u;
+    uint64_t rem = (uint64_t)r0, step = 0, q = 0, r = 0, prev = (uint64_t)ts[0];
+    int64_t t = q0;
+    bool rep = false;
+    ts[0] = t;
+    for (size_t j = 1; j < n; j++) {
+        /* the true distance, wrapping when the two lie far apart on each side of zero */
+        uint64_t d = (uint64_t)ts[j] - prev;
+        prev = (uint64_t)ts[j];
+        if (d != step) step = d, q = d / u, r = d % u;
+        if (!r) { /* whole units apart (q >= 1): no carry */
+            ts[j] = t = (int64_t)((uint64_t)t + q);
+            continue;
+        }
+        uint64_t carry = (rem += r) >= u;
+        rem -= carry * u;
+        rep |= q + carry == 0;
+        ts[j] = t = (int64_t)((uint64_t)t + q + carry);
+    }
+    return rep;
+}
+
+bool mt_points_to_f64(const mt_points *in, int unit_e, int64_t *t, mt_val *v)
+{
+    assert(in->type != MT_VT_STRING && unit_e >= 0 && unit_e <= MT_F64_MAX_UNIT_E && in->n);
+    if (t != in->ts) memmove(t, in->ts, in->n * sizeof *t);
+    bool rep = unit_e > 0 && floor_stamps(t, in->n, mt_pow10[unit_e]);
+    const mt_val *x = in->vals;
+    switch (in->type) {
+    case MT_VT_FLOAT:
+        if (v != x) memmove(v, x, in->n * sizeof *v);
+        break;
+    case MT_VT_INT:
+        for (size_t j = 0; j < in->n; j++) v[j].f = (double)x[j].i;
+        break;
+    case MT_VT_UINT:
+        for (size_t j = 0; j < in->n; j++) v[j].f = (double)x[j].u;
+        break;
+    default:
+        for (size_t j = 0; j < in->n; j++) v[j].f = x[j].u ? 1 : 0;
+        break;
+    }
+    return rep;
+}
+
+/*
+ * Decode a body into d's arrays. unit_e < 0: as stored (ns, typed values); otherwise in the
+ * form of mt_decoder_decode_f64, *repeats set.
+ */
+static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, int unit_e, mt_points *out,
+                       bool *repeats)
 {
     mt_rd r = {body, body + len};
     uint8_t type;
@@ -518,6 +610,7 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
     if (mt_rd_u8(&r, &type) || type >= MT_VT_COUNT || mt_rd_uvarint(&r, &n) || n == 0 ||
         n > MT_CODEC_MAX_POINTS || n > (uint64_t)(r.end - r.p) * 8 + 1)
         return MT_ECORRUPT;
+    if (unit_e >= 0 && type == MT_VT_STRING) return MT_EINVAL;
     int rc = decoder_reserve(d, n);
     if (rc) return rc;
     uint8_t ts_mode;
@@ -525,11 +618,13 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
     if (mt_rd_u8(&r, &ts_mode) || (ts_mode >> 1) > MT_TS_MAX_K || mt_rd_svarint(&r, &t0) ||
         (n > 1 && mt_rd_svarint(&r, &d1)) || ((ts_mode & 1) && n < 3))
         return MT_ECORRUPT;
+    const unsigned k = ts_mode >> 1;
     /* Wrapping products: a damaged unit can only give stamps the order check refuses. */
-    const uint64_t unit = mt_pow10[ts_mode >> 1];
+    const uint64_t unit = mt_pow10[k];
     d->ts[0] = (int64_t)((uint64_t)t0 * unit);
     uint64_t step = (uint64_t)d1 * unit;
     if (n > 1) d->ts[1] = (int64_t)((uint64_t)d->ts[0] + step);
+    bool scaled = false; /* stamps already in 10^unit_e */
     if (ts_mode & 1) {
         /* deltas-of-deltas land in the timestamp array, then become timestamps in place */
         if (get_rice(&r, (uint64_t *)d->ts + 2, n - 2)) return MT_ECORRUPT;
@@ -547,16 +642,34 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
             ((int64_t)step <= 0 || __builtin_mul_overflow((int64_t)step, (int64_t)(n - 1), &span) ||
              __builtin_add_overflow(d->ts[0], span, &last)))
             return MT_ECORRUPT;
-        for (size_t i = 2; i < n; i++) d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
+        int64_t wide;
+        if (unit_e >= 0 && k >= (unsigned)unit_e &&
+            !__builtin_mul_overflow(t0, (int64_t)unit, &wide) &&
+            !__builtin_mul_overflow(d1, (int64_t)unit, &wide)) {
+            /* stored in units of 10^k, a multiple of the unit asked: the stamps come out in it
+               exactly (the checks above hold them in ns), with no division */
+            const uint64_t mul = mt_pow10[k - (unsigned)unit_e];
+            uint64_t t = (uint64_t)t0 * mul, st = (uint64_t)d1 * mul;
+            for (size_t i = 0; i < n; i++, t += st) d->ts[i] = (int64_t)t;
+            scaled = true;
+        } else {
+            for (size_t i = 2; i < n; i++) d->ts[i] = (int64_t)((uint64_t)d->ts[i - 1] + step);
+        }
     }
     size_t strs_len = 0;
     switch ((mt_vtype)type) {
     case MT_VT_FLOAT: rc = get_floats(&r, d->vals, n); break;
     case MT_VT_INT:
-    case MT_VT_UINT: rc = get_int_stream(&r, &d->vals[0].u, n); break;
+        rc = get_int_stream_as(&r, d->vals, n, unit_e >= 0 ? AS_INT_DOUBLE : AS_BITS);
+        break;
+    case MT_VT_UINT:
+        rc = get_int_stream_as(&r, d->vals, n, unit_e >= 0 ? AS_UINT_DOUBLE : AS_BITS);
+        break;
     case MT_VT_BOOL:
         if ((uint64_t)(r.end - r.p) < (n + 7) / 8) return MT_ECORRUPT;
         for (size_t i = 0; i < n; i++) d->vals[i].u = (r.p[i / 8] >> (i % 8)) & 1;
+        if (unit_e >= 0)
+            for (size_t i = 0; i < n; i++) d->vals[i].f = d->vals[i].u ? 1 : 0;
         r.p += (n + 7) / 8;
         break;
     case MT_VT_STRING:
@@ -580,6 +693,10 @@ static int decode_body(mt_decoder *d, const uint8_t *body, size_t len, mt_points
     }
     if (rc) return rc;
     if (r.p != r.end) return MT_ECORRUPT;
+    if (unit_e >= 0) {
+        /* the stamps not yet in the unit asked: ns precision finer than it */
+        *repeats = !scaled && unit_e > 0 && floor_stamps(d->ts, n, mt_pow10[unit_e]);
+    }
     *out = (mt_points){.type = (mt_vtype)type,
                        .n = n,
                        .ts = d->ts,
@@ -751,7 +868,8 @@ int mt_codec_peek(const void *chunk, size_t len, size_t *n, mt_vtype *type)
     return MT_OK;
 }
 
-int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *out)
+static int decode_chunk(mt_decoder *d, const void *chunk, size_t len, int unit_e, mt_points *out,
+                        bool *repeats)
 {
     *out = (mt_points){0};
     header hd;
@@ -769,15 +887,44 @@ int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *o
             return rc;
         body = d->body.data;
     }
-    rc = decode_body(d, body, hd.body_len, out);
+    rc = decode_body(d, body, hd.body_len, unit_e, out, repeats);
     if (rc == MT_OK && (out->n != hd.n || out->type != hd.type)) rc = MT_ECORRUPT;
     if (rc) *out = (mt_points){0};
+    if (rc == MT_OK && unit_e >= 0) out->type = MT_VT_FLOAT; /* the values are doubles now */
+    return rc;
+}
+
+int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *out)
+{
+    return decode_chunk(d, chunk, len, -1, out, NULL);
+}
+
+int mt_decoder_decode_f64(mt_decoder *d, const void *chunk, size_t len, int unit_e, mt_points *out,
+                          bool *repeats)
+{
+    *repeats = false;
+    if (unit_e < 0 || unit_e > MT_F64_MAX_UNIT_E) {
+        *out = (mt_points){0};
+        return MT_EINVAL;
+    }
+    return decode_chunk(d, chunk, len, unit_e, out, repeats);
+}
+
+int mt_decoder_decode_body_f64(mt_decoder *d, const void *body, size_t len, int unit_e,
+                               mt_points *out, bool *repeats)
+{
+    *repeats = false;
+    int rc = unit_e < 0 || unit_e > MT_F64_MAX_UNIT_E
+                 ? MT_EINVAL
+                 : decode_body(d, body, len, unit_e, out, repeats);
+    if (rc) *out = (mt_points){0};
+    if (rc == MT_OK) out->type = MT_VT_FLOAT;
     return rc;
 }
 
 int mt_decoder_decode_body(mt_decoder *d, const void *body, size_t len, mt_points *out)
 {
-    int rc = decode_body(d, body, len, out);
+    int rc = decode_body(d, body, len, -1, out, NULL);
     if (rc) *out = (mt_points){0};
     return rc;
 }

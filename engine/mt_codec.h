@@ -127,6 +127,31 @@ int mt_decoder_decode(mt_decoder *d, const void *chunk, size_t len, mt_points *o
 int mt_decoder_decode_body(mt_decoder *d, const void *body, size_t len, mt_points *out);
 
 /*
+ * For arithmetic on a coarser clock (PromQL computes on ms and doubles): as
+ * mt_decoder_decode, but each stamp comes out as floor(ts / 10^unit_e)
+ * (unit_e 0..MT_F64_MAX_UNIT_E) and each value as a double in vals[i].f
+ * (integers as C converts them, booleans 0 and 1); out->type is
+ * MT_VT_FLOAT. The stamps do not decrease; *repeats is false when they
+ * increase strictly (always so when unit_e is no coarser than the chunk's
+ * own clock). Conversion and decoding are one pass. MT_EINVAL for a string
+ * chunk or a unit_e out of range; otherwise as mt_decoder_decode.
+ */
+#define MT_F64_MAX_UNIT_E 9
+int mt_decoder_decode_f64(mt_decoder *d, const void *chunk, size_t len, int unit_e, mt_points *out,
+                          bool *repeats);
+
+/* For tests and the fuzzer: mt_decoder_decode_body in the f64 form. */
+int mt_decoder_decode_body_f64(mt_decoder *d, const void *body, size_t len, int unit_e,
+                               mt_points *out, bool *repeats);
+
+/*
+ * The same conversion for points at hand: in (numeric) into t and v (in->n
+ * entries each, the caller's; they may be in->ts and in->vals themselves).
+ * Returns whether two stamps now repeat.
+ */
+bool mt_points_to_f64(const mt_points *in, int unit_e, int64_t *t, mt_val *v);
+
+/*
  * Read only a chunk's header: its point count and type, without
  * decompressing or verifying the checksum. MT_OK, MT_ECORRUPT or MT_EFORMAT.
  */

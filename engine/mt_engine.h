@@ -625,6 +625,18 @@ int mt_scan_next(mt_scan *s, mt_points *out);
 int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum);
 
 /*
+ * As mt_scan_next, for arithmetic on a coarser clock (PromQL's ms and
+ * doubles): each block in the form of mt_decoder_decode_f64 (mt_codec.h),
+ * stamps floor(ts / 10^unit_e) and values doubles in vals[i].f, out->type
+ * MT_VT_FLOAT. *repeats false promises stamps that increase strictly; true: two
+ * may share a unit (it is said of a whole chunk the range cuts). A
+ * sealed chunk with nothing to merge is decoded and converted in one pass
+ * when from and to are whole units. MT_EINVAL for a string series or a
+ * unit_e beyond MT_F64_MAX_UNIT_E; otherwise as mt_scan_next.
+ */
+int mt_scan_next_f64(mt_scan *s, int unit_e, mt_points *out, bool *repeats);
+
+/*
  * After mt_scan_next returned MT_ECORRUPT: which sealed hour and which file
  * failed ("hour 2025-01-01T01:00:00Z, file DIR/blocks/2025/01/01/01.2.blk")
  * into out (capacity cap, NUL-terminated); returns its length, 0 when the

@@ -8,12 +8,14 @@
  * come out an hour at a time: a sealed chunk merged with the head's points
  * of the same hour (late points win), or the head's points alone.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_engine_int.h"
 #include "mt_time.h"
 
@@ -36,7 +38,9 @@ struct mt_scan {
     mt_pts head; /* head points in [from, to), sorted, last write winning */
     size_t hi;
     mt_decoder *dec;
-    mt_pts out; /* the block handed out */
+    mt_pts out;  /* the block handed out */
+    mt_pts conv; /* ... in the f64 form, when converted from out or a decoded chunk */
+    size_t conv_cap;
 };
 
 void mt_scan_close(mt_scan *s)
@@ -46,6 +50,7 @@ void mt_scan_close(mt_scan *s)
     free(s->chunks);
     mt_pts_free(&s->head);
     mt_pts_free(&s->out);
+    mt_pts_free(&s->conv);
     mt_decoder_free(s->dec);
     free(s);
 }
@@ -118,12 +123,11 @@ int mt_scan_open(mt_engine *e, uint32_t id, int64_t from, int64_t to, mt_scan **
 }
 
 /* Hand out n points; the arrays stay the scan's (or its decoder's) until the next call. */
-static int emit(mt_scan *s, const int64_t *ts, const mt_val *v, const char *strs, size_t strs_len,
-                size_t n, mt_points *out)
+static void emit(mt_scan *s, const int64_t *ts, const mt_val *v, const char *strs, size_t strs_len,
+                 size_t n, mt_points *out)
 {
     *out = (mt_points){
         .type = s->type, .n = n, .ts = ts, .vals = v, .strs = strs, .strs_len = strs_len};
-    return MT_OK;
 }
 
 /* First index in ts[a..n) with ts >= x. */
@@ -152,12 +156,73 @@ size_t mt_scan_damage(const mt_scan *s, char *out, size_t cap)
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
+/*
+ * The next block, as mt_scan_next_or_summary has it (sum: NULL or where a summary goes), or
+ * with f64 (unit_e >= 0) in the form mt_scan_next_f64 gives, *repeats set.
+ */
+static int next_block(mt_scan *s, mt_points *out, mt_chunk_info *sum, int unit_e, bool *repeats);
+
 int mt_scan_next(mt_scan *s, mt_points *out)
 {
-    return mt_scan_next_or_summary(s, out, NULL);
+    return next_block(s, out, NULL, -1, NULL);
 }
 
 int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
+{
+    return next_block(s, out, sum, -1, NULL);
+}
+
+int mt_scan_next_f64(mt_scan *s, int unit_e, mt_points *out, bool *repeats)
+{
+    *repeats = false;
+    if (unit_e < 0 || unit_e > MT_F64_MAX_UNIT_E || s->type == MT_VT_STRING) return MT_EINVAL;
+    return next_block(s, out, NULL, unit_e, repeats);
+}
+
+/* Hand out p in the f64 form of unit_e, converted into the scan's own arrays. */
+static int emit_f64(mt_scan *s, const mt_points *p, int unit_e, mt_points *out, bool *repeats)
+{
+    if (p->n > s->conv_cap) {
+        int64_t *t = realloc(s->conv.ts, p->n * sizeof *t);
+        if (t) s->conv.ts = t;
+        mt_val *v = t ? realloc(s->conv.v, p->n * sizeof *v) : NULL;
+        if (!v) return -ENOMEM;
+        s->conv.v = v;
+        s->conv_cap = p->n;
+    }
+    *repeats = mt_points_to_f64(p, unit_e, s->conv.ts, s->conv.v);
+    *out = (mt_points){.type = MT_VT_FLOAT, .n = p->n, .ts = s->conv.ts, .vals = s->conv.v};
+    return MT_OK;
+}
+
+/* Whether the range's ends are whole units of 10^unit_e: chunk_f64 can cut in that unit. */
+static bool whole_units(const mt_scan *s, int unit_e)
+{
+    const int64_t u = (int64_t)mt_pow10[unit_e];
+    return s->from % u == 0 && s->to % u == 0;
+}
+
+/* A sealed chunk that needs no merge, decoded straight into the f64 form and cut to the range
+   (out->n may be 0). */
+static int chunk_f64(mt_scan *s, const scan_chunk *c, int unit_e, mt_points *out, bool *repeats)
+{
+    assert(whole_units(s, unit_e));
+    const int64_t u = (int64_t)mt_pow10[unit_e];
+    mt_points cp;
+    int rc =
+        mt_decoder_decode_f64(s->dec, c->map->base + c->ent.off, c->ent.len, unit_e, &cp, repeats);
+    if (rc) return rc;
+    assert(cp.n > 0); /* the decoder refuses an empty chunk */
+    /* with from and to whole units, ts >= from is floor(ts / u) >= from / u, and so for to */
+    const int64_t from = s->from / u, to = s->to / u;
+    size_t a = cp.ts[0] >= from ? 0 : lower(cp.ts, 0, cp.n, from);
+    size_t b = cp.ts[cp.n - 1] < to ? cp.n : lower(cp.ts, a, cp.n, to);
+    *out = cp;
+    out->ts += a, out->vals += a, out->n = b - a;
+    return MT_OK;
+}
+
+static int next_block(mt_scan *s, mt_points *out, mt_chunk_info *sum, int unit_e, bool *repeats)
 {
     if (sum) sum->count = 0;
     for (;;) {
@@ -172,8 +237,8 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
         if (hc != hour) {
             size_t a = s->hi;
             s->hi = h_end;
-            return emit(s, s->head.ts + a, s->head.v + a, s->head.strs, s->head.strs_len, h_end - a,
-                        out);
+            emit(s, s->head.ts + a, s->head.v + a, s->head.strs, s->head.strs_len, h_end - a, out);
+            return unit_e < 0 ? MT_OK : emit_f64(s, out, unit_e, out, repeats);
         }
         scan_chunk *c = &s->chunks[s->ci++];
         if (!c->map) return damaged(s, c);
@@ -184,19 +249,32 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
             *out = (mt_points){.type = s->type};
             return MT_OK;
         }
+        if (unit_e >= 0 && s->hi == h_end && whole_units(s, unit_e)) {
+            /* the usual block of a PromQL query: decoded and converted in one pass */
+            int rc = chunk_f64(s, c, unit_e, out, repeats);
+            if (rc == MT_ECORRUPT || rc == MT_EFORMAT) return damaged(s, c);
+            if (rc || !out->n) {
+                if (rc) return rc;
+                continue;
+            }
+            return MT_OK;
+        }
         mt_points cp;
         int rc = mt_decoder_decode(s->dec, c->map->base + c->ent.off, c->ent.len, &cp);
         /* a chunk version this build does not know, in a file whose own version it knows, is
            a damaged byte */
         if (rc == MT_ECORRUPT || rc == MT_EFORMAT) return damaged(s, c);
         if (rc) return rc;
-        /* the range may cut the chunk */
-        size_t a = lower(cp.ts, 0, cp.n, s->from), b = lower(cp.ts, a, cp.n, s->to);
+        assert(cp.n > 0); /* the decoder refuses an empty chunk */
+        /* the range may cut the chunk; most chunks lie wholly inside it, and need no walk */
+        size_t a = cp.ts[0] >= s->from ? 0 : lower(cp.ts, 0, cp.n, s->from);
+        size_t b = cp.ts[cp.n - 1] < s->to ? cp.n : lower(cp.ts, a, cp.n, s->to);
         mt_points cut = cp;
         cut.ts += a, cut.vals += a, cut.n = b - a;
         if (s->hi == h_end) {
             if (!cut.n) continue;
-            return emit(s, cut.ts, cut.vals, cut.strs, cut.strs_len, cut.n, out);
+            emit(s, cut.ts, cut.vals, cut.strs, cut.strs_len, cut.n, out);
+            return unit_e < 0 ? MT_OK : emit_f64(s, out, unit_e, out, repeats);
         }
         mt_pts h = {.ts = s->head.ts + s->hi,
                     .v = s->head.v + s->hi,
@@ -214,6 +292,6 @@ int mt_scan_next_or_summary(mt_scan *s, mt_points *out, mt_chunk_info *sum)
                            .vals = merged.v,
                            .strs = merged.strs,
                            .strs_len = merged.strs_len};
-        return MT_OK;
+        return unit_e < 0 ? MT_OK : emit_f64(s, out, unit_e, out, repeats);
     }
 }

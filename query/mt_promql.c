@@ -1472,17 +1472,6 @@ static void unload_catalog(evaluator *ev)
     ev->catref = NULL;
 }
 
-static double to_double(mt_vtype t, mt_val v)
-{
-    switch (t) {
-    case MT_VT_FLOAT: return v.f;
-    case MT_VT_INT: return (double)v.i;
-    case MT_VT_UINT: return (double)v.u;
-    case MT_VT_BOOL: return v.u ? 1 : 0;
-    default: return NAN;
-    }
-}
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
@@ -1549,53 +1538,7 @@ static void fetch_close(fetcher *f)
     samples_free(&f->b);
 }
 
-/*
- * ts[0..n) (ns, increasing) as ms, rounded down, into t. A step repeats in the usual series (a
- * point every 10 s), so its quotient is reused: a division per new step, not per point.
- * Returns whether two of them fell in one ms.
- */
-static bool ns_to_ms(const int64_t *ts, size_t n, int64_t *t)
-{
-    const uint64_t M = 1000000;
-    int64_t ms = floor_div(ts[0], (int64_t)M);
-    uint64_t rem = (uint64_t)(ts[0] - ms * (int64_t)M), step = 0, q = 0, r = 0;
-    bool dup = false;
-    t[0] = ms;
-    for (size_t j = 1; j < n; j++) {
-        assert(ts[j] > ts[j - 1]);
-        /* the true distance, wrapping when the two lie far apart on each side of zero */
-        uint64_t d = (uint64_t)ts[j] - (uint64_t)ts[j - 1];
-        if (d != step) step = d, q = d / M, r = d % M;
-        if (!r) { /* whole ms apart (q >= 1), as stamps of second precision are: no carry */
-            t[j] = ms = (int64_t)((uint64_t)ms + q);
-            continue;
-        }
-        uint64_t carry = (rem += r) >= M;
-        rem -= carry * M;
-        dup |= q + carry == 0;
-        t[j] = ms = (int64_t)((uint64_t)ms + q + carry);
-    }
-    return dup;
-}
-
 _Static_assert(sizeof(mt_val) == sizeof(double), "mt_val holds a double in its 8 bytes");
-
-/* The values of p as doubles into v. */
-static void values_to_double(const mt_points *p, double *v)
-{
-    const mt_val *x = p->vals;
-    switch (p->type) {
-    case MT_VT_FLOAT: /* the union's bytes are the double's */
-        memcpy(v, x, p->n * sizeof *v);
-        break;
-    case MT_VT_INT:
-        for (size_t j = 0; j < p->n; j++) v[j] = (double)x[j].i;
-        break;
-    default:
-        for (size_t j = 0; j < p->n; j++) v[j] = to_double(p->type, x[j]);
-        break;
-    }
-}
 
 /* Of the samples t[from..end) that share a ms, keep the last; the count of samples now in t. */
 static size_t keep_last_per_ms(int64_t *t, double *v, size_t from, size_t end)
@@ -1630,8 +1573,10 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
     }
     size_t n = 0;
     mt_points pts;
-    while ((rc = mt_scan_next(sc, &pts)) == MT_OK) {
-        if (pts.type == MT_VT_STRING || !pts.n) continue;
+    bool repeats;
+    /* ms and doubles, converted as the chunks decode (MT_EINVAL: a string series, no samples) */
+    while ((rc = mt_scan_next_f64(sc, 6, &pts, &repeats)) == MT_OK) {
+        if (!pts.n) continue;
         if (n + pts.n > b->cap) {
             size_t c2 = b->cap ? b->cap * 2 : 1024;
             while (c2 < n + pts.n) c2 *= 2;
@@ -1645,9 +1590,9 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
             b->t = nt;
             b->cap = c2;
         }
-        bool dup = ns_to_ms(pts.ts, pts.n, b->t + n);
-        values_to_double(&pts, b->v + n);
-        if (dup || (n && b->t[n - 1] == b->t[n])) {
+        memcpy(b->t + n, pts.ts, pts.n * sizeof *b->t);
+        memcpy(b->v + n, pts.vals, pts.n * sizeof *b->v); /* the doubles' bytes */
+        if (repeats || (n && b->t[n - 1] == b->t[n])) {
             n = keep_last_per_ms(b->t, b->v, n ? n - 1 : 0, n + pts.n);
         } else {
             n += pts.n;
@@ -1657,7 +1602,7 @@ static int load_samples(mt_engine *e, const mt_fed_series *c, int64_t from, int6
         char where[4096];
         mt_scan_damage(sc, where, sizeof where);
         snprintf(err, errcap, "query stopped: %s: %s", mt_strerror(rc), where);
-    } else if (rc && rc != MT_ENOTFOUND) {
+    } else if (rc && rc != MT_ENOTFOUND && rc != MT_EINVAL) {
         snprintf(err, errcap, "reading %s: %s", c->ident, mt_strerror(rc));
     } else {
         rc = MT_OK;
@@ -2138,8 +2083,22 @@ static void linear_regression(const int64_t *t, const double *v, size_t n, int64
  * window that holds a reset (its resets are added back); a window without one skips the walk.
  * The same operations in the same order as Prometheus: the same bits.
  */
-static inline double extrapolated(fkind f, const int64_t *t, const double *v, size_t n,
-                                  int64_t range_start, int64_t range_end, double range_s, bool walk)
+/*
+ * d ms in seconds, as Prometheus has it: float64(d) / 1000. A whole number of seconds (the
+ * usual distance between scrapes of second precision) is that quotient exactly, and an integer
+ * division by a constant costs a multiplication where the float division costs a dozen cycles.
+ * (Below 2^53 ms, float64(d) is d itself, so both ways give q.)
+ */
+static inline double ms_to_s(int64_t d)
+{
+    int64_t q = d / 1000;
+    if (q * 1000 == d && q > -(INT64_C(1) << 43) && q < (INT64_C(1) << 43)) return (double)q;
+    return (double)d / 1000;
+}
+
+static inline __attribute__((always_inline)) double
+extrapolated(fkind f, const int64_t *t, const double *v, size_t n, int64_t range_start,
+             int64_t range_end, double range_s, bool walk)
 {
     assert(n >= 2 && (f == F_RATE || f == F_INCREASE || f == F_DELTA));
     bool counter = f != F_DELTA;
@@ -2147,17 +2106,29 @@ static inline double extrapolated(fkind f, const int64_t *t, const double *v, si
     if (walk)
         for (size_t i = 1; i < n; i++)
             if (v[i] < v[i - 1]) result += v[i - 1];
-    double to_start = (double)(t[0] - range_start) / 1000;
-    double to_end = (double)(range_end - t[n - 1]) / 1000;
-    double sampled = (double)(t[n - 1] - t[0]) / 1000;
-    double avg = sampled / (double)(n - 1);
-    if (counter && result > 0 && v[0] >= 0) {
+    double to_start = ms_to_s(t[0] - range_start);
+    double to_end = ms_to_s(range_end - t[n - 1]);
+    double sampled = ms_to_s(t[n - 1] - t[0]);
+    /* to_zero >= sampled >= to_start when v[0] >= result (rounding is monotonic): the
+       division below could change nothing, and a counter's first value is most often the
+       larger */
+    if (counter && result > 0 && v[0] >= 0 && !(v[0] >= result && sampled >= to_start)) {
         double to_zero = sampled * (v[0] / result);
         if (to_zero < to_start) to_start = to_zero;
     }
-    double threshold = avg * 1.1, interval = sampled;
-    interval += to_start < threshold ? to_start : avg / 2;
-    interval += to_end < threshold ? to_end : avg / 2;
+    /* Each end is extrapolated up to 1.1 average gaps, else by half of one. Ends well inside
+       the threshold (the usual: a window's first and last scrape within a gap of its edges)
+       need no average: to_start * (n - 1) below sampled * 1.1 by far more than the rounding of
+       either side (a few units of 2^-53) means to_start < avg * 1.1, whatever that rounds to. */
+    double dn = (double)(n - 1), lim = sampled * 1.1 * (1 - 1e-9), interval = sampled;
+    if (to_start * dn < lim && to_end * dn < lim) {
+        interval += to_start;
+        interval += to_end;
+    } else {
+        double avg = sampled / dn, threshold = avg * 1.1;
+        interval += to_start < threshold ? to_start : avg / 2;
+        interval += to_end < threshold ? to_end : avg / 2;
+    }
     result = result * (interval / sampled);
     if (f == F_RATE) result /= range_s;
     return result;

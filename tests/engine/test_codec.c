@@ -37,9 +37,58 @@ static void teardown(void)
 
 TestSuite(codec, .init = setup, .fini = teardown);
 
+static uint64_t dbits_of(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+
+static int64_t floor_by(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return a % b && a < 0 ? q - 1 : q;
+}
+
+/*
+ * The f64 form of a chunk (mt_decoder_decode_f64) against the points it was made from:
+ * stamps floor(ts / 10^unit_e), values as C converts them, repeats exactly when two stamps
+ * fell in one unit.
+ */
+static void expect_f64(const uint8_t *chunk, size_t len, const mt_points *in, int unit_e)
+{
+    mt_points out;
+    bool repeats;
+    int rc = mt_decoder_decode_f64(fx.dec, chunk, len, unit_e, &out, &repeats);
+    if (in->type == MT_VT_STRING) {
+        cr_assert_eq(rc, MT_EINVAL, "a string chunk has no f64 form");
+        return;
+    }
+    cr_assert_eq(rc, MT_OK);
+    cr_assert_eq(out.type, MT_VT_FLOAT);
+    cr_assert_eq(out.n, in->n);
+    int64_t u = (int64_t)mt_pow10[unit_e];
+    bool want_rep = false;
+    for (size_t i = 0; i < in->n; i++) {
+        int64_t t = floor_by(in->ts[i], u);
+        cr_assert_eq(out.ts[i], t, "unit 10^%d, ts %zu: %lld != %lld", unit_e, i,
+                     (long long)out.ts[i], (long long)t);
+        want_rep |= i && floor_by(in->ts[i - 1], u) == t;
+        mt_val x = in->vals[i];
+        double v = in->type == MT_VT_FLOAT  ? x.f
+                   : in->type == MT_VT_INT  ? (double)x.i
+                   : in->type == MT_VT_UINT ? (double)x.u
+                                            : (x.u ? 1.0 : 0.0);
+        cr_assert_eq(dbits_of(out.vals[i].f), dbits_of(v), "unit 10^%d, value %zu", unit_e, i);
+    }
+    cr_assert_eq(repeats, want_rep, "unit 10^%d: repeats", unit_e);
+}
+
 /* Encode, decode, and require the same bits back. Returns the chunk size. */
 static size_t round_trip(const mt_points *in)
 {
+    static unsigned calls;
+    static const int units[] = {6, 0, 9, 3}; /* ms first: PromQL's */
     const uint8_t *chunk;
     size_t len;
     cr_assert_eq(mt_encoder_encode(fx.enc, in, &chunk, &len), MT_OK);
@@ -64,14 +113,8 @@ static size_t round_trip(const mt_points *in)
     cr_assert_eq(mt_codec_peek(chunk, len, &n, &t), MT_OK);
     cr_assert_eq(n, in->n);
     cr_assert_eq(t, in->type);
+    expect_f64(chunk, len, in, units[calls++ % 4]);
     return len;
-}
-
-static uint64_t dbits_of(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    return u;
 }
 
 /* n regular timestamps every 10 s from 2025-01-01. */
@@ -483,4 +526,45 @@ Test(codec, regular_stamps_that_do_not_increase_are_refused)
     cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_ECORRUPT, "step x (n - 1) wraps");
     l = regular_body(b, 1, INT64_MAX, 0);
     cr_assert_eq(mt_decoder_decode_body(fx.dec, b, l, &out), MT_OK, "one point has no step");
+}
+
+Test(codec, the_f64_form_floors_stamps_and_converts_every_type)
+{
+    /* ns stamps: two in one ms, one before 1970 a ns short of a ms, the int64 ends */
+    int64_t ts[] = {INT64_MIN, -1000001, -1000000, -1,      0,
+                    999999,    1000000,  1000001,  2999999, INT64_MAX};
+    size_t n = sizeof ts / sizeof ts[0];
+    mt_val v[sizeof ts / sizeof ts[0]];
+    const uint8_t *chunk;
+    size_t len;
+    for (int t = MT_VT_FLOAT; t <= MT_VT_BOOL; t++) {
+        for (size_t i = 0; i < n; i++)
+            v[i].u = t == MT_VT_BOOL    ? i % 2
+                     : t == MT_VT_FLOAT ? dbits_of((double)i / 3 - 1)
+                                        : (uint64_t)INT64_MAX - i * 12345678901ull; /* > 2^53 */
+        mt_points p = pts_of((mt_vtype)t, ts, v, n);
+        cr_assert_eq(mt_encoder_encode(fx.enc, &p, &chunk, &len), MT_OK);
+        for (int e = 0; e <= MT_F64_MAX_UNIT_E; e++) expect_f64(chunk, len, &p, e);
+        /* regular stamps of whole seconds, in every unit from ns to s: no division needed */
+        int64_t *rt = regular_ts(n);
+        p.ts = rt;
+        cr_assert_eq(mt_encoder_encode(fx.enc, &p, &chunk, &len), MT_OK);
+        for (int e = 0; e <= MT_F64_MAX_UNIT_E; e++) expect_f64(chunk, len, &p, e);
+        free(rt);
+    }
+    mt_points out;
+    bool rep;
+    cr_assert_eq(mt_decoder_decode_f64(fx.dec, chunk, len, MT_F64_MAX_UNIT_E + 1, &out, &rep),
+                 MT_EINVAL);
+    cr_assert_eq(mt_decoder_decode_f64(fx.dec, chunk, len, -1, &out, &rep), MT_EINVAL);
+    cr_assert_eq(out.n, 0);
+    /* and the conversion of points at hand, in place */
+    int64_t t2[] = {-1, 0, 1500000, 1999999, 2000000};
+    mt_val v2[] = {{.i = -3}, {.i = 0}, {.i = 1}, {.i = INT64_MIN}, {.i = 7}};
+    mt_points p2 = pts_of(MT_VT_INT, t2, v2, 5);
+    cr_assert(mt_points_to_f64(&p2, 6, t2, v2), "1500000 and 1999999 share ms 1");
+    const int64_t want_t[] = {-1, 0, 1, 1, 2};
+    for (size_t i = 0; i < 5; i++) cr_assert_eq(t2[i], want_t[i], "ts %zu", i);
+    cr_assert_eq(v2[0].f, -3.0);
+    cr_assert_eq(v2[3].f, (double)INT64_MIN);
 }

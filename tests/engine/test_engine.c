@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mt_buf.h"
 #include "mt_engine.h"
 #include "mt_fault.h"
 #include "test_util.h"
@@ -269,6 +270,107 @@ Test(engine, every_type_round_trips_through_seal_and_reopen)
             mt_scan_close(s);
         }
     }
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+/*
+ * mt_scan_next_f64 against mt_scan_next converted here, block by block: floor(ts / 10^e) and
+ * the values as C converts them. n points compared.
+ */
+static size_t expect_f64_scan(mt_engine *e, uint32_t id, mt_vtype t, int64_t from, int64_t to,
+                              int unit_e)
+{
+    mt_scan *a, *f;
+    cr_assert_eq(mt_scan_open(e, id, from, to, &a), MT_OK);
+    cr_assert_eq(mt_scan_open(e, id, from, to, &f), MT_OK);
+    const int64_t u = (int64_t)mt_pow10[unit_e];
+    mt_points pa, pf;
+    bool rep;
+    size_t n = 0, ia = 0, nf = 0;
+    int ra = mt_scan_next(a, &pa), rf;
+    /* the blocks may be cut differently: walk both as one sequence of points */
+    while ((rf = mt_scan_next_f64(f, unit_e, &pf, &rep)) == MT_OK) {
+        cr_assert_eq(pf.type, MT_VT_FLOAT);
+        bool want_rep = false;
+        for (size_t j = 0; j < pf.n; j++, n++, nf++) {
+            while (ra == MT_OK && ia == pa.n) ra = mt_scan_next(a, &pa), ia = 0;
+            cr_assert_eq(ra, MT_OK, "the f64 scan has more points (%zu)", n);
+            int64_t ts = pa.ts[ia], q = ts / u - (ts % u < 0);
+            want_rep |= j && pf.ts[j - 1] == q;
+            cr_assert_eq(pf.ts[j], q, "point %zu: %lld, want %lld", n, (long long)pf.ts[j],
+                         (long long)q);
+            mt_val x = pa.vals[ia++];
+            double v = t == MT_VT_INT ? (double)x.i : t == MT_VT_UINT ? (double)x.u : x.f;
+            cr_assert_eq(pf.vals[j].f, v, "point %zu", n);
+        }
+        /* repeats may be said of a chunk the range cut; never missed */
+        cr_assert(rep || !want_rep, "repeats in a block not said: unit 10^%d, from %lld to %lld",
+                  unit_e, (long long)from, (long long)to);
+    }
+    cr_assert_eq(rf, MT_ENOTFOUND, "f64 scan ended with %s", mt_strerror(rf));
+    while (ra == MT_OK && ia == pa.n) ra = mt_scan_next(a, &pa), ia = 0;
+    cr_assert_eq(ra, MT_ENOTFOUND, "the f64 scan has fewer points (%zu)", n);
+    mt_scan_close(a);
+    mt_scan_close(f);
+    return nf;
+}
+
+Test(engine, the_f64_scan_equals_the_points_converted_on_every_path)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    char ki[512], kf[512];
+    size_t kil = key(ki, "x", "i"), kfl = key(kf, "x", "f");
+    /* integers at ns precision (two in one ms), floats every 10 s: three hours */
+    for (int i = 0; i < 3 * 514; i++) {
+        int64_t ts = T0 + i * 7 * S + (i % 3) * 400000;
+        mt_batch_add(b, ki, kil, ts, MT_VT_INT, (mt_val){.i = (int64_t)i * 1000003 - 77}, NULL);
+    }
+    mt_batch_add(b, ki, kil, T0 + 5 * S + 100, MT_VT_INT, (mt_val){.i = -5}, NULL);
+    mt_batch_add(b, ki, kil, T0 + 5 * S + 200, MT_VT_INT, (mt_val){.i = -6}, NULL);
+    for (int i = 0; i < 3 * 360; i++)
+        mt_batch_add(b, kf, kfl, T0 + i * 10 * S, MT_VT_FLOAT, (mt_val){.f = i / 4.0}, NULL);
+    write_ok(e, b, 3 * 514 + 2 + 3 * 360);
+    uint32_t idi, idf;
+    mt_vtype t;
+    cr_assert_eq(mt_engine_series_lookup(e, ki, kil, &idi, &t), MT_OK);
+    cr_assert_eq(mt_engine_series_lookup(e, kf, kfl, &idf, &t), MT_OK);
+    const int64_t ranges[][2] = {
+        {T0, T0 + 3 * H},                         /* whole hours */
+        {T0 + 600 * S + 1000000, T0 + 2 * H + 5}, /* from whole ms, to not: converted */
+        {T0 + 12345, T0 + H},                     /* from not whole */
+        {T0 + 601 * S, T0 + 6001 * S},            /* whole ms, cutting chunks */
+    };
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) {
+            /* hours 0 and 1 sealed, 2 in the head; then late points for hour 0 (merged) */
+            cr_assert_eq(mt_engine_seal(e, true, NULL), MT_OK);
+            for (int i = 0; i < 40; i++) {
+                add_f(b, "x", "f", T0 + i * 10 * S + 5 * S, -i);
+                mt_batch_add(b, ki, kil, T0 + i * 13 * S + 1, MT_VT_INT, (mt_val){.i = i}, NULL);
+            }
+            for (int i = 0; i < 20; i++) add_f(b, "x", "f", T0 + 3 * H + i * 10 * S, i);
+            write_ok(e, b, 100);
+        }
+        if (round == 2) {
+            mt_engine_close(e);
+            e = open_engine();
+        }
+        for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++)
+            for (int ue = 0; ue <= MT_F64_MAX_UNIT_E; ue += 3) {
+                size_t ni = expect_f64_scan(e, idi, MT_VT_INT, ranges[r][0], ranges[r][1], ue);
+                size_t nf = expect_f64_scan(e, idf, MT_VT_FLOAT, ranges[r][0], ranges[r][1], ue);
+                cr_assert_gt(ni, 0, "range %zu", r);
+                cr_assert_gt(nf, 0, "range %zu", r);
+            }
+    }
+    mt_scan *s;
+    mt_points p;
+    bool rep;
+    cr_assert_eq(mt_scan_open(e, idf, T0, T0 + H, &s), MT_OK);
+    cr_assert_eq(mt_scan_next_f64(s, MT_F64_MAX_UNIT_E + 1, &p, &rep), MT_EINVAL);
+    mt_scan_close(s);
     mt_batch_free(b);
     mt_engine_close(e);
 }

@@ -5,7 +5,10 @@
  *   0: a whole chunk for mt_decoder_decode (header, checksum, zstd)
  *   1: a chunk body for mt_decoder_decode_body (no checksum to hide behind)
  *   2+: points to encode: the decoded result must equal them bit for bit
+ * Each decode is done twice, as stored and in the f64 form (ms and doubles for PromQL, a unit
+ * picked by the input's length): both fail or both give the same points.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,42 @@ static void check(int cond, const char *what)
     }
 }
 
-static void round_trip(mt_encoder *enc, mt_decoder *dec, const uint8_t *data, size_t size)
+/*
+ * The f64 form (rc_f, f) of what decoded as stored (rc, p): the same outcome, and on success
+ * the same points floored to 10^unit_e and converted to doubles.
+ */
+static void same_f64(int rc, const mt_points *p, int rc_f, const mt_points *f, bool repeats,
+                     int unit_e)
+{
+    if (rc != MT_OK) {
+        check(rc_f != MT_OK, "the f64 form decoded what the stored form refused");
+        return;
+    }
+    if (p->type == MT_VT_STRING) {
+        check(rc_f == MT_EINVAL, "the f64 form of strings is not refused");
+        return;
+    }
+    check(rc_f == MT_OK, "the f64 form refused what the stored form decoded");
+    check(f->n == p->n && f->type == MT_VT_FLOAT, "f64 count or type");
+    int64_t u = 1;
+    for (int k = 0; k < unit_e; k++) u *= 10;
+    bool rep = false;
+    for (size_t i = 0; i < p->n; i++) {
+        int64_t q = p->ts[i] / u - (p->ts[i] % u < 0);
+        check(f->ts[i] == q, "f64 stamp");
+        rep |= i && f->ts[i - 1] == q;
+        mt_val x = p->vals[i];
+        double v = p->type == MT_VT_FLOAT  ? x.f
+                   : p->type == MT_VT_INT  ? (double)x.i
+                   : p->type == MT_VT_UINT ? (double)x.u
+                                           : (x.u ? 1.0 : 0.0);
+        check(memcmp(&f->vals[i].f, &v, 8) == 0, "f64 value");
+    }
+    check(rep == repeats, "f64 repeats");
+}
+
+static void round_trip(mt_encoder *enc, mt_decoder *dec, mt_decoder *dec2, const uint8_t *data,
+                       size_t size)
 {
     if (size < 2) return;
     mt_vtype type = (mt_vtype)(data[0] % MT_VT_COUNT);
@@ -61,6 +99,11 @@ static void round_trip(mt_encoder *enc, mt_decoder *dec, const uint8_t *data, si
             check(out.vals[i].u == vals[i].u, "value bits changed");
         }
     }
+    mt_points f;
+    bool rep;
+    int unit_e = (int)(size % (MT_F64_MAX_UNIT_E + 1));
+    int rc_f = mt_decoder_decode_f64(dec2, chunk, len, unit_e, &f, &rep);
+    same_f64(MT_OK, &out, rc_f, &f, rep, unit_e);
     free(ts);
     free(vals);
 }
@@ -68,14 +111,24 @@ static void round_trip(mt_encoder *enc, mt_decoder *dec, const uint8_t *data, si
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static mt_encoder *enc;
-    static mt_decoder *dec;
-    if (!enc && (mt_encoder_new(1, &enc) || mt_decoder_new(&dec))) abort();
+    static mt_decoder *dec, *dec2; /* the stored form, the f64 form */
+    if (!enc && (mt_encoder_new(1, &enc) || mt_decoder_new(&dec) || mt_decoder_new(&dec2))) abort();
     if (size < 1) return 0;
-    mt_points out;
+    mt_points out, f;
+    bool rep;
+    int unit_e = (int)(size % (MT_F64_MAX_UNIT_E + 1)), rc, rc_f;
     switch (data[0]) {
-    case 0: mt_decoder_decode(dec, data + 1, size - 1, &out); break;
-    case 1: mt_decoder_decode_body(dec, data + 1, size - 1, &out); break;
-    default: round_trip(enc, dec, data + 1, size - 1); break;
+    case 0:
+        rc = mt_decoder_decode(dec, data + 1, size - 1, &out);
+        rc_f = mt_decoder_decode_f64(dec2, data + 1, size - 1, unit_e, &f, &rep);
+        same_f64(rc, &out, rc_f, &f, rep, unit_e);
+        break;
+    case 1:
+        rc = mt_decoder_decode_body(dec, data + 1, size - 1, &out);
+        rc_f = mt_decoder_decode_body_f64(dec2, data + 1, size - 1, unit_e, &f, &rep);
+        same_f64(rc, &out, rc_f, &f, rep, unit_e);
+        break;
+    default: round_trip(enc, dec, dec2, data + 1, size - 1); break;
     }
     return 0;
 }
