@@ -243,6 +243,84 @@ Test(promql, rate_and_increase_extrapolate_as_prometheus)
     cr_assert(strstr(out.buf, "\"result\":[]"), "%s", out.buf);
 }
 
+/* rate/increase over the samples of [start, end] (ms) as Prometheus 2.42's extrapolatedRate
+   writes it, divisions and all: what the evaluator's shortcuts must equal bit for bit */
+static double ref_extrapolated(bool rate, const int64_t *t, const double *v, size_t n,
+                               int64_t start, int64_t end, int64_t range)
+{
+    double result = v[n - 1] - v[0];
+    for (size_t i = 1; i < n; i++)
+        if (v[i] < v[i - 1]) result += v[i - 1];
+    double to_start = (double)(t[0] - start) / 1000, to_end = (double)(end - t[n - 1]) / 1000;
+    double sampled = (double)(t[n - 1] - t[0]) / 1000, avg = sampled / (double)(n - 1);
+    if (result > 0 && v[0] >= 0) {
+        double to_zero = sampled * (v[0] / result);
+        if (to_zero < to_start) to_start = to_zero;
+    }
+    double threshold = avg * 1.1, interval = sampled;
+    interval += to_start < threshold ? to_start : avg / 2;
+    interval += to_end < threshold ? to_end : avg / 2;
+    result = result * (interval / sampled);
+    return rate ? result / ((double)range / 1000) : result;
+}
+
+Test(promql, rate_equals_prometheus_formula_bit_for_bit_across_the_extrapolation_threshold)
+{
+    /* gaps of 3 to 15 s with ms jitter: window edges fall on both sides of 1.1 average gaps;
+       counters from near zero (the extrapolation stops at zero) with resets */
+    enum { N = 400 };
+    int64_t t[N];
+    double v[N];
+    uint64_t seed = mt_test_seed();
+    int64_t ms = T0;
+    double c = 3;
+    char key[256];
+    size_t kl =
+        mt_series_key(key, sizeof key, (mt_name){"r", 1}, NULL, NULL, 0, (mt_name){"total", 5});
+    mt_batch *b = mt_batch_new();
+    for (int i = 0; i < N; i++) {
+        ms += 3000 + (int64_t)(mt_test_rand(&seed) % 12000);
+        c = mt_test_rand(&seed) % 20 == 0 ? (double)(mt_test_rand(&seed) % 7)
+                                          : c + (double)(mt_test_rand(&seed) % 1000) / 8;
+        t[i] = ms, v[i] = c;
+        cr_assert_eq(mt_batch_add(b, key, kl, ms * 1000000, MT_VT_FLOAT, (mt_val){.f = c}, NULL),
+                     MT_OK);
+    }
+    mt_write_result wr;
+    cr_assert_eq(mt_engine_write(eng, b, &wr), MT_OK);
+    mt_batch_free(b);
+    const int64_t range = 40000;
+    size_t checked = 0, slow = 0;
+    for (int64_t at = t[0]; at <= t[N - 1] + range; at += 777) {
+        size_t lo = 0, hi = 0;
+        while (lo < N && t[lo] < at - range) lo++;
+        hi = lo;
+        while (hi < N && t[hi] <= at) hi++;
+        for (int rate = 0; rate < 2; rate++) {
+            cr_assert_eq(
+                run(rate ? "rate(r_total[40s])" : "increase(r_total[40s])", at, at, 0, NULL), MT_OK,
+                "%s", err);
+            if (hi - lo < 2) {
+                cr_assert(strstr(out.buf, "\"result\":[]"), "at %lld: %s", (long long)at, out.buf);
+                continue;
+            }
+            double want = ref_extrapolated(rate, t + lo, v + lo, hi - lo, at - range, at, range);
+            const char *p = strstr(out.buf, "\"value\":[");
+            cr_assert_not_null(p, "at %lld: %s", (long long)at, out.buf);
+            p = strstr(p, ",\"");
+            cr_assert_not_null(p);
+            double got = strtod(p + 2, NULL);
+            cr_assert(memcmp(&got, &want, 8) == 0, "at %lld, rate %d: %.17g, want %.17g",
+                      (long long)at, rate, got, want);
+            checked++;
+            double sampled = (double)(t[hi - 1] - t[lo]) / 1000;
+            slow += (double)(t[lo] - (at - range)) / 1000 >= sampled / (double)(hi - lo - 1) * 1.1;
+        }
+    }
+    cr_assert_gt(checked, 1000);
+    cr_assert_gt(slow, 50, "windows whose start lies beyond the threshold: %zu", slow);
+}
+
 Test(promql, steps_are_start_plus_k_step_up_to_end)
 {
     put("g", NULL, "v", T0, 1);
