@@ -241,6 +241,13 @@ static int next_block(mt_scan *s, mt_points *out, mt_chunk_info *sum, int unit_e
             return unit_e < 0 ? MT_OK : emit_f64(s, out, unit_e, out, repeats);
         }
         scan_chunk *c = &s->chunks[s->ci++];
+        if (s->ci < s->nchunks && s->chunks[s->ci].map) {
+            /* the next hour's chunk lies in another file, most often out of the caches: its
+               first lines fetched while this one decodes */
+            const scan_chunk *nx = &s->chunks[s->ci];
+            const uint8_t *p = nx->map->base + nx->ent.off;
+            for (uint32_t o = 0; o < nx->ent.len && o < 512; o += 64) __builtin_prefetch(p + o);
+        }
         if (!c->map) return damaged(s, c);
         /* a whole sealed hour with no late points waiting: its summary instead of its points */
         if (sum && s->hi == h_end && c->ent.type != MT_VT_STRING && hour * MT_HOUR_NS >= s->from &&

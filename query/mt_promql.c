@@ -38,6 +38,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "mt_query_int.h"
 #include "mt_time.h"
@@ -2096,9 +2099,15 @@ static inline double ms_to_s(int64_t d)
     return (double)d / 1000;
 }
 
-static inline __attribute__((always_inline)) double
-extrapolated(fkind f, const int64_t *t, const double *v, size_t n, int64_t range_start,
-             int64_t range_end, double range_s, bool walk)
+/*
+ * Prometheus' extrapolatedRate up to its last two operations: the change over the window
+ * (*num) and the interval it is extrapolated to (*interval) over the one sampled (*sampled).
+ * The value is num * (interval / sampled), then / range_s for a rate (extrapolated(), or two
+ * steps at a time in range_steps).
+ */
+static inline __attribute__((always_inline)) void
+extrapolation(fkind f, const int64_t *t, const double *v, size_t n, int64_t range_start,
+              int64_t range_end, bool walk, double *num, double *interval, double *sampled_out)
 {
     assert(n >= 2 && (f == F_RATE || f == F_INCREASE || f == F_DELTA));
     bool counter = f != F_DELTA;
@@ -2120,18 +2129,67 @@ extrapolated(fkind f, const int64_t *t, const double *v, size_t n, int64_t range
        the threshold (the usual: a window's first and last scrape within a gap of its edges)
        need no average: to_start * (n - 1) below sampled * 1.1 by far more than the rounding of
        either side (a few units of 2^-53) means to_start < avg * 1.1, whatever that rounds to. */
-    double dn = (double)(n - 1), lim = sampled * 1.1 * (1 - 1e-9), interval = sampled;
+    double dn = (double)(n - 1), lim = sampled * 1.1 * (1 - 1e-9), iv = sampled;
     if (to_start * dn < lim && to_end * dn < lim) {
-        interval += to_start;
-        interval += to_end;
+        iv += to_start;
+        iv += to_end;
     } else {
         double avg = sampled / dn, threshold = avg * 1.1;
-        interval += to_start < threshold ? to_start : avg / 2;
-        interval += to_end < threshold ? to_end : avg / 2;
+        iv += to_start < threshold ? to_start : avg / 2;
+        iv += to_end < threshold ? to_end : avg / 2;
     }
-    result = result * (interval / sampled);
-    if (f == F_RATE) result /= range_s;
-    return result;
+    *num = result;
+    *interval = iv;
+    *sampled_out = sampled;
+}
+
+static double extrapolated(fkind f, const int64_t *t, const double *v, size_t n,
+                           int64_t range_start, int64_t range_end, double range_s, bool walk)
+{
+    double num, interval, sampled;
+    extrapolation(f, t, v, n, range_start, range_end, walk, &num, &interval, &sampled);
+    double result = num * (interval / sampled);
+    return f == F_RATE ? result / range_s : result;
+}
+
+/* Whether a counter drops anywhere in v[0..n): most never do, and skip counting resets. */
+static bool any_drop(const double *v, size_t n)
+{
+    size_t i = 1;
+#if defined(__SSE2__)
+    __m128d acc = _mm_setzero_pd();
+    for (; i + 2 <= n; i += 2)
+        acc = _mm_or_pd(acc, _mm_cmplt_pd(_mm_loadu_pd(v + i), _mm_loadu_pd(v + i - 1)));
+    if (_mm_movemask_pd(acc)) return true;
+#endif
+    for (; i < n; i++)
+        if (v[i] < v[i - 1]) return true;
+    return false;
+}
+
+/*
+ * The last two operations of extrapolated() over steps [0, nsteps): v[k] = num[k] * (iv[k] /
+ * sp[k]), then / range_s (rate), for the steps with ok[k]; two at a time, as divpd rounds
+ * each lane as divsd does (the same bits), at about the cost of one.
+ */
+static void scale_steps(double *v, const double *iv, const double *sp, const unsigned char *ok,
+                        size_t nsteps, bool rate, double range_s)
+{
+    size_t k = 0;
+#if defined(__SSE2__)
+    const __m128d rs = _mm_set1_pd(range_s);
+    for (; k + 2 <= nsteps; k += 2) {
+        __m128d x =
+            _mm_mul_pd(_mm_loadu_pd(v + k), _mm_div_pd(_mm_loadu_pd(iv + k), _mm_loadu_pd(sp + k)));
+        if (rate) x = _mm_div_pd(x, rs);
+        double two[2];
+        _mm_storeu_pd(two, x);
+        if (ok[k]) v[k] = two[0];
+        if (ok[k + 1]) v[k + 1] = two[1];
+    }
+#endif
+    for (; k < nsteps; k++)
+        if (ok[k]) v[k] = rate ? v[k] * (iv[k] / sp[k]) / range_s : v[k] * (iv[k] / sp[k]);
 }
 
 /*
@@ -2256,10 +2314,7 @@ static bool range_steps(const pass *p, lane *ln, const rser *r, double *v, unsig
         return false;
     const uint32_t *drops = NULL;
     /* a counter that never drops (the usual one) needs no count: its windows skip the walk */
-    bool any_drop = false;
-    if (f == F_RATE || f == F_INCREASE)
-        for (size_t i = 1; i < r->n; i++) any_drop |= r->v[i] < r->v[i - 1];
-    if (((f == F_RATE || f == F_INCREASE) && any_drop) || f == F_RESETS) {
+    if (((f == F_RATE || f == F_INCREASE) && any_drop(r->v, r->n)) || f == F_RESETS) {
         if (!lane_grow((void **)&ln->drops, &ln->dcap, r->n, sizeof(uint32_t))) return false;
         uint32_t c = 0;
         ln->drops[0] = 0;
@@ -2271,15 +2326,23 @@ static bool range_steps(const pass *p, lane *ln, const rser *r, double *v, unsig
         /* the dashboard's usual functions: range_fn's case, inlined into the walk of the steps
            and with the range in seconds divided once */
         const double range_s = (double)ms->range / 1000;
+        if (!lane_grow((void **)&ln->scratch, &ln->scap, 2 * ev->nsteps, sizeof(double)))
+            return false;
+        double *iv = ln->scratch, *sp = ln->scratch + ev->nsteps;
         for (size_t k = 0; k < ev->nsteps; k++) {
             int64_t end = ev->ts[k] - ms->offset, start = end - ms->range;
             while (lo < r->n && r->t[lo] < start) lo++;
             if (hi < lo) hi = lo;
             while (hi < r->n && r->t[hi] <= end) hi++;
-            if (!(ok[k] = hi - lo >= 2)) continue;
-            v[k] = extrapolated(f, r->t + lo, r->v + lo, hi - lo, start, end, range_s,
-                                drops && drops[hi - 1] != drops[lo]); /* NULL: none at all */
+            if (!(ok[k] = hi - lo >= 2)) {
+                v[k] = 0, iv[k] = sp[k] = 1; /* scale_steps divides every step */
+                continue;
+            }
+            extrapolation(f, r->t + lo, r->v + lo, hi - lo, start, end,
+                          drops && drops[hi - 1] != drops[lo], /* NULL: none at all */
+                          &v[k], &iv[k], &sp[k]);
         }
+        scale_steps(v, iv, sp, ok, ev->nsteps, f == F_RATE, range_s);
         return true;
     }
     for (size_t k = 0; k < ev->nsteps; k++) {
