@@ -987,6 +987,8 @@ static void tell_committed(mt_engine *e, mt_batch *list)
     }
 }
 
+#define HEAD_AHEAD 8 /* points between the prefetch stages of finish_group */
+
 /* Apply committed batches to the head, then hand them back. */
 static void finish_group(mt_engine *e, mt_batch *list, int rc)
 {
@@ -996,6 +998,15 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
         e->st.commits++;
         for (mt_batch *b = list; b; b = b->next) {
             for (size_t i = 0; i < b->np && !rc; i++) {
+                /* The series, buckets and bytes of a point lie anywhere in the head: asked for
+                   points ahead, the misses of one point overlap those of the next ones. */
+                if (i + 4 * HEAD_AHEAD < b->np && b->p[i + 4 * HEAD_AHEAD].id)
+                    __builtin_prefetch(&e->index.ents[b->p[i + 4 * HEAD_AHEAD].id]);
+                for (int st = 0; st < 3; st++) { /* the series 3 ahead, ..., the bytes 1 ahead */
+                    size_t j = i + (size_t)(3 - st) * HEAD_AHEAD;
+                    if (j < b->np)
+                        mt_head_prefetch(&e->head, point_id(e, b, &b->p[j]), b->p[j].ts, st);
+                }
                 const mt_bpoint *p = &b->p[i];
                 if (b->why[i]) continue;
                 uint32_t id = point_id(e, b, p);

@@ -164,6 +164,12 @@ void mt_head_free(mt_head *h);
 /* Append one point (ids must be < 2^31) of the log record seq. */
 int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str,
                    uint64_t seq, int64_t wall);
+/*
+ * Ask for the memory mt_head_append(h, id, ts, ...) will touch, points ahead of it, in three
+ * stages each a few points after the one before (each reads what the one before fetched):
+ * 0 the series, 1 its buckets, 2 the end of the bucket of ts's hour. Changes nothing.
+ */
+void mt_head_prefetch(const mt_head *h, uint32_t id, int64_t ts, int stage);
 /* The log gained record seq (above every one before) of points points. The runs are an
    estimate for the seal (mt_seal.c): short of memory, a run grows longer instead. */
 void mt_head_log_add(mt_head *h, uint64_t seq, uint64_t points);

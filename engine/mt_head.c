@@ -268,6 +268,30 @@ static mt_head_bucket *bucket_of(mt_head *h, mt_head_series *s, int64_t hour)
     return &s->b[lo];
 }
 
+void mt_head_prefetch(const mt_head *h, uint32_t id, int64_t ts, int stage)
+{
+    if (id >= h->cap) return;
+    const mt_head_series *s = &h->s[id];
+    if (stage == 0) {
+        __builtin_prefetch(s);
+        return;
+    }
+    if (!s->nb) return;
+    if (stage == 1) { /* the buckets: the newest, and the oldest when there are a few */
+        __builtin_prefetch(&s->b[s->nb - 1]);
+        if (s->nb > 1) __builtin_prefetch(&s->b[0]);
+        return;
+    }
+    int64_t hour = mt_hour_of(ts);
+    const mt_head_bucket *b = &s->b[s->nb - 1];
+    if (b->hour != hour) {
+        size_t k = hour_lower_bound(s->b, s->nb, sizeof *s->b, hour);
+        if (k == s->nb || s->b[k].hour != hour) return;
+        b = &s->b[k];
+    }
+    if (b->buf) __builtin_prefetch(b->buf + b->len, 1);
+}
+
 int mt_head_append(mt_head *h, uint32_t id, int64_t ts, mt_vtype t, mt_val v, const char *str,
                    uint64_t seq, int64_t wall)
 {
