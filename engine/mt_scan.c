@@ -260,10 +260,8 @@ static int next_block(mt_scan *s, mt_points *out, mt_chunk_info *sum, int unit_e
             /* the usual block of a PromQL query: decoded and converted in one pass */
             int rc = chunk_f64(s, c, unit_e, out, repeats);
             if (rc == MT_ECORRUPT || rc == MT_EFORMAT) return damaged(s, c);
-            if (rc || !out->n) {
-                if (rc) return rc;
-                continue;
-            }
+            if (rc) return rc;
+            if (!out->n) continue; /* the range cut it all away */
             return MT_OK;
         }
         mt_points cp;
