@@ -2081,12 +2081,6 @@ static void linear_regression(const int64_t *t, const double *v, size_t n, int64
 }
 
 /*
- * Prometheus' extrapolatedRate: rate, increase or delta (f) over the samples t[0..n), n >= 2, of
- * a window (range_start, range_end] (ms); range_s is the range in seconds. walk: a counter's
- * window that holds a reset (its resets are added back); a window without one skips the walk.
- * The same operations in the same order as Prometheus: the same bits.
- */
-/*
  * d ms in seconds, as Prometheus has it: float64(d) / 1000. A whole number of seconds (the
  * usual distance between scrapes of second precision) is that quotient exactly, and an integer
  * division by a constant costs a multiplication where the float division costs a dozen cycles.
@@ -2100,10 +2094,13 @@ static inline double ms_to_s(int64_t d)
 }
 
 /*
- * Prometheus' extrapolatedRate up to its last two operations: the change over the window
- * (*num) and the interval it is extrapolated to (*interval) over the one sampled (*sampled).
- * The value is num * (interval / sampled), then / range_s for a rate (extrapolated(), or two
- * steps at a time in range_steps).
+ * Prometheus' extrapolatedRate for rate, increase or delta (f) over the samples t[0..n), n >= 2,
+ * of a window (range_start, range_end] (ms), up to its last two operations: the change over the
+ * window (*num) and the interval it is extrapolated to (*interval) over the one sampled
+ * (*sampled). The value is num * (interval / sampled), then / range_s for a rate (extrapolated(),
+ * or two steps at a time in range_steps). walk: a counter's window that holds a reset (its
+ * resets are added back); a window without one skips the walk. The same operations in the same
+ * order as Prometheus, or ones proven to give the same bits: the same result.
  */
 static inline __attribute__((always_inline)) void
 extrapolation(fkind f, const int64_t *t, const double *v, size_t n, int64_t range_start,
