@@ -6,13 +6,25 @@
  * and the daemon's peak RSS (VmHWM). Medians of --repeat runs, each on a
  * fresh data directory.
  *
- *   bench_ingest [--hosts N] [--hours N] [--conns N] [--repeat N] [--metrond PATH]
+ * --split hosts (the default) gives each connection its own hosts, every
+ * one of them for the whole day, in time order: agents or relays, each
+ * with its hosts. --split time gives each connection a quarter (1/N) of
+ * the day for every host, so all but the last stream write hours behind
+ * the newest point: a backlog replayed beside live data.
+ *
+ * --against N runs N connections before each run, on the same split, and
+ * prints each round's ratios of rate and peak RSS and their medians: on a
+ * shared machine a ratio within one round is steadier than two medians.
+ *
+ *   bench_ingest [--hosts N] [--hours N] [--conns N] [--split hosts|time] [--against N]
+ *                [--repeat N] [--metrond PATH]
  */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +39,55 @@
 #include "mt_gen.h"
 
 typedef struct part {
-    const char *data;
+    char *data;
     size_t len;
     int port;
 } part;
+
+/* Connection i's share of data (len bytes of whole lines): the hosts
+   h with h % conns == i, or the i-th 1/conns of the bytes (whole lines).
+   The generator writes MT_GEN_LINES_PER_TICK lines per host, hosts in
+   order, tick after tick. Returns 0, or -1 if out of memory. */
+static int split(const char *data, size_t len, uint32_t hosts, int conns, bool by_host, part *parts)
+{
+    if (!by_host) {
+        size_t off = 0;
+        for (int i = 0; i < conns; i++) {
+            size_t end = i == conns - 1 ? len : (len / (size_t)conns) * (size_t)(i + 1);
+            while (end < len && data[end - 1] != '\n') end++;
+            parts[i] = (part){malloc(end - off + 1), end - off, 0};
+            if (!parts[i].data) return -1;
+            memcpy(parts[i].data, data + off, end - off);
+            off = end;
+        }
+        return 0;
+    }
+    /* two passes: the sizes, then the copies */
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t line = 0;
+        for (size_t off = 0; off < len; line++) {
+            const char *nl = memchr(data + off, '\n', len - off);
+            size_t end = nl ? (size_t)(nl - data) + 1 : len;
+            uint32_t host = (uint32_t)((line / MT_GEN_LINES_PER_TICK) % hosts);
+            const char *tag = memmem(data + off, end - off, ",hostname=host_", 15);
+            if (!tag || strtoul(tag + 15, NULL, 10) != host) {
+                fprintf(stderr, "bench_ingest: line %llu is not host %u's\n",
+                        (unsigned long long)line + 1, host);
+                return -1;
+            }
+            part *p = &parts[host % (uint32_t)conns];
+            if (pass) memcpy(p->data + p->len, data + off, end - off);
+            p->len += end - off;
+            off = end;
+        }
+        for (int i = 0; i < conns && !pass; i++) {
+            parts[i].data = malloc(parts[i].len + 1);
+            if (!parts[i].data) return -1;
+            parts[i].len = 0;
+        }
+    }
+    return 0;
+}
 
 static int connect_port(int port)
 {
@@ -87,15 +144,65 @@ static void sleep_ms(long ms)
     nanosleep(&t, NULL);
 }
 
+/* One run on a fresh data directory: metrond started, the parts pushed over
+   their connections, timed until every point is committed. 0 or -1. */
+static int run_once(const char *metrond, part *parts, int conns, double total, double *secs,
+                    double *rss)
+{
+    char dir[] = "/tmp/metron-ingest-XXXXXX";
+    if (!mkdtemp(dir)) return -1;
+    int tcp = mt_bench_free_port(), http = mt_bench_free_port();
+    char a1[64], a2[64];
+    snprintf(a1, sizeof a1, "127.0.0.1:%d", tcp);
+    snprintf(a2, sizeof a2, "127.0.0.1:%d", http);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(metrond, "metrond", "--data", dir, "--lp-tcp", a1, "--lp-udp", "off", "--http", a2,
+              "--retention-interval", "0", "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    while (accepted(http) < 0) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "bench_ingest: %s exited at start (status %d)\n", metrond, st);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+    int64_t t0 = mt_mono_ns();
+    pthread_t th[64];
+    for (int i = 0; i < conns; i++) {
+        parts[i].port = tcp;
+        pthread_create(&th[i], NULL, pusher, &parts[i]);
+    }
+    for (int i = 0; i < conns; i++) pthread_join(th[i], NULL);
+    while (accepted(http) < total) sleep_ms(5);
+    *secs = (double)(mt_mono_ns() - t0) / 1e9;
+    *rss = (double)mt_bench_peak_rss_kb(pid) * 1024;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) ? -1 : 0;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, mt_bench_cmp_double);
+    return v[n / 2];
+}
+
 int main(int argc, char **argv)
 {
     mt_gen_options opt = mt_gen_options_default();
-    int conns = 4, repeat = 3;
+    int conns = 4, repeat = 3, against = 0;
+    bool by_host = true;
     const char *metrond = "build/release/tools/metrond";
     static const struct option longopts[] = {
         {"hosts", required_argument, 0, 'H'},   {"hours", required_argument, 0, 'D'},
         {"conns", required_argument, 0, 'c'},   {"repeat", required_argument, 0, 'r'},
-        {"metrond", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+        {"metrond", required_argument, 0, 'm'}, {"split", required_argument, 0, 's'},
+        {"against", required_argument, 0, 'a'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -104,72 +211,62 @@ int main(int argc, char **argv)
         case 'c': conns = atoi(optarg); break;
         case 'r': repeat = atoi(optarg); break;
         case 'm': metrond = optarg; break;
+        case 'a': against = atoi(optarg); break;
+        case 's':
+            if (strcmp(optarg, "hosts") && strcmp(optarg, "time")) goto usage;
+            by_host = !strcmp(optarg, "hosts");
+            break;
         default:
-            fprintf(stderr, "usage: bench_ingest [--hosts N] [--hours N] [--conns N] [--repeat N] "
+        usage:
+            fprintf(stderr, "usage: bench_ingest [--hosts N] [--hours N] [--conns N] "
+                            "[--split hosts|time] [--against N] [--repeat N] "
                             "[--metrond PATH]\n");
             return 2;
         }
     }
     if (conns < 1 || conns > 64) conns = 4;
+    if (against < 0 || against > 64) against = 0;
     if (repeat < 1 || repeat > MT_BENCH_MAX_RUNS) repeat = 3;
     char *data;
     size_t len;
     if (mt_gen_all(&opt, &data, &len)) return 1;
     double total = (double)mt_gen_total_points(&opt);
     printf("bench_ingest: devops workload, %u hosts x %u h: %.0f points, %.1f MB over %d TCP "
-           "connections to %s (durable); %d runs\n",
-           opt.hosts, opt.hours, total, len / 1e6, conns, metrond, repeat);
-    /* split on line boundaries */
-    part parts[64];
-    size_t off = 0;
-    for (int i = 0; i < conns; i++) {
-        size_t end = i == conns - 1 ? len : (len / (size_t)conns) * (size_t)(i + 1);
-        while (end < len && data[end - 1] != '\n') end++;
-        parts[i] = (part){data + off, end - off, 0};
-        off = end;
-    }
+           "connections (%s split) to %s (durable); %d runs\n",
+           opt.hosts, opt.hours, total, len / 1e6, conns, by_host ? "hosts" : "time", metrond,
+           repeat);
+    part parts[64] = {{0}};
+    if (split(data, len, opt.hosts, conns, by_host, parts)) return 1;
     double secs[MT_BENCH_MAX_RUNS], rss[MT_BENCH_MAX_RUNS];
+    double rate_x[MT_BENCH_MAX_RUNS], rss_x[MT_BENCH_MAX_RUNS];
+    part base[64] = {{0}};
+    if (against && split(data, len, opt.hosts, against, by_host, base)) return 1;
     for (int r = 0; r < repeat; r++) {
-        char dir[] = "/tmp/metron-ingest-XXXXXX";
-        if (!mkdtemp(dir)) return 1;
-        int tcp = mt_bench_free_port(), http = mt_bench_free_port();
-        char a1[64], a2[64];
-        snprintf(a1, sizeof a1, "127.0.0.1:%d", tcp);
-        snprintf(a2, sizeof a2, "127.0.0.1:%d", http);
-        pid_t pid = fork();
-        if (pid == 0) {
-            execl(metrond, "metrond", "--data", dir, "--lp-tcp", a1, "--lp-udp", "off", "--http",
-                  a2, "--retention-interval", "0", "--log-level", "warn", (char *)NULL);
-            _exit(127);
+        /* the baseline first in every round: a ratio from one round shares its machine */
+        double bs = 0, br = 0;
+        if (against && run_once(metrond, base, against, total, &bs, &br)) return 1;
+        if (run_once(metrond, parts, conns, total, &secs[r], &rss[r])) return 1;
+        if (against) {
+            rate_x[r] = bs / secs[r];
+            rss_x[r] = rss[r] / br;
+            printf("round %d: %d conns %.2f M points/s %.1f MB, %d conns %.2f M %.1f MB: "
+                   "%.2fx the rate, %.2fx the peak RSS\n",
+                   r + 1, against, total / bs / 1e6, br / 1e6, conns, total / secs[r] / 1e6,
+                   rss[r] / 1e6, rate_x[r], rss_x[r]);
         }
-        while (accepted(http) < 0) {
-            int st;
-            if (waitpid(pid, &st, WNOHANG) == pid) {
-                fprintf(stderr, "bench_ingest: %s exited at start (status %d)\n", metrond, st);
-                return 1;
-            }
-            sleep_ms(20);
-        }
-        int64_t t0 = mt_mono_ns();
-        pthread_t th[64];
-        for (int i = 0; i < conns; i++) {
-            parts[i].port = tcp;
-            pthread_create(&th[i], NULL, pusher, &parts[i]);
-        }
-        for (int i = 0; i < conns; i++) pthread_join(th[i], NULL);
-        while (accepted(http) < total) sleep_ms(5);
-        secs[r] = (double)(mt_mono_ns() - t0) / 1e9;
-        rss[r] = (double)mt_bench_peak_rss_kb(pid) * 1024;
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd)) return 1;
     }
+    free(data);
     mt_bench_report("points/s", total, secs, repeat);
     qsort(rss, (size_t)repeat, sizeof *rss, mt_bench_cmp_double);
     printf("%-16s median %12.1f MB (min %.1f, max %.1f)\n", "peak RSS", rss[repeat / 2] / 1e6,
            rss[0] / 1e6, rss[repeat - 1] / 1e6);
-    free(data);
+    if (against) {
+        double mr = median(rate_x, repeat), mm = median(rss_x, repeat); /* sorted now */
+        printf("%d conns against %d, round by round: rate median %.2fx (%.2f-%.2f), peak RSS "
+               "median %.2fx (%.2f-%.2f)\n",
+               conns, against, mr, rate_x[0], rate_x[repeat - 1], mm, rss_x[0], rss_x[repeat - 1]);
+    }
+    for (int i = 0; i < conns; i++) free(parts[i].data);
+    for (int i = 0; i < against; i++) free(base[i].data);
     return 0;
 }
