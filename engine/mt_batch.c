@@ -42,12 +42,25 @@ void mt_batch_reset(mt_batch *b)
 
 void mt_batch_line(mt_batch *b, uint64_t lineno)
 {
-    b->line = lineno > UINT32_MAX ? UINT32_MAX : (uint32_t)lineno;
+    b->line = lineno > MT_BP_LINE_MAX ? MT_BP_LINE_MAX : (uint32_t)lineno;
 }
 
 size_t mt_batch_len(const mt_batch *b)
 {
     return b->np;
+}
+
+void mt_batch_fit(mt_batch *b)
+{
+    /* a quarter spare is kept: shrinking costs a copy when the allocator moves the block */
+    if (b->np && b->pcap - b->np > b->pcap / 4) {
+        mt_bpoint *p = realloc(b->p, b->np * sizeof *p);
+        if (p) b->p = p, b->pcap = b->np;
+    }
+    if (b->keys_len && b->keys_cap - b->keys_len > b->keys_cap / 4) {
+        char *k = realloc(b->keys, b->keys_len);
+        if (k) b->keys = k, b->keys_cap = b->keys_len;
+    }
 }
 
 size_t mt_batch_bytes(const mt_batch *b)
@@ -128,7 +141,10 @@ static int add_point(mt_batch *b, uint32_t key, uint32_t id, int64_t ts, mt_vtyp
         b->strs_len += MT_VAL_STR_LEN(v);
     }
     b->p[b->np++] =
-        (mt_bpoint){.key = key, .id = id, .type = (uint8_t)t, .line = b->line, .ts = ts, .v = v};
+        (mt_bpoint){.ref = id ? id : key,
+                    .meta = (id ? MT_BP_ID : 0) | (uint32_t)t << MT_BP_TYPE_SHIFT | b->line,
+                    .ts = ts,
+                    .v = v};
     return MT_OK;
 }
 
@@ -151,10 +167,11 @@ int mt_batch_point(const mt_batch *b, size_t i, mt_batch_pt *out)
 {
     if (i >= b->np) return MT_EINVAL;
     const mt_bpoint *p = &b->p[i];
-    *out = (mt_batch_pt){.id = p->id, .type = (mt_vtype)p->type, .ts = p->ts, .line = p->line};
-    if (!p->id) {
-        out->key = b->keys + b->k[p->key].off;
-        out->klen = b->k[p->key].len;
+    *out =
+        (mt_batch_pt){.id = mt_bp_id(p), .type = mt_bp_type(p), .ts = p->ts, .line = mt_bp_line(p)};
+    if (!out->id) {
+        out->key = b->keys + b->k[p->ref].off;
+        out->klen = b->k[p->ref].len;
     }
     return MT_OK;
 }

@@ -806,8 +806,8 @@ static bool cardinality_allows(mt_engine *e, const mt_series_parts *parts)
 /* The series of point p: the caller's id while it names a series, else its key's. */
 static uint32_t point_id(const mt_engine *e, const mt_batch *b, const mt_bpoint *p)
 {
-    if (!p->id) return b->gid[p->key];
-    return p->id <= e->index.n && e->index.ents[p->id].len ? p->id : 0;
+    if (!mt_bp_id(p)) return b->gid[p->ref];
+    return p->ref <= e->index.n && e->index.ents[p->ref].len ? p->ref : 0;
 }
 
 /*
@@ -853,8 +853,8 @@ static int time_verdict(mt_engine *e, age_view *a, int64_t latest, const mt_batc
     if (p->ts >= a->fast) return MT_OK;
     const char *key;
     size_t klen;
-    if (!p->id)
-        key = b->keys + b->k[p->key].off, klen = b->k[p->key].len;
+    if (!mt_bp_id(p))
+        key = b->keys + b->k[p->ref].off, klen = b->k[p->ref].len;
     else if (id)
         key = e->index.arena + e->index.ents[id].off, klen = e->index.ents[id].len;
     else
@@ -899,8 +899,8 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
     int rc = MT_OK;
     for (size_t i = 0; i < b->np && !rc; i++) {
         const mt_bpoint *p = &b->p[i];
-        if (p->id || b->gid[p->key] != UINT32_MAX) continue;
-        const mt_bkey *k = &b->k[p->key];
+        if (mt_bp_id(p) || b->gid[p->ref] != UINT32_MAX) continue;
+        const mt_bkey *k = &b->k[p->ref];
         const char *key = b->keys + k->off;
         int64_t bound;
         if (time_verdict(e, &age, latest, b, p, 0, &bound)) continue;
@@ -908,32 +908,32 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
         if (!id) {
             mt_series_parts parts;
             if (mt_series_parse(key, k->len, &parts) != MT_OK) {
-                b->gid[p->key] = 0;
+                b->gid[p->ref] = 0;
                 continue;
             }
             if (!cardinality_allows(e, &parts)) {
-                b->gid[p->key] = LIMITED;
+                b->gid[p->ref] = LIMITED;
                 continue;
             }
             pthread_rwlock_wrlock(&e->lock);
-            id = mt_index_add(&e->index, key, k->len, k->hash, (mt_vtype)p->type);
+            id = mt_index_add(&e->index, key, k->len, k->hash, mt_bp_type(p));
             pthread_rwlock_unlock(&e->lock);
             if (!id) rc = -ENOMEM;
-            if (!rc) rc = mt_index_store(t, id, key, k->len, (mt_vtype)p->type);
+            if (!rc) rc = mt_index_store(t, id, key, k->len, mt_bp_type(p));
         }
-        b->gid[p->key] = id;
+        b->gid[p->ref] = id;
     }
     b->res = (mt_write_result){.rc = MT_OK};
     for (size_t i = 0; i < b->np && !rc; i++) {
         const mt_bpoint *p = &b->p[i];
         uint32_t id = point_id(e, b, p);
         int64_t bound = 0;
-        int why = time_verdict(e, &age, latest, b, p, p->id ? id : 0, &bound);
+        int why = time_verdict(e, &age, latest, b, p, mt_bp_id(p) ? id : 0, &bound);
         if (!why)
-            why = id == LIMITED                       ? MT_ELIMIT
-                  : !id || id == UINT32_MAX           ? MT_EINVAL
-                  : e->index.ents[id].type != p->type ? MT_ECONFLICT
-                                                      : MT_OK;
+            why = id == LIMITED                             ? MT_ELIMIT
+                  : !id || id == UINT32_MAX                 ? MT_EINVAL
+                  : e->index.ents[id].type != mt_bp_type(p) ? MT_ECONFLICT
+                                                            : MT_OK;
         assert(why >= INT16_MIN && why <= INT16_MAX);
         b->why[i] = (int16_t)why;
         if (why == MT_ELIMIT) e->st.points_over_series_limit++;
@@ -944,10 +944,10 @@ static int resolve(mt_engine *e, mt_kv_txn *t, mt_batch *b)
             b->res.rejected++;
             continue;
         }
-        const char *str = p->type == MT_VT_STRING ? b->strs + MT_VAL_STR_OFF(p->v) : NULL;
+        const char *str = mt_bp_type(p) == MT_VT_STRING ? b->strs + MT_VAL_STR_OFF(p->v) : NULL;
         mt_val v = p->v;
-        if (p->type == MT_VT_STRING) v.u = MT_VAL_STR_LEN(p->v);
-        rc = mt_rec_add(&e->rec, id, p->ts, (mt_vtype)p->type, v, str);
+        if (mt_bp_type(p) == MT_VT_STRING) v.u = MT_VAL_STR_LEN(p->v);
+        rc = mt_rec_add(&e->rec, id, p->ts, mt_bp_type(p), v, str);
         if (rc) break;
         b->res.accepted++;
         if (p->ts < e->floor_group) e->floor_group = p->ts;
@@ -1000,8 +1000,8 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
             for (size_t i = 0; i < b->np && !rc; i++) {
                 /* The series, buckets and bytes of a point lie anywhere in the head: asked for
                    points ahead, the misses of one point overlap those of the next ones. */
-                if (i + 4 * HEAD_AHEAD < b->np && b->p[i + 4 * HEAD_AHEAD].id)
-                    __builtin_prefetch(&e->index.ents[b->p[i + 4 * HEAD_AHEAD].id]);
+                if (i + 4 * HEAD_AHEAD < b->np && mt_bp_id(&b->p[i + 4 * HEAD_AHEAD]))
+                    __builtin_prefetch(&e->index.ents[b->p[i + 4 * HEAD_AHEAD].ref]);
                 for (int st = 0; st < 3; st++) { /* the series 3 ahead, ..., the bytes 1 ahead */
                     size_t j = i + (size_t)(3 - st) * HEAD_AHEAD;
                     if (j < b->np)
@@ -1012,11 +1012,11 @@ static void finish_group(mt_engine *e, mt_batch *list, int rc)
                 uint32_t id = point_id(e, b, p);
                 mt_val v = p->v;
                 const char *str = NULL;
-                if (p->type == MT_VT_STRING) {
+                if (mt_bp_type(p) == MT_VT_STRING) {
                     str = b->strs + MT_VAL_STR_OFF(p->v);
                     v.u = MT_VAL_STR_LEN(p->v);
                 }
-                rc = mt_head_append(&e->head, id, p->ts, (mt_vtype)p->type, v, str, e->seq, wall);
+                rc = mt_head_append(&e->head, id, p->ts, mt_bp_type(p), v, str, e->seq, wall);
             }
             e->st.points_written += b->res.accepted;
         }

@@ -183,8 +183,8 @@ int mt_batch_add_id(mt_batch *b, uint32_t id, int64_t ts, mt_vtype t, mt_val v, 
 
 /*
  * The points added next come from input line lineno (1-based; 0: none), so
- * a refusal can name it (mt_batch_point). Lines past UINT32_MAX are named
- * UINT32_MAX.
+ * a refusal can name it (mt_batch_point). Lines past 268,435,455 (2^28 - 1:
+ * a body of more than 1.6 GB) are named 268,435,455.
  */
 void mt_batch_line(mt_batch *b, uint64_t lineno);
 
@@ -193,6 +193,15 @@ size_t mt_batch_len(const mt_batch *b);
 
 /* Bytes the batch holds allocated (for memory budgets). */
 size_t mt_batch_bytes(const mt_batch *b);
+
+/*
+ * Give back the spare room of a batch's points and keys, for a batch about
+ * to wait in a queue: a read of 1,400 points would otherwise hold room for
+ * 2,048, and a memory budget over batches in flight would count the room.
+ * The batch stays usable. Cannot fail: where the allocator declines, the
+ * batch keeps its memory.
+ */
+void mt_batch_fit(mt_batch *b);
 
 /* One point of a batch, as mt_batch_point describes it. */
 typedef struct mt_batch_pt {

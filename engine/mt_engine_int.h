@@ -20,14 +20,37 @@ typedef struct mt_bkey {
     uint64_t hash;     /* mt_hash64 of the key */
 } mt_bkey;
 
+/* A point of a batch. 24 bytes: batches wait in the writer's queue under a
+   memory budget, and the writer reads each point twice. */
 typedef struct mt_bpoint {
-    uint32_t key;  /* index into mt_batch.k; unused when id is set */
-    uint32_t id;   /* series id given by the caller (mt_batch_add_id), or 0 */
-    uint8_t type;  /* mt_vtype */
-    uint32_t line; /* the input line it came from (mt_batch_line; 0: none), to name it */
+    uint32_t ref;  /* the series id (MT_BP_ID set), else an index into mt_batch.k */
+    uint32_t meta; /* MT_BP_ID | type << MT_BP_TYPE_SHIFT | input line (0: none) */
     int64_t ts;    /* ns */
     mt_val v;      /* strings: MT_VAL_STR into mt_batch.strs */
 } mt_bpoint;
+
+#define MT_BP_ID         (1u << 31) /* ref is a series id given by the caller (mt_batch_add_id) */
+#define MT_BP_TYPE_SHIFT 28
+#define MT_BP_LINE_MAX   ((1u << MT_BP_TYPE_SHIFT) - 1) /* later lines are named this one */
+_Static_assert(MT_VT_COUNT <= 8, "a batch point keeps its type in 3 bits");
+_Static_assert(sizeof(mt_bpoint) == 24, "a batch point is 24 bytes");
+
+/* The caller's series id of p, or 0 when it was added by key. */
+static inline uint32_t mt_bp_id(const mt_bpoint *p)
+{
+    return p->meta & MT_BP_ID ? p->ref : 0;
+}
+
+static inline mt_vtype mt_bp_type(const mt_bpoint *p)
+{
+    return (mt_vtype)(p->meta >> MT_BP_TYPE_SHIFT & 7);
+}
+
+/* The input line p came from (mt_batch_line), 0: none. */
+static inline uint32_t mt_bp_line(const mt_bpoint *p)
+{
+    return p->meta & MT_BP_LINE_MAX;
+}
 
 struct mt_batch {
     char *keys; /* distinct keys, back to back */

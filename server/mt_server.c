@@ -194,6 +194,7 @@ int mt_server_submit(mt_server *srv, mt_conn *conn, mt_batch *b)
     job->srv = srv;
     job->b = b;
     job->conn = conn;
+    mt_batch_fit(b);
     job->bytes = mt_batch_bytes(b) + sizeof *job;
     int rc = mt_engine_submit(srv->eng, b, on_written, job);
     if (rc) {

@@ -128,6 +128,74 @@ static size_t read_all(mt_engine *e, const char *host, const char *field, int64_
     return n;
 }
 
+/* A batch fitted before it waits holds less and loses nothing: points, keys, strings, lines. */
+Test(engine, a_fitted_batch_holds_less_and_keeps_every_point)
+{
+    mt_engine *e = open_engine();
+    mt_batch *b = mt_batch_new();
+    cr_assert_not_null(b);
+    char k[512];
+    enum { N = 1400 }; /* a read's worth: room for 2,048 before the fit */
+    for (int i = 0; i < N; i++) {
+        mt_batch_line(b, (uint64_t)i + 1);
+        if (i % 7 == 0) {
+            char str[16];
+            int n = snprintf(str, sizeof str, "s%d", i);
+            size_t kl = key(k, "h1", "note");
+            cr_assert_eq(
+                mt_batch_add(b, k, kl, T0 + i, MT_VT_STRING, (mt_val){.u = (uint64_t)n}, str),
+                MT_OK);
+        } else {
+            add_f(b, i % 2 ? "h1" : "h2", "usage", T0 + i, i / 4.0);
+        }
+    }
+    size_t before = mt_batch_bytes(b);
+    mt_batch_fit(b);
+    cr_assert_lt(mt_batch_bytes(b), before - 500 * 24, "%zu -> %zu", before, mt_batch_bytes(b));
+    cr_assert_eq(mt_batch_len(b), N);
+    for (size_t i = 0; i < N; i++) {
+        mt_batch_pt pt;
+        cr_assert_eq(mt_batch_point(b, i, &pt), MT_OK);
+        cr_assert_eq(pt.ts, T0 + (int64_t)i);
+        cr_assert_eq(pt.line, i + 1);
+        cr_assert_eq(pt.type, i % 7 == 0 ? MT_VT_STRING : MT_VT_FLOAT);
+    }
+    add_f(b, "h3", "usage", T0 + N, 1.5); /* still usable: it grows again */
+    write_ok(e, b, N + 1);
+    int64_t ts[N];
+    double v[N];
+    cr_assert_eq(read_all(e, "h2", "usage", T0, T0 + N, ts, v, N), N / 2 - N / 14);
+    cr_assert_eq(read_all(e, "h3", "usage", T0, T0 + N + 1, ts, v, N), 1);
+    cr_assert_eq(v[0], 1.5);
+    mt_batch_free(b);
+    mt_engine_close(e);
+}
+
+/* A batch point packs its id flag, type and line in one word: none spills into another. */
+Test(engine, a_batch_point_keeps_its_id_type_and_line_at_their_limits)
+{
+    mt_batch *b = mt_batch_new();
+    cr_assert_not_null(b);
+    mt_batch_line(b, UINT64_MAX); /* named as the last line a point can carry */
+    cr_assert_eq(mt_batch_add_id(b, UINT32_MAX, T0, MT_VT_BOOL, (mt_val){.u = 1}, NULL), MT_OK);
+    mt_batch_line(b, (1u << 28) - 1);
+    char k[512];
+    size_t kl = key(k, "h1", "s");
+    cr_assert_eq(mt_batch_add(b, k, kl, T0 + 1, MT_VT_STRING, (mt_val){.u = 2}, "ab"), MT_OK);
+    mt_batch_line(b, 0);
+    cr_assert_eq(mt_batch_add_id(b, 1, T0 + 2, MT_VT_FLOAT, (mt_val){.f = 2}, NULL), MT_OK);
+    mt_batch_pt pt;
+    cr_assert_eq(mt_batch_point(b, 0, &pt), MT_OK);
+    cr_assert(pt.id == UINT32_MAX && pt.type == MT_VT_BOOL && pt.line == (1u << 28) - 1 &&
+              pt.key == NULL);
+    cr_assert_eq(mt_batch_point(b, 1, &pt), MT_OK);
+    cr_assert(pt.id == 0 && pt.type == MT_VT_STRING && pt.line == (1u << 28) - 1);
+    cr_assert(pt.klen == kl && memcmp(pt.key, k, kl) == 0);
+    cr_assert_eq(mt_batch_point(b, 2, &pt), MT_OK);
+    cr_assert(pt.id == 1 && pt.type == MT_VT_FLOAT && pt.line == 0 && pt.ts == T0 + 2);
+    mt_batch_free(b);
+}
+
 Test(engine, points_round_trip_in_time_order_and_survive_reopen)
 {
     mt_engine *e = open_engine();
