@@ -111,24 +111,32 @@ static inline void mth_start(mth_daemon *d, const char *env, const char *args)
 {
     snprintf(d->dir, sizeof d->dir, "/tmp/metrond-routing-XXXXXX");
     cr_assert_not_null(mkdtemp(d->dir));
-    d->tcp = mth_free_port();
-    d->http = mth_free_port();
     snprintf(d->log, sizeof d->log, "%s.log", d->dir);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "%s exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http "
-             "127.0.0.1:%d --grace 3600 --late-quiet 1 --seal-settle 0 --retention-interval 0 %s "
-             ">>%s 2>&1",
-             env ? env : "", METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args ? args : "",
-             d->log);
-    d->pid = fork();
-    cr_assert_geq(d->pid, 0);
-    if (d->pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
+    /* A port found free may be taken before metrond binds it (another test's daemon or
+       client): when metrond exits at start, new ports, a few times. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        d->tcp = mth_free_port();
+        d->http = mth_free_port();
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd,
+                 "%s exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http "
+                 "127.0.0.1:%d --grace 3600 --late-quiet 1 --seal-settle 0 --retention-interval 0 "
+                 "%s >>%s 2>&1",
+                 env ? env : "", METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args ? args : "",
+                 d->log);
+        d->pid = fork();
+        cr_assert_geq(d->pid, 0);
+        if (d->pid == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        bool exited = false;
+        for (int64_t end = mth_now_ms() + 10000; mth_now_ms() < end && !exited; mth_sleep_ms(25)) {
+            if (mth_http(d->http, "GET", "/health", NULL, NULL, 0, NULL, 0) == 200) return;
+            exited = waitpid(d->pid, NULL, WNOHANG) == d->pid;
+        }
+        if (!exited) break;
     }
-    for (int64_t end = mth_now_ms() + 10000; mth_now_ms() < end; mth_sleep_ms(25))
-        if (mth_http(d->http, "GET", "/health", NULL, NULL, 0, NULL, 0) == 200) return;
     cr_assert_fail("metrond did not come up (log: %s)", d->log);
 }
 

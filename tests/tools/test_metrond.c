@@ -98,24 +98,33 @@ static void start_at(daemon_t *d, const char *extra, ...)
     va_start(ap, extra);
     vsnprintf(args, sizeof args, extra ? extra : "", ap);
     va_end(ap);
-    char cmd[2048];
     snprintf(d->log, sizeof d->log, "%s.log", d->dir);
-    snprintf(cmd, sizeof cmd,
-             "exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http 127.0.0.1:%d "
-             "--grace 3600 --late-quiet 1 --seal-settle 0 --retention-interval 0 %s >>%s 2>&1",
-             METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args, d->log);
-    d->pid = fork();
-    cr_assert_geq(d->pid, 0);
-    if (d->pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) { /* until /health answers 200 */
-        char body[256];
-        if (http(d->http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0) == 200)
-            return;
-        struct timespec t = {0, 25000000};
-        nanosleep(&t, NULL);
+    /* A port found free may be taken before metrond binds it (another test's daemon or
+       client): when metrond exits at start, new ports, a few times. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (attempt) d->tcp = mt_test_free_port(), d->http = mt_test_free_port();
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "exec %s --data %s --lp-tcp 127.0.0.1:%d --lp-udp 127.0.0.1:%d --http "
+                 "127.0.0.1:%d --grace 3600 --late-quiet 1 --seal-settle 0 --retention-interval 0 "
+                 "%s >>%s 2>&1",
+                 METROND_PATH, d->dir, d->tcp, d->tcp, d->http, args, d->log);
+        d->pid = fork();
+        cr_assert_geq(d->pid, 0);
+        if (d->pid == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        bool exited = false;
+        for (int i = 0; i < 200 && !exited; i++) { /* until /health answers 200 */
+            char body[256];
+            if (http(d->http, "GET", "/health", NULL, NULL, 0, body, sizeof body, NULL, 0) == 200)
+                return;
+            exited = waitpid(d->pid, NULL, WNOHANG) == d->pid;
+            struct timespec t = {0, 25000000};
+            nanosleep(&t, NULL);
+        }
+        if (!exited) break;
     }
     cr_assert_fail("metrond did not come up (log: %s)", d->log);
 }
