@@ -4,6 +4,7 @@
  * key is stored once and points refer to it; the writer then resolves each
  * distinct key to a series id once per batch.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,7 @@ static int add_point(mt_batch *b, uint32_t key, uint32_t id, int64_t ts, mt_vtyp
         v.u = MT_VAL_STR(b->strs_len, v.u);
         b->strs_len += MT_VAL_STR_LEN(v);
     }
+    assert(b->line <= MT_BP_LINE_MAX && (unsigned)t < MT_VT_COUNT); /* each keeps to its bits */
     b->p[b->np++] =
         (mt_bpoint){.ref = id ? id : key,
                     .meta = (id ? MT_BP_ID : 0) | (uint32_t)t << MT_BP_TYPE_SHIFT | b->line,
