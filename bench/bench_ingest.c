@@ -16,8 +16,13 @@
  * prints each round's ratios of rate and peak RSS and their medians: on a
  * shared machine a ratio within one round is steadier than two medians.
  *
+ * --metrond-arg ARG (repeatable) is passed on to metrond, e.g. --sync false
+ * or --mem-budget BYTES. Each run also reports how often metrond paused
+ * reading (metron_ingest_pauses_total: batches in flight reached
+ * mem_budget).
+ *
  *   bench_ingest [--hosts N] [--hours N] [--conns N] [--split hosts|time] [--against N]
- *                [--repeat N] [--metrond PATH]
+ *                [--repeat N] [--metrond PATH] [--metrond-arg ARG]...
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -117,8 +122,8 @@ static void *pusher(void *arg)
     return NULL;
 }
 
-/* metron_points_accepted_total from /metrics, or -1. */
-static double accepted(int port)
+/* The value of counter name (without labels) from /metrics, or -1. */
+static double metric(int port, const char *name)
 {
     int s = connect_port(port);
     if (s < 0) return -1;
@@ -134,8 +139,15 @@ static double accepted(int port)
         got += (size_t)n;
     buf[got] = '\0';
     close(s);
-    const char *m = strstr(buf, "\nmetron_points_accepted_total ");
-    return m ? atof(m + 30) : -1;
+    char line[128];
+    snprintf(line, sizeof line, "\n%s ", name);
+    const char *m = strstr(buf, line);
+    return m ? atof(m + strlen(line)) : -1;
+}
+
+static double accepted(int port)
+{
+    return metric(port, "metron_points_accepted_total");
 }
 
 static void sleep_ms(long ms)
@@ -146,8 +158,8 @@ static void sleep_ms(long ms)
 
 /* One run on a fresh data directory: metrond started, the parts pushed over
    their connections, timed until every point is committed. 0 or -1. */
-static int run_once(const char *metrond, part *parts, int conns, double total, double *secs,
-                    double *rss)
+static int run_once(const char *metrond, const char *const *extra, int nextra, part *parts,
+                    int conns, double total, double *secs, double *rss, double *pauses)
 {
     char dir[] = "/tmp/metron-ingest-XXXXXX";
     if (!mkdtemp(dir)) return -1;
@@ -157,8 +169,14 @@ static int run_once(const char *metrond, part *parts, int conns, double total, d
     snprintf(a2, sizeof a2, "127.0.0.1:%d", http);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(metrond, "metrond", "--data", dir, "--lp-tcp", a1, "--lp-udp", "off", "--http", a2,
-              "--retention-interval", "0", "--log-level", "warn", (char *)NULL);
+        const char *argv[64] = {
+            "metrond",  "--data",      dir,      "--lp-tcp", a1,
+            "--lp-udp", "off",         "--http", a2,         "--retention-interval",
+            "0",        "--log-level", "warn"};
+        int n = 13;
+        for (int i = 0; i < nextra; i++) argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(metrond, (char *const *)argv);
         _exit(127);
     }
     while (accepted(http) < 0) {
@@ -179,6 +197,7 @@ static int run_once(const char *metrond, part *parts, int conns, double total, d
     while (accepted(http) < total) sleep_ms(5);
     *secs = (double)(mt_mono_ns() - t0) / 1e9;
     *rss = (double)mt_bench_peak_rss_kb(pid) * 1024;
+    *pauses = metric(http, "metron_ingest_pauses_total");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     char cmd[128];
@@ -195,14 +214,19 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     mt_gen_options opt = mt_gen_options_default();
-    int conns = 4, repeat = 3, against = 0;
+    int conns = 4, repeat = 3, against = 0, nextra = 0;
+    const char *extra[48];
     bool by_host = true;
     const char *metrond = "build/release/tools/metrond";
-    static const struct option longopts[] = {
-        {"hosts", required_argument, 0, 'H'},   {"hours", required_argument, 0, 'D'},
-        {"conns", required_argument, 0, 'c'},   {"repeat", required_argument, 0, 'r'},
-        {"metrond", required_argument, 0, 'm'}, {"split", required_argument, 0, 's'},
-        {"against", required_argument, 0, 'a'}, {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"hosts", required_argument, 0, 'H'},
+                                             {"hours", required_argument, 0, 'D'},
+                                             {"conns", required_argument, 0, 'c'},
+                                             {"repeat", required_argument, 0, 'r'},
+                                             {"metrond", required_argument, 0, 'm'},
+                                             {"split", required_argument, 0, 's'},
+                                             {"against", required_argument, 0, 'a'},
+                                             {"metrond-arg", required_argument, 0, 'x'},
+                                             {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -212,6 +236,10 @@ int main(int argc, char **argv)
         case 'r': repeat = atoi(optarg); break;
         case 'm': metrond = optarg; break;
         case 'a': against = atoi(optarg); break;
+        case 'x':
+            if (nextra == (int)(sizeof extra / sizeof *extra)) goto usage;
+            extra[nextra++] = optarg;
+            break;
         case 's':
             if (strcmp(optarg, "hosts") && strcmp(optarg, "time")) goto usage;
             by_host = !strcmp(optarg, "hosts");
@@ -220,7 +248,7 @@ int main(int argc, char **argv)
         usage:
             fprintf(stderr, "usage: bench_ingest [--hosts N] [--hours N] [--conns N] "
                             "[--split hosts|time] [--against N] [--repeat N] "
-                            "[--metrond PATH]\n");
+                            "[--metrond PATH] [--metrond-arg ARG]...\n");
             return 2;
         }
     }
@@ -232,27 +260,30 @@ int main(int argc, char **argv)
     if (mt_gen_all(&opt, &data, &len)) return 1;
     double total = (double)mt_gen_total_points(&opt);
     printf("bench_ingest: devops workload, %u hosts x %u h: %.0f points, %.1f MB over %d TCP "
-           "connections (%s split) to %s (durable); %d runs\n",
-           opt.hosts, opt.hours, total, len / 1e6, conns, by_host ? "hosts" : "time", metrond,
-           repeat);
+           "connections (%s split) to %s",
+           opt.hosts, opt.hours, total, len / 1e6, conns, by_host ? "hosts" : "time", metrond);
+    for (int i = 0; i < nextra; i++) printf(" %s", extra[i]);
+    printf(" (durable unless the arguments say otherwise); %d runs\n", repeat);
     part parts[64] = {{0}};
     if (split(data, len, opt.hosts, conns, by_host, parts)) return 1;
     double secs[MT_BENCH_MAX_RUNS], rss[MT_BENCH_MAX_RUNS];
-    double rate_x[MT_BENCH_MAX_RUNS], rss_x[MT_BENCH_MAX_RUNS];
+    double rate_x[MT_BENCH_MAX_RUNS], rss_x[MT_BENCH_MAX_RUNS], pauses[MT_BENCH_MAX_RUNS];
     part base[64] = {{0}};
     if (against && split(data, len, opt.hosts, against, by_host, base)) return 1;
     for (int r = 0; r < repeat; r++) {
         /* the baseline first in every round: a ratio from one round shares its machine */
-        double bs = 0, br = 0;
-        if (against && run_once(metrond, base, against, total, &bs, &br)) return 1;
-        if (run_once(metrond, parts, conns, total, &secs[r], &rss[r])) return 1;
+        double bs = 0, br = 0, bp = 0;
+        if (against && run_once(metrond, extra, nextra, base, against, total, &bs, &br, &bp))
+            return 1;
+        if (run_once(metrond, extra, nextra, parts, conns, total, &secs[r], &rss[r], &pauses[r]))
+            return 1;
         if (against) {
             rate_x[r] = bs / secs[r];
             rss_x[r] = rss[r] / br;
-            printf("round %d: %d conns %.2f M points/s %.1f MB, %d conns %.2f M %.1f MB: "
-                   "%.2fx the rate, %.2fx the peak RSS\n",
-                   r + 1, against, total / bs / 1e6, br / 1e6, conns, total / secs[r] / 1e6,
-                   rss[r] / 1e6, rate_x[r], rss_x[r]);
+            printf("round %d: %d conns %.2f M points/s %.1f MB %.0f pauses, %d conns %.2f M "
+                   "%.1f MB %.0f pauses: %.2fx the rate, %.2fx the peak RSS\n",
+                   r + 1, against, total / bs / 1e6, br / 1e6, bp, conns, total / secs[r] / 1e6,
+                   rss[r] / 1e6, pauses[r], rate_x[r], rss_x[r]);
         }
     }
     free(data);
@@ -260,6 +291,10 @@ int main(int argc, char **argv)
     qsort(rss, (size_t)repeat, sizeof *rss, mt_bench_cmp_double);
     printf("%-16s median %12.1f MB (min %.1f, max %.1f)\n", "peak RSS", rss[repeat / 2] / 1e6,
            rss[0] / 1e6, rss[repeat - 1] / 1e6);
+    /* reading paused because the batches in flight reached mem_budget (the writer behind) */
+    double mp = median(pauses, repeat);
+    printf("%-16s median %12.0f per run (min %.0f, max %.0f)\n", "reading paused", mp, pauses[0],
+           pauses[repeat - 1]);
     if (against) {
         double mr = median(rate_x, repeat), mm = median(rss_x, repeat); /* sorted now */
         printf("%d conns against %d, round by round: rate median %.2fx (%.2f-%.2f), peak RSS "
